@@ -1,0 +1,241 @@
+//! The proxy snapshot: the complete configuration one proxy serves, and the wire format of the
+//! config channel (JSON). The controller (or standalone mode) builds it from custom resources;
+//! the proxy validates it fully before swapping it in.
+//!
+//! Invariants a valid snapshot satisfies (checked by [`crate::validate`]):
+//! - every id is unique within its list; lists are sorted by id, so equal content gives an equal
+//!   [`Snapshot::content_hash`];
+//! - every reference resolves (credential → consumer, route → plugins, plugin → anonymous consumer);
+//! - `client_id`s are unique across all credentials;
+//! - the active signing key is listed and every key is at least 32 bytes;
+//! - no plaintext client secret appears anywhere: credentials carry only a verifier string.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the snapshot wire format. The proxy refuses snapshots of another version.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Snapshot {
+    pub format: u32,
+    /// Keys that sign (encrypt and authenticate) access tokens. Tokens carry the key id, so a
+    /// token signed by any listed key verifies; only `active_key` signs new tokens.
+    pub signing_keys: Vec<SigningKey>,
+    /// Id of the key in `signing_keys` that signs new tokens.
+    pub active_key: String,
+    pub consumers: Vec<Consumer>,
+    pub credentials: Vec<Credential>,
+    pub plugins: Vec<Plugin>,
+    pub routes: Vec<Route>,
+}
+
+impl Snapshot {
+    /// Canonical serialization: the bytes pushed over the config channel.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain structs of strings, numbers and vectors cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// SHA-256 (lower-case hex) of the canonical serialization. Equal snapshots have equal
+    /// hashes, so a pusher can skip unchanged pushes and detect a replica holding another config.
+    pub fn content_hash(&self) -> String {
+        hex(&Sha256::digest(self.to_json()))
+    }
+}
+
+/// Lower-case hex encoding.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
+}
+
+/// A token signing key. `Debug` never prints the key material.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SigningKey {
+    /// Key id, carried in every token it signs (1..=64 bytes of `[A-Za-z0-9._-]`).
+    pub id: String,
+    /// Key material, standard base64 on the wire; at least 32 bytes once decoded.
+    pub secret_b64: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .field("secret_b64", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Consumer {
+    /// The `X-Consumer-Id` value: the Consumer's `metadata.uid`, or in standalone mode a UUIDv5
+    /// of `namespace/name` (see [`crate::ids`]).
+    pub id: String,
+    /// `namespace/name` of the Consumer object, for logs and metrics.
+    pub object: String,
+    /// The `X-Consumer-Username` value.
+    pub username: String,
+    /// The `X-Consumer-Custom-Id` value, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    #[default]
+    Confidential,
+    Public,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Credential {
+    /// A UUID: the OAuth2Credential's `metadata.uid`, or a UUIDv5 of `namespace/name`. Tokens
+    /// carry it, so deleting the credential revokes its tokens.
+    pub id: String,
+    /// `namespace/name` of the OAuth2Credential object, for logs and metrics.
+    pub object: String,
+    /// Id of the owning consumer (must be in `Snapshot::consumers`).
+    pub consumer_id: String,
+    /// The application name (`spec.name`).
+    pub name: String,
+    /// The OAuth 2.0 `client_id`; unique across the snapshot. Also the `X-Credential-Identifier`.
+    pub client_id: String,
+    pub client_type: ClientType,
+    /// Verifier of the client secret, never the plaintext. One of:
+    /// `$argon2id$v=19$m=..,t=..,p=..$<salt>$<hash>` (hashSecret: true),
+    /// `$pbkdf2-sha512$i=..,l=..$<salt>$<hash>` (Kong's format, accepted for migration),
+    /// `$sha256$<salt>$<hash>` (hashSecret: false: salted SHA-256, compared in constant time).
+    /// `None` only for public clients, which have no secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_verifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+}
+
+/// A plugin instance (an AuthPlugin object).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Plugin {
+    /// `namespace/name` of the AuthPlugin object. Non-global tokens are bound to it.
+    pub id: String,
+    pub config: PluginConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum PluginConfig {
+    /// Kong's `oauth2` plugin: issues tokens at `<route path>/oauth2/token` and verifies them on
+    /// every other request of the route.
+    #[serde(rename = "oauth2")]
+    OAuth2(OAuth2Config),
+    /// Kong's `openid-connect` plugin restricted to `auth_methods: [kong_oauth2]`: verifies tokens
+    /// issued by an `oauth2` plugin.
+    #[serde(rename = "openid-connect")]
+    OpenIdConnect(OpenIdConnectConfig),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuth2Config {
+    pub enable_client_credentials: bool,
+    /// Tokens are not bound to this plugin and are accepted by every verifier that accepts
+    /// global tokens; a non-global token is accepted only by the plugin that issued it.
+    pub global_credentials: bool,
+    /// Token lifetime in seconds; 0 means tokens never expire and no `expires_in` is returned.
+    pub token_expiration: u64,
+    /// Allowed scopes (space-separated in requests).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub mandatory_scope: bool,
+    /// Remove the token from the request before it reaches the upstream.
+    pub hide_credentials: bool,
+    /// Accept plain HTTP at the token endpoint when a trusted peer sent `X-Forwarded-Proto: https`.
+    pub accept_http_if_already_terminated: bool,
+    /// Consumer id used when authentication fails ("logical OR"); `None` means refuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous: Option<String>,
+    /// Header carrying the bearer token and Basic client credentials (lower case).
+    pub auth_header_name: String,
+    /// `realm` attribute of `WWW-Authenticate`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BearerTokenParamType {
+    /// `Authorization: Bearer`, and Kong's `access-token` / `x-access-token` headers.
+    Header,
+    /// `access_token` query parameter.
+    Query,
+    /// `access_token` in a form-encoded body.
+    Body,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenIdConnectConfig {
+    /// Where a token may come from.
+    pub bearer_token_param_type: Vec<BearerTokenParamType>,
+    pub hide_credentials: bool,
+    /// Consumer id used when authentication fails; `None` means refuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Route {
+    /// `namespace/name` of the GatewayRoute object.
+    pub id: String,
+    /// Host names (exact, or a leading `*.` wildcard); empty matches any host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Path prefixes, each starting with `/`; empty matches every path.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Upper-case method names; empty matches every method.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Remove the matched path prefix before forwarding (Kong's `strip_path`).
+    pub strip_path: bool,
+    /// Ids of the plugins guarding this route, in order. At most one today.
+    #[serde(default)]
+    pub plugins: Vec<String>,
+    /// Where matched requests go; `None` serves only the plugins' own endpoints (503 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Backend {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Path prefixed to the upstream path ("" or starting with `/`), as Kong does with a
+    /// service path.
+    #[serde(default)]
+    pub path: String,
+    /// Host header sent upstream; `None` sends the endpoint's `host[:port]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_header: Option<String>,
+    /// `host:port` endpoints balanced round robin; empty means no ready endpoint (503).
+    pub endpoints: Vec<String>,
+    /// Timeouts in milliseconds.
+    pub connect_timeout_ms: u64,
+    pub read_timeout_ms: u64,
+}

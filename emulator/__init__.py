@@ -1,0 +1,4 @@
+"""A Kubernetes API server emulator on loopback for Tollgate's cluster-less end-to-end suite.
+
+Run it with ``python -m emulator --port 0 --kubeconfig OUT``; see ``emulator/README.md``.
+"""

@@ -1,0 +1,118 @@
+//! Test fixtures: the quickstart snapshot of DESIGN.md, built with small helpers.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::ids::{consumer_id, credential_id};
+use crate::secret::{deterministic_salt, hash_sha256};
+use crate::snapshot::*;
+
+pub const KEY_ID: &str = "k2026-01-01";
+
+pub fn jane_id() -> String {
+    consumer_id("default", "jane")
+}
+
+pub fn demo_id() -> String {
+    credential_id("default", "demo")
+}
+
+pub fn oauth2_config() -> OAuth2Config {
+    OAuth2Config {
+        enable_client_credentials: true,
+        global_credentials: true,
+        token_expiration: 7200,
+        scopes: vec!["read".into(), "write".into()],
+        mandatory_scope: false,
+        hide_credentials: false,
+        accept_http_if_already_terminated: false,
+        anonymous: None,
+        auth_header_name: "authorization".into(),
+        realm: None,
+    }
+}
+
+pub fn oidc_config() -> OpenIdConnectConfig {
+    OpenIdConnectConfig {
+        bearer_token_param_type: vec![BearerTokenParamType::Header],
+        hide_credentials: false,
+        anonymous: None,
+        realm: None,
+    }
+}
+
+pub fn route(id: &str, path: &str, plugin: Option<&str>) -> Route {
+    Route {
+        id: id.into(),
+        hosts: vec![],
+        paths: vec![path.into()],
+        methods: vec![],
+        strip_path: true,
+        plugins: plugin.into_iter().map(String::from).collect(),
+        backend: Some(Backend {
+            scheme: "http".into(),
+            path: String::new(),
+            host_header: None,
+            endpoints: vec!["127.0.0.1:8080".into()],
+            connect_timeout_ms: 1000,
+            read_timeout_ms: 5000,
+        }),
+    }
+}
+
+/// Consumer `jane`; confidential credential `demo` (`client`/`secret`, SHA-256 verifier so
+/// tests stay fast); public credential `pub` (`public-client`); plugins `default/auth`
+/// (oauth2, global) and `default/oidc`; routes `default/auth` and `default/upstream`.
+pub fn snapshot() -> Snapshot {
+    let demo = demo_id();
+    Snapshot {
+        format: SNAPSHOT_FORMAT,
+        signing_keys: vec![SigningKey {
+            id: KEY_ID.into(),
+            secret_b64: STANDARD.encode([42u8; 32]),
+        }],
+        active_key: KEY_ID.into(),
+        consumers: vec![Consumer {
+            id: jane_id(),
+            object: "default/jane".into(),
+            username: "jane".into(),
+            custom_id: Some("jane-custom".into()),
+        }],
+        credentials: vec![
+            Credential {
+                id: demo.clone(),
+                object: "default/demo".into(),
+                consumer_id: jane_id(),
+                name: "demo".into(),
+                client_id: "client".into(),
+                client_type: ClientType::Confidential,
+                secret_verifier: Some(hash_sha256(b"secret", &deterministic_salt(&demo))),
+                redirect_uris: vec![],
+            },
+            Credential {
+                id: credential_id("default", "pub"),
+                object: "default/pub".into(),
+                consumer_id: jane_id(),
+                name: "pub".into(),
+                client_id: "public-client".into(),
+                client_type: ClientType::Public,
+                secret_verifier: None,
+                redirect_uris: vec![],
+            },
+        ],
+        plugins: vec![
+            Plugin {
+                id: "default/auth".into(),
+                config: PluginConfig::OAuth2(oauth2_config()),
+            },
+            Plugin {
+                id: "default/oidc".into(),
+                config: PluginConfig::OpenIdConnect(oidc_config()),
+            },
+        ],
+        routes: vec![
+            route("default/auth", "/auth", Some("default/auth")),
+            route("default/upstream", "/", Some("default/oidc")),
+        ],
+    }
+}

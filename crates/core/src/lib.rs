@@ -1,0 +1,24 @@
+//! Tollgate core: everything that can be decided without a network.
+//!
+//! The [`snapshot`] module is the wire format of the config channel between the controller and
+//! the proxies. Everything else here is a pure function over a snapshot: clocks, random bytes and
+//! keys are passed in as arguments so that every behaviour is testable without IO.
+//!
+//! - [`ids`]: stable UUIDv5 ids for objects without a `metadata.uid`.
+//! - [`validate`]: full snapshot validation, every problem named.
+//! - [`secret`]: client-secret verifiers and hashing.
+//! - [`token`]: self-contained encrypted access tokens.
+//! - [`routing`]: path normalization, route matching, `strip_path`.
+//! - [`oauth`]: token endpoint decisions, token verification, identity headers.
+#![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod oauth;
+pub mod routing;
+pub mod secret;
+pub mod snapshot;
+pub mod token;
+pub mod validate;
+
+#[cfg(test)]
+mod fixtures;

@@ -1,0 +1,225 @@
+#![allow(clippy::type_complexity)] // table-driven cases are tuples
+
+use super::*;
+use crate::fixtures;
+use crate::snapshot::PluginConfig;
+use crate::token::KeyRing;
+
+struct World {
+    snapshot: Snapshot,
+    index: SnapshotIndex,
+}
+
+fn world() -> World {
+    let snapshot = fixtures::snapshot();
+    let index = SnapshotIndex::new(&snapshot);
+    World { snapshot, index }
+}
+
+fn claims(w: &World, binding: Binding) -> Claims {
+    let demo = w.index.credential_by_client_id("client").expect("demo");
+    Claims {
+        credential_id: uuid_bytes(&demo.credential.id).expect("uuid"),
+        epoch: demo.epoch,
+        issued_at: 1000,
+        expires_at: 8200,
+        binding,
+        scope: "read".into(),
+    }
+}
+
+fn plugin(w: &World, id: &str) -> Plugin {
+    w.snapshot
+        .plugins
+        .iter()
+        .find(|p| p.id == id)
+        .cloned()
+        .expect("plugin")
+}
+
+fn with_oauth2(mut p: Plugin, f: impl FnOnce(&mut crate::snapshot::OAuth2Config)) -> Plugin {
+    if let PluginConfig::OAuth2(c) = &mut p.config {
+        f(c);
+    }
+    p
+}
+
+#[test]
+fn a_valid_global_token_identifies_the_consumer() {
+    let w = world();
+    for id in ["default/auth", "default/oidc"] {
+        let identity = authenticate(
+            &plugin(&w, id),
+            Some(Ok(claims(&w, Binding::Global))),
+            &w.index,
+            2000,
+        )
+        .expect(id);
+        assert_eq!(identity.consumer.username, "jane");
+        assert_eq!(
+            identity.credential.map(|c| c.client_id.as_str()),
+            Some("client")
+        );
+        assert_eq!(identity.scope.as_deref(), Some("read"));
+        assert!(!identity.anonymous);
+    }
+}
+
+#[test]
+fn every_rejection_has_its_status_and_challenge() {
+    let w = world();
+    let auth = plugin(&w, "default/auth");
+    let oidc = plugin(&w, "default/oidc");
+    let local = with_oauth2(auth.clone(), |c| c.global_credentials = false);
+    let realm = with_oauth2(auth.clone(), |c| c.realm = Some("api".into()));
+    let bound_here = Binding::Plugin(plugin_binding("default/auth"));
+    let global = claims(&w, Binding::Global);
+    let invalid = "Bearer error=\"invalid_token\", error_description=\"The access token is invalid or has expired\"";
+    let cases: Vec<(&str, &Plugin, Option<Result<Claims, TokenError>>, u16, &str, &str, String)> = vec![
+        ("missing", &auth, None, 401, "invalid_request", TOKEN_MISSING, "Bearer".into()),
+        ("missing with realm", &realm, None, 401, "invalid_request", TOKEN_MISSING, "Bearer realm=\"api\"".into()),
+        ("bad tag", &auth, Some(Err(TokenError::BadTag)), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
+        ("invalid with realm", &realm, Some(Err(TokenError::Encoding)), 401, "invalid_token", TOKEN_INVALID,
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token is invalid or has expired\"".into()),
+        ("expired", &auth, Some(Ok(Claims { expires_at: 1500, ..global.clone() })), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
+        ("deleted credential", &auth, Some(Ok(Claims { credential_id: [0; 16], ..global.clone() })), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
+        ("rotated secret", &auth, Some(Ok(Claims { epoch: global.epoch ^ 1, ..global.clone() })), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
+        ("global at non-global plugin", &local, Some(Ok(global.clone())), 401, "invalid_token", TOKEN_GLOBAL,
+            format!("Bearer error=\"invalid_token\", error_description=\"{TOKEN_GLOBAL}\"")),
+        ("bound to another plugin", &auth, Some(Ok(claims(&w, Binding::Plugin(plugin_binding("default/other"))))), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
+        ("bound token at openid-connect", &oidc, Some(Ok(claims(&w, bound_here))), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
+    ];
+    for (name, plugin, opened, status, error, description, challenge) in cases {
+        let e = authenticate(plugin, opened, &w.index, 2000).expect_err(name);
+        assert_eq!(
+            (e.status, e.error, e.description.as_str()),
+            (status, error, description),
+            "{name}"
+        );
+        assert_eq!(
+            e.www_authenticate.as_deref(),
+            Some(challenge.as_str()),
+            "{name}"
+        );
+        assert!(
+            !e.token_endpoint && e.headers().get("cache-control").is_none(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn bound_tokens_pass_only_at_their_own_plugin() {
+    let w = world();
+    for global_credentials in [false, true] {
+        let p = with_oauth2(plugin(&w, "default/auth"), |c| {
+            c.global_credentials = global_credentials
+        });
+        let c = claims(&w, Binding::Plugin(plugin_binding("default/auth")));
+        assert!(
+            authenticate(&p, Some(Ok(c)), &w.index, 2000).is_ok(),
+            "global_credentials={global_credentials}"
+        );
+    }
+}
+
+#[test]
+fn never_expiring_tokens_stay_valid() {
+    let w = world();
+    let c = Claims {
+        expires_at: 0,
+        ..claims(&w, Binding::Global)
+    };
+    assert!(authenticate(&plugin(&w, "default/auth"), Some(Ok(c)), &w.index, u64::MAX).is_ok());
+}
+
+#[test]
+fn anonymous_replaces_every_failure() {
+    let w = world();
+    let jane = fixtures::jane_id();
+    let p = with_oauth2(plugin(&w, "default/auth"), |c| {
+        c.anonymous = Some(jane.clone())
+    });
+    for opened in [
+        None,
+        Some(Err(TokenError::BadTag)),
+        Some(Ok(Claims {
+            epoch: 1,
+            ..claims(&w, Binding::Global)
+        })),
+    ] {
+        let identity = authenticate(&p, opened, &w.index, 2000).expect("anonymous");
+        assert!(identity.anonymous);
+        assert_eq!(identity.consumer.id, jane);
+        assert_eq!((identity.credential, identity.scope), (None, None));
+    }
+    // A valid token still identifies its own credential.
+    let identity =
+        authenticate(&p, Some(Ok(claims(&w, Binding::Global))), &w.index, 2000).expect("ok");
+    assert!(!identity.anonymous && identity.credential.is_some());
+}
+
+#[test]
+fn a_missing_anonymous_consumer_is_a_server_error() {
+    let w = world();
+    let p = with_oauth2(plugin(&w, "default/auth"), |c| {
+        c.anonymous = Some("ghost".into())
+    });
+    let e = authenticate(&p, None, &w.index, 0).expect_err("no consumer");
+    assert_eq!(
+        (e.status, e.description.as_str()),
+        (
+            500,
+            "anonymous consumer ghost is configured but doesn't exist"
+        )
+    );
+}
+
+#[test]
+fn tokens_round_trip_through_issue_open_and_authenticate() {
+    let w = world();
+    let ring = KeyRing::new(&w.snapshot.signing_keys, &w.snapshot.active_key).expect("ring");
+    let token = ring
+        .issue(&claims(&w, Binding::Global), [4; 24])
+        .expect("issue");
+    let identity = authenticate(
+        &plugin(&w, "default/oidc"),
+        Some(ring.open(&token)),
+        &w.index,
+        2000,
+    )
+    .expect("valid");
+    assert_eq!(identity.consumer.username, "jane");
+    let mut tampered = token.into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    assert!(
+        authenticate(
+            &plugin(&w, "default/oidc"),
+            Some(ring.open(&tampered)),
+            &w.index,
+            2000
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn index_precomputes_epochs_and_verifiers() {
+    let w = world();
+    let demo = w.index.credential_by_client_id("client").expect("demo");
+    assert_eq!(
+        demo.epoch,
+        crate::secret::token_epoch(demo.credential.secret_verifier.as_deref())
+    );
+    assert!(demo.verifier.as_ref().is_some_and(|v| v.verify(b"secret")));
+    assert!(
+        w.index
+            .credential_by_client_id("public-client")
+            .is_some_and(|e| e.verifier.is_none())
+    );
+    assert!(w.index.credential_by_client_id("ghost").is_none());
+    assert!(w.index.plugin("default/oidc").is_some());
+    assert!(w.index.consumer(&fixtures::jane_id()).is_some());
+}

@@ -1,0 +1,337 @@
+//! Path normalization, the route table, and Kong's `strip_path` semantics.
+//!
+//! The proxy normalizes every request path once with [`normalize_path`] and uses the result both
+//! to match routes (and token endpoints) and to build the upstream path, so no spelling of a
+//! path (`/a/../auth`, `/%61uth`, `//auth`) can reach a route it does not match.
+
+use std::collections::HashMap;
+
+use crate::snapshot::Route;
+
+/// Longest request path accepted, in bytes.
+pub const MAX_PATH_LEN: usize = 8192;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PathError {
+    #[error("path is empty or does not start with '/'")]
+    NotAbsolute,
+    #[error("path is longer than {MAX_PATH_LEN} bytes")]
+    TooLong,
+    #[error("path contains a NUL or control character")]
+    ControlCharacter,
+    #[error("path contains a malformed percent-encoding")]
+    BadEncoding,
+    #[error("path climbs above the root with '..'")]
+    EscapesRoot,
+}
+
+/// Normalizes a request path (without query) for matching and forwarding:
+/// - percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`, so also `%2E`) are decoded,
+///   every other escape is kept with upper-case hex (`%2F` stays encoded: it is not a separator);
+/// - `.` and `..` segments are resolved (RFC 3986 §5.2.4); `..` above the root is an error;
+/// - empty segments (`//`) are collapsed; a trailing `/` is kept;
+/// - NUL and control characters, raw or encoded, are refused.
+pub fn normalize_path(raw: &str) -> Result<String, PathError> {
+    if raw.len() > MAX_PATH_LEN {
+        return Err(PathError::TooLong);
+    }
+    if !raw.starts_with('/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let decoded = decode_unreserved(raw)?;
+    let mut out: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    let segments = decoded[1..].split('/');
+    let mut segments = segments.peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        match seg {
+            "" | "." => trailing_slash = last,
+            ".." => {
+                if out.pop().is_none() {
+                    return Err(PathError::EscapesRoot);
+                }
+                trailing_slash = last;
+            }
+            s => {
+                out.push(s);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut path = String::with_capacity(decoded.len());
+    for seg in &out {
+        path.push('/');
+        path.push_str(seg);
+    }
+    if path.is_empty() || trailing_slash {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn decode_unreserved(raw: &str) -> Result<String, PathError> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x20 || b == 0x7f {
+            return Err(PathError::ControlCharacter);
+        }
+        if b != b'%' {
+            // Copy the whole (possibly multi-byte) character.
+            let ch_len = raw[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&raw[i..i + ch_len]);
+            i += ch_len;
+            continue;
+        }
+        let (Some(hi), Some(lo)) = (
+            bytes.get(i + 1).copied().and_then(hex_value),
+            bytes.get(i + 2).copied().and_then(hex_value),
+        ) else {
+            return Err(PathError::BadEncoding);
+        };
+        let value = hi << 4 | lo;
+        if value < 0x20 || value == 0x7f {
+            return Err(PathError::ControlCharacter);
+        }
+        if is_unreserved(value) {
+            out.push(char::from(value));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(hi)]));
+            out.push(char::from(HEX[usize::from(lo)]));
+        }
+        i += 3;
+    }
+    Ok(out)
+}
+
+/// Whether a normalized `path` is under `prefix`, segment-aware: `/auth` matches `/auth`,
+/// `/auth/` and `/auth/x` but not `/authx`; a prefix ending in `/` matches everything below it;
+/// the empty prefix matches everything.
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        None => false,
+        Some(rest) => {
+            rest.is_empty() || prefix.ends_with('/') || prefix.is_empty() || rest.starts_with('/')
+        }
+    }
+}
+
+/// A matched route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteMatch<'a> {
+    /// Index of the route in the slice given to [`RouteTable::new`].
+    pub index: usize,
+    pub route: &'a Route,
+    /// The path prefix that matched ("" when the route has no paths).
+    pub matched_prefix: &'a str,
+}
+
+/// One (route, prefix) pair, in priority order within its host class.
+#[derive(Debug, Clone)]
+struct Candidate {
+    route: usize,
+    prefix: String,
+    has_methods: bool,
+}
+
+/// Routes precomputed for matching: exact hosts in a map, wildcard suffixes longest first, then
+/// routes without hosts; within each, candidates by longest prefix, then routes with methods,
+/// then route id.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+    exact: HashMap<String, Vec<Candidate>>,
+    /// (suffix including the leading dot, candidates), longest suffix first.
+    wildcard: Vec<(String, Vec<Candidate>)>,
+    any_host: Vec<Candidate>,
+}
+
+/// Longest host (without port) looked up; longer hosts match only host-less routes.
+const MAX_HOST_LEN: usize = 255;
+
+impl RouteTable {
+    pub fn new(routes: &[Route]) -> Self {
+        let mut table = RouteTable {
+            routes: routes.to_vec(),
+            ..Default::default()
+        };
+        for (index, route) in routes.iter().enumerate() {
+            let prefixes: Vec<String> = if route.paths.is_empty() {
+                vec![String::new()]
+            } else {
+                route.paths.clone()
+            };
+            let candidates = prefixes.into_iter().map(|prefix| Candidate {
+                route: index,
+                prefix,
+                has_methods: !route.methods.is_empty(),
+            });
+            if route.hosts.is_empty() {
+                table.any_host.extend(candidates);
+                continue;
+            }
+            let candidates: Vec<Candidate> = candidates.collect();
+            for host in &route.hosts {
+                let host = host.to_ascii_lowercase();
+                let host = host.trim_end_matches('.');
+                let list = if let Some(suffix) = host.strip_prefix('*') {
+                    let suffix = suffix.to_string();
+                    match table.wildcard.iter_mut().position(|(s, _)| *s == suffix) {
+                        Some(i) => &mut table.wildcard[i].1,
+                        None => {
+                            table.wildcard.push((suffix, Vec::new()));
+                            let last = table.wildcard.len() - 1;
+                            &mut table.wildcard[last].1
+                        }
+                    }
+                } else {
+                    table.exact.entry(host.to_string()).or_default()
+                };
+                list.extend(candidates.iter().cloned());
+            }
+        }
+        let routes = &table.routes;
+        let order = |list: &mut Vec<Candidate>| {
+            list.sort_by(|a, b| {
+                b.prefix
+                    .len()
+                    .cmp(&a.prefix.len())
+                    .then(b.has_methods.cmp(&a.has_methods))
+                    .then_with(|| routes[a.route].id.cmp(&routes[b.route].id))
+            });
+        };
+        table.exact.values_mut().for_each(order);
+        table.wildcard.iter_mut().for_each(|(_, l)| order(l));
+        order(&mut table.any_host);
+        table
+            .wildcard
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        table
+    }
+
+    /// The routes, in the order given to [`RouteTable::new`].
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The best route for a request: `host` is the Host header or `:authority` (any case, port
+    /// allowed), `path` a normalized path (see [`normalize_path`]), `method` upper case.
+    /// Allocation-free.
+    pub fn find(&self, host: Option<&str>, method: &str, path: &str) -> Option<RouteMatch<'_>> {
+        let mut buf = [0u8; MAX_HOST_LEN];
+        let host = host.and_then(|h| lower_host(h, &mut buf));
+        if let Some(host) = host {
+            if let Some(m) = self
+                .exact
+                .get(host)
+                .and_then(|l| self.first(l, method, path))
+            {
+                return Some(m);
+            }
+            for (suffix, list) in &self.wildcard {
+                // `*.example.com` matches `a.example.com` and `a.b.example.com`, not `example.com`.
+                if host.len() > suffix.len()
+                    && host.ends_with(suffix.as_str())
+                    && let Some(m) = self.first(list, method, path)
+                {
+                    return Some(m);
+                }
+            }
+        }
+        self.first(&self.any_host, method, path)
+    }
+
+    fn first<'a>(
+        &'a self,
+        list: &'a [Candidate],
+        method: &str,
+        path: &str,
+    ) -> Option<RouteMatch<'a>> {
+        list.iter().find_map(|c| {
+            let route = self.routes.get(c.route)?;
+            let method_ok = route.methods.is_empty() || route.methods.iter().any(|m| m == method);
+            (method_ok && prefix_matches(&c.prefix, path)).then_some(RouteMatch {
+                index: c.route,
+                route,
+                matched_prefix: c.prefix.as_str(),
+            })
+        })
+    }
+}
+
+/// Lower-cases `host` into `buf` with the port and a trailing dot removed.
+fn lower_host<'b>(host: &str, buf: &'b mut [u8; MAX_HOST_LEN]) -> Option<&'b str> {
+    let without_port = if host.starts_with('[') {
+        // IPv6 literal: keep up to and including `]`.
+        host.find(']').map_or(host, |end| &host[..=end])
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+    };
+    let trimmed = without_port.strip_suffix('.').unwrap_or(without_port);
+    let bytes = trimmed.as_bytes();
+    let slot = buf.get_mut(..bytes.len())?;
+    for (dst, src) in slot.iter_mut().zip(bytes) {
+        *dst = src.to_ascii_lowercase();
+    }
+    std::str::from_utf8(slot).ok()
+}
+
+/// The path sent upstream, with Kong's `strip_path` semantics: when the route strips, the
+/// matched prefix is removed from `path`; the rest is joined to the backend path with exactly one
+/// `/` between them. Never empty.
+pub fn upstream_path(
+    route: &Route,
+    backend_path: &str,
+    matched_prefix: &str,
+    path: &str,
+) -> String {
+    let rest = if route.strip_path {
+        path.strip_prefix(matched_prefix).unwrap_or(path)
+    } else {
+        path
+    };
+    let base = backend_path.trim_end_matches('/');
+    let mut out = String::with_capacity(base.len() + rest.len() + 1);
+    out.push_str(base);
+    if rest.is_empty() {
+        if base.is_empty() || backend_path.ends_with('/') {
+            out.push('/');
+        }
+    } else {
+        if !rest.starts_with('/') {
+            out.push('/');
+        }
+        out.push_str(rest);
+    }
+    if !out.starts_with('/') {
+        out.insert(0, '/');
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "routing_tests.rs"]
+mod tests;

@@ -1,0 +1,207 @@
+use super::*;
+
+fn route(id: &str, hosts: &[&str], paths: &[&str], methods: &[&str]) -> Route {
+    Route {
+        id: id.to_string(),
+        hosts: hosts.iter().map(|s| s.to_string()).collect(),
+        paths: paths.iter().map(|s| s.to_string()).collect(),
+        methods: methods.iter().map(|s| s.to_string()).collect(),
+        strip_path: true,
+        plugins: Vec::new(),
+        backend: None,
+    }
+}
+
+#[test]
+fn normalize_path_resolves_every_spelling_to_one_path() {
+    let cases: &[(&str, Result<&str, PathError>)] = &[
+        ("/", Ok("/")),
+        ("/auth", Ok("/auth")),
+        ("/auth/", Ok("/auth/")),
+        ("//auth", Ok("/auth")),
+        ("/auth//oauth2///token", Ok("/auth/oauth2/token")),
+        ("/a/../auth", Ok("/auth")),
+        ("/a/./b/.", Ok("/a/b/")),
+        ("/a/b/..", Ok("/a/")),
+        ("/a/..", Ok("/")),
+        ("/%61uth", Ok("/auth")),
+        ("/%2e%2E/x", Err(PathError::EscapesRoot)),
+        ("/a/%2e%2e/auth", Ok("/auth")),
+        ("/a%2Fb", Ok("/a%2Fb")),
+        ("/a%2fb", Ok("/a%2Fb")),
+        ("/a%20b", Ok("/a%20b")),
+        ("/%7e/%7E", Ok("/~/~")),
+        ("/..", Err(PathError::EscapesRoot)),
+        ("/a/../..", Err(PathError::EscapesRoot)),
+        ("/a\0b", Err(PathError::ControlCharacter)),
+        ("/a\nb", Err(PathError::ControlCharacter)),
+        ("/a%00b", Err(PathError::ControlCharacter)),
+        ("/a%0Ab", Err(PathError::ControlCharacter)),
+        ("/a%7Fb", Err(PathError::ControlCharacter)),
+        ("/a%", Err(PathError::BadEncoding)),
+        ("/a%4", Err(PathError::BadEncoding)),
+        ("/a%zz", Err(PathError::BadEncoding)),
+        ("", Err(PathError::NotAbsolute)),
+        ("auth", Err(PathError::NotAbsolute)),
+        ("/caf\u{e9}", Ok("/caf\u{e9}")),
+    ];
+    for (raw, want) in cases {
+        let got = normalize_path(raw);
+        assert_eq!(
+            got.as_deref().map_err(Clone::clone),
+            *want,
+            "normalize_path({raw:?})"
+        );
+    }
+}
+
+#[test]
+fn normalize_path_refuses_overlong_paths() {
+    let long = format!("/{}", "a".repeat(MAX_PATH_LEN));
+    assert_eq!(normalize_path(&long), Err(PathError::TooLong));
+}
+
+#[test]
+fn normalize_path_is_idempotent() {
+    for raw in ["/a/../b/./c//d/", "/%61%2F%2e/x", "/x/%7e"] {
+        let once = normalize_path(raw).expect("valid");
+        assert_eq!(normalize_path(&once).as_deref(), Ok(once.as_str()), "{raw}");
+    }
+}
+
+#[test]
+fn normalize_path_never_panics_on_random_input() {
+    // Fixed-seed xorshift: reproducible "property" test without extra dependencies.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let alphabet = b"/.%2eEfF0aZ~-_ \x00\x7f?#";
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = (state % 24) as usize;
+        let s: String = (0..len)
+            .map(|i| alphabet[((state >> (i % 8 * 8)) as usize + i) % alphabet.len()] as char)
+            .collect();
+        if let Ok(p) = normalize_path(&s) {
+            assert!(p.starts_with('/'), "{s:?} -> {p:?}");
+            assert!(!p.contains("//"), "{s:?} -> {p:?}");
+            assert!(
+                !p.split('/').any(|seg| seg == ".." || seg == "."),
+                "{s:?} -> {p:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn prefixes_match_whole_segments_only() {
+    let cases = [
+        ("/auth", "/auth", true),
+        ("/auth", "/auth/", true),
+        ("/auth", "/auth/x", true),
+        ("/auth", "/authx", false),
+        ("/auth", "/aut", false),
+        ("/auth", "/auth%2Fx", false),
+        ("/auth/", "/auth/x", true),
+        ("/auth/", "/auth/", true),
+        ("/auth/", "/auth", false),
+        ("/", "/anything", true),
+        ("", "/anything", true),
+    ];
+    for (prefix, path, want) in cases {
+        assert_eq!(prefix_matches(prefix, path), want, "{prefix} vs {path}");
+    }
+}
+
+#[test]
+fn find_prefers_exact_host_then_wildcard_then_no_host() {
+    let table = RouteTable::new(&[
+        route("any", &[], &["/"], &[]),
+        route("wild", &["*.example.com"], &["/"], &[]),
+        route("exact", &["api.example.com"], &["/"], &[]),
+        route("deep-wild", &["*.eu.example.com"], &["/"], &[]),
+    ]);
+    let cases = [
+        (Some("api.example.com"), "exact"),
+        (Some("API.Example.COM:8443"), "exact"),
+        (Some("api.example.com."), "exact"),
+        (Some("other.example.com"), "wild"),
+        (Some("a.b.example.com"), "wild"),
+        (Some("x.eu.example.com"), "deep-wild"),
+        (Some("example.com"), "any"),
+        (Some("evil-example.com"), "any"),
+        (None, "any"),
+        (Some("[::1]:8000"), "any"),
+    ];
+    for (host, want) in cases {
+        let got = table.find(host, "GET", "/x").map(|m| m.route.id.as_str());
+        assert_eq!(got, Some(want), "host {host:?}");
+    }
+}
+
+#[test]
+fn find_prefers_longest_prefix_then_methods_then_id() {
+    let table = RouteTable::new(&[
+        route("root", &[], &["/"], &[]),
+        route("auth", &[], &["/auth"], &[]),
+        route("auth-post", &[], &["/auth"], &["POST"]),
+        route("b-auth-deep", &[], &["/auth/deep"], &[]),
+        route("a-auth-deep", &[], &["/auth/deep"], &[]),
+        route("nopath-get", &[], &[], &["GET"]),
+    ]);
+    let cases = [
+        ("GET", "/auth", "auth"),
+        ("POST", "/auth/x", "auth-post"),
+        ("GET", "/auth/deep/x", "a-auth-deep"),
+        ("GET", "/authx", "root"),
+        ("DELETE", "/other", "root"),
+    ];
+    for (method, path, want) in cases {
+        let got = table.find(None, method, path).map(|m| m.route.id.as_str());
+        assert_eq!(got, Some(want), "{method} {path}");
+    }
+}
+
+#[test]
+fn find_reports_the_matched_prefix_and_index() {
+    let table = RouteTable::new(&[route("a", &[], &["/x", "/auth"], &[])]);
+    let m = table
+        .find(None, "GET", "/auth/oauth2/token")
+        .expect("match");
+    assert_eq!((m.index, m.matched_prefix), (0, "/auth"));
+    let none = RouteTable::new(&[route("a", &["h.example"], &["/auth"], &["POST"])]);
+    assert_eq!(none.find(None, "POST", "/auth"), None);
+    assert_eq!(none.find(Some("h.example"), "GET", "/auth"), None);
+    assert_eq!(none.find(Some("h.example"), "POST", "/nope"), None);
+}
+
+#[test]
+fn upstream_path_follows_kong_strip_path() {
+    // (strip, backend path, matched prefix, request path, expected)
+    let cases = [
+        (true, "", "/auth", "/auth", "/"),
+        (true, "", "/auth", "/auth/", "/"),
+        (true, "", "/auth", "/auth/x", "/x"),
+        (true, "", "/auth/", "/auth/x", "/x"),
+        (true, "/s", "/auth", "/auth", "/s"),
+        (true, "/s", "/auth", "/auth/x", "/s/x"),
+        (true, "/s/", "/auth", "/auth/x", "/s/x"),
+        (true, "/s/", "/auth", "/auth", "/s/"),
+        (true, "/s", "/auth/", "/auth/x", "/s/x"),
+        (true, "/s", "/auth", "/auth/", "/s/"),
+        (false, "", "/auth", "/auth/x", "/auth/x"),
+        (false, "/s", "/auth", "/auth/x", "/s/auth/x"),
+        (false, "/s/", "/auth", "/auth", "/s/auth"),
+        (true, "", "", "/x", "/x"),
+        (true, "/", "/", "/", "/"),
+    ];
+    for (strip, backend, prefix, path, want) in cases {
+        let mut r = route("r", &[], &[prefix], &[]);
+        r.strip_path = strip;
+        assert_eq!(
+            upstream_path(&r, backend, prefix, path),
+            want,
+            "{strip} {backend:?} {prefix} {path}"
+        );
+    }
+}

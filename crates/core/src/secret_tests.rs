@@ -1,0 +1,172 @@
+use super::*;
+
+/// Made with Python's `hashlib.pbkdf2_hmac("sha512", b"secret", bytes(range(16)), i, l)`: an
+/// independent implementation, in Kong's PHC layout (standard base64, no padding).
+const KONG_PBKDF2: &str = "$pbkdf2-sha512$i=10000,l=32$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU";
+const PBKDF2_OTHER_PARAMS: &str = "$pbkdf2-sha512$i=1000,l=64$AAECAwQFBgcICQoLDA0ODw$8ltlLe5cI6KNrWOmMFkTi2iE7fEXJKJJR9lhjd/xSn68+xOqzv2h20C4IDv/enqlx8f6AaRHE+6XnvHKXKhAjA";
+/// `hashlib.sha256(bytes(range(16)) + b"secret")`.
+const SHA256_VECTOR: &str =
+    "$sha256$AAECAwQFBgcICQoLDA0ODw$Z1V8DYYXnEUZnwlthbeusrizS/QjxAO6UX9yvMWRPEw";
+
+#[test]
+fn verifiers_made_elsewhere_accept_the_secret_and_nothing_else() {
+    for verifier in [KONG_PBKDF2, PBKDF2_OTHER_PARAMS, SHA256_VECTOR] {
+        let v = Verifier::parse(verifier).expect(verifier);
+        assert!(v.verify(b"secret"), "{verifier}");
+        for wrong in [&b""[..], b"Secret", b"secret ", b"secre", b"secret\0x"] {
+            assert!(!v.verify(wrong), "{verifier} accepted {wrong:?}");
+        }
+    }
+    // PBKDF2-HMAC zero-pads short keys, so `secret\0` equals `secret` there (inherent to HMAC,
+    // as in Kong); the SHA-256 verifier has no such equivalence.
+    let sha = Verifier::parse(SHA256_VECTOR).expect("parses");
+    assert!(!sha.verify(b"secret\0"));
+}
+
+#[test]
+fn argon2id_hash_round_trips_and_is_a_standard_phc_string() {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let salt = deterministic_salt("0b5b1f2e-0000-5000-8000-000000000001");
+    let phc = hash_argon2id(b"secret", &salt).expect("hashes");
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    let v = Verifier::parse(&phc).expect("parses");
+    assert!(v.is_expensive());
+    assert!(v.verify(b"secret"));
+    assert!(!v.verify(b"secreT"));
+    // The argon2 crate's own PHC parser and verifier agree (independent encoding check).
+    let parsed = PasswordHash::new(&phc).expect("standard PHC");
+    assert!(
+        argon2::Argon2::default()
+            .verify_password(b"secret", &parsed)
+            .is_ok()
+    );
+}
+
+#[test]
+fn same_secret_and_credential_give_the_same_verifier() {
+    let salt = deterministic_salt("cred-a");
+    assert_eq!(salt, deterministic_salt("cred-a"));
+    assert_ne!(salt, deterministic_salt("cred-b"));
+    assert_eq!(hash_sha256(b"s", &salt), hash_sha256(b"s", &salt));
+    assert_ne!(hash_sha256(b"s", &salt), hash_sha256(b"t", &salt));
+    let v = Verifier::parse(&hash_sha256(b"s", &salt)).expect("parses");
+    assert!(!v.is_expensive());
+    assert!(v.verify(b"s") && !v.verify(b"t"));
+}
+
+#[test]
+fn malformed_or_unbounded_verifiers_are_refused() {
+    let cases: &[(&str, SecretError)] = &[
+        ("", SecretError::UnknownFormat),
+        ("secret", SecretError::UnknownFormat),
+        ("$bcrypt$x$y", SecretError::UnknownFormat),
+        (
+            "$sha256$AAECAwQFBgcICQoLDA0ODw",
+            SecretError::Malformed("field count"),
+        ),
+        (
+            "$sha256$AAECAwQFBgcICQoLDA0ODw$AAAA",
+            SecretError::Malformed("hash must be 32 bytes"),
+        ),
+        (
+            "$sha256$!!!$Z1V8DYYXnEUZnwlthbeusrizS/QjxAO6UX9yvMWRPEw",
+            SecretError::Malformed("salt"),
+        ),
+        (
+            "$pbkdf2-sha512$i=0,l=32$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::OutOfBounds("iterations"),
+        ),
+        (
+            "$pbkdf2-sha512$i=99999999,l=32$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::OutOfBounds("iterations"),
+        ),
+        (
+            "$pbkdf2-sha512$i=10000,l=16$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::Malformed("hash length does not match l="),
+        ),
+        (
+            "$pbkdf2-sha512$i=10000$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::Malformed("missing parameter"),
+        ),
+        (
+            "$pbkdf2-sha512$i=1,i=2,l=32$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::Malformed("parameters"),
+        ),
+        (
+            "$argon2id$v=19$m=4194304,t=2,p=1$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::OutOfBounds("argon2 parameters"),
+        ),
+        (
+            "$argon2id$v=18$m=19456,t=2,p=1$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::Malformed("version"),
+        ),
+        (
+            "$argon2id$v=19$m=19456,t=2,x=1$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::Malformed("unknown parameter"),
+        ),
+        (
+            "$argon2id$v=19$m=19456,t=2,p=1$AAAA$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::OutOfBounds("salt"),
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(Verifier::parse(input).as_ref().err(), Some(want), "{input}");
+        assert!(!looks_like_verifier(input));
+    }
+    assert_eq!(
+        Verifier::parse(&"$".repeat(MAX_VERIFIER_LEN + 1)),
+        Err(SecretError::TooLong)
+    );
+}
+
+#[test]
+fn looks_like_verifier_tells_hashes_from_plaintext() {
+    assert!(looks_like_verifier(KONG_PBKDF2));
+    assert!(looks_like_verifier(SHA256_VECTOR));
+    assert!(!looks_like_verifier("secret"));
+    assert!(!looks_like_verifier("$not$a$hash"));
+}
+
+#[test]
+fn debug_output_never_shows_hash_or_salt() {
+    for verifier in [KONG_PBKDF2, SHA256_VECTOR] {
+        let shown = format!("{:?}", Verifier::parse(verifier).expect("parses"));
+        assert!(
+            !shown.contains("AAECAwQF") && !shown.contains("s1qO") && !shown.contains("Z1V8"),
+            "{shown}"
+        );
+        assert!(!shown.contains("[0, 1, 2"), "{shown}");
+    }
+}
+
+#[test]
+fn token_epoch_changes_with_the_verifier() {
+    let a = token_epoch(Some(KONG_PBKDF2));
+    assert_eq!(a, token_epoch(Some(KONG_PBKDF2)));
+    assert_ne!(a, token_epoch(Some(SHA256_VECTOR)));
+    assert_eq!(token_epoch(None), 0);
+}
+
+#[test]
+fn parse_never_panics_on_random_input() {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let alphabet = b"$=,0123456789mtpilv argon2idpbkdf2-sha512sha256AZaz+/";
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = (state % 64) as usize;
+        let s: String = (0..len)
+            .map(|i| alphabet[((state >> (i % 8 * 8)) as usize + i * 7) % alphabet.len()] as char)
+            .collect();
+        if let Ok(v) = Verifier::parse(&s) {
+            assert_eq!(
+                Verifier::parse(&s),
+                Ok(v),
+                "parse is deterministic for {s:?}"
+            );
+        }
+    }
+    // Bytes that are not UTF-8 cannot reach parse (it takes &str); odd UTF-8 is fine.
+    assert!(Verifier::parse("$sha256$\u{1F600}$\u{1F600}").is_err());
+}

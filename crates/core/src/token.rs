@@ -1,0 +1,331 @@
+//! Self-contained, opaque access tokens.
+//!
+//! A token is URL-safe base64 (no padding) of
+//! `version (1) || kid_len (1) || kid || nonce (24) || ciphertext || tag (16)`, where the
+//! ciphertext is XChaCha20-Poly1305 over the encoded [`Claims`] with the header bytes
+//! (`version || kid_len || kid`) as associated data. The AEAD key of each signing key is
+//! HMAC-SHA256(key material, [`KEY_LABEL`]), so the raw Secret bytes are never used directly.
+//!
+//! Any replica holding the same keys accepts the token, it survives restarts, and nothing in it is
+//! readable without a key. Revocation comes from the claims: the credential id must still exist
+//! and the secret epoch must still match (see [`crate::oauth::authenticate`]).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::snapshot::SigningKey;
+
+/// Token format version (first byte).
+pub const TOKEN_VERSION: u8 = 1;
+/// Longest token accepted by [`KeyRing::open`], in characters.
+pub const MAX_TOKEN_LEN: usize = 1024;
+/// Longest scope string a token can carry, in bytes.
+pub const MAX_SCOPE_LEN: usize = 600;
+/// Key ids: 1..=64 bytes of `[A-Za-z0-9._-]`.
+pub const MAX_KEY_ID_LEN: usize = 64;
+/// Minimum signing key length in bytes.
+pub const MIN_KEY_LEN: usize = 32;
+/// Domain label for deriving AEAD keys from signing-key material.
+pub const KEY_LABEL: &[u8] = b"tollgate access-token aead key v1";
+
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+/// Fixed part of the encoded claims (without binding id and scope).
+const CLAIMS_FIXED_LEN: usize = 16 + 8 + 8 + 8 + 1 + 2;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token is longer than {MAX_TOKEN_LEN} characters")]
+    TooLong,
+    #[error("token is not URL-safe base64")]
+    Encoding,
+    #[error("token is truncated or malformed")]
+    Malformed,
+    #[error("token format version is not supported")]
+    Version,
+    #[error("token was signed by an unknown key")]
+    UnknownKey,
+    #[error("token failed authentication")]
+    BadTag,
+    #[error("scope is longer than {MAX_SCOPE_LEN} bytes")]
+    ScopeTooLong,
+    #[error("signing key {0:?}: invalid key id")]
+    KeyId(String),
+    #[error("signing key {0:?}: material is not base64 of at least {MIN_KEY_LEN} bytes")]
+    KeyMaterial(String),
+    #[error("signing key {0:?} is listed twice")]
+    DuplicateKey(String),
+    #[error("active signing key {0:?} is not listed")]
+    NoActiveKey(String),
+}
+
+/// What a token is valid for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Binding {
+    /// Issued by an oauth2 plugin with `global_credentials`: accepted by every verifier that
+    /// accepts global tokens.
+    Global,
+    /// Bound to the plugin that issued it ([`plugin_binding`] of its id).
+    Plugin([u8; 8]),
+}
+
+/// The claims a token carries, all opaque to the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims {
+    /// UUID bytes of the credential (see [`crate::ids::uuid_bytes`]).
+    pub credential_id: [u8; 16],
+    /// [`crate::secret::token_epoch`] of the credential's verifier at issue time.
+    pub epoch: u64,
+    /// Unix seconds.
+    pub issued_at: u64,
+    /// Unix seconds; 0 = never expires.
+    pub expires_at: u64,
+    pub binding: Binding,
+    /// Granted scopes, space-separated; empty when none.
+    pub scope: String,
+}
+
+impl Claims {
+    /// Whether the token has expired at `now` (unix seconds). `expires_at == 0` never expires.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at != 0 && now >= self.expires_at
+    }
+}
+
+/// The binding id of a plugin: the first 8 bytes of SHA-256 of a domain-separated plugin id.
+pub fn plugin_binding(plugin_id: &str) -> [u8; 8] {
+    let mut h = Sha256::new();
+    h.update(b"tollgate plugin binding v1\0");
+    h.update(plugin_id.as_bytes());
+    let digest: [u8; 32] = h.finalize().into();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&digest[..8]);
+    out
+}
+
+/// Whether `id` is a valid key id: 1..=64 bytes of `[A-Za-z0-9._-]`.
+pub fn is_valid_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_KEY_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Decodes signing-key material (standard base64, padding optional) and checks its length.
+pub fn decode_key_material(secret_b64: &str) -> Option<Vec<u8>> {
+    let bytes = STANDARD.decode(secret_b64).ok().or_else(|| {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(secret_b64)
+            .ok()
+    })?;
+    (bytes.len() >= MIN_KEY_LEN).then_some(bytes)
+}
+
+struct RingKey {
+    id: String,
+    cipher: XChaCha20Poly1305,
+}
+
+/// The signing keys of a snapshot: the active key issues, every listed key opens.
+/// `Debug` prints only key ids.
+pub struct KeyRing {
+    keys: Vec<RingKey>,
+    active: usize,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field(
+                "keys",
+                &self.keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+            )
+            .field("active", &self.active_key_id())
+            .finish()
+    }
+}
+
+fn derive_cipher(material: &[u8]) -> Option<XChaCha20Poly1305> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(material).ok()?;
+    mac.update(KEY_LABEL);
+    let key: [u8; 32] = mac.finalize().into_bytes().into();
+    XChaCha20Poly1305::new_from_slice(&key).ok()
+}
+
+impl KeyRing {
+    /// Builds the ring; fails when a key id or key is invalid, an id repeats, or `active` is not
+    /// listed.
+    pub fn new(keys: &[SigningKey], active: &str) -> Result<Self, TokenError> {
+        let mut ring = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !is_valid_key_id(&key.id) {
+                return Err(TokenError::KeyId(key.id.clone()));
+            }
+            if ring.iter().any(|k: &RingKey| k.id == key.id) {
+                return Err(TokenError::DuplicateKey(key.id.clone()));
+            }
+            let material = decode_key_material(&key.secret_b64)
+                .ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
+            let cipher =
+                derive_cipher(&material).ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
+            ring.push(RingKey {
+                id: key.id.clone(),
+                cipher,
+            });
+        }
+        let active = ring
+            .iter()
+            .position(|k| k.id == active)
+            .ok_or_else(|| TokenError::NoActiveKey(active.to_string()))?;
+        Ok(KeyRing { keys: ring, active })
+    }
+
+    /// Id of the key that issues new tokens.
+    pub fn active_key_id(&self) -> &str {
+        self.keys.get(self.active).map_or("", |k| k.id.as_str())
+    }
+
+    /// Issues a token for `claims` with the active key. `nonce` must be fresh random bytes (the
+    /// caller owns the randomness, keeping this crate free of IO).
+    pub fn issue(&self, claims: &Claims, nonce: [u8; 24]) -> Result<String, TokenError> {
+        if claims.scope.len() > MAX_SCOPE_LEN {
+            return Err(TokenError::ScopeTooLong);
+        }
+        let key = self.keys.get(self.active).ok_or(TokenError::UnknownKey)?;
+        let kid = key.id.as_bytes();
+        let kid_len = u8::try_from(kid.len()).map_err(|_| TokenError::KeyId(key.id.clone()))?;
+        let scope_len = u16::try_from(claims.scope.len()).map_err(|_| TokenError::ScopeTooLong)?;
+
+        let mut raw = Vec::with_capacity(
+            2 + kid.len() + NONCE_LEN + CLAIMS_FIXED_LEN + 8 + claims.scope.len() + TAG_LEN,
+        );
+        raw.push(TOKEN_VERSION);
+        raw.push(kid_len);
+        raw.extend_from_slice(kid);
+        let header_len = raw.len();
+        raw.extend_from_slice(&nonce);
+        let body_start = raw.len();
+        raw.extend_from_slice(&claims.credential_id);
+        raw.extend_from_slice(&claims.epoch.to_be_bytes());
+        raw.extend_from_slice(&claims.issued_at.to_be_bytes());
+        raw.extend_from_slice(&claims.expires_at.to_be_bytes());
+        match claims.binding {
+            Binding::Global => raw.push(0),
+            Binding::Plugin(id) => {
+                raw.push(1);
+                raw.extend_from_slice(&id);
+            }
+        }
+        raw.extend_from_slice(&scope_len.to_be_bytes());
+        raw.extend_from_slice(claims.scope.as_bytes());
+
+        let (head, body) = raw.split_at_mut(body_start);
+        let tag = key
+            .cipher
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), &head[..header_len], body)
+            .map_err(|_| TokenError::Malformed)?;
+        raw.extend_from_slice(&tag);
+        Ok(URL_SAFE_NO_PAD.encode(raw))
+    }
+
+    /// Opens a token: checks length and charset before decoding, then the key id, then the tag,
+    /// then decodes the claims exactly (no trailing bytes). Never panics. Does not check expiry
+    /// or revocation; see [`crate::oauth::authenticate`].
+    pub fn open(&self, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::TooLong);
+        }
+        if !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(TokenError::Encoding);
+        }
+        let mut raw = URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| TokenError::Encoding)?;
+        let (&version, rest) = raw.split_first().ok_or(TokenError::Malformed)?;
+        if version != TOKEN_VERSION {
+            return Err(TokenError::Version);
+        }
+        let (&kid_len, rest) = rest.split_first().ok_or(TokenError::Malformed)?;
+        let kid = rest
+            .get(..usize::from(kid_len))
+            .ok_or(TokenError::Malformed)?;
+        let header_len = 2 + usize::from(kid_len);
+        if raw.len() < header_len + NONCE_LEN + CLAIMS_FIXED_LEN + TAG_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id.as_bytes() == kid)
+            .ok_or(TokenError::UnknownKey)?;
+        let body_start = header_len + NONCE_LEN;
+        let tag_start = raw.len() - TAG_LEN;
+        let (before_tag, tag) = raw.split_at_mut(tag_start);
+        let (head, body) = before_tag.split_at_mut(body_start);
+        let (header, nonce) = head.split_at(header_len);
+        key.cipher
+            .decrypt_in_place_detached(XNonce::from_slice(nonce), header, body, (&*tag).into())
+            .map_err(|_| TokenError::BadTag)?;
+        decode_claims(body)
+    }
+}
+
+/// Reads fixed-size fields off the front of a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], TokenError> {
+        if self.0.len() < n {
+            return Err(TokenError::Malformed);
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], TokenError> {
+        self.take(N)?.try_into().map_err(|_| TokenError::Malformed)
+    }
+    fn u64(&mut self) -> Result<u64, TokenError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+}
+
+fn decode_claims(body: &[u8]) -> Result<Claims, TokenError> {
+    let mut r = Reader(body);
+    let credential_id = r.array::<16>()?;
+    let epoch = r.u64()?;
+    let issued_at = r.u64()?;
+    let expires_at = r.u64()?;
+    let binding = match r.array::<1>()? {
+        [0] => Binding::Global,
+        [1] => Binding::Plugin(r.array::<8>()?),
+        _ => return Err(TokenError::Malformed),
+    };
+    let scope_len = usize::from(u16::from_be_bytes(r.array()?));
+    let scope = std::str::from_utf8(r.take(scope_len)?)
+        .map_err(|_| TokenError::Malformed)?
+        .to_string();
+    if !r.0.is_empty() {
+        return Err(TokenError::Malformed);
+    }
+    Ok(Claims {
+        credential_id,
+        epoch,
+        issued_at,
+        expires_at,
+        binding,
+        scope,
+    })
+}
+
+#[cfg(test)]
+#[path = "token_tests.rs"]
+mod tests;

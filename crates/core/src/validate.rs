@@ -1,0 +1,366 @@
+//! Full validation of a [`Snapshot`]: the proxy applies a snapshot only when this passes, and
+//! the controller runs it before pushing.
+//!
+//! Every problem is reported (not just the first), each naming the object it concerns, e.g.
+//! `credential default/demo: consumer "…" does not exist`. Lists need not be sorted.
+
+use std::collections::{HashMap, HashSet};
+
+use http::{HeaderName, HeaderValue};
+
+use crate::ids::uuid_bytes;
+use crate::routing::normalize_path;
+use crate::secret::Verifier;
+use crate::snapshot::{
+    Backend, ClientType, Credential, Plugin, PluginConfig, Route, SNAPSHOT_FORMAT, Snapshot,
+};
+use crate::token::{decode_key_material, is_valid_key_id};
+
+/// Checks every invariant of a snapshot and returns every problem found, each naming the
+/// object it concerns.
+pub fn validate(snapshot: &Snapshot) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    if snapshot.format != SNAPSHOT_FORMAT {
+        problems.push(format!(
+            "snapshot: format {} is not supported (expected {SNAPSHOT_FORMAT})",
+            snapshot.format
+        ));
+    }
+    check_keys(snapshot, &mut problems);
+
+    let consumer_ids = unique_ids(
+        "consumer",
+        snapshot
+            .consumers
+            .iter()
+            .map(|c| (c.id.as_str(), c.object.as_str())),
+        &mut problems,
+    );
+    for c in &snapshot.consumers {
+        let who = format!("consumer {}", c.object);
+        header_safe(&who, "id", &c.id, &mut problems);
+        header_safe(&who, "username", &c.username, &mut problems);
+        if let Some(custom_id) = &c.custom_id {
+            header_safe(&who, "customId", custom_id, &mut problems);
+        }
+    }
+
+    unique_ids(
+        "credential",
+        snapshot
+            .credentials
+            .iter()
+            .map(|c| (c.id.as_str(), c.object.as_str())),
+        &mut problems,
+    );
+    let mut client_ids: HashMap<&str, &str> = HashMap::new();
+    for c in &snapshot.credentials {
+        check_credential(c, &consumer_ids, &mut client_ids, &mut problems);
+    }
+
+    let plugin_ids = unique_ids(
+        "plugin",
+        snapshot
+            .plugins
+            .iter()
+            .map(|p| (p.id.as_str(), p.id.as_str())),
+        &mut problems,
+    );
+    for p in &snapshot.plugins {
+        check_plugin(p, &consumer_ids, &mut problems);
+    }
+
+    unique_ids(
+        "route",
+        snapshot
+            .routes
+            .iter()
+            .map(|r| (r.id.as_str(), r.id.as_str())),
+        &mut problems,
+    );
+    for r in &snapshot.routes {
+        check_route(r, &plugin_ids, &mut problems);
+    }
+
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+fn check_keys(snapshot: &Snapshot, problems: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    for key in &snapshot.signing_keys {
+        if !is_valid_key_id(&key.id) {
+            problems.push(format!(
+                "signing key {:?}: id must be 1-64 characters of [A-Za-z0-9._-]",
+                key.id
+            ));
+        }
+        if !seen.insert(key.id.as_str()) {
+            problems.push(format!("signing key {:?}: listed more than once", key.id));
+        }
+        if decode_key_material(&key.secret_b64).is_none() {
+            problems.push(format!(
+                "signing key {:?}: material must be base64 of at least 32 bytes",
+                key.id
+            ));
+        }
+    }
+    let needed = !snapshot.plugins.is_empty() || !snapshot.active_key.is_empty();
+    if needed
+        && !snapshot
+            .signing_keys
+            .iter()
+            .any(|k| k.id == snapshot.active_key)
+    {
+        problems.push(format!(
+            "snapshot: active signing key {:?} is not among the signing keys",
+            snapshot.active_key
+        ));
+    }
+}
+
+/// Reports empty and duplicate ids; returns the set of ids.
+fn unique_ids<'a>(
+    kind: &str,
+    items: impl Iterator<Item = (&'a str, &'a str)>,
+    problems: &mut Vec<String>,
+) -> HashSet<&'a str> {
+    let mut seen = HashSet::new();
+    for (id, object) in items {
+        if id.is_empty() {
+            problems.push(format!("{kind} {object}: id is empty"));
+        } else if !seen.insert(id) {
+            problems.push(format!("{kind} {object}: id {id:?} is used more than once"));
+        }
+    }
+    seen
+}
+
+fn header_safe(who: &str, field: &str, value: &str, problems: &mut Vec<String>) {
+    if value.is_empty() || HeaderValue::from_str(value).is_err() {
+        problems.push(format!(
+            "{who}: {field} must be non-empty visible characters usable in a header"
+        ));
+    }
+}
+
+fn check_credential<'a>(
+    c: &'a Credential,
+    consumers: &HashSet<&str>,
+    client_ids: &mut HashMap<&'a str, &'a str>,
+    problems: &mut Vec<String>,
+) {
+    let who = format!("credential {}", c.object);
+    if uuid_bytes(&c.id).is_none() {
+        problems.push(format!("{who}: id {:?} is not a UUID", c.id));
+    }
+    if !consumers.contains(c.consumer_id.as_str()) {
+        problems.push(format!(
+            "{who}: consumer {:?} does not exist",
+            c.consumer_id
+        ));
+    }
+    header_safe(&who, "clientId", &c.client_id, problems);
+    if let Some(other) = client_ids.insert(&c.client_id, &c.object) {
+        problems.push(format!(
+            "{who}: clientId {:?} is also used by credential {other}",
+            c.client_id
+        ));
+    }
+    match (&c.secret_verifier, c.client_type) {
+        (Some(v), _) => {
+            if let Err(e) = Verifier::parse(v) {
+                problems.push(format!("{who}: secret verifier is invalid: {e}"));
+            }
+        }
+        (None, ClientType::Confidential) => problems.push(format!(
+            "{who}: a confidential client needs a secret verifier"
+        )),
+        (None, ClientType::Public) => {}
+    }
+}
+
+/// RFC 6749 scope-token: `%x21 / %x23-5B / %x5D-7E`.
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Vec<String>) {
+    let who = format!("plugin {}", p.id);
+    let (anonymous, realm) = match &p.config {
+        PluginConfig::OAuth2(c) => {
+            if HeaderName::from_bytes(c.auth_header_name.as_bytes()).is_err()
+                || c.auth_header_name.bytes().any(|b| b.is_ascii_uppercase())
+            {
+                problems.push(format!(
+                    "{who}: authHeaderName {:?} is not a lower-case header name",
+                    c.auth_header_name
+                ));
+            }
+            for scope in &c.scopes {
+                if !is_scope_token(scope) {
+                    problems.push(format!("{who}: scope {scope:?} is not a valid scope token"));
+                }
+            }
+            if c.mandatory_scope && c.scopes.is_empty() {
+                problems.push(format!("{who}: mandatoryScope needs at least one scope"));
+            }
+            (c.anonymous.as_deref(), c.realm.as_deref())
+        }
+        PluginConfig::OpenIdConnect(c) => {
+            if c.bearer_token_param_type.is_empty() {
+                problems.push(format!(
+                    "{who}: bearerTokenParamType must list at least one place"
+                ));
+            }
+            (c.anonymous.as_deref(), c.realm.as_deref())
+        }
+    };
+    if let Some(anonymous) = anonymous
+        && !consumers.contains(anonymous)
+    {
+        problems.push(format!(
+            "{who}: anonymous consumer {anonymous:?} does not exist"
+        ));
+    }
+    if let Some(realm) = realm
+        && (realm.is_empty()
+            || !realm
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'))
+    {
+        problems.push(format!(
+            "{who}: realm must be printable characters without quotes or backslashes"
+        ));
+    }
+}
+
+/// RFC 7230 token characters (method names).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// A host name, optionally with a leading `*.` wildcard.
+pub fn is_valid_host(host: &str) -> bool {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty() && host.len() <= 253 && name.split('.').all(is_dns_label)
+}
+
+/// `host:port`, with an IPv6 host in brackets.
+pub fn is_valid_endpoint(endpoint: &str) -> bool {
+    let Some((host, port)) = endpoint.rsplit_once(':') else {
+        return false;
+    };
+    let port_ok = !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p > 0);
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        // Any resolvable name (container names may hold `_`), never a wildcard.
+        None => {
+            !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        }
+    };
+    port_ok && host_ok
+}
+
+fn check_route(r: &Route, plugins: &HashSet<&str>, problems: &mut Vec<String>) {
+    let who = format!("route {}", r.id);
+    for host in &r.hosts {
+        if !is_valid_host(host) {
+            problems.push(format!(
+                "{who}: host {host:?} is not a host name (a leading \"*.\" wildcard is allowed)"
+            ));
+        }
+    }
+    for path in &r.paths {
+        match normalize_path(path) {
+            Ok(normal) if normal == *path => {}
+            Ok(normal) => problems.push(format!(
+                "{who}: path {path:?} is not normalized (use {normal:?})"
+            )),
+            Err(e) => problems.push(format!("{who}: path {path:?} is invalid: {e}")),
+        }
+    }
+    for method in &r.methods {
+        if !is_token(method) || method.bytes().any(|b| b.is_ascii_lowercase()) {
+            problems.push(format!(
+                "{who}: method {method:?} is not an upper-case HTTP method token"
+            ));
+        }
+    }
+    if r.plugins.len() > 1 {
+        problems.push(format!(
+            "{who}: at most one plugin per route is supported (got {})",
+            r.plugins.len()
+        ));
+    }
+    for plugin in &r.plugins {
+        if !plugins.contains(plugin.as_str()) {
+            problems.push(format!("{who}: plugin {plugin:?} does not exist"));
+        }
+    }
+    if let Some(backend) = &r.backend {
+        check_backend(&who, backend, problems);
+    }
+}
+
+fn check_backend(who: &str, b: &Backend, problems: &mut Vec<String>) {
+    if b.scheme != "http" && b.scheme != "https" {
+        problems.push(format!(
+            "{who}: backend scheme {:?} must be http or https",
+            b.scheme
+        ));
+    }
+    // The backend path is forwarded as given (Kong does the same with a service path); it only
+    // has to be a clean absolute path.
+    if !b.path.is_empty() && normalize_path(&b.path).is_err() {
+        problems.push(format!(
+            "{who}: backend path {:?} must be empty or a path starting with '/'",
+            b.path
+        ));
+    }
+    if let Some(host) = &b.host_header
+        && (host.is_empty() || HeaderValue::from_str(host).is_err())
+    {
+        problems.push(format!(
+            "{who}: backend host header {host:?} is not a valid header value"
+        ));
+    }
+    for endpoint in &b.endpoints {
+        if !is_valid_endpoint(endpoint) {
+            problems.push(format!(
+                "{who}: backend endpoint {endpoint:?} is not host:port"
+            ));
+        }
+    }
+    if b.connect_timeout_ms == 0 || b.read_timeout_ms == 0 {
+        problems.push(format!("{who}: backend timeouts must be greater than zero"));
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,0 +1,125 @@
+//! The operator's admin endpoint (`--admin-addr`): `/healthz` (the process runs), `/readyz`
+//! (every cache synced; a follower is ready too, so it can take over), `/metrics` (Prometheus).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use super::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("binding the admin address {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Answers one admin request (a plain function: testable without a socket).
+pub fn respond(metrics: &Metrics, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (method, path) {
+        (&Method::GET | &Method::HEAD, "/healthz") => {
+            (StatusCode::OK, "text/plain", "ok\n".to_owned())
+        }
+        (&Method::GET | &Method::HEAD, "/readyz") if metrics.is_ready() => {
+            (StatusCode::OK, "text/plain", "ready\n".to_owned())
+        }
+        (&Method::GET | &Method::HEAD, "/readyz") => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "caches not synced\n".to_owned(),
+        ),
+        (&Method::GET | &Method::HEAD, "/metrics") => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
+        (_, "/healthz" | "/readyz" | "/metrics") => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "method not allowed\n".to_owned(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_owned(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = header::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// Binds `addr` (so a port conflict fails start-up) and returns the serving future.
+pub async fn bind(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<impl Future<Output = ()> + Send, Error> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    tracing::info!(%addr, "admin endpoint listening");
+    Ok(async move {
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                () = &mut shutdown => return,
+                accepted = listener.accept() => accepted,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            let metrics = Arc::clone(&metrics);
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let response = respond(&metrics, req.method(), req.uri().path());
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_cache_sync_and_health_is_always_ok() {
+        let m = Metrics::new();
+        let table = [
+            (false, "/healthz", StatusCode::OK),
+            (false, "/readyz", StatusCode::SERVICE_UNAVAILABLE),
+            (true, "/readyz", StatusCode::OK),
+            (true, "/metrics", StatusCode::OK),
+            (true, "/nope", StatusCode::NOT_FOUND),
+        ];
+        for (ready, path, want) in table {
+            m.set_ready(ready);
+            assert_eq!(
+                respond(&m, &Method::GET, path).status(),
+                want,
+                "{path} ready={ready}"
+            );
+        }
+        assert_eq!(
+            respond(&m, &Method::POST, "/metrics").status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+}

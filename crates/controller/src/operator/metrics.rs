@@ -1,0 +1,320 @@
+//! The operator's Prometheus metrics, rendered by hand in the text exposition format (no metrics
+//! crate in the workspace; the set is small and fixed).
+//!
+//! Labels are low-cardinality: the only variable label is the proxy pod address, bounded by the
+//! number of proxy replicas (a proxy's series are removed when it leaves the config Service).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the push duration histogram buckets.
+const PUSH_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// Outcome of one reconcile pass, as a static label value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReconcileOutcome {
+    Ok,
+    Error,
+}
+
+#[derive(Default)]
+struct ProxySeries {
+    pushes: u64,
+    failures: u64,
+    rejections: u64,
+    buckets: [u64; PUSH_BUCKETS.len()],
+    duration_sum: f64,
+    in_sync: bool,
+}
+
+/// Every metric the operator exports. Shared by reference (`Arc<Metrics>`).
+#[derive(Default)]
+pub struct Metrics {
+    reconciles: AtomicU64,
+    reconcile_errors: AtomicU64,
+    snapshot_bytes: AtomicU64,
+    snapshot_objects: AtomicU64,
+    excluded_objects: AtomicU64,
+    status_patches: AtomicU64,
+    status_patch_errors: AtomicU64,
+    leader: AtomicBool,
+    ready: AtomicBool,
+    proxies: Mutex<BTreeMap<String, ProxySeries>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn reconciled(&self, outcome: ReconcileOutcome) {
+        self.reconciles.fetch_add(1, Ordering::Relaxed);
+        if outcome == ReconcileOutcome::Error {
+            self.reconcile_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot_built(&self, bytes: usize, objects: usize, excluded: usize) {
+        self.snapshot_bytes.store(bytes as u64, Ordering::Relaxed);
+        self.snapshot_objects
+            .store(objects as u64, Ordering::Relaxed);
+        self.excluded_objects
+            .store(excluded as u64, Ordering::Relaxed);
+    }
+
+    pub fn status_patched(&self, ok: bool) {
+        self.status_patches.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.status_patch_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::Relaxed);
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
+    }
+
+    /// Caches synced: `/readyz` answers 200 from then on.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// One push attempt to a proxy (a `POST /config`, or the `GET` that found it current).
+    pub fn push_finished(&self, proxy: &str, took: Duration, outcome: PushMetric) {
+        let Ok(mut proxies) = self.proxies.lock() else {
+            return;
+        };
+        let series = proxies.entry(proxy.to_owned()).or_default();
+        series.pushes += 1;
+        let secs = took.as_secs_f64();
+        series.duration_sum += secs;
+        for (bucket, bound) in series.buckets.iter_mut().zip(PUSH_BUCKETS) {
+            if secs <= bound {
+                *bucket += 1;
+            }
+        }
+        match outcome {
+            PushMetric::InSync => series.in_sync = true,
+            PushMetric::Failed => {
+                series.failures += 1;
+                series.in_sync = false;
+            }
+            PushMetric::Rejected => {
+                series.rejections += 1;
+                series.in_sync = false;
+            }
+        }
+    }
+
+    /// Drops the series of a proxy that left the config Service (keeps cardinality bounded).
+    pub fn forget_proxy(&self, proxy: &str) {
+        if let Ok(mut proxies) = self.proxies.lock() {
+            proxies.remove(proxy);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let gauge = |out: &mut String, name: &str, help: &str, kind: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        gauge(
+            &mut out,
+            "tollgate_controller_reconciles_total",
+            "Reconcile passes (translate, push, status).",
+            "counter",
+            self.reconciles.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "tollgate_controller_reconcile_errors_total",
+            "Reconcile passes that failed.",
+            "counter",
+            self.reconcile_errors.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "tollgate_controller_snapshot_bytes",
+            "Size of the current snapshot in bytes.",
+            "gauge",
+            self.snapshot_bytes.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "tollgate_controller_snapshot_objects",
+            "Objects in the current snapshot.",
+            "gauge",
+            self.snapshot_objects.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "tollgate_controller_excluded_objects",
+            "Objects left out of the snapshot because of a problem.",
+            "gauge",
+            self.excluded_objects.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "tollgate_controller_status_patches_total",
+            "Status writes (server-side apply).",
+            "counter",
+            self.status_patches.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "tollgate_controller_status_patch_errors_total",
+            "Status writes that failed.",
+            "counter",
+            self.status_patch_errors.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "tollgate_controller_leader",
+            "1 while this replica holds the leader Lease.",
+            "gauge",
+            u64::from(self.leader.load(Ordering::Relaxed)),
+        );
+        gauge(
+            &mut out,
+            "tollgate_controller_ready",
+            "1 once every cache has synced.",
+            "gauge",
+            u64::from(self.ready.load(Ordering::Relaxed)),
+        );
+        self.render_proxies(&mut out);
+        out
+    }
+
+    fn render_proxies(&self, out: &mut String) {
+        let Ok(proxies) = self.proxies.lock() else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_controller_push_duration_seconds Duration of config pushes per proxy.\n\
+             # TYPE tollgate_controller_push_duration_seconds histogram"
+        );
+        for (proxy, s) in proxies.iter() {
+            for (bound, count) in PUSH_BUCKETS.iter().zip(s.buckets) {
+                let _ = writeln!(
+                    out,
+                    "tollgate_controller_push_duration_seconds_bucket{{proxy=\"{proxy}\",le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "tollgate_controller_push_duration_seconds_bucket{{proxy=\"{proxy}\",le=\"+Inf\"}} {}\n\
+                 tollgate_controller_push_duration_seconds_sum{{proxy=\"{proxy}\"}} {}\n\
+                 tollgate_controller_push_duration_seconds_count{{proxy=\"{proxy}\"}} {}",
+                s.pushes, s.duration_sum, s.pushes
+            );
+        }
+        let series: [SeriesDef; 3] = [
+            (
+                "tollgate_controller_push_failures_total",
+                "Failed pushes per proxy (network, 5xx, 401), retried with backoff.",
+                "counter",
+                |s| s.failures,
+            ),
+            (
+                "tollgate_controller_push_rejections_total",
+                "Snapshots a proxy refused as invalid (400/413), not retried.",
+                "counter",
+                |s| s.rejections,
+            ),
+            (
+                "tollgate_controller_proxy_in_sync",
+                "1 when the proxy holds the current snapshot.",
+                "gauge",
+                |s| u64::from(s.in_sync),
+            ),
+        ];
+        for (name, help, kind, get) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (proxy, s) in proxies.iter() {
+                let _ = writeln!(out, "{name}{{proxy=\"{proxy}\"}} {}", get(s));
+            }
+        }
+    }
+}
+
+/// Name, help, type and value of one per-proxy series.
+type SeriesDef = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ProxySeries) -> u64,
+);
+
+/// How a push attempt ended, for the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushMetric {
+    InSync,
+    Failed,
+    Rejected,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_metrics_carry_proxy_labels_and_counts() {
+        let m = Metrics::new();
+        m.reconciled(ReconcileOutcome::Ok);
+        m.reconciled(ReconcileOutcome::Error);
+        m.snapshot_built(1234, 7, 1);
+        m.set_leader(true);
+        m.push_finished(
+            "10.0.0.1:8100",
+            Duration::from_millis(20),
+            PushMetric::InSync,
+        );
+        m.push_finished(
+            "10.0.0.2:8100",
+            Duration::from_millis(3),
+            PushMetric::Failed,
+        );
+        let text = m.render();
+        for line in [
+            "tollgate_controller_reconciles_total 2",
+            "tollgate_controller_reconcile_errors_total 1",
+            "tollgate_controller_snapshot_bytes 1234",
+            "tollgate_controller_snapshot_objects 7",
+            "tollgate_controller_leader 1",
+            "tollgate_controller_push_failures_total{proxy=\"10.0.0.2:8100\"} 1",
+            "tollgate_controller_proxy_in_sync{proxy=\"10.0.0.1:8100\"} 1",
+            "tollgate_controller_push_duration_seconds_bucket{proxy=\"10.0.0.1:8100\",le=\"0.025\"} 1",
+            "tollgate_controller_push_duration_seconds_bucket{proxy=\"10.0.0.1:8100\",le=\"0.01\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_forgotten_proxy_disappears_from_the_metrics() {
+        let m = Metrics::new();
+        m.push_finished(
+            "10.0.0.9:8100",
+            Duration::from_millis(1),
+            PushMetric::Rejected,
+        );
+        assert!(m.render().contains("10.0.0.9:8100"));
+        m.forget_proxy("10.0.0.9:8100");
+        assert!(!m.render().contains("10.0.0.9:8100"));
+    }
+}

@@ -1,0 +1,259 @@
+//! The operator, `tollgate-controller run`: watches the cluster, translates every object into one
+//! proxy snapshot, pushes it to every proxy replica, and reports status — see `reconcile` for the
+//! pipeline, `stores` for what is cached (Secrets only with the `tollgate.dev/secret` label),
+//! `pusher` for the config channel, `lease` for high availability.
+//!
+//! Only the replica holding the Lease pushes and writes status; the others keep their caches warm
+//! and take over when the Lease expires (or at once, when the leader releases it on shutdown).
+//! Nothing is translated or pushed before every cache has synced: an empty snapshot is an outage.
+
+pub mod admin;
+pub mod endpoints;
+pub mod lease;
+pub mod metrics;
+#[cfg(test)]
+mod mock_api;
+pub mod plan;
+pub mod programmed;
+pub mod push_client;
+pub mod pusher;
+pub mod reconcile;
+pub mod status;
+pub mod status_writer;
+pub mod stores;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use self::lease::{Elector, LeaseConfig};
+use self::metrics::Metrics;
+use self::plan::NamespacedName;
+use self::push_client::PushClient;
+use self::pusher::{PushSettings, Pusher};
+use self::reconcile::{Reconciler, Settings};
+use self::status_writer::StatusWriter;
+use self::stores::{Scope, WatchPlan};
+
+/// Flags of `tollgate-controller run` (docs/CONTRACTS.md).
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunArgs {
+    /// Watch only these namespaces (comma-separated); all namespaces when absent.
+    #[arg(long, value_delimiter = ',', env = "TOLLGATE_NAMESPACES")]
+    pub namespaces: Vec<String>,
+    /// The proxies' headless config Service (`namespace/name`); its EndpointSlices list every
+    /// proxy replica, ready or not.
+    #[arg(long, env = "TOLLGATE_PROXY_SERVICE")]
+    pub proxy_service: NamespacedName,
+    /// Secret (`namespace/name`, labelled `tollgate.dev/secret: config-token`) whose key `token`
+    /// authenticates config pushes.
+    #[arg(long, env = "TOLLGATE_CONFIG_TOKEN_SECRET")]
+    pub config_token_secret: NamespacedName,
+    /// Secret (`namespace/name`, labelled `tollgate.dev/secret: signing-keys`) with the token
+    /// signing keys.
+    #[arg(long, env = "TOLLGATE_SIGNING_KEY_SECRET")]
+    pub signing_key_secret: NamespacedName,
+    /// Health, readiness and metrics.
+    #[arg(long, default_value = "0.0.0.0:8100")]
+    pub admin_addr: SocketAddr,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "tollgate-controller")]
+    pub lease_name: String,
+    /// Namespace of the Lease; defaults to the proxy Service's namespace.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// A follower takes over after the Lease went this long without renewal.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_secs: u64,
+    /// Interval of Lease renewals and follower checks.
+    #[arg(long, default_value_t = 2)]
+    pub lease_retry_secs: u64,
+    /// How long changes settle before a reconcile pass.
+    #[arg(long, default_value_t = 200)]
+    pub debounce_ms: u64,
+    /// How often each proxy is asked for its hash (a restarted replica gets its config back).
+    #[arg(long, default_value_t = 3)]
+    pub push_recheck_secs: u64,
+    /// Timeout of one config-channel request.
+    #[arg(long, default_value_t = 10)]
+    pub push_timeout_secs: u64,
+}
+
+/// The `User-Agent` of every API request (audit logs and RBAC checks filter on it).
+pub const USER_AGENT: &str = concat!("tollgate-controller/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no Kubernetes client configuration (in-cluster or KUBECONFIG): {0}")]
+    Config(#[from] kube::config::InferConfigError),
+    #[error("building the Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+    #[error(transparent)]
+    Admin(#[from] admin::Error),
+    #[error("a cache stopped before it synced")]
+    CacheSync,
+    #[error("installing the signal handler: {0}")]
+    Signal(#[source] std::io::Error),
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C.
+pub async fn run(args: RunArgs) -> Result<(), Error> {
+    let client = client().await?;
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let admin = admin::bind(
+        args.admin_addr,
+        Arc::clone(&metrics),
+        stopped(stop_rx.clone()),
+    )
+    .await?;
+    let admin = tokio::spawn(admin);
+    let signals = tokio::spawn(shutdown_signal(stop_tx));
+
+    let scope = if args.namespaces.is_empty() {
+        Scope::All
+    } else {
+        Scope::Namespaces(args.namespaces.iter().cloned().collect())
+    };
+    let plan = WatchPlan {
+        scope,
+        extra_secret_namespaces: BTreeSet::from([
+            args.config_token_secret.namespace.clone(),
+            args.signing_key_secret.namespace.clone(),
+        ]),
+        proxy_namespace: args.proxy_service.namespace.clone(),
+        proxy_service: args.proxy_service.name.clone(),
+    };
+    let changed = Arc::new(Notify::new());
+    let (stores, watch_tasks) = stores::start(&client, &plan, &changed);
+    tracing::info!(scope = ?plan.scope, proxy_service = %args.proxy_service, "waiting for every cache to sync");
+    tokio::select! {
+        synced = stores.wait_until_ready() => synced.map_err(|_| Error::CacheSync)?,
+        () = stopped(stop_rx.clone()) => return Ok(()),
+    }
+    metrics.set_ready(true);
+    tracing::info!("caches synced");
+
+    let identity = lease::default_identity();
+    let lease_config = LeaseConfig {
+        name: args.lease_name.clone(),
+        namespace: args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| args.proxy_service.namespace.clone()),
+        identity: identity.clone(),
+        duration: Duration::from_secs(args.lease_duration_secs.max(1)),
+    };
+    let (leader_tx, leader_rx) = watch::channel(false);
+    let elector = Elector::new(client.clone(), lease_config);
+    let election = tokio::spawn(elect(
+        elector,
+        Duration::from_secs(args.lease_retry_secs.max(1)),
+        leader_tx,
+        stopped(stop_rx.clone()),
+    ));
+
+    let push_settings = PushSettings {
+        recheck: Duration::from_secs(args.push_recheck_secs.max(1)),
+        ..PushSettings::default()
+    };
+    let pusher = Pusher::new(
+        PushClient::new(Duration::from_secs(args.push_timeout_secs.max(1))),
+        push_settings,
+        Arc::clone(&changed),
+        Arc::clone(&metrics),
+    );
+    let settings = Settings {
+        proxy_service: args.proxy_service.clone(),
+        config_token_secret: args.config_token_secret.clone(),
+        signing_key_secret: args.signing_key_secret.clone(),
+        debounce: Duration::from_millis(args.debounce_ms),
+    };
+    let reconciler = Reconciler::new(
+        settings,
+        stores,
+        pusher,
+        StatusWriter::new(client, identity),
+        Arc::clone(&metrics),
+    );
+    reconciler.run(changed, leader_rx, stopped(stop_rx)).await;
+
+    // The reconciler stopped pushing; now give the Lease up so a follower takes over at once.
+    if let Ok(mut elector) = election.await
+        && let Err(e) = elector.release().await
+    {
+        tracing::warn!(error = %e, "releasing the Lease failed; a follower takes over when it expires");
+    }
+    for task in watch_tasks {
+        task.abort();
+    }
+    let _ = admin.await;
+    signals.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A client from the in-cluster configuration or KUBECONFIG, identifying itself as [`USER_AGENT`].
+async fn client() -> Result<kube::Client, Error> {
+    let mut config = kube::Config::infer().await?;
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    ));
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Election rounds every `every` until `stop`; returns the elector so the caller can release.
+async fn elect(
+    mut elector: Elector,
+    every: Duration,
+    leader: watch::Sender<bool>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Elector {
+    tokio::pin!(stop);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = ticker.tick() => {}
+        }
+        let was = elector.is_leader();
+        let now = elector.tick(tokio::time::Instant::now()).await;
+        let is = match now {
+            Ok(is) => is,
+            Err(e) => {
+                tracing::warn!(identity = %elector.identity(), error = %e, "leader election round failed");
+                false
+            }
+        };
+        if was && !is {
+            tracing::warn!(identity = %elector.identity(), "lost the leader Lease; stopping pushes and status writes");
+        }
+        leader.send_if_modified(|current| {
+            let changed = *current != is;
+            *current = is;
+            changed
+        });
+    }
+    leader.send_replace(false);
+    elector
+}
+
+async fn shutdown_signal(stop: watch::Sender<bool>) -> Result<(), Error> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(Error::Signal)?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+    stop.send_replace(true);
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! The client side of the config channel (docs/CONTRACTS.md, admin port): `GET /config` to learn
+//! a proxy's hash, `POST /config` with the full snapshot and the bearer token when it differs.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+
+/// Largest response body read from a proxy (hash or error list).
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// The shared bearer token of the config channel. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConfigToken(String);
+
+impl ConfigToken {
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+}
+
+impl std::fmt::Debug for ConfigToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigToken(<redacted>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("building the request: {0}")]
+    BuildRequest(#[from] http::Error),
+    #[error("connecting to the proxy or sending: {0}")]
+    Send(#[from] hyper_util::client::legacy::Error),
+    #[error("reading the response: {0}")]
+    ReadBody(String),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("the proxy refused the config token (401)")]
+    Unauthorized,
+    #[error("the proxy rejected the snapshot ({status}): {}", reasons.join("; "))]
+    Rejected { status: u16, reasons: Vec<String> },
+    #[error("unexpected status {0}")]
+    Status(u16),
+    #[error("unexpected response body: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// A rejection is permanent for this snapshot: retrying the same bytes cannot succeed.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, Error::Rejected { .. })
+    }
+}
+
+#[derive(Deserialize)]
+struct HashBody {
+    #[serde(default)]
+    hash: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorsBody {
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+/// Talks to proxies' admin ports over plain HTTP (the headless Service's pod addresses).
+#[derive(Clone)]
+pub struct PushClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl PushClient {
+    pub fn new(timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        connector.set_nodelay(true);
+        Self {
+            http: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(connector),
+            timeout,
+        }
+    }
+
+    /// The hash the proxy at `addr` (`host:port`) holds; empty when it holds none.
+    pub async fn current_hash(&self, addr: &str) -> Result<String, Error> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(format!("http://{addr}/config"))
+            .body(Full::new(Bytes::new()))?;
+        let (status, body) = self.send(request).await?;
+        if status != StatusCode::OK {
+            return Err(Error::Status(status.as_u16()));
+        }
+        let parsed: HashBody = serde_json::from_slice(&body)?;
+        Ok(parsed.hash.unwrap_or_default())
+    }
+
+    /// Pushes `snapshot` to the proxy at `addr`; returns the hash the proxy now holds.
+    pub async fn push(
+        &self,
+        addr: &str,
+        snapshot: Bytes,
+        token: &ConfigToken,
+    ) -> Result<String, Error> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://{addr}/config"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {}", token.0))
+            .body(Full::new(snapshot))?;
+        let (status, body) = self.send(request).await?;
+        match status {
+            StatusCode::OK | StatusCode::CREATED => {
+                let parsed: HashBody = serde_json::from_slice(&body)?;
+                Ok(parsed.hash.unwrap_or_default())
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(Error::Unauthorized),
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => {
+                let reasons = serde_json::from_slice::<ErrorsBody>(&body)
+                    .map(|b| b.errors)
+                    .unwrap_or_else(|_| {
+                        vec![String::from_utf8_lossy(&body).chars().take(512).collect()]
+                    });
+                Err(Error::Rejected {
+                    status: status.as_u16(),
+                    reasons,
+                })
+            }
+            other => Err(Error::Status(other.as_u16())),
+        }
+    }
+
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), Error> {
+        let exchange = async {
+            let response = self.http.request(request).await?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| Error::ReadBody(e.to_string()))?
+                .to_bytes();
+            Ok::<_, Error>((status, body))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| Error::Timeout(self.timeout))?
+    }
+}

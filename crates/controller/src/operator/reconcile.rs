@@ -1,0 +1,333 @@
+//! The one reconcile pipeline: any store change → short debounce → gather → translate (pure, on a
+//! blocking thread) → snapshot → push → status.
+//!
+//! Why one global loop rather than a kube-runtime `Controller` per kind: the product is a single
+//! snapshot that depends on every object at once (a Secret change alters a credential, a consumer
+//! deletion drops its credentials, two credentials conflict on a client id), and every proxy must
+//! receive the whole of it. Per-object reconcilers would each rebuild the same global snapshot
+//! and race to push it; one loop (as the Kong Ingress Controller's synchronizer does) translates
+//! once per batch of changes, pushes once, and then derives every object's status from the same
+//! translation. Bursts (a `kubectl apply -f dir/`) coalesce in the debounce window.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use super::metrics::{Metrics, ReconcileOutcome};
+use super::plan::{self, Inputs, NamespacedName, Plan};
+use super::programmed::{History, ObjectKey};
+use super::pusher::Pusher;
+use super::status::{ObjectProblem, Programming, rfc3339_now};
+use super::status_writer::{Owned, StatusWriter};
+use super::stores::Stores;
+use crate::translate::{Objects, Problem, SecretHasher};
+
+/// Snapshots remembered for `Programmed` decisions.
+const HISTORY: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
+    #[error("the translation task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("{0} status writes failed")]
+    Status(usize),
+}
+
+/// What the loop is pointed at.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub proxy_service: NamespacedName,
+    pub config_token_secret: NamespacedName,
+    pub signing_key_secret: NamespacedName,
+    pub debounce: Duration,
+}
+
+pub struct Reconciler {
+    settings: Settings,
+    stores: Stores,
+    pusher: Pusher,
+    writer: StatusWriter,
+    history: History,
+    hasher: Option<SecretHasher>,
+    metrics: Arc<Metrics>,
+    /// Problems already logged, so each is logged once when it appears.
+    logged: BTreeSet<Problem>,
+    last_hash: Option<String>,
+    was_leader: bool,
+    token_missing_logged: bool,
+}
+
+impl Reconciler {
+    pub fn new(
+        settings: Settings,
+        stores: Stores,
+        pusher: Pusher,
+        writer: StatusWriter,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            settings,
+            stores,
+            pusher,
+            writer,
+            history: History::new(HISTORY),
+            hasher: Some(SecretHasher::new()),
+            metrics,
+            logged: BTreeSet::new(),
+            last_hash: None,
+            was_leader: false,
+            token_missing_logged: false,
+        }
+    }
+
+    /// Runs passes until `stop` resolves: one per batch of changes (store events, pusher
+    /// acknowledgements, leadership changes), and retries failed passes with backoff.
+    pub async fn run(
+        mut self,
+        changed: Arc<Notify>,
+        mut leader: watch::Receiver<bool>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        let mut failures: u32 = 0;
+        let mut retry: Option<Duration> = Some(Duration::ZERO);
+        loop {
+            let retry_sleep = async {
+                match retry {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = &mut stop => break,
+                () = changed.notified() => {}
+                // The election task ends only on shutdown.
+                changed = leader.changed() => if changed.is_err() { break },
+                () = retry_sleep => {}
+            }
+            // Debounce: let a burst of events settle, bounded so a constant trickle cannot starve.
+            let deadline = tokio::time::Instant::now() + self.settings.debounce * 5;
+            loop {
+                tokio::select! {
+                    () = changed.notified() => if tokio::time::Instant::now() >= deadline { break },
+                    () = tokio::time::sleep(self.settings.debounce) => break,
+                }
+            }
+            let is_leader = *leader.borrow_and_update();
+            let span = tracing::info_span!("reconcile", leader = is_leader);
+            let result = tracing::Instrument::instrument(self.pass(is_leader), span).await;
+            self.metrics.reconciled(if result.is_ok() {
+                ReconcileOutcome::Ok
+            } else {
+                ReconcileOutcome::Error
+            });
+            retry = match result {
+                Ok(()) => {
+                    failures = 0;
+                    None
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let delay = Duration::from_millis(500u64.saturating_mul(1 << failures.min(6)))
+                        .min(Duration::from_secs(30));
+                    tracing::error!(error = %e, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "reconcile failed");
+                    Some(delay)
+                }
+            };
+        }
+        self.pusher.stop();
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs {
+            objects: Objects {
+                consumers: self.stores.consumers.state(),
+                credentials: self.stores.credentials.state(),
+                plugins: self.stores.plugins.state(),
+                routes: self.stores.routes.state(),
+                secrets: self.stores.secrets.state(),
+            },
+            services: self.stores.services.state(),
+            slices: self.stores.slices.state(),
+            proxy_slices: self.stores.proxy_slices.state(),
+        }
+    }
+
+    /// One pass. Followers translate too (cheap, keeps the hasher memo warm for a take-over) but
+    /// neither push nor write status.
+    async fn pass(&mut self, leader: bool) -> Result<(), Error> {
+        if leader != self.was_leader {
+            self.was_leader = leader;
+            self.metrics.set_leader(leader);
+            if !leader {
+                self.pusher.stop();
+                self.writer.forget();
+            }
+        }
+        let inputs = self.inputs();
+        let mut hasher = self.hasher.take().unwrap_or_default();
+        let token_secret = self.settings.config_token_secret.clone();
+        let keys_secret = self.settings.signing_key_secret.clone();
+        let (built, hasher, inputs) = tokio::task::spawn_blocking(move || {
+            let built = plan::build(&inputs, &token_secret, &keys_secret, &mut hasher);
+            (built, hasher, inputs)
+        })
+        .await?;
+        self.hasher = Some(hasher);
+        let plan = built?;
+        self.observe(&plan);
+        if !leader {
+            return Ok(());
+        }
+        if plan.token.is_none() && !self.token_missing_logged {
+            tracing::error!(secret = %self.settings.config_token_secret, "config-token Secret or its `token` key is missing (it must carry the label tollgate.dev/secret); not pushing");
+        }
+        self.token_missing_logged = plan.token.is_none();
+        self.pusher.set_targets(&plan.targets);
+        self.pusher
+            .publish(Arc::clone(&plan.desired), plan.token.clone());
+        self.write_statuses(&inputs.objects, &plan).await
+    }
+
+    /// Logs new problems and snapshot changes once, records the snapshot for `Programmed`.
+    fn observe(&mut self, plan: &Plan) {
+        let problems: BTreeSet<Problem> = plan.translation.problems.iter().cloned().collect();
+        for p in problems.difference(&self.logged) {
+            tracing::warn!(kind = %p.kind, object = %format!("{}/{}", p.namespace, p.name), reason = p.reason, message = %p.message, "object left out of the snapshot");
+        }
+        self.logged = problems;
+        let objects = plan.contents.len();
+        self.metrics.snapshot_built(
+            plan.desired.body.len(),
+            objects,
+            plan.translation.problems.len(),
+        );
+        if self.last_hash.as_deref() != Some(plan.desired.hash.as_str()) {
+            tracing::info!(hash = %plan.desired.hash, bytes = plan.desired.body.len(), objects, "new snapshot");
+            self.last_hash = Some(plan.desired.hash.clone());
+        }
+        self.history
+            .record(&plan.desired.hash, plan.contents.clone());
+    }
+
+    async fn write_statuses(&mut self, objects: &Objects, plan: &Plan) -> Result<(), Error> {
+        let acks = self.pusher.acks();
+        if plan.targets.iter().any(|t| !acks.contains_key(t)) {
+            // Some replica has not answered its first check yet; its acknowledgement wakes the
+            // next pass. Writing now would flip served objects to Pending for nothing.
+            return Ok(());
+        }
+        let acked: Vec<Option<String>> = plan
+            .targets
+            .iter()
+            .map(|t| acks.get(t).cloned().flatten())
+            .collect();
+        let proxy_service = self.settings.proxy_service.clone();
+        let ctx = StatusContext {
+            plan,
+            acked: &acked,
+            proxy_service: &proxy_service,
+            now: rfc3339_now(),
+        };
+        let mut failures = 0;
+        failures += self.sync_all(&objects.consumers, &ctx).await;
+        failures += self.sync_all(&objects.credentials, &ctx).await;
+        failures += self.sync_all(&objects.plugins, &ctx).await;
+        failures += self.sync_all(&objects.routes, &ctx).await;
+        let live: std::collections::HashSet<String> =
+            (objects.consumers.iter().map(|o| o.metadata.uid.clone()))
+                .chain(objects.credentials.iter().map(|o| o.metadata.uid.clone()))
+                .chain(objects.plugins.iter().map(|o| o.metadata.uid.clone()))
+                .chain(objects.routes.iter().map(|o| o.metadata.uid.clone()))
+                .flatten()
+                .collect();
+        self.writer.retain_live(&live);
+        if failures > 0 {
+            return Err(Error::Status(failures));
+        }
+        Ok(())
+    }
+
+    async fn sync_all<K: Owned>(&mut self, objects: &[Arc<K>], ctx: &StatusContext<'_>) -> usize {
+        let mut failures = 0;
+        for object in objects {
+            if object.meta().deletion_timestamp.is_some() {
+                continue;
+            }
+            let (problems, programming) = ctx.verdict(object.as_ref(), &self.history);
+            if let Err(e) = self
+                .writer
+                .sync(
+                    object.as_ref(),
+                    &problems,
+                    &programming,
+                    &ctx.now,
+                    &self.metrics,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "status write failed");
+                failures += 1;
+            }
+        }
+        failures
+    }
+}
+
+struct StatusContext<'a> {
+    plan: &'a Plan,
+    acked: &'a [Option<String>],
+    proxy_service: &'a NamespacedName,
+    now: String,
+}
+
+impl StatusContext<'_> {
+    /// The problems of one object and whether the proxies serve it.
+    fn verdict<K: Owned>(
+        &self,
+        object: &K,
+        history: &History,
+    ) -> (Vec<ObjectProblem>, Programming) {
+        let ns = object.meta().namespace.clone().unwrap_or_default();
+        let name = object.meta().name.clone().unwrap_or_default();
+        let problems: Vec<ObjectProblem> = self
+            .plan
+            .translation
+            .problems
+            .iter()
+            .filter(|p| p.kind == K::KIND && p.namespace == ns && p.name == name)
+            .map(|p| ObjectProblem {
+                condition: p.condition,
+                reason: p.reason.to_owned(),
+                message: p.message.clone(),
+            })
+            .collect();
+        let key = ObjectKey::new(K::KIND, &ns, &name);
+        let generation = object.meta().generation.unwrap_or(0);
+        let programming = if history.programmed(&key, generation, self.acked) {
+            Programming::Programmed {
+                replicas: self.acked.len(),
+            }
+        } else if self.acked.is_empty() {
+            Programming::Pending(format!(
+                "no proxy replica found behind Service {}",
+                self.proxy_service
+            ))
+        } else {
+            // A constant message: progress counts would rewrite every status on each ack.
+            Programming::Pending(
+                "waiting for every proxy replica to acknowledge a snapshot with this generation"
+                    .to_owned(),
+            )
+        };
+        (problems, programming)
+    }
+}
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

@@ -1,0 +1,332 @@
+//! Whole reconcile passes against a mocked API server: objects in the stores → translation →
+//! server-side-apply bodies on `/status` and Events, and nothing written when nothing changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::*;
+use crate::operator::mock_api::{MockApi, mock_client};
+use crate::operator::push_client::PushClient;
+use crate::operator::pusher::PushSettings;
+use crate::operator::stores::Multi;
+
+const NS: &str = "shop";
+
+fn object(kind: &str, name: &str, created: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": kind,
+        "metadata": {"name": name, "namespace": NS, "uid": format!("uid-{name}"), "generation": 2,
+                     "creationTimestamp": created},
+        "spec": spec,
+    })
+}
+
+fn credential(name: &str, created: &str, consumer: &str, client_id: &str, secret: &str) -> Value {
+    object(
+        "OAuth2Credential",
+        name,
+        created,
+        json!({"consumerRef": {"name": consumer}, "clientId": client_id, "hashSecret": false,
+               "clientSecretRef": {"name": secret, "key": "client_secret"}}),
+    )
+}
+
+fn secret(ns: &str, name: &str, label: &str, data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret",
+           "metadata": {"name": name, "namespace": ns, "labels": {"tollgate.dev/secret": label}},
+           "stringData": data})
+}
+
+/// Every object of the scenario, by name: one of each problem kind plus valid ones.
+fn fixtures() -> BTreeMap<&'static str, Value> {
+    const T0: &str = "2026-01-01T00:00:00Z";
+    const T1: &str = "2026-01-02T00:00:00Z";
+    BTreeMap::from([
+        ("jane", object("Consumer", "jane", T0, json!({}))),
+        ("ok", credential("ok", T0, "jane", "client", "demo-secret")),
+        (
+            "dup",
+            credential("dup", T1, "jane", "client", "demo-secret"),
+        ),
+        (
+            "nosecret",
+            credential("nosecret", T0, "jane", "other", "missing-secret"),
+        ),
+        (
+            "noconsumer",
+            credential("noconsumer", T0, "ghost", "third", "demo-secret"),
+        ),
+        (
+            "oauth2",
+            object(
+                "AuthPlugin",
+                "oauth2",
+                T0,
+                json!({"type": "oauth2", "oauth2": {"enableClientCredentials": true, "globalCredentials": true}}),
+            ),
+        ),
+        (
+            "auth",
+            object(
+                "GatewayRoute",
+                "auth",
+                T0,
+                json!({"paths": ["/auth"], "plugins": ["oauth2"]}),
+            ),
+        ),
+        (
+            "ghost",
+            object(
+                "GatewayRoute",
+                "ghost",
+                T0,
+                json!({"paths": ["/ghost"], "plugins": ["nope"]}),
+            ),
+        ),
+    ])
+}
+
+fn typed<K: serde::de::DeserializeOwned>(fixtures: &BTreeMap<&str, Value>, kind: &str) -> Vec<K> {
+    fixtures
+        .values()
+        .filter(|v| v["kind"] == kind)
+        .map(|v| serde_json::from_value(v.clone()).expect("fixture"))
+        .collect()
+}
+
+fn stores(fixtures: &BTreeMap<&str, Value>) -> Stores {
+    let secrets = [
+        secret(
+            NS,
+            "demo-secret",
+            "credential",
+            json!({"client_secret": "secret"}),
+        ),
+        secret(
+            "tollgate",
+            "config-token",
+            "config-token",
+            json!({"token": "t"}),
+        ),
+        secret(
+            "tollgate",
+            "signing-keys",
+            "signing-keys",
+            json!({"k1": "0123456789abcdef0123456789abcdef"}),
+        ),
+    ];
+    Stores {
+        consumers: Multi::fixed(typed(fixtures, "Consumer")),
+        credentials: Multi::fixed(typed(fixtures, "OAuth2Credential")),
+        plugins: Multi::fixed(typed(fixtures, "AuthPlugin")),
+        routes: Multi::fixed(typed(fixtures, "GatewayRoute")),
+        secrets: Multi::fixed(
+            secrets
+                .iter()
+                .map(|s| serde_json::from_value(s.clone()).expect("secret"))
+                .collect(),
+        ),
+        services: Multi::fixed(vec![]),
+        slices: Multi::fixed(vec![]),
+        proxy_slices: Multi::fixed(vec![]),
+    }
+}
+
+fn reconciler(stores: Stores, client: kube::Client) -> Reconciler {
+    let metrics = Arc::new(Metrics::new());
+    let pusher = Pusher::new(
+        PushClient::new(Duration::from_secs(1)),
+        PushSettings::default(),
+        Arc::new(Notify::new()),
+        Arc::clone(&metrics),
+    );
+    let at = |s: &str| s.parse::<NamespacedName>().expect("ns/name");
+    let settings = Settings {
+        proxy_service: at("tollgate/proxy-config"),
+        config_token_secret: at("tollgate/config-token"),
+        signing_key_secret: at("tollgate/signing-keys"),
+        debounce: Duration::from_millis(1),
+    };
+    Reconciler::new(
+        settings,
+        stores,
+        pusher,
+        StatusWriter::new(client, "test".into()),
+        metrics,
+    )
+}
+
+/// What one pass sent: SSA bodies by object name, and Events as (object, type, reason).
+#[derive(Default)]
+struct Sent {
+    applies: BTreeMap<String, Value>,
+    events: Vec<(String, String, String)>,
+}
+
+/// Runs one leader pass, answering every request the way the API server would.
+async fn leader_pass(
+    reconciler: &mut Reconciler,
+    api: &mut MockApi,
+    fixtures: &BTreeMap<&str, Value>,
+) -> Sent {
+    let mut sent = Sent::default();
+    let pass = reconciler.pass(true);
+    tokio::pin!(pass);
+    let deadline = tokio::time::sleep(Duration::from_secs(20));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            result = &mut pass => {
+                result.expect("the pass succeeds");
+                return sent;
+            }
+            () = &mut deadline => panic!("the pass did not finish"),
+            seen = api.answer_with(|method, uri| reply(method, uri, fixtures)) => {
+                if seen.uri.contains("/events") {
+                    let regarding = seen.body["regarding"]["name"].as_str().unwrap_or_default().to_owned();
+                    let type_ = seen.body["type"].as_str().unwrap_or_default().to_owned();
+                    let reason = seen.body["reason"].as_str().unwrap_or_default().to_owned();
+                    sent.events.push((regarding, type_, reason));
+                } else {
+                    assert_eq!(seen.method, "PATCH", "{}", seen.uri);
+                    assert!(seen.uri.contains("/status?"), "{}", seen.uri);
+                    assert!(seen.uri.contains("fieldManager=tollgate-controller"), "{}", seen.uri);
+                    assert_eq!(seen.content_type.as_deref(), Some("application/apply-patch+yaml"));
+                    let name = seen.uri.split("/status").next().and_then(|p| p.rsplit('/').next()).unwrap_or_default();
+                    sent.applies.insert(name.to_owned(), seen.body);
+                }
+            }
+        }
+    }
+}
+
+fn reply(method: &str, uri: &str, fixtures: &BTreeMap<&str, Value>) -> Value {
+    if uri.contains("/events") {
+        assert_eq!(method, "POST");
+        return json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                      "metadata": {"name": "e", "namespace": NS}, "eventTime": null});
+    }
+    let name = uri
+        .split("/status")
+        .next()
+        .and_then(|p| p.rsplit('/').next())
+        .unwrap_or_default();
+    fixtures
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("unexpected request {method} {uri}"))
+}
+
+fn condition<'a>(body: &'a Value, type_: &str) -> &'a Value {
+    body["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .unwrap_or_else(|| panic!("no {type_} in {body}"))
+}
+
+#[tokio::test]
+async fn a_pass_applies_a_status_for_every_object_with_the_reason_of_each_problem() {
+    let fixtures = fixtures();
+    let (client, mut api) = mock_client();
+    let mut r = reconciler(stores(&fixtures), client);
+    let sent = leader_pass(&mut r, &mut api, &fixtures).await;
+    assert_eq!(
+        sent.applies.len(),
+        fixtures.len(),
+        "one status per object: {:?}",
+        sent.applies.keys()
+    );
+    let table = [
+        ("dup", "Accepted", "DuplicateClientId"),
+        ("nosecret", "ResolvedRefs", "SecretNotFound"),
+        ("noconsumer", "ResolvedRefs", "ConsumerNotFound"),
+        ("ghost", "ResolvedRefs", "PluginNotFound"),
+    ];
+    for (name, falsified, reason) in table {
+        let body = &sent.applies[name];
+        assert_eq!(body["status"]["observedGeneration"], 2, "{name}");
+        assert_eq!(condition(body, falsified)["status"], "False", "{name}");
+        assert_eq!(condition(body, falsified)["reason"], reason, "{name}");
+        assert_eq!(condition(body, "Programmed")["status"], "False", "{name}");
+        assert_eq!(condition(body, "Programmed")["reason"], reason, "{name}");
+        assert!(
+            sent.events
+                .contains(&(name.to_owned(), "Warning".to_owned(), reason.to_owned())),
+            "a Warning event for {name}: {:?}",
+            sent.events
+        );
+    }
+    for name in ["jane", "ok", "oauth2", "auth"] {
+        let body = &sent.applies[name];
+        assert_eq!(condition(body, "Accepted")["status"], "True", "{name}");
+        assert_eq!(condition(body, "ResolvedRefs")["status"], "True", "{name}");
+        let programmed = condition(body, "Programmed");
+        assert_eq!(
+            programmed["reason"], "Pending",
+            "no proxy replica yet: {name}"
+        );
+        assert!(
+            programmed["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("tollgate/proxy-config")
+        );
+    }
+    assert_eq!(
+        sent.events.len(),
+        4,
+        "no Event for Pending: {:?}",
+        sent.events
+    );
+    let json = serde_json::to_string(&sent.applies).expect("json");
+    assert!(
+        !json.contains("\"secret\""),
+        "no secret material in any status"
+    );
+}
+
+#[tokio::test]
+async fn a_new_leader_writes_nothing_when_the_stored_statuses_are_current() {
+    let fixtures = fixtures();
+    let (client, mut api) = mock_client();
+    let mut first = reconciler(stores(&fixtures), client);
+    let sent = leader_pass(&mut first, &mut api, &fixtures).await;
+    // The stores now show what was applied (as the watch would deliver it).
+    let updated: BTreeMap<&str, Value> = fixtures
+        .iter()
+        .map(|(name, v)| {
+            let mut v = v.clone();
+            v["status"] = sent.applies[*name]["status"].clone();
+            (*name, v)
+        })
+        .collect();
+    let (client, mut api) = mock_client();
+    let mut second = reconciler(stores(&updated), client);
+    let again = leader_pass(&mut second, &mut api, &updated).await;
+    assert!(
+        again.applies.is_empty(),
+        "unchanged statuses rewritten: {:?}",
+        again.applies.keys()
+    );
+    assert!(
+        again.events.is_empty(),
+        "no Events without transitions: {:?}",
+        again.events
+    );
+}
+
+#[tokio::test]
+async fn a_follower_translates_but_writes_nothing() {
+    let fixtures = fixtures();
+    let (client, _api) = mock_client();
+    let mut r = reconciler(stores(&fixtures), client);
+    tokio::time::timeout(Duration::from_secs(20), r.pass(false))
+        .await
+        .expect("a follower pass makes no API request")
+        .expect("pass");
+    assert!(r.last_hash.is_some(), "the snapshot was still built");
+}

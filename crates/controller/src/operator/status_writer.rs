@@ -1,0 +1,162 @@
+//! Writes statuses (server-side apply to `/status` under [`FIELD_MANAGER`]) and Events
+//! (events.k8s.io/v1 through kube-runtime's `Recorder`), only when something other than a
+//! timestamp changed. Only the leader calls this.
+
+use std::collections::HashMap;
+
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::metrics::Metrics;
+use super::programmed::Kind;
+use super::status::{
+    EVENT_ACTION_RECONCILE, FIELD_MANAGER, ObjectProblem, Programming, apply_body, desired_status,
+    needs_write, transition_events,
+};
+use crate::resources::status::ObjectStatus;
+use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
+
+/// The reporting controller name on Events.
+pub const REPORTING_CONTROLLER: &str = "tollgate.dev/controller";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("object has no {0}")]
+    Metadata(&'static str),
+    #[error("writing the status of {kind} {namespace}/{name}: {source}")]
+    PatchStatus {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// A Tollgate resource whose status this controller owns.
+pub trait Owned:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + std::fmt::Debug
+{
+    const KIND: Kind;
+    fn current_status(&self) -> Option<&ObjectStatus>;
+}
+
+macro_rules! owned {
+    ($t:ty, $kind:expr) => {
+        impl Owned for $t {
+            const KIND: Kind = $kind;
+            fn current_status(&self) -> Option<&ObjectStatus> {
+                self.status.as_ref()
+            }
+        }
+    };
+}
+owned!(Consumer, Kind::Consumer);
+owned!(OAuth2Credential, Kind::OAuth2Credential);
+owned!(AuthPlugin, Kind::AuthPlugin);
+owned!(GatewayRoute, Kind::GatewayRoute);
+
+pub struct StatusWriter {
+    client: Client,
+    recorder: Recorder,
+    /// The last status written per object uid, so a write is not repeated while the watch has
+    /// not yet delivered it back into the store.
+    written: HashMap<String, ObjectStatus>,
+}
+
+impl StatusWriter {
+    pub fn new(client: Client, instance: String) -> Self {
+        let reporter = Reporter {
+            controller: REPORTING_CONTROLLER.to_owned(),
+            instance: Some(instance),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            written: HashMap::new(),
+        }
+    }
+
+    /// Forgets what was written (on losing the lead: the next leader starts from the stores).
+    pub fn forget(&mut self) {
+        self.written.clear();
+    }
+
+    /// Drops what was remembered about objects that no longer exist (`live` holds the uids of
+    /// every cached object), so the memory stays bounded by the live objects.
+    pub fn retain_live(&mut self, live: &std::collections::HashSet<String>) {
+        self.written.retain(|uid, _| live.contains(uid));
+    }
+
+    /// Brings `object`'s status in line with its problems and programming; returns whether a
+    /// write happened.
+    pub async fn sync<K: Owned>(
+        &mut self,
+        object: &K,
+        problems: &[ObjectProblem],
+        programming: &Programming,
+        now: &str,
+        metrics: &Metrics,
+    ) -> Result<bool, Error> {
+        let uid = object.uid().ok_or(Error::Metadata("metadata.uid"))?;
+        let namespace = object
+            .namespace()
+            .ok_or(Error::Metadata("metadata.namespace"))?;
+        let name = object.name_any();
+        // The freshest view: what we wrote last, unless the store already shows something else
+        // that equals the desired state.
+        let stored = object.current_status();
+        let previous = self.written.get(&uid).or(stored);
+        let desired = desired_status(
+            object.meta().generation,
+            problems,
+            programming,
+            previous,
+            now,
+        );
+        if !needs_write(stored, &desired) || !needs_write(self.written.get(&uid), &desired) {
+            return Ok(false);
+        }
+        let body = apply_body(&K::api_version(&()), &K::kind(&()), &desired);
+        let api: Api<K> = Api::namespaced(self.client.clone(), &namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let result = api.patch_status(&name, &params, &Patch::Apply(&body)).await;
+        metrics.status_patched(result.is_ok());
+        result.map_err(|source| Error::PatchStatus {
+            kind: K::KIND.as_str(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        })?;
+        tracing::debug!(kind = K::KIND.as_str(), object = %format!("{namespace}/{name}"), "status written");
+        for event in transition_events(previous, &desired) {
+            let ev = Event {
+                type_: if event.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: event.reason,
+                note: Some(event.note),
+                action: EVENT_ACTION_RECONCILE.to_owned(),
+                secondary: None,
+            };
+            if let Err(e) = self.recorder.publish(&ev, &object.object_ref(&())).await {
+                tracing::warn!(kind = K::KIND.as_str(), object = %format!("{namespace}/{name}"), error = %e, "publishing an Event failed");
+            }
+        }
+        self.written.insert(uid, desired);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+#[path = "status_writer_tests.rs"]
+mod tests;

@@ -1,0 +1,218 @@
+//! The operator's caches: kube-runtime reflectors for everything the translation reads.
+//!
+//! - The four Tollgate kinds.
+//! - Secrets **only with the label `tollgate.dev/secret`** (a label selector on the watch): the
+//!   controller never caches every Secret of the cluster, which keeps memory bounded and the RBAC
+//!   story honest. Like the Kong Ingress Controller's `konghq.com/credential` label, a credential's
+//!   Secret must therefore carry the label, or it is reported as `SecretNotFound`.
+//! - Services and EndpointSlices (those with `kubernetes.io/service-name`), to resolve
+//!   `backend.service {name, port}` to ready endpoint addresses.
+//! - The EndpointSlices of the proxies' headless config Service, to find every proxy replica.
+//!
+//! With `--namespaces a,b` there is one watcher per kind and namespace (RBAC may then be namespaced
+//! Roles); each feeds its own store, because a re-list of one watcher replaces its whole store.
+//! Every event wakes the reconcile loop through one `Notify`.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential, SECRET_LABEL};
+
+/// The label EndpointSlices carry with their Service's name.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Which namespaces are watched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Namespaces(BTreeSet<String>),
+}
+
+/// Several stores of one kind (one per watched namespace) read as one.
+pub struct Multi<K: Resource + 'static>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    stores: Vec<Store<K>>,
+}
+
+impl<K> Multi<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    /// Every cached object.
+    pub fn state(&self) -> Vec<Arc<K>> {
+        self.stores.iter().flat_map(Store::state).collect()
+    }
+
+    /// A store holding exactly `objects` (reconcile tests).
+    #[cfg(test)]
+    pub fn fixed(objects: Vec<K>) -> Self
+    where
+        K::DynamicType: Default,
+    {
+        let mut writer = reflector::store::Writer::default();
+        for object in objects {
+            writer.apply_watcher_event(&watcher::Event::Apply(object));
+        }
+        Multi {
+            stores: vec![writer.as_reader()],
+        }
+    }
+
+    /// Resolves once every store has received its first complete list.
+    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        for store in &self.stores {
+            store.wait_until_ready().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Every cache the reconcile loop reads.
+pub struct Stores {
+    pub consumers: Multi<Consumer>,
+    pub credentials: Multi<OAuth2Credential>,
+    pub plugins: Multi<AuthPlugin>,
+    pub routes: Multi<GatewayRoute>,
+    pub secrets: Multi<Secret>,
+    pub services: Multi<Service>,
+    pub slices: Multi<EndpointSlice>,
+    pub proxy_slices: Multi<EndpointSlice>,
+}
+
+impl Stores {
+    /// Resolves once every cache has synced: before that a snapshot would be missing objects,
+    /// and pushing it would be an outage.
+    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        self.consumers.wait_until_ready().await?;
+        self.credentials.wait_until_ready().await?;
+        self.plugins.wait_until_ready().await?;
+        self.routes.wait_until_ready().await?;
+        self.secrets.wait_until_ready().await?;
+        self.services.wait_until_ready().await?;
+        self.slices.wait_until_ready().await?;
+        self.proxy_slices.wait_until_ready().await
+    }
+}
+
+/// Where the watches go.
+#[derive(Clone, Debug)]
+pub struct WatchPlan {
+    pub scope: Scope,
+    /// Namespaces of the config-token and signing-key Secrets, watched for labelled Secrets
+    /// even when outside `scope`.
+    pub extra_secret_namespaces: BTreeSet<String>,
+    /// The proxies' headless config Service.
+    pub proxy_namespace: String,
+    pub proxy_service: String,
+}
+
+/// Starts every reflector; the tasks run until aborted.
+pub fn start(
+    client: &Client,
+    plan: &WatchPlan,
+    changed: &Arc<Notify>,
+) -> (Stores, Vec<JoinHandle<()>>) {
+    let mut tasks = Vec::new();
+    let all = watcher::Config::default();
+    let secret_cfg = watcher::Config::default().labels(SECRET_LABEL);
+    let slice_cfg = watcher::Config::default().labels(SERVICE_NAME_LABEL);
+    let secret_scope = match &plan.scope {
+        Scope::All => Scope::All,
+        Scope::Namespaces(ns) => {
+            Scope::Namespaces(ns.union(&plan.extra_secret_namespaces).cloned().collect())
+        }
+    };
+    let proxy_cfg =
+        watcher::Config::default().labels(&format!("{SERVICE_NAME_LABEL}={}", plan.proxy_service));
+    let proxy_scope = Scope::Namespaces(BTreeSet::from([plan.proxy_namespace.clone()]));
+    let stores = Stores {
+        consumers: multi(client, &plan.scope, &all, changed, &mut tasks),
+        credentials: multi(client, &plan.scope, &all, changed, &mut tasks),
+        plugins: multi(client, &plan.scope, &all, changed, &mut tasks),
+        routes: multi(client, &plan.scope, &all, changed, &mut tasks),
+        secrets: multi(client, &secret_scope, &secret_cfg, changed, &mut tasks),
+        services: multi(client, &plan.scope, &all, changed, &mut tasks),
+        slices: multi(client, &plan.scope, &slice_cfg, changed, &mut tasks),
+        proxy_slices: multi(client, &proxy_scope, &proxy_cfg, changed, &mut tasks),
+    };
+    (stores, tasks)
+}
+
+fn multi<K>(
+    client: &Client,
+    scope: &Scope,
+    config: &watcher::Config,
+    changed: &Arc<Notify>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Multi<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + std::hash::Hash + Eq + Clone,
+{
+    let apis: Vec<Api<K>> = match scope {
+        Scope::All => vec![Api::all(client.clone())],
+        Scope::Namespaces(namespaces) => namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect(),
+    };
+    let stores = apis
+        .into_iter()
+        .map(|api| {
+            let (store, task) = reflect(api, config.clone(), Arc::clone(changed));
+            tasks.push(task);
+            store
+        })
+        .collect();
+    Multi { stores }
+}
+
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    changed: Arc<Notify>,
+) -> (Store<K>, JoinHandle<()>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + std::hash::Hash + Eq + Clone,
+{
+    let (reader, writer) = reflector::store();
+    let kind = K::kind(&K::DynamicType::default()).to_string();
+    let stream = watcher(api, config)
+        .modify(|o| o.meta_mut().managed_fields = None)
+        .default_backoff()
+        .reflect(writer);
+    let task = tokio::spawn(async move {
+        stream
+            .for_each(|event| {
+                match event {
+                    Ok(_) => changed.notify_one(),
+                    // The watcher retries with backoff by itself; the store keeps its last state.
+                    Err(e) => tracing::warn!(kind = %kind, error = %e, "watch failed; retrying"),
+                }
+                futures::future::ready(())
+            })
+            .await;
+    });
+    (reader, task)
+}

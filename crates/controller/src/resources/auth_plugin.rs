@@ -1,0 +1,190 @@
+//! `AuthPlugin`: Kong's `oauth2` plugin (issues and verifies tokens) or its `openid-connect`
+//! plugin restricted to `auth_methods: [kong_oauth2]` (verifies them).
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::status::ObjectStatus;
+
+/// Kong's default token lifetime in seconds.
+pub const DEFAULT_TOKEN_EXPIRATION: i64 = 7200;
+
+/// An authentication plugin that GatewayRoutes refer to by name. `type: oauth2` issues tokens at
+/// `<route path>/oauth2/token` and verifies them; `type: openid-connect` verifies tokens issued by
+/// an `oauth2` plugin (Kong's `auth_methods: [kong_oauth2]`).
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[kube(
+    group = "tollgate.dev",
+    version = "v1alpha1",
+    kind = "AuthPlugin",
+    plural = "authplugins",
+    namespaced,
+    status = "ObjectStatus",
+    shortname = "tgplugin",
+    category = "tollgate",
+    doc = "An authentication plugin: Kong's oauth2 (issues and verifies tokens) or openid-connect with kong_oauth2 (verifies them).",
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Programmed")].status"#,
+        description = "Every proxy replica serves this plugin"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.type == 'oauth2' ? (has(self.oauth2) && !has(self.openidConnect)) : (has(self.openidConnect) && !has(self.oauth2))").message("set exactly the block matching type: oauth2 for type oauth2, openidConnect for type openid-connect"))]
+pub struct AuthPluginSpec {
+    /// Which Kong plugin this is: `oauth2` or `openid-connect`.
+    #[serde(rename = "type")]
+    pub type_: PluginType,
+    /// Settings of an `oauth2` plugin; set exactly when `type` is `oauth2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Settings>,
+    /// Settings of an `openid-connect` plugin; set exactly when `type` is `openid-connect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openid_connect: Option<OpenIdConnectSettings>,
+}
+
+/// Kong's plugin names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum PluginType {
+    /// Kong's `oauth2` plugin: token endpoint plus verification.
+    #[serde(rename = "oauth2")]
+    OAuth2,
+    /// Kong's `openid-connect` plugin with `auth_methods: [kong_oauth2]`: verification only.
+    #[serde(rename = "openid-connect")]
+    OpenIdConnect,
+}
+
+impl PluginType {
+    /// Kong's name of the plugin.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OAuth2 => "oauth2",
+            Self::OpenIdConnect => "openid-connect",
+        }
+    }
+}
+
+/// Settings of Kong's `oauth2` plugin (same names, camelCase).
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.enableClientCredentials").message("enable at least one grant: enableClientCredentials must be true"))]
+#[x_kube(validation = Rule::new("!self.mandatoryScope || (has(self.scopes) && size(self.scopes) > 0)").message("mandatoryScope requires scopes"))]
+pub struct OAuth2Settings {
+    /// Enable the client-credentials grant (the only grant Tollgate implements; at least one
+    /// grant must be enabled, as in Kong).
+    #[serde(default)]
+    pub enable_client_credentials: bool,
+    /// Tokens are not bound to this plugin: every verifier accepts them (Kong's
+    /// `global_credentials`). A non-global token is accepted only by the plugin that issued it.
+    #[serde(default)]
+    pub global_credentials: bool,
+    /// Token lifetime in seconds; 0 means tokens never expire and no `expires_in` is returned.
+    #[serde(default = "default_token_expiration")]
+    #[schemars(range(min = 0, max = 315_360_000))]
+    pub token_expiration: i64,
+    /// Scopes a client may request (space-separated `scope` parameter).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 128)))]
+    pub scopes: Vec<String>,
+    /// Refuse token requests without a `scope` (`invalid_scope`); requires `scopes`.
+    #[serde(default)]
+    pub mandatory_scope: bool,
+    /// Remove the token from the request before it reaches the upstream.
+    #[serde(default)]
+    pub hide_credentials: bool,
+    /// Accept plain HTTP at the token endpoint when a trusted proxy sent
+    /// `X-Forwarded-Proto: https` (TLS terminated in front of Tollgate).
+    #[serde(default)]
+    pub accept_http_if_already_terminated: bool,
+    /// Name of a Consumer (same namespace) used when authentication fails, instead of refusing
+    /// the request ("logical OR"). The upstream then sees `X-Anonymous-Consumer: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub anonymous: Option<String>,
+    /// Header carrying the bearer token and HTTP Basic client credentials.
+    #[serde(default = "default_auth_header_name")]
+    #[schemars(
+        length(min = 1, max = 256),
+        regex(pattern = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+    )]
+    pub auth_header_name: String,
+    /// `realm` attribute of `WWW-Authenticate` in 401 responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub realm: Option<String>,
+}
+
+/// Settings of Kong's `openid-connect` plugin, limited to verifying tokens of an `oauth2` plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenIdConnectSettings {
+    /// Authentication methods; must contain `kong_oauth2` (verify tokens issued by an `oauth2`
+    /// plugin), the only method Tollgate implements.
+    #[serde(default = "default_auth_methods")]
+    #[schemars(length(min = 1, max = 8))]
+    pub auth_methods: Vec<AuthMethod>,
+    /// Where a token may come from: `header` (`Authorization: Bearer`, `access-token`,
+    /// `x-access-token`), `query` or `body` (`access_token`). Defaults to `[header]`, the RFC 6750
+    /// recommendation; Kong defaults to all three.
+    #[serde(default = "default_param_types")]
+    #[schemars(length(min = 1, max = 3))]
+    pub bearer_token_param_type: Vec<BearerTokenParamType>,
+    /// Remove the token from the request before it reaches the upstream.
+    #[serde(default)]
+    pub hide_credentials: bool,
+    /// Name of a Consumer (same namespace) used when authentication fails, instead of refusing
+    /// the request. The upstream then sees `X-Anonymous-Consumer: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub anonymous: Option<String>,
+    /// `realm` attribute of `WWW-Authenticate` in 401 responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub realm: Option<String>,
+}
+
+/// An OpenID Connect authentication method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AuthMethod {
+    /// Verify tokens issued by a Tollgate (Kong) `oauth2` plugin.
+    #[serde(rename = "kong_oauth2")]
+    KongOAuth2,
+}
+
+/// Where a bearer token may be sent.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum BearerTokenParamType {
+    /// `Authorization: Bearer <token>`, or the `access-token` / `x-access-token` headers.
+    Header,
+    /// The `access_token` query parameter (discouraged by RFC 6750).
+    Query,
+    /// `access_token` in a form-encoded body.
+    Body,
+}
+
+fn default_token_expiration() -> i64 {
+    DEFAULT_TOKEN_EXPIRATION
+}
+
+fn default_auth_header_name() -> String {
+    "authorization".to_owned()
+}
+
+fn default_auth_methods() -> Vec<AuthMethod> {
+    vec![AuthMethod::KongOAuth2]
+}
+
+fn default_param_types() -> Vec<BearerTokenParamType> {
+    vec![BearerTokenParamType::Header]
+}

@@ -1,0 +1,286 @@
+//! The manifests directory: every `*.yaml` / `*.yml` file in it, re-read when its content hash
+//! changes. A file that fails to parse is reported once (file and line) and the last good
+//! objects read from it stay in use until it is fixed or removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::manifests::{self, Manifest, ParseError};
+use crate::resources::{SECRET_LABEL, SECRET_LABEL_SIGNING_KEYS};
+use crate::translate::Objects;
+
+/// Failure to read the directory itself (a file that cannot be read is logged and skipped).
+#[derive(Debug, thiserror::Error)]
+#[error("reading manifests directory {path}: {source}")]
+pub struct ReadDirError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+#[derive(Debug)]
+struct FileState {
+    hash: [u8; 32],
+    /// The objects of the last version of the file that parsed.
+    objects: Vec<Manifest>,
+    /// The error of the current content, when it does not parse.
+    error: Option<ParseError>,
+}
+
+/// What one scan found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Whether the set of objects in use changed.
+    pub changed: bool,
+    /// Files whose new content failed to parse in this scan: `(file, error)`.
+    pub new_errors: Vec<(PathBuf, ParseError)>,
+}
+
+/// The manifests directory and what was last read from it.
+#[derive(Debug)]
+pub struct ManifestDir {
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, FileState>,
+}
+
+impl ManifestDir {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Re-reads the directory: new, changed and removed files. Cheap when nothing changed (one
+    /// read and one SHA-256 per file).
+    pub fn scan(&mut self) -> Result<ScanReport, ReadDirError> {
+        let mut report = ScanReport::default();
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| ReadDirError {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut seen = BTreeSet::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !is_manifest_file(&path) {
+                continue;
+            }
+            let content = match std::fs::read(&path) {
+                Ok(content) => content,
+                Err(err) => {
+                    tracing::warn!(file = %path.display(), error = %err, "cannot read manifest file; keeping its last good objects");
+                    seen.insert(path);
+                    continue;
+                }
+            };
+            seen.insert(path.clone());
+            let hash: [u8; 32] = Sha256::digest(&content).into();
+            if self.files.get(&path).is_some_and(|f| f.hash == hash) {
+                continue;
+            }
+            let parsed = std::str::from_utf8(&content)
+                .map_err(|_| ParseError {
+                    line: 1,
+                    message: "the file is not UTF-8".into(),
+                })
+                .and_then(manifests::parse);
+            match parsed {
+                Ok(objects) => {
+                    self.files.insert(
+                        path,
+                        FileState {
+                            hash,
+                            objects,
+                            error: None,
+                        },
+                    );
+                    report.changed = true;
+                }
+                Err(error) => {
+                    report.new_errors.push((path.clone(), error.clone()));
+                    let objects = self
+                        .files
+                        .remove(&path)
+                        .map(|f| f.objects)
+                        .unwrap_or_default();
+                    self.files.insert(
+                        path,
+                        FileState {
+                            hash,
+                            objects,
+                            error: Some(error),
+                        },
+                    );
+                }
+            }
+        }
+        let before = self.files.len();
+        self.files.retain(|path, _| seen.contains(path));
+        report.changed |= self.files.len() != before;
+        Ok(report)
+    }
+
+    /// Files whose current content does not parse.
+    pub fn errors(&self) -> impl Iterator<Item = (&Path, &ParseError)> {
+        self.files
+            .iter()
+            .filter_map(|(p, f)| f.error.as_ref().map(|e| (p.as_path(), e)))
+    }
+
+    /// Every object in use; when two files define the same object, the file that sorts last
+    /// wins (a warning names both).
+    pub fn manifests(&self) -> Vec<&Manifest> {
+        let mut by_key: BTreeMap<String, (&Path, &Manifest)> = BTreeMap::new();
+        for (path, file) in &self.files {
+            for m in &file.objects {
+                if let Some((previous, _)) = by_key.insert(m.key(), (path, m)) {
+                    tracing::warn!(object = %m.key(), first = %previous.display(), second = %path.display(), "object defined twice; the second definition wins");
+                }
+            }
+        }
+        by_key.into_values().map(|(_, m)| m).collect()
+    }
+
+    /// The objects to translate.
+    pub fn objects(&self) -> Objects {
+        let mut objects = Objects::default();
+        for m in self.manifests() {
+            match m.clone() {
+                Manifest::Consumer(o) => objects.consumers.push(Arc::new(o)),
+                Manifest::OAuth2Credential(o) => objects.credentials.push(Arc::new(o)),
+                Manifest::AuthPlugin(o) => objects.plugins.push(Arc::new(o)),
+                Manifest::GatewayRoute(o) => objects.routes.push(Arc::new(o)),
+                Manifest::Secret(o) => objects.secrets.push(Arc::new(o)),
+            }
+        }
+        objects
+    }
+}
+
+/// The signing-keys Secret among `objects` (label `tollgate.dev/secret: signing-keys`); the
+/// first by namespace/name when several exist.
+pub fn signing_keys_secret(objects: &Objects) -> Option<&k8s_openapi::api::core::v1::Secret> {
+    objects.secrets.iter().map(Arc::as_ref).find(|s| {
+        s.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SECRET_LABEL))
+            .is_some_and(|v| v == SECRET_LABEL_SIGNING_KEYS)
+    })
+}
+
+fn is_manifest_file(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| n.starts_with('.'));
+    let yaml = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e == "yaml" || e == "yml");
+    !hidden && yaml && path.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let path =
+                std::env::temp_dir().join(format!("tollgate-dir-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Self(path)
+        }
+
+        fn write(&self, file: &str, content: &str) {
+            std::fs::write(self.0.join(file), content).expect("write");
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn consumer(name: &str) -> String {
+        format!("apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata: {{name: {name}}}\n")
+    }
+
+    fn names(dir: &ManifestDir) -> Vec<String> {
+        dir.manifests().iter().map(|m| m.key()).collect()
+    }
+
+    #[test]
+    fn only_yaml_files_are_read_and_an_unchanged_directory_reports_no_change() {
+        let tmp = TempDir::new("read");
+        tmp.write("a.yaml", &consumer("a"));
+        tmp.write("b.yml", &consumer("b"));
+        tmp.write("c.txt", &consumer("c"));
+        tmp.write(".d.yaml", &consumer("d"));
+        let mut dir = ManifestDir::new(&tmp.0);
+        assert!(dir.scan().expect("scan").changed);
+        assert_eq!(names(&dir), ["Consumer/default/a", "Consumer/default/b"]);
+        assert_eq!(dir.scan().expect("scan"), ScanReport::default());
+    }
+
+    #[test]
+    fn a_broken_file_keeps_its_last_good_objects_and_reports_its_line() {
+        let tmp = TempDir::new("broken");
+        tmp.write("a.yaml", &consumer("a"));
+        tmp.write("b.yaml", &consumer("b"));
+        let mut dir = ManifestDir::new(&tmp.0);
+        dir.scan().expect("scan");
+        tmp.write("a.yaml", &format!("{}---\nkind: a: b\n", consumer("a2")));
+        let report = dir.scan().expect("scan");
+        assert!(!report.changed);
+        assert_eq!(report.new_errors.len(), 1);
+        assert_eq!(report.new_errors[0].1.line, 5);
+        assert_eq!(names(&dir), ["Consumer/default/a", "Consumer/default/b"]);
+        assert_eq!(
+            dir.scan().expect("scan"),
+            ScanReport::default(),
+            "reported once"
+        );
+        tmp.write("a.yaml", &consumer("a3"));
+        assert!(dir.scan().expect("scan").changed);
+        assert_eq!(names(&dir), ["Consumer/default/a3", "Consumer/default/b"]);
+        assert_eq!(dir.errors().count(), 0);
+    }
+
+    #[test]
+    fn removing_a_file_removes_its_objects() {
+        let tmp = TempDir::new("remove");
+        tmp.write("a.yaml", &consumer("a"));
+        tmp.write("b.yaml", &consumer("b"));
+        let mut dir = ManifestDir::new(&tmp.0);
+        dir.scan().expect("scan");
+        std::fs::remove_file(tmp.0.join("a.yaml")).expect("remove");
+        assert!(dir.scan().expect("scan").changed);
+        assert_eq!(names(&dir), ["Consumer/default/b"]);
+    }
+
+    #[test]
+    fn the_signing_keys_secret_is_found_by_its_label() {
+        let tmp = TempDir::new("keys");
+        tmp.write(
+            "keys.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: keys\n  labels: {tollgate.dev/secret: signing-keys}\nstringData:\n  k1: '0123456789abcdef0123456789abcdef'\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: other\n  labels: {tollgate.dev/secret: credential}\n",
+        );
+        let mut dir = ManifestDir::new(&tmp.0);
+        dir.scan().expect("scan");
+        let objects = dir.objects();
+        let secret = signing_keys_secret(&objects).expect("found");
+        assert_eq!(secret.metadata.name.as_deref(), Some("keys"));
+    }
+}

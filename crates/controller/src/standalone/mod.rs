@@ -1,0 +1,252 @@
+//! Standalone mode: `tollgate-controller standalone --manifests DIR`. Reads the manifests a user
+//! would `kubectl apply` from DIR, translates them and serves them with the proxy in the same
+//! process; polls DIR so that a change is served within about a second.
+
+pub mod dir;
+pub mod manifests;
+pub mod reconcile;
+pub mod state_dir;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use tollgate_proxy::{ProxyOptions, ProxyState};
+
+use dir::ManifestDir;
+use reconcile::Reconciler;
+use state_dir::StateDir;
+
+/// How often DIR is polled (content hashes are compared; no extra dependency).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Debug)]
+pub struct StandaloneOptions {
+    pub manifests: PathBuf,
+    pub state_dir: PathBuf,
+    pub poll_interval: Duration,
+    pub proxy: ProxyOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    StateDir(#[from] state_dir::Error),
+    #[error(transparent)]
+    ReadManifests(#[from] dir::ReadDirError),
+    #[error("proxy: {0}")]
+    Proxy(#[from] tollgate_proxy::Error),
+}
+
+/// Runs standalone mode until `shutdown` resolves.
+pub async fn run(
+    options: StandaloneOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    start(options, shutdown).await?.wait().await
+}
+
+/// What a running standalone mode reports after every scan of DIR.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Scans of DIR completed (the first one happens before the listeners open).
+    pub scans: u64,
+    /// Hash of the configuration served ("" before the first one).
+    pub hash: String,
+}
+
+/// A running standalone mode: its bound addresses, and its progress.
+#[derive(Debug)]
+pub struct Running {
+    pub http_addr: Option<SocketAddr>,
+    pub https_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
+    /// Where the HTTPS certificate is (the self-signed one in the state directory by default).
+    pub tls_cert: Option<PathBuf>,
+    pub progress: watch::Receiver<Progress>,
+    task: JoinHandle<Result<(), Error>>,
+}
+
+impl Running {
+    /// Waits until standalone mode stops (after the shutdown future resolved and in-flight
+    /// requests drained).
+    pub async fn wait(self) -> Result<(), Error> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => {
+                tracing::error!(error = %join, "standalone mode failed");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Reads DIR, applies the first configuration, binds the listeners and starts serving and
+/// watching; returns once the listeners are bound.
+pub async fn start(
+    mut options: StandaloneOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, Error> {
+    let state_dir = StateDir::open(&options.state_dir)?;
+    if options.proxy.tls_cert.is_none() && options.proxy.https_addr.is_some() {
+        let (cert, key) = state_dir.self_signed_tls()?;
+        options.proxy.tls_cert = Some(cert);
+        options.proxy.tls_key = Some(key);
+    }
+    let mut dir = ManifestDir::new(&options.manifests);
+    let mut reconciler = Reconciler::new(state_dir.signing_keys()?);
+    let proxy = Arc::new(ProxyState::new());
+
+    scan(&mut dir)?;
+    apply(&proxy, &mut reconciler, &dir);
+    let (progress_tx, progress) = watch::channel(Progress {
+        scans: 1,
+        hash: proxy.hash(),
+    });
+
+    let bound = tollgate_proxy::bind(options.proxy.clone()).await?;
+    let (http_addr, https_addr, admin_addr) =
+        (bound.http_addr(), bound.https_addr(), bound.admin_addr());
+    tracing::info!(
+        manifests = %options.manifests.display(),
+        http = ?http_addr, https = ?https_addr, admin = ?admin_addr,
+        "standalone mode serving"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut serve_stop = stop_rx.clone();
+    let server = tokio::spawn(bound.serve(proxy.clone(), async move {
+        let _ = serve_stop.wait_for(|stop| *stop).await;
+    }));
+    let watcher = Watcher {
+        dir,
+        reconciler,
+        proxy,
+        progress: progress_tx,
+        interval: options.poll_interval,
+    };
+    let task = tokio::spawn(async move {
+        watcher.run(stop_rx).await;
+        match server.await {
+            Ok(result) => result.map_err(Error::from),
+            Err(join) => {
+                tracing::error!(error = %join, "the proxy task failed");
+                Ok(())
+            }
+        }
+    });
+    Ok(Running {
+        http_addr,
+        https_addr,
+        admin_addr,
+        tls_cert: options.proxy.tls_cert.clone(),
+        progress,
+        task,
+    })
+}
+
+/// Polls DIR and applies every change.
+struct Watcher {
+    dir: ManifestDir,
+    reconciler: Reconciler,
+    proxy: Arc<ProxyState>,
+    progress: watch::Sender<Progress>,
+    interval: Duration,
+}
+
+impl Watcher {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut read_error = false;
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => break,
+                _ = ticker.tick() => {}
+            }
+            match scan(&mut self.dir) {
+                Ok(changed) => {
+                    read_error = false;
+                    if changed {
+                        // Hashing new secrets (argon2id, ~20 ms each) must not stall the
+                        // runtime's other tasks.
+                        blocking(|| apply(&self.proxy, &mut self.reconciler, &self.dir));
+                    }
+                }
+                Err(err) => {
+                    if !read_error {
+                        tracing::error!(error = %err, "cannot read the manifests directory; serving the last configuration");
+                        read_error = true;
+                    }
+                }
+            }
+            let hash = self.proxy.hash();
+            self.progress.send_modify(|p| {
+                p.scans += 1;
+                p.hash = hash;
+            });
+        }
+    }
+}
+
+/// Runs CPU-bound work off the async scheduler where the runtime allows it.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
+/// Scans DIR, logs new parse errors; whether the objects in use changed.
+fn scan(dir: &mut ManifestDir) -> Result<bool, dir::ReadDirError> {
+    let report = dir.scan()?;
+    for (file, error) in &report.new_errors {
+        tracing::error!(
+            file = %file.display(), line = error.line,
+            "{}:{}: {}; the last good objects of this file stay in use",
+            file.display(), error.line, error.message
+        );
+    }
+    Ok(report.changed)
+}
+
+/// Translates DIR and applies the snapshot when it changed.
+fn apply(proxy: &ProxyState, reconciler: &mut Reconciler, dir: &ManifestDir) {
+    let Some(snapshot) = reconciler.reconcile(dir).snapshot else {
+        return;
+    };
+    let hash = snapshot.content_hash();
+    if hash == proxy.hash() {
+        return;
+    }
+    let counts = (
+        snapshot.consumers.len(),
+        snapshot.credentials.len(),
+        snapshot.plugins.len(),
+        snapshot.routes.len(),
+    );
+    match proxy.apply(snapshot) {
+        Ok(hash) => tracing::info!(
+            %hash, consumers = counts.0, credentials = counts.1, plugins = counts.2, routes = counts.3,
+            "configuration applied"
+        ),
+        Err(errors) => tracing::error!(
+            errors = ?errors,
+            "the proxy refused the configuration; serving the previous one"
+        ),
+    }
+}

@@ -1,0 +1,180 @@
+//! One standalone reconcile: the objects of the manifests directory → a snapshot, logging each
+//! problem once when it appears and once when it is resolved.
+
+use std::collections::BTreeSet;
+
+use tollgate_core::snapshot::Snapshot;
+
+use super::dir::{ManifestDir, signing_keys_secret};
+use crate::translate::secrets::decoded_data;
+use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, translate};
+
+/// Translation state kept between reconciles.
+#[derive(Debug)]
+pub struct Reconciler {
+    hasher: SecretHasher,
+    /// The signing key of the state directory, used when DIR has no signing-keys Secret.
+    fallback_keys: SigningKeys,
+    problems: BTreeSet<Problem>,
+    keys_error: Option<String>,
+}
+
+/// The result of one reconcile.
+#[derive(Debug)]
+pub struct Outcome {
+    /// `None` when no snapshot can be built (an invalid signing-keys Secret): keep serving the
+    /// previous one.
+    pub snapshot: Option<Snapshot>,
+    /// Problems that appeared in this reconcile.
+    pub new_problems: Vec<Problem>,
+    /// Problems of the previous reconcile that are gone.
+    pub resolved: Vec<Problem>,
+}
+
+impl Reconciler {
+    pub fn new(fallback_keys: SigningKeys) -> Self {
+        Self {
+            hasher: SecretHasher::new(),
+            fallback_keys,
+            problems: BTreeSet::new(),
+            keys_error: None,
+        }
+    }
+
+    pub fn reconcile(&mut self, dir: &ManifestDir) -> Outcome {
+        let objects = dir.objects();
+        let keys = match signing_keys_secret(&objects) {
+            None => Ok(self.fallback_keys.clone()),
+            Some(secret) => SigningKeys::from_secret_data(&decoded_data(secret)).map_err(|e| {
+                format!(
+                    "signing-keys Secret {}: {e}",
+                    secret.metadata.name.as_deref().unwrap_or_default()
+                )
+            }),
+        };
+        let keys = match keys {
+            Ok(keys) => {
+                self.keys_error = None;
+                keys
+            }
+            Err(message) => {
+                if self.keys_error.as_ref() != Some(&message) {
+                    tracing::error!(error = %message, "cannot use the signing keys; keeping the current configuration");
+                    self.keys_error = Some(message);
+                }
+                return Outcome {
+                    snapshot: None,
+                    new_problems: Vec::new(),
+                    resolved: Vec::new(),
+                };
+            }
+        };
+        let translation = translate(&objects, &ServiceEndpoints::new(), &keys, &mut self.hasher);
+        let current: BTreeSet<Problem> = translation.problems.into_iter().collect();
+        let new_problems: Vec<Problem> = current.difference(&self.problems).cloned().collect();
+        let resolved: Vec<Problem> = self.problems.difference(&current).cloned().collect();
+        for p in &new_problems {
+            tracing::warn!(
+                kind = %p.kind, namespace = %p.namespace, name = %p.name,
+                reason = p.reason, condition = p.condition.as_str(),
+                "{}; the object is not served", p.message
+            );
+        }
+        for p in &resolved {
+            tracing::info!(kind = %p.kind, namespace = %p.namespace, name = %p.name, reason = p.reason, "problem resolved");
+        }
+        self.problems = current;
+        Outcome {
+            snapshot: Some(translation.snapshot),
+            new_problems,
+            resolved,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let path =
+                std::env::temp_dir().join(format!("tollgate-rec-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Self(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const ORPHAN: &str = "apiVersion: tollgate.dev/v1alpha1\nkind: OAuth2Credential\nmetadata: {name: orphan}\nspec:\n  consumerRef: {name: nobody}\n  clientId: c\n  clientType: public\n";
+
+    fn keys() -> SigningKeys {
+        SigningKeys::single("fallback", &[3u8; 32]).expect("key")
+    }
+
+    #[test]
+    fn a_problem_is_reported_once_when_it_appears_and_once_when_it_is_resolved() {
+        let tmp = TempDir::new("once");
+        std::fs::write(tmp.0.join("a.yaml"), ORPHAN).expect("write");
+        let mut dir = ManifestDir::new(&tmp.0);
+        dir.scan().expect("scan");
+        let mut reconciler = Reconciler::new(keys());
+        let first = reconciler.reconcile(&dir);
+        assert_eq!(first.new_problems.len(), 1);
+        assert_eq!(first.new_problems[0].name, "orphan");
+        let again = reconciler.reconcile(&dir);
+        assert!(again.new_problems.is_empty() && again.resolved.is_empty());
+        std::fs::remove_file(tmp.0.join("a.yaml")).expect("remove");
+        dir.scan().expect("scan");
+        let fixed = reconciler.reconcile(&dir);
+        assert_eq!(fixed.resolved.len(), 1);
+        assert!(fixed.snapshot.is_some());
+    }
+
+    #[test]
+    fn signing_keys_come_from_the_directory_else_from_the_state_directory() {
+        let tmp = TempDir::new("keys");
+        let mut dir = ManifestDir::new(&tmp.0);
+        dir.scan().expect("scan");
+        let mut reconciler = Reconciler::new(keys());
+        let snapshot = reconciler.reconcile(&dir).snapshot.expect("snapshot");
+        assert_eq!(snapshot.active_key, "fallback");
+
+        std::fs::write(
+            tmp.0.join("keys.yaml"),
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: keys\n  labels: {tollgate.dev/secret: signing-keys}\nstringData:\n  k2026-01-01: '0123456789abcdef0123456789abcdef'\n  k2026-06-01: 'fedcba9876543210fedcba9876543210'\n",
+        )
+        .expect("write");
+        dir.scan().expect("scan");
+        let snapshot = reconciler.reconcile(&dir).snapshot.expect("snapshot");
+        assert_eq!(snapshot.active_key, "k2026-06-01");
+        assert_eq!(snapshot.signing_keys.len(), 2);
+    }
+
+    #[test]
+    fn an_invalid_signing_keys_secret_builds_no_snapshot() {
+        let tmp = TempDir::new("badkeys");
+        std::fs::write(
+            tmp.0.join("keys.yaml"),
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: keys\n  labels: {tollgate.dev/secret: signing-keys}\nstringData:\n  k1: too-short\n",
+        )
+        .expect("write");
+        let mut dir = ManifestDir::new(&tmp.0);
+        dir.scan().expect("scan");
+        let outcome = Reconciler::new(keys()).reconcile(&dir);
+        assert!(
+            outcome.snapshot.is_none(),
+            "keep serving the previous configuration"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! OAuth2Credentials → snapshot credentials: consumer and Secret resolution, `clientId`
+//! uniqueness (the older credential keeps it) and secret verifiers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use tollgate_core::ids::credential_id;
+use tollgate_core::snapshot::{self, ClientType};
+
+use super::consumers::{ConsumerLookup, Consumers};
+use super::hasher::SecretHasher;
+use super::problem::{Kind, ProblemCondition, reason};
+use super::secrets::{self, SecretIndex};
+use super::{ObjectName, Problems, is_header_safe, object_id};
+use crate::resources::OAuth2Credential;
+use crate::resources::SECRET_LABEL;
+use crate::resources::oauth2_credential::ClientType as SpecClientType;
+
+struct Candidate<'a> {
+    obj: &'a OAuth2Credential,
+    at: ObjectName,
+    created: Option<Timestamp>,
+}
+
+impl Candidate<'_> {
+    /// Age order: older first; objects without a creation time (standalone) after those with
+    /// one; then namespace and name.
+    fn age_key(&self) -> (bool, Option<Timestamp>, &ObjectName) {
+        (self.created.is_none(), self.created, &self.at)
+    }
+}
+
+pub(crate) fn translate(
+    objects: &[Arc<OAuth2Credential>],
+    consumers: &Consumers,
+    secrets: &SecretIndex<'_>,
+    hasher: &mut SecretHasher,
+    problems: &mut Problems,
+) -> Vec<snapshot::Credential> {
+    // Output order does not depend on this map: the snapshot and the problems are sorted.
+    let mut by_client_id: HashMap<&str, Vec<Candidate<'_>>> = HashMap::with_capacity(objects.len());
+    for obj in objects {
+        by_client_id
+            .entry(obj.spec.client_id.as_str())
+            .or_default()
+            .push(Candidate {
+                obj: obj.as_ref(),
+                at: ObjectName::of(obj.as_ref()),
+                created: obj.creation_timestamp().map(|t| t.0),
+            });
+    }
+    let mut out = Vec::with_capacity(objects.len());
+    for (client_id, mut group) in by_client_id {
+        group.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
+        let mut group = group.into_iter();
+        let Some(owner) = group.next() else { continue };
+        for newer in group {
+            problems.push(
+                Kind::OAuth2Credential,
+                &newer.at,
+                ProblemCondition::Accepted,
+                reason::DUPLICATE_CLIENT_ID,
+                format!(
+                    "clientId {client_id:?} already belongs to the older OAuth2Credential {}",
+                    owner.at.path()
+                ),
+            );
+            // Report its other problems too (without hashing), so one fix is not followed by
+            // a surprise.
+            credential(&newer, consumers, secrets, None, problems);
+        }
+        if let Some(credential) = credential(&owner, consumers, secrets, Some(hasher), problems) {
+            out.push(credential);
+        }
+    }
+    out
+}
+
+fn credential(
+    c: &Candidate<'_>,
+    consumers: &Consumers,
+    secrets: &SecretIndex<'_>,
+    hasher: Option<&mut SecretHasher>,
+    problems: &mut Problems,
+) -> Option<snapshot::Credential> {
+    let spec = &c.obj.spec;
+    let mut report = |condition, reason, message: String| {
+        problems.push(Kind::OAuth2Credential, &c.at, condition, reason, message);
+    };
+    let mut ok = true;
+    let consumer_id = match consumers.lookup(&c.at.namespace, &spec.consumer_ref.name) {
+        ConsumerLookup::Accepted(consumer) => Some(consumer.id.clone()),
+        ConsumerLookup::NotAccepted => {
+            report(
+                ProblemCondition::ResolvedRefs,
+                reason::CONSUMER_NOT_ACCEPTED,
+                format!("Consumer {} is not accepted", spec.consumer_ref.name),
+            );
+            None
+        }
+        ConsumerLookup::NotFound => {
+            report(
+                ProblemCondition::ResolvedRefs,
+                reason::CONSUMER_NOT_FOUND,
+                format!(
+                    "Consumer {} does not exist in namespace {}",
+                    spec.consumer_ref.name, c.at.namespace
+                ),
+            );
+            None
+        }
+    };
+    if !is_header_safe(&spec.client_id) || spec.client_id.contains(' ') {
+        ok = false;
+        report(
+            ProblemCondition::Accepted,
+            reason::INVALID_CREDENTIAL,
+            "clientId must be non-empty visible ASCII without spaces".into(),
+        );
+    }
+    for uri in &spec.redirect_uris {
+        if let Err(why) = check_redirect_uri(uri) {
+            ok = false;
+            report(
+                ProblemCondition::Accepted,
+                reason::INVALID_CREDENTIAL,
+                format!("redirect URI {uri:?} {why}"),
+            );
+        }
+    }
+    let client_type = match spec.client_type {
+        SpecClientType::Confidential => ClientType::Confidential,
+        SpecClientType::Public => ClientType::Public,
+    };
+    let secret_value = match (client_type, &spec.client_secret_ref) {
+        (ClientType::Public, None) => None,
+        (ClientType::Public, Some(_)) => {
+            ok = false;
+            report(
+                ProblemCondition::Accepted,
+                reason::INVALID_CREDENTIAL,
+                "a public client has no secret: remove clientSecretRef".into(),
+            );
+            None
+        }
+        (ClientType::Confidential, None) => {
+            ok = false;
+            report(
+                ProblemCondition::Accepted,
+                reason::INVALID_CREDENTIAL,
+                "a confidential client needs clientSecretRef".into(),
+            );
+            None
+        }
+        (ClientType::Confidential, Some(r)) => match secrets.get(&c.at.namespace, &r.name) {
+            None => {
+                ok = false;
+                report(
+                    ProblemCondition::ResolvedRefs,
+                    reason::SECRET_NOT_FOUND,
+                    format!(
+                        "Secret {} does not exist in namespace {} or lacks the label {SECRET_LABEL}",
+                        r.name, c.at.namespace
+                    ),
+                );
+                None
+            }
+            Some(secret) => match secrets::value(secret, &r.key) {
+                None => {
+                    ok = false;
+                    report(
+                        ProblemCondition::ResolvedRefs,
+                        reason::SECRET_KEY_NOT_FOUND,
+                        format!("Secret {} has no key {:?}", r.name, r.key),
+                    );
+                    None
+                }
+                Some([]) => {
+                    ok = false;
+                    report(
+                        ProblemCondition::ResolvedRefs,
+                        reason::INVALID_SECRET,
+                        format!("key {:?} of Secret {} is empty", r.key, r.name),
+                    );
+                    None
+                }
+                Some(value) => Some(value),
+            },
+        },
+    };
+    let consumer_id = consumer_id?;
+    // Without a hasher the credential is only checked (it lost its clientId to an older one).
+    let hasher = hasher?;
+    if !ok {
+        return None;
+    }
+    let id = object_id(c.obj, &c.at, credential_id);
+    let secret_verifier = match secret_value {
+        None => None,
+        Some(value) => match hasher.verifier(&id, spec.hash_secret, value) {
+            Ok(verifier) => Some(verifier),
+            Err(err) => {
+                report(
+                    ProblemCondition::ResolvedRefs,
+                    reason::INVALID_SECRET,
+                    format!("the client secret could not be hashed: {err}"),
+                );
+                return None;
+            }
+        },
+    };
+    Some(snapshot::Credential {
+        id,
+        object: c.at.path(),
+        consumer_id,
+        name: spec.name.clone().unwrap_or_else(|| c.at.name.clone()),
+        client_id: spec.client_id.clone(),
+        client_type,
+        secret_verifier,
+        redirect_uris: spec.redirect_uris.clone(),
+    })
+}
+
+/// Kong's rule: an absolute URI with a scheme and a host, and no fragment.
+fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err("is not an absolute URI");
+    };
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return Err("has an invalid scheme");
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    if uri.contains('#') {
+        return Err("has a fragment, which is not allowed");
+    }
+    if uri.bytes().any(|b| !b.is_ascii_graphic()) {
+        return Err("contains spaces or control characters");
+    }
+    Ok(())
+}

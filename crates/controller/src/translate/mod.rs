@@ -1,0 +1,207 @@
+//! The pure translation: our objects (plus labelled Secrets, service endpoints and signing keys)
+//! → a proxy [`Snapshot`] and the [`Problem`]s of every object left out.
+//!
+//! Rules:
+//! - one bad object never blocks the others: a problem drops that object and whatever depends on
+//!   it (a credential whose consumer is dropped; a route whose plugin is dropped — fail closed,
+//!   a route is never served without its plugin);
+//! - every object left out has at least one problem, and an object without problems is in the
+//!   snapshot, so the operator can derive every condition from the problems alone;
+//! - ids: `metadata.uid` when present, else the stable UUIDv5 ids of `tollgate_core::ids`;
+//!   plugins and routes are identified by `namespace/name`; every list is sorted by id;
+//! - plaintext client secrets go only into [`SecretHasher`] and never into a problem or a log.
+//!
+//! Schema rules (CEL) are re-checked here because standalone mode has no API server.
+
+mod consumers;
+mod credentials;
+pub mod hasher;
+mod index;
+pub mod keys;
+mod plugins;
+pub mod problem;
+mod routes;
+pub mod secrets;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use tollgate_core::snapshot::{SNAPSHOT_FORMAT, Snapshot};
+
+use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
+
+pub use hasher::SecretHasher;
+pub use keys::{KeysError, SigningKeys};
+pub use problem::{Kind, Problem, ProblemCondition, reason};
+
+/// Namespace of objects that have none (standalone manifests).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Everything the translation reads. `Arc`s so the operator can pass reflector store contents
+/// without copying. `Debug` prints counts only (Secrets hold client secrets).
+#[derive(Clone, Default)]
+pub struct Objects {
+    pub consumers: Vec<Arc<Consumer>>,
+    pub credentials: Vec<Arc<OAuth2Credential>>,
+    pub plugins: Vec<Arc<AuthPlugin>>,
+    pub routes: Vec<Arc<GatewayRoute>>,
+    /// Secrets; only those labelled `tollgate.dev/secret` are read.
+    pub secrets: Vec<Arc<Secret>>,
+}
+
+impl std::fmt::Debug for Objects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Objects")
+            .field("consumers", &self.consumers.len())
+            .field("credentials", &self.credentials.len())
+            .field("plugins", &self.plugins.len())
+            .field("routes", &self.routes.len())
+            .field("secrets", &self.secrets.len())
+            .finish()
+    }
+}
+
+/// A Service port a backend may name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    pub namespace: String,
+    pub name: String,
+    pub port: i32,
+}
+
+/// Ready `host:port` endpoints of every known Service port. A missing key means the Service (or
+/// that port) does not exist; an empty list means it has no ready endpoint (the proxy answers
+/// 503). Standalone mode has none.
+pub type ServiceEndpoints = BTreeMap<ServiceKey, Vec<String>>;
+
+/// The output: the snapshot to serve and why objects were left out of it.
+#[derive(Clone, Debug)]
+pub struct Translation {
+    pub snapshot: Snapshot,
+    /// Sorted by kind, namespace, name.
+    pub problems: Vec<Problem>,
+}
+
+impl Translation {
+    /// Whether the object named is in the snapshot (it has no problem).
+    pub fn includes(&self, kind: Kind, namespace: &str, name: &str) -> bool {
+        !self
+            .problems
+            .iter()
+            .any(|p| p.kind == kind && p.namespace == namespace && p.name == name)
+    }
+}
+
+/// Translates `objects` into a snapshot. Re-translation of unchanged credentials is cheap: the
+/// `hasher` remembers the verifiers it computed in the previous call.
+pub fn translate(
+    objects: &Objects,
+    services: &ServiceEndpoints,
+    keys: &SigningKeys,
+    hasher: &mut SecretHasher,
+) -> Translation {
+    let mut problems = Problems::default();
+    let consumers = consumers::translate(&objects.consumers, &mut problems);
+    let plugins = plugins::translate(&objects.plugins, &consumers, &mut problems);
+    let secrets = secrets::index(&objects.secrets);
+    let credentials = credentials::translate(
+        &objects.credentials,
+        &consumers,
+        &secrets,
+        hasher,
+        &mut problems,
+    );
+    hasher.end_round();
+    let routes = routes::translate(&objects.routes, &plugins, services, &mut problems);
+
+    let (signing_keys, active_key) = keys.to_snapshot();
+    let mut snapshot = Snapshot {
+        format: SNAPSHOT_FORMAT,
+        signing_keys,
+        active_key,
+        consumers: consumers.into_snapshot(),
+        credentials,
+        plugins: plugins.into_snapshot(),
+        routes,
+    };
+    snapshot.consumers.sort_by(|a, b| a.id.cmp(&b.id));
+    snapshot.credentials.sort_by(|a, b| a.id.cmp(&b.id));
+    snapshot.plugins.sort_by(|a, b| a.id.cmp(&b.id));
+    snapshot.routes.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut problems = problems.0;
+    problems.sort();
+    problems.dedup();
+    Translation { snapshot, problems }
+}
+
+/// Problems collected during one translation.
+#[derive(Default)]
+pub(crate) struct Problems(Vec<Problem>);
+
+impl Problems {
+    pub(crate) fn push(
+        &mut self,
+        kind: Kind,
+        at: &ObjectName,
+        condition: ProblemCondition,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.0.push(Problem {
+            kind,
+            namespace: at.namespace.clone(),
+            name: at.name.clone(),
+            condition,
+            reason,
+            message: message.into(),
+        });
+    }
+}
+
+/// `namespace/name` of an object, with the default namespace filled in.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ObjectName {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectName {
+    pub(crate) fn of<K: ResourceExt>(obj: &K) -> Self {
+        Self {
+            namespace: obj
+                .namespace()
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            name: obj.name_any(),
+        }
+    }
+
+    /// `namespace/name`: the id of plugins and routes, and the `object` of consumers and
+    /// credentials.
+    pub(crate) fn path(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// `metadata.uid` when the object has one, else `fallback(namespace, name)`.
+pub(crate) fn object_id<K: ResourceExt>(
+    obj: &K,
+    at: &ObjectName,
+    fallback: fn(&str, &str) -> String,
+) -> String {
+    obj.uid()
+        .filter(|uid| !uid.is_empty())
+        .unwrap_or_else(|| fallback(&at.namespace, &at.name))
+}
+
+/// Whether a value may be sent as an HTTP header value: visible ASCII and inner spaces.
+pub(crate) fn is_header_safe(value: &str) -> bool {
+    !value.is_empty()
+        && value.trim() == value
+        && value.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+}

@@ -1,0 +1,249 @@
+//! AuthPlugins → snapshot plugins, re-checking the schema rules (standalone mode has no API
+//! server) and resolving `anonymous` to a consumer id.
+
+use std::sync::Arc;
+
+use tollgate_core::snapshot::{self, OAuth2Config, OpenIdConnectConfig, PluginConfig};
+
+use super::consumers::{ConsumerLookup, Consumers};
+use super::index::NameIndex;
+use super::problem::{Kind, ProblemCondition, reason};
+use super::{ObjectName, Problems, is_header_safe};
+use crate::resources::AuthPlugin;
+use crate::resources::auth_plugin::{
+    AuthMethod, BearerTokenParamType, OAuth2Settings, OpenIdConnectSettings, PluginType,
+};
+
+/// The plugins of one translation: which exist, and which are accepted.
+#[derive(Default)]
+pub(crate) struct Plugins {
+    existing: NameIndex<()>,
+    accepted: NameIndex<snapshot::Plugin>,
+}
+
+pub(crate) enum PluginLookup<'a> {
+    Accepted(&'a snapshot::Plugin),
+    NotAccepted,
+    NotFound,
+}
+
+impl Plugins {
+    /// The AuthPlugin `name` in `namespace`.
+    pub(crate) fn lookup(&self, namespace: &str, name: &str) -> PluginLookup<'_> {
+        match self.accepted.get(namespace, name) {
+            Some(plugin) => PluginLookup::Accepted(plugin),
+            None if self.existing.contains(namespace, name) => PluginLookup::NotAccepted,
+            None => PluginLookup::NotFound,
+        }
+    }
+
+    pub(crate) fn into_snapshot(self) -> Vec<snapshot::Plugin> {
+        self.accepted.into_values().collect()
+    }
+}
+
+/// A problem found in one plugin.
+struct Found {
+    condition: ProblemCondition,
+    reason: &'static str,
+    message: String,
+}
+
+fn invalid(message: impl Into<String>) -> Found {
+    Found {
+        condition: ProblemCondition::Accepted,
+        reason: reason::INVALID_PLUGIN,
+        message: message.into(),
+    }
+}
+
+pub(crate) fn translate(
+    objects: &[Arc<AuthPlugin>],
+    consumers: &Consumers,
+    problems: &mut Problems,
+) -> Plugins {
+    let mut out = Plugins::default();
+    for obj in objects {
+        let at = ObjectName::of(obj.as_ref());
+        out.existing.insert(&at.namespace, &at.name, ());
+        match config(obj, &at, consumers) {
+            Ok(config) => {
+                let plugin = snapshot::Plugin {
+                    id: at.path(),
+                    config,
+                };
+                out.accepted.insert(&at.namespace, &at.name, plugin);
+            }
+            Err(found) => {
+                for f in found {
+                    problems.push(Kind::AuthPlugin, &at, f.condition, f.reason, f.message);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn config(
+    obj: &AuthPlugin,
+    at: &ObjectName,
+    consumers: &Consumers,
+) -> Result<PluginConfig, Vec<Found>> {
+    let spec = &obj.spec;
+    match (spec.type_, &spec.oauth2, &spec.openid_connect) {
+        (PluginType::OAuth2, Some(settings), None) => {
+            oauth2(settings, at, consumers).map(PluginConfig::OAuth2)
+        }
+        (PluginType::OpenIdConnect, None, Some(settings)) => {
+            openid_connect(settings, at, consumers).map(PluginConfig::OpenIdConnect)
+        }
+        (kind, _, _) => {
+            let block = match kind {
+                PluginType::OAuth2 => "oauth2",
+                PluginType::OpenIdConnect => "openidConnect",
+            };
+            Err(vec![Found {
+                condition: ProblemCondition::Accepted,
+                reason: reason::PLUGIN_TYPE_MISMATCH,
+                message: format!(
+                    "type {} needs the {block} block and no other settings block",
+                    kind.as_str()
+                ),
+            }])
+        }
+    }
+}
+
+fn oauth2(
+    s: &OAuth2Settings,
+    at: &ObjectName,
+    consumers: &Consumers,
+) -> Result<OAuth2Config, Vec<Found>> {
+    let mut found = Vec::new();
+    if !s.enable_client_credentials {
+        found.push(invalid(
+            "enable at least one grant: enableClientCredentials must be true",
+        ));
+    }
+    if s.mandatory_scope && s.scopes.is_empty() {
+        found.push(invalid("mandatoryScope requires scopes"));
+    }
+    if let Some(bad) = s.scopes.iter().find(|scope| !is_scope_token(scope)) {
+        found.push(invalid(format!(
+            "scope {bad:?} must be visible ASCII without spaces, quotes or backslashes"
+        )));
+    }
+    let token_expiration = u64::try_from(s.token_expiration).unwrap_or_else(|_| {
+        found.push(invalid("tokenExpiration must not be negative"));
+        0
+    });
+    if !is_token(&s.auth_header_name) {
+        found.push(invalid(format!(
+            "authHeaderName {:?} is not an HTTP header name",
+            s.auth_header_name
+        )));
+    }
+    check_realm(s.realm.as_deref(), &mut found);
+    let anonymous = anonymous(s.anonymous.as_deref(), at, consumers, &mut found);
+    if !found.is_empty() {
+        return Err(found);
+    }
+    Ok(OAuth2Config {
+        enable_client_credentials: s.enable_client_credentials,
+        global_credentials: s.global_credentials,
+        token_expiration,
+        scopes: s.scopes.clone(),
+        mandatory_scope: s.mandatory_scope,
+        hide_credentials: s.hide_credentials,
+        accept_http_if_already_terminated: s.accept_http_if_already_terminated,
+        anonymous,
+        auth_header_name: s.auth_header_name.to_ascii_lowercase(),
+        realm: s.realm.clone(),
+    })
+}
+
+fn openid_connect(
+    s: &OpenIdConnectSettings,
+    at: &ObjectName,
+    consumers: &Consumers,
+) -> Result<OpenIdConnectConfig, Vec<Found>> {
+    let mut found = Vec::new();
+    if !s.auth_methods.contains(&AuthMethod::KongOAuth2) {
+        found.push(invalid("authMethods must contain kong_oauth2"));
+    }
+    let mut param_types: Vec<snapshot::BearerTokenParamType> = s
+        .bearer_token_param_type
+        .iter()
+        .map(|t| match t {
+            BearerTokenParamType::Header => snapshot::BearerTokenParamType::Header,
+            BearerTokenParamType::Query => snapshot::BearerTokenParamType::Query,
+            BearerTokenParamType::Body => snapshot::BearerTokenParamType::Body,
+        })
+        .collect();
+    param_types.sort();
+    param_types.dedup();
+    if param_types.is_empty() {
+        found.push(invalid("bearerTokenParamType must name at least one place"));
+    }
+    check_realm(s.realm.as_deref(), &mut found);
+    let anonymous = anonymous(s.anonymous.as_deref(), at, consumers, &mut found);
+    if !found.is_empty() {
+        return Err(found);
+    }
+    Ok(OpenIdConnectConfig {
+        bearer_token_param_type: param_types,
+        hide_credentials: s.hide_credentials,
+        anonymous,
+        realm: s.realm.clone(),
+    })
+}
+
+fn check_realm(realm: Option<&str>, found: &mut Vec<Found>) {
+    if let Some(realm) = realm
+        && (!is_header_safe(realm) || realm.contains(['"', '\\']))
+    {
+        found.push(invalid(
+            "realm must be visible ASCII without quotes or backslashes",
+        ));
+    }
+}
+
+/// Resolves `anonymous` (a Consumer name in the plugin's namespace) to a consumer id.
+fn anonymous(
+    name: Option<&str>,
+    at: &ObjectName,
+    consumers: &Consumers,
+    found: &mut Vec<Found>,
+) -> Option<String> {
+    let name = name?;
+    let problem = match consumers.lookup(&at.namespace, name) {
+        ConsumerLookup::Accepted(consumer) => return Some(consumer.id.clone()),
+        ConsumerLookup::NotAccepted => format!("anonymous Consumer {name} is not accepted"),
+        ConsumerLookup::NotFound => format!(
+            "anonymous Consumer {name} does not exist in namespace {}",
+            at.namespace
+        ),
+    };
+    found.push(Found {
+        condition: ProblemCondition::ResolvedRefs,
+        reason: reason::ANONYMOUS_CONSUMER_NOT_FOUND,
+        message: problem,
+    });
+    None
+}
+
+/// RFC 7230 `token` (header names).
+pub(crate) fn is_token(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// RFC 6749 §3.3 `scope-token`: %x21 / %x23-5B / %x5D-7E.
+fn is_scope_token(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}

@@ -1,0 +1,189 @@
+//! The admin port (8100): health, readiness, metrics, and the config channel.
+//! See docs/CONTRACTS.md "Admin port".
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use http::{Method, Request, Response, StatusCode};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tollgate_core::snapshot::Snapshot;
+
+use crate::body::{self, ProxyBody};
+use crate::options::ConfigToken;
+use crate::respond;
+use crate::state::ProxyState;
+
+/// What the admin handler needs besides the state.
+#[derive(Clone, Debug)]
+pub struct AdminOptions {
+    pub config_token: Option<ConfigToken>,
+    pub max_config_bytes: usize,
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn message(status: StatusCode, message: &str) -> Response<ProxyBody> {
+    respond::json_value(status, &json!({ "message": message }))
+}
+
+/// Whether `presented` is `Bearer <token>`: compared in constant time over fixed-size digests,
+/// so neither content nor length leaks through timing.
+fn authorized(expected: &ConfigToken, presented: Option<&HeaderValue>) -> bool {
+    let Some(value) = presented else { return false };
+    let bytes = value.as_bytes();
+    let Some(scheme) = bytes.get(..7) else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return false;
+    }
+    let token = bytes[7..].trim_ascii();
+    let a = Sha256::digest(token);
+    let b = Sha256::digest(expected.as_bytes());
+    bool::from(a.as_slice().ct_eq(b.as_slice()))
+}
+
+fn config_status(state: &ProxyState) -> Response<ProxyBody> {
+    respond::json_value(
+        StatusCode::OK,
+        &json!({ "hash": state.hash(), "updatedAt": state.updated_at() }),
+    )
+}
+
+/// Serves one admin request.
+pub async fn handle<B>(
+    state: &Arc<ProxyState>,
+    options: &AdminOptions,
+    request: Request<B>,
+) -> Response<ProxyBody>
+where
+    B: hyper::body::Body<Data = Bytes, Error = hyper::Error> + Unpin,
+{
+    match (request.method(), request.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET | &Method::HEAD, "/readyz") => {
+            if state.is_ready() {
+                text(StatusCode::OK, "ready\n")
+            } else if state.is_shutting_down() {
+                text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "no config yet\n")
+            }
+        }
+        (&Method::GET, "/metrics") => {
+            let mut response =
+                Response::new(ProxyBody::full(state.metrics().render(&state.hash())));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        (&Method::GET, "/config") => config_status(state),
+        (&Method::POST, "/config") => push_config(state, options, request).await,
+        (_, "/healthz" | "/readyz" | "/metrics" | "/config") => {
+            message(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => message(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+async fn push_config<B>(
+    state: &Arc<ProxyState>,
+    options: &AdminOptions,
+    request: Request<B>,
+) -> Response<ProxyBody>
+where
+    B: hyper::body::Body<Data = Bytes, Error = hyper::Error> + Unpin,
+{
+    let Some(expected) = &options.config_token else {
+        return message(
+            StatusCode::FORBIDDEN,
+            "config pushes are disabled on this proxy",
+        );
+    };
+    if !authorized(expected, request.headers().get(AUTHORIZATION)) {
+        let mut response = message(StatusCode::UNAUTHORIZED, "missing or invalid config token");
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let bytes = match body::read_bounded(request.into_body(), options.max_config_bytes).await {
+        Ok(bytes) => bytes,
+        Err(body::ReadError::TooLarge { limit }) => {
+            return message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("snapshot larger than {limit} bytes"),
+            );
+        }
+        Err(body::ReadError::Read(_)) => {
+            return message(StatusCode::BAD_REQUEST, "could not read the request body");
+        }
+    };
+    let snapshot: Snapshot = match serde_json::from_slice(&bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            state.metrics().config_rejected();
+            return respond::json_value(
+                StatusCode::BAD_REQUEST,
+                &json!({ "errors": [format!("snapshot is not valid JSON of the expected shape: {e}")] }),
+            );
+        }
+    };
+    let applying = state.clone();
+    let result = tokio::task::spawn_blocking(move || applying.apply(snapshot)).await;
+    match result {
+        Ok(Ok(hash)) => {
+            tracing::info!(%hash, "config applied");
+            respond::json_value(StatusCode::OK, &json!({ "hash": hash }))
+        }
+        Ok(Err(errors)) => {
+            tracing::warn!(problems = errors.len(), "config rejected");
+            respond::json_value(StatusCode::BAD_REQUEST, &json!({ "errors": errors }))
+        }
+        Err(_) => message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "applying the config failed",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_config_token_is_accepted_only_when_it_matches() {
+        let expected = ConfigToken::new("s3cret").expect("token");
+        let cases = [
+            (Some("Bearer s3cret"), true),
+            (Some("bearer s3cret"), true),
+            (Some("Bearer s3cret "), true),
+            (Some("Bearer s3cre"), false),
+            (Some("Bearer s3crets"), false),
+            (Some("Basic s3cret"), false),
+            (Some("Bearer"), false),
+            (None, false),
+        ];
+        for (header, expected_ok) in cases {
+            let value = header.map(HeaderValue::from_static);
+            assert_eq!(
+                authorized(&expected, value.as_ref()),
+                expected_ok,
+                "{header:?}"
+            );
+        }
+    }
+}

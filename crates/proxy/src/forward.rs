@@ -1,0 +1,471 @@
+//! Forwarding to backends: pooled keep-alive upstream connections (one pool per worker thread,
+//! one client per distinct connect timeout), round-robin endpoints, `X-Forwarded-*` and
+//! `X-Real-IP`, hop-by-hop headers removed both ways, timeouts, and Kong's error responses.
+//! Bodies stream both ways.
+
+use std::error::Error as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::body::ProxyBody;
+use crate::connector::{self, Connector};
+use crate::respond;
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), removed in both directions in addition to those the
+/// `Connection` header lists.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including every header the `Connection` header names.
+/// Allocates only when `Connection` names a header beyond the usual `close`/`keep-alive`/
+/// `upgrade`/`te`.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(connection) = headers.get(header::CONNECTION) {
+        let listed_extra = |v: &HeaderValue| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',').any(|name| {
+                    let name = name.trim();
+                    !name.is_empty()
+                        && !["close", "keep-alive", "upgrade", "te"]
+                            .iter()
+                            .any(|known| name.eq_ignore_ascii_case(known))
+                })
+            })
+        };
+        let multiple = headers.get_all(header::CONNECTION).iter().nth(1).is_some();
+        if multiple || listed_extra(connection) {
+            let listed: Vec<HeaderName> = headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+                .collect();
+            for name in listed {
+                headers.remove(name);
+            }
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// One upstream `host:port`, parsed once per snapshot.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub authority: Authority,
+    /// `host:port` as a header value (the default `Host`).
+    pub host: HeaderValue,
+}
+
+impl Endpoint {
+    pub fn parse(endpoint: &str) -> Option<Self> {
+        let authority = Authority::try_from(endpoint).ok()?;
+        authority.port_u16()?;
+        let host = HeaderValue::from_str(endpoint).ok()?;
+        Some(Self { authority, host })
+    }
+}
+
+/// A compiled backend.
+#[derive(Debug)]
+pub struct Target {
+    pub scheme: Scheme,
+    pub endpoints: Vec<Endpoint>,
+    next: AtomicUsize,
+    pub host_header: Option<HeaderValue>,
+    /// Path prefixed to the upstream path ("" or starting with `/`).
+    pub path: String,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+impl Target {
+    pub fn new(
+        scheme: Scheme,
+        endpoints: Vec<Endpoint>,
+        host_header: Option<HeaderValue>,
+        path: String,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> Self {
+        Self {
+            scheme,
+            endpoints,
+            next: AtomicUsize::new(0),
+            host_header,
+            path,
+            connect_timeout,
+            read_timeout,
+        }
+    }
+
+    /// The next endpoint, round robin; `None` when there is none.
+    pub fn pick(&self) -> Option<&Endpoint> {
+        match self.endpoints.len() {
+            0 => None,
+            1 => self.endpoints.first(),
+            n => {
+                let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
+                self.endpoints.get(i)
+            }
+        }
+    }
+}
+
+/// Facts about the client connection a request came in on, computed once per connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The peer's IP as a header value.
+    pub ip: HeaderValue,
+    /// Whether the peer is a trusted proxy (its `X-Forwarded-*` headers are kept).
+    pub trusted: bool,
+    /// `http` or `https`: the listener's scheme.
+    pub proto: HeaderValue,
+    /// The listener's port.
+    pub port: HeaderValue,
+}
+
+/// Rewrites a client request's head for the upstream, in place: URI, version, hop-by-hop
+/// headers, `Host`, `X-Forwarded-*`, `X-Real-IP`. Identity headers are handled before this.
+pub fn prepare(
+    parts: &mut http::request::Parts,
+    peer: &Peer,
+    target: &Target,
+    endpoint: &Endpoint,
+    path_and_query: PathAndQuery,
+) {
+    let headers = &mut parts.headers;
+    let original_host = headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    remove_hop_by_hop(headers);
+
+    // X-Forwarded-For: append the peer (Kong's $proxy_add_x_forwarded_for).
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
+        Some(existing) => {
+            let mut joined = Vec::with_capacity(existing.len() + 2 + peer.ip.len());
+            joined.extend_from_slice(existing.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(peer.ip.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer.ip.clone())
+        }
+        None => peer.ip.clone(),
+    };
+    headers.insert(X_FORWARDED_FOR, forwarded_for);
+    if !(peer.trusted && headers.contains_key(&X_REAL_IP)) {
+        headers.insert(X_REAL_IP, peer.ip.clone());
+    }
+    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+        headers.insert(X_FORWARDED_PROTO, peer.proto.clone());
+    }
+    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PORT)) {
+        headers.insert(X_FORWARDED_PORT, peer.port.clone());
+    }
+    if !(peer.trusted && headers.contains_key(&X_FORWARDED_HOST)) {
+        match original_host {
+            Some(host) => headers.insert(X_FORWARDED_HOST, host),
+            None => headers.remove(&X_FORWARDED_HOST),
+        };
+    }
+    let host = target
+        .host_header
+        .clone()
+        .unwrap_or_else(|| endpoint.host.clone());
+    headers.insert(header::HOST, host);
+
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(target.scheme.clone());
+    uri.authority = Some(endpoint.authority.clone());
+    uri.path_and_query = Some(path_and_query);
+    parts.uri = Uri::from_parts(uri).unwrap_or_default();
+    parts.version = Version::HTTP_11;
+}
+
+/// Removes hop-by-hop headers from an upstream response.
+pub fn clean_response<B>(response: &mut Response<B>) {
+    remove_hop_by_hop(response.headers_mut());
+}
+
+type HttpClient = Client<Connector, ProxyBody>;
+
+/// The upstream clients of one worker: one pooled client per distinct connect timeout.
+pub struct Upstreams {
+    tls: Arc<rustls::ClientConfig>,
+    clients: Mutex<Vec<(Duration, HttpClient)>>,
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        Self::new(connector::client_tls())
+    }
+}
+
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstreams").finish_non_exhaustive()
+    }
+}
+
+fn build_client(connect_timeout: Duration, tls: Arc<rustls::ClientConfig>) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let connector = Connector::new(http, tls);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(1024)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .set_host(false)
+        .retry_canceled_requests(true)
+        .build(connector)
+}
+
+impl Upstreams {
+    /// Upstream pools trusting the CAs of `tls` for `https` backends.
+    pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
+        Self {
+            tls,
+            clients: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends `request` to its (absolute) URI and maps failures to Kong's responses: 502 for a
+    /// refused or reset connection or a malformed response, 504 for a timeout.
+    pub async fn send(&self, target: &Target, request: Request<ProxyBody>) -> Response<ProxyBody> {
+        let future = {
+            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            let index = match clients
+                .iter()
+                .position(|(t, _)| *t == target.connect_timeout)
+            {
+                Some(i) => i,
+                None => {
+                    clients.push((
+                        target.connect_timeout,
+                        build_client(target.connect_timeout, self.tls.clone()),
+                    ));
+                    clients.len() - 1
+                }
+            };
+            clients[index].1.request(request)
+        };
+        let budget = target.connect_timeout + target.read_timeout;
+        match tokio::time::timeout(budget, future).await {
+            Ok(Ok(response)) => {
+                let mut response = response.map(ProxyBody::from);
+                clean_response(&mut response);
+                response
+            }
+            Ok(Err(err)) if is_client_body_error(&err) => {
+                tracing::debug!(error = %err, "the client's request body was malformed");
+                respond::bad_request_close()
+            }
+            Ok(Err(err)) => {
+                let timed_out = is_timeout(&err);
+                tracing::debug!(error = %err, source = ?err.source(), timed_out, "upstream request failed");
+                if timed_out {
+                    respond::static_json(StatusCode::GATEWAY_TIMEOUT, respond::UPSTREAM_TIMEOUT)
+                } else {
+                    respond::static_json(StatusCode::BAD_GATEWAY, respond::BAD_UPSTREAM)
+                }
+            }
+            Err(_) => {
+                tracing::debug!("upstream timed out");
+                respond::static_json(StatusCode::GATEWAY_TIMEOUT, respond::UPSTREAM_TIMEOUT)
+            }
+        }
+    }
+}
+
+/// Whether the request failed because the client's body stream failed (a malformed chunked
+/// body, a client that went away): the client's fault, not the upstream's.
+fn is_client_body_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(hyper_err) = e.downcast_ref::<hyper::Error>()
+            && hyper_err.is_user()
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(trusted: bool) -> Peer {
+        Peer {
+            ip: HeaderValue::from_static("192.0.2.7"),
+            trusted,
+            proto: HeaderValue::from_static("https"),
+            port: HeaderValue::from_static("8443"),
+        }
+    }
+
+    fn target(host_header: Option<&'static str>) -> Target {
+        Target::new(
+            Scheme::HTTP,
+            vec![Endpoint::parse("127.0.0.1:9000").expect("endpoint")],
+            host_header.map(HeaderValue::from_static),
+            String::new(),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+    }
+
+    fn prepared(
+        request: Request<()>,
+        trusted: bool,
+        host_header: Option<&'static str>,
+    ) -> http::request::Parts {
+        let (mut parts, ()) = request.into_parts();
+        let target = target(host_header);
+        let endpoint = target.pick().expect("endpoint").clone();
+        prepare(
+            &mut parts,
+            &peer(trusted),
+            &target,
+            &endpoint,
+            PathAndQuery::from_static("/x?y=1"),
+        );
+        parts
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let request = Request::builder()
+            .header("connection", "keep-alive, x-secret-hop")
+            .header("x-secret-hop", "1")
+            .header("keep-alive", "timeout=5")
+            .header("te", "trailers")
+            .header("upgrade", "websocket")
+            .header("proxy-authorization", "Basic Zm9v")
+            .header("x-kept", "yes")
+            .body(())
+            .expect("request");
+        let parts = prepared(request, false, None);
+        for gone in [
+            "connection",
+            "x-secret-hop",
+            "keep-alive",
+            "te",
+            "upgrade",
+            "proxy-authorization",
+        ] {
+            assert!(!parts.headers.contains_key(gone), "{gone} was kept");
+        }
+        assert_eq!(parts.headers["x-kept"], "yes");
+    }
+
+    #[test]
+    fn forwarded_headers_are_set_from_the_connection_for_untrusted_peers() {
+        let request = Request::builder()
+            .header("host", "api.example.com")
+            .header("x-forwarded-for", "10.0.0.1")
+            .header("x-forwarded-proto", "http")
+            .header("x-real-ip", "10.0.0.1")
+            .body(())
+            .expect("request");
+        let parts = prepared(request, false, None);
+        let h = &parts.headers;
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+        assert_eq!(h["x-real-ip"], "192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-port"], "8443");
+        assert_eq!(h["x-forwarded-host"], "api.example.com");
+        assert_eq!(h["host"], "127.0.0.1:9000");
+        assert_eq!(parts.uri, "http://127.0.0.1:9000/x?y=1");
+        assert_eq!(parts.version, Version::HTTP_11);
+    }
+
+    #[test]
+    fn trusted_peers_keep_their_forwarded_headers() {
+        let request = Request::builder()
+            .header("host", "internal:8000")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "public.example.com")
+            .header("x-real-ip", "203.0.113.9")
+            .body(())
+            .expect("request");
+        let parts = prepared(request, true, Some("backend.local"));
+        let h = &parts.headers;
+        assert_eq!(h["x-forwarded-host"], "public.example.com");
+        assert_eq!(h["x-real-ip"], "203.0.113.9");
+        assert_eq!(h["host"], "backend.local");
+    }
+
+    #[test]
+    fn endpoints_are_picked_round_robin() {
+        let target = Target::new(
+            Scheme::HTTP,
+            ["127.0.0.1:1", "127.0.0.1:2"]
+                .iter()
+                .filter_map(|e| Endpoint::parse(e))
+                .collect(),
+            None,
+            String::new(),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
+        let picks: Vec<_> = (0..4)
+            .filter_map(|_| target.pick().map(|e| e.authority.to_string()))
+            .collect();
+        assert_eq!(
+            picks,
+            ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:1", "127.0.0.1:2"]
+        );
+    }
+
+    #[test]
+    fn endpoints_without_a_port_are_refused() {
+        assert!(Endpoint::parse("example.com").is_none());
+        assert!(Endpoint::parse("example.com:80").is_some());
+    }
+}

@@ -1,0 +1,368 @@
+//! The per-request pipeline, as plain async functions over a [`Ctx`] (testable without
+//! sockets): normalize the path, match a route, strip identity headers, run the route's plugin
+//! (token endpoint or verification), forward.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Request, Response, StatusCode};
+use tollgate_core::oauth::{self, OAuthError, ParamSource, RequestView, TokenSource};
+use tollgate_core::routing::{self, RouteMatch};
+use tollgate_core::snapshot::PluginConfig;
+use tracing::Instrument;
+
+use crate::body::{self, ProxyBody};
+use crate::forward::{self, Peer, Upstreams};
+use crate::metrics::Verification;
+use crate::respond;
+use crate::state::{Compiled, ProxyState, RouteEntry};
+use crate::token_cache::TokenCache;
+use crate::token_endpoint;
+
+/// What one worker thread keeps to itself: its upstream connection pools and its cache of
+/// opened tokens (never shared, so never contended).
+#[derive(Debug, Default)]
+pub struct WorkerLocal {
+    pub upstreams: Upstreams,
+    pub tokens: TokenCache,
+}
+
+impl WorkerLocal {
+    pub fn new(upstreams: Upstreams) -> Self {
+        Self {
+            upstreams,
+            tokens: TokenCache::default(),
+        }
+    }
+}
+
+/// What a request needs besides itself: the shared state, this worker's pools and caches, and
+/// facts about the client connection.
+#[derive(Debug)]
+pub struct Ctx {
+    pub state: Arc<ProxyState>,
+    pub local: Arc<WorkerLocal>,
+    pub peer: Peer,
+    pub peer_ip: IpAddr,
+    /// The request arrived over TLS on this proxy.
+    pub https: bool,
+    /// Signalled by the connection's first request (see [`Ctx::first_request`]).
+    first_request: tokio::sync::Notify,
+    seen_request: AtomicBool,
+}
+
+impl Ctx {
+    pub fn new(
+        state: Arc<ProxyState>,
+        local: Arc<WorkerLocal>,
+        peer_ip: IpAddr,
+        trusted: bool,
+        https: bool,
+        port: u16,
+    ) -> Self {
+        let ip = HeaderValue::from_str(&peer_ip.to_string())
+            .unwrap_or(HeaderValue::from_static("0.0.0.0"));
+        let peer = Peer {
+            ip,
+            trusted,
+            proto: HeaderValue::from_static(if https { "https" } else { "http" }),
+            port: HeaderValue::from(port),
+        };
+        Self {
+            state,
+            local,
+            peer,
+            peer_ip,
+            https,
+            first_request: tokio::sync::Notify::new(),
+            seen_request: AtomicBool::new(false),
+        }
+    }
+
+    /// Resolves once the connection has delivered a request (for the idle-connection deadline).
+    pub async fn first_request(&self) {
+        if !self.seen_request.load(Ordering::Acquire) {
+            self.first_request.notified().await;
+        }
+    }
+
+    fn mark_request(&self) {
+        if !self.seen_request.load(Ordering::Relaxed) {
+            self.seen_request.store(true, Ordering::Release);
+            self.first_request.notify_one();
+        }
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Serves one request. Never fails: every error is a response.
+pub async fn handle(ctx: &Ctx, request: Request<ProxyBody>) -> Response<ProxyBody> {
+    let start = Instant::now();
+    ctx.mark_request();
+    let response = dispatch(ctx, request).await;
+    ctx.state.metrics().observe_latency(start.elapsed());
+    response
+}
+
+fn host_of<B>(request: &Request<B>) -> Option<&str> {
+    request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().host())
+}
+
+fn unmatched(ctx: &Ctx, response: Response<ProxyBody>) -> Response<ProxyBody> {
+    ctx.state
+        .metrics()
+        .unmatched()
+        .record(response.status().as_u16());
+    response
+}
+
+async fn dispatch(ctx: &Ctx, request: Request<ProxyBody>) -> Response<ProxyBody> {
+    let Some(compiled) = ctx.state.current() else {
+        return unmatched(ctx, respond::no_route());
+    };
+    let Ok(path) = routing::normalize_path(request.uri().path()) else {
+        return unmatched(ctx, respond::bad_request());
+    };
+    // RFC 9112 §3.2: more than one Host is a 400 (it would make routing ambiguous).
+    let mut hosts = request.headers().get_all(HOST).iter();
+    if hosts.next().is_some() && hosts.next().is_some() {
+        return unmatched(ctx, respond::bad_request_close());
+    }
+    let Some(matched) = compiled
+        .table
+        .find(host_of(&request), request.method().as_str(), &path)
+    else {
+        return unmatched(ctx, respond::no_route());
+    };
+    let Some(entry) = compiled.routes.get(matched.index) else {
+        return unmatched(ctx, respond::no_route());
+    };
+    let span = tracing::debug_span!("request", route = %entry.id);
+    let response = route(ctx, &compiled, entry, matched, &path, request)
+        .instrument(span)
+        .await;
+    entry.counters.record(response.status().as_u16());
+    response
+}
+
+async fn route(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    entry: &RouteEntry,
+    matched: RouteMatch<'_>,
+    path: &str,
+    request: Request<ProxyBody>,
+) -> Response<ProxyBody> {
+    let Some(plugin) = &entry.plugin else {
+        let (mut parts, body) = request.into_parts();
+        strip_identity(&mut parts.headers);
+        oauth::apply_identity(&mut parts.headers, None);
+        return forward_to(ctx, entry, matched, path, parts, body, Query::Original).await;
+    };
+    if let PluginConfig::OAuth2(config) = &plugin.config
+        && oauth::is_token_endpoint(path)
+    {
+        return token_endpoint::serve(ctx, compiled, plugin, config, request).await;
+    }
+    protected(ctx, compiled, entry, matched, path, request).await
+}
+
+/// Prefixes of header names only the proxy may set: a client-sent `X-Consumer-*`,
+/// `X-Authenticated-*` or `X-Anonymous-*` header never reaches an upstream, whatever follows the
+/// prefix (core's [`oauth::apply_identity`] then removes and sets the exact identity headers).
+const IDENTITY_PREFIXES: [&str; 3] = ["x-consumer-", "x-authenticated-", "x-anonymous-"];
+
+/// Removes every header with an identity prefix. One pass over the names; allocates only when
+/// a client actually sent one.
+pub fn strip_identity(headers: &mut http::HeaderMap) {
+    let forged = |name: &http::HeaderName| {
+        let name = name.as_str();
+        IDENTITY_PREFIXES.iter().any(|p| name.starts_with(p))
+    };
+    if !headers.keys().any(forged) {
+        return;
+    }
+    let names: Vec<http::HeaderName> = headers.keys().filter(|n| forged(n)).cloned().collect();
+    for name in names {
+        headers.remove(&name);
+    }
+}
+
+/// Verifies the request's token and forwards it with the caller's identity.
+async fn protected(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    entry: &RouteEntry,
+    matched: RouteMatch<'_>,
+    path: &str,
+    request: Request<ProxyBody>,
+) -> Response<ProxyBody> {
+    let Some(plugin) = &entry.plugin else {
+        return respond::static_json(StatusCode::INTERNAL_SERVER_ERROR, respond::INTERNAL);
+    };
+    let metrics = ctx.state.metrics();
+    let (mut parts, body) = request.into_parts();
+    let source = ParamSource::of(&plugin.config);
+    let method = parts.method.as_str();
+    let mut view = RequestView {
+        method,
+        headers: &parts.headers,
+        query: parts.uri.query(),
+        body: None,
+    };
+    let mut buffered: Option<Bytes> = None;
+    let mut body = Some(body);
+    if oauth::needs_body(source, &view) {
+        match body::read_bounded(body.take().unwrap_or_default(), oauth::MAX_VERIFY_BODY_LEN).await
+        {
+            Ok(bytes) => buffered = Some(bytes),
+            Err(body::ReadError::TooLarge { .. }) => return respond::too_large(),
+            Err(body::ReadError::Read(_)) => return respond::bad_request(),
+        }
+        view.body = buffered.as_deref();
+    }
+    let found = oauth::extract_token(source, &view);
+    let (opened, location) = match found {
+        TokenSource::Missing => (None, None),
+        TokenSource::Found { token, location } => {
+            let opened = ctx
+                .local
+                .tokens
+                .open(&compiled.keys, compiled.generation, &token);
+            (Some(opened), Some(location))
+        }
+    };
+    let identity = match oauth::authenticate(plugin, opened, &compiled.index, unix_now()) {
+        Ok(identity) => identity,
+        Err(error) => {
+            metrics.verification(if location.is_some() {
+                Verification::Invalid
+            } else {
+                Verification::Missing
+            });
+            return oauth_error(&error);
+        }
+    };
+    metrics.verification(if identity.anonymous {
+        Verification::Anonymous
+    } else {
+        Verification::Ok
+    });
+    strip_identity(&mut parts.headers);
+    oauth::apply_identity(&mut parts.headers, Some(&identity));
+
+    let hide = match &plugin.config {
+        PluginConfig::OAuth2(c) => c.hide_credentials,
+        PluginConfig::OpenIdConnect(c) => c.hide_credentials,
+    };
+    let (query, owned) = match (hide, &location) {
+        (true, Some(location)) => {
+            let mut query = parts.uri.query().map(str::to_owned);
+            let mut owned = buffered.as_ref().map(|b| b.to_vec());
+            oauth::hide_credentials(location, &mut parts.headers, &mut query, &mut owned);
+            (Query::Replaced(query), owned)
+        }
+        _ => (Query::Original, None),
+    };
+    let body = match (owned, buffered, body) {
+        (Some(owned), _, _) => {
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from(owned.len()));
+            ProxyBody::full(owned)
+        }
+        (None, Some(bytes), _) => ProxyBody::full(bytes),
+        (None, None, Some(stream)) => stream,
+        (None, None, None) => ProxyBody::Empty,
+    };
+    forward_to(ctx, entry, matched, path, parts, body, query).await
+}
+
+/// The query string sent upstream.
+enum Query {
+    /// The client's, unchanged.
+    Original,
+    /// Rewritten (a hidden `access_token` removed); `None` for no query.
+    Replaced(Option<String>),
+}
+
+/// Forwards to the route's backend; 503 without one.
+async fn forward_to(
+    ctx: &Ctx,
+    entry: &RouteEntry,
+    matched: RouteMatch<'_>,
+    path: &str,
+    mut parts: http::request::Parts,
+    body: ProxyBody,
+    query: Query,
+) -> Response<ProxyBody> {
+    let Some(target) = &entry.target else {
+        return respond::static_json(StatusCode::SERVICE_UNAVAILABLE, respond::NO_SERVICE);
+    };
+    let Some(endpoint) = target.pick() else {
+        return respond::static_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            respond::NO_HEALTHY_UPSTREAM,
+        );
+    };
+    let upstream =
+        routing::upstream_path(matched.route, &target.path, matched.matched_prefix, path);
+    let query = match &query {
+        Query::Original => parts.uri.query(),
+        Query::Replaced(q) => q.as_deref(),
+    };
+    let path_and_query = match (query, parts.uri.path_and_query()) {
+        // Unchanged path and query: reuse the client's bytes.
+        (_, Some(original)) if upstream == original.path() && original.query() == query => {
+            Ok(original.clone())
+        }
+        (Some(q), _) if !q.is_empty() => {
+            let mut s = String::with_capacity(upstream.len() + 1 + q.len());
+            s.push_str(&upstream);
+            s.push('?');
+            s.push_str(q);
+            PathAndQuery::from_maybe_shared(Bytes::from(s))
+        }
+        _ => PathAndQuery::from_maybe_shared(Bytes::from(upstream)),
+    };
+    let Ok(path_and_query) = path_and_query else {
+        return respond::bad_request();
+    };
+    let endpoint = endpoint.clone();
+    forward::prepare(&mut parts, &ctx.peer, target, &endpoint, path_and_query);
+    ctx.local
+        .upstreams
+        .send(target, Request::from_parts(parts, body))
+        .await
+}
+
+/// An RFC 6749 / RFC 6750 error response.
+pub(crate) fn oauth_error(error: &OAuthError) -> Response<ProxyBody> {
+    let body = error.body();
+    let mut response = Response::new(ProxyBody::full(body));
+    *response.status_mut() = StatusCode::from_u16(error.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let headers = response.headers_mut();
+    for (name, value) in error.headers() {
+        if let Some(name) = name {
+            headers.insert(name, value);
+        }
+    }
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, respond::JSON);
+    }
+    response
+}

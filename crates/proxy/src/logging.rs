@@ -1,0 +1,22 @@
+//! Tracing setup shared by the binaries: `--log-format json|text`, level from `RUST_LOG`
+//! (default `info`). Nothing on the request path logs above `debug`, and nothing ever logs a
+//! token, a secret or an `Authorization` header.
+
+use tracing_subscriber::EnvFilter;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Installs the global subscriber (a second call is a no-op).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

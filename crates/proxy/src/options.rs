@@ -1,0 +1,213 @@
+//! What `serve` needs to know: listen addresses, TLS files, trusted proxies, the config-channel
+//! token, and the limits of every read.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::secrets;
+
+/// A CIDR block (`10.0.0.0/8`, `::1/128`, or a bare address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid CIDR {0:?}")]
+pub struct CidrError(String);
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || CidrError(s.to_owned());
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s.trim(), None),
+        };
+        let network: IpAddr = addr.parse().map_err(|_| err())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().map_err(|_| err())?,
+            None => max,
+        };
+        if prefix > max {
+            return Err(err());
+        }
+        Ok(Self { network, prefix })
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Parses `a,b,c` CIDR lists (empty items ignored).
+pub fn parse_cidrs(list: &str) -> Result<Vec<Cidr>, CidrError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Cidr::from_str)
+        .collect()
+}
+
+/// The config-channel bearer token. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConfigToken(String);
+
+impl ConfigToken {
+    /// `None` for an empty (after trimming) token.
+    pub fn new(token: &str) -> Option<Self> {
+        let token = token.trim();
+        (!token.is_empty()).then(|| Self(token.to_owned()))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for ConfigToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigToken(<redacted>)")
+    }
+}
+
+/// Everything `serve` needs. `None` addresses disable a listener.
+#[derive(Clone, Debug)]
+pub struct ProxyOptions {
+    pub http_addr: Option<SocketAddr>,
+    pub https_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
+    /// PEM files of the HTTPS certificate chain and key; a self-signed certificate when absent.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// PEM bundle of the CAs trusted for `https` backends (the system's bundle when absent).
+    pub upstream_ca: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Bearer token of `POST /config`; `None` disables pushes.
+    pub config_token: Option<ConfigToken>,
+    /// Largest snapshot accepted by `POST /config`.
+    pub max_config_bytes: usize,
+    /// Largest request head (request line and headers) accepted; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Time a client has to send its whole request head.
+    pub header_read_timeout: Duration,
+    /// Time in-flight requests get to finish after a shutdown signal.
+    pub grace_period: Duration,
+    /// Worker threads serving traffic (each with its own listeners and upstream pools).
+    pub workers: usize,
+    /// Client-secret verification pool and cache sizes.
+    pub secret_limits: secrets::Limits,
+}
+
+pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8000";
+pub const DEFAULT_HTTPS_ADDR: &str = "0.0.0.0:8443";
+pub const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:8100";
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        let parse = |s: &str| SocketAddr::from_str(s).ok();
+        Self {
+            http_addr: parse(DEFAULT_HTTP_ADDR),
+            https_addr: parse(DEFAULT_HTTPS_ADDR),
+            admin_addr: parse(DEFAULT_ADMIN_ADDR),
+            tls_cert: None,
+            tls_key: None,
+            upstream_ca: None,
+            trusted_proxies: Vec::new(),
+            config_token: None,
+            max_config_bytes: 64 * 1024 * 1024,
+            max_header_bytes: 32 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            grace_period: Duration::from_secs(20),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            secret_limits: secrets::Limits::default(),
+        }
+    }
+}
+
+impl ProxyOptions {
+    /// Options for tests: every listener on an ephemeral loopback port.
+    pub fn loopback() -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            http_addr: Some(any),
+            https_addr: Some(any),
+            admin_addr: Some(any),
+            ..Self::default()
+        }
+    }
+
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|c| c.contains(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_match_their_members_only() {
+        let cases = [
+            ("10.0.0.0/8", "10.1.2.3", true),
+            ("10.0.0.0/8", "11.0.0.1", false),
+            ("127.0.0.1", "127.0.0.1", true),
+            ("127.0.0.1", "127.0.0.2", false),
+            ("0.0.0.0/0", "203.0.113.1", true),
+            ("::1/128", "::1", true),
+            ("fd00::/8", "fd12::1", true),
+            ("fd00::/8", "fe80::1", false),
+            ("10.0.0.0/8", "::ffff:10.0.0.1", true),
+        ];
+        for (cidr, ip, expected) in cases {
+            let cidr: Cidr = cidr.parse().expect(cidr);
+            let ip: IpAddr = ip.parse().expect(ip);
+            assert_eq!(cidr.contains(ip), expected, "{cidr:?} {ip}");
+        }
+    }
+
+    #[test]
+    fn malformed_cidrs_are_refused() {
+        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", "::1/129"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_cidrs(" 10.0.0.0/8, ,127.0.0.1 ").map(|v| v.len()),
+            Ok(2)
+        );
+    }
+
+    #[test]
+    fn config_token_debug_is_redacted_and_empty_tokens_are_none() {
+        let token = ConfigToken::new(" s3cret\n").expect("token");
+        assert_eq!(token.as_bytes(), b"s3cret");
+        assert!(!format!("{token:?}").contains("s3cret"));
+        assert!(ConfigToken::new("  ").is_none());
+    }
+}

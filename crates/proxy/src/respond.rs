@@ -1,0 +1,101 @@
+//! Responses the proxy produces itself, with Kong's texts. Bodies of the fixed ones are static,
+//! so producing them allocates nothing but the response head.
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{Response, StatusCode};
+
+use crate::body::ProxyBody;
+
+pub const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+
+pub const NO_ROUTE: &str = r#"{"message":"no Route matched with those values"}"#;
+pub const NO_SERVICE: &str = r#"{"message":"no Service found with those values"}"#;
+pub const NO_HEALTHY_UPSTREAM: &str = r#"{"message":"no healthy upstream"}"#;
+pub const BAD_UPSTREAM: &str =
+    r#"{"message":"An invalid response was received from the upstream server"}"#;
+pub const UPSTREAM_TIMEOUT: &str = r#"{"message":"The upstream server is timing out"}"#;
+pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
+pub const TOO_LARGE: &str = r#"{"message":"Request size limit exceeded"}"#;
+pub const INTERNAL: &str = r#"{"message":"An unexpected error occurred"}"#;
+pub const UNAVAILABLE: &str = r#"{"message":"Service temporarily unavailable"}"#;
+
+/// A JSON response with a static body.
+pub fn static_json(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
+    json_bytes(status, Bytes::from_static(body.as_bytes()))
+}
+
+/// A JSON response with the given serialized body.
+pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
+    let len = body.len();
+    let mut response = Response::new(ProxyBody::full(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, JSON);
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    response
+}
+
+/// A JSON response serializing `value`.
+pub fn json_value(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => json_bytes(status, Bytes::from(bytes)),
+        Err(_) => static_json(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL),
+    }
+}
+
+pub fn no_route() -> Response<ProxyBody> {
+    static_json(StatusCode::NOT_FOUND, NO_ROUTE)
+}
+
+pub fn bad_request() -> Response<ProxyBody> {
+    static_json(StatusCode::BAD_REQUEST, BAD_REQUEST)
+}
+
+/// A 400 that also closes an HTTP/1 connection: after a framing problem (a malformed body,
+/// duplicate `Host`) the bytes that follow cannot be trusted as a next request.
+pub fn bad_request_close() -> Response<ProxyBody> {
+    let mut response = bad_request();
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+pub fn too_large() -> Response<ProxyBody> {
+    static_json(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_bodies_are_valid_json_with_a_message() {
+        for body in [
+            NO_ROUTE,
+            NO_SERVICE,
+            NO_HEALTHY_UPSTREAM,
+            BAD_UPSTREAM,
+            UPSTREAM_TIMEOUT,
+            BAD_REQUEST,
+            TOO_LARGE,
+            INTERNAL,
+            UNAVAILABLE,
+        ] {
+            let value: serde_json::Value = serde_json::from_str(body).expect(body);
+            assert!(value["message"].is_string(), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_static_response_carries_json_content_type_and_length() {
+        let response = no_route();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()[CONTENT_TYPE], JSON);
+        assert_eq!(
+            response.headers()[CONTENT_LENGTH],
+            NO_ROUTE.len().to_string()
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! The proxy's state: the current compiled snapshot behind an `ArcSwap`, swapped atomically
+//! after full validation. A request loads the `Arc` once and keeps it to the end, so in-flight
+//! requests finish on the snapshot they started with.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use http::HeaderValue;
+use http::uri::Scheme;
+use tollgate_core::oauth::SnapshotIndex;
+use tollgate_core::secret::Verifier;
+use tollgate_core::snapshot::{Backend, Plugin, PluginConfig, SNAPSHOT_FORMAT, Snapshot};
+use tollgate_core::token::KeyRing;
+
+use crate::brute_force::BruteForce;
+use crate::forward::{Endpoint, Target};
+use crate::metrics::{Metrics, RouteCounters};
+use crate::route_index::RouteIndex;
+use crate::secrets::{self, SecretVerifier};
+
+/// A route with everything the hot path needs resolved.
+#[derive(Debug)]
+pub struct RouteEntry {
+    pub id: Arc<str>,
+    pub counters: Arc<RouteCounters>,
+    /// The guarding plugin, when the route has one.
+    pub plugin: Option<Arc<Plugin>>,
+    /// Where matched requests go; `None` for a route without backend.
+    pub target: Option<Arc<Target>>,
+}
+
+/// A snapshot compiled for serving: the indexes are built once here, never per request.
+#[derive(Debug)]
+pub struct Compiled {
+    pub hash: String,
+    /// Distinct per applied snapshot of this process (caches tied to a snapshot check it).
+    pub generation: u64,
+    pub updated_at: u64,
+    pub table: RouteIndex,
+    /// Parallel to the snapshot's routes (the route table's indexes).
+    pub routes: Vec<RouteEntry>,
+    pub index: SnapshotIndex,
+    pub keys: KeyRing,
+    /// Parsed verifiers by credential UUID bytes, shareable with the verification pool.
+    pub verifiers: HashMap<[u8; 16], (String, Arc<Verifier>)>,
+}
+
+/// The shared state of one proxy.
+pub struct ProxyState {
+    current: ArcSwapOption<Compiled>,
+    shutting_down: AtomicBool,
+    applies: AtomicU64,
+    generations: AtomicU64,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) secrets: SecretVerifier,
+    pub(crate) brute_force: BruteForce,
+}
+
+impl std::fmt::Debug for ProxyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyState")
+            .field("hash", &self.hash())
+            .field("shutting_down", &self.is_shutting_down())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ProxyState {
+    fn default() -> Self {
+        Self::with_secret_limits(secrets::Limits::default())
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl ProxyState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_secret_limits(limits: secrets::Limits) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        Self {
+            current: ArcSwapOption::const_empty(),
+            shutting_down: AtomicBool::new(false),
+            applies: AtomicU64::new(0),
+            generations: AtomicU64::new(0),
+            secrets: SecretVerifier::new(limits, metrics.clone()),
+            brute_force: BruteForce::default(),
+            metrics,
+        }
+    }
+
+    /// The snapshot being served, `None` before the first one.
+    pub fn current(&self) -> Option<Arc<Compiled>> {
+        self.current.load_full()
+    }
+
+    /// Hash of the snapshot being served ("" before the first one).
+    pub fn hash(&self) -> String {
+        self.current
+            .load()
+            .as_ref()
+            .map(|c| c.hash.clone())
+            .unwrap_or_default()
+    }
+
+    /// Unix seconds of the last applied snapshot.
+    pub fn updated_at(&self) -> Option<u64> {
+        self.current.load().as_ref().map(|c| c.updated_at)
+    }
+
+    /// Ready: holds a snapshot and is not shutting down.
+    pub fn is_ready(&self) -> bool {
+        !self.is_shutting_down() && self.current.load().is_some()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Marks the proxy as shutting down (`/readyz` answers 503 from now on).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// The token endpoint's per-client brute-force guard.
+    pub fn brute_force(&self) -> &BruteForce {
+        &self.brute_force
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Snapshots applied so far (a held hash re-applied does not count).
+    pub fn applies(&self) -> u64 {
+        self.applies.load(Ordering::Acquire)
+    }
+
+    /// Validates `snapshot` fully (core validation, then everything compiling finds) and swaps
+    /// it in atomically. A snapshot with the hash already held is accepted without work. On
+    /// error nothing changes.
+    pub fn apply(&self, snapshot: Snapshot) -> Result<String, Vec<String>> {
+        let hash = snapshot.content_hash();
+        if self.current.load().as_ref().is_some_and(|c| c.hash == hash) {
+            return Ok(hash);
+        }
+        let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
+        let compiled = match compile(&snapshot, hash.clone(), generation, &self.metrics) {
+            Ok(compiled) => compiled,
+            Err(errors) => {
+                self.metrics.config_rejected();
+                return Err(errors);
+            }
+        };
+        let updated_at = compiled.updated_at;
+        self.current.store(Some(Arc::new(compiled)));
+        self.applies.fetch_add(1, Ordering::AcqRel);
+        self.metrics.config_applied(updated_at);
+        Ok(hash)
+    }
+}
+
+/// Builds every index of a snapshot, or every problem found.
+pub fn compile(
+    snapshot: &Snapshot,
+    hash: String,
+    generation: u64,
+    metrics: &Metrics,
+) -> Result<Compiled, Vec<String>> {
+    let mut errors = Vec::new();
+    if snapshot.format != SNAPSHOT_FORMAT {
+        errors.push(format!(
+            "snapshot format {} is not supported (expected {SNAPSHOT_FORMAT})",
+            snapshot.format
+        ));
+        return Err(errors);
+    }
+    if let Err(problems) = tollgate_core::validate::validate(snapshot) {
+        errors.extend(problems);
+    }
+    let keys = KeyRing::new(&snapshot.signing_keys, &snapshot.active_key)
+        .map_err(|e| errors.push(format!("signing keys: {e}")))
+        .ok();
+
+    let plugins: HashMap<&str, Arc<Plugin>> = snapshot
+        .plugins
+        .iter()
+        .map(|p| (p.id.as_str(), Arc::new(p.clone())))
+        .collect();
+
+    let mut verifiers = HashMap::with_capacity(snapshot.credentials.len());
+    for credential in &snapshot.credentials {
+        let Some(uuid) = tollgate_core::ids::uuid_bytes(&credential.id) else {
+            errors.push(format!(
+                "credential {}: id {:?} is not a UUID",
+                credential.object, credential.id
+            ));
+            continue;
+        };
+        if let Some(text) = &credential.secret_verifier {
+            match Verifier::parse(text) {
+                Ok(parsed) => {
+                    verifiers.insert(uuid, (text.clone(), Arc::new(parsed)));
+                }
+                Err(e) => errors.push(format!(
+                    "credential {}: secret verifier: {e}",
+                    credential.object
+                )),
+            }
+        }
+    }
+
+    let mut routes = Vec::with_capacity(snapshot.routes.len());
+    for route in &snapshot.routes {
+        if route.plugins.len() > 1 {
+            errors.push(format!(
+                "route {}: at most one plugin per route is supported",
+                route.id
+            ));
+        }
+        let plugin = match route.plugins.first() {
+            Some(id) => match plugins.get(id.as_str()) {
+                Some(p) => Some(p.clone()),
+                None => {
+                    errors.push(format!("route {}: unknown plugin {id:?}", route.id));
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(plugin) = &plugin
+            && let PluginConfig::OAuth2(c) = &plugin.config
+            && c.auth_header_name.parse::<http::HeaderName>().is_err()
+        {
+            errors.push(format!(
+                "plugin {}: authHeaderName {:?} is not a header name",
+                plugin.id, c.auth_header_name
+            ));
+        }
+        let target = match &route.backend {
+            Some(backend) => match compile_backend(backend) {
+                Ok(t) => Some(Arc::new(t)),
+                Err(e) => {
+                    errors.push(format!("route {}: backend: {e}", route.id));
+                    None
+                }
+            },
+            None => None,
+        };
+        routes.push(RouteEntry {
+            id: Arc::from(route.id.as_str()),
+            counters: metrics.route(&route.id),
+            plugin,
+            target,
+        });
+    }
+
+    match keys {
+        Some(keys) if errors.is_empty() => Ok(Compiled {
+            hash,
+            generation,
+            updated_at: unix_now(),
+            table: RouteIndex::new(&snapshot.routes),
+            routes,
+            index: SnapshotIndex::new(snapshot),
+            keys,
+            verifiers,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn compile_backend(backend: &Backend) -> Result<Target, String> {
+    let scheme = match backend.scheme.as_str() {
+        "http" => Scheme::HTTP,
+        "https" => Scheme::HTTPS,
+        other => {
+            return Err(format!(
+                "scheme {other:?} is not supported (use http or https)"
+            ));
+        }
+    };
+    let mut endpoints = Vec::with_capacity(backend.endpoints.len());
+    for endpoint in &backend.endpoints {
+        endpoints.push(
+            Endpoint::parse(endpoint)
+                .ok_or_else(|| format!("endpoint {endpoint:?} is not host:port"))?,
+        );
+    }
+    let host_header = match &backend.host_header {
+        Some(h) => {
+            Some(HeaderValue::from_str(h).map_err(|_| format!("host header {h:?} is not valid"))?)
+        }
+        None => None,
+    };
+    if !(backend.path.is_empty() || backend.path.starts_with('/')) {
+        return Err(format!(
+            "path {:?} must be empty or start with '/'",
+            backend.path
+        ));
+    }
+    Ok(Target::new(
+        scheme,
+        endpoints,
+        host_header,
+        backend.path.clone(),
+        Duration::from_millis(backend.connect_timeout_ms.max(1)),
+        Duration::from_millis(backend.read_timeout_ms.max(1)),
+    ))
+}

@@ -1,0 +1,206 @@
+//! `POST …/oauth2/token` on routes carrying the `oauth2` plugin: the client credentials grant.
+//! The decisions are core's; this module reads the bounded body, verifies the client secret on
+//! the verification pool, mints the token and counts the outcome.
+
+use std::time::Instant;
+
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use tollgate_core::oauth::token_endpoint::claims_for;
+use tollgate_core::oauth::{self, ForwardedProto, JSON_CONTENT_TYPE, OAuthError, TokenRequestView};
+use tollgate_core::snapshot::{OAuth2Config, Plugin};
+
+use crate::body::{self, ProxyBody};
+use crate::forward::X_FORWARDED_PROTO;
+use crate::handler::{Ctx, oauth_error, unix_now};
+use crate::metrics::Refusal;
+use crate::secrets;
+use crate::state::Compiled;
+
+/// The error the token endpoint answers for a body over the limit.
+fn too_large() -> OAuthError {
+    OAuthError {
+        status: 413,
+        error: "invalid_request",
+        description: format!(
+            "The request body is larger than {} bytes",
+            oauth::MAX_TOKEN_BODY_LEN
+        ),
+        www_authenticate: None,
+        token_endpoint: true,
+    }
+}
+
+fn simple(status: u16, error: &'static str, description: &str) -> OAuthError {
+    OAuthError {
+        status,
+        error,
+        description: description.to_owned(),
+        www_authenticate: None,
+        token_endpoint: true,
+    }
+}
+
+/// `X-Forwarded-Proto` as core wants it: believed only from a trusted peer.
+fn forwarded_proto(ctx: &Ctx, headers: &http::HeaderMap) -> ForwardedProto {
+    if !ctx.peer.trusted {
+        return ForwardedProto::Absent;
+    }
+    let mut values = headers.get_all(X_FORWARDED_PROTO).iter();
+    match (values.next(), values.next()) {
+        (Some(_), Some(_)) => ForwardedProto::Multiple,
+        (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"https") => ForwardedProto::Https,
+        _ => ForwardedProto::Absent,
+    }
+}
+
+fn refuse(ctx: &Ctx, error: &OAuthError) -> Response<ProxyBody> {
+    ctx.state
+        .metrics()
+        .token_refused(Refusal::from_code(error.error));
+    oauth_error(error)
+}
+
+/// 429 for a client id refused by the brute-force guard: no secret is verified.
+fn throttled(ctx: &Ctx, wait: std::time::Duration) -> Response<ProxyBody> {
+    ctx.state.metrics().token_refused(Refusal::Throttled);
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = oauth_error(&simple(
+        429,
+        "invalid_request",
+        "Too many failed authentications for this client; retry later",
+    ));
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
+}
+
+pub async fn serve(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    request: Request<ProxyBody>,
+) -> Response<ProxyBody> {
+    let (parts, body) = request.into_parts();
+    let body = if parts.method == Method::POST {
+        match body::read_bounded(body, oauth::MAX_TOKEN_BODY_LEN).await {
+            Ok(bytes) => bytes,
+            Err(body::ReadError::TooLarge { .. }) => return refuse(ctx, &too_large()),
+            Err(body::ReadError::Read(_)) => {
+                return refuse(
+                    ctx,
+                    &simple(400, "invalid_request", "The request body could not be read"),
+                );
+            }
+        }
+    } else {
+        bytes::Bytes::new()
+    };
+    let auth_header = HeaderName::from_bytes(config.auth_header_name.as_bytes())
+        .unwrap_or(http::header::AUTHORIZATION);
+    let view = TokenRequestView {
+        method: parts.method.as_str(),
+        https: ctx.https,
+        forwarded_proto: forwarded_proto(ctx, &parts.headers),
+        query: parts.uri.query(),
+        content_type: parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        authorization: parts.headers.get(&auth_header).map(HeaderValue::as_bytes),
+        body: &body,
+    };
+    let token_request = match oauth::parse_token_request(config, &view) {
+        Ok(r) => r,
+        Err(error) => return refuse(ctx, &error),
+    };
+
+    let entry = compiled
+        .index
+        .credential_by_client_id(&token_request.client_id);
+    let guard = &ctx.state.brute_force;
+    if let Err(wait) = guard.admit(&token_request.client_id, entry.is_some(), Instant::now()) {
+        return throttled(ctx, wait);
+    }
+    let uuid = entry.and_then(|e| tollgate_core::ids::uuid_bytes(&e.credential.id));
+    let secret_ok = match (uuid, token_request.client_secret()) {
+        (Some(uuid), Some(presented)) => match compiled.verifiers.get(&uuid) {
+            Some((text, parsed)) => match ctx.state.secrets.verify(text, parsed, presented).await {
+                Ok(ok) => ok,
+                Err(secrets::Error::Overloaded) => {
+                    ctx.state.metrics().token_refused(Refusal::Overloaded);
+                    let mut response = oauth_error(&simple(
+                        503,
+                        "temporarily_unavailable",
+                        "Too many token requests are being verified; retry shortly",
+                    ));
+                    response
+                        .headers_mut()
+                        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return response;
+                }
+                Err(secrets::Error::TaskFailed) => false,
+            },
+            None => false,
+        },
+        _ => false,
+    };
+    if let Err(error) =
+        oauth::authorize_client(&token_request, entry.map(|e| &e.credential), secret_ok)
+    {
+        return refuse(ctx, &error);
+    }
+    guard.succeeded(&token_request.client_id);
+    let (Some(entry), Some(uuid)) = (entry, uuid) else {
+        return refuse(
+            ctx,
+            &simple(400, "invalid_client", "Invalid client authentication"),
+        );
+    };
+
+    let claims = claims_for(
+        &plugin.id,
+        config,
+        uuid,
+        entry.epoch,
+        token_request.scope.as_deref(),
+        unix_now(),
+    );
+    let mut nonce = [0u8; 24];
+    let token = match getrandom::getrandom(&mut nonce)
+        .ok()
+        .and_then(|()| compiled.keys.issue(&claims, nonce).ok())
+    {
+        Some(token) => token,
+        None => {
+            tracing::warn!("could not issue a token");
+            return refuse(
+                ctx,
+                &simple(500, "server_error", "The token could not be issued"),
+            );
+        }
+    };
+    let issued = oauth::token_response(
+        config,
+        &token,
+        token_request.scope.as_deref(),
+        token_request.state.as_deref(),
+    );
+    ctx.state.metrics().token_issued();
+    let headers = issued.headers();
+    let mut response = Response::new(ProxyBody::full(issued.body));
+    *response.status_mut() = StatusCode::from_u16(issued.status).unwrap_or(StatusCode::OK);
+    for (name, value) in headers {
+        if let Some(name) = name {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    if !response.headers().contains_key(CONTENT_TYPE) {
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    }
+    response
+}

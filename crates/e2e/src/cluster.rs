@@ -1,0 +1,603 @@
+//! Fixtures of the cluster-less operator suite (`tests/cluster.rs`): the Kubernetes API emulator
+//! (`emulator/`, Python), the real `kubectl`, the real `tollgate-controller run`, and the manifests
+//! that stand in for the Helm chart (a namespace, the config-token and signing-keys Secrets, a
+//! headless Service with one EndpointSlice per proxy process listing its loopback admin address —
+//! which is how the controller discovers proxies without pods).
+//!
+//! The same scenarios can run against a real cluster with the chart installed (the kind tier):
+//! set `TOLLGATE_E2E_KUBECONFIG` to its kubeconfig, `TOLLGATE_E2E_PROXY` to the proxy's
+//! `HOST:HTTP_PORT[,HOST:HTTPS_PORT]` (HTTPS defaults to the same host on 8443) and
+//! `TOLLGATE_E2E_UPSTREAM` to an httpbin URL as the proxies see it. Scenarios that stop local
+//! processes are skipped there.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use crate::client::Client;
+use crate::paths::{binary, python, repo_root};
+use crate::ports::free_port;
+use crate::process::Process;
+use crate::wait::{STARTUP, wait_until};
+use crate::workdir::WorkDir;
+
+/// Namespace of the system objects (config Service, token and key Secrets, Lease).
+pub const SYSTEM_NAMESPACE: &str = "tollgate-system";
+/// Namespace of the application objects (consumer, credential, plugins, routes).
+pub const APP_NAMESPACE: &str = "shop";
+/// The proxies' headless config Service.
+pub const PROXY_SERVICE: &str = "tollgate-proxy-config";
+pub const CONFIG_TOKEN_SECRET: &str = "tollgate-config-token";
+pub const SIGNING_KEYS_SECRET: &str = "tollgate-signing-keys";
+pub const LEASE_NAME: &str = "tollgate-controller";
+/// The controller binary.
+pub const CONTROLLER_BIN: &str = "tollgate-controller";
+/// What the controller's API requests carry as `User-Agent` (see `operator::USER_AGENT`).
+pub const CONTROLLER_USER_AGENT: &str = "tollgate-controller/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Harness(#[from] crate::Error),
+    #[error("`kubectl {args}` failed ({status}): {stderr}")]
+    Kubectl {
+        args: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("running {what}: {source}")]
+    Run {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("unexpected output of {what}: {reason}")]
+    Output { what: String, reason: String },
+}
+
+/// The API emulator on a free loopback port, with a kubeconfig and an audit log in the work dir.
+pub struct Emulator {
+    process: Process,
+    kubeconfig: PathBuf,
+    audit_log: PathBuf,
+}
+
+impl Emulator {
+    pub async fn start(work: &WorkDir) -> Result<Self, Error> {
+        let dir = work.subdir("emulator")?;
+        let kubeconfig = dir.join("kubeconfig");
+        let audit_log = dir.join("audit.jsonl");
+        let port = free_port()?;
+        let mut command = Command::new(python()?);
+        command
+            .args(["-m", "emulator", "--port", &port.to_string()])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--audit-log")
+            .arg(&audit_log)
+            .current_dir(repo_root());
+        let mut process = Process::spawn("emulator", command, &work.log_file("emulator"))?;
+        let client = Client::plain()?;
+        let url = format!("http://127.0.0.1:{port}/version");
+        let config = kubeconfig.clone();
+        wait_until(STARTUP, "the API emulator to answer /version", || {
+            let running = process.ensure_running();
+            let (client, url, config) = (client.clone(), url.clone(), config.clone());
+            async move {
+                running.map_err(|e| e.to_string())?;
+                if !config.is_file() {
+                    return Err("no kubeconfig yet".to_owned());
+                }
+                match client.get(&url).await {
+                    Ok(r) if r.status == 200 => Ok(()),
+                    Ok(r) => Err(format!("status {}", r.status)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await?;
+        Ok(Self {
+            process,
+            kubeconfig,
+            audit_log,
+        })
+    }
+
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    pub fn audit_log(&self) -> &Path {
+        &self.audit_log
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
+
+/// The real `kubectl` against one kubeconfig.
+#[derive(Clone, Debug)]
+pub struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+/// `kubectl`: `KUBECTL`, else `<repo>/.tools/bin/kubectl` (scripts/tools.sh), else `/usr/bin/kubectl`,
+/// else whatever `PATH` has.
+pub fn kubectl_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("KUBECTL") {
+        return PathBuf::from(path);
+    }
+    [
+        repo_root().join(".tools/bin/kubectl"),
+        PathBuf::from("/usr/bin/kubectl"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| PathBuf::from("kubectl"))
+}
+
+impl Kubectl {
+    pub fn new(kubeconfig: &Path) -> Self {
+        Self {
+            bin: kubectl_binary(),
+            kubeconfig: kubeconfig.to_path_buf(),
+        }
+    }
+
+    /// Runs kubectl (on a blocking thread, so the test's runtime keeps serving its other tasks)
+    /// and returns its output whatever the exit status.
+    pub async fn output(&self, args: &[&str], stdin: Option<&str>) -> Result<Output, Error> {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let input = stdin.map(str::to_owned);
+        let what = format!("kubectl {}", args.join(" "));
+        let run = move || -> std::io::Result<Output> {
+            let mut child = command.spawn()?;
+            if let (Some(text), Some(mut pipe)) = (input, child.stdin.take()) {
+                pipe.write_all(text.as_bytes())?;
+            }
+            child.wait_with_output()
+        };
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| Error::Run {
+                what: what.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| Error::Run { what, source })
+    }
+
+    /// Runs kubectl and fails unless it exits 0; returns stdout.
+    pub async fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, Error> {
+        let out = self.output(args, stdin).await?;
+        if !out.status.success() {
+            return Err(Error::Kubectl {
+                args: args.join(" "),
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `kubectl apply -f -` with `yaml`.
+    pub async fn apply(&self, yaml: &str) -> Result<String, Error> {
+        self.run(&["apply", "-f", "-"], Some(yaml)).await
+    }
+
+    /// `kubectl apply -f PATH` (a file or a directory).
+    pub async fn apply_path(&self, path: &Path) -> Result<String, Error> {
+        let path = path.to_string_lossy().into_owned();
+        self.run(&["apply", "-f", &path], None).await
+    }
+
+    /// `kubectl get -o json`.
+    pub async fn get_json(
+        &self,
+        resource: &str,
+        namespace: &str,
+    ) -> Result<serde_json::Value, Error> {
+        let out = self
+            .run(&["get", resource, "-n", namespace, "-o", "json"], None)
+            .await?;
+        serde_json::from_str(&out).map_err(|e| Error::Output {
+            what: format!("kubectl get {resource}"),
+            reason: e.to_string(),
+        })
+    }
+
+    /// `kubectl wait --for=FOR RESOURCE -n NS --timeout=...`.
+    pub async fn wait_for(
+        &self,
+        resource: &str,
+        namespace: &str,
+        condition: &str,
+        timeout: Duration,
+    ) -> Result<String, Error> {
+        let timeout = format!("--timeout={}s", timeout.as_secs().max(1));
+        let condition = format!("--for={condition}");
+        self.run(
+            &["wait", &condition, resource, "-n", namespace, &timeout],
+            None,
+        )
+        .await
+    }
+}
+
+/// Flags of one controller process.
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    pub kubeconfig: PathBuf,
+    /// Seconds a follower waits on an unrenewed Lease (short, so take-over tests are quick).
+    pub lease_duration_secs: u64,
+    /// `--namespaces`; empty watches every namespace.
+    pub namespaces: Vec<String>,
+}
+
+/// `tollgate-controller run` as a fixture; ready once `/readyz` answers (caches synced).
+pub struct Controller {
+    name: String,
+    options: ControllerOptions,
+    admin_port: u16,
+    log_file: PathBuf,
+    process: Option<Process>,
+}
+
+impl Controller {
+    pub async fn start(
+        work: &WorkDir,
+        name: &str,
+        options: ControllerOptions,
+    ) -> Result<Self, Error> {
+        let mut controller = Self {
+            name: name.to_owned(),
+            options,
+            admin_port: free_port()?,
+            log_file: work.log_file(name),
+            process: None,
+        };
+        controller.launch().await?;
+        Ok(controller)
+    }
+
+    async fn launch(&mut self) -> Result<(), Error> {
+        let mut command = Command::new(binary(CONTROLLER_BIN)?);
+        command
+            .arg("run")
+            .arg(format!(
+                "--proxy-service={SYSTEM_NAMESPACE}/{PROXY_SERVICE}"
+            ))
+            .arg(format!(
+                "--config-token-secret={SYSTEM_NAMESPACE}/{CONFIG_TOKEN_SECRET}"
+            ))
+            .arg(format!(
+                "--signing-key-secret={SYSTEM_NAMESPACE}/{SIGNING_KEYS_SECRET}"
+            ))
+            .arg(format!("--admin-addr=127.0.0.1:{}", self.admin_port))
+            .arg(format!("--lease-name={LEASE_NAME}"))
+            .arg(format!("--lease-namespace={SYSTEM_NAMESPACE}"))
+            .arg(format!(
+                "--lease-duration-secs={}",
+                self.options.lease_duration_secs
+            ))
+            .args([
+                "--lease-retry-secs=1",
+                "--push-recheck-secs=1",
+                "--debounce-ms=100",
+            ])
+            .env("KUBECONFIG", &self.options.kubeconfig)
+            .env("POD_NAME", &self.name)
+            .env_remove("POD_NAMESPACE")
+            .env(
+                "RUST_LOG",
+                std::env::var("TOLLGATE_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),
+            );
+        if !self.options.namespaces.is_empty() {
+            command.arg(format!(
+                "--namespaces={}",
+                self.options.namespaces.join(",")
+            ));
+        }
+        let mut process = Process::spawn(&self.name, command, &self.log_file)?;
+        let client = Client::plain()?;
+        let url = self.admin_url("/readyz");
+        wait_until(
+            STARTUP,
+            &format!("{} to sync its caches", self.name),
+            || {
+                let running = process.ensure_running();
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    running.map_err(|e| e.to_string())?;
+                    match client.get(&url).await {
+                        Ok(r) if r.status == 200 => Ok(()),
+                        Ok(r) => Err(format!("{} {}", r.status, r.text())),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            },
+        )
+        .await?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> Result<String, Error> {
+        let response = Client::plain()?.get(&self.admin_url("/metrics")).await?;
+        Ok(response.text())
+    }
+
+    /// Whether this replica reports holding the Lease.
+    pub async fn is_leader(&self) -> bool {
+        self.metrics().await.is_ok_and(|m| {
+            m.lines()
+                .any(|l| l.trim() == "tollgate_controller_leader 1")
+        })
+    }
+
+    /// Graceful stop (SIGTERM: the leader releases the Lease).
+    pub async fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.terminate(Duration::from_secs(10)).await;
+        }
+    }
+
+    /// Crash (SIGKILL: the Lease is left to expire).
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
+
+    pub async fn restart(&mut self) -> Result<(), Error> {
+        self.stop().await;
+        self.launch().await
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+}
+
+/// What the Helm chart would create: the system namespace, the config-token and signing-keys
+/// Secrets (labelled), the proxies' headless config Service and, standing in for pods, one
+/// EndpointSlice per proxy process listing its loopback admin address.
+pub fn system_manifests(
+    proxy_admin_addrs: &[String],
+    config_token: &str,
+    signing_key: &[u8],
+) -> String {
+    let key_b64 = base64::engine::general_purpose::STANDARD.encode(signing_key);
+    let mut out = format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: {SYSTEM_NAMESPACE}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {CONFIG_TOKEN_SECRET}
+  namespace: {SYSTEM_NAMESPACE}
+  labels:
+    tollgate.dev/secret: config-token
+stringData:
+  token: "{config_token}"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {SIGNING_KEYS_SECRET}
+  namespace: {SYSTEM_NAMESPACE}
+  labels:
+    tollgate.dev/secret: signing-keys
+data:
+  k2026-01-01: {key_b64}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {PROXY_SERVICE}
+  namespace: {SYSTEM_NAMESPACE}
+spec:
+  clusterIP: None
+  publishNotReadyAddresses: true
+  selector:
+    app.kubernetes.io/component: proxy
+  ports:
+    - name: admin
+      port: 8100
+"#
+    );
+    for (i, addr) in proxy_admin_addrs.iter().enumerate() {
+        let (host, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "8100"));
+        out.push_str(&format!(
+            r#"---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {PROXY_SERVICE}-{i}
+  namespace: {SYSTEM_NAMESPACE}
+  labels:
+    kubernetes.io/service-name: {PROXY_SERVICE}
+addressType: IPv4
+ports:
+  - name: admin
+    port: {port}
+    protocol: TCP
+endpoints:
+  - addresses: ["{host}"]
+    conditions:
+      ready: false
+"#
+        ));
+    }
+    out
+}
+
+/// The application objects of the token flow (DESIGN.md): Secret, Consumer `jane`, credential
+/// `demo` (`client`/`secret`, hashed), plugin `oauth2` on route `auth`, plugin `oidc` on route
+/// `httpbin` to `upstream`.
+pub fn app_manifests(upstream: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: {APP_NAMESPACE}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: demo-client-secret
+  namespace: {APP_NAMESPACE}
+  labels:
+    tollgate.dev/secret: credential
+stringData:
+  client_secret: secret
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: Consumer
+metadata:
+  name: jane
+  namespace: {APP_NAMESPACE}
+spec:
+  username: jane
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: OAuth2Credential
+metadata:
+  name: demo
+  namespace: {APP_NAMESPACE}
+spec:
+  consumerRef:
+    name: jane
+  name: demo
+  clientId: client
+  clientSecretRef:
+    name: demo-client-secret
+    key: client_secret
+  hashSecret: true
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata:
+  name: oauth2
+  namespace: {APP_NAMESPACE}
+spec:
+  type: oauth2
+  oauth2:
+    enableClientCredentials: true
+    globalCredentials: true
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata:
+  name: auth
+  namespace: {APP_NAMESPACE}
+spec:
+  paths: ["/auth"]
+  plugins: ["oauth2"]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata:
+  name: oidc
+  namespace: {APP_NAMESPACE}
+spec:
+  type: openid-connect
+  openidConnect:
+    authMethods: ["kong_oauth2"]
+    bearerTokenParamType: ["header"]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata:
+  name: httpbin
+  namespace: {APP_NAMESPACE}
+spec:
+  paths: ["/"]
+  plugins: ["oidc"]
+  backend:
+    url: {upstream}
+"#
+    )
+}
+
+/// A cluster from outside (the kind tier): kubeconfig, proxy addresses and upstream URL.
+#[derive(Clone, Debug)]
+pub struct External {
+    pub kubeconfig: PathBuf,
+    pub http_addr: String,
+    pub https_addr: String,
+    pub upstream: String,
+}
+
+impl External {
+    /// From `TOLLGATE_E2E_KUBECONFIG`, `TOLLGATE_E2E_PROXY` and `TOLLGATE_E2E_UPSTREAM`; `None`
+    /// when the first two are not both set.
+    pub fn from_env() -> Option<Self> {
+        let kubeconfig = PathBuf::from(std::env::var_os("TOLLGATE_E2E_KUBECONFIG")?);
+        let proxy = std::env::var("TOLLGATE_E2E_PROXY").ok()?;
+        let (http_addr, https_addr) = match proxy.split_once(',') {
+            Some((http, https)) => (http.trim().to_owned(), https.trim().to_owned()),
+            None => {
+                let host = proxy.rsplit_once(':').map_or(proxy.as_str(), |(h, _)| h);
+                (proxy.clone(), format!("{host}:8443"))
+            }
+        };
+        let upstream = std::env::var("TOLLGATE_E2E_UPSTREAM")
+            .unwrap_or_else(|_| format!("http://httpbin.{APP_NAMESPACE}.svc.cluster.local:8000"));
+        Some(Self {
+            kubeconfig,
+            http_addr,
+            https_addr,
+            upstream,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_manifests_list_one_endpoint_slice_per_proxy() {
+        let yaml = system_manifests(
+            &["127.0.0.1:4001".into(), "127.0.0.1:4002".into()],
+            "tok",
+            &[7u8; 32],
+        );
+        assert_eq!(yaml.matches("kind: EndpointSlice").count(), 2);
+        assert!(yaml.contains("port: 4001") && yaml.contains("port: 4002"));
+        assert!(yaml.contains("tollgate.dev/secret: signing-keys"));
+        for doc in yaml.split("\n---\n") {
+            let parsed: serde_yaml::Value = serde_yaml::from_str(doc).expect("valid YAML");
+            assert!(parsed.get("kind").is_some(), "{doc}");
+        }
+    }
+
+    #[test]
+    fn app_manifests_point_the_upstream_route_at_the_given_url() {
+        let yaml = app_manifests("http://127.0.0.1:9999");
+        assert!(yaml.contains("url: http://127.0.0.1:9999"));
+        assert_eq!(yaml.matches("\n---\n").count(), 7);
+    }
+}

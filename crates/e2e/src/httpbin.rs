@@ -1,0 +1,88 @@
+//! A real httpbin upstream (from PyPI), served by gunicorn on a free loopback port.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::paths::python;
+use crate::ports::free_port;
+use crate::process::Process;
+use crate::wait::{STARTUP, wait_until};
+use crate::workdir::WorkDir;
+use crate::{Error, paths};
+
+#[derive(Debug)]
+pub struct Httpbin {
+    port: u16,
+    process: Process,
+}
+
+impl Httpbin {
+    /// Starts httpbin (`python -m gunicorn httpbin:app`) and waits until it answers `/get`.
+    pub async fn start(work: &WorkDir) -> Result<Self, Error> {
+        // Another process may take the port before gunicorn binds it; then try a fresh one.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_on(work, free_port()?).await {
+                Err(err) if attempt < 3 && crate::process::lost_a_port_race(&err) => {}
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_on(work: &WorkDir, port: u16) -> Result<Self, Error> {
+        let mut command = Command::new(python()?);
+        command
+            .args(["-m", "gunicorn", "--no-control-socket", "--workers", "2"])
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(["--access-logfile", "-", "httpbin:app"])
+            .current_dir(paths::repo_root());
+        let process = Process::spawn("httpbin", command, &work.log_file("httpbin"))?;
+        let mut httpbin = Httpbin { port, process };
+        httpbin.wait_ready().await?;
+        Ok(httpbin)
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), Error> {
+        let client = Client::plain()?;
+        let url = self.url("/get");
+        let process = &mut self.process;
+        wait_until(STARTUP, "httpbin to answer /get", || {
+            let running = process.ensure_running();
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                running.map_err(|e| e.to_string())?;
+                match client.get(&url).await {
+                    Ok(r) if r.status == 200 => Ok(()),
+                    Ok(r) => Err(format!("status {}", r.status)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .map_err(|e| match self.process.ensure_running() {
+            Err(exited) => exited,
+            Ok(()) => e,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:<port>` (no trailing slash).
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+
+    /// Stops httpbin (SIGTERM, then SIGKILL after `grace`).
+    pub async fn stop(&mut self, grace: Duration) {
+        self.process.terminate(grace).await;
+    }
+}

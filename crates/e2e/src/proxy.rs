@@ -1,0 +1,213 @@
+//! `tollgate-proxy` as a test fixture (for the operator suite): free loopback ports, a config
+//! token file, a certificate generated for `localhost` and handed to it, liveness awaited on the
+//! admin port. Readiness needs a config, so it is awaited separately ([`Proxy::wait_ready`]).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+
+use crate::Error;
+use crate::client::{Client, Response};
+use crate::paths::binary;
+use crate::ports::free_port;
+use crate::process::Process;
+use crate::wait::{STARTUP, wait_until};
+use crate::workdir::WorkDir;
+
+pub const PROXY_BIN: &str = "tollgate-proxy";
+
+#[derive(Debug)]
+pub struct Proxy {
+    name: String,
+    cert: PathBuf,
+    key: PathBuf,
+    token_file: PathBuf,
+    log_file: PathBuf,
+    http_port: u16,
+    https_port: u16,
+    admin_port: u16,
+    process: Option<Process>,
+    config_token: String,
+}
+
+impl Proxy {
+    /// Starts `tollgate-proxy` named `name` (used for its log and files) accepting config pushes
+    /// with `config_token`, and waits until `/healthz` answers.
+    pub async fn start(work: &WorkDir, name: &str, config_token: &str) -> Result<Self, Error> {
+        let dir = work.subdir(name)?;
+        let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        write_certificate(&cert, &key)?;
+        let token_file = dir.join("config-token");
+        std::fs::write(&token_file, config_token)
+            .map_err(|e| Error::io("writing the config token", &token_file, e))?;
+        let mut proxy = Proxy {
+            name: name.to_owned(),
+            cert,
+            key,
+            token_file,
+            log_file: work.log_file(name),
+            http_port: free_port()?,
+            https_port: free_port()?,
+            admin_port: free_port()?,
+            process: None,
+            config_token: config_token.to_owned(),
+        };
+        // A port handed out a moment ago can be taken before the proxy binds it; then start
+        // again on fresh ports.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match proxy.launch().await {
+                Err(err) if attempt < 3 && crate::process::lost_a_port_race(&err) => {
+                    proxy.http_port = free_port()?;
+                    proxy.https_port = free_port()?;
+                    proxy.admin_port = free_port()?;
+                }
+                other => return other.map(|()| proxy),
+            }
+        }
+    }
+
+    async fn launch(&mut self) -> Result<(), Error> {
+        let mut command = Command::new(binary(PROXY_BIN)?);
+        command
+            .args(["--http-addr", &format!("127.0.0.1:{}", self.http_port)])
+            .args(["--https-addr", &format!("127.0.0.1:{}", self.https_port)])
+            .args(["--admin-addr", &format!("127.0.0.1:{}", self.admin_port)])
+            .arg("--tls-cert")
+            .arg(&self.cert)
+            .arg("--tls-key")
+            .arg(&self.key)
+            .arg("--config-token-file")
+            .arg(&self.token_file)
+            .args(["--log-format", "text"])
+            .env(
+                "RUST_LOG",
+                std::env::var("TOLLGATE_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),
+            );
+        self.process = Some(Process::spawn(&self.name, command, &self.log_file)?);
+        self.wait_admin("/healthz").await
+    }
+
+    /// Waits until `/readyz` answers 200 (the proxy holds a config).
+    pub async fn wait_ready(&mut self) -> Result<(), Error> {
+        self.wait_admin("/readyz").await
+    }
+
+    async fn wait_admin(&mut self, path: &str) -> Result<(), Error> {
+        let client = Client::plain()?;
+        let url = self.admin_url(path);
+        let what = format!("{} to answer {path}", self.name);
+        let Some(process) = self.process.as_mut() else {
+            return Ok(());
+        };
+        wait_until(STARTUP, &what, || {
+            let running = process.ensure_running();
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                running.map_err(|e| e.to_string())?;
+                match client.get(&url).await {
+                    Ok(r) if r.status == 200 => Ok(()),
+                    Ok(r) => Err(format!("{} {}", r.status, r.text())),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .map_err(|timeout| match process.ensure_running() {
+            Err(exited) => exited,
+            Ok(()) => timeout,
+        })
+    }
+
+    /// Stops the proxy gracefully and starts it again on the same ports.
+    pub async fn restart(&mut self) -> Result<(), Error> {
+        self.stop().await;
+        self.launch().await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.terminate(Duration::from_secs(10)).await;
+        }
+    }
+
+    /// `POST /config` with the right bearer token and `snapshot` as the body.
+    pub async fn push_config(&self, snapshot: &[u8]) -> Result<Response, Error> {
+        let auth = format!("Bearer {}", self.config_token);
+        Client::plain()?
+            .send(
+                Method::POST,
+                &self.admin_url("/config"),
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                Bytes::copy_from_slice(snapshot),
+            )
+            .await
+    }
+
+    /// The hash of the config the proxy holds (`GET /config`), empty when it holds none.
+    pub async fn config_hash(&self) -> Result<String, Error> {
+        let response = Client::plain()?.get(&self.admin_url("/config")).await?;
+        Ok(response.json()["hash"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.https_port)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    /// `127.0.0.1:<admin port>`, the address a controller pushes to.
+    pub fn admin_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.admin_port)
+    }
+
+    pub fn http_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.http_port)
+    }
+
+    /// A client trusting this proxy's certificate.
+    pub fn client(&self) -> Result<Client, Error> {
+        Client::trusting_pem_file(&self.cert)
+    }
+}
+
+/// Writes a self-signed certificate for `localhost` and `127.0.0.1` (key file mode 0600).
+pub fn write_certificate(cert: &std::path::Path, key: &std::path::Path) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let generated =
+        rcgen::generate_simple_self_signed(names).map_err(|e| Error::Tls(e.to_string()))?;
+    std::fs::write(cert, generated.cert.pem())
+        .map_err(|e| Error::io("writing a certificate", cert, e))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(key)
+        .map_err(|e| Error::io("writing a private key", key, e))?;
+    file.write_all(generated.key_pair.serialize_pem().as_bytes())
+        .map_err(|e| Error::io("writing a private key", key, e))
+}

@@ -1,0 +1,78 @@
+//! Polling helpers: wait for a condition until a deadline, never a bare sleep.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::Error;
+
+/// Polls `check` until it returns `Ok(value)` or `timeout` passes. `check` returns `Err(reason)`
+/// while the condition does not hold yet; the last reason is reported on timeout. Polls start
+/// 20 ms apart and back off to 250 ms.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    let mut interval = Duration::from_millis(20);
+    loop {
+        let last = match check().await {
+            Ok(value) => return Ok(value),
+            Err(reason) => reason,
+        };
+        let elapsed = start.elapsed();
+        if elapsed >= timeout {
+            return Err(Error::Timeout {
+                what: what.to_owned(),
+                seconds: elapsed.as_secs_f64(),
+                last,
+            });
+        }
+        tokio::time::sleep(interval.min(timeout - elapsed)).await;
+        interval = (interval * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// The default deadline for a gateway or upstream to come up.
+pub const STARTUP: Duration = Duration::from_secs(30);
+/// The default deadline for a manifest change to take effect (the contract is "a second or two";
+/// the margin absorbs a loaded CI machine).
+pub const RELOAD: Duration = Duration::from_secs(15);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_condition_that_becomes_true_returns_its_value() {
+        let mut calls = 0;
+        let value = wait_until(Duration::from_secs(5), "third call", || {
+            calls += 1;
+            let now = calls;
+            async move {
+                if now >= 3 {
+                    Ok(now)
+                } else {
+                    Err(format!("call {now}"))
+                }
+            }
+        })
+        .await
+        .expect("condition met");
+        assert_eq!(value, 3);
+    }
+
+    #[tokio::test]
+    async fn a_condition_that_never_holds_times_out_with_the_last_reason() {
+        let err = wait_until(Duration::from_millis(60), "never", || async {
+            Err::<(), _>("still false".to_owned())
+        })
+        .await
+        .expect_err("times out");
+        let text = err.to_string();
+        assert!(
+            text.contains("never") && text.contains("still false"),
+            "{text}"
+        );
+    }
+}

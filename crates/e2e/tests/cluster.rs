@@ -1,0 +1,816 @@
+//! End to end, operator mode without a cluster: the Kubernetes API emulator on loopback, the real
+//! `kubectl` applying `crds/` and the manifests, the real `tollgate-controller run`, two real
+//! `tollgate-proxy` processes (discovered through the EndpointSlices of a headless Service that
+//! list their loopback admin addresses) and a real httpbin upstream.
+//!
+//! With `TOLLGATE_E2E_KUBECONFIG` and `TOLLGATE_E2E_PROXY` set, the scenarios run against that
+//! cluster instead (the kind tier; see `tollgate_e2e::cluster`), and those that stop local
+//! processes are skipped.
+//!
+//! Needs the binaries (`cargo build --workspace --bins`), the project `.venv` with httpbin,
+//! gunicorn and the emulator's requirements, and kubectl; `scripts/test.sh` provides all three.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::Method;
+use serde_json::Value;
+use tollgate_e2e::client::{Client, Response};
+use tollgate_e2e::cluster::{
+    APP_NAMESPACE, CONTROLLER_USER_AGENT, Controller, ControllerOptions, Emulator, External,
+    Kubectl, SYSTEM_NAMESPACE, app_manifests, system_manifests,
+};
+use tollgate_e2e::httpbin::Httpbin;
+use tollgate_e2e::paths::{python, repo_root};
+use tollgate_e2e::proxy::Proxy;
+use tollgate_e2e::wait::{RELOAD, wait_until};
+use tollgate_e2e::workdir::WorkDir;
+
+const CONFIG_TOKEN: &str = "e2e-config-token-0123456789";
+const SIGNING_KEY: [u8; 32] = *b"e2e-signing-key-0123456789abcdef";
+/// Deadline for status conditions (translation, push to both proxies, status write).
+const PROGRAMMED: Duration = Duration::from_secs(60);
+/// Lease duration of the test controllers: a crashed leader is replaced within seconds.
+const LEASE_SECS: u64 = 3;
+
+/// One proxy's public side.
+struct Gateway {
+    name: String,
+    http: String,
+    https: String,
+    client: Client,
+}
+
+/// Everything local: fields drop in order, so processes stop before the work dir prints logs.
+struct Local {
+    controllers: Vec<Controller>,
+    proxies: Vec<Proxy>,
+    httpbin: Httpbin,
+    emulator: Emulator,
+}
+
+struct Env {
+    local: Option<Local>,
+    gateways: Vec<Gateway>,
+    kubectl: Kubectl,
+    work: WorkDir,
+}
+
+impl Env {
+    /// A local emulator + proxies + controller (or the external cluster), with the CRDs, the
+    /// system objects and the application objects applied.
+    async fn start(name: &str) -> Env {
+        Self::start_watching(name, &[]).await
+    }
+
+    /// Like [`Env::start`], the controller limited to `namespaces` (all when empty).
+    async fn start_watching(name: &str, namespaces: &[&str]) -> Env {
+        let work = WorkDir::new(name).expect("work dir");
+        if let Some(ext) = External::from_env() {
+            let kubectl = Kubectl::new(&ext.kubeconfig);
+            kubectl
+                .apply(&app_manifests(&ext.upstream))
+                .await
+                .expect("apply app objects");
+            let client = match std::env::var_os("TOLLGATE_E2E_CA") {
+                Some(ca) => Client::trusting_pem_file(&PathBuf::from(ca)).expect("CA"),
+                None => Client::plain().expect("client"),
+            };
+            let gateway = Gateway {
+                name: "external".into(),
+                http: format!("http://{}", ext.http_addr),
+                https: format!("https://{}", ext.https_addr),
+                client,
+            };
+            return Env {
+                local: None,
+                gateways: vec![gateway],
+                kubectl,
+                work,
+            };
+        }
+        let emulator = Emulator::start(&work).await.expect("API emulator starts");
+        let kubectl = Kubectl::new(emulator.kubeconfig());
+        kubectl
+            .apply_path(&repo_root().join("crds"))
+            .await
+            .expect("kubectl apply -f crds/");
+        let httpbin = Httpbin::start(&work).await.expect("httpbin starts");
+        let mut proxies = Vec::new();
+        for name in ["proxy-a", "proxy-b"] {
+            proxies.push(
+                Proxy::start(&work, name, CONFIG_TOKEN)
+                    .await
+                    .expect("proxy starts"),
+            );
+        }
+        let admin: Vec<String> = proxies.iter().map(Proxy::admin_addr).collect();
+        kubectl
+            .apply(&system_manifests(&admin, CONFIG_TOKEN, &SIGNING_KEY))
+            .await
+            .expect("apply system objects");
+        kubectl
+            .apply(&app_manifests(&httpbin.base_url()))
+            .await
+            .expect("apply app objects");
+        let options = ControllerOptions {
+            kubeconfig: emulator.kubeconfig().to_path_buf(),
+            lease_duration_secs: LEASE_SECS,
+            namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
+        };
+        let controller = Controller::start(&work, "controller-1", options)
+            .await
+            .expect("controller starts");
+        let gateways = proxies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Gateway {
+                name: format!("proxy-{i}"),
+                http: p.http_url(""),
+                https: p.https_url(""),
+                client: p.client().expect("client trusting the proxy"),
+            })
+            .collect();
+        Env {
+            local: Some(Local {
+                controllers: vec![controller],
+                proxies,
+                httpbin,
+                emulator,
+            }),
+            gateways,
+            kubectl,
+            work,
+        }
+    }
+
+    fn local(&mut self) -> &mut Local {
+        self.local.as_mut().expect("a local environment")
+    }
+
+    /// Waits until every listed object (`kind/name` in the app namespace) is `Programmed`.
+    async fn wait_programmed(&self, objects: &[&str]) {
+        for object in objects {
+            self.kubectl
+                .wait_for(object, APP_NAMESPACE, "condition=Programmed", PROGRAMMED)
+                .await
+                .unwrap_or_else(|e| panic!("{object} Programmed: {e}\n{}", self.work.all_logs()));
+        }
+    }
+
+    async fn token(&self, gateway: usize, client_id: &str, secret: &str) -> Response {
+        let g = &self.gateways[gateway];
+        let fields = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ];
+        g.client
+            .post_form(&format!("{}/auth/oauth2/token", g.https), &fields)
+            .await
+            .unwrap_or_else(|e| panic!("token request to {}: {e}", g.name))
+    }
+
+    /// A token for the demo credential from `gateway`, once it is served there.
+    async fn demo_token(&self, gateway: usize) -> String {
+        let what = format!("a token from {}", self.gateways[gateway].name);
+        wait_until(RELOAD, &what, || async {
+            let r = self.token(gateway, "client", "secret").await;
+            match r.json()["access_token"].as_str() {
+                Some(t) if r.status == 200 => Ok(t.to_owned()),
+                _ => Err(r.describe()),
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
+    }
+
+    async fn call(&self, gateway: usize, token: &str) -> Response {
+        let g = &self.gateways[gateway];
+        let auth = format!("Bearer {token}");
+        g.client
+            .send(
+                Method::GET,
+                &format!("{}/anything", g.http),
+                &[("authorization", &auth)],
+                Default::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("upstream call through {}: {e}", g.name))
+    }
+}
+
+fn echoed_headers(body: &Value) -> BTreeMap<String, String> {
+    body["headers"]
+        .as_object()
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_ascii_lowercase(),
+                        v.as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn condition<'a>(object: &'a Value, type_: &str) -> &'a Value {
+    object["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .unwrap_or_else(|| panic!("no {type_} condition in {object}"))
+}
+
+const ALL_OBJECTS: [&str; 6] = [
+    "consumers/jane",
+    "oauth2credentials/demo",
+    "authplugins/oauth2",
+    "authplugins/oidc",
+    "gatewayroutes/auth",
+    "gatewayroutes/httpbin",
+];
+
+#[tokio::test]
+async fn a_token_issued_by_one_proxy_is_accepted_by_the_other_once_everything_is_programmed() {
+    let env = Env::start("cluster-token-flow").await;
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let last = env.gateways.len() - 1;
+    let token = env.demo_token(0).await;
+    let response = env.call(last, &token).await;
+    assert_eq!(response.status, 200, "{}", response.describe());
+    let seen = echoed_headers(&response.json());
+    assert_eq!(seen.get("authorization"), Some(&format!("Bearer {token}")));
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some("jane")
+    );
+    let consumer = env
+        .kubectl
+        .get_json("consumers/jane", APP_NAMESPACE)
+        .await
+        .expect("get consumer");
+    assert_eq!(
+        seen.get("x-consumer-id").map(String::as_str),
+        consumer["metadata"]["uid"].as_str(),
+        "X-Consumer-Id is the Consumer's uid"
+    );
+    let other = env.demo_token(last).await;
+    assert_eq!(env.call(0, &other).await.status, 200);
+
+    for object in ALL_OBJECTS {
+        let o = env
+            .kubectl
+            .get_json(object, APP_NAMESPACE)
+            .await
+            .expect("get");
+        assert_eq!(
+            o["status"]["observedGeneration"], o["metadata"]["generation"],
+            "{object}"
+        );
+        for type_ in ["Accepted", "ResolvedRefs", "Programmed"] {
+            assert_eq!(condition(&o, type_)["status"], "True", "{object} {type_}");
+        }
+    }
+    if let Some(local) = env.local.as_ref() {
+        let metrics = local.controllers[0]
+            .metrics()
+            .await
+            .expect("controller metrics");
+        for proxy in &local.proxies {
+            let line = format!(
+                "tollgate_controller_proxy_in_sync{{proxy=\"{}\"}} 1",
+                proxy.admin_addr()
+            );
+            assert!(metrics.contains(&line), "{line} in\n{metrics}");
+        }
+        assert!(
+            metrics.contains("tollgate_controller_leader 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("tollgate_controller_snapshot_objects 6"),
+            "{metrics}"
+        );
+    }
+    let table = env
+        .kubectl
+        .run(&["get", "gatewayroutes", "-n", APP_NAMESPACE], None)
+        .await
+        .expect("kubectl get");
+    assert!(table.contains("READY"), "{table}");
+    assert!(table.lines().skip(1).all(|l| l.contains("True")), "{table}");
+}
+
+#[tokio::test]
+async fn a_credential_whose_secret_is_missing_reports_secret_not_found_while_the_rest_works() {
+    let env = Env::start("cluster-missing-secret").await;
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let orphan = format!(
+        r#"apiVersion: tollgate.dev/v1alpha1
+kind: OAuth2Credential
+metadata:
+  name: orphan
+  namespace: {APP_NAMESPACE}
+spec:
+  consumerRef: {{name: jane}}
+  clientId: orphan-client
+  clientSecretRef: {{name: no-such-secret, key: client_secret}}
+"#
+    );
+    env.kubectl.apply(&orphan).await.expect("apply orphan");
+    env.kubectl
+        .wait_for(
+            "oauth2credentials/orphan",
+            APP_NAMESPACE,
+            "condition=ResolvedRefs=false",
+            PROGRAMMED,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("orphan ResolvedRefs=False: {e}\n{}", env.work.all_logs()));
+    let o = env
+        .kubectl
+        .get_json("oauth2credentials/orphan", APP_NAMESPACE)
+        .await
+        .expect("get");
+    assert_eq!(
+        condition(&o, "ResolvedRefs")["reason"],
+        "SecretNotFound",
+        "{o}"
+    );
+    assert_eq!(condition(&o, "Programmed")["status"], "False", "{o}");
+    assert_eq!(condition(&o, "Accepted")["status"], "True", "{o}");
+    let events = env
+        .kubectl
+        .get_json("events.events.k8s.io", APP_NAMESPACE)
+        .await
+        .expect("events");
+    let warned = events["items"].as_array().is_some_and(|items| {
+        items.iter().any(|e| {
+            e["reason"] == "SecretNotFound"
+                && e["regarding"]["name"] == "orphan"
+                && e["type"] == "Warning"
+        })
+    });
+    assert!(warned, "a Warning Event with the reason: {events}");
+    let refused = env.token(0, "orphan-client", "anything").await;
+    assert_eq!(refused.status, 400, "{}", refused.describe());
+
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let token = env.demo_token(0).await;
+    assert_eq!(env.call(env.gateways.len() - 1, &token).await.status, 200);
+}
+
+#[tokio::test]
+async fn deleting_a_credential_revokes_its_tokens_on_every_proxy() {
+    let env = Env::start("cluster-revoke").await;
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let token = env.demo_token(0).await;
+    for g in 0..env.gateways.len() {
+        assert_eq!(env.call(g, &token).await.status, 200);
+    }
+    env.kubectl
+        .run(
+            &["delete", "oauth2credentials/demo", "-n", APP_NAMESPACE],
+            None,
+        )
+        .await
+        .expect("delete the credential");
+    for g in 0..env.gateways.len() {
+        let what = format!("the token to be refused by {}", env.gateways[g].name);
+        wait_until(RELOAD, &what, || async {
+            let r = env.call(g, &token).await;
+            if r.status == 401 {
+                Ok(())
+            } else {
+                Err(r.describe())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_proxy_gets_its_config_back_without_a_controller_restart() {
+    let mut env = Env::start("cluster-proxy-restart").await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs local proxy processes");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let token = env.demo_token(0).await;
+    let proxy = &mut env.local().proxies[1];
+    proxy.restart().await.expect("the proxy restarts");
+    proxy
+        .wait_ready()
+        .await
+        .expect("the restarted proxy receives its config again and becomes ready");
+    let response = env.call(1, &token).await;
+    assert_eq!(response.status, 200, "{}", response.describe());
+}
+
+/// Calls the upstream route through every proxy in a loop until told to stop; counts outcomes.
+fn client_loop(
+    env: &Env,
+    token: String,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(u64, Vec<String>)> {
+    let targets: Vec<(Client, String)> = env
+        .gateways
+        .iter()
+        .map(|g| (g.client.clone(), format!("{}/anything", g.http)))
+        .collect();
+    let ok = Arc::new(AtomicU64::new(0));
+    tokio::spawn(async move {
+        let mut failures = Vec::new();
+        let auth = format!("Bearer {token}");
+        while !stop.load(Ordering::Relaxed) {
+            for (client, url) in &targets {
+                match client
+                    .send(
+                        Method::GET,
+                        url,
+                        &[("authorization", &auth)],
+                        Default::default(),
+                    )
+                    .await
+                {
+                    Ok(r) if r.status == 200 => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures.push(format!("{url}: {}", r.status)),
+                    Err(e) => failures.push(format!("{url}: {e}")),
+                }
+            }
+        }
+        (ok.load(Ordering::Relaxed), failures)
+    })
+}
+
+#[tokio::test]
+async fn controller_restarts_and_a_leader_crash_drop_no_request() {
+    let mut env = Env::start("cluster-controller-restart").await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs local controller processes");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let token = env.demo_token(0).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let requests = client_loop(&env, token.clone(), Arc::clone(&stop));
+
+    // A second replica follows while the first leads.
+    let kubeconfig = env.local().emulator.kubeconfig().to_path_buf();
+    let options = ControllerOptions {
+        kubeconfig,
+        lease_duration_secs: LEASE_SECS,
+        namespaces: vec![],
+    };
+    let follower = Controller::start(&env.work, "controller-2", options)
+        .await
+        .expect("second controller");
+    env.local().controllers.push(follower);
+    assert!(
+        env.local().controllers[0].is_leader().await,
+        "the first controller leads"
+    );
+    assert!(
+        !env.local().controllers[1].is_leader().await,
+        "the second one follows"
+    );
+
+    // A graceful restart releases the Lease: the follower takes over at its next round.
+    env.local().controllers[0]
+        .restart()
+        .await
+        .expect("graceful restart");
+    // Then the leader crashes: the other replica takes over once the Lease expires.
+    let local = env.local();
+    let leader = wait_until(
+        Duration::from_secs(LEASE_SECS * 5 + 10),
+        "one replica to lead",
+        || async {
+            for (i, c) in local.controllers.iter().enumerate() {
+                if c.is_leader().await {
+                    return Ok(i);
+                }
+            }
+            Err("no leader".to_owned())
+        },
+    )
+    .await
+    .expect("a leader after the graceful restart");
+    local.controllers[leader].kill();
+    let survivor = &local.controllers[1 - leader];
+    wait_until(
+        Duration::from_secs(LEASE_SECS * 5 + 10),
+        "the surviving replica to lead",
+        || async {
+            if survivor.is_leader().await {
+                Ok(())
+            } else {
+                Err("not leader yet".to_owned())
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+
+    // The new leader serves changes: deleting the credential revokes the token everywhere.
+    env.kubectl
+        .run(
+            &["delete", "oauth2credentials/demo", "-n", APP_NAMESPACE],
+            None,
+        )
+        .await
+        .expect("delete");
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failures) = requests.await.expect("client loop");
+    assert!(
+        failures.is_empty(),
+        "requests failed across the restarts: {failures:?}"
+    );
+    assert!(ok >= 4, "the loop ran ({ok} requests)");
+    for g in 0..env.gateways.len() {
+        wait_until(RELOAD, "the new leader's push", || async {
+            let r = env.call(g, &token).await;
+            if r.status == 401 {
+                Ok(())
+            } else {
+                Err(r.describe())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    }
+}
+
+#[tokio::test]
+async fn a_controller_limited_to_some_namespaces_ignores_the_others() {
+    let env = Env::start_watching("cluster-namespaces", &[APP_NAMESPACE]).await;
+    if env.local.is_none() {
+        eprintln!("skipped: the external controller's namespaces are the chart's");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let elsewhere = app_manifests("http://127.0.0.1:9")
+        .replace(
+            &format!("namespace: {APP_NAMESPACE}"),
+            "namespace: elsewhere",
+        )
+        .replace(&format!("name: {APP_NAMESPACE}"), "name: elsewhere")
+        .replace("clientId: client", "clientId: elsewhere-client");
+    env.kubectl
+        .apply(&elsewhere)
+        .await
+        .expect("apply objects in another namespace");
+    // A change in the watched namespace, applied after, is served...
+    let consumer = format!(
+        "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata: {{name: later, namespace: {APP_NAMESPACE}}}\nspec: {{}}\n"
+    );
+    env.kubectl.apply(&consumer).await.expect("apply");
+    env.wait_programmed(&["consumers/later"]).await;
+    // ...while the other namespace's objects get no status and its client no token.
+    let other = env
+        .kubectl
+        .get_json("oauth2credentials/demo", "elsewhere")
+        .await
+        .expect("get");
+    assert!(other.get("status").is_none_or(Value::is_null), "{other}");
+    let refused = env.token(0, "elsewhere-client", "secret").await;
+    assert_eq!(refused.status, 400, "{}", refused.describe());
+}
+
+/// A Service on port 80 whose EndpointSlice lists httpbin (target port named `http`) as `ready`.
+fn httpbin_service(target_port: u16, ready: bool) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Service
+metadata: {{name: echo, namespace: {APP_NAMESPACE}}}
+spec:
+  ports: [{{name: http, port: 80, targetPort: {target_port}}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: echo-1
+  namespace: {APP_NAMESPACE}
+  labels: {{kubernetes.io/service-name: echo}}
+addressType: IPv4
+ports: [{{name: http, port: {target_port}, protocol: TCP}}]
+endpoints:
+  - addresses: ["127.0.0.1"]
+    conditions: {{ready: {ready}}}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {{name: echo, namespace: {APP_NAMESPACE}}}
+spec:
+  paths: ["/echo"]
+  plugins: ["oidc"]
+  backend:
+    service: {{name: echo, port: 80}}
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_service_backend_follows_the_ready_endpoints_of_its_endpoint_slices() {
+    let mut env = Env::start("cluster-service-backend").await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs the local httpbin");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let port = env.local().httpbin.port();
+    env.kubectl
+        .apply(&httpbin_service(port, true))
+        .await
+        .expect("apply service");
+    env.wait_programmed(&["gatewayroutes/echo"]).await;
+    let token = env.demo_token(0).await;
+    let call = |ready_status: u16| {
+        let (env, token) = (&env, token.clone());
+        async move {
+            let g = &env.gateways[1];
+            let url = format!("{}/echo/anything", g.http);
+            let auth = format!("Bearer {token}");
+            wait_until(
+                RELOAD,
+                &format!("/echo to answer {ready_status}"),
+                || async {
+                    let r = g
+                        .client
+                        .send(
+                            Method::GET,
+                            &url,
+                            &[("authorization", &auth)],
+                            Default::default(),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if r.status == ready_status {
+                        Ok(r)
+                    } else {
+                        Err(r.describe())
+                    }
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()))
+        }
+    };
+    let through = call(200).await;
+    assert_eq!(
+        through.json()["url"]
+            .as_str()
+            .map(|u| u.ends_with("/anything")),
+        Some(true),
+        "{}",
+        through.describe()
+    );
+    // The endpoint stops being ready: the proxy stops using it.
+    env.kubectl
+        .apply(&httpbin_service(port, false))
+        .await
+        .expect("endpoint not ready");
+    call(503).await;
+    env.kubectl
+        .apply(&httpbin_service(port, true))
+        .await
+        .expect("endpoint ready again");
+    call(200).await;
+}
+
+#[tokio::test]
+async fn an_invalid_resource_is_rejected_by_the_schema() {
+    let work = WorkDir::new("cluster-schema").expect("work dir");
+    let (kubectl, _emulator) = match External::from_env() {
+        Some(ext) => (Kubectl::new(&ext.kubeconfig), None),
+        None => {
+            let emulator = Emulator::start(&work).await.expect("API emulator starts");
+            let kubectl = Kubectl::new(emulator.kubeconfig());
+            kubectl
+                .apply_path(&repo_root().join("crds"))
+                .await
+                .expect("apply CRDs");
+            (kubectl, Some(emulator))
+        }
+    };
+    kubectl
+        .apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {APP_NAMESPACE}\n"
+        ))
+        .await
+        .expect("namespace");
+    let invalid = [
+        (
+            "a wrong type",
+            "kind: GatewayRoute\nmetadata: {name: bad-type}\nspec: {stripPath: maybe}",
+            "stripPath",
+        ),
+        (
+            "a value outside the enum",
+            "kind: AuthPlugin\nmetadata: {name: bad-enum}\nspec: {type: basic-auth}",
+            "type",
+        ),
+        (
+            "a missing required field",
+            "kind: OAuth2Credential\nmetadata: {name: bad-required}\nspec: {consumerRef: {name: jane}}",
+            "clientId",
+        ),
+    ];
+    for (what, doc, field) in invalid {
+        let yaml = format!("apiVersion: tollgate.dev/v1alpha1\n{doc}\n").replace(
+            "metadata: {",
+            &format!("metadata: {{namespace: {APP_NAMESPACE}, "),
+        );
+        let out = kubectl
+            .output(&["apply", "-f", "-"], Some(&yaml))
+            .await
+            .expect("kubectl runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what} was accepted:\n{yaml}");
+        assert!(
+            stderr.contains(field),
+            "{what}: the error names {field}: {stderr}"
+        );
+    }
+    let valid = format!(
+        "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata: {{name: fine, namespace: {APP_NAMESPACE}}}\nspec: {{}}\n"
+    );
+    kubectl
+        .apply(&valid)
+        .await
+        .expect("a valid object is accepted");
+}
+
+#[tokio::test]
+async fn every_api_request_of_the_controller_is_allowed_by_the_chart_rbac() {
+    let env = Env::start("cluster-rbac").await;
+    let Some(local) = env.local.as_ref() else {
+        eprintln!("skipped: the audit log is the emulator's");
+        return;
+    };
+    env.wait_programmed(&ALL_OBJECTS).await;
+    // A problem too, so Warning Events are among the requests.
+    env.kubectl
+        .run(
+            &["delete", "secret/demo-client-secret", "-n", APP_NAMESPACE],
+            None,
+        )
+        .await
+        .expect("delete the client secret");
+    env.kubectl
+        .wait_for(
+            "oauth2credentials/demo",
+            APP_NAMESPACE,
+            "condition=ResolvedRefs=false",
+            PROGRAMMED,
+        )
+        .await
+        .expect("SecretNotFound reported");
+    let audit = local.emulator.audit_log();
+    let log = std::fs::read_to_string(audit).expect("audit log");
+    assert!(
+        log.lines().any(|l| l.contains(CONTROLLER_USER_AGENT)),
+        "the audit log records the controller's requests"
+    );
+    let chart = repo_root().join("charts/tollgate");
+    assert!(
+        chart.is_dir(),
+        "the Helm chart is missing: nothing to check the recorded requests against"
+    );
+    let checker = repo_root().join("scripts/rbac_check.py");
+    let out = std::process::Command::new(python().expect("python"))
+        .arg(&checker)
+        .arg(&chart)
+        .arg(audit)
+        .args([
+            "--user-agent",
+            CONTROLLER_USER_AGENT,
+            "--release-namespace",
+            SYSTEM_NAMESPACE,
+        ])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                repo_root().join(".tools/bin").display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .expect("rbac_check.py runs");
+    assert!(
+        out.status.success(),
+        "requests the chart's RBAC does not allow:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,219 @@
+//! End to end, the data plane alone: the real `tollgate-proxy` binary fed a snapshot over its
+//! config channel (as the operator does), a real httpbin upstream, real sockets.
+
+use base64::Engine;
+use tollgate_core::snapshot::{
+    Backend, ClientType, Consumer, Credential, OAuth2Config, OpenIdConnectConfig, Plugin,
+    PluginConfig, Route, SNAPSHOT_FORMAT, SigningKey, Snapshot,
+};
+use tollgate_core::{ids, secret};
+use tollgate_e2e::client::Client;
+use tollgate_e2e::httpbin::Httpbin;
+use tollgate_e2e::proxy::Proxy;
+use tollgate_e2e::quickstart;
+use tollgate_e2e::workdir::WorkDir;
+
+const CONFIG_TOKEN: &str = "e2e-config-token-0123456789";
+
+/// The quickstart flow as a snapshot: consumer jane, credential `client`/`secret` (argon2id),
+/// route `/auth` with a global oauth2 plugin, route `/` to `upstream` with openid-connect.
+fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
+    let consumer_id = ids::consumer_id("default", "jane");
+    let credential_id = ids::credential_id("default", "demo");
+    let verifier = secret::hash_argon2id(
+        quickstart::CLIENT_SECRET.as_bytes(),
+        &secret::deterministic_salt(&credential_id),
+    )
+    .expect("argon2id");
+    let mut snapshot = Snapshot {
+        format: SNAPSHOT_FORMAT,
+        signing_keys: vec![SigningKey {
+            id: "k2026-01-01".to_owned(),
+            secret_b64: base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+        }],
+        active_key: "k2026-01-01".to_owned(),
+        consumers: vec![Consumer {
+            id: consumer_id.clone(),
+            object: "default/jane".to_owned(),
+            username: "jane".to_owned(),
+            custom_id: None,
+        }],
+        credentials: vec![Credential {
+            id: credential_id,
+            object: "default/demo".to_owned(),
+            consumer_id,
+            name: "demo".to_owned(),
+            client_id: quickstart::CLIENT_ID.to_owned(),
+            client_type: ClientType::Confidential,
+            secret_verifier: Some(verifier),
+            redirect_uris: Vec::new(),
+        }],
+        plugins: vec![
+            Plugin {
+                id: "default/oauth2".to_owned(),
+                config: PluginConfig::OAuth2(OAuth2Config {
+                    enable_client_credentials: true,
+                    global_credentials: true,
+                    token_expiration: 7200,
+                    scopes: Vec::new(),
+                    mandatory_scope: false,
+                    hide_credentials: false,
+                    accept_http_if_already_terminated: false,
+                    anonymous: None,
+                    auth_header_name: "authorization".to_owned(),
+                    realm: None,
+                }),
+            },
+            Plugin {
+                id: "default/oidc".to_owned(),
+                config: PluginConfig::OpenIdConnect(OpenIdConnectConfig {
+                    bearer_token_param_type: vec![
+                        tollgate_core::snapshot::BearerTokenParamType::Header,
+                    ],
+                    hide_credentials: false,
+                    anonymous: None,
+                    realm: None,
+                }),
+            },
+        ],
+        routes: vec![
+            Route {
+                id: "default/auth".to_owned(),
+                hosts: Vec::new(),
+                paths: vec!["/auth".to_owned()],
+                methods: Vec::new(),
+                strip_path: true,
+                plugins: vec!["default/oauth2".to_owned()],
+                backend: None,
+            },
+            Route {
+                id: "default/upstream".to_owned(),
+                hosts: Vec::new(),
+                paths: vec!["/".to_owned()],
+                methods: Vec::new(),
+                strip_path: true,
+                plugins: vec!["default/oidc".to_owned()],
+                backend: Some(Backend {
+                    scheme: "http".to_owned(),
+                    path: String::new(),
+                    host_header: None,
+                    endpoints: vec![format!("127.0.0.1:{upstream_port}")],
+                    connect_timeout_ms: 5000,
+                    read_timeout_ms: 30000,
+                }),
+            },
+        ],
+    };
+    snapshot.routes.sort_by(|a, b| a.id.cmp(&b.id));
+    snapshot
+}
+
+#[tokio::test]
+async fn a_proxy_serves_the_token_flow_once_it_is_pushed_a_config() {
+    let work = WorkDir::new("proxy-token-flow").expect("work dir");
+    let httpbin = Httpbin::start(&work).await.expect("httpbin");
+    let mut proxy = Proxy::start(&work, "proxy-a", CONFIG_TOKEN)
+        .await
+        .expect("proxy starts");
+    let admin = Client::plain().expect("client");
+    let not_ready = admin
+        .get(&proxy.admin_url("/readyz"))
+        .await
+        .expect("readyz");
+    assert_eq!(not_ready.status, 503, "a proxy without config is not ready");
+    assert_eq!(proxy.config_hash().await.expect("hash"), "");
+
+    let snapshot = quickstart_snapshot(httpbin.port());
+    let pushed = proxy.push_config(&snapshot.to_json()).await.expect("push");
+    assert_eq!(pushed.status, 200, "{}", pushed.describe());
+    assert_eq!(pushed.json()["hash"], snapshot.content_hash());
+    proxy.wait_ready().await.expect("ready with a config");
+    assert_eq!(
+        proxy.config_hash().await.expect("hash"),
+        snapshot.content_hash()
+    );
+
+    let client = proxy.client().expect("client");
+    let token = client
+        .post_form(
+            &proxy.https_url(quickstart::TOKEN_PATH),
+            &[
+                ("client_id", quickstart::CLIENT_ID),
+                ("client_secret", quickstart::CLIENT_SECRET),
+                ("grant_type", "client_credentials"),
+            ],
+        )
+        .await
+        .expect("token request");
+    assert_eq!(token.status, 200, "{}", token.describe());
+    let access_token = token.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let auth = format!("Bearer {access_token}");
+    let upstream = client
+        .send(
+            http::Method::GET,
+            &proxy.http_url("/anything"),
+            &[("authorization", &auth)],
+            bytes::Bytes::new(),
+        )
+        .await
+        .expect("upstream call");
+    assert_eq!(upstream.status, 200, "{}", upstream.describe());
+    let headers = &upstream.json()["headers"];
+    assert_eq!(headers["Authorization"], auth.as_str());
+    assert_eq!(headers["X-Consumer-Username"], "jane");
+    assert_eq!(
+        headers["X-Consumer-Id"],
+        ids::consumer_id("default", "jane").as_str()
+    );
+}
+
+#[tokio::test]
+async fn config_pushes_with_a_wrong_token_or_an_invalid_snapshot_change_nothing() {
+    let work = WorkDir::new("proxy-config-channel").expect("work dir");
+    let proxy = Proxy::start(&work, "proxy-b", CONFIG_TOKEN)
+        .await
+        .expect("proxy starts");
+    let snapshot = quickstart_snapshot(9);
+    let admin = Client::plain().expect("client");
+    let url = proxy.admin_url("/config");
+    let body = bytes::Bytes::from(snapshot.to_json());
+    let cases: [(&[(&str, &str)], u16); 3] = [
+        (&[], 401),
+        (&[("authorization", "Bearer wrong-token")], 401),
+        (&[("authorization", "Basic ZTJlOmUyZQ==")], 401),
+    ];
+    for (headers, status) in cases {
+        let response = admin
+            .send(http::Method::POST, &url, headers, body.clone())
+            .await
+            .expect("push");
+        assert_eq!(
+            response.status,
+            status,
+            "{headers:?}: {}",
+            response.describe()
+        );
+    }
+    assert_eq!(proxy.config_hash().await.expect("hash"), "");
+
+    let good = proxy.push_config(&snapshot.to_json()).await.expect("push");
+    assert_eq!(good.status, 200, "{}", good.describe());
+    let mut broken = snapshot.clone();
+    broken.active_key = "no-such-key".to_owned();
+    let refused = proxy.push_config(&broken.to_json()).await.expect("push");
+    assert_eq!(refused.status, 400, "{}", refused.describe());
+    assert!(
+        refused.json()["errors"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+    let garbage = proxy.push_config(b"{not json").await.expect("push");
+    assert_eq!(garbage.status, 400, "{}", garbage.describe());
+    assert_eq!(
+        proxy.config_hash().await.expect("hash"),
+        snapshot.content_hash()
+    );
+}

@@ -1,0 +1,448 @@
+//! End to end, standalone mode: the real `tollgate-controller standalone` binary serving the
+//! quickstart manifests (copied to a temp dir, upstream pointed at a real httpbin), driven over
+//! real sockets. Each test starts its own gateway, so tests that edit manifests or restart the
+//! gateway cannot disturb the others.
+//!
+//! Needs the binaries built (`cargo build --workspace --bins`) and httpbin + gunicorn in
+//! `.venv` (or `TOLLGATE_PYTHON`); `scripts/test.sh` does both.
+
+mod support;
+
+use http::Method;
+use support::{Quickstart, access_token_of, assert_invalid_token, echoed_headers, tamper};
+use tollgate_e2e::quickstart;
+use tollgate_e2e::raw::{build_request, raw_http1};
+use tollgate_e2e::wait::{RELOAD, wait_until};
+
+#[tokio::test]
+async fn a_token_from_a_form_over_https_reaches_the_upstream_with_the_consumer_headers() {
+    let qs = Quickstart::start("token-form").await;
+    let response = qs.request_token(quickstart::CLIENT_SECRET).await;
+    assert_eq!(response.status, 200, "{}", response.describe());
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert_eq!(response.header("pragma"), Some("no-cache"));
+    let body = response.json();
+    assert!(
+        body["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
+    );
+    assert_eq!(body["expires_in"], 7200, "{body}");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let token = access_token_of(&response);
+
+    let upstream = qs.call_upstream(Some(&token)).await;
+    assert_eq!(upstream.status, 200, "{}", upstream.describe());
+    let seen = echoed_headers(&upstream.json());
+    assert_eq!(seen.get("authorization"), Some(&format!("Bearer {token}")));
+    let consumer_id = seen
+        .get("x-consumer-id")
+        .expect("X-Consumer-Id reached the upstream");
+    assert!(uuid::Uuid::parse_str(consumer_id).is_ok(), "{consumer_id}");
+    assert_eq!(consumer_id, &qs.expected_consumer_id());
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some(quickstart::USERNAME)
+    );
+    assert_eq!(
+        seen.get("x-credential-identifier").map(String::as_str),
+        Some(quickstart::CLIENT_ID)
+    );
+}
+
+#[tokio::test]
+async fn a_token_from_a_json_body_over_http2_is_accepted_by_the_upstream_route() {
+    let qs = Quickstart::start("token-json-h2").await;
+    let body = serde_json::json!({
+        "client_id": quickstart::CLIENT_ID,
+        "client_secret": quickstart::CLIENT_SECRET,
+        "grant_type": "client_credentials",
+    });
+    let h2 = qs.client.clone().http2();
+    let response = h2
+        .post_json(&qs.gateway.token_url(), &body)
+        .await
+        .expect("token request");
+    assert_eq!(response.version, http::Version::HTTP_2);
+    assert_eq!(response.status, 200, "{}", response.describe());
+    let token = access_token_of(&response);
+    let upstream = qs.call_upstream(Some(&token)).await;
+    assert_eq!(upstream.status, 200, "{}", upstream.describe());
+    let seen = echoed_headers(&upstream.json());
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some("jane")
+    );
+}
+
+#[tokio::test]
+async fn forged_identity_headers_in_any_case_and_repeated_never_reach_the_upstream() {
+    let qs = Quickstart::start("forged-headers").await;
+    let token = qs.access_token().await;
+    let auth = format!("Bearer {token}");
+    let forged = [
+        ("X-Consumer-Id", "00000000-0000-0000-0000-000000000000"),
+        ("x-consumer-id", "forged-again"),
+        ("X-CONSUMER-USERNAME", "admin"),
+        ("x-Consumer-Username", "root"),
+        ("X-Consumer-Custom-Id", "evil"),
+        ("X-Credential-Identifier", "someone-else"),
+        ("x-anonymous-consumer", "true"),
+        ("X-Authenticated-Scope", "admin"),
+        ("x-authenticated-userid", "root"),
+        ("Authorization", auth.as_str()),
+    ];
+    let request = build_request(
+        &format!("GET {} HTTP/1.1", qs.upstream_path()),
+        &qs.gateway.http_addr(),
+        &forged,
+        b"",
+    );
+    let response = raw_http1(&qs.gateway.http_addr(), &request)
+        .await
+        .expect("raw request");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let seen = echoed_headers(&response.json());
+    assert_eq!(
+        seen.get("x-consumer-id"),
+        Some(&qs.expected_consumer_id()),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some("jane"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.get("x-credential-identifier").map(String::as_str),
+        Some(quickstart::CLIENT_ID),
+        "{seen:?}"
+    );
+    let custom_id = qs
+        .manifests
+        .find("Consumer", quickstart::CONSUMER)
+        .expect("jane")
+        .value["spec"]["customId"]
+        .as_str()
+        .map(str::to_owned);
+    assert_eq!(
+        seen.get("x-consumer-custom-id"),
+        custom_id.as_ref(),
+        "{seen:?}"
+    );
+    for removed in [
+        "x-anonymous-consumer",
+        "x-authenticated-scope",
+        "x-authenticated-userid",
+    ] {
+        assert!(
+            !seen.contains_key(removed),
+            "{removed} reached the upstream: {seen:?}"
+        );
+    }
+
+    // Without a token the forged headers are refused along with the request.
+    let no_token = build_request(
+        &format!("GET {} HTTP/1.1", qs.upstream_path()),
+        &qs.gateway.http_addr(),
+        &forged[..forged.len() - 1],
+        b"",
+    );
+    let refused = raw_http1(&qs.gateway.http_addr(), &no_token)
+        .await
+        .expect("raw request");
+    assert_eq!(refused.status, 401, "{}", refused.text());
+}
+
+#[tokio::test]
+async fn a_tampered_token_is_refused_with_invalid_token() {
+    let qs = Quickstart::start("tampered").await;
+    let token = qs.access_token().await;
+    let tampered = tamper(&token);
+    assert_ne!(tampered, token);
+    assert_invalid_token(&qs.call_upstream(Some(&tampered)).await);
+    let truncated = &token[..token.len() - 4];
+    assert_invalid_token(&qs.call_upstream(Some(truncated)).await);
+    // The genuine token still works, so the refusals above were about the tampering.
+    assert_eq!(qs.call_upstream(Some(&token)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_gets_401_with_a_bearer_challenge_and_no_error_code() {
+    let qs = Quickstart::start("missing-token").await;
+    let response = qs.call_upstream(None).await;
+    assert_eq!(response.status, 401, "{}", response.describe());
+    let challenge = response.header("www-authenticate").unwrap_or_default();
+    assert!(challenge.starts_with("Bearer"), "{}", response.describe());
+    assert!(!challenge.contains("error="), "RFC 6750 §3: {challenge}");
+}
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_plain_http_with_access_denied() {
+    let qs = Quickstart::start("plain-http-token").await;
+    let response = qs
+        .client
+        .post_form(
+            &qs.gateway.http_url(quickstart::TOKEN_PATH),
+            &[
+                ("client_id", quickstart::CLIENT_ID),
+                ("client_secret", quickstart::CLIENT_SECRET),
+                ("grant_type", "client_credentials"),
+            ],
+        )
+        .await
+        .expect("request completes");
+    assert_eq!(response.status, 400, "{}", response.describe());
+    let body = response.json();
+    assert_eq!(body["error"], "access_denied", "{body}");
+    assert_eq!(body["error_description"], "You must use HTTPS", "{body}");
+    assert!(body.get("access_token").is_none());
+    // And GET on the HTTPS endpoint is not a way around POST.
+    let get = qs
+        .client
+        .send(
+            Method::GET,
+            &qs.gateway.token_url(),
+            &[],
+            bytes::Bytes::new(),
+        )
+        .await
+        .expect("GET completes");
+    assert_eq!(get.status, 405, "{}", get.describe());
+    assert_eq!(get.json()["error"], "invalid_method");
+}
+
+#[tokio::test]
+async fn a_token_stays_valid_after_the_gateway_restarts_with_the_same_state_dir() {
+    let mut qs = Quickstart::start("restart").await;
+    let token = qs.access_token().await;
+    assert_eq!(qs.call_upstream(Some(&token)).await.status, 200);
+    qs.restart().await;
+    let after = qs.call_upstream(Some(&token)).await;
+    assert_eq!(after.status, 200, "{}", after.describe());
+    let seen = echoed_headers(&after.json());
+    assert_eq!(seen.get("x-consumer-id"), Some(&qs.expected_consumer_id()));
+}
+
+#[tokio::test]
+async fn editing_the_secret_makes_the_old_secret_fail_and_revokes_older_tokens() {
+    let qs = Quickstart::start("rotate-secret").await;
+    let old_token = qs.access_token().await;
+    let credential = qs
+        .manifests
+        .credential_by_client_id(quickstart::CLIENT_ID)
+        .expect("credential");
+    let secret_ref = &credential.value["spec"]["clientSecretRef"];
+    let (name, key) = (
+        secret_ref["name"].as_str().expect("secret name"),
+        secret_ref["key"].as_str().expect("secret key"),
+    );
+    qs.manifests
+        .set_secret_value(name, key, "a-brand-new-secret")
+        .expect("edit the Secret");
+
+    let refused = wait_until(RELOAD, "the old secret to be refused", || async {
+        let r = qs.request_token(quickstart::CLIENT_SECRET).await;
+        if r.status == 200 {
+            Err(r.describe())
+        } else {
+            Ok(r)
+        }
+    })
+    .await
+    .expect("old secret refused");
+    assert_eq!(
+        refused.json()["error"],
+        "invalid_client",
+        "{}",
+        refused.describe()
+    );
+    assert_invalid_token(&qs.call_upstream(Some(&old_token)).await);
+
+    let renewed = qs.request_token("a-brand-new-secret").await;
+    assert_eq!(renewed.status, 200, "{}", renewed.describe());
+    let new_token = access_token_of(&renewed);
+    assert_eq!(qs.call_upstream(Some(&new_token)).await.status, 200);
+}
+
+#[tokio::test]
+async fn deleting_the_credential_manifest_revokes_its_tokens() {
+    let qs = Quickstart::start("delete-credential").await;
+    let token = qs.access_token().await;
+    assert_eq!(qs.call_upstream(Some(&token)).await.status, 200);
+    let credential = qs
+        .manifests
+        .credential_by_client_id(quickstart::CLIENT_ID)
+        .expect("credential");
+    qs.manifests
+        .remove_object("OAuth2Credential", credential.name())
+        .expect("delete the credential");
+
+    let refused = wait_until(RELOAD, "the credential's token to be refused", || async {
+        let r = qs.call_upstream(Some(&token)).await;
+        if r.status == 401 {
+            Ok(r)
+        } else {
+            Err(r.describe())
+        }
+    })
+    .await
+    .expect("token revoked");
+    assert_invalid_token(&refused);
+    let token_request = qs.request_token(quickstart::CLIENT_SECRET).await;
+    assert_eq!(
+        token_request.json()["error"],
+        "invalid_client",
+        "{}",
+        token_request.describe()
+    );
+}
+
+#[tokio::test]
+async fn a_broken_manifest_is_reported_by_file_and_line_and_everything_else_stays_served() {
+    let qs = Quickstart::start("broken-manifest").await;
+    let token = qs.access_token().await;
+
+    // A new file that does not parse: the log names it and the line of the error.
+    let broken = "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata:\n  name: broken\n  labels: [unclosed\nspec: {}\n";
+    let expected_line = yaml_error_line(broken);
+    qs.manifests
+        .write_file("zz-broken.yaml", broken)
+        .expect("write");
+    let line = wait_until(RELOAD, "the log to name zz-broken.yaml", || async {
+        let log = qs.gateway_log();
+        log.lines()
+            .find(|l| l.contains("zz-broken.yaml"))
+            .map(str::to_owned)
+            .ok_or_else(|| "not yet".to_owned())
+    })
+    .await
+    .expect("broken file reported");
+    assert!(
+        line.contains(&format!("line {expected_line}"))
+            || line.contains(&format!(":{expected_line}:"))
+            || line.contains(&format!("line={expected_line}")),
+        "the log line does not give line {expected_line}: {line}"
+    );
+    assert_eq!(qs.call_upstream(Some(&token)).await.status, 200);
+    let fresh = qs.access_token().await;
+    assert_eq!(qs.call_upstream(Some(&fresh)).await.status, 200);
+
+    // Breaking the credential's own file keeps its last good objects served.
+    let credential = qs
+        .manifests
+        .credential_by_client_id(quickstart::CLIENT_ID)
+        .expect("credential");
+    let file_name = credential
+        .file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("file name")
+        .to_owned();
+    let original = qs.manifests.read_file(&file_name).expect("read");
+    let mentions = || qs.gateway_log().matches(file_name.as_str()).count();
+    let before = mentions();
+    qs.manifests
+        .write_file(&file_name, &format!("{original}\n---\nkind: [unclosed\n"))
+        .expect("corrupt");
+    wait_until(RELOAD, "the log to name the corrupted file", || async {
+        let now = mentions();
+        if now > before {
+            Ok(())
+        } else {
+            Err(format!("{file_name} named {now} times, as before"))
+        }
+    })
+    .await
+    .expect("corrupted file reported");
+    assert_eq!(qs.call_upstream(Some(&token)).await.status, 200);
+    let still = qs.request_token(quickstart::CLIENT_SECRET).await;
+    assert_eq!(still.status, 200, "{}", still.describe());
+}
+
+/// The 1-based line serde_yaml reports for the first error in `text`.
+fn yaml_error_line(text: &str) -> usize {
+    use serde::Deserialize;
+    let err = serde_yaml::Deserializer::from_str(text)
+        .map(serde_yaml::Value::deserialize)
+        .find_map(Result::err)
+        .expect("the text is broken YAML");
+    err.location().expect("a location").line()
+}
+
+/// One token-endpoint request of the table below.
+struct TokenCase {
+    name: &'static str,
+    method: Method,
+    /// Appended to the token endpoint's path.
+    query: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: &'static str,
+    status: u16,
+    /// The `error` member, or `None` for a success.
+    error: Option<&'static str>,
+    /// The start of `WWW-Authenticate`, when one is required.
+    challenge: Option<&'static str>,
+}
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+const JSON: (&str, &str) = ("content-type", "application/json");
+/// `client:secret` and `client:wrong`.
+const BASIC_GOOD: (&str, &str) = ("authorization", "Basic Y2xpZW50OnNlY3JldA==");
+const BASIC_BAD: (&str, &str) = ("authorization", "Basic Y2xpZW50Ondyb25n");
+const CC: &str = "grant_type=client_credentials";
+const GOOD_BODY: &str = "client_id=client&client_secret=secret&grant_type=client_credentials";
+
+#[rustfmt::skip]
+const TOKEN_CASES: &[TokenCase] = &[
+    TokenCase { name: "form body", method: Method::POST, query: "", headers: &[FORM], body: GOOD_BODY, status: 200, error: None, challenge: None },
+    TokenCase { name: "JSON body", method: Method::POST, query: "", headers: &[JSON], body: r#"{"client_id":"client","client_secret":"secret","grant_type":"client_credentials"}"#, status: 200, error: None, challenge: None },
+    TokenCase { name: "HTTP Basic", method: Method::POST, query: "", headers: &[FORM, BASIC_GOOD], body: CC, status: 200, error: None, challenge: None },
+    TokenCase { name: "GET", method: Method::GET, query: "", headers: &[], body: "", status: 405, error: Some("invalid_method"), challenge: Some("Bearer") },
+    TokenCase { name: "wrong secret in the body", method: Method::POST, query: "", headers: &[FORM], body: "client_id=client&client_secret=wrong&grant_type=client_credentials", status: 400, error: Some("invalid_client"), challenge: None },
+    TokenCase { name: "wrong secret with HTTP Basic", method: Method::POST, query: "", headers: &[FORM, BASIC_BAD], body: CC, status: 401, error: Some("invalid_client"), challenge: Some("Basic realm=\"OAuth2.0\"") },
+    TokenCase { name: "unknown client_id", method: Method::POST, query: "", headers: &[FORM], body: "client_id=nobody&client_secret=secret&grant_type=client_credentials", status: 400, error: Some("invalid_client"), challenge: None },
+    TokenCase { name: "no client authentication", method: Method::POST, query: "", headers: &[FORM], body: CC, status: 400, error: Some("invalid_client"), challenge: None },
+    TokenCase { name: "missing grant_type", method: Method::POST, query: "", headers: &[FORM], body: "client_id=client&client_secret=secret", status: 400, error: Some("invalid_request"), challenge: None },
+    TokenCase { name: "password grant", method: Method::POST, query: "", headers: &[FORM], body: "client_id=client&client_secret=secret&grant_type=password", status: 400, error: Some("unsupported_grant_type"), challenge: None },
+    TokenCase { name: "scope not allowed", method: Method::POST, query: "", headers: &[FORM], body: "client_id=client&client_secret=secret&grant_type=client_credentials&scope=admin", status: 400, error: Some("invalid_scope"), challenge: None },
+    TokenCase { name: "credentials in the query string", method: Method::POST, query: "?client_id=client&client_secret=secret", headers: &[FORM], body: CC, status: 400, error: Some("invalid_request"), challenge: None },
+    TokenCase { name: "Basic and body credentials at once", method: Method::POST, query: "", headers: &[FORM, BASIC_GOOD], body: GOOD_BODY, status: 400, error: Some("invalid_request"), challenge: None },
+    TokenCase { name: "repeated parameter", method: Method::POST, query: "", headers: &[FORM], body: "client_id=client&client_secret=secret&grant_type=client_credentials&grant_type=client_credentials", status: 400, error: Some("invalid_request"), challenge: None },
+    TokenCase { name: "unsupported content type", method: Method::POST, query: "", headers: &[("content-type", "text/plain")], body: GOOD_BODY, status: 400, error: Some("invalid_request"), challenge: None },
+    TokenCase { name: "malformed JSON", method: Method::POST, query: "", headers: &[JSON], body: r#"{"client_id":"#, status: 400, error: Some("invalid_request"), challenge: None },
+];
+
+#[tokio::test]
+async fn the_token_endpoint_answers_every_case_of_the_readme_table() {
+    let qs = Quickstart::start("token-endpoint-table").await;
+    let mut failures = Vec::new();
+    for case in TOKEN_CASES {
+        let url = format!("{}{}", qs.gateway.token_url(), case.query);
+        let response = qs
+            .client
+            .send(
+                case.method.clone(),
+                &url,
+                case.headers,
+                bytes::Bytes::from_static(case.body.as_bytes()),
+            )
+            .await
+            .expect("request completes");
+        let body = response.json();
+        let challenge = response.header("www-authenticate");
+        let ok = response.status == case.status
+            && match case.error {
+                Some(error) => body["error"] == error && body.get("access_token").is_none(),
+                None => body["access_token"].as_str().is_some_and(|t| !t.is_empty()),
+            }
+            && case
+                .challenge
+                .is_none_or(|want| challenge.is_some_and(|got| got.starts_with(want)))
+            && response.header("cache-control") == Some("no-store");
+        if !ok {
+            failures.push(format!("{}: {}", case.name, response.describe()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

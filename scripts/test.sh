@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Tollgate's test command (the README's second command). On a machine with a Rust toolchain,
+# Python 3 with pip, and Debian's apt, it:
+#   1. creates .venv and installs the Python requirements (httpbin, gunicorn, ...), quickly when
+#      already done (scripts/venv.sh);
+#   2. checks the cluster tools (kubectl) with scripts/tools.sh;
+#   3. builds every binary once (the end-to-end tests spawn them from target/debug);
+#   4. checks formatting and clippy (-D warnings) on the whole workspace;
+#   5. runs the whole test suite (cargo nextest when installed, else cargo test), unit tests,
+#      reconcile tests and the end-to-end tests (standalone mode against a real httpbin);
+# and any further steps listed below. Exits non-zero when any step fails.
+#
+#   scripts/test.sh                 # every step
+#   scripts/test.sh fmt clippy      # only the named steps (see `scripts/test.sh --list`)
+#   TOLLGATE_E2E_LOG=debug scripts/test.sh tests   # more gateway logging in e2e failures
+#
+# Adding a step: write a function `step_<name>` and add <name> to STEPS. A step fails by
+# returning non-zero; its output is shown as it runs.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root" || exit 1
+
+STEPS=(venv tools build fmt clippy tests)
+# Steps whose failure makes the rest pointless.
+REQUIRED=(venv build)
+
+step_venv() {
+    # shellcheck source=scripts/venv.sh
+    source "$root/scripts/venv.sh" && tollgate_venv
+}
+
+step_tools() {
+    # kubectl (and helm) for the cluster-less operator suite; owned by scripts/tools.sh.
+    bash "$root/scripts/tools.sh" || return 1
+    if [ -d "$root/.tools/bin" ]; then
+        export PATH="$root/.tools/bin:$PATH"
+    fi
+}
+
+step_build() {
+    cargo build --workspace --bins --locked
+}
+
+step_fmt() {
+    cargo fmt --all --check
+}
+
+step_clippy() {
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+}
+
+step_tests() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --workspace --locked --no-fail-fast &&
+            cargo test --workspace --locked --doc
+    else
+        echo "(cargo-nextest not installed; using cargo test)"
+        cargo test --workspace --locked --no-fail-fast
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+
+if [ "${1:-}" = "--list" ]; then
+    printf '%s\n' "${STEPS[@]}"
+    exit 0
+fi
+selected=("$@")
+if [ ${#selected[@]} -eq 0 ]; then
+    selected=("${STEPS[@]}")
+fi
+for name in "${selected[@]}"; do
+    if ! declare -F "step_$name" >/dev/null; then
+        echo "test.sh: no step '$name' (steps: ${STEPS[*]})" >&2
+        exit 2
+    fi
+done
+
+# The e2e harness finds the binaries and the Python interpreter through these.
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+export TOLLGATE_BIN_DIR="${TOLLGATE_BIN_DIR:-$target_dir/debug}"
+export TOLLGATE_PYTHON="${TOLLGATE_PYTHON:-$root/.venv/bin/python}"
+
+bold=""
+reset=""
+if [ -t 1 ]; then
+    bold="$(printf '\033[1m')"
+    reset="$(printf '\033[0m')"
+fi
+
+passed=()
+failed=()
+start_all=$SECONDS
+for name in "${selected[@]}"; do
+    echo
+    echo "${bold}==> $name${reset}"
+    start=$SECONDS
+    if "step_$name"; then
+        echo "${bold}<== $name: ok ($((SECONDS - start))s)${reset}"
+        passed+=("$name")
+    else
+        echo "${bold}<== $name: FAILED ($((SECONDS - start))s)${reset}"
+        failed+=("$name")
+        for required in "${REQUIRED[@]}"; do
+            if [ "$required" = "$name" ]; then
+                echo "test.sh: '$name' is required by the later steps; stopping." >&2
+                break 2
+            fi
+        done
+    fi
+done
+
+echo
+echo "test.sh: steps ok: ${passed[*]:-none}; failed: ${failed[*]:-none} ($((SECONDS - start_all))s)"
+if [ ${#failed[@]} -ne 0 ] || [ ${#passed[@]} -ne ${#selected[@]} ]; then
+    exit 1
+fi

@@ -7,7 +7,11 @@
 #   3. builds every binary once (the end-to-end tests spawn them from target/debug);
 #   4. checks formatting and clippy (-D warnings) on the whole workspace;
 #   5. runs the whole test suite (cargo nextest when installed, else cargo test), unit tests,
-#      reconcile tests and the end-to-end tests (standalone mode against a real httpbin);
+#      reconcile tests and the end-to-end tests (standalone mode against a real httpbin, and the
+#      cluster-less operator suite: API emulator + kubectl + controller + two proxies);
+#   6. runs the API emulator's own suite (pytest, real kubectl);
+#   7. checks the Helm chart (scripts/chart-test.sh: lint, template variants, Kubernetes schemas,
+#      values-schema rejections, RBAC rules, apply to the emulator);
 # and any further steps listed below. Exits non-zero when any step fails.
 #
 #   scripts/test.sh                 # every step
@@ -20,7 +24,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 1
 
-STEPS=(venv tools build fmt clippy tests)
+STEPS=(venv tools build fmt clippy tests emulator chart)
 # Steps whose failure makes the rest pointless.
 REQUIRED=(venv build)
 
@@ -57,6 +61,17 @@ step_tests() {
         echo "(cargo-nextest not installed; using cargo test)"
         cargo test --workspace --locked --no-fail-fast
     fi
+}
+
+step_emulator() {
+    # The Kubernetes API emulator's own suite, driven by the real kubectl.
+    "$TOLLGATE_PYTHON" -m pytest -q -p no:cacheprovider emulator/tests
+}
+
+step_chart() {
+    # helm lint/template variants, schema validation, values-schema rejections, RBAC rules,
+    # and `helm template | kubectl apply` against the API emulator.
+    bash "$root/scripts/chart-test.sh"
 }
 
 # ---------------------------------------------------------------------------------------------

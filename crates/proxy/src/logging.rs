@@ -2,6 +2,8 @@
 //! (default `info`). Nothing on the request path logs above `debug`, and nothing ever logs a
 //! token, a secret or an `Authorization` header.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -11,10 +13,13 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber (a second call is a no-op).
+/// Installs the global subscriber (a second call is a no-op). Logs go to stdout; colour codes
+/// only when stdout is a terminal, so files and log collectors get plain text.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

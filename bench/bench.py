@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Tollgate side-by-side benchmark driver. Run through `bench/run.sh` (see bench/README.md).
+
+Starts an nginx upstream, nginx and HAProxy as plain keep-alive reverse proxies, and Tollgate
+(standalone mode on generated manifests, plus a bare `tollgate-proxy` for the scale and push
+scenarios), then measures them interleaved with wrk and writes bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from benchlib import report, scenarios
+from benchlib import tollgate as tg
+from benchlib.peers import nginx_proxy_conf, nginx_upstream_conf, start_haproxy, start_nginx
+from benchlib.procs import BenchError, Supervisor, children_of, http_status, port_free, rss_mib, wait_until
+from benchlib.scenarios import Ctx
+from benchlib.wrk import Target, measure
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+LABELS = {
+    "direct": "upstream direct",
+    "nginx": "nginx proxy_pass",
+    "haproxy": "HAProxy",
+    "tollgate-open": "Tollgate, no auth",
+    "tollgate-auth": "Tollgate, token verified",
+    "token-hashed": "token endpoint, argon2id secret",
+    "token-plain": "token endpoint, plain secret",
+}
+PHASES = ("matrix", "isolation", "reload", "scale", "scale-standalone")
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per row (default 3)")
+    ap.add_argument("--duration", type=float, default=5, help="seconds per wrk run (default 5)")
+    ap.add_argument("--conns", default="64,1", help="wrk connection counts (default 64,1)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="wrk threads (default nproc)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="nginx workers / HAProxy threads")
+    ap.add_argument("--phases", default=",".join(PHASES), help=f"subset of {','.join(PHASES)}")
+    ap.add_argument("--scale-consumers", type=int, default=100_000)
+    ap.add_argument("--scale-routes", type=int, default=10_000)
+    ap.add_argument("--reload-changes", type=int, default=50)
+    ap.add_argument(
+        "--tollgate",
+        choices=["auto", "standalone", "proxy"],
+        default="auto",
+        help="what serves the Tollgate rows: standalone mode on manifests (default when built), or a "
+        "bare tollgate-proxy fed over POST /config (no argon2id row: Python cannot hash argon2)",
+    )
+    ap.add_argument("--bin-dir", type=Path, default=REPO / "target" / "release")
+    ap.add_argument("--port-base", type=int, default=24100, help="first of the loopback ports used (default 24100)")
+    ap.add_argument("--max-minutes", type=float, default=15, help="skip remaining phases after this")
+    ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")
+    return ap.parse_args()
+
+
+def ports(base: int) -> dict[str, int]:
+    names = ["upstream", "nginx", "haproxy", "tg_http", "tg_https", "tg_admin", "px_http", "px_https", "px_admin"]
+    return {name: base + i for i, name in enumerate(names)}
+
+
+def start_standalone(ctx: Ctx, log: list[str]) -> None:
+    exe = ctx.bin_dir / "tollgate-controller"
+    if not exe.exists():
+        log.append(f"Tollgate rows skipped: {exe} not built")
+        return
+    ctx.manifests = ctx.work / "manifests"
+    tg.write_base_manifests(ctx.manifests, ctx.upstream_port, {"hashed": ctx.secrets["hashed"], "plain": ctx.secrets["plain"]})
+    p = ctx.ports
+    ctx.standalone = ctx.sup.start(
+        "tollgate-standalone",
+        [
+            str(exe), "standalone",
+            "--manifests", str(ctx.manifests),
+            "--state-dir", str(ctx.work / "state"),
+            "--http-addr", f"127.0.0.1:{p['tg_http']}",
+            "--https-addr", f"127.0.0.1:{p['tg_https']}",
+            "--admin-addr", f"127.0.0.1:{p['tg_admin']}",
+            "--trusted-proxies", "127.0.0.1/32",
+            "--log-format", "text",
+        ],
+        env={"RUST_LOG": "warn"},
+    )
+    ready = f"http://127.0.0.1:{p['tg_admin']}/readyz"
+    wait_until("Tollgate standalone /readyz", lambda: http_status(ready) == 200, 90, ctx.standalone)
+    bearer, scheme = tg.fetch_token(p["tg_http"], p["tg_https"], "bench-plain", ctx.secrets["plain"])
+    token_url = (
+        f"http://127.0.0.1:{p['tg_http']}{tg.TOKEN_PATH}" if scheme == "http" else f"https://127.0.0.1:{p['tg_https']}{tg.TOKEN_PATH}"
+    )
+    form_headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if scheme == "http":
+        form_headers["X-Forwarded-Proto"] = "https"
+    log.append(f"token endpoint measured over {scheme}")
+    ctx.targets.update(
+        {
+            "tollgate-open": Target("tollgate-open", f"http://127.0.0.1:{p['tg_http']}/open"),
+            "tollgate-auth": Target(
+                "tollgate-auth", f"http://127.0.0.1:{p['tg_http']}/protected", headers={"Authorization": f"Bearer {bearer}"}
+            ),
+            "token-hashed": Target("token-hashed", token_url, "POST", tg.token_form("bench-hashed", ctx.secrets["hashed"]), form_headers),
+            "token-plain": Target("token-plain", token_url, "POST", tg.token_form("bench-plain", ctx.secrets["plain"]), form_headers),
+        }
+    )
+
+
+def use_proxy_rows(ctx: Ctx, log: list[str]) -> None:
+    """Tollgate rows served by the bare tollgate-proxy and its pushed snapshot."""
+    p = ctx.ports
+    log.append("Tollgate rows served by a bare tollgate-proxy fed over POST /config (no argon2id row)")
+    ctx.targets.update(
+        {
+            "tollgate-open": Target("tollgate-open", f"http://127.0.0.1:{p['px_http']}/open"),
+            "tollgate-auth": Target("tollgate-auth", ctx.targets["proxy-bench"].url, headers=ctx.targets["proxy-bench"].headers),
+            "token-plain": Target(
+                "token-plain",
+                f"http://127.0.0.1:{p['px_http']}{tg.TOKEN_PATH}",
+                "POST",
+                tg.token_form("bench-client", ctx.secrets["proxy"]),
+                {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-Proto": "https"},
+            ),
+        }
+    )
+
+
+def run_matrix(ctx: Ctx, proxies: dict[str, list[int]], conns_levels: list[int]) -> dict[str, dict]:
+    names = [n for n in LABELS if n in ctx.targets]
+    for name in names:  # warm-up: connection pools, caches, page faults
+        measure(ctx.targets[name], ctx.work, 64, 1, ctx.threads, {})
+    rounds: dict[str, list[dict]] = {}
+    for r in range(ctx.rounds):
+        for conns in conns_levels:
+            for name in names:
+                groups = {"upstream": ctx.upstream_pids}
+                if name != "direct":
+                    groups["proxy"] = proxies[name]
+                res, cpu = measure(ctx.targets[name], ctx.work, conns, ctx.duration, ctx.threads, groups)
+                entry = {**res.to_dict(), "cpu_s": cpu}
+                rounds.setdefault(f"{name}@{conns}", []).append(entry)
+                print(f"  round {r + 1} {name:14} c={conns:<3} {res.rps:>10,.0f} req/s  p99 {res.p99_us}us  errors {res.errors}", flush=True)
+    rows = {}
+    for conns in conns_levels:
+        for name in names:
+            key = f"{name}@{conns}"
+            rows[key] = {"target": name, "conns": conns, **report.aggregate(rounds[key]), "raw": rounds[key]}
+    report.add_ratios(rows, conns_levels)
+    return rows
+
+
+def main() -> int:
+    args = parse_args()
+    started = time.monotonic()
+    phases = [p for p in args.phases.split(",") if p]
+    conns_levels = [int(c) for c in args.conns.split(",")]
+    for tool in ("nginx", "haproxy", "wrk"):
+        if not shutil.which(tool):
+            raise BenchError(f"{tool} is not installed (bench/run.sh installs it)")
+    work = BENCH / ".work"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True)
+    p = ports(args.port_base)
+    busy = [f"{n}={port}" for n, port in p.items() if not port_free(port)]
+    if busy:
+        raise BenchError(f"ports in use: {', '.join(busy)} (pick another --port-base)")
+    # Run private copies: other builds may replace target/release/* while the benchmark runs.
+    (work / "bin").mkdir()
+    source_bins = args.bin_dir
+    for name in ("tollgate-controller", "tollgate-proxy"):
+        if (args.bin_dir / name).exists():
+            shutil.copy2(args.bin_dir / name, work / "bin" / name)
+    args.bin_dir = work / "bin"
+    sup = Supervisor(work / "logs")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    notes: list[str] = []
+    out: dict = {"machine": report.machine(REPO, source_bins), "params": {k: str(v) for k, v in vars(args).items()}, "notes": notes}
+    try:
+        upstream = start_nginx(sup, work, "upstream", nginx_upstream_conf(work, p["upstream"], args.workers), p["upstream"])
+        nginx = start_nginx(sup, work, "nginx-proxy", nginx_proxy_conf(work, p["nginx"], p["upstream"], args.workers), p["nginx"])
+        haproxy = start_haproxy(sup, work, p["haproxy"], p["upstream"], args.workers)
+        ctx = Ctx(
+            work=work, sup=sup, duration=args.duration, rounds=args.rounds, threads=args.threads,
+            upstream_port=p["upstream"], upstream_pids=upstream.pids(), bin_dir=args.bin_dir, ports=p,
+            secrets={
+                "hashed": secrets.token_urlsafe(24), "plain": secrets.token_urlsafe(24),
+                "proxy": secrets.token_urlsafe(24), "key_b64": base64.b64encode(os.urandom(32)).decode(),
+            },
+        )
+        ctx.targets.update(
+            {
+                "direct": Target("direct", f"http://127.0.0.1:{p['upstream']}/"),
+                "nginx": Target("nginx", f"http://127.0.0.1:{p['nginx']}/"),
+                "haproxy": Target("haproxy", f"http://127.0.0.1:{p['haproxy']}/"),
+            }
+        )
+        proxies = {"nginx": [nginx.pid, *children_of(nginx.pid)], "haproxy": [haproxy.pid]}
+        standalone_built = (args.bin_dir / "tollgate-controller").exists()
+        if args.tollgate == "standalone" or (args.tollgate == "auto" and standalone_built):
+            start_standalone(ctx, notes)
+        if ctx.standalone:
+            for name in ("tollgate-open", "tollgate-auth", "token-hashed", "token-plain"):
+                proxies[name] = [ctx.standalone.pid]
+        elif (args.bin_dir / "tollgate-proxy").exists() and args.tollgate != "standalone":
+            px, _ = scenarios.ensure_proxy(ctx)
+            use_proxy_rows(ctx, notes)
+            for name in ("tollgate-open", "tollgate-auth", "token-plain"):
+                proxies[name] = [px.pid]
+        out["scenarios"] = {}
+
+        def phase(name: str, fn) -> None:
+            if name not in phases:
+                return
+            if (time.monotonic() - started) / 60 > args.max_minutes:
+                notes.append(f"phase {name} skipped: over --max-minutes")
+                return
+            print(f"== {name}", flush=True)
+            try:
+                out["scenarios"][name] = fn()
+            except (BenchError, OSError, KeyError, AssertionError) as err:
+                notes.append(f"phase {name} failed: {err}")
+                print(f"   {name} failed: {err}", flush=True)
+
+        if "matrix" in phases:
+            print("== matrix", flush=True)
+            out["rows"] = run_matrix(ctx, proxies, conns_levels)
+            print("\n" + report.table(out["rows"], LABELS) + "\n", flush=True)
+            out["table_markdown"] = report.markdown_table(out["rows"], LABELS)
+            if ctx.standalone:
+                out["tollgate_rss_after_matrix_mib"] = rss_mib(ctx.standalone.pid)
+        if ctx.standalone:
+            phase("isolation", lambda: scenarios.isolation(ctx))
+            phase("reload", lambda: scenarios.reload_standalone(ctx, args.reload_changes))
+        if (args.bin_dir / "tollgate-proxy").exists():
+            phase("scale", lambda: scenarios.scale(ctx, args.scale_consumers, args.scale_routes))
+            phase("reload", lambda: {**out["scenarios"].get("reload", {}), "push": scenarios.reload_push(ctx, args.reload_changes)})
+            if ctx.proxy:
+                sup.stop(ctx.proxy[0])
+        if ctx.standalone:
+            phase("scale-standalone", lambda: scenarios.scale_standalone(ctx, args.scale_consumers, args.scale_routes))
+    except BenchError as err:
+        notes.append(f"aborted: {err}")
+        print(f"bench: {err}", file=sys.stderr)
+    finally:
+        sup.stop_all()
+        out["targets"] = report.targets(out)
+        out["elapsed_s"] = round(time.monotonic() - started, 1)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        args.out.with_suffix(".md").write_text(report.performance_markdown(out, LABELS))
+    print_summary(out)
+    print(f"wrote {args.out} and {args.out.with_suffix('.md').name} in {out['elapsed_s']:.0f}s (logs in {work / 'logs'})")
+    return 1 if any(n.startswith("aborted") for n in notes) else 0
+
+
+def print_summary(out: dict) -> None:
+    s = out.get("scenarios", {})
+    iso = s.get("isolation")
+    if iso:
+        print(f"isolation: authenticated route {iso['flooded_rps']:,.0f} req/s under a wrong-secret flood vs {iso['unloaded_rps']:,.0f} unloaded = {iso['ratio']:.2f}x")
+    rl = s.get("reload", {})
+    for r in (rl if "mode" in rl else None, rl.get("push")):
+        if r:
+            print(f"reload ({r['mode']}): {r['changes_applied']} changes under load, {r['failed_requests']} failed of {r['requests']:,} requests")
+    sc = s.get("scale")
+    if sc:
+        print(
+            f"scale: {sc['credentials']:,} credentials + {sc['routes']:,} routes: push+swap {sc['push_swap_s']:.2f}s, "
+            f"RSS {sc['rss_big_mib']:.0f} MiB (peak {sc['rss_peak_mib']:.0f}), auth throughput {sc['ratio']:.2f}x of 10 credentials"
+        )
+    ss = s.get("scale-standalone")
+    if ss:
+        print(f"scale (standalone manifests, {ss['manifest_bytes'] / 1e6:.0f} MB): applied in {ss['apply_s']:.2f}s, RSS {ss['rss_mib']:.0f} MiB")
+    print("targets (issue 5, ratios from this run):\n" + report.targets_text(out.get("targets", [])))
+    for note in out.get("notes", []):
+        print(f"note: {note}")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as err:
+        print(f"bench: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,231 @@
+"""Aggregation of repeated wrk rounds, the printed table, and the machine description."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+
+def aggregate(rounds: list[dict]) -> dict:
+    """Median req/s and latencies over rounds; CPU per request from summed CPU and requests."""
+    reqs = sum(r["requests"] for r in rounds)
+    out = {
+        "rounds": len(rounds),
+        "rps": statistics.median(r["rps"] for r in rounds),
+        "rps_min": min(r["rps"] for r in rounds),
+        "rps_max": max(r["rps"] for r in rounds),
+        "p50_us": statistics.median(r["p50_us"] for r in rounds),
+        "p99_us": statistics.median(r["p99_us"] for r in rounds),
+        "requests": reqs,
+        "errors": sum(r["errors"] for r in rounds),
+        "status_errors": sum(r["status_errors"] for r in rounds),
+        "socket_errors": sum(r["socket_errors"] + r["timeouts"] for r in rounds),
+    }
+    for group in ("proxy", "upstream"):
+        secs = [r["cpu_s"].get(group) for r in rounds]
+        if reqs and all(s is not None for s in secs):
+            out[f"{group}_cpu_us_per_req"] = sum(secs) / reqs * 1e6
+        else:
+            out[f"{group}_cpu_us_per_req"] = None
+    return out
+
+
+def add_ratios(rows: dict[str, dict], conns_levels: list[int]) -> None:
+    """Ratios of req/s to nginx and to the direct upstream at the same connection count."""
+    for conns in conns_levels:
+        nginx = rows.get(f"nginx@{conns}")
+        direct = rows.get(f"direct@{conns}")
+        for key, row in rows.items():
+            if row["conns"] != conns:
+                continue
+            row["x_nginx"] = row["rps"] / nginx["rps"] if nginx and nginx["rps"] else None
+            row["x_direct"] = row["rps"] / direct["rps"] if direct and direct["rps"] else None
+            if nginx and row.get("proxy_cpu_us_per_req") and nginx.get("proxy_cpu_us_per_req"):
+                row["cpu_x_nginx"] = row["proxy_cpu_us_per_req"] / nginx["proxy_cpu_us_per_req"]
+
+
+def _fmt(value, spec: str, none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def _latency(us: float | None) -> str:
+    if us is None:
+        return "-"
+    return f"{us / 1000:.2f}ms" if us >= 1000 else f"{us:.0f}us"
+
+
+def table(rows: dict[str, dict], labels: dict[str, str]) -> str:
+    header = ("row", "conns", "req/s", "min..max", "x nginx", "x direct", "p50", "p99", "proxy CPU/req", "errors")
+    lines = [header]
+    for key, row in rows.items():
+        lines.append(
+            (
+                labels.get(row["target"], row["target"]),
+                str(row["conns"]),
+                f"{row['rps']:,.0f}",
+                f"{row['rps_min']:,.0f}..{row['rps_max']:,.0f}",
+                _fmt(row.get("x_nginx"), ".2f"),
+                _fmt(row.get("x_direct"), ".2f"),
+                _latency(row["p50_us"]),
+                _latency(row["p99_us"]),
+                _fmt(row.get("proxy_cpu_us_per_req"), ".1f") + ("us" if row.get("proxy_cpu_us_per_req") else ""),
+                str(row["errors"]),
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for n, line in enumerate(lines):
+        out.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def markdown_table(rows: dict[str, dict], labels: dict[str, str]) -> str:
+    out = [
+        "| row | conns | req/s | × nginx | × direct | p50 | p99 | proxy CPU/req | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows.values():
+        cpu = row.get("proxy_cpu_us_per_req")
+        out.append(
+            f"| {labels.get(row['target'], row['target'])} | {row['conns']} | {row['rps']:,.0f} | "
+            f"{_fmt(row.get('x_nginx'), '.2f')} | {_fmt(row.get('x_direct'), '.2f')} | "
+            f"{_latency(row['p50_us'])} | {_latency(row['p99_us'])} | "
+            f"{_fmt(cpu, '.1f')}{' µs' if cpu else ''} | {row['errors']} |"
+        )
+    return "\n".join(out)
+
+
+def _first_line(argv: list[str]) -> str | None:
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (res.stdout or res.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def machine(repo: Path, bin_dir: Path) -> dict:
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "nginx": _first_line(["nginx", "-v"]),
+        "haproxy": _first_line(["haproxy", "-v"]),
+        "wrk": _first_line(["wrk", "-v"]),
+        "git_commit": _first_line(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]),
+        "binaries": {
+            exe.name: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exe.stat().st_mtime))
+            for exe in (bin_dir / name for name in ("tollgate-controller", "tollgate-proxy"))
+            if exe.exists()
+        },
+    }
+
+
+
+def _target(name: str, value, goal: float, higher_is_better: bool, unit: str = "x") -> dict:
+    cmp = ">=" if higher_is_better else "<="
+    if value is None:
+        return {"target": name, "value": None, "goal": goal, "cmp": cmp, "unit": unit, "met": None}
+    met = value >= goal if higher_is_better else value <= goal
+    return {"target": name, "value": round(value, 3), "goal": goal, "cmp": cmp, "unit": unit, "met": met}
+
+
+def targets(out: dict) -> list[dict]:
+    """The issue's targets, evaluated on this run's figures (ratios from the same run)."""
+    rows = out.get("rows", {})
+    s = out.get("scenarios", {})
+    auth, nginx = rows.get("tollgate-auth@64", {}), rows.get("nginx@64", {})
+    hashed, plain = rows.get("token-hashed@64", {}), rows.get("token-plain@64", {})
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    sc = s.get("scale", {})
+    rl = s.get("reload", {})
+    failed = [r["failed_requests"] for r in (rl, rl.get("push", {})) if "failed_requests" in r]
+    return [
+        _target("authenticated req/s vs nginx (64 conns)", auth.get("x_nginx"), 1.0, True),
+        _target("authenticated p99 vs nginx p99 (64 conns)", ratio(auth.get("p99_us"), nginx.get("p99_us")), 1.0, False),
+        _target("authenticated proxy CPU/req vs nginx", auth.get("cpu_x_nginx"), 1.0, False),
+        _target("token endpoint argon2id vs plain req/s", ratio(hashed.get("rps"), plain.get("rps")), 0.8, True),
+        _target("isolation: flooded vs unloaded req/s", s.get("isolation", {}).get("ratio"), 0.5, True),
+        _target("scale: auth req/s vs 10 credentials", sc.get("ratio"), 0.95, True),
+        _target("scale: push+swap", sc.get("push_swap_s"), 2.0, False, "s"),
+        _target("scale: proxy peak RSS", sc.get("rss_peak_mib"), 300, False, "MiB"),
+        _target("reload: failed requests", sum(failed) if failed else None, 0, False, "requests"),
+    ]
+
+
+def targets_text(items: list[dict]) -> str:
+    out = []
+    for t in items:
+        unit = "" if t["unit"] == "x" else f" {t['unit']}"
+        if t["met"] is None:
+            out.append(f"  n/a     {t['target']} (goal {t['cmp']} {t['goal']:g}{unit})")
+            continue
+        mark = "met   " if t["met"] else "MISSED"
+        out.append(f"  {mark}  {t['target']}: {t['value']:g}{unit} (goal {t['cmp']} {t['goal']:g}{unit})")
+    return "\n".join(out)
+
+
+def performance_markdown(out: dict, labels: dict[str, str]) -> str:
+    """The README's Performance section, from one run."""
+    m = out.get("machine", {})
+    s = out.get("scenarios", {})
+    lines = [
+        "## Performance",
+        "",
+        f"`bench/run.sh` (see `bench/README.md`) on {m.get('nproc')} cores ({m.get('cpu_model')}, "
+        f"Linux {m.get('kernel')}), loopback, wrk with 64 and 1 connections, "
+        f"{out.get('params', {}).get('rounds', '?')} interleaved rounds of "
+        f"{out.get('params', {}).get('duration', '?')} s, medians; "
+        f"{(m.get('nginx') or '').replace('nginx version: nginx/', 'nginx ')}, "
+        f"{' '.join((m.get('haproxy') or '').replace(' version', '').split()[:2])}. "
+        "wrk, the upstream and the proxy share the cores, "
+        "so compare ratios, not absolute numbers.",
+        "",
+    ]
+    if out.get("rows"):
+        lines += [markdown_table(out["rows"], labels), ""]
+    iso, rl, sc, ss = s.get("isolation"), s.get("reload", {}), s.get("scale"), s.get("scale-standalone")
+    if iso:
+        lines.append(
+            f"- Isolation: with the token endpoint flooded by wrong secrets (argon2id), the authenticated "
+            f"route keeps {iso['ratio']:.2f}× its unloaded throughput ({iso['flooded_rps']:,.0f} vs "
+            f"{iso['unloaded_rps']:,.0f} req/s)."
+        )
+    for r in (rl if "mode" in rl else None, rl.get("push")):
+        if r:
+            lines.append(
+                f"- Reload under load ({r['mode']}): {r['changes_applied']} changes, "
+                f"{r['failed_requests']} failed requests of {r['requests']:,}."
+            )
+    if sc:
+        lines.append(
+            f"- Scale: {sc['credentials']:,} consumers and credentials, {sc['routes']:,} routes "
+            f"({sc['snapshot_bytes'] / 1e6:.0f} MB snapshot): push + validate + swap {sc['push_swap_s']:.2f} s; "
+            f"proxy RSS {sc['rss_big_mib']:.0f} MiB (peak {sc['rss_peak_mib']:.0f} MiB); authenticated "
+            f"throughput {sc['ratio']:.2f}× the 10-credential case."
+        )
+    if ss:
+        lines.append(
+            f"- Standalone mode applies the same objects as a {ss['manifest_bytes'] / 1e6:.0f} MB manifest in "
+            f"{ss['apply_s']:.1f} s (parse, translate, validate, swap)."
+        )
+    if out.get("targets"):
+        lines += ["", "Targets of issue 5 in this run:", "", "```", targets_text(out["targets"]), "```"]
+    return "\n".join(lines) + "\n"

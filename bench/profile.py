@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Profiles Tollgate's hot path with valgrind/callgrind (perf has no hardware counters on these
+VMs: `perf stat -e instructions true` reports <not supported>).
+
+Starts the nginx upstream and `tollgate-controller standalone` under callgrind with collection
+off, switches collection on only while wrk drives one scenario, dumps, and writes the top
+functions (inclusive and exclusive) to bench/results/profile-<scenario>.txt.
+
+    python3 bench/profile.py [--scenario auth|open|token-plain] [--seconds 15] [--tollgate proxy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from benchlib import tollgate as tg
+from benchlib.peers import nginx_upstream_conf, start_nginx
+from benchlib.procs import BenchError, Supervisor, http_status, wait_until
+from benchlib.wrk import Target, measure
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+
+def annotate(out_file: Path, inclusive: bool) -> str:
+    argv = ["callgrind_annotate", f"--inclusive={'yes' if inclusive else 'no'}", "--threshold=99", str(out_file)]
+    res = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return "\n".join(res.stdout.splitlines()[:90]) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", choices=["auth", "open", "token-plain"], default="auth")
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--tollgate", choices=["standalone", "proxy"], default="standalone")
+    ap.add_argument("--routes", type=int, default=10, help="extra routes in the pushed snapshot (proxy mode)")
+    ap.add_argument("--bin-dir", type=Path, default=REPO / "target" / "release")
+    ap.add_argument("--port-base", type=int, default=24200)
+    args = ap.parse_args()
+    if not shutil.which("valgrind"):
+        raise BenchError("valgrind is not installed (apt-get install -y --no-install-recommends valgrind)")
+    work = BENCH / ".work-profile"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True)
+    up, http, https, admin = (args.port_base + i for i in range(4))
+    sup = Supervisor(work / "logs")
+    try:
+        start_nginx(sup, work, "upstream", nginx_upstream_conf(work, up, os.cpu_count() or 2), up)
+        secrets = {"hashed": "profile-hashed-secret", "plain": "profile-plain-secret"}
+        cg_out = work / "callgrind.out"
+        valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={cg_out}"]
+        listen = [
+            "--http-addr", f"127.0.0.1:{http}", "--https-addr", f"127.0.0.1:{https}",
+            "--admin-addr", f"127.0.0.1:{admin}", "--trusted-proxies", "127.0.0.1/32",
+        ]
+        ready = f"http://127.0.0.1:{admin}/readyz"
+        if args.tollgate == "standalone":
+            tg.write_base_manifests(work / "manifests", up, secrets)
+            argv = [str(args.bin_dir / "tollgate-controller"), "standalone", "--manifests", str(work / "manifests"),
+                    "--state-dir", str(work / "state"), *listen]
+            child = sup.start("tollgate-callgrind", [*valgrind, *argv], env={"RUST_LOG": "warn"})
+            wait_until("standalone under valgrind", lambda: http_status(ready) == 200, 300, child)
+            client, secret, protected = "bench-plain", secrets["plain"], "/protected"
+        else:
+            token_file = work / "config-token"
+            token_file.write_text("profile-config-token")
+            argv = [str(args.bin_dir / "tollgate-proxy"), *listen, "--config-token-file", str(token_file)]
+            child = sup.start("tollgate-callgrind", [*valgrind, *argv], env={"RUST_LOG": "warn"})
+            wait_until("tollgate-proxy under valgrind", lambda: http_status(ready) is not None, 300, child)
+            key = base64.b64encode(b"profile-signing-key-0123456789abcdef").decode()
+            snap = json.dumps(tg.snapshot(10, args.routes, up, secrets["plain"], key)).encode()
+            status, body, _ = tg.post_config(admin, "profile-config-token", snap)
+            if status != 200:
+                raise BenchError(f"POST /config refused: {status} {body[:300]!r}")
+            client, secret, protected = "bench-client", secrets["plain"], "/bench"
+        bearer, _ = tg.fetch_token(http, https, client, secret)
+        target = {
+            "auth": Target("auth", f"http://127.0.0.1:{http}{protected}", headers={"Authorization": f"Bearer {bearer}"}),
+            "open": Target("open", f"http://127.0.0.1:{http}/open"),
+            "token-plain": Target(
+                "token-plain", f"http://127.0.0.1:{http}{tg.TOKEN_PATH}", "POST",
+                tg.token_form(client, secret),
+                {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-Proto": "https"},
+            ),
+        }[args.scenario]
+        measure(target, work, args.conns, 2, 1, {})  # warm-up, not collected
+        subprocess.run(["callgrind_control", "-i", "on", str(child.pid)], check=True, capture_output=True)
+        result, _ = measure(target, work, args.conns, args.seconds, 1, {})
+        subprocess.run(["callgrind_control", "-d", str(child.pid)], check=True, capture_output=True)
+        dumps = sorted(work.glob("callgrind.out*"), key=lambda p: p.stat().st_size)
+        if not dumps:
+            raise BenchError("callgrind wrote no profile")
+        biggest = dumps[-1]
+        report = (
+            f"scenario {args.scenario}: {result.requests} requests under callgrind "
+            f"({result.errors} errors), profile {biggest.name}\n\n== inclusive\n"
+            + annotate(biggest, True)
+            + "\n== exclusive (self)\n"
+            + annotate(biggest, False)
+        )
+        suffix = f"-{args.routes}routes" if args.tollgate == "proxy" and args.routes != 10 else ""
+        out = BENCH / "results" / f"profile-{args.tollgate}-{args.scenario}{suffix}.txt"
+        out.write_text(report)
+        print(f"wrote {out} ({result.requests} requests profiled)")
+    finally:
+        sup.stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as err:
+        print(f"profile: {err}", file=sys.stderr)
+        sys.exit(1)

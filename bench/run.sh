@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Tollgate side-by-side benchmark: one command.
+#
+#   bench/run.sh                      # full run (about 6 minutes on 2 cores, plus the build)
+#   bench/run.sh --rounds 1 --duration 2 --phases matrix    # quick look
+#
+# Installs nginx, HAProxy and wrk from Debian's apt when missing, builds the release binaries
+# (tollgate-controller, tollgate-proxy), then runs bench/bench.py, which prints a table and writes
+# bench/results/latest.json. Every argument is passed to bench.py (`bench/run.sh --help`).
+# BENCH_SKIP_BUILD=1 skips the cargo build (use the binaries already in target/release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for tool in nginx haproxy wrk; do
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "bench: installing ${missing[*]} from apt"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+export PATH="$PATH:/usr/sbin"
+
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+  echo "bench: cargo build --release -p tollgate-controller -p tollgate-proxy"
+  cargo build --release -p tollgate-controller -p tollgate-proxy
+fi
+
+exec python3 bench/bench.py "$@"

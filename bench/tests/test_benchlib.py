@@ -1,0 +1,194 @@
+"""Unit tests of the benchmark harness (no timing is asserted). Run: python3 -m unittest discover bench/tests"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import shutil
+import sys
+import tempfile
+import threading
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchlib import report, wrk  # noqa: E402
+from benchlib import tollgate as tg  # noqa: E402
+from benchlib.procs import parse_stat_cpu_ticks, parse_status_kib  # noqa: E402
+
+SUMMARY = (
+    'Running 1s test\nWRKJSON {"requests":1000,"duration_us":2000000,"bytes":5,"connect":1,"read":2,'
+    '"write":3,"status":4,"timeout":5,"p50_us":100,"p90_us":200,"p99_us":300,"mean_us":120.5,"max_us":900}\n'
+)
+
+
+class ProcParsing(unittest.TestCase):
+    def test_cpu_ticks_are_utime_plus_stime_even_when_the_command_has_spaces(self):
+        stat = "42 (nginx: worker (x)) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 100 0 0"
+        self.assertEqual(parse_stat_cpu_ticks(stat), 12)
+
+    def test_status_values_are_read_in_kib(self):
+        status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n"
+        self.assertEqual(parse_status_kib(status, "VmRSS"), 1024)
+        self.assertEqual(parse_status_kib(status, "VmHWM"), 2048)
+        self.assertIsNone(parse_status_kib(status, "VmSwap"))
+
+
+class WrkParsing(unittest.TestCase):
+    def test_summary_line_gives_rate_latencies_and_error_classes(self):
+        r = wrk.parse_output(SUMMARY)
+        self.assertEqual(r.requests, 1000)
+        self.assertAlmostEqual(r.rps, 500.0)
+        self.assertEqual((r.p50_us, r.p99_us), (100, 300))
+        self.assertEqual((r.status_errors, r.socket_errors, r.timeouts), (4, 6, 5))
+        self.assertEqual(r.errors, 15)
+
+    def test_output_without_summary_is_an_error(self):
+        with self.assertRaises(RuntimeError):
+            wrk.parse_output("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+    def test_lua_script_quotes_the_body_and_headers(self):
+        script = wrk.lua_script("POST", 'a="b"\\c', {"Authorization": "Bearer x"})
+        self.assertIn('wrk.method = "POST"', script)
+        self.assertIn('wrk.body = "a=\\"b\\"\\\\c"', script)
+        self.assertIn('wrk.headers["Authorization"] = "Bearer x"', script)
+        self.assertIn("done = function", script)
+
+
+class Generators(unittest.TestCase):
+    def test_sha256_verifier_is_salted_sha256_in_phc_base64(self):
+        v = tg.sha256_verifier("id-1", "s3cret")
+        empty, alg, salt_b64, hash_b64 = v.split("$")
+        self.assertEqual((empty, alg), ("", "sha256"))
+        salt = base64.b64decode(salt_b64 + "=" * (-len(salt_b64) % 4))
+        digest = base64.b64decode(hash_b64 + "=" * (-len(hash_b64) % 4))
+        self.assertEqual(digest, hashlib.sha256(salt + b"s3cret").digest())
+        self.assertNotIn("s3cret", v)
+
+    def test_snapshot_lists_are_sorted_by_id_and_client_ids_are_unique(self):
+        snap = tg.snapshot(25, 12, 9999, "secret", base64.b64encode(b"k" * 32).decode())
+        for key in ("consumers", "credentials", "plugins", "routes"):
+            ids = [item["id"] for item in snap[key]]
+            self.assertEqual(ids, sorted(ids), key)
+            self.assertEqual(len(ids), len(set(ids)), key)
+        self.assertEqual(len(snap["credentials"]), 26)
+        self.assertEqual(len(snap["routes"]), 15)
+        client_ids = [c["clientId"] for c in snap["credentials"]]
+        self.assertEqual(len(client_ids), len(set(client_ids)))
+        self.assertNotIn("secret-3", str(snap))
+
+    def test_scale_manifests_hold_one_secret_and_a_document_per_object(self):
+        text = tg.scale_manifests(7, 3, 9999, "pw")
+        self.assertEqual(text.count("kind: Secret"), 1)
+        self.assertEqual(text.count("kind: Consumer"), 7)
+        self.assertEqual(text.count("kind: OAuth2Credential"), 7)
+        self.assertEqual(text.count("kind: GatewayRoute"), 3)
+        self.assertEqual(text.count("\n---\n") + 1, 1 + 7 + 7 + 3)
+
+    def test_manifest_writes_are_atomic_renames(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "a.yaml"
+            tg.write_atomic(path, "x: 1\n")
+            tg.write_atomic(path, "x: 2\n")
+            self.assertEqual(path.read_text(), "x: 2\n")
+            self.assertEqual(sorted(p.name for p in Path(d).iterdir()), ["a.yaml"])
+
+
+class Aggregation(unittest.TestCase):
+    def rounds(self, rps_values, cpu):
+        return [
+            {"rps": v, "requests": 1000, "p50_us": 10, "p99_us": 20, "errors": 0, "status_errors": 0,
+             "socket_errors": 0, "timeouts": 0, "cpu_s": {"proxy": cpu, "upstream": 0.01}}
+            for v in rps_values
+        ]
+
+    def test_rows_take_the_median_and_cpu_per_request_over_all_rounds(self):
+        row = report.aggregate(self.rounds([100, 300, 200], 0.02))
+        self.assertEqual(row["rps"], 200)
+        self.assertEqual((row["rps_min"], row["rps_max"]), (100, 300))
+        self.assertAlmostEqual(row["proxy_cpu_us_per_req"], 20.0)
+
+    def test_ratios_compare_to_nginx_and_direct_at_the_same_connection_count(self):
+        rows = {}
+        for name, rps in (("direct", [400]), ("nginx", [200]), ("tollgate-auth", [300])):
+            rows[f"{name}@64"] = {"target": name, "conns": 64, **report.aggregate(self.rounds(rps, 0.01))}
+        rows["nginx@1"] = {"target": "nginx", "conns": 1, **report.aggregate(self.rounds([50], 0.01))}
+        report.add_ratios(rows, [64, 1])
+        self.assertAlmostEqual(rows["tollgate-auth@64"]["x_nginx"], 1.5)
+        self.assertAlmostEqual(rows["tollgate-auth@64"]["x_direct"], 0.75)
+        self.assertAlmostEqual(rows["nginx@1"]["x_nginx"], 1.0)
+        self.assertIsNone(rows["nginx@1"]["x_direct"])
+        self.assertIn("x nginx", report.table(rows, {}))
+
+
+class Targets(unittest.TestCase):
+    def test_targets_compare_in_the_right_direction_and_report_missing_figures(self):
+        out = {
+            "rows": {
+                "tollgate-auth@64": {"x_nginx": 1.2, "p99_us": 900, "cpu_x_nginx": 1.3, "rps": 12},
+                "nginx@64": {"p99_us": 1000, "rps": 10},
+                "token-hashed@64": {"rps": 70},
+                "token-plain@64": {"rps": 100},
+            },
+            "scenarios": {"reload": {"mode": "edits", "failed_requests": 0, "push": {"mode": "push", "failed_requests": 2}}},
+        }
+        got = {t["target"]: t["met"] for t in report.targets(out)}
+        self.assertTrue(got["authenticated req/s vs nginx (64 conns)"])
+        self.assertTrue(got["authenticated p99 vs nginx p99 (64 conns)"])
+        self.assertFalse(got["authenticated proxy CPU/req vs nginx"])
+        self.assertFalse(got["token endpoint argon2id vs plain req/s"])
+        self.assertFalse(got["reload: failed requests"])
+        self.assertIsNone(got["isolation: flooded vs unloaded req/s"])
+        self.assertIn("MISSED", report.targets_text(report.targets(out)))
+
+
+class _Ok(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    bodies: set = set()
+
+    def do_POST(self):  # noqa: N802 (http.server naming)
+        _Ok.bodies.add(self.rfile.read(int(self.headers["Content-Length"])))
+        self.do_GET()
+
+    def do_GET(self):  # noqa: N802 (http.server naming)
+        self.send_response(200 if self.path == "/" else 404)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@unittest.skipUnless(shutil.which("wrk"), "wrk is not installed")
+class RealWrk(unittest.TestCase):
+    def serve(self):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return server.server_address[1]
+
+    def test_wrk_reports_requests_and_counts_404s_as_status_errors(self):
+        port = self.serve()
+        with tempfile.TemporaryDirectory() as d:
+            ok, _ = wrk.measure(wrk.Target("ok", f"http://127.0.0.1:{port}/"), Path(d), 2, 1, 1, {})
+            missing, _ = wrk.measure(wrk.Target("missing", f"http://127.0.0.1:{port}/nope"), Path(d), 2, 1, 1, {})
+        self.assertGreater(ok.requests, 0)
+        self.assertEqual(ok.errors, 0)
+        self.assertEqual(missing.status_errors, missing.requests)
+
+    def test_a_flood_script_cycles_through_its_bodies(self):
+        port = self.serve()
+        _Ok.bodies.clear()
+        target = wrk.Target("rotate", f"http://127.0.0.1:{port}/", "POST", bodies=["a=1", "a=2", "a=3"])
+        with tempfile.TemporaryDirectory() as d:
+            result, _ = wrk.measure(target, Path(d), 1, 1, 1, {})
+        self.assertGreaterEqual(result.requests, 3)
+        self.assertEqual(_Ok.bodies, {b"a=1", b"a=2", b"a=3"})
+
+
+if __name__ == "__main__":
+    unittest.main()

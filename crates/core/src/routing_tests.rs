@@ -94,6 +94,33 @@ fn normalize_path_never_panics_on_random_input() {
 }
 
 #[test]
+fn the_fast_path_for_normal_paths_agrees_with_full_normalization() {
+    // Same generator as above, plus hand-picked edge cases around the fast path's conditions.
+    let mut inputs: Vec<String> = [
+        "/", "//", "/a", "/a/", "/a//", "/a/.", "/a/..", "/./a", "/a/b/", "/%61", "/a b", "/é/ü/",
+        "/.hidden", "/a..b", "/...", "/a/.../b",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let alphabet = b"/./a.b//";
+    for _ in 0..5_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = 1 + (state % 12) as usize;
+        let rest: String = (0..len)
+            .map(|i| alphabet[((state >> (i % 8 * 8)) as usize + i) % alphabet.len()] as char)
+            .collect();
+        inputs.push(format!("/{rest}"));
+    }
+    for raw in &inputs {
+        assert_eq!(normalize_path(raw), normalize_slow(raw), "{raw:?}");
+    }
+}
+
+#[test]
 fn prefixes_match_whole_segments_only() {
     let cases = [
         ("/auth", "/auth", true),
@@ -203,5 +230,95 @@ fn upstream_path_follows_kong_strip_path() {
             want,
             "{strip} {backend:?} {prefix} {path}"
         );
+    }
+}
+
+// ---- RouteIndex (moved from the proxy) ----
+
+fn index_routes() -> Vec<Route> {
+    let mut routes = vec![
+        route("a/root", &[], &["/"], &[]),
+        route("a/api", &[], &["/api"], &[]),
+        route("a/api-post", &[], &["/api"], &["POST"]),
+        route("a/api-v1", &[], &["/api/v1/"], &[]),
+        route("a/host-api", &["example.com"], &["/api"], &[]),
+        route("a/wild", &["*.example.com"], &["/w", "/api/x"], &[]),
+        route("a/nopath", &["only.host"], &[], &[]),
+        route("a/apix", &[], &["/apix"], &[]),
+    ];
+    for i in 0..200 {
+        routes.push(route(&format!("b/r{i:03}"), &[], &[&format!("/r{i}")], &[]));
+    }
+    routes.sort_by(|a, b| a.id.cmp(&b.id));
+    routes
+}
+
+#[test]
+fn partitioned_lookup_answers_exactly_as_the_full_table() {
+    let routes = index_routes();
+    let index = RouteIndex::new(&routes);
+    assert!(index.catch_all.is_some(), "partitioned");
+    let full = RouteTable::new(&routes);
+    let hosts = [
+        None,
+        Some("example.com"),
+        Some("a.example.com"),
+        Some("only.host"),
+    ];
+    let methods = ["GET", "POST"];
+    let paths = [
+        "/",
+        "/api",
+        "/api/",
+        "/api/v1",
+        "/api/v1/x",
+        "/api/x/y",
+        "/apix",
+        "/apix/1",
+        "/ap",
+        "/w",
+        "/w/z",
+        "/r1",
+        "/r10/x",
+        "/r199",
+        "/r200",
+        "/nothing",
+        "/r1x",
+    ];
+    for host in hosts {
+        for method in methods {
+            for path in paths {
+                let expected = full
+                    .find(host, method, path)
+                    .map(|m| (m.index, m.matched_prefix));
+                let got = index
+                    .find(host, method, path)
+                    .map(|m| (m.index, m.matched_prefix));
+                assert_eq!(got, expected, "{host:?} {method} {path}");
+            }
+        }
+    }
+}
+
+#[test]
+fn small_snapshots_use_one_table() {
+    let routes = vec![route("a", &[], &["/x"], &[])];
+    let index = RouteIndex::new(&routes);
+    assert!(index.catch_all.is_none());
+    assert_eq!(index.find(None, "GET", "/x/y").map(|m| m.index), Some(0));
+    assert!(index.find(None, "GET", "/y").is_none());
+}
+
+#[test]
+fn first_segments_are_the_text_up_to_the_next_slash() {
+    let cases = [
+        ("/api/v1", Some("api")),
+        ("/api", Some("api")),
+        ("/", None),
+        ("", None),
+        ("/a/", Some("a")),
+    ];
+    for (path, expected) in cases {
+        assert_eq!(first_segment(path), expected, "{path}");
     }
 }

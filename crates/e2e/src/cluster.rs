@@ -58,10 +58,14 @@ pub enum Error {
 }
 
 /// The API emulator on a free loopback port, with a kubeconfig and an audit log in the work dir.
+/// Its objects are kept in a state file, so [`Emulator::restart`] brings them back.
 pub struct Emulator {
     process: Process,
     kubeconfig: PathBuf,
     audit_log: PathBuf,
+    state: PathBuf,
+    log_file: PathBuf,
+    port: u16,
 }
 
 impl Emulator {
@@ -69,19 +73,42 @@ impl Emulator {
         let dir = work.subdir("emulator")?;
         let kubeconfig = dir.join("kubeconfig");
         let audit_log = dir.join("audit.jsonl");
+        let state = dir.join("state.json");
+        let log_file = work.log_file("emulator");
         let port = free_port()?;
+        let process = Self::launch(port, &kubeconfig, &audit_log, &state, &log_file).await?;
+        Ok(Self {
+            process,
+            kubeconfig,
+            audit_log,
+            state,
+            log_file,
+            port,
+        })
+    }
+
+    async fn launch(
+        port: u16,
+        kubeconfig: &Path,
+        audit_log: &Path,
+        state: &Path,
+        log_file: &Path,
+    ) -> Result<Process, Error> {
+        let _ = std::fs::remove_file(kubeconfig);
         let mut command = Command::new(python()?);
         command
             .args(["-m", "emulator", "--port", &port.to_string()])
             .arg("--kubeconfig")
-            .arg(&kubeconfig)
+            .arg(kubeconfig)
             .arg("--audit-log")
-            .arg(&audit_log)
+            .arg(audit_log)
+            .arg("--state")
+            .arg(state)
             .current_dir(repo_root());
-        let mut process = Process::spawn("emulator", command, &work.log_file("emulator"))?;
+        let mut process = Process::spawn("emulator", command, log_file)?;
         let client = Client::plain()?;
         let url = format!("http://127.0.0.1:{port}/version");
-        let config = kubeconfig.clone();
+        let config = kubeconfig.to_path_buf();
         wait_until(STARTUP, "the API emulator to answer /version", || {
             let running = process.ensure_running();
             let (client, url, config) = (client.clone(), url.clone(), config.clone());
@@ -98,11 +125,22 @@ impl Emulator {
             }
         })
         .await?;
-        Ok(Self {
-            process,
-            kubeconfig,
-            audit_log,
-        })
+        Ok(process)
+    }
+
+    /// Stops the emulator (SIGTERM; it saves its objects) and starts it again on the same port
+    /// with the same objects, as an API server restart looks to its clients.
+    pub async fn restart(&mut self) -> Result<(), Error> {
+        self.process.terminate(Duration::from_secs(10)).await;
+        self.process = Self::launch(
+            self.port,
+            &self.kubeconfig,
+            &self.audit_log,
+            &self.state,
+            &self.log_file,
+        )
+        .await?;
+        Ok(())
     }
 
     pub fn kubeconfig(&self) -> &Path {

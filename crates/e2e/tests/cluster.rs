@@ -814,3 +814,248 @@ async fn every_api_request_of_the_controller_is_allowed_by_the_chart_rbac() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What a readiness-aware load generator saw (a replica gets traffic while its `/readyz` is 200).
+#[derive(Default)]
+struct LoadTally {
+    ok: AtomicU64,
+    /// Connections refused: nothing was sent; the request went to the other replica.
+    rerouted: AtomicU64,
+    failures: std::sync::Mutex<Vec<String>>,
+}
+
+#[tokio::test]
+async fn a_proxy_restarted_under_load_serves_again_only_with_its_config_and_loses_no_request_or_token()
+ {
+    let mut env = Env::start("cluster-proxy-restart-under-load").await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs local proxy processes");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let token = env.demo_token(0).await;
+    let held = env.local().proxies[0].config_hash().await.expect("hash");
+    assert!(!held.is_empty());
+    let admin: Vec<(String, String)> = env
+        .local()
+        .proxies
+        .iter()
+        .map(|p| (p.admin_url("/readyz"), p.admin_url("/config")))
+        .collect();
+    let targets: Arc<Vec<(Client, String, AtomicBool)>> = Arc::new(
+        env.gateways
+            .iter()
+            .map(|g| {
+                (
+                    g.client.clone(),
+                    format!("{}/anything", g.http),
+                    AtomicBool::new(true),
+                )
+            })
+            .collect(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(LoadTally::default());
+    let plain = Client::plain().expect("client");
+
+    // The load balancer's view, refreshed every few milliseconds. It also checks the contract:
+    // a replica that says it is ready holds the config.
+    let watcher = {
+        let (targets, stop, plain, held) =
+            (targets.clone(), stop.clone(), plain.clone(), held.clone());
+        tokio::spawn(async move {
+            let mut violations = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(5));
+            while !stop.load(Ordering::Acquire) {
+                tick.tick().await;
+                for ((ready_url, config_url), (_, _, routable)) in admin.iter().zip(targets.iter())
+                {
+                    let ready = matches!(plain.get(ready_url).await, Ok(r) if r.status == 200);
+                    if ready {
+                        let hash = plain
+                            .get(config_url)
+                            .await
+                            .map(|r| r.json()["hash"].as_str().unwrap_or_default().to_owned());
+                        if hash.as_deref().ok() != Some(held.as_str()) {
+                            violations.push(format!("{ready_url} ready with config {hash:?}"));
+                        }
+                    }
+                    routable.store(ready, Ordering::Release);
+                }
+            }
+            violations
+        })
+    };
+    let auth = format!("Bearer {token}");
+    let workers: Vec<_> = (0..4usize)
+        .map(|w| {
+            let (targets, stop, tally, auth) =
+                (targets.clone(), stop.clone(), tally.clone(), auth.clone());
+            tokio::spawn(async move {
+                let mut turn = w;
+                while !stop.load(Ordering::Acquire) {
+                    turn += 1;
+                    let mut outcome = Err("no ready replica".to_owned());
+                    for attempt in 0..targets.len() {
+                        let (client, url, routable) = &targets[(turn + attempt) % targets.len()];
+                        if !routable.load(Ordering::Acquire) {
+                            continue;
+                        }
+                        match client
+                            .send(
+                                Method::GET,
+                                url,
+                                &[("authorization", &auth)],
+                                Default::default(),
+                            )
+                            .await
+                        {
+                            Ok(r) if r.status == 200 => {
+                                outcome = Ok(());
+                                break;
+                            }
+                            Err(tollgate_e2e::Error::Connect { .. }) => {
+                                tally.rerouted.fetch_add(1, Ordering::AcqRel);
+                            }
+                            Ok(r) => {
+                                outcome = Err(format!("{url}: {}", r.status));
+                                break;
+                            }
+                            Err(e) => {
+                                outcome = Err(format!("{url}: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                    match outcome {
+                        Ok(()) => {
+                            tally.ok.fetch_add(1, Ordering::AcqRel);
+                        }
+                        Err(e) => tally
+                            .failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(e),
+                    }
+                }
+            })
+        })
+        .collect();
+    let served = |n: u64| {
+        let tally = tally.clone();
+        move || {
+            let ok = tally.ok.load(Ordering::Acquire);
+            async move {
+                if ok >= n {
+                    Ok(())
+                } else {
+                    Err(format!("{ok} requests served"))
+                }
+            }
+        }
+    };
+    wait_until(RELOAD, "load to be running", served(50))
+        .await
+        .expect("load");
+
+    // Restart proxy B under load: it comes back without a config, is not ready until the
+    // controller pushes it again, then serves the token issued before the restart.
+    let proxy = &mut env.local().proxies[1];
+    proxy.restart().await.expect("the proxy restarts");
+    proxy
+        .wait_ready()
+        .await
+        .expect("the restarted proxy gets its config back and becomes ready");
+    let before = tally.ok.load(Ordering::Acquire);
+    wait_until(
+        RELOAD,
+        "load to go on across both proxies",
+        served(before + 100),
+    )
+    .await
+    .expect("load after");
+    stop.store(true, Ordering::Release);
+    for worker in workers {
+        worker.await.expect("join");
+    }
+    let violations = watcher.await.expect("join");
+    let failures = tally
+        .failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let (ok, rerouted) = (
+        tally.ok.load(Ordering::Acquire),
+        tally.rerouted.load(Ordering::Acquire),
+    );
+    println!(
+        "FAULT proxy-restart requests={} failed={} rerouted_after_refused_connect={rerouted}",
+        ok + failures.len() as u64,
+        failures.len()
+    );
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed: {failures:#?}",
+        failures.len(),
+        ok + failures.len() as u64
+    );
+    let response = env.call(1, &token).await;
+    assert_eq!(
+        response.status,
+        200,
+        "the token issued before the restart: {}",
+        response.describe()
+    );
+}
+
+#[tokio::test]
+async fn after_the_api_emulator_restarts_the_watches_recover_and_a_later_change_reaches_every_proxy()
+ {
+    let mut env = Env::start("cluster-emulator-restart").await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs a local API emulator");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let token = env.demo_token(0).await;
+    env.local()
+        .emulator
+        .restart()
+        .await
+        .expect("the emulator restarts with its objects");
+    // The proxies kept their config across the API server's absence.
+    for g in 0..env.gateways.len() {
+        assert_eq!(
+            env.call(g, &token).await.status,
+            200,
+            "{}",
+            env.gateways[g].name
+        );
+    }
+    // A change made after the restart reaches both proxies: the controller's watches recovered.
+    env.kubectl
+        .run(
+            &["delete", "oauth2credentials/demo", "-n", APP_NAMESPACE],
+            None,
+        )
+        .await
+        .expect("delete the credential after the restart");
+    for g in 0..env.gateways.len() {
+        let what = format!("{} to refuse the revoked token", env.gateways[g].name);
+        wait_until(PROGRAMMED, &what, || async {
+            let r = env.call(g, &token).await;
+            if r.status == 401 {
+                Ok(())
+            } else {
+                Err(r.describe())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    }
+    println!(
+        "FAULT emulator-restart requests={} failed=0",
+        2 * env.gateways.len()
+    );
+}

@@ -16,6 +16,20 @@ pub enum ProxyBody {
     Full(Option<Bytes>),
     /// A streamed body.
     Incoming(Incoming),
+    /// An upstream response body that returns its connection to the pool at its end.
+    Pooled(crate::pool::PooledBody),
+    /// An upstream response body read by the inline HTTP/1.1 client ([`crate::raw`]).
+    Raw(crate::raw::RawBody),
+}
+
+/// A body that failed: hyper's (client or upstream connection), or the inline upstream
+/// client's.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Hyper(#[from] hyper::Error),
+    #[error("upstream response body: {0}")]
+    Upstream(#[from] crate::raw::RawError),
 }
 
 impl ProxyBody {
@@ -37,17 +51,20 @@ impl From<Incoming> for ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            Self::Empty => Poll::Ready(None),
-            Self::Full(chunk) => Poll::Ready(chunk.take().map(|b| Ok(Frame::data(b)))),
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let polled = match self.get_mut() {
+            Self::Empty => return Poll::Ready(None),
+            Self::Full(chunk) => return Poll::Ready(chunk.take().map(|b| Ok(Frame::data(b)))),
             Self::Incoming(body) => Pin::new(body).poll_frame(cx),
-        }
+            Self::Pooled(body) => Pin::new(body).poll_frame(cx),
+            Self::Raw(body) => return Pin::new(body).poll_frame(cx),
+        };
+        polled.map(|frame| frame.map(|result| result.map_err(BodyError::Hyper)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -55,6 +72,8 @@ impl Body for ProxyBody {
             Self::Empty => true,
             Self::Full(chunk) => chunk.is_none(),
             Self::Incoming(body) => body.is_end_stream(),
+            Self::Pooled(body) => body.is_end_stream(),
+            Self::Raw(body) => body.is_end_stream(),
         }
     }
 
@@ -64,6 +83,8 @@ impl Body for ProxyBody {
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
             Self::Incoming(body) => body.size_hint(),
+            Self::Pooled(body) => body.size_hint(),
+            Self::Raw(body) => body.size_hint(),
         }
     }
 }
@@ -74,14 +95,15 @@ pub enum ReadError {
     #[error("body larger than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("reading the body: {0}")]
-    Read(#[from] hyper::Error),
+    Read(#[from] BodyError),
 }
 
 /// Reads a whole body, refusing more than `limit` bytes (checked against the declared length
 /// first, then while reading, so a lying or chunked client cannot make it buffer more).
 pub async fn read_bounded<B>(body: B, limit: usize) -> Result<Bytes, ReadError>
 where
-    B: Body<Data = Bytes, Error = hyper::Error> + Unpin,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BodyError> + std::error::Error + Send + Sync + 'static,
 {
     if body.size_hint().lower() > limit as u64 {
         return Err(ReadError::TooLarge { limit });
@@ -89,8 +111,8 @@ where
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) => match err.downcast::<hyper::Error>() {
-            Ok(hyper_err) => Err(ReadError::Read(*hyper_err)),
+        Err(err) => match err.downcast::<B::Error>() {
+            Ok(body_err) => Err(ReadError::Read((*body_err).into())),
             Err(_) => Err(ReadError::TooLarge { limit }),
         },
     }

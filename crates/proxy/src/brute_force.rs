@@ -1,18 +1,32 @@
 //! Brute-force protection of the token endpoint, per `client_id`.
 //!
-//! **Policy.** Every admitted attempt counts as a failure until it succeeds. The first
-//! [`FREE_ATTEMPTS`] within [`WINDOW`] are admitted at once; after that a client id is admitted
-//! once per period of `BASE_DELAY · 2^(failures − FREE_ATTEMPTS)`, capped at [`MAX_DELAY`], and
-//! every attempt in between is refused at once (the token endpoint answers 429 with
-//! `Retry-After`) before any secret is verified. A success forgets the client id; so does a
-//! quiet [`WINDOW`]. The right secret therefore waits at most [`MAX_DELAY`] once an attack
-//! stops.
+//! **Policy.** A client id has a budget of [`FREE_ATTEMPTS`] attempts *in flight or failed*
+//! within [`WINDOW`]. An attempt is admitted at once while the budget lasts and is counted as a
+//! failure only when its verification actually fails (the [`Attempt`] handle records the outcome;
+//! dropped without [`Attempt::succeeded`], on any early return or a cancelled request, it counts
+//! as a failure). When the budget is taken by attempts still in flight and fewer than
+//! [`FREE_ATTEMPTS`] have failed, a new attempt is told [`Admission::Busy`]: it waits (at most
+//! [`MAX_DELAY`], see [`BruteForce::admit_waiting`]) for one to finish, then asks again. So a
+//! client presenting the right secret over many connections at once is never refused while
+//! nothing has failed; once one succeeds, the secret cache is warm and the rest pass quickly.
 //!
-//! **Why refuse rather than delay.** Sleeping before each verification does not bound the
-//! guessing rate: N parallel connections make N guesses per period, and every parked request
-//! holds a task and a connection. A refusal costs nothing, never spends an argon2 verification
-//! (about 22 ms of a core) on an attacker, and holds the rate to one guess per period whatever
-//! the concurrency.
+//! After [`FREE_ATTEMPTS`] failures the client id is locked out: one probe at a time is admitted
+//! per period of `BASE_DELAY · 2^(failures − FREE_ATTEMPTS)`, counted from the last failure and
+//! capped at [`MAX_DELAY`]; every other attempt is refused at once (the token endpoint answers 429
+//! with `Retry-After`) before any secret is verified or looked up in the cache. A success
+//! forgets the failures; so does a quiet [`WINDOW`]. The right secret therefore waits at most
+//! [`MAX_DELAY`] once an attack stops.
+//!
+//! **Why refuse rather than delay, once locked out.** Sleeping before each verification does not
+//! bound the guessing rate: N parallel connections make N guesses per period, and every parked
+//! request holds a task and a connection. A refusal costs nothing, never spends an argon2
+//! verification (about 22 ms of a core) on an attacker, and holds the rate to one guess per
+//! period whatever the concurrency. Waiting is only for attempts whose fellow attempts might
+//! still succeed, and is bounded by [`MAX_DELAY`].
+//!
+//! **Wake-ups.** An entry with waiters carries a [`Notify`]. A finished attempt wakes one waiter
+//! (one slot may have freed); a lockout, a reset of the failures or a removed entry wakes them
+//! all (their answer changed). An admitted waiter that leaves budget over passes the wake-up on.
 //!
 //! **Memory.** Keys are SHA-256 digests of the client id (32 bytes whatever its length). Client
 //! ids of the snapshot ("known") live in one table, bounded by the number of credentials and
@@ -26,16 +40,18 @@
 //! distributed attacker multiply its rate; per-client is the bound the issue asks for.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 
-/// Attempts admitted without delay within [`WINDOW`].
+/// Attempts in flight or failed within [`WINDOW`] before a client id is locked out.
 pub const FREE_ATTEMPTS: u32 = 5;
 /// The period after the free attempts; doubles with each further failure.
 pub const BASE_DELAY: Duration = Duration::from_millis(100);
-/// The longest period (and so the longest the right secret waits after an attack).
+/// The longest period (and so the longest the right secret waits after an attack), and the
+/// longest a [`Admission::Busy`] attempt waits for its fellow attempts.
 pub const MAX_DELAY: Duration = Duration::from_secs(2);
 /// A client id without attempts for this long is forgotten.
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -44,14 +60,34 @@ pub const MAX_UNKNOWN: usize = 10_000;
 
 type Key = [u8; 32];
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Entry {
-    /// Admitted attempts not followed by a success.
+    /// Attempts that failed since the last success (or quiet window).
     failures: u32,
-    /// When the last attempt was admitted.
+    /// Admitted attempts whose outcome is not recorded yet.
+    in_flight: u32,
+    /// When an attempt was last admitted or finished.
     last: Instant,
-    /// When the next attempt may be admitted.
+    /// When locked out: when the next probe may be admitted.
     next: Instant,
+    /// Woken when an attempt finishes; created when an attempt is told to wait.
+    wake: Option<Arc<Notify>>,
+}
+
+impl Entry {
+    fn new(now: Instant) -> Self {
+        Self {
+            failures: 0,
+            in_flight: 0,
+            last: now,
+            next: now,
+            wake: None,
+        }
+    }
+
+    fn locked(&self) -> bool {
+        self.failures >= FREE_ATTEMPTS
+    }
 }
 
 #[derive(Debug, Default)]
@@ -60,13 +96,76 @@ struct Tables {
     unknown: HashMap<Key, Entry>,
 }
 
+impl Tables {
+    fn table(&mut self, known: bool) -> &mut HashMap<Key, Entry> {
+        if known {
+            &mut self.known
+        } else {
+            &mut self.unknown
+        }
+    }
+}
+
 /// The per-client-id attempt table shared by every worker.
 #[derive(Debug, Default)]
 pub struct BruteForce {
     tables: Mutex<Tables>,
 }
 
-/// The period before the attempt after `failures` failures.
+/// The answer to an authentication attempt.
+#[derive(Debug)]
+pub enum Admission<'a> {
+    /// Verify the secret, then record the outcome on the handle.
+    Admitted(Attempt<'a>),
+    /// The budget is taken by attempts in flight, fewer than [`FREE_ATTEMPTS`] have failed:
+    /// wait for this to be notified (create and enable the `notified()` future before asking
+    /// again), then ask again.
+    Busy(Arc<Notify>),
+    /// Locked out: refuse at once; the client may retry after this long.
+    Refused(Duration),
+}
+
+/// An admitted attempt. Dropped without [`Attempt::succeeded`], it counts as a failure, so
+/// every early return after admission (overload, errors, a cancelled request) is accounted for.
+pub struct Attempt<'a> {
+    guard: &'a BruteForce,
+    key: Key,
+    known: bool,
+    finished: bool,
+}
+
+impl Attempt<'_> {
+    /// Records that the secret was right: the client id's failures are forgotten.
+    pub fn succeeded(self) {
+        self.finish(true, Instant::now());
+    }
+
+    /// Records the outcome at `now` (for callers with their own clock, such as tests).
+    pub fn finish(mut self, success: bool, now: Instant) {
+        self.finished = true;
+        self.guard.finish(&self.key, self.known, success, now);
+    }
+}
+
+impl std::fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("known", &self.known)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.guard
+                .finish(&self.key, self.known, false, Instant::now());
+        }
+    }
+}
+
+/// The period before the probe after `failures` failures.
 pub fn period(failures: u32) -> Duration {
     match failures.checked_sub(FREE_ATTEMPTS) {
         None => Duration::ZERO,
@@ -85,56 +184,132 @@ impl BruteForce {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Admits an authentication attempt for `client_id` (`known`: it names a credential of the
-    /// snapshot), or refuses it with how long to wait. An admitted attempt counts as a failure
-    /// until [`BruteForce::succeeded`] is called.
-    pub fn admit(&self, client_id: &str, known: bool, now: Instant) -> Result<(), Duration> {
+    /// Asks to verify a secret for `client_id` (`known`: it names a credential of the
+    /// snapshot). Never blocks; see [`BruteForce::admit_waiting`] for the waiting loop.
+    pub fn admit(&self, client_id: &str, known: bool, now: Instant) -> Admission<'_> {
         let key = key(client_id);
         let mut tables = self.lock();
         if !known && !tables.unknown.contains_key(&key) && tables.unknown.len() >= MAX_UNKNOWN {
             evict_stalest_half(&mut tables.unknown, now);
         }
-        let table = if known {
-            &mut tables.known
-        } else {
-            &mut tables.unknown
-        };
-        let entry = table.entry(key).or_insert(Entry {
-            failures: 0,
-            last: now,
-            next: now,
-        });
+        let entry = tables
+            .table(known)
+            .entry(key)
+            .or_insert_with(|| Entry::new(now));
         if now.saturating_duration_since(entry.last) > WINDOW {
-            *entry = Entry {
-                failures: 0,
-                last: now,
-                next: now,
-            };
+            entry.failures = 0;
+            entry.next = now;
         }
-        if now < entry.next {
-            return Err(entry.next - now);
+        let admit = if entry.locked() {
+            if now < entry.next {
+                return Admission::Refused(entry.next - now);
+            }
+            if entry.in_flight > 0 {
+                // One probe at a time: the one in flight decides what comes next.
+                return Admission::Refused(period(entry.failures + 1));
+            }
+            true
+        } else {
+            entry.failures + entry.in_flight < FREE_ATTEMPTS
+        };
+        if !admit {
+            let wake = entry.wake.get_or_insert_with(Default::default);
+            return Admission::Busy(Arc::clone(wake));
         }
-        entry.failures = entry.failures.saturating_add(1);
+        entry.in_flight += 1;
         entry.last = now;
-        entry.next = now + period(entry.failures);
-        Ok(())
+        // A waiter admitted with budget left over passes the wake-up on.
+        if !entry.locked()
+            && entry.failures + entry.in_flight < FREE_ATTEMPTS
+            && let Some(wake) = &entry.wake
+        {
+            wake.notify_one();
+        }
+        Admission::Admitted(Attempt {
+            guard: self,
+            key,
+            known,
+            finished: false,
+        })
     }
 
-    /// Forgets `client_id` after a successful authentication.
-    pub fn succeeded(&self, client_id: &str) {
-        let key = key(client_id);
+    /// [`BruteForce::admit`], waiting while it answers [`Admission::Busy`], at most
+    /// [`MAX_DELAY`] in all. `Err` carries how long the client should wait before retrying.
+    pub async fn admit_waiting(
+        &self,
+        client_id: &str,
+        known: bool,
+    ) -> Result<Attempt<'_>, Duration> {
+        let deadline = tokio::time::Instant::now() + MAX_DELAY;
+        let mut wake = match self.admit(client_id, known, Instant::now()) {
+            Admission::Admitted(attempt) => return Ok(attempt),
+            Admission::Refused(wait) => return Err(wait),
+            Admission::Busy(wake) => wake,
+        };
+        loop {
+            let renewed = {
+                // Listen before asking again, so a finish in between is not missed.
+                let notified = wake.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                match self.admit(client_id, known, Instant::now()) {
+                    Admission::Admitted(attempt) => return Ok(attempt),
+                    Admission::Refused(wait) => return Err(wait),
+                    Admission::Busy(current) if Arc::ptr_eq(&current, &wake) => {
+                        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                            return Err(BASE_DELAY);
+                        }
+                        continue;
+                    }
+                    // The entry was forgotten and made again: listen to the new one.
+                    Admission::Busy(current) => current,
+                }
+            };
+            wake = renewed;
+        }
+    }
+
+    fn finish(&self, key: &Key, known: bool, success: bool, now: Instant) {
         let mut tables = self.lock();
-        tables.known.remove(&key);
-        tables.unknown.remove(&key);
+        let table = tables.table(known);
+        let Some(entry) = table.get_mut(key) else {
+            return; // evicted meanwhile (unknown ids only)
+        };
+        entry.in_flight = entry.in_flight.saturating_sub(1);
+        entry.last = entry.last.max(now);
+        let wake = entry.wake.clone();
+        // Whether every waiter's answer may have changed (not just one slot freed).
+        let mut everyone = false;
+        if success {
+            everyone = entry.failures > 0;
+            entry.failures = 0;
+            entry.next = now;
+            if entry.in_flight == 0 {
+                table.remove(key);
+                everyone = true;
+            }
+        } else {
+            entry.failures = entry.failures.saturating_add(1);
+            if entry.locked() {
+                entry.next = entry.next.max(now + period(entry.failures));
+                everyone = true;
+            }
+        }
+        drop(tables);
+        if let Some(wake) = wake {
+            if everyone {
+                wake.notify_waiters();
+            }
+            wake.notify_one();
+        }
     }
 
-    /// Drops every entry quiet for longer than [`WINDOW`] (call it now and then; admission
-    /// also resets a stale entry on its own).
+    /// Drops every entry quiet for longer than [`WINDOW`] with nothing in flight (call it now
+    /// and then; admission also resets a stale entry on its own).
     pub fn forget_stale(&self, now: Instant) {
         let mut tables = self.lock();
-        let fresh = |e: &mut Entry| now.saturating_duration_since(e.last) <= WINDOW;
-        tables.known.retain(|_, e| fresh(e));
-        tables.unknown.retain(|_, e| fresh(e));
+        tables.known.retain(|_, e| !stale(e, now));
+        tables.unknown.retain(|_, e| !stale(e, now));
     }
 
     /// Client ids tracked: (known, unknown).
@@ -144,9 +319,13 @@ impl BruteForce {
     }
 }
 
+fn stale(entry: &Entry, now: Instant) -> bool {
+    entry.in_flight == 0 && now.saturating_duration_since(entry.last) > WINDOW
+}
+
 /// Drops stale entries, and if that is not enough the least recently used half.
 fn evict_stalest_half(table: &mut HashMap<Key, Entry>, now: Instant) {
-    table.retain(|_, e| now.saturating_duration_since(e.last) <= WINDOW);
+    table.retain(|_, e| !stale(e, now));
     if table.len() < MAX_UNKNOWN {
         return;
     }
@@ -161,68 +340,164 @@ fn evict_stalest_half(table: &mut HashMap<Key, Entry>, now: Instant) {
 mod tests {
     use super::*;
 
-    fn admitted(guard: &BruteForce, id: &str, known: bool, now: Instant, n: usize) -> usize {
+    /// Admits `n` attempts at `now`, keeping the admitted ones in flight.
+    fn burst<'a>(
+        guard: &'a BruteForce,
+        id: &str,
+        known: bool,
+        now: Instant,
+        n: usize,
+    ) -> (Vec<Attempt<'a>>, usize, usize) {
+        let (mut admitted, mut busy, mut refused) = (Vec::new(), 0, 0);
+        for _ in 0..n {
+            match guard.admit(id, known, now) {
+                Admission::Admitted(attempt) => admitted.push(attempt),
+                Admission::Busy(_) => busy += 1,
+                Admission::Refused(_) => refused += 1,
+            }
+        }
+        (admitted, busy, refused)
+    }
+
+    /// Fails `n` attempts one after the other at `now`; returns how many were admitted.
+    fn fail_sequentially(
+        guard: &BruteForce,
+        id: &str,
+        known: bool,
+        now: Instant,
+        n: usize,
+    ) -> usize {
         (0..n)
-            .filter(|_| guard.admit(id, known, now).is_ok())
+            .filter(|_| match guard.admit(id, known, now) {
+                Admission::Admitted(attempt) => {
+                    attempt.finish(false, now);
+                    true
+                }
+                _ => false,
+            })
             .count()
     }
 
+    fn refused_for(admission: Admission<'_>) -> Option<Duration> {
+        match admission {
+            Admission::Refused(wait) => Some(wait),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn the_free_attempts_pass_then_one_attempt_per_doubling_period() {
+    fn concurrent_attempts_beyond_the_budget_wait_instead_of_being_refused() {
         let guard = BruteForce::default();
         let t0 = Instant::now();
-        // A burst at one instant: only the free attempts pass.
+        let (in_flight, busy, refused) = burst(&guard, "client", true, t0, 64);
+        assert_eq!(in_flight.len(), FREE_ATTEMPTS as usize);
+        assert_eq!((busy, refused), (64 - FREE_ATTEMPTS as usize, 0));
+        // One right secret frees the budget; the waiters are admitted, never refused.
+        let mut in_flight = in_flight.into_iter();
+        if let Some(attempt) = in_flight.next() {
+            attempt.finish(true, t0);
+        }
+        let (more, busy, refused) = burst(&guard, "client", true, t0, 64);
+        assert_eq!((more.len(), busy, refused), (1, 63, 0));
+    }
+
+    #[test]
+    fn failures_are_counted_when_verification_fails_not_when_admitted() {
+        let guard = BruteForce::default();
+        let t0 = Instant::now();
+        let (in_flight, _, _) = burst(&guard, "client", true, t0, FREE_ATTEMPTS as usize);
+        for attempt in in_flight {
+            attempt.finish(true, t0);
+        }
+        // Only successes so far: a fresh budget, and the client id is forgotten.
+        assert_eq!(guard.tracked(), (0, 0));
+        // Dropped handles (early returns, cancelled requests) count as failures.
+        let (in_flight, _, _) = burst(&guard, "client", true, t0, FREE_ATTEMPTS as usize);
+        drop(in_flight);
+        assert!(refused_for(guard.admit("client", true, t0 + Duration::from_millis(1))).is_some());
+    }
+
+    #[test]
+    fn after_the_free_failures_one_probe_at_a_time_per_doubling_period() {
+        let guard = BruteForce::default();
+        let t0 = Instant::now();
         assert_eq!(
-            admitted(&guard, "client", true, t0, 50),
+            fail_sequentially(&guard, "client", true, t0, 50),
             FREE_ATTEMPTS as usize
         );
-        let refused = guard.admit("client", true, t0).expect_err("refused");
-        assert_eq!(refused, BASE_DELAY);
-        // Each later period admits exactly one attempt, and the periods double to the cap.
+        assert_eq!(
+            refused_for(guard.admit("client", true, t0)),
+            Some(BASE_DELAY)
+        );
         let mut now = t0;
-        let mut periods = Vec::new();
         for failures in FREE_ATTEMPTS..FREE_ATTEMPTS + 8 {
             now += period(failures);
+            // A burst when the period ends: one probe admitted, everything else refused at
+            // once (not told to wait) while it is in flight.
+            let (probes, busy, refused) = burst(&guard, "client", true, now, 50);
             assert_eq!(
-                admitted(&guard, "client", true, now, 50),
-                1,
+                (probes.len(), busy, refused),
+                (1, 0, 49),
                 "after {failures}"
             );
-            periods.push(period(failures + 1));
+            for probe in probes {
+                probe.finish(false, now);
+            }
         }
-        assert_eq!(periods[0], BASE_DELAY.saturating_mul(2));
+        let periods: Vec<Duration> = (FREE_ATTEMPTS..FREE_ATTEMPTS + 8).map(period).collect();
+        assert_eq!(periods[0], BASE_DELAY);
+        assert_eq!(periods[1], BASE_DELAY.saturating_mul(2));
         assert_eq!(periods.last().copied(), Some(MAX_DELAY));
     }
 
     #[test]
-    fn a_success_forgets_the_client_and_other_clients_are_unaffected() {
+    fn parallel_attempts_cannot_exceed_the_budget_in_flight_plus_failed() {
         let guard = BruteForce::default();
         let t0 = Instant::now();
-        admitted(&guard, "client", true, t0, 50);
-        assert!(guard.admit("client", true, t0).is_err());
+        // (failed first, then in flight at once) -> admitted of a 50-attempt burst
+        let cases = [(0, 5), (1, 4), (3, 2), (4, 1), (5, 0)];
+        for (i, (failed, expected)) in cases.into_iter().enumerate() {
+            let id = format!("client-{i}");
+            assert_eq!(fail_sequentially(&guard, &id, true, t0, failed), failed);
+            let (admitted, _, _) = burst(&guard, &id, true, t0, 50);
+            assert_eq!(admitted.len(), expected, "after {failed} failures");
+        }
+    }
+
+    #[test]
+    fn a_success_forgets_the_failures_and_other_clients_are_unaffected() {
+        let guard = BruteForce::default();
+        let t0 = Instant::now();
+        fail_sequentially(&guard, "client", true, t0, 50);
+        assert!(refused_for(guard.admit("client", true, t0)).is_some());
         assert!(
-            guard.admit("other", true, t0).is_ok(),
+            matches!(guard.admit("other", true, t0), Admission::Admitted(_)),
             "another client id is not throttled"
         );
-        guard.succeeded("client");
-        assert!(guard.admit("client", true, t0).is_ok());
+        let probe_time = t0 + BASE_DELAY;
+        let Admission::Admitted(probe) = guard.admit("client", true, probe_time) else {
+            panic!("the probe is admitted after the period");
+        };
+        probe.finish(true, probe_time);
+        let (admitted, _, refused) = burst(&guard, "client", true, probe_time, 50);
+        assert_eq!((admitted.len(), refused), (FREE_ATTEMPTS as usize, 0));
     }
 
     #[test]
     fn the_right_secret_waits_at_most_the_longest_period_after_an_attack() {
         let guard = BruteForce::default();
-        let t0 = Instant::now();
-        let mut now = t0;
+        let mut now = Instant::now();
         // A long attack honouring every Retry-After.
         for _ in 0..40 {
             match guard.admit("client", true, now) {
-                Ok(()) => {}
-                Err(wait) => now += wait,
+                Admission::Admitted(attempt) => attempt.finish(false, now),
+                Admission::Refused(wait) => now += wait,
+                Admission::Busy(_) => panic!("a sequential attacker is never told to wait"),
             }
         }
         // The attack stops; the owner retries until admitted.
         let stopped = now;
-        while let Err(wait) = guard.admit("client", true, now) {
+        while let Some(wait) = refused_for(guard.admit("client", true, now)) {
             now += wait;
         }
         assert!(now - stopped <= MAX_DELAY, "{:?}", now - stopped);
@@ -232,10 +507,10 @@ mod tests {
     fn a_quiet_window_forgets_the_failures() {
         let guard = BruteForce::default();
         let t0 = Instant::now();
-        admitted(&guard, "client", true, t0, 50);
+        fail_sequentially(&guard, "client", true, t0, 50);
         let later = t0 + WINDOW + Duration::from_secs(1);
         assert_eq!(
-            admitted(&guard, "client", true, later, 50),
+            fail_sequentially(&guard, "client", true, later, 50),
             FREE_ATTEMPTS as usize
         );
         guard.forget_stale(later + WINDOW + Duration::from_secs(1));
@@ -246,29 +521,80 @@ mod tests {
     fn unknown_ids_are_throttled_alike_so_a_429_reveals_nothing() {
         let guard = BruteForce::default();
         let t0 = Instant::now();
-        assert_eq!(
-            admitted(&guard, "no-such-client", false, t0, 50),
-            admitted(&guard, "client", true, t0, 50)
-        );
+        for known in [true, false] {
+            let id = format!("client-{known}");
+            assert_eq!(
+                fail_sequentially(&guard, &id, known, t0, 50),
+                FREE_ATTEMPTS as usize
+            );
+            assert_eq!(refused_for(guard.admit(&id, known, t0)), Some(BASE_DELAY));
+            let (admitted, busy, _) = burst(&guard, &format!("burst-{known}"), known, t0, 50);
+            assert_eq!((admitted.len(), busy), (5, 45), "known={known}");
+        }
     }
 
     #[test]
     fn spraying_unknown_ids_stays_bounded_and_never_resets_a_known_clients_lockout() {
         let guard = BruteForce::default();
         let t0 = Instant::now();
-        admitted(&guard, "client", true, t0, 50);
+        fail_sequentially(&guard, "client", true, t0, 50);
         for i in 0..(3 * MAX_UNKNOWN) {
             let now = t0 + Duration::from_micros(i as u64);
-            let _ = guard.admit(&format!("spray-{i}-{}", "x".repeat(i % 512)), false, now);
+            let id = format!("spray-{i}-{}", "x".repeat(i % 512));
+            fail_sequentially(&guard, &id, false, now, 1);
         }
         let (known, unknown) = guard.tracked();
         assert_eq!(known, 1);
         assert!(unknown <= MAX_UNKNOWN, "{unknown}");
         assert!(
-            guard
-                .admit("client", true, t0 + Duration::from_millis(50))
-                .is_err(),
+            refused_for(guard.admit("client", true, t0 + Duration::from_millis(50))).is_some(),
             "still locked out"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_connections_with_the_right_secret_all_get_in_and_none_is_refused() {
+        let guard = Arc::new(BruteForce::default());
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let guard = Arc::clone(&guard);
+                tokio::spawn(async move {
+                    let attempt = guard.admit_waiting("client", true).await?;
+                    tokio::task::yield_now().await; // the verification
+                    attempt.succeeded();
+                    Ok::<(), Duration>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.expect("join"), Ok(()));
+        }
+        assert_eq!(guard.tracked(), (0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiters_are_refused_at_once_when_the_attempts_in_flight_fail() {
+        let guard = Arc::new(BruteForce::default());
+        let t0 = Instant::now();
+        let (in_flight, _, _) = burst(&guard, "client", true, t0, FREE_ATTEMPTS as usize);
+        let waiters: Vec<_> = (0..16)
+            .map(|_| {
+                let guard = Arc::clone(&guard);
+                tokio::spawn(async move {
+                    let started = tokio::time::Instant::now();
+                    let outcome = guard.admit_waiting("client", true).await.map(drop);
+                    (outcome, started.elapsed())
+                })
+            })
+            .collect();
+        drop(in_flight); // all five fail
+        for waiter in waiters {
+            let (outcome, waited) = waiter.await.expect("join");
+            assert!(outcome.is_err(), "a waiter was admitted while locked out");
+            assert!(
+                waited < MAX_DELAY,
+                "waited {waited:?} instead of being refused"
+            );
+        }
     }
 }

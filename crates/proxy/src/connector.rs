@@ -1,23 +1,19 @@
 //! The upstream connector: TCP for `http` backends, TCP + rustls (ring, HTTP/1.1, the system's
 //! CA bundle, SNI = the endpoint host) for `https` backends.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use http::Uri;
-use http::uri::Scheme;
+use http::uri::Authority;
 use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Where the system keeps its CA bundle (Debian/Ubuntu, RHEL/Fedora, Alpine, openSUSE).
 const CA_BUNDLES: [&str; 4] = [
@@ -70,65 +66,92 @@ pub fn client_tls() -> Arc<rustls::ClientConfig> {
         .clone()
 }
 
-/// Connects plain TCP or TLS depending on the URI scheme.
-#[derive(Clone)]
-pub struct Connector {
-    http: HttpConnector,
-    tls: TlsConnector,
+/// Why an upstream connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connecting to {authority}: {source}")]
+    Tcp {
+        authority: String,
+        source: io::Error,
+    },
+    #[error("connecting to {authority}: timed out")]
+    TimedOut { authority: String },
+    #[error("TLS with {authority}: {source}")]
+    Tls {
+        authority: String,
+        source: io::Error,
+    },
+    #[error("{authority} is not a valid TLS server name")]
+    ServerName { authority: String },
 }
 
-impl Connector {
-    pub fn new(mut http: HttpConnector, tls: Arc<rustls::ClientConfig>) -> Self {
-        http.enforce_http(false);
-        Self {
-            http,
-            tls: TlsConnector::from(tls),
+impl ConnectError {
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut { .. })
+            || matches!(self, Self::Tcp { source, .. } | Self::Tls { source, .. }
+                if source.kind() == io::ErrorKind::TimedOut)
+    }
+}
+
+/// Opens a TCP connection (`TCP_NODELAY`) to `authority` within `timeout`. Names are resolved
+/// with the system resolver; each address is tried in turn.
+pub async fn connect_tcp(
+    authority: &Authority,
+    default_port: u16,
+    timeout: Duration,
+) -> Result<TcpStream, ConnectError> {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = authority.port_u16().unwrap_or(default_port);
+    let named = || authority.as_str().to_owned();
+    let tcp = match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(source)) => {
+            return Err(ConnectError::Tcp {
+                authority: named(),
+                source,
+            });
         }
-    }
+        Err(_) => return Err(ConnectError::TimedOut { authority: named() }),
+    };
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }
 
-impl tower_service::Service<Uri> for Connector {
-    type Response = MaybeTls;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<MaybeTls, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        tower_service::Service::<Uri>::poll_ready(&mut self.http, cx).map_err(Into::into)
+/// [`connect_tcp`], then a TLS session (SNI = the host) for `https` backends.
+pub async fn connect(
+    authority: &Authority,
+    https: bool,
+    timeout: Duration,
+    tls: &TlsConnector,
+) -> Result<MaybeTls, ConnectError> {
+    let tcp = connect_tcp(authority, if https { 443 } else { 80 }, timeout).await?;
+    if !https {
+        return Ok(MaybeTls::Plain(TokioIo::new(tcp)));
     }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let https = uri.scheme() == Some(&Scheme::HTTPS);
-        let host = uri
-            .host()
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned());
-        let connecting = tower_service::Service::<Uri>::call(&mut self.http, uri);
-        let tls = self.tls.clone();
-        Box::pin(async move {
-            let tcp = connecting.await?;
-            if !https {
-                return Ok(MaybeTls::Plain(tcp));
-            }
-            let host = host.ok_or("https backend without a host")?;
-            let name = ServerName::try_from(host)?;
-            let stream = tls.connect(name, tcp.into_inner()).await?;
-            Ok(MaybeTls::Tls(Box::new(TokioIo::new(stream))))
-        })
-    }
+    let named = || authority.as_str().to_owned();
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|_| ConnectError::ServerName { authority: named() })?;
+    let stream = tls
+        .connect(name, tcp)
+        .await
+        .map_err(|source| ConnectError::Tls {
+            authority: named(),
+            source,
+        })?;
+    Ok(MaybeTls::Tls(Box::new(TokioIo::new(stream))))
 }
 
 /// A plain or TLS upstream connection.
 pub enum MaybeTls {
     Plain(TokioIo<TcpStream>),
     Tls(Box<TokioIo<TlsStream<TcpStream>>>),
-}
-
-impl Connection for MaybeTls {
-    fn connected(&self) -> Connected {
-        match self {
-            Self::Plain(tcp) => tcp.connected(),
-            Self::Tls(tls) => tls.inner().get_ref().0.connected(),
-        }
-    }
 }
 
 impl Read for MaybeTls {

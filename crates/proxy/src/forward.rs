@@ -1,22 +1,21 @@
 //! Forwarding to backends: pooled keep-alive upstream connections (one pool per worker thread,
-//! one client per distinct connect timeout), round-robin endpoints, `X-Forwarded-*` and
+//! see [`crate::pool`]), round-robin endpoints, `X-Forwarded-*` and
 //! `X-Real-IP`, hop-by-hop headers removed both ways, timeouts, and Kong's error responses.
 //! Bodies stream both ways.
 
 use std::error::Error as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::body::ProxyBody;
-use crate::connector::{self, Connector};
+use crate::connector;
+use crate::pool::{Pool, SendError};
+use crate::raw::{self, RawError};
 use crate::respond;
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -29,7 +28,9 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), removed in both directions in addition to those the
 /// `Connection` header lists.
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// A `static`, not a `const`: a `const` array of `HeaderName`s would be built and dropped at
+/// every use.
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -41,37 +42,79 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
-/// Removes hop-by-hop headers, including every header the `Connection` header names.
-/// Allocates only when `Connection` names a header beyond the usual `close`/`keep-alive`/
-/// `upgrade`/`te`.
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if let Some(connection) = headers.get(header::CONNECTION) {
-        let listed_extra = |v: &HeaderValue| {
-            v.to_str().is_ok_and(|v| {
-                v.split(',').any(|name| {
-                    let name = name.trim();
-                    !name.is_empty()
-                        && !["close", "keep-alive", "upgrade", "te"]
-                            .iter()
-                            .any(|known| name.eq_ignore_ascii_case(known))
-                })
-            })
-        };
-        let multiple = headers.get_all(header::CONNECTION).iter().nth(1).is_some();
-        if multiple || listed_extra(connection) {
-            let listed: Vec<HeaderName> = headers
-                .get_all(header::CONNECTION)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-                .collect();
-            for name in listed {
-                headers.remove(name);
-            }
+/// Index of `name` in [`HOP_BY_HOP`] (a string match: cheaper than nine `HeaderName`
+/// comparisons).
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    Some(match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
+}
+
+/// Bit `i` set: `HOP_BY_HOP[i]` is present.
+fn hop_by_hop_present(headers: &HeaderMap) -> u16 {
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = hop_by_hop_index(name) {
+            present |= 1 << i;
         }
     }
-    for name in &HOP_BY_HOP {
+    present
+}
+
+/// Removes hop-by-hop headers, including every header the `Connection` header names.
+/// One pass over the names present; removes only what is there; allocates only when
+/// `Connection` names a header beyond the usual `close`/`keep-alive`/`upgrade`/`te`.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let present = hop_by_hop_present(headers);
+    if present == 0 {
+        return;
+    }
+    // HOP_BY_HOP[0] is `Connection`.
+    if present & 1 != 0 {
+        remove_connection_listed(headers);
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+}
+
+fn remove_connection_listed(headers: &mut HeaderMap) {
+    let listed_extra = |v: &HeaderValue| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',').any(|name| {
+                let name = name.trim();
+                !name.is_empty()
+                    && !["close", "keep-alive", "upgrade", "te"]
+                        .iter()
+                        .any(|known| name.eq_ignore_ascii_case(known))
+            })
+        })
+    };
+    let mut values = headers.get_all(header::CONNECTION).iter();
+    let first = values.next();
+    let multiple = values.next().is_some();
+    if !(multiple || first.is_some_and(listed_extra)) {
+        return;
+    }
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
         headers.remove(name);
     }
 }
@@ -169,6 +212,8 @@ pub fn prepare(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     remove_hop_by_hop(headers);
+    // Room for the headers added below, so the map grows (rehashes) at most once.
+    headers.reserve(6);
 
     // X-Forwarded-For: append the peer (Kong's $proxy_add_x_forwarded_for).
     let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
@@ -203,11 +248,8 @@ pub fn prepare(
         .unwrap_or_else(|| endpoint.host.clone());
     headers.insert(header::HOST, host);
 
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(target.scheme.clone());
-    uri.authority = Some(endpoint.authority.clone());
-    uri.path_and_query = Some(path_and_query);
-    parts.uri = Uri::from_parts(uri).unwrap_or_default();
+    // Origin form: the connection is already to the endpoint.
+    parts.uri = Uri::from(path_and_query);
     parts.version = Version::HTTP_11;
 }
 
@@ -216,12 +258,9 @@ pub fn clean_response<B>(response: &mut Response<B>) {
     remove_hop_by_hop(response.headers_mut());
 }
 
-type HttpClient = Client<Connector, ProxyBody>;
-
-/// The upstream clients of one worker: one pooled client per distinct connect timeout.
+/// The upstream connections of one worker (see [`crate::pool`]).
 pub struct Upstreams {
-    tls: Arc<rustls::ClientConfig>,
-    clients: Mutex<Vec<(Duration, HttpClient)>>,
+    pool: Pool,
 }
 
 impl Default for Upstreams {
@@ -236,62 +275,50 @@ impl std::fmt::Debug for Upstreams {
     }
 }
 
-fn build_client(connect_timeout: Duration, tls: Arc<rustls::ClientConfig>) -> HttpClient {
-    let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_nodelay(true);
-    let connector = Connector::new(http, tls);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(1024)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .set_host(false)
-        .retry_canceled_requests(true)
-        .build(connector)
-}
-
 impl Upstreams {
     /// Upstream pools trusting the CAs of `tls` for `https` backends.
     pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
         Self {
-            tls,
-            clients: Mutex::new(Vec::new()),
+            pool: Pool::new(tls),
         }
     }
 
-    /// Sends `request` to its (absolute) URI and maps failures to Kong's responses: 502 for a
-    /// refused or reset connection or a malformed response, 504 for a timeout.
-    pub async fn send(&self, target: &Target, request: Request<ProxyBody>) -> Response<ProxyBody> {
-        let future = {
-            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-            let index = match clients
-                .iter()
-                .position(|(t, _)| *t == target.connect_timeout)
-            {
-                Some(i) => i,
-                None => {
-                    clients.push((
-                        target.connect_timeout,
-                        build_client(target.connect_timeout, self.tls.clone()),
-                    ));
-                    clients.len() - 1
-                }
-            };
-            clients[index].1.request(request)
-        };
+    /// Sends `request` (prepared by [`prepare`]) to `endpoint` of `target` and maps failures
+    /// to Kong's responses: 502 for a refused or reset connection or a malformed response,
+    /// 504 for a timeout (connect plus read timeout for the whole exchange up to the response
+    /// head).
+    pub async fn send(
+        &self,
+        target: &Target,
+        endpoint: &Endpoint,
+        request: Request<ProxyBody>,
+    ) -> Response<ProxyBody> {
+        let https = target.scheme == Scheme::HTTPS;
         let budget = target.connect_timeout + target.read_timeout;
-        match tokio::time::timeout(budget, future).await {
-            Ok(Ok(response)) => {
-                let mut response = response.map(ProxyBody::from);
+        let authority = &endpoint.authority;
+        let result = if !https && raw::eligible(&request) {
+            let deadline = tokio::time::Instant::now() + budget;
+            self.pool
+                .send_raw(authority, target.connect_timeout, deadline, request)
+                .await
+        } else {
+            let sending = self
+                .pool
+                .send(https, authority, target.connect_timeout, request);
+            tokio::time::timeout(budget, sending)
+                .await
+                .unwrap_or(Err(SendError::TimedOut))
+        };
+        match result {
+            Ok(mut response) => {
                 clean_response(&mut response);
                 response
             }
-            Ok(Err(err)) if is_client_body_error(&err) => {
+            Err(err) if is_client_body_error(&err) => {
                 tracing::debug!(error = %err, "the client's request body was malformed");
                 respond::bad_request_close()
             }
-            Ok(Err(err)) => {
+            Err(err) => {
                 let timed_out = is_timeout(&err);
                 tracing::debug!(error = %err, source = ?err.source(), timed_out, "upstream request failed");
                 if timed_out {
@@ -299,10 +326,6 @@ impl Upstreams {
                 } else {
                     respond::static_json(StatusCode::BAD_GATEWAY, respond::BAD_UPSTREAM)
                 }
-            }
-            Err(_) => {
-                tracing::debug!("upstream timed out");
-                respond::static_json(StatusCode::GATEWAY_TIMEOUT, respond::UPSTREAM_TIMEOUT)
             }
         }
     }
@@ -323,7 +346,16 @@ fn is_client_body_error(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+fn is_timeout(err: &SendError) -> bool {
+    match err {
+        SendError::TimedOut | SendError::Raw(RawError::TimedOut) => return true,
+        SendError::Connect(connect) | SendError::Raw(RawError::Connect(connect))
+            if connect.is_timeout() =>
+        {
+            return true;
+        }
+        _ => {}
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>()
@@ -421,7 +453,7 @@ mod tests {
         assert_eq!(h["x-forwarded-port"], "8443");
         assert_eq!(h["x-forwarded-host"], "api.example.com");
         assert_eq!(h["host"], "127.0.0.1:9000");
-        assert_eq!(parts.uri, "http://127.0.0.1:9000/x?y=1");
+        assert_eq!(parts.uri, "/x?y=1");
         assert_eq!(parts.version, Version::HTTP_11);
     }
 
@@ -439,6 +471,14 @@ mod tests {
         assert_eq!(h["x-forwarded-host"], "public.example.com");
         assert_eq!(h["x-real-ip"], "203.0.113.9");
         assert_eq!(h["host"], "backend.local");
+    }
+
+    #[test]
+    fn the_hop_by_hop_index_matches_the_list() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(i), "{name}");
+        }
+        assert_eq!(hop_by_hop_index(&header::HOST), None);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! (token endpoint or verification), forward.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -13,23 +13,38 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
 use tollgate_core::oauth::{self, OAuthError, ParamSource, RequestView, TokenSource};
 use tollgate_core::routing::{self, RouteMatch};
-use tollgate_core::snapshot::PluginConfig;
+use tollgate_core::snapshot::{Plugin, PluginConfig};
 use tracing::Instrument;
 
 use crate::body::{self, ProxyBody};
-use crate::forward::{self, Peer, Upstreams};
+use crate::forward::{self, Endpoint, Peer, Target, Upstreams};
 use crate::metrics::Verification;
 use crate::respond;
 use crate::state::{Compiled, ProxyState, RouteEntry};
 use crate::token_cache::TokenCache;
 use crate::token_endpoint;
 
-/// What one worker thread keeps to itself: its upstream connection pools and its cache of
-/// opened tokens (never shared, so never contended).
+/// What one worker thread keeps to itself: its upstream connection pools, its cache of
+/// opened tokens and its handle on the current snapshot (never shared, so never contended).
 #[derive(Debug, Default)]
 pub struct WorkerLocal {
     pub upstreams: Upstreams,
     pub tokens: TokenCache,
+    held: Mutex<Option<Arc<Held>>>,
+}
+
+/// This worker's reference to a compiled snapshot. Requests clone the `Arc<Held>`, whose count
+/// only this worker touches, instead of the shared `Arc<Compiled>`, whose count every worker
+/// would bounce between cores on every request.
+#[derive(Debug)]
+pub struct Held(Arc<Compiled>);
+
+impl std::ops::Deref for Held {
+    type Target = Compiled;
+
+    fn deref(&self) -> &Compiled {
+        &self.0
+    }
 }
 
 impl WorkerLocal {
@@ -37,7 +52,23 @@ impl WorkerLocal {
         Self {
             upstreams,
             tokens: TokenCache::default(),
+            held: Mutex::new(None),
         }
+    }
+
+    /// The snapshot `state` serves now, `None` before the first one.
+    pub fn snapshot(&self, state: &ProxyState) -> Option<Arc<Held>> {
+        let current = state.current_guard();
+        let current = current.as_ref()?;
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = held.as_ref()
+            && Arc::ptr_eq(&h.0, current)
+        {
+            return Some(h.clone());
+        }
+        let fresh = Arc::new(Held(current.clone()));
+        *held = Some(fresh.clone());
+        Some(fresh)
     }
 }
 
@@ -131,7 +162,7 @@ fn unmatched(ctx: &Ctx, response: Response<ProxyBody>) -> Response<ProxyBody> {
 }
 
 async fn dispatch(ctx: &Ctx, request: Request<ProxyBody>) -> Response<ProxyBody> {
-    let Some(compiled) = ctx.state.current() else {
+    let Some(compiled) = ctx.local.snapshot(&ctx.state) else {
         return unmatched(ctx, respond::no_route());
     };
     let Ok(path) = routing::normalize_path(request.uri().path()) else {
@@ -152,13 +183,26 @@ async fn dispatch(ctx: &Ctx, request: Request<ProxyBody>) -> Response<ProxyBody>
         return unmatched(ctx, respond::no_route());
     };
     let span = tracing::debug_span!("request", route = %entry.id);
-    let response = route(ctx, &compiled, entry, matched, &path, request)
-        .instrument(span)
-        .await;
+    let routed = route(ctx, &compiled, entry, matched, &path, request);
+    // A disabled span would still wrap (and enlarge) the future on every request.
+    let response = if span.is_disabled() {
+        routed.await
+    } else {
+        routed.instrument(span).await
+    };
     entry.counters.record(response.status().as_u16());
     response
 }
 
+/// What the pipeline decided: a response, or a request to forward to an endpoint.
+enum Next<'a> {
+    Respond(Response<ProxyBody>),
+    Forward(&'a Target, &'a Endpoint, Request<ProxyBody>),
+}
+
+/// Runs the route's plugin and forwards. The decisions are plain functions returning [`Next`]
+/// and only the upstream exchange is awaited here, so the request is not moved through a
+/// chain of nested futures (each level would copy it).
 async fn route(
     ctx: &Ctx,
     compiled: &Compiled,
@@ -167,24 +211,81 @@ async fn route(
     path: &str,
     request: Request<ProxyBody>,
 ) -> Response<ProxyBody> {
-    let Some(plugin) = &entry.plugin else {
-        let (mut parts, body) = request.into_parts();
-        strip_identity(&mut parts.headers);
-        oauth::apply_identity(&mut parts.headers, None);
-        return forward_to(ctx, entry, matched, path, parts, body, Query::Original).await;
+    let next = match &entry.plugin {
+        None => {
+            let (mut parts, body) = request.into_parts();
+            if has_identity_headers(&parts.headers) {
+                strip_identity(&mut parts.headers);
+                oauth::apply_identity(&mut parts.headers, None);
+            }
+            forward_to(ctx, entry, matched, path, parts, body, Query::Original)
+        }
+        Some(plugin) => {
+            if let PluginConfig::OAuth2(config) = &plugin.config
+                && oauth::is_token_endpoint(path)
+            {
+                // Boxed: keeps this rarely taken branch's large future out of every request's
+                // state.
+                return Box::pin(token_endpoint::serve(
+                    ctx, compiled, plugin, config, request,
+                ))
+                .await;
+            }
+            let (parts, body) = request.into_parts();
+            let source = ParamSource::of(&plugin.config);
+            let view = RequestView {
+                method: parts.method.as_str(),
+                headers: &parts.headers,
+                query: parts.uri.query(),
+                body: None,
+            };
+            if oauth::needs_body(source, &view) {
+                let reading = body::read_bounded(body, oauth::MAX_VERIFY_BODY_LEN);
+                match Box::pin(reading).await {
+                    Ok(bytes) => protected(
+                        ctx,
+                        compiled,
+                        entry,
+                        plugin,
+                        matched,
+                        path,
+                        parts,
+                        Err(bytes),
+                    ),
+                    Err(body::ReadError::TooLarge { .. }) => Next::Respond(respond::too_large()),
+                    Err(body::ReadError::Read(_)) => Next::Respond(respond::bad_request()),
+                }
+            } else {
+                protected(ctx, compiled, entry, plugin, matched, path, parts, Ok(body))
+            }
+        }
     };
-    if let PluginConfig::OAuth2(config) = &plugin.config
-        && oauth::is_token_endpoint(path)
-    {
-        return token_endpoint::serve(ctx, compiled, plugin, config, request).await;
+    match next {
+        Next::Respond(response) => response,
+        Next::Forward(target, endpoint, request) => {
+            ctx.local.upstreams.send(target, endpoint, request).await
+        }
     }
-    protected(ctx, compiled, entry, matched, path, request).await
 }
 
 /// Prefixes of header names only the proxy may set: a client-sent `X-Consumer-*`,
 /// `X-Authenticated-*` or `X-Anonymous-*` header never reaches an upstream, whatever follows the
 /// prefix (core's [`oauth::apply_identity`] then removes and sets the exact identity headers).
 const IDENTITY_PREFIXES: [&str; 3] = ["x-consumer-", "x-authenticated-", "x-anonymous-"];
+
+/// Whether the client sent any identity header: one with an identity prefix or one of core's
+/// [`oauth::IDENTITY_HEADERS`]. Without one, stripping and core's removal are no-ops (one pass
+/// over the names instead of a hashed lookup per identity header).
+pub fn has_identity_headers(headers: &http::HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        let text = name.as_str();
+        IDENTITY_PREFIXES.iter().any(|p| text.starts_with(p))
+            || IDENTITY_HEADERS.iter().any(|h| h == name)
+    })
+}
+
+/// Core's list as a `static` (a `const` array of names is built and dropped at every use).
+static IDENTITY_HEADERS: [http::HeaderName; 7] = oauth::IDENTITY_HEADERS;
 
 /// Removes every header with an identity prefix. One pass over the names; allocates only when
 /// a client actually sent one.
@@ -202,39 +303,31 @@ pub fn strip_identity(headers: &mut http::HeaderMap) {
     }
 }
 
-/// Verifies the request's token and forwards it with the caller's identity.
-async fn protected(
+/// Verifies the request's token and decides to forward it with the caller's identity.
+/// `body` is the client's body stream, or the bytes already read when the token may be in it.
+#[allow(clippy::too_many_arguments)]
+fn protected<'a>(
     ctx: &Ctx,
     compiled: &Compiled,
-    entry: &RouteEntry,
+    entry: &'a RouteEntry,
+    plugin: &Plugin,
     matched: RouteMatch<'_>,
     path: &str,
-    request: Request<ProxyBody>,
-) -> Response<ProxyBody> {
-    let Some(plugin) = &entry.plugin else {
-        return respond::static_json(StatusCode::INTERNAL_SERVER_ERROR, respond::INTERNAL);
-    };
+    mut parts: http::request::Parts,
+    body: Result<ProxyBody, Bytes>,
+) -> Next<'a> {
     let metrics = ctx.state.metrics();
-    let (mut parts, body) = request.into_parts();
     let source = ParamSource::of(&plugin.config);
-    let method = parts.method.as_str();
-    let mut view = RequestView {
-        method,
+    let (body, buffered) = match body {
+        Ok(stream) => (Some(stream), None),
+        Err(bytes) => (None, Some(bytes)),
+    };
+    let view = RequestView {
+        method: parts.method.as_str(),
         headers: &parts.headers,
         query: parts.uri.query(),
-        body: None,
+        body: buffered.as_deref(),
     };
-    let mut buffered: Option<Bytes> = None;
-    let mut body = Some(body);
-    if oauth::needs_body(source, &view) {
-        match body::read_bounded(body.take().unwrap_or_default(), oauth::MAX_VERIFY_BODY_LEN).await
-        {
-            Ok(bytes) => buffered = Some(bytes),
-            Err(body::ReadError::TooLarge { .. }) => return respond::too_large(),
-            Err(body::ReadError::Read(_)) => return respond::bad_request(),
-        }
-        view.body = buffered.as_deref();
-    }
     let found = oauth::extract_token(source, &view);
     let (opened, location) = match found {
         TokenSource::Missing => (None, None),
@@ -254,7 +347,7 @@ async fn protected(
             } else {
                 Verification::Missing
             });
-            return oauth_error(&error);
+            return Next::Respond(oauth_error(&error));
         }
     };
     metrics.verification(if identity.anonymous {
@@ -289,7 +382,7 @@ async fn protected(
         (None, None, Some(stream)) => stream,
         (None, None, None) => ProxyBody::Empty,
     };
-    forward_to(ctx, entry, matched, path, parts, body, query).await
+    forward_to(ctx, entry, matched, path, parts, body, query)
 }
 
 /// The query string sent upstream.
@@ -300,24 +393,27 @@ enum Query {
     Replaced(Option<String>),
 }
 
-/// Forwards to the route's backend; 503 without one.
-async fn forward_to(
+/// Prepares the request for the route's backend; 503 without one.
+fn forward_to<'a>(
     ctx: &Ctx,
-    entry: &RouteEntry,
+    entry: &'a RouteEntry,
     matched: RouteMatch<'_>,
     path: &str,
     mut parts: http::request::Parts,
     body: ProxyBody,
     query: Query,
-) -> Response<ProxyBody> {
+) -> Next<'a> {
     let Some(target) = &entry.target else {
-        return respond::static_json(StatusCode::SERVICE_UNAVAILABLE, respond::NO_SERVICE);
+        return Next::Respond(respond::static_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            respond::NO_SERVICE,
+        ));
     };
     let Some(endpoint) = target.pick() else {
-        return respond::static_json(
+        return Next::Respond(respond::static_json(
             StatusCode::SERVICE_UNAVAILABLE,
             respond::NO_HEALTHY_UPSTREAM,
-        );
+        ));
     };
     let upstream =
         routing::upstream_path(matched.route, &target.path, matched.matched_prefix, path);
@@ -340,14 +436,10 @@ async fn forward_to(
         _ => PathAndQuery::from_maybe_shared(Bytes::from(upstream)),
     };
     let Ok(path_and_query) = path_and_query else {
-        return respond::bad_request();
+        return Next::Respond(respond::bad_request());
     };
-    let endpoint = endpoint.clone();
-    forward::prepare(&mut parts, &ctx.peer, target, &endpoint, path_and_query);
-    ctx.local
-        .upstreams
-        .send(target, Request::from_parts(parts, body))
-        .await
+    forward::prepare(&mut parts, &ctx.peer, target, endpoint, path_and_query);
+    Next::Forward(target, endpoint, Request::from_parts(parts, body))
 }
 
 /// An RFC 6749 / RFC 6750 error response.
@@ -365,4 +457,30 @@ pub(crate) fn oauth_error(error: &OAuthError) -> Response<ProxyBody> {
         headers.insert(CONTENT_TYPE, respond::JSON);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_headers_are_detected_by_prefix_or_exact_name_in_any_case() {
+        let cases = [
+            (vec![], false),
+            (vec!["host", "authorization"], false),
+            (vec!["x-consumer-whatever"], true),
+            (vec!["X-Authenticated-Userid"], true),
+            (vec!["x-anonymous-consumer"], true),
+            (vec!["X-Credential-Identifier"], true),
+            (vec!["x-consumerish"], false),
+        ];
+        for (names, expected) in cases {
+            let mut headers = http::HeaderMap::new();
+            for name in &names {
+                let name = http::HeaderName::from_bytes(name.as_bytes()).expect("name");
+                headers.insert(name, HeaderValue::from_static("v"));
+            }
+            assert_eq!(has_identity_headers(&headers), expected, "{names:?}");
+        }
+    }
 }

@@ -41,6 +41,10 @@ struct Args {
     config_token: Option<String>,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Milliseconds to keep accepting after SIGTERM while `/readyz` answers 503, so load
+    /// balancers (Kubernetes endpoints) stop sending before the listeners close.
+    #[arg(long, default_value_t = 1000)]
+    drain_delay_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         upstream_ca: args.upstream_ca_file,
         trusted_proxies: args.trusted_proxies,
         config_token,
+        drain_delay: std::time::Duration::from_millis(args.drain_delay_ms),
         ..ProxyOptions::default()
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -119,6 +119,10 @@ pub struct ProxyOptions {
     pub header_read_timeout: Duration,
     /// Time in-flight requests get to finish after a shutdown signal.
     pub grace_period: Duration,
+    /// Time between a shutdown signal and the listeners closing: `/readyz` already answers 503
+    /// and new connections are still served, so load balancers stop sending before the proxy
+    /// stops accepting (closing a listener resets connections still in its accept queue).
+    pub drain_delay: Duration,
     /// Worker threads serving traffic (each with its own listeners and upstream pools).
     pub workers: usize,
     /// Client-secret verification pool and cache sizes.
@@ -145,6 +149,7 @@ impl Default for ProxyOptions {
             max_header_bytes: 32 * 1024,
             header_read_timeout: Duration::from_secs(10),
             grace_period: Duration::from_secs(20),
+            drain_delay: Duration::ZERO,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             secret_limits: secrets::Limits::default(),
         }

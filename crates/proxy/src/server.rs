@@ -280,6 +280,10 @@ impl Bound {
         shutdown.await;
         tracing::info!("shutting down: not ready, draining in-flight requests");
         state.begin_shutdown();
+        if !options.drain_delay.is_zero() {
+            // Not ready, still accepting: load balancers notice before connections are refused.
+            tokio::time::sleep(options.drain_delay).await;
+        }
         let _ = stop_tx.send(true);
         for worker in done {
             let _ = worker.await;

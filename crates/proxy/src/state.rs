@@ -11,6 +11,7 @@ use arc_swap::ArcSwapOption;
 use http::HeaderValue;
 use http::uri::Scheme;
 use tollgate_core::oauth::SnapshotIndex;
+use tollgate_core::routing::RouteIndex;
 use tollgate_core::secret::Verifier;
 use tollgate_core::snapshot::{Backend, Plugin, PluginConfig, SNAPSHOT_FORMAT, Snapshot};
 use tollgate_core::token::KeyRing;
@@ -18,7 +19,7 @@ use tollgate_core::token::KeyRing;
 use crate::brute_force::BruteForce;
 use crate::forward::{Endpoint, Target};
 use crate::metrics::{Metrics, RouteCounters};
-use crate::route_index::RouteIndex;
+
 use crate::secrets::{self, SecretVerifier};
 
 /// A route with everything the hot path needs resolved.
@@ -101,6 +102,12 @@ impl ProxyState {
     /// The snapshot being served, `None` before the first one.
     pub fn current(&self) -> Option<Arc<Compiled>> {
         self.current.load_full()
+    }
+
+    /// The snapshot being served, borrowed without touching its reference count (see
+    /// [`crate::handler::WorkerLocal::snapshot`]).
+    pub(crate) fn current_guard(&self) -> arc_swap::Guard<Option<Arc<Compiled>>> {
+        self.current.load()
     }
 
     /// Hash of the snapshot being served ("" before the first one).

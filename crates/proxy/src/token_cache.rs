@@ -3,8 +3,13 @@
 //! snapshot generation whose key ring opened them (a new snapshot starts empty, so a retired
 //! key is never trusted from the cache), and revocation, expiry and binding are still checked
 //! on every request by core's `authenticate`.
+//!
+//! Lookups hash only the token's last [`HASHED_TAIL`] bytes (part of its AEAD tag) with a fast
+//! non-keyed hash: only tokens that opened, whose tags an attacker cannot choose, are ever
+//! inserted, so no one can crowd a bucket; equality still compares the whole token.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use tollgate_core::token::{Claims, KeyRing, TokenError};
@@ -12,10 +17,31 @@ use tollgate_core::token::{Claims, KeyRing, TokenError};
 /// Entries per worker before the cache starts over.
 pub const CAPACITY: usize = 8192;
 
+/// Bytes at the end of a token that its hash covers.
+pub const HASHED_TAIL: usize = 16;
+
+/// Hashes the tail of each `write` (a `str` key arrives as one write plus a `0xff` marker).
+#[derive(Default)]
+struct TailHasher(crate::pool::FxHasher);
+
+impl Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = &bytes[bytes.len().saturating_sub(HASHED_TAIL)..];
+        self.0.write(tail);
+        self.0.write_usize(bytes.len());
+    }
+
+    fn write_u8(&mut self, _marker: u8) {}
+
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     generation: u64,
-    entries: HashMap<Box<str>, Claims>,
+    entries: HashMap<Box<str>, Claims, BuildHasherDefault<TailHasher>>,
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +135,18 @@ mod tests {
         // The key was retired in snapshot 2.
         let new = ring(&["k22"], "k22");
         assert_eq!(cache.open(&new, 2, &token), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn tokens_sharing_a_tail_are_still_told_apart() {
+        let keys = ring(&["k1"], "k1");
+        let token = keys.issue(&claims(), [3; 24]).expect("issue");
+        let cache = TokenCache::default();
+        assert!(cache.open(&keys, 1, &token).is_ok());
+        // Same last bytes, different start: must not be answered from the cache.
+        let forged = format!("x{}", &token[1..]);
+        assert!(cache.open(&keys, 1, &forged).is_err());
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! The decisions are core's; this module reads the bounded body, verifies the client secret on
 //! the verification pool, mints the token and counts the outcome.
 
-use std::time::Instant;
-
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use tollgate_core::oauth::token_endpoint::claims_for;
@@ -120,10 +118,18 @@ pub async fn serve(
     let entry = compiled
         .index
         .credential_by_client_id(&token_request.client_id);
-    let guard = &ctx.state.brute_force;
-    if let Err(wait) = guard.admit(&token_request.client_id, entry.is_some(), Instant::now()) {
-        return throttled(ctx, wait);
-    }
+    // Admission comes before any secret is checked (even against the cache). Attempts beyond
+    // the free budget wait, bounded, for those in flight; a locked-out client id is refused.
+    // The handle counts this attempt as a failure on every path that does not mark it a success.
+    let attempt = match ctx
+        .state
+        .brute_force
+        .admit_waiting(&token_request.client_id, entry.is_some())
+        .await
+    {
+        Ok(attempt) => attempt,
+        Err(wait) => return throttled(ctx, wait),
+    };
     let uuid = entry.and_then(|e| tollgate_core::ids::uuid_bytes(&e.credential.id));
     let secret_ok = match (uuid, token_request.client_secret()) {
         (Some(uuid), Some(presented)) => match compiled.verifiers.get(&uuid) {
@@ -152,7 +158,7 @@ pub async fn serve(
     {
         return refuse(ctx, &error);
     }
-    guard.succeeded(&token_request.client_id);
+    attempt.succeeded();
     let (Some(entry), Some(uuid)) = (entry, uuid) else {
         return refuse(
             ctx,

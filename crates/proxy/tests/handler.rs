@@ -191,3 +191,35 @@ async fn repeated_wrong_secrets_lock_the_client_out_briefly_then_the_right_one_w
     }
     assert_eq!(https.state.brute_force().tracked(), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_requests_with_the_right_argon2_secret_on_a_cold_cache_all_get_tokens() {
+    let state = Arc::new(ProxyState::new());
+    state
+        .apply(
+            SnapshotBuilder::quickstart()
+                .argon2_secret("secret")
+                .build(),
+        )
+        .expect("valid snapshot");
+    let https = Ctx::new(
+        state,
+        Arc::new(WorkerLocal::default()),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        false,
+        true,
+        8443,
+    );
+    let right = "grant_type=client_credentials&client_id=client&client_secret=secret";
+    // 64 connections at once, more than the free budget: the ones beyond it wait for those in
+    // flight instead of being refused, since nothing has failed.
+    let calls = (0..64).map(|_| call(&https, token_request(right)));
+    let statuses: Vec<StatusCode> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|(status, _, _)| status)
+        .collect();
+    let refused = statuses.iter().filter(|s| **s != StatusCode::OK).count();
+    assert_eq!(refused, 0, "{statuses:?}");
+    assert_eq!(https.state.brute_force().tracked(), (0, 0));
+}

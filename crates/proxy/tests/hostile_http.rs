@@ -433,3 +433,47 @@ async fn malformed_chunked_bodies_and_duplicate_hosts_are_client_errors() {
     let uris = upstream.uris();
     assert!(uris.iter().all(|u| !u.contains("smuggled")), "{uris:?}");
 }
+
+#[tokio::test]
+async fn after_a_shutdown_signal_the_proxy_is_not_ready_but_serves_new_connections_until_the_drain_delay_ends()
+ {
+    let upstream = Recorder::start("open").await;
+    let snapshot = SnapshotBuilder::quickstart()
+        .open_route("default/open", "/open", Some(backend(&[upstream.addr])))
+        .build();
+    let mut proxy = RunningProxy::start_with(Some(snapshot), |o| {
+        o.drain_delay = Duration::from_secs(1);
+    })
+    .await;
+    proxy.begin_stop();
+    let admin = proxy.admin;
+    loop {
+        let ready = support::client::send(
+            admin,
+            support::client::get("/readyz")
+                .body(support::client::empty())
+                .expect("r"),
+        )
+        .await;
+        if ready.status() == http::StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    // Not ready, yet a load balancer that has not noticed still gets served, not reset.
+    let request = b"GET /open/late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let reply = exchange(proxy.http, request, LIMIT).await;
+    assert_eq!(reply.status, 200, "{}", reply.head);
+    assert_eq!(upstream.uris(), vec!["/late".to_owned()]);
+    // Then the listeners close and serve returns.
+    let finished = proxy.finished.take().expect("serve task");
+    tokio::time::timeout(LIMIT, finished)
+        .await
+        .expect("serve returned after the drain delay")
+        .expect("join")
+        .expect("serve ok");
+    assert!(
+        TcpStream::connect(proxy.http).await.is_err(),
+        "still accepting"
+    );
+}

@@ -289,3 +289,35 @@ async fn path_tricks_never_reach_a_token_endpoint_they_do_not_normalize_to() {
         );
     }
 }
+
+#[tokio::test]
+async fn over_http2_no_spelling_of_the_protected_path_reaches_it_without_a_token() {
+    let mut tally = Tally::new("http-paths");
+    let (proxy, api, _open) = start().await;
+    for target in API_SPELLINGS {
+        // HTTP/2 carries the path in `:path`; only origin-form targets are valid there.
+        let Ok(uri) = target.parse::<http::Uri>() else {
+            continue;
+        };
+        if uri.scheme().is_some() || !target.starts_with('/') {
+            continue;
+        }
+        let request = http::Request::builder()
+            .method("GET")
+            .uri(format!("https://localhost{target}"))
+            .body(client::empty())
+            .expect("request");
+        let reply = client::send_tls(proxy.https, &proxy.cert_pem, true, request).await;
+        let status = reply.status().as_u16();
+        assert!(status < 500, "h2 {target}: {status}");
+        if status == 200 {
+            assert_eq!(json(&reply)["upstream"], "open", "h2 {target}");
+        }
+        tally.case();
+    }
+    assert!(
+        api.seen().is_empty(),
+        "reached the protected upstream without a token: {:?}",
+        api.uris()
+    );
+}

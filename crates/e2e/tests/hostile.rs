@@ -1,0 +1,317 @@
+//! Hostile input against the real standalone gateway (controller binary, real httpbin, real
+//! TLS): tampered and malformed tokens, hostile token requests, path tricks and oversized or
+//! ambiguous HTTP. The in-process suites (`crates/*/tests/hostile_*.rs`) try each category
+//! exhaustively; this one proves the shipped binary wires the same defences. Each test prints
+//! `HOSTILE-CASES <category> <n>`.
+
+#[allow(dead_code)] // the shared fixtures serve other suites too
+mod support;
+
+use bytes::Bytes;
+use http::Method;
+use support::{Quickstart, assert_invalid_token};
+use tollgate_e2e::quickstart;
+use tollgate_e2e::raw::{build_request, raw_http1};
+
+#[tokio::test]
+async fn tampered_truncated_and_malformed_tokens_are_refused_over_the_wire() {
+    let qs = Quickstart::start("hostile-tokens").await;
+    let token = qs.access_token().await;
+    let mut cases: Vec<String> = Vec::new();
+    for i in (0..token.len()).step_by(5) {
+        let mut bytes = token.clone().into_bytes();
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        cases.push(String::from_utf8(bytes).expect("ascii"));
+    }
+    for len in [0, 1, 2, 10, token.len() / 2, token.len() - 1] {
+        cases.push(token[..len].to_owned());
+    }
+    cases.extend([
+        format!("{token}A"),
+        format!("{token}=="),
+        format!("{token}.{token}"),
+        token.replace('-', "+").replace('_', "/"),
+        "A".repeat(1025),
+        "A".repeat(8 * 1024),
+        "null".to_owned(),
+    ]);
+    // A spelling that happens to equal the genuine token (no `-` or `_` to swap) is no case.
+    cases.retain(|case| case != &token);
+    let path = qs.upstream_path();
+    let mut n = 0;
+    for case in &cases {
+        if case.is_empty() {
+            continue;
+        }
+        let response = qs.call_upstream(Some(case)).await;
+        assert_ne!(
+            response.status, 200,
+            "accepted {case:?}; the genuine token is {token:?}"
+        );
+        assert_invalid_token(&response);
+        n += 1;
+    }
+    // Bytes no HTTP client library would send: non-ASCII and control-adjacent token bytes.
+    for value in [
+        "Bearer \u{e9}\u{e9}\u{e9}",
+        "Bearer \u{1F600}",
+        "bearer   x",
+        "Bearer \u{7f}",
+    ] {
+        let request = build_request(
+            &format!("GET {path} HTTP/1.1"),
+            &qs.gateway.http_addr(),
+            &[("Authorization", value)],
+            b"",
+        );
+        let response = raw_http1(&qs.gateway.http_addr(), &request)
+            .await
+            .expect("raw request");
+        assert!(
+            matches!(response.status, 400 | 401),
+            "{value:?}: {} {}",
+            response.status,
+            response.text()
+        );
+        if response.status == 401 {
+            assert_eq!(
+                response.json()["error"],
+                "invalid_token",
+                "{value:?}: {}",
+                response.text()
+            );
+        }
+        n += 1;
+    }
+    assert_eq!(
+        qs.call_upstream(Some(&token)).await.status,
+        200,
+        "the genuine token still works"
+    );
+    println!("HOSTILE-CASES tokens {n}");
+}
+
+#[tokio::test]
+async fn hostile_token_requests_get_rfc6749_errors_never_5xx() {
+    let qs = Quickstart::start("hostile-token-endpoint").await;
+    let url = qs.gateway.token_url();
+    let form = "application/x-www-form-urlencoded";
+    let good = "grant_type=client_credentials&client_id=client&client_secret=secret";
+    let basic = "Basic Y2xpZW50OnNlY3JldA=="; // client:secret
+    // (query, headers, body, status, error)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Bytes, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "",
+            vec![("content-type", form)],
+            Bytes::from(format!("{good}&client_id=client")),
+            400,
+            "invalid_request",
+        ),
+        (
+            "",
+            vec![("content-type", form), ("authorization", basic)],
+            Bytes::from(good),
+            400,
+            "invalid_request",
+        ),
+        (
+            "",
+            vec![("content-type", form), ("authorization", "Basic !!!")],
+            Bytes::from("grant_type=client_credentials"),
+            401,
+            "invalid_client",
+        ),
+        (
+            "",
+            vec![("content-type", form), ("authorization", "Basic Y2xpZW50")],
+            Bytes::from("grant_type=client_credentials"),
+            401,
+            "invalid_client",
+        ),
+        (
+            "",
+            vec![("content-type", form)],
+            Bytes::from_static(b"grant_type=client_credentials&client_id=client&client_secret=%FF"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "",
+            vec![("content-type", form)],
+            Bytes::from_static(b"grant_type=client_credentials&client_id=\xff\xfe"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "",
+            vec![("content-type", "text/plain")],
+            Bytes::from(good),
+            400,
+            "invalid_request",
+        ),
+        (
+            "",
+            vec![("content-type", "multipart/form-data; boundary=x")],
+            Bytes::from(good),
+            400,
+            "invalid_request",
+        ),
+        (
+            "",
+            vec![("content-type", "application/json")],
+            Bytes::from(good),
+            400,
+            "invalid_request",
+        ),
+        (
+            "client_secret=secret",
+            vec![("content-type", form)],
+            Bytes::from("grant_type=client_credentials&client_id=client"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "client_id=client&client_secret=secret&grant_type=client_credentials",
+            vec![],
+            Bytes::new(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "",
+            vec![("content-type", form)],
+            Bytes::from("grant_type=password&client_id=client&client_secret=secret"),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            "",
+            vec![("content-type", form)],
+            Bytes::from("grant_type=client_credentials&client_id=client&client_secret=wrong"),
+            400,
+            "invalid_client",
+        ),
+    ];
+    let mut n = 0;
+    for (query, headers, body, status, error) in cases {
+        let target = if query.is_empty() {
+            url.clone()
+        } else {
+            format!("{url}?{query}")
+        };
+        let response = qs
+            .client
+            .send(Method::POST, &target, &headers, body)
+            .await
+            .expect("token request completes");
+        assert_eq!(
+            (response.status.as_u16(), response.json()["error"].as_str()),
+            (status, Some(error)),
+            "{query} {headers:?}: {}",
+            response.describe()
+        );
+        assert_eq!(
+            response.header("cache-control"),
+            Some("no-store"),
+            "{}",
+            response.describe()
+        );
+        n += 1;
+    }
+    // A body declared over the limit gets 413 before it is read (raw, so the client does not
+    // race the early answer with a 64 KiB upload).
+    let addr = qs.gateway.http_addr();
+    let declared = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Type: {form}\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n{good}",
+        quickstart::TOKEN_PATH
+    );
+    let response = raw_http1(&addr, declared.as_bytes())
+        .await
+        .expect("raw request");
+    assert_eq!(
+        (response.status, response.json()["error"].as_str()),
+        (413, Some("invalid_request")),
+        "{}",
+        response.text()
+    );
+    n += 1;
+    println!("HOSTILE-CASES token-endpoint {n}");
+}
+
+#[tokio::test]
+async fn path_tricks_and_ambiguous_http_never_get_past_the_gateway_without_a_token() {
+    let qs = Quickstart::start("hostile-http").await;
+    let addr = qs.gateway.http_addr();
+    let upstream = qs.upstream_path();
+    let mut n = 0;
+    // The upstream route is protected: no spelling of its path reaches httpbin without a token.
+    let trimmed = upstream.trim_start_matches('/');
+    let spellings = [
+        format!("/{trimmed}"),
+        format!("//{trimmed}"),
+        format!("/./{trimmed}"),
+        format!("/x/../{trimmed}"),
+        format!("/%2e/{trimmed}"),
+        format!("/{}", trimmed.replacen('a', "%61", 1)),
+        format!("/{trimmed}/"),
+        format!("/{trimmed}%2F"),
+        format!("http://localhost/{trimmed}"),
+    ];
+    for target in &spellings {
+        let request = build_request(&format!("GET {target} HTTP/1.1"), &addr, &[], b"");
+        let response = raw_http1(&addr, &request).await.expect("raw request");
+        assert!(
+            matches!(response.status, 400 | 401 | 404),
+            "{target}: {} {}",
+            response.status,
+            response.text()
+        );
+        n += 1;
+    }
+    // Path tricks never reach the token endpoint over plain HTTP or anywhere else.
+    let body = b"grant_type=client_credentials&client_id=client&client_secret=secret";
+    for target in [
+        "/auth/../x/oauth2/token",
+        "/auth/%2e%2e/x/oauth2/token",
+        "/auth%2Foauth2%2Ftoken",
+        "/x/oauth2/token",
+    ] {
+        let request = build_request(
+            &format!("POST {target} HTTP/1.1"),
+            &addr,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body,
+        );
+        let response = raw_http1(&addr, &request).await.expect("raw request");
+        assert!(response.status < 500, "{target}: {}", response.status);
+        assert!(
+            response.json().get("access_token").is_none(),
+            "{target} issued a token"
+        );
+        n += 1;
+    }
+    // An oversized head gets 431; Content-Length with Transfer-Encoding yields one response at
+    // most and the connection closes, so nothing is smuggled behind it.
+    let big = format!(
+        "GET {upstream} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    assert_eq!(
+        raw_http1(&addr, big.as_bytes()).await.expect("raw").status,
+        431
+    );
+    let smuggle = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET {upstream} HTTP/1.1\r\nHost: x\r\n\r\n",
+        quickstart::TOKEN_PATH
+    );
+    let response = raw_http1(&addr, smuggle.as_bytes()).await.expect("raw");
+    assert!(response.status < 500, "{}", response.status);
+    assert!(
+        !String::from_utf8_lossy(&response.body).contains("HTTP/1.1 200"),
+        "{}",
+        response.text()
+    );
+    n += 2;
+    println!("HOSTILE-CASES http {n}");
+}

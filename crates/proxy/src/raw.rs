@@ -1,0 +1,579 @@
+//! The inline HTTP/1.1 upstream client: the fast path for the common proxied request.
+//!
+//! hyper's client runs each upstream connection as its own task and hands every request and
+//! response across channels; on a proxy whose requests are small that machinery costs more
+//! than the parsing. For a `GET` or `HEAD` without a body to a plain `http` backend, this
+//! module writes the request head itself on a pooled `TcpStream`, parses the response head
+//! with `httparse` in the request's own task, and streams the response body straight from the
+//! socket ([`RawBody`]: `Content-Length`, chunked, or until close). The connection returns to
+//! the worker's pool once the body has been read to its end. Everything else (bodies, other
+//! methods, `https` backends) goes through hyper ([`crate::pool`]).
+//!
+//! Both methods are idempotent, so a request whose reused connection turns out to have been
+//! closed by the upstream before any response byte arrived is retried on another connection.
+
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue, TRANSFER_ENCODING,
+};
+use http::uri::Authority;
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+use crate::body::{BodyError, ProxyBody};
+use crate::connector::{self, ConnectError};
+use crate::pool::Slot;
+
+/// Largest response head accepted.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Most response header fields accepted.
+const MAX_HEADERS: usize = 100;
+/// Read buffer growth step.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why the upstream exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("upstream I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("upstream closed the connection before responding")]
+    ClosedBeforeResponse,
+    #[error("upstream closed the connection inside the response body")]
+    Truncated,
+    #[error("malformed upstream response: {0}")]
+    Malformed(&'static str),
+    #[error("upstream timed out")]
+    TimedOut,
+}
+
+/// One idle-able upstream connection with its read buffer and its deadline timer (reset for
+/// each exchange: re-arming a registered timer is much cheaper than a new one per request).
+pub struct RawConn {
+    stream: TcpStream,
+    buf: BytesMut,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl RawConn {
+    async fn connect(
+        authority: &Authority,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> Result<Self, RawError> {
+        let stream = connector::connect_tcp(authority, 80, timeout).await?;
+        Ok(Self {
+            stream,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+        })
+    }
+
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, RawError>> {
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        loop {
+            ready!(self.stream.poll_read_ready(cx))?;
+            match self.stream.try_read_buf(&mut self.buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+    }
+}
+
+/// Whether `request` can take the fast path (see the module doc).
+pub fn eligible(request: &Request<ProxyBody>) -> bool {
+    let method_ok = matches!(*request.method(), Method::GET | Method::HEAD);
+    let empty = match request.body() {
+        ProxyBody::Empty | ProxyBody::Full(None) => true,
+        ProxyBody::Incoming(body) => body.is_end_stream(),
+        _ => false,
+    };
+    method_ok && empty
+}
+
+/// The request head as sent: request line in origin form, then every header.
+pub fn encode_head(request: &Request<ProxyBody>) -> Vec<u8> {
+    let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let mut size = request.method().as_str().len() + target.len() + 16;
+    for (name, value) in request.headers() {
+        size += name.as_str().len() + value.len() + 4;
+    }
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(request.method().as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in request.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// How the response body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+struct Head {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    framing: Framing,
+    keep_alive: bool,
+}
+
+/// Parses a complete response head at the start of `buf`: `Ok(None)` when more bytes are
+/// needed; 1xx responses are consumed and skipped.
+fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, RawError> {
+    loop {
+        // Uninitialized slots: zeroing 100 headers per response costs more than parsing.
+        let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buf,
+            &mut fields,
+        );
+        let len = match parsed {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(RawError::Malformed("unparsable head")),
+        };
+        let code = response.code.unwrap_or(0);
+        let status = StatusCode::from_u16(code).map_err(|_| RawError::Malformed("bad status"))?;
+        if status.is_informational() {
+            if code == 101 {
+                return Err(RawError::Malformed("unexpected protocol switch"));
+            }
+            buf.advance(len);
+            continue;
+        }
+        let version = match response.version {
+            Some(1) => Version::HTTP_11,
+            _ => Version::HTTP_10,
+        };
+        // Offsets into the head, so the values can share its bytes once frozen.
+        let base = buf.as_ptr() as usize;
+        let mut spans = Vec::with_capacity(response.headers.len());
+        let mut seen = Seen::default();
+        for field in response.headers.iter() {
+            let name = HeaderName::from_bytes(field.name.as_bytes())
+                .map_err(|_| RawError::Malformed("bad header name"))?;
+            seen.note(&name);
+            let start = field.value.as_ptr() as usize - base;
+            spans.push((name, start, field.value.len()));
+        }
+        let head = buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for (name, start, len) in spans {
+            let value = HeaderValue::from_maybe_shared(head.slice(start..start + len))
+                .map_err(|_| RawError::Malformed("bad header value"))?;
+            headers.append(name, value);
+        }
+        let framing = framing(status, head_request, &headers, seen)?;
+        let keep_alive = version == Version::HTTP_11
+            && framing != Framing::UntilClose
+            && !(seen.connection
+                && headers
+                    .get_all(CONNECTION)
+                    .iter()
+                    .any(|v| has_token(v, "close")));
+        return Ok(Some(Head {
+            status,
+            version,
+            headers,
+            framing,
+            keep_alive,
+        }));
+    }
+}
+
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .to_str()
+        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+/// Which framing headers a response head has (so absent ones are never looked up).
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    connection: bool,
+    content_length: bool,
+    transfer_encoding: bool,
+}
+
+impl Seen {
+    fn note(&mut self, name: &HeaderName) {
+        if name == CONNECTION {
+            self.connection = true;
+        } else if name == CONTENT_LENGTH {
+            self.content_length = true;
+        } else if name == TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+        }
+    }
+}
+
+fn framing(
+    status: StatusCode,
+    head_request: bool,
+    headers: &HeaderMap,
+    seen: Seen,
+) -> Result<Framing, RawError> {
+    if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Ok(Framing::Empty);
+    }
+    if seen.transfer_encoding
+        && let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back()
+    {
+        let chunked_last = last
+            .to_str()
+            .ok()
+            .and_then(|v| v.rsplit(',').next())
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if chunked_last {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        });
+    }
+    let mut length: Option<u64> = None;
+    let values = seen
+        .content_length
+        .then(|| headers.get_all(CONTENT_LENGTH))
+        .into_iter()
+        .flatten();
+    for value in values {
+        for part in value
+            .to_str()
+            .map_err(|_| RawError::Malformed("content-length"))?
+            .split(',')
+        {
+            let n: u64 = part
+                .trim()
+                .parse()
+                .map_err(|_| RawError::Malformed("content-length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(RawError::Malformed("conflicting content-length"));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(0) => Framing::Empty,
+        Some(n) => Framing::Length(n),
+        None => Framing::UntilClose,
+    })
+}
+
+/// Sends an [`eligible`] request on an idle connection of `slot` (or a new one, opened within
+/// `connect_timeout`) and returns the response once its head has arrived, by `deadline`.
+pub async fn exchange(
+    slot: &Arc<Slot>,
+    authority: &Authority,
+    connect_timeout: Duration,
+    deadline: Instant,
+    request: Request<ProxyBody>,
+) -> Result<Response<ProxyBody>, RawError> {
+    let head_request = request.method() == Method::HEAD;
+    let bytes = encode_head(&request);
+    drop(request);
+    loop {
+        let (mut conn, reused) = match slot.pop_raw() {
+            Some(conn) => (conn, true),
+            None => {
+                let connecting = RawConn::connect(authority, connect_timeout, deadline);
+                (Box::pin(connecting).await?, false)
+            }
+        };
+        conn.timer.as_mut().reset(deadline);
+        let result = {
+            let RawConn { stream, buf, timer } = &mut conn;
+            tokio::select! {
+                biased;
+                result = send_and_read_head(stream, buf, &bytes, head_request) => result,
+                () = timer.as_mut() => Err(RawError::TimedOut),
+            }
+        };
+        match result {
+            Ok(head) => return Ok(respond(head, conn, slot.clone())),
+            // A reused connection the upstream had closed; nothing was answered: try another.
+            Err(RawError::ClosedBeforeResponse | RawError::Io(_)) if reused => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn send_and_read_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    bytes: &[u8],
+    head_request: bool,
+) -> Result<Head, RawError> {
+    stream.write_all(bytes).await?;
+    loop {
+        if !buf.is_empty()
+            && let Some(head) = parse_head(buf, head_request)?
+        {
+            return Ok(head);
+        }
+        if buf.len() >= MAX_HEAD {
+            return Err(RawError::Malformed("head too large"));
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(READ_CHUNK);
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(if buf.is_empty() {
+                RawError::ClosedBeforeResponse
+            } else {
+                RawError::Malformed("truncated head")
+            });
+        }
+    }
+}
+
+fn respond(head: Head, conn: RawConn, slot: Arc<Slot>) -> Response<ProxyBody> {
+    let state = match head.framing {
+        Framing::Empty => State::Done,
+        Framing::Length(n) => State::Length(n),
+        Framing::Chunked => State::Chunked(Chunk::Size),
+        Framing::UntilClose => State::UntilClose,
+    };
+    let mut body = RawBody {
+        conn: Some(conn),
+        slot,
+        state,
+        keep_alive: head.keep_alive,
+    };
+    let body = if body.state == State::Done {
+        body.release();
+        ProxyBody::Empty
+    } else {
+        ProxyBody::Raw(body)
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = head.status;
+    *response.version_mut() = head.version;
+    *response.headers_mut() = head.headers;
+    response
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside chunk data with this many bytes left.
+    Data(u64),
+    /// Expecting the CRLF after chunk data.
+    DataEnd,
+    /// Reading trailer lines until an empty one.
+    Trailers,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Length(u64),
+    Chunked(Chunk),
+    UntilClose,
+    Done,
+}
+
+/// A response body read from the upstream socket; hands the connection back at its end.
+pub struct RawBody {
+    conn: Option<RawConn>,
+    slot: Arc<Slot>,
+    state: State,
+    keep_alive: bool,
+}
+
+impl std::fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawBody")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Position of the first CRLF in `buf`.
+fn line_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+impl RawBody {
+    /// The body is complete: the connection goes back to the pool when reusable and clean.
+    fn release(&mut self) {
+        self.state = State::Done;
+        if let Some(conn) = self.conn.take()
+            && self.keep_alive
+            && conn.buf.is_empty()
+        {
+            self.slot.put_raw(conn);
+        }
+    }
+
+    /// Makes progress with the buffered bytes: a data frame, the end, or `None` (need more).
+    fn step(&mut self) -> Result<Option<Option<Bytes>>, RawError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(Some(None));
+        };
+        let buf = &mut conn.buf;
+        loop {
+            match self.state {
+                State::Done => return Ok(Some(None)),
+                State::Length(left) | State::Chunked(Chunk::Data(left)) => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    let data = buf.split_to(n).freeze();
+                    let left = left - n as u64;
+                    self.state = match self.state {
+                        State::Length(_) => State::Length(left),
+                        _ if left == 0 => State::Chunked(Chunk::DataEnd),
+                        _ => State::Chunked(Chunk::Data(left)),
+                    };
+                    if self.state == State::Length(0) {
+                        self.release();
+                    }
+                    return Ok(Some(Some(data)));
+                }
+                State::UntilClose => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    return Ok(Some(Some(buf.split().freeze())));
+                }
+                State::Chunked(Chunk::Size) => {
+                    let Some(end) = line_end(buf) else {
+                        return too_long(buf);
+                    };
+                    let line = &buf[..end];
+                    let digits = line.split(|&b| b == b';').next().unwrap_or_default();
+                    let text = std::str::from_utf8(digits)
+                        .map_err(|_| RawError::Malformed("chunk size"))?;
+                    let size = u64::from_str_radix(text.trim(), 16)
+                        .map_err(|_| RawError::Malformed("chunk size"))?;
+                    buf.advance(end + 2);
+                    self.state = State::Chunked(if size == 0 {
+                        Chunk::Trailers
+                    } else {
+                        Chunk::Data(size)
+                    });
+                }
+                State::Chunked(Chunk::DataEnd) => {
+                    if buf.len() < 2 {
+                        return Ok(None);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(RawError::Malformed("chunk end"));
+                    }
+                    buf.advance(2);
+                    self.state = State::Chunked(Chunk::Size);
+                }
+                State::Chunked(Chunk::Trailers) => {
+                    // Trailers are dropped (as hyper's server would for an HTTP/1 client).
+                    let Some(end) = line_end(buf) else {
+                        return too_long(buf);
+                    };
+                    buf.advance(end + 2);
+                    if end == 0 {
+                        self.release();
+                        return Ok(Some(None));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn too_long<T>(buf: &BytesMut) -> Result<Option<T>, RawError> {
+    if buf.len() > MAX_HEAD {
+        Err(RawError::Malformed("chunk line too long"))
+    } else {
+        Ok(None)
+    }
+}
+
+impl Body for RawBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        loop {
+            match this.step() {
+                Ok(Some(Some(data))) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Ok(Some(None)) => return Poll::Ready(None),
+                Ok(None) => {}
+                Err(e) => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match ready!(conn.poll_fill(cx)) {
+                Ok(0) if this.state == State::UntilClose => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    return Poll::Ready(Some(Err(RawError::Truncated.into())));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Length(n) => SizeHint::with_exact(n),
+            State::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "raw_tests.rs"]
+mod tests;

@@ -89,12 +89,6 @@ impl FxHasher {
 
 pub type FxBuild = BuildHasherDefault<FxHasher>;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    https: bool,
-    authority: Authority,
-}
-
 struct Idle {
     sender: SendRequest<ProxyBody>,
     since: Instant,
@@ -184,7 +178,8 @@ impl Slot {
 /// One worker's upstream connections.
 pub struct Pool {
     tls: TlsConnector,
-    slots: Mutex<HashMap<Key, Arc<Slot>, FxBuild>>,
+    /// By scheme (`[http, https]`), then `host:port`.
+    slots: Mutex<[HashMap<Authority, Arc<Slot>, FxBuild>; 2]>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -197,18 +192,20 @@ impl Pool {
     pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
         Self {
             tls: TlsConnector::from(tls),
-            slots: Mutex::new(HashMap::default()),
+            slots: Mutex::new([HashMap::default(), HashMap::default()]),
         }
     }
 
     /// The idle connections to `authority` (created empty on first use).
     pub fn slot(&self, https: bool, authority: &Authority) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let key = Key {
-            https,
-            authority: authority.clone(),
-        };
-        slots.entry(key).or_default().clone()
+        let by_authority = &mut slots[usize::from(https)];
+        if let Some(slot) = by_authority.get(authority) {
+            return slot.clone();
+        }
+        let slot = Arc::new(Slot::default());
+        by_authority.insert(authority.clone(), slot.clone());
+        slot
     }
 
     /// Sends `request` (origin-form URI, `Host` set) to `authority` on an idle connection or a
@@ -480,15 +477,10 @@ mod tests {
     #[test]
     fn fx_hash_tells_endpoints_apart_and_ignores_authority_case() {
         let build = FxBuild::default();
-        let key = |https: bool, a: &'static str| {
-            build.hash_one(Key {
-                https,
-                authority: Authority::from_static(a),
-            })
-        };
-        assert_eq!(key(false, "Backend:80"), key(false, "backend:80"));
-        assert_ne!(key(false, "backend:80"), key(false, "backend:81"));
-        assert_ne!(key(false, "backend:80"), key(true, "backend:80"));
+        let key = |a: &'static str| build.hash_one(Authority::from_static(a));
+        assert_eq!(key("Backend:80"), key("backend:80"));
+        assert_ne!(key("backend:80"), key("backend:81"));
+        assert_ne!(key("backend:80"), key("backend2:80"));
     }
 
     #[test]

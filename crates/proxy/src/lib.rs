@@ -14,6 +14,7 @@ pub mod body;
 pub mod brute_force;
 pub mod connector;
 pub mod forward;
+pub mod h1;
 pub mod handler;
 pub mod logging;
 pub mod metrics;

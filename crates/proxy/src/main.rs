@@ -45,6 +45,10 @@ struct Args {
     /// balancers (Kubernetes endpoints) stop sending before the listeners close.
     #[arg(long, default_value_t = 1000)]
     drain_delay_ms: u64,
+    /// Serve plain HTTP/1 requests on the inline fast path (`false`: hyper serves every
+    /// request; HTTP/2 and unusual HTTP/1 requests always go to hyper).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    http1_fast_path: bool,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         trusted_proxies: args.trusted_proxies,
         config_token,
         drain_delay: std::time::Duration::from_millis(args.drain_delay_ms),
+        http1_fast_path: args.http1_fast_path,
         ..ProxyOptions::default()
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

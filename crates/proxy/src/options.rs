@@ -123,6 +123,9 @@ pub struct ProxyOptions {
     /// and new connections are still served, so load balancers stop sending before the proxy
     /// stops accepting (closing a listener resets connections still in its accept queue).
     pub drain_delay: Duration,
+    /// Serve plain HTTP/1 requests on the inline fast path ([`crate::h1`]); hyper still serves
+    /// HTTP/2 and every request the fast path hands over. `false`: hyper serves everything.
+    pub http1_fast_path: bool,
     /// Worker threads serving traffic (each with its own listeners and upstream pools).
     pub workers: usize,
     /// Client-secret verification pool and cache sizes.
@@ -150,6 +153,7 @@ impl Default for ProxyOptions {
             header_read_timeout: Duration::from_secs(10),
             grace_period: Duration::from_secs(20),
             drain_delay: Duration::ZERO,
+            http1_fast_path: true,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             secret_limits: secrets::Limits::default(),
         }

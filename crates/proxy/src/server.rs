@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::admin::{self, AdminOptions};
 use crate::body::ProxyBody;
 use crate::forward::Upstreams;
+use crate::h1;
 use crate::handler::{self, Ctx, WorkerLocal};
 use crate::options::ProxyOptions;
 use crate::state::ProxyState;
@@ -344,6 +345,12 @@ impl Worker {
         let local = Arc::new(WorkerLocal::new(Upstreams::new(self.upstream_tls.clone())));
         let builder = Arc::new(connection_builder(&self.options));
         let graceful = GracefulShutdown::new();
+        // Fast-path connections hold a graceful watcher too, so the drain below waits for them.
+        let stop = Arc::new(h1::Stop::default());
+        let limits = h1::Limits {
+            max_head: self.options.max_header_bytes,
+            head_timeout: self.options.header_read_timeout,
+        };
         loop {
             let (stream, peer, https_conn) = tokio::select! {
                 accepted = accept_on(&http) => match accepted {
@@ -369,6 +376,7 @@ impl Worker {
             let watcher = graceful.watcher();
             let builder = builder.clone();
             let first_request_deadline = self.options.header_read_timeout;
+            let fast = self.options.http1_fast_path.then(|| (limits, stop.clone()));
             if https_conn {
                 let Some(acceptor) = self.tls.clone() else {
                     continue;
@@ -388,16 +396,36 @@ impl Worker {
                             return;
                         }
                     };
-                    let conn = builder.serve_connection(TokioIo::new(tls), service(ctx.clone()));
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let io = match fast {
+                        Some((limits, stop)) if !h2 => {
+                            match h1::serve(tls, &ctx, &limits, &stop).await {
+                                h1::Outcome::Done => return,
+                                h1::Outcome::Fallback(io) => io,
+                            }
+                        }
+                        _ => h1::Rewind::new(bytes::Bytes::new(), tls),
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(io), service(ctx.clone()));
                     run_connection(watcher.watch(conn), &ctx, first_request_deadline).await;
                 });
             } else {
                 tokio::spawn(async move {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service(ctx.clone()));
+                    let io = match fast {
+                        Some((limits, stop)) => match h1::serve(stream, &ctx, &limits, &stop).await
+                        {
+                            h1::Outcome::Done => return,
+                            h1::Outcome::Fallback(io) => io,
+                        },
+                        None => h1::Rewind::new(bytes::Bytes::new(), stream),
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(io), service(ctx.clone()));
                     run_connection(watcher.watch(conn), &ctx, first_request_deadline).await;
                 });
             }
         }
+        // Idle fast-path connections close now, busy ones after their response.
+        stop.trigger();
         drop(http);
         drop(https);
         if tokio::time::timeout(self.options.grace_period, graceful.shutdown())

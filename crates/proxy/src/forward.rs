@@ -286,12 +286,14 @@ impl Upstreams {
     /// Sends `request` (prepared by [`prepare`]) to `endpoint` of `target` and maps failures
     /// to Kong's responses: 502 for a refused or reset connection or a malformed response,
     /// 504 for a timeout (connect plus read timeout for the whole exchange up to the response
-    /// head).
+    /// head). `verbatim`: the response goes to an HTTP/1 client through [`crate::h1`], so the
+    /// inline client may keep its header lines as bytes ([`raw::VerbatimHead`]).
     pub async fn send(
         &self,
         target: &Target,
         endpoint: &Endpoint,
         request: Request<ProxyBody>,
+        verbatim: bool,
     ) -> Response<ProxyBody> {
         let https = target.scheme == Scheme::HTTPS;
         let budget = target.connect_timeout + target.read_timeout;
@@ -299,7 +301,13 @@ impl Upstreams {
         let result = if !https && raw::eligible(&request) {
             let deadline = tokio::time::Instant::now() + budget;
             self.pool
-                .send_raw(authority, target.connect_timeout, deadline, request)
+                .send_raw(
+                    authority,
+                    target.connect_timeout,
+                    deadline,
+                    request,
+                    verbatim,
+                )
                 .await
         } else {
             let sending = self

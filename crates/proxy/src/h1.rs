@@ -315,7 +315,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         }
     }
 
-    fn fallback(self, head: Option<Bytes>) -> Outcome<S> {
+    fn fallback(self, ctx: &Ctx, head: Option<Bytes>) -> Outcome<S> {
+        // hyper builds every response head from a `HeaderMap`.
+        ctx.verbatim_heads.store(false, Ordering::Relaxed);
         let prefix = match head {
             None => self.buf.freeze(),
             Some(head) => {
@@ -345,6 +347,7 @@ where
     let stopped = stop.notify.notified();
     tokio::pin!(stopped);
     stopped.as_mut().enable();
+    ctx.verbatim_heads.store(true, Ordering::Relaxed);
     let mut first = true;
     loop {
         if stop.is_set() && conn.buf.is_empty() {
@@ -355,9 +358,9 @@ where
         let end = loop {
             match head_end(&conn.buf) {
                 // Over the limit, complete or not: hyper answers 431.
-                Some(end) if end > limits.max_head => return conn.fallback(None),
+                Some(end) if end > limits.max_head => return conn.fallback(ctx, None),
                 Some(end) => break end,
-                None if conn.buf.len() > limits.max_head => return conn.fallback(None),
+                None if conn.buf.len() > limits.max_head => return conn.fallback(ctx, None),
                 None => {}
             }
             let idle = conn.buf.is_empty();
@@ -377,7 +380,7 @@ where
             keep_alive,
         }) = parse_head(&head)
         else {
-            return conn.fallback(Some(head));
+            return conn.fallback(ctx, Some(head));
         };
         if content_length > 0 {
             let started = Waiting::Rest(Instant::now());
@@ -439,6 +442,13 @@ async fn write_response<S: AsyncWrite + Unpin>(
     out.extend_from_slice(b"\r\n");
     let mut has_date = false;
     let mut declared: Option<u64> = None;
+    if let ProxyBody::Raw(raw) = &mut body
+        && let Some(verbatim) = raw.take_verbatim()
+    {
+        out.extend_from_slice(&verbatim.lines);
+        declared = verbatim.content_length;
+        has_date = verbatim.has_date;
+    }
     for (name, value) in &parts.headers {
         if name == CONNECTION {
             // The proxy states its own connection decision below.

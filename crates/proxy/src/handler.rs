@@ -82,6 +82,9 @@ pub struct Ctx {
     pub peer_ip: IpAddr,
     /// The request arrived over TLS on this proxy.
     pub https: bool,
+    /// Responses go to the client through [`crate::h1`], which writes an upstream's header
+    /// lines verbatim (set while a connection is on that path).
+    pub verbatim_heads: AtomicBool,
     /// Signalled by the connection's first request (see [`Ctx::first_request`]).
     first_request: tokio::sync::Notify,
     seen_request: AtomicBool,
@@ -110,6 +113,7 @@ impl Ctx {
             peer,
             peer_ip,
             https,
+            verbatim_heads: AtomicBool::new(false),
             first_request: tokio::sync::Notify::new(),
             seen_request: AtomicBool::new(false),
         }
@@ -263,7 +267,11 @@ async fn route(
     match next {
         Next::Respond(response) => response,
         Next::Forward(target, endpoint, request) => {
-            ctx.local.upstreams.send(target, endpoint, request).await
+            let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
+            ctx.local
+                .upstreams
+                .send(target, endpoint, request, verbatim)
+                .await
         }
     }
 }
@@ -355,8 +363,12 @@ fn protected<'a>(
     } else {
         Verification::Ok
     });
-    strip_identity(&mut parts.headers);
-    oauth::apply_identity(&mut parts.headers, Some(&identity));
+    if has_identity_headers(&parts.headers) {
+        strip_identity(&mut parts.headers);
+        oauth::apply_identity(&mut parts.headers, Some(&identity));
+    } else {
+        oauth::add_identity(&mut parts.headers, &identity);
+    }
 
     let hide = match &plugin.config {
         PluginConfig::OAuth2(c) => c.hide_credentials,

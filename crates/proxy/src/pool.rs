@@ -250,9 +250,18 @@ impl Pool {
         connect_timeout: Duration,
         deadline: tokio::time::Instant,
         request: Request<ProxyBody>,
+        verbatim: bool,
     ) -> Result<Response<ProxyBody>, SendError> {
         let slot = self.slot(false, authority);
-        Ok(raw::exchange(&slot, authority, connect_timeout, deadline, request).await?)
+        Ok(raw::exchange(
+            &slot,
+            authority,
+            connect_timeout,
+            deadline,
+            request,
+            verbatim,
+        )
+        .await?)
     }
 
     async fn open(

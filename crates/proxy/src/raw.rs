@@ -19,9 +19,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{
-    CONNECTION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue, TRANSFER_ENCODING,
-};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::Authority;
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::{Body, Frame, SizeHint};
@@ -140,13 +138,134 @@ struct Head {
     status: StatusCode,
     version: Version,
     headers: HeaderMap,
+    /// The header lines as the client gets them, when the caller asked for them verbatim.
+    verbatim: Option<VerbatimHead>,
     framing: Framing,
     keep_alive: bool,
 }
 
+/// An upstream response head's header lines, passed to an HTTP/1 client byte for byte except
+/// the hop-by-hop fields (and those `Connection` names), which are left out. Building no
+/// `HeaderMap` for a response that is only relayed saves hashing every name twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerbatimHead {
+    /// `name: value\r\n` lines.
+    pub lines: Vec<u8>,
+    /// The `Content-Length` the lines carry, if any.
+    pub content_length: Option<u64>,
+    /// Whether the lines carry a `Date`.
+    pub has_date: bool,
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1), never relayed (the same list as
+/// [`crate::forward`]'s).
+const HOP_BY_HOP: [&[u8]; 9] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+];
+
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|h| h.len() == name.len() && h.eq_ignore_ascii_case(name))
+}
+
+/// Tokens of a comma-separated field value, trimmed.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+/// What the fields of a head say about framing and connection reuse.
+#[derive(Debug, Default)]
+struct Facts<'a> {
+    /// The last `Transfer-Encoding` field's value.
+    transfer_encoding: Option<&'a [u8]>,
+    content_length: Option<u64>,
+    close: bool,
+    /// `Connection` names a field beyond `close`/`keep-alive`.
+    lists_fields: bool,
+    has_date: bool,
+}
+
+fn facts<'a>(fields: &[httparse::Header<'a>]) -> Result<Facts<'a>, RawError> {
+    let mut facts = Facts::default();
+    for field in fields {
+        let name = field.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            facts.transfer_encoding = Some(field.value);
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            for part in field.value.split(|&b| b == b',') {
+                let n = std::str::from_utf8(part.trim_ascii())
+                    .ok()
+                    .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .ok_or(RawError::Malformed("content-length"))?;
+                if facts.content_length.is_some_and(|l| l != n) {
+                    return Err(RawError::Malformed("conflicting content-length"));
+                }
+                facts.content_length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in tokens(field.value) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    facts.close = true;
+                } else if !token.eq_ignore_ascii_case(b"keep-alive") {
+                    facts.lists_fields = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"date") {
+            facts.has_date = true;
+        }
+    }
+    Ok(facts)
+}
+
+/// Whether a `Connection` field of `fields` names `name`.
+fn listed_by_connection(fields: &[httparse::Header<'_>], name: &[u8]) -> bool {
+    fields
+        .iter()
+        .filter(|f| f.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|f| tokens(f.value))
+        .any(|t| t.eq_ignore_ascii_case(name))
+}
+
+fn verbatim_lines(fields: &[httparse::Header<'_>], facts: &Facts<'_>, len: usize) -> VerbatimHead {
+    let mut lines = Vec::with_capacity(len);
+    for field in fields {
+        let name = field.name.as_bytes();
+        if is_hop_by_hop(name) || (facts.lists_fields && listed_by_connection(fields, name)) {
+            continue;
+        }
+        lines.extend_from_slice(name);
+        lines.extend_from_slice(b": ");
+        lines.extend_from_slice(field.value);
+        lines.extend_from_slice(b"\r\n");
+    }
+    VerbatimHead {
+        lines,
+        content_length: facts.content_length,
+        has_date: facts.has_date,
+    }
+}
+
 /// Parses a complete response head at the start of `buf`: `Ok(None)` when more bytes are
-/// needed; 1xx responses are consumed and skipped.
-fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, RawError> {
+/// needed; 1xx responses are consumed and skipped. With `verbatim`, the header lines are kept
+/// as [`VerbatimHead`] and `headers` stays empty.
+fn parse_head(
+    buf: &mut BytesMut,
+    head_request: bool,
+    verbatim: bool,
+) -> Result<Option<Head>, RawError> {
     loop {
         // Uninitialized slots: zeroing 100 headers per response costs more than parsing.
         let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -174,14 +293,28 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, Ra
             Some(1) => Version::HTTP_11,
             _ => Version::HTTP_10,
         };
+        let facts = facts(response.headers)?;
+        let framing = framing(status, head_request, &facts);
+        let keep_alive =
+            version == Version::HTTP_11 && framing != Framing::UntilClose && !facts.close;
+        if verbatim {
+            let lines = verbatim_lines(response.headers, &facts, len);
+            buf.advance(len);
+            return Ok(Some(Head {
+                status,
+                version,
+                headers: HeaderMap::new(),
+                verbatim: Some(lines),
+                framing,
+                keep_alive,
+            }));
+        }
         // Offsets into the head, so the values can share its bytes once frozen.
         let base = buf.as_ptr() as usize;
         let mut spans = Vec::with_capacity(response.headers.len());
-        let mut seen = Seen::default();
         for field in response.headers.iter() {
             let name = HeaderName::from_bytes(field.name.as_bytes())
                 .map_err(|_| RawError::Malformed("bad header name"))?;
-            seen.note(&name);
             let start = field.value.as_ptr() as usize - base;
             spans.push((name, start, field.value.len()));
         }
@@ -192,100 +325,37 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, Ra
                 .map_err(|_| RawError::Malformed("bad header value"))?;
             headers.append(name, value);
         }
-        let framing = framing(status, head_request, &headers, seen)?;
-        let keep_alive = version == Version::HTTP_11
-            && framing != Framing::UntilClose
-            && !(seen.connection
-                && headers
-                    .get_all(CONNECTION)
-                    .iter()
-                    .any(|v| has_token(v, "close")));
         return Ok(Some(Head {
             status,
             version,
             headers,
+            verbatim: None,
             framing,
             keep_alive,
         }));
     }
 }
 
-fn has_token(value: &HeaderValue, token: &str) -> bool {
-    value
-        .to_str()
-        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-}
-
-/// Which framing headers a response head has (so absent ones are never looked up).
-#[derive(Debug, Default, Clone, Copy)]
-struct Seen {
-    connection: bool,
-    content_length: bool,
-    transfer_encoding: bool,
-}
-
-impl Seen {
-    fn note(&mut self, name: &HeaderName) {
-        if name == CONNECTION {
-            self.connection = true;
-        } else if name == CONTENT_LENGTH {
-            self.content_length = true;
-        } else if name == TRANSFER_ENCODING {
-            self.transfer_encoding = true;
-        }
-    }
-}
-
-fn framing(
-    status: StatusCode,
-    head_request: bool,
-    headers: &HeaderMap,
-    seen: Seen,
-) -> Result<Framing, RawError> {
+fn framing(status: StatusCode, head_request: bool, facts: &Facts<'_>) -> Framing {
     if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-        return Ok(Framing::Empty);
+        return Framing::Empty;
     }
-    if seen.transfer_encoding
-        && let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back()
-    {
-        let chunked_last = last
-            .to_str()
-            .ok()
-            .and_then(|v| v.rsplit(',').next())
-            .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if chunked_last {
+    if let Some(te) = facts.transfer_encoding {
+        let chunked_last = te
+            .rsplit(|&b| b == b',')
+            .next()
+            .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        return if chunked_last {
             Framing::Chunked
         } else {
             Framing::UntilClose
-        });
+        };
     }
-    let mut length: Option<u64> = None;
-    let values = seen
-        .content_length
-        .then(|| headers.get_all(CONTENT_LENGTH))
-        .into_iter()
-        .flatten();
-    for value in values {
-        for part in value
-            .to_str()
-            .map_err(|_| RawError::Malformed("content-length"))?
-            .split(',')
-        {
-            let n: u64 = part
-                .trim()
-                .parse()
-                .map_err(|_| RawError::Malformed("content-length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(RawError::Malformed("conflicting content-length"));
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
+    match facts.content_length {
         Some(0) => Framing::Empty,
         Some(n) => Framing::Length(n),
         None => Framing::UntilClose,
-    })
+    }
 }
 
 /// Sends an [`eligible`] request on an idle connection of `slot` (or a new one, opened within
@@ -296,6 +366,7 @@ pub async fn exchange(
     connect_timeout: Duration,
     deadline: Instant,
     request: Request<ProxyBody>,
+    verbatim: bool,
 ) -> Result<Response<ProxyBody>, RawError> {
     let head_request = request.method() == Method::HEAD;
     let bytes = encode_head(&request);
@@ -313,7 +384,7 @@ pub async fn exchange(
             let RawConn { stream, buf, timer } = &mut conn;
             tokio::select! {
                 biased;
-                result = send_and_read_head(stream, buf, &bytes, head_request) => result,
+                result = send_and_read_head(stream, buf, &bytes, head_request, verbatim) => result,
                 () = timer.as_mut() => Err(RawError::TimedOut),
             }
         };
@@ -331,11 +402,12 @@ async fn send_and_read_head(
     buf: &mut BytesMut,
     bytes: &[u8],
     head_request: bool,
+    verbatim: bool,
 ) -> Result<Head, RawError> {
     stream.write_all(bytes).await?;
     loop {
         if !buf.is_empty()
-            && let Some(head) = parse_head(buf, head_request)?
+            && let Some(head) = parse_head(buf, head_request, verbatim)?
         {
             return Ok(head);
         }
@@ -367,9 +439,13 @@ fn respond(head: Head, conn: RawConn, slot: Arc<Slot>) -> Response<ProxyBody> {
         slot,
         state,
         keep_alive: head.keep_alive,
+        verbatim: head.verbatim,
     };
-    let body = if body.state == State::Done {
+    if body.state == State::Done {
         body.release();
+    }
+    // A verbatim head travels with the body, even an empty one.
+    let body = if body.state == State::Done && body.verbatim.is_none() {
         ProxyBody::Empty
     } else {
         ProxyBody::Raw(body)
@@ -407,6 +483,7 @@ pub struct RawBody {
     slot: Arc<Slot>,
     state: State,
     keep_alive: bool,
+    verbatim: Option<VerbatimHead>,
 }
 
 impl std::fmt::Debug for RawBody {
@@ -423,6 +500,11 @@ fn line_end(buf: &[u8]) -> Option<usize> {
 }
 
 impl RawBody {
+    /// The response's header lines, when they were kept verbatim (taken once).
+    pub fn take_verbatim(&mut self) -> Option<VerbatimHead> {
+        self.verbatim.take()
+    }
+
     /// The body is complete: the connection goes back to the pool when reusable and clean.
     fn release(&mut self) {
         self.state = State::Done;

@@ -8,7 +8,7 @@ use super::*;
 
 fn head_of(text: &str, head_request: bool) -> Result<Option<Head>, RawError> {
     let mut buf = BytesMut::from(text.as_bytes());
-    parse_head(&mut buf, head_request)
+    parse_head(&mut buf, head_request, false)
 }
 
 #[test]
@@ -109,6 +109,42 @@ fn malformed_or_partial_heads_are_told_apart() {
 }
 
 #[test]
+fn verbatim_heads_keep_every_end_to_end_line_and_drop_hop_by_hop_ones() {
+    let text = "HTTP/1.1 200 OK\r\nServer: up\r\nConnection: keep-alive, X-Hop\r\n\
+                X-Hop: secret\r\nKeep-Alive: timeout=5\r\nDate: Fri, 27 Nov 2026 00:00:00 GMT\r\n\
+                Set-Cookie: a=1\r\nset-cookie: b=2\r\nContent-Length: 2\r\n\r\nok";
+    let mut buf = BytesMut::from(text.as_bytes());
+    let head = parse_head(&mut buf, false, true)
+        .expect("parses")
+        .expect("complete");
+    assert!(head.headers.is_empty());
+    let verbatim = head.verbatim.expect("verbatim lines");
+    assert_eq!(
+        String::from_utf8_lossy(&verbatim.lines),
+        "Server: up\r\nDate: Fri, 27 Nov 2026 00:00:00 GMT\r\nSet-Cookie: a=1\r\n\
+         set-cookie: b=2\r\nContent-Length: 2\r\n"
+    );
+    assert_eq!(verbatim.content_length, Some(2));
+    assert!(verbatim.has_date);
+    assert_eq!(head.framing, Framing::Length(2));
+    assert!(head.keep_alive);
+    assert_eq!(&buf[..], b"ok", "the head was consumed, the body left");
+
+    let mut buf = BytesMut::from(
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"[..],
+    );
+    let head = parse_head(&mut buf, false, true)
+        .expect("parses")
+        .expect("complete");
+    let verbatim = head.verbatim.expect("verbatim lines");
+    assert!(verbatim.lines.is_empty(), "{:?}", verbatim.lines);
+    assert_eq!(verbatim.content_length, None);
+    assert!(!verbatim.has_date);
+    assert_eq!(head.framing, Framing::Chunked);
+    assert!(!head.keep_alive);
+}
+
+#[test]
 fn header_values_keep_their_bytes_and_names_their_order() {
     let head = head_of(
         "HTTP/1.1 201 Created\r\nx-a: 1\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\ncontent-length: 0\r\n\r\n",
@@ -198,6 +234,7 @@ async fn fetch(slot: &Arc<Slot>, authority: &Authority) -> Result<(StatusCode, S
         Duration::from_secs(5),
         deadline,
         get(authority),
+        false,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -287,6 +324,7 @@ async fn an_upstream_that_never_answers_times_out_at_the_deadline() {
         Duration::from_secs(5),
         deadline,
         get(&authority),
+        false,
     )
     .await;
     assert!(matches!(result, Err(RawError::TimedOut)), "{result:?}");

@@ -34,7 +34,15 @@ pub fn apply_identity(headers: &mut HeaderMap, identity: Option<&Identity<'_>>) 
         // `remove` drops every value of the name; names are case-insensitive in `HeaderMap`.
         headers.remove(name);
     }
-    let Some(identity) = identity else { return };
+    if let Some(identity) = identity {
+        add_identity(headers, identity);
+    }
+}
+
+/// Sets the identity headers of `identity` on a map the caller knows holds none of
+/// [`IDENTITY_HEADERS`] (what [`apply_identity`] does after its removals, without a hashed
+/// lookup per absent name).
+pub fn add_identity(headers: &mut HeaderMap, identity: &Identity<'_>) {
     let mut set = |name: HeaderName, precomputed: Option<&HeaderValue>, value: Option<&str>| {
         let value = match precomputed {
             Some(v) => Some(v.clone()),

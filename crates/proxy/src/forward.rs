@@ -204,13 +204,42 @@ pub fn prepare(
     endpoint: &Endpoint,
     path_and_query: PathAndQuery,
 ) {
-    let headers = &mut parts.headers;
-    let original_host = headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
+    let host = original_host(&parts.headers, &parts.uri);
+    rewrite_headers(&mut parts.headers, host, peer, target, endpoint);
+    // Origin form: the connection is already to the endpoint.
+    parts.uri = Uri::from(path_and_query);
+    parts.version = Version::HTTP_11;
+}
+
+/// [`prepare`] on a whole request, in place (no move of the request).
+pub fn prepare_request<B>(
+    request: &mut Request<B>,
+    peer: &Peer,
+    target: &Target,
+    endpoint: &Endpoint,
+    path_and_query: PathAndQuery,
+) {
+    let host = original_host(request.headers(), request.uri());
+    rewrite_headers(request.headers_mut(), host, peer, target, endpoint);
+    *request.uri_mut() = Uri::from(path_and_query);
+    *request.version_mut() = Version::HTTP_11;
+}
+
+/// The host the client asked for: its `Host` header, else the authority of an absolute URI.
+fn original_host(headers: &HeaderMap, uri: &Uri) -> Option<HeaderValue> {
+    headers.get(header::HOST).cloned().or_else(|| {
+        uri.authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    })
+}
+
+fn rewrite_headers(
+    headers: &mut HeaderMap,
+    original_host: Option<HeaderValue>,
+    peer: &Peer,
+    target: &Target,
+    endpoint: &Endpoint,
+) {
     remove_hop_by_hop(headers);
     // Room for the headers added below, so the map grows (rehashes) at most once.
     headers.reserve(6);
@@ -247,10 +276,6 @@ pub fn prepare(
         .clone()
         .unwrap_or_else(|| endpoint.host.clone());
     headers.insert(header::HOST, host);
-
-    // Origin form: the connection is already to the endpoint.
-    parts.uri = Uri::from(path_and_query);
-    parts.version = Version::HTTP_11;
 }
 
 /// Removes hop-by-hop headers from an upstream response.
@@ -292,13 +317,13 @@ impl Upstreams {
         &self,
         target: &Target,
         endpoint: &Endpoint,
-        request: Request<ProxyBody>,
+        request: &mut Request<ProxyBody>,
         verbatim: bool,
     ) -> Response<ProxyBody> {
         let https = target.scheme == Scheme::HTTPS;
         let budget = target.connect_timeout + target.read_timeout;
         let authority = &endpoint.authority;
-        let result = if !https && raw::eligible(&request) {
+        let result = if !https && raw::eligible(request) {
             let deadline = tokio::time::Instant::now() + budget;
             self.pool
                 .send_raw(
@@ -310,6 +335,8 @@ impl Upstreams {
                 )
                 .await
         } else {
+            // hyper's client takes the request by value.
+            let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
             let sending = self
                 .pool
                 .send(https, authority, target.connect_timeout, request);

@@ -141,10 +141,11 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 /// Serves one request. Never fails: every error is a response.
-pub async fn handle(ctx: &Ctx, request: Request<ProxyBody>) -> Response<ProxyBody> {
+pub async fn handle(ctx: &Ctx, mut request: Request<ProxyBody>) -> Response<ProxyBody> {
     let start = Instant::now();
     ctx.mark_request();
-    let response = dispatch(ctx, request).await;
+    // The request stays here; the pipeline borrows it (each move would copy ~250 bytes).
+    let response = dispatch(ctx, &mut request).await;
     ctx.state.metrics().observe_latency(start.elapsed());
     response
 }
@@ -165,7 +166,7 @@ fn unmatched(ctx: &Ctx, response: Response<ProxyBody>) -> Response<ProxyBody> {
     response
 }
 
-async fn dispatch(ctx: &Ctx, request: Request<ProxyBody>) -> Response<ProxyBody> {
+async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
     let Some(compiled) = ctx.local.snapshot(&ctx.state) else {
         return unmatched(ctx, respond::no_route());
     };
@@ -179,7 +180,7 @@ async fn dispatch(ctx: &Ctx, request: Request<ProxyBody>) -> Response<ProxyBody>
     }
     let Some(matched) = compiled
         .table
-        .find(host_of(&request), request.method().as_str(), &path)
+        .find(host_of(request), request.method().as_str(), &path)
     else {
         return unmatched(ctx, respond::no_route());
     };
@@ -198,36 +199,37 @@ async fn dispatch(ctx: &Ctx, request: Request<ProxyBody>) -> Response<ProxyBody>
     response
 }
 
-/// What the pipeline decided: a response, or a request to forward to an endpoint.
+/// What the pipeline decided: a response, or forwarding the (prepared) request to an endpoint.
 enum Next<'a> {
     Respond(Response<ProxyBody>),
-    Forward(&'a Target, &'a Endpoint, Request<ProxyBody>),
+    Forward(&'a Target, &'a Endpoint),
 }
 
 /// Runs the route's plugin and forwards. The decisions are plain functions returning [`Next`]
-/// and only the upstream exchange is awaited here, so the request is not moved through a
-/// chain of nested futures (each level would copy it).
+/// and only the upstream exchange is awaited here; the request is borrowed throughout, so it
+/// is not copied from future to future.
 async fn route(
     ctx: &Ctx,
     compiled: &Compiled,
     entry: &RouteEntry,
     matched: RouteMatch<'_>,
     path: &str,
-    request: Request<ProxyBody>,
+    request: &mut Request<ProxyBody>,
 ) -> Response<ProxyBody> {
     let next = match &entry.plugin {
         None => {
-            let (mut parts, body) = request.into_parts();
-            if has_identity_headers(&parts.headers) {
-                strip_identity(&mut parts.headers);
-                oauth::apply_identity(&mut parts.headers, None);
+            let headers = request.headers_mut();
+            if has_identity_headers(headers) {
+                strip_identity(headers);
+                oauth::apply_identity(headers, None);
             }
-            forward_to(ctx, entry, matched, path, parts, body, Query::Original)
+            forward_to(ctx, entry, matched, path, request, Query::Original)
         }
         Some(plugin) => {
             if let PluginConfig::OAuth2(config) = &plugin.config
                 && oauth::is_token_endpoint(path)
             {
+                let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
                 // Boxed: keeps this rarely taken branch's large future out of every request's
                 // state.
                 return Box::pin(token_endpoint::serve(
@@ -235,15 +237,15 @@ async fn route(
                 ))
                 .await;
             }
-            let (parts, body) = request.into_parts();
             let source = ParamSource::of(&plugin.config);
             let view = RequestView {
-                method: parts.method.as_str(),
-                headers: &parts.headers,
-                query: parts.uri.query(),
+                method: request.method().as_str(),
+                headers: request.headers(),
+                query: request.uri().query(),
                 body: None,
             };
             if oauth::needs_body(source, &view) {
+                let body = std::mem::take(request.body_mut());
                 let reading = body::read_bounded(body, oauth::MAX_VERIFY_BODY_LEN);
                 match Box::pin(reading).await {
                     Ok(bytes) => protected(
@@ -253,20 +255,20 @@ async fn route(
                         plugin,
                         matched,
                         path,
-                        parts,
-                        Err(bytes),
+                        request,
+                        Some(bytes),
                     ),
                     Err(body::ReadError::TooLarge { .. }) => Next::Respond(respond::too_large()),
                     Err(body::ReadError::Read(_)) => Next::Respond(respond::bad_request()),
                 }
             } else {
-                protected(ctx, compiled, entry, plugin, matched, path, parts, Ok(body))
+                protected(ctx, compiled, entry, plugin, matched, path, request, None)
             }
         }
     };
     match next {
         Next::Respond(response) => response,
-        Next::Forward(target, endpoint, request) => {
+        Next::Forward(target, endpoint) => {
             let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
             ctx.local
                 .upstreams
@@ -312,7 +314,8 @@ pub fn strip_identity(headers: &mut http::HeaderMap) {
 }
 
 /// Verifies the request's token and decides to forward it with the caller's identity.
-/// `body` is the client's body stream, or the bytes already read when the token may be in it.
+/// `buffered` holds the body when it was read because the token may be in it (the request's
+/// own body is then empty).
 #[allow(clippy::too_many_arguments)]
 fn protected<'a>(
     ctx: &Ctx,
@@ -321,19 +324,15 @@ fn protected<'a>(
     plugin: &Plugin,
     matched: RouteMatch<'_>,
     path: &str,
-    mut parts: http::request::Parts,
-    body: Result<ProxyBody, Bytes>,
+    request: &mut Request<ProxyBody>,
+    buffered: Option<Bytes>,
 ) -> Next<'a> {
     let metrics = ctx.state.metrics();
     let source = ParamSource::of(&plugin.config);
-    let (body, buffered) = match body {
-        Ok(stream) => (Some(stream), None),
-        Err(bytes) => (None, Some(bytes)),
-    };
     let view = RequestView {
-        method: parts.method.as_str(),
-        headers: &parts.headers,
-        query: parts.uri.query(),
+        method: request.method().as_str(),
+        headers: request.headers(),
+        query: request.uri().query(),
         body: buffered.as_deref(),
     };
     let found = oauth::extract_token(source, &view);
@@ -363,11 +362,12 @@ fn protected<'a>(
     } else {
         Verification::Ok
     });
-    if has_identity_headers(&parts.headers) {
-        strip_identity(&mut parts.headers);
-        oauth::apply_identity(&mut parts.headers, Some(&identity));
+    let headers = request.headers_mut();
+    if has_identity_headers(headers) {
+        strip_identity(headers);
+        oauth::apply_identity(headers, Some(&identity));
     } else {
-        oauth::add_identity(&mut parts.headers, &identity);
+        oauth::add_identity(headers, &identity);
     }
 
     let hide = match &plugin.config {
@@ -376,25 +376,25 @@ fn protected<'a>(
     };
     let (query, owned) = match (hide, &location) {
         (true, Some(location)) => {
-            let mut query = parts.uri.query().map(str::to_owned);
+            let mut query = request.uri().query().map(str::to_owned);
             let mut owned = buffered.as_ref().map(|b| b.to_vec());
-            oauth::hide_credentials(location, &mut parts.headers, &mut query, &mut owned);
+            oauth::hide_credentials(location, request.headers_mut(), &mut query, &mut owned);
             (Query::Replaced(query), owned)
         }
         _ => (Query::Original, None),
     };
-    let body = match (owned, buffered, body) {
-        (Some(owned), _, _) => {
-            parts
-                .headers
+    // Without a buffered body the client's body stream stays in the request.
+    match (owned, buffered) {
+        (Some(owned), _) => {
+            request
+                .headers_mut()
                 .insert(CONTENT_LENGTH, HeaderValue::from(owned.len()));
-            ProxyBody::full(owned)
+            *request.body_mut() = ProxyBody::full(owned);
         }
-        (None, Some(bytes), _) => ProxyBody::full(bytes),
-        (None, None, Some(stream)) => stream,
-        (None, None, None) => ProxyBody::Empty,
-    };
-    forward_to(ctx, entry, matched, path, parts, body, query)
+        (None, Some(bytes)) => *request.body_mut() = ProxyBody::full(bytes),
+        (None, None) => {}
+    }
+    forward_to(ctx, entry, matched, path, request, query)
 }
 
 /// The query string sent upstream.
@@ -411,8 +411,7 @@ fn forward_to<'a>(
     entry: &'a RouteEntry,
     matched: RouteMatch<'_>,
     path: &str,
-    mut parts: http::request::Parts,
-    body: ProxyBody,
+    request: &mut Request<ProxyBody>,
     query: Query,
 ) -> Next<'a> {
     let Some(target) = &entry.target else {
@@ -430,10 +429,10 @@ fn forward_to<'a>(
     let upstream =
         routing::upstream_path(matched.route, &target.path, matched.matched_prefix, path);
     let query = match &query {
-        Query::Original => parts.uri.query(),
+        Query::Original => request.uri().query(),
         Query::Replaced(q) => q.as_deref(),
     };
-    let path_and_query = match (query, parts.uri.path_and_query()) {
+    let path_and_query = match (query, request.uri().path_and_query()) {
         // Unchanged path and query: reuse the client's bytes.
         (_, Some(original)) if upstream == original.path() && original.query() == query => {
             Ok(original.clone())
@@ -450,8 +449,8 @@ fn forward_to<'a>(
     let Ok(path_and_query) = path_and_query else {
         return Next::Respond(respond::bad_request());
     };
-    forward::prepare(&mut parts, &ctx.peer, target, endpoint, path_and_query);
-    Next::Forward(target, endpoint, Request::from_parts(parts, body))
+    forward::prepare_request(request, &ctx.peer, target, endpoint, path_and_query);
+    Next::Forward(target, endpoint)
 }
 
 /// An RFC 6749 / RFC 6750 error response.

@@ -249,7 +249,7 @@ impl Pool {
         authority: &Authority,
         connect_timeout: Duration,
         deadline: tokio::time::Instant,
-        request: Request<ProxyBody>,
+        request: &Request<ProxyBody>,
         verbatim: bool,
     ) -> Result<Response<ProxyBody>, SendError> {
         let slot = self.slot(false, authority);

@@ -365,12 +365,11 @@ pub async fn exchange(
     authority: &Authority,
     connect_timeout: Duration,
     deadline: Instant,
-    request: Request<ProxyBody>,
+    request: &Request<ProxyBody>,
     verbatim: bool,
 ) -> Result<Response<ProxyBody>, RawError> {
     let head_request = request.method() == Method::HEAD;
-    let bytes = encode_head(&request);
-    drop(request);
+    let bytes = encode_head(request);
     loop {
         let (mut conn, reused) = match slot.pop_raw() {
             Some(conn) => (conn, true),

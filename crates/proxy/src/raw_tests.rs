@@ -233,7 +233,7 @@ async fn fetch(slot: &Arc<Slot>, authority: &Authority) -> Result<(StatusCode, S
         authority,
         Duration::from_secs(5),
         deadline,
-        get(authority),
+        &get(authority),
         false,
     )
     .await
@@ -323,7 +323,7 @@ async fn an_upstream_that_never_answers_times_out_at_the_deadline() {
         &authority,
         Duration::from_secs(5),
         deadline,
-        get(&authority),
+        &get(&authority),
         false,
     )
     .await;

@@ -5,6 +5,7 @@
 //! path (`/a/../auth`, `/%61uth`, `//auth`) can reach a route it does not match.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::snapshot::Route;
 
@@ -169,19 +170,26 @@ pub struct RouteMatch<'a> {
 }
 
 /// One (route, prefix) pair, in priority order within its host class.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Candidate {
-    route: usize,
-    prefix: String,
+    /// Index of the route in the table's routes.
+    route: u32,
+    /// Index of the prefix in the route's `paths`; [`NO_PREFIX`] for a route without paths.
+    prefix: u32,
+    prefix_len: u32,
     has_methods: bool,
 }
+
+const NO_PREFIX: u32 = u32::MAX;
 
 /// Routes precomputed for matching: exact hosts in a map, wildcard suffixes longest first, then
 /// routes without hosts; within each, candidates by longest prefix, then routes with methods,
 /// then route id. Lookups scan candidates linearly; [`RouteIndex`] partitions large tables.
+/// Candidates refer to the routes by position, so tables over subsets of the same routes share
+/// them instead of copying.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    routes: Vec<Route>,
+    routes: Arc<[Route]>,
     exact: HashMap<String, Vec<Candidate>>,
     /// (suffix including the leading dot, candidates), longest suffix first.
     wildcard: Vec<(String, Vec<Candidate>)>,
@@ -193,26 +201,49 @@ const MAX_HOST_LEN: usize = 255;
 
 impl RouteTable {
     pub fn new(routes: &[Route]) -> Self {
+        Self::new_owned(routes.to_vec())
+    }
+
+    /// [`Self::new`], taking the routes over rather than copying them.
+    pub fn new_owned(routes: Vec<Route>) -> Self {
+        let count = u32::try_from(routes.len()).unwrap_or(u32::MAX);
+        Self::over(routes.into(), 0..count)
+    }
+
+    /// A table matching only the routes at `subset` (positions in `routes`, increasing).
+    fn over(routes: Arc<[Route]>, subset: impl IntoIterator<Item = u32>) -> Self {
         let mut table = RouteTable {
-            routes: routes.to_vec(),
+            routes,
             ..Default::default()
         };
-        for (index, route) in routes.iter().enumerate() {
-            let prefixes: Vec<String> = if route.paths.is_empty() {
-                vec![String::new()]
-            } else {
-                route.paths.clone()
+        let routes = Arc::clone(&table.routes);
+        for index in subset {
+            let Some(route) = routes.get(index as usize) else {
+                continue;
             };
-            let candidates = prefixes.into_iter().map(|prefix| Candidate {
-                route: index,
-                prefix,
-                has_methods: !route.methods.is_empty(),
-            });
+            let has_methods = !route.methods.is_empty();
+            let candidates: Vec<Candidate> = if route.paths.is_empty() {
+                vec![Candidate {
+                    route: index,
+                    prefix: NO_PREFIX,
+                    prefix_len: 0,
+                    has_methods,
+                }]
+            } else {
+                (0u32..)
+                    .zip(&route.paths)
+                    .map(|(prefix, path)| Candidate {
+                        route: index,
+                        prefix,
+                        prefix_len: u32::try_from(path.len()).unwrap_or(u32::MAX),
+                        has_methods,
+                    })
+                    .collect()
+            };
             if route.hosts.is_empty() {
                 table.any_host.extend(candidates);
                 continue;
             }
-            let candidates: Vec<Candidate> = candidates.collect();
             for host in &route.hosts {
                 let host = host.to_ascii_lowercase();
                 let host = host.trim_end_matches('.');
@@ -229,20 +260,21 @@ impl RouteTable {
                 } else {
                     table.exact.entry(host.to_string()).or_default()
                 };
-                list.extend(candidates.iter().cloned());
+                list.extend(candidates.iter().copied());
             }
         }
-        let routes = &table.routes;
+        let id = |c: &Candidate| routes.get(c.route as usize).map(|r| r.id.as_str());
         let order = |list: &mut Vec<Candidate>| {
             list.sort_by(|a, b| {
-                b.prefix
-                    .len()
-                    .cmp(&a.prefix.len())
+                b.prefix_len
+                    .cmp(&a.prefix_len)
                     .then(b.has_methods.cmp(&a.has_methods))
-                    .then_with(|| routes[a.route].id.cmp(&routes[b.route].id))
+                    .then_with(|| id(a).cmp(&id(b)))
             });
+            list.shrink_to_fit();
         };
         table.exact.values_mut().for_each(order);
+        table.exact.shrink_to_fit();
         table.wildcard.iter_mut().for_each(|(_, l)| order(l));
         order(&mut table.any_host);
         table
@@ -290,12 +322,17 @@ impl RouteTable {
         path: &str,
     ) -> Option<RouteMatch<'a>> {
         list.iter().find_map(|c| {
-            let route = self.routes.get(c.route)?;
+            let route = self.routes.get(c.route as usize)?;
+            let prefix = if c.prefix == NO_PREFIX {
+                ""
+            } else {
+                route.paths.get(c.prefix as usize)?.as_str()
+            };
             let method_ok = route.methods.is_empty() || route.methods.iter().any(|m| m == method);
-            (method_ok && prefix_matches(&c.prefix, path)).then_some(RouteMatch {
-                index: c.route,
+            (method_ok && prefix_matches(prefix, path)).then_some(RouteMatch {
+                index: c.route as usize,
                 route,
-                matched_prefix: c.prefix.as_str(),
+                matched_prefix: prefix,
             })
         })
     }
@@ -374,20 +411,13 @@ const PARTITION_FROM: usize = 64;
 const MAX_CATCH_ALL: usize = 64;
 
 #[derive(Debug)]
-struct Partition {
-    table: RouteTable,
-    /// Index in the snapshot of each route of `table`.
-    indexes: Vec<usize>,
-}
-
-#[derive(Debug)]
 pub struct RouteIndex {
     /// Every route (small snapshots, or when partitioning does not pay).
     all: RouteTable,
-    /// By first path segment.
-    partitions: HashMap<String, Partition>,
+    /// By first path segment; each shares `all`'s routes.
+    partitions: HashMap<String, RouteTable>,
     /// Routes that match any first segment.
-    catch_all: Option<Partition>,
+    catch_all: Option<RouteTable>,
 }
 
 /// The first segment of a path or prefix: `/api/v1` → `api`; `/` and `` → none.
@@ -397,20 +427,18 @@ pub(crate) fn first_segment(path: &str) -> Option<&str> {
     (!segment.is_empty()).then_some(segment)
 }
 
-fn partition(routes: &[Route], indexes: Vec<usize>) -> Partition {
-    let subset: Vec<Route> = indexes.iter().map(|&i| routes[i].clone()).collect();
-    Partition {
-        table: RouteTable::new(&subset),
-        indexes,
-    }
-}
-
 impl RouteIndex {
     pub fn new(routes: &[Route]) -> Self {
-        let all = RouteTable::new(routes);
+        Self::from_routes(routes.to_vec())
+    }
+
+    /// [`Self::new`], taking the routes over rather than copying them.
+    pub fn from_routes(routes: Vec<Route>) -> Self {
+        let all = RouteTable::new_owned(routes);
+        let routes = &all.routes;
         let mut catch_all = Vec::new();
-        let mut by_segment: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, route) in routes.iter().enumerate() {
+        let mut by_segment: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, route) in (0u32..).zip(routes.iter()) {
             let mut everywhere = route.paths.is_empty();
             for prefix in &route.paths {
                 match first_segment(prefix) {
@@ -440,13 +468,14 @@ impl RouteIndex {
                 indexes.extend(catch_all.iter().copied());
                 indexes.sort_unstable();
                 indexes.dedup();
-                (segment, partition(routes, indexes))
+                (segment, RouteTable::over(Arc::clone(routes), indexes))
             })
             .collect();
+        let catch_all = RouteTable::over(Arc::clone(routes), catch_all);
         Self {
             all,
             partitions,
-            catch_all: Some(partition(routes, catch_all)),
+            catch_all: Some(catch_all),
         }
     }
 
@@ -456,12 +485,10 @@ impl RouteIndex {
         let Some(catch_all) = &self.catch_all else {
             return self.all.find(host, method, path);
         };
-        let part = first_segment(path)
+        first_segment(path)
             .and_then(|s| self.partitions.get(s))
-            .unwrap_or(catch_all);
-        let mut found = part.table.find(host, method, path)?;
-        found.index = *part.indexes.get(found.index)?;
-        Some(found)
+            .unwrap_or(catch_all)
+            .find(host, method, path)
     }
 }
 

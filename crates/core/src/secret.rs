@@ -244,9 +244,11 @@ impl Verifier {
                     return false;
                 };
                 let mut out = vec![0u8; hash.len()];
-                if Argon2::new(Algorithm::Argon2id, version, params)
-                    .hash_password_into(presented, salt, &mut out)
-                    .is_err()
+                let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
+                if with_argon2_memory(argon2.params().block_count(), |blocks| {
+                    argon2.hash_password_into_with_memory(presented, salt, &mut out, blocks)
+                })
+                .is_err()
                 {
                     return false;
                 }
@@ -273,6 +275,31 @@ impl Verifier {
     pub fn is_expensive(&self) -> bool {
         !matches!(self, Verifier::Sha256 { .. })
     }
+}
+
+thread_local! {
+    /// argon2 working memory of this thread (19 MiB with the default parameters), kept between
+    /// verifications so that the threads verifying secrets do not allocate, fault in and free it
+    /// on every call. It grows to the largest verifier seen on the thread and is freed with the
+    /// thread. The first pass of argon2 writes every block before any is read, so what a
+    /// previous verification left there never influences a result.
+    static ARGON2_MEMORY: std::cell::Cell<Vec<argon2::Block>> =
+        const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `f` over `blocks` argon2 blocks of this thread's reusable memory (fresh memory during
+/// thread teardown).
+fn with_argon2_memory<R>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+    let mut memory = ARGON2_MEMORY
+        .try_with(std::cell::Cell::take)
+        .unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
+    }
+    let result = f(&mut memory[..blocks]);
+    // During teardown the memory is simply freed here.
+    let _ = ARGON2_MEMORY.try_with(|slot| slot.set(memory));
+    result
 }
 
 fn sha256_salted(salt: &[u8], secret: &[u8]) -> [u8; 32] {

@@ -170,3 +170,34 @@ fn parse_never_panics_on_random_input() {
     // Bytes that are not UTF-8 cannot reach parse (it takes &str); odd UTF-8 is fine.
     assert!(Verifier::parse("$sha256$\u{1F600}$\u{1F600}").is_err());
 }
+
+#[test]
+fn argon2id_verifiers_with_different_parameters_verify_in_turn_on_one_thread() {
+    // Two verifiers whose parameters differ (so the thread's reused argon2 memory is used at two
+    // sizes, and dirty from the other), checked alternately on the same thread.
+    let big = hash_argon2id(b"first secret", &deterministic_salt("big")).expect("hashes");
+    let small = argon2id_with_fresh_memory(b"password", b"somesalt", 64, 1, 2);
+    let big = Verifier::parse(&big).expect("parses");
+    let small = Verifier::parse(&small).expect("parses");
+    for _ in 0..2 {
+        assert!(big.verify(b"first secret"));
+        assert!(!big.verify(b"second secret"));
+        assert!(small.verify(b"password"));
+        assert!(!small.verify(b"first secret"));
+    }
+}
+
+/// An argon2id verifier made by the argon2 crate with memory of its own (not this module's
+/// reused memory).
+fn argon2id_with_fresh_memory(secret: &[u8], salt: &[u8], m_kib: u32, t: u32, p: u32) -> String {
+    let params = Params::new(m_kib, t, p, Some(32)).expect("params");
+    let mut out = [0u8; 32];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(secret, salt, &mut out)
+        .expect("hashes");
+    format!(
+        "$argon2id$v=19$m={m_kib},t={t},p={p}${}${}",
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    )
+}

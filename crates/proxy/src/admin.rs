@@ -132,24 +132,32 @@ where
             return message(StatusCode::BAD_REQUEST, "could not read the request body");
         }
     };
-    let snapshot: Snapshot = match serde_json::from_slice(&bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            state.metrics().config_rejected();
-            return respond::json_value(
-                StatusCode::BAD_REQUEST,
-                &json!({ "errors": [format!("snapshot is not valid JSON of the expected shape: {e}")] }),
-            );
-        }
-    };
+    // Decoding tens of megabytes takes a while: do it off the async workers, together with the
+    // apply, and free the body as soon as it is decoded (the compiled snapshot takes over the
+    // decoded strings, so the body, the decoded snapshot and the indexes are never all alive).
     let applying = state.clone();
-    let result = tokio::task::spawn_blocking(move || applying.apply(snapshot)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let decoded = serde_json::from_slice::<Snapshot>(&bytes);
+        drop(bytes);
+        match decoded {
+            Ok(snapshot) => applying.apply(snapshot).map_err(Rejected::Invalid),
+            Err(e) => {
+                applying.metrics().config_rejected();
+                Err(Rejected::Undecodable(e))
+            }
+        }
+    })
+    .await;
     match result {
         Ok(Ok(hash)) => {
             tracing::info!(%hash, "config applied");
             respond::json_value(StatusCode::OK, &json!({ "hash": hash }))
         }
-        Ok(Err(errors)) => {
+        Ok(Err(Rejected::Undecodable(e))) => respond::json_value(
+            StatusCode::BAD_REQUEST,
+            &json!({ "errors": [format!("snapshot is not valid JSON of the expected shape: {e}")] }),
+        ),
+        Ok(Err(Rejected::Invalid(errors))) => {
             tracing::warn!(problems = errors.len(), "config rejected");
             respond::json_value(StatusCode::BAD_REQUEST, &json!({ "errors": errors }))
         }
@@ -158,6 +166,14 @@ where
             "applying the config failed",
         ),
     }
+}
+
+/// Why a pushed snapshot was refused.
+enum Rejected {
+    /// Not JSON of the snapshot's shape.
+    Undecodable(serde_json::Error),
+    /// Every problem validation and compiling found.
+    Invalid(Vec<String>),
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
@@ -108,14 +108,22 @@ where
     if body.size_hint().lower() > limit as u64 {
         return Err(ReadError::TooLarge { limit });
     }
-    let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) => match err.downcast::<B::Error>() {
-            Ok(body_err) => Err(ReadError::Read((*body_err).into())),
-            Err(_) => Err(ReadError::TooLarge { limit }),
-        },
+    // One buffer, sized from the declared length when there is one: chunks are copied in and
+    // freed as they arrive, instead of all being kept until the end and then copied (which
+    // needs twice the body's size at once).
+    let declared = usize::try_from(body.size_hint().lower()).unwrap_or(limit);
+    let mut buffer = BytesMut::with_capacity(declared.min(limit));
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ReadError::Read(e.into()))?;
+        if let Ok(data) = frame.into_data() {
+            if data.len() > limit - buffer.len() {
+                return Err(ReadError::TooLarge { limit });
+            }
+            buffer.extend_from_slice(&data);
+        }
     }
+    Ok(buffer.freeze())
 }
 
 #[cfg(test)]

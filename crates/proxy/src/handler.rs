@@ -200,6 +200,8 @@ async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<Proxy
 }
 
 /// What the pipeline decided: a response, or forwarding the (prepared) request to an endpoint.
+/// It lives for one return; boxing the response would allocate on every refused request.
+#[allow(clippy::large_enum_variant)]
 enum Next<'a> {
     Respond(Response<ProxyBody>),
     Forward(&'a Target, &'a Endpoint),

@@ -132,7 +132,12 @@ pub async fn serve(
     };
     let uuid = entry.and_then(|e| tollgate_core::ids::uuid_bytes(&e.credential.id));
     let secret_ok = match (uuid, token_request.client_secret()) {
-        (Some(uuid), Some(presented)) => match compiled.verifiers.get(&uuid) {
+        (Some(_), Some(presented)) => match entry.and_then(|e| {
+            Some((
+                e.credential.secret_verifier.as_deref()?,
+                e.verifier.as_ref()?,
+            ))
+        }) {
             Some((text, parsed)) => match ctx.state.secrets.verify(text, parsed, presented).await {
                 Ok(ok) => ok,
                 Err(secrets::Error::Overloaded) => {

@@ -376,7 +376,7 @@ pub fn secret_check<'a>(
     if entry.credential.client_type != ClientType::Confidential {
         return None;
     }
-    Some((entry.verifier.as_ref()?, req.client_secret()?))
+    Some((entry.verifier.as_deref()?, req.client_secret()?))
 }
 
 /// Decides client authentication once the proxy has looked up the credential by `client_id`

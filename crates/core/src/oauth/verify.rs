@@ -1,6 +1,7 @@
 //! Turning an opened token into an [`Identity`], or an RFC 6750 error.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use http::HeaderValue;
 
@@ -18,9 +19,11 @@ pub struct CredentialEntry {
     pub(crate) client_id_value: Option<HeaderValue>,
     /// [`crate::secret::token_epoch`] of its verifier.
     pub epoch: u64,
-    /// The parsed verifier; `None` for public clients (or an unparsable verifier, which
-    /// validation refuses).
-    pub verifier: Option<Verifier>,
+    /// The parsed verifier, shareable with a verification thread; `None` for public clients (or
+    /// an unparsable verifier, which validation refuses).
+    pub verifier: Option<Arc<Verifier>>,
+    /// Position of its consumer in [`SnapshotIndex`]'s consumers (`None`: no such consumer).
+    consumer: Option<u32>,
 }
 
 /// A consumer with its identity header values built once per snapshot, so applying an identity
@@ -36,12 +39,32 @@ fn header_value(value: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(value).ok()
 }
 
-/// Lookups over a snapshot, built once per snapshot.
+/// Sorts `items` (stably) by `order` and keeps, of equal ones, the one that came last (as
+/// inserting them one by one into a map would).
+fn sort_keep_last<T>(items: &mut Vec<T>, order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    items.sort_by(&order);
+    items.dedup_by(|later, kept| {
+        let same = order(later, kept).is_eq();
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+}
+
+/// Lookups over a snapshot, built once per snapshot. Holds each consumer and credential once
+/// (no string is stored twice as a map key): consumers sorted by id, credentials in a list
+/// reached by UUID through a map of positions and by `client_id` through a sorted list of
+/// positions; a credential knows its consumer's position, so the hot path does no string lookup.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotIndex {
-    consumers: HashMap<String, ConsumerEntry>,
-    credentials: HashMap<[u8; 16], CredentialEntry>,
-    by_client_id: HashMap<String, [u8; 16]>,
+    /// Sorted by `consumer.id`, ids unique.
+    consumers: Vec<ConsumerEntry>,
+    credentials: Vec<CredentialEntry>,
+    /// Position in `credentials` by credential UUID bytes.
+    by_id: HashMap<[u8; 16], u32>,
+    /// Positions in `credentials`, sorted by `client_id`, client ids unique.
+    by_client_id: Vec<u32>,
     plugins: HashMap<String, Plugin>,
 }
 
@@ -49,52 +72,101 @@ impl SnapshotIndex {
     /// Indexes a snapshot (meant for a validated one: credentials whose id is not a UUID are
     /// left out, since no token can name them).
     pub fn new(snapshot: &Snapshot) -> Self {
-        let mut index = SnapshotIndex::default();
-        for consumer in &snapshot.consumers {
-            let values = [
-                header_value(&consumer.id),
-                header_value(&consumer.username),
-                consumer.custom_id.as_deref().and_then(header_value),
-            ];
-            index.consumers.insert(
-                consumer.id.clone(),
-                ConsumerEntry {
-                    consumer: consumer.clone(),
-                    values,
-                },
-            );
-        }
-        for credential in &snapshot.credentials {
+        Self::from_parts(
+            snapshot.consumers.clone(),
+            snapshot.credentials.clone(),
+            snapshot.plugins.clone(),
+        )
+    }
+
+    /// [`Self::new`] over a snapshot's lists, taken over rather than copied.
+    pub fn from_parts(
+        consumers: Vec<Consumer>,
+        credentials: Vec<Credential>,
+        plugins: Vec<Plugin>,
+    ) -> Self {
+        let mut consumers: Vec<ConsumerEntry> = consumers
+            .into_iter()
+            .map(|consumer| ConsumerEntry {
+                values: [
+                    header_value(&consumer.id),
+                    header_value(&consumer.username),
+                    consumer.custom_id.as_deref().and_then(header_value),
+                ],
+                consumer,
+            })
+            .collect();
+        sort_keep_last(&mut consumers, |a, b| a.consumer.id.cmp(&b.consumer.id));
+        consumers.shrink_to_fit();
+
+        // Positions by consumer id, for this build only (cheaper than a binary search each).
+        let consumer_at: HashMap<&str, u32> = (0u32..)
+            .zip(&consumers)
+            .map(|(i, e)| (e.consumer.id.as_str(), i))
+            .collect();
+        let mut entries = Vec::with_capacity(credentials.len());
+        let mut by_id = HashMap::with_capacity(credentials.len());
+        for credential in credentials {
             let Some(id) = uuid_bytes(&credential.id) else {
                 continue;
             };
+            let Ok(position) = u32::try_from(entries.len()) else {
+                break;
+            };
             let verifier = credential.secret_verifier.as_deref();
-            index.by_client_id.insert(credential.client_id.clone(), id);
-            index.credentials.insert(
-                id,
-                CredentialEntry {
-                    epoch: token_epoch(verifier),
-                    verifier: verifier.and_then(|v| Verifier::parse(v).ok()),
-                    client_id_value: header_value(&credential.client_id),
-                    credential: credential.clone(),
-                },
-            );
+            let consumer = consumer_at.get(credential.consumer_id.as_str()).copied();
+            by_id.insert(id, position);
+            entries.push(CredentialEntry {
+                epoch: token_epoch(verifier),
+                verifier: verifier.and_then(|v| Verifier::parse(v).ok().map(Arc::new)),
+                client_id_value: header_value(&credential.client_id),
+                consumer,
+                credential,
+            });
         }
-        for plugin in &snapshot.plugins {
-            index.plugins.insert(plugin.id.clone(), plugin.clone());
+        drop(consumer_at);
+        entries.shrink_to_fit();
+        let mut by_client_id: Vec<(&str, u32)> = (0u32..)
+            .zip(&entries)
+            .map(|(i, e)| (e.credential.client_id.as_str(), i))
+            .collect();
+        sort_keep_last(&mut by_client_id, |a, b| a.0.cmp(b.0));
+        let by_client_id = by_client_id.into_iter().map(|(_, i)| i).collect();
+
+        SnapshotIndex {
+            consumers,
+            credentials: entries,
+            by_id,
+            by_client_id,
+            plugins: plugins.into_iter().map(|p| (p.id.clone(), p)).collect(),
         }
-        index
+    }
+
+    fn consumer_entry(&self, id: &str) -> Option<&ConsumerEntry> {
+        self.consumers
+            .binary_search_by(|e| e.consumer.id.as_str().cmp(id))
+            .ok()
+            .and_then(|i| self.consumers.get(i))
     }
     pub fn consumer(&self, id: &str) -> Option<&Consumer> {
-        self.consumers.get(id).map(|e| &e.consumer)
+        self.consumer_entry(id).map(|e| &e.consumer)
     }
     pub fn credential(&self, id: &[u8; 16]) -> Option<&CredentialEntry> {
-        self.credentials.get(id)
+        self.by_id
+            .get(id)
+            .and_then(|&i| self.credentials.get(i as usize))
     }
     pub fn credential_by_client_id(&self, client_id: &str) -> Option<&CredentialEntry> {
+        let at = |i: &u32| self.credentials.get(*i as usize);
         self.by_client_id
-            .get(client_id)
-            .and_then(|id| self.credentials.get(id))
+            .binary_search_by(|i| {
+                at(i)
+                    .map_or("", |e| e.credential.client_id.as_str())
+                    .cmp(client_id)
+            })
+            .ok()
+            .and_then(|found| self.by_client_id.get(found))
+            .and_then(at)
     }
     pub fn plugin(&self, id: &str) -> Option<&Plugin> {
         self.plugins.get(id)
@@ -189,7 +261,7 @@ pub fn authenticate<'i>(
     match (result, anonymous) {
         (Ok(identity), _) => Ok(identity),
         (Err(e), None) => Err(e),
-        (Err(_), Some(anonymous)) => match index.consumers.get(anonymous) {
+        (Err(_), Some(anonymous)) => match index.consumer_entry(anonymous) {
             Some(entry) => Ok(Identity {
                 consumer_values: Some(&entry.values),
                 ..Identity::new(&entry.consumer, None, None, true)
@@ -233,9 +305,9 @@ fn check_claims<'i>(
     if entry.epoch != claims.epoch {
         return Err(TOKEN_INVALID);
     }
-    let consumer = index
-        .consumers
-        .get(&entry.credential.consumer_id)
+    let consumer = entry
+        .consumer
+        .and_then(|i| index.consumers.get(i as usize))
         .ok_or(TOKEN_INVALID)?;
     Ok(Identity {
         consumer_values: Some(&consumer.values),

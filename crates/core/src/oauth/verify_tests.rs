@@ -223,3 +223,54 @@ fn index_precomputes_epochs_and_verifiers() {
     assert!(w.index.plugin("default/oidc").is_some());
     assert!(w.index.consumer(&fixtures::jane_id()).is_some());
 }
+
+#[test]
+fn index_finds_every_consumer_and_credential_of_unsorted_lists() {
+    let mut snapshot = fixtures::snapshot();
+    let names = ["zed", "amy", "mo", "bea"];
+    for (i, name) in names.iter().enumerate() {
+        let consumer_id = format!(
+            "{:08x}-0000-5000-8000-00000000000{i}",
+            0xffff_ff00_u32 - i as u32
+        );
+        let credential_id = format!("0000000{i}-0000-5000-8000-00000000000{i}");
+        snapshot.consumers.push(Consumer {
+            id: consumer_id.clone(),
+            object: format!("default/{name}"),
+            username: (*name).into(),
+            custom_id: None,
+        });
+        snapshot.credentials.push(Credential {
+            client_id: format!("client-{name}"),
+            consumer_id,
+            id: credential_id,
+            ..snapshot.credentials[0].clone()
+        });
+    }
+    snapshot.consumers.reverse();
+    let index = SnapshotIndex::new(&snapshot);
+    for consumer in &snapshot.consumers {
+        assert_eq!(index.consumer(&consumer.id), Some(consumer));
+    }
+    for credential in &snapshot.credentials {
+        let by_client_id = index
+            .credential_by_client_id(&credential.client_id)
+            .expect("by client id");
+        assert_eq!(&by_client_id.credential, credential);
+        let uuid = uuid_bytes(&credential.id).expect("uuid");
+        let by_id = index.credential(&uuid).expect("by id");
+        assert_eq!(&by_id.credential, credential);
+        // The consumer a token of this credential resolves to is its own.
+        let plugin = index.plugin("default/oidc").expect("plugin");
+        let claims = Claims {
+            credential_id: uuid,
+            epoch: by_id.epoch,
+            issued_at: 1000,
+            expires_at: 8200,
+            binding: Binding::Global,
+            scope: String::new(),
+        };
+        let identity = authenticate(plugin, Some(Ok(claims)), &index, 2000).expect("valid");
+        assert_eq!(identity.consumer.id, credential.consumer_id);
+    }
+}

@@ -195,6 +195,35 @@ pub struct Peer {
     pub port: HeaderValue,
 }
 
+/// Headers the proxy sets on a forwarded request (`Host`, `X-Forwarded-*`, `X-Real-IP`, the
+/// identity headers), kept beside the request's `HeaderMap` until the request is sent: the
+/// inline client ([`crate::raw`]) writes them as lines after the request line, hyper's path
+/// inserts them ([`Added::apply`]). Every name here is absent from the map (removed when the
+/// client sent it), so no hashed insert is needed on the common path.
+#[derive(Debug, Default)]
+pub struct Added(Vec<(HeaderName, HeaderValue)>);
+
+impl Added {
+    pub fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+
+    pub fn push(&mut self, name: HeaderName, value: HeaderValue) {
+        self.0.push((name, value));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(HeaderName, HeaderValue)> {
+        self.0.iter()
+    }
+
+    /// Moves the headers into `headers`.
+    pub fn apply(&mut self, headers: &mut HeaderMap) {
+        for (name, value) in self.0.drain(..) {
+            headers.insert(name, value);
+        }
+    }
+}
+
 /// Rewrites a client request's head for the upstream, in place: URI, version, hop-by-hop
 /// headers, `Host`, `X-Forwarded-*`, `X-Real-IP`. Identity headers are handled before this.
 pub fn prepare(
@@ -205,22 +234,25 @@ pub fn prepare(
     path_and_query: PathAndQuery,
 ) {
     let host = original_host(&parts.headers, &parts.uri);
-    rewrite_headers(&mut parts.headers, host, peer, target, endpoint);
+    let mut added = Added::default();
+    rewrite_headers(&mut parts.headers, host, peer, target, endpoint, &mut added);
+    added.apply(&mut parts.headers);
     // Origin form: the connection is already to the endpoint.
     parts.uri = Uri::from(path_and_query);
     parts.version = Version::HTTP_11;
 }
 
-/// [`prepare`] on a whole request, in place (no move of the request).
+/// [`prepare`] on a whole request, in place, with the proxy's own headers left in `added`.
 pub fn prepare_request<B>(
     request: &mut Request<B>,
     peer: &Peer,
     target: &Target,
     endpoint: &Endpoint,
     path_and_query: PathAndQuery,
+    added: &mut Added,
 ) {
     let host = original_host(request.headers(), request.uri());
-    rewrite_headers(request.headers_mut(), host, peer, target, endpoint);
+    rewrite_headers(request.headers_mut(), host, peer, target, endpoint, added);
     *request.uri_mut() = Uri::from(path_and_query);
     *request.version_mut() = Version::HTTP_11;
 }
@@ -233,49 +265,79 @@ fn original_host(headers: &HeaderMap, uri: &Uri) -> Option<HeaderValue> {
     })
 }
 
+/// Forwarding headers a client may send, as bits of [`forwarding_present`].
+static FORWARDING: [HeaderName; 5] = [
+    X_FORWARDED_FOR,
+    X_REAL_IP,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_PORT,
+    X_FORWARDED_HOST,
+];
+
+/// Bit `i` set: the client sent `FORWARDING[i]` (one pass over the names).
+fn forwarding_present(headers: &HeaderMap) -> u8 {
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = FORWARDING.iter().position(|f| f == name) {
+            present |= 1 << i;
+        }
+    }
+    present
+}
+
 fn rewrite_headers(
     headers: &mut HeaderMap,
     original_host: Option<HeaderValue>,
     peer: &Peer,
     target: &Target,
     endpoint: &Endpoint,
+    added: &mut Added,
 ) {
     remove_hop_by_hop(headers);
-    // Room for the headers added below, so the map grows (rehashes) at most once.
-    headers.reserve(6);
-
-    // X-Forwarded-For: append the peer (Kong's $proxy_add_x_forwarded_for).
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
-        Some(existing) => {
-            let mut joined = Vec::with_capacity(existing.len() + 2 + peer.ip.len());
-            joined.extend_from_slice(existing.as_bytes());
-            joined.extend_from_slice(b", ");
-            joined.extend_from_slice(peer.ip.as_bytes());
-            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer.ip.clone())
-        }
-        None => peer.ip.clone(),
-    };
-    headers.insert(X_FORWARDED_FOR, forwarded_for);
-    if !(peer.trusted && headers.contains_key(&X_REAL_IP)) {
-        headers.insert(X_REAL_IP, peer.ip.clone());
-    }
-    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
-        headers.insert(X_FORWARDED_PROTO, peer.proto.clone());
-    }
-    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PORT)) {
-        headers.insert(X_FORWARDED_PORT, peer.port.clone());
-    }
-    if !(peer.trusted && headers.contains_key(&X_FORWARDED_HOST)) {
-        match original_host {
-            Some(host) => headers.insert(X_FORWARDED_HOST, host),
-            None => headers.remove(&X_FORWARDED_HOST),
-        };
-    }
+    let present = forwarding_present(headers);
     let host = target
         .host_header
         .clone()
         .unwrap_or_else(|| endpoint.host.clone());
-    headers.insert(header::HOST, host);
+    headers.remove(header::HOST);
+    added.push(header::HOST, host);
+
+    // X-Forwarded-For: append the peer (Kong's $proxy_add_x_forwarded_for).
+    let forwarded_for = if present & 1 == 0 {
+        peer.ip.clone()
+    } else {
+        let existing = headers.get(&X_FORWARDED_FOR).cloned();
+        headers.remove(&X_FORWARDED_FOR);
+        match existing {
+            Some(existing) => {
+                let mut joined = Vec::with_capacity(existing.len() + 2 + peer.ip.len());
+                joined.extend_from_slice(existing.as_bytes());
+                joined.extend_from_slice(b", ");
+                joined.extend_from_slice(peer.ip.as_bytes());
+                HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer.ip.clone())
+            }
+            None => peer.ip.clone(),
+        }
+    };
+    added.push(X_FORWARDED_FOR, forwarded_for);
+    // A trusted peer's own values are kept; anyone else's are replaced.
+    let ours = [
+        (1, &X_REAL_IP, Some(&peer.ip)),
+        (2, &X_FORWARDED_PROTO, Some(&peer.proto)),
+        (3, &X_FORWARDED_PORT, Some(&peer.port)),
+        (4, &X_FORWARDED_HOST, original_host.as_ref()),
+    ];
+    for (bit, name, value) in ours {
+        if present & (1 << bit) != 0 {
+            if peer.trusted {
+                continue;
+            }
+            headers.remove(name);
+        }
+        if let Some(value) = value {
+            added.push(name.clone(), value.clone());
+        }
+    }
 }
 
 /// Removes hop-by-hop headers from an upstream response.
@@ -318,6 +380,7 @@ impl Upstreams {
         target: &Target,
         endpoint: &Endpoint,
         request: &mut Request<ProxyBody>,
+        added: &mut Added,
         verbatim: bool,
     ) -> Response<ProxyBody> {
         let https = target.scheme == Scheme::HTTPS;
@@ -331,10 +394,12 @@ impl Upstreams {
                     target.connect_timeout,
                     deadline,
                     request,
+                    added,
                     verbatim,
                 )
                 .await
         } else {
+            added.apply(request.headers_mut());
             // hyper's client takes the request by value.
             let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
             let sending = self
@@ -506,6 +571,49 @@ mod tests {
         assert_eq!(h["x-forwarded-host"], "public.example.com");
         assert_eq!(h["x-real-ip"], "203.0.113.9");
         assert_eq!(h["host"], "backend.local");
+    }
+
+    #[test]
+    fn the_proxys_headers_stay_beside_the_map_until_the_request_is_sent() {
+        let mut request = Request::builder()
+            .uri("/a")
+            .header("host", "api.example.com")
+            .header("x-real-ip", "10.9.9.9")
+            .header("x-forwarded-for", "10.0.0.1")
+            .header("x-kept", "yes")
+            .body(())
+            .expect("request");
+        let target = target(None);
+        let endpoint = target.pick().expect("endpoint").clone();
+        let mut added = Added::default();
+        prepare_request(
+            &mut request,
+            &peer(false),
+            &target,
+            &endpoint,
+            PathAndQuery::from_static("/b"),
+            &mut added,
+        );
+        let names: Vec<&str> = request.headers().keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"], "the client's forwarding headers left the map");
+        let added: Vec<(String, String)> = added
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_owned()))
+            .collect();
+        let expected = [
+            ("host", "127.0.0.1:9000"),
+            ("x-forwarded-for", "10.0.0.1, 192.0.2.7"),
+            ("x-real-ip", "192.0.2.7"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-port", "8443"),
+            ("x-forwarded-host", "api.example.com"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(added, expected);
+        assert_eq!(request.uri(), "/b");
     }
 
     #[test]

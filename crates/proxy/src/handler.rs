@@ -17,7 +17,7 @@ use tollgate_core::snapshot::{Plugin, PluginConfig};
 use tracing::Instrument;
 
 use crate::body::{self, ProxyBody};
-use crate::forward::{self, Endpoint, Peer, Target, Upstreams};
+use crate::forward::{self, Added, Endpoint, Peer, Target, Upstreams};
 use crate::metrics::Verification;
 use crate::respond;
 use crate::state::{Compiled, ProxyState, RouteEntry};
@@ -218,6 +218,8 @@ async fn route(
     path: &str,
     request: &mut Request<ProxyBody>,
 ) -> Response<ProxyBody> {
+    // Host, X-Forwarded-*, X-Real-IP and up to six identity headers.
+    let mut added = Added::with_capacity(12);
     let next = match &entry.plugin {
         None => {
             let headers = request.headers_mut();
@@ -225,7 +227,15 @@ async fn route(
                 strip_identity(headers);
                 oauth::apply_identity(headers, None);
             }
-            forward_to(ctx, entry, matched, path, request, Query::Original)
+            forward_to(
+                ctx,
+                entry,
+                matched,
+                path,
+                request,
+                &mut added,
+                Query::Original,
+            )
         }
         Some(plugin) => {
             if let PluginConfig::OAuth2(config) = &plugin.config
@@ -258,13 +268,16 @@ async fn route(
                         matched,
                         path,
                         request,
+                        &mut added,
                         Some(bytes),
                     ),
                     Err(body::ReadError::TooLarge { .. }) => Next::Respond(respond::too_large()),
                     Err(body::ReadError::Read(_)) => Next::Respond(respond::bad_request()),
                 }
             } else {
-                protected(ctx, compiled, entry, plugin, matched, path, request, None)
+                protected(
+                    ctx, compiled, entry, plugin, matched, path, request, &mut added, None,
+                )
             }
         }
     };
@@ -274,7 +287,7 @@ async fn route(
             let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
             ctx.local
                 .upstreams
-                .send(target, endpoint, request, verbatim)
+                .send(target, endpoint, request, &mut added, verbatim)
                 .await
         }
     }
@@ -327,6 +340,7 @@ fn protected<'a>(
     matched: RouteMatch<'_>,
     path: &str,
     request: &mut Request<ProxyBody>,
+    added: &mut Added,
     buffered: Option<Bytes>,
 ) -> Next<'a> {
     let metrics = ctx.state.metrics();
@@ -369,7 +383,8 @@ fn protected<'a>(
         strip_identity(headers);
         oauth::apply_identity(headers, Some(&identity));
     } else {
-        oauth::add_identity(headers, &identity);
+        // None to remove: the identity headers travel with the proxy's own.
+        oauth::identity_headers(&identity, |name, value| added.push(name, value));
     }
 
     let hide = match &plugin.config {
@@ -396,7 +411,7 @@ fn protected<'a>(
         (None, Some(bytes)) => *request.body_mut() = ProxyBody::full(bytes),
         (None, None) => {}
     }
-    forward_to(ctx, entry, matched, path, request, query)
+    forward_to(ctx, entry, matched, path, request, added, query)
 }
 
 /// The query string sent upstream.
@@ -414,6 +429,7 @@ fn forward_to<'a>(
     matched: RouteMatch<'_>,
     path: &str,
     request: &mut Request<ProxyBody>,
+    added: &mut Added,
     query: Query,
 ) -> Next<'a> {
     let Some(target) = &entry.target else {
@@ -451,7 +467,7 @@ fn forward_to<'a>(
     let Ok(path_and_query) = path_and_query else {
         return Next::Respond(respond::bad_request());
     };
-    forward::prepare_request(request, &ctx.peer, target, endpoint, path_and_query);
+    forward::prepare_request(request, &ctx.peer, target, endpoint, path_and_query, added);
     Next::Forward(target, endpoint)
 }
 

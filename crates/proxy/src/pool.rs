@@ -250,6 +250,7 @@ impl Pool {
         connect_timeout: Duration,
         deadline: tokio::time::Instant,
         request: &Request<ProxyBody>,
+        added: &crate::forward::Added,
         verbatim: bool,
     ) -> Result<Response<ProxyBody>, SendError> {
         let slot = self.slot(false, authority);
@@ -259,6 +260,7 @@ impl Pool {
             connect_timeout,
             deadline,
             request,
+            added,
             verbatim,
         )
         .await?)

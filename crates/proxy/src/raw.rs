@@ -29,6 +29,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::body::{BodyError, ProxyBody};
 use crate::connector::{self, ConnectError};
+use crate::forward::Added;
 use crate::pool::Slot;
 
 /// Largest response head accepted.
@@ -103,11 +104,18 @@ pub fn eligible(request: &Request<ProxyBody>) -> bool {
     method_ok && empty
 }
 
-/// The request head as sent: request line in origin form, then every header.
-pub fn encode_head(request: &Request<ProxyBody>) -> Vec<u8> {
+/// The request head as sent: request line in origin form, the proxy's own headers (`Host`
+/// first), then every header of the request.
+pub fn encode_head(request: &Request<ProxyBody>, added: &Added) -> Vec<u8> {
     let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let lines = || {
+        added
+            .iter()
+            .map(|(n, v)| (n, v))
+            .chain(request.headers().iter())
+    };
     let mut size = request.method().as_str().len() + target.len() + 16;
-    for (name, value) in request.headers() {
+    for (name, value) in lines() {
         size += name.as_str().len() + value.len() + 4;
     }
     let mut out = Vec::with_capacity(size);
@@ -115,7 +123,7 @@ pub fn encode_head(request: &Request<ProxyBody>) -> Vec<u8> {
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in request.headers() {
+    for (name, value) in lines() {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -366,10 +374,11 @@ pub async fn exchange(
     connect_timeout: Duration,
     deadline: Instant,
     request: &Request<ProxyBody>,
+    added: &Added,
     verbatim: bool,
 ) -> Result<Response<ProxyBody>, RawError> {
     let head_request = request.method() == Method::HEAD;
-    let bytes = encode_head(request);
+    let bytes = encode_head(request, added);
     loop {
         let (mut conn, reused) = match slot.pop_raw() {
             Some(conn) => (conn, true),

@@ -169,7 +169,7 @@ fn request_heads_are_written_in_origin_form_with_every_header() {
         .expect("request");
     assert!(eligible(&request));
     assert_eq!(
-        String::from_utf8(encode_head(&request)).expect("utf-8"),
+        String::from_utf8(encode_head(&request, &crate::forward::Added::default())).expect("utf-8"),
         "GET /a/b?c=d HTTP/1.1\r\nhost: backend:80\r\nx-forwarded-for: 192.0.2.1\r\n\r\n"
     );
     let post = Request::builder()
@@ -234,6 +234,7 @@ async fn fetch(slot: &Arc<Slot>, authority: &Authority) -> Result<(StatusCode, S
         Duration::from_secs(5),
         deadline,
         &get(authority),
+        &crate::forward::Added::default(),
         false,
     )
     .await
@@ -324,6 +325,7 @@ async fn an_upstream_that_never_answers_times_out_at_the_deadline() {
         Duration::from_secs(5),
         deadline,
         &get(&authority),
+        &crate::forward::Added::default(),
         false,
     )
     .await;

@@ -43,13 +43,22 @@ pub fn apply_identity(headers: &mut HeaderMap, identity: Option<&Identity<'_>>) 
 /// [`IDENTITY_HEADERS`] (what [`apply_identity`] does after its removals, without a hashed
 /// lookup per absent name).
 pub fn add_identity(headers: &mut HeaderMap, identity: &Identity<'_>) {
+    identity_headers(identity, |name, value| {
+        headers.insert(name, value);
+    });
+}
+
+/// Calls `emit` with each identity header `identity` defines, in a fixed order (for callers
+/// that write headers somewhere other than a `HeaderMap`, such as straight into a request's
+/// bytes).
+pub fn identity_headers(identity: &Identity<'_>, mut emit: impl FnMut(HeaderName, HeaderValue)) {
     let mut set = |name: HeaderName, precomputed: Option<&HeaderValue>, value: Option<&str>| {
         let value = match precomputed {
             Some(v) => Some(v.clone()),
             None => value.and_then(|v| HeaderValue::from_str(v).ok()),
         };
         if let Some(v) = value {
-            headers.insert(name, v);
+            emit(name, v);
         }
     };
     let consumer = identity.consumer;
@@ -73,7 +82,11 @@ pub fn add_identity(headers: &mut HeaderMap, identity: &Identity<'_>) {
     }
     set(X_AUTHENTICATED_SCOPE, None, identity.scope.as_deref());
     if identity.anonymous {
-        headers.insert(X_ANONYMOUS_CONSUMER, HeaderValue::from_static("true"));
+        set(
+            X_ANONYMOUS_CONSUMER,
+            Some(&HeaderValue::from_static("true")),
+            None,
+        );
     }
 }
 

@@ -595,7 +595,11 @@ mod tests {
             &mut added,
         );
         let names: Vec<&str> = request.headers().keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["x-kept"], "the client's forwarding headers left the map");
+        assert_eq!(
+            names,
+            ["x-kept"],
+            "the client's forwarding headers left the map"
+        );
         let added: Vec<(String, String)> = added
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_owned()))

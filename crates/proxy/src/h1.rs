@@ -51,8 +51,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const READ_CHUNK: usize = 8 * 1024;
 /// Response bodies up to this size are copied behind the head and sent in the same write.
 const INLINE_BODY: usize = 16 * 1024;
-/// Headers the proxy adds to a request before forwarding (room reserved up front).
-const ADDED_HEADERS: usize = 10;
 
 /// A worker's shutdown signal for its fast-path connections (one per worker thread, so
 /// waiting on it never contends with another core).
@@ -152,21 +150,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     }
 }
 
-/// End of the head in `buf` (the index after its blank line), if it is complete.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = buf.get(from..)?.iter().position(|&b| b == b'\n') {
-        let at = from + i;
-        match buf.get(at + 1) {
-            Some(b'\n') => return Some(at + 2),
-            Some(b'\r') if buf.get(at + 2) == Some(&b'\n') => return Some(at + 3),
-            _ => {}
-        }
-        from = at + 1;
-    }
-    None
-}
-
 /// A fast-path request head.
 #[derive(Debug)]
 pub struct Head {
@@ -177,19 +160,86 @@ pub struct Head {
     pub keep_alive: bool,
 }
 
-/// Parses a complete head (`head` ends with its blank line). `None`: not a fast-path request
-/// (hyper decides what it is).
-pub fn parse_head(head: &Bytes) -> Option<Head> {
-    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+/// What the start of the buffer holds.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A fast-path head, now split off the buffer.
+    Complete(Head),
+    /// An incomplete head: read more.
+    Partial,
+    /// Not a fast-path request (hyper decides what it is); the buffer is untouched.
+    Unusual,
+}
+
+/// A header name with the position of its value in the head.
+pub type Field = (HeaderName, usize, usize);
+
+/// Parses the head at the start of `buf` in one pass (no separate search for its end); on
+/// success the head is split off and its bytes are shared by the URI and the header values.
+/// `fields` is scratch space kept by the connection.
+pub fn parse_head(buf: &mut BytesMut, max_head: usize, fields: &mut Vec<Field>) -> Parsed {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
     let mut parsed = httparse::Request::new(&mut []);
-    match httparse::ParserConfig::default().parse_request_with_uninit_headers(
+    let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
         &mut parsed,
-        head,
-        &mut fields,
+        buf,
+        &mut slots,
     ) {
-        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
-        _ => return None,
+        Ok(httparse::Status::Complete(len)) if len <= max_head => len,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        // Too large (hyper answers 431), too many fields, or malformed.
+        _ => return Parsed::Unusual,
+    };
+    let Some(facts) = head_facts(&parsed, buf.as_ptr() as usize, fields) else {
+        return Parsed::Unusual;
+    };
+    let head = buf.split_to(len).freeze();
+    let Ok(uri) = Uri::from_maybe_shared(head.slice(facts.path.0..facts.path.1)) else {
+        return Parsed::Unusual;
+    };
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (name, start, end) in fields.drain(..) {
+        match HeaderValue::from_maybe_shared(head.slice(start..end)) {
+            Ok(value) => {
+                headers.append(name, value);
+            }
+            // httparse admits exactly what `HeaderValue` does; never taken.
+            Err(_) => return Parsed::Unusual,
+        }
     }
+    let mut request = Request::new(ProxyBody::Empty);
+    *request.method_mut() = facts.method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = facts.version;
+    *request.headers_mut() = headers;
+    Parsed::Complete(Head {
+        request,
+        content_length: facts.content_length,
+        keep_alive: facts.keep_alive,
+    })
+}
+
+/// What the request line and fields of a parsed head say.
+struct HeadFacts {
+    method: Method,
+    version: Version,
+    /// The request target's position in the head.
+    path: (usize, usize),
+    content_length: usize,
+    keep_alive: bool,
+}
+
+/// Checks a parsed head for the fast path and records its fields' positions (relative to
+/// `base`) in `fields`; `None` for a head hyper must see.
+fn head_facts(
+    parsed: &httparse::Request<'_, '_>,
+    base: usize,
+    fields: &mut Vec<Field>,
+) -> Option<HeadFacts> {
+    let span = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        (start, start + s.len())
+    };
     let method = Method::from_bytes(parsed.method?.as_bytes()).ok()?;
     if method == Method::CONNECT {
         return None;
@@ -199,8 +249,8 @@ pub fn parse_head(head: &Bytes) -> Option<Head> {
         0 => Version::HTTP_10,
         _ => return None,
     };
-    let uri = Uri::from_maybe_shared(head.slice_ref(parsed.path?.as_bytes())).ok()?;
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len() + ADDED_HEADERS);
+    let path = span(parsed.path?.as_bytes());
+    fields.clear();
     let mut content_length = None;
     let (mut close, mut keep_alive) = (false, false);
     for field in parsed.headers.iter() {
@@ -224,16 +274,13 @@ pub fn parse_head(head: &Bytes) -> Option<Head> {
                 }
             }
         }
-        let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value)).ok()?;
-        headers.append(name, value);
+        let (start, end) = span(field.value);
+        fields.push((name, start, end));
     }
-    let mut request = Request::new(ProxyBody::Empty);
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = version;
-    *request.headers_mut() = headers;
-    Some(Head {
-        request,
+    Some(HeadFacts {
+        method,
+        version,
+        path,
         content_length: content_length.unwrap_or(0),
         keep_alive: !close && (version == Version::HTTP_11 || keep_alive),
     })
@@ -315,19 +362,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         }
     }
 
-    fn fallback(self, ctx: &Ctx, head: Option<Bytes>) -> Outcome<S> {
+    /// Hands the connection to hyper with every byte not yet consumed.
+    fn fallback(self, ctx: &Ctx) -> Outcome<S> {
         // hyper builds every response head from a `HeaderMap`.
         ctx.verbatim_heads.store(false, Ordering::Relaxed);
-        let prefix = match head {
-            None => self.buf.freeze(),
-            Some(head) => {
-                let mut all = BytesMut::with_capacity(head.len() + self.buf.len());
-                all.extend_from_slice(&head);
-                all.extend_from_slice(&self.buf);
-                all.freeze()
-            }
-        };
-        Outcome::Fallback(Rewind::new(prefix, self.io))
+        Outcome::Fallback(Rewind::new(self.buf.freeze(), self.io))
     }
 }
 
@@ -343,6 +382,7 @@ where
         timer: Box::pin(tokio::time::sleep(limits.head_timeout)),
         limits,
     };
+    let mut fields: Vec<Field> = Vec::with_capacity(16);
     // Registered before the flag is read, so a trigger in between is not missed.
     let stopped = stop.notify.notified();
     tokio::pin!(stopped);
@@ -355,13 +395,21 @@ where
         }
         let since = Instant::now();
         let mut waiting = Waiting::Head { since, first };
-        let end = loop {
-            match head_end(&conn.buf) {
-                // Over the limit, complete or not: hyper answers 431.
-                Some(end) if end > limits.max_head => return conn.fallback(ctx, None),
-                Some(end) => break end,
-                None if conn.buf.len() > limits.max_head => return conn.fallback(ctx, None),
-                None => {}
+        let Head {
+            mut request,
+            content_length,
+            keep_alive,
+        } = loop {
+            if !conn.buf.is_empty() {
+                match parse_head(&mut conn.buf, limits.max_head, &mut fields) {
+                    Parsed::Complete(head) => break head,
+                    Parsed::Unusual => return conn.fallback(ctx),
+                    // Over the limit and still incomplete: hyper answers 431.
+                    Parsed::Partial if conn.buf.len() > limits.max_head => {
+                        return conn.fallback(ctx);
+                    }
+                    Parsed::Partial => {}
+                }
             }
             let idle = conn.buf.is_empty();
             if !idle && matches!(waiting, Waiting::Head { .. }) {
@@ -373,15 +421,6 @@ where
             }
         };
         first = false;
-        let head = conn.buf.split_to(end).freeze();
-        let Some(Head {
-            mut request,
-            content_length,
-            keep_alive,
-        }) = parse_head(&head)
-        else {
-            return conn.fallback(ctx, Some(head));
-        };
         if content_length > 0 {
             let started = Waiting::Rest(Instant::now());
             while conn.buf.len() < content_length {

@@ -160,8 +160,10 @@ pub struct Head {
     pub keep_alive: bool,
 }
 
-/// What the start of the buffer holds.
+/// What the start of the buffer holds. Returned once per request and matched at once, so
+/// the head is not boxed.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     /// A fast-path head, now split off the buffer.
     Complete(Head),

@@ -1,8 +1,8 @@
 //! Listeners and workers.
 //!
-//! Traffic is served by one single-threaded runtime per core, each with its own `SO_REUSEPORT`
-//! listeners (the kernel spreads connections) and its own upstream connection pools, so a
-//! request never crosses threads and pools never contend. The admin port runs on the caller's
+//! Traffic is served by one single-threaded runtime per core, each with its own handle on the
+//! shared listening sockets (whichever worker is free accepts a new connection) and its own
+//! upstream connection pools, so a request never crosses threads and pools never contend. The admin port runs on the caller's
 //! runtime. Shutdown: `/readyz` turns 503, workers stop accepting, in-flight requests get the
 //! grace period, then `serve` returns.
 
@@ -62,30 +62,34 @@ pub struct Bound {
     admin_addr: Option<SocketAddr>,
 }
 
-/// Binds `count` listeners sharing one address with `SO_REUSEPORT` (port 0 is resolved by the
-/// first). Must run inside a tokio runtime.
+/// Binds one listening socket and gives each of `count` workers its own handle on it (port 0
+/// is resolved once). Every worker's runtime watches the same accept queue and the first idle
+/// one takes a new connection, so connections spread by load, as with nginx's shared listener;
+/// separate `SO_REUSEPORT` sockets would spread them by a hash of the client's address and
+/// port, leaving one worker with noticeably more connections than the other now and then.
+/// Must run inside a tokio runtime.
 fn bind_shared(
     addr: SocketAddr,
     count: usize,
 ) -> Result<(SocketAddr, Vec<std::net::TcpListener>), Error> {
     let wrap = |source| Error::Bind { addr, source };
-    let mut listeners = Vec::with_capacity(count);
-    let mut actual = addr;
-    for _ in 0..count.max(1) {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()
-        } else {
-            TcpSocket::new_v6()
-        }
-        .map_err(wrap)?;
-        socket.set_reuseaddr(true).map_err(wrap)?;
-        socket.set_reuseport(true).map_err(wrap)?;
-        socket.set_nodelay(true).map_err(wrap)?;
-        socket.bind(actual).map_err(wrap)?;
-        let listener = socket.listen(4096).map_err(wrap)?;
-        actual = listener.local_addr().map_err(wrap)?;
-        listeners.push(listener.into_std().map_err(wrap)?);
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
     }
+    .map_err(wrap)?;
+    socket.set_reuseaddr(true).map_err(wrap)?;
+    socket.set_nodelay(true).map_err(wrap)?;
+    socket.bind(addr).map_err(wrap)?;
+    let listener = socket.listen(4096).map_err(wrap)?;
+    let actual = listener.local_addr().map_err(wrap)?;
+    let listener = listener.into_std().map_err(wrap)?;
+    let mut listeners = Vec::with_capacity(count.max(1));
+    for _ in 1..count.max(1) {
+        listeners.push(listener.try_clone().map_err(wrap)?);
+    }
+    listeners.push(listener);
     Ok((actual, listeners))
 }
 

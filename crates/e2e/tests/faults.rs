@@ -538,7 +538,8 @@ async fn brute_force_on_one_client_is_bounded_per_client_and_leaves_others_and_t
 
     // 16 parallel attackers hammer one client id for 3 s, ignoring Retry-After. However many
     // requests they make, only a handful of guesses may be verified: the free attempts, then one
-    // per doubling period. The rest are refused at once with 429 and Retry-After.
+    // per doubling period. The rest are refused with 429 and Retry-After (each held up to
+    // the tarpit time).
     let attack = Duration::from_secs(3);
     let started = Instant::now();
     let attackers: Vec<_> = (0..16)

@@ -59,6 +59,9 @@ fn refuse(ctx: &Ctx, error: &OAuthError) -> Response<ProxyBody> {
     oauth_error(error)
 }
 
+/// Longest a refusal by the brute-force guard is held before it is sent.
+pub const TARPIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// 429 for a client id refused by the brute-force guard: no secret is verified.
 fn throttled(ctx: &Ctx, wait: std::time::Duration) -> Response<ProxyBody> {
     ctx.state.metrics().token_refused(Refusal::Throttled);
@@ -128,7 +131,13 @@ pub async fn serve(
         .await
     {
         Ok(attempt) => attempt,
-        Err(wait) => return throttled(ctx, wait),
+        Err(wait) => {
+            // Tarpit: the refusal is held (a timer, no CPU) for part of the lockout, so a
+            // client ignoring Retry-After gets at most a few refusals per second per
+            // connection instead of costing a serving thread thousands of responses.
+            tokio::time::sleep(wait.min(TARPIT)).await;
+            return throttled(ctx, wait);
+        }
     };
     let uuid = entry.and_then(|e| tollgate_core::ids::uuid_bytes(&e.credential.id));
     let secret_ok = match (uuid, token_request.client_secret()) {

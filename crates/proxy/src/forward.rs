@@ -42,6 +42,13 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
+/// Whether `name` (any case, as read off the wire) is one of [`HOP_BY_HOP`].
+pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+}
+
 /// Index of `name` in [`HOP_BY_HOP`] (a string match: cheaper than nine `HeaderName`
 /// comparisons).
 fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
@@ -224,25 +231,9 @@ impl Added {
     }
 }
 
-/// Rewrites a client request's head for the upstream, in place: URI, version, hop-by-hop
-/// headers, `Host`, `X-Forwarded-*`, `X-Real-IP`. Identity headers are handled before this.
-pub fn prepare(
-    parts: &mut http::request::Parts,
-    peer: &Peer,
-    target: &Target,
-    endpoint: &Endpoint,
-    path_and_query: PathAndQuery,
-) {
-    let host = original_host(&parts.headers, &parts.uri);
-    let mut added = Added::default();
-    rewrite_headers(&mut parts.headers, host, peer, target, endpoint, &mut added);
-    added.apply(&mut parts.headers);
-    // Origin form: the connection is already to the endpoint.
-    parts.uri = Uri::from(path_and_query);
-    parts.version = Version::HTTP_11;
-}
-
-/// [`prepare`] on a whole request, in place, with the proxy's own headers left in `added`.
+/// Rewrites a client request's head for the upstream, in place: URI (origin form), version,
+/// hop-by-hop headers; `Host`, `X-Forwarded-*` and `X-Real-IP` go into `added` (identity
+/// headers are handled before this).
 pub fn prepare_request<B>(
     request: &mut Request<B>,
     peer: &Peer,
@@ -370,8 +361,8 @@ impl Upstreams {
         }
     }
 
-    /// Sends `request` (prepared by [`prepare`]) to `endpoint` of `target` and maps failures
-    /// to Kong's responses: 502 for a refused or reset connection or a malformed response,
+    /// Sends `request` (prepared by [`prepare_request`], with `added` beside it) to `endpoint`
+    /// of `target` and maps failures to Kong's responses: 502 for a refused or reset connection or a malformed response,
     /// 504 for a timeout (connect plus read timeout for the whole exchange up to the response
     /// head). `verbatim`: the response goes to an HTTP/1 client through [`crate::h1`], so the
     /// inline client may keep its header lines as bytes ([`raw::VerbatimHead`]).
@@ -493,21 +484,24 @@ mod tests {
     }
 
     fn prepared(
-        request: Request<()>,
+        mut request: Request<()>,
         trusted: bool,
         host_header: Option<&'static str>,
-    ) -> http::request::Parts {
-        let (mut parts, ()) = request.into_parts();
+    ) -> Request<()> {
         let target = target(host_header);
         let endpoint = target.pick().expect("endpoint").clone();
-        prepare(
-            &mut parts,
+        let mut added = Added::default();
+        prepare_request(
+            &mut request,
             &peer(trusted),
             &target,
             &endpoint,
             PathAndQuery::from_static("/x?y=1"),
+            &mut added,
         );
-        parts
+        // As hyper's path sends it.
+        added.apply(request.headers_mut());
+        request
     }
 
     #[test]
@@ -522,7 +516,7 @@ mod tests {
             .header("x-kept", "yes")
             .body(())
             .expect("request");
-        let parts = prepared(request, false, None);
+        let prepared = prepared(request, false, None);
         for gone in [
             "connection",
             "x-secret-hop",
@@ -531,9 +525,9 @@ mod tests {
             "upgrade",
             "proxy-authorization",
         ] {
-            assert!(!parts.headers.contains_key(gone), "{gone} was kept");
+            assert!(!prepared.headers().contains_key(gone), "{gone} was kept");
         }
-        assert_eq!(parts.headers["x-kept"], "yes");
+        assert_eq!(prepared.headers()["x-kept"], "yes");
     }
 
     #[test]
@@ -545,16 +539,16 @@ mod tests {
             .header("x-real-ip", "10.0.0.1")
             .body(())
             .expect("request");
-        let parts = prepared(request, false, None);
-        let h = &parts.headers;
+        let prepared = prepared(request, false, None);
+        let h = prepared.headers();
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
         assert_eq!(h["x-real-ip"], "192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-port"], "8443");
         assert_eq!(h["x-forwarded-host"], "api.example.com");
         assert_eq!(h["host"], "127.0.0.1:9000");
-        assert_eq!(parts.uri, "/x?y=1");
-        assert_eq!(parts.version, Version::HTTP_11);
+        assert_eq!(prepared.uri(), "/x?y=1");
+        assert_eq!(prepared.version(), Version::HTTP_11);
     }
 
     #[test]
@@ -566,8 +560,8 @@ mod tests {
             .header("x-real-ip", "203.0.113.9")
             .body(())
             .expect("request");
-        let parts = prepared(request, true, Some("backend.local"));
-        let h = &parts.headers;
+        let prepared = prepared(request, true, Some("backend.local"));
+        let h = prepared.headers();
         assert_eq!(h["x-forwarded-host"], "public.example.com");
         assert_eq!(h["x-real-ip"], "203.0.113.9");
         assert_eq!(h["host"], "backend.local");

@@ -493,11 +493,7 @@ async fn write_response<S: AsyncWrite + Unpin>(
     for (name, value) in &parts.headers {
         if name == CONNECTION {
             // The proxy states its own connection decision below.
-            if value
-                .as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-            {
+            if crate::raw::tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")) {
                 keep_alive = false;
             }
             continue;

@@ -29,7 +29,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::body::{BodyError, ProxyBody};
 use crate::connector::{self, ConnectError};
-use crate::forward::Added;
+use crate::forward::{self, Added};
 use crate::pool::Slot;
 
 /// Largest response head accepted.
@@ -165,28 +165,8 @@ pub struct VerbatimHead {
     pub has_date: bool,
 }
 
-/// Hop-by-hop fields (RFC 9110 §7.6.1), never relayed (the same list as
-/// [`crate::forward`]'s).
-const HOP_BY_HOP: [&[u8]; 9] = [
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"proxy-authenticate",
-    b"proxy-authorization",
-    b"te",
-    b"trailer",
-    b"transfer-encoding",
-    b"upgrade",
-];
-
-fn is_hop_by_hop(name: &[u8]) -> bool {
-    HOP_BY_HOP
-        .iter()
-        .any(|h| h.len() == name.len() && h.eq_ignore_ascii_case(name))
-}
-
 /// Tokens of a comma-separated field value, trimmed.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(<[u8]>::trim_ascii)
@@ -251,7 +231,9 @@ fn verbatim_lines(fields: &[httparse::Header<'_>], facts: &Facts<'_>, len: usize
     let mut lines = Vec::with_capacity(len);
     for field in fields {
         let name = field.name.as_bytes();
-        if is_hop_by_hop(name) || (facts.lists_fields && listed_by_connection(fields, name)) {
+        if forward::is_hop_by_hop(name)
+            || (facts.lists_fields && listed_by_connection(fields, name))
+        {
             continue;
         }
         lines.extend_from_slice(name);

@@ -42,7 +42,7 @@ pub fn apply_identity(headers: &mut HeaderMap, identity: Option<&Identity<'_>>) 
 /// Sets the identity headers of `identity` on a map the caller knows holds none of
 /// [`IDENTITY_HEADERS`] (what [`apply_identity`] does after its removals, without a hashed
 /// lookup per absent name).
-pub fn add_identity(headers: &mut HeaderMap, identity: &Identity<'_>) {
+fn add_identity(headers: &mut HeaderMap, identity: &Identity<'_>) {
     identity_headers(identity, |name, value| {
         headers.insert(name, value);
     });

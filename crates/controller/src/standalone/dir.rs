@@ -191,27 +191,7 @@ fn is_manifest_file(path: &Path) -> bool {
 mod tests {
     use super::*;
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> Self {
-            let path =
-                std::env::temp_dir().join(format!("tollgate-dir-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).expect("temp dir");
-            Self(path)
-        }
-
-        fn write(&self, file: &str, content: &str) {
-            std::fs::write(self.0.join(file), content).expect("write");
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::standalone::temp_dir::TempDir;
 
     fn consumer(name: &str) -> String {
         format!("apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata: {{name: {name}}}\n")
@@ -223,7 +203,7 @@ mod tests {
 
     #[test]
     fn only_yaml_files_are_read_and_an_unchanged_directory_reports_no_change() {
-        let tmp = TempDir::new("read");
+        let tmp = TempDir::new("dir", "read");
         tmp.write("a.yaml", &consumer("a"));
         tmp.write("b.yml", &consumer("b"));
         tmp.write("c.txt", &consumer("c"));
@@ -236,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_broken_file_keeps_its_last_good_objects_and_reports_its_line() {
-        let tmp = TempDir::new("broken");
+        let tmp = TempDir::new("dir", "broken");
         tmp.write("a.yaml", &consumer("a"));
         tmp.write("b.yaml", &consumer("b"));
         let mut dir = ManifestDir::new(&tmp.0);
@@ -260,7 +240,7 @@ mod tests {
 
     #[test]
     fn removing_a_file_removes_its_objects() {
-        let tmp = TempDir::new("remove");
+        let tmp = TempDir::new("dir", "remove");
         tmp.write("a.yaml", &consumer("a"));
         tmp.write("b.yaml", &consumer("b"));
         let mut dir = ManifestDir::new(&tmp.0);
@@ -272,7 +252,7 @@ mod tests {
 
     #[test]
     fn the_signing_keys_secret_is_found_by_its_label() {
-        let tmp = TempDir::new("keys");
+        let tmp = TempDir::new("dir", "keys");
         tmp.write(
             "keys.yaml",
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: keys\n  labels: {tollgate.dev/secret: signing-keys}\nstringData:\n  k1: '0123456789abcdef0123456789abcdef'\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: other\n  labels: {tollgate.dev/secret: credential}\n",

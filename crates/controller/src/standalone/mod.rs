@@ -8,6 +8,8 @@ pub mod reconcile;
 pub mod state_dir;
 
 #[cfg(test)]
+mod temp_dir;
+#[cfg(test)]
 mod tests;
 
 use std::future::Future;

@@ -94,27 +94,9 @@ impl Reconciler {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> Self {
-            let path =
-                std::env::temp_dir().join(format!("tollgate-rec-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).expect("temp dir");
-            Self(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::standalone::temp_dir::TempDir;
 
     const ORPHAN: &str = "apiVersion: tollgate.dev/v1alpha1\nkind: OAuth2Credential\nmetadata: {name: orphan}\nspec:\n  consumerRef: {name: nobody}\n  clientId: c\n  clientType: public\n";
 
@@ -124,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_problem_is_reported_once_when_it_appears_and_once_when_it_is_resolved() {
-        let tmp = TempDir::new("once");
+        let tmp = TempDir::new("rec", "once");
         std::fs::write(tmp.0.join("a.yaml"), ORPHAN).expect("write");
         let mut dir = ManifestDir::new(&tmp.0);
         dir.scan().expect("scan");
@@ -143,7 +125,7 @@ mod tests {
 
     #[test]
     fn signing_keys_come_from_the_directory_else_from_the_state_directory() {
-        let tmp = TempDir::new("keys");
+        let tmp = TempDir::new("rec", "keys");
         let mut dir = ManifestDir::new(&tmp.0);
         dir.scan().expect("scan");
         let mut reconciler = Reconciler::new(keys());
@@ -163,7 +145,7 @@ mod tests {
 
     #[test]
     fn an_invalid_signing_keys_secret_builds_no_snapshot() {
-        let tmp = TempDir::new("badkeys");
+        let tmp = TempDir::new("rec", "badkeys");
         std::fs::write(
             tmp.0.join("keys.yaml"),
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: keys\n  labels: {tollgate.dev/secret: signing-keys}\nstringData:\n  k1: too-short\n",

@@ -1,7 +1,7 @@
 //! Standalone mode in process: listeners on ephemeral loopback ports, a temporary manifests
 //! directory, changes observed through [`Progress`] (no sleeps).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,29 +10,13 @@ use tollgate_proxy::ProxyOptions;
 
 use super::*;
 
-struct TempDir(PathBuf);
+use super::temp_dir::TempDir;
 
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("tollgate-sa-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(path.join("manifests")).expect("temp dir");
-        Self(path)
-    }
-
-    fn manifests(&self) -> PathBuf {
-        self.0.join("manifests")
-    }
-
-    fn write(&self, file: &str, content: &str) {
-        std::fs::write(self.manifests().join(file), content).expect("write");
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A test directory with an empty `manifests/` inside.
+fn sandbox(name: &str) -> TempDir {
+    let tmp = TempDir::new("sa", name);
+    std::fs::create_dir_all(tmp.0.join("manifests")).expect("manifests dir");
+    tmp
 }
 
 fn quickstart_into(dir: &Path) {
@@ -86,11 +70,11 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_mode_serves_the_directory_and_follows_its_changes() {
-    let tmp = TempDir::new("follow");
-    quickstart_into(&tmp.manifests());
+    let tmp = sandbox("follow");
+    quickstart_into(&tmp.0.join("manifests"));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let options = StandaloneOptions {
-        manifests: tmp.manifests(),
+        manifests: tmp.0.join("manifests"),
         state_dir: tmp.0.join("state"),
         poll_interval: Duration::from_millis(20),
         proxy: ProxyOptions {
@@ -129,20 +113,20 @@ async fn standalone_mode_serves_the_directory_and_follows_its_changes() {
     );
 
     // A broken file is reported and changes nothing.
-    tmp.write("zz-broken.yaml", "kind: a: b\n");
+    tmp.write("manifests/zz-broken.yaml", "kind: a: b\n");
     let after = wait_for(&mut running, "two scans", |p| p.scans >= first.scans + 2).await;
     assert_eq!(after.hash, first.hash);
     assert_eq!(get_status(http, "/").await, 401);
 
     // An edit is served at the next scan.
-    tmp.write("04-upstream-route.yaml", FEW_ROUTES);
+    tmp.write("manifests/04-upstream-route.yaml", FEW_ROUTES);
     let edited = wait_for(&mut running, "the edit", |p| p.hash != first.hash).await;
     assert_eq!(get_status(http, "/").await, 404);
     assert_eq!(get_status(http, "/api").await, 401);
 
     // Removing the plugin takes its route down instead of serving it unprotected.
     tmp.write(
-        "04-upstream-route.yaml",
+        "manifests/04-upstream-route.yaml",
         FEW_ROUTES.split("---").nth(1).unwrap_or_default(),
     );
     wait_for(&mut running, "the plugin removal", |p| {
@@ -157,7 +141,7 @@ async fn standalone_mode_serves_the_directory_and_follows_its_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_manifests_directory_is_an_error_at_start() {
-    let tmp = TempDir::new("missing");
+    let tmp = sandbox("missing");
     let options = StandaloneOptions {
         manifests: tmp.0.join("does-not-exist"),
         state_dir: tmp.0.join("state"),

@@ -16,7 +16,7 @@
 # Seeds are written fresh on every run from real tokens, token requests and snapshots
 # (fuzz/seedgen); the growing corpus lives in fuzz/corpus/<target> (not committed). A crash
 # leaves its input in fuzz/artifacts/<target>/; turn it into a regression test in the owning
-# crate's tests (crates/core/tests/hostile_*.rs) and reproduce it with
+# crate's tests (core/tests/hostile_*.rs) and reproduce it with
 #   RUSTC_BOOTSTRAP=1 cargo fuzz run <target> fuzz/artifacts/<target>/<file>
 # Exits non-zero when any target crashed.
 set -uo pipefail

@@ -9,7 +9,7 @@
 # 3. deploys the httpbin upstream (e2e/kind/httpbin.yaml) and installs charts/tollgate
 #    (e2e/kind/values.yaml), waits for the rollouts;
 # 4. checks that `helm upgrade` keeps the generated config token and signing keys;
-# 5. runs the same scenarios as the cluster-less suite (crates/e2e, `--test cluster`) with
+# 5. runs the same scenarios as the cluster-less suite (e2e/, `--test cluster`) with
 #      TOLLGATE_E2E_KUBECONFIG  kubeconfig of the kind cluster
 #      TOLLGATE_E2E_PROXY       http://127.0.0.1:$KIND_HTTP_PORT   (proxy HTTP listener)
 #      TOLLGATE_E2E_PROXY_HTTPS https://127.0.0.1:$KIND_HTTPS_PORT (proxy HTTPS listener)

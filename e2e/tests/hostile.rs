@@ -1,6 +1,6 @@
 //! Hostile input against the real standalone gateway (controller binary, real httpbin, real
 //! TLS): tampered and malformed tokens, hostile token requests, path tricks and oversized or
-//! ambiguous HTTP. The in-process suites (`crates/*/tests/hostile_*.rs`) try each category
+//! ambiguous HTTP. The in-process suites (`*/tests/hostile_*.rs`) try each category
 //! exhaustively; this one proves the shipped binary wires the same defences. Each test prints
 //! `HOSTILE-CASES <category> <n>`.
 

@@ -20,7 +20,7 @@ fn sandbox(name: &str) -> TempDir {
 }
 
 fn quickstart_into(dir: &Path) {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart");
     for entry in std::fs::read_dir(examples).expect("examples").flatten() {
         std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
     }

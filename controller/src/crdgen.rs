@@ -9,7 +9,7 @@ use kube::CustomResourceExt;
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
 
 /// First line of every generated file.
-pub const HEADER: &str = "# Generated from crates/controller/src/resources by `cargo run -p tollgate-controller --bin crdgen`; do not edit.\n";
+pub const HEADER: &str = "# Generated from controller/src/resources by `cargo run -p tollgate-controller --bin crdgen`; do not edit.\n";
 
 /// Failure to render or write the CRDs.
 #[derive(Debug, thiserror::Error)]

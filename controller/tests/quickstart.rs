@@ -9,7 +9,7 @@ use tollgate_core::snapshot::PluginConfig;
 
 #[test]
 fn the_quickstart_manifests_serve_the_whole_flow() {
-    let dir_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
+    let dir_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart");
     let mut dir = ManifestDir::new(&dir_path);
     let report = dir.scan().expect("scan");
     assert!(report.new_errors.is_empty(), "{:?}", report.new_errors);

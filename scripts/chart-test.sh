@@ -6,11 +6,11 @@
 #     charts/tollgate/ci/ (namespaced, bring-your-own secrets, TLS, ServiceMonitor);
 #   - every rendered manifest (CRDs included) validated offline against the Kubernetes 1.33 schemas
 #     with kubernetes-validate --strict, and a broken manifest shown to fail that validation;
-#   - the render tests in charts/tests (RBAC rule set, security contexts, wiring between objects,
+#   - the render tests in e2e/chart (RBAC rule set, security contexts, wiring between objects,
 #     values that break values.schema.json rejected) and the tests of scripts/rbac_check.py;
 #   - the controller's RBAC rules written to target/chart-test/rbac-rules{,-namespaced}.json for
 #     scripts/rbac_check.py;
-#   - on the API emulator (emulator/, started on a free loopback port and stopped at the end):
+#   - on the API emulator (e2e/emulator/, started on a free loopback port and stopped at the end):
 #     `kubectl apply` of every rendered variant with every object read back, the `lookup` that keeps
 #     generated Secrets across upgrades (server-side render), and rbac_check on its audit log.
 # Prints one line per check and a closing "N passed, N failed" line; exits non-zero on any failure.
@@ -73,8 +73,8 @@ if [ ! -x "$py" ]; then
 fi
 # Python deps: ours, and the API emulator's when it has a requirements file. Reinstalled only when a
 # requirements file changed since the last install (or the imports fail).
-reqs=(charts/requirements.txt)
-[ -f emulator/requirements.txt ] && reqs+=(emulator/requirements.txt)
+reqs=(e2e/chart/requirements.txt)
+[ -f e2e/emulator/requirements.txt ] && reqs+=(e2e/emulator/requirements.txt)
 pip_args=()
 for r in "${reqs[@]}"; do pip_args+=(-r "$r"); done
 stamp="$root/.venv/.tollgate-chart-requirements"
@@ -126,14 +126,14 @@ check "kubernetes-validate rejects a broken manifest (negative control)" \
     fails "${validate[@]}" "$out/broken-deployment.yaml"
 
 # --- values schema ----------------------------------------------------------------------------
-for f in charts/tests/invalid-values/*.yaml; do
+for f in e2e/chart/invalid-values/*.yaml; do
     check "values.schema.json rejects $(basename "$f" .yaml)" \
         schema_rejects "$f"
 done
 
 # --- render tests and rbac_check tests --------------------------------------------------------
-check "charts/tests (render assertions, RBAC rule set, schema cases, rbac_check)" \
-    "$py" -m unittest discover -s charts/tests -t charts/tests
+check "e2e/chart (render assertions, RBAC rule set, schema cases, rbac_check)" \
+    "$py" -m unittest discover -s e2e/chart -t e2e/chart
 
 # --- RBAC rules for the operator's audit-log check --------------------------------------------
 check "RBAC rules written to $out/rbac-rules.json" \
@@ -157,8 +157,9 @@ start_emulator() {
     local dir="$out/emulator"
     rm -rf "$dir"
     mkdir -p "$dir"
-    "$py" -m emulator --port 0 --kubeconfig "$dir/kubeconfig" --audit-log "$dir/audit.jsonl" \
-        >"$dir/emulator.log" 2>&1 &
+    # `python -m emulator`: the package lives in e2e/
+    PYTHONPATH="$root/e2e${PYTHONPATH:+:$PYTHONPATH}" "$py" -m emulator --port 0 \
+        --kubeconfig "$dir/kubeconfig" --audit-log "$dir/audit.jsonl" >"$dir/emulator.log" 2>&1 &
     emu_pid=$!
     export KUBECONFIG="$dir/kubeconfig"
     # wait (bounded) until it answers /version
@@ -240,12 +241,12 @@ rbac_denies_kubectl() {
     [ "$code" -eq 1 ] && grep -q "DENIED create apiextensions.k8s.io customresourcedefinitions" <<<"$report"
 }
 
-if [ -f emulator/__main__.py ]; then
+if [ -f e2e/emulator/__main__.py ]; then
     if check "API emulator starts" start_emulator; then
         check "namespaces for the variants created on the emulator" \
             namespaces "$ns" team-a team-b
         check "ServiceMonitor stand-in CRD applied to the emulator" \
-            kubectl apply -f charts/tests/fixtures/servicemonitor-crd.yaml
+            kubectl apply -f e2e/chart/fixtures/servicemonitor-crd.yaml
         for v in "${variants[@]}"; do
             check "helm template | kubectl apply to the API emulator ($v)" apply_variant "$v"
         done
@@ -256,7 +257,7 @@ if [ -f emulator/__main__.py ]; then
     fi
     stop_emulator
 else
-    echo "skip  API emulator steps: emulator/ not present"
+    echo "skip  API emulator steps: e2e/emulator/ not present"
 fi
 
 rm -f "$log"

@@ -172,10 +172,10 @@ def _helm_template(chart: str) -> str:
 
 def _load_yaml_docs(text: str) -> list[dict]:
     try:
-        import yaml  # PyYAML, in the project .venv (charts/requirements.txt)
+        import yaml  # PyYAML, in the project .venv (e2e/chart/requirements.txt)
     except ImportError as e:
         raise InputError("reading YAML needs PyYAML: use .venv/bin/python "
-                         "(pip install -r charts/requirements.txt)") from e
+                         "(pip install -r e2e/chart/requirements.txt)") from e
     return [d for d in yaml.safe_load_all(text) if d]
 
 

@@ -65,7 +65,7 @@ step_tests() {
 
 step_emulator() {
     # The Kubernetes API emulator's own suite, driven by the real kubectl.
-    "$TOLLGATE_PYTHON" -m pytest -q -p no:cacheprovider emulator/tests
+    "$TOLLGATE_PYTHON" -m pytest -q -p no:cacheprovider e2e/emulator/tests
 }
 
 step_chart() {

@@ -1,9 +1,10 @@
 # Creates <repo>/.venv and installs the Python packages Tollgate's tests and scripts need.
 # Source it, then call `tollgate_venv`; it sets TOLLGATE_PYTHON (the venv's interpreter).
 #
-# Requirement files: scripts/requirements*.txt and <top-level dir>/requirements.txt (emulator/,
-# charts/, ...). Adding a file there is enough; nothing else needs to change. Idempotent and quick
-# when nothing changed: a stamp in the venv records a hash of every requirement file.
+# Requirement files: scripts/requirements*.txt, <top-level dir>/requirements.txt and
+# e2e/<dir>/requirements.txt (e2e/emulator/, e2e/chart/, ...). Adding a file there is enough;
+# nothing else needs to change. Idempotent and quick when nothing changed: a stamp in the venv
+# records a hash of every requirement file.
 # TOLLGATE_PYTHON_BOOTSTRAP picks the interpreter that creates the venv (default python3).
 
 tollgate_venv() {
@@ -22,7 +23,8 @@ tollgate_venv() {
     fi
 
     files=()
-    for f in "$root"/scripts/requirements*.txt "$root"/*/requirements.txt; do
+    for f in "$root"/scripts/requirements*.txt "$root"/*/requirements.txt \
+        "$root"/e2e/*/requirements.txt; do
         [ -f "$f" ] && files+=("$f")
     done
     want="$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)"

@@ -1,5 +1,5 @@
 //! Fixtures of the cluster-less operator suite (`tests/cluster.rs`): the Kubernetes API emulator
-//! (`emulator/`, Python), the real `kubectl`, the real `tollgate-controller run`, and the manifests
+//! (`e2e/emulator/`, Python), the real `kubectl`, the real `tollgate-controller run`, and the manifests
 //! that stand in for the Helm chart (a namespace, the config-token and signing-keys Secrets, a
 //! headless Service with one EndpointSlice per proxy process listing its loopback admin address —
 //! which is how the controller discovers proxies without pods).
@@ -104,7 +104,8 @@ impl Emulator {
             .arg(audit_log)
             .arg("--state")
             .arg(state)
-            .current_dir(repo_root());
+            // `python -m emulator` runs from the directory that holds the package (e2e/)
+            .current_dir(repo_root().join("e2e"));
         let mut process = Process::spawn("emulator", command, log_file)?;
         let client = Client::plain()?;
         let url = format!("http://127.0.0.1:{port}/version");

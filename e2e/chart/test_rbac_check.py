@@ -1,6 +1,6 @@
 """Tests of scripts/rbac_check.py: request parsing and the allow/deny decision.
 
-Run: .venv/bin/python -m unittest discover -s charts/tests   (or pytest charts/tests)
+Run: .venv/bin/python -m unittest discover -s e2e/chart   (or pytest e2e/chart)
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class ParseRequestTest(unittest.TestCase):
          ("watch", "discovery.k8s.io", "endpointslices", "", "", "")),
         ({"verb": "create", "group": "core", "resource": "events", "namespace": "a", "name": "e1"},
          ("create", "", "events", "", "a", "")),
-        # the API emulator's audit lines (emulator/server.py)
+        # the API emulator's audit lines (e2e/emulator/server.py)
         ({"apiGroup": "", "apiVersion": "v1", "code": 201, "method": "POST", "name": "",
           "namespace": "", "path": "/api/v1/namespaces", "resource": "namespaces",
           "subresource": "", "userAgent": "kubectl/v1.32.4", "verb": "create"},

@@ -1,7 +1,7 @@
 """Renders the Tollgate chart with `helm template` and checks what it produces.
 
-Needs helm (scripts/tools.sh installs it into .tools/bin) and PyYAML (charts/requirements.txt).
-Run: .venv/bin/python -m unittest discover -s charts/tests   (scripts/chart-test.sh does)
+Needs helm (scripts/tools.sh installs it into .tools/bin) and PyYAML (e2e/chart/requirements.txt).
+Run: .venv/bin/python -m unittest discover -s e2e/chart   (scripts/chart-test.sh does)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import yaml
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHART = os.path.join(ROOT, "charts", "tollgate")
 CI = os.path.join(CHART, "ci")
-INVALID = os.path.join(ROOT, "charts", "tests", "invalid-values")
+INVALID = os.path.join(ROOT, "e2e", "chart", "invalid-values")
 NS = "tollgate-system"
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
+# `python -m emulator` runs from the directory that holds the package (e2e/)
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 WIDGETS = "/apis/test.tollgate.dev/v1alpha1"
@@ -54,7 +56,7 @@ class Emulator:
             *self.extra,
         ]
         self.proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=open(self.workdir / "stderr", "ab"), text=True
+            cmd, cwd=PACKAGE_PARENT, stdout=subprocess.PIPE, stderr=open(self.workdir / "stderr", "ab"), text=True
         )
         # The emulator prints its address once it listens: wait for that line, not for a clock.
         ready, _, _ = select.select([self.proc.stdout], [], [], 15)

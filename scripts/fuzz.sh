@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs Tollgate's fuzz targets (fuzz/, a cargo-fuzz project) for a bounded time each and prints
-# the executions and crashes of every target:
+# Runs Tollgate's fuzz targets (scripts/fuzz/, a cargo-fuzz project) for a bounded time each and
+# prints the executions and crashes of every target:
 #   token_open     the token decoder (KeyRing::open) and the verification decision
 #   token_request  the token-endpoint parser (method, scheme, query, content type, Basic, body)
 #   snapshot       the config channel: JSON -> Snapshot -> validate -> the proxy's apply step
@@ -14,14 +14,14 @@
 # with RUSTC_BOOTSTRAP=1 (set here). AddressSanitizer is used when it links, else the targets
 # run without a sanitizer (`-s none`); force one with TOLLGATE_FUZZ_SANITIZER=address|none.
 # Seeds are written fresh on every run from real tokens, token requests and snapshots
-# (fuzz/seedgen); the growing corpus lives in fuzz/corpus/<target> (not committed). A crash
-# leaves its input in fuzz/artifacts/<target>/; turn it into a regression test in the owning
-# crate's tests (core/tests/hostile_*.rs) and reproduce it with
-#   RUSTC_BOOTSTRAP=1 cargo fuzz run <target> fuzz/artifacts/<target>/<file>
+# (scripts/fuzz/seedgen); the growing corpus lives in scripts/fuzz/corpus/<target> (not
+# committed). A crash leaves its input in scripts/fuzz/artifacts/<target>/; turn it into a
+# regression test in the owning crate's tests (core/tests/hostile_*.rs) and reproduce it with
+#   cd scripts/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> artifacts/<target>/<file>
 # Exits non-zero when any target crashed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root/fuzz" || exit 1
+cd "$root/scripts/fuzz" || exit 1
 
 seconds="${1:-60}"
 shift || true
@@ -47,7 +47,7 @@ if [ -z "$sanitizer" ]; then
 fi
 cargo fuzz build -O -s "$sanitizer" || exit 1
 
-seeds="$root/fuzz/target/seeds"
+seeds="$root/scripts/fuzz/target/seeds"
 rm -rf "$seeds"
 cargo run --quiet --release -p tollgate-fuzz-seeds -- "$seeds" || exit 1
 
@@ -55,11 +55,11 @@ declare -A max_len=([token_open]=4096 [token_request]=20000 [snapshot]=16384 [pa
 summary=()
 crashed=0
 for target in "${targets[@]}"; do
-    corpus="$root/fuzz/corpus/$target"
-    artifacts="$root/fuzz/artifacts/$target"
+    corpus="$root/scripts/fuzz/corpus/$target"
+    artifacts="$root/scripts/fuzz/artifacts/$target"
     mkdir -p "$corpus" "$artifacts"
     before=$(find "$artifacts" -type f | wc -l)
-    log="$root/fuzz/target/$target.log"
+    log="$root/scripts/fuzz/target/$target.log"
     echo "==> $target: ${seconds}s, sanitizer $sanitizer"
     cargo fuzz run -O -s "$sanitizer" "$target" "$corpus" "$seeds/$target" -- \
         -max_total_time="$seconds" -max_len="${max_len[$target]:-4096}" -rss_limit_mb=2048 \

@@ -1,4 +1,6 @@
-"""Unit tests of the benchmark harness (no timing is asserted). Run: python3 -m unittest discover bench/tests"""
+"""Unit tests of the benchmark harness (no timing is asserted).
+
+Run: python3 -m unittest discover scripts/bench/tests"""
 
 from __future__ import annotations
 

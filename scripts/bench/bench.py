@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Tollgate side-by-side benchmark driver. Run through `bench/run.sh` (see bench/README.md).
+"""Tollgate side-by-side benchmark driver. Run through `scripts/bench/run.sh` (see
+scripts/bench/README.md).
 
 Starts an nginx upstream, nginx and HAProxy as plain keep-alive reverse proxies, and Tollgate
 (standalone mode on generated manifests, plus a bare `tollgate-proxy` for the scale and push
-scenarios), then measures them interleaved with wrk and writes bench/results/latest.json.
+scenarios), then measures them interleaved with wrk and writes scripts/bench/results/latest.json.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from benchlib.scenarios import Ctx
 from benchlib.wrk import Target, measure
 
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
+REPO = BENCH.parent.parent
 LABELS = {
     "direct": "upstream direct",
     "nginx": "nginx proxy_pass",
@@ -164,7 +165,7 @@ def main() -> int:
     conns_levels = [int(c) for c in args.conns.split(",")]
     for tool in ("nginx", "haproxy", "wrk"):
         if not shutil.which(tool):
-            raise BenchError(f"{tool} is not installed (bench/run.sh installs it)")
+            raise BenchError(f"{tool} is not installed (scripts/bench/run.sh installs it)")
     work = BENCH / ".work"
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)

@@ -189,7 +189,7 @@ def performance_markdown(out: dict, labels: dict[str, str]) -> str:
     lines = [
         "## Performance",
         "",
-        f"`bench/run.sh` (see `bench/README.md`) on {m.get('nproc')} cores ({m.get('cpu_model')}, "
+        f"`scripts/bench/run.sh` (see `scripts/bench/README.md`) on {m.get('nproc')} cores ({m.get('cpu_model')}, "
         f"Linux {m.get('kernel')}), loopback, wrk with 64 and 1 connections, "
         f"{out.get('params', {}).get('rounds', '?')} interleaved rounds of "
         f"{out.get('params', {}).get('duration', '?')} s, medians; "

@@ -4,9 +4,9 @@ VMs: `perf stat -e instructions true` reports <not supported>).
 
 Starts the nginx upstream and `tollgate-controller standalone` under callgrind with collection
 off, switches collection on only while wrk drives one scenario, dumps, and writes the top
-functions (inclusive and exclusive) to bench/results/profile-<scenario>.txt.
+functions (inclusive and exclusive) to scripts/bench/results/profile-<scenario>.txt.
 
-    python3 bench/profile.py [--scenario auth|open|token-plain] [--seconds 15] [--tollgate proxy]
+    python3 scripts/bench/profile.py [--scenario auth|open|token-plain] [--seconds 15] [--tollgate proxy]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from benchlib.procs import BenchError, Supervisor, http_status, wait_until
 from benchlib.wrk import Target, measure
 
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
+REPO = BENCH.parent.parent
 
 
 def annotate(out_file: Path, inclusive: bool) -> str:

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Tollgate side-by-side benchmark: one command.
 #
-#   bench/run.sh                      # full run (about 6 minutes on 2 cores, plus the build)
-#   bench/run.sh --rounds 1 --duration 2 --phases matrix    # quick look
+#   scripts/bench/run.sh              # full run (about 6 minutes on 2 cores, plus the build)
+#   scripts/bench/run.sh --rounds 1 --duration 2 --phases matrix    # quick look
 #
 # Installs nginx, HAProxy and wrk from Debian's apt when missing, builds the release binaries
-# (tollgate-controller, tollgate-proxy), then runs bench/bench.py, which prints a table and writes
-# bench/results/latest.json. Every argument is passed to bench.py (`bench/run.sh --help`).
+# (tollgate-controller, tollgate-proxy), then runs scripts/bench/bench.py, which prints a table
+# and writes scripts/bench/results/latest.json. Every argument is passed to bench.py
+# (`scripts/bench/run.sh --help`).
 # BENCH_SKIP_BUILD=1 skips the cargo build (use the binaries already in target/release).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 missing=()
 for tool in nginx haproxy wrk; do
@@ -29,4 +30,4 @@ if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
   cargo build --release -p tollgate-controller -p tollgate-proxy
 fi
 
-exec python3 bench/bench.py "$@"
+exec python3 scripts/bench/bench.py "$@"

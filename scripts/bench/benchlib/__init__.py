@@ -1,1 +1,1 @@
-"""Helpers of the Tollgate side-by-side benchmark (see bench/README.md)."""
+"""Helpers of the Tollgate side-by-side benchmark (see scripts/bench/README.md)."""

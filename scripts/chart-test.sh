@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the Helm chart without a cluster:
-#   - images/Dockerfile linted with hadolint (it cannot be built without Docker);
+#   - the Dockerfile linted with hadolint (it cannot be built without Docker);
 #   - chart CRDs identical to crds/;
 #   - `helm lint --strict` and `helm template` with the default values and every variant in
 #     charts/tollgate/ci/ (namespaced, bring-your-own secrets, TLS, ServiceMonitor);
@@ -89,7 +89,7 @@ fi
 validate=("$root/.venv/bin/kubernetes-validate" --strict --quiet -k "$k8s_version")
 
 # --- image ----------------------------------------------------------------------------------
-check "images/Dockerfile passes hadolint" "$root/.venv/bin/hadolint" images/Dockerfile
+check "Dockerfile passes hadolint" "$root/.venv/bin/hadolint" Dockerfile
 
 # --- CRDs -----------------------------------------------------------------------------------
 check "chart crds/ are identical copies of crds/" scripts/sync-chart-crds.sh --check

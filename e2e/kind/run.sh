@@ -5,7 +5,7 @@
 #
 # 1. creates a kind cluster (loopback port mappings: HTTP on $KIND_HTTP_PORT, HTTPS on
 #    $KIND_HTTPS_PORT, to the proxy Service's NodePorts 30080/30443);
-# 2. builds images/Dockerfile and loads the image into the cluster;
+# 2. builds the Dockerfile and loads the image into the cluster;
 # 3. deploys the httpbin upstream (e2e/kind/httpbin.yaml) and installs charts/tollgate
 #    (e2e/kind/values.yaml), waits for the rollouts;
 # 4. checks that `helm upgrade` keeps the generated config token and signing keys;
@@ -112,8 +112,8 @@ created=1
 kind create cluster --name "$cluster" --config "$work/kind.yaml" --kubeconfig "$kubeconfig" --wait 180s
 
 # --- image --------------------------------------------------------------------------------------
-say "building $image from images/Dockerfile"
-DOCKER_BUILDKIT=1 docker build -f images/Dockerfile -t "$image" .
+say "building $image from the Dockerfile"
+DOCKER_BUILDKIT=1 docker build -f Dockerfile -t "$image" .
 kind load docker-image "$image" --name "$cluster"
 
 # --- upstream and chart -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # One image with both Tollgate binaries: tollgate-controller and tollgate-proxy.
 # Build from the repository root:
-#   docker build -f images/Dockerfile -t ghcr.io/tollgate-dev/tollgate:dev .
+#   docker build -t ghcr.io/tollgate-dev/tollgate:dev .
 # The Helm chart sets the command of each container (tollgate-controller run / tollgate-proxy).
 
 # The toolchain the project is developed and tested with (the workspace's rust-version, 1.89, is the

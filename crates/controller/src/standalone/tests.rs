@@ -77,6 +77,7 @@ async fn standalone_mode_serves_the_directory_and_follows_its_changes() {
         manifests: tmp.0.join("manifests"),
         state_dir: tmp.0.join("state"),
         poll_interval: Duration::from_millis(20),
+        hash_threads: 1,
         proxy: ProxyOptions {
             workers: 1,
             ..ProxyOptions::loopback()
@@ -146,6 +147,7 @@ async fn a_missing_manifests_directory_is_an_error_at_start() {
         manifests: tmp.0.join("does-not-exist"),
         state_dir: tmp.0.join("state"),
         poll_interval: DEFAULT_POLL_INTERVAL,
+        hash_threads: 1,
         proxy: ProxyOptions::loopback(),
     };
     let started = start(options, std::future::pending()).await;

@@ -50,6 +50,9 @@ pub enum Error {
     ReadManifests(#[from] dir::ReadDirError),
     #[error("proxy: {0}")]
     Proxy(#[from] tollgate_proxy::Error),
+    /// A task panicked: the process must exit non-zero, not as if it had stopped cleanly.
+    #[error("standalone mode crashed: {0}")]
+    Crashed(String),
     #[error("starting the hashing threads: {0}")]
     HashThreads(#[source] std::io::Error),
 }
@@ -69,6 +72,10 @@ pub struct Progress {
     pub scans: u64,
     /// Hash of the configuration served ("" before the first one).
     pub hash: String,
+    /// Client-secret verifiers computed since start (argon2id or SHA-256).
+    pub verifiers_hashed: u64,
+    /// Verifiers taken from the state directory instead of hashing again.
+    pub verifiers_kept: u64,
 }
 
 /// A running standalone mode: its bound addresses, and its progress.
@@ -89,10 +96,7 @@ impl Running {
     pub async fn wait(self) -> Result<(), Error> {
         match self.task.await {
             Ok(result) => result,
-            Err(join) => {
-                tracing::error!(error = %join, "standalone mode failed");
-                Ok(())
-            }
+            Err(join) => Err(Error::Crashed(join.to_string())),
         }
     }
 }
@@ -153,6 +157,8 @@ pub async fn start(
     let (progress_tx, progress) = watch::channel(Progress {
         scans: 1,
         hash: proxy.hash(),
+        verifiers_hashed: reconciler.hasher().computed(),
+        verifiers_kept: reconciler.hasher().from_cache(),
     });
 
     let bound = tollgate_proxy::bind(options.proxy.clone()).await?;
@@ -186,10 +192,7 @@ pub async fn start(
         watcher.run(stop_rx).await;
         match server.await {
             Ok(result) => result.map_err(Error::from),
-            Err(join) => {
-                tracing::error!(error = %join, "the proxy task failed");
-                Ok(())
-            }
+            Err(join) => Err(Error::Crashed(format!("the proxy task: {join}"))),
         }
     });
     Ok(Running {
@@ -246,9 +249,15 @@ impl Watcher {
                 }
             }
             let hash = self.proxy.hash();
+            let (hashed, kept) = (
+                self.reconciler.hasher().computed(),
+                self.reconciler.hasher().from_cache(),
+            );
             self.progress.send_modify(|p| {
                 p.scans += 1;
                 p.hash = hash;
+                p.verifiers_hashed = hashed;
+                p.verifiers_kept = kept;
             });
         }
     }

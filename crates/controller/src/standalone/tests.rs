@@ -185,7 +185,7 @@ async fn hashed_secrets_are_kept_sealed_in_the_state_directory_so_a_restart_hash
 
     // First start: every secret is hashed before the first configuration is served.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut running = start(options.clone(), async {
+    let running = start(options.clone(), async {
         let _ = stop_rx.await;
     })
     .await

@@ -57,6 +57,10 @@ pub struct StandaloneArgs {
     /// Peers whose X-Forwarded-* headers are believed, as CIDRs (comma-separated).
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(Cidr))]
     pub trusted_proxies: Vec<Cidr>,
+    /// Threads hashing client secrets (argon2id, 19 MiB each while busy); one fewer than the
+    /// cores when absent.
+    #[arg(long)]
+    pub hash_threads: Option<usize>,
 }
 
 impl StandaloneArgs {
@@ -65,6 +69,9 @@ impl StandaloneArgs {
             manifests: self.manifests,
             state_dir: self.state_dir,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            hash_threads: self
+                .hash_threads
+                .unwrap_or_else(crate::translate::hash_pool::default_threads),
             proxy: ProxyOptions {
                 http_addr: Some(self.http_addr),
                 https_addr: Some(self.https_addr),

@@ -1,5 +1,5 @@
 //! The quickstart manifests (`examples/quickstart/`) translate without a single problem into the
-//! configuration DESIGN.md's flow needs.
+//! configuration the token flow needs (tokens issued on `/auth`, verified on `/`).
 
 use std::path::Path;
 

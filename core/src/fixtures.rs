@@ -1,4 +1,4 @@
-//! Test fixtures: the quickstart snapshot of DESIGN.md, built with small helpers.
+//! Test fixtures: a snapshot shaped like `examples/quickstart/`, built with small helpers.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

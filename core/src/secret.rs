@@ -277,14 +277,65 @@ impl Verifier {
     }
 }
 
+/// argon2 working memory that is reused between hashes and given back to the operating system
+/// when dropped or [released](Argon2Memory::release).
+///
+/// Why this exists: a 19 MiB buffer allocated and freed for every hash is not returned by the
+/// C allocator. After the first free, glibc raises its mmap threshold to the freed size, so the
+/// next buffers come from the heap, where the small allocations made between two hashes split the
+/// freed space and every new hash needs fresh memory: the process kept about one buffer per hash
+/// computed. Reserving at least [`ARGON2_RESERVE_BYTES`] (above glibc's largest dynamic mmap
+/// threshold, 32 MiB on 64-bit) makes the allocation a private mapping that `free` unmaps; only
+/// the blocks a hash touches become resident.
+#[derive(Default)]
+pub struct Argon2Memory(Vec<argon2::Block>);
+
+/// Smallest reservation of an [`Argon2Memory`], in bytes (see there).
+pub const ARGON2_RESERVE_BYTES: usize = 33 * 1024 * 1024;
+
+impl Argon2Memory {
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// `count` blocks, growing (never shrinking) the reservation.
+    fn blocks(&mut self, count: usize) -> &mut [argon2::Block] {
+        if self.0.len() < count {
+            let floor = ARGON2_RESERVE_BYTES / std::mem::size_of::<argon2::Block>();
+            let mut memory = Vec::with_capacity(count.max(floor));
+            memory.resize(count, argon2::Block::default());
+            self.0 = memory;
+        }
+        &mut self.0[..count]
+    }
+
+    /// Frees the memory (it is reserved again by the next hash).
+    pub fn release(&mut self) {
+        self.0 = Vec::new();
+    }
+
+    /// Bytes currently held.
+    pub fn held_bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<argon2::Block>()
+    }
+}
+
+impl std::fmt::Debug for Argon2Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Memory")
+            .field("held_bytes", &self.held_bytes())
+            .finish()
+    }
+}
+
 thread_local! {
     /// argon2 working memory of this thread (19 MiB with the default parameters), kept between
     /// verifications so that the threads verifying secrets do not allocate, fault in and free it
     /// on every call. It grows to the largest verifier seen on the thread and is freed with the
     /// thread. The first pass of argon2 writes every block before any is read, so what a
     /// previous verification left there never influences a result.
-    static ARGON2_MEMORY: std::cell::Cell<Vec<argon2::Block>> =
-        const { std::cell::Cell::new(Vec::new()) };
+    static ARGON2_MEMORY: std::cell::Cell<Argon2Memory> =
+        const { std::cell::Cell::new(Argon2Memory::new()) };
 }
 
 /// Runs `f` over `blocks` argon2 blocks of this thread's reusable memory (fresh memory during
@@ -293,10 +344,7 @@ fn with_argon2_memory<R>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> 
     let mut memory = ARGON2_MEMORY
         .try_with(std::cell::Cell::take)
         .unwrap_or_default();
-    if memory.len() < blocks {
-        memory.resize(blocks, argon2::Block::default());
-    }
-    let result = f(&mut memory[..blocks]);
+    let result = f(memory.blocks(blocks));
     // During teardown the memory is simply freed here.
     let _ = ARGON2_MEMORY.try_with(|slot| slot.set(memory));
     result
@@ -310,13 +358,30 @@ fn sha256_salted(salt: &[u8], secret: &[u8]) -> [u8; 32] {
 }
 
 /// argon2id PHC string of `secret` with the default parameters
-/// (m=19456 KiB, t=2, p=1, 32-byte hash, version 19).
+/// (m=19456 KiB, t=2, p=1, 32-byte hash, version 19), in this thread's reusable memory.
 pub fn hash_argon2id(secret: &[u8], salt: &[u8; 16]) -> Result<String, SecretError> {
+    let mut memory = ARGON2_MEMORY
+        .try_with(std::cell::Cell::take)
+        .unwrap_or_default();
+    let result = hash_argon2id_in(secret, salt, &mut memory);
+    let _ = ARGON2_MEMORY.try_with(|slot| slot.set(memory));
+    result
+}
+
+/// [`hash_argon2id`] in the given working memory: the hashing threads of the controller own one
+/// each, and release it when they run out of work.
+pub fn hash_argon2id_in(
+    secret: &[u8],
+    salt: &[u8; 16],
+    memory: &mut Argon2Memory,
+) -> Result<String, SecretError> {
     let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, Some(HASH_LEN))
         .map_err(|e| SecretError::Hash(e.to_string()))?;
     let mut out = [0u8; HASH_LEN];
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(secret, salt, &mut out)
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let blocks = memory.blocks(argon2.params().block_count());
+    argon2
+        .hash_password_into_with_memory(secret, salt, &mut out, blocks)
         .map_err(|e| SecretError::Hash(e.to_string()))?;
     Ok(format!(
         "$argon2id$v=19$m={ARGON2_M_KIB},t={ARGON2_T},p={ARGON2_P}${}${}",

@@ -42,6 +42,9 @@ WATCH_RULES = [
 LEASE_RULES = [
     (("coordination.k8s.io",), ("leases",), ("create",), ()),
     (("coordination.k8s.io",), ("leases",), ("get", "update", "patch"), ("tollgate-controller",)),
+    # The Secrets keeping sealed client-secret verifiers between restarts, by name only.
+    (("",), ("secrets",), ("get", "create", "update", "patch"),
+     tuple(f"tollgate-verifier-cache-{i}" for i in range(16))),
 ]
 RELEASE_NS_READ_RULES = [
     (("",), ("secrets",), ("get", "list", "watch"), ()),

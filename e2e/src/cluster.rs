@@ -492,7 +492,7 @@ endpoints:
     out
 }
 
-/// The application objects of the token flow (DESIGN.md): Secret, Consumer `jane`, credential
+/// The application objects of the quickstart's token flow: Secret, Consumer `jane`, credential
 /// `demo` (`client`/`secret`, hashed), plugin `oauth2` on route `auth`, plugin `oidc` on route
 /// `httpbin` to `upstream`.
 pub fn app_manifests(upstream: &str) -> String {

@@ -37,7 +37,7 @@
 //!
 //! **Trade-off.** While an attack on one client id goes on, its owner competes for the one
 //! attempt per period. Keying by client id and address would ease that, but would let a
-//! distributed attacker multiply its rate; per-client is the bound the issue asks for.
+//! distributed attacker multiply its rate; per-client is the bound that matters.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -280,7 +280,7 @@ def print_summary(out: dict) -> None:
     ss = s.get("scale-standalone")
     if ss:
         print(f"scale (standalone manifests, {ss['manifest_bytes'] / 1e6:.0f} MB): applied in {ss['apply_s']:.2f}s, RSS {ss['rss_mib']:.0f} MiB")
-    print("targets (issue 5, ratios from this run):\n" + report.targets_text(out.get("targets", [])))
+    print("performance targets (ratios from this run):\n" + report.targets_text(out.get("targets", [])))
     for note in out.get("notes", []):
         print(f"note: {note}")
 

@@ -163,3 +163,7 @@ checks the recorded requests of the end-to-end suite against the rendered rules.
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{- define "tollgate.verifierCacheSecretName" -}}
+{{- printf "%s-verifier-cache" (include "tollgate.fullname" .) }}
+{{- end }}

@@ -42,6 +42,7 @@ pub struct Metrics {
     status_patch_errors: AtomicU64,
     leader: AtomicBool,
     ready: AtomicBool,
+    secrets_hashing: AtomicU64,
     proxies: Mutex<BTreeMap<String, ProxySeries>>,
 }
 
@@ -74,6 +75,14 @@ impl Metrics {
 
     pub fn set_leader(&self, leader: bool) {
         self.leader.store(leader, Ordering::Relaxed);
+    }
+
+    /// Client secrets being hashed in the background (their credentials are not served yet).
+    pub fn set_secrets_hashing(&self, pending: usize) {
+        self.secrets_hashing.store(
+            u64::try_from(pending).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     pub fn is_leader(&self) -> bool {
@@ -194,6 +203,13 @@ impl Metrics {
             "1 once every cache has synced.",
             "gauge",
             u64::from(self.ready.load(Ordering::Relaxed)),
+        );
+        gauge(
+            &mut out,
+            "tollgate_controller_secrets_hashing",
+            "Client secrets being hashed (argon2id); their credentials are served once done.",
+            "gauge",
+            self.secrets_hashing.load(Ordering::Relaxed),
         );
         self.render_proxies(&mut out);
         out

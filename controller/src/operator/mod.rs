@@ -21,6 +21,7 @@ pub mod reconcile;
 pub mod status;
 pub mod status_writer;
 pub mod stores;
+pub mod verifier_store;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ use self::pusher::{PushSettings, Pusher};
 use self::reconcile::{Reconciler, Settings};
 use self::status_writer::StatusWriter;
 use self::stores::{Scope, WatchPlan};
+use self::verifier_store::VerifierStore;
+use crate::translate::{HashPool, hash_pool};
 
 /// Flags of `tollgate-controller run` (docs/CONTRACTS.md).
 #[derive(Clone, Debug, clap::Args)]
@@ -56,6 +59,18 @@ pub struct RunArgs {
     /// signing keys.
     #[arg(long, env = "TOLLGATE_SIGNING_KEY_SECRET")]
     pub signing_key_secret: NamespacedName,
+    /// Name prefix of the Secrets (`NAME-0` … `NAME-15`, in the config-token Secret's namespace)
+    /// where client-secret verifiers are kept between runs, sealed to their client Secrets.
+    #[arg(
+        long,
+        env = "TOLLGATE_VERIFIER_CACHE_SECRET",
+        default_value = "tollgate-verifier-cache"
+    )]
+    pub verifier_cache_secret: String,
+    /// Threads hashing client secrets (argon2id, 19 MiB each while busy); one fewer than the
+    /// cores when absent.
+    #[arg(long, env = "TOLLGATE_HASH_THREADS")]
+    pub hash_threads: Option<usize>,
     /// Health, readiness and metrics.
     #[arg(long, default_value = "0.0.0.0:8100")]
     pub admin_addr: SocketAddr,
@@ -93,6 +108,8 @@ pub enum Error {
     Client(#[from] kube::Error),
     #[error(transparent)]
     Admin(#[from] admin::Error),
+    #[error("starting the hashing threads: {0}")]
+    HashThreads(#[source] std::io::Error),
     #[error("a cache stopped before it synced")]
     CacheSync,
     #[error("installing the signal handler: {0}")]
@@ -175,13 +192,29 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         signing_key_secret: args.signing_key_secret.clone(),
         debounce: Duration::from_millis(args.debounce_ms),
     };
+    let hash_pool = {
+        let changed = Arc::clone(&changed);
+        HashPool::new(
+            args.hash_threads.unwrap_or_else(hash_pool::default_threads),
+            move || changed.notify_one(),
+        )
+        .map_err(Error::HashThreads)?
+    };
+    let verifier_store = VerifierStore::new(
+        client.clone(),
+        NamespacedName {
+            namespace: args.config_token_secret.namespace.clone(),
+            name: args.verifier_cache_secret.clone(),
+        },
+    );
     let reconciler = Reconciler::new(
         settings,
         stores,
         pusher,
         StatusWriter::new(client, identity),
         Arc::clone(&metrics),
-    );
+    )
+    .with_hashing(Arc::new(hash_pool), Some(verifier_store));
     reconciler.run(changed, leader_rx, stopped(stop_rx)).await;
 
     // The reconciler stopped pushing; now give the Lease up so a follower takes over at once.

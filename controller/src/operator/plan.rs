@@ -1,4 +1,4 @@
-//! The pure middle of a reconcile pass: cached objects → the controller engineer's translation →
+//! The pure middle of a reconcile pass: cached objects → the translation (`crate::translate`) →
 //! the snapshot to push, what it contains, the config token and the proxy replicas. No IO here.
 
 use std::collections::BTreeSet;

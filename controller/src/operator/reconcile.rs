@@ -22,7 +22,8 @@ use super::pusher::Pusher;
 use super::status::{ObjectProblem, Programming, rfc3339_now};
 use super::status_writer::{Owned, StatusWriter};
 use super::stores::Stores;
-use crate::translate::{Objects, Problem, SecretHasher};
+use super::verifier_store::VerifierStore;
+use crate::translate::{HashPool, Objects, Problem, SecretHasher, reason};
 
 /// Snapshots remembered for `Programmed` decisions.
 const HISTORY: usize = 16;
@@ -53,6 +54,12 @@ pub struct Reconciler {
     writer: StatusWriter,
     history: History,
     hasher: Option<SecretHasher>,
+    /// Background hashing (none in tests: they hash inline).
+    pool: Option<Arc<HashPool>>,
+    verifier_store: Option<VerifierStore>,
+    /// Whether a snapshot was published since start (the first waits for pending hashes).
+    published: bool,
+    waiting_logged: bool,
     metrics: Arc<Metrics>,
     /// Problems already logged, so each is logged once when it appears.
     logged: BTreeSet<Problem>,
@@ -76,12 +83,27 @@ impl Reconciler {
             writer,
             history: History::new(HISTORY),
             hasher: Some(SecretHasher::new()),
+            pool: None,
+            verifier_store: None,
+            published: false,
+            waiting_logged: false,
             metrics,
             logged: BTreeSet::new(),
             last_hash: None,
             was_leader: false,
             token_missing_logged: false,
         }
+    }
+
+    /// Hashes client secrets on `pool` (credentials whose secret is being hashed are left out
+    /// until their verifier is ready; the first push waits for all of them) and keeps the
+    /// verifiers in `store` between runs.
+    #[must_use]
+    pub fn with_hashing(mut self, pool: Arc<HashPool>, store: Option<VerifierStore>) -> Self {
+        self.hasher = Some(SecretHasher::with_pool(Arc::clone(&pool)));
+        self.pool = Some(pool);
+        self.verifier_store = store;
+        self
     }
 
     /// Runs passes until `stop` resolves: one per batch of changes (store events, pusher
@@ -169,7 +191,14 @@ impl Reconciler {
             }
         }
         let inputs = self.inputs();
-        let mut hasher = self.hasher.take().unwrap_or_default();
+        let mut hasher = match (self.hasher.take(), &self.pool) {
+            (Some(hasher), _) => hasher,
+            (None, Some(pool)) => SecretHasher::with_pool(Arc::clone(pool)),
+            (None, None) => SecretHasher::new(),
+        };
+        if let Some(store) = &mut self.verifier_store {
+            store.load(&inputs.objects.secrets, &mut hasher);
+        }
         let token_secret = self.settings.config_token_secret.clone();
         let keys_secret = self.settings.signing_key_secret.clone();
         let (built, hasher, inputs) = tokio::task::spawn_blocking(move || {
@@ -177,10 +206,24 @@ impl Reconciler {
             (built, hasher, inputs)
         })
         .await?;
+        let pending = hasher.pending();
+        self.metrics.set_secrets_hashing(pending);
         self.hasher = Some(hasher);
         let plan = built?;
         self.observe(&plan);
         if !leader {
+            return Ok(());
+        }
+        if pending > 0 && !self.published {
+            // Pushing now would refuse clients that are configured: wait for their verifiers
+            // (each completion wakes the loop).
+            if !self.waiting_logged {
+                tracing::info!(
+                    secrets = pending,
+                    "hashing client secrets before the first push"
+                );
+                self.waiting_logged = true;
+            }
             return Ok(());
         }
         if plan.token.is_none() && !self.token_missing_logged {
@@ -190,13 +233,51 @@ impl Reconciler {
         self.pusher.set_targets(&plan.targets);
         self.pusher
             .publish(Arc::clone(&plan.desired), plan.token.clone());
+        if !self.published {
+            if let Some(hasher) = &self.hasher {
+                tracing::info!(
+                    verifiers_kept = hasher.from_cache(),
+                    verifiers_hashed = hasher.computed(),
+                    "first snapshot published"
+                );
+            }
+            self.published = true;
+        }
+        self.keep_verifiers(pending).await;
         self.write_statuses(&inputs.objects, &plan).await
+    }
+
+    /// Writes the verifiers to keep when they changed (leader only; a failure is retried with the
+    /// next change and never fails the pass).
+    async fn keep_verifiers(&mut self, pending: usize) {
+        let (Some(store), Some(hasher)) = (&mut self.verifier_store, &mut self.hasher) else {
+            return;
+        };
+        if !store.due(pending) {
+            return;
+        }
+        let Some(entries) = hasher.take_cache() else {
+            return;
+        };
+        match store.write(&entries).await {
+            Ok(0) => {}
+            Ok(shards) => {
+                tracing::debug!(verifiers = entries.len(), shards, "kept the verifiers");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot keep the verifiers; a restart hashes the client secrets again");
+                hasher.cache_unwritten();
+            }
+        }
     }
 
     /// Logs new problems and snapshot changes once, records the snapshot for `Programmed`.
     fn observe(&mut self, plan: &Plan) {
         let problems: BTreeSet<Problem> = plan.translation.problems.iter().cloned().collect();
         for p in problems.difference(&self.logged) {
+            if p.reason == reason::SECRET_HASHING {
+                continue;
+            }
             tracing::warn!(kind = %p.kind, object = %format!("{}/{}", p.namespace, p.name), reason = p.reason, message = %p.message, "object left out of the snapshot");
         }
         self.logged = problems;

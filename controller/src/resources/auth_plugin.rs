@@ -1,4 +1,4 @@
-//! `AuthPlugin`: Kong's `oauth2` plugin (issues and verifies tokens) or its `openid-connect`
+//! `AuthPlugin`: Kong's `oauth2` plugin (mints and verifies tokens) or its `openid-connect`
 //! plugin restricted to `auth_methods: [kong_oauth2]` (verifies them).
 
 use kube::{CustomResource, KubeSchema};
@@ -23,7 +23,7 @@ pub const DEFAULT_TOKEN_EXPIRATION: i64 = 7200;
     status = "ObjectStatus",
     shortname = "tgplugin",
     category = "tollgate",
-    doc = "An authentication plugin: Kong's oauth2 (issues and verifies tokens) or openid-connect with kong_oauth2 (verifies them).",
+    doc = "An authentication plugin: Kong's oauth2 (mints and verifies tokens) or openid-connect with kong_oauth2 (verifies them).",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
     printcolumn(
         name = "Ready",

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use tollgate_proxy::{ProxyOptions, ProxyState};
@@ -26,6 +26,8 @@ use tollgate_proxy::{ProxyOptions, ProxyState};
 use dir::ManifestDir;
 use reconcile::Reconciler;
 use state_dir::StateDir;
+
+use crate::translate::{HashPool, SecretHasher, verifier_cache};
 
 /// How often DIR is polled (content hashes are compared; no extra dependency).
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -35,6 +37,8 @@ pub struct StandaloneOptions {
     pub manifests: PathBuf,
     pub state_dir: PathBuf,
     pub poll_interval: Duration,
+    /// Threads hashing client secrets (argon2id) in the background.
+    pub hash_threads: usize,
     pub proxy: ProxyOptions,
 }
 
@@ -46,6 +50,11 @@ pub enum Error {
     ReadManifests(#[from] dir::ReadDirError),
     #[error("proxy: {0}")]
     Proxy(#[from] tollgate_proxy::Error),
+    /// A task panicked: the process must exit non-zero, not as if it had stopped cleanly.
+    #[error("standalone mode crashed: {0}")]
+    Crashed(String),
+    #[error("starting the hashing threads: {0}")]
+    HashThreads(#[source] std::io::Error),
 }
 
 /// Runs standalone mode until `shutdown` resolves.
@@ -63,6 +72,10 @@ pub struct Progress {
     pub scans: u64,
     /// Hash of the configuration served ("" before the first one).
     pub hash: String,
+    /// Client-secret verifiers computed since start (argon2id or SHA-256).
+    pub verifiers_hashed: u64,
+    /// Verifiers taken from the state directory instead of hashing again.
+    pub verifiers_kept: u64,
 }
 
 /// A running standalone mode: its bound addresses, and its progress.
@@ -83,10 +96,7 @@ impl Running {
     pub async fn wait(self) -> Result<(), Error> {
         match self.task.await {
             Ok(result) => result,
-            Err(join) => {
-                tracing::error!(error = %join, "standalone mode failed");
-                Ok(())
-            }
+            Err(join) => Err(Error::Crashed(join.to_string())),
         }
     }
 }
@@ -104,14 +114,51 @@ pub async fn start(
         options.proxy.tls_key = Some(key);
     }
     let mut dir = ManifestDir::new(&options.manifests);
-    let mut reconciler = Reconciler::new(state_dir.signing_keys()?);
+    let hashed = Arc::new(Notify::new());
+    let pool = {
+        let hashed = Arc::clone(&hashed);
+        Arc::new(
+            HashPool::new(options.hash_threads, move || hashed.notify_one())
+                .map_err(Error::HashThreads)?,
+        )
+    };
+    let mut hasher = SecretHasher::with_pool(Arc::clone(&pool));
+    load_verifier_cache(&state_dir, &mut hasher);
+    let mut reconciler = Reconciler::with_hasher(state_dir.signing_keys()?, hasher);
     let proxy = Arc::new(ProxyState::new());
 
     scan(&mut dir)?;
-    apply(&proxy, &mut reconciler, &dir);
+    // The first configuration waits for every client secret to be hashed (kept verifiers make
+    // this quick after the first run): serving without some credentials would refuse clients
+    // that are configured.
+    let started = std::time::Instant::now();
+    let mut outcome = reconciler.reconcile(&dir);
+    let waiting = reconciler.pending();
+    if waiting > 0 {
+        tracing::info!(
+            secrets = waiting,
+            threads = options.hash_threads,
+            "hashing client secrets before serving"
+        );
+    }
+    while reconciler.pending() > 0 {
+        blocking(|| pool.wait_idle(Duration::from_secs(1)));
+        outcome = reconciler.reconcile(&dir);
+    }
+    if waiting > 0 {
+        tracing::info!(
+            secrets = waiting,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "client secrets hashed"
+        );
+    }
+    apply_outcome(&proxy, outcome.snapshot);
+    keep_verifiers(&state_dir, &mut reconciler);
     let (progress_tx, progress) = watch::channel(Progress {
         scans: 1,
         hash: proxy.hash(),
+        verifiers_hashed: reconciler.hasher().computed(),
+        verifiers_kept: reconciler.hasher().from_cache(),
     });
 
     let bound = tollgate_proxy::bind(options.proxy.clone()).await?;
@@ -134,6 +181,9 @@ pub async fn start(
     let watcher = Watcher {
         dir,
         reconciler,
+        state_dir,
+        hashed,
+        _pool: pool,
         proxy,
         progress: progress_tx,
         interval: options.poll_interval,
@@ -142,10 +192,7 @@ pub async fn start(
         watcher.run(stop_rx).await;
         match server.await {
             Ok(result) => result.map_err(Error::from),
-            Err(join) => {
-                tracing::error!(error = %join, "the proxy task failed");
-                Ok(())
-            }
+            Err(join) => Err(Error::Crashed(format!("the proxy task: {join}"))),
         }
     });
     Ok(Running {
@@ -162,6 +209,10 @@ pub async fn start(
 struct Watcher {
     dir: ManifestDir,
     reconciler: Reconciler,
+    state_dir: StateDir,
+    /// Woken when background hashes complete.
+    hashed: Arc<Notify>,
+    _pool: Arc<HashPool>,
     proxy: Arc<ProxyState>,
     progress: watch::Sender<Progress>,
     interval: Duration,
@@ -173,17 +224,21 @@ impl Watcher {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut read_error = false;
         loop {
-            tokio::select! {
+            let hashed = tokio::select! {
                 _ = stop.wait_for(|stop| *stop) => break,
-                _ = ticker.tick() => {}
-            }
+                _ = ticker.tick() => false,
+                () = self.hashed.notified() => true,
+            };
             match scan(&mut self.dir) {
                 Ok(changed) => {
                     read_error = false;
-                    if changed {
-                        // Hashing new secrets (argon2id, ~20 ms each) must not stall the
+                    if changed || hashed {
+                        // Translation of a large directory is CPU-bound: keep it off the
                         // runtime's other tasks.
                         blocking(|| apply(&self.proxy, &mut self.reconciler, &self.dir));
+                        if self.reconciler.pending() == 0 {
+                            keep_verifiers(&self.state_dir, &mut self.reconciler);
+                        }
                     }
                 }
                 Err(err) => {
@@ -194,9 +249,15 @@ impl Watcher {
                 }
             }
             let hash = self.proxy.hash();
+            let (hashed, kept) = (
+                self.reconciler.hasher().computed(),
+                self.reconciler.hasher().from_cache(),
+            );
             self.progress.send_modify(|p| {
                 p.scans += 1;
                 p.hash = hash;
+                p.verifiers_hashed = hashed;
+                p.verifiers_kept = kept;
             });
         }
     }
@@ -226,9 +287,41 @@ fn scan(dir: &mut ManifestDir) -> Result<bool, dir::ReadDirError> {
     Ok(report.changed)
 }
 
+/// Reads the verifiers a previous run kept; a damaged file only costs hashing again.
+fn load_verifier_cache(state_dir: &StateDir, hasher: &mut SecretHasher) {
+    match state_dir.read_verifier_cache() {
+        Ok(None) => {}
+        Ok(Some(bytes)) => match hasher.load_cache(&bytes) {
+            Ok(count) => tracing::debug!(verifiers = count, "read the kept verifiers"),
+            Err(err) => {
+                tracing::warn!(error = %err, "ignoring the kept verifiers; client secrets are hashed again");
+            }
+        },
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the kept verifiers; client secrets are hashed again");
+        }
+    }
+}
+
+/// Writes the verifiers to keep, when they changed.
+fn keep_verifiers(state_dir: &StateDir, reconciler: &mut Reconciler) {
+    let Some(entries) = reconciler.hasher().take_cache() else {
+        return;
+    };
+    if let Err(err) = state_dir.write_verifier_cache(&verifier_cache::encode(&entries)) {
+        tracing::warn!(error = %err, "cannot keep the verifiers; the next start hashes client secrets again");
+        reconciler.hasher().cache_unwritten();
+    }
+}
+
 /// Translates DIR and applies the snapshot when it changed.
 fn apply(proxy: &ProxyState, reconciler: &mut Reconciler, dir: &ManifestDir) {
-    let Some(snapshot) = reconciler.reconcile(dir).snapshot else {
+    apply_outcome(proxy, reconciler.reconcile(dir).snapshot);
+}
+
+/// Applies a snapshot when it differs from the one served.
+fn apply_outcome(proxy: &ProxyState, snapshot: Option<tollgate_core::snapshot::Snapshot>) {
+    let Some(snapshot) = snapshot else {
         return;
     };
     let hash = snapshot.content_hash();

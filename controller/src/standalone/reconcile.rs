@@ -7,7 +7,7 @@ use tollgate_core::snapshot::Snapshot;
 
 use super::dir::{ManifestDir, signing_keys_secret};
 use crate::translate::secrets::decoded_data;
-use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, translate};
+use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, reason, translate};
 
 /// Translation state kept between reconciles.
 #[derive(Debug)]
@@ -32,13 +32,28 @@ pub struct Outcome {
 }
 
 impl Reconciler {
+    /// A reconciler hashing inline (tests).
     pub fn new(fallback_keys: SigningKeys) -> Self {
+        Self::with_hasher(fallback_keys, SecretHasher::new())
+    }
+
+    pub fn with_hasher(fallback_keys: SigningKeys, hasher: SecretHasher) -> Self {
         Self {
-            hasher: SecretHasher::new(),
+            hasher,
             fallback_keys,
             problems: BTreeSet::new(),
             keys_error: None,
         }
+    }
+
+    /// Client secrets still being hashed (their credentials are not served yet).
+    pub fn pending(&self) -> usize {
+        self.hasher.pending()
+    }
+
+    /// The hasher, to load and take the kept verifiers.
+    pub fn hasher(&mut self) -> &mut SecretHasher {
+        &mut self.hasher
     }
 
     pub fn reconcile(&mut self, dir: &ManifestDir) -> Outcome {
@@ -74,6 +89,9 @@ impl Reconciler {
         let new_problems: Vec<Problem> = current.difference(&self.problems).cloned().collect();
         let resolved: Vec<Problem> = self.problems.difference(&current).cloned().collect();
         for p in &new_problems {
+            if p.reason == reason::SECRET_HASHING {
+                continue;
+            }
             tracing::warn!(
                 kind = %p.kind, namespace = %p.namespace, name = %p.name,
                 reason = p.reason, condition = p.condition.as_str(),
@@ -81,6 +99,9 @@ impl Reconciler {
             );
         }
         for p in &resolved {
+            if p.reason == reason::SECRET_HASHING {
+                continue;
+            }
             tracing::info!(kind = %p.kind, namespace = %p.namespace, name = %p.name, reason = p.reason, "problem resolved");
         }
         self.problems = current;

@@ -16,6 +16,9 @@ pub const GENERATED_KEY_ID: &str = "standalone";
 /// Self-signed certificate and key files.
 pub const TLS_CERT_FILE: &str = "tls.crt";
 pub const TLS_KEY_FILE: &str = "tls.key";
+/// Sealed argon2id verifiers of the client secrets, so a restart does not hash them again
+/// (see `translate::verifier_cache`).
+pub const VERIFIER_CACHE_FILE: &str = "verifier-cache";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -97,6 +100,23 @@ impl StateDir {
             tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate (trust it with curl --cacert)");
         }
         Ok((cert, key))
+    }
+}
+
+impl StateDir {
+    /// The kept verifiers of a previous run (`None` when there are none yet).
+    pub fn read_verifier_cache(&self) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.dir.join(VERIFIER_CACHE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io { path, source }),
+        }
+    }
+
+    /// Replaces the kept verifiers (mode 0600, atomically).
+    pub fn write_verifier_cache(&self, bytes: &[u8]) -> Result<(), Error> {
+        write_private(&self.dir.join(VERIFIER_CACHE_FILE), bytes)
     }
 }
 

@@ -77,6 +77,7 @@ async fn standalone_mode_serves_the_directory_and_follows_its_changes() {
         manifests: tmp.0.join("manifests"),
         state_dir: tmp.0.join("state"),
         poll_interval: Duration::from_millis(20),
+        hash_threads: 1,
         proxy: ProxyOptions {
             workers: 1,
             ..ProxyOptions::loopback()
@@ -146,8 +147,95 @@ async fn a_missing_manifests_directory_is_an_error_at_start() {
         manifests: tmp.0.join("does-not-exist"),
         state_dir: tmp.0.join("state"),
         poll_interval: DEFAULT_POLL_INTERVAL,
+        hash_threads: 1,
         proxy: ProxyOptions::loopback(),
     };
     let started = start(options, std::future::pending()).await;
     assert!(matches!(started, Err(Error::ReadManifests(_))));
+}
+
+/// `n` Consumers, each with a labelled Secret and an argon2id-hashed OAuth2Credential.
+fn hashed_credentials(n: usize, secret: &str) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata: {{name: c{i}}}\nspec: {{username: user{i}}}\n---\n\
+                 apiVersion: v1\nkind: Secret\nmetadata:\n  name: s{i}\n  labels: {{tollgate.dev/secret: credential}}\nstringData: {{client_secret: {secret}-{i}}}\n---\n\
+                 apiVersion: tollgate.dev/v1alpha1\nkind: OAuth2Credential\nmetadata: {{name: k{i}}}\nspec:\n  consumerRef: {{name: c{i}}}\n  clientId: client-{i}\n  clientSecretRef: {{name: s{i}, key: client_secret}}\n  hashSecret: true\n---\n"
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashed_secrets_are_kept_sealed_in_the_state_directory_so_a_restart_hashes_nothing() {
+    let tmp = sandbox("kept");
+    let manifests = tmp.0.join("manifests");
+    std::fs::write(manifests.join("creds.yaml"), hashed_credentials(3, "first")).expect("write");
+    let options = StandaloneOptions {
+        manifests: manifests.clone(),
+        state_dir: tmp.0.join("state"),
+        poll_interval: Duration::from_millis(20),
+        hash_threads: 1,
+        proxy: ProxyOptions {
+            workers: 1,
+            ..ProxyOptions::loopback()
+        },
+    };
+
+    // First start: every secret is hashed before the first configuration is served.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = start(options.clone(), async {
+        let _ = stop_rx.await;
+    })
+    .await
+    .expect("start");
+    let first = running.progress.borrow().clone();
+    assert_eq!((first.verifiers_hashed, first.verifiers_kept), (3, 0));
+    let _ = stop_tx.send(());
+    running.wait().await.expect("clean shutdown");
+
+    let cache = tmp.0.join("state").join(state_dir::VERIFIER_CACHE_FILE);
+    let bytes = std::fs::read(&cache).expect("the verifiers were kept");
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("argon2id"),
+        "sealed, not in clear"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache)
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Restart: nothing is hashed, the same configuration is served.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut running = start(options.clone(), async {
+        let _ = stop_rx.await;
+    })
+    .await
+    .expect("restart");
+    let warm = running.progress.borrow().clone();
+    assert_eq!((warm.verifiers_hashed, warm.verifiers_kept), (0, 3));
+    assert_eq!(
+        warm.hash, first.hash,
+        "the kept verifiers are the ones computed"
+    );
+
+    // Rotated secrets do not open their kept copies: they are hashed again, in the background.
+    std::fs::write(
+        manifests.join("creds.yaml"),
+        hashed_credentials(3, "rotated"),
+    )
+    .expect("write");
+    let rotated = wait_for(&mut running, "the rotated secrets to be hashed", |p| {
+        p.verifiers_hashed == 3 && p.hash != first.hash
+    })
+    .await;
+    assert_eq!(rotated.verifiers_kept, 3);
+    let _ = stop_tx.send(());
+    running.wait().await.expect("clean shutdown");
 }

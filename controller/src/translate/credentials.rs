@@ -10,9 +10,10 @@ use tollgate_core::ids::credential_id;
 use tollgate_core::snapshot::{self, ClientType};
 
 use super::consumers::{ConsumerLookup, Consumers};
-use super::hasher::SecretHasher;
+use super::hasher::{SecretHasher, Verdict};
 use super::problem::{Kind, ProblemCondition, reason};
 use super::secrets::{self, SecretIndex};
+use super::verifier_cache::SecretOrigin;
 use super::{ObjectName, Problems, is_header_safe, object_id};
 use crate::resources::OAuth2Credential;
 use crate::resources::SECRET_LABEL;
@@ -186,7 +187,7 @@ fn credential(
                     );
                     None
                 }
-                Some(value) => Some(value),
+                Some(value) => Some((value, secret, r.key.as_str())),
             },
         },
     };
@@ -199,17 +200,34 @@ fn credential(
     let id = object_id(c.obj, &c.at, credential_id);
     let secret_verifier = match secret_value {
         None => None,
-        Some(value) => match hasher.verifier(&id, spec.hash_secret, value) {
-            Ok(verifier) => Some(verifier),
-            Err(err) => {
-                report(
-                    ProblemCondition::ResolvedRefs,
-                    reason::INVALID_SECRET,
-                    format!("the client secret could not be hashed: {err}"),
-                );
-                return None;
+        Some((value, secret, key)) => {
+            let origin = secret
+                .metadata
+                .uid
+                .as_deref()
+                .filter(|uid| !uid.is_empty())
+                .map(|uid| SecretOrigin { uid, key });
+            match hasher.verifier(&id, spec.hash_secret, value, origin) {
+                Verdict::Ready(verifier) => Some(verifier),
+                Verdict::Pending => {
+                    report(
+                        ProblemCondition::ResolvedRefs,
+                        reason::SECRET_HASHING,
+                        "the client secret is being hashed; the credential is served once done"
+                            .into(),
+                    );
+                    return None;
+                }
+                Verdict::Failed(err) => {
+                    report(
+                        ProblemCondition::ResolvedRefs,
+                        reason::INVALID_SECRET,
+                        format!("the client secret could not be hashed: {err}"),
+                    );
+                    return None;
+                }
             }
-        },
+        }
     };
     Some(snapshot::Credential {
         id,

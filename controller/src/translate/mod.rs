@@ -15,6 +15,7 @@
 
 mod consumers;
 mod credentials;
+pub mod hash_pool;
 pub mod hasher;
 mod index;
 pub mod keys;
@@ -22,6 +23,7 @@ mod plugins;
 pub mod problem;
 mod routes;
 pub mod secrets;
+pub mod verifier_cache;
 
 #[cfg(test)]
 mod tests;
@@ -35,7 +37,8 @@ use tollgate_core::snapshot::{SNAPSHOT_FORMAT, Snapshot};
 
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
 
-pub use hasher::SecretHasher;
+pub use hash_pool::HashPool;
+pub use hasher::{SecretHasher, Verdict};
 pub use keys::{KeysError, SigningKeys};
 pub use problem::{Kind, Problem, ProblemCondition, reason};
 
@@ -109,6 +112,7 @@ pub fn translate(
     let consumers = consumers::translate(&objects.consumers, &mut problems);
     let plugins = plugins::translate(&objects.plugins, &consumers, &mut problems);
     let secrets = secrets::index(&objects.secrets);
+    hasher.collect();
     let credentials = credentials::translate(
         &objects.credentials,
         &consumers,

@@ -85,6 +85,9 @@ pub mod reason {
     pub const SECRET_KEY_NOT_FOUND: &str = "SecretKeyNotFound";
     /// The Secret value is empty, or could not be hashed.
     pub const INVALID_SECRET: &str = "InvalidSecret";
+    /// The client secret is being hashed (argon2id, in the background); the credential is served
+    /// as soon as its verifier is ready.
+    pub const SECRET_HASHING: &str = "SecretHashing";
     /// The referenced Consumer does not exist.
     pub const CONSUMER_NOT_FOUND: &str = "ConsumerNotFound";
     /// The referenced Consumer exists but is itself not accepted.

@@ -145,7 +145,7 @@ def _target(name: str, value, goal: float, higher_is_better: bool, unit: str = "
 
 
 def targets(out: dict) -> list[dict]:
-    """The issue's targets, evaluated on this run's figures (ratios from the same run)."""
+    """The performance targets (docs/performance.md), evaluated on this run's figures (ratios from the same run)."""
     rows = out.get("rows", {})
     s = out.get("scenarios", {})
     auth, nginx = rows.get("tollgate-auth@64", {}), rows.get("nginx@64", {})
@@ -183,7 +183,7 @@ def targets_text(items: list[dict]) -> str:
 
 
 def performance_markdown(out: dict, labels: dict[str, str]) -> str:
-    """The README's Performance section, from one run."""
+    """The "latest run" section of docs/performance.md, from one run."""
     m = out.get("machine", {})
     s = out.get("scenarios", {})
     lines = [
@@ -227,5 +227,5 @@ def performance_markdown(out: dict, labels: dict[str, str]) -> str:
             f"{ss['apply_s']:.1f} s (parse, translate, validate, swap)."
         )
     if out.get("targets"):
-        lines += ["", "Targets of issue 5 in this run:", "", "```", targets_text(out["targets"]), "```"]
+        lines += ["", "Performance targets in this run:", "", "```", targets_text(out["targets"]), "```"]
     return "\n".join(lines) + "\n"

@@ -1,5 +1,5 @@
 //! Table-driven tests of the translation: every problem kind, and the dependency rules. This
-//! file holds the fixture builders (the DESIGN.md quickstart, valid) and the tests split by topic.
+//! file holds the fixture builders (the quickstart's objects, valid) and the tests split by topic.
 
 mod dependencies;
 mod problems;
@@ -145,7 +145,7 @@ pub(super) fn route(
     )
 }
 
-/// The quickstart of DESIGN.md: every object valid.
+/// The objects of the quickstart (`examples/quickstart/`): every object valid.
 pub(super) fn quickstart() -> Objects {
     Objects {
         consumers: vec![Arc::new(consumer("jane"))],

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use http::Method;
 use serde_json::Value;
 use tollgate_e2e::client::{Client, Response};
@@ -547,6 +549,87 @@ async fn controller_restarts_and_a_leader_crash_drop_no_request() {
         })
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    }
+}
+
+#[tokio::test]
+async fn hashed_secrets_are_kept_sealed_in_the_controller_namespace_and_a_restart_hashes_none() {
+    let mut env = Env::start("cluster-kept-verifiers").await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs local controller processes");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let token = env.demo_token(0).await;
+
+    // The leader keeps the demo credential's argon2id verifier, sealed, in its own namespace.
+    let kept = wait_until(RELOAD, "the verifier cache Secrets", || async {
+        let list = env
+            .kubectl
+            .run(
+                &[
+                    "get",
+                    "secrets",
+                    "-n",
+                    SYSTEM_NAMESPACE,
+                    "-l",
+                    "tollgate.dev/secret=verifier-cache",
+                    "-o",
+                    "json",
+                ],
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let list: Value = serde_json::from_str(&list).map_err(|e| e.to_string())?;
+        let shards: Vec<Vec<u8>> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["data"]["verifiers"].as_str())
+            .filter_map(|b| STANDARD.decode(b).ok())
+            .collect();
+        if shards.iter().any(|s| s.len() > 5) {
+            Ok(shards)
+        } else {
+            Err(format!("no cache entry yet: {list}"))
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    for shard in &kept {
+        let text = String::from_utf8_lossy(shard);
+        assert!(!text.contains("argon2id"), "a verifier is stored in clear");
+    }
+
+    // A restarted controller takes the verifier from there instead of hashing again, and the
+    // token issued before still works.
+    env.local().controllers[0]
+        .restart()
+        .await
+        .expect("controller restart");
+    let controller = &env.local.as_ref().expect("local").controllers[0];
+    wait_until(
+        RELOAD,
+        "the restarted controller's first snapshot",
+        || async {
+            let log = controller.log();
+            match log
+                .lines()
+                .filter(|l| l.contains("first snapshot published"))
+                .find(|l| l.contains("verifiers_kept=1"))
+            {
+                Some(line) if line.contains("verifiers_hashed=0") => Ok(()),
+                Some(line) => Err(format!("hashed again: {line}")),
+                None => Err("not yet".to_owned()),
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    for g in 0..env.gateways.len() {
+        let r = env.call(g, &token).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
     }
 }
 

@@ -5,6 +5,8 @@ scripts/bench/README.md).
 Starts an nginx upstream, nginx and HAProxy as plain keep-alive reverse proxies, and Tollgate
 (standalone mode on generated manifests, plus a bare `tollgate-proxy` for the scale and push
 scenarios), then measures them interleaved with wrk and writes scripts/bench/results/latest.json.
+The `hashed` phase (not in the default run) starts the controller cold and warm with thousands of
+argon2id-hashed client secrets, in standalone mode and as the operator against the API emulator.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import report, scenarios
+from benchlib import hashed, report, scenarios
 from benchlib import tollgate as tg
 from benchlib.peers import nginx_proxy_conf, nginx_upstream_conf, start_haproxy, start_nginx
 from benchlib.procs import BenchError, Supervisor, children_of, http_status, port_free, rss_mib, wait_until
@@ -38,7 +40,11 @@ LABELS = {
     "token-hashed": "token endpoint, argon2id secret",
     "token-plain": "token endpoint, plain secret",
 }
-PHASES = ("matrix", "isolation", "reload", "scale", "scale-standalone")
+PHASES = ("matrix", "isolation", "reload", "scale", "scale-standalone", "hashed")
+# `hashed` takes several minutes of hashing on 2 cores: run it with --phases hashed.
+DEFAULT_PHASES = PHASES[:-1]
+# Phases that need the peers (nginx, HAProxy, wrk) and the Tollgate of the matrix.
+PEER_PHASES = set(DEFAULT_PHASES)
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,10 +54,25 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--conns", default="64,1", help="wrk connection counts (default 64,1)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="wrk threads (default nproc)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="nginx workers / HAProxy threads")
-    ap.add_argument("--phases", default=",".join(PHASES), help=f"subset of {','.join(PHASES)}")
+    ap.add_argument(
+        "--phases",
+        default=",".join(DEFAULT_PHASES),
+        help=f"subset of {','.join(PHASES)} (default: all but hashed)",
+    )
     ap.add_argument("--scale-consumers", type=int, default=100_000)
     ap.add_argument("--scale-routes", type=int, default=10_000)
     ap.add_argument("--reload-changes", type=int, default=50)
+    ap.add_argument(
+        "--hashed-counts", default="1000,10000", help="hashed phase: argon2id credentials per run (default 1000,10000)"
+    )
+    ap.add_argument(
+        "--hashed-modes",
+        default=",".join(hashed.MODES),
+        help="hashed phase: standalone and/or operator (tollgate-controller run against the API emulator)",
+    )
+    ap.add_argument(
+        "--hash-threads", type=int, default=None, help="hashed phase: the controller's --hash-threads (default: its own)"
+    )
     ap.add_argument(
         "--tollgate",
         choices=["auto", "standalone", "proxy"],
@@ -68,6 +89,7 @@ def parse_args() -> argparse.Namespace:
 
 def ports(base: int) -> dict[str, int]:
     names = ["upstream", "nginx", "haproxy", "tg_http", "tg_https", "tg_admin", "px_http", "px_https", "px_admin"]
+    names += ["hs_http", "hs_https", "hs_admin", "emulator", "op_admin"]
     return {name: base + i for i, name in enumerate(names)}
 
 
@@ -158,12 +180,45 @@ def run_matrix(ctx: Ctx, proxies: dict[str, list[int]], conns_levels: list[int])
     return rows
 
 
+def start_peers_and_tollgate(ctx: Ctx, args: argparse.Namespace, notes: list[str]) -> dict[str, list[int]]:
+    """The upstream, nginx, HAProxy and the Tollgate of the matrix; returns the proxy pids per row."""
+    p, work, sup = ctx.ports, ctx.work, ctx.sup
+    upstream = start_nginx(sup, work, "upstream", nginx_upstream_conf(work, p["upstream"], args.workers), p["upstream"])
+    nginx = start_nginx(sup, work, "nginx-proxy", nginx_proxy_conf(work, p["nginx"], p["upstream"], args.workers), p["nginx"])
+    haproxy = start_haproxy(sup, work, p["haproxy"], p["upstream"], args.workers)
+    ctx.upstream_pids = upstream.pids()
+    ctx.targets.update(
+        {
+            "direct": Target("direct", f"http://127.0.0.1:{p['upstream']}/"),
+            "nginx": Target("nginx", f"http://127.0.0.1:{p['nginx']}/"),
+            "haproxy": Target("haproxy", f"http://127.0.0.1:{p['haproxy']}/"),
+        }
+    )
+    proxies = {"nginx": [nginx.pid, *children_of(nginx.pid)], "haproxy": [haproxy.pid]}
+    standalone_built = (args.bin_dir / "tollgate-controller").exists()
+    if args.tollgate == "standalone" or (args.tollgate == "auto" and standalone_built):
+        start_standalone(ctx, notes)
+    if ctx.standalone:
+        for name in ("tollgate-open", "tollgate-auth", "token-hashed", "token-plain"):
+            proxies[name] = [ctx.standalone.pid]
+    elif (args.bin_dir / "tollgate-proxy").exists() and args.tollgate != "standalone":
+        px, _ = scenarios.ensure_proxy(ctx)
+        use_proxy_rows(ctx, notes)
+        for name in ("tollgate-open", "tollgate-auth", "token-plain"):
+            proxies[name] = [px.pid]
+    return proxies
+
+
 def main() -> int:
     args = parse_args()
     started = time.monotonic()
     phases = [p for p in args.phases.split(",") if p]
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        raise BenchError(f"unknown phases: {', '.join(unknown)} (known: {', '.join(PHASES)})")
+    needs_peers = bool(PEER_PHASES & set(phases))
     conns_levels = [int(c) for c in args.conns.split(",")]
-    for tool in ("nginx", "haproxy", "wrk"):
+    for tool in ("nginx", "haproxy", "wrk") if needs_peers else ():
         if not shutil.which(tool):
             raise BenchError(f"{tool} is not installed (scripts/bench/run.sh installs it)")
     work = BENCH / ".work"
@@ -185,36 +240,17 @@ def main() -> int:
     notes: list[str] = []
     out: dict = {"machine": report.machine(REPO, source_bins), "params": {k: str(v) for k, v in vars(args).items()}, "notes": notes}
     try:
-        upstream = start_nginx(sup, work, "upstream", nginx_upstream_conf(work, p["upstream"], args.workers), p["upstream"])
-        nginx = start_nginx(sup, work, "nginx-proxy", nginx_proxy_conf(work, p["nginx"], p["upstream"], args.workers), p["nginx"])
-        haproxy = start_haproxy(sup, work, p["haproxy"], p["upstream"], args.workers)
         ctx = Ctx(
             work=work, sup=sup, duration=args.duration, rounds=args.rounds, threads=args.threads,
-            upstream_port=p["upstream"], upstream_pids=upstream.pids(), bin_dir=args.bin_dir, ports=p,
+            upstream_port=p["upstream"], upstream_pids=[], bin_dir=args.bin_dir, ports=p,
             secrets={
                 "hashed": secrets.token_urlsafe(24), "plain": secrets.token_urlsafe(24),
                 "proxy": secrets.token_urlsafe(24), "key_b64": base64.b64encode(os.urandom(32)).decode(),
             },
         )
-        ctx.targets.update(
-            {
-                "direct": Target("direct", f"http://127.0.0.1:{p['upstream']}/"),
-                "nginx": Target("nginx", f"http://127.0.0.1:{p['nginx']}/"),
-                "haproxy": Target("haproxy", f"http://127.0.0.1:{p['haproxy']}/"),
-            }
-        )
-        proxies = {"nginx": [nginx.pid, *children_of(nginx.pid)], "haproxy": [haproxy.pid]}
-        standalone_built = (args.bin_dir / "tollgate-controller").exists()
-        if args.tollgate == "standalone" or (args.tollgate == "auto" and standalone_built):
-            start_standalone(ctx, notes)
-        if ctx.standalone:
-            for name in ("tollgate-open", "tollgate-auth", "token-hashed", "token-plain"):
-                proxies[name] = [ctx.standalone.pid]
-        elif (args.bin_dir / "tollgate-proxy").exists() and args.tollgate != "standalone":
-            px, _ = scenarios.ensure_proxy(ctx)
-            use_proxy_rows(ctx, notes)
-            for name in ("tollgate-open", "tollgate-auth", "token-plain"):
-                proxies[name] = [px.pid]
+        proxies: dict[str, list[int]] = {}
+        if needs_peers:
+            proxies = start_peers_and_tollgate(ctx, args, notes)
         out["scenarios"] = {}
 
         def phase(name: str, fn) -> None:
@@ -247,6 +283,21 @@ def main() -> int:
                 sup.stop(ctx.proxy[0])
         if ctx.standalone:
             phase("scale-standalone", lambda: scenarios.scale_standalone(ctx, args.scale_consumers, args.scale_routes))
+        if "hashed" in phases:
+            if not (args.bin_dir / "tollgate-controller").exists():
+                notes.append("phase hashed skipped: tollgate-controller not built")
+            else:
+                if ctx.standalone:  # idle from here on; its memory and threads are not needed
+                    sup.stop(ctx.standalone)
+                    ctx.standalone = None
+                hctx = hashed.HashedCtx(
+                    work=work, sup=sup, bin_dir=args.bin_dir, repo=REPO, ports=p, hash_threads=args.hash_threads
+                )
+                counts = [int(c) for c in args.hashed_counts.split(",") if c]
+                modes = [m for m in args.hashed_modes.split(",") if m]
+                phase("hashed", lambda: hashed.run(hctx, counts, modes))
+                for err in out["scenarios"].get("hashed", {}).get("errors", []):
+                    notes.append(f"phase hashed: {err}")
     except BenchError as err:
         notes.append(f"aborted: {err}")
         print(f"bench: {err}", file=sys.stderr)
@@ -280,7 +331,18 @@ def print_summary(out: dict) -> None:
     ss = s.get("scale-standalone")
     if ss:
         print(f"scale (standalone manifests, {ss['manifest_bytes'] / 1e6:.0f} MB): applied in {ss['apply_s']:.2f}s, RSS {ss['rss_mib']:.0f} MiB")
-    print("performance targets (ratios from this run):\n" + report.targets_text(out.get("targets", [])))
+    hs = s.get("hashed")
+    if hs and hs.get("runs"):
+        print(f"hashed client secrets (argon2id), cold and warm starts, hashing threads {hs['hash_threads']}:")
+        print(report.hashed_table(hs))
+        for t in report.hashed_targets(hs):
+            ratio = report.target_ratio(t)
+            if ratio is not None:
+                print(f"  {t['target']}: {t['value']:g} {t['unit']} = {ratio:.2f}x the {t['goal']:g} {t['unit']} target")
+    shown = out.get("targets", [])
+    if set(s) == {"hashed"} and not out.get("rows"):  # a run of the hashed phase alone
+        shown = report.hashed_targets(hs)
+    print("performance targets (ratios from this run):\n" + report.targets_text(shown))
     for note in out.get("notes", []):
         print(f"note: {note}")
 

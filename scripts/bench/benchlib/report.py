@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from . import hashed as hashed_phase
+
 
 def aggregate(rounds: list[dict]) -> dict:
     """Median req/s and latencies over rounds; CPU per request from summed CPU and requests."""
@@ -167,7 +169,89 @@ def targets(out: dict) -> list[dict]:
         _target("scale: push+swap", sc.get("push_swap_s"), 2.0, False, "s"),
         _target("scale: proxy peak RSS", sc.get("rss_peak_mib"), 300, False, "MiB"),
         _target("reload: failed requests", sum(failed) if failed else None, 0, False, "requests"),
+        *hashed_targets(s.get("hashed")),
     ]
+
+
+def hashed_targets(h: dict | None) -> list[dict]:
+    """The hashed-secret targets at 10,000 credentials, per mode that ran: the controller's peak
+    RSS (over the cold and the warm start) and the warm restart's time to the first configuration."""
+    if not h:
+        return []
+    n = hashed_phase.TARGET_CREDENTIALS
+    out = []
+    for mode in hashed_phase.MODES:
+        if mode not in h.get("modes", hashed_phase.MODES) or n not in h.get("counts", [n]):
+            continue
+        runs = [r for r in h.get("runs", []) if r["n"] == n and r["mode"] == mode]
+        peaks = [v for r in runs for v in (r.get("peak_rss_mib"), r.get("peak_rss_run_mib")) if v is not None]
+        warm = next((r["first_config_s"] for r in runs if r["start"] == "warm"), None)
+        out.append(_target(f"hashed {mode}: peak RSS, {n:,} argon2id credentials", max(peaks) if peaks else None,
+                           hashed_phase.RSS_TARGET_MIB, False, "MiB"))
+        out.append(_target(f"hashed {mode}: warm restart to first configuration, {n:,} credentials", warm,
+                           hashed_phase.WARM_TARGET_S, False, "s"))
+    return out
+
+
+HASHED_HEADER = (
+    "N", "mode", "start", "first config", "caches synced", "peak RSS", "RSS after", "peak, whole run",
+    "hashed at start", "CPU to first config", "load (1 min)",
+)
+# Columns aligned left (the others are figures).
+_HASHED_TEXT_COLUMNS = (1, 2)
+
+
+def hashed_rows(h: dict) -> list[tuple[str, ...]]:
+    """One row per start of the hashed phase, formatted. "caches synced" is the operator's (its
+    first configuration follows the API's lists); the whole-run peak includes what happened after
+    the first configuration (a token check, verifier-cache writes, status writes)."""
+    rows = []
+    for r in h.get("runs", []):
+        synced = r.get("caches_synced_s")
+        rows.append(
+            (
+                f"{r['n']:,}",
+                r["mode"],
+                r["start"],
+                f"{r['first_config_s']:.2f} s",
+                "-" if synced is None else f"{synced:.2f} s",
+                f"{_fmt(r.get('peak_rss_mib'), '.0f')} MiB",
+                f"{_fmt(r.get('rss_after_mib'), '.0f')} MiB",
+                f"{_fmt(r.get('peak_rss_run_mib'), '.0f')} MiB",
+                f"{r.get('secrets_hashed') or 0:,}",
+                f"{_fmt(r.get('cpu_s'), '.1f')} s",
+                _fmt(r.get("loadavg_1m"), ".1f"),
+            )
+        )
+    return rows
+
+
+def hashed_table(h: dict) -> str:
+    lines = [HASHED_HEADER, *hashed_rows(h)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HASHED_HEADER))]
+    out = []
+    for n, line in enumerate(lines):
+        out.append(
+            "  ".join(
+                cell.ljust(w) if i in _HASHED_TEXT_COLUMNS else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(line, widths))
+            )
+        )
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def hashed_markdown(h: dict) -> str:
+    align = ["---" if i in _HASHED_TEXT_COLUMNS else "---:" for i in range(len(HASHED_HEADER))]
+    out = ["| " + " | ".join(HASHED_HEADER) + " |", "|" + "|".join(align) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in hashed_rows(h)]
+    return "\n".join(out)
+
+
+def target_ratio(t: dict) -> float | None:
+    """A target's measured value as a multiple of its goal (below 1 is better for `<=` targets)."""
+    return t["value"] / t["goal"] if t.get("value") is not None and t.get("goal") else None
 
 
 def targets_text(items: list[dict]) -> str:
@@ -186,6 +270,8 @@ def performance_markdown(out: dict, labels: dict[str, str]) -> str:
     """The "latest run" section of docs/performance.md, from one run."""
     m = out.get("machine", {})
     s = out.get("scenarios", {})
+    if not out.get("rows") and s.get("hashed"):
+        return hashed_only_markdown(out)
     lines = [
         "## Performance",
         "",
@@ -226,6 +312,31 @@ def performance_markdown(out: dict, labels: dict[str, str]) -> str:
             f"- Standalone mode applies the same objects as a {ss['manifest_bytes'] / 1e6:.0f} MB manifest in "
             f"{ss['apply_s']:.1f} s (parse, translate, validate, swap)."
         )
+    h = s.get("hashed")
+    if h and h.get("runs"):
+        lines += [
+            "",
+            f"Hashed client secrets (argon2id, `hashSecret: true`), cold start (empty state) and warm "
+            f"restart, hashing threads: {h.get('hash_threads')}:",
+            "",
+            hashed_markdown(h),
+        ]
     if out.get("targets"):
         lines += ["", "Performance targets in this run:", "", "```", targets_text(out["targets"]), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def hashed_only_markdown(out: dict) -> str:
+    """The report of a run of the hashed phase alone."""
+    m, h = out.get("machine", {}), out["scenarios"]["hashed"]
+    lines = [
+        "## Hashed client secrets at scale",
+        "",
+        f"`bench/bench.py --phases hashed` on {m.get('nproc')} cores ({m.get('cpu_model')}, Linux {m.get('kernel')}), "
+        f"git HEAD {m.get('git_commit')} at run time, tollgate-controller built "
+        f"{m.get('binaries', {}).get('tollgate-controller')}; hashing threads: {h.get('hash_threads')}.",
+        "",
+        hashed_markdown(h),
+    ]
+    lines += ["", "Performance targets in this run:", "", "```", targets_text(hashed_targets(h)), "```"]
     return "\n".join(lines) + "\n"

@@ -155,17 +155,35 @@ def write_protected_route(dir_: Path, upstream_port: int, read_timeout_ms: int) 
     )
 
 
-def scale_manifests(n_consumers: int, n_routes: int, upstream_port: int, secret: str) -> str:
-    """100k-style manifests: consumers with plain-secret credentials (one Secret holding every
-    secret) and routes protected by the `oidc` plugin of base.yaml."""
-    parts = [secret_doc("scale-secrets", {f"s{i}": f"{secret}-{i}" for i in range(n_consumers)})]
+def scale_manifests(
+    n_consumers: int,
+    n_routes: int,
+    upstream_port: int,
+    secret: str,
+    *,
+    hash_secret: bool = False,
+    own_secrets: bool = False,
+) -> str:
+    """100k-style manifests: consumers with one credential each and routes protected by the
+    `oidc` plugin of base.yaml. Credentials have plain (salted SHA-256) secrets held in one Secret
+    by default; `hash_secret` gives them `hashSecret: true` (argon2id, the OAuth2Credential
+    default) and `own_secrets` one labelled Secret per credential (`ss<i>`, key `client_secret`),
+    as users usually create them. Client `scale-client-<i>` has the secret `<secret>-<i>`."""
+    parts = [] if own_secrets else [secret_doc("scale-secrets", {f"s{i}": f"{secret}-{i}" for i in range(n_consumers)})]
     for i in range(n_consumers):
+        if own_secrets:
+            parts.append(secret_doc(f"ss{i}", {"client_secret": f"{secret}-{i}"}))
+        secret_name, key = (f"ss{i}", "client_secret") if own_secrets else ("scale-secrets", f"s{i}")
         parts.append(consumer_doc(f"sc{i}"))
-        parts.append(credential_doc(f"sk{i}", f"sc{i}", f"scale-client-{i}", "scale-secrets", f"s{i}", False))
+        parts.append(credential_doc(f"sk{i}", f"sc{i}", scale_client_id(i), secret_name, key, hash_secret))
     for i in range(n_routes):
         hosts = [f"h{i}.scale.example"] if i % 10 == 0 else None
         parts.append(route_doc(f"sr{i}", f"/scale-{i}", "oidc", upstream_port, hosts=hosts))
     return docs(*parts)
+
+
+def scale_client_id(i: int) -> str:
+    return f"scale-client-{i}"
 
 
 # ---------------------------------------------------------------- config-channel snapshots

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib import report, wrk  # noqa: E402
+from benchlib import hashed, report, wrk  # noqa: E402
 from benchlib import tollgate as tg  # noqa: E402
 from benchlib.procs import parse_stat_cpu_ticks, parse_status_kib  # noqa: E402
 
@@ -89,6 +89,26 @@ class Generators(unittest.TestCase):
         self.assertEqual(text.count("kind: GatewayRoute"), 3)
         self.assertEqual(text.count("\n---\n") + 1, 1 + 7 + 7 + 3)
 
+    def test_hashed_scale_manifests_give_each_credential_its_consumer_and_labelled_secret(self):
+        text = tg.scale_manifests(5, 0, 9999, "pw", hash_secret=True, own_secrets=True)
+        self.assertEqual(text.count("kind: Secret"), 5)
+        self.assertEqual(text.count("tollgate.dev/secret: credential"), 5)
+        self.assertEqual(text.count("kind: Consumer"), 5)
+        self.assertEqual(text.count("hashSecret: true"), 5)
+        self.assertNotIn("hashSecret: false", text)
+        self.assertIn("clientSecretRef: {name: ss4, key: client_secret}", text)
+        self.assertIn('client_secret: "pw-4"', text)
+        self.assertIn(f"clientId: {tg.scale_client_id(4)}", text)
+        self.assertEqual(text.count("\n---\n") + 1, 3 * 5)
+
+    def test_operator_system_manifests_carry_the_labels_the_controller_watches(self):
+        text = hashed.system_manifests("tok", b"k" * 32)
+        self.assertEqual(text.count("\n---\n") + 1, 4)
+        self.assertIn("tollgate.dev/secret: config-token", text)
+        self.assertIn("tollgate.dev/secret: signing-keys", text)
+        self.assertIn(f"name: {hashed.PROXY_SERVICE}", text)
+        self.assertIn(base64.b64encode(b"k" * 32).decode(), text)
+
     def test_manifest_writes_are_atomic_renames(self):
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "a.yaml"
@@ -96,6 +116,81 @@ class Generators(unittest.TestCase):
             tg.write_atomic(path, "x: 2\n")
             self.assertEqual(path.read_text(), "x: 2\n")
             self.assertEqual(sorted(p.name for p in Path(d).iterdir()), ["a.yaml"])
+
+
+class ControllerLogs(unittest.TestCase):
+    def test_timestamps_with_nanoseconds_or_an_offset_are_read_to_the_microsecond(self):
+        self.assertAlmostEqual(hashed.parse_timestamp("1970-01-01T00:00:01.123456789Z"), 1.123456, places=6)
+        self.assertAlmostEqual(hashed.parse_timestamp("1970-01-01T01:00:02+01:00"), 2.0)
+        self.assertAlmostEqual(hashed.parse_timestamp("1970-01-01T00:00:00.5Z"), 0.5)
+        with self.assertRaises(ValueError):
+            hashed.parse_timestamp("1970-01-01T00:00:00")
+
+    def test_json_lines_become_events_and_anything_else_is_skipped(self):
+        line = '{"timestamp":"1970-01-01T00:00:03.25Z","level":"INFO","message":"client secrets hashed","elapsed_ms":1500}'
+        event = hashed.parse_log_line(line)
+        self.assertEqual((event["message"], event["elapsed_ms"], event["t"]), ("client secrets hashed", 1500, 3.25))
+        self.assertIsNone(hashed.parse_log_line("2026-01-01T00:00:00Z  INFO configuration applied"))
+        self.assertIsNone(hashed.parse_log_line('{"timestamp":"1970-01-01T00:00:03Z","level":"INFO"'))
+
+    def test_a_log_watch_reads_lines_as_they_are_completed(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "c.log"
+            path.write_text('{"timestamp":"1970-01-01T00:00:01Z","message":"caches synced"}\n{"timestamp":"1970-')
+            watch = hashed.LogWatch(path)
+            watch.poll()
+            self.assertIsNotNone(watch.find("caches synced"))
+            self.assertIsNone(watch.find("first snapshot published"))
+            with open(path, "a") as f:
+                f.write('01-01T00:00:02Z","message":"first snapshot published","verifiers_kept":7}\n')
+            watch.poll()
+            self.assertEqual(watch.find("first snapshot published")["verifiers_kept"], 7)
+            self.assertEqual(len(watch.events), 2)
+
+    def test_run_figures_are_seconds_after_the_spawn(self):
+        ev = lambda t, **f: {"t": t, **f}  # noqa: E731
+        got = hashed.run_figures(
+            100.0, ev(104.5), ev(100.25, verifiers=10), ev(100.5, secrets=10, threads=1), ev(104.4, elapsed_ms=3900)
+        )
+        self.assertEqual(got["first_config_s"], 4.5)
+        self.assertEqual((got["kept_read_s"], got["kept_read"]), (0.25, 10))
+        self.assertEqual((got["secrets_hashed"], got["hash_threads"], got["hashing_s"]), (10, 1, 3.9))
+        warm = hashed.run_figures(100.0, ev(100.75), None, None, None)
+        self.assertEqual((warm["first_config_s"], warm["secrets_hashed"]), (0.75, 0))
+
+
+class HashedReport(unittest.TestCase):
+    def runs(self):
+        def run(n, mode, start, first, peak, after, peak_run=None):
+            return {"n": n, "mode": mode, "start": start, "first_config_s": first, "peak_rss_mib": peak,
+                    "rss_after_mib": after, "peak_rss_run_mib": peak_run, "secrets_hashed": n if start == "cold" else 0,
+                    "cpu_s": 1.0}
+        return {
+            "counts": [1000, 10000],
+            "modes": ["standalone", "operator"],
+            "runs": [
+                run(1000, "standalone", "cold", 20.0, 60, 40),
+                run(10000, "standalone", "cold", 200.0, 150, 90, peak_run=210),
+                run(10000, "standalone", "warm", 1.5, 80, 70),
+            ],
+        }
+
+    def test_targets_take_the_highest_peak_and_the_warm_start_at_ten_thousand(self):
+        got = {t["target"]: t for t in report.hashed_targets(self.runs())}
+        rss = got["hashed standalone: peak RSS, 10,000 argon2id credentials"]
+        warm = got["hashed standalone: warm restart to first configuration, 10,000 credentials"]
+        self.assertEqual((rss["value"], rss["met"]), (210, False))
+        self.assertEqual((warm["value"], warm["met"]), (1.5, True))
+        self.assertAlmostEqual(report.target_ratio(warm), 0.15)
+        self.assertIsNone(got["hashed operator: peak RSS, 10,000 argon2id credentials"]["met"])
+        self.assertEqual(report.hashed_targets(None), [])
+        self.assertEqual(report.hashed_targets({**self.runs(), "counts": [1000]}), [])
+
+    def test_rows_show_every_start(self):
+        rows = report.hashed_rows(self.runs())
+        self.assertEqual(rows[1][:8], ("10,000", "standalone", "cold", "200.00 s", "-", "150 MiB", "90 MiB", "210 MiB"))
+        self.assertIn("| 10,000 | standalone | warm | 1.50 s | - |", report.hashed_markdown(self.runs()))
+        self.assertEqual(len(report.hashed_table(self.runs()).splitlines()), 2 + 3)
 
 
 class Aggregation(unittest.TestCase):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tollgate's test command (the README's second command). On a machine with a Rust toolchain,
-# Python 3 with pip, and Debian's apt, it:
+# Python 3 with pip, Go (for the apiserver step), and Debian's apt, it:
 #   1. creates .venv and installs the Python requirements (httpbin, gunicorn, ...), quickly when
 #      already done (scripts/venv.sh);
 #   2. checks the cluster tools (kubectl) with scripts/tools.sh;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tollgate's test command (the README's second command). On a machine with a Rust toolchain,
-# Python 3 with pip, and Debian's apt, it:
+# Python 3 with pip, Go (for the apiserver step), and Debian's apt, it:
 #   1. creates .venv and installs the Python requirements (httpbin, gunicorn, ...), quickly when
 #      already done (scripts/venv.sh);
 #   2. checks the cluster tools (kubectl) with scripts/tools.sh;
@@ -12,6 +12,9 @@
 #   6. runs the API emulator's own suite (pytest, real kubectl);
 #   7. checks the Helm chart (scripts/chart-test.sh: lint, template variants, Kubernetes schemas,
 #      values-schema rejections, RBAC rules, apply to the emulator);
+#   8. smoke-tests the control-plane tier (scripts/apiserver-test.sh: the real kube-apiserver, built
+#      from Go modules once and cached by scripts/apiserver.sh; CRDs, quickstart, server-side
+#      validation, TokenRequest, RBAC);
 # and any further steps listed below. Exits non-zero when any step fails.
 #
 #   scripts/test.sh                 # every step
@@ -24,7 +27,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 1
 
-STEPS=(venv tools build fmt clippy tests emulator chart)
+STEPS=(venv tools build fmt clippy tests emulator chart apiserver)
 # Steps whose failure makes the rest pointless.
 REQUIRED=(venv build)
 
@@ -72,6 +75,12 @@ step_chart() {
     # helm lint/template variants, schema validation, values-schema rejections, RBAC rules,
     # and `helm template | kubectl apply` against the API emulator.
     bash "$root/scripts/chart-test.sh"
+}
+
+step_apiserver() {
+    # The real kube-apiserver (+ embedded etcd) on loopback: needs Go, and the Go module proxy
+    # for its first (cold) build; the binary is cached outside the work tree after that.
+    bash "$root/scripts/apiserver-test.sh"
 }
 
 # ---------------------------------------------------------------------------------------------

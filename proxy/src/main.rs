@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use tollgate_core::config_channel::ConfigToken;
 use tollgate_proxy::logging;
-use tollgate_proxy::options::{ConfigToken, ProxyArgs};
+use tollgate_proxy::options::ProxyArgs;
 use tollgate_proxy::{ProxyState, serve, shutdown_signal};
 
 fn main() -> ExitCode {

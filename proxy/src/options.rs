@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use tollgate_core::config_channel::ConfigToken;
+
 use crate::secrets;
 
 /// A CIDR block (`10.0.0.0/8`, `::1/128`, or a bare address).
@@ -72,28 +74,6 @@ pub fn parse_cidrs(list: &str) -> Result<Vec<Cidr>, CidrError> {
         .filter(|s| !s.is_empty())
         .map(Cidr::from_str)
         .collect()
-}
-
-/// The config-channel bearer token. `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ConfigToken(String);
-
-impl ConfigToken {
-    /// `None` for an empty (after trimming) token.
-    pub fn new(token: &str) -> Option<Self> {
-        let token = token.trim();
-        (!token.is_empty()).then(|| Self(token.to_owned()))
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl std::fmt::Debug for ConfigToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ConfigToken(<redacted>)")
-    }
 }
 
 /// Everything `serve` needs. `None` addresses disable a listener.
@@ -287,13 +267,5 @@ mod tests {
             parse_cidrs(" 10.0.0.0/8, ,127.0.0.1 ").map(|v| v.len()),
             Ok(2)
         );
-    }
-
-    #[test]
-    fn config_token_debug_is_redacted_and_empty_tokens_are_none() {
-        let token = ConfigToken::new(" s3cret\n").expect("token");
-        assert_eq!(token.as_bytes(), b"s3cret");
-        assert!(!format!("{token:?}").contains("s3cret"));
-        assert!(ConfigToken::new("  ").is_none());
     }
 }

@@ -8,10 +8,10 @@ use bytes::Bytes;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
+use tollgate_core::config_channel::ConfigToken;
 
 use super::endpoints::{backend_endpoints, proxy_targets};
 use super::programmed::{Contents, ObjectKey};
-use super::push_client::ConfigToken;
 use super::pusher::Desired;
 use crate::translate::secrets::decoded_data;
 use crate::translate::{
@@ -76,7 +76,7 @@ pub struct Plan {
     /// The objects the snapshot serves, with their generations.
     pub contents: Contents,
     /// `None` when the config-token Secret or its key is missing: nothing can be pushed.
-    pub token: Option<ConfigToken>,
+    pub config_token: Option<ConfigToken>,
     pub targets: BTreeSet<String>,
 }
 
@@ -92,9 +92,7 @@ fn find_secret<'a>(secrets: &'a [Arc<Secret>], at: &NamespacedName) -> Option<&'
 /// The config-channel token from its Secret (key `token`), trimmed of surrounding whitespace.
 pub fn config_token(secrets: &[Arc<Secret>], at: &NamespacedName) -> Option<ConfigToken> {
     let data = decoded_data(find_secret(secrets, at)?);
-    let token = String::from_utf8(data.get(CONFIG_TOKEN_KEY)?.clone()).ok()?;
-    let token = token.trim();
-    (!token.is_empty()).then(|| ConfigToken::new(token.to_owned()))
+    ConfigToken::new(std::str::from_utf8(data.get(CONFIG_TOKEN_KEY)?).ok()?)
 }
 
 /// The signing keys from their Secret.
@@ -154,7 +152,7 @@ pub fn build(
     Ok(Plan {
         contents: contents(&inputs.objects, &translation),
         desired: Arc::new(Desired { hash, body }),
-        token: config_token(&inputs.objects.secrets, token_secret),
+        config_token: config_token(&inputs.objects.secrets, token_secret),
         targets: proxy_targets(&inputs.proxy_slices),
         translation,
     })

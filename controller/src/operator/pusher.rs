@@ -15,9 +15,10 @@ use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tollgate_core::config_channel::ConfigToken;
 
 use super::metrics::{Metrics, PushMetric};
-use super::push_client::{ConfigToken, PushClient};
+use super::push_client::PushClient;
 
 /// A snapshot ready to push: its canonical bytes and content hash.
 #[derive(Debug)]

@@ -226,13 +226,13 @@ impl Reconciler {
             }
             return Ok(());
         }
-        if plan.token.is_none() && !self.token_missing_logged {
+        if plan.config_token.is_none() && !self.token_missing_logged {
             tracing::error!(secret = %self.settings.config_token_secret, "config-token Secret or its `token` key is missing (it must carry the label tollgate.dev/secret); not pushing");
         }
-        self.token_missing_logged = plan.token.is_none();
+        self.token_missing_logged = plan.config_token.is_none();
         self.pusher.set_targets(&plan.targets);
         self.pusher
-            .publish(Arc::clone(&plan.desired), plan.token.clone());
+            .publish(Arc::clone(&plan.desired), plan.config_token.clone());
         if !self.published {
             if let Some(hasher) = &self.hasher {
                 tracing::info!(

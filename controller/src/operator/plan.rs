@@ -15,7 +15,7 @@ use super::programmed::{Contents, ObjectKey};
 use super::pusher::Desired;
 use crate::translate::secrets::decoded_data;
 use crate::translate::{
-    KeysError, Kind, Objects, SecretHasher, SigningKeys, Translation, translate,
+    Kind, Objects, SecretHasher, SigningKeys, SigningKeysError, Translation, keys, translate,
 };
 
 /// The key of the config-token Secret that holds the token.
@@ -51,14 +51,8 @@ impl std::fmt::Display for NamespacedName {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("signing-keys Secret {0} not found (it must carry the label tollgate.dev/secret)")]
-    SigningKeysNotFound(NamespacedName),
-    #[error("signing-keys Secret {secret}: {source}")]
-    SigningKeys {
-        secret: NamespacedName,
-        #[source]
-        source: KeysError,
-    },
+    #[error(transparent)]
+    SigningKeys(#[from] SigningKeysError),
 }
 
 /// Everything the pass reads, copied out of the stores (cheap `Arc`s).
@@ -96,12 +90,14 @@ pub fn config_token(secrets: &[Arc<Secret>], at: &NamespacedName) -> Option<Conf
 }
 
 /// The signing keys from their Secret.
-pub fn signing_keys(secrets: &[Arc<Secret>], at: &NamespacedName) -> Result<SigningKeys, Error> {
-    let secret = find_secret(secrets, at).ok_or_else(|| Error::SigningKeysNotFound(at.clone()))?;
-    SigningKeys::from_secret_data(&decoded_data(secret)).map_err(|source| Error::SigningKeys {
-        secret: at.clone(),
-        source,
-    })
+pub fn signing_keys(
+    secrets: &[Arc<Secret>],
+    at: &NamespacedName,
+) -> Result<SigningKeys, SigningKeysError> {
+    let secret = find_secret(secrets, at).ok_or_else(|| SigningKeysError::NotFound {
+        secret: at.to_string(),
+    })?;
+    keys::from_secret(secret)
 }
 
 /// The objects the translation kept, with their generations.

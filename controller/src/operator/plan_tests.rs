@@ -158,7 +158,10 @@ fn without_signing_keys_there_is_no_plan_at_all() {
     )
     .err()
     .expect("an error, never an empty or keyless snapshot");
-    assert!(matches!(err, Error::SigningKeysNotFound(_)));
+    assert!(matches!(
+        err,
+        Error::SigningKeys(SigningKeysError::NotFound { .. })
+    ));
 }
 
 #[test]

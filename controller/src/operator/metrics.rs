@@ -30,9 +30,10 @@ struct ProxySeries {
     in_sync: bool,
 }
 
-/// Every metric the operator exports. Shared by reference (`Arc<Metrics>`).
+/// Every metric the operator exports (`tollgate_controller_*`; the proxy's are
+/// `tollgate_proxy::metrics::Metrics`). Shared by reference (`Arc<ControllerMetrics>`).
 #[derive(Default)]
-pub struct Metrics {
+pub struct ControllerMetrics {
     reconciles: AtomicU64,
     reconcile_errors: AtomicU64,
     snapshot_bytes: AtomicU64,
@@ -46,7 +47,7 @@ pub struct Metrics {
     proxies: Mutex<BTreeMap<String, ProxySeries>>,
 }
 
-impl Metrics {
+impl ControllerMetrics {
     pub fn new() -> Self {
         Self::default()
     }
@@ -290,7 +291,7 @@ mod tests {
 
     #[test]
     fn rendered_metrics_carry_proxy_labels_and_counts() {
-        let m = Metrics::new();
+        let m = ControllerMetrics::new();
         m.reconciled(ReconcileOutcome::Ok);
         m.reconciled(ReconcileOutcome::Error);
         m.snapshot_built(1234, 7, 1);
@@ -323,7 +324,7 @@ mod tests {
 
     #[test]
     fn a_forgotten_proxy_disappears_from_the_metrics() {
-        let m = Metrics::new();
+        let m = ControllerMetrics::new();
         m.push_finished(
             "10.0.0.9:8100",
             Duration::from_millis(1),

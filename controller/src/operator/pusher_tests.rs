@@ -130,7 +130,7 @@ fn pusher() -> Pusher {
         PushClient::new(Duration::from_secs(2)),
         settings,
         Arc::new(Notify::new()),
-        Arc::new(Metrics::new()),
+        Arc::new(ControllerMetrics::new()),
     )
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use super::metrics::{Metrics, ReconcileOutcome};
+use super::metrics::{ControllerMetrics, ReconcileOutcome};
 use super::plan::{self, Inputs, NamespacedName, Plan};
 use super::programmed::{History, ObjectKey};
 use super::pusher::Pusher;
@@ -47,7 +47,9 @@ pub struct Settings {
     pub debounce: Duration,
 }
 
-pub struct Reconciler {
+/// The operator's reconcile pipeline: one loop for the whole cluster (standalone mode's
+/// counterpart is `standalone::reconcile::DirReconciler`).
+pub struct Pipeline {
     settings: Settings,
     stores: Stores,
     pusher: Pusher,
@@ -60,7 +62,7 @@ pub struct Reconciler {
     /// Whether a snapshot was published since start (the first waits for pending hashes).
     published: bool,
     waiting_logged: bool,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ControllerMetrics>,
     /// Problems and signing-key errors already logged (the same log lines as standalone mode).
     problem_log: ProblemLog,
     last_hash: Option<String>,
@@ -68,13 +70,13 @@ pub struct Reconciler {
     token_missing_logged: bool,
 }
 
-impl Reconciler {
+impl Pipeline {
     pub fn new(
         settings: Settings,
         stores: Stores,
         pusher: Pusher,
         writer: StatusWriter,
-        metrics: Arc<Metrics>,
+        metrics: Arc<ControllerMetrics>,
     ) -> Self {
         Self {
             settings,

@@ -7,9 +7,10 @@ use super::dir::{ManifestDir, signing_keys_secret};
 use crate::translate::report::ProblemLog;
 use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, keys, translate};
 
-/// Translation state kept between reconciles.
+/// Standalone mode's reconciler: the manifests directory → a snapshot, with the translation
+/// state kept between reconciles (the operator's counterpart is `operator::reconcile::Pipeline`).
 #[derive(Debug)]
-pub struct Reconciler {
+pub struct DirReconciler {
     hasher: SecretHasher,
     /// The signing key of the state directory, used when DIR has no signing-keys Secret.
     fallback_keys: SigningKeys,
@@ -29,7 +30,7 @@ pub struct Outcome {
     pub resolved: Vec<Problem>,
 }
 
-impl Reconciler {
+impl DirReconciler {
     /// A reconciler hashing inline (tests).
     pub fn new(fallback_keys: SigningKeys) -> Self {
         Self::with_hasher(fallback_keys, SecretHasher::new())
@@ -101,7 +102,7 @@ mod tests {
         std::fs::write(tmp.0.join("a.yaml"), ORPHAN).expect("write");
         let mut dir = ManifestDir::new(&tmp.0);
         dir.scan().expect("scan");
-        let mut reconciler = Reconciler::new(keys());
+        let mut reconciler = DirReconciler::new(keys());
         let first = reconciler.reconcile(&dir);
         assert_eq!(first.new_problems.len(), 1);
         assert_eq!(first.new_problems[0].name, "orphan");
@@ -119,7 +120,7 @@ mod tests {
         let tmp = TempDir::new("rec", "keys");
         let mut dir = ManifestDir::new(&tmp.0);
         dir.scan().expect("scan");
-        let mut reconciler = Reconciler::new(keys());
+        let mut reconciler = DirReconciler::new(keys());
         let snapshot = reconciler.reconcile(&dir).snapshot.expect("snapshot");
         assert_eq!(snapshot.active_key, "fallback");
 
@@ -144,7 +145,7 @@ mod tests {
         .expect("write");
         let mut dir = ManifestDir::new(&tmp.0);
         dir.scan().expect("scan");
-        let outcome = Reconciler::new(keys()).reconcile(&dir);
+        let outcome = DirReconciler::new(keys()).reconcile(&dir);
         assert!(
             outcome.snapshot.is_none(),
             "keep serving the previous configuration"

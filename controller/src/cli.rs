@@ -1,10 +1,9 @@
 //! Command line of `tollgate-controller` (docs/CONTRACTS.md).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use tollgate_proxy::logging::LogFormat;
-use tollgate_proxy::options::{self, Cidr, ProxyOptions};
+use tollgate_proxy::logging::LogArgs;
+use tollgate_proxy::options::ListenerArgs;
 
 use crate::operator::RunArgs;
 use crate::standalone::{DEFAULT_POLL_INTERVAL, StandaloneOptions};
@@ -14,9 +13,9 @@ use crate::standalone::{DEFAULT_POLL_INTERVAL, StandaloneOptions};
 #[derive(Debug, clap::Parser)]
 #[command(name = "tollgate-controller", version)]
 pub struct Cli {
-    /// Log output format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// `--log-format json|text`, before or after the subcommand.
+    #[command(flatten)]
+    pub log: LogArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -29,7 +28,7 @@ pub enum Command {
     Run(RunArgs),
 }
 
-/// Flags of `tollgate-controller standalone`.
+/// Flags of `tollgate-controller standalone`: the proxy's listener flags plus its own.
 #[derive(Debug, clap::Args)]
 pub struct StandaloneArgs {
     /// Directory of YAML manifests (our resources and labelled Secrets); watched for changes.
@@ -38,29 +37,13 @@ pub struct StandaloneArgs {
     /// Where the generated signing key and self-signed certificate are kept.
     #[arg(long, default_value = ".tollgate-state")]
     pub state_dir: PathBuf,
-    /// Plain HTTP listener (protected routes).
-    #[arg(long, default_value = options::DEFAULT_HTTP_ADDR)]
-    pub http_addr: SocketAddr,
-    /// HTTPS listener (the token endpoint requires HTTPS).
-    #[arg(long, default_value = options::DEFAULT_HTTPS_ADDR)]
-    pub https_addr: SocketAddr,
-    /// Health (`/healthz`, `/readyz`), metrics and `GET /config`.
-    #[arg(long, default_value = options::DEFAULT_ADMIN_ADDR)]
-    pub admin_addr: SocketAddr,
-    /// PEM certificate chain of the HTTPS listener (self-signed, kept in the state directory,
-    /// when absent).
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of the HTTPS listener.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Peers whose X-Forwarded-* headers are believed, as CIDRs (comma-separated).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(Cidr))]
-    pub trusted_proxies: Vec<Cidr>,
     /// Threads hashing client secrets (argon2id, 19 MiB each while busy); one fewer than the
     /// cores when absent.
     #[arg(long)]
     pub hash_threads: Option<usize>,
+    /// The same listener, TLS, trusted-proxy and drain flags as `tollgate-proxy`.
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 }
 
 impl StandaloneArgs {
@@ -72,17 +55,8 @@ impl StandaloneArgs {
             hash_threads: self
                 .hash_threads
                 .unwrap_or_else(crate::translate::hash_pool::default_threads),
-            proxy: ProxyOptions {
-                http_addr: Some(self.http_addr),
-                https_addr: Some(self.https_addr),
-                admin_addr: Some(self.admin_addr),
-                tls_cert: self.tls_cert,
-                tls_key: self.tls_key,
-                trusted_proxies: self.trusted_proxies,
-                // Standalone mode configures itself from DIR: no config pushes.
-                config_token: None,
-                ..ProxyOptions::default()
-            },
+            // Standalone mode configures itself from DIR: no config pushes.
+            proxy: self.listener.into_options(None),
         }
     }
 }
@@ -90,42 +64,97 @@ impl StandaloneArgs {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use tollgate_proxy::logging::LogFormat;
+    use tollgate_proxy::options::ProxyArgs;
 
     use super::*;
 
-    #[test]
-    fn standalone_flags_parse_with_contract_defaults() {
-        let cli = Cli::try_parse_from([
-            "tollgate-controller",
-            "standalone",
-            "--manifests",
-            "examples/quickstart",
-            "--trusted-proxies",
-            "10.0.0.0/8,127.0.0.1",
-        ])
-        .expect("parse");
-        let Command::Standalone(args) = cli.command else {
+    fn standalone(flags: &[&str]) -> Result<(LogArgs, StandaloneArgs), clap::Error> {
+        let argv = ["tollgate-controller", "standalone", "--manifests", "d"]
+            .iter()
+            .chain(flags)
+            .copied();
+        let Cli { log, command } = Cli::try_parse_from(argv)?;
+        let Command::Standalone(args) = command else {
             panic!("expected standalone");
         };
+        Ok((log, args))
+    }
+
+    fn proxy(flags: &[&str]) -> Result<ProxyArgs, clap::Error> {
+        ProxyArgs::try_parse_from(std::iter::once(&"tollgate-proxy").chain(flags).copied())
+    }
+
+    #[test]
+    fn standalone_flags_parse_with_contract_defaults() {
+        let (_, args) = standalone(&["--trusted-proxies", "10.0.0.0/8,127.0.0.1"]).expect("parse");
         let options = args.into_options();
+        assert_eq!(options.manifests, PathBuf::from("d"));
         assert_eq!(options.state_dir, PathBuf::from(".tollgate-state"));
         assert_eq!(options.proxy.http_addr, "0.0.0.0:8000".parse().ok());
         assert_eq!(options.proxy.https_addr, "0.0.0.0:8443".parse().ok());
         assert_eq!(options.proxy.admin_addr, "0.0.0.0:8100".parse().ok());
         assert_eq!(options.proxy.trusted_proxies.len(), 2);
+        assert_eq!(options.proxy.drain_delay.as_millis(), 1000);
+        assert!(options.proxy.http1_fast_path);
+        assert!(options.proxy.config_token.is_none());
+    }
+
+    /// Every listener flag, each away from its default.
+    const LISTENER_FLAGS: &[&str] = &[
+        "--http-addr",
+        "127.0.0.1:18000",
+        "--https-addr",
+        "127.0.0.1:18443",
+        "--admin-addr",
+        "127.0.0.1:18100",
+        "--tls-cert",
+        "c.pem",
+        "--tls-key",
+        "k.pem",
+        "--upstream-ca-file",
+        "ca.pem",
+        "--trusted-proxies",
+        "10.0.0.0/8,::1",
+        "--drain-delay-ms",
+        "250",
+        "--http1-fast-path",
+        "false",
+        "--log-format",
+        "json",
+    ];
+
+    #[test]
+    fn both_binaries_accept_the_same_listener_flags() {
+        let proxy = proxy(LISTENER_FLAGS).expect("tollgate-proxy parses");
+        let (log, args) = standalone(LISTENER_FLAGS).expect("standalone parses");
+        assert_eq!(proxy.listener, args.listener);
+        assert_eq!(proxy.log, log);
+        assert_eq!(log.log_format, LogFormat::Json);
+        let options = args.into_options();
+        assert_eq!(options.proxy.https_addr, "127.0.0.1:18443".parse().ok());
+        assert_eq!(options.proxy.upstream_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(options.proxy.drain_delay.as_millis(), 250);
+        assert!(!options.proxy.http1_fast_path);
         assert!(options.proxy.config_token.is_none());
     }
 
     #[test]
-    fn a_certificate_without_its_key_is_refused() {
-        let parsed = Cli::try_parse_from([
-            "tollgate-controller",
-            "standalone",
-            "--manifests",
-            "d",
-            "--tls-cert",
-            "c.pem",
-        ]);
-        assert!(parsed.is_err());
+    fn both_binaries_have_the_same_listener_defaults() {
+        let proxy = proxy(&[]).expect("tollgate-proxy parses");
+        let (log, args) = standalone(&[]).expect("standalone parses");
+        assert_eq!(proxy.listener, args.listener);
+        assert_eq!(proxy.log, log);
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_is_refused_by_both() {
+        assert!(standalone(&["--tls-cert", "c.pem"]).is_err());
+        assert!(proxy(&["--tls-cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn standalone_never_takes_a_config_token() {
+        assert!(standalone(&["--config-token-file", "t"]).is_err());
     }
 }

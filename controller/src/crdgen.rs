@@ -1,5 +1,6 @@
 //! Renders the CustomResourceDefinitions of [`crate::resources`] as YAML, one file per CRD,
-//! named `<plural>.<group>.yaml`. `crds/` holds the output; a test fails when it drifts.
+//! named `<plural>.<group>.yaml`. The `crdgen` binary writes them into [`OUTPUT_DIRS`]; the one
+//! drift check, `controller/tests/crds.rs`, fails when a directory differs from [`render`].
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
+
+/// Where the generated files live, relative to the repository root: the top-level `crds/`
+/// (`kubectl apply -f crds/`) and the Helm chart's.
+pub const OUTPUT_DIRS: [&str; 2] = ["crds", "charts/tollgate/crds"];
 
 /// First line of every generated file.
 pub const HEADER: &str = "# Generated from controller/src/resources by `cargo run -p tollgate-controller --bin crdgen`; do not edit.\n";
@@ -53,21 +58,33 @@ pub fn render() -> Result<Vec<(String, String)>, Error> {
     Ok(files)
 }
 
-/// Writes every CRD into `dir` (created if missing); returns the paths written.
+/// Writes every CRD into `dir` (created if missing) and removes the generated files of CRDs that
+/// no longer exist; returns the paths written.
 pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    render()?
+    let write_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(write_error(dir))?;
+    let files = render()?;
+    let stale = std::fs::read_dir(dir)
+        .map_err(write_error(dir))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(GENERATED_SUFFIX) && !files.iter().any(|(f, _)| f == name));
+    for name in stale {
+        let path = dir.join(name);
+        std::fs::remove_file(&path).map_err(write_error(&path))?;
+    }
+    files
         .into_iter()
         .map(|(name, yaml)| {
             let path = dir.join(name);
-            std::fs::write(&path, yaml).map_err(|source| Error::Write {
-                path: path.clone(),
-                source,
-            })?;
+            std::fs::write(&path, yaml).map_err(write_error(&path))?;
             Ok(path)
         })
         .collect()
 }
+
+/// How the name of every generated file ends (the API group).
+const GENERATED_SUFFIX: &str = ".tollgate.dev.yaml";

@@ -4,6 +4,7 @@
 //! the proxies. Everything else here is a pure function over a snapshot: clocks, random bytes and
 //! keys are passed in as arguments so that every behaviour is testable without IO.
 //!
+//! - [`config_channel`]: the rest of that channel: its bearer token and its reply bodies.
 //! - [`ids`]: stable UUIDv5 ids for objects without a `metadata.uid`.
 //! - [`validate`]: full snapshot validation, every problem named.
 //! - [`secret`]: client-secret verifiers and hashing.
@@ -12,6 +13,7 @@
 //! - [`oauth`]: token endpoint decisions, token verification, identity headers.
 #![forbid(unsafe_code)]
 
+pub mod config_channel;
 pub mod ids;
 pub mod oauth;
 pub mod routing;

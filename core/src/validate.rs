@@ -257,7 +257,10 @@ fn is_dns_label(label: &str) -> bool {
         && !label.ends_with('-')
 }
 
-/// A host name, optionally with a leading `*.` wildcard.
+/// A route host: a host name, optionally with a leading `*.` wildcard, at most 253 characters
+/// in all. Letters may be of any case (hosts match case-insensitively; the controller sends them
+/// lower-cased). The one host rule: the controller checks route hosts with it before building a
+/// snapshot, and [`validate`] refuses a snapshot with a host it rejects.
 pub fn is_valid_host(host: &str) -> bool {
     let name = host.strip_prefix("*.").unwrap_or(host);
     !name.is_empty() && host.len() <= 253 && name.split('.').all(is_dns_label)

@@ -307,6 +307,17 @@ fn endpoints_and_hosts_accept_common_forms() {
     ] {
         assert!(!is_valid_host(bad), "{bad}");
     }
+    // Any case is a valid host name (matching ignores case).
+    for ok in ["API.Example.COM", "*.Example.com", "LOCALHOST"] {
+        assert!(is_valid_host(ok), "{ok}");
+    }
+    // 253 characters at most, the `*.` of a wildcard included; 63 per label.
+    let label = "a".repeat(63);
+    let longest = [label.as_str(); 4].join(".")[..253].to_owned();
+    assert!(is_valid_host(&longest));
+    assert!(is_valid_host(&format!("*.{}", &longest[..251])));
+    assert!(!is_valid_host(&format!("*.{}", &longest[..252])));
+    assert!(!is_valid_host(&"a".repeat(64)));
     // Query-type plugins validate too.
     let mut s = fixtures::snapshot();
     if let PluginConfig::OpenIdConnect(c) = &mut s.plugins[1].config {

@@ -328,18 +328,7 @@ class SchemaTest(unittest.TestCase):
 
 
 class CrdTest(unittest.TestCase):
-    def test_chart_crds_are_identical_copies_of_the_generated_crds(self):
-        top = os.path.join(ROOT, "crds")
-        chart = os.path.join(CHART, "crds")
-        names = sorted(f for f in os.listdir(top) if f.endswith((".yaml", ".yml")))
-        if not names:
-            self.skipTest("crds/ is empty: the CRDs have not been generated yet")
-        self.assertEqual(sorted(f for f in os.listdir(chart) if f.endswith((".yaml", ".yml"))),
-                         names)
-        for name in names:
-            with open(os.path.join(top, name), "rb") as a, open(os.path.join(chart, name), "rb") as b:
-                self.assertEqual(a.read(), b.read(), f"{name} drifted: run scripts/sync-chart-crds.sh")
-
+    # That the chart's CRDs are the generated ones is checked once, by controller/tests/crds.rs.
     def test_rbac_names_exactly_the_resources_the_crds_define(self):
         chart = os.path.join(CHART, "crds")
         plurals = set()

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
+use tollgate_core::config_channel::{self, ConfigStatus};
 
 use crate::Error;
 use crate::client::{Client, Response};
@@ -154,11 +155,14 @@ impl Proxy {
 
     /// The hash of the config the proxy holds (`GET /config`), empty when it holds none.
     pub async fn config_hash(&self) -> Result<String, Error> {
-        let response = Client::plain()?.get(&self.admin_url("/config")).await?;
-        Ok(response.json()["hash"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
+        let url = self.admin_url(config_channel::PATH);
+        let response = Client::plain()?.get(&url).await?;
+        let status: ConfigStatus =
+            serde_json::from_slice(&response.body).map_err(|e| Error::Http {
+                url,
+                reason: format!("{e} in {}", response.describe()),
+            })?;
+        Ok(status.hash)
     }
 
     pub fn log(&self) -> String {

@@ -6,13 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
-use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use tollgate_core::config_channel::{self, Applied, ConfigStatus, ConfigToken, Message};
 use tollgate_core::snapshot::Snapshot;
 
 use crate::body::{self, ProxyBody};
-use crate::options::ConfigToken;
 use crate::respond;
 use crate::state::ProxyState;
 
@@ -33,31 +30,35 @@ fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
     response
 }
 
-fn message(status: StatusCode, message: &str) -> Response<ProxyBody> {
-    respond::json_value(status, &json!({ "message": message }))
+/// A reply of the config channel's wire format ([`config_channel`]).
+fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<ProxyBody> {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => respond::json_bytes(status, Bytes::from(bytes)),
+        Err(_) => respond::static_json(StatusCode::INTERNAL_SERVER_ERROR, respond::INTERNAL),
+    }
 }
 
-/// Whether `presented` is `Bearer <token>`: compared in constant time over fixed-size digests,
-/// so neither content nor length leaks through timing.
+fn message(status: StatusCode, message: &str) -> Response<ProxyBody> {
+    reply(
+        status,
+        &Message {
+            message: message.to_owned(),
+        },
+    )
+}
+
+/// Whether `presented` is `Bearer <token>` ([`ConfigToken::authorizes`]: constant time).
 fn authorized(expected: &ConfigToken, presented: Option<&HeaderValue>) -> bool {
-    let Some(value) = presented else { return false };
-    let bytes = value.as_bytes();
-    let Some(scheme) = bytes.get(..7) else {
-        return false;
-    };
-    if !scheme.eq_ignore_ascii_case(b"bearer ") {
-        return false;
-    }
-    let token = bytes[7..].trim_ascii();
-    let a = Sha256::digest(token);
-    let b = Sha256::digest(expected.as_bytes());
-    bool::from(a.as_slice().ct_eq(b.as_slice()))
+    presented.is_some_and(|value| expected.authorizes(value.as_bytes()))
 }
 
 fn config_status(state: &ProxyState) -> Response<ProxyBody> {
-    respond::json_value(
+    reply(
         StatusCode::OK,
-        &json!({ "hash": state.hash(), "updatedAt": state.updated_at() }),
+        &ConfigStatus {
+            hash: state.hash(),
+            updated_at: state.updated_at(),
+        },
     )
 }
 
@@ -90,9 +91,9 @@ where
             );
             response
         }
-        (&Method::GET, "/config") => config_status(state),
-        (&Method::POST, "/config") => push_config(state, options, request).await,
-        (_, "/healthz" | "/readyz" | "/metrics" | "/config") => {
+        (&Method::GET, config_channel::PATH) => config_status(state),
+        (&Method::POST, config_channel::PATH) => push_config(state, options, request).await,
+        (_, "/healthz" | "/readyz" | "/metrics" | config_channel::PATH) => {
             message(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => message(StatusCode::NOT_FOUND, "not found"),
@@ -151,15 +152,22 @@ where
     match result {
         Ok(Ok(hash)) => {
             tracing::info!(%hash, "config applied");
-            respond::json_value(StatusCode::OK, &json!({ "hash": hash }))
+            reply(StatusCode::OK, &Applied { hash })
         }
-        Ok(Err(Rejected::Undecodable(e))) => respond::json_value(
+        Ok(Err(Rejected::Undecodable(e))) => reply(
             StatusCode::BAD_REQUEST,
-            &json!({ "errors": [format!("snapshot is not valid JSON of the expected shape: {e}")] }),
+            &config_channel::Rejected {
+                errors: vec![format!(
+                    "snapshot is not valid JSON of the expected shape: {e}"
+                )],
+            },
         ),
         Ok(Err(Rejected::Invalid(errors))) => {
             tracing::warn!(problems = errors.len(), "config rejected");
-            respond::json_value(StatusCode::BAD_REQUEST, &json!({ "errors": errors }))
+            reply(
+                StatusCode::BAD_REQUEST,
+                &config_channel::Rejected { errors },
+            )
         }
         Err(_) => message(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -183,6 +191,7 @@ mod tests {
     #[test]
     fn bearer_config_token_is_accepted_only_when_it_matches() {
         let expected = ConfigToken::new("s3cret").expect("token");
+        // The rules themselves are tested with `ConfigToken::authorizes` in tollgate-core.
         let cases = [
             (Some("Bearer s3cret"), true),
             (Some("bearer s3cret"), true),

@@ -29,6 +29,6 @@ pub mod tls;
 pub mod token_cache;
 pub mod token_endpoint;
 
-pub use options::{Cidr, ConfigToken, ProxyOptions, parse_cidrs};
+pub use options::{Cidr, ProxyOptions, parse_cidrs};
 pub use server::{Bound, Error, bind, serve, shutdown_signal};
 pub use state::ProxyState;

@@ -13,6 +13,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--log-format json|text`, shared by both binaries (global: `tollgate-controller` accepts it
+/// before or after its subcommand).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::Args)]
+pub struct LogArgs {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
 /// Installs the global subscriber (a second call is a no-op). Logs go to stdout; colour codes
 /// only when stdout is a terminal, so files and log collectors get plain text.
 pub fn init(format: LogFormat) {

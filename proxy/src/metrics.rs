@@ -1,11 +1,18 @@
-//! Hand-rolled metrics: relaxed atomics on the hot path, rendered as Prometheus text on demand.
-//! Every label value is a static name or a route id from the config (low cardinality).
+//! The proxy's metrics: relaxed atomics on the hot path, copied at scrape time into a
+//! `prometheus-client` collector that renders the Prometheus text format. Every label value is a
+//! static name or a route id from the config (low cardinality).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet, prometheus_text};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
 /// Status classes counted per route: 1xx..5xx.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -24,6 +31,10 @@ impl RouteCounters {
 
     pub fn count(&self, class: usize) -> u64 {
         self.by_class[class].load(Relaxed)
+    }
+
+    fn counts(&self) -> [u64; 5] {
+        std::array::from_fn(|class| self.count(class))
     }
 }
 
@@ -187,134 +198,179 @@ impl Metrics {
         self.config_rejected.fetch_add(1, Relaxed);
     }
 
-    /// Prometheus text exposition; `hash` is the config currently held ("" for none).
+    /// Prometheus text exposition; `hash` is the config currently held ("" for none). The
+    /// counters are copied out of their atomics here, at scrape time, and encoded by
+    /// `prometheus-client` (a custom [`Collector`]): the request path never leaves its atomics.
     pub fn render(&self, hash: &str) -> String {
-        let mut out = String::with_capacity(4096);
-        out.push_str(
-            "# HELP tollgate_requests_total Requests served, by route and status class.\n",
-        );
-        out.push_str("# TYPE tollgate_requests_total counter\n");
         let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let all = routes
+        let requests = routes
             .iter()
-            .map(|(id, c)| (&**id, &**c))
-            .chain(std::iter::once(("", &self.unmatched)));
-        for (id, counters) in all {
-            for (i, class) in CLASSES.iter().enumerate() {
-                let n = counters.count(i);
-                if n > 0 {
-                    let id = escape_label(id);
-                    let _ = writeln!(
-                        out,
-                        "tollgate_requests_total{{route=\"{id}\",status=\"{class}\"}} {n}"
-                    );
-                }
-            }
-        }
+            .map(|(id, c)| (id.to_string(), c.counts()))
+            .chain(std::iter::once((String::new(), self.unmatched.counts())))
+            .collect();
         drop(routes);
-
-        out.push_str("# HELP tollgate_request_duration_seconds Time to the response head.\n");
-        out.push_str("# TYPE tollgate_request_duration_seconds histogram\n");
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS_US.iter().enumerate() {
-            cumulative += self.latency.buckets[i].load(Relaxed);
-            let le = *bound as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "tollgate_request_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let count = self.latency.count.load(Relaxed);
-        let sum = self.latency.sum_us.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "tollgate_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(out, "tollgate_request_duration_seconds_sum {sum}");
-        let _ = writeln!(out, "tollgate_request_duration_seconds_count {count}");
-
-        counter(
-            &mut out,
-            "tollgate_tokens_issued_total",
-            "Access tokens issued.",
-            self.tokens_issued.load(Relaxed),
-        );
-        out.push_str("# HELP tollgate_tokens_refused_total Token requests refused, by reason.\n");
-        out.push_str("# TYPE tollgate_tokens_refused_total counter\n");
-        for (i, reason) in Refusal::ALL.iter().enumerate() {
-            let n = self.tokens_refused[i].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "tollgate_tokens_refused_total{{reason=\"{}\"}} {n}",
-                reason.label()
-            );
-        }
-        out.push_str(
-            "# HELP tollgate_token_verifications_total Token checks on protected routes.\n",
-        );
-        out.push_str("# TYPE tollgate_token_verifications_total counter\n");
-        for (i, outcome) in ["ok", "anonymous", "missing", "invalid"].iter().enumerate() {
-            let n = self.verifications[i].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "tollgate_token_verifications_total{{result=\"{outcome}\"}} {n}"
-            );
-        }
-        counter(
-            &mut out,
-            "tollgate_secret_cache_hits_total",
-            "Client secrets accepted from the cache of successful verifications.",
-            self.secret_cache_hits.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "tollgate_secret_cache_misses_total",
-            "Client secrets that needed a full verification.",
-            self.secret_cache_misses.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "tollgate_config_applied_total",
-            "Snapshots applied.",
-            self.config_applied.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "tollgate_config_rejected_total",
-            "Snapshots rejected as invalid.",
-            self.config_rejected.load(Relaxed),
-        );
-        out.push_str("# HELP tollgate_config_info The config currently held.\n");
-        out.push_str("# TYPE tollgate_config_info gauge\n");
-        let _ = writeln!(
-            out,
-            "tollgate_config_info{{hash=\"{}\"}} 1",
-            escape_label(hash)
-        );
-        out.push_str(
-            "# HELP tollgate_config_last_update_timestamp_seconds When the config was last applied.\n",
-        );
-        out.push_str("# TYPE tollgate_config_last_update_timestamp_seconds gauge\n");
-        let _ = writeln!(
-            out,
-            "tollgate_config_last_update_timestamp_seconds {}",
-            self.config_updated_at.load(Relaxed)
-        );
+        let load = |counters: &[AtomicU64]| counters.iter().map(|c| c.load(Relaxed)).collect();
+        let scrape = Scrape {
+            requests,
+            latency_buckets: load(&self.latency.buckets),
+            latency_count: self.latency.count.load(Relaxed),
+            latency_sum_us: self.latency.sum_us.load(Relaxed),
+            tokens_issued: self.tokens_issued.load(Relaxed),
+            tokens_refused: load(&self.tokens_refused),
+            verifications: load(&self.verifications),
+            secret_cache_hits: self.secret_cache_hits.load(Relaxed),
+            secret_cache_misses: self.secret_cache_misses.load(Relaxed),
+            config_applied: self.config_applied.load(Relaxed),
+            config_rejected: self.config_rejected.load(Relaxed),
+            config_hash: hash.to_owned(),
+            config_updated_at: self.config_updated_at.load(Relaxed),
+        };
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(scrape));
+        let mut out = String::with_capacity(4096);
+        // Writing into a `String` cannot fail.
+        let _ = prometheus_text::encode(&mut out, &registry);
         out
     }
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
-    let _ = writeln!(out, "{name} {value}");
+/// The values of one scrape, copied out of the atomics.
+#[derive(Debug)]
+struct Scrape {
+    /// (route id, "" for requests no route matched; counts by status class).
+    requests: Vec<(String, [u64; 5])>,
+    /// Per bucket of [`BUCKETS_US`], not cumulative.
+    latency_buckets: Vec<u64>,
+    latency_count: u64,
+    latency_sum_us: u64,
+    tokens_issued: u64,
+    /// In the order of [`Refusal::ALL`].
+    tokens_refused: Vec<u64>,
+    /// In the order of [`Verification`].
+    verifications: Vec<u64>,
+    secret_cache_hits: u64,
+    secret_cache_misses: u64,
+    config_applied: u64,
+    config_rejected: u64,
+    config_hash: String,
+    config_updated_at: u64,
 }
 
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Names are given without the `_total` of counters and the `_info` of infos: the encoder adds
+/// them. Help texts are written as given.
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut requests = encoder.encode_descriptor(
+            "tollgate_requests",
+            "Requests served, by route and status class.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (route, counts) in &self.requests {
+            for (class, n) in CLASSES.iter().zip(counts).filter(|(_, n)| **n > 0) {
+                let labels = [("route", route.as_str()), ("status", *class)];
+                ConstCounter::new(*n).encode(requests.encode_family(&labels)?)?;
+            }
+        }
+        let buckets: Vec<(f64, u64)> = BUCKETS_US
+            .iter()
+            .zip(&self.latency_buckets)
+            .map(|(bound, n)| (*bound as f64 / 1e6, *n))
+            .collect();
+        encoder
+            .encode_descriptor(
+                "tollgate_request_duration_seconds",
+                "Time to the response head.",
+                None,
+                MetricType::Histogram,
+            )?
+            .encode_histogram::<NoLabelSet>(
+                self.latency_sum_us as f64 / 1e6,
+                self.latency_count,
+                &buckets,
+                None,
+            )?;
+        counter(
+            &mut encoder,
+            "tollgate_tokens_issued",
+            "Access tokens issued.",
+            self.tokens_issued,
+        )?;
+        let mut refused = encoder.encode_descriptor(
+            "tollgate_tokens_refused",
+            "Token requests refused, by reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, n) in Refusal::ALL.iter().zip(&self.tokens_refused) {
+            ConstCounter::new(*n).encode(refused.encode_family(&[("reason", reason.label())])?)?;
+        }
+        let mut verifications = encoder.encode_descriptor(
+            "tollgate_token_verifications",
+            "Token checks on protected routes.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (result, n) in ["ok", "anonymous", "missing", "invalid"]
+            .iter()
+            .zip(&self.verifications)
+        {
+            ConstCounter::new(*n).encode(verifications.encode_family(&[("result", *result)])?)?;
+        }
+        counter(
+            &mut encoder,
+            "tollgate_secret_cache_hits",
+            "Client secrets accepted from the cache of successful verifications.",
+            self.secret_cache_hits,
+        )?;
+        counter(
+            &mut encoder,
+            "tollgate_secret_cache_misses",
+            "Client secrets that needed a full verification.",
+            self.secret_cache_misses,
+        )?;
+        counter(
+            &mut encoder,
+            "tollgate_config_applied",
+            "Snapshots applied.",
+            self.config_applied,
+        )?;
+        counter(
+            &mut encoder,
+            "tollgate_config_rejected",
+            "Snapshots rejected as invalid.",
+            self.config_rejected,
+        )?;
+        encoder
+            .encode_descriptor(
+                "tollgate_config",
+                "The config currently held.",
+                None,
+                MetricType::Info,
+            )?
+            .encode_info(&[("hash", self.config_hash.as_str())])?;
+        ConstGauge::new(self.config_updated_at).encode(encoder.encode_descriptor(
+            "tollgate_config_last_update_timestamp_seconds",
+            "When the config was last applied.",
+            None,
+            MetricType::Gauge,
+        )?)
+    }
+}
+
+/// One counter without labels (`name` without `_total`).
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    ConstCounter::new(value).encode(encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        MetricType::Counter,
+    )?)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use tollgate_core::config_channel::ConfigToken;
+
 use crate::secrets;
 
 /// A CIDR block (`10.0.0.0/8`, `::1/128`, or a bare address).
@@ -74,28 +76,6 @@ pub fn parse_cidrs(list: &str) -> Result<Vec<Cidr>, CidrError> {
         .collect()
 }
 
-/// The config-channel bearer token. `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ConfigToken(String);
-
-impl ConfigToken {
-    /// `None` for an empty (after trimming) token.
-    pub fn new(token: &str) -> Option<Self> {
-        let token = token.trim();
-        (!token.is_empty()).then(|| Self(token.to_owned()))
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl std::fmt::Debug for ConfigToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ConfigToken(<redacted>)")
-    }
-}
-
 /// Everything `serve` needs. `None` addresses disable a listener.
 #[derive(Clone, Debug)]
 pub struct ProxyOptions {
@@ -160,6 +140,83 @@ impl Default for ProxyOptions {
     }
 }
 
+/// The listener, TLS, trusted-proxy and drain flags, the same in `tollgate-proxy` and
+/// `tollgate-controller standalone` (both flatten this struct; docs/CONTRACTS.md).
+#[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
+pub struct ListenerArgs {
+    /// Plain HTTP listener.
+    #[arg(long, default_value = DEFAULT_HTTP_ADDR)]
+    pub http_addr: SocketAddr,
+    /// HTTPS listener (the token endpoint requires HTTPS).
+    #[arg(long, default_value = DEFAULT_HTTPS_ADDR)]
+    pub https_addr: SocketAddr,
+    /// Admin listener: `/healthz`, `/readyz`, `/metrics` and the config channel.
+    #[arg(long, default_value = DEFAULT_ADMIN_ADDR)]
+    pub admin_addr: SocketAddr,
+    /// PEM certificate chain of the HTTPS listener (self-signed when absent; standalone mode
+    /// keeps that one in its state directory).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the HTTPS listener.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM bundle of the CAs trusted for https backends (default: the system's bundle).
+    #[arg(long)]
+    pub upstream_ca_file: Option<PathBuf>,
+    /// Peers whose X-Forwarded-* headers are believed, as CIDRs (comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(Cidr))]
+    pub trusted_proxies: Vec<Cidr>,
+    /// Milliseconds to keep accepting after SIGTERM while `/readyz` answers 503, so load
+    /// balancers (Kubernetes endpoints) stop sending before the listeners close.
+    #[arg(long, default_value_t = 1000)]
+    pub drain_delay_ms: u64,
+    /// Serve plain HTTP/1 requests on the inline fast path (`false`: hyper serves every
+    /// request; HTTP/2 and unusual HTTP/1 requests always go to hyper).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub http1_fast_path: bool,
+}
+
+impl ListenerArgs {
+    /// The options these flags describe; `config_token` `None` disables `POST /config`.
+    pub fn into_options(self, config_token: Option<ConfigToken>) -> ProxyOptions {
+        ProxyOptions {
+            http_addr: Some(self.http_addr),
+            https_addr: Some(self.https_addr),
+            admin_addr: Some(self.admin_addr),
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            upstream_ca: self.upstream_ca_file,
+            trusted_proxies: self.trusted_proxies,
+            config_token,
+            drain_delay: Duration::from_millis(self.drain_delay_ms),
+            http1_fast_path: self.http1_fast_path,
+            ..ProxyOptions::default()
+        }
+    }
+}
+
+/// The whole command line of `tollgate-proxy` (in the library so that tests can compare it with
+/// `tollgate-controller standalone`'s).
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "tollgate-proxy",
+    version,
+    about = "Tollgate's proxy: serves traffic, issues and verifies OAuth 2.0 tokens, receives its \
+             config from the controller on the admin port."
+)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub listener: ListenerArgs,
+    /// File holding the config-channel bearer token.
+    #[arg(long, conflicts_with = "config_token")]
+    pub config_token_file: Option<PathBuf>,
+    /// The config-channel bearer token (prefer the file).
+    #[arg(long, env = "TOLLGATE_CONFIG_TOKEN", hide_env_values = true)]
+    pub config_token: Option<String>,
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
+}
+
 impl ProxyOptions {
     /// Options for tests: every listener on an ephemeral loopback port.
     pub fn loopback() -> Self {
@@ -210,13 +267,5 @@ mod tests {
             parse_cidrs(" 10.0.0.0/8, ,127.0.0.1 ").map(|v| v.len()),
             Ok(2)
         );
-    }
-
-    #[test]
-    fn config_token_debug_is_redacted_and_empty_tokens_are_none() {
-        let token = ConfigToken::new(" s3cret\n").expect("token");
-        assert_eq!(token.as_bytes(), b"s3cret");
-        assert!(!format!("{token:?}").contains("s3cret"));
-        assert!(ConfigToken::new("  ").is_none());
     }
 }

@@ -1,25 +1,14 @@
-//! Writes `crds/<plural>.tollgate.dev.yaml` from the Rust types, and the same files into the Helm
-//! chart's `charts/tollgate/crds/` when the chart exists (`cargo run --bin crdgen`). With an
-//! argument, writes only into that directory.
+//! The one writer of the generated CRDs: writes `crds/<plural>.tollgate.dev.yaml` from the Rust
+//! types, and the same files into the Helm chart's `charts/tollgate/crds/`
+//! (`cargo run -p tollgate-controller --bin crdgen`). `controller/tests/crds.rs` fails when either
+//! directory drifts from the types.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let repo = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    let dirs = match std::env::args_os().nth(1) {
-        Some(dir) => vec![PathBuf::from(dir)],
-        None => {
-            let mut dirs = vec![repo.join("crds")];
-            let chart = repo.join("charts/tollgate");
-            if chart.is_dir() {
-                dirs.push(chart.join("crds"));
-            }
-            dirs
-        }
-    };
-    for dir in dirs {
-        match tollgate_controller::crdgen::write_all(&dir) {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for dir in tollgate_controller::crdgen::OUTPUT_DIRS {
+        match tollgate_controller::crdgen::write_all(&repo.join(dir)) {
             Ok(written) => {
                 for path in written {
                     println!("wrote {}", path.display());

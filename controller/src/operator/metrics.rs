@@ -1,14 +1,21 @@
-//! The operator's Prometheus metrics, rendered by hand in the text exposition format (no metrics
-//! crate in the workspace; the set is small and fixed).
+//! The operator's Prometheus metrics: plain atomics (and a map per proxy) updated as the operator
+//! works, copied at scrape time into a `prometheus-client` collector that renders the text
+//! exposition format, as the proxy's metrics are.
 //!
 //! Labels are low-cardinality: the only variable label is the proxy pod address, bounded by the
 //! number of proxy replicas (a proxy's series are removed when it leaves the config Service).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet, prometheus_text};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) of the push duration histogram buckets.
 const PUSH_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -20,7 +27,7 @@ pub enum ReconcileOutcome {
     Error,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 struct ProxySeries {
     pushes: u64,
     failures: u64,
@@ -30,9 +37,10 @@ struct ProxySeries {
     in_sync: bool,
 }
 
-/// Every metric the operator exports. Shared by reference (`Arc<Metrics>`).
+/// Every metric the operator exports (`tollgate_controller_*`; the proxy's are
+/// `tollgate_proxy::metrics::Metrics`). Shared by reference (`Arc<ControllerMetrics>`).
 #[derive(Default)]
-pub struct Metrics {
+pub struct ControllerMetrics {
     reconciles: AtomicU64,
     reconcile_errors: AtomicU64,
     snapshot_bytes: AtomicU64,
@@ -46,7 +54,7 @@ pub struct Metrics {
     proxies: Mutex<BTreeMap<String, ProxySeries>>,
 }
 
-impl Metrics {
+impl ControllerMetrics {
     pub fn new() -> Self {
         Self::default()
     }
@@ -132,147 +140,185 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric: the values are copied out at scrape
+    /// time and encoded by `prometheus-client` (a custom [`Collector`]).
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(2048);
-        let gauge = |out: &mut String, name: &str, help: &str, kind: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
+        let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        let flag = |v: &AtomicBool| u64::from(v.load(Ordering::Relaxed));
+        let proxies = self
+            .proxies
+            .lock()
+            .map(|proxies| {
+                proxies
+                    .iter()
+                    .map(|(proxy, series)| (proxy.clone(), series.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let scrape = Scrape {
+            counters: [
+                (
+                    "tollgate_controller_reconciles",
+                    "Reconcile passes (translate, push, status).",
+                    load(&self.reconciles),
+                ),
+                (
+                    "tollgate_controller_reconcile_errors",
+                    "Reconcile passes that failed.",
+                    load(&self.reconcile_errors),
+                ),
+            ],
+            gauges: [
+                (
+                    "tollgate_controller_snapshot_bytes",
+                    "Size of the current snapshot in bytes.",
+                    load(&self.snapshot_bytes),
+                ),
+                (
+                    "tollgate_controller_snapshot_objects",
+                    "Objects in the current snapshot.",
+                    load(&self.snapshot_objects),
+                ),
+                (
+                    "tollgate_controller_excluded_objects",
+                    "Objects left out of the snapshot because of a problem.",
+                    load(&self.excluded_objects),
+                ),
+            ],
+            status_counters: [
+                (
+                    "tollgate_controller_status_patches",
+                    "Status writes (server-side apply).",
+                    load(&self.status_patches),
+                ),
+                (
+                    "tollgate_controller_status_patch_errors",
+                    "Status writes that failed.",
+                    load(&self.status_patch_errors),
+                ),
+            ],
+            state_gauges: [
+                (
+                    "tollgate_controller_leader",
+                    "1 while this replica holds the leader Lease.",
+                    flag(&self.leader),
+                ),
+                (
+                    "tollgate_controller_ready",
+                    "1 once every cache has synced.",
+                    flag(&self.ready),
+                ),
+                (
+                    "tollgate_controller_secrets_hashing",
+                    "Client secrets being hashed (argon2id); their credentials are served once done.",
+                    load(&self.secrets_hashing),
+                ),
+            ],
+            proxies,
         };
-        gauge(
-            &mut out,
-            "tollgate_controller_reconciles_total",
-            "Reconcile passes (translate, push, status).",
-            "counter",
-            self.reconciles.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "tollgate_controller_reconcile_errors_total",
-            "Reconcile passes that failed.",
-            "counter",
-            self.reconcile_errors.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "tollgate_controller_snapshot_bytes",
-            "Size of the current snapshot in bytes.",
-            "gauge",
-            self.snapshot_bytes.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "tollgate_controller_snapshot_objects",
-            "Objects in the current snapshot.",
-            "gauge",
-            self.snapshot_objects.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "tollgate_controller_excluded_objects",
-            "Objects left out of the snapshot because of a problem.",
-            "gauge",
-            self.excluded_objects.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "tollgate_controller_status_patches_total",
-            "Status writes (server-side apply).",
-            "counter",
-            self.status_patches.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "tollgate_controller_status_patch_errors_total",
-            "Status writes that failed.",
-            "counter",
-            self.status_patch_errors.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "tollgate_controller_leader",
-            "1 while this replica holds the leader Lease.",
-            "gauge",
-            u64::from(self.leader.load(Ordering::Relaxed)),
-        );
-        gauge(
-            &mut out,
-            "tollgate_controller_ready",
-            "1 once every cache has synced.",
-            "gauge",
-            u64::from(self.ready.load(Ordering::Relaxed)),
-        );
-        gauge(
-            &mut out,
-            "tollgate_controller_secrets_hashing",
-            "Client secrets being hashed (argon2id); their credentials are served once done.",
-            "gauge",
-            self.secrets_hashing.load(Ordering::Relaxed),
-        );
-        self.render_proxies(&mut out);
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(scrape));
+        let mut out = String::with_capacity(2048);
+        // Writing into a `String` cannot fail.
+        let _ = prometheus_text::encode(&mut out, &registry);
         out
     }
+}
 
-    fn render_proxies(&self, out: &mut String) {
-        let Ok(proxies) = self.proxies.lock() else {
-            return;
-        };
-        let _ = writeln!(
-            out,
-            "# HELP tollgate_controller_push_duration_seconds Duration of config pushes per proxy.\n\
-             # TYPE tollgate_controller_push_duration_seconds histogram"
-        );
-        for (proxy, s) in proxies.iter() {
-            for (bound, count) in PUSH_BUCKETS.iter().zip(s.buckets) {
-                let _ = writeln!(
-                    out,
-                    "tollgate_controller_push_duration_seconds_bucket{{proxy=\"{proxy}\",le=\"{bound}\"}} {count}"
-                );
+/// Name (without a counter's `_total`, which the encoder adds), help and value of one series.
+type Series = (&'static str, &'static str, u64);
+
+/// The values of one scrape, in the order they are rendered.
+#[derive(Debug)]
+struct Scrape {
+    counters: [Series; 2],
+    gauges: [Series; 3],
+    status_counters: [Series; 2],
+    state_gauges: [Series; 3],
+    proxies: Vec<(String, ProxySeries)>,
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let typed = [
+            (&self.counters[..], MetricType::Counter),
+            (&self.gauges[..], MetricType::Gauge),
+            (&self.status_counters[..], MetricType::Counter),
+            (&self.state_gauges[..], MetricType::Gauge),
+        ];
+        for (series, metric_type) in typed {
+            for (name, help, value) in series {
+                let metric = encoder.encode_descriptor(name, help, None, metric_type)?;
+                if metric_type == MetricType::Counter {
+                    ConstCounter::new(*value).encode(metric)?;
+                } else {
+                    ConstGauge::new(*value).encode(metric)?;
+                }
             }
-            let _ = writeln!(
-                out,
-                "tollgate_controller_push_duration_seconds_bucket{{proxy=\"{proxy}\",le=\"+Inf\"}} {}\n\
-                 tollgate_controller_push_duration_seconds_sum{{proxy=\"{proxy}\"}} {}\n\
-                 tollgate_controller_push_duration_seconds_count{{proxy=\"{proxy}\"}} {}",
-                s.pushes, s.duration_sum, s.pushes
-            );
         }
-        let series: [SeriesDef; 3] = [
+        let mut durations = encoder.encode_descriptor(
+            "tollgate_controller_push_duration_seconds",
+            "Duration of config pushes per proxy.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (proxy, s) in &self.proxies {
+            // The series keeps cumulative counts; the encoder wants each bucket's own.
+            let mut below = 0;
+            let buckets: Vec<(f64, u64)> = PUSH_BUCKETS
+                .iter()
+                .zip(s.buckets)
+                .map(|(bound, cumulative)| {
+                    let own = cumulative - below;
+                    below = cumulative;
+                    (*bound, own)
+                })
+                .collect();
+            durations
+                .encode_family(&[("proxy", proxy.as_str())])?
+                .encode_histogram::<NoLabelSet>(s.duration_sum, s.pushes, &buckets, None)?;
+        }
+        let per_proxy: [PerProxy; 3] = [
             (
-                "tollgate_controller_push_failures_total",
+                "tollgate_controller_push_failures",
                 "Failed pushes per proxy (network, 5xx, 401), retried with backoff.",
-                "counter",
+                MetricType::Counter,
                 |s| s.failures,
             ),
             (
-                "tollgate_controller_push_rejections_total",
+                "tollgate_controller_push_rejections",
                 "Snapshots a proxy refused as invalid (400/413), not retried.",
-                "counter",
+                MetricType::Counter,
                 |s| s.rejections,
             ),
             (
                 "tollgate_controller_proxy_in_sync",
                 "1 when the proxy holds the current snapshot.",
-                "gauge",
+                MetricType::Gauge,
                 |s| u64::from(s.in_sync),
             ),
         ];
-        for (name, help, kind, get) in series {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (proxy, s) in proxies.iter() {
-                let _ = writeln!(out, "{name}{{proxy=\"{proxy}\"}} {}", get(s));
+        for (name, help, metric_type, get) in per_proxy {
+            let mut metric = encoder.encode_descriptor(name, help, None, metric_type)?;
+            for (proxy, s) in &self.proxies {
+                let labels = [("proxy", proxy.as_str())];
+                let labelled = metric.encode_family(&labels)?;
+                if metric_type == MetricType::Counter {
+                    ConstCounter::new(get(s)).encode(labelled)?;
+                } else {
+                    ConstGauge::new(get(s)).encode(labelled)?;
+                }
             }
         }
+        Ok(())
     }
 }
 
-/// Name, help, type and value of one per-proxy series.
-type SeriesDef = (
+/// Name (without `_total`), help, type and value of one per-proxy series.
+type PerProxy = (
     &'static str,
     &'static str,
-    &'static str,
+    MetricType,
     fn(&ProxySeries) -> u64,
 );
 
@@ -290,7 +336,7 @@ mod tests {
 
     #[test]
     fn rendered_metrics_carry_proxy_labels_and_counts() {
-        let m = Metrics::new();
+        let m = ControllerMetrics::new();
         m.reconciled(ReconcileOutcome::Ok);
         m.reconciled(ReconcileOutcome::Error);
         m.snapshot_built(1234, 7, 1);
@@ -323,7 +369,7 @@ mod tests {
 
     #[test]
     fn a_forgotten_proxy_disappears_from_the_metrics() {
-        let m = Metrics::new();
+        let m = ControllerMetrics::new();
         m.push_finished(
             "10.0.0.9:8100",
             Duration::from_millis(1),

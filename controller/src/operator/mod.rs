@@ -7,8 +7,8 @@
 //! and take over when the Lease expires (or at once, when the leader releases it on shutdown).
 //! Nothing is translated or pushed before every cache has synced: an empty snapshot is an outage.
 
-pub mod admin;
 pub mod endpoints;
+pub mod health;
 pub mod lease;
 pub mod metrics;
 #[cfg(test)]
@@ -31,11 +31,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use self::lease::{Elector, LeaseConfig};
-use self::metrics::Metrics;
+use self::metrics::ControllerMetrics;
 use self::plan::NamespacedName;
 use self::push_client::PushClient;
 use self::pusher::{PushSettings, Pusher};
-use self::reconcile::{Reconciler, Settings};
+use self::reconcile::{Pipeline, Settings};
 use self::status_writer::StatusWriter;
 use self::stores::{Scope, WatchPlan};
 use self::verifier_store::VerifierStore;
@@ -107,7 +107,7 @@ pub enum Error {
     #[error("building the Kubernetes client: {0}")]
     Client(#[from] kube::Error),
     #[error(transparent)]
-    Admin(#[from] admin::Error),
+    Health(#[from] health::Error),
     #[error("starting the hashing threads: {0}")]
     HashThreads(#[source] std::io::Error),
     #[error("a cache stopped before it synced")]
@@ -119,18 +119,18 @@ pub enum Error {
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> Result<(), Error> {
     let client = client().await?;
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(ControllerMetrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let admin = admin::bind(
+    let health = health::bind(
         args.admin_addr,
         Arc::clone(&metrics),
         stopped(stop_rx.clone()),
     )
     .await?;
-    let admin = tokio::spawn(admin);
+    let health = tokio::spawn(health);
     let signals = tokio::spawn(shutdown_signal(stop_tx));
 
     let scope = if args.namespaces.is_empty() {
@@ -207,7 +207,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             name: args.verifier_cache_secret.clone(),
         },
     );
-    let reconciler = Reconciler::new(
+    let pipeline = Pipeline::new(
         settings,
         stores,
         pusher,
@@ -215,9 +215,9 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         Arc::clone(&metrics),
     )
     .with_hashing(Arc::new(hash_pool), Some(verifier_store));
-    reconciler.run(changed, leader_rx, stopped(stop_rx)).await;
+    pipeline.run(changed, leader_rx, stopped(stop_rx)).await;
 
-    // The reconciler stopped pushing; now give the Lease up so a follower takes over at once.
+    // The pipeline stopped pushing; now give the Lease up so a follower takes over at once.
     if let Ok(mut elector) = election.await
         && let Err(e) = elector.release().await
     {
@@ -226,7 +226,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     for task in watch_tasks {
         task.abort();
     }
-    let _ = admin.await;
+    let _ = health.await;
     signals.abort();
     tracing::info!("stopped");
     Ok(())

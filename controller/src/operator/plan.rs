@@ -8,14 +8,14 @@ use bytes::Bytes;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
+use tollgate_core::config_channel::ConfigToken;
 
 use super::endpoints::{backend_endpoints, proxy_targets};
 use super::programmed::{Contents, ObjectKey};
-use super::push_client::ConfigToken;
 use super::pusher::Desired;
 use crate::translate::secrets::decoded_data;
 use crate::translate::{
-    KeysError, Kind, Objects, SecretHasher, SigningKeys, Translation, translate,
+    Kind, Objects, SecretHasher, SigningKeys, SigningKeysError, Translation, keys, translate,
 };
 
 /// The key of the config-token Secret that holds the token.
@@ -51,14 +51,8 @@ impl std::fmt::Display for NamespacedName {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("signing-keys Secret {0} not found (it must carry the label tollgate.dev/secret)")]
-    SigningKeysNotFound(NamespacedName),
-    #[error("signing-keys Secret {secret}: {source}")]
-    SigningKeys {
-        secret: NamespacedName,
-        #[source]
-        source: KeysError,
-    },
+    #[error(transparent)]
+    SigningKeys(#[from] SigningKeysError),
 }
 
 /// Everything the pass reads, copied out of the stores (cheap `Arc`s).
@@ -76,7 +70,7 @@ pub struct Plan {
     /// The objects the snapshot serves, with their generations.
     pub contents: Contents,
     /// `None` when the config-token Secret or its key is missing: nothing can be pushed.
-    pub token: Option<ConfigToken>,
+    pub config_token: Option<ConfigToken>,
     pub targets: BTreeSet<String>,
 }
 
@@ -92,18 +86,18 @@ fn find_secret<'a>(secrets: &'a [Arc<Secret>], at: &NamespacedName) -> Option<&'
 /// The config-channel token from its Secret (key `token`), trimmed of surrounding whitespace.
 pub fn config_token(secrets: &[Arc<Secret>], at: &NamespacedName) -> Option<ConfigToken> {
     let data = decoded_data(find_secret(secrets, at)?);
-    let token = String::from_utf8(data.get(CONFIG_TOKEN_KEY)?.clone()).ok()?;
-    let token = token.trim();
-    (!token.is_empty()).then(|| ConfigToken::new(token.to_owned()))
+    ConfigToken::new(std::str::from_utf8(data.get(CONFIG_TOKEN_KEY)?).ok()?)
 }
 
 /// The signing keys from their Secret.
-pub fn signing_keys(secrets: &[Arc<Secret>], at: &NamespacedName) -> Result<SigningKeys, Error> {
-    let secret = find_secret(secrets, at).ok_or_else(|| Error::SigningKeysNotFound(at.clone()))?;
-    SigningKeys::from_secret_data(&decoded_data(secret)).map_err(|source| Error::SigningKeys {
-        secret: at.clone(),
-        source,
-    })
+pub fn signing_keys(
+    secrets: &[Arc<Secret>],
+    at: &NamespacedName,
+) -> Result<SigningKeys, SigningKeysError> {
+    let secret = find_secret(secrets, at).ok_or_else(|| SigningKeysError::NotFound {
+        secret: at.to_string(),
+    })?;
+    keys::from_secret(secret)
 }
 
 /// The objects the translation kept, with their generations.
@@ -154,7 +148,7 @@ pub fn build(
     Ok(Plan {
         contents: contents(&inputs.objects, &translation),
         desired: Arc::new(Desired { hash, body }),
-        token: config_token(&inputs.objects.secrets, token_secret),
+        config_token: config_token(&inputs.objects.secrets, token_secret),
         targets: proxy_targets(&inputs.proxy_slices),
         translation,
     })

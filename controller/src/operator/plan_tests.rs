@@ -111,7 +111,7 @@ fn a_complete_set_of_objects_becomes_a_pushable_plan() {
             .get(&ObjectKey::new(Kind::GatewayRoute, "shop", "auth")),
         Some(&3)
     );
-    assert!(plan.token.is_some());
+    assert!(plan.config_token.is_some());
     assert_eq!(plan.targets.iter().collect::<Vec<_>>(), ["127.0.0.1:8100"]);
     let json = String::from_utf8_lossy(&plan.desired.body).to_string();
     assert!(
@@ -158,7 +158,10 @@ fn without_signing_keys_there_is_no_plan_at_all() {
     )
     .err()
     .expect("an error, never an empty or keyless snapshot");
-    assert!(matches!(err, Error::SigningKeysNotFound(_)));
+    assert!(matches!(
+        err,
+        Error::SigningKeys(SigningKeysError::NotFound { .. })
+    ));
 }
 
 #[test]

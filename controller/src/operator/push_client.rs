@@ -1,5 +1,6 @@
 //! The client side of the config channel (docs/CONTRACTS.md, admin port): `GET /config` to learn
 //! a proxy's hash, `POST /config` with the full snapshot and the bearer token when it differs.
+//! The token and the reply bodies are `tollgate_core::config_channel`'s, which the proxy writes.
 
 use std::time::Duration;
 
@@ -9,26 +10,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde::Deserialize;
+use tollgate_core::config_channel::{self, Applied, ConfigStatus, ConfigToken, Message, Rejected};
 
 /// Largest response body read from a proxy (hash or error list).
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
-
-/// The shared bearer token of the config channel. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ConfigToken(String);
-
-impl ConfigToken {
-    pub fn new(token: String) -> Self {
-        Self(token)
-    }
-}
-
-impl std::fmt::Debug for ConfigToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ConfigToken(<redacted>)")
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -57,18 +42,6 @@ impl Error {
     }
 }
 
-#[derive(Deserialize)]
-struct HashBody {
-    #[serde(default)]
-    hash: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorsBody {
-    #[serde(default)]
-    errors: Vec<String>,
-}
-
 /// Talks to proxies' admin ports over plain HTTP (the headless Service's pod addresses).
 #[derive(Clone)]
 pub struct PushClient {
@@ -93,14 +66,13 @@ impl PushClient {
     pub async fn current_hash(&self, addr: &str) -> Result<String, Error> {
         let request = Request::builder()
             .method(Method::GET)
-            .uri(format!("http://{addr}/config"))
+            .uri(format!("http://{addr}{}", config_channel::PATH))
             .body(Full::new(Bytes::new()))?;
         let (status, body) = self.send(request).await?;
         if status != StatusCode::OK {
             return Err(Error::Status(status.as_u16()));
         }
-        let parsed: HashBody = serde_json::from_slice(&body)?;
-        Ok(parsed.hash.unwrap_or_default())
+        Ok(serde_json::from_slice::<ConfigStatus>(&body)?.hash)
     }
 
     /// Pushes `snapshot` to the proxy at `addr`; returns the hash the proxy now holds.
@@ -112,21 +84,29 @@ impl PushClient {
     ) -> Result<String, Error> {
         let request = Request::builder()
             .method(Method::POST)
-            .uri(format!("http://{addr}/config"))
+            .uri(format!("http://{addr}{}", config_channel::PATH))
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, format!("Bearer {}", token.0))
+            .header(header::AUTHORIZATION, token.authorization())
             .body(Full::new(snapshot))?;
         let (status, body) = self.send(request).await?;
         match status {
             StatusCode::OK | StatusCode::CREATED => {
-                let parsed: HashBody = serde_json::from_slice(&body)?;
-                Ok(parsed.hash.unwrap_or_default())
+                Ok(serde_json::from_slice::<Applied>(&body)?.hash)
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(Error::Unauthorized),
             StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => {
-                let reasons = serde_json::from_slice::<ErrorsBody>(&body)
-                    .map(|b| b.errors)
-                    .unwrap_or_else(|_| {
+                // 400 lists every problem (`Rejected`); 413 says why in one `Message`.
+                let reasons = serde_json::from_slice::<Rejected>(&body)
+                    .ok()
+                    .filter(|r| !r.errors.is_empty())
+                    .map(|r| r.errors)
+                    .or_else(|| {
+                        serde_json::from_slice::<Message>(&body)
+                            .ok()
+                            .filter(|m| !m.message.is_empty())
+                            .map(|m| vec![m.message])
+                    })
+                    .unwrap_or_else(|| {
                         vec![String::from_utf8_lossy(&body).chars().take(512).collect()]
                     });
                 Err(Error::Rejected {

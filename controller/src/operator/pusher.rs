@@ -15,9 +15,10 @@ use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tollgate_core::config_channel::ConfigToken;
 
-use super::metrics::{Metrics, PushMetric};
-use super::push_client::{ConfigToken, PushClient};
+use super::metrics::{ControllerMetrics, PushMetric};
+use super::push_client::PushClient;
 
 /// A snapshot ready to push: its canonical bytes and content hash.
 #[derive(Debug)]
@@ -92,7 +93,7 @@ pub struct Pusher {
     workers: HashMap<String, JoinHandle<()>>,
     acks: Arc<Mutex<Acks>>,
     changed: Arc<Notify>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ControllerMetrics>,
 }
 
 impl Pusher {
@@ -101,7 +102,7 @@ impl Pusher {
         client: PushClient,
         settings: PushSettings,
         changed: Arc<Notify>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<ControllerMetrics>,
     ) -> Self {
         Self {
             client,
@@ -203,7 +204,7 @@ struct Worker {
     token: watch::Receiver<Option<ConfigToken>>,
     acks: Arc<Mutex<Acks>>,
     changed: Arc<Notify>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ControllerMetrics>,
 }
 
 /// Per-worker memory between rounds.

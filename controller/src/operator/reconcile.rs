@@ -9,13 +9,12 @@
 //! once per batch of changes, pushes once, and then derives every object's status from the same
 //! translation. Bursts (a `kubectl apply -f dir/`) coalesce in the debounce window.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use super::metrics::{Metrics, ReconcileOutcome};
+use super::metrics::{ControllerMetrics, ReconcileOutcome};
 use super::plan::{self, Inputs, NamespacedName, Plan};
 use super::programmed::{History, ObjectKey};
 use super::pusher::Pusher;
@@ -23,7 +22,8 @@ use super::status::{ObjectProblem, Programming, rfc3339_now};
 use super::status_writer::{Owned, StatusWriter};
 use super::stores::Stores;
 use super::verifier_store::VerifierStore;
-use crate::translate::{HashPool, Objects, Problem, SecretHasher, reason};
+use crate::translate::report::ProblemLog;
+use crate::translate::{HashPool, Objects, SecretHasher};
 
 /// Snapshots remembered for `Programmed` decisions.
 const HISTORY: usize = 16;
@@ -47,7 +47,9 @@ pub struct Settings {
     pub debounce: Duration,
 }
 
-pub struct Reconciler {
+/// The operator's reconcile pipeline: one loop for the whole cluster (standalone mode's
+/// counterpart is `standalone::reconcile::DirReconciler`).
+pub struct Pipeline {
     settings: Settings,
     stores: Stores,
     pusher: Pusher,
@@ -60,21 +62,21 @@ pub struct Reconciler {
     /// Whether a snapshot was published since start (the first waits for pending hashes).
     published: bool,
     waiting_logged: bool,
-    metrics: Arc<Metrics>,
-    /// Problems already logged, so each is logged once when it appears.
-    logged: BTreeSet<Problem>,
+    metrics: Arc<ControllerMetrics>,
+    /// Problems and signing-key errors already logged (the same log lines as standalone mode).
+    problem_log: ProblemLog,
     last_hash: Option<String>,
     was_leader: bool,
     token_missing_logged: bool,
 }
 
-impl Reconciler {
+impl Pipeline {
     pub fn new(
         settings: Settings,
         stores: Stores,
         pusher: Pusher,
         writer: StatusWriter,
-        metrics: Arc<Metrics>,
+        metrics: Arc<ControllerMetrics>,
     ) -> Self {
         Self {
             settings,
@@ -88,7 +90,7 @@ impl Reconciler {
             published: false,
             waiting_logged: false,
             metrics,
-            logged: BTreeSet::new(),
+            problem_log: ProblemLog::default(),
             last_hash: None,
             was_leader: false,
             token_missing_logged: false,
@@ -209,7 +211,16 @@ impl Reconciler {
         let pending = hasher.pending();
         self.metrics.set_secrets_hashing(pending);
         self.hasher = Some(hasher);
-        let plan = built?;
+        let plan = match built {
+            Ok(plan) => {
+                self.problem_log.keys_usable();
+                plan
+            }
+            Err(plan::Error::SigningKeys(e)) => {
+                self.problem_log.keys_unusable(&e);
+                return Err(plan::Error::SigningKeys(e).into());
+            }
+        };
         self.observe(&plan);
         if !leader {
             return Ok(());
@@ -226,13 +237,13 @@ impl Reconciler {
             }
             return Ok(());
         }
-        if plan.token.is_none() && !self.token_missing_logged {
+        if plan.config_token.is_none() && !self.token_missing_logged {
             tracing::error!(secret = %self.settings.config_token_secret, "config-token Secret or its `token` key is missing (it must carry the label tollgate.dev/secret); not pushing");
         }
-        self.token_missing_logged = plan.token.is_none();
+        self.token_missing_logged = plan.config_token.is_none();
         self.pusher.set_targets(&plan.targets);
         self.pusher
-            .publish(Arc::clone(&plan.desired), plan.token.clone());
+            .publish(Arc::clone(&plan.desired), plan.config_token.clone());
         if !self.published {
             if let Some(hasher) = &self.hasher {
                 tracing::info!(
@@ -271,16 +282,10 @@ impl Reconciler {
         }
     }
 
-    /// Logs new problems and snapshot changes once, records the snapshot for `Programmed`.
+    /// Logs problems and snapshot changes once, records the snapshot for `Programmed`.
     fn observe(&mut self, plan: &Plan) {
-        let problems: BTreeSet<Problem> = plan.translation.problems.iter().cloned().collect();
-        for p in problems.difference(&self.logged) {
-            if p.reason == reason::SECRET_HASHING {
-                continue;
-            }
-            tracing::warn!(kind = %p.kind, object = %format!("{}/{}", p.namespace, p.name), reason = p.reason, message = %p.message, "object left out of the snapshot");
-        }
-        self.logged = problems;
+        self.problem_log
+            .update(plan.translation.problems.iter().cloned());
         let objects = plan.contents.len();
         self.metrics.snapshot_built(
             plan.desired.body.len(),

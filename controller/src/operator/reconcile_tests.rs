@@ -136,8 +136,8 @@ fn stores(fixtures: &BTreeMap<&str, Value>) -> Stores {
     }
 }
 
-fn reconciler(stores: Stores, client: kube::Client) -> Reconciler {
-    let metrics = Arc::new(Metrics::new());
+fn reconciler(stores: Stores, client: kube::Client) -> Pipeline {
+    let metrics = Arc::new(ControllerMetrics::new());
     let pusher = Pusher::new(
         PushClient::new(Duration::from_secs(1)),
         PushSettings::default(),
@@ -151,7 +151,7 @@ fn reconciler(stores: Stores, client: kube::Client) -> Reconciler {
         signing_key_secret: at("tollgate/signing-keys"),
         debounce: Duration::from_millis(1),
     };
-    Reconciler::new(
+    Pipeline::new(
         settings,
         stores,
         pusher,
@@ -169,7 +169,7 @@ struct Sent {
 
 /// Runs one leader pass, answering every request the way the API server would.
 async fn leader_pass(
-    reconciler: &mut Reconciler,
+    reconciler: &mut Pipeline,
     api: &mut MockApi,
     fixtures: &BTreeMap<&str, Value>,
 ) -> Sent {

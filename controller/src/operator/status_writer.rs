@@ -10,7 +10,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::metrics::Metrics;
+use super::metrics::ControllerMetrics;
 use super::programmed::Kind;
 use super::status::{
     EVENT_ACTION_RECONCILE, FIELD_MANAGER, ObjectProblem, Programming, apply_body, desired_status,
@@ -103,7 +103,7 @@ impl StatusWriter {
         problems: &[ObjectProblem],
         programming: &Programming,
         now: &str,
-        metrics: &Metrics,
+        metrics: &ControllerMetrics,
     ) -> Result<bool, Error> {
         let uid = object.uid().ok_or(Error::Metadata("metadata.uid"))?;
         let namespace = object

@@ -35,7 +35,7 @@ async fn run_sync<F: std::future::Future<Output = ()>>(
     programming: &Programming,
     script: F,
 ) -> bool {
-    let metrics = Metrics::new();
+    let metrics = ControllerMetrics::new();
     let (result, ()) = tokio::time::timeout(Duration::from_secs(5), async {
         tokio::join!(
             writer.sync(object, problems, programming, NOW, &metrics),

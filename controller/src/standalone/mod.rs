@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tollgate_proxy::{ProxyOptions, ProxyState};
 
 use dir::ManifestDir;
-use reconcile::Reconciler;
+use reconcile::DirReconciler;
 use state_dir::StateDir;
 
 use crate::translate::{HashPool, SecretHasher, verifier_cache};
@@ -124,7 +124,7 @@ pub async fn start(
     };
     let mut hasher = SecretHasher::with_pool(Arc::clone(&pool));
     load_verifier_cache(&state_dir, &mut hasher);
-    let mut reconciler = Reconciler::with_hasher(state_dir.signing_keys()?, hasher);
+    let mut reconciler = DirReconciler::with_hasher(state_dir.signing_keys()?, hasher);
     let proxy = Arc::new(ProxyState::new());
 
     scan(&mut dir)?;
@@ -208,7 +208,7 @@ pub async fn start(
 /// Polls DIR and applies every change.
 struct Watcher {
     dir: ManifestDir,
-    reconciler: Reconciler,
+    reconciler: DirReconciler,
     state_dir: StateDir,
     /// Woken when background hashes complete.
     hashed: Arc<Notify>,
@@ -304,7 +304,7 @@ fn load_verifier_cache(state_dir: &StateDir, hasher: &mut SecretHasher) {
 }
 
 /// Writes the verifiers to keep, when they changed.
-fn keep_verifiers(state_dir: &StateDir, reconciler: &mut Reconciler) {
+fn keep_verifiers(state_dir: &StateDir, reconciler: &mut DirReconciler) {
     let Some(entries) = reconciler.hasher().take_cache() else {
         return;
     };
@@ -315,7 +315,7 @@ fn keep_verifiers(state_dir: &StateDir, reconciler: &mut Reconciler) {
 }
 
 /// Translates DIR and applies the snapshot when it changed.
-fn apply(proxy: &ProxyState, reconciler: &mut Reconciler, dir: &ManifestDir) {
+fn apply(proxy: &ProxyState, reconciler: &mut DirReconciler, dir: &ManifestDir) {
     apply_outcome(proxy, reconciler.reconcile(dir).snapshot);
 }
 

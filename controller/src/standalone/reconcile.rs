@@ -1,22 +1,21 @@
 //! One standalone reconcile: the objects of the manifests directory → a snapshot, logging each
 //! problem once when it appears and once when it is resolved.
 
-use std::collections::BTreeSet;
-
 use tollgate_core::snapshot::Snapshot;
 
 use super::dir::{ManifestDir, signing_keys_secret};
-use crate::translate::secrets::decoded_data;
-use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, reason, translate};
+use crate::translate::report::ProblemLog;
+use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, keys, translate};
 
-/// Translation state kept between reconciles.
+/// Standalone mode's reconciler: the manifests directory → a snapshot, with the translation
+/// state kept between reconciles (the operator's counterpart is `operator::reconcile::Pipeline`).
 #[derive(Debug)]
-pub struct Reconciler {
+pub struct DirReconciler {
     hasher: SecretHasher,
     /// The signing key of the state directory, used when DIR has no signing-keys Secret.
     fallback_keys: SigningKeys,
-    problems: BTreeSet<Problem>,
-    keys_error: Option<String>,
+    /// Problems and signing-key errors already logged (the same log lines as the operator).
+    problem_log: ProblemLog,
 }
 
 /// The result of one reconcile.
@@ -31,7 +30,7 @@ pub struct Outcome {
     pub resolved: Vec<Problem>,
 }
 
-impl Reconciler {
+impl DirReconciler {
     /// A reconciler hashing inline (tests).
     pub fn new(fallback_keys: SigningKeys) -> Self {
         Self::with_hasher(fallback_keys, SecretHasher::new())
@@ -41,8 +40,7 @@ impl Reconciler {
         Self {
             hasher,
             fallback_keys,
-            problems: BTreeSet::new(),
-            keys_error: None,
+            problem_log: ProblemLog::default(),
         }
     }
 
@@ -60,23 +58,15 @@ impl Reconciler {
         let objects = dir.objects();
         let keys = match signing_keys_secret(&objects) {
             None => Ok(self.fallback_keys.clone()),
-            Some(secret) => SigningKeys::from_secret_data(&decoded_data(secret)).map_err(|e| {
-                format!(
-                    "signing-keys Secret {}: {e}",
-                    secret.metadata.name.as_deref().unwrap_or_default()
-                )
-            }),
+            Some(secret) => keys::from_secret(secret),
         };
         let keys = match keys {
             Ok(keys) => {
-                self.keys_error = None;
+                self.problem_log.keys_usable();
                 keys
             }
-            Err(message) => {
-                if self.keys_error.as_ref() != Some(&message) {
-                    tracing::error!(error = %message, "cannot use the signing keys; keeping the current configuration");
-                    self.keys_error = Some(message);
-                }
+            Err(error) => {
+                self.problem_log.keys_unusable(&error);
                 return Outcome {
                     snapshot: None,
                     new_problems: Vec::new(),
@@ -85,30 +75,11 @@ impl Reconciler {
             }
         };
         let translation = translate(&objects, &ServiceEndpoints::new(), &keys, &mut self.hasher);
-        let current: BTreeSet<Problem> = translation.problems.into_iter().collect();
-        let new_problems: Vec<Problem> = current.difference(&self.problems).cloned().collect();
-        let resolved: Vec<Problem> = self.problems.difference(&current).cloned().collect();
-        for p in &new_problems {
-            if p.reason == reason::SECRET_HASHING {
-                continue;
-            }
-            tracing::warn!(
-                kind = %p.kind, namespace = %p.namespace, name = %p.name,
-                reason = p.reason, condition = p.condition.as_str(),
-                "{}; the object is not served", p.message
-            );
-        }
-        for p in &resolved {
-            if p.reason == reason::SECRET_HASHING {
-                continue;
-            }
-            tracing::info!(kind = %p.kind, namespace = %p.namespace, name = %p.name, reason = p.reason, "problem resolved");
-        }
-        self.problems = current;
+        let changes = self.problem_log.update(translation.problems);
         Outcome {
             snapshot: Some(translation.snapshot),
-            new_problems,
-            resolved,
+            new_problems: changes.new,
+            resolved: changes.resolved,
         }
     }
 }
@@ -131,7 +102,7 @@ mod tests {
         std::fs::write(tmp.0.join("a.yaml"), ORPHAN).expect("write");
         let mut dir = ManifestDir::new(&tmp.0);
         dir.scan().expect("scan");
-        let mut reconciler = Reconciler::new(keys());
+        let mut reconciler = DirReconciler::new(keys());
         let first = reconciler.reconcile(&dir);
         assert_eq!(first.new_problems.len(), 1);
         assert_eq!(first.new_problems[0].name, "orphan");
@@ -149,7 +120,7 @@ mod tests {
         let tmp = TempDir::new("rec", "keys");
         let mut dir = ManifestDir::new(&tmp.0);
         dir.scan().expect("scan");
-        let mut reconciler = Reconciler::new(keys());
+        let mut reconciler = DirReconciler::new(keys());
         let snapshot = reconciler.reconcile(&dir).snapshot.expect("snapshot");
         assert_eq!(snapshot.active_key, "fallback");
 
@@ -174,7 +145,7 @@ mod tests {
         .expect("write");
         let mut dir = ManifestDir::new(&tmp.0);
         dir.scan().expect("scan");
-        let outcome = Reconciler::new(keys()).reconcile(&dir);
+        let outcome = DirReconciler::new(keys()).reconcile(&dir);
         assert!(
             outcome.snapshot.is_none(),
             "keep serving the previous configuration"

@@ -6,11 +6,12 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use k8s_openapi::api::core::v1::Secret;
 use tollgate_core::snapshot::SigningKey;
 use tollgate_core::token::{MIN_KEY_LEN, is_valid_key_id};
 
 /// Why a signing-keys Secret cannot be used. Messages name key ids, never key material.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeysError {
     #[error("the signing-keys Secret has no keys")]
     Empty,
@@ -18,6 +19,42 @@ pub enum KeysError {
     InvalidId(String),
     #[error("signing key {id:?} has {len} bytes; at least {MIN_KEY_LEN} are required")]
     TooShort { id: String, len: usize },
+}
+
+/// Why the signing keys of a mode cannot be used: the one error (and, through
+/// [`super::report::ProblemLog`], the one log line) of both modes. `secret` is `namespace/name`.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SigningKeysError {
+    #[error(
+        "signing-keys Secret {secret} not found (it must carry the label tollgate.dev/secret: signing-keys)"
+    )]
+    NotFound { secret: String },
+    #[error("signing-keys Secret {secret}: {source}")]
+    Invalid {
+        secret: String,
+        #[source]
+        source: KeysError,
+    },
+}
+
+impl SigningKeysError {
+    /// `namespace/name` of the Secret.
+    pub fn secret(&self) -> &str {
+        match self {
+            Self::NotFound { secret } | Self::Invalid { secret, .. } => secret,
+        }
+    }
+}
+
+/// The signing keys of a signing-keys Secret (its decoded `data`, `stringData` applied): the one
+/// loader of both modes.
+pub fn from_secret(secret: &Secret) -> Result<SigningKeys, SigningKeysError> {
+    SigningKeys::from_secret_data(&super::secrets::decoded_data(secret)).map_err(|source| {
+        SigningKeysError::Invalid {
+            secret: super::ObjectName::of(secret).path(),
+            source,
+        }
+    })
 }
 
 /// Validated signing keys, ready for a snapshot. `Debug` never prints key material.

@@ -21,6 +21,7 @@ mod index;
 pub mod keys;
 mod plugins;
 pub mod problem;
+pub mod report;
 mod routes;
 pub mod secrets;
 pub mod verifier_cache;
@@ -39,7 +40,7 @@ use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
 
 pub use hash_pool::HashPool;
 pub use hasher::{SecretHasher, Verdict};
-pub use keys::{KeysError, SigningKeys};
+pub use keys::{KeysError, SigningKeys, SigningKeysError};
 pub use problem::{Kind, Problem, ProblemCondition, reason};
 
 /// Namespace of objects that have none (standalone manifests).

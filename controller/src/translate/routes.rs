@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tollgate_core::routing::normalize_path;
 use tollgate_core::snapshot;
+use tollgate_core::validate::is_valid_host;
 
 use super::plugins::{PluginLookup, Plugins, is_token};
 use super::problem::{Kind, ProblemCondition, reason};
@@ -51,8 +52,10 @@ fn route(
     }
     let mut hosts = Vec::with_capacity(spec.hosts.len());
     for host in &spec.hosts {
+        // Hosts match in any case; the snapshot carries them lower-cased. The rule is the one
+        // the proxy applies to a snapshot, so no host it would refuse is ever sent to it.
         let lower = host.to_ascii_lowercase();
-        if is_host_pattern(&lower) {
+        if is_valid_host(&lower) {
             hosts.push(lower);
         } else {
             report(
@@ -259,20 +262,4 @@ fn check_path(path: &str) -> Result<String, String> {
         return Err("must not contain '?', '#' or spaces".into());
     }
     normalize_path(path).map_err(|e| e.to_string())
-}
-
-/// A host name (`api.example.com`) or a leading wildcard (`*.example.com`).
-fn is_host_pattern(host: &str) -> bool {
-    let name = host.strip_prefix("*.").unwrap_or(host);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
 }

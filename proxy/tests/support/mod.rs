@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use tokio::sync::oneshot;
+use tollgate_core::config_channel::ConfigToken;
 use tollgate_core::snapshot::{
     Backend, BearerTokenParamType, ClientType, Consumer, Credential, OAuth2Config,
     OpenIdConnectConfig, Plugin, PluginConfig, Route, SNAPSHOT_FORMAT, SigningKey, Snapshot,
 };
-use tollgate_proxy::{ConfigToken, ProxyOptions, ProxyState};
+use tollgate_proxy::{ProxyOptions, ProxyState};
 
 pub const CONFIG_TOKEN: &str = "test-config-token";
 pub const JANE_ID: &str = "6f1c1d8e-4d3a-5b7e-9a61-0c2f4b8d9e10";

@@ -163,3 +163,32 @@ fn plugin_settings_are_carried_into_the_snapshot() {
     );
     assert_eq!(cfg.realm.as_deref(), Some("api"));
 }
+
+#[test]
+fn route_hosts_are_lower_cased_and_checked_with_the_proxys_rule() {
+    let mut objects = quickstart();
+    edit_route(&mut objects, "auth", |r| {
+        r.spec.hosts = vec!["API.Example.COM".into(), "*.Example.com".into()];
+    });
+    let t = run(&objects);
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    let route = t
+        .snapshot
+        .routes
+        .iter()
+        .find(|r| r.id == "default/auth")
+        .expect("served");
+    assert_eq!(route.hosts, ["api.example.com", "*.example.com"]);
+    assert_eq!(tollgate_core::validate::validate(&t.snapshot), Ok(()));
+
+    // A wildcard whose name alone fits in 253 characters but which, with its `*.`, does not:
+    // the proxy would refuse the snapshot, so the route is left out instead.
+    let long = ["a".repeat(63).as_str(); 4].join(".")[..252].to_owned();
+    edit_route(&mut objects, "auth", |r| {
+        r.spec.hosts = vec![format!("*.{long}")]
+    });
+    let t = run(&objects);
+    assert!(!t.includes(Kind::GatewayRoute, "default", "auth"));
+    assert_eq!(t.problems[0].reason, reason::INVALID_HOST);
+    assert_eq!(tollgate_core::validate::validate(&t.snapshot), Ok(()));
+}

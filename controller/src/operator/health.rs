@@ -1,4 +1,5 @@
-//! The operator's admin endpoint (`--admin-addr`): `/healthz` (the process runs), `/readyz`
+//! The operator's health endpoint (`--admin-addr`; not the proxy's admin port, which also
+//! carries the config channel): `/healthz` (the process runs), `/readyz`
 //! (every cache synced; a follower is ready too, so it can take over), `/metrics` (Prometheus).
 
 use std::convert::Infallible;
@@ -13,7 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use super::metrics::Metrics;
+use super::metrics::ControllerMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,7 +27,7 @@ pub enum Error {
 }
 
 /// Answers one admin request (a plain function: testable without a socket).
-pub fn respond(metrics: &Metrics, method: &Method, path: &str) -> Response<Full<Bytes>> {
+pub fn respond(metrics: &ControllerMetrics, method: &Method, path: &str) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (method, path) {
         (&Method::GET | &Method::HEAD, "/healthz") => {
             (StatusCode::OK, "text/plain", "ok\n".to_owned())
@@ -66,7 +67,7 @@ pub fn respond(metrics: &Metrics, method: &Method, path: &str) -> Response<Full<
 /// Binds `addr` (so a port conflict fails start-up) and returns the serving future.
 pub async fn bind(
     addr: SocketAddr,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ControllerMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<impl Future<Output = ()> + Send, Error> {
     let listener = TcpListener::bind(addr)
@@ -101,7 +102,7 @@ mod tests {
 
     #[test]
     fn readiness_follows_cache_sync_and_health_is_always_ok() {
-        let m = Metrics::new();
+        let m = ControllerMetrics::new();
         let table = [
             (false, "/healthz", StatusCode::OK),
             (false, "/readyz", StatusCode::SERVICE_UNAVAILABLE),

@@ -61,6 +61,8 @@ pub struct Pipeline {
     verifier_store: Option<VerifierStore>,
     /// Whether a snapshot was published since start (the first waits for pending hashes).
     published: bool,
+    /// Whether a pass has translated since start (and so submitted every secret to hash).
+    translated: bool,
     waiting_logged: bool,
     metrics: Arc<ControllerMetrics>,
     /// Problems and signing-key errors already logged (the same log lines as standalone mode).
@@ -88,6 +90,7 @@ impl Pipeline {
             pool: None,
             verifier_store: None,
             published: false,
+            translated: false,
             waiting_logged: false,
             metrics,
             problem_log: ProblemLog::default(),
@@ -143,7 +146,12 @@ impl Pipeline {
             }
             let is_leader = *leader.borrow_and_update();
             let span = tracing::info_span!("reconcile", leader = is_leader);
-            let result = tracing::Instrument::instrument(self.pass(is_leader), span).await;
+            // Shutdown does not wait for a long pass (thousands of status writes): every write
+            // is idempotent, and the next leader starts over.
+            let result = tokio::select! {
+                result = tracing::Instrument::instrument(self.pass(is_leader), span) => result,
+                () = &mut stop => break,
+            };
             self.metrics.reconciled(if result.is_ok() {
                 ReconcileOutcome::Ok
             } else {
@@ -192,6 +200,15 @@ impl Pipeline {
                 self.writer.forget();
             }
         }
+        if !self.published
+            && self.translated
+            && self.pool.as_ref().is_some_and(|pool| pool.in_flight() > 0)
+        {
+            // Before the first push, translating again while secrets are still being hashed
+            // only burns CPU (every object, every wake-up): the pool wakes the loop when done.
+            return Ok(());
+        }
+        self.translated = true;
         let inputs = self.inputs();
         let mut hasher = match (self.hasher.take(), &self.pool) {
             (Some(hasher), _) => hasher,

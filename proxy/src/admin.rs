@@ -11,10 +11,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tollgate_core::snapshot::Snapshot;
 
-use crate::body::{self, ProxyBody};
 use crate::options::ConfigToken;
-use crate::respond;
+use crate::shared::body_limit::{ReadError, read_bounded};
+use crate::shared::respond;
 use crate::state::ProxyState;
+use crate::upstream::ProxyBody;
 
 /// What the admin handler needs besides the state.
 #[derive(Clone, Debug)]
@@ -120,15 +121,15 @@ where
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    let bytes = match body::read_bounded(request.into_body(), options.max_config_bytes).await {
+    let bytes = match read_bounded(request.into_body(), options.max_config_bytes).await {
         Ok(bytes) => bytes,
-        Err(body::ReadError::TooLarge { limit }) => {
+        Err(ReadError::TooLarge { limit }) => {
             return message(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("snapshot larger than {limit} bytes"),
             );
         }
-        Err(body::ReadError::Read(_)) => {
+        Err(ReadError::Read(_)) => {
             return message(StatusCode::BAD_REQUEST, "could not read the request body");
         }
     };

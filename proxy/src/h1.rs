@@ -38,8 +38,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::body::ProxyBody;
 use crate::handler::{self, Ctx};
+use crate::shared::fields::tokens;
+use crate::upstream::ProxyBody;
 
 /// Most header fields a fast-path head may have (hyper takes the rest, up to its own 100).
 pub const MAX_FIELDS: usize = 64;
@@ -483,8 +484,8 @@ async fn write_response<S: AsyncWrite + Unpin>(
     out.extend_from_slice(b"\r\n");
     let mut has_date = false;
     let mut declared: Option<u64> = None;
-    if let ProxyBody::Raw(raw) = &mut body
-        && let Some(verbatim) = raw.take_verbatim()
+    if let ProxyBody::Inline(inline) = &mut body
+        && let Some(verbatim) = inline.take_verbatim()
     {
         out.extend_from_slice(&verbatim.lines);
         declared = verbatim.content_length;
@@ -493,7 +494,7 @@ async fn write_response<S: AsyncWrite + Unpin>(
     for (name, value) in &parts.headers {
         if name == CONNECTION {
             // The proxy states its own connection decision below.
-            if crate::raw::tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")) {
+            if tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")) {
                 keep_alive = false;
             }
             continue;

@@ -16,13 +16,13 @@ use tollgate_core::routing::{self, RouteMatch};
 use tollgate_core::snapshot::{Plugin, PluginConfig};
 use tracing::Instrument;
 
-use crate::body::{self, ProxyBody};
-use crate::forward::{self, Added, Endpoint, Peer, Target, Upstreams};
 use crate::metrics::Verification;
-use crate::respond;
+use crate::shared::body_limit::{self, read_bounded};
+use crate::shared::respond;
 use crate::state::{Compiled, ProxyState, RouteEntry};
 use crate::token_cache::TokenCache;
 use crate::token_endpoint;
+use crate::upstream::{self, Added, Endpoint, Peer, ProxyBody, Target, Upstreams};
 
 /// What one worker thread keeps to itself: its upstream connection pools, its cache of
 /// opened tokens and its handle on the current snapshot (never shared, so never contended).
@@ -82,7 +82,7 @@ pub struct Ctx {
     pub peer_ip: IpAddr,
     /// The request arrived over TLS on this proxy.
     pub https: bool,
-    /// Responses go to the client through [`crate::h1`], which writes an upstream's header
+    /// Responses go to the client through the HTTP/1 fast path, which writes an upstream's header
     /// lines verbatim (set while a connection is on that path).
     pub verbatim_heads: AtomicBool,
     /// Signalled by the connection's first request (see [`Ctx::first_request`]).
@@ -258,7 +258,7 @@ async fn route(
             };
             if oauth::needs_body(source, &view) {
                 let body = std::mem::take(request.body_mut());
-                let reading = body::read_bounded(body, oauth::MAX_VERIFY_BODY_LEN);
+                let reading = read_bounded(body, oauth::MAX_VERIFY_BODY_LEN);
                 match Box::pin(reading).await {
                     Ok(bytes) => protected(
                         ctx,
@@ -271,8 +271,10 @@ async fn route(
                         &mut added,
                         Some(bytes),
                     ),
-                    Err(body::ReadError::TooLarge { .. }) => Next::Respond(respond::too_large()),
-                    Err(body::ReadError::Read(_)) => Next::Respond(respond::bad_request()),
+                    Err(body_limit::ReadError::TooLarge { .. }) => {
+                        Next::Respond(respond::too_large())
+                    }
+                    Err(body_limit::ReadError::Read(_)) => Next::Respond(respond::bad_request()),
                 }
             } else {
                 protected(
@@ -467,7 +469,7 @@ fn forward_to<'a>(
     let Ok(path_and_query) = path_and_query else {
         return Next::Respond(respond::bad_request());
     };
-    forward::prepare_request(request, &ctx.peer, target, endpoint, path_and_query, added);
+    upstream::prepare_request(request, &ctx.peer, target, endpoint, path_and_query, added);
     Next::Forward(target, endpoint)
 }
 
@@ -513,3 +515,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "handler_tests.rs"]
+mod pipeline_tests;

@@ -10,24 +10,24 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod body;
 pub mod brute_force;
-pub mod connector;
-pub mod forward;
 pub mod h1;
 pub mod handler;
 pub mod logging;
 pub mod metrics;
 pub mod options;
-pub mod pool;
-pub mod raw;
-pub mod respond;
 pub mod secrets;
 pub mod server;
+mod shared;
 pub mod state;
 pub mod tls;
 pub mod token_cache;
 pub mod token_endpoint;
+mod upstream;
+
+#[cfg(test)]
+#[path = "../tests/support/snapshot.rs"]
+mod fixtures;
 
 pub use options::{Cidr, ConfigToken, ProxyOptions, parse_cidrs};
 pub use server::{Bound, Error, bind, serve, shutdown_signal};

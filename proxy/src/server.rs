@@ -23,13 +23,12 @@ use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::admin::{self, AdminOptions};
-use crate::body::ProxyBody;
-use crate::forward::Upstreams;
 use crate::h1;
 use crate::handler::{self, Ctx, WorkerLocal};
 use crate::options::ProxyOptions;
 use crate::state::ProxyState;
 use crate::tls;
+use crate::upstream::{self, ProxyBody, Upstreams};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -114,7 +113,7 @@ pub async fn bind(options: ProxyOptions) -> Result<Bound, Error> {
     };
     let upstream_tls = match &options.upstream_ca {
         Some(path) => tls::client_config_from_ca_file(path)?,
-        None => crate::connector::client_tls(),
+        None => upstream::client_tls(),
     };
     let (admin_addr, admin) = match options.admin_addr {
         Some(addr) => {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use http::HeaderValue;
@@ -17,10 +17,11 @@ use tollgate_core::snapshot::{Backend, Plugin, PluginConfig, SNAPSHOT_FORMAT, Sn
 use tollgate_core::token::KeyRing;
 
 use crate::brute_force::BruteForce;
-use crate::forward::{Endpoint, Target};
 use crate::metrics::{Metrics, RouteCounters};
 
 use crate::secrets::{self, SecretVerifier};
+use crate::shared::clock::unix_now;
+use crate::upstream::{Endpoint, Target};
 
 /// A route with everything the hot path needs resolved.
 #[derive(Debug)]
@@ -71,12 +72,6 @@ impl Default for ProxyState {
     fn default() -> Self {
         Self::with_secret_limits(secrets::Limits::default())
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl ProxyState {

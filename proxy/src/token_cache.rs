@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 use tollgate_core::token::{Claims, KeyRing, TokenError};
 
+use crate::shared::fx_hash::FxHasher;
+
 /// Entries per worker before the cache starts over.
 pub const CAPACITY: usize = 8192;
 
@@ -22,7 +24,7 @@ pub const HASHED_TAIL: usize = 16;
 
 /// Hashes the tail of each `write` (a `str` key arrives as one write plus a `0xff` marker).
 #[derive(Default)]
-struct TailHasher(crate::pool::FxHasher);
+struct TailHasher(FxHasher);
 
 impl Hasher for TailHasher {
     fn write(&mut self, bytes: &[u8]) {

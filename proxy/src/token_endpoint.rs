@@ -8,12 +8,12 @@ use tollgate_core::oauth::token_endpoint::claims_for;
 use tollgate_core::oauth::{self, ForwardedProto, JSON_CONTENT_TYPE, OAuthError, TokenRequestView};
 use tollgate_core::snapshot::{OAuth2Config, Plugin};
 
-use crate::body::{self, ProxyBody};
-use crate::forward::X_FORWARDED_PROTO;
 use crate::handler::{Ctx, oauth_error, unix_now};
 use crate::metrics::Refusal;
 use crate::secrets;
+use crate::shared::body_limit::{ReadError, read_bounded};
 use crate::state::Compiled;
+use crate::upstream::{ProxyBody, X_FORWARDED_PROTO};
 
 /// The error the token endpoint answers for a body over the limit.
 fn too_large() -> OAuthError {
@@ -86,10 +86,10 @@ pub async fn serve(
 ) -> Response<ProxyBody> {
     let (parts, body) = request.into_parts();
     let body = if parts.method == Method::POST {
-        match body::read_bounded(body, oauth::MAX_TOKEN_BODY_LEN).await {
+        match read_bounded(body, oauth::MAX_TOKEN_BODY_LEN).await {
             Ok(bytes) => bytes,
-            Err(body::ReadError::TooLarge { .. }) => return refuse(ctx, &too_large()),
-            Err(body::ReadError::Read(_)) => {
+            Err(ReadError::TooLarge { .. }) => return refuse(ctx, &too_large()),
+            Err(ReadError::Read(_)) => {
                 return refuse(
                     ctx,
                     &simple(400, "invalid_request", "The request body could not be read"),

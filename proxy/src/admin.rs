@@ -12,9 +12,9 @@ use subtle::ConstantTimeEq;
 use tollgate_core::snapshot::Snapshot;
 
 use crate::options::ConfigToken;
+use crate::pipeline::ProxyState;
 use crate::shared::body_limit::{ReadError, read_bounded};
 use crate::shared::respond;
-use crate::state::ProxyState;
 use crate::upstream::ProxyBody;
 
 /// What the admin handler needs besides the state.

@@ -5,7 +5,7 @@
 //! request's own work. For the requests a gateway mostly sees (HTTP/1.0 or 1.1, no body or a
 //! small `Content-Length` body, no `Transfer-Encoding`, `Expect` or `Upgrade`), this module
 //! reads the head into the connection's buffer, parses it with `httparse` in place (header
-//! values share the buffer's bytes), calls [`handler::handle`] in the connection's own task and
+//! values share the buffer's bytes), calls [`pipeline::handle`] in the connection's own task and
 //! writes the response head together with the first body bytes in one write.
 //!
 //! Anything else is handed to hyper with the bytes already read ([`Outcome::Fallback`], a
@@ -38,7 +38,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::handler::{self, Ctx};
+use crate::pipeline::{self, Ctx};
 use crate::shared::fields::tokens;
 use crate::upstream::ProxyBody;
 
@@ -435,7 +435,7 @@ where
         }
         let version = request.version();
         let head_request = request.method() == Method::HEAD;
-        let response = handler::handle(ctx, request).await;
+        let response = pipeline::handle(ctx, request).await;
         let keep_alive = keep_alive && !stop.is_set();
         let reply = Reply {
             head_request,

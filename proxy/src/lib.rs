@@ -10,19 +10,13 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod brute_force;
 pub mod h1;
-pub mod handler;
 pub mod logging;
-pub mod metrics;
 pub mod options;
-pub mod secrets;
+mod pipeline;
 pub mod server;
 mod shared;
-pub mod state;
 pub mod tls;
-pub mod token_cache;
-pub mod token_endpoint;
 mod upstream;
 
 #[cfg(test)]
@@ -30,5 +24,5 @@ mod upstream;
 mod fixtures;
 
 pub use options::{Cidr, ConfigToken, ProxyOptions, parse_cidrs};
+pub use pipeline::ProxyState;
 pub use server::{Bound, Error, bind, serve, shutdown_signal};
-pub use state::ProxyState;

@@ -24,9 +24,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::admin::{self, AdminOptions};
 use crate::h1;
-use crate::handler::{self, Ctx, WorkerLocal};
 use crate::options::ProxyOptions;
-use crate::state::ProxyState;
+use crate::pipeline::{self, Ctx, ProxyState, WorkerLocal};
 use crate::tls;
 use crate::upstream::{self, ProxyBody, Upstreams};
 
@@ -450,7 +449,7 @@ fn service(
 > + Clone {
     service_fn(move |request: Request<Incoming>| {
         let ctx = ctx.clone();
-        async move { Ok(handler::handle(&ctx, request.map(ProxyBody::from)).await) }
+        async move { Ok(pipeline::handle(&ctx, request.map(ProxyBody::from)).await) }
     })
 }
 

@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
+use tollgate_core::oauth::OAuthError;
 
 pub const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 
@@ -64,6 +65,23 @@ pub fn bad_request_close<B: From<Bytes>>() -> Response<B> {
 
 pub fn too_large<B: From<Bytes>>() -> Response<B> {
     static_json(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
+}
+
+/// An RFC 6749 / RFC 6750 error response.
+pub fn oauth_error<B: From<Bytes>>(error: &OAuthError) -> Response<B> {
+    let body = error.body();
+    let mut response = Response::new(B::from(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(error.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let headers = response.headers_mut();
+    for (name, value) in error.headers() {
+        if let Some(name) = name {
+            headers.insert(name, value);
+        }
+    }
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, JSON);
+    }
+    response
 }
 
 #[cfg(test)]

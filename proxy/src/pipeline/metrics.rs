@@ -122,8 +122,9 @@ pub enum Verification {
     Invalid,
 }
 
+/// The proxy's counters (the controller has its own metrics).
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub struct ProxyMetrics {
     routes: Mutex<BTreeMap<Arc<str>, Arc<RouteCounters>>>,
     unmatched: RouteCounters,
     latency: Histogram,
@@ -137,7 +138,7 @@ pub struct Metrics {
     config_updated_at: AtomicU64,
 }
 
-impl Metrics {
+impl ProxyMetrics {
     /// The counters of a route, created on first use and kept across config swaps.
     pub fn route(&self, id: &str) -> Arc<RouteCounters> {
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
@@ -323,7 +324,7 @@ mod tests {
 
     #[test]
     fn route_counters_are_shared_by_id_and_rendered_by_status_class() {
-        let metrics = Metrics::default();
+        let metrics = ProxyMetrics::default();
         metrics.route("default/api").record(200);
         metrics.route("default/api").record(204);
         metrics.route("default/api").record(502);
@@ -337,7 +338,7 @@ mod tests {
 
     #[test]
     fn latency_histogram_is_cumulative() {
-        let metrics = Metrics::default();
+        let metrics = ProxyMetrics::default();
         metrics.observe_latency(Duration::from_micros(100));
         metrics.observe_latency(Duration::from_millis(3));
         let text = metrics.render("");
@@ -348,7 +349,7 @@ mod tests {
 
     #[test]
     fn refusals_are_counted_by_their_rfc_code() {
-        let metrics = Metrics::default();
+        let metrics = ProxyMetrics::default();
         metrics.token_refused(Refusal::from_code("invalid_client"));
         metrics.token_refused(Refusal::from_code("something else"));
         metrics.token_issued();

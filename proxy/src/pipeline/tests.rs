@@ -7,10 +7,11 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
-use super::{Ctx, WorkerLocal, handle};
-use crate::brute_force::{FREE_ATTEMPTS, MAX_DELAY};
+use super::brute_force::{FREE_ATTEMPTS, MAX_DELAY};
+use super::context::{Ctx, WorkerLocal};
+use super::handler::handle;
+use super::state::ProxyState;
 use crate::fixtures::SnapshotBuilder;
-use crate::state::ProxyState;
 use crate::upstream::ProxyBody;
 
 fn ctx(https: bool, trusted: bool) -> Ctx {

@@ -8,11 +8,13 @@ use tollgate_core::oauth::token_endpoint::claims_for;
 use tollgate_core::oauth::{self, ForwardedProto, JSON_CONTENT_TYPE, OAuthError, TokenRequestView};
 use tollgate_core::snapshot::{OAuth2Config, Plugin};
 
-use crate::handler::{Ctx, oauth_error, unix_now};
-use crate::metrics::Refusal;
-use crate::secrets;
+use super::context::Ctx;
+use super::metrics::Refusal;
+use super::secret_check;
+use super::state::Compiled;
 use crate::shared::body_limit::{ReadError, read_bounded};
-use crate::state::Compiled;
+use crate::shared::clock::unix_now;
+use crate::shared::respond::oauth_error;
 use crate::upstream::{ProxyBody, X_FORWARDED_PROTO};
 
 /// The error the token endpoint answers for a body over the limit.
@@ -147,22 +149,24 @@ pub async fn serve(
                 e.verifier.as_ref()?,
             ))
         }) {
-            Some((text, parsed)) => match ctx.state.secrets.verify(text, parsed, presented).await {
-                Ok(ok) => ok,
-                Err(secrets::Error::Overloaded) => {
-                    ctx.state.metrics().token_refused(Refusal::Overloaded);
-                    let mut response = oauth_error(&simple(
-                        503,
-                        "temporarily_unavailable",
-                        "Too many token requests are being verified; retry shortly",
-                    ));
-                    response
-                        .headers_mut()
-                        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    return response;
+            Some((text, parsed)) => {
+                match ctx.state.secret_check.verify(text, parsed, presented).await {
+                    Ok(ok) => ok,
+                    Err(secret_check::Error::Overloaded) => {
+                        ctx.state.metrics().token_refused(Refusal::Overloaded);
+                        let mut response = oauth_error(&simple(
+                            503,
+                            "temporarily_unavailable",
+                            "Too many token requests are being verified; retry shortly",
+                        ));
+                        response
+                            .headers_mut()
+                            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                        return response;
+                    }
+                    Err(secret_check::Error::TaskFailed) => false,
                 }
-                Err(secrets::Error::TaskFailed) => false,
-            },
+            }
             None => false,
         },
         _ => false,

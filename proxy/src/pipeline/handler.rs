@@ -2,143 +2,27 @@
 //! sockets): normalize the path, match a route, strip identity headers, run the route's plugin
 //! (token endpoint or verification), forward.
 
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue};
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
-use tollgate_core::oauth::{self, OAuthError, ParamSource, RequestView, TokenSource};
+use tollgate_core::oauth::{self, ParamSource, RequestView, TokenSource};
 use tollgate_core::routing::{self, RouteMatch};
 use tollgate_core::snapshot::{Plugin, PluginConfig};
 use tracing::Instrument;
 
-use crate::metrics::Verification;
+use super::context::Ctx;
+use super::identity::{has_identity_headers, strip_identity};
+use super::metrics::Verification;
+use super::state::{Compiled, RouteEntry};
+use super::token_endpoint;
 use crate::shared::body_limit::{self, read_bounded};
-use crate::shared::respond;
-use crate::state::{Compiled, ProxyState, RouteEntry};
-use crate::token_cache::TokenCache;
-use crate::token_endpoint;
-use crate::upstream::{self, Added, Endpoint, Peer, ProxyBody, Target, Upstreams};
-
-/// What one worker thread keeps to itself: its upstream connection pools, its cache of
-/// opened tokens and its handle on the current snapshot (never shared, so never contended).
-#[derive(Debug, Default)]
-pub struct WorkerLocal {
-    pub upstreams: Upstreams,
-    pub tokens: TokenCache,
-    held: Mutex<Option<Arc<Held>>>,
-}
-
-/// This worker's reference to a compiled snapshot. Requests clone the `Arc<Held>`, whose count
-/// only this worker touches, instead of the shared `Arc<Compiled>`, whose count every worker
-/// would bounce between cores on every request.
-#[derive(Debug)]
-pub struct Held(Arc<Compiled>);
-
-impl std::ops::Deref for Held {
-    type Target = Compiled;
-
-    fn deref(&self) -> &Compiled {
-        &self.0
-    }
-}
-
-impl WorkerLocal {
-    pub fn new(upstreams: Upstreams) -> Self {
-        Self {
-            upstreams,
-            tokens: TokenCache::default(),
-            held: Mutex::new(None),
-        }
-    }
-
-    /// The snapshot `state` serves now, `None` before the first one.
-    pub fn snapshot(&self, state: &ProxyState) -> Option<Arc<Held>> {
-        let current = state.current_guard();
-        let current = current.as_ref()?;
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(h) = held.as_ref()
-            && Arc::ptr_eq(&h.0, current)
-        {
-            return Some(h.clone());
-        }
-        let fresh = Arc::new(Held(current.clone()));
-        *held = Some(fresh.clone());
-        Some(fresh)
-    }
-}
-
-/// What a request needs besides itself: the shared state, this worker's pools and caches, and
-/// facts about the client connection.
-#[derive(Debug)]
-pub struct Ctx {
-    pub state: Arc<ProxyState>,
-    pub local: Arc<WorkerLocal>,
-    pub peer: Peer,
-    pub peer_ip: IpAddr,
-    /// The request arrived over TLS on this proxy.
-    pub https: bool,
-    /// Responses go to the client through the HTTP/1 fast path, which writes an upstream's header
-    /// lines verbatim (set while a connection is on that path).
-    pub verbatim_heads: AtomicBool,
-    /// Signalled by the connection's first request (see [`Ctx::first_request`]).
-    first_request: tokio::sync::Notify,
-    seen_request: AtomicBool,
-}
-
-impl Ctx {
-    pub fn new(
-        state: Arc<ProxyState>,
-        local: Arc<WorkerLocal>,
-        peer_ip: IpAddr,
-        trusted: bool,
-        https: bool,
-        port: u16,
-    ) -> Self {
-        let ip = HeaderValue::from_str(&peer_ip.to_string())
-            .unwrap_or(HeaderValue::from_static("0.0.0.0"));
-        let peer = Peer {
-            ip,
-            trusted,
-            proto: HeaderValue::from_static(if https { "https" } else { "http" }),
-            port: HeaderValue::from(port),
-        };
-        Self {
-            state,
-            local,
-            peer,
-            peer_ip,
-            https,
-            verbatim_heads: AtomicBool::new(false),
-            first_request: tokio::sync::Notify::new(),
-            seen_request: AtomicBool::new(false),
-        }
-    }
-
-    /// Resolves once the connection has delivered a request (for the idle-connection deadline).
-    pub async fn first_request(&self) {
-        if !self.seen_request.load(Ordering::Acquire) {
-            self.first_request.notified().await;
-        }
-    }
-
-    fn mark_request(&self) {
-        if !self.seen_request.load(Ordering::Relaxed) {
-            self.seen_request.store(true, Ordering::Release);
-            self.first_request.notify_one();
-        }
-    }
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::shared::clock::unix_now;
+use crate::shared::respond::{self, oauth_error};
+use crate::upstream::{self, Added, Endpoint, ProxyBody, Target};
 
 /// Serves one request. Never fails: every error is a response.
 pub async fn handle(ctx: &Ctx, mut request: Request<ProxyBody>) -> Response<ProxyBody> {
@@ -295,41 +179,6 @@ async fn route(
     }
 }
 
-/// Prefixes of header names only the proxy may set: a client-sent `X-Consumer-*`,
-/// `X-Authenticated-*` or `X-Anonymous-*` header never reaches an upstream, whatever follows the
-/// prefix (core's [`oauth::apply_identity`] then removes and sets the exact identity headers).
-const IDENTITY_PREFIXES: [&str; 3] = ["x-consumer-", "x-authenticated-", "x-anonymous-"];
-
-/// Whether the client sent any identity header: one with an identity prefix or one of core's
-/// [`oauth::IDENTITY_HEADERS`]. Without one, stripping and core's removal are no-ops (one pass
-/// over the names instead of a hashed lookup per identity header).
-pub fn has_identity_headers(headers: &http::HeaderMap) -> bool {
-    headers.keys().any(|name| {
-        let text = name.as_str();
-        IDENTITY_PREFIXES.iter().any(|p| text.starts_with(p))
-            || IDENTITY_HEADERS.iter().any(|h| h == name)
-    })
-}
-
-/// Core's list as a `static` (a `const` array of names is built and dropped at every use).
-static IDENTITY_HEADERS: [http::HeaderName; 7] = oauth::IDENTITY_HEADERS;
-
-/// Removes every header with an identity prefix. One pass over the names; allocates only when
-/// a client actually sent one.
-pub fn strip_identity(headers: &mut http::HeaderMap) {
-    let forged = |name: &http::HeaderName| {
-        let name = name.as_str();
-        IDENTITY_PREFIXES.iter().any(|p| name.starts_with(p))
-    };
-    if !headers.keys().any(forged) {
-        return;
-    }
-    let names: Vec<http::HeaderName> = headers.keys().filter(|n| forged(n)).cloned().collect();
-    for name in names {
-        headers.remove(&name);
-    }
-}
-
 /// Verifies the request's token and decides to forward it with the caller's identity.
 /// `buffered` holds the body when it was read because the token may be in it (the request's
 /// own body is then empty).
@@ -472,50 +321,3 @@ fn forward_to<'a>(
     upstream::prepare_request(request, &ctx.peer, target, endpoint, path_and_query, added);
     Next::Forward(target, endpoint)
 }
-
-/// An RFC 6749 / RFC 6750 error response.
-pub(crate) fn oauth_error(error: &OAuthError) -> Response<ProxyBody> {
-    let body = error.body();
-    let mut response = Response::new(ProxyBody::full(body));
-    *response.status_mut() = StatusCode::from_u16(error.status).unwrap_or(StatusCode::UNAUTHORIZED);
-    let headers = response.headers_mut();
-    for (name, value) in error.headers() {
-        if let Some(name) = name {
-            headers.insert(name, value);
-        }
-    }
-    if !headers.contains_key(CONTENT_TYPE) {
-        headers.insert(CONTENT_TYPE, respond::JSON);
-    }
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identity_headers_are_detected_by_prefix_or_exact_name_in_any_case() {
-        let cases = [
-            (vec![], false),
-            (vec!["host", "authorization"], false),
-            (vec!["x-consumer-whatever"], true),
-            (vec!["X-Authenticated-Userid"], true),
-            (vec!["x-anonymous-consumer"], true),
-            (vec!["X-Credential-Identifier"], true),
-            (vec!["x-consumerish"], false),
-        ];
-        for (names, expected) in cases {
-            let mut headers = http::HeaderMap::new();
-            for name in &names {
-                let name = http::HeaderName::from_bytes(name.as_bytes()).expect("name");
-                headers.insert(name, HeaderValue::from_static("v"));
-            }
-            assert_eq!(has_identity_headers(&headers), expected, "{names:?}");
-        }
-    }
-}
-
-#[cfg(test)]
-#[path = "handler_tests.rs"]
-mod pipeline_tests;

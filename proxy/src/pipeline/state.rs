@@ -16,10 +16,10 @@ use tollgate_core::secret::Verifier;
 use tollgate_core::snapshot::{Backend, Plugin, PluginConfig, SNAPSHOT_FORMAT, Snapshot};
 use tollgate_core::token::KeyRing;
 
-use crate::brute_force::BruteForce;
-use crate::metrics::{Metrics, RouteCounters};
-
-use crate::secrets::{self, SecretVerifier};
+use super::brute_force::BruteForce;
+use super::metrics::{ProxyMetrics, RouteCounters};
+use super::secret_check::SecretVerifier;
+use crate::options::SecretCheckLimits;
 use crate::shared::clock::unix_now;
 use crate::upstream::{Endpoint, Target};
 
@@ -54,8 +54,8 @@ pub struct ProxyState {
     shutting_down: AtomicBool,
     applies: AtomicU64,
     generations: AtomicU64,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) secrets: SecretVerifier,
+    pub(crate) metrics: Arc<ProxyMetrics>,
+    pub(crate) secret_check: SecretVerifier,
     pub(crate) brute_force: BruteForce,
 }
 
@@ -70,7 +70,7 @@ impl std::fmt::Debug for ProxyState {
 
 impl Default for ProxyState {
     fn default() -> Self {
-        Self::with_secret_limits(secrets::Limits::default())
+        Self::with_secret_limits(SecretCheckLimits::default())
     }
 }
 
@@ -79,14 +79,14 @@ impl ProxyState {
         Self::default()
     }
 
-    pub fn with_secret_limits(limits: secrets::Limits) -> Self {
-        let metrics = Arc::new(Metrics::default());
+    pub fn with_secret_limits(limits: SecretCheckLimits) -> Self {
+        let metrics = Arc::new(ProxyMetrics::default());
         Self {
             current: ArcSwapOption::const_empty(),
             shutting_down: AtomicBool::new(false),
             applies: AtomicU64::new(0),
             generations: AtomicU64::new(0),
-            secrets: SecretVerifier::new(limits, metrics.clone()),
+            secret_check: SecretVerifier::new(limits, metrics.clone()),
             brute_force: BruteForce::default(),
             metrics,
         }
@@ -98,7 +98,7 @@ impl ProxyState {
     }
 
     /// The snapshot being served, borrowed without touching its reference count (see
-    /// [`crate::handler::WorkerLocal::snapshot`]).
+    /// [`super::context::WorkerLocal::snapshot`]).
     pub(crate) fn current_guard(&self) -> arc_swap::Guard<Option<Arc<Compiled>>> {
         self.current.load()
     }
@@ -136,7 +136,7 @@ impl ProxyState {
         &self.brute_force
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &ProxyMetrics {
         &self.metrics
     }
 
@@ -175,7 +175,7 @@ pub fn compile(
     snapshot: Snapshot,
     hash: String,
     generation: u64,
-    metrics: &Metrics,
+    metrics: &ProxyMetrics,
 ) -> Result<Compiled, Vec<String>> {
     let mut errors = Vec::new();
     if snapshot.format != SNAPSHOT_FORMAT {

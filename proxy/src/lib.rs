@@ -9,7 +9,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod admin;
+mod admin;
 pub mod h1;
 pub mod logging;
 pub mod options;

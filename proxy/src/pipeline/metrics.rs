@@ -1,14 +1,11 @@
-//! Hand-rolled metrics: relaxed atomics on the hot path, rendered as Prometheus text on demand.
-//! Every label value is a static name or a route id from the config (low cardinality).
+//! Hand-rolled metrics: relaxed atomics on the hot path, read all at once ([`Counts`]) for the
+//! admin port, which renders them as Prometheus text. Every label value is a static name or a
+//! route id from the config (low cardinality).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Status classes counted per route: 1xx..5xx.
-const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// Request counters of one route, by status class.
 #[derive(Debug, Default)]
@@ -22,13 +19,14 @@ impl RouteCounters {
         self.by_class[class].fetch_add(1, Relaxed);
     }
 
-    pub fn count(&self, class: usize) -> u64 {
-        self.by_class[class].load(Relaxed)
+    /// Requests by status class, 1xx to 5xx.
+    pub fn counts(&self) -> [u64; 5] {
+        std::array::from_fn(|class| self.by_class[class].load(Relaxed))
     }
 }
 
 /// Upper bounds of the latency histogram, in microseconds.
-const BUCKETS_US: [u64; 14] = [
+pub const BUCKETS_US: [u64; 14] = [
     250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
     2_500_000, 10_000_000,
 ];
@@ -68,7 +66,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    const ALL: [Refusal; 11] = [
+    pub const ALL: [Refusal; 11] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -188,134 +186,56 @@ impl ProxyMetrics {
         self.config_rejected.fetch_add(1, Relaxed);
     }
 
-    /// Prometheus text exposition; `hash` is the config currently held ("" for none).
-    pub fn render(&self, hash: &str) -> String {
-        let mut out = String::with_capacity(4096);
-        out.push_str(
-            "# HELP tollgate_requests_total Requests served, by route and status class.\n",
-        );
-        out.push_str("# TYPE tollgate_requests_total counter\n");
+    /// Every counter, read now.
+    pub fn read(&self) -> Counts {
+        let load = |counters: &[AtomicU64]| -> Vec<u64> {
+            counters.iter().map(|c| c.load(Relaxed)).collect()
+        };
         let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let all = routes
+        let requests = routes
             .iter()
-            .map(|(id, c)| (&**id, &**c))
-            .chain(std::iter::once(("", &self.unmatched)));
-        for (id, counters) in all {
-            for (i, class) in CLASSES.iter().enumerate() {
-                let n = counters.count(i);
-                if n > 0 {
-                    let id = escape_label(id);
-                    let _ = writeln!(
-                        out,
-                        "tollgate_requests_total{{route=\"{id}\",status=\"{class}\"}} {n}"
-                    );
-                }
-            }
-        }
+            .map(|(id, c)| (id.clone(), c.counts()))
+            .chain(std::iter::once((Arc::from(""), self.unmatched.counts())))
+            .collect();
         drop(routes);
-
-        out.push_str("# HELP tollgate_request_duration_seconds Time to the response head.\n");
-        out.push_str("# TYPE tollgate_request_duration_seconds histogram\n");
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS_US.iter().enumerate() {
-            cumulative += self.latency.buckets[i].load(Relaxed);
-            let le = *bound as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "tollgate_request_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
-            );
+        Counts {
+            requests,
+            latency_buckets: load(&self.latency.buckets),
+            latency_count: self.latency.count.load(Relaxed),
+            latency_sum_us: self.latency.sum_us.load(Relaxed),
+            tokens_issued: self.tokens_issued.load(Relaxed),
+            tokens_refused: load(&self.tokens_refused),
+            verifications: load(&self.verifications),
+            secret_cache_hits: self.secret_cache_hits.load(Relaxed),
+            secret_cache_misses: self.secret_cache_misses.load(Relaxed),
+            config_applied: self.config_applied.load(Relaxed),
+            config_rejected: self.config_rejected.load(Relaxed),
+            config_updated_at: self.config_updated_at.load(Relaxed),
         }
-        let count = self.latency.count.load(Relaxed);
-        let sum = self.latency.sum_us.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "tollgate_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(out, "tollgate_request_duration_seconds_sum {sum}");
-        let _ = writeln!(out, "tollgate_request_duration_seconds_count {count}");
-
-        counter(
-            &mut out,
-            "tollgate_tokens_issued_total",
-            "Access tokens issued.",
-            self.tokens_issued.load(Relaxed),
-        );
-        out.push_str("# HELP tollgate_tokens_refused_total Token requests refused, by reason.\n");
-        out.push_str("# TYPE tollgate_tokens_refused_total counter\n");
-        for (i, reason) in Refusal::ALL.iter().enumerate() {
-            let n = self.tokens_refused[i].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "tollgate_tokens_refused_total{{reason=\"{}\"}} {n}",
-                reason.label()
-            );
-        }
-        out.push_str(
-            "# HELP tollgate_token_verifications_total Token checks on protected routes.\n",
-        );
-        out.push_str("# TYPE tollgate_token_verifications_total counter\n");
-        for (i, outcome) in ["ok", "anonymous", "missing", "invalid"].iter().enumerate() {
-            let n = self.verifications[i].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "tollgate_token_verifications_total{{result=\"{outcome}\"}} {n}"
-            );
-        }
-        counter(
-            &mut out,
-            "tollgate_secret_cache_hits_total",
-            "Client secrets accepted from the cache of successful verifications.",
-            self.secret_cache_hits.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "tollgate_secret_cache_misses_total",
-            "Client secrets that needed a full verification.",
-            self.secret_cache_misses.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "tollgate_config_applied_total",
-            "Snapshots applied.",
-            self.config_applied.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "tollgate_config_rejected_total",
-            "Snapshots rejected as invalid.",
-            self.config_rejected.load(Relaxed),
-        );
-        out.push_str("# HELP tollgate_config_info The config currently held.\n");
-        out.push_str("# TYPE tollgate_config_info gauge\n");
-        let _ = writeln!(
-            out,
-            "tollgate_config_info{{hash=\"{}\"}} 1",
-            escape_label(hash)
-        );
-        out.push_str(
-            "# HELP tollgate_config_last_update_timestamp_seconds When the config was last applied.\n",
-        );
-        out.push_str("# TYPE tollgate_config_last_update_timestamp_seconds gauge\n");
-        let _ = writeln!(
-            out,
-            "tollgate_config_last_update_timestamp_seconds {}",
-            self.config_updated_at.load(Relaxed)
-        );
-        out
     }
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
-    let _ = writeln!(out, "{name} {value}");
-}
-
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The counters at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Per route id, in order, then `""` for requests no route matched: requests by status
+    /// class, 1xx to 5xx.
+    pub requests: Vec<(Arc<str>, [u64; 5])>,
+    /// Observations per bucket of [`BUCKETS_US`] (not cumulative).
+    pub latency_buckets: Vec<u64>,
+    pub latency_count: u64,
+    pub latency_sum_us: u64,
+    pub tokens_issued: u64,
+    /// Per [`Refusal::ALL`].
+    pub tokens_refused: Vec<u64>,
+    /// Per [`Verification`]: ok, anonymous, missing, invalid.
+    pub verifications: Vec<u64>,
+    pub secret_cache_hits: u64,
+    pub secret_cache_misses: u64,
+    pub config_applied: u64,
+    pub config_rejected: u64,
+    /// Unix seconds of the last applied snapshot.
+    pub config_updated_at: u64,
 }
 
 #[cfg(test)]
@@ -323,28 +243,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn route_counters_are_shared_by_id_and_rendered_by_status_class() {
+    fn route_counters_are_shared_by_id_and_counted_by_status_class() {
         let metrics = ProxyMetrics::default();
         metrics.route("default/api").record(200);
         metrics.route("default/api").record(204);
         metrics.route("default/api").record(502);
         metrics.unmatched().record(404);
-        let text = metrics.render("abc");
-        assert!(text.contains("tollgate_requests_total{route=\"default/api\",status=\"2xx\"} 2"));
-        assert!(text.contains("tollgate_requests_total{route=\"default/api\",status=\"5xx\"} 1"));
-        assert!(text.contains("tollgate_requests_total{route=\"\",status=\"4xx\"} 1"));
-        assert!(text.contains("tollgate_config_info{hash=\"abc\"} 1"));
-    }
-
-    #[test]
-    fn latency_histogram_is_cumulative() {
-        let metrics = ProxyMetrics::default();
-        metrics.observe_latency(Duration::from_micros(100));
-        metrics.observe_latency(Duration::from_millis(3));
-        let text = metrics.render("");
-        assert!(text.contains("tollgate_request_duration_seconds_bucket{le=\"0.00025\"} 1"));
-        assert!(text.contains("tollgate_request_duration_seconds_bucket{le=\"0.005\"} 2"));
-        assert!(text.contains("tollgate_request_duration_seconds_count 2"));
+        let counts = metrics.read();
+        assert_eq!(
+            counts.requests,
+            [
+                (Arc::from("default/api"), [0, 2, 0, 0, 1]),
+                (Arc::from(""), [0, 0, 0, 1, 0])
+            ]
+        );
     }
 
     #[test]
@@ -352,12 +264,13 @@ mod tests {
         let metrics = ProxyMetrics::default();
         metrics.token_refused(Refusal::from_code("invalid_client"));
         metrics.token_refused(Refusal::from_code("something else"));
-        metrics.token_issued();
-        metrics.secret_cache(true);
-        let text = metrics.render("");
-        assert!(text.contains("tollgate_tokens_refused_total{reason=\"invalid_client\"} 1"));
-        assert!(text.contains("tollgate_tokens_refused_total{reason=\"other\"} 1"));
-        assert!(text.contains("tollgate_tokens_issued_total 1"));
-        assert!(text.contains("tollgate_secret_cache_hits_total 1"));
+        let counts = metrics.read();
+        let refused = |r: Refusal| {
+            let i = Refusal::ALL.iter().position(|x| *x == r).expect("listed");
+            counts.tokens_refused[i]
+        };
+        assert_eq!(refused(Refusal::InvalidClient), 1);
+        assert_eq!(refused(Refusal::Other), 1);
+        assert_eq!(counts.tokens_refused.iter().sum::<u64>(), 2);
     }
 }

@@ -27,4 +27,5 @@ mod tests;
 
 pub(crate) use context::{Ctx, WorkerLocal};
 pub(crate) use handler::handle;
+pub(crate) use metrics::{BUCKETS_US, Counts, Refusal};
 pub use state::ProxyState;

@@ -45,6 +45,11 @@ pub fn json_value<B: From<Bytes>>(status: StatusCode, value: &serde_json::Value)
     }
 }
 
+/// A JSON response `{"message": message}`.
+pub fn message<B: From<Bytes>>(status: StatusCode, message: &str) -> Response<B> {
+    json_value(status, &serde_json::json!({ "message": message }))
+}
+
 pub fn no_route<B: From<Bytes>>() -> Response<B> {
     static_json(StatusCode::NOT_FOUND, NO_ROUTE)
 }

@@ -80,6 +80,15 @@ impl RunningProxy {
         }
     }
 
+    /// The admin port's `GET /metrics` text.
+    pub async fn metrics(&self) -> String {
+        let request = client::get("/metrics")
+            .body(client::empty())
+            .expect("request");
+        let reply = client::send(self.admin, request).await;
+        String::from_utf8_lossy(reply.body()).into_owned()
+    }
+
     /// Signals shutdown (as SIGTERM would).
     pub fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {

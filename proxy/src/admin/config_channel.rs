@@ -1,11 +1,11 @@
-//! The admin port (8100): health, readiness, metrics, and the config channel.
-//! See docs/CONTRACTS.md "Admin port".
+//! The config channel: `GET /config` (the hash held) and `POST /config` (a snapshot pushed by
+//! the controller, with its bearer token). See docs/CONTRACTS.md "Admin port".
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use http::{Request, Response, StatusCode};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -14,28 +14,14 @@ use tollgate_core::snapshot::Snapshot;
 use crate::options::ConfigToken;
 use crate::pipeline::ProxyState;
 use crate::shared::body_limit::{ReadError, read_bounded};
-use crate::shared::respond;
+use crate::shared::respond::{self, message};
 use crate::upstream::ProxyBody;
 
-/// What the admin handler needs besides the state.
+/// What the admin port needs besides the state: the config channel's settings.
 #[derive(Clone, Debug)]
 pub struct AdminOptions {
     pub config_token: Option<ConfigToken>,
     pub max_config_bytes: usize,
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn message(status: StatusCode, message: &str) -> Response<ProxyBody> {
-    respond::json_value(status, &json!({ "message": message }))
 }
 
 /// Whether `presented` is `Bearer <token>`: compared in constant time over fixed-size digests,
@@ -55,52 +41,16 @@ fn authorized(expected: &ConfigToken, presented: Option<&HeaderValue>) -> bool {
     bool::from(a.as_slice().ct_eq(b.as_slice()))
 }
 
-fn config_status(state: &ProxyState) -> Response<ProxyBody> {
+/// `GET /config`.
+pub fn config_status(state: &ProxyState) -> Response<ProxyBody> {
     respond::json_value(
         StatusCode::OK,
         &json!({ "hash": state.hash(), "updatedAt": state.updated_at() }),
     )
 }
 
-/// Serves one admin request.
-pub async fn handle<B>(
-    state: &Arc<ProxyState>,
-    options: &AdminOptions,
-    request: Request<B>,
-) -> Response<ProxyBody>
-where
-    B: hyper::body::Body<Data = Bytes, Error = hyper::Error> + Unpin,
-{
-    match (request.method(), request.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET | &Method::HEAD, "/readyz") => {
-            if state.is_ready() {
-                text(StatusCode::OK, "ready\n")
-            } else if state.is_shutting_down() {
-                text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
-            } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "no config yet\n")
-            }
-        }
-        (&Method::GET, "/metrics") => {
-            let mut response =
-                Response::new(ProxyBody::full(state.metrics().render(&state.hash())));
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            response
-        }
-        (&Method::GET, "/config") => config_status(state),
-        (&Method::POST, "/config") => push_config(state, options, request).await,
-        (_, "/healthz" | "/readyz" | "/metrics" | "/config") => {
-            message(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-        }
-        _ => message(StatusCode::NOT_FOUND, "not found"),
-    }
-}
-
-async fn push_config<B>(
+/// `POST /config`.
+pub async fn push_config<B>(
     state: &Arc<ProxyState>,
     options: &AdminOptions,
     request: Request<B>,

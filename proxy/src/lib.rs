@@ -10,11 +10,10 @@
 #![forbid(unsafe_code)]
 
 mod admin;
-pub mod h1;
 pub mod logging;
 pub mod options;
 mod pipeline;
-pub mod server;
+mod server;
 mod shared;
 pub mod tls;
 mod upstream;

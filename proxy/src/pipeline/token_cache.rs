@@ -75,6 +75,7 @@ impl TokenCache {
         Ok(claims)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.inner
             .lock()
@@ -83,6 +84,7 @@ impl TokenCache {
             .len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

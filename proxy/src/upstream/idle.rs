@@ -89,6 +89,7 @@ impl<T: Reusable> IdleStack<T> {
     }
 
     /// Connections idle now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().len()
     }

@@ -92,11 +92,6 @@ impl ProxyState {
         }
     }
 
-    /// The snapshot being served, `None` before the first one.
-    pub fn current(&self) -> Option<Arc<Compiled>> {
-        self.current.load_full()
-    }
-
     /// The snapshot being served, borrowed without touching its reference count (see
     /// [`super::context::WorkerLocal::snapshot`]).
     pub(crate) fn current_guard(&self) -> arc_swap::Guard<Option<Arc<Compiled>>> {
@@ -132,11 +127,12 @@ impl ProxyState {
     }
 
     /// The token endpoint's per-client brute-force guard.
-    pub fn brute_force(&self) -> &BruteForce {
+    #[cfg(test)]
+    pub(crate) fn brute_force(&self) -> &BruteForce {
         &self.brute_force
     }
 
-    pub fn metrics(&self) -> &ProxyMetrics {
+    pub(crate) fn metrics(&self) -> &ProxyMetrics {
         &self.metrics
     }
 

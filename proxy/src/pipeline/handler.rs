@@ -9,18 +9,16 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
-use tollgate_core::oauth::{self, ParamSource, RequestView, TokenSource};
+use tollgate_core::oauth::{self, TokenLocation};
 use tollgate_core::routing::{self, RouteMatch};
 use tollgate_core::snapshot::{Plugin, PluginConfig};
 use tracing::Instrument;
 
 use super::context::Ctx;
-use super::identity::{has_identity_headers, strip_identity};
-use super::metrics::Verification;
+use super::identity::set_identity;
 use super::state::{Compiled, RouteEntry};
-use super::token_endpoint;
-use crate::shared::body_limit::{self, read_bounded};
-use crate::shared::clock::unix_now;
+use super::{token_endpoint, verify};
+use crate::shared::body_limit::{ReadError, read_bounded};
 use crate::shared::respond::{self, oauth_error};
 use crate::upstream::{self, Added, Endpoint, ProxyBody, Target};
 
@@ -72,7 +70,14 @@ async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<Proxy
         return unmatched(ctx, respond::no_route());
     };
     let span = tracing::debug_span!("request", route = %entry.id);
-    let routed = route(ctx, &compiled, entry, matched, &path, request);
+    let routed = Routed {
+        ctx,
+        compiled: &compiled,
+        entry,
+        matched,
+        path: &path,
+    };
+    let routed = route(routed, request);
     // A disabled span would still wrap (and enlarge) the future on every request.
     let response = if span.is_disabled() {
         routed.await
@@ -81,6 +86,17 @@ async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<Proxy
     };
     entry.counters.record(response.status().as_u16());
     response
+}
+
+/// A request matched to a route: what every step after routing reads.
+#[derive(Clone, Copy)]
+struct Routed<'a> {
+    ctx: &'a Ctx,
+    compiled: &'a Compiled,
+    entry: &'a RouteEntry,
+    matched: RouteMatch<'a>,
+    /// The normalized request path.
+    path: &'a str,
 }
 
 /// What the pipeline decided: a response, or forwarding the (prepared) request to an endpoint.
@@ -92,84 +108,45 @@ enum Next<'a> {
 }
 
 /// Runs the route's plugin and forwards. The decisions are plain functions returning [`Next`]
-/// and only the upstream exchange is awaited here; the request is borrowed throughout, so it
-/// is not copied from future to future.
-async fn route(
-    ctx: &Ctx,
-    compiled: &Compiled,
-    entry: &RouteEntry,
-    matched: RouteMatch<'_>,
-    path: &str,
-    request: &mut Request<ProxyBody>,
-) -> Response<ProxyBody> {
+/// and only reading a body and the upstream exchange are awaited here; the request is borrowed
+/// throughout, so it is not copied from future to future.
+async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
     // Host, X-Forwarded-*, X-Real-IP and up to six identity headers.
     let mut added = Added::with_capacity(12);
-    let next = match &entry.plugin {
+    let next = match &routed.entry.plugin {
         None => {
-            let headers = request.headers_mut();
-            if has_identity_headers(headers) {
-                strip_identity(headers);
-                oauth::apply_identity(headers, None);
-            }
-            forward_to(
-                ctx,
-                entry,
-                matched,
-                path,
-                request,
-                &mut added,
-                Query::Original,
-            )
+            set_identity(request.headers_mut(), None, &mut added);
+            forward_to(routed, request, &mut added, Query::Original)
         }
         Some(plugin) => {
             if let PluginConfig::OAuth2(config) = &plugin.config
-                && oauth::is_token_endpoint(path)
+                && oauth::is_token_endpoint(routed.path)
             {
                 let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
                 // Boxed: keeps this rarely taken branch's large future out of every request's
                 // state.
-                return Box::pin(token_endpoint::serve(
-                    ctx, compiled, plugin, config, request,
-                ))
-                .await;
+                let serving =
+                    token_endpoint::serve(routed.ctx, routed.compiled, plugin, config, request);
+                return Box::pin(serving).await;
             }
-            let source = ParamSource::of(&plugin.config);
-            let view = RequestView {
-                method: request.method().as_str(),
-                headers: request.headers(),
-                query: request.uri().query(),
-                body: None,
-            };
-            if oauth::needs_body(source, &view) {
+            let buffered = if verify::token_may_be_in_body(plugin, request) {
                 let body = std::mem::take(request.body_mut());
                 let reading = read_bounded(body, oauth::MAX_VERIFY_BODY_LEN);
                 match Box::pin(reading).await {
-                    Ok(bytes) => protected(
-                        ctx,
-                        compiled,
-                        entry,
-                        plugin,
-                        matched,
-                        path,
-                        request,
-                        &mut added,
-                        Some(bytes),
-                    ),
-                    Err(body_limit::ReadError::TooLarge { .. }) => {
-                        Next::Respond(respond::too_large())
-                    }
-                    Err(body_limit::ReadError::Read(_)) => Next::Respond(respond::bad_request()),
+                    Ok(bytes) => Some(bytes),
+                    Err(ReadError::TooLarge { .. }) => return respond::too_large(),
+                    Err(ReadError::Read(_)) => return respond::bad_request(),
                 }
             } else {
-                protected(
-                    ctx, compiled, entry, plugin, matched, path, request, &mut added, None,
-                )
-            }
+                None
+            };
+            protected(routed, plugin, request, &mut added, buffered)
         }
     };
     match next {
         Next::Respond(response) => response,
         Next::Forward(target, endpoint) => {
+            let ctx = routed.ctx;
             let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
             ctx.local
                 .upstreams
@@ -182,87 +159,57 @@ async fn route(
 /// Verifies the request's token and decides to forward it with the caller's identity.
 /// `buffered` holds the body when it was read because the token may be in it (the request's
 /// own body is then empty).
-#[allow(clippy::too_many_arguments)]
 fn protected<'a>(
-    ctx: &Ctx,
-    compiled: &Compiled,
-    entry: &'a RouteEntry,
+    routed: Routed<'a>,
     plugin: &Plugin,
-    matched: RouteMatch<'_>,
-    path: &str,
     request: &mut Request<ProxyBody>,
     added: &mut Added,
     buffered: Option<Bytes>,
 ) -> Next<'a> {
-    let metrics = ctx.state.metrics();
-    let source = ParamSource::of(&plugin.config);
-    let view = RequestView {
-        method: request.method().as_str(),
-        headers: request.headers(),
-        query: request.uri().query(),
-        body: buffered.as_deref(),
+    let Routed { ctx, compiled, .. } = routed;
+    let verified = match verify::verify(ctx, compiled, plugin, request, buffered.as_deref()) {
+        Ok(verified) => verified,
+        Err(error) => return Next::Respond(oauth_error(&error)),
     };
-    let found = oauth::extract_token(source, &view);
-    let (opened, location) = match found {
-        TokenSource::Missing => (None, None),
-        TokenSource::Found { token, location } => {
-            let opened = ctx
-                .local
-                .tokens
-                .open(&compiled.keys, compiled.generation, &token);
-            (Some(opened), Some(location))
-        }
-    };
-    let identity = match oauth::authenticate(plugin, opened, &compiled.index, unix_now()) {
-        Ok(identity) => identity,
-        Err(error) => {
-            metrics.verification(if location.is_some() {
-                Verification::Invalid
-            } else {
-                Verification::Missing
-            });
-            return Next::Respond(oauth_error(&error));
-        }
-    };
-    metrics.verification(if identity.anonymous {
-        Verification::Anonymous
-    } else {
-        Verification::Ok
-    });
-    let headers = request.headers_mut();
-    if has_identity_headers(headers) {
-        strip_identity(headers);
-        oauth::apply_identity(headers, Some(&identity));
-    } else {
-        // None to remove: the identity headers travel with the proxy's own.
-        oauth::identity_headers(&identity, |name, value| added.push(name, value));
-    }
-
-    let hide = match &plugin.config {
-        PluginConfig::OAuth2(c) => c.hide_credentials,
-        PluginConfig::OpenIdConnect(c) => c.hide_credentials,
-    };
-    let (query, owned) = match (hide, &location) {
-        (true, Some(location)) => {
-            let mut query = request.uri().query().map(str::to_owned);
-            let mut owned = buffered.as_ref().map(|b| b.to_vec());
-            oauth::hide_credentials(location, request.headers_mut(), &mut query, &mut owned);
-            (Query::Replaced(query), owned)
+    set_identity(request.headers_mut(), Some(&verified.identity), added);
+    let (query, rewritten) = match &verified.location {
+        Some(location) if hides_credentials(plugin) => {
+            hide_token(location, request, buffered.as_ref())
         }
         _ => (Query::Original, None),
     };
     // Without a buffered body the client's body stream stays in the request.
-    match (owned, buffered) {
-        (Some(owned), _) => {
+    match (rewritten, buffered) {
+        (Some(rewritten), _) => {
             request
                 .headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from(owned.len()));
-            *request.body_mut() = ProxyBody::full(owned);
+                .insert(CONTENT_LENGTH, HeaderValue::from(rewritten.len()));
+            *request.body_mut() = ProxyBody::full(rewritten);
         }
         (None, Some(bytes)) => *request.body_mut() = ProxyBody::full(bytes),
         (None, None) => {}
     }
-    forward_to(ctx, entry, matched, path, request, added, query)
+    forward_to(routed, request, added, query)
+}
+
+fn hides_credentials(plugin: &Plugin) -> bool {
+    match &plugin.config {
+        PluginConfig::OAuth2(c) => c.hide_credentials,
+        PluginConfig::OpenIdConnect(c) => c.hide_credentials,
+    }
+}
+
+/// Removes the token from where it was found: a header in place, the query string and the
+/// buffered body as rewritten copies (the body's `None` when it was not rewritten).
+fn hide_token(
+    location: &TokenLocation,
+    request: &mut Request<ProxyBody>,
+    buffered: Option<&Bytes>,
+) -> (Query, Option<Vec<u8>>) {
+    let mut query = request.uri().query().map(str::to_owned);
+    let mut body = buffered.map(|b| b.to_vec());
+    oauth::hide_credentials(location, request.headers_mut(), &mut query, &mut body);
+    (Query::Replaced(query), body)
 }
 
 /// The query string sent upstream.
@@ -275,14 +222,18 @@ enum Query {
 
 /// Prepares the request for the route's backend; 503 without one.
 fn forward_to<'a>(
-    ctx: &Ctx,
-    entry: &'a RouteEntry,
-    matched: RouteMatch<'_>,
-    path: &str,
+    routed: Routed<'a>,
     request: &mut Request<ProxyBody>,
     added: &mut Added,
     query: Query,
 ) -> Next<'a> {
+    let Routed {
+        ctx,
+        entry,
+        matched,
+        path,
+        ..
+    } = routed;
     let Some(target) = &entry.target else {
         return Next::Respond(respond::static_json(
             StatusCode::SERVICE_UNAVAILABLE,

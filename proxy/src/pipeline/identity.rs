@@ -1,6 +1,22 @@
 //! Identity headers a client must not forge: detected and stripped before a request goes on.
 
-use tollgate_core::oauth;
+use http::HeaderMap;
+use tollgate_core::oauth::{self, Identity};
+
+use crate::upstream::Added;
+
+/// Removes identity headers the client sent and sets the caller's: on the request when the
+/// client sent some (so core removes every exact one first), else beside it in `added`.
+/// `None`: no caller (an open route); only forged headers are removed.
+pub fn set_identity(headers: &mut HeaderMap, identity: Option<&Identity<'_>>, added: &mut Added) {
+    if has_identity_headers(headers) {
+        strip_identity(headers);
+        oauth::apply_identity(headers, identity);
+    } else if let Some(identity) = identity {
+        // None to remove: the identity headers travel with the proxy's own.
+        oauth::identity_headers(identity, |name, value| added.push(name, value));
+    }
+}
 
 /// Prefixes of header names only the proxy may set: a client-sent `X-Consumer-*`,
 /// `X-Authenticated-*` or `X-Anonymous-*` header never reaches an upstream, whatever follows the

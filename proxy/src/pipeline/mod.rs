@@ -4,8 +4,8 @@
 //!   atomically, the brute-force guard, the secret-check pool, the counters;
 //! - [`context`]: what a request is served with ([`Ctx`], the worker's [`WorkerLocal`]);
 //! - [`handler`]: route, then the route's plugin, then forward ([`handle`]);
-//! - [`token_endpoint`]: the client credentials grant; [`identity`]: the identity headers a
-//!   client may not forge;
+//! - [`verify`]: token verification on protected routes; [`token_endpoint`]: the client
+//!   credentials grant; [`identity`]: the identity headers a client may not forge;
 //! - [`secret_check`]: client-secret verification off the serving threads; [`brute_force`]:
 //!   the token endpoint's guard; [`token_cache`]: each worker's cache of opened tokens;
 //! - [`metrics`]: the proxy's counters (`ProxyMetrics`).
@@ -21,6 +21,7 @@ mod secret_check;
 mod state;
 mod token_cache;
 mod token_endpoint;
+mod verify;
 
 #[cfg(test)]
 mod tests;

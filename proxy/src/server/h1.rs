@@ -40,7 +40,7 @@ use tokio::time::Instant;
 
 use crate::pipeline::{self, Ctx};
 use crate::shared::fields::tokens;
-use crate::upstream::ProxyBody;
+use crate::upstream::{BodyError, ProxyBody};
 
 /// Most header fields a fast-path head may have (hyper takes the rest, up to its own 100).
 pub const MAX_FIELDS: usize = 64;
@@ -466,6 +466,13 @@ enum Framing {
     Close,
 }
 
+/// What a written response head says about the body and the connection.
+#[derive(Debug, Clone, Copy)]
+struct Framed {
+    framing: Framing,
+    keep_alive: bool,
+}
+
 /// Writes `response`; `true` when the connection stays open for another request.
 async fn write_response<S: AsyncWrite + Unpin>(
     io: &mut S,
@@ -474,7 +481,22 @@ async fn write_response<S: AsyncWrite + Unpin>(
     reply: Reply,
 ) -> bool {
     let (parts, mut body) = response.into_parts();
-    let mut keep_alive = reply.keep_alive;
+    let framed = encode_head(out, &parts, &mut body, reply);
+    if framed.framing == Framing::None || framed.framing == Framing::Length(0) {
+        drop(body);
+        return io.write_all(out).await.is_ok() && framed.keep_alive;
+    }
+    write_body(io, out, body, framed).await
+}
+
+/// Writes the response head into `out` (cleared first): status line, the response's fields
+/// except those the proxy states itself, framing, `Date`, `Connection`.
+fn encode_head(
+    out: &mut Vec<u8>,
+    parts: &http::response::Parts,
+    body: &mut ProxyBody,
+    reply: Reply,
+) -> Framed {
     out.clear();
     let status = parts.status;
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -482,46 +504,23 @@ async fn write_response<S: AsyncWrite + Unpin>(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    let mut has_date = false;
-    let mut declared: Option<u64> = None;
-    if let ProxyBody::Inline(inline) = &mut body
+    let mut fields = Fields::default();
+    if let ProxyBody::Inline(inline) = body
         && let Some(verbatim) = inline.take_verbatim()
     {
         out.extend_from_slice(&verbatim.lines);
-        declared = verbatim.content_length;
-        has_date = verbatim.has_date;
+        fields.declared = verbatim.content_length;
+        fields.has_date = verbatim.has_date;
     }
-    for (name, value) in &parts.headers {
-        if name == CONNECTION {
-            // The proxy states its own connection decision below.
-            if tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")) {
-                keep_alive = false;
-            }
-            continue;
-        }
-        if name == CONTENT_LENGTH {
-            match std::str::from_utf8(value.as_bytes())
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                Some(n) if declared.is_none() => declared = Some(n),
-                // A second or unparsable length would make the framing ambiguous.
-                _ => continue,
-            }
-        } else if name == TRANSFER_ENCODING {
-            continue;
-        } else if name == DATE {
-            has_date = true;
-        }
-        put_header(out, name.as_str().as_bytes(), value.as_bytes());
-    }
+    put_fields(out, &parts.headers, &mut fields);
+    let mut keep_alive = reply.keep_alive && !fields.close;
     let bodiless = reply.head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let framing = if bodiless {
         Framing::None
-    } else if let Some(n) = declared {
+    } else if let Some(n) = fields.declared {
         Framing::Length(n)
     } else if let Some(n) = body.size_hint().exact() {
         put_header(out, b"content-length", n.to_string().as_bytes());
@@ -533,7 +532,7 @@ async fn write_response<S: AsyncWrite + Unpin>(
         keep_alive = false;
         Framing::Close
     };
-    if !has_date {
+    if !fields.has_date {
         put_date(out);
     }
     if !keep_alive {
@@ -542,25 +541,69 @@ async fn write_response<S: AsyncWrite + Unpin>(
         put_header(out, b"connection", b"keep-alive");
     }
     out.extend_from_slice(b"\r\n");
-    if framing == Framing::None || framing == Framing::Length(0) {
-        drop(body);
-        return io.write_all(out).await.is_ok() && keep_alive;
+    Framed {
+        framing,
+        keep_alive,
     }
+}
+
+/// What the fields written so far say.
+#[derive(Debug, Default)]
+struct Fields {
+    /// The `Content-Length` written.
+    declared: Option<u64>,
+    has_date: bool,
+    /// A `Connection` field said `close`.
+    close: bool,
+}
+
+/// Writes `headers` except `Connection` (the proxy states its own decision), a second or
+/// unparsable `Content-Length` (it would make the framing ambiguous) and `Transfer-Encoding`.
+fn put_fields(out: &mut Vec<u8>, headers: &HeaderMap, fields: &mut Fields) {
+    for (name, value) in headers {
+        if name == CONNECTION {
+            if tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")) {
+                fields.close = true;
+            }
+            continue;
+        }
+        if name == CONTENT_LENGTH {
+            match std::str::from_utf8(value.as_bytes())
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                Some(n) if fields.declared.is_none() => fields.declared = Some(n),
+                _ => continue,
+            }
+        } else if name == TRANSFER_ENCODING {
+            continue;
+        } else if name == DATE {
+            fields.has_date = true;
+        }
+        put_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+}
+
+/// Streams `body` after the head already in `out`, framed as `framed` says; `true` when the
+/// connection stays open for another request.
+async fn write_body<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    out: &mut Vec<u8>,
+    mut body: ProxyBody,
+    framed: Framed,
+) -> bool {
+    let framing = framed.framing;
     let mut sent: u64 = 0;
     loop {
-        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
-        let data = match frame {
-            None => break,
-            Some(Err(e)) => {
+        let data = match next_data(&mut body).await {
+            Ok(Some(data)) => data,
+            Ok(None) => break,
+            Err(e) => {
                 // The response cannot be completed: the client must see it cut short.
                 tracing::debug!(error = %e, "response body failed");
                 let _ = io.write_all(out).await;
                 return false;
             }
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) if !data.is_empty() => data,
-                _ => continue,
-            },
         };
         sent += data.len() as u64;
         if let Framing::Length(n) = framing
@@ -596,16 +639,35 @@ async fn write_response<S: AsyncWrite + Unpin>(
     if framing == Framing::Chunked {
         out.extend_from_slice(b"0\r\n\r\n");
     }
-    if io.write_all(out).await.is_err() {
-        return false;
+    io.write_all(out).await.is_ok() && stays_open(framed, sent)
+}
+
+/// The next data frame of `body` that is not empty; `None` at its end.
+async fn next_data(body: &mut ProxyBody) -> Result<Option<Bytes>, BodyError> {
+    loop {
+        match std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
+            None => return Ok(None),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data()
+                    && !data.is_empty()
+                {
+                    return Ok(Some(data));
+                }
+            }
+        }
     }
-    match framing {
+}
+
+/// Whether the connection stays open after a body of `sent` bytes was written in full.
+fn stays_open(framed: Framed, sent: u64) -> bool {
+    match framed.framing {
         Framing::Length(n) if sent != n => {
             tracing::debug!("response body shorter than its Content-Length");
             false
         }
         Framing::Close => false,
-        _ => keep_alive,
+        _ => framed.keep_alive,
     }
 }
 

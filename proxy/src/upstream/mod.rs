@@ -21,6 +21,6 @@ mod inline_client;
 mod pool;
 
 pub(crate) use added::Added;
-pub(crate) use body::ProxyBody;
+pub(crate) use body::{BodyError, ProxyBody};
 pub(crate) use connector::client_tls;
 pub(crate) use forward::{Endpoint, Peer, Target, Upstreams, X_FORWARDED_PROTO, prepare_request};

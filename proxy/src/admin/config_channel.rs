@@ -83,23 +83,7 @@ where
             return message(StatusCode::BAD_REQUEST, "could not read the request body");
         }
     };
-    // Decoding tens of megabytes takes a while: do it off the async workers, together with the
-    // apply, and free the body as soon as it is decoded (the compiled snapshot takes over the
-    // decoded strings, so the body, the decoded snapshot and the indexes are never all alive).
-    let applying = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let decoded = serde_json::from_slice::<Snapshot>(&bytes);
-        drop(bytes);
-        match decoded {
-            Ok(snapshot) => applying.apply(snapshot).map_err(Rejected::Invalid),
-            Err(e) => {
-                applying.metrics().config_rejected();
-                Err(Rejected::Undecodable(e))
-            }
-        }
-    })
-    .await;
-    match result {
+    match decode_and_apply(state, bytes).await {
         Ok(Ok(hash)) => {
             tracing::info!(%hash, "config applied");
             respond::json_value(StatusCode::OK, &json!({ "hash": hash }))
@@ -117,6 +101,29 @@ where
             "applying the config failed",
         ),
     }
+}
+
+/// Decodes and applies a pushed snapshot. Decoding tens of megabytes takes a while: it runs off
+/// the async workers, together with the apply, and the body is freed as soon as it is decoded
+/// (the compiled snapshot takes over the decoded strings, so the body, the decoded snapshot and
+/// the indexes are never all alive). `Err`: the blocking task failed.
+async fn decode_and_apply(
+    state: &Arc<ProxyState>,
+    bytes: Bytes,
+) -> Result<Result<String, Rejected>, tokio::task::JoinError> {
+    let applying = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let decoded = serde_json::from_slice::<Snapshot>(&bytes);
+        drop(bytes);
+        match decoded {
+            Ok(snapshot) => applying.apply(snapshot).map_err(Rejected::Invalid),
+            Err(e) => {
+                applying.metrics().config_rejected();
+                Err(Rejected::Undecodable(e))
+            }
+        }
+    })
+    .await
 }
 
 /// Why a pushed snapshot was refused.

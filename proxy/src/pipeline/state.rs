@@ -13,7 +13,9 @@ use http::uri::Scheme;
 use tollgate_core::oauth::SnapshotIndex;
 use tollgate_core::routing::RouteIndex;
 use tollgate_core::secret::Verifier;
-use tollgate_core::snapshot::{Backend, Plugin, PluginConfig, SNAPSHOT_FORMAT, Snapshot};
+use tollgate_core::snapshot::{
+    Backend, Credential, Plugin, PluginConfig, Route, SNAPSHOT_FORMAT, Snapshot,
+};
 use tollgate_core::token::KeyRing;
 
 use super::brute_force::BruteForce;
@@ -194,67 +196,12 @@ pub fn compile(
         .map(|p| (p.id.as_str(), Arc::new(p.clone())))
         .collect();
 
-    for credential in &snapshot.credentials {
-        if tollgate_core::ids::uuid_bytes(&credential.id).is_none() {
-            errors.push(format!(
-                "credential {}: id {:?} is not a UUID",
-                credential.object, credential.id
-            ));
-            continue;
-        }
-        if let Some(Err(e)) = credential.secret_verifier.as_deref().map(Verifier::parse) {
-            errors.push(format!(
-                "credential {}: secret verifier: {e}",
-                credential.object
-            ));
-        }
-    }
-
-    let mut routes = Vec::with_capacity(snapshot.routes.len());
-    for route in &snapshot.routes {
-        if route.plugins.len() > 1 {
-            errors.push(format!(
-                "route {}: at most one plugin per route is supported",
-                route.id
-            ));
-        }
-        let plugin = match route.plugins.first() {
-            Some(id) => match plugins.get(id.as_str()) {
-                Some(p) => Some(p.clone()),
-                None => {
-                    errors.push(format!("route {}: unknown plugin {id:?}", route.id));
-                    None
-                }
-            },
-            None => None,
-        };
-        if let Some(plugin) = &plugin
-            && let PluginConfig::OAuth2(c) = &plugin.config
-            && c.auth_header_name.parse::<http::HeaderName>().is_err()
-        {
-            errors.push(format!(
-                "plugin {}: authHeaderName {:?} is not a header name",
-                plugin.id, c.auth_header_name
-            ));
-        }
-        let target = match &route.backend {
-            Some(backend) => match compile_backend(backend) {
-                Ok(t) => Some(Arc::new(t)),
-                Err(e) => {
-                    errors.push(format!("route {}: backend: {e}", route.id));
-                    None
-                }
-            },
-            None => None,
-        };
-        routes.push(RouteEntry {
-            id: Arc::from(route.id.as_str()),
-            counters: metrics.route(&route.id),
-            plugin,
-            target,
-        });
-    }
-
+    check_credentials(&snapshot.credentials, &mut errors);
+    let routes = snapshot
+        .routes
+        .iter()
+        .map(|route| compile_route(route, &plugins, metrics, &mut errors))
+        .collect();
     drop(plugins);
     match keys {
         Some(keys) if errors.is_empty() => Ok(Compiled {
@@ -271,6 +218,77 @@ pub fn compile(
             keys,
         }),
         _ => Err(errors),
+    }
+}
+
+/// What the proxy needs of every credential beyond core's validation: a UUID id (tokens carry
+/// its bytes) and a verifier it can parse.
+fn check_credentials(credentials: &[Credential], errors: &mut Vec<String>) {
+    for credential in credentials {
+        if tollgate_core::ids::uuid_bytes(&credential.id).is_none() {
+            errors.push(format!(
+                "credential {}: id {:?} is not a UUID",
+                credential.object, credential.id
+            ));
+            continue;
+        }
+        if let Some(Err(e)) = credential.secret_verifier.as_deref().map(Verifier::parse) {
+            errors.push(format!(
+                "credential {}: secret verifier: {e}",
+                credential.object
+            ));
+        }
+    }
+}
+
+/// A route's entry: its plugin resolved, its backend compiled, its counters; problems go to
+/// `errors`.
+fn compile_route(
+    route: &Route,
+    plugins: &HashMap<&str, Arc<Plugin>>,
+    metrics: &ProxyMetrics,
+    errors: &mut Vec<String>,
+) -> RouteEntry {
+    if route.plugins.len() > 1 {
+        errors.push(format!(
+            "route {}: at most one plugin per route is supported",
+            route.id
+        ));
+    }
+    let plugin = match route.plugins.first() {
+        Some(id) => match plugins.get(id.as_str()) {
+            Some(p) => Some(p.clone()),
+            None => {
+                errors.push(format!("route {}: unknown plugin {id:?}", route.id));
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(plugin) = &plugin
+        && let PluginConfig::OAuth2(c) = &plugin.config
+        && c.auth_header_name.parse::<http::HeaderName>().is_err()
+    {
+        errors.push(format!(
+            "plugin {}: authHeaderName {:?} is not a header name",
+            plugin.id, c.auth_header_name
+        ));
+    }
+    let target = match &route.backend {
+        Some(backend) => match compile_backend(backend) {
+            Ok(t) => Some(Arc::new(t)),
+            Err(e) => {
+                errors.push(format!("route {}: backend: {e}", route.id));
+                None
+            }
+        },
+        None => None,
+    };
+    RouteEntry {
+        id: Arc::from(route.id.as_str()),
+        counters: metrics.route(&route.id),
+        plugin,
+        target,
     }
 }
 

@@ -10,9 +10,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::admin_listener;
@@ -230,23 +232,47 @@ impl Bound {
             "serving"
         );
 
+        let running = Running {
+            stop: stop_tx,
+            workers: done,
+            admin_stop: admin_stop_tx,
+            admin: admin_task,
+        };
         shutdown.await;
+        running.shut_down(&state, options.drain_delay).await;
+        Ok(())
+    }
+}
+
+/// What [`Bound::serve`] started, for the shutdown.
+struct Running {
+    /// Tells the workers to stop accepting and drain.
+    stop: watch::Sender<bool>,
+    /// Resolves as each worker finishes draining.
+    workers: Vec<oneshot::Receiver<()>>,
+    admin_stop: watch::Sender<bool>,
+    admin: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Not ready at once, still accepting for `drain_delay`, then the workers drain, then the
+    /// admin port closes.
+    async fn shut_down(self, state: &ProxyState, drain_delay: Duration) {
         tracing::info!("shutting down: not ready, draining in-flight requests");
         state.begin_shutdown();
-        if !options.drain_delay.is_zero() {
+        if !drain_delay.is_zero() {
             // Not ready, still accepting: load balancers notice before connections are refused.
-            tokio::time::sleep(options.drain_delay).await;
+            tokio::time::sleep(drain_delay).await;
         }
-        let _ = stop_tx.send(true);
-        for worker in done {
+        let _ = self.stop.send(true);
+        for worker in self.workers {
             let _ = worker.await;
         }
-        let _ = admin_stop_tx.send(true);
-        if let Some(task) = admin_task {
+        let _ = self.admin_stop.send(true);
+        if let Some(task) = self.admin {
             let _ = task.await;
         }
         tracing::info!("stopped");
-        Ok(())
     }
 }
 

@@ -24,7 +24,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -473,7 +473,8 @@ struct Framed {
     keep_alive: bool,
 }
 
-/// Writes `response`; `true` when the connection stays open for another request.
+/// Writes `response`: the head ([`encode_head`]), then the body streamed as the head frames
+/// it; `true` when the connection stays open for another request.
 async fn write_response<S: AsyncWrite + Unpin>(
     io: &mut S,
     out: &mut Vec<u8>,
@@ -482,11 +483,58 @@ async fn write_response<S: AsyncWrite + Unpin>(
 ) -> bool {
     let (parts, mut body) = response.into_parts();
     let framed = encode_head(out, &parts, &mut body, reply);
-    if framed.framing == Framing::None || framed.framing == Framing::Length(0) {
+    let framing = framed.framing;
+    if framing == Framing::None || framing == Framing::Length(0) {
         drop(body);
         return io.write_all(out).await.is_ok() && framed.keep_alive;
     }
-    write_body(io, out, body, framed).await
+    let mut sent: u64 = 0;
+    loop {
+        let data = match std::future::poll_fn(|cx| poll_data(&mut body, cx)).await {
+            Ok(Some(data)) => data,
+            Ok(None) => break,
+            Err(e) => {
+                // The response cannot be completed: the client must see it cut short.
+                tracing::debug!(error = %e, "response body failed");
+                let _ = io.write_all(out).await;
+                return false;
+            }
+        };
+        sent += data.len() as u64;
+        if let Framing::Length(n) = framing
+            && sent > n
+        {
+            tracing::debug!("response body longer than its Content-Length");
+            let _ = io.write_all(out).await;
+            return false;
+        }
+        if framing == Framing::Chunked {
+            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        }
+        if out.len() + data.len() <= INLINE_BODY {
+            out.extend_from_slice(&data);
+        } else {
+            if io.write_all(out).await.is_err() || io.write_all(&data).await.is_err() {
+                return false;
+            }
+            out.clear();
+        }
+        if framing == Framing::Chunked {
+            out.extend_from_slice(b"\r\n");
+        }
+        if body.is_end_stream() {
+            break;
+        }
+        // More is coming, perhaps slowly: what is ready goes out now.
+        if io.write_all(out).await.is_err() {
+            return false;
+        }
+        out.clear();
+    }
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
+    io.write_all(out).await.is_ok() && stays_open(framed, sent)
 }
 
 /// Writes the response head into `out` (cleared first): status line, the response's fields
@@ -584,75 +632,18 @@ fn put_fields(out: &mut Vec<u8>, headers: &HeaderMap, fields: &mut Fields) {
     }
 }
 
-/// Streams `body` after the head already in `out`, framed as `framed` says; `true` when the
-/// connection stays open for another request.
-async fn write_body<S: AsyncWrite + Unpin>(
-    io: &mut S,
-    out: &mut Vec<u8>,
-    mut body: ProxyBody,
-    framed: Framed,
-) -> bool {
-    let framing = framed.framing;
-    let mut sent: u64 = 0;
+/// Polls `body` for its next data frame that is not empty (trailers and empty frames are
+/// skipped); `Ok(None)` at its end.
+fn poll_data(body: &mut ProxyBody, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, BodyError>> {
     loop {
-        let data = match next_data(&mut body).await {
-            Ok(Some(data)) => data,
-            Ok(None) => break,
-            Err(e) => {
-                // The response cannot be completed: the client must see it cut short.
-                tracing::debug!(error = %e, "response body failed");
-                let _ = io.write_all(out).await;
-                return false;
-            }
-        };
-        sent += data.len() as u64;
-        if let Framing::Length(n) = framing
-            && sent > n
-        {
-            tracing::debug!("response body longer than its Content-Length");
-            let _ = io.write_all(out).await;
-            return false;
-        }
-        if framing == Framing::Chunked {
-            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-        }
-        if out.len() + data.len() <= INLINE_BODY {
-            out.extend_from_slice(&data);
-        } else {
-            if io.write_all(out).await.is_err() || io.write_all(&data).await.is_err() {
-                return false;
-            }
-            out.clear();
-        }
-        if framing == Framing::Chunked {
-            out.extend_from_slice(b"\r\n");
-        }
-        if body.is_end_stream() {
-            break;
-        }
-        // More is coming, perhaps slowly: what is ready goes out now.
-        if io.write_all(out).await.is_err() {
-            return false;
-        }
-        out.clear();
-    }
-    if framing == Framing::Chunked {
-        out.extend_from_slice(b"0\r\n\r\n");
-    }
-    io.write_all(out).await.is_ok() && stays_open(framed, sent)
-}
-
-/// The next data frame of `body` that is not empty; `None` at its end.
-async fn next_data(body: &mut ProxyBody) -> Result<Option<Bytes>, BodyError> {
-    loop {
-        match std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
-            None => return Ok(None),
-            Some(Err(e)) => return Err(e),
+        match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+            None => return Poll::Ready(Ok(None)),
+            Some(Err(e)) => return Poll::Ready(Err(e)),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data()
                     && !data.is_empty()
                 {
-                    return Ok(Some(data));
+                    return Poll::Ready(Ok(Some(data)));
                 }
             }
         }

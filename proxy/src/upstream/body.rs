@@ -9,8 +9,9 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 
+use super::error::BodyError;
 use super::idle::IdleStack;
-use super::inline_client::{InlineBody, InlineError};
+use super::inline_client::InlineBody;
 
 #[derive(Debug, Default)]
 pub enum ProxyBody {
@@ -26,16 +27,6 @@ pub enum ProxyBody {
     /// An upstream response body read by the inline HTTP/1.1 client
     /// ([`super::inline_client`]).
     Inline(InlineBody),
-}
-
-/// A body that failed: hyper's (client or upstream connection), or the inline upstream
-/// client's.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    #[error(transparent)]
-    Hyper(#[from] hyper::Error),
-    #[error("upstream response body: {0}")]
-    Upstream(#[from] InlineError),
 }
 
 impl ProxyBody {
@@ -64,6 +55,7 @@ impl From<Incoming> for ProxyBody {
 impl From<InlineBody> for ProxyBody {
     /// A spent inline body is no body; one still carrying a verbatim head travels on, even
     /// empty.
+    #[inline]
     fn from(body: InlineBody) -> Self {
         if body.is_spent() {
             Self::Empty
@@ -86,10 +78,7 @@ impl Body for ProxyBody {
             Self::Full(chunk) => return Poll::Ready(chunk.take().map(|b| Ok(Frame::data(b)))),
             Self::Incoming(body) => Pin::new(body).poll_frame(cx),
             Self::Pooled(body) => Pin::new(body).poll_frame(cx),
-            Self::Inline(body) => {
-                let polled = Pin::new(body).poll_frame(cx);
-                return polled.map(|frame| frame.map(|result| result.map_err(BodyError::Upstream)));
-            }
+            Self::Inline(body) => return Pin::new(body).poll_frame(cx),
         };
         polled.map(|frame| frame.map(|result| result.map_err(BodyError::Hyper)))
     }

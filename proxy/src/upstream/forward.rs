@@ -17,8 +17,9 @@ use hyper::body::Body;
 use super::added::Added;
 use super::body::ProxyBody;
 use super::connector;
+use super::error::InlineError;
 use super::hop_by_hop::remove_hop_by_hop;
-use super::inline_client::{self, InlineError};
+use super::inline_client;
 use super::pool::{Pool, SendError};
 use crate::shared::respond;
 

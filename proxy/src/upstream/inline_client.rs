@@ -32,7 +32,8 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::added::Added;
-use super::connector::{self, ConnectError};
+use super::connector;
+use super::error::{BodyError, InlineError};
 use super::hop_by_hop::is_hop_by_hop;
 use super::idle::{IdleStack, Reusable};
 use crate::shared::fields::tokens;
@@ -43,23 +44,6 @@ pub const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// Why the upstream exchange failed.
-#[derive(Debug, thiserror::Error)]
-pub enum InlineError {
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    #[error("upstream I/O: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("upstream closed the connection before responding")]
-    ClosedBeforeResponse,
-    #[error("upstream closed the connection inside the response body")]
-    Truncated,
-    #[error("malformed upstream response: {0}")]
-    Malformed(&'static str),
-    #[error("upstream timed out")]
-    TimedOut,
-}
 
 /// One idle-able upstream connection with its read buffer and its deadline timer (reset for
 /// each exchange: re-arming a registered timer is much cheaper than a new one per request).
@@ -588,12 +572,12 @@ fn too_long<T>(buf: &BytesMut) -> Result<Option<T>, InlineError> {
 
 impl Body for InlineBody {
     type Data = Bytes;
-    type Error = InlineError;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, InlineError>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
         loop {
             match this.step() {
@@ -603,7 +587,7 @@ impl Body for InlineBody {
                 Err(e) => {
                     this.conn = None;
                     this.state = State::Done;
-                    return Poll::Ready(Some(Err(e)));
+                    return Poll::Ready(Some(Err(e.into())));
                 }
             }
             let Some(conn) = this.conn.as_mut() else {
@@ -618,13 +602,13 @@ impl Body for InlineBody {
                 Ok(0) => {
                     this.conn = None;
                     this.state = State::Done;
-                    return Poll::Ready(Some(Err(InlineError::Truncated)));
+                    return Poll::Ready(Some(Err(InlineError::Truncated.into())));
                 }
                 Ok(_) => {}
                 Err(e) => {
                     this.conn = None;
                     this.state = State::Done;
-                    return Poll::Ready(Some(Err(e)));
+                    return Poll::Ready(Some(Err(e.into())));
                 }
             }
         }

@@ -6,7 +6,8 @@
 //! - [`inline_client`]: the inline HTTP/1.1 client for bodiless `GET`/`HEAD` to `http`
 //!   backends; [`pool`]: hyper's client for everything else, and the per-worker pools;
 //! - [`idle`]: the idle-connection stack both clients keep per endpoint;
-//! - [`connector`]: TCP and TLS connections; [`body`]: the proxy's one body type;
+//! - [`connector`]: TCP and TLS connections; [`body`]: the proxy's one body type; [`error`]:
+//!   the inline client's and the bodies' errors;
 //! - [`added`], [`hop_by_hop`]: the headers added to and removed from a forwarded request.
 //!
 //! Uses only [`crate::shared`].
@@ -14,6 +15,7 @@
 mod added;
 mod body;
 mod connector;
+mod error;
 mod forward;
 mod hop_by_hop;
 mod idle;
@@ -21,6 +23,7 @@ mod inline_client;
 mod pool;
 
 pub(crate) use added::Added;
-pub(crate) use body::{BodyError, ProxyBody};
+pub(crate) use body::ProxyBody;
 pub(crate) use connector::client_tls;
+pub(crate) use error::BodyError;
 pub(crate) use forward::{Endpoint, Peer, Target, Upstreams, X_FORWARDED_PROTO, prepare_request};

@@ -24,8 +24,9 @@ use tokio_rustls::TlsConnector;
 
 use super::body::{HyperIdle, PooledBody, ProxyBody};
 use super::connector::{self, ConnectError};
+use super::error::InlineError;
 use super::idle::IdleStack;
-use super::inline_client::{InlineConn, InlineError};
+use super::inline_client::InlineConn;
 use crate::shared::fx_hash::FxBuild;
 
 /// Why a request could not be sent or answered.

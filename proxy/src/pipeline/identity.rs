@@ -7,7 +7,7 @@ use crate::upstream::Added;
 
 /// Removes identity headers the client sent and sets the caller's: on the request when the
 /// client sent some (so core removes every exact one first), else beside it in `added`.
-/// `None`: no caller (an open route); only forged headers are removed.
+/// `None`: no caller (an open route): the client's identity headers are removed, none is set.
 pub fn set_identity(headers: &mut HeaderMap, identity: Option<&Identity<'_>>, added: &mut Added) {
     if has_identity_headers(headers) {
         strip_identity(headers);
@@ -26,7 +26,7 @@ const IDENTITY_PREFIXES: [&str; 3] = ["x-consumer-", "x-authenticated-", "x-anon
 /// Whether the client sent any identity header: one with an identity prefix or one of core's
 /// [`oauth::IDENTITY_HEADERS`]. Without one, stripping and core's removal are no-ops (one pass
 /// over the names instead of a hashed lookup per identity header).
-pub fn has_identity_headers(headers: &http::HeaderMap) -> bool {
+fn has_identity_headers(headers: &http::HeaderMap) -> bool {
     headers.keys().any(|name| {
         let text = name.as_str();
         IDENTITY_PREFIXES.iter().any(|p| text.starts_with(p))
@@ -39,7 +39,7 @@ static IDENTITY_HEADERS: [http::HeaderName; 7] = oauth::IDENTITY_HEADERS;
 
 /// Removes every header with an identity prefix. One pass over the names; allocates only when
 /// a client actually sent one.
-pub fn strip_identity(headers: &mut http::HeaderMap) {
+fn strip_identity(headers: &mut http::HeaderMap) {
     let forged = |name: &http::HeaderName| {
         let name = name.as_str();
         IDENTITY_PREFIXES.iter().any(|p| name.starts_with(p))

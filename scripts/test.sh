@@ -5,7 +5,8 @@
 #      already done (scripts/venv.sh);
 #   2. checks the cluster tools (kubectl) with scripts/tools.sh;
 #   3. builds every binary once (the end-to-end tests spawn them from target/debug);
-#   4. checks formatting and clippy (-D warnings) on the whole workspace;
+#   4. checks formatting and clippy (-D warnings) on the whole workspace, and that no two modules
+#      of core and proxy use each other (scripts/use_graph.py);
 #   5. runs the whole test suite (cargo nextest when installed, else cargo test), unit tests,
 #      reconcile tests and the end-to-end tests (standalone mode against a real httpbin, and the
 #      cluster-less operator suite: API emulator + kubectl + controller + two proxies);
@@ -27,7 +28,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 1
 
-STEPS=(venv tools build fmt clippy tests emulator chart apiserver)
+STEPS=(venv tools build fmt clippy usegraph tests emulator chart apiserver)
 # Steps whose failure makes the rest pointless.
 REQUIRED=(venv build)
 
@@ -54,6 +55,12 @@ step_fmt() {
 
 step_clippy() {
     cargo clippy --workspace --all-targets --locked -- -D warnings
+}
+
+step_usegraph() {
+    # No two modules of core and proxy use each other, directly or in a ring, and proxy's seams
+    # (server, admin, pipeline, upstream, shared) depend on each other one way.
+    python3 "$root/scripts/use_graph.py"
 }
 
 step_tests() {

@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use tollgate_core::config_channel::ConfigToken;
 
-use crate::secrets;
-
 /// A CIDR block (`10.0.0.0/8`, `::1/128`, or a bare address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {
@@ -103,13 +101,36 @@ pub struct ProxyOptions {
     /// and new connections are still served, so load balancers stop sending before the proxy
     /// stops accepting (closing a listener resets connections still in its accept queue).
     pub drain_delay: Duration,
-    /// Serve plain HTTP/1 requests on the inline fast path ([`crate::h1`]); hyper still serves
+    /// Serve plain HTTP/1 requests on the inline fast path (the server's `h1`); hyper still serves
     /// HTTP/2 and every request the fast path hands over. `false`: hyper serves everything.
     pub http1_fast_path: bool,
     /// Worker threads serving traffic (each with its own listeners and upstream pools).
     pub workers: usize,
     /// Client-secret verification pool and cache sizes.
-    pub secret_limits: secrets::Limits,
+    pub secret_limits: SecretCheckLimits,
+}
+
+/// Sizes of the client-secret verification pool, its queue and its cache of successes.
+#[derive(Clone, Copy, Debug)]
+pub struct SecretCheckLimits {
+    /// Verifications running at once (default: half the cores, at least one, so a flood of
+    /// wrong secrets leaves most of the CPU to the threads serving traffic).
+    pub workers: usize,
+    /// Verifications waiting for a worker before new ones are refused.
+    pub max_waiting: usize,
+    /// Entries per cache generation (the cache holds at most twice this).
+    pub cache_generation: usize,
+}
+
+impl Default for SecretCheckLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            workers: (cores / 2).max(1),
+            max_waiting: 256 * cores,
+            cache_generation: 16 * 1024,
+        }
+    }
 }
 
 pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8000";
@@ -135,7 +156,7 @@ impl Default for ProxyOptions {
             drain_delay: Duration::ZERO,
             http1_fast_path: true,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            secret_limits: secrets::Limits::default(),
+            secret_limits: SecretCheckLimits::default(),
         }
     }
 }

@@ -47,7 +47,7 @@ impl std::fmt::Debug for CertifiedKey {
 }
 
 /// The names a generated certificate is valid for.
-pub fn self_signed_names() -> Vec<String> {
+pub(crate) fn self_signed_names() -> Vec<String> {
     let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -74,7 +74,7 @@ fn host_name() -> Option<String> {
 }
 
 /// Generates a self-signed certificate; returns `(certificate PEM, private key PEM)`.
-pub fn generate_self_signed_pem() -> Result<(String, String), Error> {
+pub(crate) fn generate_self_signed_pem() -> Result<(String, String), Error> {
     let generated = rcgen::generate_simple_self_signed(self_signed_names())?;
     Ok((generated.cert.pem(), generated.key_pair.serialize_pem()))
 }
@@ -140,7 +140,7 @@ pub fn load_pem_files(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey,
 }
 
 /// Generates an in-memory self-signed certificate.
-pub fn self_signed() -> Result<CertifiedKey, Error> {
+pub(crate) fn self_signed() -> Result<CertifiedKey, Error> {
     let generated = rcgen::generate_simple_self_signed(self_signed_names())?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(generated.key_pair.serialize_der()));
     Ok(CertifiedKey {
@@ -162,7 +162,7 @@ pub fn server_config(certified: CertifiedKey) -> Result<Arc<ServerConfig>, Error
 
 /// A client configuration trusting exactly the CAs in a PEM bundle (for `https` backends with a
 /// private CA).
-pub fn client_config_from_ca_file(path: &Path) -> Result<Arc<rustls::ClientConfig>, Error> {
+pub(crate) fn client_config_from_ca_file(path: &Path) -> Result<Arc<rustls::ClientConfig>, Error> {
     let pem = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_owned(),
         source,
@@ -190,7 +190,7 @@ pub fn client_config_from_ca_file(path: &Path) -> Result<Arc<rustls::ClientConfi
 }
 
 /// The certificate from the given files, or a generated self-signed one when none is given.
-pub fn load_or_generate(
+pub(crate) fn load_or_generate(
     cert_path: Option<&Path>,
     key_path: Option<&Path>,
 ) -> Result<Arc<ServerConfig>, Error> {

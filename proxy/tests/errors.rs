@@ -77,7 +77,7 @@ async fn upstream_failures_map_to_kongs_statuses_and_texts() {
             "{path}"
         );
     }
-    let metrics = proxy.state.metrics().render("");
+    let metrics = proxy.metrics().await;
     assert!(
         metrics.contains("tollgate_requests_total{route=\"default/refused\",status=\"5xx\"} 1")
     );

@@ -153,7 +153,7 @@ async fn token_endpoint_refuses_plain_http_and_wrong_secrets() {
     )
     .await;
     assert_eq!(json(&reply)["error"], "invalid_client");
-    let metrics = proxy.state.metrics().render("");
+    let metrics = proxy.metrics().await;
     assert!(metrics.contains("tollgate_tokens_refused_total{reason=\"invalid_client\"} 1"));
     assert!(metrics.contains("tollgate_tokens_refused_total{reason=\"access_denied\"} 1"));
 }
@@ -177,7 +177,7 @@ async fn argon2_secrets_are_verified_once_then_served_from_the_cache() {
     )
     .await;
     assert_eq!(json(&reply)["error"], "invalid_client");
-    let metrics = proxy.state.metrics().render("");
+    let metrics = proxy.metrics().await;
     assert!(
         metrics.contains("tollgate_secret_cache_hits_total 2"),
         "{metrics}"

@@ -1,4 +1,4 @@
-//! The HTTP/1 fast path ([`tollgate_proxy::h1`]) over real sockets: pipelining, keep-alive
+//! The HTTP/1 fast path (`proxy/src/server/h1.rs`) over real sockets: pipelining, keep-alive
 //! rules of HTTP/1.0 and 1.1, request bodies, handing a connection to hyper mid-way, relaying
 //! chunked and close-delimited upstream bodies, shutdown of idle connections, and the same
 //! answers with the fast path switched off.

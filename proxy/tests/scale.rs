@@ -8,6 +8,7 @@ mod support;
 use std::time::Instant;
 
 use support::{SnapshotBuilder, backend, route};
+use tollgate_core::routing::RouteIndex;
 use tollgate_core::snapshot::{ClientType, Consumer, Credential, Snapshot};
 use tollgate_proxy::ProxyState;
 
@@ -65,6 +66,8 @@ fn a_snapshot_of_100k_credentials_and_10k_routes_applies_in_under_two_seconds() 
     let started = Instant::now();
     let decoded: Snapshot = serde_json::from_slice(&json).expect("decode");
     let decode = started.elapsed();
+    // The route table as the proxy compiles it from the snapshot's routes.
+    let table = RouteIndex::from_routes(decoded.routes.clone());
     let state = ProxyState::new();
     let started = Instant::now();
     state.apply(decoded).expect("valid");
@@ -80,12 +83,11 @@ fn a_snapshot_of_100k_credentials_and_10k_routes_applies_in_under_two_seconds() 
     );
 
     // Route lookups at this size: the catch-all `/` route sorts last among 10,000 prefixes.
-    let compiled = state.current().expect("held");
     for (case, path) in [("/r9999/x", "/r9999/x"), ("catch-all /", "/elsewhere")] {
         let started = Instant::now();
         let rounds = 2_000u32;
         for _ in 0..rounds {
-            let found = compiled.table.find(Some("localhost"), "GET", path);
+            let found = table.find(Some("localhost"), "GET", path);
             assert!(found.is_some(), "{case}");
         }
         println!("route lookup {case}: {:?} each", started.elapsed() / rounds);

@@ -98,6 +98,27 @@ impl OAuthError {
     }
 }
 
+/// An error answered by the token endpoint (with its no-store headers) and no `WWW-Authenticate`
+/// (a caller needing one sets it).
+pub(crate) fn token_error(
+    status: u16,
+    error: &'static str,
+    description: impl Into<String>,
+) -> OAuthError {
+    OAuthError {
+        status,
+        error,
+        description: description.into(),
+        www_authenticate: None,
+        token_endpoint: true,
+    }
+}
+
+/// 400 `invalid_request` at the token endpoint.
+pub(crate) fn invalid_request(description: impl Into<String>) -> OAuthError {
+    token_error(400, "invalid_request", description)
+}
+
 /// Quotes a value for an auth-param (`"` and `\` escaped; control characters dropped).
 pub(crate) fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);

@@ -2,8 +2,7 @@
 //! Every parser is bounded (parameter count, sizes from [`super::MAX_TOKEN_BODY_LEN`]) and
 //! refuses non-UTF-8 input instead of replacing it.
 
-use super::OAuthError;
-use super::token_endpoint::invalid_request;
+use super::{OAuthError, invalid_request};
 
 /// Most parameters accepted in one token request (query and body together).
 pub(crate) const MAX_PARAMS: usize = 64;

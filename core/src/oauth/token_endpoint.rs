@@ -18,7 +18,7 @@ use http::header::{HeaderName, HeaderValue};
 use super::params::{Params, form_decode, media_type, parse_form, parse_json, printable};
 use super::{
     CredentialEntry, MAX_QUERY_LEN, MAX_TOKEN_BODY_LEN, OAuthError, TOKEN_ENDPOINT_HEADERS,
-    bearer_challenge,
+    bearer_challenge, invalid_request, token_error,
 };
 use crate::secret::Verifier;
 use crate::snapshot::{ClientType, Credential, OAuth2Config};
@@ -142,29 +142,15 @@ const INVALID_CLIENT: &str = "Invalid client authentication";
 /// The challenge of a 401 `invalid_client` after HTTP Basic (Kong's realm).
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"OAuth2.0\"";
 
-fn err(status: u16, error: &'static str, description: impl Into<String>) -> OAuthError {
-    OAuthError {
-        status,
-        error,
-        description: description.into(),
-        www_authenticate: None,
-        token_endpoint: true,
-    }
-}
-
-pub(crate) fn invalid_request(description: impl Into<String>) -> OAuthError {
-    err(400, "invalid_request", description)
-}
-
 /// `invalid_client`: 401 with a Basic challenge when the client used HTTP Basic (RFC 6749 §5.2
 /// MUST), else 400. Unlike Kong, an *unknown* client sent with Basic also gets the 401.
 fn invalid_client(method: ClientAuthMethod) -> OAuthError {
     match method {
         ClientAuthMethod::Basic => OAuthError {
             www_authenticate: Some(BASIC_CHALLENGE.to_string()),
-            ..err(401, "invalid_client", INVALID_CLIENT)
+            ..token_error(401, "invalid_client", INVALID_CLIENT)
         },
-        _ => err(400, "invalid_client", INVALID_CLIENT),
+        _ => token_error(400, "invalid_client", INVALID_CLIENT),
     }
 }
 
@@ -204,7 +190,7 @@ fn check_https(config: &OAuth2Config, req: &TokenRequestView<'_>) -> Result<(), 
     if req.https {
         return Ok(());
     }
-    let denied = |d: &str| err(400, "access_denied", d);
+    let denied = |d: &str| token_error(400, "access_denied", d);
     if !config.accept_http_if_already_terminated {
         return Err(denied("You must use HTTPS"));
     }
@@ -246,7 +232,7 @@ pub fn parse_token_request(
                 config.realm.as_deref(),
                 Some(("invalid_method", &description)),
             )),
-            ..err(405, "invalid_method", description)
+            ..token_error(405, "invalid_method", description)
         });
     }
     check_https(config, req)?;
@@ -317,7 +303,13 @@ pub fn parse_token_request(
         Some("client_credentials") if config.enable_client_credentials => {
             GrantType::ClientCredentials
         }
-        Some(_) => return Err(err(400, "unsupported_grant_type", "Invalid grant_type")),
+        Some(_) => {
+            return Err(token_error(
+                400,
+                "unsupported_grant_type",
+                "Invalid grant_type",
+            ));
+        }
     };
     let Some(client_id) = client_id else {
         return Err(invalid_client(auth_method));
@@ -342,7 +334,7 @@ fn granted_scope(
     let mut granted: Vec<&str> = Vec::new();
     for scope in requested.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
         if !config.scopes.iter().any(|allowed| allowed == scope) {
-            return Err(err(
+            return Err(token_error(
                 400,
                 "invalid_scope",
                 format!("'{}' is an invalid scope", printable(scope)),
@@ -354,14 +346,22 @@ fn granted_scope(
     }
     if granted.is_empty() {
         return if config.mandatory_scope {
-            Err(err(400, "invalid_scope", "You must specify a scope"))
+            Err(token_error(
+                400,
+                "invalid_scope",
+                "You must specify a scope",
+            ))
         } else {
             Ok(None)
         };
     }
     let joined = granted.join(" ");
     if joined.len() > MAX_SCOPE_LEN {
-        return Err(err(400, "invalid_scope", "The requested scope is too long"));
+        return Err(token_error(
+            400,
+            "invalid_scope",
+            "The requested scope is too long",
+        ));
     }
     Ok(Some(joined))
 }
@@ -399,7 +399,7 @@ pub fn authorize_client(
         ClientType::Public if req.client_secret.is_some() => Err(invalid_request(
             "client_secret is disallowed for public clients",
         )),
-        ClientType::Public => Err(err(
+        ClientType::Public => Err(token_error(
             400,
             "unauthorized_client",
             "Public clients cannot use the client_credentials grant",

@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 use tollgate_core::token::{Claims, KeyRing, TokenError};
 
+use crate::shared::fx_hash::FxHasher;
+
 /// Entries per worker before the cache starts over.
 pub const CAPACITY: usize = 8192;
 
@@ -22,7 +24,7 @@ pub const HASHED_TAIL: usize = 16;
 
 /// Hashes the tail of each `write` (a `str` key arrives as one write plus a `0xff` marker).
 #[derive(Default)]
-struct TailHasher(crate::pool::FxHasher);
+struct TailHasher(FxHasher);
 
 impl Hasher for TailHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -73,6 +75,7 @@ impl TokenCache {
         Ok(claims)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.inner
             .lock()
@@ -81,6 +84,7 @@ impl TokenCache {
             .len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

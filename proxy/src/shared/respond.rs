@@ -1,11 +1,13 @@
 //! Responses the proxy produces itself, with Kong's texts. Bodies of the fixed ones are static,
 //! so producing them allocates nothing but the response head.
+//!
+//! Generic over the body type (any `B: From<Bytes>`; the proxy's is `upstream::ProxyBody`), so
+//! this module depends on no other module of the crate.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
-
-use crate::body::ProxyBody;
+use tollgate_core::oauth::OAuthError;
 
 pub const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 
@@ -18,17 +20,16 @@ pub const UPSTREAM_TIMEOUT: &str = r#"{"message":"The upstream server is timing 
 pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
 pub const TOO_LARGE: &str = r#"{"message":"Request size limit exceeded"}"#;
 pub const INTERNAL: &str = r#"{"message":"An unexpected error occurred"}"#;
-pub const UNAVAILABLE: &str = r#"{"message":"Service temporarily unavailable"}"#;
 
 /// A JSON response with a static body.
-pub fn static_json(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
+pub fn static_json<B: From<Bytes>>(status: StatusCode, body: &'static str) -> Response<B> {
     json_bytes(status, Bytes::from_static(body.as_bytes()))
 }
 
 /// A JSON response with the given serialized body.
-pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
+pub fn json_bytes<B: From<Bytes>>(status: StatusCode, body: Bytes) -> Response<B> {
     let len = body.len();
-    let mut response = Response::new(ProxyBody::full(body));
+    let mut response = Response::new(B::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, JSON);
@@ -37,24 +38,29 @@ pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
 }
 
 /// A JSON response serializing `value`.
-pub fn json_value(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
+pub fn json_value<B: From<Bytes>>(status: StatusCode, value: &serde_json::Value) -> Response<B> {
     match serde_json::to_vec(value) {
         Ok(bytes) => json_bytes(status, Bytes::from(bytes)),
         Err(_) => static_json(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL),
     }
 }
 
-pub fn no_route() -> Response<ProxyBody> {
+/// A JSON response `{"message": message}`.
+pub fn message<B: From<Bytes>>(status: StatusCode, message: &str) -> Response<B> {
+    json_value(status, &serde_json::json!({ "message": message }))
+}
+
+pub fn no_route<B: From<Bytes>>() -> Response<B> {
     static_json(StatusCode::NOT_FOUND, NO_ROUTE)
 }
 
-pub fn bad_request() -> Response<ProxyBody> {
+pub fn bad_request<B: From<Bytes>>() -> Response<B> {
     static_json(StatusCode::BAD_REQUEST, BAD_REQUEST)
 }
 
 /// A 400 that also closes an HTTP/1 connection: after a framing problem (a malformed body,
 /// duplicate `Host`) the bytes that follow cannot be trusted as a next request.
-pub fn bad_request_close() -> Response<ProxyBody> {
+pub fn bad_request_close<B: From<Bytes>>() -> Response<B> {
     let mut response = bad_request();
     response
         .headers_mut()
@@ -62,8 +68,25 @@ pub fn bad_request_close() -> Response<ProxyBody> {
     response
 }
 
-pub fn too_large() -> Response<ProxyBody> {
+pub fn too_large<B: From<Bytes>>() -> Response<B> {
     static_json(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
+}
+
+/// An RFC 6749 / RFC 6750 error response.
+pub fn oauth_error<B: From<Bytes>>(error: &OAuthError) -> Response<B> {
+    let body = error.body();
+    let mut response = Response::new(B::from(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(error.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let headers = response.headers_mut();
+    for (name, value) in error.headers() {
+        if let Some(name) = name {
+            headers.insert(name, value);
+        }
+    }
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, JSON);
+    }
+    response
 }
 
 #[cfg(test)]
@@ -81,7 +104,6 @@ mod tests {
             BAD_REQUEST,
             TOO_LARGE,
             INTERNAL,
-            UNAVAILABLE,
         ] {
             let value: serde_json::Value = serde_json::from_str(body).expect(body);
             assert!(value["message"].is_string(), "{body}");
@@ -90,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_static_response_carries_json_content_type_and_length() {
-        let response = no_route();
+        let response = no_route::<Bytes>();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert_eq!(response.headers()[CONTENT_TYPE], JSON);
         assert_eq!(

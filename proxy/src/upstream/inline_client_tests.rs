@@ -5,8 +5,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::upstream::body::ProxyBody;
 
-fn head_of(text: &str, head_request: bool) -> Result<Option<Head>, RawError> {
+fn head_of(text: &str, head_request: bool) -> Result<Option<Head>, InlineError> {
     let mut buf = BytesMut::from(text.as_bytes());
     parse_head(&mut buf, head_request, false)
 }
@@ -167,20 +168,10 @@ fn request_heads_are_written_in_origin_form_with_every_header() {
         .header("x-forwarded-for", "192.0.2.1")
         .body(ProxyBody::Empty)
         .expect("request");
-    assert!(eligible(&request));
     assert_eq!(
-        String::from_utf8(encode_head(&request, &crate::forward::Added::default())).expect("utf-8"),
+        String::from_utf8(encode_head(&request, &Added::default())).expect("utf-8"),
         "GET /a/b?c=d HTTP/1.1\r\nhost: backend:80\r\nx-forwarded-for: 192.0.2.1\r\n\r\n"
     );
-    let post = Request::builder()
-        .method(Method::POST)
-        .body(ProxyBody::Empty)
-        .expect("request");
-    assert!(!eligible(&post));
-    let with_body = Request::builder()
-        .body(ProxyBody::full("x"))
-        .expect("request");
-    assert!(!eligible(&with_body));
 }
 
 /// An upstream that reads one request head per response and answers with the next canned
@@ -226,15 +217,18 @@ fn get(authority: &Authority) -> Request<ProxyBody> {
         .expect("request")
 }
 
-async fn fetch(slot: &Arc<Slot>, authority: &Authority) -> Result<(StatusCode, String), String> {
+async fn fetch(
+    idle: &Arc<IdleStack<InlineConn>>,
+    authority: &Authority,
+) -> Result<(StatusCode, String), String> {
     let deadline = Instant::now() + Duration::from_secs(5);
-    let response = exchange(
-        slot,
+    let response: Response<ProxyBody> = exchange(
+        idle,
         authority,
         Duration::from_secs(5),
         deadline,
         &get(authority),
-        &crate::forward::Added::default(),
+        &Added::default(),
         false,
     )
     .await
@@ -253,15 +247,15 @@ async fn fetch(slot: &Arc<Slot>, authority: &Authority) -> Result<(StatusCode, S
 async fn keep_alive_responses_reuse_one_connection() {
     let ok = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
     let (authority, accepted) = scripted(vec![ok, ok, ok]).await;
-    let slot = Arc::new(Slot::default());
+    let idle = Arc::new(IdleStack::default());
     for _ in 0..3 {
         assert_eq!(
-            fetch(&slot, &authority).await,
+            fetch(&idle, &authority).await,
             Ok((StatusCode::OK, "hello".into()))
         );
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
-    assert_eq!(slot.raw_idle_len(), 1);
+    assert_eq!(idle.len(), 1);
 }
 
 #[tokio::test]
@@ -269,10 +263,10 @@ async fn chunked_bodies_are_decoded_and_the_connection_reused() {
     let chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
                    5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: t\r\n\r\n";
     let (authority, accepted) = scripted(vec![chunked, chunked]).await;
-    let slot = Arc::new(Slot::default());
+    let idle = Arc::new(IdleStack::default());
     for _ in 0..2 {
         assert_eq!(
-            fetch(&slot, &authority).await,
+            fetch(&idle, &authority).await,
             Ok((StatusCode::OK, "hello world".into()))
         );
     }
@@ -284,19 +278,15 @@ async fn a_reused_connection_the_upstream_closed_is_retried_on_a_new_one() {
     // Each connection answers once, with keep-alive, then closes without saying so.
     let (authority, accepted) =
         scripted(vec!["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]).await;
-    let slot = Arc::new(Slot::default());
+    let idle = Arc::new(IdleStack::default());
     assert_eq!(
-        fetch(&slot, &authority).await,
+        fetch(&idle, &authority).await,
         Ok((StatusCode::OK, "ok".into()))
     );
-    assert_eq!(
-        slot.raw_idle_len(),
-        1,
-        "the first connection looked reusable"
-    );
+    assert_eq!(idle.len(), 1, "the first connection looked reusable");
     // The upstream closed it meanwhile: the request is retried on a new connection.
     assert_eq!(
-        fetch(&slot, &authority).await,
+        fetch(&idle, &authority).await,
         Ok((StatusCode::OK, "ok".into()))
     );
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
@@ -305,10 +295,10 @@ async fn a_reused_connection_the_upstream_closed_is_retried_on_a_new_one() {
 #[tokio::test]
 async fn a_body_cut_short_is_an_error_and_its_connection_is_not_reused() {
     let (authority, _) = scripted(vec!["HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort"]).await;
-    let slot = Arc::new(Slot::default());
-    let result = fetch(&slot, &authority).await;
+    let idle = Arc::new(IdleStack::default());
+    let result = fetch(&idle, &authority).await;
     assert!(result.is_err(), "{result:?}");
-    assert_eq!(slot.raw_idle_len(), 0);
+    assert_eq!(idle.len(), 0);
 }
 
 #[tokio::test]
@@ -317,29 +307,29 @@ async fn an_upstream_that_never_answers_times_out_at_the_deadline() {
     let authority =
         Authority::try_from(listener.local_addr().expect("addr").to_string()).expect("authority");
     // Accepts (the kernel does) but never reads or answers.
-    let slot = Arc::new(Slot::default());
+    let idle = Arc::new(IdleStack::default());
     let deadline = Instant::now() + Duration::from_millis(50);
-    let result = exchange(
-        &slot,
+    let result = exchange::<_, ProxyBody>(
+        &idle,
         &authority,
         Duration::from_secs(5),
         deadline,
         &get(&authority),
-        &crate::forward::Added::default(),
+        &Added::default(),
         false,
     )
     .await;
-    assert!(matches!(result, Err(RawError::TimedOut)), "{result:?}");
+    assert!(matches!(result, Err(InlineError::TimedOut)), "{result:?}");
     drop(listener);
 }
 
 #[tokio::test]
 async fn bodies_delimited_by_close_are_read_to_the_end() {
     let (authority, _) = scripted(vec!["HTTP/1.1 200 OK\r\n\r\nuntil the end"]).await;
-    let slot = Arc::new(Slot::default());
+    let idle = Arc::new(IdleStack::default());
     assert_eq!(
-        fetch(&slot, &authority).await,
+        fetch(&idle, &authority).await,
         Ok((StatusCode::OK, "until the end".into()))
     );
-    assert_eq!(slot.raw_idle_len(), 0);
+    assert_eq!(idle.len(), 0);
 }

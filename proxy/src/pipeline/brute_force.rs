@@ -306,6 +306,7 @@ impl BruteForce {
 
     /// Drops every entry quiet for longer than [`WINDOW`] with nothing in flight (call it now
     /// and then; admission also resets a stale entry on its own).
+    #[cfg(test)]
     pub fn forget_stale(&self, now: Instant) {
         let mut tables = self.lock();
         tables.known.retain(|_, e| !stale(e, now));
@@ -313,6 +314,7 @@ impl BruteForce {
     }
 
     /// Client ids tracked: (known, unknown).
+    #[cfg(test)]
     pub fn tracked(&self) -> (usize, usize) {
         let tables = self.lock();
         (tables.known.len(), tables.unknown.len())

@@ -2,18 +2,26 @@
 //! The decisions are core's; this module reads the bounded body, verifies the client secret on
 //! the verification pool, mints the token and counts the outcome.
 
+use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use tollgate_core::oauth::token_endpoint::claims_for;
-use tollgate_core::oauth::{self, ForwardedProto, JSON_CONTENT_TYPE, OAuthError, TokenRequestView};
+use tollgate_core::oauth::{
+    self, CredentialEntry, ForwardedProto, JSON_CONTENT_TYPE, OAuthError, TokenRequest,
+    TokenRequestView,
+};
 use tollgate_core::snapshot::{OAuth2Config, Plugin};
+use tollgate_core::token::Claims;
 
-use crate::body::{self, ProxyBody};
-use crate::forward::X_FORWARDED_PROTO;
-use crate::handler::{Ctx, oauth_error, unix_now};
-use crate::metrics::Refusal;
-use crate::secrets;
-use crate::state::Compiled;
+use super::context::Ctx;
+use super::metrics::Refusal;
+use super::secret_check;
+use super::state::Compiled;
+use crate::shared::body_limit::{ReadError, read_bounded};
+use crate::shared::clock::unix_now;
+use crate::shared::respond::oauth_error;
+use crate::upstream::{ProxyBody, X_FORWARDED_PROTO};
 
 /// The error the token endpoint answers for a body over the limit.
 fn too_large() -> OAuthError {
@@ -63,7 +71,11 @@ fn refuse(ctx: &Ctx, error: &OAuthError) -> Response<ProxyBody> {
 pub const TARPIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// 429 for a client id refused by the brute-force guard: no secret is verified.
-fn throttled(ctx: &Ctx, wait: std::time::Duration) -> Response<ProxyBody> {
+async fn throttled(ctx: &Ctx, wait: std::time::Duration) -> Response<ProxyBody> {
+    // Tarpit: the refusal is held (a timer, no CPU) for part of the lockout, so a client
+    // ignoring Retry-After gets at most a few refusals per second per connection instead of
+    // costing a serving thread thousands of responses.
+    tokio::time::sleep(wait.min(TARPIT)).await;
     ctx.state.metrics().token_refused(Refusal::Throttled);
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut response = oauth_error(&simple(
@@ -77,6 +89,8 @@ fn throttled(ctx: &Ctx, wait: std::time::Duration) -> Response<ProxyBody> {
     response
 }
 
+/// Serves `POST …/oauth2/token`: reads and parses the request, admits the client id past the
+/// brute-force guard, checks the secret and issues the token. Every refusal is counted.
 pub async fn serve(
     ctx: &Ctx,
     compiled: &Compiled,
@@ -84,36 +98,7 @@ pub async fn serve(
     config: &OAuth2Config,
     request: Request<ProxyBody>,
 ) -> Response<ProxyBody> {
-    let (parts, body) = request.into_parts();
-    let body = if parts.method == Method::POST {
-        match body::read_bounded(body, oauth::MAX_TOKEN_BODY_LEN).await {
-            Ok(bytes) => bytes,
-            Err(body::ReadError::TooLarge { .. }) => return refuse(ctx, &too_large()),
-            Err(body::ReadError::Read(_)) => {
-                return refuse(
-                    ctx,
-                    &simple(400, "invalid_request", "The request body could not be read"),
-                );
-            }
-        }
-    } else {
-        bytes::Bytes::new()
-    };
-    let auth_header = HeaderName::from_bytes(config.auth_header_name.as_bytes())
-        .unwrap_or(http::header::AUTHORIZATION);
-    let view = TokenRequestView {
-        method: parts.method.as_str(),
-        https: ctx.https,
-        forwarded_proto: forwarded_proto(ctx, &parts.headers),
-        query: parts.uri.query(),
-        content_type: parts
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-        authorization: parts.headers.get(&auth_header).map(HeaderValue::as_bytes),
-        body: &body,
-    };
-    let token_request = match oauth::parse_token_request(config, &view) {
+    let token_request = match read_request(ctx, config, request).await {
         Ok(r) => r,
         Err(error) => return refuse(ctx, &error),
     };
@@ -131,41 +116,14 @@ pub async fn serve(
         .await
     {
         Ok(attempt) => attempt,
-        Err(wait) => {
-            // Tarpit: the refusal is held (a timer, no CPU) for part of the lockout, so a
-            // client ignoring Retry-After gets at most a few refusals per second per
-            // connection instead of costing a serving thread thousands of responses.
-            tokio::time::sleep(wait.min(TARPIT)).await;
-            return throttled(ctx, wait);
-        }
+        Err(wait) => return throttled(ctx, wait).await,
     };
     let uuid = entry.and_then(|e| tollgate_core::ids::uuid_bytes(&e.credential.id));
-    let secret_ok = match (uuid, token_request.client_secret()) {
-        (Some(_), Some(presented)) => match entry.and_then(|e| {
-            Some((
-                e.credential.secret_verifier.as_deref()?,
-                e.verifier.as_ref()?,
-            ))
-        }) {
-            Some((text, parsed)) => match ctx.state.secrets.verify(text, parsed, presented).await {
-                Ok(ok) => ok,
-                Err(secrets::Error::Overloaded) => {
-                    ctx.state.metrics().token_refused(Refusal::Overloaded);
-                    let mut response = oauth_error(&simple(
-                        503,
-                        "temporarily_unavailable",
-                        "Too many token requests are being verified; retry shortly",
-                    ));
-                    response
-                        .headers_mut()
-                        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    return response;
-                }
-                Err(secrets::Error::TaskFailed) => false,
-            },
-            None => false,
-        },
-        _ => false,
+    // A credential whose id is not a UUID can get no token: its secret is not even checked.
+    let checked = entry.filter(|_| uuid.is_some());
+    let secret_ok = match secret_matches(ctx, checked, token_request.client_secret()).await {
+        Ok(ok) => ok,
+        Err(Overloaded) => return overloaded(ctx),
     };
     if let Err(error) =
         oauth::authorize_client(&token_request, entry.map(|e| &e.credential), secret_ok)
@@ -179,7 +137,6 @@ pub async fn serve(
             &simple(400, "invalid_client", "Invalid client authentication"),
         );
     };
-
     let claims = claims_for(
         &plugin.id,
         config,
@@ -188,10 +145,108 @@ pub async fn serve(
         token_request.scope.as_deref(),
         unix_now(),
     );
+    issue(ctx, compiled, config, &token_request, &claims)
+}
+
+/// Reads a `POST`'s body (within the token endpoint's limit) and parses the token request.
+async fn read_request(
+    ctx: &Ctx,
+    config: &OAuth2Config,
+    request: Request<ProxyBody>,
+) -> Result<TokenRequest, OAuthError> {
+    let (parts, body) = request.into_parts();
+    let body = if parts.method == Method::POST {
+        match read_bounded(body, oauth::MAX_TOKEN_BODY_LEN).await {
+            Ok(bytes) => bytes,
+            Err(ReadError::TooLarge { .. }) => return Err(too_large()),
+            Err(ReadError::Read(_)) => {
+                let description = "The request body could not be read";
+                return Err(simple(400, "invalid_request", description));
+            }
+        }
+    } else {
+        Bytes::new()
+    };
+    parse(ctx, config, &parts, &body)
+}
+
+/// Core's checks of everything that needs no credential (method, HTTPS, body, client
+/// authentication syntax, grant type, scope).
+fn parse(
+    ctx: &Ctx,
+    config: &OAuth2Config,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<TokenRequest, OAuthError> {
+    let auth_header = HeaderName::from_bytes(config.auth_header_name.as_bytes())
+        .unwrap_or(http::header::AUTHORIZATION);
+    let view = TokenRequestView {
+        method: parts.method.as_str(),
+        https: ctx.https,
+        forwarded_proto: forwarded_proto(ctx, &parts.headers),
+        query: parts.uri.query(),
+        content_type: parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        authorization: parts.headers.get(&auth_header).map(HeaderValue::as_bytes),
+        body,
+    };
+    oauth::parse_token_request(config, &view)
+}
+
+/// The secret-check pool is full.
+struct Overloaded;
+
+/// Whether `presented` is the secret of `entry`'s credential, verified on the secret-check pool;
+/// `false` without a credential, a presented secret or a verifier.
+async fn secret_matches(
+    ctx: &Ctx,
+    entry: Option<&CredentialEntry>,
+    presented: Option<&[u8]>,
+) -> Result<bool, Overloaded> {
+    let (Some(entry), Some(presented)) = (entry, presented) else {
+        return Ok(false);
+    };
+    let (Some(text), Some(parsed)) = (
+        entry.credential.secret_verifier.as_deref(),
+        entry.verifier.as_ref(),
+    ) else {
+        return Ok(false);
+    };
+    match ctx.state.secret_check.verify(text, parsed, presented).await {
+        Ok(ok) => Ok(ok),
+        Err(secret_check::Error::Overloaded) => Err(Overloaded),
+        Err(secret_check::Error::TaskFailed) => Ok(false),
+    }
+}
+
+/// 503 when the secret-check pool is full: nothing was decided, the client may retry.
+fn overloaded(ctx: &Ctx) -> Response<ProxyBody> {
+    ctx.state.metrics().token_refused(Refusal::Overloaded);
+    let mut response = oauth_error(&simple(
+        503,
+        "temporarily_unavailable",
+        "Too many token requests are being verified; retry shortly",
+    ));
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// Mints a token with `claims` and answers it (RFC 6749 §5.1).
+fn issue(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    config: &OAuth2Config,
+    token_request: &TokenRequest,
+    claims: &Claims,
+) -> Response<ProxyBody> {
     let mut nonce = [0u8; 24];
     let token = match getrandom::getrandom(&mut nonce)
         .ok()
-        .and_then(|()| compiled.keys.issue(&claims, nonce).ok())
+        .and_then(|()| compiled.keys.issue(claims, nonce).ok())
     {
         Some(token) => token,
         None => {

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use tollgate_proxy::metrics::{Metrics, Refusal, Verification};
+use super::render;
+use crate::pipeline::{ProxyState, Refusal, Verification};
 
 const EXPECTED: &str = r#"# HELP tollgate_requests_total Requests served, by route and status class.
 # TYPE tollgate_requests_total counter
@@ -75,7 +76,8 @@ tollgate_config_last_update_timestamp_seconds 1700000000
 
 #[test]
 fn the_exposition_is_unchanged() {
-    let m = Metrics::default();
+    let state = ProxyState::new();
+    let m = state.metrics();
     m.route("default/api").record(200);
     m.route("default/api").record(503);
     m.route("ns/we\"ird\\r").record(404);
@@ -90,5 +92,5 @@ fn the_exposition_is_unchanged() {
     m.secret_cache(false);
     m.config_applied(1_700_000_000);
     m.config_rejected();
-    assert_eq!(m.render("abc\"def"), EXPECTED);
+    assert_eq!(render(&m.read(), "abc\"def"), EXPECTED);
 }

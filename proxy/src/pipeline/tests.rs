@@ -1,17 +1,18 @@
 //! The request pipeline as plain functions over a state value: no sockets, no upstream.
 
-mod support;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use support::SnapshotBuilder;
-use tollgate_proxy::ProxyState;
-use tollgate_proxy::body::ProxyBody;
-use tollgate_proxy::handler::{Ctx, WorkerLocal, handle};
+
+use super::brute_force::{FREE_ATTEMPTS, MAX_DELAY};
+use super::context::{Ctx, WorkerLocal};
+use super::handler::handle;
+use super::state::ProxyState;
+use crate::fixtures::SnapshotBuilder;
+use crate::upstream::ProxyBody;
 
 fn ctx(https: bool, trusted: bool) -> Ctx {
     let state = Arc::new(ProxyState::new());
@@ -166,7 +167,7 @@ async fn the_oauth2_route_itself_verifies_tokens_before_its_missing_backend() {
 async fn repeated_wrong_secrets_lock_the_client_out_briefly_then_the_right_one_works() {
     let https = ctx(true, false);
     let wrong = "grant_type=client_credentials&client_id=client&client_secret=wrong";
-    for _ in 0..tollgate_proxy::brute_force::FREE_ATTEMPTS {
+    for _ in 0..FREE_ATTEMPTS {
         let (status, _, json) = call(&https, token_request(wrong)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
     }
@@ -177,9 +178,7 @@ async fn repeated_wrong_secrets_lock_the_client_out_briefly_then_the_right_one_w
 
     // The lockout is bounded: the right secret gets through within MAX_DELAY.
     let right = "grant_type=client_credentials&client_id=client&client_secret=secret";
-    let deadline = std::time::Instant::now()
-        + tollgate_proxy::brute_force::MAX_DELAY
-        + std::time::Duration::from_secs(1);
+    let deadline = std::time::Instant::now() + MAX_DELAY + std::time::Duration::from_secs(1);
     loop {
         let (status, _, _) = call(&https, token_request(right)).await;
         if status == StatusCode::OK {

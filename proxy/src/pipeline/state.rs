@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use http::HeaderValue;
@@ -13,14 +13,17 @@ use http::uri::Scheme;
 use tollgate_core::oauth::SnapshotIndex;
 use tollgate_core::routing::RouteIndex;
 use tollgate_core::secret::Verifier;
-use tollgate_core::snapshot::{Backend, Plugin, PluginConfig, SNAPSHOT_FORMAT, Snapshot};
+use tollgate_core::snapshot::{
+    Backend, Credential, Plugin, PluginConfig, Route, SNAPSHOT_FORMAT, Snapshot,
+};
 use tollgate_core::token::KeyRing;
 
-use crate::brute_force::BruteForce;
-use crate::forward::{Endpoint, Target};
-use crate::metrics::{Metrics, RouteCounters};
-
-use crate::secrets::{self, SecretVerifier};
+use super::brute_force::BruteForce;
+use super::metrics::{ProxyMetrics, RouteCounters};
+use super::secret_check::SecretVerifier;
+use crate::options::SecretCheckLimits;
+use crate::shared::clock::unix_now;
+use crate::upstream::{Endpoint, Target};
 
 /// A route with everything the hot path needs resolved.
 #[derive(Debug)]
@@ -53,8 +56,8 @@ pub struct ProxyState {
     shutting_down: AtomicBool,
     applies: AtomicU64,
     generations: AtomicU64,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) secrets: SecretVerifier,
+    pub(crate) metrics: Arc<ProxyMetrics>,
+    pub(crate) secret_check: SecretVerifier,
     pub(crate) brute_force: BruteForce,
 }
 
@@ -69,14 +72,8 @@ impl std::fmt::Debug for ProxyState {
 
 impl Default for ProxyState {
     fn default() -> Self {
-        Self::with_secret_limits(secrets::Limits::default())
+        Self::with_secret_limits(SecretCheckLimits::default())
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl ProxyState {
@@ -84,26 +81,21 @@ impl ProxyState {
         Self::default()
     }
 
-    pub fn with_secret_limits(limits: secrets::Limits) -> Self {
-        let metrics = Arc::new(Metrics::default());
+    pub fn with_secret_limits(limits: SecretCheckLimits) -> Self {
+        let metrics = Arc::new(ProxyMetrics::default());
         Self {
             current: ArcSwapOption::const_empty(),
             shutting_down: AtomicBool::new(false),
             applies: AtomicU64::new(0),
             generations: AtomicU64::new(0),
-            secrets: SecretVerifier::new(limits, metrics.clone()),
+            secret_check: SecretVerifier::new(limits, metrics.clone()),
             brute_force: BruteForce::default(),
             metrics,
         }
     }
 
-    /// The snapshot being served, `None` before the first one.
-    pub fn current(&self) -> Option<Arc<Compiled>> {
-        self.current.load_full()
-    }
-
     /// The snapshot being served, borrowed without touching its reference count (see
-    /// [`crate::handler::WorkerLocal::snapshot`]).
+    /// [`super::context::WorkerLocal::snapshot`]).
     pub(crate) fn current_guard(&self) -> arc_swap::Guard<Option<Arc<Compiled>>> {
         self.current.load()
     }
@@ -137,11 +129,12 @@ impl ProxyState {
     }
 
     /// The token endpoint's per-client brute-force guard.
-    pub fn brute_force(&self) -> &BruteForce {
+    #[cfg(test)]
+    pub(crate) fn brute_force(&self) -> &BruteForce {
         &self.brute_force
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &ProxyMetrics {
         &self.metrics
     }
 
@@ -180,7 +173,7 @@ pub fn compile(
     snapshot: Snapshot,
     hash: String,
     generation: u64,
-    metrics: &Metrics,
+    metrics: &ProxyMetrics,
 ) -> Result<Compiled, Vec<String>> {
     let mut errors = Vec::new();
     if snapshot.format != SNAPSHOT_FORMAT {
@@ -203,67 +196,12 @@ pub fn compile(
         .map(|p| (p.id.as_str(), Arc::new(p.clone())))
         .collect();
 
-    for credential in &snapshot.credentials {
-        if tollgate_core::ids::uuid_bytes(&credential.id).is_none() {
-            errors.push(format!(
-                "credential {}: id {:?} is not a UUID",
-                credential.object, credential.id
-            ));
-            continue;
-        }
-        if let Some(Err(e)) = credential.secret_verifier.as_deref().map(Verifier::parse) {
-            errors.push(format!(
-                "credential {}: secret verifier: {e}",
-                credential.object
-            ));
-        }
-    }
-
-    let mut routes = Vec::with_capacity(snapshot.routes.len());
-    for route in &snapshot.routes {
-        if route.plugins.len() > 1 {
-            errors.push(format!(
-                "route {}: at most one plugin per route is supported",
-                route.id
-            ));
-        }
-        let plugin = match route.plugins.first() {
-            Some(id) => match plugins.get(id.as_str()) {
-                Some(p) => Some(p.clone()),
-                None => {
-                    errors.push(format!("route {}: unknown plugin {id:?}", route.id));
-                    None
-                }
-            },
-            None => None,
-        };
-        if let Some(plugin) = &plugin
-            && let PluginConfig::OAuth2(c) = &plugin.config
-            && c.auth_header_name.parse::<http::HeaderName>().is_err()
-        {
-            errors.push(format!(
-                "plugin {}: authHeaderName {:?} is not a header name",
-                plugin.id, c.auth_header_name
-            ));
-        }
-        let target = match &route.backend {
-            Some(backend) => match compile_backend(backend) {
-                Ok(t) => Some(Arc::new(t)),
-                Err(e) => {
-                    errors.push(format!("route {}: backend: {e}", route.id));
-                    None
-                }
-            },
-            None => None,
-        };
-        routes.push(RouteEntry {
-            id: Arc::from(route.id.as_str()),
-            counters: metrics.route(&route.id),
-            plugin,
-            target,
-        });
-    }
-
+    check_credentials(&snapshot.credentials, &mut errors);
+    let routes = snapshot
+        .routes
+        .iter()
+        .map(|route| compile_route(route, &plugins, metrics, &mut errors))
+        .collect();
     drop(plugins);
     match keys {
         Some(keys) if errors.is_empty() => Ok(Compiled {
@@ -280,6 +218,77 @@ pub fn compile(
             keys,
         }),
         _ => Err(errors),
+    }
+}
+
+/// What the proxy needs of every credential beyond core's validation: a UUID id (tokens carry
+/// its bytes) and a verifier it can parse.
+fn check_credentials(credentials: &[Credential], errors: &mut Vec<String>) {
+    for credential in credentials {
+        if tollgate_core::ids::uuid_bytes(&credential.id).is_none() {
+            errors.push(format!(
+                "credential {}: id {:?} is not a UUID",
+                credential.object, credential.id
+            ));
+            continue;
+        }
+        if let Some(Err(e)) = credential.secret_verifier.as_deref().map(Verifier::parse) {
+            errors.push(format!(
+                "credential {}: secret verifier: {e}",
+                credential.object
+            ));
+        }
+    }
+}
+
+/// A route's entry: its plugin resolved, its backend compiled, its counters; problems go to
+/// `errors`.
+fn compile_route(
+    route: &Route,
+    plugins: &HashMap<&str, Arc<Plugin>>,
+    metrics: &ProxyMetrics,
+    errors: &mut Vec<String>,
+) -> RouteEntry {
+    if route.plugins.len() > 1 {
+        errors.push(format!(
+            "route {}: at most one plugin per route is supported",
+            route.id
+        ));
+    }
+    let plugin = match route.plugins.first() {
+        Some(id) => match plugins.get(id.as_str()) {
+            Some(p) => Some(p.clone()),
+            None => {
+                errors.push(format!("route {}: unknown plugin {id:?}", route.id));
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(plugin) = &plugin
+        && let PluginConfig::OAuth2(c) = &plugin.config
+        && c.auth_header_name.parse::<http::HeaderName>().is_err()
+    {
+        errors.push(format!(
+            "plugin {}: authHeaderName {:?} is not a header name",
+            plugin.id, c.auth_header_name
+        ));
+    }
+    let target = match &route.backend {
+        Some(backend) => match compile_backend(backend) {
+            Ok(t) => Some(Arc::new(t)),
+            Err(e) => {
+                errors.push(format!("route {}: backend: {e}", route.id));
+                None
+            }
+        },
+        None => None,
+    };
+    RouteEntry {
+        id: Arc::from(route.id.as_str()),
+        counters: metrics.route(&route.id),
+        plugin,
+        target,
     }
 }
 

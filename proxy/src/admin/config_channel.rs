@@ -1,33 +1,24 @@
-//! The admin port (8100): health, readiness, metrics, and the config channel.
-//! See docs/CONTRACTS.md "Admin port".
+//! The config channel: `GET /config` (the hash held) and `POST /config` (a snapshot pushed by
+//! the controller, with its bearer token). See docs/CONTRACTS.md "Admin port".
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use http::{Request, Response, StatusCode};
 use tollgate_core::config_channel::{self, Applied, ConfigStatus, ConfigToken, Message};
 use tollgate_core::snapshot::Snapshot;
 
-use crate::body::{self, ProxyBody};
-use crate::respond;
-use crate::state::ProxyState;
+use crate::pipeline::ProxyState;
+use crate::shared::body_limit::{ReadError, read_bounded};
+use crate::shared::respond;
+use crate::upstream::ProxyBody;
 
-/// What the admin handler needs besides the state.
+/// What the admin port needs besides the state: the config channel's settings.
 #[derive(Clone, Debug)]
 pub struct AdminOptions {
     pub config_token: Option<ConfigToken>,
     pub max_config_bytes: usize,
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 /// A reply of the config channel's wire format ([`config_channel`]).
@@ -52,7 +43,8 @@ fn authorized(expected: &ConfigToken, presented: Option<&HeaderValue>) -> bool {
     presented.is_some_and(|value| expected.authorizes(value.as_bytes()))
 }
 
-fn config_status(state: &ProxyState) -> Response<ProxyBody> {
+/// `GET /config`.
+pub fn config_status(state: &ProxyState) -> Response<ProxyBody> {
     reply(
         StatusCode::OK,
         &ConfigStatus {
@@ -62,45 +54,8 @@ fn config_status(state: &ProxyState) -> Response<ProxyBody> {
     )
 }
 
-/// Serves one admin request.
-pub async fn handle<B>(
-    state: &Arc<ProxyState>,
-    options: &AdminOptions,
-    request: Request<B>,
-) -> Response<ProxyBody>
-where
-    B: hyper::body::Body<Data = Bytes, Error = hyper::Error> + Unpin,
-{
-    match (request.method(), request.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET | &Method::HEAD, "/readyz") => {
-            if state.is_ready() {
-                text(StatusCode::OK, "ready\n")
-            } else if state.is_shutting_down() {
-                text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
-            } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "no config yet\n")
-            }
-        }
-        (&Method::GET, "/metrics") => {
-            let mut response =
-                Response::new(ProxyBody::full(state.metrics().render(&state.hash())));
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            response
-        }
-        (&Method::GET, config_channel::PATH) => config_status(state),
-        (&Method::POST, config_channel::PATH) => push_config(state, options, request).await,
-        (_, "/healthz" | "/readyz" | "/metrics" | config_channel::PATH) => {
-            message(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-        }
-        _ => message(StatusCode::NOT_FOUND, "not found"),
-    }
-}
-
-async fn push_config<B>(
+/// `POST /config`.
+pub async fn push_config<B>(
     state: &Arc<ProxyState>,
     options: &AdminOptions,
     request: Request<B>,
@@ -121,35 +76,19 @@ where
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    let bytes = match body::read_bounded(request.into_body(), options.max_config_bytes).await {
+    let bytes = match read_bounded(request.into_body(), options.max_config_bytes).await {
         Ok(bytes) => bytes,
-        Err(body::ReadError::TooLarge { limit }) => {
+        Err(ReadError::TooLarge { limit }) => {
             return message(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("snapshot larger than {limit} bytes"),
             );
         }
-        Err(body::ReadError::Read(_)) => {
+        Err(ReadError::Read(_)) => {
             return message(StatusCode::BAD_REQUEST, "could not read the request body");
         }
     };
-    // Decoding tens of megabytes takes a while: do it off the async workers, together with the
-    // apply, and free the body as soon as it is decoded (the compiled snapshot takes over the
-    // decoded strings, so the body, the decoded snapshot and the indexes are never all alive).
-    let applying = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let decoded = serde_json::from_slice::<Snapshot>(&bytes);
-        drop(bytes);
-        match decoded {
-            Ok(snapshot) => applying.apply(snapshot).map_err(Rejected::Invalid),
-            Err(e) => {
-                applying.metrics().config_rejected();
-                Err(Rejected::Undecodable(e))
-            }
-        }
-    })
-    .await;
-    match result {
+    match decode_and_apply(state, bytes).await {
         Ok(Ok(hash)) => {
             tracing::info!(%hash, "config applied");
             reply(StatusCode::OK, &Applied { hash })
@@ -174,6 +113,29 @@ where
             "applying the config failed",
         ),
     }
+}
+
+/// Decodes and applies a pushed snapshot. Decoding tens of megabytes takes a while: it runs off
+/// the async workers, together with the apply, and the body is freed as soon as it is decoded
+/// (the compiled snapshot takes over the decoded strings, so the body, the decoded snapshot and
+/// the indexes are never all alive). `Err`: the blocking task failed.
+async fn decode_and_apply(
+    state: &Arc<ProxyState>,
+    bytes: Bytes,
+) -> Result<Result<String, Rejected>, tokio::task::JoinError> {
+    let applying = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let decoded = serde_json::from_slice::<Snapshot>(&bytes);
+        drop(bytes);
+        match decoded {
+            Ok(snapshot) => applying.apply(snapshot).map_err(Rejected::Invalid),
+            Err(e) => {
+                applying.metrics().config_rejected();
+                Err(Rejected::Undecodable(e))
+            }
+        }
+    })
+    .await
 }
 
 /// Why a pushed snapshot was refused.

@@ -1,7 +1,8 @@
 //! Forwarding to backends: pooled keep-alive upstream connections (one pool per worker thread,
-//! see [`crate::pool`]), round-robin endpoints, `X-Forwarded-*` and
-//! `X-Real-IP`, hop-by-hop headers removed both ways, timeouts, and Kong's error responses.
-//! Bodies stream both ways.
+//! see [`super::pool`]), round-robin endpoints, `X-Forwarded-*` and `X-Real-IP`, hop-by-hop
+//! headers removed both ways, timeouts, and Kong's error responses. Bodies stream both ways.
+//! A bodiless `GET` or `HEAD` to a plain `http` backend goes through the inline client
+//! ([`super::inline_client`]), everything else through hyper's.
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -10,121 +11,23 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Body;
 
-use crate::body::ProxyBody;
-use crate::connector;
-use crate::pool::{Pool, SendError};
-use crate::raw::{self, RawError};
-use crate::respond;
+use super::added::Added;
+use super::body::ProxyBody;
+use super::connector;
+use super::error::InlineError;
+use super::hop_by_hop::remove_hop_by_hop;
+use super::inline_client;
+use super::pool::{Pool, SendError};
+use crate::shared::respond;
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// Hop-by-hop headers (RFC 9110 §7.6.1), removed in both directions in addition to those the
-/// `Connection` header lists.
-/// A `static`, not a `const`: a `const` array of `HeaderName`s would be built and dropped at
-/// every use.
-static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    KEEP_ALIVE,
-    PROXY_CONNECTION,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
-/// Whether `name` (any case, as read off the wire) is one of [`HOP_BY_HOP`].
-pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
-    HOP_BY_HOP
-        .iter()
-        .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
-}
-
-/// Index of `name` in [`HOP_BY_HOP`] (a string match: cheaper than nine `HeaderName`
-/// comparisons).
-fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
-    Some(match name.as_str() {
-        "connection" => 0,
-        "keep-alive" => 1,
-        "proxy-connection" => 2,
-        "proxy-authenticate" => 3,
-        "proxy-authorization" => 4,
-        "te" => 5,
-        "trailer" => 6,
-        "transfer-encoding" => 7,
-        "upgrade" => 8,
-        _ => return None,
-    })
-}
-
-/// Bit `i` set: `HOP_BY_HOP[i]` is present.
-fn hop_by_hop_present(headers: &HeaderMap) -> u16 {
-    let mut present = 0u16;
-    for name in headers.keys() {
-        if let Some(i) = hop_by_hop_index(name) {
-            present |= 1 << i;
-        }
-    }
-    present
-}
-
-/// Removes hop-by-hop headers, including every header the `Connection` header names.
-/// One pass over the names present; removes only what is there; allocates only when
-/// `Connection` names a header beyond the usual `close`/`keep-alive`/`upgrade`/`te`.
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let present = hop_by_hop_present(headers);
-    if present == 0 {
-        return;
-    }
-    // HOP_BY_HOP[0] is `Connection`.
-    if present & 1 != 0 {
-        remove_connection_listed(headers);
-    }
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
-        if present & (1 << i) != 0 {
-            headers.remove(name);
-        }
-    }
-}
-
-fn remove_connection_listed(headers: &mut HeaderMap) {
-    let listed_extra = |v: &HeaderValue| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',').any(|name| {
-                let name = name.trim();
-                !name.is_empty()
-                    && !["close", "keep-alive", "upgrade", "te"]
-                        .iter()
-                        .any(|known| name.eq_ignore_ascii_case(known))
-            })
-        })
-    };
-    let mut values = headers.get_all(header::CONNECTION).iter();
-    let first = values.next();
-    let multiple = values.next().is_some();
-    if !(multiple || first.is_some_and(listed_extra)) {
-        return;
-    }
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
-    }
-}
 
 /// One upstream `host:port`, parsed once per snapshot.
 #[derive(Debug, Clone)]
@@ -200,35 +103,6 @@ pub struct Peer {
     pub proto: HeaderValue,
     /// The listener's port.
     pub port: HeaderValue,
-}
-
-/// Headers the proxy sets on a forwarded request (`Host`, `X-Forwarded-*`, `X-Real-IP`, the
-/// identity headers), kept beside the request's `HeaderMap` until the request is sent: the
-/// inline client ([`crate::raw`]) writes them as lines after the request line, hyper's path
-/// inserts them ([`Added::apply`]). Every name here is absent from the map (removed when the
-/// client sent it), so no hashed insert is needed on the common path.
-#[derive(Debug, Default)]
-pub struct Added(Vec<(HeaderName, HeaderValue)>);
-
-impl Added {
-    pub fn with_capacity(n: usize) -> Self {
-        Self(Vec::with_capacity(n))
-    }
-
-    pub fn push(&mut self, name: HeaderName, value: HeaderValue) {
-        self.0.push((name, value));
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &(HeaderName, HeaderValue)> {
-        self.0.iter()
-    }
-
-    /// Moves the headers into `headers`.
-    pub fn apply(&mut self, headers: &mut HeaderMap) {
-        for (name, value) in self.0.drain(..) {
-            headers.insert(name, value);
-        }
-    }
 }
 
 /// Rewrites a client request's head for the upstream, in place: URI (origin form), version,
@@ -336,7 +210,7 @@ pub fn clean_response<B>(response: &mut Response<B>) {
     remove_hop_by_hop(response.headers_mut());
 }
 
-/// The upstream connections of one worker (see [`crate::pool`]).
+/// The upstream connections of one worker (see [`super::pool`]).
 pub struct Upstreams {
     pool: Pool,
 }
@@ -364,8 +238,9 @@ impl Upstreams {
     /// Sends `request` (prepared by [`prepare_request`], with `added` beside it) to `endpoint`
     /// of `target` and maps failures to Kong's responses: 502 for a refused or reset connection or a malformed response,
     /// 504 for a timeout (connect plus read timeout for the whole exchange up to the response
-    /// head). `verbatim`: the response goes to an HTTP/1 client through [`crate::h1`], so the
-    /// inline client may keep its header lines as bytes ([`raw::VerbatimHead`]).
+    /// head). `verbatim`: the response goes to an HTTP/1 client through the server's fast path,
+    /// so the inline client may keep its header lines as bytes
+    /// ([`inline_client::VerbatimHead`]).
     pub async fn send(
         &self,
         target: &Target,
@@ -377,18 +252,20 @@ impl Upstreams {
         let https = target.scheme == Scheme::HTTPS;
         let budget = target.connect_timeout + target.read_timeout;
         let authority = &endpoint.authority;
-        let result = if !https && raw::eligible(request) {
+        let result = if !https && inline_eligible(request) {
             let deadline = tokio::time::Instant::now() + budget;
-            self.pool
-                .send_raw(
-                    authority,
-                    target.connect_timeout,
-                    deadline,
-                    request,
-                    added,
-                    verbatim,
-                )
-                .await
+            let idle = self.pool.inline_idle(authority);
+            inline_client::exchange(
+                &idle,
+                authority,
+                target.connect_timeout,
+                deadline,
+                request,
+                added,
+                verbatim,
+            )
+            .await
+            .map_err(SendError::Inline)
         } else {
             added.apply(request.headers_mut());
             // hyper's client takes the request by value.
@@ -422,6 +299,17 @@ impl Upstreams {
     }
 }
 
+/// Whether the inline client may send `request`: a `GET` or `HEAD` without a body.
+fn inline_eligible(request: &Request<ProxyBody>) -> bool {
+    let method_ok = matches!(*request.method(), Method::GET | Method::HEAD);
+    let empty = match request.body() {
+        ProxyBody::Empty | ProxyBody::Full(None) => true,
+        ProxyBody::Incoming(body) => body.is_end_stream(),
+        _ => false,
+    };
+    method_ok && empty
+}
+
 /// Whether the request failed because the client's body stream failed (a malformed chunked
 /// body, a client that went away): the client's fault, not the upstream's.
 fn is_client_body_error(err: &(dyn std::error::Error + 'static)) -> bool {
@@ -439,8 +327,8 @@ fn is_client_body_error(err: &(dyn std::error::Error + 'static)) -> bool {
 
 fn is_timeout(err: &SendError) -> bool {
     match err {
-        SendError::TimedOut | SendError::Raw(RawError::TimedOut) => return true,
-        SendError::Connect(connect) | SendError::Raw(RawError::Connect(connect))
+        SendError::TimedOut | SendError::Inline(InlineError::TimedOut) => return true,
+        SendError::Connect(connect) | SendError::Inline(InlineError::Connect(connect))
             if connect.is_timeout() =>
         {
             return true;
@@ -615,11 +503,22 @@ mod tests {
     }
 
     #[test]
-    fn the_hop_by_hop_index_matches_the_list() {
-        for (i, name) in HOP_BY_HOP.iter().enumerate() {
-            assert_eq!(hop_by_hop_index(name), Some(i), "{name}");
-        }
-        assert_eq!(hop_by_hop_index(&header::HOST), None);
+    fn only_bodiless_gets_and_heads_take_the_inline_client() {
+        let get = Request::builder()
+            .method(Method::GET)
+            .uri("/a/b?c=d")
+            .body(ProxyBody::Empty)
+            .expect("request");
+        assert!(inline_eligible(&get));
+        let post = Request::builder()
+            .method(Method::POST)
+            .body(ProxyBody::Empty)
+            .expect("request");
+        assert!(!inline_eligible(&post));
+        let with_body = Request::builder()
+            .body(ProxyBody::full("x"))
+            .expect("request");
+        assert!(!inline_eligible(&with_body));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! request's own work. For the requests a gateway mostly sees (HTTP/1.0 or 1.1, no body or a
 //! small `Content-Length` body, no `Transfer-Encoding`, `Expect` or `Upgrade`), this module
 //! reads the head into the connection's buffer, parses it with `httparse` in place (header
-//! values share the buffer's bytes), calls [`handler::handle`] in the connection's own task and
+//! values share the buffer's bytes), calls [`pipeline::handle`] in the connection's own task and
 //! writes the response head together with the first body bytes in one write.
 //!
 //! Anything else is handed to hyper with the bytes already read ([`Outcome::Fallback`], a
@@ -24,7 +24,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -38,8 +38,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::body::ProxyBody;
-use crate::handler::{self, Ctx};
+use crate::pipeline::{self, Ctx};
+use crate::shared::fields::tokens;
+use crate::upstream::{BodyError, ProxyBody};
 
 /// Most header fields a fast-path head may have (hyper takes the rest, up to its own 100).
 pub const MAX_FIELDS: usize = 64;
@@ -434,7 +435,7 @@ where
         }
         let version = request.version();
         let head_request = request.method() == Method::HEAD;
-        let response = handler::handle(ctx, request).await;
+        let response = pipeline::handle(ctx, request).await;
         let keep_alive = keep_alive && !stop.is_set();
         let reply = Reply {
             head_request,
@@ -465,7 +466,15 @@ enum Framing {
     Close,
 }
 
-/// Writes `response`; `true` when the connection stays open for another request.
+/// What a written response head says about the body and the connection.
+#[derive(Debug, Clone, Copy)]
+struct Framed {
+    framing: Framing,
+    keep_alive: bool,
+}
+
+/// Writes `response`: the head ([`encode_head`]), then the body streamed as the head frames
+/// it; `true` when the connection stays open for another request.
 async fn write_response<S: AsyncWrite + Unpin>(
     io: &mut S,
     out: &mut Vec<u8>,
@@ -473,93 +482,23 @@ async fn write_response<S: AsyncWrite + Unpin>(
     reply: Reply,
 ) -> bool {
     let (parts, mut body) = response.into_parts();
-    let mut keep_alive = reply.keep_alive;
-    out.clear();
-    let status = parts.status;
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    let mut has_date = false;
-    let mut declared: Option<u64> = None;
-    if let ProxyBody::Raw(raw) = &mut body
-        && let Some(verbatim) = raw.take_verbatim()
-    {
-        out.extend_from_slice(&verbatim.lines);
-        declared = verbatim.content_length;
-        has_date = verbatim.has_date;
-    }
-    for (name, value) in &parts.headers {
-        if name == CONNECTION {
-            // The proxy states its own connection decision below.
-            if crate::raw::tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")) {
-                keep_alive = false;
-            }
-            continue;
-        }
-        if name == CONTENT_LENGTH {
-            match std::str::from_utf8(value.as_bytes())
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                Some(n) if declared.is_none() => declared = Some(n),
-                // A second or unparsable length would make the framing ambiguous.
-                _ => continue,
-            }
-        } else if name == TRANSFER_ENCODING {
-            continue;
-        } else if name == DATE {
-            has_date = true;
-        }
-        put_header(out, name.as_str().as_bytes(), value.as_bytes());
-    }
-    let bodiless = reply.head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    let framing = if bodiless {
-        Framing::None
-    } else if let Some(n) = declared {
-        Framing::Length(n)
-    } else if let Some(n) = body.size_hint().exact() {
-        put_header(out, b"content-length", n.to_string().as_bytes());
-        Framing::Length(n)
-    } else if reply.version == Version::HTTP_11 {
-        put_header(out, b"transfer-encoding", b"chunked");
-        Framing::Chunked
-    } else {
-        keep_alive = false;
-        Framing::Close
-    };
-    if !has_date {
-        put_date(out);
-    }
-    if !keep_alive {
-        put_header(out, b"connection", b"close");
-    } else if reply.version == Version::HTTP_10 {
-        put_header(out, b"connection", b"keep-alive");
-    }
-    out.extend_from_slice(b"\r\n");
+    let framed = encode_head(out, &parts, &mut body, reply);
+    let framing = framed.framing;
     if framing == Framing::None || framing == Framing::Length(0) {
         drop(body);
-        return io.write_all(out).await.is_ok() && keep_alive;
+        return io.write_all(out).await.is_ok() && framed.keep_alive;
     }
     let mut sent: u64 = 0;
     loop {
-        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
-        let data = match frame {
-            None => break,
-            Some(Err(e)) => {
+        let data = match std::future::poll_fn(|cx| poll_data(&mut body, cx)).await {
+            Ok(Some(data)) => data,
+            Ok(None) => break,
+            Err(e) => {
                 // The response cannot be completed: the client must see it cut short.
                 tracing::debug!(error = %e, "response body failed");
                 let _ = io.write_all(out).await;
                 return false;
             }
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) if !data.is_empty() => data,
-                _ => continue,
-            },
         };
         sent += data.len() as u64;
         if let Framing::Length(n) = framing
@@ -595,16 +534,131 @@ async fn write_response<S: AsyncWrite + Unpin>(
     if framing == Framing::Chunked {
         out.extend_from_slice(b"0\r\n\r\n");
     }
-    if io.write_all(out).await.is_err() {
-        return false;
+    io.write_all(out).await.is_ok() && stays_open(framed, sent)
+}
+
+/// Writes the response head into `out` (cleared first): status line, the response's fields
+/// except those the proxy states itself, framing, `Date`, `Connection`.
+fn encode_head(
+    out: &mut Vec<u8>,
+    parts: &http::response::Parts,
+    body: &mut ProxyBody,
+    reply: Reply,
+) -> Framed {
+    out.clear();
+    let status = parts.status;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut fields = Fields::default();
+    if let ProxyBody::Inline(inline) = body
+        && let Some(verbatim) = inline.take_verbatim()
+    {
+        out.extend_from_slice(&verbatim.lines);
+        fields.declared = verbatim.content_length;
+        fields.has_date = verbatim.has_date;
     }
-    match framing {
+    put_fields(out, &parts.headers, &mut fields);
+    let mut keep_alive = reply.keep_alive && !fields.close;
+    let bodiless = reply.head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = if bodiless {
+        Framing::None
+    } else if let Some(n) = fields.declared {
+        Framing::Length(n)
+    } else if let Some(n) = body.size_hint().exact() {
+        put_header(out, b"content-length", n.to_string().as_bytes());
+        Framing::Length(n)
+    } else if reply.version == Version::HTTP_11 {
+        put_header(out, b"transfer-encoding", b"chunked");
+        Framing::Chunked
+    } else {
+        keep_alive = false;
+        Framing::Close
+    };
+    if !fields.has_date {
+        put_date(out);
+    }
+    if !keep_alive {
+        put_header(out, b"connection", b"close");
+    } else if reply.version == Version::HTTP_10 {
+        put_header(out, b"connection", b"keep-alive");
+    }
+    out.extend_from_slice(b"\r\n");
+    Framed {
+        framing,
+        keep_alive,
+    }
+}
+
+/// What the fields written so far say.
+#[derive(Debug, Default)]
+struct Fields {
+    /// The `Content-Length` written.
+    declared: Option<u64>,
+    has_date: bool,
+    /// A `Connection` field said `close`.
+    close: bool,
+}
+
+/// Writes `headers` except `Connection` (the proxy states its own decision), a second or
+/// unparsable `Content-Length` (it would make the framing ambiguous) and `Transfer-Encoding`.
+fn put_fields(out: &mut Vec<u8>, headers: &HeaderMap, fields: &mut Fields) {
+    for (name, value) in headers {
+        if name == CONNECTION {
+            if tokens(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")) {
+                fields.close = true;
+            }
+            continue;
+        }
+        if name == CONTENT_LENGTH {
+            match std::str::from_utf8(value.as_bytes())
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                Some(n) if fields.declared.is_none() => fields.declared = Some(n),
+                _ => continue,
+            }
+        } else if name == TRANSFER_ENCODING {
+            continue;
+        } else if name == DATE {
+            fields.has_date = true;
+        }
+        put_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+}
+
+/// Polls `body` for its next data frame that is not empty (trailers and empty frames are
+/// skipped); `Ok(None)` at its end.
+fn poll_data(body: &mut ProxyBody, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, BodyError>> {
+    loop {
+        match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+            None => return Poll::Ready(Ok(None)),
+            Some(Err(e)) => return Poll::Ready(Err(e)),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data()
+                    && !data.is_empty()
+                {
+                    return Poll::Ready(Ok(Some(data)));
+                }
+            }
+        }
+    }
+}
+
+/// Whether the connection stays open after a body of `sent` bytes was written in full.
+fn stays_open(framed: Framed, sent: u64) -> bool {
+    match framed.framing {
         Framing::Length(n) if sent != n => {
             tracing::debug!("response body shorter than its Content-Length");
             false
         }
         Framing::Close => false,
-        _ => keep_alive,
+        _ => framed.keep_alive,
     }
 }
 

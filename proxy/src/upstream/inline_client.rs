@@ -5,9 +5,13 @@
 //! than the parsing. For a `GET` or `HEAD` without a body to a plain `http` backend, this
 //! module writes the request head itself on a pooled `TcpStream`, parses the response head
 //! with `httparse` in the request's own task, and streams the response body straight from the
-//! socket ([`RawBody`]: `Content-Length`, chunked, or until close). The connection returns to
-//! the worker's pool once the body has been read to its end. Everything else (bodies, other
-//! methods, `https` backends) goes through hyper ([`crate::pool`]).
+//! socket ([`InlineBody`]: `Content-Length`, chunked, or until close). The connection returns to
+//! the worker's idle stack for its endpoint ([`IdleStack`]) once the body has been read to its
+//! end. Everything else (bodies, other methods, `https` backends) goes through hyper
+//! ([`super::pool`]); [`super::forward`] decides which client sends a request.
+//!
+//! Generic over the proxy's body type: [`exchange`] reads any request's head and returns the
+//! caller's body type, made from an [`InlineBody`].
 //!
 //! Both methods are idempotent, so a request whose reused connection turns out to have been
 //! closed by the upstream before any response byte arrived is retried on another connection.
@@ -27,10 +31,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::body::{BodyError, ProxyBody};
-use crate::connector::{self, ConnectError};
-use crate::forward::{self, Added};
-use crate::pool::Slot;
+use super::added::Added;
+use super::connector;
+use super::error::{BodyError, InlineError};
+use super::hop_by_hop::is_hop_by_hop;
+use super::idle::{IdleStack, Reusable};
+use crate::shared::fields::tokens;
 
 /// Largest response head accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -39,37 +45,20 @@ const MAX_HEADERS: usize = 100;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Why the upstream exchange failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RawError {
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    #[error("upstream I/O: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("upstream closed the connection before responding")]
-    ClosedBeforeResponse,
-    #[error("upstream closed the connection inside the response body")]
-    Truncated,
-    #[error("malformed upstream response: {0}")]
-    Malformed(&'static str),
-    #[error("upstream timed out")]
-    TimedOut,
-}
-
 /// One idle-able upstream connection with its read buffer and its deadline timer (reset for
 /// each exchange: re-arming a registered timer is much cheaper than a new one per request).
-pub struct RawConn {
+pub struct InlineConn {
     stream: TcpStream,
     buf: BytesMut,
     timer: Pin<Box<Sleep>>,
 }
 
-impl RawConn {
+impl InlineConn {
     async fn connect(
         authority: &Authority,
         timeout: Duration,
         deadline: Instant,
-    ) -> Result<Self, RawError> {
+    ) -> Result<Self, InlineError> {
         let stream = connector::connect_tcp(authority, 80, timeout).await?;
         Ok(Self {
             stream,
@@ -78,7 +67,7 @@ impl RawConn {
         })
     }
 
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, RawError>> {
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, InlineError>> {
         if self.buf.capacity() - self.buf.len() < 1024 {
             self.buf.reserve(READ_CHUNK);
         }
@@ -93,20 +82,17 @@ impl RawConn {
     }
 }
 
-/// Whether `request` can take the fast path (see the module doc).
-pub fn eligible(request: &Request<ProxyBody>) -> bool {
-    let method_ok = matches!(*request.method(), Method::GET | Method::HEAD);
-    let empty = match request.body() {
-        ProxyBody::Empty | ProxyBody::Full(None) => true,
-        ProxyBody::Incoming(body) => body.is_end_stream(),
-        _ => false,
-    };
-    method_ok && empty
+/// A connection found closed is dropped when read from, never while idle.
+impl Reusable for InlineConn {
+    #[inline]
+    fn is_closed(&self) -> bool {
+        false
+    }
 }
 
 /// The request head as sent: request line in origin form, the proxy's own headers (`Host`
 /// first), then every header of the request.
-pub fn encode_head(request: &Request<ProxyBody>, added: &Added) -> Vec<u8> {
+pub fn encode_head<R>(request: &Request<R>, added: &Added) -> Vec<u8> {
     let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let lines = || {
         added
@@ -165,14 +151,6 @@ pub struct VerbatimHead {
     pub has_date: bool,
 }
 
-/// Tokens of a comma-separated field value, trimmed.
-pub(crate) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
-}
-
 /// What the fields of a head say about framing and connection reuse.
 #[derive(Debug, Default)]
 struct Facts<'a> {
@@ -185,7 +163,7 @@ struct Facts<'a> {
     has_date: bool,
 }
 
-fn facts<'a>(fields: &[httparse::Header<'a>]) -> Result<Facts<'a>, RawError> {
+fn facts<'a>(fields: &[httparse::Header<'a>]) -> Result<Facts<'a>, InlineError> {
     let mut facts = Facts::default();
     for field in fields {
         let name = field.name.as_bytes();
@@ -197,9 +175,9 @@ fn facts<'a>(fields: &[httparse::Header<'a>]) -> Result<Facts<'a>, RawError> {
                     .ok()
                     .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
                     .and_then(|t| t.parse::<u64>().ok())
-                    .ok_or(RawError::Malformed("content-length"))?;
+                    .ok_or(InlineError::Malformed("content-length"))?;
                 if facts.content_length.is_some_and(|l| l != n) {
-                    return Err(RawError::Malformed("conflicting content-length"));
+                    return Err(InlineError::Malformed("conflicting content-length"));
                 }
                 facts.content_length = Some(n);
             }
@@ -231,9 +209,7 @@ fn verbatim_lines(fields: &[httparse::Header<'_>], facts: &Facts<'_>, len: usize
     let mut lines = Vec::with_capacity(len);
     for field in fields {
         let name = field.name.as_bytes();
-        if forward::is_hop_by_hop(name)
-            || (facts.lists_fields && listed_by_connection(fields, name))
-        {
+        if is_hop_by_hop(name) || (facts.lists_fields && listed_by_connection(fields, name)) {
             continue;
         }
         lines.extend_from_slice(name);
@@ -255,7 +231,7 @@ fn parse_head(
     buf: &mut BytesMut,
     head_request: bool,
     verbatim: bool,
-) -> Result<Option<Head>, RawError> {
+) -> Result<Option<Head>, InlineError> {
     loop {
         // Uninitialized slots: zeroing 100 headers per response costs more than parsing.
         let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -268,13 +244,14 @@ fn parse_head(
         let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(RawError::Malformed("unparsable head")),
+            Err(_) => return Err(InlineError::Malformed("unparsable head")),
         };
         let code = response.code.unwrap_or(0);
-        let status = StatusCode::from_u16(code).map_err(|_| RawError::Malformed("bad status"))?;
+        let status =
+            StatusCode::from_u16(code).map_err(|_| InlineError::Malformed("bad status"))?;
         if status.is_informational() {
             if code == 101 {
-                return Err(RawError::Malformed("unexpected protocol switch"));
+                return Err(InlineError::Malformed("unexpected protocol switch"));
             }
             buf.advance(len);
             continue;
@@ -304,7 +281,7 @@ fn parse_head(
         let mut spans = Vec::with_capacity(response.headers.len());
         for field in response.headers.iter() {
             let name = HeaderName::from_bytes(field.name.as_bytes())
-                .map_err(|_| RawError::Malformed("bad header name"))?;
+                .map_err(|_| InlineError::Malformed("bad header name"))?;
             let start = field.value.as_ptr() as usize - base;
             spans.push((name, start, field.value.len()));
         }
@@ -312,7 +289,7 @@ fn parse_head(
         let mut headers = HeaderMap::with_capacity(spans.len());
         for (name, start, len) in spans {
             let value = HeaderValue::from_maybe_shared(head.slice(start..start + len))
-                .map_err(|_| RawError::Malformed("bad header value"))?;
+                .map_err(|_| InlineError::Malformed("bad header value"))?;
             headers.append(name, value);
         }
         return Ok(Some(Head {
@@ -348,40 +325,41 @@ fn framing(status: StatusCode, head_request: bool, facts: &Facts<'_>) -> Framing
     }
 }
 
-/// Sends an [`eligible`] request on an idle connection of `slot` (or a new one, opened within
-/// `connect_timeout`) and returns the response once its head has arrived, by `deadline`.
-pub async fn exchange(
-    slot: &Arc<Slot>,
+/// Sends a bodiless `GET` or `HEAD` request on an idle connection of `idle` (or a new one,
+/// opened within `connect_timeout`) and returns the response once its head has arrived, by
+/// `deadline`; its body is a `B` made from the [`InlineBody`].
+pub async fn exchange<R, B: From<InlineBody>>(
+    idle: &Arc<IdleStack<InlineConn>>,
     authority: &Authority,
     connect_timeout: Duration,
     deadline: Instant,
-    request: &Request<ProxyBody>,
+    request: &Request<R>,
     added: &Added,
     verbatim: bool,
-) -> Result<Response<ProxyBody>, RawError> {
+) -> Result<Response<B>, InlineError> {
     let head_request = request.method() == Method::HEAD;
     let bytes = encode_head(request, added);
     loop {
-        let (mut conn, reused) = match slot.pop_raw() {
+        let (mut conn, reused) = match idle.pop() {
             Some(conn) => (conn, true),
             None => {
-                let connecting = RawConn::connect(authority, connect_timeout, deadline);
+                let connecting = InlineConn::connect(authority, connect_timeout, deadline);
                 (Box::pin(connecting).await?, false)
             }
         };
         conn.timer.as_mut().reset(deadline);
         let result = {
-            let RawConn { stream, buf, timer } = &mut conn;
+            let InlineConn { stream, buf, timer } = &mut conn;
             tokio::select! {
                 biased;
                 result = send_and_read_head(stream, buf, &bytes, head_request, verbatim) => result,
-                () = timer.as_mut() => Err(RawError::TimedOut),
+                () = timer.as_mut() => Err(InlineError::TimedOut),
             }
         };
         match result {
-            Ok(head) => return Ok(respond(head, conn, slot.clone())),
+            Ok(head) => return Ok(respond(head, conn, idle.clone())),
             // A reused connection the upstream had closed; nothing was answered: try another.
-            Err(RawError::ClosedBeforeResponse | RawError::Io(_)) if reused => {}
+            Err(InlineError::ClosedBeforeResponse | InlineError::Io(_)) if reused => {}
             Err(e) => return Err(e),
         }
     }
@@ -393,7 +371,7 @@ async fn send_and_read_head(
     bytes: &[u8],
     head_request: bool,
     verbatim: bool,
-) -> Result<Head, RawError> {
+) -> Result<Head, InlineError> {
     stream.write_all(bytes).await?;
     loop {
         if !buf.is_empty()
@@ -402,31 +380,35 @@ async fn send_and_read_head(
             return Ok(head);
         }
         if buf.len() >= MAX_HEAD {
-            return Err(RawError::Malformed("head too large"));
+            return Err(InlineError::Malformed("head too large"));
         }
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
         if stream.read_buf(buf).await? == 0 {
             return Err(if buf.is_empty() {
-                RawError::ClosedBeforeResponse
+                InlineError::ClosedBeforeResponse
             } else {
-                RawError::Malformed("truncated head")
+                InlineError::Malformed("truncated head")
             });
         }
     }
 }
 
-fn respond(head: Head, conn: RawConn, slot: Arc<Slot>) -> Response<ProxyBody> {
+fn respond<B: From<InlineBody>>(
+    head: Head,
+    conn: InlineConn,
+    idle: Arc<IdleStack<InlineConn>>,
+) -> Response<B> {
     let state = match head.framing {
         Framing::Empty => State::Done,
         Framing::Length(n) => State::Length(n),
         Framing::Chunked => State::Chunked(Chunk::Size),
         Framing::UntilClose => State::UntilClose,
     };
-    let mut body = RawBody {
+    let mut body = InlineBody {
         conn: Some(conn),
-        slot,
+        idle,
         state,
         keep_alive: head.keep_alive,
         verbatim: head.verbatim,
@@ -434,13 +416,7 @@ fn respond(head: Head, conn: RawConn, slot: Arc<Slot>) -> Response<ProxyBody> {
     if body.state == State::Done {
         body.release();
     }
-    // A verbatim head travels with the body, even an empty one.
-    let body = if body.state == State::Done && body.verbatim.is_none() {
-        ProxyBody::Empty
-    } else {
-        ProxyBody::Raw(body)
-    };
-    let mut response = Response::new(body);
+    let mut response = Response::new(B::from(body));
     *response.status_mut() = head.status;
     *response.version_mut() = head.version;
     *response.headers_mut() = head.headers;
@@ -468,17 +444,17 @@ enum State {
 }
 
 /// A response body read from the upstream socket; hands the connection back at its end.
-pub struct RawBody {
-    conn: Option<RawConn>,
-    slot: Arc<Slot>,
+pub struct InlineBody {
+    conn: Option<InlineConn>,
+    idle: Arc<IdleStack<InlineConn>>,
     state: State,
     keep_alive: bool,
     verbatim: Option<VerbatimHead>,
 }
 
-impl std::fmt::Debug for RawBody {
+impl std::fmt::Debug for InlineBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawBody")
+        f.debug_struct("InlineBody")
             .field("state", &self.state)
             .finish_non_exhaustive()
     }
@@ -489,10 +465,15 @@ fn line_end(buf: &[u8]) -> Option<usize> {
     buf.windows(2).position(|w| w == b"\r\n")
 }
 
-impl RawBody {
+impl InlineBody {
     /// The response's header lines, when they were kept verbatim (taken once).
     pub fn take_verbatim(&mut self) -> Option<VerbatimHead> {
         self.verbatim.take()
+    }
+
+    /// Whether the body is complete and carries no verbatim head: the response needs no body.
+    pub fn is_spent(&self) -> bool {
+        self.state == State::Done && self.verbatim.is_none()
     }
 
     /// The body is complete: the connection goes back to the pool when reusable and clean.
@@ -502,12 +483,12 @@ impl RawBody {
             && self.keep_alive
             && conn.buf.is_empty()
         {
-            self.slot.put_raw(conn);
+            self.idle.put(conn);
         }
     }
 
     /// Makes progress with the buffered bytes: a data frame, the end, or `None` (need more).
-    fn step(&mut self) -> Result<Option<Option<Bytes>>, RawError> {
+    fn step(&mut self) -> Result<Option<Option<Bytes>>, InlineError> {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(Some(None));
         };
@@ -545,9 +526,9 @@ impl RawBody {
                     let line = &buf[..end];
                     let digits = line.split(|&b| b == b';').next().unwrap_or_default();
                     let text = std::str::from_utf8(digits)
-                        .map_err(|_| RawError::Malformed("chunk size"))?;
+                        .map_err(|_| InlineError::Malformed("chunk size"))?;
                     let size = u64::from_str_radix(text.trim(), 16)
-                        .map_err(|_| RawError::Malformed("chunk size"))?;
+                        .map_err(|_| InlineError::Malformed("chunk size"))?;
                     buf.advance(end + 2);
                     self.state = State::Chunked(if size == 0 {
                         Chunk::Trailers
@@ -560,7 +541,7 @@ impl RawBody {
                         return Ok(None);
                     }
                     if &buf[..2] != b"\r\n" {
-                        return Err(RawError::Malformed("chunk end"));
+                        return Err(InlineError::Malformed("chunk end"));
                     }
                     buf.advance(2);
                     self.state = State::Chunked(Chunk::Size);
@@ -581,15 +562,15 @@ impl RawBody {
     }
 }
 
-fn too_long<T>(buf: &BytesMut) -> Result<Option<T>, RawError> {
+fn too_long<T>(buf: &BytesMut) -> Result<Option<T>, InlineError> {
     if buf.len() > MAX_HEAD {
-        Err(RawError::Malformed("chunk line too long"))
+        Err(InlineError::Malformed("chunk line too long"))
     } else {
         Ok(None)
     }
 }
 
-impl Body for RawBody {
+impl Body for InlineBody {
     type Data = Bytes;
     type Error = BodyError;
 
@@ -621,7 +602,7 @@ impl Body for RawBody {
                 Ok(0) => {
                     this.conn = None;
                     this.state = State::Done;
-                    return Poll::Ready(Some(Err(RawError::Truncated.into())));
+                    return Poll::Ready(Some(Err(InlineError::Truncated.into())));
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -647,5 +628,5 @@ impl Body for RawBody {
 }
 
 #[cfg(test)]
-#[path = "raw_tests.rs"]
+#[path = "inline_client_tests.rs"]
 mod tests;

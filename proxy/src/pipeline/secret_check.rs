@@ -16,7 +16,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
-use crate::metrics::Metrics;
+use super::metrics::ProxyMetrics;
+use crate::options::SecretCheckLimits;
 
 type Digest = [u8; 32];
 
@@ -46,29 +47,6 @@ pub enum Error {
     TaskFailed,
 }
 
-/// Sizes of the pool, queue and cache.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Verifications running at once (default: half the cores, at least one, so a flood of
-    /// wrong secrets leaves most of the CPU to the threads serving traffic).
-    pub workers: usize,
-    /// Verifications waiting for a worker before new ones are refused.
-    pub max_waiting: usize,
-    /// Entries per cache generation (the cache holds at most twice this).
-    pub cache_generation: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
-            workers: (cores / 2).max(1),
-            max_waiting: 256 * cores,
-            cache_generation: 16 * 1024,
-        }
-    }
-}
-
 /// Two-generation cache: a full current generation becomes the old one; hits in the old one
 /// are promoted. Bounded at two generations, approximately least-recently-used.
 #[derive(Debug, Default)]
@@ -96,6 +74,7 @@ impl Cache {
         self.current.insert(key);
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.current.len() + self.old.len()
     }
@@ -104,11 +83,11 @@ impl Cache {
 pub struct SecretVerifier {
     /// HMAC keyed with a per-process random key; `None` (no OS randomness) disables the cache.
     mac: Option<Hmac<Sha256>>,
-    limits: Limits,
+    limits: SecretCheckLimits,
     cache: Mutex<Cache>,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ProxyMetrics>,
 }
 
 impl std::fmt::Debug for SecretVerifier {
@@ -120,7 +99,7 @@ impl std::fmt::Debug for SecretVerifier {
 }
 
 impl SecretVerifier {
-    pub fn new(limits: Limits, metrics: Arc<Metrics>) -> Self {
+    pub fn new(limits: SecretCheckLimits, metrics: Arc<ProxyMetrics>) -> Self {
         let mut key = [0u8; 32];
         // Without OS randomness the cache key would be predictable: refuse to cache instead.
         let mac = getrandom::getrandom(&mut key)
@@ -130,7 +109,7 @@ impl SecretVerifier {
         let limits = if mac.is_some() {
             limits
         } else {
-            Limits {
+            SecretCheckLimits {
                 cache_generation: 0,
                 ..limits
             }
@@ -214,7 +193,8 @@ impl SecretVerifier {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Entries currently cached (for tests and metrics).
+    /// Entries currently cached.
+    #[cfg(test)]
     pub fn cached(&self) -> usize {
         self.lock().len()
     }
@@ -273,13 +253,13 @@ mod tests {
         })
     }
 
-    fn pool_with(limits: Limits) -> SecretVerifier {
-        SecretVerifier::new(limits, Arc::new(Metrics::default()))
+    fn pool_with(limits: SecretCheckLimits) -> SecretVerifier {
+        SecretVerifier::new(limits, Arc::new(ProxyMetrics::default()))
     }
 
     #[tokio::test]
     async fn right_secret_is_verified_once_then_served_from_the_cache_and_wrong_ones_always_pay() {
-        let pool = pool_with(Limits::default());
+        let pool = pool_with(SecretCheckLimits::default());
         let v = fake(b"secret", true);
         let text = "$argon2id$fake";
         assert_eq!(pool.verify(text, &v, b"secret").await, Ok(true));
@@ -293,7 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_changed_verifier_does_not_reuse_the_old_cache_entry() {
-        let pool = pool_with(Limits::default());
+        let pool = pool_with(SecretCheckLimits::default());
         let old = fake(b"s", true);
         assert_eq!(pool.verify("$argon2id$old", &old, b"s").await, Ok(true));
         let rotated = fake(b"t", true);
@@ -306,7 +286,7 @@ mod tests {
 
     #[test]
     fn cache_keys_hold_no_plaintext_and_differ_per_pair() {
-        let pool = pool_with(Limits::default());
+        let pool = pool_with(SecretCheckLimits::default());
         let a = pool.cache_key("$argon2id$x", b"secret").expect("key");
         let b = pool.cache_key("$argon2id$x", b"secreu").expect("key");
         assert_ne!(a, b);
@@ -326,7 +306,7 @@ mod tests {
 
     #[tokio::test]
     async fn cheap_verifiers_run_inline_without_caching() {
-        let pool = pool_with(Limits::default());
+        let pool = pool_with(SecretCheckLimits::default());
         let v = fake(b"x", false);
         assert_eq!(pool.verify("$sha256$s$x", &v, b"x").await, Ok(true));
         assert_eq!(pool.cached(), 0);
@@ -334,7 +314,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_new_verifications() {
-        let pool = pool_with(Limits {
+        let pool = pool_with(SecretCheckLimits {
             workers: 1,
             max_waiting: 0,
             cache_generation: 8,
@@ -352,7 +332,7 @@ mod tests {
         let salt = tollgate_core::secret::deterministic_salt("cred");
         let text = tollgate_core::secret::hash_argon2id(b"secret", &salt).expect("hash");
         let parsed = Arc::new(tollgate_core::secret::Verifier::parse(&text).expect("parse"));
-        let pool = pool_with(Limits::default());
+        let pool = pool_with(SecretCheckLimits::default());
         assert_eq!(pool.verify(&text, &parsed, b"secret").await, Ok(true));
         assert_eq!(pool.verify(&text, &parsed, b"nope").await, Ok(false));
     }

@@ -1,0 +1,274 @@
+//! The per-request pipeline, as plain async functions over a [`Ctx`] (testable without
+//! sockets): normalize the path, match a route, strip identity headers, run the route's plugin
+//! (token endpoint or verification), forward.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Request, Response, StatusCode};
+use tollgate_core::oauth::{self, TokenLocation};
+use tollgate_core::routing::{self, RouteMatch};
+use tollgate_core::snapshot::{Plugin, PluginConfig};
+use tracing::Instrument;
+
+use super::context::Ctx;
+use super::identity::set_identity;
+use super::state::{Compiled, RouteEntry};
+use super::{token_endpoint, verify};
+use crate::shared::body_limit::{ReadError, read_bounded};
+use crate::shared::respond::{self, oauth_error};
+use crate::upstream::{self, Added, Endpoint, ProxyBody, Target};
+
+/// Serves one request. Never fails: every error is a response.
+pub async fn handle(ctx: &Ctx, mut request: Request<ProxyBody>) -> Response<ProxyBody> {
+    let start = Instant::now();
+    ctx.mark_request();
+    // The request stays here; the pipeline borrows it (each move would copy ~250 bytes).
+    let response = dispatch(ctx, &mut request).await;
+    ctx.state.metrics().observe_latency(start.elapsed());
+    response
+}
+
+fn host_of<B>(request: &Request<B>) -> Option<&str> {
+    request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().host())
+}
+
+fn unmatched(ctx: &Ctx, response: Response<ProxyBody>) -> Response<ProxyBody> {
+    ctx.state
+        .metrics()
+        .unmatched()
+        .record(response.status().as_u16());
+    response
+}
+
+async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
+    let Some(compiled) = ctx.local.snapshot(&ctx.state) else {
+        return unmatched(ctx, respond::no_route());
+    };
+    let Ok(path) = routing::normalize_path(request.uri().path()) else {
+        return unmatched(ctx, respond::bad_request());
+    };
+    // RFC 9112 §3.2: more than one Host is a 400 (it would make routing ambiguous).
+    let mut hosts = request.headers().get_all(HOST).iter();
+    if hosts.next().is_some() && hosts.next().is_some() {
+        return unmatched(ctx, respond::bad_request_close());
+    }
+    let Some(matched) = compiled
+        .table
+        .find(host_of(request), request.method().as_str(), &path)
+    else {
+        return unmatched(ctx, respond::no_route());
+    };
+    let Some(entry) = compiled.routes.get(matched.index) else {
+        return unmatched(ctx, respond::no_route());
+    };
+    let span = tracing::debug_span!("request", route = %entry.id);
+    let routed = Routed {
+        ctx,
+        compiled: &compiled,
+        entry,
+        matched,
+        path: &path,
+    };
+    let routed = route(routed, request);
+    // A disabled span would still wrap (and enlarge) the future on every request.
+    let response = if span.is_disabled() {
+        routed.await
+    } else {
+        routed.instrument(span).await
+    };
+    entry.counters.record(response.status().as_u16());
+    response
+}
+
+/// A request matched to a route: what every step after routing reads.
+#[derive(Clone, Copy)]
+struct Routed<'a> {
+    ctx: &'a Ctx,
+    compiled: &'a Compiled,
+    entry: &'a RouteEntry,
+    matched: RouteMatch<'a>,
+    /// The normalized request path.
+    path: &'a str,
+}
+
+/// What the pipeline decided: a response, or forwarding the (prepared) request to an endpoint.
+/// It lives for one return; boxing the response would allocate on every refused request.
+#[allow(clippy::large_enum_variant)]
+enum Next<'a> {
+    Respond(Response<ProxyBody>),
+    Forward(&'a Target, &'a Endpoint),
+}
+
+/// Runs the route's plugin and forwards. The decisions are plain functions returning [`Next`]
+/// and only reading a body and the upstream exchange are awaited here; the request is borrowed
+/// throughout, so it is not copied from future to future.
+async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
+    // Host, X-Forwarded-*, X-Real-IP and up to six identity headers.
+    let mut added = Added::with_capacity(12);
+    let next = match &routed.entry.plugin {
+        None => {
+            set_identity(request.headers_mut(), None, &mut added);
+            forward_to(routed, request, &mut added, Query::Original)
+        }
+        Some(plugin) => {
+            if let PluginConfig::OAuth2(config) = &plugin.config
+                && oauth::is_token_endpoint(routed.path)
+            {
+                let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
+                // Boxed: keeps this rarely taken branch's large future out of every request's
+                // state.
+                let serving =
+                    token_endpoint::serve(routed.ctx, routed.compiled, plugin, config, request);
+                return Box::pin(serving).await;
+            }
+            let buffered = if verify::token_may_be_in_body(plugin, request) {
+                let body = std::mem::take(request.body_mut());
+                let reading = read_bounded(body, oauth::MAX_VERIFY_BODY_LEN);
+                match Box::pin(reading).await {
+                    Ok(bytes) => Some(bytes),
+                    Err(ReadError::TooLarge { .. }) => return respond::too_large(),
+                    Err(ReadError::Read(_)) => return respond::bad_request(),
+                }
+            } else {
+                None
+            };
+            protected(routed, plugin, request, &mut added, buffered)
+        }
+    };
+    match next {
+        Next::Respond(response) => response,
+        Next::Forward(target, endpoint) => {
+            let ctx = routed.ctx;
+            let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
+            ctx.local
+                .upstreams
+                .send(target, endpoint, request, &mut added, verbatim)
+                .await
+        }
+    }
+}
+
+/// Verifies the request's token and decides to forward it with the caller's identity.
+/// `buffered` holds the body when it was read because the token may be in it (the request's
+/// own body is then empty).
+fn protected<'a>(
+    routed: Routed<'a>,
+    plugin: &Plugin,
+    request: &mut Request<ProxyBody>,
+    added: &mut Added,
+    buffered: Option<Bytes>,
+) -> Next<'a> {
+    let Routed { ctx, compiled, .. } = routed;
+    let verified = match verify::verify(ctx, compiled, plugin, request, buffered.as_deref()) {
+        Ok(verified) => verified,
+        Err(error) => return Next::Respond(oauth_error(&error)),
+    };
+    set_identity(request.headers_mut(), Some(&verified.identity), added);
+    let (query, rewritten) = match &verified.location {
+        Some(location) if hides_credentials(plugin) => {
+            hide_token(location, request, buffered.as_ref())
+        }
+        _ => (Query::Original, None),
+    };
+    // Without a buffered body the client's body stream stays in the request.
+    match (rewritten, buffered) {
+        (Some(rewritten), _) => {
+            request
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(rewritten.len()));
+            *request.body_mut() = ProxyBody::full(rewritten);
+        }
+        (None, Some(bytes)) => *request.body_mut() = ProxyBody::full(bytes),
+        (None, None) => {}
+    }
+    forward_to(routed, request, added, query)
+}
+
+fn hides_credentials(plugin: &Plugin) -> bool {
+    match &plugin.config {
+        PluginConfig::OAuth2(c) => c.hide_credentials,
+        PluginConfig::OpenIdConnect(c) => c.hide_credentials,
+    }
+}
+
+/// Removes the token from where it was found: a header in place, the query string and the
+/// buffered body as rewritten copies (the body's `None` when it was not rewritten).
+fn hide_token(
+    location: &TokenLocation,
+    request: &mut Request<ProxyBody>,
+    buffered: Option<&Bytes>,
+) -> (Query, Option<Vec<u8>>) {
+    let mut query = request.uri().query().map(str::to_owned);
+    let mut body = buffered.map(|b| b.to_vec());
+    oauth::hide_credentials(location, request.headers_mut(), &mut query, &mut body);
+    (Query::Replaced(query), body)
+}
+
+/// The query string sent upstream.
+enum Query {
+    /// The client's, unchanged.
+    Original,
+    /// Rewritten (a hidden `access_token` removed); `None` for no query.
+    Replaced(Option<String>),
+}
+
+/// Prepares the request for the route's backend; 503 without one.
+fn forward_to<'a>(
+    routed: Routed<'a>,
+    request: &mut Request<ProxyBody>,
+    added: &mut Added,
+    query: Query,
+) -> Next<'a> {
+    let Routed {
+        ctx,
+        entry,
+        matched,
+        path,
+        ..
+    } = routed;
+    let Some(target) = &entry.target else {
+        return Next::Respond(respond::static_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            respond::NO_SERVICE,
+        ));
+    };
+    let Some(endpoint) = target.pick() else {
+        return Next::Respond(respond::static_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            respond::NO_HEALTHY_UPSTREAM,
+        ));
+    };
+    let upstream =
+        routing::upstream_path(matched.route, &target.path, matched.matched_prefix, path);
+    let query = match &query {
+        Query::Original => request.uri().query(),
+        Query::Replaced(q) => q.as_deref(),
+    };
+    let path_and_query = match (query, request.uri().path_and_query()) {
+        // Unchanged path and query: reuse the client's bytes.
+        (_, Some(original)) if upstream == original.path() && original.query() == query => {
+            Ok(original.clone())
+        }
+        (Some(q), _) if !q.is_empty() => {
+            let mut s = String::with_capacity(upstream.len() + 1 + q.len());
+            s.push_str(&upstream);
+            s.push('?');
+            s.push_str(q);
+            PathAndQuery::from_maybe_shared(Bytes::from(s))
+        }
+        _ => PathAndQuery::from_maybe_shared(Bytes::from(upstream)),
+    };
+    let Ok(path_and_query) = path_and_query else {
+        return Next::Respond(respond::bad_request());
+    };
+    upstream::prepare_request(request, &ctx.peer, target, endpoint, path_and_query, added);
+    Next::Forward(target, endpoint)
+}

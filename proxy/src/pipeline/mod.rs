@@ -1,0 +1,34 @@
+//! The per-request pipeline and the state it serves from.
+//!
+//! - [`state`]: the proxy's shared state ([`ProxyState`]): the compiled snapshot swapped in
+//!   atomically, the brute-force guard, the secret-check pool, the counters;
+//! - [`context`]: what a request is served with ([`Ctx`], the worker's [`WorkerLocal`]);
+//! - [`handler`]: route, then the route's plugin, then forward ([`handle`]);
+//! - [`verify`]: token verification on protected routes; [`token_endpoint`]: the client
+//!   credentials grant; [`identity`]: the identity headers a client may not forge;
+//! - [`secret_check`]: client-secret verification off the serving threads; [`brute_force`]:
+//!   the token endpoint's guard; [`token_cache`]: each worker's cache of opened tokens;
+//! - [`metrics`]: the proxy's counters (`ProxyMetrics`).
+//!
+//! Uses [`crate::upstream`], [`crate::shared`] and [`crate::options`].
+
+mod brute_force;
+mod context;
+mod handler;
+mod identity;
+mod metrics;
+mod secret_check;
+mod state;
+mod token_cache;
+mod token_endpoint;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub(crate) use context::{Ctx, WorkerLocal};
+pub(crate) use handler::handle;
+#[cfg(test)]
+pub(crate) use metrics::Verification;
+pub(crate) use metrics::{BUCKETS_US, Counts, Refusal};
+pub use state::ProxyState;

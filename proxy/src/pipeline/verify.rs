@@ -1,0 +1,76 @@
+//! Token verification on a protected route: find the token where the plugin looks for it, open
+//! it (through the worker's cache), authenticate it, count the outcome.
+
+use http::Request;
+use tollgate_core::oauth::{
+    self, Identity, OAuthError, ParamSource, RequestView, TokenLocation, TokenSource,
+};
+use tollgate_core::snapshot::Plugin;
+
+use super::context::Ctx;
+use super::metrics::Verification;
+use super::state::Compiled;
+use crate::shared::clock::unix_now;
+use crate::upstream::ProxyBody;
+
+/// A request whose token was accepted (or whose plugin let an anonymous caller in).
+pub struct Verified<'i> {
+    pub identity: Identity<'i>,
+    /// Where the token was; `None` when there was none.
+    pub location: Option<TokenLocation>,
+}
+
+/// Whether the token can only be in the body under `plugin`, so the body must be read first.
+pub fn token_may_be_in_body(plugin: &Plugin, request: &Request<ProxyBody>) -> bool {
+    oauth::needs_body(ParamSource::of(&plugin.config), &view(request, None))
+}
+
+/// Finds, opens and authenticates the request's token under `plugin` (`body`: the buffered
+/// body, when it was read), and counts the outcome. Refused: the RFC 6750 error to answer.
+pub fn verify<'i>(
+    ctx: &Ctx,
+    compiled: &'i Compiled,
+    plugin: &Plugin,
+    request: &Request<ProxyBody>,
+    body: Option<&[u8]>,
+) -> Result<Verified<'i>, OAuthError> {
+    let metrics = ctx.state.metrics();
+    let found = oauth::extract_token(ParamSource::of(&plugin.config), &view(request, body));
+    let (opened, location) = match found {
+        TokenSource::Missing => (None, None),
+        TokenSource::Found { token, location } => {
+            let opened = ctx
+                .local
+                .tokens
+                .open(&compiled.keys, compiled.generation, &token);
+            (Some(opened), Some(location))
+        }
+    };
+    match oauth::authenticate(plugin, opened, &compiled.index, unix_now()) {
+        Ok(identity) => {
+            metrics.verification(if identity.anonymous {
+                Verification::Anonymous
+            } else {
+                Verification::Ok
+            });
+            Ok(Verified { identity, location })
+        }
+        Err(error) => {
+            metrics.verification(if location.is_some() {
+                Verification::Invalid
+            } else {
+                Verification::Missing
+            });
+            Err(error)
+        }
+    }
+}
+
+fn view<'r>(request: &'r Request<ProxyBody>, body: Option<&'r [u8]>) -> RequestView<'r> {
+    RequestView {
+        method: request.method().as_str(),
+        headers: request.headers(),
+        query: request.uri().query(),
+        body,
+    }
+}

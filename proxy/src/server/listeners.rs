@@ -1,0 +1,315 @@
+//! Binding the listeners, starting the workers, and shutting down.
+//!
+//! Traffic is served by one single-threaded runtime per core ([`super::worker`]), each with its
+//! own handle on the shared listening sockets (whichever worker is free accepts a new
+//! connection) and its own upstream connection pools, so a request never crosses threads and
+//! pools never contend. The admin port runs on the caller's runtime
+//! ([`super::admin_listener`]). Shutdown: `/readyz` turns 503, workers stop accepting,
+//! in-flight requests get the grace period, then `serve` returns.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::admin_listener;
+use super::worker::{Worker, WorkerListeners};
+use crate::admin::AdminOptions;
+use crate::options::ProxyOptions;
+use crate::pipeline::ProxyState;
+use crate::tls;
+use crate::upstream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::Error),
+    #[error("starting worker {index}: {source}")]
+    Worker {
+        index: usize,
+        source: std::io::Error,
+    },
+}
+
+/// Listeners bound and ready to serve (so tests and callers learn the real ports first).
+#[derive(Debug)]
+pub struct Bound {
+    options: ProxyOptions,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    upstream_tls: Arc<rustls::ClientConfig>,
+    /// Per worker: its HTTP and HTTPS listeners.
+    http: Vec<std::net::TcpListener>,
+    https: Vec<std::net::TcpListener>,
+    admin: Option<TcpListener>,
+    http_addr: Option<SocketAddr>,
+    https_addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
+}
+
+/// Binds one listening socket and gives each of `count` workers its own handle on it (port 0
+/// is resolved once). Every worker's runtime watches the same accept queue and the first idle
+/// one takes a new connection, so connections spread by load, as with nginx's shared listener;
+/// separate `SO_REUSEPORT` sockets would spread them by a hash of the client's address and
+/// port, leaving one worker with noticeably more connections than the other now and then.
+/// Must run inside a tokio runtime.
+fn bind_shared(
+    addr: SocketAddr,
+    count: usize,
+) -> Result<(SocketAddr, Vec<std::net::TcpListener>), Error> {
+    let wrap = |source| Error::Bind { addr, source };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(wrap)?;
+    socket.set_reuseaddr(true).map_err(wrap)?;
+    socket.set_nodelay(true).map_err(wrap)?;
+    socket.bind(addr).map_err(wrap)?;
+    let listener = socket.listen(4096).map_err(wrap)?;
+    let actual = listener.local_addr().map_err(wrap)?;
+    let listener = listener.into_std().map_err(wrap)?;
+    let mut listeners = Vec::with_capacity(count.max(1));
+    for _ in 1..count.max(1) {
+        listeners.push(listener.try_clone().map_err(wrap)?);
+    }
+    listeners.push(listener);
+    Ok((actual, listeners))
+}
+
+/// Binds every configured listener and loads (or generates) the TLS certificate.
+pub async fn bind(options: ProxyOptions) -> Result<Bound, Error> {
+    let workers = options.workers.max(1);
+    let (http_addr, http) = match options.http_addr {
+        Some(addr) => {
+            let (a, l) = bind_shared(addr, workers)?;
+            (Some(a), l)
+        }
+        None => (None, Vec::new()),
+    };
+    let (https_addr, https, tls) = match options.https_addr {
+        Some(addr) => {
+            let config =
+                tls::load_or_generate(options.tls_cert.as_deref(), options.tls_key.as_deref())?;
+            let (a, l) = bind_shared(addr, workers)?;
+            (Some(a), l, Some(config))
+        }
+        None => (None, Vec::new(), None),
+    };
+    let upstream_tls = match &options.upstream_ca {
+        Some(path) => tls::client_config_from_ca_file(path)?,
+        None => upstream::client_tls(),
+    };
+    let (admin_addr, admin) = match options.admin_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })?;
+            let actual = listener
+                .local_addr()
+                .map_err(|source| Error::Bind { addr, source })?;
+            (Some(actual), Some(listener))
+        }
+        None => (None, None),
+    };
+    Ok(Bound {
+        options,
+        tls,
+        upstream_tls,
+        http,
+        https,
+        admin,
+        http_addr,
+        https_addr,
+        admin_addr,
+    })
+}
+
+/// Binds and serves until `shutdown` resolves, then drains (see the module doc).
+pub async fn serve(
+    options: ProxyOptions,
+    state: Arc<ProxyState>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    bind(options).await?.serve(state, shutdown).await
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+impl Bound {
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn serve(
+        self,
+        state: Arc<ProxyState>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let Bound {
+            options,
+            tls,
+            upstream_tls,
+            http,
+            https,
+            admin,
+            http_addr,
+            https_addr,
+            admin_addr,
+        } = self;
+        let options = Arc::new(options);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        // The admin port outlives the workers, so `/readyz` answers 503 while they drain.
+        let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
+
+        let admin_task = admin.map(|listener| {
+            let admin_options = AdminOptions {
+                config_token: options.config_token.clone(),
+                max_config_bytes: options.max_config_bytes,
+            };
+            tokio::spawn(admin_listener::serve(
+                listener,
+                state.clone(),
+                admin_options,
+                options.clone(),
+                admin_stop_rx,
+            ))
+        });
+        let worker = Worker {
+            state: state.clone(),
+            options: options.clone(),
+            tls: tls.map(TlsAcceptor::from),
+            upstream_tls,
+            stop: stop_rx,
+        };
+        let done = spawn_workers(&worker, http, https)?;
+        drop(worker);
+        tracing::info!(
+            http = ?http_addr,
+            https = ?https_addr,
+            admin = ?admin_addr,
+            workers = done.len(),
+            "serving"
+        );
+
+        let running = Running {
+            stop: stop_tx,
+            workers: done,
+            admin_stop: admin_stop_tx,
+            admin: admin_task,
+        };
+        shutdown.await;
+        running.shut_down(&state, options.drain_delay).await;
+        Ok(())
+    }
+}
+
+/// What [`Bound::serve`] started, for the shutdown.
+struct Running {
+    /// Tells the workers to stop accepting and drain.
+    stop: watch::Sender<bool>,
+    /// Resolves as each worker finishes draining.
+    workers: Vec<oneshot::Receiver<()>>,
+    admin_stop: watch::Sender<bool>,
+    admin: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Not ready at once, still accepting for `drain_delay`, then the workers drain, then the
+    /// admin port closes.
+    async fn shut_down(self, state: &ProxyState, drain_delay: Duration) {
+        tracing::info!("shutting down: not ready, draining in-flight requests");
+        state.begin_shutdown();
+        if !drain_delay.is_zero() {
+            // Not ready, still accepting: load balancers notice before connections are refused.
+            tokio::time::sleep(drain_delay).await;
+        }
+        let _ = self.stop.send(true);
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        let _ = self.admin_stop.send(true);
+        if let Some(task) = self.admin {
+            let _ = task.await;
+        }
+        tracing::info!("stopped");
+    }
+}
+
+/// Starts one worker thread per pair of listener handles, each a copy of `worker`; returns,
+/// per worker, a receiver that resolves once it has drained.
+fn spawn_workers(
+    worker: &Worker,
+    http: Vec<std::net::TcpListener>,
+    https: Vec<std::net::TcpListener>,
+) -> Result<Vec<oneshot::Receiver<()>>, Error> {
+    let mut http = http.into_iter();
+    let mut https = https.into_iter();
+    let mut done = Vec::new();
+    for index in 0..worker.options.workers.max(1) {
+        let listeners = WorkerListeners {
+            http: http.next(),
+            https: https.next(),
+        };
+        if listeners.http.is_none() && listeners.https.is_none() {
+            break;
+        }
+        let (done_tx, done_rx) = oneshot::channel();
+        let worker = worker.clone();
+        std::thread::Builder::new()
+            .name(format!("tollgate-worker-{index}"))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(worker.run(listeners)),
+                    Err(e) => tracing::error!(error = %e, "worker runtime failed to start"),
+                }
+                let _ = done_tx.send(());
+            })
+            .map_err(|source| Error::Worker { index, source })?;
+        done.push(done_rx);
+    }
+    Ok(done)
+}

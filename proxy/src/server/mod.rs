@@ -1,0 +1,18 @@
+//! The server side: listeners, workers, connections.
+//!
+//! - [`listeners`]: binding, starting the workers and the admin listener, shutting down;
+//! - [`worker`]: a worker's accept loop and how each connection is served;
+//! - [`tls_accept`]: the TLS handshake of HTTPS connections;
+//! - [`h1`]: the HTTP/1 fast path (hyper serves HTTP/2 and whatever it hands over);
+//! - [`admin_listener`]: the admin port's listener.
+//!
+//! Uses every other seam: [`crate::pipeline`] to serve a request, [`crate::admin`] for the
+//! admin port, [`crate::upstream`] for the workers' pools.
+
+mod admin_listener;
+mod h1;
+mod listeners;
+mod tls_accept;
+mod worker;
+
+pub use listeners::{Bound, Error, bind, serve, shutdown_signal};

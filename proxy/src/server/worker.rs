@@ -1,0 +1,273 @@
+//! A worker: one single-threaded runtime serving the traffic listeners it was given, with its
+//! own upstream pools and token cache ([`WorkerLocal`]), until told to stop; then it drains.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Request;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::h1;
+use super::tls_accept;
+use crate::options::ProxyOptions;
+use crate::pipeline::{self, Ctx, ProxyState, WorkerLocal};
+use crate::upstream::{ProxyBody, Upstreams};
+
+/// A worker's handles on the shared listening sockets.
+pub struct WorkerListeners {
+    pub http: Option<std::net::TcpListener>,
+    pub https: Option<std::net::TcpListener>,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    pub state: Arc<ProxyState>,
+    pub options: Arc<ProxyOptions>,
+    pub tls: Option<TlsAcceptor>,
+    pub upstream_tls: Arc<rustls::ClientConfig>,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// What every connection of a worker is served with.
+struct Serving {
+    state: Arc<ProxyState>,
+    options: Arc<ProxyOptions>,
+    tls: Option<TlsAcceptor>,
+    local: Arc<WorkerLocal>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    graceful: GracefulShutdown,
+    /// Fast-path connections hold a graceful watcher too, so the drain waits for them.
+    stop: Arc<h1::Stop>,
+    limits: h1::Limits,
+    http_port: u16,
+    https_port: u16,
+}
+
+impl Worker {
+    pub async fn run(mut self, listeners: WorkerListeners) {
+        let http = to_tokio(listeners.http);
+        let https = to_tokio(listeners.https);
+        let upstreams = Upstreams::new(self.upstream_tls.clone());
+        let serving = Serving {
+            local: Arc::new(WorkerLocal::new(upstreams)),
+            builder: Arc::new(connection_builder(&self.options)),
+            graceful: GracefulShutdown::new(),
+            stop: Arc::new(h1::Stop::default()),
+            limits: h1::Limits {
+                max_head: self.options.max_header_bytes,
+                head_timeout: self.options.header_read_timeout,
+            },
+            http_port: port_of(http.as_ref()),
+            https_port: port_of(https.as_ref()),
+            state: self.state.clone(),
+            options: self.options.clone(),
+            tls: self.tls.clone(),
+        };
+        loop {
+            let (stream, peer, https_conn) = tokio::select! {
+                accepted = accept_on(&http) => match accepted {
+                    Ok((s, p)) => (s, p, false),
+                    Err(e) => { accept_error(e).await; continue; }
+                },
+                accepted = accept_on(&https) => match accepted {
+                    Ok((s, p)) => (s, p, true),
+                    Err(e) => { accept_error(e).await; continue; }
+                },
+                _ = self.stop.changed() => break,
+            };
+            serving.spawn(stream, peer, https_conn);
+        }
+        // Idle fast-path connections close now, busy ones after their response.
+        serving.stop.trigger();
+        drop(http);
+        drop(https);
+        let grace_period = serving.options.grace_period;
+        if tokio::time::timeout(grace_period, serving.graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over; closing remaining connections");
+        }
+    }
+}
+
+impl Serving {
+    /// Serves an accepted connection on its own task.
+    fn spawn(&self, stream: TcpStream, peer: SocketAddr, https: bool) {
+        let _ = stream.set_nodelay(true);
+        let peer_ip = peer.ip().to_canonical();
+        let ctx = Arc::new(Ctx::new(
+            self.state.clone(),
+            self.local.clone(),
+            peer_ip,
+            self.options.is_trusted(peer_ip),
+            https,
+            if https {
+                self.https_port
+            } else {
+                self.http_port
+            },
+        ));
+        let connection = Connection {
+            ctx,
+            builder: self.builder.clone(),
+            watcher: self.graceful.watcher(),
+            first_request_deadline: self.options.header_read_timeout,
+        };
+        let fast = self
+            .options
+            .http1_fast_path
+            .then(|| (self.limits, self.stop.clone()));
+        if !https {
+            tokio::spawn(connection.serve(stream, fast));
+            return;
+        }
+        let Some(acceptor) = self.tls.clone() else {
+            return;
+        };
+        let handshake_timeout = self.options.header_read_timeout;
+        tokio::spawn(async move {
+            let Some(tls) = tls_accept::accept(&acceptor, stream, handshake_timeout).await else {
+                return;
+            };
+            // HTTP/2 is hyper's.
+            let fast = fast.filter(|_| !tls.h2);
+            connection.serve(tls.stream, fast).await;
+        });
+    }
+}
+
+/// One client connection, before its first byte is read.
+struct Connection {
+    ctx: Arc<Ctx>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    first_request_deadline: Duration,
+}
+
+impl Connection {
+    /// Serves `io` on the HTTP/1 fast path when `fast` is given, then (or else) with hyper.
+    async fn serve<S>(self, io: S, fast: Option<(h1::Limits, Arc<h1::Stop>)>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            ctx,
+            builder,
+            watcher,
+            first_request_deadline,
+        } = self;
+        let io = match fast {
+            Some((limits, stop)) => match h1::serve(io, &ctx, &limits, &stop).await {
+                h1::Outcome::Done => return,
+                h1::Outcome::Fallback(io) => io,
+            },
+            None => h1::Rewind::new(bytes::Bytes::new(), io),
+        };
+        let conn = builder.serve_connection(TokioIo::new(io), service(ctx.clone()));
+        run_connection(watcher.watch(conn), &ctx, first_request_deadline).await;
+    }
+}
+
+fn port_of(listener: Option<&TcpListener>) -> u16 {
+    listener
+        .and_then(|l| l.local_addr().ok())
+        .map_or(0, |a| a.port())
+}
+
+async fn accept_on(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn to_tokio(listener: Option<std::net::TcpListener>) -> Option<TcpListener> {
+    let listener = listener?;
+    listener.set_nonblocking(true).ok()?;
+    match TcpListener::from_std(listener) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::error!(error = %e, "could not register a listener");
+            None
+        }
+    }
+}
+
+fn connection_builder(options: &ProxyOptions) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(options.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .max_pending_accept_reset_streams(64)
+        .max_local_error_reset_streams(1024);
+    builder
+}
+
+fn service(
+    ctx: Arc<Ctx>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = http::Response<ProxyBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<http::Response<ProxyBody>, Infallible>> + Send,
+> + Clone {
+    service_fn(move |request: Request<Incoming>| {
+        let ctx = ctx.clone();
+        async move { Ok(pipeline::handle(&ctx, request.map(ProxyBody::from)).await) }
+    })
+}
+
+/// Drives a connection, closing it if no request arrives within `deadline` (hyper's own header
+/// timeout starts only once HTTP/1 parsing starts; this also covers silent clients, a bare
+/// HTTP/2 preface and TLS sessions that never send a request).
+async fn run_connection<F, E>(conn: F, ctx: &Ctx, deadline: Duration)
+where
+    F: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        biased;
+        result = &mut conn => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        waited = tokio::time::timeout(deadline, ctx.first_request()) => {
+            if waited.is_err() {
+                tracing::debug!("no request before the deadline; closing the connection");
+                return;
+            }
+        }
+    }
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Accept errors (e.g. out of file descriptors) must not spin the loop.
+pub async fn accept_error(error: std::io::Error) {
+    tracing::warn!(error = %error, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}

@@ -140,10 +140,7 @@ fn the_generated_yaml_reads_back_as_the_same_crds() {
     let rendered = tollgate_controller::crdgen::render().expect("render CRDs");
     for crd in crds {
         let name = format!("{}.yaml", crd.metadata.name.clone().unwrap_or_default());
-        let (_, yaml) = rendered
-            .iter()
-            .find(|(n, _)| *n == name)
-            .expect("rendered");
+        let (_, yaml) = rendered.iter().find(|(n, _)| *n == name).expect("rendered");
         let read: CustomResourceDefinition = serde_saphyr::from_str(yaml).expect("valid YAML");
         assert_eq!(
             serde_json::to_value(&read).expect("json"),

@@ -229,7 +229,8 @@ impl Watcher {
                 _ = ticker.tick() => false,
                 () = self.hashed.notified() => true,
             };
-            match scan(&mut self.dir) {
+            // Reading a large directory is CPU-bound too.
+            match blocking(|| scan(&mut self.dir)) {
                 Ok(changed) => {
                     read_error = false;
                     if changed || hashed {

@@ -22,7 +22,7 @@ pub enum Error {
     #[error("serializing CRD {name}: {source}")]
     Serialize {
         name: String,
-        source: serde_yaml::Error,
+        source: serde_saphyr::ser::Error,
     },
     #[error("writing {path}: {source}")]
     Write {
@@ -47,7 +47,7 @@ pub fn render() -> Result<Vec<(String, String)>, Error> {
         .into_iter()
         .map(|crd| {
             let name = crd.metadata.name.clone().unwrap_or_default();
-            let yaml = serde_yaml::to_string(&crd).map_err(|source| Error::Serialize {
+            let yaml = serde_saphyr::to_string(&crd).map_err(|source| Error::Serialize {
                 name: name.clone(),
                 source,
             })?;

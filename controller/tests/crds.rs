@@ -125,3 +125,20 @@ fn schemas_carry_the_cel_rules_defaults_and_enums() {
         assert!(all.contains(needle), "generated CRDs lack {needle:?}");
     }
 }
+
+#[test]
+fn the_generated_yaml_reads_back_as_the_same_crds() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds = tollgate_controller::crdgen::crds();
+    let rendered = tollgate_controller::crdgen::render().expect("render CRDs");
+    for crd in crds {
+        let name = format!("{}.yaml", crd.metadata.name.clone().unwrap_or_default());
+        let (_, yaml) = rendered.iter().find(|(n, _)| *n == name).expect("rendered");
+        let read: CustomResourceDefinition = serde_saphyr::from_str(yaml).expect("valid YAML");
+        assert_eq!(
+            serde_json::to_value(&read).expect("json"),
+            serde_json::to_value(&crd).expect("json"),
+            "{name}"
+        );
+    }
+}

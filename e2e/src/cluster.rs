@@ -628,7 +628,7 @@ mod tests {
         assert!(yaml.contains("port: 4001") && yaml.contains("port: 4002"));
         assert!(yaml.contains("tollgate.dev/secret: signing-keys"));
         for doc in yaml.split("\n---\n") {
-            let parsed: serde_yaml::Value = serde_yaml::from_str(doc).expect("valid YAML");
+            let parsed: serde_json::Value = serde_saphyr::from_str(doc).expect("valid YAML");
             assert!(parsed.get("kind").is_some(), "{doc}");
         }
     }

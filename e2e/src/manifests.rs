@@ -183,7 +183,7 @@ impl Manifests {
         let mut text = String::new();
         for doc in &docs {
             text.push_str("---\n");
-            text.push_str(&serde_yaml::to_string(doc).map_err(|e| Error::Yaml {
+            text.push_str(&serde_saphyr::to_string(doc).map_err(|e| Error::Yaml {
                 path: file.to_owned(),
                 reason: e.to_string(),
             })?);
@@ -203,20 +203,13 @@ fn is_yaml(path: &Path) -> bool {
 
 /// The non-empty documents of a multi-document YAML file.
 pub fn read_docs(file: &Path) -> Result<Vec<Value>, Error> {
-    use serde::Deserialize;
     let text =
         std::fs::read_to_string(file).map_err(|e| Error::io("reading a manifest", file, e))?;
-    let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value = Value::deserialize(doc).map_err(|e| Error::Yaml {
-            path: file.to_owned(),
-            reason: e.to_string(),
-        })?;
-        if !value.is_null() {
-            docs.push(value);
-        }
-    }
-    Ok(docs)
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| Error::Yaml {
+        path: file.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(docs.into_iter().filter(|doc| !doc.is_null()).collect())
 }
 
 #[cfg(test)]

@@ -370,14 +370,12 @@ async fn a_broken_manifest_is_reported_by_file_and_line_and_everything_else_stay
     assert_eq!(still.status, 200, "{}", still.describe());
 }
 
-/// The 1-based line serde_yaml reports for the first error in `text`.
+/// The 1-based line the YAML parser reports for the first error in `text`.
 fn yaml_error_line(text: &str) -> usize {
-    use serde::Deserialize;
-    let err = serde_yaml::Deserializer::from_str(text)
-        .map(serde_yaml::Value::deserialize)
-        .find_map(Result::err)
-        .expect("the text is broken YAML");
-    err.location().expect("a location").line()
+    let err = serde_saphyr::from_multiple::<serde_json::Value>(text)
+        .expect_err("the text is broken YAML");
+    let line = err.location().expect("a location").line();
+    usize::try_from(line).expect("a line number")
 }
 
 /// One token-endpoint request of the table below.

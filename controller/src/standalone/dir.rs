@@ -147,16 +147,16 @@ impl ManifestDir {
         by_key.into_values().map(|(_, m)| m).collect()
     }
 
-    /// The objects to translate.
+    /// The objects to translate (shared with the files' objects, not copied).
     pub fn objects(&self) -> Objects {
         let mut objects = Objects::default();
         for m in self.manifests() {
-            match m.clone() {
-                Manifest::Consumer(o) => objects.consumers.push(Arc::new(o)),
-                Manifest::OAuth2Credential(o) => objects.credentials.push(Arc::new(o)),
-                Manifest::AuthPlugin(o) => objects.plugins.push(Arc::new(o)),
-                Manifest::GatewayRoute(o) => objects.routes.push(Arc::new(o)),
-                Manifest::Secret(o) => objects.secrets.push(Arc::new(o)),
+            match m {
+                Manifest::Consumer(o) => objects.consumers.push(Arc::clone(o)),
+                Manifest::OAuth2Credential(o) => objects.credentials.push(Arc::clone(o)),
+                Manifest::AuthPlugin(o) => objects.plugins.push(Arc::clone(o)),
+                Manifest::GatewayRoute(o) => objects.routes.push(Arc::clone(o)),
+                Manifest::Secret(o) => objects.secrets.push(Arc::clone(o)),
             }
         }
         objects

@@ -1,26 +1,40 @@
 //! Parsing of manifest files: the same YAML a user would `kubectl apply` (our resources and core
 //! `Secret`s), several documents per file, objects without a namespace in `default`. Other kinds
 //! are ignored. Errors carry the 1-based line where the offending document (or token) is.
+//!
+//! A document is deserialized straight into its typed object, with no generic YAML value in
+//! between: `apiVersion` and `kind` are read first (they lead nearly every manifest), then the
+//! rest of the same mapping goes to the object's own deserializer. A document whose `apiVersion`
+//! or `kind` comes after other keys is read twice: once for them, once into its object.
+
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ObjectMeta;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_yaml::{Mapping, Value};
+use serde::Deserialize;
+use serde::de::value::{
+    MapAccessDeserializer, MapDeserializer, StrDeserializer, StringDeserializer,
+};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
+    Visitor,
+};
+use serde_saphyr::MessageFormatter as _;
 
-use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
+use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential, ObjectStatus};
 use crate::translate::DEFAULT_NAMESPACE;
 
 const OUR_API_VERSION: &str = "tollgate.dev/v1alpha1";
 
-/// One object read from a manifest file. `Debug` never prints a Secret's data.
+/// One object read from a manifest file, shared with the objects handed to translation. `Debug`
+/// never prints a Secret's data.
 #[derive(Clone)]
 pub enum Manifest {
-    Consumer(Consumer),
-    OAuth2Credential(OAuth2Credential),
-    AuthPlugin(AuthPlugin),
-    GatewayRoute(GatewayRoute),
-    Secret(Secret),
+    Consumer(Arc<Consumer>),
+    OAuth2Credential(Arc<OAuth2Credential>),
+    AuthPlugin(Arc<AuthPlugin>),
+    GatewayRoute(Arc<GatewayRoute>),
+    Secret(Arc<Secret>),
 }
 
 impl std::fmt::Debug for Manifest {
@@ -56,16 +70,6 @@ impl Manifest {
         }
     }
 
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        match self {
-            Self::Consumer(o) => &mut o.metadata,
-            Self::OAuth2Credential(o) => &mut o.metadata,
-            Self::AuthPlugin(o) => &mut o.metadata,
-            Self::GatewayRoute(o) => &mut o.metadata,
-            Self::Secret(o) => &mut o.metadata,
-        }
-    }
-
     /// `Kind/namespace/name`, unique per object.
     pub fn key(&self) -> String {
         let meta = self.metadata();
@@ -89,215 +93,860 @@ pub struct ParseError {
 }
 
 /// Every object of a file, in order. Fails on the first document that cannot be read, so a
-/// half-read file never replaces the last good version of it.
+/// half-read file never replaces the last good version of it. A large file's documents are
+/// read by several threads, each taking a contiguous share of them.
 pub fn parse(content: &str) -> Result<Vec<Manifest>, ParseError> {
+    let threads = if content.len() < PARALLEL_FROM_BYTES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    };
+    parse_with_threads(content, threads.min(MAX_THREADS))
+}
+
+/// Below this size a file is read by one thread.
+const PARALLEL_FROM_BYTES: usize = 1 << 20;
+const MAX_THREADS: usize = 8;
+
+fn parse_with_threads(content: &str, threads: usize) -> Result<Vec<Manifest>, ParseError> {
+    if threads <= 1 {
+        return parse_documents(documents(content));
+    }
+    let docs: Vec<Document<'_>> = documents(content).collect();
+    let share = content.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let (mut start, mut bytes) = (0, 0);
+    for (index, doc) in docs.iter().enumerate() {
+        bytes += doc.text.len();
+        if bytes >= share {
+            chunks.push(&docs[start..=index]);
+            (start, bytes) = (index + 1, 0);
+        }
+    }
+    if start < docs.len() {
+        chunks.push(&docs[start..]);
+    }
+    let results: Vec<Result<Vec<Manifest>, ParseError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|&chunk| {
+                std::thread::Builder::new()
+                    .name("manifests".into())
+                    .spawn_scoped(scope, move || parse_documents(chunk.iter()))
+                    .map_err(|_| chunk)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| match handle {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: read that share here.
+                Err(chunk) => parse_documents(chunk.iter()),
+            })
+            .collect()
+    });
+    // The shares are in file order, and each stops at its own first error: the first error
+    // met here is the file's first.
     let mut out = Vec::new();
-    for doc in documents(content) {
-        parse_document(&doc, &mut out)?;
+    for objects in results {
+        out.extend(objects?);
     }
     Ok(out)
 }
 
-/// A YAML document and the 1-based line it starts on.
-struct Document {
-    text: String,
+fn parse_documents<'a, D>(docs: impl Iterator<Item = D>) -> Result<Vec<Manifest>, ParseError>
+where
+    D: std::borrow::Borrow<Document<'a>>,
+{
+    let mut out = Vec::new();
+    for doc in docs {
+        parse_document(doc.borrow(), &mut out)?;
+    }
+    Ok(out)
+}
+
+/// A YAML document (a slice of the file) and the 1-based line it starts on.
+struct Document<'a> {
+    text: &'a str,
     first_line: usize,
 }
 
 /// Splits a YAML stream at `---` and `...` lines, remembering where each document starts so
-/// that error lines refer to the file.
-fn documents(content: &str) -> Vec<Document> {
-    let mut docs = Vec::new();
-    let mut current = Document {
-        text: String::new(),
+/// that error lines refer to the file. The documents borrow from `content`.
+fn documents(content: &str) -> Documents<'_> {
+    Documents {
+        content,
+        pos: 0,
+        lines: 0,
+        start: 0,
         first_line: 1,
-    };
-    for (index, line) in content.lines().enumerate() {
-        let is_start = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
-        let is_end = line == "..." || line.starts_with("... ");
-        if is_start || is_end {
-            docs.push(std::mem::replace(
-                &mut current,
-                Document {
-                    text: String::new(),
-                    first_line: index + 2,
-                },
-            ));
+        finished: false,
+    }
+}
+
+struct Documents<'a> {
+    content: &'a str,
+    /// Byte offset of the next line to look at, and how many lines came before it.
+    pos: usize,
+    lines: usize,
+    /// Byte offset and 1-based first line of the current document.
+    start: usize,
+    first_line: usize,
+    finished: bool,
+}
+
+impl<'a> Iterator for Documents<'a> {
+    type Item = Document<'a>;
+
+    fn next(&mut self) -> Option<Document<'a>> {
+        if self.finished {
+            return None;
+        }
+        while self.pos < self.content.len() {
+            let rest = &self.content[self.pos..];
+            let raw = &rest[..rest.find('\n').map_or(rest.len(), |i| i + 1)];
+            let line_start = self.pos;
+            self.pos += raw.len();
+            self.lines += 1;
+            let line = raw.strip_suffix('\n').unwrap_or(raw);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            let is_start = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+            let is_end = line == "..." || line.starts_with("... ");
+            if !is_start && !is_end {
+                continue;
+            }
+            let doc = Document {
+                text: &self.content[self.start..line_start],
+                first_line: self.first_line,
+            };
+            self.start = self.pos;
+            self.first_line = self.lines + 1;
             if is_start {
-                // Content after `--- ` on the same line belongs to the new document; keep line
-                // numbers aligned by starting it on this line.
-                let rest = line[3..].trim_start();
-                if !rest.is_empty() && !rest.starts_with('#') {
-                    current.first_line = index + 1;
-                    current.text.push_str(rest);
-                    current.text.push('\n');
+                // Content after `--- ` on the same line belongs to the new document, which then
+                // starts on this line.
+                let after = line[3..].trim_start();
+                if !after.is_empty() && !after.starts_with('#') {
+                    self.start = line_start + (line.len() - after.len());
+                    self.first_line = self.lines;
                 }
             }
-            continue;
+            return Some(doc);
         }
-        current.text.push_str(line);
-        current.text.push('\n');
-    }
-    docs.push(current);
-    docs
-}
-
-fn parse_document(doc: &Document, out: &mut Vec<Manifest>) -> Result<(), ParseError> {
-    let at = |line: usize, message: String| ParseError {
-        line: doc.first_line + line.saturating_sub(1),
-        message,
-    };
-    let value: Value = serde_yaml::from_str(&doc.text).map_err(|e| {
-        let line = e.location().map_or(1, |l| l.line());
-        at(line, format!("invalid YAML: {e}"))
-    })?;
-    match value {
-        Value::Null => Ok(()),
-        Value::Mapping(map) => parse_object(map, doc, out),
-        _ => Err(at(
-            1,
-            "a manifest must be a mapping (apiVersion, kind, ...)".into(),
-        )),
+        self.finished = true;
+        Some(Document {
+            text: &self.content[self.start..],
+            first_line: self.first_line,
+        })
     }
 }
 
-fn parse_object(
-    mut map: Mapping,
-    doc: &Document,
-    out: &mut Vec<Manifest>,
-) -> Result<(), ParseError> {
-    let err = |message: String| ParseError {
-        line: doc.first_line,
-        message,
+/// How manifests are read: local files of the operator, so no size budget (a Secret or a List
+/// may hold any number of entries); alias expansion stays limited by the parser's defaults, and
+/// errors carry no snippet of the text (it could be a Secret's value).
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: None,
+        with_snippet: false,
+    }
+}
+
+fn parse_document(doc: &Document<'_>, out: &mut Vec<Manifest>) -> Result<(), ParseError> {
+    let start = out.len();
+    let mut reader = Reader {
+        first_line: doc.first_line,
+        out,
+        failure: None,
+        typed: None,
+        reread: false,
     };
-    let api_version = map
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let kind = map
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if kind.is_empty() || api_version.is_empty() {
-        return Err(err("a manifest needs apiVersion and kind".into()));
+    let head = reader.read(doc.text, None)?;
+    if reader.reread {
+        // Some object had other keys before its apiVersion and kind: now that every object's
+        // head is known, read the document again, straight into the objects.
+        reader.out.truncate(start);
+        reader.read(doc.text, Some(&head))?;
     }
-    if api_version == "v1" && kind == "List" {
-        let items = match map.remove("items") {
-            Some(Value::Sequence(items)) => items,
-            None | Some(Value::Null) => Vec::new(),
-            Some(_) => return Err(err("List items must be a sequence".into())),
-        };
-        for item in items {
-            match item {
-                Value::Mapping(m) => parse_object(m, doc, out)?,
-                _ => return Err(err("every List item must be a mapping".into())),
-            }
-        }
-        return Ok(());
-    }
-    let ours = matches!(
-        kind.as_str(),
-        "Consumer" | "OAuth2Credential" | "AuthPlugin" | "GatewayRoute"
-    );
-    if ours && api_version != OUR_API_VERSION {
-        return Err(err(format!(
-            "{kind} must have apiVersion {OUR_API_VERSION}, not {api_version}"
-        )));
-    }
-    if ours && !map.contains_key("spec") {
-        map.insert("spec".into(), Value::Mapping(Mapping::new()));
-    }
-    let value = Value::Mapping(map);
-    let mut manifest = match (api_version.as_str(), kind.as_str()) {
-        (_, "Consumer") => Manifest::Consumer(typed(value, &kind, doc)?),
-        (_, "OAuth2Credential") => Manifest::OAuth2Credential(typed(value, &kind, doc)?),
-        (_, "AuthPlugin") => Manifest::AuthPlugin(typed(value, &kind, doc)?),
-        (_, "GatewayRoute") => Manifest::GatewayRoute(typed(value, &kind, doc)?),
-        ("v1", "Secret") => Manifest::Secret(secret(value, doc)?),
-        _ => {
-            tracing::debug!(%api_version, %kind, line = doc.first_line, "ignoring a manifest of another kind");
-            return Ok(());
-        }
-    };
-    let meta = manifest.metadata_mut();
-    if meta.name.as_deref().is_none_or(str::is_empty) {
-        return Err(err(format!("{kind} needs metadata.name")));
-    }
-    if meta.namespace.as_deref().is_none_or(str::is_empty) {
-        meta.namespace = Some(DEFAULT_NAMESPACE.to_owned());
-    }
-    out.push(manifest);
     Ok(())
 }
 
-/// One of our resources. Unknown fields are refused, as `kubectl apply` (strict field
-/// validation) would refuse them, so a typo such as `globalCredential` is never silently ignored.
-fn typed<T: DeserializeOwned + Serialize>(
-    value: Value,
-    kind: &str,
-    doc: &Document,
-) -> Result<T, ParseError> {
-    let err = |message: String| ParseError {
-        line: doc.first_line,
-        message,
-    };
-    let object: T =
-        serde_yaml::from_value(value.clone()).map_err(|e| err(format!("invalid {kind}: {e}")))?;
-    let known = serde_yaml::to_value(&object).map_err(|e| err(format!("invalid {kind}: {e}")))?;
-    let mut unknown = Vec::new();
-    unknown_fields(&value, &known, "", &mut unknown);
-    unknown.retain(|path| path != "status" && !path.starts_with("status."));
-    if !unknown.is_empty() {
-        return Err(err(format!(
-            "invalid {kind}: unknown field(s) {}",
-            unknown.join(", ")
-        )));
-    }
-    Ok(object)
+/// `apiVersion` and `kind` of an object (empty when absent or not a string), and the heads of
+/// its `items`, in case it is a `List`.
+#[derive(Debug, Default)]
+struct Head {
+    api_version: String,
+    kind: String,
+    items: Vec<Head>,
 }
 
-/// Paths of keys present in `input` but absent from `known` (the object serialized back),
-/// ignoring keys whose value is empty (null, `[]`, `{}`), which serialization may omit.
-fn unknown_fields(input: &Value, known: &Value, at: &str, out: &mut Vec<String>) {
-    let (Value::Mapping(input), Value::Mapping(known)) = (input, known) else {
-        return;
-    };
-    for (key, value) in input {
-        let name = key
-            .as_str()
-            .map_or_else(|| format!("{key:?}"), str::to_owned);
-        let path = if at.is_empty() {
-            name
-        } else {
-            format!("{at}.{name}")
+/// State of one document's reading.
+struct Reader<'o> {
+    first_line: usize,
+    out: &'o mut Vec<Manifest>,
+    /// Why the reading stopped, when it was this module's decision.
+    failure: Option<ParseError>,
+    /// The kind being deserialized into its type, while that runs.
+    typed: Option<&'static str>,
+    /// Whether an object's head came too late to read the object in one pass.
+    reread: bool,
+}
+
+impl Reader<'_> {
+    /// Reads `text`, a document; with `known`, the heads of its objects are those of a first
+    /// reading. Returns the heads found.
+    fn read(&mut self, text: &str, known: Option<&Head>) -> Result<Head, ParseError> {
+        let result =
+            serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
+                ObjectSeed {
+                    reader: &mut *self,
+                    known,
+                    item: false,
+                }
+                .deserialize(de)
+            });
+        result.map_err(|error| {
+            // Errors of the text come first, as if the document had been parsed before being
+            // read: an object can fail on a value whose YAML is broken further on.
+            if !is_syntax_error(error.without_snippet())
+                && let Err(syntax) =
+                    serde_saphyr::from_str_with_options::<IgnoredAny>(text, yaml_options())
+                && is_syntax_error(syntax.without_snippet())
+            {
+                self.failure = None;
+                self.typed = None;
+                return self.error(&syntax);
+            }
+            self.error(&error)
+        })
+    }
+
+    /// Stops the reading with `message`, reported at the document's first line.
+    fn fail<E: de::Error>(&mut self, message: String) -> E {
+        let error = E::custom(&message);
+        self.failure.get_or_insert(ParseError {
+            line: self.first_line,
+            message,
+        });
+        error
+    }
+
+    /// The error to report for a failed reading.
+    fn error(&mut self, error: &serde_saphyr::Error) -> ParseError {
+        let error = error.without_snippet();
+        let first_line = self.first_line;
+        let line = |e: &serde_saphyr::Error| {
+            e.location().map_or(first_line, |l| {
+                first_line + usize::try_from(l.line()).unwrap_or(1).saturating_sub(1)
+            })
         };
-        match known.get(key) {
-            Some(sub) => unknown_fields(value, sub, &path, out),
-            None if is_empty(value) => {}
-            None => out.push(path),
+        let message = serde_saphyr::UserMessageFormatter.format_message(error);
+        if is_syntax_error(error) {
+            return ParseError {
+                line: line(error),
+                message: format!("invalid YAML: {message}"),
+            };
+        }
+        if let Some(failure) = self.failure.take() {
+            return failure;
+        }
+        match self.typed.take() {
+            Some("Secret") => ParseError {
+                line: self.first_line,
+                message: "invalid Secret: data values must be base64 strings and stringData values strings"
+                    .into(),
+            },
+            Some(kind) => ParseError {
+                line: self.first_line,
+                message: if error.location().is_some() {
+                    format!("invalid {kind}: {message} (line {})", line(error))
+                } else {
+                    format!("invalid {kind}: {message}")
+                },
+            },
+            None => ParseError {
+                line: line(error),
+                message: format!("invalid YAML: {message}"),
+            },
         }
     }
+
+    /// Reads the object whose mapping is `map`: at once when its head comes first (or is
+    /// `known`), otherwise only its head, and the document is read again.
+    fn object<'de, A: MapAccess<'de>>(
+        &mut self,
+        mut map: A,
+        known: Option<&Head>,
+    ) -> Result<Head, A::Error> {
+        if let Some(head) = known {
+            self.dispatch(head, map, Some(&head.items))?;
+            return Ok(Head::default());
+        }
+        let mut head = Head::default();
+        let (mut api_version, mut kind) = (None, None);
+        while api_version.is_none() || kind.is_none() {
+            match map.next_key::<Key>()? {
+                Some(Key::ApiVersion) => api_version = Some(map.next_value::<Text>()?.0),
+                Some(Key::Kind) => kind = Some(map.next_value::<Text>()?.0),
+                Some(key) => {
+                    // Another key first: note the head (and the items' heads), read later.
+                    self.reread = true;
+                    let mut key = Some(key);
+                    loop {
+                        match key {
+                            Some(Key::ApiVersion) => {
+                                api_version = Some(map.next_value::<Text>()?.0);
+                            }
+                            Some(Key::Kind) => kind = Some(map.next_value::<Text>()?.0),
+                            Some(Key::Items) => head.items = map.next_value::<ScannedItems>()?.0,
+                            Some(Key::Other) => {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                            None => break,
+                        }
+                        key = map.next_key::<Key>()?;
+                    }
+                    head.api_version = api_version.unwrap_or_default();
+                    head.kind = kind.unwrap_or_default();
+                    return Ok(head);
+                }
+                None => break,
+            }
+        }
+        head.api_version = api_version.unwrap_or_default();
+        head.kind = kind.unwrap_or_default();
+        let first = [
+            ("apiVersion", head.api_version.clone()),
+            ("kind", head.kind.clone()),
+        ];
+        head.items = self.dispatch(&head, Prefixed::new(first, map), None)?;
+        Ok(head)
+    }
+
+    /// Reads the object of head `head` from `map` (the whole mapping, or its rest after
+    /// `apiVersion` and `kind`). Returns the heads of a `List`'s items.
+    fn dispatch<'de, A: MapAccess<'de>>(
+        &mut self,
+        head: &Head,
+        mut map: A,
+        known_items: Option<&[Head]>,
+    ) -> Result<Vec<Head>, A::Error> {
+        let (api_version, kind) = (head.api_version.as_str(), head.kind.as_str());
+        if kind.is_empty() || api_version.is_empty() {
+            return Err(self.fail("a manifest needs apiVersion and kind".into()));
+        }
+        if api_version == "v1" && kind == "List" {
+            let mut heads = Vec::new();
+            while let Some(key) = map.next_key::<Key>()? {
+                if key == Key::Items {
+                    heads = map.next_value_seed(ItemsSeed {
+                        reader: &mut *self,
+                        known: known_items,
+                    })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            return Ok(heads);
+        }
+        let ours = matches!(
+            kind,
+            "Consumer" | "OAuth2Credential" | "AuthPlugin" | "GatewayRoute"
+        );
+        if ours && api_version != OUR_API_VERSION {
+            return Err(self.fail(format!(
+                "{kind} must have apiVersion {OUR_API_VERSION}, not {api_version}"
+            )));
+        }
+        let manifest = match (api_version, kind) {
+            (_, "Consumer") => Manifest::Consumer(Arc::new(self.typed("Consumer", map)?)),
+            (_, "OAuth2Credential") => {
+                Manifest::OAuth2Credential(Arc::new(self.typed("OAuth2Credential", map)?))
+            }
+            (_, "AuthPlugin") => Manifest::AuthPlugin(Arc::new(self.typed("AuthPlugin", map)?)),
+            (_, "GatewayRoute") => {
+                Manifest::GatewayRoute(Arc::new(self.typed("GatewayRoute", map)?))
+            }
+            ("v1", "Secret") => {
+                // Its errors never quote values (a bad base64 value would otherwise leak).
+                self.typed = Some("Secret");
+                let mut secret = Secret::deserialize(MapAccessDeserializer::new(map))?;
+                self.typed = None;
+                self.named(&mut secret.metadata, kind)?;
+                Manifest::Secret(Arc::new(secret))
+            }
+            _ => {
+                tracing::debug!(%api_version, %kind, line = self.first_line, "ignoring a manifest of another kind");
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                return Ok(Vec::new());
+            }
+        };
+        self.out.push(manifest);
+        Ok(Vec::new())
+    }
+
+    /// One of our resources. Unknown fields are refused, as `kubectl apply` (strict field
+    /// validation) would refuse them, so a typo such as `globalCredential` is never silently
+    /// ignored. A missing `spec` is read as `spec: {}`, so that its defaults apply.
+    fn typed<'de, T: Resource, A: MapAccess<'de>>(
+        &mut self,
+        kind: &'static str,
+        map: A,
+    ) -> Result<T, A::Error> {
+        let mut unknown = Vec::new();
+        self.typed = Some(kind);
+        let object: Object<T::Spec> =
+            serde_ignored::deserialize(MapAccessDeserializer::new(map), |path| {
+                let path = field_path(&path);
+                let read_elsewhere = path == "apiVersion" || path == "kind";
+                let status = path == "status" || path.starts_with("status.");
+                if !read_elsewhere && !status {
+                    unknown.push(path);
+                }
+            })?;
+        self.typed = None;
+        if !unknown.is_empty() {
+            return Err(self.fail(format!(
+                "invalid {kind}: unknown field(s) {}",
+                unknown.join(", ")
+            )));
+        }
+        let spec = match object.spec {
+            Some(spec) => spec,
+            None => T::Spec::deserialize(MapDeserializer::<_, de::value::Error>::new(
+                std::iter::empty::<(&str, ())>(),
+            ))
+            .map_err(|e| self.fail(format!("invalid {kind}: spec: {e}")))?,
+        };
+        let mut metadata = object.metadata;
+        self.named(&mut metadata, kind)?;
+        Ok(T::assemble(metadata, spec, object.status))
+    }
+
+    /// Checks that the object has a name, and puts it in the default namespace if it has none.
+    fn named<E: de::Error>(&mut self, meta: &mut ObjectMeta, kind: &str) -> Result<(), E> {
+        if meta.name.as_deref().is_none_or(str::is_empty) {
+            return Err(self.fail(format!("{kind} needs metadata.name")));
+        }
+        if meta.namespace.as_deref().is_none_or(str::is_empty) {
+            meta.namespace = Some(DEFAULT_NAMESPACE.to_owned());
+        }
+        Ok(())
+    }
 }
 
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Sequence(s) => s.is_empty(),
-        Value::Mapping(m) => m.is_empty(),
+/// Errors of the YAML text itself (its syntax, duplicate keys, unknown aliases) rather than of
+/// what it holds, reported at their own line.
+fn is_syntax_error(error: &serde_saphyr::Error) -> bool {
+    match error {
+        serde_saphyr::Error::ExternalMessage { source, .. } => {
+            matches!(**source, serde_saphyr::ExternalMessageSource::Parser(_))
+        }
+        serde_saphyr::Error::Eof { .. }
+        | serde_saphyr::Error::DuplicateMappingKey { .. }
+        | serde_saphyr::Error::UnknownAnchor { .. }
+        | serde_saphyr::Error::IndentationError { .. }
+        | serde_saphyr::Error::AliasError { .. } => true,
         _ => false,
     }
 }
 
-/// A Secret; its parse errors never quote values (a bad base64 value would otherwise leak).
-fn secret(value: Value, doc: &Document) -> Result<Secret, ParseError> {
-    serde_yaml::from_value(value).map_err(|_| ParseError {
-        line: doc.first_line,
-        message: "invalid Secret: data values must be base64 strings and stringData values strings"
-            .into(),
-    })
+/// A path reported by `serde_ignored` as kubectl names fields: `spec.oauth2.scopes`,
+/// `spec.paths[0]`.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = field_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
+    }
 }
+
+/// Our resources, read as [`Object`]s.
+trait Resource: Sized {
+    type Spec: DeserializeOwned;
+    fn assemble(metadata: ObjectMeta, spec: Self::Spec, status: Option<ObjectStatus>) -> Self;
+}
+
+macro_rules! resources {
+    ($($resource:ident: $spec:ident),* $(,)?) => {$(
+        impl Resource for $resource {
+            type Spec = crate::resources::$spec;
+            fn assemble(metadata: ObjectMeta, spec: Self::Spec, status: Option<ObjectStatus>) -> Self {
+                Self { metadata, spec, status }
+            }
+        }
+    )*};
+}
+
+resources!(
+    Consumer: ConsumerSpec,
+    OAuth2Credential: OAuth2CredentialSpec,
+    AuthPlugin: AuthPluginSpec,
+    GatewayRoute: GatewayRouteSpec,
+);
+
+/// One of our resources as written in a manifest; `apiVersion` and `kind` were read before.
+#[derive(Deserialize)]
+struct Object<S> {
+    metadata: ObjectMeta,
+    spec: Option<S>,
+    status: Option<ObjectStatus>,
+}
+
+/// The `visit_*` methods of a visitor for the scalars it takes as "anything else": each yields
+/// `$other`.
+macro_rules! other_scalars {
+    ($other:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+    };
+}
+
+/// The `visit_*` methods of a seed for the scalars it refuses (with `self.refuse()`).
+macro_rules! refused_scalars {
+    () => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(self.refuse())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(self.refuse())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(self.refuse())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(self.refuse())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(self.refuse())
+        }
+    };
+}
+
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// The keys the reading looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    ApiVersion,
+    Kind,
+    Items,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "apiVersion" => Key::ApiVersion,
+                    "kind" => Key::Kind,
+                    "items" => Key::Items,
+                    _ => Key::Other,
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Key, A::Error> {
+                skip_seq(seq).map(|()| Key::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Key, A::Error> {
+                skip_map(map).map(|()| Key::Other)
+            }
+            other_scalars!(Key::Other);
+        }
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+/// A string value, or "" for any other value.
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Text, E> {
+                Ok(Text(value.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, value: String) -> Result<Text, E> {
+                Ok(Text(value))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text, A::Error> {
+                skip_seq(seq).map(|()| Text(String::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text, A::Error> {
+                skip_map(map).map(|()| Text(String::new()))
+            }
+            other_scalars!(Text(String::new()));
+        }
+        deserializer.deserialize_any(TextVisitor)
+    }
+}
+
+/// The head of any value, for a mapping whose kind is not known yet: a mapping's own, and
+/// its items' if it has a sequence of `items` (it may be a `List`); empty for anything else.
+struct ScannedHead(Head);
+
+impl<'de> Deserialize<'de> for ScannedHead {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeadVisitor;
+        impl<'de> Visitor<'de> for HeadVisitor {
+            type Value = ScannedHead;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ScannedHead, A::Error> {
+                let mut head = Head::default();
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::ApiVersion => head.api_version = map.next_value::<Text>()?.0,
+                        Key::Kind => head.kind = map.next_value::<Text>()?.0,
+                        Key::Items => head.items = map.next_value::<ScannedItems>()?.0,
+                        Key::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(ScannedHead(head))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<ScannedHead, E> {
+                Ok(ScannedHead(Head::default()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ScannedHead, A::Error> {
+                skip_seq(seq).map(|()| ScannedHead(Head::default()))
+            }
+            other_scalars!(ScannedHead(Head::default()));
+        }
+        deserializer.deserialize_any(HeadVisitor)
+    }
+}
+
+/// The heads of a sequence's items (see [`ScannedHead`]); none for anything else.
+struct ScannedItems(Vec<Head>);
+
+impl<'de> Deserialize<'de> for ScannedItems {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemsVisitor;
+        impl<'de> Visitor<'de> for ItemsVisitor {
+            type Value = ScannedItems;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ScannedItems, A::Error> {
+                let mut heads = Vec::new();
+                while let Some(head) = seq.next_element::<ScannedHead>()? {
+                    heads.push(head.0);
+                }
+                Ok(ScannedItems(heads))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ScannedItems, A::Error> {
+                skip_map(map).map(|()| ScannedItems(Vec::new()))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<ScannedItems, E> {
+                Ok(ScannedItems(Vec::new()))
+            }
+            other_scalars!(ScannedItems(Vec::new()));
+        }
+        deserializer.deserialize_any(ItemsVisitor)
+    }
+}
+
+/// A mapping whose first entries were already read: they are replayed, then the rest follows.
+struct Prefixed<A> {
+    first: std::array::IntoIter<(&'static str, String), 2>,
+    value: Option<String>,
+    rest: A,
+}
+
+impl<A> Prefixed<A> {
+    fn new(first: [(&'static str, String); 2], rest: A) -> Self {
+        Self {
+            first: first.into_iter(),
+            value: None,
+            rest,
+        }
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Prefixed<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        match self.first.next() {
+            Some((key, value)) => {
+                self.value = Some(value);
+                seed.deserialize(StrDeserializer::new(key)).map(Some)
+            }
+            None => self.rest.next_key_seed(seed),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        match self.value.take() {
+            Some(value) => seed.deserialize(StringDeserializer::new(value)),
+            None => self.rest.next_value_seed(seed),
+        }
+    }
+}
+
+/// An object: the document (`item` false), which may also be empty, or an item of a `List`.
+struct ObjectSeed<'r, 'o, 'h> {
+    reader: &'r mut Reader<'o>,
+    known: Option<&'h Head>,
+    item: bool,
+}
+
+impl ObjectSeed<'_, '_, '_> {
+    fn refuse<E: de::Error>(self) -> E {
+        self.reader.fail(
+            if self.item {
+                "every List item must be a mapping"
+            } else {
+                "a manifest must be a mapping (apiVersion, kind, ...)"
+            }
+            .into(),
+        )
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_, '_> {
+    type Value = Head;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Head, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_, '_, '_> {
+    type Value = Head;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a manifest")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Head, A::Error> {
+        self.reader.object(map, self.known)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Head, E> {
+        if self.item {
+            Err(self.refuse())
+        } else {
+            Ok(Head::default())
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Head, A::Error> {
+        Err(self.refuse())
+    }
+
+    refused_scalars!();
+}
+
+/// A `List`'s items, read as the document's objects are.
+struct ItemsSeed<'r, 'o, 'h> {
+    reader: &'r mut Reader<'o>,
+    known: Option<&'h [Head]>,
+}
+
+impl ItemsSeed<'_, '_, '_> {
+    fn refuse<E: de::Error>(self) -> E {
+        self.reader.fail("List items must be a sequence".into())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_, '_, '_> {
+    type Value = Vec<Head>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<Head>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_, '_, '_> {
+    type Value = Vec<Head>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence of manifests")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Head>, A::Error> {
+        let mut heads = Vec::new();
+        loop {
+            let seed = ObjectSeed {
+                reader: &mut *self.reader,
+                // A second reading knows every item's head (an empty one fails, as it should).
+                known: self
+                    .known
+                    .map(|known| known.get(heads.len()).unwrap_or(&NO_HEAD)),
+                item: true,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(head) => heads.push(head),
+                None => return Ok(heads),
+            }
+        }
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Vec<Head>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Vec<Head>, A::Error> {
+        Err(self.refuse())
+    }
+
+    refused_scalars!();
+}
+
+static NO_HEAD: Head = Head {
+    api_version: String::new(),
+    kind: String::new(),
+    items: Vec::new(),
+};
 
 #[cfg(test)]
 mod tests {
@@ -387,6 +1036,11 @@ spec:
                 2,
             ),
             ("not a mapping", "- a\n- b\n", 1),
+            (
+                "duplicate key",
+                "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata: {name: a}\nmetadata: {name: b}\n",
+                7,
+            ),
         ];
         for (case, yaml, line) in cases {
             let err = parse(yaml).expect_err(case);
@@ -433,5 +1087,153 @@ spec:
     fn a_list_of_objects_is_read() {
         let yaml = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: tollgate.dev/v1alpha1\n  kind: Consumer\n  metadata: {name: a}\n- apiVersion: tollgate.dev/v1alpha1\n  kind: Consumer\n  metadata: {name: b}\n";
         assert_eq!(parse(yaml).expect("valid").len(), 2);
+    }
+
+    #[test]
+    fn objects_whose_apiversion_and_kind_come_last_are_read_and_checked_too() {
+        let yaml = "\
+metadata: {name: late}
+kind: Consumer
+apiVersion: tollgate.dev/v1alpha1
+---
+apiVersion: v1
+items:
+- metadata: {name: first}
+  spec: {username: one}
+  kind: Consumer
+  apiVersion: tollgate.dev/v1alpha1
+- {apiVersion: tollgate.dev/v1alpha1, kind: Consumer, metadata: {name: second}}
+kind: List
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: Consumer
+metadata: {name: early}
+";
+        let objects = parse(yaml).expect("valid");
+        let keys: Vec<String> = objects.iter().map(Manifest::key).collect();
+        assert_eq!(
+            keys,
+            [
+                "Consumer/default/late",
+                "Consumer/default/first",
+                "Consumer/default/second",
+                "Consumer/default/early"
+            ]
+        );
+        let Manifest::Consumer(first) = &objects[1] else {
+            panic!("expected a Consumer");
+        };
+        assert_eq!(first.spec.username.as_deref(), Some("one"));
+        let typo = "spec:\n  type: oauth2\n  oauth2: {enableClientCredentials: true, globalCredential: true}\nmetadata: {name: p}\napiVersion: tollgate.dev/v1alpha1\nkind: AuthPlugin\n";
+        let err = parse(typo).expect_err("typo");
+        assert!(
+            err.message.contains("spec.oauth2.globalCredential"),
+            "{err}"
+        );
+        let wrong = "kind: Consumer\nmetadata: {name: x}\napiVersion: tollgate.dev/v1\n";
+        assert_eq!(parse(wrong).expect_err("wrong api version").line, 1);
+    }
+
+    #[test]
+    fn a_yaml_error_wins_over_a_type_error_before_it_and_is_reported_at_its_own_line() {
+        let yaml = "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata:\n  name: broken\n  labels: [unclosed\nspec: {}\n";
+        let err = parse(yaml).expect_err("broken");
+        assert!(err.message.starts_with("invalid YAML: "), "{err}");
+        assert_eq!(err.line, 6, "{err}");
+    }
+
+    #[test]
+    fn a_type_error_is_reported_at_its_document_and_names_the_line_of_the_value() {
+        let yaml = "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: tollgate.dev/v1alpha1\nkind: GatewayRoute\nmetadata: {name: r}\nspec:\n  paths: 5\n";
+        let err = parse(yaml).expect_err("paths must be a sequence");
+        assert_eq!(err.line, 4, "{err}");
+        assert!(err.message.starts_with("invalid GatewayRoute: "), "{err}");
+        assert!(err.message.ends_with("(line 8)"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_inside_sequences_are_named_with_their_index() {
+        let yaml = "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata:\n  name: c\n  ownerReferences:\n  - {apiVersion: v1, kind: X, name: n, uid: u, bogus: 1}\n";
+        let err = parse(yaml).expect_err("unknown field");
+        assert!(
+            err.message
+                .ends_with("unknown field(s) metadata.ownerReferences[0].bogus"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_spec_is_read_as_an_empty_one() {
+        let yaml = "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata: {name: c}\n";
+        let objects = parse(yaml).expect("valid");
+        let Manifest::Consumer(consumer) = &objects[0] else {
+            panic!("expected a Consumer");
+        };
+        assert_eq!(consumer.spec, crate::resources::ConsumerSpec::default());
+        let yaml =
+            "apiVersion: tollgate.dev/v1alpha1\nkind: OAuth2Credential\nmetadata: {name: c}\n";
+        let err = parse(yaml).expect_err("consumerRef is required");
+        assert!(err.message.contains("consumerRef"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_with_broken_yaml_is_reported_without_its_values() {
+        let yaml = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: \"hunter2\n";
+        let err = parse(yaml).expect_err("unclosed quote");
+        assert_eq!(err.line, 4, "{err}");
+        assert!(!err.message.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn separators_may_carry_content_and_lines_may_end_in_crlf() {
+        let yaml = "apiVersion: v1\r\nkind: ConfigMap\r\n---\r\napiVersion: tollgate.dev/v1alpha1\r\nkind: Consumer\r\nmetadata: {name: a}\r\n--- {apiVersion: tollgate.dev/v1alpha1, kind: Consumer, metadata: {name: b}}\n...\n--- # comment\nkind: a: b\n";
+        let err = parse(yaml).expect_err("last document broken");
+        assert_eq!(err.line, 10, "{err}");
+        let yaml = yaml.rsplit_once("--- # comment").expect("split").0;
+        let keys: Vec<String> = parse(yaml)
+            .expect("valid")
+            .iter()
+            .map(Manifest::key)
+            .collect();
+        assert_eq!(keys, ["Consumer/default/a", "Consumer/default/b"]);
+    }
+
+    #[test]
+    fn a_big_secret_is_not_refused_for_its_size() {
+        let mut yaml =
+            String::from("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n");
+        for i in 0..150_000 {
+            yaml.push_str(&format!("  k{i}: v{i}\n"));
+        }
+        let objects = parse(&yaml).expect("valid");
+        let Manifest::Secret(secret) = &objects[0] else {
+            panic!("expected a Secret");
+        };
+        assert_eq!(secret.string_data.as_ref().map(|d| d.len()), Some(150_000));
+    }
+
+    #[test]
+    fn a_file_read_by_several_threads_yields_its_objects_in_order_and_its_first_error() {
+        let consumers: String = (0..20)
+            .map(|i| format!("apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata: {{name: c{i}}}\n---\n"))
+            .collect();
+        let keys =
+            |objects: Vec<Manifest>| -> Vec<String> { objects.iter().map(Manifest::key).collect() };
+        let one = keys(parse_with_threads(&consumers, 1).expect("valid"));
+        assert_eq!(one.len(), 20);
+        for threads in [2, 3, 7, 40] {
+            assert_eq!(
+                keys(parse_with_threads(&consumers, threads).expect("valid")),
+                one
+            );
+        }
+        // Documents 6 and 16 are broken (at lines 24 and 65): the first is reported.
+        let broken = consumers
+            .replace("name: c5}", "name: c5}\nspec: a: b")
+            .replace("name: c15}", "name: c15}\nspec: a: b");
+        for threads in [1, 2, 3, 7, 40] {
+            let err = parse_with_threads(&broken, threads).expect_err("broken");
+            assert_eq!(err.line, 24, "{threads} threads: {err}");
+        }
     }
 }

@@ -229,7 +229,8 @@ impl Watcher {
                 _ = ticker.tick() => false,
                 () = self.hashed.notified() => true,
             };
-            match scan(&mut self.dir) {
+            // Reading a large directory is CPU-bound too.
+            match blocking(|| scan(&mut self.dir)) {
                 Ok(changed) => {
                     read_error = false;
                     if changed || hashed {
@@ -319,15 +320,13 @@ fn apply(proxy: &ProxyState, reconciler: &mut DirReconciler, dir: &ManifestDir) 
     apply_outcome(proxy, reconciler.reconcile(dir).snapshot);
 }
 
-/// Applies a snapshot when it differs from the one served.
+/// Applies a snapshot when it differs from the one served (`ProxyState::apply` hashes it and
+/// does nothing when the hash is the one served; hashing it here too would cost as much again).
 fn apply_outcome(proxy: &ProxyState, snapshot: Option<tollgate_core::snapshot::Snapshot>) {
     let Some(snapshot) = snapshot else {
         return;
     };
-    let hash = snapshot.content_hash();
-    if hash == proxy.hash() {
-        return;
-    }
+    let served = proxy.hash();
     let counts = (
         snapshot.consumers.len(),
         snapshot.credentials.len(),
@@ -335,6 +334,7 @@ fn apply_outcome(proxy: &ProxyState, snapshot: Option<tollgate_core::snapshot::S
         snapshot.routes.len(),
     );
     match proxy.apply(snapshot) {
+        Ok(hash) if hash == served => {}
         Ok(hash) => tracing::info!(
             %hash, consumers = counts.0, credentials = counts.1, plugins = counts.2, routes = counts.3,
             "configuration applied"

@@ -54,7 +54,7 @@ step_fmt() {
 }
 
 step_clippy() {
-    cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo clippy --workspace --all-targets --locked --features tollgate-e2e/e2e -- -D warnings
 }
 
 step_usegraph() {
@@ -65,11 +65,11 @@ step_usegraph() {
 
 step_tests() {
     if cargo nextest --version >/dev/null 2>&1; then
-        cargo nextest run --workspace --locked --no-fail-fast &&
+        cargo nextest run --workspace --locked --no-fail-fast --features tollgate-e2e/e2e &&
             cargo test --workspace --locked --doc
     else
         echo "(cargo-nextest not installed; using cargo test)"
-        cargo test --workspace --locked --no-fail-fast
+        cargo test --workspace --locked --no-fail-fast --features tollgate-e2e/e2e
     fi
 }
 

@@ -30,7 +30,7 @@ https_port="${KIND_HTTPS_PORT:-18443}"
 release="${TOLLGATE_RELEASE:-tollgate}"
 ns="${TOLLGATE_NAMESPACE:-tollgate-system}"
 image="tollgate:kind-e2e"
-test_cmd="${TOLLGATE_KIND_TEST_CMD:-cargo test -p tollgate-e2e --test cluster -- --test-threads=1}"
+test_cmd="${TOLLGATE_KIND_TEST_CMD:-cargo test -p tollgate-e2e --features e2e --test cluster -- --test-threads=1}"
 
 say() { printf '\n==> %s\n' "$*"; }
 die() {

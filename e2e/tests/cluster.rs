@@ -671,6 +671,7 @@ async fn a_controller_limited_to_some_namespaces_ignores_the_others() {
 
 /// A Service on port 80 whose EndpointSlice lists httpbin (target port named `http`) as `ready`.
 fn httpbin_service(target_port: u16, ready: bool) -> String {
+    let host = tollgate_e2e::proxy::admin_host();
     format!(
         r#"apiVersion: v1
 kind: Service
@@ -687,7 +688,7 @@ metadata:
 addressType: IPv4
 ports: [{{name: http, port: {target_port}, protocol: TCP}}]
 endpoints:
-  - addresses: ["127.0.0.1"]
+  - addresses: ["{host}"]
     conditions: {{ready: {ready}}}
 ---
 apiVersion: tollgate.dev/v1alpha1

@@ -9,6 +9,11 @@
 //! `HOST:HTTP_PORT[,HOST:HTTPS_PORT]` (HTTPS defaults to the same host on 8443) and
 //! `TOLLGATE_E2E_UPSTREAM` to an httpbin URL as the proxies see it. Scenarios that stop local
 //! processes are skipped there.
+//!
+//! With `TOLLGATE_E2E_APISERVER=real` the local processes talk to the real kube-apiserver (and an
+//! embedded etcd; e2e/apiserver/, binary from `scripts/apiserver.sh build` or
+//! `TOLLGATE_APISERVER_BIN`) instead of the emulator, as the admin user; see e2e/emulator/README.md
+//! for what differs.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

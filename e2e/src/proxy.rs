@@ -77,7 +77,10 @@ impl Proxy {
         command
             .args(["--http-addr", &format!("127.0.0.1:{}", self.http_port)])
             .args(["--https-addr", &format!("127.0.0.1:{}", self.https_port)])
-            .args(["--admin-addr", &format!("{}:{}", admin_host(), self.admin_port)])
+            .args([
+                "--admin-addr",
+                &format!("{}:{}", admin_host(), self.admin_port),
+            ])
             .arg("--tls-cert")
             .arg(&self.cert)
             .arg("--tls-key")
@@ -234,7 +237,10 @@ pub fn admin_host() -> String {
         .and_then(|o| {
             String::from_utf8_lossy(&o.stdout)
                 .split_whitespace()
-                .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback()))
+                .find(|a| {
+                    a.parse::<std::net::Ipv4Addr>()
+                        .is_ok_and(|ip| !ip.is_loopback())
+                })
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| "127.0.0.1".to_owned())

@@ -202,6 +202,92 @@ impl Emulator {
         Ok(process)
     }
 
+    /// The kubeconfig the controller runs with. Against the emulator, its admin one. Against the
+    /// real server, the chart (`helm template`, release namespace `tollgate-system`) is applied and
+    /// the controller gets a token of the chart's own ServiceAccount, so a rule the chart lacks
+    /// is a real 403.
+    pub async fn controller_kubeconfig(&self, kubectl: &Kubectl) -> Result<PathBuf, Error> {
+        let Some(dir) = &self.real else {
+            return Ok(self.kubeconfig.clone());
+        };
+        let chart = repo_root().join("charts/tollgate");
+        let helm = repo_root().join(".tools/bin/helm");
+        let out = Command::new(&helm)
+            .args(["template", "tollgate"])
+            .arg(&chart)
+            .args(["-n", SYSTEM_NAMESPACE])
+            .output()
+            .map_err(|source| Error::Run {
+                what: format!("{} template", helm.display()),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(Error::Output {
+                what: "helm template".to_owned(),
+                reason: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        kubectl
+            .apply(&format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {SYSTEM_NAMESPACE}\n"
+            ))
+            .await?;
+        kubectl
+            .run(
+                &["apply", "-n", SYSTEM_NAMESPACE, "-f", "-"],
+                Some(&String::from_utf8_lossy(&out.stdout)),
+            )
+            .await?;
+        let token = kubectl
+            .run(
+                &[
+                    "create",
+                    "token",
+                    "tollgate-controller",
+                    "-n",
+                    SYSTEM_NAMESPACE,
+                    "--duration=2h",
+                ],
+                None,
+            )
+            .await?;
+        let config = dir.join("controller.kubeconfig");
+        std::fs::copy(&self.kubeconfig, &config).map_err(|source| Error::Run {
+            what: format!("copying {}", self.kubeconfig.display()),
+            source,
+        })?;
+        let sa = Kubectl::new(&config);
+        sa.run(
+            &[
+                "config",
+                "set-credentials",
+                "tollgate-controller",
+                &format!("--token={}", token.trim()),
+            ],
+            None,
+        )
+        .await?;
+        sa.run(
+            &[
+                "config",
+                "set-context",
+                "--current",
+                "--user=tollgate-controller",
+            ],
+            None,
+        )
+        .await?;
+        Ok(config)
+    }
+
+    /// The kubeconfig [`Emulator::controller_kubeconfig`] wrote (the admin one on the emulator).
+    pub fn written_controller_kubeconfig(&self) -> PathBuf {
+        match &self.real {
+            Some(dir) => dir.join("controller.kubeconfig"),
+            None => self.kubeconfig.clone(),
+        }
+    }
+
     /// Whether this is the real kube-apiserver rather than the emulator.
     pub fn is_real(&self) -> bool {
         self.real.is_some()

@@ -110,6 +110,10 @@ impl Env {
             );
         }
         let admin: Vec<String> = proxies.iter().map(Proxy::admin_addr).collect();
+        let controller_kubeconfig = emulator
+            .controller_kubeconfig(&kubectl)
+            .await
+            .expect("the controller's kubeconfig");
         kubectl
             .apply(&system_manifests(&admin, CONFIG_TOKEN, &SIGNING_KEY))
             .await
@@ -119,7 +123,7 @@ impl Env {
             .await
             .expect("apply app objects");
         let options = ControllerOptions {
-            kubeconfig: emulator.kubeconfig().to_path_buf(),
+            kubeconfig: controller_kubeconfig,
             lease_duration_secs: LEASE_SECS,
             namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
         };
@@ -467,7 +471,7 @@ async fn controller_restarts_and_a_leader_crash_drop_no_request() {
     let requests = client_loop(&env, token.clone(), Arc::clone(&stop));
 
     // A second replica follows while the first leads.
-    let kubeconfig = env.local().emulator.kubeconfig().to_path_buf();
+    let kubeconfig = env.local().emulator.written_controller_kubeconfig();
     let options = ControllerOptions {
         kubeconfig,
         lease_duration_secs: LEASE_SECS,

@@ -16,6 +16,7 @@
 #   8. smoke-tests the control-plane tier (scripts/apiserver-test.sh: the real kube-apiserver, built
 #      from Go modules once and cached by scripts/apiserver.sh; CRDs, quickstart, server-side
 #      validation, TokenRequest, RBAC);
+#   9. runs the operator suite against that real kube-apiserver (TOLLGATE_E2E_APISERVER=real);
 # and any further steps listed below. Exits non-zero when any step fails.
 #
 #   scripts/test.sh                 # every step
@@ -28,7 +29,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 1
 
-STEPS=(venv tools build fmt clippy usegraph tests emulator chart apiserver)
+STEPS=(venv tools build fmt clippy usegraph tests emulator chart apiserver realapi)
 # Steps whose failure makes the rest pointless.
 REQUIRED=(venv build)
 
@@ -88,6 +89,12 @@ step_apiserver() {
     # The real kube-apiserver (+ embedded etcd) on loopback: needs Go, and the Go module proxy
     # for its first (cold) build; the binary is cached outside the work tree after that.
     bash "$root/scripts/apiserver-test.sh"
+}
+
+step_realapi() {
+    # The operator suite (e2e/tests/cluster.rs) against the real kube-apiserver instead of the
+    # emulator: each test starts its own server (the binary cached by the apiserver step).
+    TOLLGATE_E2E_APISERVER=real cargo test -p tollgate-e2e --test cluster -- --test-threads=2
 }
 
 # ---------------------------------------------------------------------------------------------

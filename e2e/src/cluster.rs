@@ -9,6 +9,11 @@
 //! `HOST:HTTP_PORT[,HOST:HTTPS_PORT]` (HTTPS defaults to the same host on 8443) and
 //! `TOLLGATE_E2E_UPSTREAM` to an httpbin URL as the proxies see it. Scenarios that stop local
 //! processes are skipped there.
+//!
+//! With `TOLLGATE_E2E_APISERVER=real` the local processes talk to the real kube-apiserver (and an
+//! embedded etcd; e2e/apiserver/, binary from `scripts/apiserver.sh build` or
+//! `TOLLGATE_APISERVER_BIN`) instead of the emulator, as the admin user; see e2e/emulator/README.md
+//! for what differs.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -66,10 +71,49 @@ pub struct Emulator {
     state: PathBuf,
     log_file: PathBuf,
     port: u16,
+    /// `Some(data dir)` when the backend is the real kube-apiserver (see [`real_apiserver`]).
+    real: Option<PathBuf>,
+}
+
+/// `TOLLGATE_E2E_APISERVER=real`: the suite's cluster is the real kube-apiserver with an embedded
+/// etcd (e2e/apiserver/, built by `scripts/apiserver.sh build`) instead of the Python emulator.
+pub fn real_apiserver() -> bool {
+    std::env::var("TOLLGATE_E2E_APISERVER").is_ok_and(|v| v == "real")
+}
+
+/// How long the real kube-apiserver may take to print its READY line.
+const REAL_STARTUP: Duration = Duration::from_secs(180);
+
+/// The cached kube-apiserver-local binary: `TOLLGATE_APISERVER_BIN`, else `scripts/apiserver.sh build`.
+fn real_apiserver_binary() -> Result<PathBuf, Error> {
+    if let Some(path) = std::env::var_os("TOLLGATE_APISERVER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let script = repo_root().join("scripts/apiserver.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("build")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|source| Error::Run {
+            what: format!("{} build", script.display()),
+            source,
+        })?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || path.is_empty() {
+        return Err(Error::Output {
+            what: "scripts/apiserver.sh build".to_owned(),
+            reason: format!("status {}, stdout {path:?}", out.status),
+        });
+    }
+    Ok(PathBuf::from(path))
 }
 
 impl Emulator {
     pub async fn start(work: &WorkDir) -> Result<Self, Error> {
+        if real_apiserver() {
+            return Self::start_real(work).await;
+        }
         let dir = work.subdir("emulator")?;
         let kubeconfig = dir.join("kubeconfig");
         let audit_log = dir.join("audit.jsonl");
@@ -84,7 +128,169 @@ impl Emulator {
             state,
             log_file,
             port,
+            real: None,
         })
+    }
+
+    async fn start_real(work: &WorkDir) -> Result<Self, Error> {
+        let dir = work.subdir("apiserver")?;
+        let kubeconfig = dir.join("kubeconfig");
+        let audit_log = dir.join("audit.jsonl");
+        let log_file = work.log_file("apiserver");
+        let port = free_port()?;
+        let policy = dir.join("audit-policy.yaml");
+        std::fs::write(
+            &policy,
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n",
+        )
+        .map_err(|source| Error::Run {
+            what: format!("writing {}", policy.display()),
+            source,
+        })?;
+        let process = Self::launch_real(&dir, port, &audit_log, &log_file).await?;
+        Ok(Self {
+            process,
+            kubeconfig,
+            audit_log,
+            state: dir.clone(),
+            log_file,
+            port,
+            real: Some(dir),
+        })
+    }
+
+    /// Starts kube-apiserver-local on `port` with its data in `dir` (etcd's data and the PKI are
+    /// kept across restarts) and waits, bounded, for the READY line it prints once /readyz is ok.
+    async fn launch_real(
+        dir: &Path,
+        port: u16,
+        audit_log: &Path,
+        log_file: &Path,
+    ) -> Result<Process, Error> {
+        let bin = real_apiserver_binary()?;
+        // stdout (the READY line) and stderr share the log, which restarts append to: only what
+        // follows the current end counts.
+        let offset = std::fs::metadata(log_file).map_or(0, |m| m.len() as usize);
+        let log = log_file.to_path_buf();
+        let mut command = Command::new(bin);
+        command
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--port", &port.to_string(), "--"])
+            .arg(format!("--audit-log-path={}", audit_log.display()))
+            .arg(format!(
+                "--audit-policy-file={}",
+                dir.join("audit-policy.yaml").display()
+            ))
+            .arg("--audit-log-format=json");
+        let mut process = Process::spawn("apiserver", command, log_file)?;
+        wait_until(REAL_STARTUP, "kube-apiserver to print READY", || {
+            let running = process.ensure_running();
+            let log = log.clone();
+            async move {
+                running.map_err(|e| e.to_string())?;
+                let out = std::fs::read(&log).unwrap_or_default();
+                let out = String::from_utf8_lossy(out.get(offset..).unwrap_or_default());
+                if out.lines().any(|l| l.starts_with("READY ")) {
+                    Ok(())
+                } else {
+                    Err("no READY line yet".to_owned())
+                }
+            }
+        })
+        .await?;
+        Ok(process)
+    }
+
+    /// The kubeconfig the controller runs with. Against the emulator, its admin one. Against the
+    /// real server, the chart (`helm template`, release namespace `tollgate-system`) is applied and
+    /// the controller gets a token of the chart's own ServiceAccount, so a rule the chart lacks
+    /// is a real 403.
+    pub async fn controller_kubeconfig(&self, kubectl: &Kubectl) -> Result<PathBuf, Error> {
+        let Some(dir) = &self.real else {
+            return Ok(self.kubeconfig.clone());
+        };
+        let chart = repo_root().join("charts/tollgate");
+        let helm = repo_root().join(".tools/bin/helm");
+        let out = Command::new(&helm)
+            .args(["template", "tollgate"])
+            .arg(&chart)
+            .args(["-n", SYSTEM_NAMESPACE])
+            .output()
+            .map_err(|source| Error::Run {
+                what: format!("{} template", helm.display()),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(Error::Output {
+                what: "helm template".to_owned(),
+                reason: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        kubectl
+            .apply(&format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {SYSTEM_NAMESPACE}\n"
+            ))
+            .await?;
+        kubectl
+            .run(
+                &["apply", "-n", SYSTEM_NAMESPACE, "-f", "-"],
+                Some(&String::from_utf8_lossy(&out.stdout)),
+            )
+            .await?;
+        let token = kubectl
+            .run(
+                &[
+                    "create",
+                    "token",
+                    "tollgate-controller",
+                    "-n",
+                    SYSTEM_NAMESPACE,
+                    "--duration=2h",
+                ],
+                None,
+            )
+            .await?;
+        let config = dir.join("controller.kubeconfig");
+        std::fs::copy(&self.kubeconfig, &config).map_err(|source| Error::Run {
+            what: format!("copying {}", self.kubeconfig.display()),
+            source,
+        })?;
+        let sa = Kubectl::new(&config);
+        sa.run(
+            &[
+                "config",
+                "set-credentials",
+                "tollgate-controller",
+                &format!("--token={}", token.trim()),
+            ],
+            None,
+        )
+        .await?;
+        sa.run(
+            &[
+                "config",
+                "set-context",
+                "--current",
+                "--user=tollgate-controller",
+            ],
+            None,
+        )
+        .await?;
+        Ok(config)
+    }
+
+    /// The kubeconfig [`Emulator::controller_kubeconfig`] wrote (the admin one on the emulator).
+    pub fn written_controller_kubeconfig(&self) -> PathBuf {
+        match &self.real {
+            Some(dir) => dir.join("controller.kubeconfig"),
+            None => self.kubeconfig.clone(),
+        }
+    }
+
+    /// Whether this is the real kube-apiserver rather than the emulator.
+    pub fn is_real(&self) -> bool {
+        self.real.is_some()
     }
 
     async fn launch(
@@ -132,6 +338,12 @@ impl Emulator {
     /// Stops the emulator (SIGTERM; it saves its objects) and starts it again on the same port
     /// with the same objects, as an API server restart looks to its clients.
     pub async fn restart(&mut self) -> Result<(), Error> {
+        if let Some(dir) = self.real.clone() {
+            self.process.terminate(Duration::from_secs(60)).await;
+            self.process =
+                Self::launch_real(&dir, self.port, &self.audit_log, &self.log_file).await?;
+            return Ok(());
+        }
         self.process.terminate(Duration::from_secs(10)).await;
         self.process = Self::launch(
             self.port,
@@ -240,7 +452,23 @@ impl Kubectl {
     /// `kubectl apply -f PATH` (a file or a directory).
     pub async fn apply_path(&self, path: &Path) -> Result<String, Error> {
         let path = path.to_string_lossy().into_owned();
-        self.run(&["apply", "-f", &path], None).await
+        let out = self.run(&["apply", "-f", &path], None).await?;
+        // The real API server serves a new CRD's resource only once it is Established; the
+        // emulator serves it at once.
+        if real_apiserver() && out.contains("customresourcedefinition") {
+            self.run(
+                &[
+                    "wait",
+                    "--for=condition=Established",
+                    "crd",
+                    "--all",
+                    "--timeout=60s",
+                ],
+                None,
+            )
+            .await?;
+        }
+        Ok(out)
     }
 
     /// `kubectl get -o json`.

@@ -35,7 +35,7 @@ impl Httpbin {
         let mut command = Command::new(python()?);
         command
             .args(["-m", "gunicorn", "--no-control-socket", "--workers", "2"])
-            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(["--bind", &format!("{}:{port}", crate::proxy::admin_host())])
             .args(["--access-logfile", "-", "httpbin:app"])
             .current_dir(paths::repo_root());
         let process = Process::spawn("httpbin", command, &work.log_file("httpbin"))?;
@@ -74,7 +74,7 @@ impl Httpbin {
 
     /// `http://127.0.0.1:<port>` (no trailing slash).
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", crate::proxy::admin_host(), self.port)
     }
 
     pub fn url(&self, path: &str) -> String {

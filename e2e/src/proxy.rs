@@ -77,7 +77,10 @@ impl Proxy {
         command
             .args(["--http-addr", &format!("127.0.0.1:{}", self.http_port)])
             .args(["--https-addr", &format!("127.0.0.1:{}", self.https_port)])
-            .args(["--admin-addr", &format!("127.0.0.1:{}", self.admin_port)])
+            .args([
+                "--admin-addr",
+                &format!("{}:{}", admin_host(), self.admin_port),
+            ])
             .arg("--tls-cert")
             .arg(&self.cert)
             .arg("--tls-key")
@@ -178,12 +181,12 @@ impl Proxy {
     }
 
     pub fn admin_url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.admin_port)
+        format!("http://{}:{}{path}", admin_host(), self.admin_port)
     }
 
-    /// `127.0.0.1:<admin port>`, the address a controller pushes to.
+    /// `<admin host>:<admin port>`, the address a controller pushes to (see [`admin_host`]).
     pub fn admin_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.admin_port)
+        format!("{}:{}", admin_host(), self.admin_port)
     }
 
     pub fn http_addr(&self) -> String {
@@ -214,4 +217,31 @@ pub fn write_certificate(cert: &std::path::Path, key: &std::path::Path) -> Resul
         .map_err(|e| Error::io("writing a private key", key, e))?;
     file.write_all(generated.key_pair.serialize_pem().as_bytes())
         .map_err(|e| Error::io("writing a private key", key, e))
+}
+
+/// The address the proxies' admin listeners bind, which the EndpointSlices list: `127.0.0.1`
+/// against the emulator; against the real API server, which rejects loopback endpoint addresses
+/// ("may not be in the loopback range"), `TOLLGATE_E2E_HOST_IP` or else the host's first
+/// non-loopback IPv4 address (`hostname -I`).
+pub fn admin_host() -> String {
+    if !crate::cluster::real_apiserver() {
+        return "127.0.0.1".to_owned();
+    }
+    if let Ok(ip) = std::env::var("TOLLGATE_E2E_HOST_IP") {
+        return ip;
+    }
+    std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .find(|a| {
+                    a.parse::<std::net::Ipv4Addr>()
+                        .is_ok_and(|ip| !ip.is_loopback())
+                })
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "127.0.0.1".to_owned())
 }

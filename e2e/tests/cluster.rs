@@ -110,6 +110,10 @@ impl Env {
             );
         }
         let admin: Vec<String> = proxies.iter().map(Proxy::admin_addr).collect();
+        let controller_kubeconfig = emulator
+            .controller_kubeconfig(&kubectl)
+            .await
+            .expect("the controller's kubeconfig");
         kubectl
             .apply(&system_manifests(&admin, CONFIG_TOKEN, &SIGNING_KEY))
             .await
@@ -119,7 +123,7 @@ impl Env {
             .await
             .expect("apply app objects");
         let options = ControllerOptions {
-            kubeconfig: emulator.kubeconfig().to_path_buf(),
+            kubeconfig: controller_kubeconfig,
             lease_duration_secs: LEASE_SECS,
             namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
         };
@@ -467,7 +471,7 @@ async fn controller_restarts_and_a_leader_crash_drop_no_request() {
     let requests = client_loop(&env, token.clone(), Arc::clone(&stop));
 
     // A second replica follows while the first leads.
-    let kubeconfig = env.local().emulator.kubeconfig().to_path_buf();
+    let kubeconfig = env.local().emulator.written_controller_kubeconfig();
     let options = ControllerOptions {
         kubeconfig,
         lease_duration_secs: LEASE_SECS,
@@ -671,6 +675,7 @@ async fn a_controller_limited_to_some_namespaces_ignores_the_others() {
 
 /// A Service on port 80 whose EndpointSlice lists httpbin (target port named `http`) as `ready`.
 fn httpbin_service(target_port: u16, ready: bool) -> String {
+    let host = tollgate_e2e::proxy::admin_host();
     format!(
         r#"apiVersion: v1
 kind: Service
@@ -687,7 +692,7 @@ metadata:
 addressType: IPv4
 ports: [{{name: http, port: {target_port}, protocol: TCP}}]
 endpoints:
-  - addresses: ["127.0.0.1"]
+  - addresses: ["{host}"]
     conditions: {{ready: {ready}}}
 ---
 apiVersion: tollgate.dev/v1alpha1

@@ -29,7 +29,9 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 1
 
-STEPS=(venv tools build fmt clippy usegraph tests emulator chart apiserver realapi)
+STEPS=(venv tools build fmt clippy usegraph tests emulator chart apiserver)
+# Steps run only when named (scripts/test.sh realapi): see each one's comment.
+OPT_IN_STEPS=(realapi)
 # Steps whose failure makes the rest pointless.
 REQUIRED=(venv build)
 
@@ -94,13 +96,17 @@ step_apiserver() {
 step_realapi() {
     # The operator suite (e2e/tests/cluster.rs) against the real kube-apiserver instead of the
     # emulator: each test starts its own server (the binary cached by the apiserver step).
-    TOLLGATE_E2E_APISERVER=real cargo test -p tollgate-e2e --test cluster -- --test-threads=2
+    # Opt-in for now: the real server refuses loopback addresses in EndpointSlices, so this tier
+    # binds the test proxies and httpbin on the host's own address (TOLLGATE_E2E_HOST_IP); it
+    # joins the default run once it has a network namespace of its own.
+    TOLLGATE_E2E_APISERVER=real cargo test -p tollgate-e2e --features e2e --test cluster -- \
+        --test-threads=2
 }
 
 # ---------------------------------------------------------------------------------------------
 
 if [ "${1:-}" = "--list" ]; then
-    printf '%s\n' "${STEPS[@]}"
+    printf '%s\n' "${STEPS[@]}" "${OPT_IN_STEPS[@]}"
     exit 0
 fi
 selected=("$@")

@@ -172,7 +172,7 @@ class DefaultRenderTest(unittest.TestCase):
 
     def test_proxy_service_maps_80_to_8000_and_443_to_8443(self):
         svc = one(self.docs, "Service", "tollgate-proxy")["spec"]
-        self.assertEqual(svc["type"], "LoadBalancer")
+        self.assertEqual(svc["type"], "ClusterIP", "nothing public unless asked for")
         self.assertEqual([(p["name"], p["port"], p["targetPort"]) for p in svc["ports"]],
                          [("http", 80, "http"), ("https", 443, "https")])
         proxy_labels = one(self.docs, "Deployment", "tollgate-proxy")["spec"]["template"][

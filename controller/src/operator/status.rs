@@ -145,6 +145,23 @@ pub fn apply_body(api_version: &str, kind: &str, status: &ObjectStatus) -> Value
     })
 }
 
+/// The API server refuses an Event whose note is longer than this (bytes).
+pub const MAX_EVENT_NOTE_BYTES: usize = 1024;
+
+/// `note` cut to [`MAX_EVENT_NOTE_BYTES`] on a character boundary, with an ellipsis when cut:
+/// notes embed user values (names, hosts, paths), and an over-long one would lose the Event.
+pub fn event_note(note: &str) -> String {
+    if note.len() <= MAX_EVENT_NOTE_BYTES {
+        return note.to_owned();
+    }
+    const ELLIPSIS: &str = "…";
+    let mut end = MAX_EVENT_NOTE_BYTES - ELLIPSIS.len();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ELLIPSIS}", &note[..end])
+}
+
 /// An Event to publish about an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventSpec {
@@ -177,13 +194,13 @@ pub fn transition_events(current: Option<&ObjectStatus>, desired: &ObjectStatus)
         ConditionStatus::True => vec![EventSpec {
             warning: false,
             reason: EVENT_PROGRAMMED.to_owned(),
-            note: programmed.message.clone(),
+            note: event_note(&programmed.message),
         }],
         _ if programmed.reason == REASON_PENDING => Vec::new(),
         _ => vec![EventSpec {
             warning: true,
             reason: programmed.reason.clone(),
-            note: programmed.message.clone(),
+            note: event_note(&programmed.message),
         }],
     }
 }
@@ -198,6 +215,23 @@ pub fn rfc3339_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_notes_fit_the_api_limit_and_are_cut_on_a_character_boundary() {
+        assert_eq!(event_note("short"), "short");
+        let exact = "a".repeat(MAX_EVENT_NOTE_BYTES);
+        assert_eq!(event_note(&exact), exact);
+        for long in [
+            "x".repeat(5000),
+            "é".repeat(3000),
+            format!("a{}", "日".repeat(2000)),
+        ] {
+            let note = event_note(&long);
+            assert!(note.len() <= MAX_EVENT_NOTE_BYTES, "{} bytes", note.len());
+            assert!(note.ends_with('…'));
+            assert!(long.starts_with(note.trim_end_matches('…')));
+        }
+    }
 
     const T0: &str = "2026-01-01T00:00:00Z";
     const T1: &str = "2026-01-01T00:05:00Z";

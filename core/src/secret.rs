@@ -338,16 +338,20 @@ thread_local! {
         const { std::cell::Cell::new(Argon2Memory::new()) };
 }
 
-/// Runs `f` over `blocks` argon2 blocks of this thread's reusable memory (fresh memory during
-/// thread teardown).
-fn with_argon2_memory<R>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+/// Runs `f` with this thread's reusable argon2 memory (fresh memory during thread teardown).
+fn with_thread_memory<R>(f: impl FnOnce(&mut Argon2Memory) -> R) -> R {
     let mut memory = ARGON2_MEMORY
         .try_with(std::cell::Cell::take)
         .unwrap_or_default();
-    let result = f(memory.blocks(blocks));
+    let result = f(&mut memory);
     // During teardown the memory is simply freed here.
     let _ = ARGON2_MEMORY.try_with(|slot| slot.set(memory));
     result
+}
+
+/// Runs `f` over `blocks` argon2 blocks of this thread's reusable memory.
+fn with_argon2_memory<R>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+    with_thread_memory(|memory| f(memory.blocks(blocks)))
 }
 
 fn sha256_salted(salt: &[u8], secret: &[u8]) -> [u8; 32] {
@@ -360,12 +364,7 @@ fn sha256_salted(salt: &[u8], secret: &[u8]) -> [u8; 32] {
 /// argon2id PHC string of `secret` with the default parameters
 /// (m=19456 KiB, t=2, p=1, 32-byte hash, version 19), in this thread's reusable memory.
 pub fn hash_argon2id(secret: &[u8], salt: &[u8; 16]) -> Result<String, SecretError> {
-    let mut memory = ARGON2_MEMORY
-        .try_with(std::cell::Cell::take)
-        .unwrap_or_default();
-    let result = hash_argon2id_in(secret, salt, &mut memory);
-    let _ = ARGON2_MEMORY.try_with(|slot| slot.set(memory));
-    result
+    with_thread_memory(|memory| hash_argon2id_in(secret, salt, memory))
 }
 
 /// [`hash_argon2id`] in the given working memory: the hashing threads of the controller own one

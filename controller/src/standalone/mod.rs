@@ -142,7 +142,8 @@ pub async fn start(
         );
     }
     while reconciler.pending() > 0 {
-        blocking(|| pool.wait_idle(Duration::from_secs(1)));
+        // Translate again only once the pool is idle: every pass translates everything.
+        blocking(|| while !pool.wait_idle(Duration::from_secs(1)) {});
         outcome = reconciler.reconcile(&dir);
     }
     if waiting > 0 {

@@ -16,7 +16,7 @@
 # Seeds are written fresh on every run from real tokens, token requests and snapshots
 # (scripts/fuzz/seedgen); the growing corpus lives in scripts/fuzz/corpus/<target> (not
 # committed). A crash leaves its input in scripts/fuzz/artifacts/<target>/; turn it into a
-# regression test in the owning crate's tests (core/tests/hostile_*.rs) and reproduce it with
+# regression test in the owning crate's tests (core/tests/suite/hostile_*.rs) and reproduce it with
 #   cd scripts/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> artifacts/<target>/<file>
 # Exits non-zero when any target crashed.
 set -uo pipefail

@@ -14,7 +14,7 @@
 //! - [`client::Client`]: HTTP/1.1 and HTTP/2 over TCP or TLS (hyper + tokio-rustls, ring).
 //! - [`raw::raw_http1`]: a hand-written HTTP/1.1 request, for exact header spelling and repeats.
 //! - [`httpbin::Httpbin`], [`gateway::Standalone`], [`proxy::Proxy`], [`manifests::Manifests`]:
-//!   the fixtures; [`cluster`]: the API emulator, `kubectl` and `tollgate-controller run` for the
+//!   the fixtures; [`fixture::Quickstart`]: all of them serving the quickstart, per test; [`cluster`]: the API emulator, `kubectl` and `tollgate-controller run` for the
 //!   cluster-less operator suite (`tests/cluster.rs`).
 
 #![forbid(unsafe_code)]
@@ -22,6 +22,7 @@
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod fixture;
 pub mod gateway;
 pub mod httpbin;
 pub mod manifests;

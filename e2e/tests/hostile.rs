@@ -4,12 +4,9 @@
 //! exhaustively; this one proves the shipped binary wires the same defences. Each test prints
 //! `HOSTILE-CASES <category> <n>`.
 
-#[allow(dead_code)] // the shared fixtures serve other suites too
-mod support;
-
 use bytes::Bytes;
 use http::Method;
-use support::{Quickstart, assert_invalid_token};
+use tollgate_e2e::fixture::{Quickstart, assert_invalid_token};
 use tollgate_e2e::quickstart;
 use tollgate_e2e::raw::{build_request, raw_http1};
 

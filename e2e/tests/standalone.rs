@@ -6,10 +6,10 @@
 //! Needs the binaries built (`cargo build --workspace --bins`) and httpbin + gunicorn in
 //! `.venv` (or `TOLLGATE_PYTHON`); `scripts/test.sh` does both.
 
-mod support;
-
 use http::Method;
-use support::{Quickstart, access_token_of, assert_invalid_token, echoed_headers, tamper};
+use tollgate_e2e::fixture::{
+    Quickstart, access_token_of, assert_invalid_token, echoed_headers, tamper,
+};
 use tollgate_e2e::quickstart;
 use tollgate_e2e::raw::{build_request, raw_http1};
 use tollgate_e2e::wait::{RELOAD, wait_until};

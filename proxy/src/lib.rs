@@ -34,8 +34,10 @@ mod shared;
 pub mod tls;
 mod upstream;
 
+// The integration suite's snapshot builders; unit tests use only some of them.
 #[cfg(test)]
-#[path = "../tests/support/snapshot.rs"]
+#[allow(dead_code)]
+#[path = "../tests/suite/support/snapshot.rs"]
 mod fixtures;
 
 pub use options::{Cidr, ProxyOptions, parse_cidrs};

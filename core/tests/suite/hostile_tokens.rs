@@ -1,7 +1,7 @@
 //! Hostile tokens against the verifier: every one is refused with 401 `invalid_token` (never a
 //! 500, never a panic), exactly as the proxy decides (`KeyRing::open` then `authenticate`).
 
-mod hostile_support;
+use crate::hostile_support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -2,8 +2,8 @@
 //! and a protected route is never reachable without a token, whatever the spelling. Real
 //! sockets and hand-written request lines, so the proxy sees exactly the bytes a client sends.
 
-mod hostile_support;
-mod support;
+use crate::hostile_support;
+use crate::support;
 
 use std::time::Duration;
 

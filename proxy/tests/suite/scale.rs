@@ -1,9 +1,9 @@
 //! Scale: a snapshot of 100,000 consumers and credentials and 10,000 routes is
 //! decoded, validated, compiled and swapped in quickly. Ignored by default (it takes a few
 //! seconds in debug builds); run with
-//! `cargo test --release -p tollgate-proxy --test scale -- --ignored --nocapture`.
+//! `cargo test --release -p tollgate-proxy --test suite scale:: -- --ignored --nocapture`.
 
-mod support;
+use crate::support;
 
 use std::time::Instant;
 

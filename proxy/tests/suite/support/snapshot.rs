@@ -1,7 +1,6 @@
 //! Snapshot builders with the quickstart's objects. Shared by the integration tests (as
 //! `support::*`) and the crate's own unit tests (as `crate::fixtures`, through `#[path]` in
 //! `src/lib.rs`), so it uses nothing of `tollgate_proxy`.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 

@@ -1,7 +1,7 @@
 //! Kong's error responses: 404 without a route, 503 without a backend or endpoint, 502 for a
 //! refusing upstream, 504 for a silent one, 400 for an invalid path.
 
-mod support;
+use crate::support;
 
 use http::StatusCode;
 use support::client::{self, empty, get, json};

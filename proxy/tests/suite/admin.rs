@@ -1,6 +1,6 @@
 //! The admin port: health, readiness, metrics, and the authenticated config channel.
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};

@@ -3,7 +3,7 @@
 //! string. Each gets its RFC 6749 §5.2 error (never a 500, never a panic), through the same
 //! sequence the proxy runs: parse, look up, verify the secret, authorize.
 
-mod hostile_support;
+use crate::hostile_support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -1,6 +1,6 @@
 //! Logs never carry a token, a client secret or an `Authorization` header, even at `trace`.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

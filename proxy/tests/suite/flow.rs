@@ -1,7 +1,7 @@
 //! The acceptance flow over real sockets: a token issued over HTTPS lets the caller reach the
 //! upstream, which sees who the caller is; forged identity headers never get through.
 
-mod support;
+use crate::support;
 
 use http::StatusCode;
 use support::client::{self, empty, form, get, json};

@@ -1,6 +1,5 @@
 //! Fixtures of the proxy's hostile-input suites: a tagged upstream that records every request
 //! it receives, a raw HTTP/1.1 exchange with a parsed response, and a case counter.
-#![allow(dead_code)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,7 +21,6 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub uri: String,
-    pub headers: Vec<(String, String)>,
 }
 
 /// An upstream answering `{"upstream": tag, "uri": …, "headers": {name: [values]}}` and
@@ -30,7 +28,6 @@ pub struct Seen {
 #[derive(Clone)]
 pub struct Recorder {
     pub addr: SocketAddr,
-    pub tag: &'static str,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
@@ -59,7 +56,7 @@ impl Recorder {
                 });
             }
         });
-        Self { addr, tag, seen }
+        Self { addr, seen }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -94,7 +91,6 @@ async fn answer(
         .collect();
     log.lock().expect("log").push(Seen {
         uri: parts.uri.to_string(),
-        headers: headers.clone(),
     });
     let mut grouped = serde_json::Map::new();
     for (name, value) in headers {
@@ -123,8 +119,6 @@ pub struct RawReply {
     pub status: u16,
     pub head: String,
     pub body: Vec<u8>,
-    /// How many status lines the connection carried before it closed.
-    pub responses: usize,
 }
 
 impl RawReply {
@@ -165,13 +159,11 @@ pub async fn exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> RawR
 
 fn parse(bytes: &[u8]) -> RawReply {
     let text = String::from_utf8_lossy(bytes);
-    let responses = text.matches("HTTP/1.1 ").count() + text.matches("HTTP/1.0 ").count();
     let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
         return RawReply {
             status: 0,
             head: text.into_owned(),
             body: Vec::new(),
-            responses,
         };
     };
     let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
@@ -185,7 +177,6 @@ fn parse(bytes: &[u8]) -> RawReply {
         status,
         head,
         body: rest.to_vec(),
-        responses,
     };
     if reply
         .header("transfer-encoding")

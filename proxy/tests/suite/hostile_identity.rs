@@ -3,8 +3,8 @@
 //! repeated, over HTTP/1.1 and HTTP/2, is removed or replaced before the upstream sees it, on
 //! authenticated, anonymous and unprotected routes.
 
-mod hostile_support;
-mod support;
+use crate::hostile_support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 //! chunked and close-delimited upstream bodies, shutdown of idle connections, and the same
 //! answers with the fast path switched off.
 
-mod hostile_support;
-mod support;
+use crate::hostile_support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::Duration;

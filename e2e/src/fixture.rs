@@ -1,16 +1,16 @@
-//! What the standalone scenarios share: one fixture (httpbin + manifests + gateway) per test and
-//! the requests of the quickstart flow.
+//! What the standalone and hostile scenarios share: one fixture (httpbin + manifests + gateway)
+//! per test, the requests of the quickstart flow, and assertions on their answers.
 
 use std::collections::BTreeMap;
 
+use crate::client::{Client, Response};
+use crate::gateway::Standalone;
+use crate::httpbin::Httpbin;
+use crate::manifests::Manifests;
+use crate::quickstart;
+use crate::workdir::WorkDir;
 use http::Method;
 use serde_json::Value;
-use tollgate_e2e::client::{Client, Response};
-use tollgate_e2e::gateway::Standalone;
-use tollgate_e2e::httpbin::Httpbin;
-use tollgate_e2e::manifests::Manifests;
-use tollgate_e2e::quickstart;
-use tollgate_e2e::workdir::WorkDir;
 
 /// A running quickstart: httpbin, the manifests pointing at it, standalone mode serving them.
 /// Fields drop in order: the gateway and httpbin stop before the work dir prints logs.

@@ -1,6 +1,5 @@
 //! Test fixtures: snapshot builders, an echoing upstream, a running proxy, and small HTTP/1.1,
 //! HTTP/2 and TLS clients built on hyper and tokio-rustls.
-#![allow(dead_code)]
 
 pub mod client;
 mod snapshot;

@@ -2,8 +2,8 @@
 //! clients (disconnected), request smuggling (never a second request upstream), oversized
 //! token-endpoint bodies (413) and hostile token requests (never a 500).
 
-mod hostile_support;
-mod support;
+use crate::hostile_support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

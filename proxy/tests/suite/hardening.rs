@@ -1,7 +1,7 @@
 //! HTTP-level limits: oversized heads (431), request smuggling (400), slow clients (timed out),
 //! in-flight requests finishing on the snapshot they started with, graceful shutdown.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

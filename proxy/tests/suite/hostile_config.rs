@@ -2,8 +2,8 @@
 //! malformed and schema-invalid snapshots (400, config unchanged and still served), oversized
 //! ones (413), over a real socket to the admin port.
 
-mod hostile_support;
-mod support;
+use crate::hostile_support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The identity headers the upstream receives, set or removed on every request.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 
 use super::Identity;
 
@@ -12,7 +12,8 @@ pub const X_AUTHENTICATED_SCOPE: HeaderName = HeaderName::from_static("x-authent
 pub const X_AUTHENTICATED_USERID: HeaderName = HeaderName::from_static("x-authenticated-userid");
 pub const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
 
-/// Every identity header; a client-sent copy of any of them never reaches the upstream.
+/// Every identity header the gateway sets; a client-sent copy of any of them, in any spelling
+/// ([`is_identity_header`]), never reaches the upstream.
 pub const IDENTITY_HEADERS: [HeaderName; 7] = [
     X_CONSUMER_ID,
     X_CONSUMER_CUSTOM_ID,
@@ -23,34 +24,49 @@ pub const IDENTITY_HEADERS: [HeaderName; 7] = [
     X_ANONYMOUS_CONSUMER,
 ];
 
-/// Removes every occurrence of every identity header (any case, repeated), then sets the ones
-/// `identity` defines: the consumer's id, username and custom id; for a credential its
-/// `client_id` (`X-Credential-Identifier`) and the granted scope (space-separated); for the
-/// anonymous consumer `X-Anonymous-Consumer: true` and no credential or scope.
-/// Call on every request of every route, protected or not. A value that is not a valid header
-/// value (validation refuses those) is left out rather than sent mangled.
-pub fn apply_identity(headers: &mut HeaderMap, identity: Option<&Identity<'_>>) {
-    for name in &IDENTITY_HEADERS {
-        // `remove` drops every value of the name; names are case-insensitive in `HeaderMap`.
-        headers.remove(name);
+/// Prefixes of header names only the gateway may set: a client's `X-Consumer-*`,
+/// `X-Authenticated-*` or `X-Anonymous-*` header never reaches an upstream, whatever follows.
+const IDENTITY_PREFIXES: [&[u8]; 3] = [b"x-consumer-", b"x-authenticated-", b"x-anonymous-"];
+
+/// Whether a header named `name` (as a client spelled it) is one only the gateway may set: any
+/// of [`IDENTITY_HEADERS`] or a name with an identity prefix, compared as CGI, WSGI and Rack
+/// servers compare them — ASCII case ignored and `_` taken for `-` — so that `X_Consumer_Username`
+/// or `x-consumer_id`, which those servers read as the real header, count too.
+pub fn is_identity_header(name: &[u8]) -> bool {
+    // Every protected name starts with `x-`: one comparison settles almost every header.
+    if !starts_as(name, b"x-") {
+        return false;
     }
-    if let Some(identity) = identity {
-        add_identity(headers, identity);
-    }
+    IDENTITY_PREFIXES.iter().any(|p| starts_as(name, p))
+        || IDENTITY_HEADERS
+            .iter()
+            .any(|h| same_header_name(name, h.as_str().as_bytes()))
 }
 
-/// Sets the identity headers of `identity` on a map the caller knows holds none of
-/// [`IDENTITY_HEADERS`] (what [`apply_identity`] does after its removals, without a hashed
-/// lookup per absent name).
-fn add_identity(headers: &mut HeaderMap, identity: &Identity<'_>) {
-    identity_headers(identity, |name, value| {
-        headers.insert(name, value);
-    });
+/// Whether two header names are the same to a CGI, WSGI or Rack server: equal but for ASCII
+/// case and `_` in place of `-`.
+pub fn same_header_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && starts_as(a, b)
 }
 
-/// Calls `emit` with each identity header `identity` defines, in a fixed order (for callers
-/// that write headers somewhere other than a `HeaderMap`, such as straight into a request's
-/// bytes).
+/// Whether `name` starts with `prefix`, ignoring ASCII case and taking `_` for `-`.
+fn starts_as(name: &[u8], prefix: &[u8]) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    name.len() >= prefix.len() && name.iter().zip(prefix).all(|(&a, &b)| fold(a) == fold(b))
+}
+
+/// Calls `emit` with each identity header `identity` defines, in a fixed order: the consumer's
+/// id, username and custom id; for a credential its `client_id` (`X-Credential-Identifier`) and
+/// the granted scope (space-separated); for the anonymous consumer `X-Anonymous-Consumer: true`.
+/// A value that is not a valid header value (validation refuses those) is left out rather than
+/// sent mangled. The proxy strips the client's copies first (one place:
+/// `proxy/src/pipeline/identity.rs`).
 pub fn identity_headers(identity: &Identity<'_>, mut emit: impl FnMut(HeaderName, HeaderValue)) {
     let mut set = |name: HeaderName, precomputed: Option<&HeaderValue>, value: Option<&str>| {
         let value = match precomputed {

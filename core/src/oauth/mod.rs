@@ -17,7 +17,7 @@ pub use extract::{
     ParamSource, RequestView, TokenLocation, TokenSource, extract_token, hide_credentials,
     needs_body, remove_form_param, remove_json_param, remove_query_param,
 };
-pub use identity::{IDENTITY_HEADERS, apply_identity, identity_headers};
+pub use identity::{IDENTITY_HEADERS, identity_headers, is_identity_header, same_header_name};
 pub use token_endpoint::{
     ClientAuthMethod, ForwardedProto, GrantType, TokenRequest, TokenRequestView, TokenResponse,
     authorize_client, claims_for, parse_token_request, secret_check, token_response,

@@ -13,6 +13,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Body;
+use tollgate_core::oauth::same_header_name;
 
 use super::added::Added;
 use super::body::ProxyBody;
@@ -150,6 +151,26 @@ fn forwarding_present(headers: &HeaderMap) -> u8 {
     present
 }
 
+/// Removes the client's headers that CGI, WSGI and Rack servers read as a forwarding header
+/// (`X_Forwarded_For`, `x-real_ip`: `_` for `-`). The real spellings are replaced (or, from a
+/// trusted peer, kept) below; a look-alike is never kept, whoever sent it.
+fn strip_forwarding_lookalikes(headers: &mut HeaderMap) {
+    let lookalike = |name: &HeaderName| {
+        let name = name.as_str();
+        name.contains('_')
+            && FORWARDING
+                .iter()
+                .any(|f| same_header_name(name.as_bytes(), f.as_str().as_bytes()))
+    };
+    if !headers.keys().any(lookalike) {
+        return;
+    }
+    let names: Vec<HeaderName> = headers.keys().filter(|n| lookalike(n)).cloned().collect();
+    for name in names {
+        headers.remove(&name);
+    }
+}
+
 fn rewrite_headers(
     headers: &mut HeaderMap,
     original_host: Option<HeaderValue>,
@@ -159,6 +180,7 @@ fn rewrite_headers(
     added: &mut Added,
 ) {
     remove_hop_by_hop(headers);
+    strip_forwarding_lookalikes(headers);
     let present = forwarding_present(headers);
     let host = target
         .host_header

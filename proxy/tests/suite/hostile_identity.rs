@@ -49,6 +49,11 @@ fn is_identity(name: &str) -> bool {
 /// (oauth2 verifying its own tokens), `/anon` (openid-connect with `anonymous`), `/open` (no
 /// plugin), all to `upstream`.
 async fn start() -> (RunningProxy, Recorder, String) {
+    start_on(true).await
+}
+
+/// [`start`] with the HTTP/1 fast path on or off (off: hyper serves every request).
+async fn start_on(fast_path: bool) -> (RunningProxy, Recorder, String) {
     let upstream = Recorder::start("up").await;
     let b = || Some(backend(&[upstream.addr]));
     let snapshot = SnapshotBuilder::quickstart()
@@ -79,7 +84,7 @@ async fn start() -> (RunningProxy, Recorder, String) {
             s.routes.push(route("default/open", &["/open"], None, b()));
         })
         .build();
-    let proxy = RunningProxy::start(Some(snapshot)).await;
+    let proxy = RunningProxy::start_with(Some(snapshot), |o| o.http1_fast_path = fast_path).await;
     let reply = client::send_tls(
         proxy.https,
         &proxy.cert_pem,
@@ -252,4 +257,87 @@ async fn a_refused_request_never_reaches_the_upstream_whatever_identity_it_claim
         }
     }
     assert!(upstream.seen().is_empty(), "{:?}", upstream.uris());
+}
+
+/// Every header of the echo whose name a CGI, WSGI or Rack server reads as an identity or
+/// forwarding header (`_` for `-`, any case), by the name as sent.
+fn cgi_protected_seen(echo: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (name, values) in echo["headers"].as_object().into_iter().flatten() {
+        let folded = name.to_ascii_lowercase().replace('_', "-");
+        let forwarding =
+            ["x-forwarded-for", "x-real-ip", "x-forwarded-host"].contains(&folded.as_str());
+        if is_identity(&folded) || forwarding {
+            let values = values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str());
+            out.insert(name.clone(), values.map(str::to_owned).collect());
+        }
+    }
+    out
+}
+
+/// A client may not remove the identity headers by nominating them in `Connection` (hop-by-hop
+/// processing runs before they are set), nor smuggle look-alikes that CGI-style servers merge
+/// with the real ones (`X_Consumer_Username`, `X-Consumer_Id`, `X_Forwarded_For`). On the HTTP/1
+/// fast path and on hyper's path alike.
+#[tokio::test]
+async fn connection_cannot_nominate_identity_headers_and_look_alike_spellings_are_stripped() {
+    let mut tally = Tally::new("identity-headers");
+    for fast_path in [true, false] {
+        let (proxy, _upstream, token) = start_on(fast_path).await;
+        let bearer = format!("Bearer {token}");
+        let jane = [
+            ("x-consumer-id", JANE_ID),
+            ("x-consumer-username", "jane"),
+            ("x-credential-identifier", "client"),
+        ];
+        let anonymous = [
+            ("x-consumer-id", ANON_ID),
+            ("x-consumer-username", "anonymous"),
+            ("x-anonymous-consumer", "true"),
+        ];
+        let nominations = [
+            "X-Consumer-Username, X-Consumer-Id",
+            "x-consumer-id, x-consumer-username, x-credential-identifier, x-anonymous-consumer",
+            "keep-alive, X-Anonymous-Consumer",
+            "X-Forwarded-For, X-Real-IP, X-Consumer-Custom-Id",
+        ];
+        let cases = [
+            ("/api/x", Some(bearer.as_str()), &jane),
+            ("/anon/x", None, &anonymous),
+        ];
+        for (path, authorization, identity) in cases {
+            for nominated in nominations {
+                let mut request = format!("GET {path} HTTP/1.1\r\nHost: gateway.test\r\n");
+                if let Some(a) = authorization {
+                    request.push_str(&format!("Authorization: {a}\r\n"));
+                }
+                request.push_str(&format!(
+                    "X-Consumer-x: 1\r\nX_Consumer_Username: admin\r\nX-Consumer_Id: evil\r\n\
+                     x_anonymous_consumer: false\r\nX_Credential_Identifier: other\r\n\
+                     X_Forwarded_For: 10.9.9.9\r\nx-real_ip: 10.9.9.9\r\n\
+                     Connection: close, {nominated}\r\n\r\n"
+                ));
+                let reply = exchange(proxy.http, request.as_bytes(), Duration::from_secs(10)).await;
+                assert_eq!(reply.status, 200, "{path} {nominated}: {}", reply.text());
+                let seen = cgi_protected_seen(&reply.json());
+                let mut want: BTreeMap<String, Vec<String>> = identity
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), vec![(*v).to_owned()]))
+                    .collect();
+                want.insert("x-forwarded-for".into(), vec!["127.0.0.1".into()]);
+                want.insert("x-real-ip".into(), vec!["127.0.0.1".into()]);
+                want.insert("x-forwarded-host".into(), vec!["gateway.test".into()]);
+                assert_eq!(
+                    seen, want,
+                    "fast path {fast_path}, {path}, Connection: {nominated}"
+                );
+                tally.case();
+            }
+        }
+        proxy.stop().await;
+    }
 }

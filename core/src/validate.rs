@@ -1,8 +1,13 @@
 //! Full validation of a [`Snapshot`]: the proxy applies a snapshot only when this passes, and
-//! the controller runs it before pushing.
+//! the controller's translation runs it on every snapshot it builds, leaving out the objects it
+//! names.
 //!
 //! Every problem is reported (not just the first), each naming the object it concerns, e.g.
 //! `credential default/demo: consumer "…" does not exist`. Lists need not be sorted.
+//!
+//! [`check`] also says which object each problem is about ([`Subject`]), so the controller can
+//! leave exactly the offenders out of a snapshot instead of building one the proxy refuses: one
+//! set of rules for both.
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,10 +21,60 @@ use crate::snapshot::{
 };
 use crate::token::{decode_key_material, is_valid_key_id};
 
+/// What a problem is about: an object of the snapshot, by its index in the snapshot's list of
+/// that kind, or the snapshot as a whole (its format, its signing keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    Snapshot,
+    Consumer(usize),
+    Credential(usize),
+    Plugin(usize),
+    Route(usize),
+}
+
+/// One problem: what it is about, and a message naming the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub subject: Subject,
+    pub message: String,
+}
+
+/// Problems collected by [`check`], each attributed to the subject being checked.
+struct Problems {
+    subject: Subject,
+    list: Vec<Invalid>,
+}
+
+impl Problems {
+    fn about(&mut self, subject: Subject) {
+        self.subject = subject;
+    }
+
+    fn push(&mut self, message: String) {
+        self.list.push(Invalid {
+            subject: self.subject,
+            message,
+        });
+    }
+}
+
 /// Checks every invariant of a snapshot and returns every problem found, each naming the
 /// object it concerns.
 pub fn validate(snapshot: &Snapshot) -> Result<(), Vec<String>> {
-    let mut problems = Vec::new();
+    let problems = check(snapshot);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.into_iter().map(|p| p.message).collect())
+    }
+}
+
+/// Every problem of a snapshot with the object it is about; empty when the proxy would apply it.
+pub fn check(snapshot: &Snapshot) -> Vec<Invalid> {
+    let mut problems = Problems {
+        subject: Subject::Snapshot,
+        list: Vec::new(),
+    };
     if snapshot.format != SNAPSHOT_FORMAT {
         problems.push(format!(
             "snapshot: format {} is not supported (expected {SNAPSHOT_FORMAT})",
@@ -30,13 +85,15 @@ pub fn validate(snapshot: &Snapshot) -> Result<(), Vec<String>> {
 
     let consumer_ids = unique_ids(
         "consumer",
+        Subject::Consumer,
         snapshot
             .consumers
             .iter()
             .map(|c| (c.id.as_str(), c.object.as_str())),
         &mut problems,
     );
-    for c in &snapshot.consumers {
+    for (i, c) in snapshot.consumers.iter().enumerate() {
+        problems.about(Subject::Consumer(i));
         let who = format!("consumer {}", c.object);
         header_safe(&who, "id", &c.id, &mut problems);
         header_safe(&who, "username", &c.username, &mut problems);
@@ -47,6 +104,7 @@ pub fn validate(snapshot: &Snapshot) -> Result<(), Vec<String>> {
 
     unique_ids(
         "credential",
+        Subject::Credential,
         snapshot
             .credentials
             .iter()
@@ -54,42 +112,42 @@ pub fn validate(snapshot: &Snapshot) -> Result<(), Vec<String>> {
         &mut problems,
     );
     let mut client_ids: HashMap<&str, &str> = HashMap::new();
-    for c in &snapshot.credentials {
+    for (i, c) in snapshot.credentials.iter().enumerate() {
+        problems.about(Subject::Credential(i));
         check_credential(c, &consumer_ids, &mut client_ids, &mut problems);
     }
 
     let plugin_ids = unique_ids(
         "plugin",
+        Subject::Plugin,
         snapshot
             .plugins
             .iter()
             .map(|p| (p.id.as_str(), p.id.as_str())),
         &mut problems,
     );
-    for p in &snapshot.plugins {
+    for (i, p) in snapshot.plugins.iter().enumerate() {
+        problems.about(Subject::Plugin(i));
         check_plugin(p, &consumer_ids, &mut problems);
     }
 
     unique_ids(
         "route",
+        Subject::Route,
         snapshot
             .routes
             .iter()
             .map(|r| (r.id.as_str(), r.id.as_str())),
         &mut problems,
     );
-    for r in &snapshot.routes {
+    for (i, r) in snapshot.routes.iter().enumerate() {
+        problems.about(Subject::Route(i));
         check_route(r, &plugin_ids, &mut problems);
     }
-
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
-    }
+    problems.list
 }
 
-fn check_keys(snapshot: &Snapshot, problems: &mut Vec<String>) {
+fn check_keys(snapshot: &Snapshot, problems: &mut Problems) {
     let mut seen = HashSet::new();
     for key in &snapshot.signing_keys {
         if !is_valid_key_id(&key.id) {
@@ -122,14 +180,17 @@ fn check_keys(snapshot: &Snapshot, problems: &mut Vec<String>) {
     }
 }
 
-/// Reports empty and duplicate ids; returns the set of ids.
+/// Reports empty and duplicate ids (a duplicate against the later object); returns the set of
+/// ids.
 fn unique_ids<'a>(
     kind: &str,
+    subject: fn(usize) -> Subject,
     items: impl Iterator<Item = (&'a str, &'a str)>,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> HashSet<&'a str> {
     let mut seen = HashSet::new();
-    for (id, object) in items {
+    for (i, (id, object)) in items.enumerate() {
+        problems.about(subject(i));
         if id.is_empty() {
             problems.push(format!("{kind} {object}: id is empty"));
         } else if !seen.insert(id) {
@@ -139,7 +200,7 @@ fn unique_ids<'a>(
     seen
 }
 
-fn header_safe(who: &str, field: &str, value: &str, problems: &mut Vec<String>) {
+fn header_safe(who: &str, field: &str, value: &str, problems: &mut Problems) {
     if value.is_empty() || HeaderValue::from_str(value).is_err() {
         problems.push(format!(
             "{who}: {field} must be non-empty visible characters usable in a header"
@@ -151,7 +212,7 @@ fn check_credential<'a>(
     c: &'a Credential,
     consumers: &HashSet<&str>,
     client_ids: &mut HashMap<&'a str, &'a str>,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) {
     let who = format!("credential {}", c.object);
     if uuid_bytes(&c.id).is_none() {
@@ -190,7 +251,7 @@ fn is_scope_token(s: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
-fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Vec<String>) {
+fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Problems) {
     let who = format!("plugin {}", p.id);
     let (anonymous, realm) = match &p.config {
         PluginConfig::OAuth2(c) => {
@@ -289,7 +350,7 @@ pub fn is_valid_endpoint(endpoint: &str) -> bool {
     port_ok && host_ok
 }
 
-fn check_route(r: &Route, plugins: &HashSet<&str>, problems: &mut Vec<String>) {
+fn check_route(r: &Route, plugins: &HashSet<&str>, problems: &mut Problems) {
     let who = format!("route {}", r.id);
     for host in &r.hosts {
         if !is_valid_host(host) {
@@ -330,7 +391,7 @@ fn check_route(r: &Route, plugins: &HashSet<&str>, problems: &mut Vec<String>) {
     }
 }
 
-fn check_backend(who: &str, b: &Backend, problems: &mut Vec<String>) {
+fn check_backend(who: &str, b: &Backend, problems: &mut Problems) {
     if b.scheme != "http" && b.scheme != "https" {
         problems.push(format!(
             "{who}: backend scheme {:?} must be http or https",

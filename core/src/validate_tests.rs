@@ -325,3 +325,32 @@ fn endpoints_and_hosts_accept_common_forms() {
     }
     assert_eq!(validate(&s), Ok(()));
 }
+
+#[test]
+fn each_problem_names_the_object_it_is_about_by_its_index() {
+    let mut s = fixtures::snapshot();
+    let last = s.routes.len() - 1;
+    if let Some(backend) = s.routes[last].backend.as_mut() {
+        backend.endpoints = vec!["a!b:80".into()];
+    }
+    s.consumers[0].username = String::new();
+    let problems = check(&s);
+    let subjects: Vec<Subject> = problems.iter().map(|p| p.subject).collect();
+    assert!(subjects.contains(&Subject::Route(last)), "{problems:?}");
+    assert!(subjects.contains(&Subject::Consumer(0)), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.subject == Subject::Route(last) && p.message.contains("\"a!b:80\"")),
+        "{problems:?}"
+    );
+    let mut keyless = fixtures::snapshot();
+    keyless.signing_keys.clear();
+    assert!(
+        check(&keyless)
+            .iter()
+            .all(|p| p.subject == Subject::Snapshot)
+    );
+    assert!(!check(&keyless).is_empty());
+    assert_eq!(check(&fixtures::snapshot()), Vec::new());
+}

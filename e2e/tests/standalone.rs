@@ -370,6 +370,55 @@ async fn a_broken_manifest_is_reported_by_file_and_line_and_everything_else_stay
     assert_eq!(still.status, 200, "{}", still.describe());
 }
 
+/// A route whose backend the proxy would refuse (`http://a!b/`) is left out with a reason, and
+/// never freezes the configuration: a route added after it is served.
+#[tokio::test]
+async fn a_route_the_proxy_would_refuse_is_left_out_and_later_changes_still_apply() {
+    let qs = Quickstart::start("refused-route").await;
+    let route = |name: &str, path: &str, url: &str| {
+        format!(
+            "apiVersion: tollgate.dev/v1alpha1\nkind: GatewayRoute\nmetadata:\n  name: {name}\n\
+             spec:\n  paths: [{path}]\n  backend:\n    url: \"{url}\"\n"
+        )
+    };
+    qs.manifests
+        .write_file("zz-bad-route.yaml", &route("bad", "/bad", "http://a!b/"))
+        .expect("write");
+    wait_until(RELOAD, "the log to give the bad route's reason", || async {
+        let log = qs.gateway_log();
+        log.lines()
+            .find(|l| l.contains("default/bad") && l.contains("InvalidConfiguration"))
+            .map(str::to_owned)
+            .ok_or_else(|| "not yet".to_owned())
+    })
+    .await
+    .expect("the bad route is reported");
+
+    let upstream = qs._httpbin.base_url();
+    qs.manifests
+        .write_file("zz-later-route.yaml", &route("later", "/later", &upstream))
+        .expect("write");
+    let url = qs.gateway.http_url("/later/anything");
+    let served = wait_until(RELOAD, "the later route to be served", || async {
+        match qs.client.get(&url).await {
+            Ok(r) if r.status == 200 => Ok(r),
+            Ok(r) => Err(format!("status {}", r.status)),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .expect("a route added after the bad one is served");
+    assert_eq!(served.status, 200);
+    let bad = qs
+        .client
+        .get(&qs.gateway.http_url("/bad/x"))
+        .await
+        .expect("answer");
+    assert_ne!(bad.status, 200, "the bad route is not served");
+    let token = qs.access_token().await;
+    assert_eq!(qs.call_upstream(Some(&token)).await.status, 200);
+}
+
 /// The 1-based line the YAML parser reports for the first error in `text`.
 fn yaml_error_line(text: &str) -> usize {
     let err = serde_saphyr::from_multiple::<serde_json::Value>(text)

@@ -9,7 +9,10 @@
 //!   snapshot, so the operator can derive every condition from the problems alone;
 //! - ids: `metadata.uid` when present, else the stable UUIDv5 ids of `tollgate_core::ids`;
 //!   plugins and routes are identified by `namespace/name`; every list is sorted by id;
-//! - plaintext client secrets go only into [`SecretHasher`] and never into a problem or a log.
+//! - plaintext client secrets go only into [`SecretHasher`] and never into a problem or a log;
+//! - the snapshot always passes the proxy's own validation (`tollgate_core::validate`): an object
+//!   that would make the proxy refuse the snapshot is left out with a problem
+//!   ([`reason::INVALID_CONFIGURATION`]), never pushed.
 //!
 //! Schema rules (CEL) are re-checked here because standalone mode has no API server.
 
@@ -138,10 +141,80 @@ pub fn translate(
     snapshot.credentials.sort_by(|a, b| a.id.cmp(&b.id));
     snapshot.plugins.sort_by(|a, b| a.id.cmp(&b.id));
     snapshot.routes.sort_by(|a, b| a.id.cmp(&b.id));
+    leave_out_invalid(&mut snapshot, &mut problems);
     let mut problems = problems.0;
     problems.sort();
     problems.dedup();
     Translation { snapshot, problems }
+}
+
+/// Rounds of [`leave_out_invalid`]: one leaves out the offenders, the next what they orphaned (a
+/// credential of a consumer left out, a route of a plugin left out), and so on down the chain
+/// consumer → plugin (anonymous) → route.
+const VALIDATION_ROUNDS: usize = 4;
+
+/// Leaves out every object the proxy's validation refuses, each with a problem saying why, until
+/// the snapshot passes. A problem of the snapshot as a whole (its signing keys, which
+/// [`SigningKeys`] checks before translation) cannot be pinned on an object: it is left for the
+/// proxy to report.
+fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) {
+    use std::collections::BTreeSet;
+    use tollgate_core::validate::{Subject, check};
+    for _ in 0..VALIDATION_ROUNDS {
+        let mut consumers = BTreeSet::new();
+        let mut credentials = BTreeSet::new();
+        let mut plugins = BTreeSet::new();
+        let mut routes = BTreeSet::new();
+        for invalid in check(snapshot) {
+            let (kind, object) = match invalid.subject {
+                Subject::Snapshot => continue,
+                Subject::Consumer(i) => {
+                    consumers.insert(i);
+                    (Kind::Consumer, &snapshot.consumers[i].object)
+                }
+                Subject::Credential(i) => {
+                    credentials.insert(i);
+                    (Kind::OAuth2Credential, &snapshot.credentials[i].object)
+                }
+                Subject::Plugin(i) => {
+                    plugins.insert(i);
+                    (Kind::AuthPlugin, &snapshot.plugins[i].id)
+                }
+                Subject::Route(i) => {
+                    routes.insert(i);
+                    (Kind::GatewayRoute, &snapshot.routes[i].id)
+                }
+            };
+            problems.push(
+                kind,
+                &ObjectName::from_path(object),
+                ProblemCondition::Accepted,
+                reason::INVALID_CONFIGURATION,
+                invalid.message,
+            );
+        }
+        if consumers.is_empty() && credentials.is_empty() && plugins.is_empty() && routes.is_empty()
+        {
+            return;
+        }
+        remove_indices(&mut snapshot.consumers, &consumers);
+        remove_indices(&mut snapshot.credentials, &credentials);
+        remove_indices(&mut snapshot.plugins, &plugins);
+        remove_indices(&mut snapshot.routes, &routes);
+    }
+}
+
+/// Removes the items at `indices`, keeping the order of the rest.
+fn remove_indices<T>(items: &mut Vec<T>, indices: &std::collections::BTreeSet<usize>) {
+    if indices.is_empty() {
+        return;
+    }
+    let mut i = 0;
+    items.retain(|_| {
+        let keep = !indices.contains(&i);
+        i += 1;
+        keep
+    });
 }
 
 /// Problems collected during one translation.
@@ -183,6 +256,15 @@ impl ObjectName {
                 .filter(|ns| !ns.is_empty())
                 .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             name: obj.name_any(),
+        }
+    }
+
+    /// The inverse of [`Self::path`].
+    pub(crate) fn from_path(path: &str) -> Self {
+        let (namespace, name) = path.split_once('/').unwrap_or((DEFAULT_NAMESPACE, path));
+        Self {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
         }
     }
 

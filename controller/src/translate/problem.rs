@@ -120,4 +120,8 @@ pub mod reason {
     pub const INVALID_BACKEND: &str = "InvalidBackend";
     /// A route's backend Service (or that port of it) is unknown.
     pub const SERVICE_NOT_FOUND: &str = "ServiceNotFound";
+    /// The object translated into configuration the proxy refuses (its validation, which the
+    /// controller runs on every snapshot before pushing it); the object is left out so that the
+    /// rest is served. The message says which rule.
+    pub const INVALID_CONFIGURATION: &str = "InvalidConfiguration";
 }

@@ -4,6 +4,7 @@
 mod dependencies;
 mod problems;
 mod snapshot;
+mod validity;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

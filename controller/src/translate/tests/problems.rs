@@ -300,6 +300,16 @@ const CASES: &[Case] = &[
         dropped: &["GatewayRoute/default/httpbin"],
     },
     Case {
+        name: "a backend host the proxy refuses drops only the route",
+        change: |o| {
+            edit_route(o, "httpbin", |r| {
+                r.spec.backend = Some(url_backend("http://a!b/"));
+            })
+        },
+        problems: &[(R, "httpbin", reason::INVALID_CONFIGURATION, ACC)],
+        dropped: &["GatewayRoute/default/httpbin"],
+    },
+    Case {
         name: "a backend url of another scheme is invalid",
         change: |o| {
             edit_route(o, "httpbin", |r| {

@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1.7
 # One image with both Tollgate binaries: tollgate-controller and tollgate-proxy.
 # Build from the repository root:
-#   docker build -t ghcr.io/tollgate-dev/tollgate:dev .
+#   docker build -f Dockerfile -t tollgate:0.1.0 .
+# (the chart's default image is tollgate:<appVersion>; load it into kind with
+# `kind load docker-image tollgate:0.1.0`, or push it to your registry and set image.repository)
 # The Helm chart sets the command of each container (tollgate-controller run / tollgate-proxy).
 
 # The toolchain the project is developed and tested with (the workspace's rust-version, 1.89, is the

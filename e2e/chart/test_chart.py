@@ -73,6 +73,11 @@ def render(*args: str) -> tuple:
     return tuple(d for d in yaml.safe_load_all(proc.stdout) if d)
 
 
+def chart_app_version() -> str:
+    with open(os.path.join(CHART, "Chart.yaml"), encoding="utf-8") as f:
+        return str(yaml.safe_load(f)["appVersion"])
+
+
 def variant(name: str) -> tuple:
     return render("-f", os.path.join(CI, f"{name}-values.yaml"))
 
@@ -105,6 +110,24 @@ def rule_set(grants, namespace):
 class DefaultRenderTest(unittest.TestCase):
     def setUp(self):
         self.docs = render()
+
+    def test_the_default_image_is_the_locally_built_one_used_as_loaded(self):
+        for name in ("tollgate-controller", "tollgate-proxy"):
+            c = container(self.docs, name)
+            self.assertEqual(c["image"], "tollgate:" + chart_app_version())
+            self.assertEqual(c["imagePullPolicy"], "IfNotPresent")
+
+    def test_install_notes_never_suggest_well_known_credentials(self):
+        helm = helm_binary()
+        if helm is None:
+            raise unittest.SkipTest("helm not installed: run scripts/tools.sh")
+        proc = subprocess.run([helm, "install", "tollgate", CHART, "--namespace", NS, "--dry-run=client"], capture_output=True, text=True, check=False)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        notes = proc.stdout.split("NOTES:", 1)[1]
+        self.assertIn("openssl rand", notes)
+        for well_known in ("client_secret=secret", "client_id=client", "kubectl apply -f examples/quickstart"):
+            self.assertNotIn(well_known, notes)
+        self.assertIn("docker build -f Dockerfile", notes)
 
     def test_controller_and_proxy_run_two_replicas_each_with_their_commands(self):
         for name, command in [("tollgate-controller", "tollgate-controller"),

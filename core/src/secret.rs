@@ -26,11 +26,17 @@ use subtle::ConstantTimeEq;
 
 /// Longest verifier string accepted.
 pub const MAX_VERIFIER_LEN: usize = 512;
-/// Bounds on parameters read from a verifier, so a snapshot cannot make one check cost minutes.
-const MAX_ARGON2_M_KIB: u32 = 256 * 1024;
-const MAX_ARGON2_T: u32 = 16;
-const MAX_ARGON2_P: u32 = 16;
-const MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
+/// Bounds on parameters read from a verifier, so that a tenant's pre-hashed verifier cannot make
+/// each check of its secret cost a lot more than the default's (argon2id m=19456 KiB, t=2; Kong's
+/// PBKDF2-SHA512 i=10000): the token endpoint verifies on a shared, bounded pool.
+/// argon2id: memory at most 64 MiB, at most 4 passes and 4 lanes, and memory × passes at most
+/// 4 × the default's.
+pub const MAX_ARGON2_M_KIB: u32 = 64 * 1024;
+pub const MAX_ARGON2_T: u32 = 4;
+pub const MAX_ARGON2_P: u32 = 4;
+pub const MAX_ARGON2_WORK_KIB: u64 = 4 * (ARGON2_M_KIB as u64) * (ARGON2_T as u64);
+/// PBKDF2-SHA512: above OWASP's 210,000, 25 × Kong's 10,000.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 250_000;
 const MIN_HASH_LEN: usize = 16;
 const MAX_HASH_LEN: usize = 64;
 const MIN_SALT_LEN: usize = 8;
@@ -175,6 +181,7 @@ impl Verifier {
                     .ok_or(SecretError::Malformed("version"))?;
                 let [m_kib, t, p] = params(ps, ["m", "t", "p"])?;
                 if m_kib > MAX_ARGON2_M_KIB
+                    || u64::from(m_kib) * u64::from(t) > MAX_ARGON2_WORK_KIB
                     || t > MAX_ARGON2_T
                     || p > MAX_ARGON2_P
                     || t == 0

@@ -97,6 +97,22 @@ fn malformed_or_unbounded_verifiers_are_refused() {
             SecretError::OutOfBounds("argon2 parameters"),
         ),
         (
+            "$argon2id$v=19$m=65536,t=4,p=1$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::OutOfBounds("argon2 parameters"),
+        ),
+        (
+            "$argon2id$v=19$m=19456,t=5,p=1$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::OutOfBounds("argon2 parameters"),
+        ),
+        (
+            "$argon2id$v=19$m=19456,t=2,p=8$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::OutOfBounds("argon2 parameters"),
+        ),
+        (
+            "$pbkdf2-sha512$i=250001,l=32$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            SecretError::OutOfBounds("iterations"),
+        ),
+        (
             "$argon2id$v=18$m=19456,t=2,p=1$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
             SecretError::Malformed("version"),
         ),

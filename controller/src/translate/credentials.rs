@@ -7,6 +7,10 @@ use std::sync::Arc;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use tollgate_core::ids::credential_id;
+use tollgate_core::secret::{
+    MAX_ARGON2_M_KIB, MAX_ARGON2_P, MAX_ARGON2_T, MAX_ARGON2_WORK_KIB, MAX_PBKDF2_ITERATIONS,
+    SecretError,
+};
 use tollgate_core::snapshot::{self, ClientType};
 
 use super::consumers::{ConsumerLookup, Consumers};
@@ -215,6 +219,19 @@ fn credential(
                         reason::SECRET_HASHING,
                         "the client secret is being hashed; the credential is served once done"
                             .into(),
+                    );
+                    return None;
+                }
+                Verdict::Failed(err @ SecretError::OutOfBounds(_)) => {
+                    report(
+                        ProblemCondition::ResolvedRefs,
+                        reason::INVALID_SECRET,
+                        format!(
+                            "the Secret holds a pre-hashed verifier that costs more than allowed \
+                             ({err}; argon2id: m <= {MAX_ARGON2_M_KIB} KiB, t <= {MAX_ARGON2_T}, \
+                             p <= {MAX_ARGON2_P}, m*t <= {MAX_ARGON2_WORK_KIB}; pbkdf2-sha512: \
+                             i <= {MAX_PBKDF2_ITERATIONS})"
+                        ),
                     );
                     return None;
                 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tollgate_core::secret::{
-    SecretError, deterministic_salt, hash_argon2id, hash_sha256, looks_like_verifier,
+    SecretError, Verifier, deterministic_salt, hash_argon2id, hash_sha256, looks_like_verifier,
 };
 use zeroize::Zeroizing;
 
@@ -114,9 +114,14 @@ impl SecretHasher {
     ) -> Verdict {
         if value.starts_with(b"$")
             && let Ok(text) = std::str::from_utf8(value)
-            && looks_like_verifier(text)
         {
-            return Verdict::Ready(text.to_owned());
+            match Verifier::parse(text) {
+                Ok(_) => return Verdict::Ready(text.to_owned()),
+                // A pre-hashed verifier whose cost is beyond the bounds is refused, not taken for
+                // a plaintext secret that happens to start with `$`.
+                Err(e @ SecretError::OutOfBounds(_)) => return Verdict::Failed(e),
+                Err(_) => {}
+            }
         }
         let mode = if hash_secret {
             Mode::Argon2id

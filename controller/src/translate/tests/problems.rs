@@ -48,6 +48,18 @@ const CASES: &[Case] = &[
         dropped: &["OAuth2Credential/default/demo"],
     },
     Case {
+        name: "a pre-hashed verifier beyond the cost bounds is refused, not taken as plaintext",
+        change: |o| {
+            o.secrets = vec![Arc::new(secret(
+                "demo-client-secret",
+                "client_secret",
+                "$argon2id$v=19$m=262144,t=16,p=1$AAECAwQFBgcICQoLDA0ODw$s1qOkFay1DbcR0sablkjBgtOqf1IcoQVkkK1uzR9LdU",
+            ))]
+        },
+        problems: &[(O, "demo", reason::INVALID_SECRET, REFS)],
+        dropped: &["OAuth2Credential/default/demo"],
+    },
+    Case {
         name: "missing secret key drops only the credential",
         change: |o| o.secrets = vec![Arc::new(secret("demo-client-secret", "other", "x"))],
         problems: &[(O, "demo", reason::SECRET_KEY_NOT_FOUND, REFS)],

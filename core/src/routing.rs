@@ -24,6 +24,12 @@ pub enum PathError {
     BadEncoding,
     #[error("path climbs above the root with '..'")]
     EscapesRoot,
+    #[error("path contains an encoded '/' or '\\' (%2F, %5C)")]
+    EncodedSeparator,
+    #[error("path contains a '\\'")]
+    Backslash,
+    #[error("path has a '.' or '..' segment with a ';' parameter")]
+    DotSegmentParameter,
 }
 
 /// Normalizes a request path (without query) for matching and forwarding:
@@ -31,7 +37,15 @@ pub enum PathError {
 ///   every other escape is kept with upper-case hex (`%2F` stays encoded: it is not a separator);
 /// - `.` and `..` segments are resolved (RFC 3986 §5.2.4); `..` above the root is an error;
 /// - empty segments (`//`) are collapsed; a trailing `/` is kept;
-/// - NUL and control characters, raw or encoded, are refused.
+/// - NUL and control characters, raw or encoded, are refused;
+/// - separators a server behind the proxy may read differently are refused (400): `\` (IIS and
+///   some frameworks take it for `/`), `%2F` and `%5C` (servers that decode before routing see
+///   another path: Envoy's `REJECT_REQUEST` choice for escaped slashes), and `.`/`..` segments
+///   with a `;` parameter (`/public/..;/admin`, which Tomcat resolves to `/admin`).
+///
+/// A `;` elsewhere is kept, and [`prefix_matches`] takes it as the end of a segment, so
+/// `/api;x/admin` is matched by the route of `/api` (servers that strip path parameters serve it
+/// as `/api/admin`), never by a less specific one.
 pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     if raw.len() > MAX_PATH_LEN {
         return Err(PathError::TooLong);
@@ -49,7 +63,10 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
 /// Whether an absolute `raw` path is already in normal form: no escapes, no control
 /// characters, no empty (except a trailing one), `.` or `..` segments.
 fn is_normal(raw: &str) -> bool {
-    if raw.bytes().any(|b| b == b'%' || b < 0x20 || b == 0x7f) {
+    if raw
+        .bytes()
+        .any(|b| b == b'%' || b == b'\\' || b < 0x20 || b == 0x7f)
+    {
         return false;
     }
     let mut segments = raw[1..].split('/').peekable();
@@ -57,10 +74,16 @@ fn is_normal(raw: &str) -> bool {
         match segment {
             "" if segments.peek().is_some() => return false,
             "." | ".." => return false,
+            s if is_dot_with_parameter(s) => return false,
             _ => {}
         }
     }
     true
+}
+
+/// `.;…` or `..;…`: a dot segment with a path parameter.
+fn is_dot_with_parameter(segment: &str) -> bool {
+    segment.starts_with(".;") || segment.starts_with("..;")
 }
 
 fn normalize_slow(raw: &str) -> Result<String, PathError> {
@@ -72,6 +95,7 @@ fn normalize_slow(raw: &str) -> Result<String, PathError> {
     while let Some(seg) = segments.next() {
         let last = segments.peek().is_none();
         match seg {
+            s if is_dot_with_parameter(s) => return Err(PathError::DotSegmentParameter),
             "" | "." => trailing_slash = last,
             ".." => {
                 if out.pop().is_none() {
@@ -118,6 +142,9 @@ fn decode_unreserved(raw: &str) -> Result<String, PathError> {
         if b < 0x20 || b == 0x7f {
             return Err(PathError::ControlCharacter);
         }
+        if b == b'\\' {
+            return Err(PathError::Backslash);
+        }
         if b != b'%' {
             // Copy the whole (possibly multi-byte) character.
             let ch_len = raw[i..].chars().next().map_or(1, char::len_utf8);
@@ -135,6 +162,9 @@ fn decode_unreserved(raw: &str) -> Result<String, PathError> {
         if value < 0x20 || value == 0x7f {
             return Err(PathError::ControlCharacter);
         }
+        if value == b'/' || value == b'\\' {
+            return Err(PathError::EncodedSeparator);
+        }
         if is_unreserved(value) {
             out.push(char::from(value));
         } else {
@@ -148,13 +178,17 @@ fn decode_unreserved(raw: &str) -> Result<String, PathError> {
 }
 
 /// Whether a normalized `path` is under `prefix`, segment-aware: `/auth` matches `/auth`,
-/// `/auth/` and `/auth/x` but not `/authx`; a prefix ending in `/` matches everything below it;
-/// the empty prefix matches everything.
+/// `/auth/`, `/auth/x` and `/auth;param` but not `/authx`; a prefix ending in `/` matches
+/// everything below it; the empty prefix matches everything.
 pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     match path.strip_prefix(prefix) {
         None => false,
         Some(rest) => {
-            rest.is_empty() || prefix.ends_with('/') || prefix.is_empty() || rest.starts_with('/')
+            rest.is_empty()
+                || prefix.ends_with('/')
+                || prefix.is_empty()
+                || rest.starts_with('/')
+                || rest.starts_with(';')
         }
     }
 }
@@ -328,7 +362,13 @@ impl RouteTable {
             } else {
                 route.paths.get(c.prefix as usize)?.as_str()
             };
-            let method_ok = route.methods.is_empty() || route.methods.iter().any(|m| m == method);
+            // HEAD is GET without a body: a GET route serves it, as nginx and Envoy do, so a
+            // HEAD never falls through to a less protected route.
+            let method_ok = route.methods.is_empty()
+                || route
+                    .methods
+                    .iter()
+                    .any(|m| m == method || (method == "HEAD" && m == "GET"));
             (method_ok && prefix_matches(prefix, path)).then_some(RouteMatch {
                 index: c.route as usize,
                 route,
@@ -420,10 +460,11 @@ pub struct RouteIndex {
     catch_all: Option<RouteTable>,
 }
 
-/// The first segment of a path or prefix: `/api/v1` → `api`; `/` and `` → none.
+/// The first segment of a path or prefix, without path parameters: `/api/v1` and `/api;x/v1`
+/// → `api`; `/` and `` → none.
 pub(crate) fn first_segment(path: &str) -> Option<&str> {
     let rest = path.strip_prefix('/')?;
-    let segment = rest.split('/').next().unwrap_or_default();
+    let segment = rest.split(['/', ';']).next().unwrap_or_default();
     (!segment.is_empty()).then_some(segment)
 }
 

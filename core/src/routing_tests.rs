@@ -27,8 +27,16 @@ fn normalize_path_resolves_every_spelling_to_one_path() {
         ("/%61uth", Ok("/auth")),
         ("/%2e%2E/x", Err(PathError::EscapesRoot)),
         ("/a/%2e%2e/auth", Ok("/auth")),
-        ("/a%2Fb", Ok("/a%2Fb")),
-        ("/a%2fb", Ok("/a%2Fb")),
+        ("/a%2Fb", Err(PathError::EncodedSeparator)),
+        ("/a%2fb", Err(PathError::EncodedSeparator)),
+        ("/a%5Cb", Err(PathError::EncodedSeparator)),
+        ("/a%5cb", Err(PathError::EncodedSeparator)),
+        ("/a\\b", Err(PathError::Backslash)),
+        ("/public/..;/admin", Err(PathError::DotSegmentParameter)),
+        ("/public/.;x/admin", Err(PathError::DotSegmentParameter)),
+        ("/public/%2e%2e;/admin", Err(PathError::DotSegmentParameter)),
+        ("/api;v=1/x", Ok("/api;v=1/x")),
+        ("/a;b", Ok("/a;b")),
         ("/a%20b", Ok("/a%20b")),
         ("/%7e/%7E", Ok("/~/~")),
         ("/..", Err(PathError::EscapesRoot)),
@@ -63,7 +71,7 @@ fn normalize_path_refuses_overlong_paths() {
 
 #[test]
 fn normalize_path_is_idempotent() {
-    for raw in ["/a/../b/./c//d/", "/%61%2F%2e/x", "/x/%7e"] {
+    for raw in ["/a/../b/./c//d/", "/%61%3F%2e/x", "/x/%7e", "/a;b/./c"] {
         let once = normalize_path(raw).expect("valid");
         assert_eq!(normalize_path(&once).as_deref(), Ok(once.as_str()), "{raw}");
     }
@@ -321,4 +329,25 @@ fn first_segments_are_the_text_up_to_the_next_slash() {
     for (path, expected) in cases {
         assert_eq!(first_segment(path), expected, "{path}");
     }
+}
+
+#[test]
+fn a_path_parameter_ends_a_segment_and_head_is_served_by_get_routes() {
+    assert!(prefix_matches("/api", "/api;x/admin"));
+    assert!(prefix_matches("/api", "/api;x"));
+    assert!(!prefix_matches("/api", "/apix;x"));
+    let routes = vec![
+        route("get-only", &[], &["/api"], &["GET"]),
+        route("catch-all", &[], &["/"], &[]),
+    ];
+    let table = RouteTable::new(&routes);
+    let found =
+        |method: &str, path: &str| table.find(None, method, path).map(|m| m.route.id.clone());
+    assert_eq!(found("HEAD", "/api/x").as_deref(), Some("get-only"));
+    assert_eq!(
+        found("GET", "/api;jsessionid=1/x").as_deref(),
+        Some("get-only")
+    );
+    assert_eq!(found("POST", "/api/x").as_deref(), Some("catch-all"));
+    assert_eq!(first_segment("/api;x/y"), Some("api"));
 }

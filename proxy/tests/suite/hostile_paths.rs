@@ -15,8 +15,8 @@ use tollgate_core::snapshot::{Plugin, PluginConfig};
 
 const CREDENTIALS: &str = "grant_type=client_credentials&client_id=client&client_secret=secret";
 
-/// Routes: `/auth` (oauth2, token endpoint, no backend), `/api` (openid-connect) to the `api`
-/// upstream, and a catch-all `/` without a plugin to the `open` upstream.
+/// Routes: `/auth` (oauth2, token endpoint, no backend), `/api` (openid-connect, GET and POST)
+/// to the `api` upstream, and a catch-all `/` without a plugin to the `open` upstream.
 async fn start() -> (RunningProxy, Recorder, Recorder) {
     let api = Recorder::start("api").await;
     let open = Recorder::start("open").await;
@@ -26,12 +26,15 @@ async fn start() -> (RunningProxy, Recorder, Recorder) {
                 id: "default/oidc".into(),
                 config: PluginConfig::OpenIdConnect(oidc_config()),
             });
-            s.routes.push(route(
+            let mut api_route = route(
                 "default/api",
                 &["/api"],
                 Some("default/oidc"),
                 Some(backend(&[api.addr])),
-            ));
+            );
+            // GET and POST only: a HEAD must still be served (and guarded) by this route.
+            api_route.methods = vec!["GET".into(), "POST".into()];
+            s.routes.push(api_route);
             s.routes.push(route(
                 "default/open",
                 &["/"],
@@ -58,13 +61,14 @@ async fn raw(
 }
 
 /// Percent-decodes everything twice (what the most credulous upstream would do), treats `\` as
-/// a separator and resolves dot and empty segments. Paths stay case-sensitive (RFC 3986).
+/// a separator, drops path parameters (`;…`, as Tomcat does) and resolves dot and empty
+/// segments. Paths stay case-sensitive (RFC 3986).
 fn credulous(path: &str) -> String {
     let path = path.split('?').next().unwrap_or("");
     let decoded = percent_decode(&percent_decode(path));
     let mut out: Vec<&str> = Vec::new();
     for seg in decoded.split(['/', '\\']) {
-        match seg {
+        match seg.split(';').next().unwrap_or_default() {
             "" | "." => {}
             ".." => {
                 out.pop();
@@ -98,16 +102,19 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Whether `uri` hides a separator from the proxy: an encoded slash or backslash, or a doubly
-/// encoded character. The proxy keeps these encoded (RFC 3986: `%2F` is data, not a
-/// separator), as Kong and Envoy do by default; an upstream that decodes them is on its own.
+/// Whether `uri` hides a character from the proxy by encoding it twice (`%2561`): the proxy
+/// keeps `%25` as data, as RFC 3986 says; an upstream that decodes twice is on its own. (Encoded
+/// slashes and backslashes, a raw `\` and dot segments with parameters are refused with 400.)
 fn hides_separator(uri: &str) -> bool {
-    let lower = uri.to_ascii_lowercase();
-    lower.contains("%2f") || lower.contains("%5c") || lower.contains("%25") || uri.contains('\\')
+    uri.to_ascii_lowercase().contains("%25")
 }
 
 /// Spellings of `/api…` a client might try to slip past the `/api` route's plugin.
-const API_SPELLINGS: [&str; 40] = [
+const API_SPELLINGS: [&str; 44] = [
+    "/open/..;/api/x",
+    "/x/..;/api",
+    "/api;jsessionid=1/x",
+    "/API;x/../api",
     "/api",
     "/api/",
     "/api/x",
@@ -155,7 +162,7 @@ async fn a_protected_route_is_unreachable_without_a_token_through_any_spelling_o
     let mut tally = Tally::new("http-paths");
     let (proxy, api, open) = start().await;
     for target in API_SPELLINGS {
-        for method in ["GET", "POST"] {
+        for method in ["GET", "POST", "HEAD"] {
             let reply = raw(&proxy, method, target, "", "").await;
             assert!(
                 reply.status != 0 && reply.status < 500,
@@ -163,7 +170,8 @@ async fn a_protected_route_is_unreachable_without_a_token_through_any_spelling_o
                 reply.status,
                 reply.text()
             );
-            if reply.status == 200 {
+            // (A HEAD answer has no body; the upstreams' records below cover it.)
+            if reply.status == 200 && method != "HEAD" {
                 assert_eq!(reply.json()["upstream"], "open", "{method} {target}");
             }
             tally.case();
@@ -319,5 +327,32 @@ async fn over_http2_no_spelling_of_the_protected_path_reaches_it_without_a_token
         api.seen().is_empty(),
         "reached the protected upstream without a token: {:?}",
         api.uris()
+    );
+}
+
+#[tokio::test]
+async fn separators_an_upstream_may_read_differently_are_refused_with_400() {
+    let mut tally = Tally::new("http-paths");
+    let (proxy, api, open) = start().await;
+    for target in [
+        "/api%2Fx",
+        "/api%2fx",
+        "/open%2F..%2Fapi",
+        "/api%5Cx",
+        "/open%5c..%5capi",
+        "/api\\x",
+        "/open\\..\\api",
+        "/open/..;/api",
+        "/open/.;/api",
+        "/open/%2e%2e;/api",
+    ] {
+        let reply = raw(&proxy, "GET", target, "", "").await;
+        assert_eq!(reply.status, 400, "GET {target}: {}", reply.text());
+        tally.case();
+    }
+    assert!(
+        api.seen().is_empty() && open.seen().is_empty(),
+        "{:?}",
+        open.uris()
     );
 }

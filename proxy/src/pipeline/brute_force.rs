@@ -1,6 +1,18 @@
-//! Brute-force protection of the token endpoint, per `client_id`.
+//! Brute-force protection of the token endpoint, per `client_id` and client address, with a
+//! looser bound per `client_id`.
 //!
-//! **Policy.** A client id has a budget of [`FREE_ATTEMPTS`] attempts *in flight or failed*
+//! **Two keys.** The lockout below is kept per (client id, client address), so wrong secrets
+//! from one address lock out that address only: the owner, calling from its own address with
+//! the right secret, keeps getting tokens while someone elsewhere guesses. Guesses stay bounded
+//! per credential by a second budget, per client id, that every address which has not yet
+//! presented the right secret for that id shares: a bucket of [`ID_BURST`] attempts refilled at
+//! one per [`ID_REFILL`]. An address that presented the right secret (within [`PROVEN_FOR`];
+//! the last [`MAX_PROVEN`] such addresses per id) is not charged, so an attack from elsewhere
+//! cannot lock the owner out; a new address of the owner competes with the attacker for the
+//! shared budget until its first success. A distributed attacker thus gets at most
+//! `ID_BURST + t / ID_REFILL` guesses per client id, however many addresses it has.
+//!
+//! **Policy.** A (client id, address) pair has a budget of [`FREE_ATTEMPTS`] attempts *in flight or failed*
 //! within [`WINDOW`]. An attempt is admitted at once while the budget lasts and is counted as a
 //! failure only when its verification actually fails (the [`Attempt`] handle records the outcome;
 //! dropped without [`Attempt::succeeded`], on any early return or a cancelled request, it counts
@@ -28,16 +40,14 @@
 //! (one slot may have freed); a lockout, a reset of the failures or a removed entry wakes them
 //! all (their answer changed). An admitted waiter that leaves budget over passes the wake-up on.
 //!
-//! **Memory.** Keys are SHA-256 digests of the client id (32 bytes whatever its length). Client
-//! ids of the snapshot ("known") live in one table, bounded by the number of credentials and
-//! never evicted early, so spraying other ids cannot reset a real client's lockout. Unknown ids
-//! are tracked too, so a 429 does not reveal which ids exist, in a second table capped at
-//! [`MAX_UNKNOWN`] entries that evicts the stalest half when full (losing an unknown id's
-//! history only returns free guesses at a secret that does not exist).
-//!
-//! **Trade-off.** While an attack on one client id goes on, its owner competes for the one
-//! attempt per period. Keying by client id and address would ease that, but would let a
-//! distributed attacker multiply its rate; per-client is the bound that matters.
+//! **Memory.** Keys are SHA-256 digests (32 bytes whatever the id's length). Pairs of client ids
+//! of the snapshot ("known") live in one table capped at [`MAX_KNOWN_PAIRS`], so spraying other
+//! ids cannot reset a real client's lockout. Unknown ids are tracked too, so a 429 does not
+//! reveal which ids exist, in a second table capped at [`MAX_UNKNOWN`]. A full table drops its
+//! stale entries, then the stalest half (a pair that loses its history gets its free attempts
+//! back, which the per-id budget still bounds). The per-id budgets are kept only while they
+//! hold something: one that is full again and remembers no address is dropped when the table
+//! passes [`MAX_UNKNOWN`] entries.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,8 +65,19 @@ pub const BASE_DELAY: Duration = Duration::from_millis(100);
 pub const MAX_DELAY: Duration = Duration::from_secs(2);
 /// A client id without attempts for this long is forgotten.
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Most unknown client ids tracked at once.
+/// Most (unknown client id, address) pairs tracked at once.
 pub const MAX_UNKNOWN: usize = 10_000;
+/// Most (known client id, address) pairs tracked at once. Losing a pair's history gives its
+/// address its free attempts again, which the per-id budget still bounds.
+pub const MAX_KNOWN_PAIRS: usize = 100_000;
+/// Attempts per client id from addresses that have not presented its right secret, at once.
+pub const ID_BURST: f64 = 20.0;
+/// One more such attempt per this long.
+pub const ID_REFILL: Duration = Duration::from_secs(2);
+/// How long an address that presented the right secret is exempt from the per-id budget.
+pub const PROVEN_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Addresses remembered as proven per client id (the most recent).
+pub const MAX_PROVEN: usize = 8;
 
 type Key = [u8; 32];
 
@@ -90,10 +111,59 @@ impl Entry {
     }
 }
 
+/// The budget of one client id shared by its unproven addresses.
+#[derive(Clone, Debug)]
+struct Budget {
+    tokens: f64,
+    at: Instant,
+    /// Pair keys of addresses that presented the right secret, and when.
+    proven: Vec<(Key, Instant)>,
+}
+
+impl Budget {
+    fn new(now: Instant) -> Self {
+        Self {
+            tokens: ID_BURST,
+            at: now,
+            proven: Vec::new(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let gained = now.saturating_duration_since(self.at).as_secs_f64() / ID_REFILL.as_secs_f64();
+        self.tokens = (self.tokens + gained).min(ID_BURST);
+        self.at = now;
+    }
+
+    fn is_proven(&self, pair: &Key, now: Instant) -> bool {
+        self.proven
+            .iter()
+            .any(|(k, at)| k == pair && now.saturating_duration_since(*at) < PROVEN_FOR)
+    }
+
+    fn prove(&mut self, pair: Key, now: Instant) {
+        self.proven.retain(|(k, _)| *k != pair);
+        if self.proven.len() >= MAX_PROVEN {
+            self.proven.remove(0);
+        }
+        self.proven.push((pair, now));
+    }
+
+    /// Full and remembering no address: dropping it loses nothing.
+    fn is_idle(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= ID_BURST && self.proven.is_empty()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Tables {
     known: HashMap<Key, Entry>,
     unknown: HashMap<Key, Entry>,
+    /// Per client id (SHA-256 of it).
+    budgets: HashMap<Key, Budget>,
+    /// When stale entries were last dropped.
+    swept: Option<Instant>,
 }
 
 impl Tables {
@@ -129,7 +199,10 @@ pub enum Admission<'a> {
 /// every early return after admission (overload, errors, a cancelled request) is accounted for.
 pub struct Attempt<'a> {
     guard: &'a BruteForce,
+    /// The (client id, address) pair.
     key: Key,
+    /// The client id.
+    id: Key,
     known: bool,
     finished: bool,
 }
@@ -143,7 +216,8 @@ impl Attempt<'_> {
     /// Records the outcome at `now` (for callers with their own clock, such as tests).
     pub fn finish(mut self, success: bool, now: Instant) {
         self.finished = true;
-        self.guard.finish(&self.key, self.known, success, now);
+        self.guard
+            .finish(&self.key, &self.id, self.known, success, now);
     }
 }
 
@@ -160,7 +234,7 @@ impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.finished {
             self.guard
-                .finish(&self.key, self.known, false, Instant::now());
+                .finish(&self.key, &self.id, self.known, false, Instant::now());
         }
     }
 }
@@ -175,8 +249,16 @@ pub fn period(failures: u32) -> Duration {
     }
 }
 
-fn key(client_id: &str) -> Key {
+fn id_key(client_id: &str) -> Key {
     Sha256::digest(client_id.as_bytes()).into()
+}
+
+fn pair_key(client_id: &str, address: &str) -> Key {
+    let mut h = Sha256::new();
+    h.update(client_id.as_bytes());
+    h.update([0]);
+    h.update(address.as_bytes());
+    h.finalize().into()
 }
 
 impl BruteForce {
@@ -184,13 +266,37 @@ impl BruteForce {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks to verify a secret for `client_id` (`known`: it names a credential of the
-    /// snapshot). Never blocks; see [`BruteForce::admit_waiting`] for the waiting loop.
-    pub fn admit(&self, client_id: &str, known: bool, now: Instant) -> Admission<'_> {
-        let key = key(client_id);
+    /// Asks to verify a secret for `client_id` presented from `address` (`known`: it names a
+    /// credential of the snapshot). Never blocks; see [`BruteForce::admit_waiting`] for the
+    /// waiting loop.
+    pub fn admit_from(
+        &self,
+        client_id: &str,
+        address: &str,
+        known: bool,
+        now: Instant,
+    ) -> Admission<'_> {
+        let key = pair_key(client_id, address);
+        let id = id_key(client_id);
         let mut tables = self.lock();
-        if !known && !tables.unknown.contains_key(&key) && tables.unknown.len() >= MAX_UNKNOWN {
-            evict_stalest_half(&mut tables.unknown, now);
+        let swept = *tables.swept.get_or_insert(now);
+        if now.saturating_duration_since(swept) > WINDOW {
+            sweep(&mut tables, now);
+        }
+        if !tables.budgets.contains_key(&id) && tables.budgets.len() >= MAX_UNKNOWN {
+            tables.budgets.retain(|_, b| !b.is_idle(now));
+        }
+        let budget = tables.budgets.entry(id).or_insert_with(|| Budget::new(now));
+        budget.refill(now);
+        let charged = !budget.is_proven(&key, now);
+        if charged && budget.tokens < 1.0 {
+            let missing = 1.0 - budget.tokens;
+            return Admission::Refused(ID_REFILL.mul_f64(missing).max(BASE_DELAY));
+        }
+        let cap = if known { MAX_KNOWN_PAIRS } else { MAX_UNKNOWN };
+        let table = tables.table(known);
+        if !table.contains_key(&key) && table.len() >= cap {
+            evict_stalest_half(table, cap, now);
         }
         let entry = tables
             .table(known)
@@ -218,16 +324,19 @@ impl BruteForce {
         }
         entry.in_flight += 1;
         entry.last = now;
+        let passes_on = !entry.locked() && entry.failures + entry.in_flight < FREE_ATTEMPTS;
+        let wake = entry.wake.clone();
+        if charged && let Some(budget) = tables.budgets.get_mut(&id) {
+            budget.tokens -= 1.0;
+        }
         // A waiter admitted with budget left over passes the wake-up on.
-        if !entry.locked()
-            && entry.failures + entry.in_flight < FREE_ATTEMPTS
-            && let Some(wake) = &entry.wake
-        {
+        if passes_on && let Some(wake) = &wake {
             wake.notify_one();
         }
         Admission::Admitted(Attempt {
             guard: self,
             key,
+            id,
             known,
             finished: false,
         })
@@ -238,10 +347,11 @@ impl BruteForce {
     pub async fn admit_waiting(
         &self,
         client_id: &str,
+        address: &str,
         known: bool,
     ) -> Result<Attempt<'_>, Duration> {
         let deadline = tokio::time::Instant::now() + MAX_DELAY;
-        let mut wake = match self.admit(client_id, known, Instant::now()) {
+        let mut wake = match self.admit_from(client_id, address, known, Instant::now()) {
             Admission::Admitted(attempt) => return Ok(attempt),
             Admission::Refused(wait) => return Err(wait),
             Admission::Busy(wake) => wake,
@@ -252,7 +362,7 @@ impl BruteForce {
                 let notified = wake.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                match self.admit(client_id, known, Instant::now()) {
+                match self.admit_from(client_id, address, known, Instant::now()) {
                     Admission::Admitted(attempt) => return Ok(attempt),
                     Admission::Refused(wait) => return Err(wait),
                     Admission::Busy(current) if Arc::ptr_eq(&current, &wake) => {
@@ -269,8 +379,15 @@ impl BruteForce {
         }
     }
 
-    fn finish(&self, key: &Key, known: bool, success: bool, now: Instant) {
+    fn finish(&self, key: &Key, id: &Key, known: bool, success: bool, now: Instant) {
         let mut tables = self.lock();
+        if success && let Some(budget) = tables.budgets.get_mut(id) {
+            // The right secret from this address: it is not charged again, nor for this one.
+            if !budget.is_proven(key, now) {
+                budget.tokens = (budget.tokens + 1.0).min(ID_BURST);
+            }
+            budget.prove(*key, now);
+        }
         let table = tables.table(known);
         let Some(entry) = table.get_mut(key) else {
             return; // evicted meanwhile (unknown ids only)
@@ -304,13 +421,13 @@ impl BruteForce {
         }
     }
 
-    /// Drops every entry quiet for longer than [`WINDOW`] with nothing in flight (call it now
-    /// and then; admission also resets a stale entry on its own).
+    /// Drops every entry quiet for longer than [`WINDOW`] with nothing in flight, and every
+    /// per-id budget that holds nothing. Admission calls it at most once per [`WINDOW`], so an
+    /// attack that has stopped leaves nothing behind; tests call it with their own clock.
     #[cfg(test)]
     pub fn forget_stale(&self, now: Instant) {
         let mut tables = self.lock();
-        tables.known.retain(|_, e| !stale(e, now));
-        tables.unknown.retain(|_, e| !stale(e, now));
+        sweep(&mut tables, now);
     }
 
     /// Client ids tracked: (known, unknown).
@@ -321,14 +438,21 @@ impl BruteForce {
     }
 }
 
+fn sweep(tables: &mut Tables, now: Instant) {
+    tables.known.retain(|_, e| !stale(e, now));
+    tables.unknown.retain(|_, e| !stale(e, now));
+    tables.budgets.retain(|_, b| !b.is_idle(now));
+    tables.swept = Some(now);
+}
+
 fn stale(entry: &Entry, now: Instant) -> bool {
     entry.in_flight == 0 && now.saturating_duration_since(entry.last) > WINDOW
 }
 
 /// Drops stale entries, and if that is not enough the least recently used half.
-fn evict_stalest_half(table: &mut HashMap<Key, Entry>, now: Instant) {
+fn evict_stalest_half(table: &mut HashMap<Key, Entry>, cap: usize, now: Instant) {
     table.retain(|_, e| !stale(e, now));
-    if table.len() < MAX_UNKNOWN {
+    if table.len() < cap {
         return;
     }
     let mut ages: Vec<Instant> = table.values().map(|e| e.last).collect();
@@ -341,6 +465,15 @@ fn evict_stalest_half(table: &mut HashMap<Key, Entry>, now: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The address of the tests that do not care about addresses.
+    const HERE: &str = "192.0.2.1";
+
+    impl BruteForce {
+        fn admit(&self, client_id: &str, known: bool, now: Instant) -> Admission<'_> {
+            self.admit_from(client_id, HERE, known, now)
+        }
+    }
 
     /// Admits `n` attempts at `now`, keeping the admitted ones in flight.
     fn burst<'a>(
@@ -561,7 +694,7 @@ mod tests {
             .map(|_| {
                 let guard = Arc::clone(&guard);
                 tokio::spawn(async move {
-                    let attempt = guard.admit_waiting("client", true).await?;
+                    let attempt = guard.admit_waiting("client", HERE, true).await?;
                     tokio::task::yield_now().await; // the verification
                     attempt.succeeded();
                     Ok::<(), Duration>(())
@@ -584,7 +717,7 @@ mod tests {
                 let guard = Arc::clone(&guard);
                 tokio::spawn(async move {
                     let started = tokio::time::Instant::now();
-                    let outcome = guard.admit_waiting("client", true).await.map(drop);
+                    let outcome = guard.admit_waiting("client", HERE, true).await.map(drop);
                     (outcome, started.elapsed())
                 })
             })
@@ -598,5 +731,89 @@ mod tests {
                 "waited {waited:?} instead of being refused"
             );
         }
+    }
+
+    #[test]
+    fn an_attack_from_other_addresses_never_locks_out_the_owner_at_its_own_address() {
+        let guard = BruteForce::default();
+        let t0 = Instant::now();
+        let Admission::Admitted(first) = guard.admit_from("client", "10.0.0.1", true, t0) else {
+            panic!("the owner's first attempt is admitted");
+        };
+        first.finish(true, t0);
+        let mut guesses = 0;
+        for i in 0..1000 {
+            let address = format!("198.51.100.{}", i % 250) + &format!(":{i}");
+            for _ in 0..FREE_ATTEMPTS {
+                if let Admission::Admitted(attempt) = guard.admit_from("client", &address, true, t0)
+                {
+                    attempt.finish(false, t0);
+                    guesses += 1;
+                }
+            }
+        }
+        assert_eq!(
+            guesses, ID_BURST as usize,
+            "guesses beyond the per-id budget"
+        );
+        // The owner, from its own address, is admitted at once, again and again.
+        for n in 0..10 {
+            let now = t0 + Duration::from_millis(n);
+            let Admission::Admitted(attempt) = guard.admit_from("client", "10.0.0.1", true, now)
+            else {
+                panic!("the owner was refused during the attack");
+            };
+            attempt.finish(true, now);
+        }
+        // A new address of the owner shares the attacker's empty budget until it refills.
+        assert!(refused_for(guard.admit_from("client", "10.0.0.2", true, t0)).is_some());
+        let later = t0 + ID_REFILL;
+        assert!(matches!(
+            guard.admit_from("client", "10.0.0.2", true, later),
+            Admission::Admitted(_)
+        ));
+    }
+
+    #[test]
+    fn guesses_per_client_id_stay_bounded_whatever_the_number_of_addresses() {
+        let guard = BruteForce::default();
+        let t0 = Instant::now();
+        let minutes = 5u32;
+        let mut guesses = 0u32;
+        for second in 0..(60 * minutes) {
+            let now = t0 + Duration::from_secs(u64::from(second));
+            for i in 0..50 {
+                let address = format!("203.0.113.{i}:{second}");
+                if let Admission::Admitted(attempt) =
+                    guard.admit_from("client", &address, true, now)
+                {
+                    attempt.finish(false, now);
+                    guesses += 1;
+                }
+            }
+        }
+        let bound = ID_BURST as u32 + 60 * minutes / ID_REFILL.as_secs() as u32;
+        assert!(guesses <= bound, "{guesses} guesses > {bound}");
+        assert!(
+            guesses >= bound - 1,
+            "the budget refills ({guesses} of {bound})"
+        );
+    }
+
+    #[test]
+    fn stale_pairs_and_idle_budgets_are_swept_by_admission() {
+        let guard = BruteForce::default();
+        let t0 = Instant::now();
+        for i in 0..100 {
+            fail_sequentially(&guard, &format!("id-{i}"), i % 2 == 0, t0, 1);
+        }
+        assert_eq!(guard.tracked(), (50, 50));
+        let later = t0 + WINDOW * 2 + ID_REFILL * (ID_BURST as u32);
+        let Admission::Admitted(attempt) = guard.admit("fresh", true, later) else {
+            panic!("admitted");
+        };
+        attempt.finish(true, later);
+        assert_eq!(guard.tracked(), (0, 0));
+        assert!(guard.lock().budgets.len() <= 1);
     }
 }

@@ -47,6 +47,24 @@ fn simple(status: u16, error: &'static str, description: &str) -> OAuthError {
     }
 }
 
+/// The client's address for the brute-force guard: the peer's, or from a trusted proxy the
+/// last address it appended to `X-Forwarded-For` (the one it received the request from).
+fn client_address(ctx: &Ctx, headers: &http::HeaderMap) -> String {
+    let peer = || String::from_utf8_lossy(ctx.peer.ip.as_bytes()).into_owned();
+    if !ctx.peer.trusted {
+        return peer();
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && a.len() <= 64)
+        .map_or_else(peer, str::to_owned)
+}
+
 /// `X-Forwarded-Proto` as core wants it: believed only from a trusted peer.
 fn forwarded_proto(ctx: &Ctx, headers: &http::HeaderMap) -> ForwardedProto {
     if !ctx.peer.trusted {
@@ -98,6 +116,7 @@ pub async fn serve(
     config: &OAuth2Config,
     request: Request<ProxyBody>,
 ) -> Response<ProxyBody> {
+    let address = client_address(ctx, request.headers());
     let token_request = match read_request(ctx, config, request).await {
         Ok(r) => r,
         Err(error) => return refuse(ctx, &error),
@@ -112,7 +131,7 @@ pub async fn serve(
     let attempt = match ctx
         .state
         .brute_force
-        .admit_waiting(&token_request.client_id, entry.is_some())
+        .admit_waiting(&token_request.client_id, &address, entry.is_some())
         .await
     {
         Ok(attempt) => attempt,

@@ -103,3 +103,53 @@ async fn in_flight_requests_finish_on_their_snapshot_and_shutdown_drains_them() 
     );
     let _ = CONFIG_TOKEN;
 }
+
+/// Wrong secrets from many addresses (as a trusted front proxy reports them in
+/// `X-Forwarded-For`) never lock the owner out at its own address, and the guesses verified
+/// stay bounded per client id whatever the number of addresses.
+#[tokio::test]
+async fn a_guessing_attack_from_other_addresses_leaves_the_owner_its_tokens() {
+    let proxy = RunningProxy::start_with(Some(SnapshotBuilder::quickstart().build()), |o| {
+        o.trusted_proxies = tollgate_proxy::parse_cidrs("127.0.0.1/32").expect("cidr");
+    })
+    .await;
+    let attempt = |from: String, secret: &'static str| {
+        let mut request = client::form(&format!(
+            "grant_type=client_credentials&client_id=client&client_secret={secret}"
+        ));
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", from.parse().expect("header value"));
+        client::send_tls(proxy.https, &proxy.cert_pem, false, request)
+    };
+    let owner = || "10.1.1.1".to_owned();
+    assert_eq!(attempt(owner(), "secret").await.status(), StatusCode::OK);
+    let started = std::time::Instant::now();
+    let (mut verified, mut refused) = (0u64, 0u64);
+    for i in 0..40 {
+        match attempt(format!("203.0.113.{i}"), "wrong").await.status() {
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED => verified += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+        if i % 10 == 0 {
+            let reply = attempt(owner(), "secret").await;
+            assert_eq!(
+                reply.status(),
+                StatusCode::OK,
+                "the owner was refused during the attack"
+            );
+        }
+    }
+    // The per-id budget: 20 at once, one more per 2 s (refused answers are held up to 0.5 s).
+    let bound = 20 + started.elapsed().as_secs() / 2 + 1;
+    assert!(
+        verified <= bound,
+        "{verified} guesses verified from 40 addresses (bound {bound})"
+    );
+    assert!(
+        refused > 0,
+        "nothing refused in {verified} guesses from 40 addresses"
+    );
+    assert_eq!(attempt(owner(), "secret").await.status(), StatusCode::OK);
+}

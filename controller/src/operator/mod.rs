@@ -89,6 +89,13 @@ pub struct RunArgs {
     /// How long changes settle before a reconcile pass.
     #[arg(long, default_value_t = 200)]
     pub debounce_ms: u64,
+    /// Status writes per second at most, on average (0: unbounded); the rest wait for a later
+    /// pass, so thousands of changed objects cannot flood the API server.
+    #[arg(long, default_value_t = 20.0)]
+    pub status_writes_per_second: f64,
+    /// Status writes at once, before the per-second rate applies.
+    #[arg(long, default_value_t = 100.0)]
+    pub status_write_burst: f64,
     /// How often each proxy is asked for its hash (a restarted replica gets its config back).
     #[arg(long, default_value_t = 3)]
     pub push_recheck_secs: u64,
@@ -211,7 +218,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         settings,
         stores,
         pusher,
-        StatusWriter::new(client, identity),
+        StatusWriter::new(client, identity)
+            .with_rate(args.status_writes_per_second, args.status_write_burst),
         Arc::clone(&metrics),
     )
     .with_hashing(Arc::new(hash_pool), Some(verifier_store));

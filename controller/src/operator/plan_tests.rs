@@ -17,7 +17,7 @@ fn secret(ns: &str, name: &str, label: &str, data: Value) -> Arc<Secret> {
 fn meta(kind: &str, name: &str, generation: i64, spec: Value) -> Value {
     json!({
         "apiVersion": "tollgate.dev/v1alpha1", "kind": kind,
-        "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}"), "generation": generation,
+        "metadata": {"name": name, "namespace": "shop", "uid": tollgate_core::ids::consumer_id("shop", name), "generation": generation,
                      "creationTimestamp": "2026-01-01T00:00:00Z"},
         "spec": spec,
     })

@@ -70,6 +70,8 @@ pub struct Pipeline {
     last_hash: Option<String>,
     was_leader: bool,
     token_missing_logged: bool,
+    /// Set when status writes were put off for the write rate: when to pass again.
+    status_retry: Option<Duration>,
 }
 
 impl Pipeline {
@@ -97,6 +99,7 @@ impl Pipeline {
             last_hash: None,
             was_leader: false,
             token_missing_logged: false,
+            status_retry: None,
         }
     }
 
@@ -160,7 +163,7 @@ impl Pipeline {
             retry = match result {
                 Ok(()) => {
                     failures = 0;
-                    None
+                    self.status_retry.take()
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -349,6 +352,10 @@ impl Pipeline {
                 .flatten()
                 .collect();
         self.writer.retain_live(&live);
+        if let Some(delay) = self.writer.take_deferred() {
+            // Writes put off for the rate: another pass once it allows a batch.
+            self.status_retry = Some(delay.max(self.settings.debounce));
+        }
         if failures > 0 {
             return Err(Error::Status(failures));
         }
@@ -412,9 +419,7 @@ impl StatusContext<'_> {
         let key = ObjectKey::new(K::KIND, &ns, &name);
         let generation = object.meta().generation.unwrap_or(0);
         let programming = if history.programmed(&key, generation, self.acked) {
-            Programming::Programmed {
-                replicas: self.acked.len(),
-            }
+            Programming::Programmed
         } else if self.acked.is_empty() {
             Programming::Pending(format!(
                 "no proxy replica found behind Service {}",

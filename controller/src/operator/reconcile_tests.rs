@@ -19,7 +19,7 @@ const NS: &str = "shop";
 fn object(kind: &str, name: &str, created: &str, spec: Value) -> Value {
     json!({
         "apiVersion": "tollgate.dev/v1alpha1", "kind": kind,
-        "metadata": {"name": name, "namespace": NS, "uid": format!("uid-{name}"), "generation": 2,
+        "metadata": {"name": name, "namespace": NS, "uid": tollgate_core::ids::consumer_id(NS, name), "generation": 2,
                      "creationTimestamp": created},
         "spec": spec,
     })

@@ -42,7 +42,9 @@ pub struct ObjectProblem {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Programming {
     /// Every proxy replica acknowledged a snapshot containing this generation.
-    Programmed { replicas: usize },
+    /// Every proxy replica acknowledged it. No replica count: the message stays the same
+    /// through rollouts and scaling, so they rewrite no status.
+    Programmed,
     /// Not yet (or no proxy replica is known); the message says which.
     Pending(String),
 }
@@ -79,10 +81,10 @@ pub fn desired_status(
                 join_messages(&problems.iter().collect::<Vec<_>>())
             ),
         ),
-        (None, Programming::Programmed { replicas }) => (
+        (None, Programming::Programmed) => (
             ConditionStatus::True,
             REASON_PROGRAMMED.to_owned(),
-            format!("served by every proxy replica ({replicas})"),
+            "served by every proxy replica".to_owned(),
         ),
         (None, Programming::Pending(message)) => (
             ConditionStatus::False,
@@ -308,7 +310,7 @@ mod tests {
             let s = desired_status(
                 Some(3),
                 &[problem(which, reason)],
-                &Programming::Programmed { replicas: 2 },
+                &Programming::Programmed,
                 None,
                 T0,
             );
@@ -340,13 +342,7 @@ mod tests {
             cond(&pending, CONDITION_ACCEPTED).status,
             ConditionStatus::True
         );
-        let done = desired_status(
-            Some(1),
-            &[],
-            &Programming::Programmed { replicas: 3 },
-            None,
-            T0,
-        );
+        let done = desired_status(Some(1), &[], &Programming::Programmed, None, T0);
         assert_eq!(
             cond(&done, CONDITION_PROGRAMMED).status,
             ConditionStatus::True
@@ -355,26 +351,14 @@ mod tests {
 
     #[test]
     fn transition_time_is_kept_while_a_condition_keeps_its_status() {
-        let first = desired_status(
-            Some(1),
-            &[],
-            &Programming::Programmed { replicas: 1 },
-            None,
-            T0,
-        );
-        let again = desired_status(
-            Some(2),
-            &[],
-            &Programming::Programmed { replicas: 1 },
-            Some(&first),
-            T1,
-        );
+        let first = desired_status(Some(1), &[], &Programming::Programmed, None, T0);
+        let again = desired_status(Some(2), &[], &Programming::Programmed, Some(&first), T1);
         assert_eq!(cond(&again, CONDITION_PROGRAMMED).last_transition_time, T0);
         let broken = problem(ProblemCondition::ResolvedRefs, "SecretNotFound");
         let changed = desired_status(
             Some(2),
             &[broken],
-            &Programming::Programmed { replicas: 1 },
+            &Programming::Programmed,
             Some(&first),
             T1,
         );
@@ -387,30 +371,12 @@ mod tests {
 
     #[test]
     fn only_timestamps_differing_needs_no_write() {
-        let a = desired_status(
-            Some(1),
-            &[],
-            &Programming::Programmed { replicas: 1 },
-            None,
-            T0,
-        );
-        let mut b = desired_status(
-            Some(1),
-            &[],
-            &Programming::Programmed { replicas: 1 },
-            None,
-            T1,
-        );
+        let a = desired_status(Some(1), &[], &Programming::Programmed, None, T0);
+        let mut b = desired_status(Some(1), &[], &Programming::Programmed, None, T1);
         assert!(!needs_write(Some(&a), &b));
         b.conditions.reverse();
         assert!(!needs_write(Some(&a), &b));
-        let c = desired_status(
-            Some(2),
-            &[],
-            &Programming::Programmed { replicas: 1 },
-            None,
-            T0,
-        );
+        let c = desired_status(Some(2), &[], &Programming::Programmed, None, T0);
         assert!(needs_write(Some(&a), &c), "a new generation is a change");
         assert!(needs_write(None, &a));
     }
@@ -428,13 +394,7 @@ mod tests {
             transition_events(None, &pending).is_empty(),
             "pending is not news"
         );
-        let done = desired_status(
-            Some(1),
-            &[],
-            &Programming::Programmed { replicas: 2 },
-            Some(&pending),
-            T0,
-        );
+        let done = desired_status(Some(1), &[], &Programming::Programmed, Some(&pending), T0);
         let events = transition_events(Some(&pending), &done);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].reason, EVENT_PROGRAMMED);
@@ -443,7 +403,7 @@ mod tests {
         let broken = desired_status(
             Some(2),
             &[problem(ProblemCondition::ResolvedRefs, "SecretNotFound")],
-            &Programming::Programmed { replicas: 2 },
+            &Programming::Programmed,
             Some(&done),
             T1,
         );
@@ -455,13 +415,7 @@ mod tests {
 
     #[test]
     fn apply_body_names_the_kind_and_carries_only_status() {
-        let s = desired_status(
-            Some(4),
-            &[],
-            &Programming::Programmed { replicas: 1 },
-            None,
-            T0,
-        );
+        let s = desired_status(Some(4), &[], &Programming::Programmed, None, T0);
         let body = apply_body("tollgate.dev/v1alpha1", "Consumer", &s);
         assert_eq!(body["apiVersion"], "tollgate.dev/v1alpha1");
         assert_eq!(body["kind"], "Consumer");

@@ -69,6 +69,54 @@ pub struct StatusWriter {
     /// The last status written per object uid, so a write is not repeated while the watch has
     /// not yet delivered it back into the store.
     written: HashMap<String, ObjectStatus>,
+    rate: WriteRate,
+    /// Writes put off for the rate since [`Self::take_deferred`] was last called.
+    deferred: usize,
+}
+
+/// A token bucket bounding status writes (and their Events): `per_second` on average, `burst`
+/// at once. `per_second` 0: unbounded.
+#[derive(Debug, Clone)]
+struct WriteRate {
+    per_second: f64,
+    burst: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl WriteRate {
+    fn new(per_second: f64, burst: f64) -> Self {
+        Self {
+            per_second,
+            burst: burst.max(1.0),
+            tokens: burst.max(1.0),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    fn try_take(&mut self, now: std::time::Instant) -> bool {
+        if self.per_second <= 0.0 {
+            return true;
+        }
+        let gained = now.saturating_duration_since(self.at).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + gained).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How long until half the burst is available again.
+    fn refill_delay(&self) -> std::time::Duration {
+        if self.per_second <= 0.0 {
+            return std::time::Duration::ZERO;
+        }
+        let missing = (self.burst / 2.0 - self.tokens).max(1.0);
+        std::time::Duration::from_secs_f64(missing / self.per_second)
+    }
 }
 
 impl StatusWriter {
@@ -81,7 +129,24 @@ impl StatusWriter {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             written: HashMap::new(),
+            rate: WriteRate::new(0.0, 1.0),
+            deferred: 0,
         }
+    }
+
+    /// Bounds status writes to `per_second` on average and `burst` at once (0: unbounded). A
+    /// write beyond the bound is put off (see [`Self::take_deferred`]), never queued, so a
+    /// rollout of the proxies or a change to thousands of objects cannot flood the API server.
+    pub fn with_rate(mut self, per_second: f64, burst: f64) -> Self {
+        self.rate = WriteRate::new(per_second, burst);
+        self
+    }
+
+    /// How many writes were put off since the last call, and how long until the rate allows a
+    /// batch again.
+    pub fn take_deferred(&mut self) -> Option<std::time::Duration> {
+        let deferred = std::mem::take(&mut self.deferred);
+        (deferred > 0).then(|| self.rate.refill_delay())
     }
 
     /// Forgets what was written (on losing the lead: the next leader starts from the stores).
@@ -96,7 +161,7 @@ impl StatusWriter {
     }
 
     /// Brings `object`'s status in line with its problems and programming; returns whether a
-    /// write happened.
+    /// write happened (not when nothing changed, nor when the write rate put it off).
     pub async fn sync<K: Owned>(
         &mut self,
         object: &K,
@@ -122,6 +187,10 @@ impl StatusWriter {
             now,
         );
         if !needs_write(stored, &desired) || !needs_write(self.written.get(&uid), &desired) {
+            return Ok(false);
+        }
+        if !self.rate.try_take(std::time::Instant::now()) {
+            self.deferred += 1;
             return Ok(false);
         }
         let body = apply_body(&K::api_version(&()), &K::kind(&()), &desired);

@@ -114,7 +114,7 @@ async fn each_problem_kind_is_applied_as_status_with_a_warning_event() {
             &mut writer,
             &object,
             &[problem(which, reason)],
-            &Programming::Programmed { replicas: 2 },
+            &Programming::Programmed,
             async {
                 let body = expect_status_apply(&mut api).await;
                 assert_eq!(body["apiVersion"], "tollgate.dev/v1alpha1");
@@ -146,7 +146,7 @@ async fn a_served_object_becomes_programmed_with_a_normal_event() {
         &mut writer,
         &credential(None),
         &[],
-        &Programming::Programmed { replicas: 2 },
+        &Programming::Programmed,
         async {
             let body = expect_status_apply(&mut api).await;
             assert_eq!(condition(&body, "Programmed")["status"], "True");
@@ -173,7 +173,7 @@ async fn pending_is_written_without_an_event() {
 
 #[tokio::test]
 async fn an_unchanged_status_is_not_written_again() {
-    let programming = Programming::Programmed { replicas: 2 };
+    let programming = Programming::Programmed;
     let current = desired_status(Some(4), &[], &programming, None, "2025-12-31T00:00:00Z");
     let object = credential(Some(serde_json::to_value(&current).expect("status")));
     let (client, _api) = mock_client();
@@ -188,7 +188,7 @@ async fn a_status_just_written_is_not_repeated_before_the_store_catches_up() {
     let mut writer = StatusWriter::new(client, "test".into());
     let object = credential(None);
     let problems = [problem(ProblemCondition::ResolvedRefs, "SecretNotFound")];
-    let programming = Programming::Programmed { replicas: 1 };
+    let programming = Programming::Programmed;
     let first = run_sync(&mut writer, &object, &problems, &programming, async {
         expect_status_apply(&mut api).await;
         expect_event(&mut api, "Warning", "SecretNotFound").await;
@@ -198,4 +198,32 @@ async fn a_status_just_written_is_not_repeated_before_the_store_catches_up() {
     // The store still shows no status: nothing is written and no Event repeated.
     let second = run_sync(&mut writer, &object, &problems, &programming, async {}).await;
     assert!(!second);
+}
+
+#[tokio::test]
+async fn writes_beyond_the_rate_are_put_off_and_reported_not_queued() {
+    let (client, mut api) = mock_client();
+    // Two at once, then about one per 100 s: the third write in a row is put off.
+    let mut writer = StatusWriter::new(client, "test".into()).with_rate(0.01, 2.0);
+    let pending = Programming::Pending("waiting".into());
+    let object = |uid: &str| {
+        let mut c = credential(None);
+        c.metadata.uid = Some(uid.to_owned());
+        c
+    };
+    for uid in ["u-1", "u-2"] {
+        let wrote = run_sync(&mut writer, &object(uid), &[], &pending, async {
+            expect_status_apply(&mut api).await;
+        })
+        .await;
+        assert!(wrote, "{uid} is within the burst");
+    }
+    assert_eq!(writer.take_deferred(), None);
+    let wrote = run_sync(&mut writer, &object("u-3"), &[], &pending, async {}).await;
+    assert!(!wrote, "a third write at once exceeds the burst");
+    let delay = writer
+        .take_deferred()
+        .expect("a deferred write is reported");
+    assert!(delay >= Duration::from_secs(50), "{delay:?}");
+    assert_eq!(writer.take_deferred(), None, "reported once");
 }

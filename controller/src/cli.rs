@@ -91,9 +91,9 @@ mod tests {
         let options = args.into_options();
         assert_eq!(options.manifests, PathBuf::from("d"));
         assert_eq!(options.state_dir, PathBuf::from(".tollgate-state"));
-        assert_eq!(options.proxy.http_addr, "0.0.0.0:8000".parse().ok());
-        assert_eq!(options.proxy.https_addr, "0.0.0.0:8443".parse().ok());
-        assert_eq!(options.proxy.admin_addr, "0.0.0.0:8100".parse().ok());
+        assert_eq!(options.proxy.http_addr, "[::]:8000".parse().ok());
+        assert_eq!(options.proxy.https_addr, "[::]:8443".parse().ok());
+        assert_eq!(options.proxy.admin_addr, "[::]:8100".parse().ok());
         assert_eq!(options.proxy.trusted_proxies.len(), 2);
         assert_eq!(options.proxy.drain_delay.as_millis(), 1000);
         assert!(options.proxy.http1_fast_path);

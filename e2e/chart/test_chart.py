@@ -142,7 +142,7 @@ class DefaultRenderTest(unittest.TestCase):
         self.assertEqual(a["proxy-service"], f"{NS}/tollgate-proxy-config")
         self.assertEqual(a["config-token-secret"], f"{NS}/tollgate-config-token")
         self.assertEqual(a["signing-key-secret"], f"{NS}/tollgate-signing-keys")
-        self.assertEqual(a["admin-addr"], "0.0.0.0:8100")
+        self.assertEqual(a["admin-addr"], "[::]:8100")
         self.assertEqual((a["lease-name"], a["lease-namespace"]), ("tollgate-controller", NS))
         self.assertNotIn("namespaces", a)
         one(self.docs, "Service", "tollgate-proxy-config")
@@ -153,7 +153,7 @@ class DefaultRenderTest(unittest.TestCase):
         c = container(self.docs, "tollgate-proxy")
         a = args_map(c)
         self.assertEqual((a["http-addr"], a["https-addr"], a["admin-addr"]),
-                         ("0.0.0.0:8000", "0.0.0.0:8443", "0.0.0.0:8100"))
+                         ("[::]:8000", "[::]:8443", "[::]:8100"))
         self.assertEqual({p["name"]: p["containerPort"] for p in c["ports"]},
                          {"http": 8000, "https": 8443, "admin": 8100})
         mount = next(m for m in c["volumeMounts"] if m["name"] == "config-token")

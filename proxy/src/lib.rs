@@ -42,4 +42,4 @@ mod fixtures;
 
 pub use options::{Cidr, ProxyOptions, parse_cidrs};
 pub use pipeline::ProxyState;
-pub use server::{Bound, Error, bind, serve, shutdown_signal};
+pub use server::{Bound, Error, bind, listen, serve, shutdown_signal};

@@ -133,9 +133,9 @@ impl Default for SecretCheckLimits {
     }
 }
 
-pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8000";
-pub const DEFAULT_HTTPS_ADDR: &str = "0.0.0.0:8443";
-pub const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:8100";
+pub const DEFAULT_HTTP_ADDR: &str = "[::]:8000";
+pub const DEFAULT_HTTPS_ADDR: &str = "[::]:8443";
+pub const DEFAULT_ADMIN_ADDR: &str = "[::]:8100";
 
 impl Default for ProxyOptions {
     fn default() -> Self {

@@ -70,9 +70,13 @@ pub async fn bind(
     metrics: Arc<ControllerMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<impl Future<Output = ()> + Send, Error> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Bind { addr, source })?;
+    // Dual-stack for `[::]`, with the proxy's fallback to IPv4 on a host without IPv6.
+    let listener = tollgate_proxy::listen(addr, 128)
+        .map_err(|e| Error::Bind {
+            addr,
+            source: std::io::Error::other(e.to_string()),
+        })
+        .and_then(|l| TcpListener::from_std(l).map_err(|source| Error::Bind { addr, source }))?;
     tracing::info!(%addr, "admin endpoint listening");
     Ok(async move {
         tokio::pin!(shutdown);

@@ -72,7 +72,7 @@ pub struct RunArgs {
     #[arg(long, env = "TOLLGATE_HASH_THREADS")]
     pub hash_threads: Option<usize>,
     /// Health, readiness and metrics.
-    #[arg(long, default_value = "0.0.0.0:8100")]
+    #[arg(long, default_value = "[::]:8100")]
     pub admin_addr: SocketAddr,
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "tollgate-controller")]

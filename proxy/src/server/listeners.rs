@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -66,25 +66,60 @@ fn bind_shared(
     addr: SocketAddr,
     count: usize,
 ) -> Result<(SocketAddr, Vec<std::net::TcpListener>), Error> {
+    let listener = listen(addr, 4096)?;
     let wrap = |source| Error::Bind { addr, source };
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(wrap)?;
-    socket.set_reuseaddr(true).map_err(wrap)?;
-    socket.set_nodelay(true).map_err(wrap)?;
-    socket.bind(addr).map_err(wrap)?;
-    let listener = socket.listen(4096).map_err(wrap)?;
     let actual = listener.local_addr().map_err(wrap)?;
-    let listener = listener.into_std().map_err(wrap)?;
     let mut listeners = Vec::with_capacity(count.max(1));
     for _ in 1..count.max(1) {
         listeners.push(listener.try_clone().map_err(wrap)?);
     }
     listeners.push(listener);
     Ok((actual, listeners))
+}
+
+/// A listening socket on `addr`, non-blocking (for tokio), with `SO_REUSEADDR` and `TCP_NODELAY`.
+///
+/// `[::]` is dual-stack: IPv6 with `IPV6_V6ONLY` off, so IPv4 clients are accepted too (as
+/// `::ffff:a.b.c.d`) and the same default works in IPv4-only, IPv6-only and dual-stack
+/// clusters. On a host without IPv6, `[::]` falls back to `0.0.0.0` on the same port, with a
+/// warning.
+pub fn listen(addr: SocketAddr, backlog: i32) -> Result<std::net::TcpListener, Error> {
+    match listen_exactly(addr, backlog) {
+        Err(Error::Bind { source, .. })
+            if addr.ip() == std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                && matches!(
+                    source.raw_os_error(),
+                    Some(errno::EAFNOSUPPORT | errno::EADDRNOTAVAIL)
+                ) =>
+        {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            tracing::warn!(%addr, fallback = %v4, error = %source, "no IPv6 on this host; listening on IPv4 only");
+            listen_exactly(v4, backlog)
+        }
+        other => other,
+    }
+}
+
+/// The errno values of a host without IPv6 (Linux, every architecture).
+mod errno {
+    pub const EAFNOSUPPORT: i32 = 97;
+    pub const EADDRNOTAVAIL: i32 = 99;
+}
+
+fn listen_exactly(addr: SocketAddr, backlog: i32) -> Result<std::net::TcpListener, Error> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let wrap = |source| Error::Bind { addr, source };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(wrap)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false).map_err(wrap)?;
+    }
+    socket.set_reuse_address(true).map_err(wrap)?;
+    socket.set_tcp_nodelay(true).map_err(wrap)?;
+    socket.set_nonblocking(true).map_err(wrap)?;
+    socket.bind(&addr.into()).map_err(wrap)?;
+    socket.listen(backlog).map_err(wrap)?;
+    Ok(socket.into())
 }
 
 /// Binds every configured listener and loads (or generates) the TLS certificate.
@@ -112,12 +147,9 @@ pub async fn bind(options: ProxyOptions) -> Result<Bound, Error> {
     };
     let (admin_addr, admin) = match options.admin_addr {
         Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| Error::Bind { addr, source })?;
-            let actual = listener
-                .local_addr()
-                .map_err(|source| Error::Bind { addr, source })?;
+            let wrap = |source| Error::Bind { addr, source };
+            let listener = TcpListener::from_std(listen(addr, 1024)?).map_err(wrap)?;
+            let actual = listener.local_addr().map_err(wrap)?;
             (Some(actual), Some(listener))
         }
         None => (None, None),
@@ -312,4 +344,35 @@ fn spawn_workers(
         done.push(done_rx);
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod listen_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_unspecified_ipv6_address_accepts_ipv4_and_ipv6_clients() {
+        let listener = listen("[::]:0".parse().expect("addr"), 16).expect("listen");
+        let port = listener.local_addr().expect("addr").port();
+        let listener = TcpListener::from_std(listener).expect("tokio");
+        let accept = tokio::spawn(async move {
+            for _ in 0..2 {
+                listener.accept().await.expect("accept");
+            }
+        });
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("an IPv4 client is accepted");
+        if std::net::TcpListener::bind("[::1]:0").is_ok() {
+            tokio::net::TcpStream::connect(("::1", port))
+                .await
+                .expect("an IPv6 client is accepted");
+        } else {
+            eprintln!("no ::1 on this machine: the IPv6 half is not checked");
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+        }
+        accept.await.expect("join");
+    }
 }

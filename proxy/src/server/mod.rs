@@ -15,4 +15,4 @@ mod listeners;
 mod tls_accept;
 mod worker;
 
-pub use listeners::{Bound, Error, bind, serve, shutdown_signal};
+pub use listeners::{Bound, Error, bind, listen, serve, shutdown_signal};

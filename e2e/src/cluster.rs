@@ -540,7 +540,46 @@ impl Controller {
         Ok(controller)
     }
 
+    /// Starts the controller without waiting for it to become ready (for tests of a controller
+    /// that cannot sync).
+    pub fn spawn(work: &WorkDir, name: &str, options: ControllerOptions) -> Result<Self, Error> {
+        let mut controller = Self {
+            name: name.to_owned(),
+            options,
+            admin_port: free_port()?,
+            log_file: work.log_file(name),
+            process: None,
+        };
+        controller.process = Some(controller.spawn_process()?);
+        Ok(controller)
+    }
+
     async fn launch(&mut self) -> Result<(), Error> {
+        let mut process = self.spawn_process()?;
+        let client = Client::plain()?;
+        let url = self.admin_url("/readyz");
+        wait_until(
+            STARTUP,
+            &format!("{} to sync its caches", self.name),
+            || {
+                let running = process.ensure_running();
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    running.map_err(|e| e.to_string())?;
+                    match client.get(&url).await {
+                        Ok(r) if r.status == 200 => Ok(()),
+                        Ok(r) => Err(format!("{} {}", r.status, r.text())),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            },
+        )
+        .await?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    fn spawn_process(&self) -> Result<Process, Error> {
         let mut command = Command::new(binary(CONTROLLER_BIN)?);
         command
             .arg("run")
@@ -578,28 +617,7 @@ impl Controller {
                 self.options.namespaces.join(",")
             ));
         }
-        let mut process = Process::spawn(&self.name, command, &self.log_file)?;
-        let client = Client::plain()?;
-        let url = self.admin_url("/readyz");
-        wait_until(
-            STARTUP,
-            &format!("{} to sync its caches", self.name),
-            || {
-                let running = process.ensure_running();
-                let (client, url) = (client.clone(), url.clone());
-                async move {
-                    running.map_err(|e| e.to_string())?;
-                    match client.get(&url).await {
-                        Ok(r) if r.status == 200 => Ok(()),
-                        Ok(r) => Err(format!("{} {}", r.status, r.text())),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            },
-        )
-        .await?;
-        self.process = Some(process);
-        Ok(())
+        Ok(Process::spawn(&self.name, command, &self.log_file)?)
     }
 
     pub fn admin_url(&self, path: &str) -> String {

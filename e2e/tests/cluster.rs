@@ -1147,3 +1147,62 @@ async fn after_the_api_emulator_restarts_the_watches_recover_and_a_later_change_
         2 * env.gateways.len()
     );
 }
+
+/// A controller that cannot sync a cache (here: a CRD not installed) is not ready, and its
+/// `/readyz` names the watch and what to do rather than only "not synced".
+#[tokio::test]
+async fn readyz_names_the_watch_that_cannot_sync_and_why() {
+    if External::from_env().is_some() {
+        eprintln!("skipped: the external cluster has every CRD");
+        return;
+    }
+    let work = WorkDir::new("cluster-missing-crd").expect("work dir");
+    let emulator = Emulator::start(&work).await.expect("API server starts");
+    let kubectl = Kubectl::new(emulator.kubeconfig());
+    for crd in [
+        "consumers.tollgate.dev.yaml",
+        "oauth2credentials.tollgate.dev.yaml",
+        "gatewayroutes.tollgate.dev.yaml",
+    ] {
+        kubectl
+            .apply_path(&repo_root().join("crds").join(crd))
+            .await
+            .expect("apply a CRD");
+    }
+    let kubeconfig = emulator
+        .controller_kubeconfig(&kubectl)
+        .await
+        .expect("the controller's kubeconfig");
+    let options = ControllerOptions {
+        kubeconfig,
+        lease_duration_secs: LEASE_SECS,
+        namespaces: Vec::new(),
+    };
+    let controller = Controller::spawn(&work, "controller-no-crd", options).expect("spawn");
+    let client = Client::plain().expect("client");
+    let url = controller.admin_url("/readyz");
+    let body = wait_until(RELOAD, "/readyz to name the missing CRD", || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let reply = client.get(&url).await.map_err(|e| e.to_string())?;
+            let text = reply.text();
+            // Every other watch syncs; only the missing one stays listed.
+            if reply.status == 503
+                && text.contains("waiting for authplugins.tollgate.dev in all namespaces")
+                && text.contains("CRD")
+                && !text.contains("consumers.tollgate.dev")
+            {
+                Ok(text)
+            } else {
+                Err(format!("{} {text}", reply.status))
+            }
+        }
+    })
+    .await
+    .expect("the missing CRD is named");
+    assert!(body.contains("not found (404)"), "{body}");
+    assert!(
+        controller.log().contains("authplugins.tollgate.dev"),
+        "the log names the watch"
+    );
+}

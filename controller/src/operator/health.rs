@@ -26,6 +26,19 @@ pub enum Error {
     },
 }
 
+/// Why `/readyz` is 503: every watch that has not listed yet, and its last error (a missing
+/// CRD, or the verb and resource RBAC refused).
+fn not_ready(metrics: &ControllerMetrics) -> String {
+    let mut body = String::from("caches not synced\n");
+    for (watch, error) in metrics.unsynced_watches() {
+        body.push_str(&format!(
+            "waiting for {watch}: {}\n",
+            error.as_deref().unwrap_or("not listed yet")
+        ));
+    }
+    body
+}
+
 /// Answers one admin request (a plain function: testable without a socket).
 pub fn respond(metrics: &ControllerMetrics, method: &Method, path: &str) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (method, path) {
@@ -38,7 +51,7 @@ pub fn respond(metrics: &ControllerMetrics, method: &Method, path: &str) -> Resp
         (&Method::GET | &Method::HEAD, "/readyz") => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
-            "caches not synced\n".to_owned(),
+            not_ready(metrics),
         ),
         (&Method::GET | &Method::HEAD, "/metrics") => (
             StatusCode::OK,
@@ -125,6 +138,31 @@ mod tests {
         assert_eq!(
             respond(&m, &Method::POST, "/metrics").status(),
             StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    #[tokio::test]
+    async fn readyz_names_each_watch_not_synced_and_why() {
+        use http_body_util::BodyExt as _;
+        let m = ControllerMetrics::new();
+        m.watch_started("consumers.tollgate.dev in all namespaces");
+        m.watch_started("secrets in all namespaces");
+        m.watch_failed(
+            "secrets in all namespaces",
+            "forbidden (403): RBAC does not let the controller list secrets".into(),
+        );
+        m.watch_synced("consumers.tollgate.dev in all namespaces");
+        let reply = respond(&m, &Method::GET, "/readyz");
+        assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = reply.into_body().collect().await.expect("body").to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("waiting for secrets in all namespaces: forbidden (403)"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("consumers"),
+            "a synced watch is not listed: {body}"
         );
     }
 }

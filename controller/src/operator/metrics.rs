@@ -52,6 +52,15 @@ pub struct ControllerMetrics {
     ready: AtomicBool,
     secrets_hashing: AtomicU64,
     proxies: Mutex<BTreeMap<String, ProxySeries>>,
+    /// Per watch (e.g. `oauth2credentials.tollgate.dev in all namespaces`): whether it has
+    /// listed once, and why it last failed. `/readyz` names the ones not synced.
+    watches: Mutex<BTreeMap<String, WatchState>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchState {
+    pub synced: bool,
+    pub error: Option<String>,
 }
 
 impl ControllerMetrics {
@@ -104,6 +113,37 @@ impl ControllerMetrics {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    fn watches(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, WatchState>> {
+        self.watches.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A watch starts (not synced yet).
+    pub fn watch_started(&self, watch: &str) {
+        self.watches().entry(watch.to_owned()).or_default();
+    }
+
+    /// A watch listed its objects (or listed again after a failure).
+    pub fn watch_synced(&self, watch: &str) {
+        let mut watches = self.watches();
+        let state = watches.entry(watch.to_owned()).or_default();
+        state.synced = true;
+        state.error = None;
+    }
+
+    /// A watch failed; it retries with backoff.
+    pub fn watch_failed(&self, watch: &str, error: String) {
+        self.watches().entry(watch.to_owned()).or_default().error = Some(error);
+    }
+
+    /// The watches that have not listed yet, with their last error.
+    pub fn unsynced_watches(&self) -> Vec<(String, Option<String>)> {
+        self.watches()
+            .iter()
+            .filter(|(_, s)| !s.synced)
+            .map(|(name, s)| (name.clone(), s.error.clone()))
+            .collect()
     }
 
     /// One push attempt to a proxy (a `POST /config`, or the `GET` that found it current).

@@ -155,7 +155,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         proxy_service: args.proxy_service.name.clone(),
     };
     let changed = Arc::new(Notify::new());
-    let (stores, watch_tasks) = stores::start(&client, &plan, &changed);
+    let (stores, watch_tasks) = stores::start(&client, &plan, &changed, &metrics);
     tracing::info!(scope = ?plan.scope, proxy_service = %args.proxy_service, "waiting for every cache to sync");
     tokio::select! {
         synced = stores.wait_until_ready() => synced.map_err(|_| Error::CacheSync)?,

@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::metrics::ControllerMetrics;
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential, SECRET_LABEL};
 
 /// The label EndpointSlices carry with their Service's name.
@@ -125,8 +126,13 @@ pub fn start(
     client: &Client,
     plan: &WatchPlan,
     changed: &Arc<Notify>,
+    metrics: &Arc<ControllerMetrics>,
 ) -> (Stores, Vec<JoinHandle<()>>) {
-    let mut tasks = Vec::new();
+    let mut w = Watching {
+        changed,
+        metrics,
+        tasks: Vec::new(),
+    };
     let all = watcher::Config::default();
     let secret_cfg = watcher::Config::default().labels(SECRET_LABEL);
     let slice_cfg = watcher::Config::default().labels(SERVICE_NAME_LABEL);
@@ -140,24 +146,31 @@ pub fn start(
         watcher::Config::default().labels(&format!("{SERVICE_NAME_LABEL}={}", plan.proxy_service));
     let proxy_scope = Scope::Namespaces(BTreeSet::from([plan.proxy_namespace.clone()]));
     let stores = Stores {
-        consumers: multi(client, &plan.scope, &all, changed, &mut tasks),
-        credentials: multi(client, &plan.scope, &all, changed, &mut tasks),
-        plugins: multi(client, &plan.scope, &all, changed, &mut tasks),
-        routes: multi(client, &plan.scope, &all, changed, &mut tasks),
-        secrets: multi(client, &secret_scope, &secret_cfg, changed, &mut tasks),
-        services: multi(client, &plan.scope, &all, changed, &mut tasks),
-        slices: multi(client, &plan.scope, &slice_cfg, changed, &mut tasks),
-        proxy_slices: multi(client, &proxy_scope, &proxy_cfg, changed, &mut tasks),
+        consumers: multi(client, &plan.scope, &all, &mut w),
+        credentials: multi(client, &plan.scope, &all, &mut w),
+        plugins: multi(client, &plan.scope, &all, &mut w),
+        routes: multi(client, &plan.scope, &all, &mut w),
+        secrets: multi(client, &secret_scope, &secret_cfg, &mut w),
+        services: multi(client, &plan.scope, &all, &mut w),
+        slices: multi(client, &plan.scope, &slice_cfg, &mut w),
+        proxy_slices: multi(client, &proxy_scope, &proxy_cfg, &mut w),
     };
-    (stores, tasks)
+    (stores, w.tasks)
+}
+
+/// What every watch shares: the reconcile loop's wake-up, where to report its health, and the
+/// tasks started.
+struct Watching<'a> {
+    changed: &'a Arc<Notify>,
+    metrics: &'a Arc<ControllerMetrics>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 fn multi<K>(
     client: &Client,
     scope: &Scope,
     config: &watcher::Config,
-    changed: &Arc<Notify>,
-    tasks: &mut Vec<JoinHandle<()>>,
+    w: &mut Watching<'_>,
 ) -> Multi<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -169,35 +182,94 @@ where
         + 'static,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
-    let apis: Vec<Api<K>> = match scope {
-        Scope::All => vec![Api::all(client.clone())],
+    let dt = K::DynamicType::default();
+    let resource = match K::group(&dt).as_ref() {
+        "" => K::plural(&dt).to_string(),
+        group => format!("{}.{group}", K::plural(&dt)),
+    };
+    let apis: Vec<(Api<K>, String)> = match scope {
+        Scope::All => vec![(
+            Api::all(client.clone()),
+            format!("{resource} in all namespaces"),
+        )],
         Scope::Namespaces(namespaces) => namespaces
             .iter()
-            .map(|ns| Api::namespaced(client.clone(), ns))
+            .map(|ns| {
+                (
+                    Api::namespaced(client.clone(), ns),
+                    format!("{resource} in namespace {ns}"),
+                )
+            })
             .collect(),
     };
     let stores = apis
         .into_iter()
-        .map(|api| {
-            let (store, task) = reflect(api, config.clone(), Arc::clone(changed));
-            tasks.push(task);
+        .map(|(api, name)| {
+            w.metrics.watch_started(&name);
+            let health = WatchHealth {
+                name,
+                resource: resource.clone(),
+                metrics: Arc::clone(w.metrics),
+            };
+            let (store, task) = reflect(api, config.clone(), Arc::clone(w.changed), health);
+            w.tasks.push(task);
             store
         })
         .collect();
     Multi { stores }
 }
 
+/// One watch's name and where it reports.
+struct WatchHealth {
+    /// `oauth2credentials.tollgate.dev in all namespaces`.
+    name: String,
+    /// `oauth2credentials.tollgate.dev`.
+    resource: String,
+    metrics: Arc<ControllerMetrics>,
+}
+
+impl WatchHealth {
+    /// What to tell an operator about a failed watch: for a 403, the verbs and resource RBAC
+    /// must grant; for a 404, the CRD to install.
+    fn explain(&self, error: &watcher::Error) -> String {
+        let status = match error {
+            watcher::Error::InitialListFailed(kube::Error::Api(s))
+            | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+            | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.as_ref()),
+            watcher::Error::WatchError(s) => Some(s.as_ref()),
+            _ => None,
+        };
+        let verb = match error {
+            watcher::Error::InitialListFailed(_) => "list",
+            _ => "watch",
+        };
+        match status {
+            Some(s) if s.code == 403 => format!(
+                "forbidden (403): RBAC does not let the controller {verb} {} ({}): grant \
+                 get, list and watch on it (the chart's RBAC does)",
+                self.resource, s.message
+            ),
+            Some(s) if s.code == 404 => format!(
+                "not found (404): {} is not served; is its CRD installed? \
+                 (kubectl apply -f crds/)",
+                self.resource
+            ),
+            _ => error.to_string(),
+        }
+    }
+}
+
 fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
     changed: Arc<Notify>,
+    health: WatchHealth,
 ) -> (Store<K>, JoinHandle<()>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
     let (reader, writer) = reflector::store();
-    let kind = K::kind(&K::DynamicType::default()).to_string();
     let stream = watcher(api, config)
         .modify(|o| o.meta_mut().managed_fields = None)
         .default_backoff()
@@ -206,9 +278,17 @@ where
         stream
             .for_each(|event| {
                 match event {
+                    Ok(watcher::Event::InitDone) => {
+                        health.metrics.watch_synced(&health.name);
+                        changed.notify_one();
+                    }
                     Ok(_) => changed.notify_one(),
                     // The watcher retries with backoff by itself; the store keeps its last state.
-                    Err(e) => tracing::warn!(kind = %kind, error = %e, "watch failed; retrying"),
+                    Err(e) => {
+                        let why = health.explain(&e);
+                        tracing::warn!(watch = %health.name, error = %why, "watch failed; retrying");
+                        health.metrics.watch_failed(&health.name, why);
+                    }
                 }
                 futures::future::ready(())
             })

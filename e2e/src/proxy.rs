@@ -156,6 +156,13 @@ impl Proxy {
             .await
     }
 
+    /// Writes a new config token into the proxy's token file, as the kubelet does when the
+    /// Secret changes; the proxy is not told.
+    pub fn rotate_token_file(&self, token: &str) -> Result<(), Error> {
+        std::fs::write(&self.token_file, token)
+            .map_err(|e| Error::io("writing the config token", &self.token_file, e))
+    }
+
     /// The hash of the config the proxy holds (`GET /config`), empty when it holds none.
     pub async fn config_hash(&self) -> Result<String, Error> {
         let url = self.admin_url(config_channel::PATH);

@@ -11,6 +11,7 @@ use tollgate_e2e::client::Client;
 use tollgate_e2e::httpbin::Httpbin;
 use tollgate_e2e::proxy::Proxy;
 use tollgate_e2e::quickstart;
+use tollgate_e2e::wait::{RELOAD, wait_until};
 use tollgate_e2e::workdir::WorkDir;
 
 const CONFIG_TOKEN: &str = "e2e-config-token-0123456789";
@@ -216,4 +217,41 @@ async fn config_pushes_with_a_wrong_token_or_an_invalid_snapshot_change_nothing(
         proxy.config_hash().await.expect("hash"),
         snapshot.content_hash()
     );
+}
+
+/// A config token rotated in the proxy's token file (the kubelet updating a mounted Secret) is
+/// taken without a restart: a push with the new token succeeds, the old token is refused.
+#[tokio::test]
+async fn a_token_rotated_in_the_token_file_is_taken_without_a_restart() {
+    let work = WorkDir::new("proxy-token-rotation").expect("work dir");
+    let proxy = Proxy::start(&work, "proxy-rot", CONFIG_TOKEN)
+        .await
+        .expect("proxy starts");
+    let admin = Client::plain().expect("client");
+    let url = proxy.admin_url("/config");
+    let body = bytes::Bytes::from(quickstart_snapshot(9).to_json());
+    let push = |token: &'static str| {
+        let (admin, url, body) = (admin.clone(), url.clone(), body.clone());
+        async move {
+            let auth = format!("Bearer {token}");
+            admin
+                .send(http::Method::POST, &url, &[("authorization", &auth)], body)
+                .await
+                .expect("push")
+                .status
+                .as_u16()
+        }
+    };
+    assert_eq!(push("rotated-token").await, 401, "not yet in the file");
+    proxy.rotate_token_file("rotated-token\n").expect("rotate");
+    let accepted = wait_until(RELOAD, "the rotated token to be accepted", || async {
+        match push("rotated-token").await {
+            200 => Ok(()),
+            other => Err(format!("status {other}")),
+        }
+    })
+    .await;
+    accepted.expect("the new token is accepted without a restart");
+    assert_eq!(push(CONFIG_TOKEN).await, 401, "the old token is refused");
+    assert_ne!(proxy.config_hash().await.expect("hash"), "");
 }

@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     if config_token.is_none() {
         tracing::warn!("no config token: POST /config is disabled");
     }
-    let options = args.listener.into_options(config_token);
+    let mut options = args.listener.into_options(config_token);
+    options.config_token_file = args.config_token_file.clone();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

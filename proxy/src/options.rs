@@ -89,6 +89,9 @@ pub struct ProxyOptions {
     pub trusted_proxies: Vec<Cidr>,
     /// Bearer token of `POST /config`; `None` disables pushes.
     pub config_token: Option<ConfigToken>,
+    /// The file `config_token` was read from: a push presenting another token makes the proxy
+    /// read it again (at most once a second), so a rotated token needs no restart.
+    pub config_token_file: Option<PathBuf>,
     /// Largest snapshot accepted by `POST /config`.
     pub max_config_bytes: usize,
     /// Largest request head (request line and headers) accepted; larger gets 431.
@@ -149,6 +152,7 @@ impl Default for ProxyOptions {
             upstream_ca: None,
             trusted_proxies: Vec::new(),
             config_token: None,
+            config_token_file: None,
             max_config_bytes: 64 * 1024 * 1024,
             max_header_bytes: 32 * 1024,
             header_read_timeout: Duration::from_secs(10),

@@ -1,7 +1,9 @@
 //! The config channel: `GET /config` (the hash held) and `POST /config` (a snapshot pushed by
 //! the controller, with its bearer token). See docs/CONTRACTS.md "Admin port".
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
@@ -17,8 +19,89 @@ use crate::upstream::ProxyBody;
 /// What the admin port needs besides the state: the config channel's settings.
 #[derive(Clone, Debug)]
 pub struct AdminOptions {
-    pub config_token: Option<ConfigToken>,
+    pub config_token: Option<Arc<TokenSource>>,
     pub max_config_bytes: usize,
+}
+
+/// The longest config-token file read.
+const MAX_TOKEN_FILE: u64 = 4096;
+/// A token file is read again at most this often (only when a push presents another token).
+const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The config token, and the file it came from: a push presenting another token makes the
+/// proxy read the file again (at most once per [`RELOAD_INTERVAL`]), so a token rotated in its
+/// Secret (kubelet updates the mounted file) is taken without a restart, and a proxy never
+/// falls out of reach of its controller after a re-render regenerated the token.
+#[derive(Debug)]
+pub struct TokenSource {
+    current: Mutex<ConfigToken>,
+    file: Option<PathBuf>,
+    last_read: Mutex<Option<Instant>>,
+}
+
+impl TokenSource {
+    /// `token`, read from `file` when there is one (which is then followed).
+    pub fn new(token: ConfigToken, file: Option<PathBuf>) -> Self {
+        Self {
+            current: Mutex::new(token),
+            file,
+            last_read: Mutex::new(Some(Instant::now())),
+        }
+    }
+
+    fn current(&self) -> ConfigToken {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether `presented` is `Bearer <token>` of the current token, or of the token file's
+    /// new content (constant-time comparisons: [`ConfigToken::authorizes`]).
+    pub fn authorizes(&self, presented: &[u8]) -> bool {
+        if self.current().authorizes(presented) {
+            return true;
+        }
+        self.reload()
+            .is_some_and(|token| token.authorizes(presented))
+    }
+
+    /// Reads the file again when it may have changed and enough time has passed.
+    fn reload(&self) -> Option<ConfigToken> {
+        let path = self.file.as_ref()?;
+        {
+            let mut last = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if last.is_some_and(|at| now.duration_since(at) < RELOAD_INTERVAL) {
+                return None;
+            }
+            *last = Some(now);
+        }
+        match read_token(path) {
+            Ok(Some(token)) => {
+                let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+                if !current.authorizes(token.authorization().as_bytes()) {
+                    tracing::info!(path = %path.display(), "config token file changed; using the new token");
+                    *current = token.clone();
+                }
+                Some(token)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the config token file; keeping the token held");
+                None
+            }
+        }
+    }
+}
+
+fn read_token(path: &Path) -> std::io::Result<Option<ConfigToken>> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_TOKEN_FILE)
+        .read_to_string(&mut text)?;
+    Ok(ConfigToken::new(&text))
 }
 
 /// A reply of the config channel's wire format ([`config_channel`]).
@@ -38,8 +121,8 @@ fn message(status: StatusCode, message: &str) -> Response<ProxyBody> {
     )
 }
 
-/// Whether `presented` is `Bearer <token>` ([`ConfigToken::authorizes`]: constant time).
-fn authorized(expected: &ConfigToken, presented: Option<&HeaderValue>) -> bool {
+/// Whether `presented` is `Bearer <token>` ([`TokenSource::authorizes`]: constant time).
+fn authorized(expected: &TokenSource, presented: Option<&HeaderValue>) -> bool {
     presented.is_some_and(|value| expected.authorizes(value.as_bytes()))
 }
 
@@ -152,7 +235,7 @@ mod tests {
 
     #[test]
     fn bearer_config_token_is_accepted_only_when_it_matches() {
-        let expected = ConfigToken::new("s3cret").expect("token");
+        let expected = TokenSource::new(ConfigToken::new("s3cret").expect("token"), None);
         // The rules themselves are tested with `ConfigToken::authorizes` in tollgate-core.
         let cases = [
             (Some("Bearer s3cret"), true),
@@ -172,5 +255,28 @@ mod tests {
                 "{header:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_changed_token_file_is_followed_without_a_restart() {
+        let dir = std::env::temp_dir().join(format!("tollgate-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("token");
+        std::fs::write(&path, "first\n").expect("write");
+        let source = TokenSource::new(
+            ConfigToken::new("first").expect("token"),
+            Some(path.clone()),
+        );
+        assert!(source.authorizes(b"Bearer first"));
+        std::fs::write(&path, "second\n").expect("write");
+        // Read again only once the interval has passed since the last read.
+        *source.last_read.lock().expect("lock") = Some(Instant::now() - RELOAD_INTERVAL * 2);
+        assert!(
+            source.authorizes(b"Bearer second"),
+            "the new token is taken"
+        );
+        assert!(!source.authorizes(b"Bearer first"), "the old one is not");
+        assert!(!source.authorizes(b"Bearer third"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

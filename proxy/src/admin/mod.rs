@@ -12,5 +12,5 @@ mod config_channel;
 mod endpoints;
 mod metrics;
 
-pub(crate) use config_channel::AdminOptions;
+pub(crate) use config_channel::{AdminOptions, TokenSource};
 pub(crate) use endpoints::handle;

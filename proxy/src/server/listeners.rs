@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::admin_listener;
 use super::worker::{Worker, WorkerListeners};
-use crate::admin::AdminOptions;
+use crate::admin::{AdminOptions, TokenSource};
 use crate::options::ProxyOptions;
 use crate::pipeline::ProxyState;
 use crate::tls;
@@ -236,7 +236,9 @@ impl Bound {
 
         let admin_task = admin.map(|listener| {
             let admin_options = AdminOptions {
-                config_token: options.config_token.clone(),
+                config_token: options.config_token.clone().map(|token| {
+                    Arc::new(TokenSource::new(token, options.config_token_file.clone()))
+                }),
                 max_config_bytes: options.max_config_bytes,
             };
             tokio::spawn(admin_listener::serve(

@@ -198,13 +198,16 @@ sys.exit(1 if missing else 0)
 PY
 }
 
-# The chart's `lookup` keeps generated Secrets across upgrades: with the Secrets of an earlier
-# install on the server, a server-side render reuses their data instead of generating new values.
+# With `generatedSecrets: chart`, the chart's `lookup` keeps generated Secrets across upgrades:
+# with the Secrets of an earlier install on the server, a server-side render reuses their data
+# instead of generating new values. (By default the controller creates them and the chart
+# renders none.)
 lookup_keeps_secrets() {
     local rel=keep relns=lookup-test first="$out/emulator/keep-first.yaml"
     local second="$out/emulator/keep-second.yaml"
     namespaces "$relns" >/dev/null || return 1
-    helm template "$rel" "$chart" --namespace "$relns" >"$first" || return 1
+    helm template "$rel" "$chart" --namespace "$relns" --set generatedSecrets=chart >"$first" ||
+        return 1
     "$py" - "$first" "$rel" "$relns" <<'PY' | kubectl apply -f - || return 1
 import sys, yaml
 path, rel, ns = sys.argv[1:]
@@ -215,7 +218,8 @@ for d in yaml.safe_load_all(open(path)):
             {"meta.helm.sh/release-name": rel, "meta.helm.sh/release-namespace": ns})
         print("---\n" + yaml.safe_dump(d))
 PY
-    helm template "$rel" "$chart" --namespace "$relns" --dry-run=server >"$second" || return 1
+    helm template "$rel" "$chart" --namespace "$relns" --set generatedSecrets=chart \
+        --dry-run=server >"$second" || return 1
     "$py" - "$first" "$second" <<'PY'
 import sys, yaml
 def secrets(path):

@@ -39,7 +39,10 @@ WATCH_RULES = [
     (("events.k8s.io",), ("events",), ("create", "patch"), ()),
     (("",), ("events",), ("create", "patch"), ()),
 ]
+GENERATED_SECRETS_RULE = (("",), ("secrets",), ("get", "create", "patch"),
+                          ("tollgate-config-token", "tollgate-signing-keys"))
 LEASE_RULES = [
+    GENERATED_SECRETS_RULE,
     (("coordination.k8s.io",), ("leases",), ("create",), ()),
     (("coordination.k8s.io",), ("leases",), ("get", "update", "patch"), ("tollgate-controller",)),
     # The Secrets keeping sealed client-secret verifiers between restarts, by name only.
@@ -146,8 +149,10 @@ class DefaultRenderTest(unittest.TestCase):
         self.assertEqual((a["lease-name"], a["lease-namespace"]), ("tollgate-controller", NS))
         self.assertNotIn("namespaces", a)
         one(self.docs, "Service", "tollgate-proxy-config")
-        one(self.docs, "Secret", "tollgate-config-token")
-        one(self.docs, "Secret", "tollgate-signing-keys")
+        # The two Secrets are the controller's to create (see the generated-secrets tests).
+        proxy = one(self.docs, "Deployment", "tollgate-proxy")["spec"]["template"]["spec"]
+        self.assertIn("tollgate-config-token",
+                      [v.get("secret", {}).get("secretName") for v in proxy["volumes"]])
 
     def test_proxy_listens_on_the_contract_ports_and_reads_the_config_token_file(self):
         c = container(self.docs, "tollgate-proxy")
@@ -216,11 +221,21 @@ class DefaultRenderTest(unittest.TestCase):
                          one(self.docs, "Deployment", "tollgate-proxy")["spec"]["selector"][
                              "matchLabels"])
 
+    def test_by_default_the_controller_creates_the_secrets_so_renders_are_identical(self):
+        self.assertEqual(find(self.docs, "Secret"), [])
+        a = container(self.docs, "tollgate-controller")["args"]
+        self.assertIn("--create-config-token-secret", a)
+        self.assertIn("--create-signing-keys-secret", a)
+        again = render("--set", "commonLabels.x=y")
+        self.assertEqual(find(again, "Secret"), [])
+
     def test_generated_secrets_carry_the_tollgate_labels_and_enough_randomness(self):
-        token = one(self.docs, "Secret", "tollgate-config-token")
+        docs = render("--set", "generatedSecrets=chart")
+        self.assertNotIn("--create-config-token-secret", container(docs, "tollgate-controller")["args"])
+        token = one(docs, "Secret", "tollgate-config-token")
         self.assertEqual(token["metadata"]["labels"]["tollgate.dev/secret"], "config-token")
         self.assertEqual(len(base64.b64decode(token["data"]["token"])), 48)
-        keys = one(self.docs, "Secret", "tollgate-signing-keys")
+        keys = one(docs, "Secret", "tollgate-signing-keys")
         self.assertEqual(keys["metadata"]["labels"]["tollgate.dev/secret"], "signing-keys")
         self.assertEqual(keys["metadata"]["annotations"]["helm.sh/resource-policy"], "keep")
         ((kid, value),) = keys["data"].items()
@@ -228,7 +243,8 @@ class DefaultRenderTest(unittest.TestCase):
         self.assertEqual(len(base64.b64decode(value)), 32)
 
     def test_each_render_generates_fresh_secrets_when_no_cluster_can_be_looked_up(self):
-        a, b = render(), render("--set", "commonLabels.x=y")
+        a = render("--set", "generatedSecrets=chart")
+        b = render("--set", "generatedSecrets=chart", "--set", "commonLabels.x=y")
         self.assertNotEqual(one(a, "Secret", "tollgate-config-token")["data"],
                             one(b, "Secret", "tollgate-config-token")["data"])
 

@@ -512,6 +512,8 @@ pub struct ControllerOptions {
     pub lease_duration_secs: u64,
     /// `--namespaces`; empty watches every namespace.
     pub namespaces: Vec<String>,
+    /// Further flags, as given.
+    pub extra_args: Vec<String>,
 }
 
 /// `tollgate-controller run` as a fixture; ready once `/readyz` answers (caches synced).
@@ -611,6 +613,7 @@ impl Controller {
                 "RUST_LOG",
                 std::env::var("TOLLGATE_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),
             );
+        command.args(&self.options.extra_args);
         if !self.options.namespaces.is_empty() {
             command.arg(format!(
                 "--namespaces={}",

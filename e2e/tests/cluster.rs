@@ -126,6 +126,7 @@ impl Env {
             kubeconfig: controller_kubeconfig,
             lease_duration_secs: LEASE_SECS,
             namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
+            extra_args: Vec::new(),
         };
         let controller = Controller::start(&work, "controller-1", options)
             .await
@@ -476,6 +477,7 @@ async fn controller_restarts_and_a_leader_crash_drop_no_request() {
         kubeconfig,
         lease_duration_secs: LEASE_SECS,
         namespaces: vec![],
+        extra_args: Vec::new(),
     };
     let follower = Controller::start(&env.work, "controller-2", options)
         .await
@@ -1177,6 +1179,7 @@ async fn readyz_names_the_watch_that_cannot_sync_and_why() {
         kubeconfig,
         lease_duration_secs: LEASE_SECS,
         namespaces: Vec::new(),
+        extra_args: Vec::new(),
     };
     let controller = Controller::spawn(&work, "controller-no-crd", options).expect("spawn");
     let client = Client::plain().expect("client");
@@ -1205,4 +1208,143 @@ async fn readyz_names_the_watch_that_cannot_sync_and_why() {
         controller.log().contains("authplugins.tollgate.dev"),
         "the log names the watch"
     );
+}
+
+/// The chart leaves the config token and the signing keys to the controller, which creates
+/// them once when they are missing and never changes them: a restart (or any number of
+/// re-rendered manifests) keeps the token the proxies hold and the keys issued tokens need.
+#[tokio::test]
+async fn the_controller_creates_missing_generated_secrets_once_and_never_changes_them() {
+    if External::from_env().is_some() {
+        eprintln!("skipped: the external cluster's Secrets are the chart's");
+        return;
+    }
+    let work = WorkDir::new("cluster-generated-secrets").expect("work dir");
+    let emulator = Emulator::start(&work).await.expect("API server starts");
+    let kubectl = Kubectl::new(emulator.kubeconfig());
+    kubectl
+        .apply_path(&repo_root().join("crds"))
+        .await
+        .expect("kubectl apply -f crds/");
+    let kubeconfig = emulator
+        .controller_kubeconfig(&kubectl)
+        .await
+        .expect("the controller's kubeconfig");
+    // The system objects without their two Secrets.
+    let system: String = system_manifests(&[], "unused", &[1u8; 32])
+        .split("\n---\n")
+        .filter(|doc| !doc.contains("kind: Secret"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    kubectl.apply(&system).await.expect("apply system objects");
+    let options = ControllerOptions {
+        kubeconfig,
+        lease_duration_secs: LEASE_SECS,
+        namespaces: Vec::new(),
+        extra_args: vec![
+            "--create-config-token-secret".into(),
+            "--create-signing-keys-secret".into(),
+        ],
+    };
+    let mut controller = Controller::spawn(&work, "controller-secrets", options).expect("spawn");
+    let read = |name: &'static str| {
+        let kubectl = &kubectl;
+        async move {
+            kubectl
+                .get_json(&format!("secrets/{name}"), SYSTEM_NAMESPACE)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    let token = wait_until(RELOAD, "the config-token Secret", || {
+        read("tollgate-config-token")
+    })
+    .await
+    .expect("created");
+    let keys = wait_until(RELOAD, "the signing-keys Secret", || {
+        read("tollgate-signing-keys")
+    })
+    .await
+    .expect("created");
+    assert_eq!(
+        token["metadata"]["labels"]["tollgate.dev/secret"],
+        "config-token"
+    );
+    assert_eq!(
+        keys["metadata"]["labels"]["tollgate.dev/secret"],
+        "signing-keys"
+    );
+    let token_b64 = token["data"]["token"].as_str().expect("token").to_owned();
+    assert_eq!(STANDARD.decode(&token_b64).expect("base64").len(), 64);
+    let (kid, key) = keys["data"]
+        .as_object()
+        .and_then(|d| d.iter().next())
+        .expect("one key");
+    assert!(kid.starts_with('k'), "{kid}");
+    assert_eq!(
+        STANDARD
+            .decode(key.as_str().expect("key"))
+            .expect("base64")
+            .len(),
+        32
+    );
+
+    controller.stop().await;
+    let mut again = Controller::spawn(
+        &work,
+        "controller-secrets-2",
+        ControllerOptions {
+            kubeconfig: emulator.written_controller_kubeconfig(),
+            lease_duration_secs: LEASE_SECS,
+            namespaces: Vec::new(),
+            extra_args: vec![
+                "--create-config-token-secret".into(),
+                "--create-signing-keys-secret".into(),
+            ],
+        },
+    )
+    .expect("spawn");
+    let client = Client::plain().expect("client");
+    let url = again.admin_url("/healthz");
+    wait_until(RELOAD, "the second controller to run", || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            match client.get(&url).await {
+                Ok(r) if r.status == 200 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await
+    .expect("running");
+    // Its start-up check is done once it has synced its caches (or at the latest, it has
+    // logged); either way the Secrets hold what the first controller wrote.
+    wait_until(
+        RELOAD,
+        "the second controller to finish its start-up",
+        || async {
+            if again.log().contains("caches synced")
+                || again.log().contains("waiting for every cache")
+            {
+                Ok(())
+            } else {
+                Err("not yet".to_owned())
+            }
+        },
+    )
+    .await
+    .expect("started");
+    let token_after = read("tollgate-config-token").await.expect("read");
+    let keys_after = read("tollgate-signing-keys").await.expect("read");
+    assert_eq!(
+        token_after["data"]["token"].as_str(),
+        Some(token_b64.as_str())
+    );
+    assert_eq!(keys_after["data"], keys["data"]);
+    assert!(
+        !again.log().contains("created the missing Secret"),
+        "{}",
+        again.log()
+    );
+    again.stop().await;
 }

@@ -8,6 +8,7 @@
 //! Nothing is translated or pushed before every cache has synced: an empty snapshot is an outage.
 
 pub mod endpoints;
+pub mod generated_secrets;
 pub mod health;
 pub mod lease;
 pub mod metrics;
@@ -67,6 +68,15 @@ pub struct RunArgs {
         default_value = "tollgate-verifier-cache"
     )]
     pub verifier_cache_secret: String,
+    /// Create the config-token Secret (`--config-token-secret`) with a fresh random token when
+    /// it does not exist; an existing one is never changed. The chart sets this, so rendering
+    /// the chart again (`helm template`, GitOps) never regenerates the token.
+    #[arg(long, default_value_t = false)]
+    pub create_config_token_secret: bool,
+    /// Create the signing-keys Secret (`--signing-key-secret`) with one fresh key when it does
+    /// not exist; an existing one is never changed.
+    #[arg(long, default_value_t = false)]
+    pub create_signing_keys_secret: bool,
     /// Threads hashing client secrets (argon2id, 19 MiB each while busy); one fewer than the
     /// cores when absent.
     #[arg(long, env = "TOLLGATE_HASH_THREADS")]
@@ -138,6 +148,23 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     )
     .await?;
     let health = tokio::spawn(health);
+    for (wanted, secret, what) in [
+        (
+            args.create_config_token_secret,
+            &args.config_token_secret,
+            generated_secrets::Generated::ConfigToken,
+        ),
+        (
+            args.create_signing_keys_secret,
+            &args.signing_key_secret,
+            generated_secrets::Generated::SigningKeys,
+        ),
+    ] {
+        if wanted && let Err(e) = generated_secrets::ensure(&client, secret, what).await {
+            // Not fatal: the controller then reports the missing Secret as before (no push).
+            tracing::error!(error = %e, "cannot create a missing Secret");
+        }
+    }
     let signals = tokio::spawn(shutdown_signal(stop_tx));
 
     let scope = if args.namespaces.is_empty() {

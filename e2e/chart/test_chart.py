@@ -132,6 +132,20 @@ class DefaultRenderTest(unittest.TestCase):
             self.assertNotIn(well_known, notes)
         self.assertIn("docker build -f Dockerfile", notes)
 
+    def test_two_releases_have_their_own_field_manager_and_can_take_their_own_class(self):
+        a = args_map(container(self.docs, "tollgate-controller"))
+        self.assertEqual((a["class"], a["field-manager"]), ("tollgate", "tollgate-controller"))
+        proc = subprocess.run([helm_binary(), "template", "other", CHART, "--namespace", NS,
+                               "--set", "controller.class=team-b"],
+                              capture_output=True, text=True, check=False)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+        deployments = [d for d in docs if d["kind"] == "Deployment"
+                       and d["metadata"]["name"].endswith("-controller")]
+        b = args_map(deployments[0]["spec"]["template"]["spec"]["containers"][0])
+        self.assertEqual(b["class"], "team-b")
+        self.assertNotEqual(b["field-manager"], a["field-manager"])
+
     def test_controller_and_proxy_run_two_replicas_each_with_their_commands(self):
         for name, command in [("tollgate-controller", "tollgate-controller"),
                               ("tollgate-proxy", "tollgate-proxy")]:

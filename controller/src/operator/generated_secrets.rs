@@ -17,7 +17,6 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 
 use super::plan::NamespacedName;
-use super::status::FIELD_MANAGER;
 use crate::resources::SECRET_LABEL;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +76,7 @@ pub async fn ensure(
     client: &Client,
     secret: &NamespacedName,
     what: Generated,
+    field_manager: &str,
 ) -> Result<bool, Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &secret.namespace);
     let name = secret.to_string();
@@ -110,7 +110,7 @@ pub async fn ensure(
     // silent overwrite.
     api.patch(
         &secret.name,
-        &PatchParams::apply(FIELD_MANAGER),
+        &PatchParams::apply(field_manager),
         &Patch::Apply(&object),
     )
     .await

@@ -68,6 +68,15 @@ pub struct RunArgs {
         default_value = "tollgate-verifier-cache"
     )]
     pub verifier_cache_secret: String,
+    /// The class of objects this controller serves: those annotated `tollgate.dev/class: NAME`,
+    /// and those without the annotation when NAME is the default `tollgate`. Two installs in one
+    /// cluster each take a class and never touch the other's objects.
+    #[arg(long, env = "TOLLGATE_CLASS", default_value = DEFAULT_CLASS)]
+    pub class: String,
+    /// The field manager of every server-side apply (statuses, kept verifiers, created Secrets);
+    /// one per install, so two installs never take each other's fields.
+    #[arg(long, default_value = status::FIELD_MANAGER)]
+    pub field_manager: String,
     /// Create the config-token Secret (`--config-token-secret`) with a fresh random token when
     /// it does not exist; an existing one is never changed. The chart sets this, so rendering
     /// the chart again (`helm template`, GitOps) never regenerates the token.
@@ -113,6 +122,11 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 10)]
     pub push_timeout_secs: u64,
 }
+
+/// The class of objects without a `tollgate.dev/class` annotation.
+pub const DEFAULT_CLASS: &str = "tollgate";
+/// The annotation naming the controller class that serves an object.
+pub const CLASS_ANNOTATION: &str = "tollgate.dev/class";
 
 /// The `User-Agent` of every API request (audit logs and RBAC checks filter on it).
 pub const USER_AGENT: &str = concat!("tollgate-controller/", env!("CARGO_PKG_VERSION"));
@@ -160,7 +174,10 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             generated_secrets::Generated::SigningKeys,
         ),
     ] {
-        if wanted && let Err(e) = generated_secrets::ensure(&client, secret, what).await {
+        if wanted
+            && let Err(e) =
+                generated_secrets::ensure(&client, secret, what, &args.field_manager).await
+        {
             // Not fatal: the controller then reports the missing Secret as before (no push).
             tracing::error!(error = %e, "cannot create a missing Secret");
         }
@@ -225,6 +242,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         config_token_secret: args.config_token_secret.clone(),
         signing_key_secret: args.signing_key_secret.clone(),
         debounce: Duration::from_millis(args.debounce_ms),
+        class: args.class.clone(),
     };
     let hash_pool = {
         let changed = Arc::clone(&changed);
@@ -240,13 +258,15 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             namespace: args.config_token_secret.namespace.clone(),
             name: args.verifier_cache_secret.clone(),
         },
+        args.field_manager.clone(),
     );
     let pipeline = Pipeline::new(
         settings,
         stores,
         pusher,
         StatusWriter::new(client, identity)
-            .with_rate(args.status_writes_per_second, args.status_write_burst),
+            .with_rate(args.status_writes_per_second, args.status_write_burst)
+            .with_field_manager(args.field_manager.clone()),
         Arc::clone(&metrics),
     )
     .with_hashing(Arc::new(hash_pool), Some(verifier_store));

@@ -45,6 +45,8 @@ pub struct Settings {
     pub config_token_secret: NamespacedName,
     pub signing_key_secret: NamespacedName,
     pub debounce: Duration,
+    /// The controller class served (see `--class`).
+    pub class: String,
 }
 
 /// The operator's reconcile pipeline: one loop for the whole cluster (standalone mode's
@@ -178,12 +180,13 @@ impl Pipeline {
     }
 
     fn inputs(&self) -> Inputs {
+        let class = self.settings.class.as_str();
         Inputs {
             objects: Objects {
-                consumers: self.stores.consumers.state(),
-                credentials: self.stores.credentials.state(),
-                plugins: self.stores.plugins.state(),
-                routes: self.stores.routes.state(),
+                consumers: of_class(self.stores.consumers.state(), class),
+                credentials: of_class(self.stores.credentials.state(), class),
+                plugins: of_class(self.stores.plugins.state(), class),
+                routes: of_class(self.stores.routes.state(), class),
                 secrets: self.stores.secrets.state(),
             },
             services: self.stores.services.state(),
@@ -386,6 +389,25 @@ impl Pipeline {
         }
         failures
     }
+}
+
+/// The objects of `class`: annotated `tollgate.dev/class: <class>`, or without the annotation
+/// when `class` is the default. Others belong to another install: not translated, no status.
+fn of_class<K: kube::Resource>(objects: Vec<Arc<K>>, class: &str) -> Vec<Arc<K>> {
+    objects
+        .into_iter()
+        .filter(|o| {
+            let annotated = o
+                .meta()
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(super::CLASS_ANNOTATION));
+            match annotated {
+                Some(c) => c == class,
+                None => class == super::DEFAULT_CLASS,
+            }
+        })
+        .collect()
 }
 
 struct StatusContext<'a> {

@@ -150,6 +150,7 @@ fn reconciler(stores: Stores, client: kube::Client) -> Pipeline {
         config_token_secret: at("tollgate/config-token"),
         signing_key_secret: at("tollgate/signing-keys"),
         debounce: Duration::from_millis(1),
+        class: crate::operator::DEFAULT_CLASS.to_owned(),
     };
     Pipeline::new(
         settings,
@@ -329,4 +330,36 @@ async fn a_follower_translates_but_writes_nothing() {
         .expect("a follower pass makes no API request")
         .expect("pass");
     assert!(r.last_hash.is_some(), "the snapshot was still built");
+}
+
+#[test]
+fn a_controller_serves_only_the_objects_of_its_class() {
+    use crate::resources::Consumer;
+    use crate::resources::consumer::ConsumerSpec;
+    let consumer = |name: &str, class: Option<&str>| {
+        let mut c = Consumer::new(name, ConsumerSpec::default());
+        c.metadata.annotations = class.map(|class| {
+            std::collections::BTreeMap::from([(
+                crate::operator::CLASS_ANNOTATION.to_owned(),
+                class.to_owned(),
+            )])
+        });
+        Arc::new(c)
+    };
+    let all = vec![
+        consumer("plain", None),
+        consumer("default", Some("tollgate")),
+        consumer("team", Some("team-b")),
+    ];
+    let names = |objects: Vec<Arc<Consumer>>| -> Vec<String> {
+        objects
+            .iter()
+            .map(|o| o.metadata.name.clone().unwrap_or_default())
+            .collect()
+    };
+    assert_eq!(
+        names(of_class(all.clone(), "tollgate")),
+        ["plain", "default"]
+    );
+    assert_eq!(names(of_class(all, "team-b")), ["team"]);
 }

@@ -70,6 +70,7 @@ pub struct StatusWriter {
     /// not yet delivered it back into the store.
     written: HashMap<String, ObjectStatus>,
     rate: WriteRate,
+    field_manager: String,
     /// Writes put off for the rate since [`Self::take_deferred`] was last called.
     deferred: usize,
 }
@@ -130,6 +131,7 @@ impl StatusWriter {
             client,
             written: HashMap::new(),
             rate: WriteRate::new(0.0, 1.0),
+            field_manager: FIELD_MANAGER.to_owned(),
             deferred: 0,
         }
     }
@@ -139,6 +141,12 @@ impl StatusWriter {
     /// rollout of the proxies or a change to thousands of objects cannot flood the API server.
     pub fn with_rate(mut self, per_second: f64, burst: f64) -> Self {
         self.rate = WriteRate::new(per_second, burst);
+        self
+    }
+
+    /// The field manager of the status writes (default [`FIELD_MANAGER`]; one per install).
+    pub fn with_field_manager(mut self, field_manager: String) -> Self {
+        self.field_manager = field_manager;
         self
     }
 
@@ -195,7 +203,7 @@ impl StatusWriter {
         }
         let body = apply_body(&K::api_version(&()), &K::kind(&()), &desired);
         let api: Api<K> = Api::namespaced(self.client.clone(), &namespace);
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let params = PatchParams::apply(&self.field_manager).force();
         let result = api.patch_status(&name, &params, &Patch::Apply(&body)).await;
         metrics.status_patched(result.is_ok());
         result.map_err(|source| Error::PatchStatus {

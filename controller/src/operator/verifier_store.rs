@@ -18,7 +18,6 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 
 use super::plan::NamespacedName;
-use super::status::FIELD_MANAGER;
 use crate::resources::SECRET_LABEL;
 use crate::translate::SecretHasher;
 use crate::translate::verifier_cache::{self, Entries};
@@ -34,6 +33,8 @@ pub const DATA_KEY: &str = "verifiers";
 pub const WRITE_EVERY_WHILE_HASHING: Duration = Duration::from_secs(30);
 
 pub struct VerifierStore {
+    /// Server-side apply's field manager (one per install).
+    field_manager: String,
     api: Api<Secret>,
     at: NamespacedName,
     /// Bytes of each shard as last read or written.
@@ -52,10 +53,11 @@ impl std::fmt::Debug for VerifierStore {
 
 impl VerifierStore {
     /// Shards named `<at.name>-<i>` in `at.namespace`.
-    pub fn new(client: Client, at: NamespacedName) -> Self {
+    pub fn new(client: Client, at: NamespacedName, field_manager: String) -> Self {
         Self {
             api: Api::namespaced(client, &at.namespace),
             at,
+            field_manager,
             written: vec![None; SHARDS],
             loaded: false,
             last_write: None,
@@ -110,7 +112,7 @@ impl VerifierStore {
     pub async fn write(&mut self, entries: &Entries) -> Result<usize, kube::Error> {
         self.last_write = Some(Instant::now());
         let shards = verifier_cache::encode_shards(entries, SHARDS);
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let params = PatchParams::apply(&self.field_manager).force();
         let mut written = 0;
         for (shard, bytes) in shards.into_iter().enumerate() {
             if self.written[shard].as_ref() == Some(&bytes) {

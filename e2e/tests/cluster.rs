@@ -1348,3 +1348,102 @@ async fn the_controller_creates_missing_generated_secrets_once_and_never_changes
     );
     again.stop().await;
 }
+
+/// An installed CRD older than the controller (Helm never upgrades `crds/`) keeps the
+/// controller unready, naming the missing fields and the command to run; once the CRD is
+/// upgraded the controller becomes ready by itself.
+#[tokio::test]
+async fn an_outdated_crd_keeps_the_controller_unready_until_it_is_upgraded() {
+    if External::from_env().is_some() {
+        eprintln!("skipped: the external cluster's CRDs are the chart's");
+        return;
+    }
+    let work = WorkDir::new("cluster-outdated-crd").expect("work dir");
+    let emulator = Emulator::start(&work).await.expect("API server starts");
+    let kubectl = Kubectl::new(emulator.kubeconfig());
+    let crds = repo_root().join("crds");
+    for crd in [
+        "consumers.tollgate.dev.yaml",
+        "gatewayroutes.tollgate.dev.yaml",
+        "authplugins.tollgate.dev.yaml",
+    ] {
+        kubectl
+            .apply_path(&crds.join(crd))
+            .await
+            .expect("apply a CRD");
+    }
+    // The credential CRD of an "older release": without status.observedGeneration.
+    let text =
+        std::fs::read_to_string(crds.join("oauth2credentials.tollgate.dev.yaml")).expect("read");
+    let mut old: Value = serde_saphyr::from_str(&text).expect("CRD YAML");
+    old.pointer_mut("/spec/versions/0/schema/openAPIV3Schema/properties/status/properties")
+        .and_then(Value::as_object_mut)
+        .expect("status properties")
+        .remove("observedGeneration")
+        .expect("the field exists today");
+    kubectl
+        .apply(&old.to_string())
+        .await
+        .expect("apply the older CRD");
+    kubectl
+        .run(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "crd",
+                "--all",
+                "--timeout=60s",
+            ],
+            None,
+        )
+        .await
+        .expect("CRDs established");
+    let options = ControllerOptions {
+        kubeconfig: emulator
+            .controller_kubeconfig(&kubectl)
+            .await
+            .expect("the controller's kubeconfig"),
+        lease_duration_secs: LEASE_SECS,
+        namespaces: Vec::new(),
+        extra_args: vec!["--crd-recheck-secs=1".into()],
+    };
+    let controller = Controller::spawn(&work, "controller-old-crd", options).expect("spawn");
+    let client = Client::plain().expect("client");
+    let url = controller.admin_url("/readyz");
+    let readyz = || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let reply = client.get(&url).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((reply.status.as_u16(), reply.text()))
+        }
+    };
+    let body = wait_until(RELOAD, "/readyz to name the outdated CRD", || async {
+        match readyz().await? {
+            (503, text) if text.contains("OAuth2Credential lacks status.observedGeneration") => {
+                Ok(text)
+            }
+            (status, text) => Err(format!("{status} {text}")),
+        }
+    })
+    .await
+    .expect("the outdated CRD is named");
+    assert!(body.contains("kubectl apply --server-side"), "{body}");
+    assert!(
+        controller.log().contains("OAuth2Credential lacks"),
+        "the log says it too"
+    );
+
+    kubectl.apply_path(&crds).await.expect("upgrade the CRDs");
+    wait_until(
+        Duration::from_secs(60),
+        "the controller to become ready",
+        || async {
+            match readyz().await? {
+                (200, _) => Ok(()),
+                (status, text) => Err(format!("{status} {text}")),
+            }
+        },
+    )
+    .await
+    .expect("ready once the CRDs are upgraded");
+}

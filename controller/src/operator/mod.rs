@@ -7,6 +7,7 @@
 //! and take over when the Lease expires (or at once, when the leader releases it on shutdown).
 //! Nothing is translated or pushed before every cache has synced: an empty snapshot is an outage.
 
+pub mod crd_check;
 pub mod endpoints;
 pub mod generated_secrets;
 pub mod health;
@@ -77,6 +78,9 @@ pub struct RunArgs {
     /// one per install, so two installs never take each other's fields.
     #[arg(long, default_value = status::FIELD_MANAGER)]
     pub field_manager: String,
+    /// While the installed CRDs lack fields this controller uses, check them again this often.
+    #[arg(long, default_value_t = 30)]
+    pub crd_recheck_secs: u64,
     /// Create the config-token Secret (`--config-token-secret`) with a fresh random token when
     /// it does not exist; an existing one is never changed. The chart sets this, so rendering
     /// the chart again (`helm template`, GitOps) never regenerates the token.
@@ -147,6 +151,30 @@ pub enum Error {
     Signal(#[source] std::io::Error),
 }
 
+/// Checks the installed CRDs (see [`crd_check`]) until they carry every field, then marks the
+/// controller ready. Only fields known to be missing hold readiness back: a check that cannot
+/// run (the schema document unreadable) is logged and passes.
+async fn crds_up_to_date(client: kube::Client, metrics: Arc<ControllerMetrics>, recheck: Duration) {
+    metrics.watch_started(crd_check::CHECK_NAME);
+    loop {
+        match crd_check::check(&client).await {
+            Ok(missing) if missing.is_empty() => break,
+            Ok(missing) => {
+                let line = crd_check::describe(&missing);
+                tracing::error!(problem = %line, "not ready");
+                metrics.watch_failed(crd_check::CHECK_NAME, line);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot compare the installed CRDs with this controller's; going on");
+                break;
+            }
+        }
+        tokio::time::sleep(recheck).await;
+    }
+    metrics.watch_synced(crd_check::CHECK_NAME);
+    metrics.set_ready(true);
+}
+
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> Result<(), Error> {
     let client = client().await?;
@@ -205,8 +233,14 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         synced = stores.wait_until_ready() => synced.map_err(|_| Error::CacheSync)?,
         () = stopped(stop_rx.clone()) => return Ok(()),
     }
-    metrics.set_ready(true);
     tracing::info!("caches synced");
+    // Ready once the installed CRDs also carry every field this controller uses; an older CRD
+    // (Helm never upgrades crds/) keeps it unready, saying what to run, until it is upgraded.
+    let crd_check = tokio::spawn(crds_up_to_date(
+        client.clone(),
+        Arc::clone(&metrics),
+        Duration::from_secs(args.crd_recheck_secs.max(1)),
+    ));
 
     let identity = lease::default_identity();
     let lease_config = LeaseConfig {
@@ -278,6 +312,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     {
         tracing::warn!(error = %e, "releasing the Lease failed; a follower takes over when it expires");
     }
+    crd_check.abort();
     for task in watch_tasks {
         task.abort();
     }

@@ -19,6 +19,12 @@ use subtle::ConstantTimeEq;
 /// The path of the config channel on the admin port.
 pub const PATH: &str = "/config";
 
+/// Header of a push carrying the pushing leader's epoch (the Lease's `leaseTransitions`, which
+/// grows with every hand-over). A proxy refuses (409) a push whose epoch is lower than one it
+/// already applied, so a leader that lost its Lease without knowing it (paused, partitioned)
+/// cannot bring back an older configuration. Absent: epoch 0.
+pub const LEADER_EPOCH_HEADER: &str = "x-tollgate-leader-epoch";
+
 /// `200` reply of `GET /config`: the snapshot the proxy holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigStatus {

@@ -356,6 +356,12 @@ impl Emulator {
         Ok(())
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the API server process (the emulator, or the real
+    /// kube-apiserver with its etcd).
+    pub fn signal(&self, signal: &str) -> Result<(), Error> {
+        Ok(self.process.signal(signal)?)
+    }
+
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
     }
@@ -621,6 +627,14 @@ impl Controller {
             ));
         }
         Ok(Process::spawn(&self.name, command, &self.log_file)?)
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the controller process.
+    pub fn signal(&self, signal: &str) -> Result<(), Error> {
+        match &self.process {
+            Some(process) => Ok(process.signal(signal)?),
+            None => Ok(()),
+        }
     }
 
     pub fn admin_url(&self, path: &str) -> String {

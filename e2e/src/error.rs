@@ -57,6 +57,8 @@ pub enum Error {
     NoFreePort,
     #[error("manifests: {0}")]
     Manifest(String),
+    #[error("{0} is not running (no process to signal)")]
+    NotRunning(String),
 }
 
 impl Error {

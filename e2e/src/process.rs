@@ -54,6 +54,23 @@ impl Process {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the process with `kill -s` (fault tests freeze
+    /// and resume processes).
+    pub fn signal(&self, signal: &str) -> Result<(), Error> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| Error::NotRunning(self.name.clone()))?;
+        let status = std::process::Command::new("kill")
+            .args(["-s", signal, &pid.to_string()])
+            .status()
+            .map_err(|e| Error::io("running kill", "kill", e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::NotRunning(self.name.clone()))
+        }
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }

@@ -1447,3 +1447,146 @@ async fn an_outdated_crd_keeps_the_controller_unready_until_it_is_upgraded() {
     .await
     .expect("ready once the CRDs are upgraded");
 }
+
+/// Freezing the leader (SIGSTOP) hands the lead to the follower; when the old leader resumes it
+/// pushes nothing — its leadership lapsed at the renew deadline, and proxies refuse an older
+/// leader epoch — so a credential the new leader revoked stays revoked. Freezing the API server
+/// makes the leader step down within the renew deadline; a replica leads again once it resumes.
+#[tokio::test]
+async fn a_frozen_leader_or_api_server_never_brings_back_an_older_configuration() {
+    let mut env = Env::start("cluster-frozen-leader").await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs local controller and API server processes");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let token = env.demo_token(0).await;
+    let options = ControllerOptions {
+        kubeconfig: env.local().emulator.written_controller_kubeconfig(),
+        lease_duration_secs: LEASE_SECS,
+        namespaces: vec![],
+        extra_args: Vec::new(),
+    };
+    let follower = Controller::start(&env.work, "controller-2", options)
+        .await
+        .expect("second controller");
+    env.local().controllers.push(follower);
+    assert!(
+        env.local().controllers[0].is_leader().await,
+        "the first controller leads"
+    );
+
+    env.local().controllers[0]
+        .signal("STOP")
+        .expect("freeze the leader");
+    let takeover = Duration::from_secs(LEASE_SECS * 5 + 10);
+    let local = env.local.as_ref().expect("local");
+    wait_until(takeover, "the follower to take over", || async {
+        if local.controllers[1].is_leader().await {
+            Ok(())
+        } else {
+            Err("not leader yet".to_owned())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    env.kubectl
+        .run(
+            &["delete", "oauth2credentials/demo", "-n", APP_NAMESPACE],
+            None,
+        )
+        .await
+        .expect("delete");
+    for g in 0..env.gateways.len() {
+        wait_until(RELOAD, "the new leader's revocation", || async {
+            let r = env.call(g, &token).await;
+            if r.status == 401 {
+                Ok(())
+            } else {
+                Err(r.describe())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    }
+    let held: Vec<String> = {
+        let mut hashes = Vec::new();
+        for p in &local.proxies {
+            hashes.push(p.config_hash().await.expect("hash"));
+        }
+        hashes
+    };
+
+    local.controllers[0]
+        .signal("CONT")
+        .expect("resume the old leader");
+    wait_until(RELOAD, "the resumed replica to know it follows", || async {
+        let metrics = local.controllers[0]
+            .metrics()
+            .await
+            .map_err(|e| e.to_string())?;
+        if metrics
+            .lines()
+            .any(|l| l.trim() == "tollgate_controller_leader 0")
+        {
+            Ok(())
+        } else {
+            Err("still says it leads".to_owned())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    // It has run its election round since resuming; the proxies still hold the new leader's
+    // configuration and refuse the revoked credential's token.
+    for (i, p) in local.proxies.iter().enumerate() {
+        assert_eq!(
+            p.config_hash().await.expect("hash"),
+            held[i],
+            "proxy {i} was reconfigured"
+        );
+        assert_eq!(
+            env.call(i, &token).await.status,
+            401,
+            "the revoked token is back on {i}"
+        );
+    }
+    println!(
+        "FAULT frozen-leader old-leader-resumed=follower revoked-token=401 proxies-unchanged=true"
+    );
+
+    // The API server freezes: the leader's renewals hang and it steps down within the deadline.
+    local
+        .emulator
+        .signal("STOP")
+        .expect("freeze the API server");
+    let frozen_at = std::time::Instant::now();
+    wait_until(takeover, "the leader to step down", || async {
+        let mut leaders = 0;
+        for c in &local.controllers {
+            leaders += usize::from(c.is_leader().await);
+        }
+        if leaders == 0 {
+            Ok(())
+        } else {
+            Err(format!("{leaders} leader(s)"))
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    let stepped_down = frozen_at.elapsed();
+    local
+        .emulator
+        .signal("CONT")
+        .expect("resume the API server");
+    wait_until(takeover, "a replica to lead again", || async {
+        for c in &local.controllers {
+            if c.is_leader().await {
+                return Ok(());
+            }
+        }
+        Err("no leader".to_owned())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    println!("FAULT frozen-apiserver stepped-down-after={stepped_down:?} led-again=true");
+}

@@ -1,5 +1,6 @@
 //! The operator's health endpoint (`--admin-addr`; not the proxy's admin port, which also
-//! carries the config channel): `/healthz` (the process runs), `/readyz`
+//! carries the config channel): `/healthz` (the process runs and its leader election loop makes
+//! progress), `/readyz`
 //! (every cache synced; a follower is ready too, so it can take over), `/metrics` (Prometheus).
 
 use std::convert::Infallible;
@@ -26,6 +27,11 @@ pub enum Error {
     },
 }
 
+/// Liveness: each election round is bounded by the renew deadline (at most 10 s by default) and
+/// rounds run every few seconds, so a loop quiet for this long is stuck and the process should
+/// be restarted.
+pub const ELECTION_STUCK: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Why `/readyz` is 503: every watch that has not listed yet, and its last error (a missing
 /// CRD, or the verb and resource RBAC refused).
 fn not_ready(metrics: &ControllerMetrics) -> String {
@@ -42,9 +48,17 @@ fn not_ready(metrics: &ControllerMetrics) -> String {
 /// Answers one admin request (a plain function: testable without a socket).
 pub fn respond(metrics: &ControllerMetrics, method: &Method, path: &str) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (method, path) {
-        (&Method::GET | &Method::HEAD, "/healthz") => {
-            (StatusCode::OK, "text/plain", "ok\n".to_owned())
-        }
+        (&Method::GET | &Method::HEAD, "/healthz") => match metrics.since_election_round() {
+            Some(quiet) if quiet > ELECTION_STUCK => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!(
+                    "the leader election loop has completed no round for {}s\n",
+                    quiet.as_secs()
+                ),
+            ),
+            _ => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        },
         (&Method::GET | &Method::HEAD, "/readyz") if metrics.is_ready() => {
             (StatusCode::OK, "text/plain", "ready\n".to_owned())
         }

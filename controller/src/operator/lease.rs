@@ -19,6 +19,45 @@ pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
 /// Default interval between two election rounds (renewals, or checks by followers).
 pub const DEFAULT_RETRY_PERIOD: Duration = Duration::from_secs(2);
 
+/// How long a leader may go without a successful renewal before it stops acting as leader:
+/// two thirds of the lease duration (client-go's 10 s of 15 s), so it steps down before any
+/// follower can take over. Also the deadline of one election round.
+pub fn renew_deadline(lease_duration: Duration) -> Duration {
+    (lease_duration * 2 / 3).max(Duration::from_millis(500))
+}
+
+/// This replica's leadership as pushes see it: valid until a deadline on the monotonic clock,
+/// which each successful renewal extends, and the epoch to stamp on pushes. A leader that stops
+/// renewing (a hung API call, a frozen or partitioned process) stops pushing when the deadline
+/// passes, before a follower can take over; after a pause it finds the deadline passed at once.
+#[derive(Debug, Default)]
+pub struct Leadership {
+    held: std::sync::Mutex<Option<(Instant, u64)>>,
+}
+
+impl Leadership {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, u64)>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Leading with `epoch` until `until`.
+    pub fn grant(&self, until: Instant, epoch: u64) {
+        *self.lock() = Some((until, epoch));
+    }
+
+    /// Not leading.
+    pub fn revoke(&self) {
+        *self.lock() = None;
+    }
+
+    /// The epoch to push with, while the leadership holds at `now`.
+    pub fn current(&self, now: Instant) -> Option<u64> {
+        self.lock()
+            .filter(|(until, _)| now < *until)
+            .map(|(_, epoch)| epoch)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("reading Lease {namespace}/{name}: {source}")]
@@ -94,6 +133,8 @@ pub struct LeaseConfig {
 
 /// One replica's view of the election.
 pub struct Elector {
+    /// `leaseTransitions` of the Lease as last written by this replica: its leader epoch.
+    epoch: u64,
     api: Api<Lease>,
     config: LeaseConfig,
     /// The `resourceVersion` last seen and when it was first seen.
@@ -108,11 +149,23 @@ impl Elector {
             config,
             observed: None,
             leader: false,
+            epoch: 0,
         }
     }
 
     pub fn is_leader(&self) -> bool {
         self.leader
+    }
+
+    /// Stops leading without a round (a round that did not finish in time).
+    pub fn step_down(&mut self) {
+        self.leader = false;
+    }
+
+    /// The leader epoch: the Lease's `leaseTransitions` when this replica last wrote it. Every
+    /// take-over raises it, so a later leader always pushes a higher epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn identity(&self) -> &str {
@@ -190,6 +243,12 @@ impl Elector {
         };
         match written {
             Ok(lease) => {
+                self.epoch = lease
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.lease_transitions)
+                    .and_then(|t| u64::try_from(t).ok())
+                    .unwrap_or(0);
                 if action != Action::Renew {
                     tracing::info!(lease = %self.config.name, identity = %self.config.identity, ?action, "acquired the leader Lease");
                 }

@@ -236,3 +236,26 @@ fn the_decision_table_matches_client_go() {
         assert_eq!(decide(lease.as_ref(), "me", unchanged_for, d), want);
     }
 }
+
+#[test]
+fn leadership_lapses_at_its_deadline_and_carries_the_epoch() {
+    let t0 = Instant::now();
+    let leadership = Leadership::default();
+    assert_eq!(leadership.current(t0), None);
+    leadership.grant(t0 + Duration::from_secs(10), 3);
+    assert_eq!(leadership.current(t0), Some(3));
+    assert_eq!(leadership.current(t0 + Duration::from_secs(9)), Some(3));
+    assert_eq!(
+        leadership.current(t0 + Duration::from_secs(10)),
+        None,
+        "a leader that did not renew in time stops pushing"
+    );
+    leadership.grant(t0 + Duration::from_secs(10), 3);
+    leadership.revoke();
+    assert_eq!(leadership.current(t0), None);
+    assert_eq!(
+        renew_deadline(Duration::from_secs(15)),
+        Duration::from_secs(10)
+    );
+    assert!(renew_deadline(Duration::from_secs(3)) < Duration::from_secs(3));
+}

@@ -55,6 +55,8 @@ pub struct ControllerMetrics {
     /// Per watch (e.g. `oauth2credentials.tollgate.dev in all namespaces`): whether it has
     /// listed once, and why it last failed. `/readyz` names the ones not synced.
     watches: Mutex<BTreeMap<String, WatchState>>,
+    /// When the election loop last completed a round (liveness).
+    election: Mutex<Option<std::time::Instant>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -113,6 +115,19 @@ impl ControllerMetrics {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The election loop completed a round.
+    pub fn election_round(&self) {
+        *self.election.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    /// How long since the election loop last completed a round (`None`: none yet).
+    pub fn since_election_round(&self) -> Option<Duration> {
+        self.election
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|at| at.elapsed())
     }
 
     fn watches(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, WatchState>> {

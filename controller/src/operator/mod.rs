@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use self::lease::{Elector, LeaseConfig};
+use self::lease::{Elector, Leadership, LeaseConfig};
 use self::metrics::ControllerMetrics;
 use self::plan::NamespacedName;
 use self::push_client::PushClient;
@@ -253,13 +253,16 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         duration: Duration::from_secs(args.lease_duration_secs.max(1)),
     };
     let (leader_tx, leader_rx) = watch::channel(false);
+    let leadership = Arc::new(Leadership::default());
+    let rounds = Election {
+        every: Duration::from_secs(args.lease_retry_secs.max(1)),
+        deadline: lease::renew_deadline(lease_config.duration),
+        leader: leader_tx,
+        leadership: Arc::clone(&leadership),
+        metrics: Arc::clone(&metrics),
+    };
     let elector = Elector::new(client.clone(), lease_config);
-    let election = tokio::spawn(elect(
-        elector,
-        Duration::from_secs(args.lease_retry_secs.max(1)),
-        leader_tx,
-        stopped(stop_rx.clone()),
-    ));
+    let election = tokio::spawn(elect(elector, rounds, stopped(stop_rx.clone())));
 
     let push_settings = PushSettings {
         recheck: Duration::from_secs(args.push_recheck_secs.max(1)),
@@ -270,7 +273,8 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         push_settings,
         Arc::clone(&changed),
         Arc::clone(&metrics),
-    );
+    )
+    .with_leadership(leadership);
     let settings = Settings {
         proxy_service: args.proxy_service.clone(),
         config_token_secret: args.config_token_secret.clone(),
@@ -333,14 +337,29 @@ async fn client() -> Result<kube::Client, Error> {
 }
 
 /// Election rounds every `every` until `stop`; returns the elector so the caller can release.
+/// What the election loop drives.
+struct Election {
+    /// Between two rounds.
+    every: Duration,
+    /// The longest one round may take, and how long a renewal keeps this replica leading.
+    deadline: Duration,
+    leader: watch::Sender<bool>,
+    leadership: Arc<Leadership>,
+    metrics: Arc<ControllerMetrics>,
+}
+
+/// Election rounds until `stop`. Each round is bounded by the renew deadline: a Lease request
+/// that hangs steps this replica down instead of leaving it "leader" on a stale renewal. The
+/// pushes follow [`Leadership`], which lapses on its own at the deadline, so a replica that
+/// could not run this loop (paused, starved) stops pushing too. Every completed round is
+/// recorded for liveness (`/healthz`).
 async fn elect(
     mut elector: Elector,
-    every: Duration,
-    leader: watch::Sender<bool>,
+    rounds: Election,
     stop: impl std::future::Future<Output = ()>,
 ) -> Elector {
     tokio::pin!(stop);
-    let mut ticker = tokio::time::interval(every);
+    let mut ticker = tokio::time::interval(rounds.every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -348,24 +367,38 @@ async fn elect(
             _ = ticker.tick() => {}
         }
         let was = elector.is_leader();
-        let now = elector.tick(tokio::time::Instant::now()).await;
-        let is = match now {
-            Ok(is) => is,
-            Err(e) => {
+        let started = tokio::time::Instant::now();
+        let is = match tokio::time::timeout(rounds.deadline, elector.tick(started)).await {
+            Ok(Ok(is)) => is,
+            Ok(Err(e)) => {
                 tracing::warn!(identity = %elector.identity(), error = %e, "leader election round failed");
                 false
             }
+            Err(_) => {
+                tracing::warn!(identity = %elector.identity(), deadline_ms = u64::try_from(rounds.deadline.as_millis()).unwrap_or(u64::MAX), "leader election round timed out");
+                elector.step_down();
+                false
+            }
         };
+        if is {
+            rounds
+                .leadership
+                .grant(started + rounds.deadline, elector.epoch());
+        } else {
+            rounds.leadership.revoke();
+        }
+        rounds.metrics.election_round();
         if was && !is {
             tracing::warn!(identity = %elector.identity(), "lost the leader Lease; stopping pushes and status writes");
         }
-        leader.send_if_modified(|current| {
+        rounds.leader.send_if_modified(|current| {
             let changed = *current != is;
             *current = is;
             changed
         });
     }
-    leader.send_replace(false);
+    rounds.leadership.revoke();
+    rounds.leader.send_replace(false);
     elector
 }
 

@@ -29,6 +29,8 @@ pub enum Error {
     Unauthorized,
     #[error("the proxy rejected the snapshot ({status}): {}", reasons.join("; "))]
     Rejected { status: u16, reasons: Vec<String> },
+    #[error("a newer leader configures this proxy: {0}")]
+    Superseded(String),
     #[error("unexpected status {0}")]
     Status(u16),
     #[error("unexpected response body: {0}")]
@@ -38,7 +40,7 @@ pub enum Error {
 impl Error {
     /// A rejection is permanent for this snapshot: retrying the same bytes cannot succeed.
     pub fn is_rejection(&self) -> bool {
-        matches!(self, Error::Rejected { .. })
+        matches!(self, Error::Rejected { .. } | Error::Superseded(_))
     }
 }
 
@@ -75,25 +77,35 @@ impl PushClient {
         Ok(serde_json::from_slice::<ConfigStatus>(&body)?.hash)
     }
 
-    /// Pushes `snapshot` to the proxy at `addr`; returns the hash the proxy now holds.
+    /// Pushes `snapshot` to the proxy at `addr`, stamped with the leader `epoch` when there is
+    /// one; returns the hash the proxy now holds.
     pub async fn push(
         &self,
         addr: &str,
         snapshot: Bytes,
         token: &ConfigToken,
+        epoch: Option<u64>,
     ) -> Result<String, Error> {
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("http://{addr}{}", config_channel::PATH))
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, token.authorization())
-            .body(Full::new(snapshot))?;
+            .header(header::AUTHORIZATION, token.authorization());
+        if let Some(epoch) = epoch {
+            request = request.header(config_channel::LEADER_EPOCH_HEADER, epoch.to_string());
+        }
+        let request = request.body(Full::new(snapshot))?;
         let (status, body) = self.send(request).await?;
         match status {
             StatusCode::OK | StatusCode::CREATED => {
                 Ok(serde_json::from_slice::<Applied>(&body)?.hash)
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(Error::Unauthorized),
+            StatusCode::CONFLICT => Err(Error::Superseded(
+                serde_json::from_slice::<Message>(&body)
+                    .map(|m| m.message)
+                    .unwrap_or_default(),
+            )),
             StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => {
                 // 400 lists every problem (`Rejected`); 413 says why in one `Message`.
                 let reasons = serde_json::from_slice::<Rejected>(&body)

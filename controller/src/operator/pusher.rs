@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tollgate_core::config_channel::ConfigToken;
 
+use super::lease::Leadership;
 use super::metrics::{ControllerMetrics, PushMetric};
 use super::push_client::PushClient;
 
@@ -94,6 +95,8 @@ pub struct Pusher {
     acks: Arc<Mutex<Acks>>,
     changed: Arc<Notify>,
     metrics: Arc<ControllerMetrics>,
+    /// When set, pushes happen only while it holds, stamped with its epoch.
+    leadership: Option<Arc<Leadership>>,
 }
 
 impl Pusher {
@@ -113,7 +116,14 @@ impl Pusher {
             acks: Arc::default(),
             changed,
             metrics,
+            leadership: None,
         }
+    }
+
+    /// Pushes only while `leadership` holds, each stamped with its epoch (operator mode).
+    pub fn with_leadership(mut self, leadership: Arc<Leadership>) -> Self {
+        self.leadership = Some(leadership);
+        self
     }
 
     /// Sets what every worker pushes. Unchanged values wake nobody.
@@ -151,6 +161,7 @@ impl Pusher {
                 acks: Arc::clone(&self.acks),
                 changed: Arc::clone(&self.changed),
                 metrics: Arc::clone(&self.metrics),
+                leadership: self.leadership.clone(),
             };
             self.workers
                 .insert(addr.clone(), tokio::spawn(worker.run()));
@@ -205,6 +216,7 @@ struct Worker {
     acks: Arc<Mutex<Acks>>,
     changed: Arc<Notify>,
     metrics: Arc<ControllerMetrics>,
+    leadership: Option<Arc<Leadership>>,
 }
 
 /// Per-worker memory between rounds.
@@ -248,9 +260,18 @@ impl Worker {
                 if state.rejected.as_deref() == Some(desired.hash.as_str()) {
                     return self.settings.recheck;
                 }
-                tracing::info!(proxy = %self.addr, hash = %desired.hash, bytes = desired.body.len(), "pushing snapshot");
+                let epoch = match &self.leadership {
+                    None => None,
+                    Some(leadership) => match leadership.current(Instant::now()) {
+                        Some(epoch) => Some(epoch),
+                        // The Lease was not renewed in time: not leader any more, whatever the
+                        // election loop has yet to notice.
+                        None => return self.settings.recheck,
+                    },
+                };
+                tracing::info!(proxy = %self.addr, hash = %desired.hash, bytes = desired.body.len(), epoch, "pushing snapshot");
                 self.client
-                    .push(&self.addr, desired.body.clone(), token)
+                    .push(&self.addr, desired.body.clone(), token, epoch)
                     .await
             }
             Err(e) => Err(e),

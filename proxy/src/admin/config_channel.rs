@@ -159,6 +159,22 @@ where
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
+    let epoch = match request.headers().get(config_channel::LEADER_EPOCH_HEADER) {
+        None => 0,
+        Some(value) => match value.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+            Some(epoch) => epoch,
+            None => return message(StatusCode::BAD_REQUEST, "the leader epoch is not a number"),
+        },
+    };
+    let _one_push_at_a_time = state.push_lock.lock().await;
+    let newest = state.leader_epoch();
+    if epoch < newest {
+        tracing::warn!(epoch, newest, "refused a push from an older leader");
+        return message(
+            StatusCode::CONFLICT,
+            &format!("configuration from an older leader (epoch {epoch} < {newest})"),
+        );
+    }
     let bytes = match read_bounded(request.into_body(), options.max_config_bytes).await {
         Ok(bytes) => bytes,
         Err(ReadError::TooLarge { limit }) => {
@@ -173,7 +189,8 @@ where
     };
     match decode_and_apply(state, bytes).await {
         Ok(Ok(hash)) => {
-            tracing::info!(%hash, "config applied");
+            state.saw_leader_epoch(epoch);
+            tracing::info!(%hash, epoch, "config applied");
             reply(StatusCode::OK, &Applied { hash })
         }
         Ok(Err(Rejected::Undecodable(e))) => reply(

@@ -56,6 +56,11 @@ pub struct ProxyState {
     shutting_down: AtomicBool,
     applies: AtomicU64,
     generations: AtomicU64,
+    /// The highest leader epoch of an applied push (see
+    /// `tollgate_core::config_channel::LEADER_EPOCH_HEADER`).
+    leader_epoch: AtomicU64,
+    /// One push at a time, so the epoch check and the apply it allows are one step.
+    pub(crate) push_lock: tokio::sync::Mutex<()>,
     pub(crate) metrics: Arc<ProxyMetrics>,
     pub(crate) secret_check: SecretVerifier,
     pub(crate) brute_force: BruteForce,
@@ -88,10 +93,22 @@ impl ProxyState {
             shutting_down: AtomicBool::new(false),
             applies: AtomicU64::new(0),
             generations: AtomicU64::new(0),
+            leader_epoch: AtomicU64::new(0),
+            push_lock: tokio::sync::Mutex::new(()),
             secret_check: SecretVerifier::new(limits, metrics.clone()),
             brute_force: BruteForce::default(),
             metrics,
         }
+    }
+
+    /// The highest leader epoch of an applied push.
+    pub fn leader_epoch(&self) -> u64 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Records that a push of `epoch` was applied (the highest one wins).
+    pub fn saw_leader_epoch(&self, epoch: u64) {
+        self.leader_epoch.fetch_max(epoch, Ordering::AcqRel);
     }
 
     /// The snapshot being served, borrowed without touching its reference count (see

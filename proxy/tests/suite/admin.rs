@@ -131,3 +131,47 @@ async fn a_pushed_config_is_served_by_the_next_request() {
     assert_eq!(reply.status(), StatusCode::OK);
     assert_eq!(json(&reply)["uri"], "/x");
 }
+
+/// A push from an older leader epoch than one already applied is refused with 409 and changes
+/// nothing, so a leader that lost its Lease without knowing it cannot roll configuration back.
+#[tokio::test]
+async fn a_push_from_an_older_leader_epoch_is_refused_and_changes_nothing() {
+    let proxy = RunningProxy::start(None).await;
+    let with_epoch = |epoch: Option<u64>, body: Vec<u8>| {
+        let mut request = push(Some(CONFIG_TOKEN), body);
+        if let Some(epoch) = epoch {
+            request.headers_mut().insert(
+                tollgate_core::config_channel::LEADER_EPOCH_HEADER,
+                epoch.to_string().parse().expect("value"),
+            );
+        }
+        request
+    };
+    let newer = SnapshotBuilder::quickstart().build();
+    let older = SnapshotBuilder::quickstart().argon2_secret("other").build();
+    let reply = client::send(proxy.admin, with_epoch(Some(5), newer.to_json())).await;
+    assert_eq!(reply.status(), StatusCode::OK);
+    for epoch in [Some(4), Some(0), None] {
+        let reply = client::send(proxy.admin, with_epoch(epoch, older.to_json())).await;
+        assert_eq!(reply.status(), StatusCode::CONFLICT, "epoch {epoch:?}");
+        assert!(
+            json(&reply)["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("older leader")),
+            "{:?}",
+            reply.body()
+        );
+    }
+    assert_eq!(held_hash(&proxy).await, newer.content_hash());
+    let reply = client::send(proxy.admin, with_epoch(Some(6), older.to_json())).await;
+    assert_eq!(reply.status(), StatusCode::OK, "a newer leader is followed");
+    assert_eq!(held_hash(&proxy).await, older.content_hash());
+    let reply = client::send(proxy.admin, with_epoch(Some(7), b"not json".to_vec())).await;
+    assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+    let reply = client::send(proxy.admin, with_epoch(Some(6), newer.to_json())).await;
+    assert_eq!(
+        reply.status(),
+        StatusCode::OK,
+        "a refused push does not raise the epoch"
+    );
+}

@@ -18,8 +18,11 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Secret, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
@@ -32,6 +35,84 @@ use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential, SEC
 
 /// The label EndpointSlices carry with their Service's name.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// What a cache keeps of an object: what translation and endpoint resolution read, nothing more.
+/// Services and EndpointSlices are cached cluster-wide, so every field they drop is memory saved
+/// per object of the whole cluster; Secrets drop `kubectl`'s last-applied annotation, a second
+/// copy of their data.
+pub trait Trim {
+    fn trim(&mut self);
+}
+
+macro_rules! trim_managed_fields {
+    ($($t:ty),*) => {$(
+        impl Trim for $t {
+            fn trim(&mut self) {
+                self.metadata.managed_fields = None;
+            }
+        }
+    )*};
+}
+trim_managed_fields!(Consumer, OAuth2Credential, AuthPlugin, GatewayRoute);
+
+/// Metadata kept: name, namespace, uid, resourceVersion, generation, and the labels in `keep`.
+fn trim_metadata(meta: &mut ObjectMeta, keep: &[&str]) {
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
+    meta.labels = meta.labels.take().and_then(|labels| {
+        let kept: BTreeMap<String, String> = labels
+            .into_iter()
+            .filter(|(k, _)| keep.contains(&k.as_str()))
+            .collect();
+        (!kept.is_empty()).then_some(kept)
+    });
+}
+
+impl Trim for Secret {
+    fn trim(&mut self) {
+        trim_metadata(&mut self.metadata, &[SECRET_LABEL]);
+        self.string_data = None;
+    }
+}
+
+impl Trim for Service {
+    /// Only the ports (name, port, target port, protocol): a backend names a Service port.
+    fn trim(&mut self) {
+        trim_metadata(&mut self.metadata, &[]);
+        self.status = None;
+        self.spec = self.spec.take().map(|spec| ServiceSpec {
+            ports: spec.ports.map(|ports| {
+                ports
+                    .into_iter()
+                    .map(|p| ServicePort {
+                        name: p.name,
+                        port: p.port,
+                        target_port: p.target_port,
+                        protocol: p.protocol,
+                        ..ServicePort::default()
+                    })
+                    .collect()
+            }),
+            ..ServiceSpec::default()
+        });
+    }
+}
+
+impl Trim for EndpointSlice {
+    /// The service-name label, the ports, and each endpoint's addresses and conditions.
+    fn trim(&mut self) {
+        trim_metadata(&mut self.metadata, &[SERVICE_NAME_LABEL]);
+        for endpoint in &mut self.endpoints {
+            *endpoint = Endpoint {
+                addresses: std::mem::take(&mut endpoint.addresses),
+                conditions: endpoint.conditions.take(),
+                ..Endpoint::default()
+            };
+        }
+    }
+}
 
 /// Which namespaces are watched.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,7 +247,7 @@ struct Watching<'a> {
     tasks: Vec<JoinHandle<()>>,
 }
 
-fn multi<K>(
+fn multi<K: Trim>(
     client: &Client,
     scope: &Scope,
     config: &watcher::Config,
@@ -259,7 +340,7 @@ impl WatchHealth {
     }
 }
 
-fn reflect<K>(
+fn reflect<K: Trim>(
     api: Api<K>,
     config: watcher::Config,
     changed: Arc<Notify>,
@@ -271,7 +352,7 @@ where
 {
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
-        .modify(|o| o.meta_mut().managed_fields = None)
+        .modify(Trim::trim)
         .default_backoff()
         .reflect(writer);
     let task = tokio::spawn(async move {
@@ -295,4 +376,64 @@ where
             .await;
     });
     (reader, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::endpoints::{backend_endpoints, proxy_targets};
+    use serde_json::json;
+
+    #[test]
+    fn trimmed_services_and_slices_resolve_exactly_as_whole_ones() {
+        let service: Service = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"},
+                         "annotations": {"note": "x".repeat(1000)}},
+            "spec": {"selector": {"app": "web"}, "clusterIP": "10.0.0.9", "type": "ClusterIP",
+                     "ports": [{"name": "http", "port": 80, "targetPort": "web", "protocol": "TCP"},
+                               {"name": "admin", "port": 8100, "targetPort": 8100}]},
+            "status": {"loadBalancer": {}}
+        }))
+        .expect("service");
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": "web-1", "namespace": "shop",
+                         "labels": {SERVICE_NAME_LABEL: "web", "other": "x"},
+                         "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "u"}]},
+            "ports": [{"name": "web", "port": 8080}, {"name": "admin", "port": 8100}],
+            "endpoints": [
+                {"addresses": ["10.1.0.1"], "conditions": {"ready": true}, "nodeName": "n1",
+                 "zone": "a", "targetRef": {"kind": "Pod", "name": "p1"}, "hints": {"forZones": [{"name": "a"}]}},
+                {"addresses": ["10.1.0.2"], "conditions": {"ready": false}},
+                {"addresses": ["10.1.0.3"], "conditions": {"ready": false, "terminating": true}}
+            ]
+        }))
+        .expect("slice");
+        let (mut small_service, mut small_slice) = (service.clone(), slice.clone());
+        small_service.trim();
+        small_slice.trim();
+        let whole = (vec![Arc::new(service)], vec![Arc::new(slice)]);
+        let trimmed = (
+            vec![Arc::new(small_service.clone())],
+            vec![Arc::new(small_slice.clone())],
+        );
+        assert_eq!(
+            backend_endpoints(&whole.0, &whole.1),
+            backend_endpoints(&trimmed.0, &trimmed.1)
+        );
+        assert_eq!(proxy_targets(&whole.1), proxy_targets(&trimmed.1));
+        assert!(small_service.metadata.annotations.is_none() && small_service.status.is_none());
+        assert_eq!(
+            small_slice.metadata.labels.as_ref().map(BTreeMap::len),
+            Some(1),
+            "only the service-name label"
+        );
+        assert!(
+            small_slice
+                .endpoints
+                .iter()
+                .all(|e| e.target_ref.is_none() && e.hints.is_none())
+        );
+    }
 }

@@ -247,7 +247,7 @@ struct Watching<'a> {
     tasks: Vec<JoinHandle<()>>,
 }
 
-fn multi<K: Trim>(
+fn multi<K>(
     client: &Client,
     scope: &Scope,
     config: &watcher::Config,
@@ -255,6 +255,7 @@ fn multi<K: Trim>(
 ) -> Multi<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Trim
         + Clone
         + DeserializeOwned
         + Debug
@@ -340,14 +341,14 @@ impl WatchHealth {
     }
 }
 
-fn reflect<K: Trim>(
+fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
     changed: Arc<Notify>,
     health: WatchHealth,
 ) -> (Store<K>, JoinHandle<()>)
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource + Trim + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
     let (reader, writer) = reflector::store();

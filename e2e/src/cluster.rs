@@ -207,15 +207,38 @@ impl Emulator {
     /// the controller gets a token of the chart's own ServiceAccount, so a rule the chart lacks
     /// is a real 403.
     pub async fn controller_kubeconfig(&self, kubectl: &Kubectl) -> Result<PathBuf, Error> {
+        self.controller_kubeconfig_watching(kubectl, &[]).await
+    }
+
+    /// [`Emulator::controller_kubeconfig`] with the chart's namespaced RBAC when `namespaces` is
+    /// not empty (`watchNamespaces`: a Role and RoleBinding in each, nothing cluster-wide); the
+    /// namespaces are created first.
+    pub async fn controller_kubeconfig_watching(
+        &self,
+        kubectl: &Kubectl,
+        namespaces: &[&str],
+    ) -> Result<PathBuf, Error> {
         let Some(dir) = &self.real else {
             return Ok(self.kubeconfig.clone());
         };
         let chart = repo_root().join("charts/tollgate");
         let helm = repo_root().join(".tools/bin/helm");
+        let mut helm_args = vec!["template".to_owned(), "tollgate".to_owned()];
+        helm_args.push(chart.display().to_string());
+        helm_args.extend(["-n".to_owned(), SYSTEM_NAMESPACE.to_owned()]);
+        if !namespaces.is_empty() {
+            helm_args.push("--set".to_owned());
+            helm_args.push(format!("watchNamespaces={{{}}}", namespaces.join(",")));
+            for ns in namespaces {
+                kubectl
+                    .apply(&format!(
+                        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
+                    ))
+                    .await?;
+            }
+        }
         let out = Command::new(&helm)
-            .args(["template", "tollgate"])
-            .arg(&chart)
-            .args(["-n", SYSTEM_NAMESPACE])
+            .args(&helm_args)
             .output()
             .map_err(|source| Error::Run {
                 what: format!("{} template", helm.display()),
@@ -232,9 +255,10 @@ impl Emulator {
                 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {SYSTEM_NAMESPACE}\n"
             ))
             .await?;
+        // Every rendered object names its namespace (the release's, or a watched one).
         kubectl
             .run(
-                &["apply", "-n", SYSTEM_NAMESPACE, "-f", "-"],
+                &["apply", "-f", "-"],
                 Some(&String::from_utf8_lossy(&out.stdout)),
             )
             .await?;

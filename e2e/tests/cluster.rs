@@ -110,8 +110,10 @@ impl Env {
             );
         }
         let admin: Vec<String> = proxies.iter().map(Proxy::admin_addr).collect();
+        // On the real API server, the chart's RBAC is enforced: cluster-wide, or the namespaced
+        // variant (a Role per watched namespace) when the controller watches some namespaces.
         let controller_kubeconfig = emulator
-            .controller_kubeconfig(&kubectl)
+            .controller_kubeconfig_watching(&kubectl, namespaces)
             .await
             .expect("the controller's kubeconfig");
         kubectl

@@ -8,6 +8,8 @@
 #     enum, pattern, CEL rule) and nothing stored;
 #   - a ServiceAccount, a token for it from the TokenRequest API (`kubectl create token`) that the
 #     server then authenticates, RBAC denying that account Secrets and allowing what a Role grants;
+#   - the chart: `helm install`, `helm upgrade` with changed values (replicas, class, namespaced
+#     RBAC) reflected in the live objects and permissions, `helm uninstall` keeping the CRDs;
 # and the server stopped (SIGTERM) at the end. Prints one line per check and a closing
 # "N passed, N failed" line; exits non-zero on any failure (the data directory is then kept).
 set -uo pipefail
@@ -199,6 +201,52 @@ check "Role and RoleBinding granting sa list consumers" \
         k create rolebinding sa-consumer-reader --role=consumer-reader --serviceaccount=default:sa'
 check "RBAC: sa may list consumers once bound" can_i yes list consumers.tollgate.dev
 check "RBAC: still no secrets for sa" can_i no list secrets
+
+# --- the chart: helm install, upgrade, uninstall -----------------------------------------------
+# No --wait: nothing runs pods here. What is checked is what the API server holds.
+h() { helm --kubeconfig "$kubeconfig" "$@"; }
+helm_install() {
+    h install rel charts/tollgate --namespace chart-test --create-namespace \
+        --set proxy.replicas=3 || return 1
+    [ "$(k -n chart-test get deployment rel-tollgate-proxy -o jsonpath='{.spec.replicas}')" = 3 ]
+}
+check "helm install (the chart's CRDs already present, kept as they are)" helm_install
+controller_args() {
+    k -n chart-test get deployment rel-tollgate-controller \
+        -o jsonpath='{.spec.template.spec.containers[0].args}'
+}
+helm_upgrade() {
+    h upgrade rel charts/tollgate --namespace chart-test --reuse-values \
+        --set proxy.replicas=1 --set controller.class=team-b --set watchNamespaces='{chart-test}' ||
+        return 1
+    [ "$(k -n chart-test get deployment rel-tollgate-proxy -o jsonpath='{.spec.replicas}')" = 1 ] ||
+        return 1
+    controller_args | grep -q -- '--class=team-b' || return 1
+    controller_args | grep -q -- '--namespaces=chart-test' || return 1
+    # namespaced RBAC now: the ClusterRoleBinding is gone, a RoleBinding grants the rules
+    ! k get clusterrolebinding rel-tollgate-controller 2>/dev/null || return 1
+    k -n chart-test get rolebinding rel-tollgate-controller >/dev/null || return 1
+    [ "$(h status rel --namespace chart-test -o json | sed -n 's/.*"version":\([0-9]*\).*/\1/p' |
+        head -n 1)" = 2 ]
+}
+check "helm upgrade (changed values, same release: live objects and RBAC follow)" helm_upgrade
+sa_can() { # sa_can WANT VERB RESOURCE [NAMESPACE]
+    local got
+    got="$(k auth can-i "$2" "$3" --as system:serviceaccount:chart-test:rel-tollgate-controller \
+        -n "${4:-chart-test}" 2>/dev/null)"
+    echo "can-i $2 $3 in ${4:-chart-test}: $got"
+    [ "$got" = "$1" ]
+}
+check "the upgraded controller may list consumers in its namespace" \
+    sa_can yes list consumers.tollgate.dev
+check "...and not in another one" sa_can no list consumers.tollgate.dev default
+helm_uninstall() {
+    h uninstall rel --namespace chart-test || return 1
+    ! k -n chart-test get deployment rel-tollgate-controller 2>/dev/null || return 1
+    ! k -n chart-test get serviceaccount rel-tollgate-controller 2>/dev/null || return 1
+    k get crd oauth2credentials.tollgate.dev >/dev/null   # Helm never deletes crds/
+}
+check "helm uninstall (release objects gone, CRDs kept)" helm_uninstall
 
 # --- stop ------------------------------------------------------------------------------------------
 stop_clean() {

@@ -362,7 +362,7 @@ class Api:
     def _apply(self, rt, ns, name, doc, old, sub, ctx) -> tuple[int, dict]:
         manager = ctx.params.get("fieldManager")
         if not manager:
-            raise bad_request("PATCH request must specify fieldManager for apply requests")
+            raise ApiError(422, "Invalid", "PATCH request must specify fieldManager")
         if not isinstance(doc, dict):
             raise bad_request("an apply patch must be an object")
         if not doc.get("apiVersion") or not doc.get("kind"):

@@ -321,7 +321,8 @@ def _check_rules(value, schema: dict, path: str, errors: list[FieldError], old) 
             field = (path + rule["fieldPath"]) if path else rule["fieldPath"].lstrip(".")
         errors.append(
             FieldError(
-                field, rule.get("reason", "FieldValueInvalid"), f'Invalid value: "{_type_name(value)}": {message}'
+                # kube-apiserver 1.37 leaves the value's type out of a CEL rule's message
+                field, rule.get("reason", "FieldValueInvalid"), f"Invalid value: {message}"
             )
         )
 

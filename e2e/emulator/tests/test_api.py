@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import WIDGETS
+from .conftest import WIDGETS, differs_on_real
 
 
 def _widget(name, ns, **spec):
@@ -24,6 +24,7 @@ def _create(emulator, ns, name, **spec):
     return obj
 
 
+@differs_on_real("a CRD just Established may still answer 404 for a moment", strict=False)
 def test_watch_sees_added_modified_deleted_with_increasing_resource_versions(emulator, ns):
     base = f"{WIDGETS}/namespaces/{ns}/widgets"
     _, listed = emulator.request("GET", base)
@@ -74,6 +75,7 @@ def test_send_initial_events_ends_with_the_initial_events_end_bookmark(emulator,
     assert bookmark["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
 
+@differs_on_real("resourceVersion=1 is too old (410) once etcd compacted; the emulator keeps its history")
 def test_a_watch_ends_cleanly_at_its_timeout(emulator, ns):
     nxt = emulator.watch(
         f"{WIDGETS}/namespaces/{ns}/widgets?watch=true&resourceVersion=1&timeoutSeconds=1&labelSelector=none%3Dnone"
@@ -130,6 +132,7 @@ def test_a_create_drops_the_status_of_a_resource_with_a_status_subresource(emula
     assert code == 201 and "status" not in obj
 
 
+@differs_on_real("managedFields also record Update operations (by user agent)")
 def test_server_side_apply_of_status_merges_and_removes_what_the_manager_dropped(emulator, ns):
     url = f"{WIDGETS}/namespaces/{ns}/widgets/w/status?fieldManager=tollgate&force=true"
     _create(emulator, ns, "w")
@@ -161,7 +164,7 @@ def test_server_side_apply_creates_a_missing_object_and_needs_a_field_manager(em
     url = f"{WIDGETS}/namespaces/{ns}/widgets/w"
     body = json.dumps(_widget("w", ns))
     code, err = emulator.request("PATCH", url, body, "application/apply-patch+yaml")
-    assert code == 400 and "fieldManager" in err["message"]
+    assert code == 422 and err["reason"] == "Invalid" and "fieldManager" in err["message"], err
     code, obj = emulator.request("PATCH", f"{url}?fieldManager=me", body, "application/apply-patch+yaml")
     assert code == 201 and obj["spec"]["size"] == "medium"
 
@@ -189,7 +192,14 @@ def test_generate_name_gives_unique_names(emulator, ns):
             "BadRequest",
         ),
         ("PATCH", "/api/v1/namespaces/{ns}/configmaps/nope", {}, 404, "NotFound"),
-        ("GET", "/apis/nothing.example/v1/things", None, 404, "NotFound"),
+        pytest.param(
+            "GET",
+            "/apis/nothing.example/v1/things",
+            None,
+            404,
+            "NotFound",
+            marks=differs_on_real("an unknown API group is a plain-text 404 page, not a Status"),
+        ),
     ],
 )
 def test_errors_are_status_objects_with_the_api_servers_codes(emulator, ns, method, path, body, code, reason):
@@ -231,12 +241,14 @@ def test_finalizers_delay_deletion_until_they_are_removed(emulator, ns):
     assert emulator.request("GET", url)[0] == 404
 
 
+@differs_on_real("no namespace controller runs beside the real server")
 def test_deleting_a_namespace_deletes_its_objects(emulator, ns):
     _create(emulator, ns, "w")
     assert emulator.request("DELETE", f"/api/v1/namespaces/{ns}")[0] == 200
     assert emulator.request("GET", f"{WIDGETS}/namespaces/{ns}/widgets/w")[0] == 404
 
 
+@differs_on_real("an events.k8s.io Event reads back as a core Event without source")
 def test_an_event_written_as_events_k8s_io_reads_back_as_a_core_event(emulator, ns):
     event = {
         "apiVersion": "events.k8s.io/v1",
@@ -269,6 +281,7 @@ def test_metadata_only_lists_answer_partial_object_metadata(emulator, ns):
     assert listed["items"][0]["metadata"]["name"] == "w" and "spec" not in listed["items"][0]
 
 
+@differs_on_real("a new CRD is served only once Established (moments later)")
 def test_deleting_a_crd_stops_serving_its_resources(emulator):
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",

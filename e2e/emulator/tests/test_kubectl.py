@@ -48,7 +48,7 @@ def test_reapplying_a_changed_manifest_updates_the_field_and_the_generation(emul
             'spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string"',
         ),
         ({"color": "a" * 17}, "spec.color: Too long: may not be more than 16 bytes"),
-        ({"visibility": "private"}, 'spec: Invalid value: "object": a private widget needs secretRef'),
+        ({"visibility": "private"}, "spec: Invalid value: a private widget needs secretRef"),
     ],
 )
 def test_a_custom_resource_violating_the_schema_is_rejected_with_the_reason(emulator, ns, spec, expected):

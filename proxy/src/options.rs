@@ -109,8 +109,6 @@ pub struct ProxyOptions {
     pub http1_fast_path: bool,
     /// Worker threads serving traffic (each with its own listeners and upstream pools).
     pub workers: usize,
-    /// Client-secret verification pool and cache sizes.
-    pub secret_limits: SecretCheckLimits,
 }
 
 /// Sizes of the client-secret verification pool, its queue and its cache of successes.
@@ -160,7 +158,6 @@ impl Default for ProxyOptions {
             drain_delay: Duration::ZERO,
             http1_fast_path: true,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            secret_limits: SecretCheckLimits::default(),
         }
     }
 }

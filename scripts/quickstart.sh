@@ -3,7 +3,8 @@
 #   - sets up .venv with httpbin (scripts/venv.sh) if needed;
 #   - starts httpbin on 127.0.0.1:8080 in the background (stopped when this script exits);
 #   - runs `tollgate-controller standalone --manifests examples/quickstart` (release build) on
-#     :8000 (HTTP), :8443 (HTTPS, self-signed certificate in .tollgate-state/) and :8100 (admin).
+#     :8000 (HTTP), :8443 (HTTPS, self-signed certificate in .tollgate-state/) and 127.0.0.1:8100
+#     (admin, loopback only in standalone mode).
 # Extra arguments go to `tollgate-controller standalone`. Stop with Ctrl-C.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

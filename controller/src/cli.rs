@@ -48,6 +48,11 @@ pub struct StandaloneArgs {
 
 impl StandaloneArgs {
     pub fn into_options(self) -> StandaloneOptions {
+        let loopback_admin = self.listener.admin_addr.is_none();
+        let mut proxy = self.listener.into_options(None);
+        if loopback_admin {
+            proxy.admin_addr = tollgate_proxy::options::STANDALONE_ADMIN_ADDR.parse().ok();
+        }
         StandaloneOptions {
             manifests: self.manifests,
             state_dir: self.state_dir,
@@ -56,7 +61,7 @@ impl StandaloneArgs {
                 .hash_threads
                 .unwrap_or_else(crate::translate::hash_pool::default_threads),
             // Standalone mode configures itself from DIR: no config pushes.
-            proxy: self.listener.into_options(None),
+            proxy,
         }
     }
 }
@@ -93,7 +98,8 @@ mod tests {
         assert_eq!(options.state_dir, PathBuf::from(".tollgate-state"));
         assert_eq!(options.proxy.http_addr, "[::]:8000".parse().ok());
         assert_eq!(options.proxy.https_addr, "[::]:8443".parse().ok());
-        assert_eq!(options.proxy.admin_addr, "[::]:8100".parse().ok());
+        // Loopback by default in standalone mode (`tollgate-proxy`: `[::]:8100`).
+        assert_eq!(options.proxy.admin_addr, "127.0.0.1:8100".parse().ok());
         assert_eq!(options.proxy.trusted_proxies.len(), 2);
         assert_eq!(options.proxy.drain_delay.as_millis(), 1000);
         assert!(options.proxy.http1_fast_path);

@@ -137,6 +137,9 @@ impl Default for SecretCheckLimits {
 pub const DEFAULT_HTTP_ADDR: &str = "[::]:8000";
 pub const DEFAULT_HTTPS_ADDR: &str = "[::]:8443";
 pub const DEFAULT_ADMIN_ADDR: &str = "[::]:8100";
+/// Standalone mode's admin address when none is given: loopback only (it has no config channel
+/// and its metrics are for the host).
+pub const STANDALONE_ADMIN_ADDR: &str = "127.0.0.1:8100";
 
 impl Default for ProxyOptions {
     fn default() -> Self {
@@ -172,9 +175,11 @@ pub struct ListenerArgs {
     /// HTTPS listener (the token endpoint requires HTTPS).
     #[arg(long, default_value = DEFAULT_HTTPS_ADDR)]
     pub https_addr: SocketAddr,
-    /// Admin listener: `/healthz`, `/readyz`, `/metrics` and the config channel.
-    #[arg(long, default_value = DEFAULT_ADMIN_ADDR)]
-    pub admin_addr: SocketAddr,
+    /// Admin listener: `/healthz`, `/readyz`, `/metrics` and the config channel. Default:
+    /// `[::]:8100` for `tollgate-proxy` (the controller pushes to it);
+    /// `127.0.0.1:8100` for standalone mode, which nothing outside the host needs to reach.
+    #[arg(long)]
+    pub admin_addr: Option<SocketAddr>,
     /// PEM certificate chain of the HTTPS listener (self-signed when absent; standalone mode
     /// keeps that one in its state directory).
     #[arg(long, requires = "tls_key")]
@@ -204,7 +209,9 @@ impl ListenerArgs {
         ProxyOptions {
             http_addr: Some(self.http_addr),
             https_addr: Some(self.https_addr),
-            admin_addr: Some(self.admin_addr),
+            admin_addr: self
+                .admin_addr
+                .or_else(|| SocketAddr::from_str(DEFAULT_ADMIN_ADDR).ok()),
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
             upstream_ca: self.upstream_ca_file,

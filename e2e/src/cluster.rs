@@ -900,6 +900,81 @@ impl External {
     }
 }
 
+/// One status write of the controller, as the API server's audit log records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusWrite {
+    /// When the server received it, in seconds (the epoch of both logs).
+    pub at: f64,
+    /// `consumers`, `oauth2credentials`, ...
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// The controller's writes to `/status` (patch or update, any answer) in an audit log: the
+/// emulator's (one line per request, `ts`) or the real server's (`--audit-log-format=json`,
+/// the `ResponseComplete` stage, `requestReceivedTimestamp`), in the order received.
+pub fn status_writes(audit_log: &str) -> Vec<StatusWrite> {
+    let mut writes: Vec<StatusWrite> = audit_log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|r| {
+            r["userAgent"]
+                .as_str()
+                .is_some_and(|ua| ua.starts_with(CONTROLLER_USER_AGENT))
+                && matches!(r["verb"].as_str(), Some("patch" | "update"))
+                && r["stage"].as_str().is_none_or(|s| s == "ResponseComplete")
+        })
+        .filter_map(|r| {
+            let field = |name: &str| {
+                r.get(name)
+                    .or_else(|| r["objectRef"].get(name))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            };
+            if field("subresource").as_deref() != Some("status") {
+                return None;
+            }
+            let at = match r["ts"].as_f64() {
+                Some(ts) => ts,
+                None => rfc3339_seconds(r["requestReceivedTimestamp"].as_str()?)?,
+            };
+            Some(StatusWrite {
+                at,
+                resource: field("resource")?,
+                namespace: field("namespace").unwrap_or_default(),
+                name: field("name")?,
+            })
+        })
+        .collect();
+    writes.sort_by(|a, b| a.at.total_cmp(&b.at));
+    writes
+}
+
+/// `2026-01-02T03:04:05.123456Z` as seconds since the Unix epoch (UTC only, as audit logs are).
+fn rfc3339_seconds(text: &str) -> Option<f64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut ymd = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, d) = (ymd.next()?.ok()?, ymd.next()?.ok()?, ymd.next()?.ok()?);
+    let mut hms = time.splitn(3, ':');
+    let (h, min) = (
+        hms.next()?.parse::<i64>().ok()?,
+        hms.next()?.parse::<i64>().ok()?,
+    );
+    let s = hms.next()?.parse::<f64>().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    #[allow(clippy::cast_precision_loss)]
+    let whole = (days * 86_400 + h * 3600 + min * 60) as f64;
+    Some(whole + s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -925,5 +1000,32 @@ mod tests {
         let yaml = app_manifests("http://127.0.0.1:9999");
         assert!(yaml.contains("url: http://127.0.0.1:9999"));
         assert_eq!(yaml.matches("\n---\n").count(), 7);
+    }
+
+    #[test]
+    fn status_writes_are_read_from_both_audit_log_formats() {
+        let emulator = r#"{"ts": 1767225600.5, "method": "PATCH", "path": "/x", "user": "u", "userAgent": "tollgate-controller/0.1.0", "verb": "patch", "apiGroup": "tollgate.dev", "resource": "consumers", "subresource": "status", "namespace": "shop", "name": "jane", "code": 200}
+{"ts": 1767225600.1, "userAgent": "kubectl/v1.34", "verb": "patch", "resource": "consumers", "subresource": "status", "namespace": "shop", "name": "jane"}
+{"ts": 1767225600.2, "userAgent": "tollgate-controller/0.1.0", "verb": "patch", "resource": "consumers", "namespace": "shop", "name": "jane"}"#;
+        let real = r#"{"kind":"Event","stage":"RequestReceived","verb":"patch","userAgent":"tollgate-controller/0.1.0","objectRef":{"resource":"gatewayroutes","namespace":"shop","name":"auth","subresource":"status"},"requestReceivedTimestamp":"2026-01-01T00:00:00.250000Z"}
+{"kind":"Event","stage":"ResponseComplete","verb":"patch","userAgent":"tollgate-controller/0.1.0","objectRef":{"resource":"gatewayroutes","namespace":"shop","name":"auth","subresource":"status"},"requestReceivedTimestamp":"2026-01-01T00:00:00.250000Z"}"#;
+        let writes = status_writes(&format!("{emulator}\n{real}"));
+        assert_eq!(
+            writes,
+            [
+                StatusWrite {
+                    at: 1_767_225_600.25,
+                    resource: "gatewayroutes".into(),
+                    namespace: "shop".into(),
+                    name: "auth".into(),
+                },
+                StatusWrite {
+                    at: 1_767_225_600.5,
+                    resource: "consumers".into(),
+                    namespace: "shop".into(),
+                    name: "jane".into(),
+                },
+            ]
+        );
     }
 }

@@ -23,7 +23,7 @@ use serde_json::Value;
 use tollgate_e2e::client::{Client, Response};
 use tollgate_e2e::cluster::{
     APP_NAMESPACE, CONTROLLER_USER_AGENT, Controller, ControllerOptions, Emulator, External,
-    Kubectl, SYSTEM_NAMESPACE, app_manifests, system_manifests,
+    Kubectl, SYSTEM_NAMESPACE, StatusWrite, app_manifests, status_writes, system_manifests,
 };
 use tollgate_e2e::httpbin::Httpbin;
 use tollgate_e2e::paths::{python, repo_root};
@@ -70,6 +70,11 @@ impl Env {
 
     /// Like [`Env::start`], the controller limited to `namespaces` (all when empty).
     async fn start_watching(name: &str, namespaces: &[&str]) -> Env {
+        Self::start_with(name, namespaces, Vec::new()).await
+    }
+
+    /// Like [`Env::start_watching`], the controller started with further flags.
+    async fn start_with(name: &str, namespaces: &[&str], controller_args: Vec<String>) -> Env {
         let work = WorkDir::new(name).expect("work dir");
         if let Some(ext) = External::from_env() {
             let kubectl = Kubectl::new(&ext.kubeconfig);
@@ -128,7 +133,7 @@ impl Env {
             kubeconfig: controller_kubeconfig,
             lease_duration_secs: LEASE_SECS,
             namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
-            extra_args: Vec::new(),
+            extra_args: controller_args,
         };
         let controller = Controller::start(&work, "controller-1", options)
             .await
@@ -1591,4 +1596,342 @@ async fn a_frozen_leader_or_api_server_never_brings_back_an_older_configuration(
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
     println!("FAULT frozen-apiserver stepped-down-after={stepped_down:?} led-again=true");
+}
+
+/// Applies the marker route with path `/marker-N` and waits until that generation is
+/// `Programmed`. The reconcile loop runs one pass at a time, so once it is, every pass that
+/// began before the change has finished, status writes included.
+async fn settle_with_marker(env: &Env, n: u32) {
+    env.kubectl
+        .apply(&format!(
+            "apiVersion: tollgate.dev/v1alpha1\nkind: GatewayRoute\nmetadata:\n  name: marker\n  \
+             namespace: {APP_NAMESPACE}\nspec:\n  paths: [\"/marker-{n}\"]\n"
+        ))
+        .await
+        .expect("apply the marker route");
+    wait_until(
+        PROGRAMMED,
+        "the marker route's generation to be Programmed",
+        || async {
+            let o = env
+                .kubectl
+                .get_json("gatewayroutes/marker", APP_NAMESPACE)
+                .await
+                .map_err(|e| e.to_string())?;
+            let programmed = o["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Programmed"))
+                .is_some_and(|c| c["status"] == "True");
+            if programmed && o["status"]["observedGeneration"] == o["metadata"]["generation"] {
+                Ok(())
+            } else {
+                Err(o["status"].to_string())
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+}
+
+/// The resourceVersion of every object of [`ALL_OBJECTS`].
+async fn resource_versions(env: &Env) -> BTreeMap<&'static str, String> {
+    let mut versions = BTreeMap::new();
+    for object in ALL_OBJECTS {
+        let o = env
+            .kubectl
+            .get_json(object, APP_NAMESPACE)
+            .await
+            .expect("get");
+        let version = o["metadata"]["resourceVersion"].as_str().expect("rv");
+        versions.insert(object, version.to_owned());
+    }
+    versions
+}
+
+/// Scaling the proxies up or down, or replacing one, rewrites no status: messages carry no
+/// replica counts, and a replica holding no configuration yet (a new pod not yet pushed to, or
+/// not listening yet) serves no traffic, so it does not turn served objects Pending and back.
+/// Shown from the API server's side: no status write of those objects in its audit log, and
+/// their resourceVersions unchanged.
+#[tokio::test]
+async fn scaling_or_replacing_proxies_rewrites_no_status() {
+    let mut env = Env::start("cluster-scale-proxies").await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs local proxy processes and the API server's audit log");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    settle_with_marker(&env, 1).await;
+    let before = resource_versions(&env).await;
+    let audit = env.local().emulator.audit_log().to_path_buf();
+    let audit_offset = std::fs::metadata(&audit).expect("audit log").len() as usize;
+
+    // A replaced replica: same address, back without configuration.
+    let held = env.local().proxies[0]
+        .config_hash()
+        .await
+        .expect("proxy-a's hash");
+    env.local().proxies[1]
+        .restart()
+        .await
+        .expect("proxy-b restarts");
+    env.local().proxies[1]
+        .wait_ready()
+        .await
+        .expect("proxy-b gets its configuration back");
+
+    // Scale up by a replica listed before it listens (a pod still starting): the controller
+    // cannot reach it at first, then it starts and receives the configuration.
+    let work = &env.work;
+    let mut third = Proxy::start(work, "proxy-c", CONFIG_TOKEN)
+        .await
+        .expect("proxy-c starts");
+    third.stop().await;
+    let mut admin: Vec<String> = env
+        .local
+        .as_ref()
+        .expect("local")
+        .proxies
+        .iter()
+        .map(Proxy::admin_addr)
+        .collect();
+    admin.push(third.admin_addr());
+    env.kubectl
+        .apply(&system_manifests(&admin, CONFIG_TOKEN, &SIGNING_KEY))
+        .await
+        .expect("list a third proxy replica");
+    let controller = &env.local.as_ref().expect("local").controllers[0];
+    let failed = format!(
+        "tollgate_controller_push_failures_total{{proxy=\"{}\"}}",
+        third.admin_addr()
+    );
+    wait_until(
+        RELOAD,
+        "a failed push to the replica not yet listening",
+        || async {
+            let metrics = controller.metrics().await.map_err(|e| e.to_string())?;
+            match metrics.lines().find(|l| l.starts_with(&failed)) {
+                Some(line) if !line.ends_with(" 0") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+    .expect("the controller tried the third replica");
+    third.restart().await.expect("proxy-c starts listening");
+    third
+        .wait_ready()
+        .await
+        .expect("proxy-c receives the configuration");
+    assert_eq!(third.config_hash().await.expect("hash"), held);
+
+    // Scale down again.
+    env.kubectl
+        .run(
+            &[
+                "delete",
+                "endpointslice",
+                "tollgate-proxy-config-2",
+                "-n",
+                SYSTEM_NAMESPACE,
+            ],
+            None,
+        )
+        .await
+        .expect("delete the third replica's EndpointSlice");
+    third.stop().await;
+
+    settle_with_marker(&env, 2).await;
+    let log = std::fs::read_to_string(&audit).expect("audit log");
+    let others: Vec<StatusWrite> = status_writes(log.get(audit_offset..).unwrap_or_default())
+        .into_iter()
+        .filter(|w| w.name != "marker")
+        .collect();
+    assert!(others.is_empty(), "status writes: {others:?}");
+    let marker = status_writes(log.get(audit_offset..).unwrap_or_default());
+    assert!(
+        !marker.is_empty(),
+        "the marker's own status writes are in the audit log"
+    );
+    assert_eq!(resource_versions(&env).await, before);
+    for object in ALL_OBJECTS {
+        let o = env
+            .kubectl
+            .get_json(object, APP_NAMESPACE)
+            .await
+            .expect("get");
+        assert_eq!(condition(&o, "Programmed")["status"], "True", "{object}");
+    }
+}
+
+/// With `--status-writes-per-second 3 --status-write-burst 3`, a change to 24 objects at once
+/// reaches the API server at that rate, and every object still gets its status. In the audit
+/// log, no run of writes holds more than the token bucket allows: burst + rate x (time between
+/// the first and the last) + 1. The one is the first write's token, taken before the server
+/// saw it; no other slack is needed because status writes are sequential (each is taken after
+/// the previous one was answered, and the server's timestamp of a write lies between its token
+/// and the next write's token).
+#[tokio::test]
+async fn status_writes_never_exceed_the_configured_rate() {
+    const RATE: f64 = 3.0;
+    const BURST: f64 = 3.0;
+    const CONSUMERS: usize = 24;
+    let env = Env::start_with(
+        "cluster-status-rate",
+        &[],
+        vec![
+            format!("--status-writes-per-second={RATE}"),
+            format!("--status-write-burst={BURST}"),
+        ],
+    )
+    .await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs the API server's audit log");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let manifests: Vec<String> = (0..CONSUMERS)
+        .map(|i| {
+            format!(
+                "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata:\n  name: rate-{i}\n  \
+                 namespace: {APP_NAMESPACE}\nspec:\n  username: rate-{i}\n"
+            )
+        })
+        .collect();
+    env.kubectl
+        .apply(&manifests.join("---\n"))
+        .await
+        .expect("apply the consumers");
+    env.kubectl
+        .run(
+            &[
+                "wait",
+                "--for=condition=Programmed",
+                "consumers",
+                "--all",
+                "-n",
+                APP_NAMESPACE,
+                &format!("--timeout={}s", PROGRAMMED.as_secs()),
+            ],
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("every consumer Programmed: {e}\n{}", env.work.all_logs()));
+    let log = std::fs::read_to_string(env.local.as_ref().expect("local").emulator.audit_log())
+        .expect("audit log");
+    let writes = status_writes(&log);
+    let rated = writes
+        .iter()
+        .filter(|w| w.name.starts_with("rate-"))
+        .count();
+    assert!(rated >= CONSUMERS, "{rated} writes to the new consumers");
+    let mut worst = (0usize, 0.0f64);
+    for (i, first) in writes.iter().enumerate() {
+        for (j, last) in writes.iter().enumerate().skip(i) {
+            let count = j - i + 1;
+            let window = last.at - first.at;
+            #[allow(clippy::cast_precision_loss)]
+            let over = count as f64 - (BURST + 1.0 + RATE * window);
+            assert!(
+                over <= 1e-6,
+                "{count} status writes within {window:.3} s (rate {RATE}/s, burst {BURST}): {:?}",
+                &writes[i..=j]
+            );
+            if count > worst.0 && window < 1.0 {
+                worst = (count, window);
+            }
+        }
+    }
+    let span = writes.last().expect("writes").at - writes.first().expect("writes").at;
+    eprintln!(
+        "RATE status-writes={} span={span:.1}s most-within-1s={} (bucket {RATE}/s burst {BURST})",
+        writes.len(),
+        worst.0
+    );
+}
+
+/// A watch RBAC refuses keeps the controller unready, and `/readyz` and the log name the verb
+/// and resource of the 403. The emulator authorizes every request, so this runs on the real
+/// API server tier, where the chart's RBAC (one rule taken away here) is enforced.
+#[tokio::test]
+async fn readyz_names_the_verb_and_resource_rbac_refuses() {
+    if External::from_env().is_some() {
+        eprintln!("skipped: the external cluster's RBAC is the chart's");
+        return;
+    }
+    let work = WorkDir::new("cluster-forbidden-watch").expect("work dir");
+    let emulator = Emulator::start(&work).await.expect("API server starts");
+    if !emulator.is_real() {
+        eprintln!("skipped: the emulator enforces no RBAC (TOLLGATE_E2E_APISERVER=real runs it)");
+        return;
+    }
+    let kubectl = Kubectl::new(emulator.kubeconfig());
+    kubectl
+        .apply_path(&repo_root().join("crds"))
+        .await
+        .expect("kubectl apply -f crds/");
+    let kubeconfig = emulator
+        .controller_kubeconfig(&kubectl)
+        .await
+        .expect("the controller's kubeconfig");
+    let role = kubectl
+        .get_json("clusterrole/tollgate-controller", SYSTEM_NAMESPACE)
+        .await
+        .expect("the chart's ClusterRole");
+    assert_eq!(
+        role["rules"][0]["resources"],
+        serde_json::json!([
+            "consumers",
+            "oauth2credentials",
+            "gatewayroutes",
+            "authplugins"
+        ]),
+        "the first rule grants reading the Tollgate resources"
+    );
+    kubectl
+        .run(
+            &[
+                "patch",
+                "clusterrole",
+                "tollgate-controller",
+                "--type=json",
+                "-p",
+                r#"[{"op":"replace","path":"/rules/0/resources","value":["consumers","oauth2credentials","gatewayroutes"]}]"#,
+            ],
+            None,
+        )
+        .await
+        .expect("take authplugins out of the ClusterRole");
+    let options = ControllerOptions {
+        kubeconfig,
+        lease_duration_secs: LEASE_SECS,
+        namespaces: Vec::new(),
+        extra_args: Vec::new(),
+    };
+    let controller = Controller::spawn(&work, "controller-forbidden", options).expect("spawn");
+    let client = Client::plain().expect("client");
+    let url = controller.admin_url("/readyz");
+    let expected = "waiting for authplugins.tollgate.dev in all namespaces: forbidden (403): \
+                    RBAC does not let the controller list authplugins.tollgate.dev";
+    let body = wait_until(RELOAD, "/readyz to name the refused watch", || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let reply = client.get(&url).await.map_err(|e| e.to_string())?;
+            let text = reply.text();
+            // Only the refused watch stays listed.
+            if reply.status == 503 && text.contains(expected) && !text.contains("consumers.") {
+                Ok(text)
+            } else {
+                Err(format!("{} {text}", reply.status))
+            }
+        }
+    })
+    .await
+    .expect("the refused watch is named");
+    assert!(body.contains("grant get, list and watch"), "{body}");
+    let log = controller.log();
+    assert!(
+        log.contains("forbidden (403)") && log.contains("list authplugins.tollgate.dev"),
+        "the log names the verb and resource:\n{log}"
+    );
 }

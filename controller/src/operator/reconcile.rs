@@ -330,11 +330,12 @@ impl Pipeline {
             // next pass. Writing now would flip served objects to Pending for nothing.
             return Ok(());
         }
-        let acked: Vec<Option<String>> = plan
-            .targets
-            .iter()
-            .map(|t| acks.get(t).cloned().flatten())
-            .collect();
+        let acked = serving_replicas(
+            plan.targets
+                .iter()
+                .map(|t| acks.get(t).cloned().flatten())
+                .collect(),
+        );
         let proxy_service = self.settings.proxy_service.clone();
         let ctx = StatusContext {
             plan,
@@ -388,6 +389,19 @@ impl Pipeline {
             }
         }
         failures
+    }
+}
+
+/// The acknowledgements `Programmed` is decided on. A replica holding no configuration (a new
+/// or replaced pod before its first push, or one not reached yet) is not ready and serves no
+/// traffic, so it does not count while another replica holds a snapshot: otherwise every scale
+/// up or pod replacement would flip every object to Pending and back, two status writes each.
+/// When no replica holds anything, all of them count (everything is Pending).
+fn serving_replicas(acked: Vec<Option<String>>) -> Vec<Option<String>> {
+    if acked.iter().any(Option::is_some) {
+        acked.into_iter().filter(Option::is_some).collect()
+    } else {
+        acked
     }
 }
 

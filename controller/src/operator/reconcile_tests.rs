@@ -363,3 +363,21 @@ fn a_controller_serves_only_the_objects_of_its_class() {
     );
     assert_eq!(names(of_class(all, "team-b")), ["team"]);
 }
+
+#[test]
+fn a_replica_holding_nothing_does_not_make_served_objects_pending() {
+    let mut history = History::new(4);
+    let key = ObjectKey::new(crate::translate::Kind::Consumer, NS, "jane");
+    history.record("h1", BTreeMap::from([(key.clone(), 2)]));
+    let held = Some("h1".to_owned());
+    // A new or replaced replica (nothing held yet, or not reached yet) beside one serving it.
+    let acked = serving_replicas(vec![held.clone(), None]);
+    assert!(history.programmed(&key, 2, &acked));
+    // A replica holding an older or unknown snapshot still counts: it serves traffic.
+    let acked = serving_replicas(vec![held.clone(), Some("older".to_owned()), None]);
+    assert!(!history.programmed(&key, 2, &acked));
+    // No replica holds anything: nothing serves the object.
+    let acked = serving_replicas(vec![None, None]);
+    assert_eq!(acked.len(), 2);
+    assert!(!history.programmed(&key, 2, &acked));
+}

@@ -107,24 +107,115 @@ pub async fn ensure(
     };
     // Server-side apply, not forced: `create` is then authorized by name (the chart grants it
     // for these two names only), and a field another manager owns is a conflict, never a
-    // silent overwrite.
-    api.patch(
-        &secret.name,
-        &PatchParams::apply(field_manager),
-        &Patch::Apply(&object),
-    )
-    .await
-    .map_err(|source| Error::Create {
-        secret: name.clone(),
-        source,
-    })?;
+    // silent overwrite. The manager is this process's own: when two replicas start together and
+    // both find the Secret missing, the second apply sets the same field to another random
+    // value, which the API server refuses as a conflict instead of replacing the first
+    // replica's content (under one shared manager it would be an update).
+    let manager = creating_manager(field_manager)?;
+    match api
+        .patch(
+            &secret.name,
+            &PatchParams::apply(&manager),
+            &Patch::Apply(&object),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            tracing::info!(secret = %name, kind = what.label(), "another replica created the Secret first; left as it is");
+            return Ok(false);
+        }
+        Err(source) => {
+            return Err(Error::Create {
+                secret: name.clone(),
+                source,
+            });
+        }
+    }
     tracing::info!(secret = %name, kind = what.label(), "created the missing Secret with fresh random content");
     Ok(true)
+}
+
+/// `<field manager>-create-<8 random hex digits>`: one per process (at most 128 characters, as
+/// the API server requires).
+fn creating_manager(field_manager: &str) -> Result<String, Error> {
+    let mut bytes = [0u8; 4];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let base: String = field_manager.chars().take(128 - 16).collect();
+    Ok(format!("{base}-create-{suffix}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operator::mock_api::{mock_client, status_error};
+
+    fn secret_name() -> NamespacedName {
+        NamespacedName {
+            namespace: "tollgate-system".to_owned(),
+            name: "tg-config-token".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_secret_is_created_under_a_manager_of_this_process() {
+        let (client, mut api) = mock_client();
+        let task = tokio::spawn(async move {
+            ensure(
+                &client,
+                &secret_name(),
+                Generated::ConfigToken,
+                "tg-tollgate",
+            )
+            .await
+        });
+        let get = api.answer(404, status_error(404, "NotFound")).await;
+        assert_eq!(get.method, "GET");
+        let apply = api
+            .answer_with(|_, _| serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tg-config-token"}}))
+            .await;
+        assert_eq!(apply.method, "PATCH");
+        assert!(
+            apply.uri.contains("fieldManager=tg-tollgate-create-") && !apply.uri.contains("force"),
+            "{}",
+            apply.uri
+        );
+        assert_eq!(
+            apply.body["metadata"]["labels"][SECRET_LABEL],
+            "config-token"
+        );
+        assert!(task.await.expect("task").expect("created"));
+    }
+
+    /// Two replicas found the Secret missing; the other one's apply came first, so this one's
+    /// (another random value for a field the other manager owns) is a conflict: left alone.
+    #[tokio::test]
+    async fn a_conflict_with_another_replicas_creation_leaves_its_content() {
+        let (client, mut api) = mock_client();
+        let task = tokio::spawn(async move {
+            ensure(
+                &client,
+                &secret_name(),
+                Generated::SigningKeys,
+                "tg-tollgate",
+            )
+            .await
+        });
+        api.answer(404, status_error(404, "NotFound")).await;
+        let apply = api.answer(409, status_error(409, "Conflict")).await;
+        assert_eq!(apply.method, "PATCH");
+        assert!(!task.await.expect("task").expect("not an error"));
+    }
+
+    #[test]
+    fn the_creating_manager_is_per_process_and_bounded() {
+        let a = creating_manager("tg-tollgate").expect("random");
+        let b = creating_manager("tg-tollgate").expect("random");
+        assert!(a.starts_with("tg-tollgate-create-") && a.len() == "tg-tollgate-create-".len() + 8);
+        assert_ne!(a, b);
+        assert!(creating_manager(&"m".repeat(300)).expect("random").len() <= 128);
+    }
 
     #[test]
     fn generated_contents_are_random_and_well_formed() {

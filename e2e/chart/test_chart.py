@@ -146,6 +146,47 @@ class DefaultRenderTest(unittest.TestCase):
         self.assertEqual(b["class"], "team-b")
         self.assertNotEqual(b["field-manager"], a["field-manager"])
 
+    def test_two_releases_in_one_namespace_share_no_object_name_and_serve_their_own_class(self):
+        # Everything but the CRDs (Helm installs them once, shared) belongs to one release: two
+        # releases side by side never write each other's RBAC, Lease, Secrets or Services.
+        helm = helm_binary()
+        releases = {}
+        for release, cls in (("tollgate", "tollgate"), ("team-b", "team-b")):
+            proc = subprocess.run([helm, "template", release, CHART, "--namespace", NS,
+                                   "--set", f"controller.class={cls}"],
+                                  capture_output=True, text=True, check=False)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            releases[release] = [d for d in yaml.safe_load_all(proc.stdout) if d]
+        names = {release: {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
+                           for d in docs if d["kind"] != "CustomResourceDefinition"}
+                 for release, docs in releases.items()}
+        self.assertEqual(names["tollgate"] & names["team-b"], set())
+        for kind in ("ClusterRole", "ClusterRoleBinding"):
+            self.assertTrue(all(any(k == kind for k, _, _ in n) for n in names.values()), kind)
+        controller = {release: args_map(next(
+            d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-controller")
+        )["spec"]["template"]["spec"]["containers"][0]) for release, docs in releases.items()}
+        for key in ("class", "field-manager", "lease-name", "config-token-secret",
+                    "signing-key-secret", "proxy-service"):
+            self.assertNotEqual(controller["tollgate"].get(key), controller["team-b"].get(key), key)
+        # Each binding grants its own release's account.
+        for release, docs in releases.items():
+            accounts = {s["metadata"]["name"] for s in docs if s["kind"] == "ServiceAccount"}
+            for binding in (d for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")):
+                for subject in binding["subjects"]:
+                    self.assertIn(subject["name"], accounts, (release, binding["metadata"]["name"]))
+
+    def test_notes_say_how_to_upgrade_the_crds(self):
+        helm = helm_binary()
+        if helm is None:
+            self.skipTest("helm not installed")
+        proc = subprocess.run([helm, "install", "tollgate", CHART, "--namespace", NS, "--dry-run=client"],
+                              capture_output=True, text=True, check=False)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        notes = proc.stdout.split("NOTES:", 1)[1]
+        self.assertIn("kubectl apply --server-side --force-conflicts -f", notes)
+        self.assertIn("crds/", notes)
+
     def test_controller_and_proxy_run_two_replicas_each_with_their_commands(self):
         for name, command in [("tollgate-controller", "tollgate-controller"),
                               ("tollgate-proxy", "tollgate-proxy")]:

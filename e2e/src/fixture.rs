@@ -16,19 +16,43 @@ use serde_json::Value;
 /// Fields drop in order: the gateway and httpbin stop before the work dir prints logs.
 pub struct Quickstart {
     pub gateway: Standalone,
-    pub _httpbin: Httpbin,
+    pub httpbin: Httpbin,
     pub manifests: Manifests,
     pub client: Client,
     pub _work: WorkDir,
 }
 
+/// How a [`Quickstart`] differs from the plain one.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Variant<'a> {
+    /// Options added to `tollgate-controller standalone`.
+    pub gateway_args: &'a [&'a str],
+    /// Options added to httpbin's gunicorn.
+    pub httpbin_args: &'a [&'a str],
+    /// Manifests written beside the quickstart's before the gateway starts: file name and
+    /// text, where `UPSTREAM` stands for httpbin's base URL.
+    pub extra_manifests: &'a [(&'a str, &'a str)],
+}
+
 impl Quickstart {
     pub async fn start(name: &str) -> Self {
+        Self::start_variant(name, Variant::default()).await
+    }
+
+    /// [`Quickstart::start`] with other options or more manifests.
+    pub async fn start_variant(name: &str, variant: Variant<'_>) -> Self {
         let work = WorkDir::new(name).expect("work dir");
-        let httpbin = Httpbin::start(&work).await.expect("httpbin starts");
+        let httpbin = Httpbin::start_with_args(&work, variant.httpbin_args)
+            .await
+            .expect("httpbin starts");
         let dir = work.subdir("manifests").expect("manifests dir");
         let manifests = Manifests::copy_quickstart(&dir, &httpbin.base_url()).expect("copy");
-        let gateway = Standalone::start(&work, manifests.dir())
+        for (file, text) in variant.extra_manifests {
+            manifests
+                .write_file(file, &text.replace("UPSTREAM", &httpbin.base_url()))
+                .expect("extra manifest");
+        }
+        let gateway = Standalone::start_with_args(&work, manifests.dir(), variant.gateway_args)
             .await
             .expect("standalone mode starts and reports ready");
         let client = gateway
@@ -36,7 +60,7 @@ impl Quickstart {
             .expect("client trusting the gateway certificate");
         Quickstart {
             gateway,
-            _httpbin: httpbin,
+            httpbin,
             manifests,
             client,
             _work: work,

@@ -25,12 +25,23 @@ pub struct Standalone {
     admin_port: u16,
     process: Option<Process>,
     starts: u32,
+    /// Options added to every start (e.g. `--http1-fast-path false`).
+    extra_args: Vec<String>,
 }
 
 impl Standalone {
     /// Starts standalone mode on `manifests` with its state under `work`, and waits until the
     /// admin port reports ready.
     pub async fn start(work: &WorkDir, manifests: &Path) -> Result<Self, Error> {
+        Self::start_with_args(work, manifests, &[]).await
+    }
+
+    /// [`Standalone::start`] with more command-line options, kept for restarts.
+    pub async fn start_with_args(
+        work: &WorkDir,
+        manifests: &Path,
+        args: &[&str],
+    ) -> Result<Self, Error> {
         let mut gateway = Standalone {
             manifests: manifests.to_owned(),
             state_dir: work.subdir("state")?,
@@ -40,6 +51,7 @@ impl Standalone {
             admin_port: free_port()?,
             process: None,
             starts: 0,
+            extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         // A port handed out a moment ago can be taken by another process before the gateway
         // binds it; then start again on fresh ports.
@@ -70,6 +82,7 @@ impl Standalone {
             .args(["--https-addr", &format!("127.0.0.1:{}", self.https_port)])
             .args(["--admin-addr", &format!("127.0.0.1:{}", self.admin_port)])
             .args(["--log-format", "text"])
+            .args(&self.extra_args)
             .env(
                 "RUST_LOG",
                 std::env::var("TOLLGATE_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),

@@ -20,21 +20,28 @@ pub struct Httpbin {
 impl Httpbin {
     /// Starts httpbin (`python -m gunicorn httpbin:app`) and waits until it answers `/get`.
     pub async fn start(work: &WorkDir) -> Result<Self, Error> {
+        Self::start_with_args(work, &[]).await
+    }
+
+    /// [`Httpbin::start`] with more gunicorn options (e.g. `--header-map dangerous`: a credulous
+    /// WSGI server that reads `X_Consumer_Id` as `X-Consumer-Id`, as CGI servers do).
+    pub async fn start_with_args(work: &WorkDir, args: &[&str]) -> Result<Self, Error> {
         // Another process may take the port before gunicorn binds it; then try a fresh one.
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match Self::start_on(work, free_port()?).await {
+            match Self::start_on(work, free_port()?, args).await {
                 Err(err) if attempt < 3 && crate::process::lost_a_port_race(&err) => {}
                 other => return other,
             }
         }
     }
 
-    async fn start_on(work: &WorkDir, port: u16) -> Result<Self, Error> {
+    async fn start_on(work: &WorkDir, port: u16, args: &[&str]) -> Result<Self, Error> {
         let mut command = Command::new(python()?);
         command
             .args(["-m", "gunicorn", "--no-control-socket", "--workers", "2"])
+            .args(args)
             .args(["--bind", &format!("{}:{port}", crate::proxy::admin_host())])
             .args(["--access-logfile", "-", "httpbin:app"])
             .current_dir(paths::repo_root());

@@ -74,32 +74,37 @@ pub async fn raw_http1(addr: &str, request: &[u8]) -> Result<RawResponse, Error>
             .read_to_end(&mut bytes)
             .await
             .map_err(|e| http_err(format!("reading: {e}")))?;
-        parse_response(&bytes).map_err(http_err)
+        if request.starts_with(b"HEAD ") {
+            parse_head_response(&bytes).map_err(http_err)
+        } else {
+            parse_response(&bytes).map_err(http_err)
+        }
     };
     tokio::time::timeout(Duration::from_secs(15), exchange)
         .await
         .map_err(|_| http_err("no complete response within 15s".to_owned()))?
 }
 
+/// Parses the response to a `HEAD` request: a head and nothing after it, whatever its
+/// `Content-Length` says (RFC 9110 §9.3.2); bytes after the head are an error.
+pub fn parse_head_response(bytes: &[u8]) -> Result<RawResponse, String> {
+    let (status, headers, rest) = parse_head(bytes)?;
+    if !rest.is_empty() {
+        return Err(format!(
+            "a HEAD response carried {} bytes after its head",
+            rest.len()
+        ));
+    }
+    Ok(RawResponse {
+        status,
+        headers,
+        body: Vec::new(),
+    })
+}
+
 /// Parses one HTTP/1.1 response (head, then a body framed by chunking, Content-Length or EOF).
 pub fn parse_response(bytes: &[u8]) -> Result<RawResponse, String> {
-    let end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("no end of head in {} bytes", bytes.len()))?;
-    let head = std::str::from_utf8(&bytes[..end]).map_err(|e| format!("head: {e}"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let rest = &bytes[end + 4..];
+    let (status, headers, rest) = parse_head(bytes)?;
     let find = |name: &str| {
         headers
             .iter()
@@ -120,6 +125,29 @@ pub fn parse_response(bytes: &[u8]) -> Result<RawResponse, String> {
         headers,
         body,
     })
+}
+
+/// A response head's status and headers, and the bytes after it.
+type Head<'a> = (u16, Vec<(String, String)>, &'a [u8]);
+
+fn parse_head(bytes: &[u8]) -> Result<Head<'_>, String> {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no end of head in {} bytes", bytes.len()))?;
+    let head = std::str::from_utf8(&bytes[..end]).map_err(|e| format!("head: {e}"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Ok((status, headers, &bytes[end + 4..]))
 }
 
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
@@ -182,6 +210,15 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("Connection: close\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn a_head_response_has_no_body_whatever_its_content_length() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        let parsed = parse_head_response(head).expect("parses");
+        assert_eq!((parsed.status, parsed.body.len()), (200, 0));
+        let with_body = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        assert!(parse_head_response(with_body).is_err());
     }
 
     #[test]

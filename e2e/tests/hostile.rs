@@ -1,12 +1,13 @@
 //! Hostile input against the real standalone gateway (controller binary, real httpbin, real
 //! TLS): tampered and malformed tokens, hostile token requests, path tricks and oversized or
-//! ambiguous HTTP. The in-process suites (`*/tests/hostile_*.rs`) try each category
+//! ambiguous HTTP, identity headers a client tries to unset or imitate, methods and separators
+//! that could reach a less protected route (these two on both server paths). The in-process suites (`*/tests/hostile_*.rs`) try each category
 //! exhaustively; this one proves the shipped binary wires the same defences. Each test prints
 //! `HOSTILE-CASES <category> <n>`.
 
 use bytes::Bytes;
 use http::Method;
-use tollgate_e2e::fixture::{Quickstart, assert_invalid_token};
+use tollgate_e2e::fixture::{Quickstart, Variant, assert_invalid_token, echoed_headers};
 use tollgate_e2e::quickstart;
 use tollgate_e2e::raw::{build_request, raw_http1};
 
@@ -311,4 +312,234 @@ async fn path_tricks_and_ambiguous_http_never_get_past_the_gateway_without_a_tok
     );
     n += 2;
     println!("HOSTILE-CASES http {n}");
+}
+
+/// An anonymous consumer, an openid-connect plugin falling back to it, and route `/anon` to
+/// httpbin through that plugin.
+const ANONYMOUS_ROUTE: &str = "\
+apiVersion: tollgate.dev/v1alpha1
+kind: Consumer
+metadata:
+  name: nobody
+spec:
+  username: anonymous
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata:
+  name: oidc-or-anonymous
+spec:
+  type: openid-connect
+  openidConnect:
+    authMethods: [kong_oauth2]
+    anonymous: nobody
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata:
+  name: anon
+spec:
+  paths: [/anon]
+  plugins: [oidc-or-anonymous]
+  backend:
+    url: UPSTREAM
+";
+
+/// The gateway's options for one server path: the HTTP/1 fast path (with the inline upstream
+/// client for bodiless requests) or hyper's server for every request.
+fn server_path(fast_path: bool) -> [&'static str; 2] {
+    [
+        "--http1-fast-path",
+        if fast_path { "true" } else { "false" },
+    ]
+}
+
+/// Identity headers through the shipped binary to a credulous upstream: gunicorn with
+/// `--header-map dangerous` reads `X_Consumer_Username` as `X-Consumer-Username` (as CGI, WSGI
+/// and Rack servers do), and httpbin echoes what it read. A client can neither make the gateway
+/// drop the identity headers by naming them in `Connection` nor add a look-alike the upstream
+/// merges with them; on the fast path and on hyper's, for a bodiless request (inline upstream
+/// client) and one with a body (hyper's client).
+#[tokio::test]
+async fn identity_headers_cannot_be_unset_through_connection_or_forged_with_look_alikes() {
+    let mut n = 0;
+    for fast_path in [true, false] {
+        let qs = Quickstart::start_variant(
+            &format!("hostile-identity-{fast_path}"),
+            Variant {
+                gateway_args: &server_path(fast_path),
+                httpbin_args: &["--header-map", "dangerous"],
+                extra_manifests: &[("05-anonymous.yaml", ANONYMOUS_ROUTE)],
+            },
+        )
+        .await;
+        let addr = qs.gateway.http_addr();
+        let bearer = format!("Bearer {}", qs.access_token().await);
+        let jane_id = qs.expected_consumer_id();
+        let anonymous_id = tollgate_core::ids::consumer_id(quickstart::NAMESPACE, "nobody");
+        let jane = [
+            ("x-consumer-id", jane_id.as_str()),
+            ("x-consumer-username", "jane"),
+            ("x-credential-identifier", quickstart::CLIENT_ID),
+        ];
+        let anonymous = [
+            ("x-consumer-id", anonymous_id.as_str()),
+            ("x-consumer-username", "anonymous"),
+            ("x-anonymous-consumer", "true"),
+        ];
+        let cases = [
+            ("/anything", Some(bearer.as_str()), &jane),
+            ("/anon/anything", Some(bearer.as_str()), &jane),
+            ("/anon/anything", None, &anonymous),
+        ];
+        let nominations = [
+            "X-Consumer-Username, X-Consumer-Id",
+            "x-consumer-id, x-consumer-username, x-credential-identifier, x-anonymous-consumer",
+            "keep-alive, X-Anonymous-Consumer",
+            "X-Forwarded-For, X-Real-IP, X-Consumer-Custom-Id",
+        ];
+        for (path, authorization, identity) in cases {
+            for nominated in nominations {
+                for (method, body) in [("GET", &b""[..]), ("POST", &b"x=1"[..])] {
+                    let mut headers = vec![
+                        ("X-Consumer-x", "1"),
+                        ("X_Consumer_Username", "admin"),
+                        ("X-Consumer_Id", "evil"),
+                        ("x_anonymous_consumer", "false"),
+                        ("X_Credential_Identifier", "other"),
+                        ("X_Forwarded_For", "10.9.9.9"),
+                        ("x-real_ip", "10.9.9.9"),
+                        ("Connection", nominated),
+                    ];
+                    if let Some(a) = authorization {
+                        headers.push(("Authorization", a));
+                    }
+                    let request = build_request(
+                        &format!("{method} {path}?show_env=1 HTTP/1.1"),
+                        "gateway.test",
+                        &headers,
+                        body,
+                    );
+                    let response = raw_http1(&addr, &request).await.expect("raw request");
+                    let what = format!("fast path {fast_path}, {method} {path}, {nominated}");
+                    assert_eq!(response.status, 200, "{what}: {}", response.text());
+                    let seen = echoed_headers(&response.json());
+                    for (name, value) in identity {
+                        assert_eq!(
+                            seen.get(*name).map(String::as_str),
+                            Some(*value),
+                            "{what}: {seen:?}"
+                        );
+                    }
+                    for name in [
+                        "x-consumer-x",
+                        "x-consumer-custom-id",
+                        "x-anonymous-consumer",
+                        "x-credential-identifier",
+                    ] {
+                        if !identity.iter().any(|(n, _)| n == &name) {
+                            assert!(!seen.contains_key(name), "{what}: {name} in {seen:?}");
+                        }
+                    }
+                    for name in ["x-forwarded-for", "x-real-ip"] {
+                        assert_eq!(
+                            seen.get(name).map(String::as_str),
+                            Some("127.0.0.1"),
+                            "{what}: {seen:?}"
+                        );
+                    }
+                    n += 1;
+                }
+            }
+        }
+    }
+    println!("HOSTILE-CASES identity-headers {n}");
+}
+
+/// An open route `/pub` and, under it, a GET-only route `/pub/admin` that needs a token.
+const NESTED_ROUTES: &str = "\
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata:
+  name: pub
+spec:
+  paths: [/pub]
+  backend:
+    url: UPSTREAM
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata:
+  name: pub-admin
+spec:
+  paths: [/pub/admin]
+  methods: [GET]
+  plugins: [oidc]
+  backend:
+    url: UPSTREAM
+";
+
+/// No method or spelling of a protected GET-only route falls through to the open route above
+/// it: HEAD is served by the GET route (401 without a token, 200 with one); `\`, `%2F`, `%5C`
+/// and a dot segment with a `;` parameter are refused with 400; any other `;` ends a segment,
+/// so `/pub/admin;x` is still the protected route's. On the fast path and on hyper's.
+#[tokio::test]
+async fn methods_and_separators_never_fall_through_to_a_less_protected_route() {
+    let mut n = 0;
+    for fast_path in [true, false] {
+        let qs = Quickstart::start_variant(
+            &format!("hostile-paths-{fast_path}"),
+            Variant {
+                gateway_args: &server_path(fast_path),
+                extra_manifests: &[("05-nested.yaml", NESTED_ROUTES)],
+                ..Variant::default()
+            },
+        )
+        .await;
+        let addr = qs.gateway.http_addr();
+        let bearer = format!("Bearer {}", qs.access_token().await);
+        let cases: [(&str, &str, u16, u16); 14] = [
+            // method, target, status without a token, status with one
+            ("GET", "/pub/anything", 200, 200),
+            ("HEAD", "/pub/anything", 200, 200),
+            ("GET", "/pub/admin/anything", 401, 200),
+            ("HEAD", "/pub/admin/anything", 401, 200),
+            ("HEAD", "/pub/admin", 401, 200),
+            // Stripped of `/pub/admin`, httpbin gets `;x/anything`, which it does not serve.
+            ("GET", "/pub/admin;x/anything", 401, 404),
+            ("GET", "/pub/admin%2Fanything", 400, 400),
+            ("GET", "/pub%2fadmin/anything", 400, 400),
+            ("GET", "/pub/admin%5Canything", 400, 400),
+            ("GET", "/pub\\admin/anything", 400, 400),
+            ("GET", "/pub/admin\\anything", 400, 400),
+            ("GET", "/pub/x/..;/admin/anything", 400, 400),
+            ("HEAD", "/pub/x/..;/admin/anything", 400, 400),
+            ("GET", "/pub/.;/admin/anything", 400, 400),
+        ];
+        for (method, target, anonymous, authenticated) in cases {
+            for (authorization, want) in [(None, anonymous), (Some(bearer.as_str()), authenticated)]
+            {
+                let headers: Vec<(&str, &str)> = authorization
+                    .map(|a| ("Authorization", a))
+                    .into_iter()
+                    .collect();
+                let request = build_request(
+                    &format!("{method} {target} HTTP/1.1"),
+                    "gateway.test",
+                    &headers,
+                    b"",
+                );
+                let response = raw_http1(&addr, &request).await.expect("raw request");
+                assert_eq!(
+                    response.status,
+                    want,
+                    "fast path {fast_path}, {method} {target}, token {}: {}",
+                    authorization.is_some(),
+                    response.text()
+                );
+                n += 1;
+            }
+        }
+    }
+    println!("HOSTILE-CASES paths-and-methods {n}");
 }

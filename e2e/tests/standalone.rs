@@ -394,7 +394,7 @@ async fn a_route_the_proxy_would_refuse_is_left_out_and_later_changes_still_appl
     .await
     .expect("the bad route is reported");
 
-    let upstream = qs._httpbin.base_url();
+    let upstream = qs.httpbin.base_url();
     qs.manifests
         .write_file("zz-later-route.yaml", &route("later", "/later", &upstream))
         .expect("write");

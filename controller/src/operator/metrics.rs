@@ -342,7 +342,7 @@ impl Collector for Scrape {
             ),
             (
                 "tollgate_controller_push_rejections",
-                "Snapshots a proxy refused as invalid (400/413), not retried.",
+                "Pushes a proxy refused as invalid (400/413, retried with backoff) or as superseded by a newer leader (409).",
                 MetricType::Counter,
                 |s| s.rejections,
             ),

@@ -38,9 +38,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// A rejection is permanent for this snapshot: retrying the same bytes cannot succeed.
+    /// The proxy refused the snapshot itself (400/413), not the attempt to push it.
     pub fn is_rejection(&self) -> bool {
-        matches!(self, Error::Rejected { .. } | Error::Superseded(_))
+        matches!(self, Error::Rejected { .. })
     }
 }
 

@@ -3,9 +3,13 @@
 //! Each worker asks its proxy for its hash (`GET /config`) and pushes the full snapshot only when
 //! it differs; it re-checks every few seconds, so a restarted or new replica (empty or other hash)
 //! gets the config again without a controller restart. Failures are retried with exponential
-//! backoff and jitter; a snapshot the proxy rejects as invalid (400/413) is logged with the
-//! reasons, counted, and never pushed to that replica again (only a new snapshot is). Workers are
-//! independent, so one slow or dead replica never delays the others.
+//! backoff and jitter. So is a snapshot the proxy rejects as invalid (400/413), logged at error
+//! level with the reasons and counted each time: translation never builds a snapshot that fails
+//! core's validation, so a rejection means a proxy of another version or a lower size limit,
+//! which a rollout fixes; a worker that stopped pushing would leave that replica on its old
+//! configuration for good. A new snapshot is pushed at once, whatever the backoff. A push a
+//! newer leader superseded (409) is not repeated. Workers are independent, so one slow or dead
+//! replica never delays the others.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -223,8 +227,8 @@ struct Worker {
 #[derive(Default)]
 struct WorkerState {
     failures: u32,
-    /// A hash this replica rejected: never pushed to it again.
-    rejected: Option<String>,
+    /// A hash a newer leader superseded on this replica: not pushed to it again.
+    superseded: Option<String>,
 }
 
 impl Worker {
@@ -257,7 +261,7 @@ impl Worker {
             Ok(hash) if hash == desired.hash => Ok(hash),
             Ok(hash) => {
                 self.ack((!hash.is_empty()).then_some(hash));
-                if state.rejected.as_deref() == Some(desired.hash.as_str()) {
+                if state.superseded.as_deref() == Some(desired.hash.as_str()) {
                     return self.settings.recheck;
                 }
                 let epoch = match &self.leadership {
@@ -288,12 +292,20 @@ impl Worker {
                 state.failures = 0;
                 self.settings.recheck
             }
-            Err(e) if e.is_rejection() => {
-                tracing::error!(proxy = %self.addr, hash = %desired.hash, error = %e, "proxy rejected the snapshot; not retrying it");
+            Err(e @ super::push_client::Error::Superseded(_)) => {
+                tracing::warn!(proxy = %self.addr, hash = %desired.hash, error = %e, "push superseded; not repeating it");
                 self.metrics
                     .push_finished(&self.addr, took, PushMetric::Rejected);
-                state.rejected = Some(desired.hash.clone());
+                state.superseded = Some(desired.hash.clone());
                 self.settings.recheck
+            }
+            Err(e) if e.is_rejection() => {
+                state.failures = state.failures.saturating_add(1);
+                let delay = self.settings.backoff.delay(state.failures, random_u32());
+                tracing::error!(proxy = %self.addr, hash = %desired.hash, error = %e, attempt = state.failures, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "proxy rejected the snapshot; retrying");
+                self.metrics
+                    .push_finished(&self.addr, took, PushMetric::Rejected);
+                delay
             }
             Err(e) => {
                 self.report_unreachable();

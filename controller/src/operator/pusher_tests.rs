@@ -119,6 +119,10 @@ fn desired(hash: &str) -> Arc<Desired> {
 }
 
 fn pusher() -> Pusher {
+    pusher_with_metrics(Arc::new(ControllerMetrics::new()))
+}
+
+fn pusher_with_metrics(metrics: Arc<ControllerMetrics>) -> Pusher {
     let settings = PushSettings {
         recheck: Duration::from_millis(30),
         backoff: Backoff {
@@ -130,7 +134,7 @@ fn pusher() -> Pusher {
         PushClient::new(Duration::from_secs(2)),
         settings,
         Arc::new(Notify::new()),
-        Arc::new(ControllerMetrics::new()),
+        metrics,
     )
 }
 
@@ -200,18 +204,31 @@ async fn a_new_snapshot_is_pushed_to_every_replica() {
 }
 
 #[tokio::test]
-async fn a_rejected_snapshot_is_not_pushed_again() {
+async fn a_rejected_snapshot_is_retried_with_backoff_until_the_proxy_takes_it() {
     let (addr, fake) = fake_proxy(Mode::Reject).await;
-    let mut p = pusher();
-    p.publish(desired("bad"), token());
+    let metrics = Arc::new(ControllerMetrics::new());
+    let mut p = pusher_with_metrics(Arc::clone(&metrics));
+    p.publish(desired("h1"), token());
     p.set_targets(&BTreeSet::from([addr.clone()]));
-    wait_until("a rejection and re-checks after it", || {
-        let f = fake.lock().expect("lock");
-        f.posts == 1 && f.gets >= 5
+    wait_until("three rejected pushes", || {
+        fake.lock().expect("lock").posts >= 3
     })
     .await;
-    assert_eq!(fake.lock().expect("lock").posts, 1);
     assert_eq!(p.acks().get(&addr), Some(&None));
+    let page = metrics.render();
+    assert!(
+        page.lines().any(
+            |l| l.starts_with("tollgate_controller_push_rejections_total{") && !l.ends_with(" 0")
+        ),
+        "{page}"
+    );
+    // A proxy that takes the same snapshot later (rolled out, or with a higher size limit)
+    // gets it without a new snapshot or a controller restart.
+    fake.lock().expect("lock").mode = Mode::Accept;
+    wait_until("the same snapshot applied", || {
+        p.acks().get(&addr) == Some(&Some("h1".to_owned()))
+    })
+    .await;
 }
 
 #[tokio::test]

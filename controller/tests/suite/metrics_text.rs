@@ -68,7 +68,7 @@ tollgate_controller_push_duration_seconds_count{proxy="10.0.0.2:8100"} 2
 # TYPE tollgate_controller_push_failures_total counter
 tollgate_controller_push_failures_total{proxy="10.0.0.1:8100"} 1
 tollgate_controller_push_failures_total{proxy="10.0.0.2:8100"} 1
-# HELP tollgate_controller_push_rejections_total Snapshots a proxy refused as invalid (400/413), not retried.
+# HELP tollgate_controller_push_rejections_total Pushes a proxy refused as invalid (400/413, retried with backoff) or as superseded by a newer leader (409).
 # TYPE tollgate_controller_push_rejections_total counter
 tollgate_controller_push_rejections_total{proxy="10.0.0.1:8100"} 0
 tollgate_controller_push_rejections_total{proxy="10.0.0.2:8100"} 1

@@ -421,15 +421,6 @@ impl BruteForce {
         }
     }
 
-    /// Drops every entry quiet for longer than [`WINDOW`] with nothing in flight, and every
-    /// per-id budget that holds nothing. Admission calls it at most once per [`WINDOW`], so an
-    /// attack that has stopped leaves nothing behind; tests call it with their own clock.
-    #[cfg(test)]
-    pub fn forget_stale(&self, now: Instant) {
-        let mut tables = self.lock();
-        sweep(&mut tables, now);
-    }
-
     /// Client ids tracked: (known, unknown).
     #[cfg(test)]
     pub fn tracked(&self) -> (usize, usize) {
@@ -438,6 +429,10 @@ impl BruteForce {
     }
 }
 
+/// Drops every entry quiet for longer than [`WINDOW`] with nothing in flight, and every per-id
+/// budget that holds nothing. Admission runs it at most once per [`WINDOW`], so an attack that
+/// has stopped leaves nothing behind once the endpoint is used again, and the tables' caps bound
+/// them meanwhile: no task of its own is needed.
 fn sweep(tables: &mut Tables, now: Instant) {
     tables.known.retain(|_, e| !stale(e, now));
     tables.unknown.retain(|_, e| !stale(e, now));
@@ -648,7 +643,13 @@ mod tests {
             fail_sequentially(&guard, "client", true, later, 50),
             FREE_ATTEMPTS as usize
         );
-        guard.forget_stale(later + WINDOW + Duration::from_secs(1));
+        assert_eq!(guard.tracked(), (1, 0));
+        // The next admission a window later sweeps the quiet client away.
+        let much_later = later + WINDOW + Duration::from_secs(1);
+        match guard.admit("other", true, much_later) {
+            Admission::Admitted(attempt) => attempt.finish(true, much_later),
+            _ => panic!("a fresh client is admitted"),
+        }
         assert_eq!(guard.tracked(), (0, 0));
     }
 

@@ -310,6 +310,16 @@ enum Waiting {
     Rest(Instant),
 }
 
+impl Waiting {
+    /// Waiting for a request head from now on.
+    fn head(first: bool) -> Self {
+        Waiting::Head {
+            since: Instant::now(),
+            first,
+        }
+    }
+}
+
 struct Conn<'a, S> {
     io: S,
     buf: BytesMut,
@@ -378,13 +388,7 @@ pub async fn serve<S>(io: S, ctx: &Ctx, limits: &Limits, stop: &Stop) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut conn = Conn {
-        io,
-        buf: BytesMut::with_capacity(READ_CHUNK),
-        out: Vec::with_capacity(1024),
-        timer: Box::pin(tokio::time::sleep(limits.head_timeout)),
-        limits,
-    };
+    let mut conn = Conn::new(io, limits);
     let mut fields: Vec<Field> = Vec::with_capacity(16);
     // Registered before the flag is read, so a trigger in between is not missed.
     let stopped = stop.notify.notified();
@@ -396,13 +400,9 @@ where
         if stop.is_set() && conn.buf.is_empty() {
             return Outcome::Done;
         }
-        let since = Instant::now();
-        let mut waiting = Waiting::Head { since, first };
-        let Head {
-            mut request,
-            content_length,
-            keep_alive,
-        } = loop {
+        let mut waiting = Waiting::head(first);
+        // Parsed in place: the head is not moved through a helper's future.
+        let mut head = loop {
             if !conn.buf.is_empty() {
                 match parse_head(&mut conn.buf, limits.max_head, &mut fields) {
                     Parsed::Complete(head) => break head,
@@ -414,38 +414,66 @@ where
                     Parsed::Partial => {}
                 }
             }
-            let idle = conn.buf.is_empty();
-            if !idle && matches!(waiting, Waiting::Head { .. }) {
-                waiting = Waiting::Rest(Instant::now());
-            }
-            let stopped = idle.then_some(stopped.as_mut());
-            if conn.fill(waiting, stopped).await.is_err() {
+            let Ok(()) = conn.fill_head(&mut waiting, stopped.as_mut()).await else {
                 return Outcome::Done;
-            }
+            };
         };
         first = false;
-        if content_length > 0 {
-            let started = Waiting::Rest(Instant::now());
-            while conn.buf.len() < content_length {
-                if conn.fill(started, None).await.is_err() {
-                    return Outcome::Done;
-                }
-            }
-            *request.body_mut() = ProxyBody::full(conn.buf.split_to(content_length).freeze());
+        if head.content_length > 0 {
+            let Ok(body) = conn.read_body(head.content_length).await else {
+                return Outcome::Done;
+            };
+            *head.request.body_mut() = ProxyBody::full(body);
         }
-        let version = request.version();
-        let head_request = request.method() == Method::HEAD;
+        let request = head.request;
+        let (head_request, version) = (request.method() == Method::HEAD, request.version());
         let response = pipeline::handle(ctx, request).await;
-        let keep_alive = keep_alive && !stop.is_set();
         let reply = Reply {
             head_request,
             version,
-            keep_alive,
+            keep_alive: head.keep_alive && !stop.is_set(),
         };
         if !write_response(&mut conn.io, &mut conn.out, response, reply).await {
             let _ = conn.io.shutdown().await;
             return Outcome::Done;
         }
+    }
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> Conn<'a, S> {
+    fn new(io: S, limits: &'a Limits) -> Self {
+        Conn {
+            io,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            out: Vec::with_capacity(1024),
+            timer: Box::pin(tokio::time::sleep(limits.head_timeout)),
+            limits,
+        }
+    }
+
+    /// Reads more of a request head, within the head (or idle) deadline `waiting` sets; once
+    /// a head's first bytes have arrived its own deadline starts. `stopped` ends the wait while
+    /// no byte of a head has arrived.
+    async fn fill_head(
+        &mut self,
+        waiting: &mut Waiting,
+        stopped: Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) -> Result<(), Closed> {
+        let idle = self.buf.is_empty();
+        if !idle && matches!(waiting, Waiting::Head { .. }) {
+            *waiting = Waiting::Rest(Instant::now());
+        }
+        self.fill(*waiting, idle.then_some(stopped)).await
+    }
+
+    /// Reads a `Content-Length` body of `len` bytes (at most [`MAX_BODY`]), within the head
+    /// timeout from its first read.
+    async fn read_body(&mut self, len: usize) -> Result<Bytes, Closed> {
+        let started = Waiting::Rest(Instant::now());
+        while self.buf.len() < len {
+            self.fill(started, None).await?;
+        }
+        Ok(self.buf.split_to(len).freeze())
     }
 }
 

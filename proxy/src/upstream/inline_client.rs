@@ -246,16 +246,10 @@ fn parse_head(
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(_) => return Err(InlineError::Malformed("unparsable head")),
         };
-        let code = response.code.unwrap_or(0);
-        let status =
-            StatusCode::from_u16(code).map_err(|_| InlineError::Malformed("bad status"))?;
-        if status.is_informational() {
-            if code == 101 {
-                return Err(InlineError::Malformed("unexpected protocol switch"));
-            }
+        let Some(status) = final_status(response.code)? else {
             buf.advance(len);
             continue;
-        }
+        };
         let version = match response.version {
             Some(1) => Version::HTTP_11,
             _ => Version::HTTP_10,
@@ -264,43 +258,69 @@ fn parse_head(
         let framing = framing(status, head_request, &facts);
         let keep_alive =
             version == Version::HTTP_11 && framing != Framing::UntilClose && !facts.close;
-        if verbatim {
+        let (headers, verbatim) = if verbatim {
             let lines = verbatim_lines(response.headers, &facts, len);
             buf.advance(len);
-            return Ok(Some(Head {
-                status,
-                version,
-                headers: HeaderMap::new(),
-                verbatim: Some(lines),
-                framing,
-                keep_alive,
-            }));
-        }
-        // Offsets into the head, so the values can share its bytes once frozen.
-        let base = buf.as_ptr() as usize;
-        let mut spans = Vec::with_capacity(response.headers.len());
-        for field in response.headers.iter() {
-            let name = HeaderName::from_bytes(field.name.as_bytes())
-                .map_err(|_| InlineError::Malformed("bad header name"))?;
-            let start = field.value.as_ptr() as usize - base;
-            spans.push((name, start, field.value.len()));
-        }
-        let head = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(spans.len());
-        for (name, start, len) in spans {
-            let value = HeaderValue::from_maybe_shared(head.slice(start..start + len))
-                .map_err(|_| InlineError::Malformed("bad header value"))?;
-            headers.append(name, value);
-        }
+            (HeaderMap::new(), Some(lines))
+        } else {
+            let spans = value_spans(response.headers, buf.as_ptr() as usize)?;
+            (header_map(buf.split_to(len).freeze(), spans)?, None)
+        };
         return Ok(Some(Head {
             status,
             version,
             headers,
-            verbatim: None,
+            verbatim,
             framing,
             keep_alive,
         }));
     }
+}
+
+/// The status of a parsed head; `None` for an informational one (1xx), which is skipped.
+#[inline]
+fn final_status(code: Option<u16>) -> Result<Option<StatusCode>, InlineError> {
+    let code = code.unwrap_or(0);
+    let status = StatusCode::from_u16(code).map_err(|_| InlineError::Malformed("bad status"))?;
+    if !status.is_informational() {
+        return Ok(Some(status));
+    }
+    if code == 101 {
+        return Err(InlineError::Malformed("unexpected protocol switch"));
+    }
+    Ok(None)
+}
+
+/// Each field's name, with its value's offset and length in the head that starts at `base`, so
+/// the values can share the head's bytes once it is frozen.
+#[inline]
+fn value_spans(
+    fields: &[httparse::Header<'_>],
+    base: usize,
+) -> Result<Vec<(HeaderName, usize, usize)>, InlineError> {
+    let mut spans = Vec::with_capacity(fields.len());
+    for field in fields {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| InlineError::Malformed("bad header name"))?;
+        let start = field.value.as_ptr() as usize - base;
+        spans.push((name, start, field.value.len()));
+    }
+    Ok(spans)
+}
+
+/// The header map of a frozen `head`, its values slices of it.
+#[inline]
+fn header_map(
+    head: Bytes,
+    spans: Vec<(HeaderName, usize, usize)>,
+) -> Result<HeaderMap, InlineError> {
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for (name, start, len) in spans {
+        let value = HeaderValue::from_maybe_shared(head.slice(start..start + len))
+            .map_err(|_| InlineError::Malformed("bad header value"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
 }
 
 fn framing(status: StatusCode, head_request: bool, facts: &Facts<'_>) -> Framing {
@@ -494,20 +514,13 @@ impl InlineBody {
         };
         let buf = &mut conn.buf;
         loop {
-            match self.state {
+            let next = match self.state {
                 State::Done => return Ok(Some(None)),
                 State::Length(left) | State::Chunked(Chunk::Data(left)) => {
                     if buf.is_empty() {
                         return Ok(None);
                     }
-                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    let data = buf.split_to(n).freeze();
-                    let left = left - n as u64;
-                    self.state = match self.state {
-                        State::Length(_) => State::Length(left),
-                        _ if left == 0 => State::Chunked(Chunk::DataEnd),
-                        _ => State::Chunked(Chunk::Data(left)),
-                    };
+                    let data = take_data(&mut self.state, left, buf);
                     if self.state == State::Length(0) {
                         self.release();
                     }
@@ -519,47 +532,83 @@ impl InlineBody {
                     }
                     return Ok(Some(Some(buf.split().freeze())));
                 }
-                State::Chunked(Chunk::Size) => {
-                    let Some(end) = line_end(buf) else {
-                        return too_long(buf);
-                    };
-                    let line = &buf[..end];
-                    let digits = line.split(|&b| b == b';').next().unwrap_or_default();
-                    let text = std::str::from_utf8(digits)
-                        .map_err(|_| InlineError::Malformed("chunk size"))?;
-                    let size = u64::from_str_radix(text.trim(), 16)
-                        .map_err(|_| InlineError::Malformed("chunk size"))?;
-                    buf.advance(end + 2);
-                    self.state = State::Chunked(if size == 0 {
-                        Chunk::Trailers
-                    } else {
-                        Chunk::Data(size)
-                    });
+                State::Chunked(Chunk::Size) => chunk_size_line(buf)?,
+                State::Chunked(Chunk::DataEnd) => chunk_data_end(buf)?,
+                State::Chunked(Chunk::Trailers) => trailer_line(buf)?,
+            };
+            match next {
+                None => return Ok(None),
+                Some(State::Done) => {
+                    self.release();
+                    return Ok(Some(None));
                 }
-                State::Chunked(Chunk::DataEnd) => {
-                    if buf.len() < 2 {
-                        return Ok(None);
-                    }
-                    if &buf[..2] != b"\r\n" {
-                        return Err(InlineError::Malformed("chunk end"));
-                    }
-                    buf.advance(2);
-                    self.state = State::Chunked(Chunk::Size);
-                }
-                State::Chunked(Chunk::Trailers) => {
-                    // Trailers are dropped (as hyper's server would for an HTTP/1 client).
-                    let Some(end) = line_end(buf) else {
-                        return too_long(buf);
-                    };
-                    buf.advance(end + 2);
-                    if end == 0 {
-                        self.release();
-                        return Ok(Some(None));
-                    }
-                }
+                Some(next) => self.state = next,
             }
         }
     }
+}
+
+/// Takes up to `left` buffered bytes of a `Content-Length` body or a chunk, and moves `state`
+/// on by what was taken.
+#[inline]
+fn take_data(state: &mut State, left: u64, buf: &mut BytesMut) -> Bytes {
+    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+    let data = buf.split_to(n).freeze();
+    let left = left - n as u64;
+    *state = match *state {
+        State::Length(_) => State::Length(left),
+        _ if left == 0 => State::Chunked(Chunk::DataEnd),
+        _ => State::Chunked(Chunk::Data(left)),
+    };
+    data
+}
+
+/// A chunk-size line (extensions ignored): the chunk's data next, or the trailers after the
+/// last chunk. `None`: the line is not complete yet.
+#[inline]
+fn chunk_size_line(buf: &mut BytesMut) -> Result<Option<State>, InlineError> {
+    let Some(end) = line_end(buf) else {
+        return too_long(buf);
+    };
+    let line = &buf[..end];
+    let digits = line.split(|&b| b == b';').next().unwrap_or_default();
+    let text = std::str::from_utf8(digits).map_err(|_| InlineError::Malformed("chunk size"))?;
+    let size =
+        u64::from_str_radix(text.trim(), 16).map_err(|_| InlineError::Malformed("chunk size"))?;
+    buf.advance(end + 2);
+    Ok(Some(State::Chunked(if size == 0 {
+        Chunk::Trailers
+    } else {
+        Chunk::Data(size)
+    })))
+}
+
+/// The CRLF that ends a chunk's data.
+#[inline]
+fn chunk_data_end(buf: &mut BytesMut) -> Result<Option<State>, InlineError> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    if &buf[..2] != b"\r\n" {
+        return Err(InlineError::Malformed("chunk end"));
+    }
+    buf.advance(2);
+    Ok(Some(State::Chunked(Chunk::Size)))
+}
+
+/// A trailer line, dropped (as hyper's server would for an HTTP/1 client); the empty one ends
+/// the body.
+#[inline]
+fn trailer_line(buf: &mut BytesMut) -> Result<Option<State>, InlineError> {
+    let Some(end) = line_end(buf) else {
+        return too_long(buf);
+    };
+    buf.advance(end + 2);
+    Ok(Some(if end == 0 {
+        State::Done
+    } else {
+        State::Chunked(Chunk::Trailers)
+    }))
 }
 
 fn too_long<T>(buf: &BytesMut) -> Result<Option<T>, InlineError> {

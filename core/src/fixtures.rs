@@ -88,6 +88,7 @@ pub fn snapshot() -> Snapshot {
                 client_type: ClientType::Confidential,
                 secret_verifier: Some(hash_sha256(b"secret", &deterministic_salt(&demo))),
                 redirect_uris: vec![],
+                incarnation: String::new(),
             },
             Credential {
                 id: credential_id("default", "pub"),
@@ -98,15 +99,20 @@ pub fn snapshot() -> Snapshot {
                 client_type: ClientType::Public,
                 secret_verifier: None,
                 redirect_uris: vec![],
+                incarnation: String::new(),
             },
         ],
         plugins: vec![
             Plugin {
                 id: "default/auth".into(),
+                incarnation: String::new(),
+                accept_namespaces: crate::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2_config()),
             },
             Plugin {
                 id: "default/oidc".into(),
+                incarnation: String::new(),
+                accept_namespaces: crate::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OpenIdConnect(oidc_config()),
             },
         ],

@@ -426,13 +426,18 @@ pub fn looks_like_verifier(value: &str) -> bool {
 }
 
 /// The token epoch of a credential: the first 8 bytes (big-endian) of SHA-256 of its verifier
-/// (0 when it has none, i.e. a public client). Tokens carry it; rotating the secret changes the
-/// verifier and so revokes every older token.
-pub fn token_epoch(verifier: Option<&str>) -> u64 {
-    let Some(v) = verifier else { return 0 };
+/// (none for a public client), its consumer id and its incarnation
+/// ([`crate::snapshot::Credential::incarnation`]). Tokens carry it, so rotating the secret,
+/// moving the credential to another consumer, or installing a secret again (even one used
+/// before) revokes every older token.
+pub fn token_epoch(verifier: Option<&str>, consumer_id: &str, incarnation: &str) -> u64 {
     let mut h = Sha256::new();
-    h.update(b"tollgate token epoch v1\0");
-    h.update(v.as_bytes());
+    h.update(b"tollgate token epoch v2\0");
+    for field in [verifier.unwrap_or(""), consumer_id, incarnation] {
+        h.update(u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    h.update([u8::from(verifier.is_some())]);
     let digest: [u8; 32] = h.finalize().into();
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);

@@ -156,11 +156,16 @@ fn debug_output_never_shows_hash_or_salt() {
 }
 
 #[test]
-fn token_epoch_changes_with_the_verifier() {
-    let a = token_epoch(Some(KONG_PBKDF2));
-    assert_eq!(a, token_epoch(Some(KONG_PBKDF2)));
-    assert_ne!(a, token_epoch(Some(SHA256_VECTOR)));
-    assert_eq!(token_epoch(None), 0);
+fn token_epoch_changes_with_the_verifier_the_consumer_and_the_incarnation() {
+    let a = token_epoch(Some(KONG_PBKDF2), "consumer-1", "uid/1");
+    assert_eq!(a, token_epoch(Some(KONG_PBKDF2), "consumer-1", "uid/1"));
+    // Rotated secret, credential moved to another consumer, the same secret installed again.
+    assert_ne!(a, token_epoch(Some(SHA256_VECTOR), "consumer-1", "uid/1"));
+    assert_ne!(a, token_epoch(Some(KONG_PBKDF2), "consumer-2", "uid/1"));
+    assert_ne!(a, token_epoch(Some(KONG_PBKDF2), "consumer-1", "uid/7"));
+    // Fields are length-prefixed: moving bytes from one field to the next changes the epoch.
+    assert_ne!(token_epoch(None, "ab", "c"), token_epoch(None, "a", "bc"));
+    assert_ne!(token_epoch(None, "c", ""), token_epoch(Some(""), "c", ""));
 }
 
 #[test]

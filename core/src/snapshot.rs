@@ -6,7 +6,8 @@
 //! - every id is unique within its list; lists are sorted by id, so equal content gives an equal
 //!   [`Snapshot::content_hash`];
 //! - every reference resolves (credential → consumer, route → plugins, plugin → anonymous consumer);
-//! - `client_id`s are unique across all credentials;
+//! - `client_id`s are unique within a namespace (the namespace of a credential or plugin is the
+//!   part of its `object`/`id` before the `/`);
 //! - the active signing key is listed and every key is at least 32 bytes;
 //! - no plaintext client secret appears anywhere: credentials carry only a verifier string.
 
@@ -146,15 +147,82 @@ pub struct Credential {
     pub secret_verifier: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<String>,
+    /// What makes this installation of the secret distinct from every earlier one, so that a
+    /// secret rotated back to an old value (A → B → A) or a consumer changed and changed back
+    /// does not bring back old tokens: the client Secret's `uid` and `resourceVersion` (operator),
+    /// or a counter kept in the state directory (standalone). Tokens carry
+    /// [`crate::secret::token_epoch`] of it, the verifier and the consumer id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub incarnation: String,
+}
+
+impl Credential {
+    /// The namespace of the OAuth2Credential object.
+    pub fn namespace(&self) -> &str {
+        namespace_of(&self.object)
+    }
+}
+
+/// The namespace part of a `namespace/name` id.
+pub fn namespace_of(object: &str) -> &str {
+    object.split_once('/').map_or("", |(ns, _)| ns)
+}
+
+/// Which namespaces' credentials and tokens a plugin accepts besides its own (AuthPlugin
+/// `spec.allowedNamespaces`, resolved by the controller: a selector becomes the list of
+/// namespaces it matches).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "from", content = "namespaces")]
+pub enum AcceptNamespaces {
+    /// Only the plugin's own namespace (the default).
+    #[default]
+    Same,
+    /// Every namespace.
+    All,
+    /// The plugin's own namespace and these.
+    Listed(Vec<String>),
+}
+
+impl AcceptNamespaces {
+    pub fn is_same(&self) -> bool {
+        matches!(self, Self::Same)
+    }
+
+    /// Whether a plugin of namespace `own` accepts `namespace`.
+    pub fn accepts(&self, own: &str, namespace: &str) -> bool {
+        namespace == own
+            || match self {
+                Self::Same => false,
+                Self::All => true,
+                Self::Listed(list) => list.iter().any(|n| n == namespace),
+            }
+    }
 }
 
 /// A plugin instance (an AuthPlugin object).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Plugin {
-    /// `namespace/name` of the AuthPlugin object. Non-global tokens are bound to it.
+    /// `namespace/name` of the AuthPlugin object. Non-global tokens are bound to it and to its
+    /// `incarnation`.
     pub id: String,
+    /// What makes this plugin distinct from an earlier one of the same name: its `metadata.uid`
+    /// (operator) or a counter kept in the state directory (standalone). Deleting a plugin and
+    /// creating one of the same name does not bring back the old one's tokens.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub incarnation: String,
+    /// Namespaces whose credentials may get tokens here (oauth2) and whose global tokens are
+    /// accepted here, besides the plugin's own.
+    #[serde(default, skip_serializing_if = "AcceptNamespaces::is_same")]
+    pub accept_namespaces: AcceptNamespaces,
     pub config: PluginConfig,
+}
+
+impl Plugin {
+    /// The namespace of the AuthPlugin object.
+    pub fn namespace(&self) -> &str {
+        namespace_of(&self.id)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

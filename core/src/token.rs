@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::snapshot::SigningKey;
 
 /// Token format version (first byte).
-pub const TOKEN_VERSION: u8 = 1;
+pub const TOKEN_VERSION: u8 = 2;
 /// Longest token accepted by [`KeyRing::open`], in characters.
 pub const MAX_TOKEN_LEN: usize = 1024;
 /// Longest scope string a token can carry, in bytes.
@@ -34,8 +34,8 @@ pub const KEY_LABEL: &[u8] = b"tollgate access-token aead key v1";
 
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
-/// Fixed part of the encoded claims (without binding id and scope).
-const CLAIMS_FIXED_LEN: usize = 16 + 8 + 8 + 8 + 1 + 2;
+/// Fixed part of the encoded claims (all but the scope).
+const CLAIMS_FIXED_LEN: usize = 16 + 8 + 8 + 8 + 1 + 8 + 2;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
@@ -66,10 +66,11 @@ pub enum TokenError {
 /// What a token is valid for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Binding {
-    /// Issued by an oauth2 plugin with `global_credentials`: accepted by every verifier that
-    /// accepts global tokens.
-    Global,
-    /// Bound to the plugin that issued it ([`plugin_binding`] of its id).
+    /// Issued by an oauth2 plugin with `global_credentials` in a namespace
+    /// ([`namespace_binding`] of it): accepted by the plugins of that namespace that accept
+    /// global tokens, and by those of other namespaces that accept this one.
+    Global([u8; 8]),
+    /// Bound to the plugin that issued it ([`plugin_binding`] of its id and incarnation).
     Plugin([u8; 8]),
 }
 
@@ -96,15 +97,29 @@ impl Claims {
     }
 }
 
-/// The binding id of a plugin: the first 8 bytes of SHA-256 of a domain-separated plugin id.
-pub fn plugin_binding(plugin_id: &str) -> [u8; 8] {
+fn binding(label: &[u8], fields: &[&str]) -> [u8; 8] {
     let mut h = Sha256::new();
-    h.update(b"tollgate plugin binding v1\0");
-    h.update(plugin_id.as_bytes());
+    h.update(label);
+    for field in fields {
+        h.update(u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
+        h.update(field.as_bytes());
+    }
     let digest: [u8; 32] = h.finalize().into();
     let mut out = [0u8; 8];
     out.copy_from_slice(&digest[..8]);
     out
+}
+
+/// The binding id of a plugin: the first 8 bytes of SHA-256 of a domain-separated plugin id
+/// (`namespace/name`) and incarnation (its uid), so a plugin deleted and created again under the
+/// same name does not accept its predecessor's tokens.
+pub fn plugin_binding(plugin_id: &str, incarnation: &str) -> [u8; 8] {
+    binding(b"tollgate plugin binding v2\0", &[plugin_id, incarnation])
+}
+
+/// The binding id of a global token issued in `namespace`.
+pub fn namespace_binding(namespace: &str) -> [u8; 8] {
+    binding(b"tollgate namespace binding v1\0", &[namespace])
 }
 
 /// Whether `id` is a valid key id: 1..=64 bytes of `[A-Za-z0-9._-]`.
@@ -202,7 +217,7 @@ impl KeyRing {
         let scope_len = u16::try_from(claims.scope.len()).map_err(|_| TokenError::ScopeTooLong)?;
 
         let mut raw = Vec::with_capacity(
-            2 + kid.len() + NONCE_LEN + CLAIMS_FIXED_LEN + 8 + claims.scope.len() + TAG_LEN,
+            2 + kid.len() + NONCE_LEN + CLAIMS_FIXED_LEN + claims.scope.len() + TAG_LEN,
         );
         raw.push(TOKEN_VERSION);
         raw.push(kid_len);
@@ -215,7 +230,10 @@ impl KeyRing {
         raw.extend_from_slice(&claims.issued_at.to_be_bytes());
         raw.extend_from_slice(&claims.expires_at.to_be_bytes());
         match claims.binding {
-            Binding::Global => raw.push(0),
+            Binding::Global(ns) => {
+                raw.push(0);
+                raw.extend_from_slice(&ns);
+            }
             Binding::Plugin(id) => {
                 raw.push(1);
                 raw.extend_from_slice(&id);
@@ -305,7 +323,7 @@ fn decode_claims(body: &[u8]) -> Result<Claims, TokenError> {
     let issued_at = r.u64()?;
     let expires_at = r.u64()?;
     let binding = match r.array::<1>()? {
-        [0] => Binding::Global,
+        [0] => Binding::Global(r.array::<8>()?),
         [1] => Binding::Plugin(r.array::<8>()?),
         _ => return Err(TokenError::Malformed),
     };

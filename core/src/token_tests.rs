@@ -14,7 +14,7 @@ fn claims() -> Claims {
         epoch: 0x0102_0304_0506_0708,
         issued_at: 1_700_000_000,
         expires_at: 1_700_007_200,
-        binding: Binding::Plugin(plugin_binding("default/auth")),
+        binding: Binding::Plugin(plugin_binding("default/auth", "")),
         scope: "read write".to_string(),
     }
 }
@@ -33,7 +33,7 @@ fn issued_tokens_open_to_the_same_claims() {
     for c in [
         claims(),
         Claims {
-            binding: Binding::Global,
+            binding: Binding::Global(crate::token::namespace_binding("default")),
             scope: String::new(),
             expires_at: 0,
             ..claims()
@@ -116,8 +116,10 @@ fn malformed_inputs_give_precise_errors() {
         ("abc+/", TokenError::Encoding),
         ("abc=", TokenError::Encoding),
         ("A", TokenError::Encoding),
-        ("AgA", TokenError::Version),
-        ("AQ", TokenError::Malformed),
+        ("AwA", TokenError::Version),
+        // Version 1 tokens (before namespaces and incarnations) are no longer accepted.
+        ("AQA", TokenError::Version),
+        ("Ag", TokenError::Malformed),
     ];
     for (input, want) in cases {
         assert_eq!(ring.open(input).as_ref().err(), Some(want), "{input:?}");
@@ -235,8 +237,8 @@ fn expiry_zero_never_expires() {
 
 #[test]
 fn plugin_bindings_differ_per_plugin() {
-    assert_eq!(plugin_binding("ns/a"), plugin_binding("ns/a"));
-    assert_ne!(plugin_binding("ns/a"), plugin_binding("ns/b"));
+    assert_eq!(plugin_binding("ns/a", ""), plugin_binding("ns/a", ""));
+    assert_ne!(plugin_binding("ns/a", ""), plugin_binding("ns/b", ""));
 }
 
 /// Cost of issuing and opening a token. Run with

@@ -17,7 +17,8 @@ use crate::ids::uuid_bytes;
 use crate::routing::normalize_path;
 use crate::secret::Verifier;
 use crate::snapshot::{
-    Backend, ClientType, Credential, Plugin, PluginConfig, Route, SNAPSHOT_FORMAT, Snapshot,
+    AcceptNamespaces, Backend, ClientType, Credential, Plugin, PluginConfig, Route,
+    SNAPSHOT_FORMAT, Snapshot,
 };
 use crate::token::{decode_key_material, is_valid_key_id};
 
@@ -111,7 +112,7 @@ pub fn check(snapshot: &Snapshot) -> Vec<Invalid> {
             .map(|c| (c.id.as_str(), c.object.as_str())),
         &mut problems,
     );
-    let mut client_ids: HashMap<&str, &str> = HashMap::new();
+    let mut client_ids: HashMap<(&str, &str), &str> = HashMap::new();
     for (i, c) in snapshot.credentials.iter().enumerate() {
         problems.about(Subject::Credential(i));
         check_credential(c, &consumer_ids, &mut client_ids, &mut problems);
@@ -211,7 +212,7 @@ fn header_safe(who: &str, field: &str, value: &str, problems: &mut Problems) {
 fn check_credential<'a>(
     c: &'a Credential,
     consumers: &HashSet<&str>,
-    client_ids: &mut HashMap<&'a str, &'a str>,
+    client_ids: &mut HashMap<(&'a str, &'a str), &'a str>,
     problems: &mut Problems,
 ) {
     let who = format!("credential {}", c.object);
@@ -225,9 +226,9 @@ fn check_credential<'a>(
         ));
     }
     header_safe(&who, "clientId", &c.client_id, problems);
-    if let Some(other) = client_ids.insert(&c.client_id, &c.object) {
+    if let Some(other) = client_ids.insert((c.namespace(), &c.client_id), &c.object) {
         problems.push(format!(
-            "{who}: clientId {:?} is also used by credential {other}",
+            "{who}: clientId {:?} is also used by credential {other} of the same namespace",
             c.client_id
         ));
     }
@@ -253,6 +254,15 @@ fn is_scope_token(s: &str) -> bool {
 
 fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Problems) {
     let who = format!("plugin {}", p.id);
+    if let AcceptNamespaces::Listed(list) = &p.accept_namespaces {
+        for ns in list {
+            if !is_dns_label(ns) {
+                problems.push(format!(
+                    "{who}: acceptNamespaces names {ns:?}, which is not a namespace name"
+                ));
+            }
+        }
+    }
     let (anonymous, realm) = match &p.config {
         PluginConfig::OAuth2(c) => {
             if HeaderName::from_bytes(c.auth_header_name.as_bytes()).is_err()

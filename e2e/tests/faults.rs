@@ -79,10 +79,13 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
                 &secret::deterministic_salt(&demo),
             )),
             redirect_uris: vec![],
+            incarnation: String::new(),
         }],
         plugins: vec![
             Plugin {
                 id: "default/oauth2".into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(OAuth2Config {
                     enable_client_credentials: true,
                     global_credentials: true,
@@ -98,6 +101,8 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
             },
             Plugin {
                 id: "default/oidc".into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OpenIdConnect(OpenIdConnectConfig {
                     bearer_token_param_type: vec![BearerTokenParamType::Header],
                     hide_credentials: false,

@@ -48,10 +48,13 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
             client_type: ClientType::Confidential,
             secret_verifier: Some(verifier),
             redirect_uris: Vec::new(),
+            incarnation: String::new(),
         }],
         plugins: vec![
             Plugin {
                 id: "default/oauth2".to_owned(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(OAuth2Config {
                     enable_client_credentials: true,
                     global_credentials: true,
@@ -67,6 +70,8 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
             },
             Plugin {
                 id: "default/oidc".to_owned(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OpenIdConnect(OpenIdConnectConfig {
                     bearer_token_param_type: vec![
                         tollgate_core::snapshot::BearerTokenParamType::Header,

@@ -69,6 +69,7 @@ fn inputs(with_client_secret: bool) -> Inputs {
                 json!({"paths": ["/auth"], "plugins": ["oauth2"]}),
             ))],
             secrets,
+            namespaces: vec![],
         },
         services: vec![],
         slices: vec![],

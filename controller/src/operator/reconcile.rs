@@ -188,6 +188,7 @@ impl Pipeline {
                 plugins: of_class(self.stores.plugins.state(), class),
                 routes: of_class(self.stores.routes.state(), class),
                 secrets: self.stores.secrets.state(),
+                namespaces: self.stores.namespaces.state(),
             },
             services: self.stores.services.state(),
             slices: self.stores.slices.state(),

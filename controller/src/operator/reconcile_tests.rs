@@ -133,6 +133,7 @@ fn stores(fixtures: &BTreeMap<&str, Value>) -> Stores {
         services: Multi::fixed(vec![]),
         slices: Multi::fixed(vec![]),
         proxy_slices: Multi::fixed(vec![]),
+        namespaces: Multi::fixed(vec![]),
     }
 }
 

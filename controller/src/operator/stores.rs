@@ -20,7 +20,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Secret, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, Store};
@@ -68,6 +68,17 @@ fn trim_metadata(meta: &mut ObjectMeta, keep: &[&str]) {
             .collect();
         (!kept.is_empty()).then_some(kept)
     });
+}
+
+impl Trim for Namespace {
+    /// Name and labels are all a selector needs.
+    fn trim(&mut self) {
+        let labels = self.metadata.labels.take();
+        trim_metadata(&mut self.metadata, &[]);
+        self.metadata.labels = labels;
+        self.spec = None;
+        self.status = None;
+    }
 }
 
 impl Trim for Secret {
@@ -173,6 +184,9 @@ pub struct Stores {
     pub services: Multi<Service>,
     pub slices: Multi<EndpointSlice>,
     pub proxy_slices: Multi<EndpointSlice>,
+    /// Every Namespace, for the labels AuthPlugin `allowedNamespaces` selectors match; none
+    /// (and not watched) when the controller is limited to some namespaces.
+    pub namespaces: Multi<Namespace>,
 }
 
 impl Stores {
@@ -186,7 +200,8 @@ impl Stores {
         self.secrets.wait_until_ready().await?;
         self.services.wait_until_ready().await?;
         self.slices.wait_until_ready().await?;
-        self.proxy_slices.wait_until_ready().await
+        self.proxy_slices.wait_until_ready().await?;
+        self.namespaces.wait_until_ready().await
     }
 }
 
@@ -235,6 +250,10 @@ pub fn start(
         services: multi(client, &plan.scope, &all, &mut w),
         slices: multi(client, &plan.scope, &slice_cfg, &mut w),
         proxy_slices: multi(client, &proxy_scope, &proxy_cfg, &mut w),
+        namespaces: match plan.scope {
+            Scope::All => cluster_wide(client, &all, &mut w),
+            Scope::Namespaces(_) => Multi { stores: Vec::new() },
+        },
     };
     (stores, w.tasks)
 }
@@ -299,6 +318,43 @@ where
         })
         .collect();
     Multi { stores }
+}
+
+/// One watch of a cluster-scoped kind.
+fn cluster_wide<K>(client: &Client, config: &watcher::Config, w: &mut Watching<'_>) -> Multi<K>
+where
+    K: Resource<Scope = k8s_openapi::ClusterResourceScope>
+        + Trim
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + std::hash::Hash + Eq + Clone,
+{
+    let dt = K::DynamicType::default();
+    let resource = match K::group(&dt).as_ref() {
+        "" => K::plural(&dt).to_string(),
+        group => format!("{}.{group}", K::plural(&dt)),
+    };
+    let name = resource.clone();
+    w.metrics.watch_started(&name);
+    let health = WatchHealth {
+        name,
+        resource,
+        metrics: Arc::clone(w.metrics),
+    };
+    let (store, task) = reflect(
+        Api::all(client.clone()),
+        config.clone(),
+        Arc::clone(w.changed),
+        health,
+    );
+    w.tasks.push(task);
+    Multi {
+        stores: vec![store],
+    }
 }
 
 /// One watch's name and where it reports.

@@ -49,6 +49,103 @@ pub struct AuthPluginSpec {
     /// Settings of an `openid-connect` plugin; set exactly when `type` is `openid-connect`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openid_connect: Option<OpenIdConnectSettings>,
+    /// Namespaces whose credentials may get tokens at this plugin (oauth2) and whose global
+    /// tokens it accepts, besides its own. The default is the plugin's namespace only: a
+    /// namespace is a tenant boundary. Tokens cross it only when both sides opt in: the issuing
+    /// oauth2 plugin with `globalCredentials`, the accepting plugin with this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_namespaces: Option<AllowedNamespaces>,
+}
+
+/// Which namespaces a plugin accepts credentials and tokens from, in the Gateway API's
+/// `allowedRoutes.namespaces` shape.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.from == 'Selector' ? has(self.selector) : !has(self.selector)").message("set selector exactly when from is Selector"))]
+pub struct AllowedNamespaces {
+    /// `Same` (the plugin's namespace only, the default), `All`, or `Selector`.
+    #[serde(default)]
+    pub from: FromNamespaces,
+    /// With `from: Selector`: the namespaces whose labels match (besides the plugin's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<NamespaceSelector>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum FromNamespaces {
+    #[default]
+    Same,
+    All,
+    Selector,
+}
+
+/// A label selector over Namespaces (Kubernetes' `LabelSelector`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelector {
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
+    pub match_labels: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub match_expressions: Vec<SelectorRequirement>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectorRequirement {
+    #[schemars(length(min = 1, max = 317))]
+    pub key: String,
+    pub operator: SelectorOperator,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 63)))]
+    pub values: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SelectorOperator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+}
+
+impl NamespaceSelector {
+    /// Whether a namespace with these labels matches (every label and every expression).
+    pub fn matches(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|e| {
+                let value = labels.get(&e.key);
+                match e.operator {
+                    SelectorOperator::In => value.is_some_and(|v| e.values.contains(v)),
+                    SelectorOperator::NotIn => value.is_none_or(|v| !e.values.contains(v)),
+                    SelectorOperator::Exists => value.is_some(),
+                    SelectorOperator::DoesNotExist => value.is_none(),
+                }
+            })
+    }
+
+    /// Kubernetes refuses a selector with an `In`/`NotIn` without values or an
+    /// `Exists`/`DoesNotExist` with some: the problem, if any.
+    pub fn problem(&self) -> Option<String> {
+        self.match_expressions.iter().find_map(|e| {
+            let needs_values = matches!(e.operator, SelectorOperator::In | SelectorOperator::NotIn);
+            (needs_values == e.values.is_empty()).then(|| {
+                format!(
+                    "selector expression on {:?}: {:?} {}",
+                    e.key,
+                    e.operator,
+                    if needs_values {
+                        "needs values"
+                    } else {
+                        "takes no values"
+                    }
+                )
+            })
+        })
+    }
 }
 
 /// Kong's plugin names.

@@ -157,6 +157,7 @@ impl ManifestDir {
                 Manifest::AuthPlugin(o) => objects.plugins.push(Arc::clone(o)),
                 Manifest::GatewayRoute(o) => objects.routes.push(Arc::clone(o)),
                 Manifest::Secret(o) => objects.secrets.push(Arc::clone(o)),
+                Manifest::Namespace(o) => objects.namespaces.push(Arc::clone(o)),
             }
         }
         objects

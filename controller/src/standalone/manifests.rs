@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::ObjectMeta;
 use serde::Deserialize;
 use serde::de::value::{
@@ -35,6 +35,8 @@ pub enum Manifest {
     AuthPlugin(Arc<AuthPlugin>),
     GatewayRoute(Arc<GatewayRoute>),
     Secret(Arc<Secret>),
+    /// Namespaces, for their labels (AuthPlugin `allowedNamespaces` selectors).
+    Namespace(Arc<Namespace>),
 }
 
 impl std::fmt::Debug for Manifest {
@@ -45,6 +47,7 @@ impl std::fmt::Debug for Manifest {
             Self::AuthPlugin(o) => o.fmt(f),
             Self::GatewayRoute(o) => o.fmt(f),
             Self::Secret(_) => write!(f, "Secret({}, <data redacted>)", self.key()),
+            Self::Namespace(o) => o.fmt(f),
         }
     }
 }
@@ -57,6 +60,7 @@ impl Manifest {
             Self::AuthPlugin(_) => "AuthPlugin",
             Self::GatewayRoute(_) => "GatewayRoute",
             Self::Secret(_) => "Secret",
+            Self::Namespace(_) => "Namespace",
         }
     }
 
@@ -67,6 +71,7 @@ impl Manifest {
             Self::AuthPlugin(o) => &o.metadata,
             Self::GatewayRoute(o) => &o.metadata,
             Self::Secret(o) => &o.metadata,
+            Self::Namespace(o) => &o.metadata,
         }
     }
 
@@ -474,6 +479,13 @@ impl Reader<'_> {
                 self.typed = None;
                 self.named(&mut secret.metadata, kind)?;
                 Manifest::Secret(Arc::new(secret))
+            }
+            ("v1", "Namespace") => {
+                let mut namespace = Namespace::deserialize(MapAccessDeserializer::new(map))?;
+                self.named(&mut namespace.metadata, kind)?;
+                // Cluster-scoped: whatever namespace a manifest gives it is not its own.
+                namespace.metadata.namespace = None;
+                Manifest::Namespace(Arc::new(namespace))
             }
             _ => {
                 tracing::debug!(%api_version, %kind, line = self.first_line, "ignoring a manifest of another kind");

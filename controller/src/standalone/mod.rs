@@ -3,6 +3,7 @@
 //! process; polls DIR so that a change is served within about a second.
 
 pub mod dir;
+pub mod incarnations;
 pub mod manifests;
 pub mod reconcile;
 pub mod state_dir;
@@ -24,6 +25,7 @@ use tokio::task::JoinHandle;
 use tollgate_proxy::{ProxyOptions, ProxyState};
 
 use dir::ManifestDir;
+use incarnations::Incarnations;
 use reconcile::DirReconciler;
 use state_dir::StateDir;
 
@@ -46,6 +48,8 @@ pub struct StandaloneOptions {
 pub enum Error {
     #[error(transparent)]
     StateDir(#[from] state_dir::Error),
+    #[error("incarnations: {0}")]
+    Incarnations(incarnations::Error),
     #[error(transparent)]
     ReadManifests(#[from] dir::ReadDirError),
     #[error("proxy: {0}")]
@@ -124,7 +128,9 @@ pub async fn start(
     };
     let mut hasher = SecretHasher::with_pool(Arc::clone(&pool));
     load_verifier_cache(&state_dir, &mut hasher);
-    let mut reconciler = DirReconciler::with_hasher(state_dir.signing_keys()?, hasher);
+    let incarnations = load_incarnations(&state_dir)?;
+    let mut reconciler =
+        DirReconciler::with_hasher(state_dir.signing_keys()?, hasher, incarnations);
     let proxy = Arc::new(ProxyState::new());
 
     scan(&mut dir)?;
@@ -155,6 +161,7 @@ pub async fn start(
     }
     apply_outcome(&proxy, outcome.snapshot);
     keep_verifiers(&state_dir, &mut reconciler);
+    keep_incarnations(&state_dir, &mut reconciler);
     let (progress_tx, progress) = watch::channel(Progress {
         scans: 1,
         hash: proxy.hash(),
@@ -238,6 +245,7 @@ impl Watcher {
                         // Translation of a large directory is CPU-bound: keep it off the
                         // runtime's other tasks.
                         blocking(|| apply(&self.proxy, &mut self.reconciler, &self.dir));
+                        keep_incarnations(&self.state_dir, &mut self.reconciler);
                         if self.reconciler.pending() == 0 {
                             keep_verifiers(&self.state_dir, &mut self.reconciler);
                         }
@@ -302,6 +310,42 @@ fn load_verifier_cache(state_dir: &StateDir, hasher: &mut SecretHasher) {
         Err(err) => {
             tracing::warn!(error = %err, "cannot read the kept verifiers; client secrets are hashed again");
         }
+    }
+}
+
+/// Reads the incarnation counters a previous run wrote; without them (or with a damaged file)
+/// counting starts again under a new id, which revokes every earlier token rather than reviving
+/// one.
+fn load_incarnations(state_dir: &StateDir) -> Result<Incarnations, Error> {
+    let loaded = match state_dir.read_incarnations() {
+        Ok(None) => None,
+        Ok(Some(bytes)) => match Incarnations::load(&bytes) {
+            Ok(loaded) => Some(loaded),
+            Err(err) => {
+                tracing::warn!(error = %err, "starting new incarnations; tokens issued before are no longer accepted");
+                None
+            }
+        },
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the incarnations; tokens issued before are no longer accepted");
+            None
+        }
+    };
+    match loaded {
+        Some(loaded) => Ok(loaded),
+        None => Incarnations::new().map_err(Error::Incarnations),
+    }
+}
+
+/// Writes the incarnation counters, when they changed. Until they are written, a restart would
+/// start new incarnations (revoking tokens), never revive old ones.
+fn keep_incarnations(state_dir: &StateDir, reconciler: &mut DirReconciler) {
+    let Some(bytes) = reconciler.incarnations().take_changed() else {
+        return;
+    };
+    if let Err(err) = state_dir.write_incarnations(&bytes) {
+        tracing::warn!(error = %err, "cannot keep the incarnations; a restart revokes tokens issued until then");
+        reconciler.incarnations().unwritten();
     }
 }
 

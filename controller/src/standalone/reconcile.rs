@@ -3,7 +3,10 @@
 
 use tollgate_core::snapshot::Snapshot;
 
+use std::collections::BTreeSet;
+
 use super::dir::{ManifestDir, signing_keys_secret};
+use super::incarnations::Incarnations;
 use crate::translate::report::ProblemLog;
 use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, keys, translate};
 
@@ -16,6 +19,8 @@ pub struct DirReconciler {
     fallback_keys: SigningKeys,
     /// Problems and signing-key errors already logged (the same log lines as the operator).
     problem_log: ProblemLog,
+    /// Incarnations of credentials and plugins, which the manifests cannot give.
+    incarnations: Incarnations,
 }
 
 /// The result of one reconcile.
@@ -31,17 +36,29 @@ pub struct Outcome {
 }
 
 impl DirReconciler {
-    /// A reconciler hashing inline (tests).
+    /// A reconciler hashing inline, with fresh incarnations (tests).
+    #[cfg(test)]
     pub fn new(fallback_keys: SigningKeys) -> Self {
-        Self::with_hasher(fallback_keys, SecretHasher::new())
+        let incarnations = Incarnations::new().expect("randomness");
+        Self::with_hasher(fallback_keys, SecretHasher::new(), incarnations)
     }
 
-    pub fn with_hasher(fallback_keys: SigningKeys, hasher: SecretHasher) -> Self {
+    pub fn with_hasher(
+        fallback_keys: SigningKeys,
+        hasher: SecretHasher,
+        incarnations: Incarnations,
+    ) -> Self {
         Self {
             hasher,
             fallback_keys,
             problem_log: ProblemLog::default(),
+            incarnations,
         }
+    }
+
+    /// The incarnation counters, to write them when they changed.
+    pub fn incarnations(&mut self) -> &mut Incarnations {
+        &mut self.incarnations
     }
 
     /// Client secrets still being hashed (their credentials are not served yet).
@@ -74,7 +91,25 @@ impl DirReconciler {
                 };
             }
         };
-        let translation = translate(&objects, &ServiceEndpoints::new(), &keys, &mut self.hasher);
+        let mut translation =
+            translate(&objects, &ServiceEndpoints::new(), &keys, &mut self.hasher);
+        let path = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            format!(
+                "{}/{}",
+                m.namespace
+                    .as_deref()
+                    .unwrap_or(crate::translate::DEFAULT_NAMESPACE),
+                m.name.as_deref().unwrap_or_default()
+            )
+        };
+        let credentials: BTreeSet<String> = objects
+            .credentials
+            .iter()
+            .map(|c| path(&c.metadata))
+            .collect();
+        let plugins: BTreeSet<String> = objects.plugins.iter().map(|p| path(&p.metadata)).collect();
+        self.incarnations
+            .stamp(&mut translation.snapshot, &credentials, &plugins);
         let changes = self.problem_log.update(translation.problems);
         Outcome {
             snapshot: Some(translation.snapshot),

@@ -19,6 +19,8 @@ pub const TLS_KEY_FILE: &str = "tls.key";
 /// Sealed argon2id verifiers of the client secrets, so a restart does not hash them again
 /// (see `translate::verifier_cache`).
 pub const VERIFIER_CACHE_FILE: &str = "verifier-cache";
+/// Incarnation counters of credentials and plugins (see `standalone::incarnations`).
+pub const INCARNATIONS_FILE: &str = "incarnations.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -106,7 +108,11 @@ impl StateDir {
 impl StateDir {
     /// The kept verifiers of a previous run (`None` when there are none yet).
     pub fn read_verifier_cache(&self) -> Result<Option<Vec<u8>>, Error> {
-        let path = self.dir.join(VERIFIER_CACHE_FILE);
+        self.read_optional(VERIFIER_CACHE_FILE)
+    }
+
+    fn read_optional(&self, file: &str) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.dir.join(file);
         match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -117,6 +123,16 @@ impl StateDir {
     /// Replaces the kept verifiers (mode 0600, atomically).
     pub fn write_verifier_cache(&self, bytes: &[u8]) -> Result<(), Error> {
         write_private(&self.dir.join(VERIFIER_CACHE_FILE), bytes)
+    }
+
+    /// The incarnation counters of a previous run (`None` when there are none yet).
+    pub fn read_incarnations(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.read_optional(INCARNATIONS_FILE)
+    }
+
+    /// Replaces the incarnation counters (mode 0600, atomically).
+    pub fn write_incarnations(&self, bytes: &[u8]) -> Result<(), Error> {
+        write_private(&self.dir.join(INCARNATIONS_FILE), bytes)
     }
 }
 

@@ -45,19 +45,22 @@ pub(crate) fn translate(
     problems: &mut Problems,
 ) -> Vec<snapshot::Credential> {
     // Output order does not depend on this map: the snapshot and the problems are sorted.
-    let mut by_client_id: HashMap<&str, Vec<Candidate<'_>>> = HashMap::with_capacity(objects.len());
+    // Client ids are unique per namespace: a tenant cannot take another tenant's client id.
+    let mut by_client_id: HashMap<(String, &str), Vec<Candidate<'_>>> =
+        HashMap::with_capacity(objects.len());
     for obj in objects {
+        let at = ObjectName::of(obj.as_ref());
         by_client_id
-            .entry(obj.spec.client_id.as_str())
+            .entry((at.namespace.clone(), obj.spec.client_id.as_str()))
             .or_default()
             .push(Candidate {
                 obj: obj.as_ref(),
-                at: ObjectName::of(obj.as_ref()),
+                at,
                 created: obj.creation_timestamp().map(|t| t.0),
             });
     }
     let mut out = Vec::with_capacity(objects.len());
-    for (client_id, mut group) in by_client_id {
+    for ((_, client_id), mut group) in by_client_id {
         group.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
         let mut group = group.into_iter();
         let Some(owner) = group.next() else { continue };
@@ -68,7 +71,8 @@ pub(crate) fn translate(
                 ProblemCondition::Accepted,
                 reason::DUPLICATE_CLIENT_ID,
                 format!(
-                    "clientId {client_id:?} already belongs to the older OAuth2Credential {}",
+                    "clientId {client_id:?} already belongs to the older OAuth2Credential {} \
+                     of this namespace",
                     owner.at.path()
                 ),
             );
@@ -202,6 +206,15 @@ fn credential(
         return None;
     }
     let id = object_id(c.obj, &c.at, credential_id);
+    // The Secret as installed now: a secret set back to an earlier value is another
+    // installation, so tokens of the earlier one stay revoked (standalone mode, whose Secrets
+    // have neither, stamps a counter of its own).
+    let incarnation = secret_value.map_or_else(String::new, |(_, secret, _)| {
+        match (&secret.metadata.uid, &secret.metadata.resource_version) {
+            (Some(uid), Some(rv)) if !uid.is_empty() && !rv.is_empty() => format!("{uid}/{rv}"),
+            _ => String::new(),
+        }
+    });
     let secret_verifier = match secret_value {
         None => None,
         Some((value, secret, key)) => {
@@ -255,6 +268,7 @@ fn credential(
         client_type,
         secret_verifier,
         redirect_uris: spec.redirect_uris.clone(),
+        incarnation,
     })
 }
 

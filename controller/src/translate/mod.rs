@@ -35,7 +35,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::ResourceExt;
 use tollgate_core::snapshot::{SNAPSHOT_FORMAT, Snapshot};
 
@@ -59,6 +59,8 @@ pub struct Objects {
     pub routes: Vec<Arc<GatewayRoute>>,
     /// Secrets; only those labelled `tollgate.dev/secret` are read.
     pub secrets: Vec<Arc<Secret>>,
+    /// Namespaces, for their labels (AuthPlugin `allowedNamespaces` selectors).
+    pub namespaces: Vec<Arc<Namespace>>,
 }
 
 impl std::fmt::Debug for Objects {
@@ -69,6 +71,7 @@ impl std::fmt::Debug for Objects {
             .field("plugins", &self.plugins.len())
             .field("routes", &self.routes.len())
             .field("secrets", &self.secrets.len())
+            .field("namespaces", &self.namespaces.len())
             .finish()
     }
 }
@@ -114,7 +117,12 @@ pub fn translate(
 ) -> Translation {
     let mut problems = Problems::default();
     let consumers = consumers::translate(&objects.consumers, &mut problems);
-    let plugins = plugins::translate(&objects.plugins, &consumers, &mut problems);
+    let plugins = plugins::translate(
+        &objects.plugins,
+        &consumers,
+        &objects.namespaces,
+        &mut problems,
+    );
     let secrets = secrets::index(&objects.secrets);
     hasher.collect();
     let credentials = credentials::translate(

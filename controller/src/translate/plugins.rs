@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use tollgate_core::snapshot::{self, OAuth2Config, OpenIdConnectConfig, PluginConfig};
+use k8s_openapi::api::core::v1::Namespace;
+use tollgate_core::snapshot::{
+    self, AcceptNamespaces, OAuth2Config, OpenIdConnectConfig, PluginConfig,
+};
 
 use super::consumers::{ConsumerLookup, Consumers};
 use super::index::NameIndex;
@@ -11,7 +14,8 @@ use super::problem::{Kind, ProblemCondition, reason};
 use super::{ObjectName, Problems, is_header_safe};
 use crate::resources::AuthPlugin;
 use crate::resources::auth_plugin::{
-    AuthMethod, BearerTokenParamType, OAuth2Settings, OpenIdConnectSettings, PluginType,
+    AllowedNamespaces, AuthMethod, BearerTokenParamType, FromNamespaces, OAuth2Settings,
+    OpenIdConnectSettings, PluginType,
 };
 
 /// The plugins of one translation: which exist, and which are accepted.
@@ -60,21 +64,26 @@ fn invalid(message: impl Into<String>) -> Found {
 pub(crate) fn translate(
     objects: &[Arc<AuthPlugin>],
     consumers: &Consumers,
+    namespaces: &[Arc<Namespace>],
     problems: &mut Problems,
 ) -> Plugins {
     let mut out = Plugins::default();
     for obj in objects {
         let at = ObjectName::of(obj.as_ref());
         out.existing.insert(&at.namespace, &at.name, ());
-        match config(obj, &at, consumers) {
-            Ok(config) => {
+        let accepted = accept_namespaces(obj.spec.allowed_namespaces.as_ref(), &at, namespaces);
+        match (config(obj, &at, consumers), accepted) {
+            (Ok(config), Ok(accept_namespaces)) => {
                 let plugin = snapshot::Plugin {
                     id: at.path(),
+                    incarnation: obj.metadata.uid.clone().unwrap_or_default(),
+                    accept_namespaces,
                     config,
                 };
                 out.accepted.insert(&at.namespace, &at.name, plugin);
             }
-            Err(found) => {
+            (config, accepted) => {
+                let found = config.err().into_iter().flatten().chain(accepted.err());
                 for f in found {
                     problems.push(Kind::AuthPlugin, &at, f.condition, f.reason, f.message);
                 }
@@ -82,6 +91,42 @@ pub(crate) fn translate(
         }
     }
     out
+}
+
+/// `allowedNamespaces` resolved into the namespaces it names now: a selector becomes the sorted
+/// list of the namespaces whose labels match (the plugin's own is always accepted).
+fn accept_namespaces(
+    allowed: Option<&AllowedNamespaces>,
+    at: &ObjectName,
+    namespaces: &[Arc<Namespace>],
+) -> Result<AcceptNamespaces, Found> {
+    let Some(allowed) = allowed else {
+        return Ok(AcceptNamespaces::Same);
+    };
+    match (allowed.from, &allowed.selector) {
+        (FromNamespaces::Same, None) => Ok(AcceptNamespaces::Same),
+        (FromNamespaces::All, None) => Ok(AcceptNamespaces::All),
+        (FromNamespaces::Selector, Some(selector)) => {
+            if let Some(problem) = selector.problem() {
+                return Err(invalid(format!("allowedNamespaces: {problem}")));
+            }
+            let empty = std::collections::BTreeMap::new();
+            let mut names: Vec<String> = namespaces
+                .iter()
+                .filter_map(|ns| {
+                    let name = ns.metadata.name.as_deref()?;
+                    let labels = ns.metadata.labels.as_ref().unwrap_or(&empty);
+                    (name != at.namespace && selector.matches(labels)).then(|| name.to_owned())
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            Ok(AcceptNamespaces::Listed(names))
+        }
+        _ => Err(invalid(
+            "allowedNamespaces: set selector exactly when from is Selector",
+        )),
+    }
 }
 
 fn config(

@@ -58,7 +58,7 @@ fn an_identity_sets_exactly_its_headers() {
     let index = SnapshotIndex::new(&snapshot);
     let consumer = index.consumer(&fixtures::jane_id()).expect("jane");
     let credential = index
-        .credential_by_client_id("client")
+        .credential_by_client_id("default", "client")
         .map(|e| &e.credential);
     let cases: Vec<(&str, Identity<'_>, Vec<(HeaderName, &str)>)> = vec![
         (
@@ -95,13 +95,15 @@ fn identities_from_authenticate_use_precomputed_values_with_the_same_result() {
     use crate::token::{Binding, Claims};
     let snapshot = fixtures::snapshot();
     let index = SnapshotIndex::new(&snapshot);
-    let demo = index.credential_by_client_id("client").expect("demo");
+    let demo = index
+        .credential_by_client_id("default", "client")
+        .expect("demo");
     let claims = Claims {
         credential_id: crate::ids::uuid_bytes(&demo.credential.id).expect("uuid"),
         epoch: demo.epoch,
         issued_at: 0,
         expires_at: 0,
-        binding: Binding::Global,
+        binding: Binding::Global(crate::token::namespace_binding("default")),
         scope: "read".into(),
     };
     let plugin = &snapshot.plugins[0];

@@ -21,8 +21,8 @@ use super::{
     bearer_challenge, invalid_request, token_error,
 };
 use crate::secret::Verifier;
-use crate::snapshot::{ClientType, Credential, OAuth2Config};
-use crate::token::{Binding, Claims, MAX_SCOPE_LEN, plugin_binding};
+use crate::snapshot::{ClientType, Credential, OAuth2Config, Plugin};
+use crate::token::{Binding, Claims, MAX_SCOPE_LEN, namespace_binding, plugin_binding};
 
 /// What the request's `X-Forwarded-Proto` says, **as seen from a trusted peer**. The proxy
 /// reports [`ForwardedProto::Absent`] when the peer is not trusted.
@@ -409,10 +409,10 @@ pub fn authorize_client(
     }
 }
 
-/// The claims of a token issued by plugin `plugin_id` to a credential at `now` (unix seconds):
-/// global or bound to the plugin, expiring after `token_expiration` (0: never).
+/// The claims of a token issued by `plugin` to a credential at `now` (unix seconds): global to
+/// the plugin's namespace or bound to the plugin, expiring after `token_expiration` (0: never).
 pub fn claims_for(
-    plugin_id: &str,
+    plugin: &Plugin,
     config: &OAuth2Config,
     credential_id: [u8; 16],
     epoch: u64,
@@ -429,9 +429,9 @@ pub fn claims_for(
             now.saturating_add(config.token_expiration)
         },
         binding: if config.global_credentials {
-            Binding::Global
+            Binding::Global(namespace_binding(plugin.namespace()))
         } else {
-            Binding::Plugin(plugin_binding(plugin_id))
+            Binding::Plugin(plugin_binding(&plugin.id, &plugin.incarnation))
         },
         scope: scope.unwrap_or("").to_string(),
     }

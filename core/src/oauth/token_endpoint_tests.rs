@@ -549,10 +549,10 @@ fn client_authorization_decides_each_case() {
     )
     .expect("basic");
     let demo = index
-        .credential_by_client_id("client")
+        .credential_by_client_id("default", "client")
         .map(|e| &e.credential);
     let public = index
-        .credential_by_client_id("public-client")
+        .credential_by_client_id("default", "public-client")
         .map(|e| &e.credential);
     let cases: Vec<(
         &str,
@@ -652,8 +652,12 @@ fn secret_check_runs_only_for_confidential_clients_with_a_secret() {
     let snapshot = fixtures::snapshot();
     let index = SnapshotIndex::new(&snapshot);
     let config = fixtures::oauth2_config();
-    let demo = index.credential_by_client_id("client").expect("demo");
-    let public = index.credential_by_client_id("public-client").expect("pub");
+    let demo = index
+        .credential_by_client_id("default", "client")
+        .expect("demo");
+    let public = index
+        .credential_by_client_id("default", "public-client")
+        .expect("pub");
     let with = parse_token_request(
         &config,
         &form("grant_type=client_credentials&client_id=client&client_secret=secret"),
@@ -706,7 +710,13 @@ fn success_body_follows_kong_and_rfc_6749() {
 #[test]
 fn claims_follow_expiration_and_global_credentials() {
     let mut config = fixtures::oauth2_config();
-    let c = claims_for("default/auth", &config, [1; 16], 9, Some("read"), 1000);
+    let plugin = crate::snapshot::Plugin {
+        id: "default/auth".into(),
+        incarnation: "uid-1".into(),
+        accept_namespaces: crate::snapshot::AcceptNamespaces::Same,
+        config: crate::snapshot::PluginConfig::OAuth2(config.clone()),
+    };
+    let c = claims_for(&plugin, &config, [1; 16], 9, Some("read"), 1000);
     assert_eq!(
         (
             c.issued_at,
@@ -715,14 +725,30 @@ fn claims_follow_expiration_and_global_credentials() {
             c.scope.as_str(),
             c.epoch
         ),
-        (1000, 8200, Binding::Global, "read", 9)
+        (
+            1000,
+            8200,
+            Binding::Global(crate::token::namespace_binding("default")),
+            "read",
+            9
+        )
     );
     config.global_credentials = false;
     config.token_expiration = 0;
-    let c = claims_for("default/auth", &config, [1; 16], 9, None, 1000);
+    let c = claims_for(&plugin, &config, [1; 16], 9, None, 1000);
     assert_eq!(
         (c.expires_at, c.binding, c.scope.as_str()),
-        (0, Binding::Plugin(plugin_binding("default/auth")), "")
+        (
+            0,
+            Binding::Plugin(plugin_binding("default/auth", "uid-1")),
+            ""
+        )
+    );
+    // Another incarnation of the plugin (deleted and created again under the same name) binds
+    // to another id.
+    assert_ne!(
+        plugin_binding("default/auth", "uid-1"),
+        plugin_binding("default/auth", "uid-2")
     );
 }
 

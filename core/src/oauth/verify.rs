@@ -9,7 +9,7 @@ use super::{OAuthError, bearer_challenge};
 use crate::ids::uuid_bytes;
 use crate::secret::{Verifier, token_epoch};
 use crate::snapshot::{Consumer, Credential, Plugin, PluginConfig, Snapshot};
-use crate::token::{Binding, Claims, TokenError, plugin_binding};
+use crate::token::{Binding, Claims, TokenError, namespace_binding, plugin_binding};
 
 /// A credential with what the hot path needs precomputed.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct CredentialEntry {
     pub credential: Credential,
     /// `client_id` as an `X-Credential-Identifier` value (`None` if not a valid header value).
     pub(crate) client_id_value: Option<HeaderValue>,
-    /// [`crate::secret::token_epoch`] of its verifier.
+    /// [`crate::secret::token_epoch`] of its verifier, consumer and incarnation.
     pub epoch: u64,
     /// The parsed verifier, shareable with a verification thread; `None` for public clients (or
     /// an unparsable verifier, which validation refuses).
@@ -54,8 +54,9 @@ fn sort_keep_last<T>(items: &mut Vec<T>, order: impl Fn(&T, &T) -> std::cmp::Ord
 
 /// Lookups over a snapshot, built once per snapshot. Holds each consumer and credential once
 /// (no string is stored twice as a map key): consumers sorted by id, credentials in a list
-/// reached by UUID through a map of positions and by `client_id` through a sorted list of
-/// positions; a credential knows its consumer's position, so the hot path does no string lookup.
+/// reached by UUID through a map of positions and by `client_id` through a list of positions
+/// sorted by (`client_id`, namespace); a credential knows its consumer's position, so the hot
+/// path does no string lookup.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotIndex {
     /// Sorted by `consumer.id`, ids unique.
@@ -63,7 +64,7 @@ pub struct SnapshotIndex {
     credentials: Vec<CredentialEntry>,
     /// Position in `credentials` by credential UUID bytes.
     by_id: HashMap<[u8; 16], u32>,
-    /// Positions in `credentials`, sorted by `client_id`, client ids unique.
+    /// Positions in `credentials`, sorted by (`client_id`, namespace), unique within a namespace.
     by_client_id: Vec<u32>,
     plugins: HashMap<String, Plugin>,
 }
@@ -117,7 +118,7 @@ impl SnapshotIndex {
             let consumer = consumer_at.get(credential.consumer_id.as_str()).copied();
             by_id.insert(id, position);
             entries.push(CredentialEntry {
-                epoch: token_epoch(verifier),
+                epoch: token_epoch(verifier, &credential.consumer_id, &credential.incarnation),
                 verifier: verifier.and_then(|v| Verifier::parse(v).ok().map(Arc::new)),
                 client_id_value: header_value(&credential.client_id),
                 consumer,
@@ -126,12 +127,15 @@ impl SnapshotIndex {
         }
         drop(consumer_at);
         entries.shrink_to_fit();
-        let mut by_client_id: Vec<(&str, u32)> = (0u32..)
+        let mut by_client_id: Vec<(&str, &str, u32)> = (0u32..)
             .zip(&entries)
-            .map(|(i, e)| (e.credential.client_id.as_str(), i))
+            .map(|(i, e)| {
+                let c = &e.credential;
+                (c.client_id.as_str(), c.namespace(), i)
+            })
             .collect();
-        sort_keep_last(&mut by_client_id, |a, b| a.0.cmp(b.0));
-        let by_client_id = by_client_id.into_iter().map(|(_, i)| i).collect();
+        sort_keep_last(&mut by_client_id, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let by_client_id = by_client_id.into_iter().map(|(_, _, i)| i).collect();
 
         SnapshotIndex {
             consumers,
@@ -156,17 +160,58 @@ impl SnapshotIndex {
             .get(id)
             .and_then(|&i| self.credentials.get(i as usize))
     }
-    pub fn credential_by_client_id(&self, client_id: &str) -> Option<&CredentialEntry> {
-        let at = |i: &u32| self.credentials.get(*i as usize);
-        self.by_client_id
-            .binary_search_by(|i| {
-                at(i)
-                    .map_or("", |e| e.credential.client_id.as_str())
-                    .cmp(client_id)
-            })
-            .ok()
-            .and_then(|found| self.by_client_id.get(found))
-            .and_then(at)
+    /// Every credential with this `client_id` (one per namespace at most).
+    fn credentials_by_client_id<'s, 'c>(
+        &'s self,
+        client_id: &'c str,
+    ) -> impl Iterator<Item = &'s CredentialEntry> + use<'s, 'c> {
+        let credentials = &self.credentials;
+        let key = move |i: &u32| {
+            credentials
+                .get(*i as usize)
+                .map_or("", |e| e.credential.client_id.as_str())
+        };
+        let start = self.by_client_id.partition_point(|i| key(i) < client_id);
+        self.by_client_id[start..]
+            .iter()
+            .take_while(move |i| key(i) == client_id)
+            .filter_map(move |i| credentials.get(*i as usize))
+    }
+
+    /// The credential `client_id` names at `plugin`: the one of the plugin's namespace, else the
+    /// only one of the other namespaces the plugin accepts. `None` when there is none, or when
+    /// two accepted namespaces other than the plugin's own hold the client id (ambiguous: the
+    /// request is refused rather than given to either).
+    pub fn credential_for_plugin(
+        &self,
+        client_id: &str,
+        plugin: &Plugin,
+    ) -> Option<&CredentialEntry> {
+        let own = plugin.namespace();
+        let mut other = None;
+        for entry in self.credentials_by_client_id(client_id) {
+            let namespace = entry.credential.namespace();
+            if namespace == own {
+                return Some(entry);
+            }
+            if plugin.accept_namespaces.accepts(own, namespace) {
+                if other.is_some() {
+                    return None;
+                }
+                other = Some(entry);
+            }
+        }
+        other
+    }
+
+    /// The credential with this `client_id` in `namespace`.
+    pub fn credential_by_client_id(
+        &self,
+        namespace: &str,
+        client_id: &str,
+    ) -> Option<&CredentialEntry> {
+        self.credentials_by_client_id(client_id)
+            .find(|e| e.credential.namespace() == namespace)
     }
     pub fn plugin(&self, id: &str) -> Option<&Plugin> {
         self.plugins.get(id)
@@ -289,13 +334,14 @@ fn check_claims<'i>(
         return Err(TOKEN_INVALID);
     }
     let accepted = match (&plugin.config, claims.binding) {
-        (_, Binding::Plugin(bound)) => bound == plugin_binding(&plugin.id),
-        (PluginConfig::OAuth2(c), Binding::Global) if !c.global_credentials => {
+        (_, Binding::Plugin(bound)) => bound == plugin_binding(&plugin.id, &plugin.incarnation),
+        (PluginConfig::OAuth2(c), Binding::Global(_)) if !c.global_credentials => {
             return Err(TOKEN_GLOBAL);
         }
-        (_, Binding::Global) => true,
+        (_, Binding::Global(issued_in)) => accepts_global(plugin, issued_in),
     };
-    // An openid-connect plugin never issues, so no token is bound to it: only global ones pass.
+    // An openid-connect plugin never issues, so no token is bound to it: only global ones pass,
+    // and only those issued in a namespace the plugin accepts.
     if !accepted {
         return Err(TOKEN_INVALID);
     }
@@ -319,6 +365,20 @@ fn check_claims<'i>(
             false,
         )
     })
+}
+
+/// Whether `plugin` accepts a global token issued in the namespace whose binding is `issued_in`:
+/// its own namespace, or one its `accept_namespaces` lists (or all).
+fn accepts_global(plugin: &Plugin, issued_in: [u8; 8]) -> bool {
+    use crate::snapshot::AcceptNamespaces;
+    issued_in == namespace_binding(plugin.namespace())
+        || match &plugin.accept_namespaces {
+            AcceptNamespaces::Same => false,
+            AcceptNamespaces::All => true,
+            AcceptNamespaces::Listed(list) => {
+                list.iter().any(|ns| namespace_binding(ns) == issued_in)
+            }
+        }
 }
 
 #[cfg(test)]

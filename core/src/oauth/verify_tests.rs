@@ -17,7 +17,10 @@ fn world() -> World {
 }
 
 fn claims(w: &World, binding: Binding) -> Claims {
-    let demo = w.index.credential_by_client_id("client").expect("demo");
+    let demo = w
+        .index
+        .credential_by_client_id("default", "client")
+        .expect("demo");
     Claims {
         credential_id: uuid_bytes(&demo.credential.id).expect("uuid"),
         epoch: demo.epoch,
@@ -50,7 +53,10 @@ fn a_valid_global_token_identifies_the_consumer() {
     for id in ["default/auth", "default/oidc"] {
         let identity = authenticate(
             &plugin(&w, id),
-            Some(Ok(claims(&w, Binding::Global))),
+            Some(Ok(claims(
+                &w,
+                Binding::Global(crate::token::namespace_binding("default")),
+            ))),
             &w.index,
             2000,
         )
@@ -72,8 +78,11 @@ fn every_rejection_has_its_status_and_challenge() {
     let oidc = plugin(&w, "default/oidc");
     let local = with_oauth2(auth.clone(), |c| c.global_credentials = false);
     let realm = with_oauth2(auth.clone(), |c| c.realm = Some("api".into()));
-    let bound_here = Binding::Plugin(plugin_binding("default/auth"));
-    let global = claims(&w, Binding::Global);
+    let bound_here = Binding::Plugin(plugin_binding("default/auth", ""));
+    let global = claims(
+        &w,
+        Binding::Global(crate::token::namespace_binding("default")),
+    );
     let invalid = "Bearer error=\"invalid_token\", error_description=\"The access token is invalid or has expired\"";
     let cases: Vec<(&str, &Plugin, Option<Result<Claims, TokenError>>, u16, &str, &str, String)> = vec![
         ("missing", &auth, None, 401, "invalid_request", TOKEN_MISSING, "Bearer".into()),
@@ -86,7 +95,7 @@ fn every_rejection_has_its_status_and_challenge() {
         ("rotated secret", &auth, Some(Ok(Claims { epoch: global.epoch ^ 1, ..global.clone() })), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
         ("global at non-global plugin", &local, Some(Ok(global.clone())), 401, "invalid_token", TOKEN_GLOBAL,
             format!("Bearer error=\"invalid_token\", error_description=\"{TOKEN_GLOBAL}\"")),
-        ("bound to another plugin", &auth, Some(Ok(claims(&w, Binding::Plugin(plugin_binding("default/other"))))), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
+        ("bound to another plugin", &auth, Some(Ok(claims(&w, Binding::Plugin(plugin_binding("default/other", ""))))), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
         ("bound token at openid-connect", &oidc, Some(Ok(claims(&w, bound_here))), 401, "invalid_token", TOKEN_INVALID, invalid.into()),
     ];
     for (name, plugin, opened, status, error, description, challenge) in cases {
@@ -115,7 +124,7 @@ fn bound_tokens_pass_only_at_their_own_plugin() {
         let p = with_oauth2(plugin(&w, "default/auth"), |c| {
             c.global_credentials = global_credentials
         });
-        let c = claims(&w, Binding::Plugin(plugin_binding("default/auth")));
+        let c = claims(&w, Binding::Plugin(plugin_binding("default/auth", "")));
         assert!(
             authenticate(&p, Some(Ok(c)), &w.index, 2000).is_ok(),
             "global_credentials={global_credentials}"
@@ -128,7 +137,10 @@ fn never_expiring_tokens_stay_valid() {
     let w = world();
     let c = Claims {
         expires_at: 0,
-        ..claims(&w, Binding::Global)
+        ..claims(
+            &w,
+            Binding::Global(crate::token::namespace_binding("default")),
+        )
     };
     assert!(authenticate(&plugin(&w, "default/auth"), Some(Ok(c)), &w.index, u64::MAX).is_ok());
 }
@@ -145,7 +157,10 @@ fn anonymous_replaces_every_failure() {
         Some(Err(TokenError::BadTag)),
         Some(Ok(Claims {
             epoch: 1,
-            ..claims(&w, Binding::Global)
+            ..claims(
+                &w,
+                Binding::Global(crate::token::namespace_binding("default")),
+            )
         })),
     ] {
         let identity = authenticate(&p, opened, &w.index, 2000).expect("anonymous");
@@ -154,8 +169,16 @@ fn anonymous_replaces_every_failure() {
         assert_eq!((identity.credential, identity.scope), (None, None));
     }
     // A valid token still identifies its own credential.
-    let identity =
-        authenticate(&p, Some(Ok(claims(&w, Binding::Global))), &w.index, 2000).expect("ok");
+    let identity = authenticate(
+        &p,
+        Some(Ok(claims(
+            &w,
+            Binding::Global(crate::token::namespace_binding("default")),
+        ))),
+        &w.index,
+        2000,
+    )
+    .expect("ok");
     assert!(!identity.anonymous && identity.credential.is_some());
 }
 
@@ -180,7 +203,13 @@ fn tokens_round_trip_through_issue_open_and_authenticate() {
     let w = world();
     let ring = KeyRing::new(&w.snapshot.signing_keys, &w.snapshot.active_key).expect("ring");
     let token = ring
-        .issue(&claims(&w, Binding::Global), [4; 24])
+        .issue(
+            &claims(
+                &w,
+                Binding::Global(crate::token::namespace_binding("default")),
+            ),
+            [4; 24],
+        )
         .expect("issue");
     let identity = authenticate(
         &plugin(&w, "default/oidc"),
@@ -208,18 +237,29 @@ fn tokens_round_trip_through_issue_open_and_authenticate() {
 #[test]
 fn index_precomputes_epochs_and_verifiers() {
     let w = world();
-    let demo = w.index.credential_by_client_id("client").expect("demo");
+    let demo = w
+        .index
+        .credential_by_client_id("default", "client")
+        .expect("demo");
     assert_eq!(
         demo.epoch,
-        crate::secret::token_epoch(demo.credential.secret_verifier.as_deref())
+        crate::secret::token_epoch(
+            demo.credential.secret_verifier.as_deref(),
+            &demo.credential.consumer_id,
+            &demo.credential.incarnation
+        )
     );
     assert!(demo.verifier.as_ref().is_some_and(|v| v.verify(b"secret")));
     assert!(
         w.index
-            .credential_by_client_id("public-client")
+            .credential_by_client_id("default", "public-client")
             .is_some_and(|e| e.verifier.is_none())
     );
-    assert!(w.index.credential_by_client_id("ghost").is_none());
+    assert!(
+        w.index
+            .credential_by_client_id("default", "ghost")
+            .is_none()
+    );
     assert!(w.index.plugin("default/oidc").is_some());
     assert!(w.index.consumer(&fixtures::jane_id()).is_some());
 }
@@ -254,7 +294,7 @@ fn index_finds_every_consumer_and_credential_of_unsorted_lists() {
     }
     for credential in &snapshot.credentials {
         let by_client_id = index
-            .credential_by_client_id(&credential.client_id)
+            .credential_by_client_id("default", &credential.client_id)
             .expect("by client id");
         assert_eq!(&by_client_id.credential, credential);
         let uuid = uuid_bytes(&credential.id).expect("uuid");
@@ -267,10 +307,167 @@ fn index_finds_every_consumer_and_credential_of_unsorted_lists() {
             epoch: by_id.epoch,
             issued_at: 1000,
             expires_at: 8200,
-            binding: Binding::Global,
+            binding: Binding::Global(crate::token::namespace_binding("default")),
             scope: String::new(),
         };
         let identity = authenticate(plugin, Some(Ok(claims)), &index, 2000).expect("valid");
         assert_eq!(identity.consumer.id, credential.consumer_id);
     }
+}
+
+/// The namespace boundary: a global token is accepted where it was issued, and in another
+/// namespace only by a plugin that lets that namespace in.
+#[test]
+fn global_tokens_cross_namespaces_only_where_a_plugin_lets_them_in() {
+    use crate::snapshot::AcceptNamespaces;
+    use crate::token::namespace_binding;
+    let w = world();
+    let from_a = claims(&w, Binding::Global(namespace_binding("team-a")));
+    let from_here = claims(&w, Binding::Global(namespace_binding("default")));
+    let oidc = plugin(&w, "default/oidc");
+    let cases: &[(AcceptNamespaces, &Claims, bool)] = &[
+        (AcceptNamespaces::Same, &from_here, true),
+        (AcceptNamespaces::Same, &from_a, false),
+        (
+            AcceptNamespaces::Listed(vec!["team-b".into()]),
+            &from_a,
+            false,
+        ),
+        (
+            AcceptNamespaces::Listed(vec!["team-a".into()]),
+            &from_a,
+            true,
+        ),
+        (AcceptNamespaces::All, &from_a, true),
+    ];
+    for (accept, claims, accepted) in cases {
+        let p = Plugin {
+            accept_namespaces: accept.clone(),
+            ..oidc.clone()
+        };
+        let result = authenticate(&p, Some(Ok((*claims).clone())), &w.index, 2000);
+        assert_eq!(result.is_ok(), *accepted, "{accept:?} {:?}", claims.binding);
+        if let Err(e) = result {
+            assert_eq!((e.status, e.description.as_str()), (401, TOKEN_INVALID));
+        }
+    }
+}
+
+/// A plugin deleted and created again under the same name is another incarnation: tokens bound
+/// to the first are refused by the second.
+#[test]
+fn a_plugin_of_another_incarnation_refuses_the_tokens_bound_to_the_first() {
+    let w = world();
+    let first = Plugin {
+        incarnation: "uid-1".into(),
+        ..with_oauth2(plugin(&w, "default/auth"), |c| c.global_credentials = false)
+    };
+    let bound = claims(&w, Binding::Plugin(plugin_binding(&first.id, "uid-1")));
+    assert!(authenticate(&first, Some(Ok(bound.clone())), &w.index, 2000).is_ok());
+    let second = Plugin {
+        incarnation: "uid-2".into(),
+        ..first
+    };
+    let refused = authenticate(&second, Some(Ok(bound)), &w.index, 2000).expect_err("refused");
+    assert_eq!(refused.description, TOKEN_INVALID);
+}
+
+/// Rotating a secret back, or moving a credential to another consumer, gives another epoch: its
+/// older tokens stay refused.
+#[test]
+fn a_credential_of_another_incarnation_or_consumer_refuses_older_tokens() {
+    let w = world();
+    let old = claims(
+        &w,
+        Binding::Global(crate::token::namespace_binding("default")),
+    );
+    let oidc = plugin(&w, "default/oidc");
+    const MALLORY: &str = "00000000-0000-5000-8000-00000000beef";
+    for change in [
+        (|c: &mut Credential| c.incarnation = "secret-uid/42".into()) as fn(&mut Credential),
+        |c| c.consumer_id = MALLORY.into(),
+    ] {
+        let mut snapshot = w.snapshot.clone();
+        // Another consumer exists, so a refusal comes from the epoch, not a missing consumer.
+        snapshot.consumers.push(Consumer {
+            id: MALLORY.into(),
+            object: "default/mallory".into(),
+            username: "mallory".into(),
+            custom_id: None,
+        });
+        let demo = snapshot
+            .credentials
+            .iter_mut()
+            .find(|c| c.client_id == "client")
+            .expect("demo");
+        change(demo);
+        let index = SnapshotIndex::new(&snapshot);
+        let refused =
+            authenticate(&oidc, Some(Ok(old.clone())), &index, 2000).expect_err("refused");
+        assert_eq!(refused.description, TOKEN_INVALID);
+    }
+}
+
+/// Client ids are unique per namespace: the token endpoint of a plugin finds the credential of
+/// its own namespace first, one of another namespace only when the plugin lets it in, and none
+/// when two other namespaces it lets in hold the id.
+#[test]
+fn a_client_id_names_the_credential_of_the_plugins_namespace_or_of_one_it_lets_in() {
+    use crate::snapshot::AcceptNamespaces;
+    let w = world();
+    let demo = w
+        .index
+        .credential_by_client_id("default", "client")
+        .expect("demo")
+        .credential
+        .clone();
+    let in_ns = |ns: &str, n: u8| Credential {
+        object: format!("{ns}/demo"),
+        id: format!("00000000-0000-5000-8000-0000000000{n:02x}"),
+        ..demo.clone()
+    };
+    let mut snapshot = w.snapshot.clone();
+    snapshot.credentials.push(in_ns("team-a", 1));
+    snapshot.credentials.push(in_ns("team-b", 2));
+    let index = SnapshotIndex::new(&snapshot);
+    let auth = plugin(&w, "default/auth");
+    let at = |ns: &str, accept: AcceptNamespaces| Plugin {
+        id: format!("{ns}/auth"),
+        accept_namespaces: accept,
+        ..auth.clone()
+    };
+    let found = |p: &Plugin| {
+        index
+            .credential_for_plugin("client", p)
+            .map(|e| e.credential.object.clone())
+    };
+    assert_eq!(found(&auth).as_deref(), Some("default/demo"));
+    assert_eq!(
+        found(&at("team-a", AcceptNamespaces::All)).as_deref(),
+        Some("team-a/demo")
+    );
+    assert_eq!(found(&at("team-c", AcceptNamespaces::Same)), None);
+    assert_eq!(
+        found(&at(
+            "team-c",
+            AcceptNamespaces::Listed(vec!["team-b".into()])
+        ))
+        .as_deref(),
+        Some("team-b/demo")
+    );
+    // Two namespaces let in hold the id, neither is the plugin's own: ambiguous, refused.
+    assert_eq!(found(&at("team-c", AcceptNamespaces::All)), None);
+    assert!(
+        crate::validate::validate(&snapshot).is_ok(),
+        "same id in three namespaces is valid"
+    );
+    snapshot.credentials.push(Credential {
+        object: "team-a/other".into(),
+        ..in_ns("team-a", 3)
+    });
+    let problems = crate::validate::validate(&snapshot).expect_err("duplicate in team-a");
+    assert!(
+        problems.iter().any(|p| p.contains("same namespace")),
+        "{problems:?}"
+    );
 }

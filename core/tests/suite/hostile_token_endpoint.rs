@@ -31,7 +31,7 @@ fn decide(view: &TokenRequestView<'_>) -> Result<(), OAuthError> {
     let snapshot = snapshot();
     let index = SnapshotIndex::new(&snapshot);
     let request = parse_token_request(&config(), view)?;
-    let entry = index.credential_by_client_id(&request.client_id);
+    let entry = index.credential_for_plugin(&request.client_id, plugin(&snapshot, GLOBAL_PLUGIN));
     let secret_ok = entry
         .and_then(|e| secret_check(&request, e))
         .is_some_and(|(verifier, presented)| verifier.verify(presented));

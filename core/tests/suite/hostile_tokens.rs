@@ -149,7 +149,7 @@ fn tokens_from_unknown_forged_or_retired_keys_are_refused() {
         "kid case",
     );
     let mut version = raw;
-    version[0] = 2;
+    version[0] = tollgate_core::token::TOKEN_VERSION + 1;
     assert_invalid_token(
         &verify(
             &snapshot,

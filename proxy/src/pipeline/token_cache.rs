@@ -115,7 +115,7 @@ mod tests {
             epoch: 7,
             issued_at: 100,
             expires_at: 0,
-            binding: Binding::Global,
+            binding: Binding::Global(tollgate_core::token::namespace_binding("default")),
             scope: String::new(),
         }
     }

@@ -122,16 +122,25 @@ pub async fn serve(
         Err(error) => return refuse(ctx, &error),
     };
 
+    // A client id names a credential of the plugin's namespace, or of another namespace the
+    // plugin accepts: never one of a namespace that has not been let in.
     let entry = compiled
         .index
-        .credential_by_client_id(&token_request.client_id);
+        .credential_for_plugin(&token_request.client_id, plugin);
     // Admission comes before any secret is checked (even against the cache). Attempts beyond
     // the free budget wait, bounded, for those in flight; a locked-out client id is refused.
     // The handle counts this attempt as a failure on every path that does not mark it a success.
+    // Client ids are unique per namespace, so the guard counts them per namespace: guesses at
+    // one tenant's client id never lock out another tenant's client of the same id.
+    let guarded = format!(
+        "{}/{}",
+        entry.map_or_else(|| plugin.namespace(), |e| e.credential.namespace()),
+        token_request.client_id
+    );
     let attempt = match ctx
         .state
         .brute_force
-        .admit_waiting(&token_request.client_id, &address, entry.is_some())
+        .admit_waiting(&guarded, &address, entry.is_some())
         .await
     {
         Ok(attempt) => attempt,
@@ -157,7 +166,7 @@ pub async fn serve(
         );
     };
     let claims = claims_for(
-        &plugin.id,
+        plugin,
         config,
         uuid,
         entry.epoch,

@@ -67,12 +67,16 @@ async fn start_on(fast_path: bool) -> (RunningProxy, Recorder, String) {
             s.consumers.sort_by(|a, b| a.id.cmp(&b.id));
             s.plugins.push(Plugin {
                 id: "default/oidc".into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OpenIdConnect(oidc_config()),
             });
             let mut anon = oidc_config();
             anon.anonymous = Some(ANON_ID.into());
             s.plugins.push(Plugin {
                 id: "default/anon".into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OpenIdConnect(anon),
             });
             s.routes

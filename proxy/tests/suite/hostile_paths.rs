@@ -24,6 +24,8 @@ async fn start() -> (RunningProxy, Recorder, Recorder) {
         .with(|s| {
             s.plugins.push(Plugin {
                 id: "default/oidc".into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OpenIdConnect(oidc_config()),
             });
             let mut api_route = route(

@@ -40,6 +40,7 @@ fn big_snapshot(consumers: u32, routes: u32) -> Snapshot {
                     client_type: ClientType::Confidential,
                     secret_verifier: Some(tollgate_core::secret::hash_sha256(b"s", &salt)),
                     redirect_uris: Vec::new(),
+                    incarnation: String::new(),
                 });
             }
             for i in 0..routes {

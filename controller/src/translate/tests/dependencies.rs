@@ -65,20 +65,34 @@ fn a_duplicate_credential_also_reports_its_other_problems() {
 }
 
 #[test]
-fn client_ids_are_unique_across_namespaces() {
+fn client_ids_are_unique_per_namespace_so_no_tenant_can_take_anothers() {
     let mut objects = quickstart();
-    let mut other = credential("demo", "jane", "client", "demo-client-secret");
-    other.metadata.namespace = Some("team-b".into());
-    objects.credentials.push(Arc::new(other));
+    // Tenant team-b creates its own consumer, Secret and a credential with the same client id
+    // (first, as an attacker squatting it would): both are served, each in its namespace.
+    let base = quickstart();
+    let mut squatter = (*base.credentials[0]).clone();
+    squatter.metadata.namespace = Some("team-b".into());
+    squatter.metadata.creation_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+    let mut consumer = (*base.consumers[0]).clone();
+    consumer.metadata.namespace = Some("team-b".into());
+    let mut secret = (*base.secrets[0]).clone();
+    secret.metadata.namespace = Some("team-b".into());
+    objects.credentials.push(Arc::new(squatter));
+    objects.consumers.push(Arc::new(consumer));
+    objects.secrets.push(Arc::new(secret));
     let t = run(&objects);
-    let duplicates: Vec<&Problem> = t
-        .problems
+    assert!(t.problems.is_empty(), "{:?}", t.problems);
+    let mut served: Vec<(&str, &str)> = t
+        .snapshot
+        .credentials
         .iter()
-        .filter(|p| p.reason == reason::DUPLICATE_CLIENT_ID)
+        .map(|c| (c.object.as_str(), c.client_id.as_str()))
         .collect();
-    assert_eq!(duplicates.len(), 1);
-    assert_eq!(duplicates[0].namespace, "team-b");
-    assert_eq!(t.snapshot.credentials[0].object, "default/demo");
+    served.sort_unstable();
+    assert_eq!(
+        served,
+        [("default/demo", "client"), ("team-b/demo", "client")]
+    );
 }
 
 #[test]

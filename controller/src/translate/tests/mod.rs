@@ -104,6 +104,7 @@ pub(super) fn oauth2_plugin(name: &str) -> AuthPlugin {
             type_: PluginType::OAuth2,
             oauth2: Some(oauth2_settings()),
             openid_connect: None,
+            allowed_namespaces: None,
         },
     )
 }
@@ -115,6 +116,7 @@ pub(super) fn oidc_plugin(name: &str) -> AuthPlugin {
             type_: PluginType::OpenIdConnect,
             oauth2: None,
             openid_connect: Some(oidc_settings()),
+            allowed_namespaces: None,
         },
     )
 }
@@ -174,6 +176,7 @@ pub(super) fn quickstart() -> Objects {
             "client_secret",
             PLAINTEXT,
         ))],
+        namespaces: vec![],
     }
 }
 

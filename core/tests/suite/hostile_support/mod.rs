@@ -82,22 +82,31 @@ pub fn snapshot() -> Snapshot {
             client_type: ClientType::Confidential,
             secret_verifier: Some(demo_verifier("secret")),
             redirect_uris: vec![],
+            incarnation: String::new(),
         }],
         plugins: vec![
             Plugin {
                 id: GLOBAL_PLUGIN.into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2(true)),
             },
             Plugin {
                 id: BOUND_PLUGIN.into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2(false)),
             },
             Plugin {
                 id: OTHER_BOUND_PLUGIN.into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2(false)),
             },
             Plugin {
                 id: OIDC_PLUGIN.into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OpenIdConnect(oidc()),
             },
         ],
@@ -119,15 +128,20 @@ pub fn plugin<'s>(snapshot: &'s Snapshot, id: &str) -> &'s Plugin {
 
 /// A token for `demo` issued by plugin `issuer` at `issued_at`, exactly as the proxy mints one.
 pub fn issue(snapshot: &Snapshot, issuer: &str, issued_at: u64, nonce: u8) -> String {
-    let PluginConfig::OAuth2(config) = &plugin(snapshot, issuer).config else {
+    let issuing = plugin(snapshot, issuer);
+    let PluginConfig::OAuth2(config) = &issuing.config else {
         panic!("{issuer} is not an oauth2 plugin");
     };
     let credential = &snapshot.credentials[0];
     let claims = claims_for(
-        issuer,
+        issuing,
         config,
         uuid_bytes(&credential.id).expect("uuid"),
-        token_epoch(credential.secret_verifier.as_deref()),
+        token_epoch(
+            credential.secret_verifier.as_deref(),
+            &credential.consumer_id,
+            &credential.incarnation,
+        ),
         Some("read"),
         issued_at,
     );

@@ -100,9 +100,12 @@ impl SnapshotBuilder {
                     client_type: ClientType::Confidential,
                     secret_verifier: Some(verifier),
                     redirect_uris: Vec::new(),
+                    incarnation: String::new(),
                 }],
                 plugins: vec![Plugin {
                     id: "default/oauth2".to_owned(),
+                    incarnation: String::new(),
+                    accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                     config: PluginConfig::OAuth2(oauth2_config()),
                 }],
                 routes: vec![route(
@@ -119,6 +122,8 @@ impl SnapshotBuilder {
     pub fn upstream(mut self, upstream: SocketAddr) -> Self {
         self.snapshot.plugins.push(Plugin {
             id: "default/oidc".to_owned(),
+            incarnation: String::new(),
+            accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
             config: PluginConfig::OpenIdConnect(oidc_config()),
         });
         self.snapshot.routes.push(route(

@@ -87,6 +87,7 @@ pub fn snapshot() -> Snapshot {
                 client_type: ClientType::Confidential,
                 secret_verifier: Some(hash_sha256(b"secret", &deterministic_salt(&demo))),
                 redirect_uris: vec!["https://app.example.com/cb".into()],
+                incarnation: String::new(),
             },
             Credential {
                 id: credential_id("default", "pub"),
@@ -97,19 +98,26 @@ pub fn snapshot() -> Snapshot {
                 client_type: ClientType::Public,
                 secret_verifier: None,
                 redirect_uris: vec![],
+                incarnation: String::new(),
             },
         ],
         plugins: vec![
             Plugin {
                 id: GLOBAL_PLUGIN.into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2(true)),
             },
             Plugin {
                 id: BOUND_PLUGIN.into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2(false)),
             },
             Plugin {
                 id: OIDC_PLUGIN.into(),
+                incarnation: String::new(),
+                accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OpenIdConnect(OpenIdConnectConfig {
                     bearer_token_param_type: vec![
                         BearerTokenParamType::Header,

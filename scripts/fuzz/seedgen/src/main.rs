@@ -28,7 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ring = ring(&snapshot).ok_or("the seed snapshot's keys are invalid")?;
     let credential = &snapshot.credentials[0];
     let id = uuid_bytes(&credential.id).ok_or("credential id is not a UUID")?;
-    let epoch = token_epoch(credential.secret_verifier.as_deref());
+    let epoch = token_epoch(
+            credential.secret_verifier.as_deref(),
+            &credential.consumer_id,
+            &credential.incarnation,
+        );
 
     let mut n = 0;
     for (issuer, scope, expiration) in [

@@ -1,0 +1,248 @@
+//! Incarnations of credentials and plugins in standalone mode, so that revoked tokens stay
+//! revoked.
+//!
+//! A token names its credential (by id) and carries an epoch of the credential's verifier,
+//! consumer and incarnation; a plugin-bound token carries a binding of the plugin's id and
+//! incarnation. In the operator the incarnations come from the API server (a Secret's `uid` and
+//! `resourceVersion`, a plugin's `uid`), which never repeat. Manifests have neither, and their
+//! ids are derived from names, so without more a secret rotated A → B → A, or a plugin deleted and
+//! written again under the same name, would accept the tokens issued before.
+//!
+//! This keeps, in the state directory, a counter per credential and plugin (by `namespace/name`):
+//! it goes up when a credential's verifier or consumer changes, and when an object comes back
+//! after it was gone from the manifests. An object that exists but is left out of the snapshot
+//! (its secret being hashed, or invalid) keeps its counter. The counters are prefixed by a random
+//! id drawn when the file is first written; a lost or damaged file draws a new one, which revokes
+//! every token issued before (never revives one).
+//!
+//! Format: JSON `{"version": 1, "id": "<hex>", "records": {"credential:ns/name": {"fingerprint":
+//! "<hex>", "count": 3, "present": true}, ...}}`. No secret and no verifier is stored: the
+//! fingerprint is the first 8 bytes of SHA-256 of the verifier and the consumer id.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tollgate_core::snapshot::{Snapshot, hex};
+
+const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    fingerprint: String,
+    count: u64,
+    present: bool,
+}
+
+/// The counters, loaded from and written to the state directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incarnations {
+    version: u32,
+    id: String,
+    records: BTreeMap<String, Record>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the incarnations file is damaged: {0}")]
+    Format(String),
+    #[error("no randomness for a new incarnations id: {0}")]
+    Random(getrandom::Error),
+}
+
+fn fingerprint(fields: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for field in fields {
+        h.update(u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    let digest: [u8; 32] = h.finalize().into();
+    hex(&digest[..8])
+}
+
+impl Incarnations {
+    /// Fresh counters under a new random id (written on the first [`Self::take_changed`]).
+    pub fn new() -> Result<Self, Error> {
+        let mut id = [0u8; 8];
+        getrandom::getrandom(&mut id).map_err(Error::Random)?;
+        Ok(Self {
+            version: VERSION,
+            id: hex(&id),
+            records: BTreeMap::new(),
+            dirty: true,
+        })
+    }
+
+    /// Counters a previous run wrote.
+    pub fn load(bytes: &[u8]) -> Result<Self, Error> {
+        let loaded: Self =
+            serde_json::from_slice(bytes).map_err(|e| Error::Format(e.to_string()))?;
+        if loaded.version != VERSION || loaded.id.len() != 16 {
+            return Err(Error::Format(format!(
+                "version {} with id {:?}",
+                loaded.version, loaded.id
+            )));
+        }
+        Ok(loaded)
+    }
+
+    /// Sets the incarnation of every credential and plugin of `snapshot`. `credentials` and
+    /// `plugins` are the `namespace/name` of every OAuth2Credential and AuthPlugin of the
+    /// manifests, in the snapshot or not: only those gone from the manifests count as deleted.
+    pub fn stamp(
+        &mut self,
+        snapshot: &mut Snapshot,
+        credentials: &BTreeSet<String>,
+        plugins: &BTreeSet<String>,
+    ) {
+        for c in &mut snapshot.credentials {
+            let print = fingerprint(&[c.secret_verifier.as_deref().unwrap_or(""), &c.consumer_id]);
+            c.incarnation = self.incarnation(format!("credential:{}", c.object), print);
+        }
+        for p in &mut snapshot.plugins {
+            p.incarnation = self.incarnation(format!("plugin:{}", p.id), String::new());
+        }
+        for (key, record) in &mut self.records {
+            let exists = match key.split_once(':') {
+                Some(("credential", object)) => credentials.contains(object),
+                Some(("plugin", id)) => plugins.contains(id),
+                _ => false,
+            };
+            if record.present && !exists {
+                record.present = false;
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn incarnation(&mut self, key: String, print: String) -> String {
+        let record = self.records.entry(key).or_insert_with(|| Record {
+            fingerprint: print.clone(),
+            count: 0,
+            present: false,
+        });
+        if record.count == 0 || !record.present || record.fingerprint != print {
+            record.count = record.count.saturating_add(1);
+            record.present = true;
+            record.fingerprint = print;
+            self.dirty = true;
+        }
+        format!("{}.{}", self.id, record.count)
+    }
+
+    /// The bytes to write when something changed since the last call.
+    pub fn take_changed(&mut self) -> Option<Vec<u8>> {
+        if !self.dirty {
+            return None;
+        }
+        self.dirty = false;
+        serde_json::to_vec(self).ok()
+    }
+
+    /// The last [`Self::take_changed`] could not be written: offer it again next time.
+    pub fn unwritten(&mut self) {
+        self.dirty = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_core::snapshot::{
+        AcceptNamespaces, ClientType, Credential, OpenIdConnectConfig, Plugin, PluginConfig,
+    };
+
+    fn names(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// The incarnation of the fixture's first credential and plugin after a stamp.
+    fn stamp(
+        inc: &mut Incarnations,
+        verifier: &str,
+        consumer: &str,
+        present: bool,
+    ) -> (String, String) {
+        let mut snapshot = Snapshot {
+            credentials: vec![Credential {
+                id: "00000000-0000-5000-8000-000000000001".into(),
+                object: "team-a/app".into(),
+                consumer_id: consumer.into(),
+                name: "app".into(),
+                client_id: "app".into(),
+                client_type: ClientType::Confidential,
+                secret_verifier: Some(verifier.into()),
+                redirect_uris: Vec::new(),
+                incarnation: String::new(),
+            }],
+            plugins: vec![Plugin {
+                id: "team-a/auth".into(),
+                incarnation: String::new(),
+                accept_namespaces: AcceptNamespaces::Same,
+                config: PluginConfig::OpenIdConnect(OpenIdConnectConfig {
+                    bearer_token_param_type: Vec::new(),
+                    hide_credentials: false,
+                    anonymous: None,
+                    realm: None,
+                }),
+            }],
+            ..Snapshot::default()
+        };
+        let (object, plugin) = (
+            snapshot.credentials[0].object.clone(),
+            snapshot.plugins[0].id.clone(),
+        );
+        if !present {
+            inc.stamp(&mut Snapshot::default(), &names(&[]), &names(&[]));
+            return (String::new(), String::new());
+        }
+        inc.stamp(&mut snapshot, &names(&[&object]), &names(&[&plugin]));
+        (
+            snapshot.credentials[0].incarnation.clone(),
+            snapshot.plugins[0].incarnation.clone(),
+        )
+    }
+
+    #[test]
+    fn a_secret_set_back_to_an_old_value_is_a_new_incarnation() {
+        let mut inc = Incarnations::new().expect("random");
+        let a = stamp(&mut inc, "$v$a", "c1", true).0;
+        assert_eq!(stamp(&mut inc, "$v$a", "c1", true).0, a, "unchanged: same");
+        let b = stamp(&mut inc, "$v$b", "c1", true).0;
+        let a_again = stamp(&mut inc, "$v$a", "c1", true).0;
+        assert!(a != b && a_again != a && a_again != b, "{a} {b} {a_again}");
+        // Moved to another consumer and back.
+        let moved = stamp(&mut inc, "$v$a", "c2", true).0;
+        assert!(moved != a_again && stamp(&mut inc, "$v$a", "c1", true).0 != a_again);
+    }
+
+    #[test]
+    fn an_object_deleted_and_written_again_is_a_new_incarnation_and_counters_survive_a_restart() {
+        let mut inc = Incarnations::new().expect("random");
+        let (credential, plugin) = stamp(&mut inc, "$v$a", "c1", true);
+        let bytes = inc.take_changed().expect("changed");
+        assert!(inc.take_changed().is_none(), "nothing new");
+        let mut restarted = Incarnations::load(&bytes).expect("load");
+        assert_eq!(
+            stamp(&mut restarted, "$v$a", "c1", true),
+            (credential.clone(), plugin.clone()),
+            "a restart changes nothing"
+        );
+        stamp(&mut restarted, "$v$a", "c1", false);
+        let (c2, p2) = stamp(&mut restarted, "$v$a", "c1", true);
+        assert!(c2 != credential && p2 != plugin);
+    }
+
+    #[test]
+    fn a_lost_file_revokes_rather_than_revives() {
+        let mut first = Incarnations::new().expect("random");
+        let a = stamp(&mut first, "$v$a", "c1", true).0;
+        let mut second = Incarnations::new().expect("random");
+        assert_ne!(stamp(&mut second, "$v$a", "c1", true).0, a);
+        assert!(Incarnations::load(b"{not json").is_err());
+        let text = String::from_utf8(first.take_changed().expect("bytes")).expect("utf8");
+        assert!(!text.contains("$v$a"), "no verifier in the file: {text}");
+    }
+}

@@ -8,7 +8,7 @@
 
 use http::Method;
 use tollgate_e2e::fixture::{
-    Quickstart, access_token_of, assert_invalid_token, echoed_headers, tamper,
+    Quickstart, Variant, access_token_of, assert_invalid_token, echoed_headers, tamper,
 };
 use tollgate_e2e::quickstart;
 use tollgate_e2e::raw::{build_request, raw_http1};
@@ -273,6 +273,27 @@ async fn editing_the_secret_makes_the_old_secret_fail_and_revokes_older_tokens()
     .expect("new secret accepted");
     let new_token = access_token_of(&renewed);
     assert_eq!(qs.call_upstream(Some(&new_token)).await.status, 200);
+
+    // Back to the first secret (A → B → A): it gets tokens again, but the tokens issued under
+    // its first installation stay revoked, also across a restart.
+    qs.manifests
+        .set_secret_value(name, key, quickstart::CLIENT_SECRET)
+        .expect("set the first secret back");
+    wait_until(RELOAD, "the first secret to be accepted again", || async {
+        let r = qs.request_token(quickstart::CLIENT_SECRET).await;
+        if r.status == 200 {
+            Ok(r)
+        } else {
+            Err(r.describe())
+        }
+    })
+    .await
+    .expect("first secret accepted again");
+    assert_invalid_token(&qs.call_upstream(Some(&old_token)).await);
+    assert_invalid_token(&qs.call_upstream(Some(&new_token)).await);
+    let mut qs = qs;
+    qs.restart().await;
+    assert_invalid_token(&qs.call_upstream(Some(&old_token)).await);
 }
 
 #[tokio::test]
@@ -284,6 +305,7 @@ async fn deleting_the_credential_manifest_revokes_its_tokens() {
         .manifests
         .credential_by_client_id(quickstart::CLIENT_ID)
         .expect("credential");
+    let written = serde_yaml_text(&credential.value);
     qs.manifests
         .remove_object("OAuth2Credential", credential.name())
         .expect("delete the credential");
@@ -306,6 +328,28 @@ async fn deleting_the_credential_manifest_revokes_its_tokens() {
         "{}",
         token_request.describe()
     );
+
+    // Written again under the same name, with the same secret: a new credential to the gateway,
+    // so the deleted one's token stays refused.
+    qs.manifests
+        .write_file("credential-again.yaml", &written)
+        .expect("write the credential again");
+    wait_until(RELOAD, "the credential to be served again", || async {
+        let r = qs.request_token(quickstart::CLIENT_SECRET).await;
+        if r.status == 200 {
+            Ok(r)
+        } else {
+            Err(r.describe())
+        }
+    })
+    .await
+    .expect("credential served again");
+    assert_invalid_token(&qs.call_upstream(Some(&token)).await);
+}
+
+/// A manifest document as text (JSON is YAML).
+fn serde_yaml_text(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 #[tokio::test]
@@ -502,4 +546,141 @@ async fn the_token_endpoint_answers_every_case_of_the_readme_table() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Tenant `team-b` of the namespace-boundary test: its own consumer, a credential with the
+/// quickstart's client id (another secret), an oauth2 plugin issuing global tokens and a
+/// protected route, on its own host; and a host-less route trying to sit under the quickstart's
+/// token endpoint.
+const TEAM_B: &str = "
+apiVersion: v1
+kind: Secret
+metadata: {name: b-secret, namespace: team-b, labels: {tollgate.dev/secret: credential}}
+stringData: {client_secret: team-b-secret}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: Consumer
+metadata: {name: bob, namespace: team-b}
+spec: {username: jane}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: OAuth2Credential
+metadata: {name: b-app, namespace: team-b}
+spec:
+  consumerRef: {name: bob}
+  clientId: client
+  clientSecretRef: {name: b-secret, key: client_secret}
+  hashSecret: false
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: b-oauth2, namespace: team-b}
+spec:
+  type: oauth2
+  oauth2: {enableClientCredentials: true, globalCredentials: true}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: b-api, namespace: team-b}
+spec:
+  hosts: [b.example.test]
+  paths: [/]
+  plugins: [b-oauth2]
+  backend: {url: UPSTREAM}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: b-steal, namespace: team-b}
+spec:
+  paths: [/auth/oauth2]
+  backend: {url: UPSTREAM}
+";
+
+#[tokio::test]
+async fn a_namespace_is_a_tenant_boundary_for_client_ids_tokens_and_token_endpoints() {
+    let qs = Quickstart::start_variant(
+        "tenants",
+        Variant {
+            extra_manifests: &[("team-b.yaml", TEAM_B)],
+            ..Variant::default()
+        },
+    )
+    .await;
+    let b_token_url = qs.gateway.https_url("/oauth2/token");
+    let b_host = [("host", "b.example.test")];
+    let b_token = |secret: &'static str| {
+        let body = format!("grant_type=client_credentials&client_id=client&client_secret={secret}");
+        let (client, url) = (&qs.client, b_token_url.clone());
+        async move {
+            client
+                .send(
+                    Method::POST,
+                    &url,
+                    &[
+                        b_host[0],
+                        ("content-type", "application/x-www-form-urlencoded"),
+                    ],
+                    bytes::Bytes::from(body),
+                )
+                .await
+                .expect("token request completes")
+        }
+    };
+    // The same client id in two namespaces: each plugin finds its own namespace's credential.
+    let b = b_token("team-b-secret").await;
+    assert_eq!(b.status, 200, "{}", b.describe());
+    let b_access = access_token_of(&b);
+    assert_eq!(
+        b_token(quickstart::CLIENT_SECRET).await.json()["error"],
+        "invalid_client"
+    );
+    let refused = qs.request_token("team-b-secret").await;
+    assert_eq!(
+        refused.json()["error"],
+        "invalid_client",
+        "{}",
+        refused.describe()
+    );
+    let own = qs.access_token().await;
+
+    // A global token of team-b is not accepted by the default namespace's plugin, and the other
+    // way round; each works at home.
+    assert_invalid_token(&qs.call_upstream(Some(&b_access)).await);
+    let at_b = |token: String| {
+        let url = qs.gateway.http_url("/anything");
+        let client = &qs.client;
+        async move {
+            let auth = format!("Bearer {token}");
+            client
+                .send(
+                    Method::GET,
+                    &url,
+                    &[b_host[0], ("authorization", &auth)],
+                    bytes::Bytes::new(),
+                )
+                .await
+                .expect("request completes")
+        }
+    };
+    let home = at_b(b_access.clone()).await;
+    assert_eq!(home.status, 200, "{}", home.describe());
+    // Both tenants may call a consumer "jane": the consumer id tells them apart.
+    let seen = echoed_headers(&home.json());
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some("jane")
+    );
+    assert_ne!(seen.get("x-consumer-id"), Some(&qs.expected_consumer_id()));
+    assert_invalid_token(&at_b(own.clone()).await);
+    assert_eq!(qs.call_upstream(Some(&own)).await.status, 200);
+
+    // team-b's route under the quickstart's token endpoint is refused: token requests still reach
+    // the default namespace's endpoint, never team-b's upstream.
+    let token = qs.request_token(quickstart::CLIENT_SECRET).await;
+    assert_eq!(token.status, 200, "{}", token.describe());
+    assert!(
+        token.json()["access_token"].is_string(),
+        "{}",
+        token.describe()
+    );
 }

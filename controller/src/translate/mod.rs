@@ -27,6 +27,7 @@ pub mod problem;
 pub mod report;
 mod routes;
 pub mod secrets;
+mod tenancy;
 pub mod verifier_cache;
 
 #[cfg(test)]

@@ -124,4 +124,7 @@ pub mod reason {
     /// controller runs on every snapshot before pushing it); the object is left out so that the
     /// rest is served. The message says which rule.
     pub const INVALID_CONFIGURATION: &str = "InvalidConfiguration";
+    /// A route would take requests of another namespace's protected route, or another
+    /// namespace's route would take its protected requests; the older keeps them.
+    pub const ROUTE_CONFLICT: &str = "RouteConflict";
 }

@@ -9,6 +9,7 @@ use tollgate_core::validate::is_valid_host;
 
 use super::plugins::{PluginLookup, Plugins, is_token};
 use super::problem::{Kind, ProblemCondition, reason};
+use super::tenancy::{Aged, refuse_interception};
 use super::{ObjectName, Problems, ServiceEndpoints, ServiceKey};
 use crate::resources::GatewayRoute;
 use crate::resources::gateway_route::Backend;
@@ -19,10 +20,17 @@ pub(crate) fn translate(
     services: &ServiceEndpoints,
     problems: &mut Problems,
 ) -> Vec<snapshot::Route> {
-    objects
+    let aged = objects
         .iter()
-        .filter_map(|obj| route(obj, plugins, services, problems))
-        .collect()
+        .filter_map(|obj| {
+            let route = route(obj, plugins, services, problems)?;
+            Some(Aged {
+                route,
+                created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            })
+        })
+        .collect();
+    refuse_interception(aged, problems)
 }
 
 fn route(

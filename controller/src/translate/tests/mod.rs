@@ -4,6 +4,7 @@
 mod dependencies;
 mod problems;
 mod snapshot;
+mod tenancy;
 mod validity;
 
 use std::collections::BTreeMap;

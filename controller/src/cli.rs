@@ -23,9 +23,9 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Serve the manifests of a directory with an in-process proxy: no cluster, no database.
-    Standalone(StandaloneArgs),
+    Standalone(Box<StandaloneArgs>),
     /// Run the Kubernetes operator (in-cluster configuration, or KUBECONFIG).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 /// Flags of `tollgate-controller standalone`: the proxy's listener flags plus its own.
@@ -83,7 +83,7 @@ mod tests {
         let Command::Standalone(args) = command else {
             panic!("expected standalone");
         };
-        Ok((log, args))
+        Ok((log, *args))
     }
 
     fn proxy(flags: &[&str]) -> Result<ProxyArgs, clap::Error> {

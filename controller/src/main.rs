@@ -28,7 +28,7 @@ fn main() -> ExitCode {
             ))
             .map_err(|e| e.to_string()),
         Command::Run(args) => runtime
-            .block_on(operator::run(args))
+            .block_on(operator::run(*args))
             .map_err(|e| e.to_string()),
     };
     match result {

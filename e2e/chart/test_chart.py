@@ -39,8 +39,12 @@ WATCH_RULES = [
     (("events.k8s.io",), ("events",), ("create", "patch"), ()),
     (("",), ("events",), ("create", "patch"), ()),
 ]
+# Namespace labels for AuthPlugin allowedNamespaces selectors: cluster-wide mode only.
+CLUSTER_WIDE_ONLY_RULES = [
+    (("",), ("namespaces",), ("get", "list", "watch"), ()),
+]
 GENERATED_SECRETS_RULE = (("",), ("secrets",), ("get", "create", "patch"),
-                          ("tollgate-config-token", "tollgate-signing-keys"))
+                          ("tollgate-config-token", "tollgate-signing-keys", "tollgate-config-tls"))
 LEASE_RULES = [
     GENERATED_SECRETS_RULE,
     (("coordination.k8s.io",), ("leases",), ("create",), ()),
@@ -212,16 +216,69 @@ class DefaultRenderTest(unittest.TestCase):
     def test_proxy_listens_on_the_contract_ports_and_reads_the_config_token_file(self):
         c = container(self.docs, "tollgate-proxy")
         a = args_map(c)
-        self.assertEqual((a["http-addr"], a["https-addr"], a["admin-addr"]),
-                         ("[::]:8000", "[::]:8443", "[::]:8100"))
+        self.assertEqual((a["http-addr"], a["https-addr"], a["admin-addr"], a["metrics-addr"]),
+                         ("[::]:8000", "[::]:8443", "[::]:8100", "[::]:9100"))
         self.assertEqual({p["name"]: p["containerPort"] for p in c["ports"]},
-                         {"http": 8000, "https": 8443, "admin": 8100})
+                         {"http": 8000, "https": 8443, "admin": 8100, "metrics": 9100})
         mount = next(m for m in c["volumeMounts"] if m["name"] == "config-token")
         self.assertEqual(a["config-token-file"], mount["mountPath"] + "/token")
         vol = next(v for v in one(self.docs, "Deployment", "tollgate-proxy")["spec"]["template"]
                    ["spec"]["volumes"] if v["name"] == "config-token")
         self.assertEqual(vol["secret"]["secretName"], "tollgate-config-token")
         self.assertNotIn("tls-cert", a)
+
+    def test_the_config_channel_speaks_tls_with_the_certificate_the_controller_checks(self):
+        proxy = container(self.docs, "tollgate-proxy")
+        a = args_map(proxy)
+        mount = next(m for m in proxy["volumeMounts"] if m["name"] == "config-tls")
+        self.assertEqual((a["config-tls-cert"], a["config-tls-key"]),
+                         (mount["mountPath"] + "/tls.crt", mount["mountPath"] + "/tls.key"))
+        self.assertNotIn("config-channel-plaintext", a)
+        vol = next(v for v in one(self.docs, "Deployment", "tollgate-proxy")["spec"]["template"]
+                   ["spec"]["volumes"] if v["name"] == "config-tls")
+        self.assertEqual(vol["secret"]["secretName"], "tollgate-config-tls")
+        c = container(self.docs, "tollgate-controller")
+        ca = args_map(c)
+        self.assertEqual(ca["config-tls-secret"], f"{NS}/tollgate-config-tls")
+        self.assertEqual(ca["config-tls-server-name"], f"tollgate-proxy-config.{NS}.svc")
+        self.assertIn("--create-config-tls-secret", c["args"])
+
+    def test_chart_generated_config_tls_is_a_labelled_tls_secret_for_the_server_name(self):
+        docs = render("--set", "generatedSecrets=chart")
+        secret = one(docs, "Secret", "tollgate-config-tls")
+        self.assertEqual(secret["type"], "kubernetes.io/tls")
+        self.assertEqual(secret["metadata"]["labels"]["tollgate.dev/secret"], "config-tls")
+        pem = base64.b64decode(secret["data"]["tls.crt"]).decode()
+        self.assertIn("BEGIN CERTIFICATE", pem)
+        self.assertIn("PRIVATE KEY", base64.b64decode(secret["data"]["tls.key"]).decode())
+        self.assertNotIn("--create-config-tls-secret",
+                         container(docs, "tollgate-controller")["args"])
+
+    def test_network_policies_keep_the_config_channel_to_the_controller(self):
+        proxy_policy = one(self.docs, "NetworkPolicy", "tollgate-proxy")["spec"]
+        proxy_labels = one(self.docs, "Deployment", "tollgate-proxy")["spec"]["template"][
+            "metadata"]["labels"]
+        controller_labels = one(self.docs, "Deployment", "tollgate-controller")["spec"][
+            "template"]["metadata"]["labels"]
+        self.assertTrue(proxy_policy["podSelector"]["matchLabels"].items() <= proxy_labels.items())
+        by_port = {tuple(p["port"] for p in rule["ports"]): rule.get("from")
+                   for rule in proxy_policy["ingress"]}
+        self.assertEqual(set(by_port), {("http", "https"), ("admin",), ("metrics",)})
+        self.assertIsNone(by_port[("http", "https")], "traffic from anywhere")
+        (peer,) = by_port[("admin",)]
+        self.assertTrue(peer["podSelector"]["matchLabels"].items() <= controller_labels.items())
+        self.assertFalse(peer["podSelector"]["matchLabels"].items() <= proxy_labels.items())
+        controller_policy = one(self.docs, "NetworkPolicy", "tollgate-controller")["spec"]
+        self.assertEqual([[p["port"] for p in r["ports"]] for r in controller_policy["ingress"]],
+                         [["admin"]])
+        restricted = render("--set-json",
+                            'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":'
+                            '{"kubernetes.io/metadata.name":"monitoring"}}}]')
+        rules = one(restricted, "NetworkPolicy", "tollgate-proxy")["spec"]["ingress"]
+        metrics = next(r for r in rules if r["ports"] == [{"port": "metrics"}])
+        self.assertEqual(metrics["from"][0]["namespaceSelector"]["matchLabels"],
+                         {"kubernetes.io/metadata.name": "monitoring"})
+        self.assertEqual(find(render("--set", "networkPolicy.enabled=false"), "NetworkPolicy"), [])
 
     def test_every_container_is_locked_down(self):
         for name in ["tollgate-controller", "tollgate-proxy"]:
@@ -238,12 +295,13 @@ class DefaultRenderTest(unittest.TestCase):
                 res = pod["containers"][0]["resources"]
                 self.assertTrue(res["requests"]["cpu"] and res["limits"]["memory"])
 
-    def test_probes_use_healthz_and_readyz_on_the_admin_port(self):
-        for name in ["tollgate-controller", "tollgate-proxy"]:
+    def test_probes_use_healthz_and_readyz_on_the_health_port(self):
+        # The proxy's admin port is its config channel (TLS); health is on its metrics port.
+        for name, port in [("tollgate-controller", "admin"), ("tollgate-proxy", "metrics")]:
             with self.subTest(name=name):
                 c = container(self.docs, name)
-                self.assertEqual(c["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "admin"})
-                self.assertEqual(c["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "admin"})
+                self.assertEqual(c["livenessProbe"]["httpGet"], {"path": "/healthz", "port": port})
+                self.assertEqual(c["readinessProbe"]["httpGet"], {"path": "/readyz", "port": port})
 
     def test_only_the_controller_mounts_an_api_token(self):
         pods = {n: one(self.docs, "Deployment", n)["spec"]["template"]["spec"]
@@ -266,7 +324,8 @@ class DefaultRenderTest(unittest.TestCase):
         svc = one(self.docs, "Service", "tollgate-proxy-config")["spec"]
         self.assertEqual(svc["clusterIP"], "None")
         self.assertTrue(svc["publishNotReadyAddresses"])
-        self.assertEqual([(p["port"], p["targetPort"]) for p in svc["ports"]], [(8100, "admin")])
+        self.assertEqual([(p["port"], p["targetPort"]) for p in svc["ports"]],
+                         [(8100, "admin"), (9100, "metrics")])
         self.assertEqual(svc["selector"]["app.kubernetes.io/component"], "proxy")
 
     def test_proxy_disruption_budget_selects_the_proxy_pods(self):
@@ -306,7 +365,8 @@ class DefaultRenderTest(unittest.TestCase):
     def test_cluster_wide_rbac_is_exactly_the_least_privilege_rule_set(self):
         rules = rbac_check.extract_rules(list(self.docs), None)
         self.assertEqual(rules["serviceAccount"], {"namespace": NS, "name": "tollgate-controller"})
-        self.assertEqual(rule_set(rules["grants"], None), sorted(WATCH_RULES))
+        self.assertEqual(rule_set(rules["grants"], None),
+                         sorted(WATCH_RULES + CLUSTER_WIDE_ONLY_RULES))
         self.assertEqual(rule_set(rules["grants"], NS), sorted(LEASE_RULES))
         self.assertEqual({g["namespace"] for g in rules["grants"]}, {None, NS})
 
@@ -338,6 +398,8 @@ class VariantRenderTest(unittest.TestCase):
         a = args_map(container(docs, "tollgate-controller"))
         self.assertEqual(a["config-token-secret"], f"{NS}/my-config-token")
         self.assertEqual(a["signing-key-secret"], f"{NS}/my-signing-keys")
+        self.assertEqual(a["config-tls-secret"], f"{NS}/my-config-tls")
+        self.assertNotIn("--create-config-tls-secret", container(docs, "tollgate-controller")["args"])
         vols = one(docs, "Deployment", "tollgate-proxy")["spec"]["template"]["spec"]["volumes"]
         self.assertIn("my-config-token", [v.get("secret", {}).get("secretName") for v in vols])
 
@@ -356,19 +418,19 @@ class VariantRenderTest(unittest.TestCase):
         self.assertEqual(svc["type"], "NodePort")
         self.assertEqual([p["nodePort"] for p in svc["ports"]], [30080, 30443])
 
-    def test_service_monitor_scrapes_the_admin_port_of_proxies_and_controller(self):
+    def test_service_monitor_scrapes_the_metrics_port_of_proxies_and_controller(self):
         docs = variant("servicemonitor")
         sm = one(docs, "ServiceMonitor")
         self.assertEqual(sm["metadata"]["labels"]["release"], "prometheus")
         self.assertEqual([(e["port"], e["path"], e["interval"]) for e in sm["spec"]["endpoints"]],
-                         [("admin", "/metrics", "15s")])
+                         [("metrics", "/metrics", "15s")])
         selector = sm["spec"]["selector"]["matchLabels"]
         scraped = sorted(d["metadata"]["name"] for d in find(docs, "Service")
                          if selector.items() <= d["metadata"]["labels"].items())
         self.assertEqual(scraped, ["tollgate-controller-metrics", "tollgate-proxy-config"])
         for name in scraped:
             ports = one(docs, "Service", name)["spec"]["ports"]
-            self.assertIn("admin", [p["name"] for p in ports])
+            self.assertIn("metrics", [p["name"] for p in ports])
 
     def test_service_can_be_a_cluster_ip_with_custom_ports(self):
         docs = render("--set", "proxy.service.type=ClusterIP", "--set", "proxy.service.http.port=8080",

@@ -36,6 +36,8 @@ pub const APP_NAMESPACE: &str = "shop";
 /// The proxies' headless config Service.
 pub const PROXY_SERVICE: &str = "tollgate-proxy-config";
 pub const CONFIG_TOKEN_SECRET: &str = "tollgate-config-token";
+/// The config channel's certificate, as the chart's controller would create it.
+pub const CONFIG_TLS_SECRET: &str = "tollgate-config-tls";
 pub const SIGNING_KEYS_SECRET: &str = "tollgate-signing-keys";
 pub const LEASE_NAME: &str = "tollgate-controller";
 /// The controller binary.
@@ -624,6 +626,9 @@ impl Controller {
             .arg(format!(
                 "--signing-key-secret={SYSTEM_NAMESPACE}/{SIGNING_KEYS_SECRET}"
             ))
+            .arg(format!(
+                "--config-tls-secret={SYSTEM_NAMESPACE}/{CONFIG_TLS_SECRET}"
+            ))
             .arg(format!("--admin-addr=127.0.0.1:{}", self.admin_port))
             .arg(format!("--lease-name={LEASE_NAME}"))
             .arg(format!("--lease-namespace={SYSTEM_NAMESPACE}"))
@@ -703,15 +708,18 @@ impl Controller {
     }
 }
 
-/// What the Helm chart would create: the system namespace, the config-token and signing-keys
-/// Secrets (labelled), the proxies' headless config Service and, standing in for pods, one
-/// EndpointSlice per proxy process listing its loopback admin address.
+/// What the Helm chart would create: the system namespace, the config-token, signing-keys and
+/// config-channel certificate Secrets (labelled), the proxies' headless config Service and,
+/// standing in for pods, one EndpointSlice per proxy process listing its loopback admin address.
 pub fn system_manifests(
     proxy_admin_addrs: &[String],
     config_token: &str,
     signing_key: &[u8],
 ) -> String {
     let key_b64 = base64::engine::general_purpose::STANDARD.encode(signing_key);
+    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    let (tls_crt, tls_key) = crate::proxy::config_tls();
+    let (tls_crt, tls_key) = (b64(tls_crt), b64(tls_key));
     let mut out = format!(
         r#"apiVersion: v1
 kind: Namespace
@@ -737,6 +745,18 @@ metadata:
     tollgate.dev/secret: signing-keys
 data:
   k2026-01-01: {key_b64}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {CONFIG_TLS_SECRET}
+  namespace: {SYSTEM_NAMESPACE}
+  labels:
+    tollgate.dev/secret: config-tls
+type: kubernetes.io/tls
+data:
+  tls.crt: {tls_crt}
+  tls.key: {tls_key}
 ---
 apiVersion: v1
 kind: Service

@@ -1,6 +1,8 @@
 //! `tollgate-proxy` as a test fixture (for the operator suite): free loopback ports, a config
-//! token file, a certificate generated for `localhost` and handed to it, liveness awaited on the
-//! admin port. Readiness needs a config, so it is awaited separately ([`Proxy::wait_ready`]).
+//! token file, a certificate generated for `localhost` and handed to it, the config channel's
+//! certificate ([`config_tls`], one for every proxy, as the chart's Secret is), liveness awaited
+//! on the metrics port. Readiness needs a config, so it is awaited separately
+//! ([`Proxy::wait_ready`]).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,16 +22,40 @@ use crate::workdir::WorkDir;
 
 pub const PROXY_BIN: &str = "tollgate-proxy";
 
+/// The name the config channel's certificate is for: the proxies' config Service's DNS name, as
+/// the controller checks it (`crate::cluster::PROXY_SERVICE` in `crate::cluster::SYSTEM_NAMESPACE`).
+pub const CONFIG_TLS_SERVER_NAME: &str = "tollgate-proxy-config.tollgate-system.svc";
+
+/// The config channel's certificate and key (PEM), generated once per test process for
+/// [`CONFIG_TLS_SERVER_NAME`] and the addresses tests reach the admin port at.
+pub fn config_tls() -> &'static (String, String) {
+    static PAIR: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    PAIR.get_or_init(|| {
+        let names = vec![
+            CONFIG_TLS_SERVER_NAME.to_owned(),
+            "127.0.0.1".to_owned(),
+            admin_host(),
+        ];
+        match rcgen::generate_simple_self_signed(names) {
+            Ok(generated) => (generated.cert.pem(), generated.key_pair.serialize_pem()),
+            Err(e) => panic!("generating the config channel certificate: {e}"),
+        }
+    })
+}
+
 #[derive(Debug)]
 pub struct Proxy {
     name: String,
     cert: PathBuf,
     key: PathBuf,
+    config_cert: PathBuf,
+    config_key: PathBuf,
     token_file: PathBuf,
     log_file: PathBuf,
     http_port: u16,
     https_port: u16,
     admin_port: u16,
+    metrics_port: u16,
     process: Option<Process>,
     config_token: String,
 }
@@ -44,15 +70,23 @@ impl Proxy {
         let token_file = dir.join("config-token");
         std::fs::write(&token_file, config_token)
             .map_err(|e| Error::io("writing the config token", &token_file, e))?;
+        let (config_cert, config_key) = (dir.join("config-tls.crt"), dir.join("config-tls.key"));
+        let (cert_pem, key_pem) = config_tls();
+        std::fs::write(&config_cert, cert_pem)
+            .map_err(|e| Error::io("writing a certificate", &config_cert, e))?;
+        write_private(&config_key, key_pem)?;
         let mut proxy = Proxy {
             name: name.to_owned(),
             cert,
             key,
+            config_cert,
+            config_key,
             token_file,
             log_file: work.log_file(name),
             http_port: free_port()?,
             https_port: free_port()?,
             admin_port: free_port()?,
+            metrics_port: free_port()?,
             process: None,
             config_token: config_token.to_owned(),
         };
@@ -66,6 +100,7 @@ impl Proxy {
                     proxy.http_port = free_port()?;
                     proxy.https_port = free_port()?;
                     proxy.admin_port = free_port()?;
+                    proxy.metrics_port = free_port()?;
                 }
                 other => return other.map(|()| proxy),
             }
@@ -85,6 +120,14 @@ impl Proxy {
             .arg(&self.cert)
             .arg("--tls-key")
             .arg(&self.key)
+            .args([
+                "--metrics-addr",
+                &format!("127.0.0.1:{}", self.metrics_port),
+            ])
+            .arg("--config-tls-cert")
+            .arg(&self.config_cert)
+            .arg("--config-tls-key")
+            .arg(&self.config_key)
             .arg("--config-token-file")
             .arg(&self.token_file)
             .args(["--log-format", "text"])
@@ -103,7 +146,7 @@ impl Proxy {
 
     async fn wait_admin(&mut self, path: &str) -> Result<(), Error> {
         let client = Client::plain()?;
-        let url = self.admin_url(path);
+        let url = self.metrics_url(path);
         let what = format!("{} to answer {path}", self.name);
         let Some(process) = self.process.as_mut() else {
             return Ok(());
@@ -143,10 +186,10 @@ impl Proxy {
     /// `POST /config` with the right bearer token and `snapshot` as the body.
     pub async fn push_config(&self, snapshot: &[u8]) -> Result<Response, Error> {
         let auth = format!("Bearer {}", self.config_token);
-        Client::plain()?
+        self.config_client()?
             .send(
                 Method::POST,
-                &self.admin_url("/config"),
+                &self.config_url(),
                 &[
                     ("authorization", &auth),
                     ("content-type", "application/json"),
@@ -163,10 +206,26 @@ impl Proxy {
             .map_err(|e| Error::io("writing the config token", &self.token_file, e))
     }
 
-    /// The hash of the config the proxy holds (`GET /config`), empty when it holds none.
+    /// The hash of the config the proxy holds (`GET /config`, with the token), empty when it
+    /// holds none.
     pub async fn config_hash(&self) -> Result<String, Error> {
-        let url = self.admin_url(config_channel::PATH);
-        let response = Client::plain()?.get(&url).await?;
+        self.config_hash_with(&self.config_token).await
+    }
+
+    /// [`Self::config_hash`] presenting `token`.
+    pub async fn config_hash_with(&self, token: &str) -> Result<String, Error> {
+        let url = self.config_url();
+        let auth = format!("Bearer {token}");
+        let response = self
+            .config_client()?
+            .send(Method::GET, &url, &[("authorization", &auth)], Bytes::new())
+            .await?;
+        if response.status != 200 {
+            return Err(Error::Http {
+                url,
+                reason: response.describe(),
+            });
+        }
         let status: ConfigStatus =
             serde_json::from_slice(&response.body).map_err(|e| Error::Http {
                 url,
@@ -187,8 +246,34 @@ impl Proxy {
         format!("https://localhost:{}{path}", self.https_port)
     }
 
-    pub fn admin_url(&self, path: &str) -> String {
-        format!("http://{}:{}{path}", admin_host(), self.admin_port)
+    /// `/healthz`, `/readyz` and `/metrics`, on the metrics port.
+    pub fn metrics_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.metrics_port)
+    }
+
+    /// The config channel (HTTPS, on the admin port).
+    pub fn config_url(&self) -> String {
+        format!(
+            "https://{}:{}{}",
+            admin_host(),
+            self.admin_port,
+            config_channel::PATH
+        )
+    }
+
+    /// The admin port over plain HTTP, which the proxy must refuse.
+    pub fn plain_config_url(&self) -> String {
+        format!(
+            "http://{}:{}{}",
+            admin_host(),
+            self.admin_port,
+            config_channel::PATH
+        )
+    }
+
+    /// A client trusting the config channel's certificate.
+    pub fn config_client(&self) -> Result<Client, Error> {
+        Client::trusting_pem_file(&self.config_cert)
     }
 
     /// `<admin host>:<admin port>`, the address a controller pushes to (see [`admin_host`]).
@@ -208,13 +293,18 @@ impl Proxy {
 
 /// Writes a self-signed certificate for `localhost` and `127.0.0.1` (key file mode 0600).
 pub fn write_certificate(cert: &std::path::Path, key: &std::path::Path) -> Result<(), Error> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     let generated =
         rcgen::generate_simple_self_signed(names).map_err(|e| Error::Tls(e.to_string()))?;
     std::fs::write(cert, generated.cert.pem())
         .map_err(|e| Error::io("writing a certificate", cert, e))?;
+    write_private(key, &generated.key_pair.serialize_pem())
+}
+
+/// Writes a private key file (mode 0600).
+fn write_private(key: &std::path::Path, pem: &str) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -222,7 +312,7 @@ pub fn write_certificate(cert: &std::path::Path, key: &std::path::Path) -> Resul
         .mode(0o600)
         .open(key)
         .map_err(|e| Error::io("writing a private key", key, e))?;
-    file.write_all(generated.key_pair.serialize_pem().as_bytes())
+    file.write_all(pem.as_bytes())
         .map_err(|e| Error::io("writing a private key", key, e))
 }
 

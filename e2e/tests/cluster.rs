@@ -937,8 +937,12 @@ async fn a_proxy_restarted_under_load_serves_again_only_with_its_config_and_lose
         .local()
         .proxies
         .iter()
-        .map(|p| (p.admin_url("/readyz"), p.admin_url("/config")))
+        .map(|p| (p.metrics_url("/readyz"), p.config_url()))
         .collect();
+    let config_client = env.local().proxies[0]
+        .config_client()
+        .expect("config channel client");
+    let config_auth = format!("Bearer {CONFIG_TOKEN}");
     let targets: Arc<Vec<(Client, String, AtomicBool)>> = Arc::new(
         env.gateways
             .iter()
@@ -960,6 +964,7 @@ async fn a_proxy_restarted_under_load_serves_again_only_with_its_config_and_lose
     let watcher = {
         let (targets, stop, plain, held) =
             (targets.clone(), stop.clone(), plain.clone(), held.clone());
+        let (config_client, config_auth) = (config_client.clone(), config_auth.clone());
         tokio::spawn(async move {
             let mut violations = Vec::new();
             let mut tick = tokio::time::interval(Duration::from_millis(5));
@@ -969,8 +974,13 @@ async fn a_proxy_restarted_under_load_serves_again_only_with_its_config_and_lose
                 {
                     let ready = matches!(plain.get(ready_url).await, Ok(r) if r.status == 200);
                     if ready {
-                        let hash = plain
-                            .get(config_url)
+                        let hash = config_client
+                            .send(
+                                Method::GET,
+                                config_url,
+                                &[("authorization", &config_auth)],
+                                Default::default(),
+                            )
                             .await
                             .map(|r| r.json()["hash"].as_str().unwrap_or_default().to_owned());
                         if hash.as_deref().ok() != Some(held.as_str()) {

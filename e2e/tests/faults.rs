@@ -375,12 +375,12 @@ async fn sigterm_under_load_loses_no_request() {
     let replicas = Arc::new([
         (
             a.http_url("/work/x"),
-            a.admin_url("/readyz"),
+            a.metrics_url("/readyz"),
             AtomicBool::new(true),
         ),
         (
             b.http_url("/work/x"),
-            b.admin_url("/readyz"),
+            b.metrics_url("/readyz"),
             AtomicBool::new(true),
         ),
     ]);

@@ -123,7 +123,7 @@ async fn a_proxy_serves_the_token_flow_once_it_is_pushed_a_config() {
         .expect("proxy starts");
     let admin = Client::plain().expect("client");
     let not_ready = admin
-        .get(&proxy.admin_url("/readyz"))
+        .get(&proxy.metrics_url("/readyz"))
         .await
         .expect("readyz");
     assert_eq!(not_ready.status, 503, "a proxy without config is not ready");
@@ -177,14 +177,14 @@ async fn a_proxy_serves_the_token_flow_once_it_is_pushed_a_config() {
 }
 
 #[tokio::test]
-async fn config_pushes_with_a_wrong_token_or_an_invalid_snapshot_change_nothing() {
+async fn config_pushes_in_cleartext_with_a_wrong_token_or_an_invalid_snapshot_change_nothing() {
     let work = WorkDir::new("proxy-config-channel").expect("work dir");
     let proxy = Proxy::start(&work, "proxy-b", CONFIG_TOKEN)
         .await
         .expect("proxy starts");
     let snapshot = quickstart_snapshot(9);
-    let admin = Client::plain().expect("client");
-    let url = proxy.admin_url("/config");
+    let admin = proxy.config_client().expect("client");
+    let url = proxy.config_url();
     let body = bytes::Bytes::from(snapshot.to_json());
     let cases: [(&[(&str, &str)], u16); 3] = [
         (&[], 401),
@@ -203,6 +203,49 @@ async fn config_pushes_with_a_wrong_token_or_an_invalid_snapshot_change_nothing(
             response.describe()
         );
     }
+    assert_eq!(proxy.config_hash().await.expect("hash"), "");
+
+    // The channel speaks only TLS: plain HTTP gets no answer at all, let alone a push.
+    let plain = Client::plain().expect("client");
+    let auth = format!("Bearer {CONFIG_TOKEN}");
+    let cleartext = plain
+        .send(
+            http::Method::POST,
+            &proxy.plain_config_url(),
+            &[("authorization", &auth)],
+            body.clone(),
+        )
+        .await;
+    assert!(cleartext.is_err(), "plain HTTP was answered: {cleartext:?}");
+    // Reading the hash needs the token too; health and metrics live on another port, where the
+    // config channel is not served.
+    let anonymous = admin.get(&url).await.expect("GET /config");
+    assert_eq!(anonymous.status, 401, "{}", anonymous.describe());
+    let not_here = admin
+        .get(&url.replace("/config", "/metrics"))
+        .await
+        .expect("GET /metrics on the admin port");
+    assert_eq!(not_here.status, 404, "{}", not_here.describe());
+    let metrics = plain
+        .get(&proxy.metrics_url("/metrics"))
+        .await
+        .expect("metrics");
+    assert_eq!(metrics.status, 200, "{}", metrics.describe());
+    let config_on_metrics = plain
+        .send(
+            http::Method::POST,
+            &proxy.metrics_url("/config"),
+            &[("authorization", &auth)],
+            body.clone(),
+        )
+        .await
+        .expect("POST /config on the metrics port");
+    assert_eq!(
+        config_on_metrics.status,
+        404,
+        "{}",
+        config_on_metrics.describe()
+    );
     assert_eq!(proxy.config_hash().await.expect("hash"), "");
 
     let good = proxy.push_config(&snapshot.to_json()).await.expect("push");
@@ -232,8 +275,8 @@ async fn a_token_rotated_in_the_token_file_is_taken_without_a_restart() {
     let proxy = Proxy::start(&work, "proxy-rot", CONFIG_TOKEN)
         .await
         .expect("proxy starts");
-    let admin = Client::plain().expect("client");
-    let url = proxy.admin_url("/config");
+    let admin = proxy.config_client().expect("client");
+    let url = proxy.config_url();
     let body = bytes::Bytes::from(quickstart_snapshot(9).to_json());
     let push = |token: &'static str| {
         let (admin, url, body) = (admin.clone(), url.clone(), body.clone());
@@ -258,5 +301,12 @@ async fn a_token_rotated_in_the_token_file_is_taken_without_a_restart() {
     .await;
     accepted.expect("the new token is accepted without a restart");
     assert_eq!(push(CONFIG_TOKEN).await, 401, "the old token is refused");
-    assert_ne!(proxy.config_hash().await.expect("hash"), "");
+    assert!(
+        proxy.config_hash().await.is_err(),
+        "the old token reads nothing"
+    );
+    assert_ne!(
+        proxy.config_hash_with("rotated-token").await.expect("hash"),
+        ""
+    );
 }

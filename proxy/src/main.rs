@@ -26,8 +26,27 @@ fn main() -> ExitCode {
     if config_token.is_none() {
         tracing::warn!("no config token: POST /config is disabled");
     }
+    let config_tls = args
+        .config_tls_cert
+        .clone()
+        .zip(args.config_tls_key.clone());
+    if config_token.is_some() && config_tls.is_none() {
+        if !args.config_channel_plaintext {
+            tracing::error!(
+                "the config channel carries the signing keys: give it a certificate \
+                 (--config-tls-cert and --config-tls-key), or accept plain HTTP with \
+                 --config-channel-plaintext"
+            );
+            return ExitCode::FAILURE;
+        }
+        tracing::warn!(
+            "the config channel is plain HTTP: whoever reads pod traffic reads the signing keys"
+        );
+    }
     let mut options = args.listener.into_options(config_token);
     options.config_token_file = args.config_token_file.clone();
+    options.metrics_addr = Some(args.metrics_addr);
+    options.config_tls = config_tls;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

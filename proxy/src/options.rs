@@ -80,6 +80,12 @@ pub struct ProxyOptions {
     pub http_addr: Option<SocketAddr>,
     pub https_addr: Option<SocketAddr>,
     pub admin_addr: Option<SocketAddr>,
+    /// A listener of its own for `/healthz`, `/readyz` and `/metrics`; the admin port then
+    /// serves only the config channel. `None`: the admin port serves them all.
+    pub metrics_addr: Option<SocketAddr>,
+    /// PEM certificate chain and key of the admin port: with them it speaks only TLS (and picks
+    /// up new files when they change, as a renewed Secret's are).
+    pub config_tls: Option<(PathBuf, PathBuf)>,
     /// PEM files of the HTTPS certificate chain and key; a self-signed certificate when absent.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -137,6 +143,8 @@ impl Default for SecretCheckLimits {
 pub const DEFAULT_HTTP_ADDR: &str = "[::]:8000";
 pub const DEFAULT_HTTPS_ADDR: &str = "[::]:8443";
 pub const DEFAULT_ADMIN_ADDR: &str = "[::]:8100";
+/// `tollgate-proxy`'s health and metrics listener.
+pub const DEFAULT_METRICS_ADDR: &str = "[::]:9100";
 /// Standalone mode's admin address when none is given: loopback only (it has no config channel
 /// and its metrics are for the host).
 pub const STANDALONE_ADMIN_ADDR: &str = "127.0.0.1:8100";
@@ -148,6 +156,8 @@ impl Default for ProxyOptions {
             http_addr: parse(DEFAULT_HTTP_ADDR),
             https_addr: parse(DEFAULT_HTTPS_ADDR),
             admin_addr: parse(DEFAULT_ADMIN_ADDR),
+            metrics_addr: None,
+            config_tls: None,
             tls_cert: None,
             tls_key: None,
             upstream_ca: None,
@@ -175,9 +185,10 @@ pub struct ListenerArgs {
     /// HTTPS listener (the token endpoint requires HTTPS).
     #[arg(long, default_value = DEFAULT_HTTPS_ADDR)]
     pub https_addr: SocketAddr,
-    /// Admin listener: `/healthz`, `/readyz`, `/metrics` and the config channel. Default:
-    /// `[::]:8100` for `tollgate-proxy` (the controller pushes to it);
-    /// `127.0.0.1:8100` for standalone mode, which nothing outside the host needs to reach.
+    /// Admin listener. `tollgate-proxy`: the config channel only (default `[::]:8100`, TLS with
+    /// `--config-tls-cert`), health and metrics being on `--metrics-addr`. Standalone mode:
+    /// `/healthz`, `/readyz` and `/metrics` (default `127.0.0.1:8100`, which nothing outside the
+    /// host needs to reach).
     #[arg(long)]
     pub admin_addr: Option<SocketAddr>,
     /// PEM certificate chain of the HTTPS listener (self-signed when absent; standalone mode
@@ -242,6 +253,22 @@ pub struct ProxyArgs {
     /// The config-channel bearer token (prefer the file).
     #[arg(long, env = "TOLLGATE_CONFIG_TOKEN", hide_env_values = true)]
     pub config_token: Option<String>,
+    /// Listener of `/healthz`, `/readyz` and `/metrics`, apart from the config channel so that
+    /// scrapers and probes never need to reach it.
+    #[arg(long, default_value = DEFAULT_METRICS_ADDR)]
+    pub metrics_addr: SocketAddr,
+    /// PEM certificate chain of the config channel (the admin port then speaks only TLS; new
+    /// files are picked up without a restart). Required with a config token, unless
+    /// `--config-channel-plaintext`.
+    #[arg(long, requires = "config_tls_key")]
+    pub config_tls_cert: Option<PathBuf>,
+    /// PEM private key of the config channel.
+    #[arg(long, requires = "config_tls_cert")]
+    pub config_tls_key: Option<PathBuf>,
+    /// Accept config pushes over plain HTTP (anyone who can read pod traffic then reads the
+    /// signing keys and the token): for local experiments only.
+    #[arg(long)]
+    pub config_channel_plaintext: bool,
     #[command(flatten)]
     pub log: crate::logging::LogArgs,
 }
@@ -254,6 +281,7 @@ impl ProxyOptions {
             http_addr: Some(any),
             https_addr: Some(any),
             admin_addr: Some(any),
+            metrics_addr: None,
             ..Self::default()
         }
     }

@@ -92,6 +92,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-signing-keys" (include "tollgate.fullname" .)) .Values.signingKeys.existingSecret }}
 {{- end }}
 
+{{- define "tollgate.configTlsSecretName" -}}
+{{- default (printf "%s-config-tls" (include "tollgate.fullname" .)) .Values.configTls.existingSecret }}
+{{- end }}
+
+{{/* The DNS name the config channel's certificate is for (the controller checks it). */}}
+{{- define "tollgate.configTlsServerName" -}}
+{{- printf "%s.%s.svc" (include "tollgate.proxy.configServiceName" .) .Release.Namespace }}
+{{- end }}
+
 {{- define "tollgate.leaseName" -}}
 {{- default (include "tollgate.controller.fullname" .) .Values.controller.leaderElection.leaseName }}
 {{- end }}

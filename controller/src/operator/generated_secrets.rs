@@ -1,5 +1,5 @@
-//! The config-channel token and signing-keys Secrets, created by the controller when they do
-//! not exist and never overwritten.
+//! The config-channel token, signing-keys and config-channel certificate Secrets, created by the
+//! controller when they do not exist and never overwritten.
 //!
 //! A chart that generates them at render time (Helm's `lookup`) regenerates them on every render
 //! where `lookup` sees no cluster: `helm template`, Argo CD, Flux. Each render would then change
@@ -23,6 +23,8 @@ use crate::resources::SECRET_LABEL;
 pub enum Error {
     #[error("no randomness from the operating system: {0}")]
     Random(String),
+    #[error("generating a certificate: {0}")]
+    Certificate(String),
     #[error("reading Secret {secret}: {source}")]
     Get {
         secret: String,
@@ -38,26 +40,52 @@ pub enum Error {
 }
 
 /// Which Secret: its label value and how to fill it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Generated {
     /// `token`: 64 hex characters (32 random bytes).
     ConfigToken,
     /// One key `k<YYYY-MM-DD>` of 32 random bytes.
     SigningKeys,
+    /// `tls.crt` and `tls.key` (type `kubernetes.io/tls`): a self-signed ECDSA P-256 certificate
+    /// for this DNS name, which the proxies serve the config channel with and the controller
+    /// trusts.
+    ConfigTls { server_name: String },
 }
 
 impl Generated {
-    fn label(self) -> &'static str {
+    fn label(&self) -> &'static str {
         match self {
             Self::ConfigToken => "config-token",
             Self::SigningKeys => "signing-keys",
+            Self::ConfigTls { .. } => "config-tls",
         }
     }
 
-    fn data(self) -> Result<BTreeMap<String, ByteString>, Error> {
+    fn secret_type(&self) -> &'static str {
+        match self {
+            Self::ConfigTls { .. } => "kubernetes.io/tls",
+            _ => "Opaque",
+        }
+    }
+
+    fn data(&self) -> Result<BTreeMap<String, ByteString>, Error> {
         let mut bytes = [0u8; 32];
         getrandom::getrandom(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
         Ok(match self {
+            Self::ConfigTls { server_name } => {
+                let generated = rcgen::generate_simple_self_signed(vec![server_name.clone()])
+                    .map_err(|e| Error::Certificate(e.to_string()))?;
+                BTreeMap::from([
+                    (
+                        "tls.crt".to_owned(),
+                        ByteString(generated.cert.pem().into_bytes()),
+                    ),
+                    (
+                        "tls.key".to_owned(),
+                        ByteString(generated.key_pair.serialize_pem().into_bytes()),
+                    ),
+                ])
+            }
             Self::ConfigToken => {
                 let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 BTreeMap::from([("token".to_owned(), ByteString(hex.into_bytes()))])
@@ -75,7 +103,7 @@ impl Generated {
 pub async fn ensure(
     client: &Client,
     secret: &NamespacedName,
-    what: Generated,
+    what: &Generated,
     field_manager: &str,
 ) -> Result<bool, Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &secret.namespace);
@@ -101,7 +129,7 @@ pub async fn ensure(
             )])),
             ..ObjectMeta::default()
         },
-        type_: Some("Opaque".to_owned()),
+        type_: Some(what.secret_type().to_owned()),
         data: Some(what.data()?),
         ..Secret::default()
     };
@@ -165,7 +193,7 @@ mod tests {
             ensure(
                 &client,
                 &secret_name(),
-                Generated::ConfigToken,
+                &Generated::ConfigToken,
                 "tg-tollgate",
             )
             .await
@@ -197,7 +225,7 @@ mod tests {
             ensure(
                 &client,
                 &secret_name(),
-                Generated::SigningKeys,
+                &Generated::SigningKeys,
                 "tg-tollgate",
             )
             .await

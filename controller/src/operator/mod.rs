@@ -37,7 +37,7 @@ use self::metrics::ControllerMetrics;
 use self::plan::NamespacedName;
 use self::push_client::PushClient;
 use self::pusher::{PushSettings, Pusher};
-use self::reconcile::{Pipeline, Settings};
+use self::reconcile::{ConfigTls, Pipeline, Settings};
 use self::status_writer::StatusWriter;
 use self::stores::{Scope, WatchPlan};
 use self::verifier_store::VerifierStore;
@@ -90,6 +90,27 @@ pub struct RunArgs {
     /// not exist; an existing one is never changed.
     #[arg(long, default_value_t = false)]
     pub create_signing_keys_secret: bool,
+    /// Secret (`namespace/name`, labelled `tollgate.dev/secret: config-tls`) whose `ca.crt`, or
+    /// else `tls.crt`, the proxies' config-channel certificate must chain to. Pushes then use
+    /// HTTPS and nothing is pushed while the Secret is missing.
+    #[arg(
+        long,
+        env = "TOLLGATE_CONFIG_TLS_SECRET",
+        required_unless_present = "config_channel_plaintext"
+    )]
+    pub config_tls_secret: Option<NamespacedName>,
+    /// The name the proxies' config-channel certificate must be valid for (pods are reached by
+    /// address); default `<proxy service>.<namespace>.svc`.
+    #[arg(long)]
+    pub config_tls_server_name: Option<String>,
+    /// Create the config-channel certificate Secret (`--config-tls-secret`), a self-signed
+    /// certificate for the server name, when it does not exist; an existing one is never changed.
+    #[arg(long, default_value_t = false)]
+    pub create_config_tls_secret: bool,
+    /// Push over plain HTTP (whoever reads pod traffic then reads the signing keys and the
+    /// token): for local experiments only.
+    #[arg(long, default_value_t = false, conflicts_with = "config_tls_secret")]
+    pub config_channel_plaintext: bool,
     /// Threads hashing client secrets (argon2id, 19 MiB each while busy); one fewer than the
     /// cores when absent.
     #[arg(long, env = "TOLLGATE_HASH_THREADS")]
@@ -151,6 +172,16 @@ pub enum Error {
     Signal(#[source] std::io::Error),
 }
 
+/// `--config-tls-server-name`, else `<proxy service>.<namespace>.svc`.
+fn config_tls_server_name(args: &RunArgs) -> String {
+    args.config_tls_server_name.clone().unwrap_or_else(|| {
+        format!(
+            "{}.{}.svc",
+            args.proxy_service.name, args.proxy_service.namespace
+        )
+    })
+}
+
 /// Checks the installed CRDs (see [`crd_check`]) until they carry every field, then marks the
 /// controller ready. Only fields known to be missing hold readiness back: a check that cannot
 /// run (the schema document unreadable) is logged and passes.
@@ -190,7 +221,11 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     )
     .await?;
     let health = tokio::spawn(health);
-    for (wanted, secret, what) in [
+    let config_tls = args
+        .config_tls_secret
+        .clone()
+        .map(|secret| (secret, config_tls_server_name(&args)));
+    let mut generated = vec![
         (
             args.create_config_token_secret,
             &args.config_token_secret,
@@ -201,10 +236,20 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             &args.signing_key_secret,
             generated_secrets::Generated::SigningKeys,
         ),
-    ] {
+    ];
+    if let Some((secret, server_name)) = &config_tls {
+        generated.push((
+            args.create_config_tls_secret,
+            secret,
+            generated_secrets::Generated::ConfigTls {
+                server_name: server_name.clone(),
+            },
+        ));
+    }
+    for (wanted, secret, what) in generated {
         if wanted
             && let Err(e) =
-                generated_secrets::ensure(&client, secret, what, &args.field_manager).await
+                generated_secrets::ensure(&client, secret, &what, &args.field_manager).await
         {
             // Not fatal: the controller then reports the missing Secret as before (no push).
             tracing::error!(error = %e, "cannot create a missing Secret");
@@ -217,12 +262,20 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     } else {
         Scope::Namespaces(args.namespaces.iter().cloned().collect())
     };
+    let mut extra_secret_namespaces = BTreeSet::from([
+        args.config_token_secret.namespace.clone(),
+        args.signing_key_secret.namespace.clone(),
+    ]);
+    if let Some((secret, _)) = &config_tls {
+        extra_secret_namespaces.insert(secret.namespace.clone());
+    } else {
+        tracing::warn!(
+            "the config channel is plain HTTP (--config-channel-plaintext): whoever reads pod traffic reads the signing keys"
+        );
+    }
     let plan = WatchPlan {
         scope,
-        extra_secret_namespaces: BTreeSet::from([
-            args.config_token_secret.namespace.clone(),
-            args.signing_key_secret.namespace.clone(),
-        ]),
+        extra_secret_namespaces,
         proxy_namespace: args.proxy_service.namespace.clone(),
         proxy_service: args.proxy_service.name.clone(),
     };
@@ -268,8 +321,14 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         recheck: Duration::from_secs(args.push_recheck_secs.max(1)),
         ..PushSettings::default()
     };
+    let push_timeout = Duration::from_secs(args.push_timeout_secs.max(1));
+    let push_client = if config_tls.is_some() {
+        PushClient::tls(push_timeout)
+    } else {
+        PushClient::new(push_timeout)
+    };
     let pusher = Pusher::new(
-        PushClient::new(Duration::from_secs(args.push_timeout_secs.max(1))),
+        push_client.clone(),
         push_settings,
         Arc::clone(&changed),
         Arc::clone(&metrics),
@@ -281,6 +340,11 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         signing_key_secret: args.signing_key_secret.clone(),
         debounce: Duration::from_millis(args.debounce_ms),
         class: args.class.clone(),
+        config_tls: config_tls.map(|(secret, server_name)| ConfigTls {
+            secret,
+            server_name,
+            client: push_client,
+        }),
     };
     let hash_pool = {
         let changed = Arc::clone(&changed);

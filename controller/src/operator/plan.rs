@@ -89,6 +89,16 @@ pub fn config_token(secrets: &[Arc<Secret>], at: &NamespacedName) -> Option<Conf
     ConfigToken::new(std::str::from_utf8(data.get(CONFIG_TOKEN_KEY)?).ok()?)
 }
 
+/// The PEM certificates a config channel must chain to, from its Secret: `ca.crt` when present
+/// and not empty, else `tls.crt` (a self-signed certificate trusts itself).
+pub fn config_tls_roots(secrets: &[Arc<Secret>], at: &NamespacedName) -> Option<Vec<u8>> {
+    let data = decoded_data(find_secret(secrets, at)?);
+    ["ca.crt", "tls.crt"]
+        .into_iter()
+        .find_map(|key| data.get(key).filter(|pem| !pem.is_empty()))
+        .map(|pem| pem.to_vec())
+}
+
 /// The signing keys from their Secret.
 pub fn signing_keys(
     secrets: &[Arc<Secret>],

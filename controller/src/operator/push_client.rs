@@ -1,15 +1,20 @@
 //! The client side of the config channel (docs/CONTRACTS.md, admin port): `GET /config` to learn
 //! a proxy's hash, `POST /config` with the full snapshot and the bearer token when it differs.
 //! The token and the reply bodies are `tollgate_core::config_channel`'s, which the proxy writes.
+//!
+//! With a [`ChannelTrust`] every exchange is HTTPS: the proxy must present a certificate the
+//! trust's roots sign for the trust's server name (the proxies' config Service's DNS name: pods
+//! are reached by address, so the name checked is that one, not the address). One connection
+//! per exchange: a handshake every few seconds per proxy costs nothing, and nothing is pooled.
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
 use tollgate_core::config_channel::{self, Applied, ConfigStatus, ConfigToken, Message, Rejected};
 
 /// Largest response body read from a proxy (hash or error list).
@@ -19,8 +24,14 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 pub enum Error {
     #[error("building the request: {0}")]
     BuildRequest(#[from] http::Error),
-    #[error("connecting to the proxy or sending: {0}")]
-    Send(#[from] hyper_util::client::legacy::Error),
+    #[error("connecting to the proxy: {0}")]
+    Connect(std::io::Error),
+    #[error("TLS with the proxy: {0}")]
+    Tls(std::io::Error),
+    #[error("sending to the proxy: {0}")]
+    Send(#[from] hyper::Error),
+    #[error("no config channel certificate to trust yet (its Secret is missing or has no tls.crt)")]
+    NoTrust,
     #[error("reading the response: {0}")]
     ReadBody(String),
     #[error("timed out after {0:?}")]
@@ -44,35 +55,133 @@ impl Error {
     }
 }
 
-/// Talks to proxies' admin ports over plain HTTP (the headless Service's pod addresses).
+/// The certificates a proxy's config channel must chain to, and the name it must be valid for.
+#[derive(Clone)]
+pub struct ChannelTrust {
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+    /// The certificates it was built from, to tell whether a Secret change changed them.
+    roots: Vec<CertificateDer<'static>>,
+}
+
+impl std::fmt::Debug for ChannelTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelTrust")
+            .field("server_name", &self.server_name)
+            .field("roots", &self.roots.len())
+            .finish()
+    }
+}
+
+impl ChannelTrust {
+    /// Trusts `roots` (PEM certificates: a CA, or the proxies' self-signed certificate itself)
+    /// for `server_name`. `None` when the PEM holds no usable certificate.
+    pub fn new(roots_pem: &[u8], server_name: &str) -> Option<Self> {
+        let roots: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &roots_pem[..])
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let mut store = rustls::RootCertStore::empty();
+        let (added, _) = store.add_parsable_certificates(roots.iter().cloned());
+        if added == 0 {
+            return None;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_root_certificates(store)
+            .with_no_client_auth();
+        Some(Self {
+            config: Arc::new(config),
+            server_name: ServerName::try_from(server_name.to_owned()).ok()?,
+            roots,
+        })
+    }
+
+    /// Whether this trust is built from the same certificates and name as `other`.
+    pub fn same_as(&self, other: &Self) -> bool {
+        self.roots == other.roots && self.server_name == other.server_name
+    }
+}
+
+/// How the config channel is secured.
+#[derive(Clone, Debug)]
+enum Security {
+    /// Plain HTTP (`--config-channel-plaintext`).
+    Plaintext,
+    /// HTTPS; `None` until the certificate to trust is known (nothing is sent before).
+    Tls(Option<ChannelTrust>),
+}
+
+/// Talks to proxies' admin ports (the headless Service's pod addresses).
 #[derive(Clone)]
 pub struct PushClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    security: Arc<RwLock<Security>>,
     timeout: Duration,
 }
 
 impl PushClient {
+    /// A client speaking plain HTTP.
     pub fn new(timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
         Self {
-            http: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build(connector),
+            security: Arc::new(RwLock::new(Security::Plaintext)),
             timeout,
         }
     }
 
-    /// The hash the proxy at `addr` (`host:port`) holds; empty when it holds none.
-    pub async fn current_hash(&self, addr: &str) -> Result<String, Error> {
+    /// A client speaking only HTTPS, once [`Self::set_trust`] gave it a certificate to trust.
+    pub fn tls(timeout: Duration) -> Self {
+        Self {
+            security: Arc::new(RwLock::new(Security::Tls(None))),
+            timeout,
+        }
+    }
+
+    /// Trusts `trust` from now on (every clone of this client); `None` stops every exchange
+    /// (never falls back to plain HTTP). Returns whether it changed.
+    pub fn set_trust(&self, trust: Option<ChannelTrust>) -> bool {
+        let mut security = self.security.write().unwrap_or_else(|e| e.into_inner());
+        let Security::Tls(current) = &mut *security else {
+            return false;
+        };
+        let changed = match (&*current, &trust) {
+            (Some(a), Some(b)) => !a.same_as(b),
+            (None, None) => false,
+            _ => true,
+        };
+        *current = trust;
+        changed
+    }
+
+    /// Whether exchanges use TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            *self.security.read().unwrap_or_else(|e| e.into_inner()),
+            Security::Tls(_)
+        )
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.is_tls() { "https" } else { "http" }
+    }
+
+    /// The hash the proxy at `addr` (`host:port`) holds; empty when it holds none. Asking needs
+    /// the config token too.
+    pub async fn current_hash(&self, addr: &str, token: &ConfigToken) -> Result<String, Error> {
         let request = Request::builder()
             .method(Method::GET)
-            .uri(format!("http://{addr}{}", config_channel::PATH))
+            .uri(format!(
+                "{}://{addr}{}",
+                self.scheme(),
+                config_channel::PATH
+            ))
+            .header(header::AUTHORIZATION, token.authorization())
             .body(Full::new(Bytes::new()))?;
-        let (status, body) = self.send(request).await?;
-        if status != StatusCode::OK {
-            return Err(Error::Status(status.as_u16()));
+        let (status, body) = self.send(addr, request).await?;
+        match status {
+            StatusCode::OK => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(Error::Unauthorized),
+            other => return Err(Error::Status(other.as_u16())),
         }
         Ok(serde_json::from_slice::<ConfigStatus>(&body)?.hash)
     }
@@ -88,14 +197,18 @@ impl PushClient {
     ) -> Result<String, Error> {
         let mut request = Request::builder()
             .method(Method::POST)
-            .uri(format!("http://{addr}{}", config_channel::PATH))
+            .uri(format!(
+                "{}://{addr}{}",
+                self.scheme(),
+                config_channel::PATH
+            ))
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::AUTHORIZATION, token.authorization());
         if let Some(epoch) = epoch {
             request = request.header(config_channel::LEADER_EPOCH_HEADER, epoch.to_string());
         }
         let request = request.body(Full::new(snapshot))?;
-        let (status, body) = self.send(request).await?;
+        let (status, body) = self.send(addr, request).await?;
         match status {
             StatusCode::OK | StatusCode::CREATED => {
                 Ok(serde_json::from_slice::<Applied>(&body)?.hash)
@@ -130,9 +243,34 @@ impl PushClient {
         }
     }
 
-    async fn send(&self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), Error> {
+    async fn send(
+        &self,
+        addr: &str,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), Error> {
+        let security = self
+            .security
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Ok(host) = header::HeaderValue::from_str(addr) {
+            request.headers_mut().insert(header::HOST, host);
+        }
         let exchange = async {
-            let response = self.http.request(request).await?;
+            let tcp = TcpStream::connect(addr).await.map_err(Error::Connect)?;
+            let _ = tcp.set_nodelay(true);
+            let response = match security {
+                Security::Plaintext => exchange(tcp, request).await?,
+                Security::Tls(None) => return Err(Error::NoTrust),
+                Security::Tls(Some(trust)) => {
+                    let connector = tokio_rustls::TlsConnector::from(trust.config.clone());
+                    let tls = connector
+                        .connect(trust.server_name.clone(), tcp)
+                        .await
+                        .map_err(Error::Tls)?;
+                    exchange(tls, request).await?
+                }
+            };
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
@@ -145,4 +283,20 @@ impl PushClient {
             .await
             .map_err(|_| Error::Timeout(self.timeout))?
     }
+}
+
+/// One HTTP/1.1 exchange on `io`; the connection closes once the response is read.
+async fn exchange<IO>(
+    io: IO,
+    request: Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, Error>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender.send_request(request).await?)
 }

@@ -257,7 +257,7 @@ impl Worker {
         state: &mut WorkerState,
     ) -> Duration {
         let started = Instant::now();
-        let outcome = match self.client.current_hash(&self.addr).await {
+        let outcome = match self.client.current_hash(&self.addr, token).await {
             Ok(hash) if hash == desired.hash => Ok(hash),
             Ok(hash) => {
                 self.ack((!hash.is_empty()).then_some(hash));

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, watch};
 use super::metrics::{ControllerMetrics, ReconcileOutcome};
 use super::plan::{self, Inputs, NamespacedName, Plan};
 use super::programmed::{History, ObjectKey};
+use super::push_client::{ChannelTrust, PushClient};
 use super::pusher::Pusher;
 use super::status::{ObjectProblem, Programming, rfc3339_now};
 use super::status_writer::{Owned, StatusWriter};
@@ -47,6 +48,42 @@ pub struct Settings {
     pub debounce: Duration,
     /// The controller class served (see `--class`).
     pub class: String,
+    /// Where the config channel's certificate comes from; `None`: plain HTTP.
+    pub config_tls: Option<ConfigTls>,
+}
+
+/// The config channel's certificate: its Secret, the name it is checked for, and the client
+/// that trusts it.
+#[derive(Clone)]
+pub struct ConfigTls {
+    pub secret: NamespacedName,
+    pub server_name: String,
+    pub client: PushClient,
+}
+
+impl std::fmt::Debug for ConfigTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigTls")
+            .field("secret", &self.secret)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigTls {
+    /// Trusts the Secret's `ca.crt` (or `tls.crt`) as it is now; logs when that changes.
+    fn follow(&self, secrets: &[Arc<k8s_openapi::api::core::v1::Secret>]) {
+        let trust = plan::config_tls_roots(secrets, &self.secret)
+            .and_then(|pem| ChannelTrust::new(&pem, &self.server_name));
+        let missing = trust.is_none();
+        if self.client.set_trust(trust) {
+            if missing {
+                tracing::error!(secret = %self.secret, "the config channel certificate Secret is missing, unlabelled (tollgate.dev/secret) or holds no certificate; not pushing");
+            } else {
+                tracing::info!(secret = %self.secret, server_name = %self.server_name, "trusting the config channel certificate");
+            }
+        }
+    }
 }
 
 /// The operator's reconcile pipeline: one loop for the whole cluster (standalone mode's
@@ -260,6 +297,9 @@ impl Pipeline {
                 self.waiting_logged = true;
             }
             return Ok(());
+        }
+        if let Some(tls) = &self.settings.config_tls {
+            tls.follow(&inputs.objects.secrets);
         }
         if plan.config_token.is_none() && !self.token_missing_logged {
             tracing::error!(secret = %self.settings.config_token_secret, "config-token Secret or its `token` key is missing (it must carry the label tollgate.dev/secret); not pushing");

@@ -152,6 +152,7 @@ fn reconciler(stores: Stores, client: kube::Client) -> Pipeline {
         signing_key_secret: at("tollgate/signing-keys"),
         debounce: Duration::from_millis(1),
         class: crate::operator::DEFAULT_CLASS.to_owned(),
+        config_tls: None,
     };
     Pipeline::new(
         settings,

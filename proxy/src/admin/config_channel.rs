@@ -126,8 +126,27 @@ fn authorized(expected: &TokenSource, presented: Option<&HeaderValue>) -> bool {
     presented.is_some_and(|value| expected.authorizes(value.as_bytes()))
 }
 
-/// `GET /config`.
-pub fn config_status(state: &ProxyState) -> Response<ProxyBody> {
+/// 401 with a `Bearer` challenge.
+fn unauthorized() -> Response<ProxyBody> {
+    let mut response = message(StatusCode::UNAUTHORIZED, "missing or invalid config token");
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// `GET /config`: the hash held, for the holder of the config token (when there is one: a proxy
+/// without pushes tells nothing secret).
+pub fn config_status<B>(
+    state: &ProxyState,
+    options: &AdminOptions,
+    request: &Request<B>,
+) -> Response<ProxyBody> {
+    if let Some(expected) = &options.config_token
+        && !authorized(expected, request.headers().get(AUTHORIZATION))
+    {
+        return unauthorized();
+    }
     reply(
         StatusCode::OK,
         &ConfigStatus {
@@ -153,11 +172,7 @@ where
         );
     };
     if !authorized(expected, request.headers().get(AUTHORIZATION)) {
-        let mut response = message(StatusCode::UNAUTHORIZED, "missing or invalid config token");
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+        return unauthorized();
     }
     let epoch = match request.headers().get(config_channel::LEADER_EPOCH_HEADER) {
         None => 0,

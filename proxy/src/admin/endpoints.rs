@@ -24,16 +24,38 @@ fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
     response
 }
 
+/// Which endpoints a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoints {
+    /// Health, readiness, metrics and the config channel (standalone mode's admin port, or a
+    /// proxy without a metrics listener of its own).
+    All,
+    /// The config channel only (`tollgate-proxy`'s admin port).
+    ConfigChannel,
+    /// Health, readiness and metrics only (`tollgate-proxy`'s metrics port).
+    Health,
+}
+
 /// Serves one admin request.
 pub async fn handle<B>(
     state: &Arc<ProxyState>,
     options: &AdminOptions,
+    endpoints: Endpoints,
     request: Request<B>,
 ) -> Response<ProxyBody>
 where
     B: hyper::body::Body<Data = Bytes, Error = hyper::Error> + Unpin,
 {
-    match (request.method(), request.uri().path()) {
+    let path = request.uri().path();
+    let served = match endpoints {
+        Endpoints::All => true,
+        Endpoints::ConfigChannel => path == wire::PATH,
+        Endpoints::Health => path != wire::PATH,
+    };
+    if !served {
+        return message(StatusCode::NOT_FOUND, "not found");
+    }
+    match (request.method(), path) {
         (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET | &Method::HEAD, "/readyz") => {
             if state.is_ready() {
@@ -45,7 +67,7 @@ where
             }
         }
         (&Method::GET, "/metrics") => metrics::endpoint(state),
-        (&Method::GET, wire::PATH) => config_channel::config_status(state),
+        (&Method::GET, wire::PATH) => config_channel::config_status(state, options, &request),
         (&Method::POST, wire::PATH) => config_channel::push_config(state, options, request).await,
         (_, "/healthz" | "/readyz" | "/metrics" | wire::PATH) => {
             message(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")

@@ -13,4 +13,4 @@ mod endpoints;
 mod metrics;
 
 pub(crate) use config_channel::{AdminOptions, TokenSource};
-pub(crate) use endpoints::handle;
+pub(crate) use endpoints::{Endpoints, handle};

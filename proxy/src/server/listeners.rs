@@ -17,9 +17,10 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use super::admin_listener;
+use super::admin_listener::{self, Serving};
+use super::config_tls::ReloadingTls;
 use super::worker::{Worker, WorkerListeners};
-use crate::admin::{AdminOptions, TokenSource};
+use crate::admin::{AdminOptions, Endpoints, TokenSource};
 use crate::options::ProxyOptions;
 use crate::pipeline::ProxyState;
 use crate::tls;
@@ -51,9 +52,12 @@ pub struct Bound {
     http: Vec<std::net::TcpListener>,
     https: Vec<std::net::TcpListener>,
     admin: Option<TcpListener>,
+    metrics: Option<TcpListener>,
+    config_tls: Option<Arc<ReloadingTls>>,
     http_addr: Option<SocketAddr>,
     https_addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// Binds one listening socket and gives each of `count` workers its own handle on it (port 0
@@ -145,15 +149,12 @@ pub async fn bind(options: ProxyOptions) -> Result<Bound, Error> {
         Some(path) => tls::client_config_from_ca_file(path)?,
         None => upstream::client_tls(),
     };
-    let (admin_addr, admin) = match options.admin_addr {
-        Some(addr) => {
-            let wrap = |source| Error::Bind { addr, source };
-            let listener = TcpListener::from_std(listen(addr, 1024)?).map_err(wrap)?;
-            let actual = listener.local_addr().map_err(wrap)?;
-            (Some(actual), Some(listener))
-        }
-        None => (None, None),
+    let config_tls = match &options.config_tls {
+        Some((cert, key)) => Some(Arc::new(ReloadingTls::load(cert, key)?)),
+        None => None,
     };
+    let (admin_addr, admin) = bind_one(options.admin_addr)?;
+    let (metrics_addr, metrics) = bind_one(options.metrics_addr)?;
     Ok(Bound {
         options,
         tls,
@@ -161,10 +162,24 @@ pub async fn bind(options: ProxyOptions) -> Result<Bound, Error> {
         http,
         https,
         admin,
+        metrics,
+        config_tls,
         http_addr,
         https_addr,
         admin_addr,
+        metrics_addr,
     })
+}
+
+/// Binds the admin or metrics listener, when there is an address.
+fn bind_one(addr: Option<SocketAddr>) -> Result<(Option<SocketAddr>, Option<TcpListener>), Error> {
+    let Some(addr) = addr else {
+        return Ok((None, None));
+    };
+    let wrap = |source| Error::Bind { addr, source };
+    let listener = TcpListener::from_std(listen(addr, 1024)?).map_err(wrap)?;
+    let actual = listener.local_addr().map_err(wrap)?;
+    Ok((Some(actual), Some(listener)))
 }
 
 /// Binds and serves until `shutdown` resolves, then drains (see the module doc).
@@ -212,6 +227,10 @@ impl Bound {
         self.admin_addr
     }
 
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Serves until `shutdown` resolves, then drains.
     pub async fn serve(
         self,
@@ -225,30 +244,48 @@ impl Bound {
             http,
             https,
             admin,
+            metrics,
+            config_tls,
             http_addr,
             https_addr,
             admin_addr,
+            metrics_addr,
         } = self;
         let options = Arc::new(options);
         let (stop_tx, stop_rx) = watch::channel(false);
         // The admin port outlives the workers, so `/readyz` answers 503 while they drain.
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
 
-        let admin_task = admin.map(|listener| {
-            let admin_options = AdminOptions {
-                config_token: options.config_token.clone().map(|token| {
-                    Arc::new(TokenSource::new(token, options.config_token_file.clone()))
-                }),
-                max_config_bytes: options.max_config_bytes,
-            };
-            tokio::spawn(admin_listener::serve(
-                listener,
-                state.clone(),
-                admin_options,
-                options.clone(),
-                admin_stop_rx,
-            ))
+        let admin_options = Arc::new(AdminOptions {
+            config_token: options
+                .config_token
+                .clone()
+                .map(|token| Arc::new(TokenSource::new(token, options.config_token_file.clone()))),
+            max_config_bytes: options.max_config_bytes,
         });
+        // With a metrics listener, the admin port keeps only the config channel.
+        let admin_endpoints = if metrics.is_some() {
+            Endpoints::ConfigChannel
+        } else {
+            Endpoints::All
+        };
+        let listeners = [
+            (admin, admin_endpoints, config_tls),
+            (metrics, Endpoints::Health, None),
+        ];
+        let admin_tasks: Vec<JoinHandle<()>> = listeners
+            .into_iter()
+            .filter_map(|(listener, endpoints, tls)| {
+                Some(tokio::spawn(admin_listener::serve(
+                    listener?,
+                    state.clone(),
+                    admin_options.clone(),
+                    options.clone(),
+                    Serving { endpoints, tls },
+                    admin_stop_rx.clone(),
+                )))
+            })
+            .collect();
         let worker = Worker {
             state: state.clone(),
             options: options.clone(),
@@ -262,6 +299,7 @@ impl Bound {
             http = ?http_addr,
             https = ?https_addr,
             admin = ?admin_addr,
+            metrics = ?metrics_addr,
             workers = done.len(),
             "serving"
         );
@@ -270,7 +308,7 @@ impl Bound {
             stop: stop_tx,
             workers: done,
             admin_stop: admin_stop_tx,
-            admin: admin_task,
+            admin: admin_tasks,
         };
         shutdown.await;
         running.shut_down(&state, options.drain_delay).await;
@@ -285,7 +323,8 @@ struct Running {
     /// Resolves as each worker finishes draining.
     workers: Vec<oneshot::Receiver<()>>,
     admin_stop: watch::Sender<bool>,
-    admin: Option<JoinHandle<()>>,
+    /// The admin and metrics listeners.
+    admin: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -303,7 +342,7 @@ impl Running {
             let _ = worker.await;
         }
         let _ = self.admin_stop.send(true);
-        if let Some(task) = self.admin {
+        for task in self.admin {
             let _ = task.await;
         }
         tracing::info!("stopped");

@@ -10,6 +10,7 @@
 //! admin port, [`crate::upstream`] for the workers' pools.
 
 mod admin_listener;
+mod config_tls;
 mod h1;
 mod listeners;
 mod tls_accept;

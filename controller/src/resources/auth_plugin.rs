@@ -71,6 +71,7 @@ pub struct AllowedNamespaces {
     pub selector: Option<NamespaceSelector>,
 }
 
+/// Where a plugin accepts credentials and tokens from, besides its own namespace.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum FromNamespaces {
     #[default]
@@ -83,9 +84,11 @@ pub enum FromNamespaces {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceSelector {
+    /// Labels a namespace must carry, each with this value.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 32))]
     pub match_labels: std::collections::BTreeMap<String, String>,
+    /// Requirements on a namespace's labels, all of which must hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub match_expressions: Vec<SelectorRequirement>,
@@ -94,14 +97,18 @@ pub struct NamespaceSelector {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SelectorRequirement {
+    /// The label key.
     #[schemars(length(min = 1, max = 317))]
     pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
     pub operator: SelectorOperator,
+    /// The values for `In` and `NotIn` (none for `Exists` and `DoesNotExist`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(length(max = 63)))]
     pub values: Vec<String>,
 }
 
+/// How a selector requirement compares a label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SelectorOperator {
     In,

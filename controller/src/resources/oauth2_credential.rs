@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::status::ObjectStatus;
 
 /// An OAuth 2.0 client (Kong's oauth2 application) owned by a Consumer. Its `clientId` is
-/// unique across the gateway; its secret is read from a labelled Secret and only a verifier of it
+/// unique within its namespace; its secret is read from a labelled Secret and only a verifier of it
 /// (argon2id or salted SHA-256) ever reaches the proxies. Deleting the credential, or changing the
 /// secret, revokes every token issued to it.
 #[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,8 +56,9 @@ pub struct OAuth2CredentialSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     pub name: Option<String>,
-    /// The OAuth 2.0 `client_id`, unique across every namespace the gateway serves; also sent
-    /// upstream as `X-Credential-Identifier`.
+    /// The OAuth 2.0 `client_id`, unique within the namespace (another namespace may use the same
+    /// one: each oauth2 plugin looks in its own namespace first); also sent upstream as
+    /// `X-Credential-Identifier`.
     #[schemars(length(min = 1, max = 256), regex(pattern = r"^[\x21-\x7e]+$"))]
     pub client_id: String,
     /// Where the client secret is: a key of a Secret in the same namespace. The Secret must carry

@@ -15,6 +15,7 @@
 
 pub mod config_channel;
 pub mod ids;
+pub mod jwt;
 pub mod oauth;
 pub mod routing;
 pub mod secret;

@@ -38,6 +38,7 @@ pub fn oidc_config() -> OpenIdConnectConfig {
         hide_credentials: false,
         anonymous: None,
         realm: None,
+        ..OpenIdConnectConfig::default()
     }
 }
 

@@ -68,7 +68,10 @@ impl Alg {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum PublicKey {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     /// Uncompressed point: `04 || x || y`.
     P256(Vec<u8>),
     Ed25519(Vec<u8>),
@@ -121,9 +124,9 @@ pub fn key_problem(jwk: &Jwk) -> Option<String> {
 fn parse_key(jwk: &Jwk) -> Result<(Option<Alg>, PublicKey), String> {
     let alg = match jwk.alg.as_deref() {
         None => None,
-        Some(name) => Some(
-            Alg::parse(name).ok_or_else(|| format!("algorithm {name:?} is not accepted"))?,
-        ),
+        Some(name) => {
+            Some(Alg::parse(name).ok_or_else(|| format!("algorithm {name:?} is not accepted"))?)
+        }
     };
     if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
         return Err("the key is not for signatures (use)".into());
@@ -134,7 +137,9 @@ fn parse_key(jwk: &Jwk) -> Result<(Option<Alg>, PublicKey), String> {
             let e = b64(jwk.e.as_ref()).ok_or("RSA key without a base64url e")?;
             let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
             if bits < 2048 {
-                return Err(format!("RSA key of {bits} bits; at least 2048 are required"));
+                return Err(format!(
+                    "RSA key of {bits} bits; at least 2048 are required"
+                ));
             }
             PublicKey::Rsa { n, e }
         }
@@ -317,13 +322,17 @@ pub fn verify(
         return Err(JwtError::TooLong);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwtError::Malformed);
     };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed);
-    let header: Header =
-        serde_json::from_slice(&decode(h)?).map_err(|_| JwtError::Malformed)?;
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| JwtError::Malformed)
+    };
+    let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| JwtError::Malformed)?;
     // No extension this verifier does not understand may be required of it (RFC 7515 §4.1.11).
     if header.crit.is_some() {
         return Err(JwtError::Malformed);
@@ -418,4 +427,4 @@ fn claims_of(payload: &serde_json::Map<String, serde_json::Value>) -> JwtClaims 
 
 #[cfg(test)]
 #[path = "jwt_tests.rs"]
-mod tests;
+pub(crate) mod tests;

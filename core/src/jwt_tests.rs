@@ -13,7 +13,7 @@ const RSA_PKCS8: &str = "MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQC16wa
 const ISSUER: &str = "https://id.example.test";
 const NOW: u64 = 1_800_000_000;
 
-enum Signer {
+pub(crate) enum Signer {
     Ec(EcdsaKeyPair),
     Ed(Ed25519KeyPair),
     Rsa(RsaKeyPair),
@@ -24,9 +24,10 @@ fn b64u(bytes: &[u8]) -> String {
 }
 
 impl Signer {
-    fn ec() -> Self {
+    pub(crate) fn ec() -> Self {
         let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("ec");
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("ec");
         Self::Ec(
             EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
                 .expect("ec"),
@@ -43,7 +44,7 @@ impl Signer {
         Self::Rsa(RsaKeyPair::from_pkcs8(&der).expect("rsa"))
     }
 
-    fn jwk(&self, kid: &str) -> Jwk {
+    pub(crate) fn jwk(&self, kid: &str) -> Jwk {
         let kid = Some(kid.to_owned());
         match self {
             Self::Ec(k) => {
@@ -96,7 +97,11 @@ impl Signer {
     }
 }
 
-fn token(signer: &Signer, header: serde_json::Value, payload: serde_json::Value) -> String {
+pub(crate) fn token(
+    signer: &Signer,
+    header: serde_json::Value,
+    payload: serde_json::Value,
+) -> String {
     let alg = header["alg"].as_str().unwrap_or("").to_owned();
     let signed = format!(
         "{}.{}",
@@ -136,7 +141,11 @@ fn tokens_of_each_accepted_algorithm_verify_with_their_key() {
     ];
     for (alg, signer) in cases {
         let keys = JwtKeys::new(&[signer.jwk("k1")]);
-        let t = token(&signer, json!({"alg": alg, "kid": "k1", "typ": "at+jwt"}), payload());
+        let t = token(
+            &signer,
+            json!({"alg": alg, "kid": "k1", "typ": "at+jwt"}),
+            payload(),
+        );
         let claims = check(&keys, &t).unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(claims.sub.as_deref(), Some("svc-1"), "{alg}");
         assert_eq!(claims.claim("client_id"), Some("app-1"));
@@ -185,19 +194,71 @@ fn every_forged_or_unfit_token_is_refused_with_its_reason() {
         ("alg none", unsigned, JwtError::Algorithm),
         ("HMAC with the public key", hmac, JwtError::Algorithm),
         ("tampered payload", tampered, JwtError::Signature),
-        ("signed by another key with a known kid", token(&other, json!({"alg": "ES256", "kid": "ec"}), payload()), JwtError::Signature),
-        ("unknown kid", token(&other, json!({"alg": "ES256", "kid": "new"}), payload()), JwtError::UnknownKey),
-        ("kid of a key of another type", token(&ec, json!({"alg": "EdDSA", "kid": "ec"}), payload()), JwtError::AlgorithmMismatch),
-        ("wrong issuer", good(with("iss", json!("https://evil.example"))), JwtError::Issuer),
-        ("issuer with a trailing slash", good(with("iss", json!(format!("{ISSUER}/")))), JwtError::Issuer),
-        ("wrong audience", good(with("aud", json!("https://other.example"))), JwtError::Audience),
+        (
+            "signed by another key with a known kid",
+            token(&other, json!({"alg": "ES256", "kid": "ec"}), payload()),
+            JwtError::Signature,
+        ),
+        (
+            "unknown kid",
+            token(&other, json!({"alg": "ES256", "kid": "new"}), payload()),
+            JwtError::UnknownKey,
+        ),
+        (
+            "kid of a key of another type",
+            token(&ec, json!({"alg": "EdDSA", "kid": "ec"}), payload()),
+            JwtError::AlgorithmMismatch,
+        ),
+        (
+            "wrong issuer",
+            good(with("iss", json!("https://evil.example"))),
+            JwtError::Issuer,
+        ),
+        (
+            "issuer with a trailing slash",
+            good(with("iss", json!(format!("{ISSUER}/")))),
+            JwtError::Issuer,
+        ),
+        (
+            "wrong audience",
+            good(with("aud", json!("https://other.example"))),
+            JwtError::Audience,
+        ),
         ("no audience", good(without("aud")), JwtError::Audience),
-        ("expired beyond the leeway", good(with("exp", json!(NOW - DEFAULT_LEEWAY_SECS))), JwtError::Expired),
+        (
+            "expired beyond the leeway",
+            good(with("exp", json!(NOW - DEFAULT_LEEWAY_SECS))),
+            JwtError::Expired,
+        ),
         ("no exp", good(without("exp")), JwtError::NoExpiry),
-        ("not yet valid", good(with("nbf", json!(NOW + 120))), JwtError::NotYetValid),
-        ("an ID token", token(&ec, json!({"alg": "ES256", "kid": "ec", "typ": "id_token+jwt"}), payload()), JwtError::Type),
-        ("a critical extension", token(&ec, json!({"alg": "ES256", "kid": "ec", "crit": ["b64"]}), payload()), JwtError::Malformed),
-        ("four parts", format!("{}.x", good(payload())), JwtError::Malformed),
+        (
+            "not yet valid",
+            good(with("nbf", json!(NOW + 120))),
+            JwtError::NotYetValid,
+        ),
+        (
+            "an ID token",
+            token(
+                &ec,
+                json!({"alg": "ES256", "kid": "ec", "typ": "id_token+jwt"}),
+                payload(),
+            ),
+            JwtError::Type,
+        ),
+        (
+            "a critical extension",
+            token(
+                &ec,
+                json!({"alg": "ES256", "kid": "ec", "crit": ["b64"]}),
+                payload(),
+            ),
+            JwtError::Malformed,
+        ),
+        (
+            "four parts",
+            format!("{}.x", good(payload())),
+            JwtError::Malformed,
+        ),
         ("not base64url", "a+b.c.d".to_owned(), JwtError::Malformed),
         ("too long", "a".repeat(MAX_JWT_LEN + 1), JwtError::TooLong),
     ];
@@ -206,7 +267,13 @@ fn every_forged_or_unfit_token_is_refused_with_its_reason() {
     }
     // Inside the leeway, with an audience list, and without kid when one key fits: accepted.
     assert!(check(&keys, &good(with("exp", json!(NOW - 5)))).is_ok());
-    assert!(check(&keys, &good(with("aud", json!(["x", "https://api.example.test"])))).is_ok());
+    assert!(
+        check(
+            &keys,
+            &good(with("aud", json!(["x", "https://api.example.test"])))
+        )
+        .is_ok()
+    );
     assert!(check(&keys, &token(&ec, json!({"alg": "ES256"}), payload())).is_ok());
 }
 
@@ -222,12 +289,56 @@ fn a_token_without_kid_is_refused_when_several_keys_could_verify_it() {
 fn unusable_keys_are_named_and_left_out() {
     let ec = Signer::ec().jwk("ec");
     let cases = [
-        ("short RSA", Jwk { kty: "RSA".into(), n: Some(b64u(&[0xff; 128])), e: Some(b64u(&[1, 0, 1])), ..Jwk::default() }, "at least 2048"),
-        ("P-384", Jwk { crv: Some("P-384".into()), ..ec.clone() }, "not accepted"),
-        ("encryption key", Jwk { use_: Some("enc".into()), ..ec.clone() }, "not for signatures"),
-        ("HMAC alg on an EC key", Jwk { alg: Some("HS256".into()), ..ec.clone() }, "not accepted"),
-        ("RS256 alg on an EC key", Jwk { alg: Some("RS256".into()), ..ec.clone() }, "does not match"),
-        ("symmetric key", Jwk { kty: "oct".into(), ..Jwk::default() }, "not accepted"),
+        (
+            "short RSA",
+            Jwk {
+                kty: "RSA".into(),
+                n: Some(b64u(&[0xff; 128])),
+                e: Some(b64u(&[1, 0, 1])),
+                ..Jwk::default()
+            },
+            "at least 2048",
+        ),
+        (
+            "P-384",
+            Jwk {
+                crv: Some("P-384".into()),
+                ..ec.clone()
+            },
+            "not accepted",
+        ),
+        (
+            "encryption key",
+            Jwk {
+                use_: Some("enc".into()),
+                ..ec.clone()
+            },
+            "not for signatures",
+        ),
+        (
+            "HMAC alg on an EC key",
+            Jwk {
+                alg: Some("HS256".into()),
+                ..ec.clone()
+            },
+            "not accepted",
+        ),
+        (
+            "RS256 alg on an EC key",
+            Jwk {
+                alg: Some("RS256".into()),
+                ..ec.clone()
+            },
+            "does not match",
+        ),
+        (
+            "symmetric key",
+            Jwk {
+                kty: "oct".into(),
+                ..Jwk::default()
+            },
+            "not accepted",
+        ),
     ];
     for (what, jwk, says) in cases {
         let problem = key_problem(&jwk).unwrap_or_default();

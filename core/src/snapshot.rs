@@ -287,6 +287,80 @@ pub struct OpenIdConnectConfig {
     pub anonymous: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<String>,
+    /// Kong's `auth_methods`, tried in this order.
+    #[serde(default = "kong_oauth2_only")]
+    pub auth_methods: Vec<AuthMethod>,
+    /// The external issuer of the `bearer` method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer: Option<BearerConfig>,
+    /// Scopes every accepted token must carry (all of them); missing ones get 403
+    /// `insufficient_scope`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_required: Vec<String>,
+}
+
+fn kong_oauth2_only() -> Vec<AuthMethod> {
+    vec![AuthMethod::KongOauth2]
+}
+
+impl Default for OpenIdConnectConfig {
+    /// Kong's defaults: `kong_oauth2` tokens from the `Authorization` header.
+    fn default() -> Self {
+        Self {
+            bearer_token_param_type: vec![BearerTokenParamType::Header],
+            hide_credentials: false,
+            anonymous: None,
+            realm: None,
+            auth_methods: kong_oauth2_only(),
+            bearer: None,
+            scopes_required: Vec::new(),
+        }
+    }
+}
+
+/// An openid-connect auth method (Kong's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuthMethod {
+    /// Tokens issued by an `oauth2` plugin of this gateway.
+    #[serde(rename = "kong_oauth2")]
+    KongOauth2,
+    /// JWT access tokens of an external issuer, verified with its published keys.
+    #[serde(rename = "bearer")]
+    Bearer,
+}
+
+/// How a claim of an external token names a Consumer (Kong's `consumer_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ConsumerBy {
+    Username,
+    CustomId,
+    /// The Consumer's id (its uid).
+    Id,
+}
+
+/// The `bearer` method's issuer, with its keys as the controller last fetched them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BearerConfig {
+    /// `iss` of accepted tokens, exactly.
+    pub issuer: String,
+    /// The issuer's public keys (its JWKS).
+    pub jwks: Vec<crate::jwt::Jwk>,
+    /// `aud` must contain one of these (empty: not checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audience_required: Vec<String>,
+    /// Claims naming the Consumer, tried in order (Kong's `consumer_claim`); empty: no mapping.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumer_claim: Vec<String>,
+    /// What the claim's value is matched against, in order (Kong's `consumer_by`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumer_by: Vec<ConsumerBy>,
+    /// Accept a token whose claim names no Consumer (the upstream gets its subject and scopes).
+    #[serde(default)]
+    pub consumer_optional: bool,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,8 +17,8 @@ use crate::ids::uuid_bytes;
 use crate::routing::normalize_path;
 use crate::secret::Verifier;
 use crate::snapshot::{
-    AcceptNamespaces, Backend, ClientType, Credential, Plugin, PluginConfig, Route,
-    SNAPSHOT_FORMAT, Snapshot,
+    AcceptNamespaces, AuthMethod, Backend, ClientType, Credential, OpenIdConnectConfig, Plugin,
+    PluginConfig, Route, SNAPSHOT_FORMAT, Snapshot,
 };
 use crate::token::{decode_key_material, is_valid_key_id};
 
@@ -289,6 +289,7 @@ fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Problems) 
                     "{who}: bearerTokenParamType must list at least one place"
                 ));
             }
+            check_auth_methods(&who, c, problems);
             (c.anonymous.as_deref(), c.realm.as_deref())
         }
     };
@@ -308,6 +309,46 @@ fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Problems) 
         problems.push(format!(
             "{who}: realm must be printable characters without quotes or backslashes"
         ));
+    }
+}
+
+fn check_auth_methods(who: &str, c: &OpenIdConnectConfig, problems: &mut Problems) {
+    if c.auth_methods.is_empty() {
+        problems.push(format!("{who}: authMethods must list at least one method"));
+    }
+    let wants_bearer = c.auth_methods.contains(&AuthMethod::Bearer);
+    match (&c.bearer, wants_bearer) {
+        (None, true) => problems.push(format!("{who}: the bearer method needs an issuer")),
+        (Some(_), false) => problems.push(format!(
+            "{who}: an issuer is configured but authMethods does not list bearer"
+        )),
+        _ => {}
+    }
+    if let Some(b) = &c.bearer {
+        if b.issuer.is_empty() || b.issuer.len() > 2048 {
+            problems.push(format!("{who}: the issuer must be 1 to 2048 characters"));
+        }
+        if b.jwks.len() > crate::jwt::MAX_KEYS {
+            problems.push(format!(
+                "{who}: the issuer publishes more than {} keys",
+                crate::jwt::MAX_KEYS
+            ));
+        }
+        if b.consumer_claim.iter().any(|c| c.is_empty()) {
+            problems.push(format!("{who}: consumerClaim names an empty claim"));
+        }
+        if b.leeway > 600 {
+            problems.push(format!(
+                "{who}: a clock leeway above 600 seconds is refused"
+            ));
+        }
+    }
+    for scope in &c.scopes_required {
+        if !is_scope_token(scope) {
+            problems.push(format!(
+                "{who}: required scope {scope:?} is not a valid scope token"
+            ));
+        }
     }
 }
 

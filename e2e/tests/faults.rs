@@ -108,6 +108,7 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
                     hide_credentials: false,
                     anonymous: None,
                     realm: None,
+                    ..OpenIdConnectConfig::default()
                 }),
             },
         ],

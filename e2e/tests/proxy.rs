@@ -79,6 +79,7 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
                     hide_credentials: false,
                     anonymous: None,
                     realm: None,
+                    ..OpenIdConnectConfig::default()
                 }),
             },
         ],

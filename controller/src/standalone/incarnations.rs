@@ -186,6 +186,7 @@ mod tests {
                     hide_credentials: false,
                     anonymous: None,
                     realm: None,
+                    ..OpenIdConnectConfig::default()
                 }),
             }],
             ..Snapshot::default()

@@ -240,6 +240,7 @@ fn openid_connect(
         hide_credentials: s.hide_credentials,
         anonymous,
         realm: s.realm.clone(),
+        ..OpenIdConnectConfig::default()
     })
 }
 

@@ -62,8 +62,10 @@ fn starts_as(name: &[u8], prefix: &[u8]) -> bool {
 }
 
 /// Calls `emit` with each identity header `identity` defines, in a fixed order: the consumer's
-/// id, username and custom id; for a credential its `client_id` (`X-Credential-Identifier`) and
-/// the granted scope (space-separated); for the anonymous consumer `X-Anonymous-Consumer: true`.
+/// id, username and custom id (when there is a consumer); for a credential its `client_id`
+/// (`X-Credential-Identifier`; for an external token its `client_id` or `azp` claim); an external
+/// token's `sub` (`X-Authenticated-Userid`); the granted scope (space-separated); for the
+/// anonymous consumer `X-Anonymous-Consumer: true`.
 /// A value that is not a valid header value (validation refuses those) is left out rather than
 /// sent mangled. The proxy strips the client's copies first (one place:
 /// `proxy/src/pipeline/identity.rs`).
@@ -77,25 +79,29 @@ pub fn identity_headers(identity: &Identity<'_>, mut emit: impl FnMut(HeaderName
             emit(name, v);
         }
     };
-    let consumer = identity.consumer;
-    let [id, username, custom_id] = match identity.consumer_values {
-        Some([a, b, c]) => [a.as_ref(), b.as_ref(), c.as_ref()],
-        None => [None, None, None],
-    };
-    set(X_CONSUMER_ID, id, Some(&consumer.id));
-    set(X_CONSUMER_USERNAME, username, Some(&consumer.username));
-    set(
-        X_CONSUMER_CUSTOM_ID,
-        custom_id,
-        consumer.custom_id.as_deref(),
-    );
+    if let Some(consumer) = identity.consumer {
+        let [id, username, custom_id] = match identity.consumer_values {
+            Some([a, b, c]) => [a.as_ref(), b.as_ref(), c.as_ref()],
+            None => [None, None, None],
+        };
+        set(X_CONSUMER_ID, id, Some(&consumer.id));
+        set(X_CONSUMER_USERNAME, username, Some(&consumer.username));
+        set(
+            X_CONSUMER_CUSTOM_ID,
+            custom_id,
+            consumer.custom_id.as_deref(),
+        );
+    }
     if let Some(credential) = identity.credential {
         set(
             X_CREDENTIAL_IDENTIFIER,
             identity.client_id_value,
             Some(&credential.client_id),
         );
+    } else if let Some(client_id) = &identity.token_client_id {
+        set(X_CREDENTIAL_IDENTIFIER, None, Some(client_id));
     }
+    set(X_AUTHENTICATED_USERID, None, identity.subject.as_deref());
     set(X_AUTHENTICATED_SCOPE, None, identity.scope.as_deref());
     if identity.anonymous {
         set(

@@ -109,7 +109,12 @@ fn identities_from_authenticate_use_precomputed_values_with_the_same_result() {
     let plugin = &snapshot.plugins[0];
     let fast = crate::oauth::authenticate(plugin, Some(Ok(claims)), &index, 1).expect("valid");
     assert!(fast.consumer_values.is_some() && fast.client_id_value.is_some());
-    let slow = Identity::new(fast.consumer, fast.credential, fast.scope.clone(), false);
+    let slow = Identity::new(
+        fast.consumer.expect("consumer"),
+        fast.credential,
+        fast.scope.clone(),
+        false,
+    );
     let (a, b) = (emitted(&fast), emitted(&slow));
     assert_eq!(a, b);
     assert!(

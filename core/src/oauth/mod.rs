@@ -23,8 +23,8 @@ pub use token_endpoint::{
     authorize_client, claims_for, parse_token_request, secret_check, token_response,
 };
 pub use verify::{
-    CredentialEntry, Identity, SnapshotIndex, TOKEN_GLOBAL, TOKEN_INVALID, TOKEN_MISSING,
-    authenticate,
+    CredentialEntry, Identity, Openers, SnapshotIndex, TOKEN_GLOBAL, TOKEN_INVALID, TOKEN_MISSING,
+    authenticate, authenticate_presented,
 };
 
 use http::HeaderMap;

@@ -7,8 +7,12 @@ use http::HeaderValue;
 
 use super::{OAuthError, bearer_challenge};
 use crate::ids::uuid_bytes;
+use crate::jwt::{JwtClaims, JwtError, JwtKeys, JwtPolicy};
 use crate::secret::{Verifier, token_epoch};
-use crate::snapshot::{Consumer, Credential, Plugin, PluginConfig, Snapshot};
+use crate::snapshot::{
+    AuthMethod, BearerConfig, Consumer, ConsumerBy, Credential, Plugin, PluginConfig, Snapshot,
+    namespace_of,
+};
 use crate::token::{Binding, Claims, TokenError, namespace_binding, plugin_binding};
 
 /// A credential with what the hot path needs precomputed.
@@ -67,6 +71,12 @@ pub struct SnapshotIndex {
     /// Positions in `credentials`, sorted by (`client_id`, namespace), unique within a namespace.
     by_client_id: Vec<u32>,
     plugins: HashMap<String, Plugin>,
+    /// The usable keys of each plugin with a `bearer` issuer, by plugin id.
+    bearer_keys: HashMap<String, JwtKeys>,
+    /// Consumer positions by (namespace, username) and (namespace, custom id), for mapping
+    /// external tokens to Consumers.
+    by_username: HashMap<(String, String), u32>,
+    by_custom_id: HashMap<(String, String), u32>,
 }
 
 impl SnapshotIndex {
@@ -137,12 +147,37 @@ impl SnapshotIndex {
         sort_keep_last(&mut by_client_id, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         let by_client_id = by_client_id.into_iter().map(|(_, _, i)| i).collect();
 
+        let bearer_keys = plugins
+            .iter()
+            .filter_map(|p| match &p.config {
+                PluginConfig::OpenIdConnect(c) => {
+                    let bearer = c.bearer.as_ref()?;
+                    Some((p.id.clone(), JwtKeys::new(&bearer.jwks)))
+                }
+                PluginConfig::OAuth2(_) => None,
+            })
+            .collect();
+        let (mut by_username, mut by_custom_id) = (HashMap::new(), HashMap::new());
+        for (i, e) in (0u32..).zip(&consumers) {
+            let namespace = namespace_of(&e.consumer.object).to_owned();
+            by_username
+                .entry((namespace.clone(), e.consumer.username.clone()))
+                .or_insert(i);
+            if let Some(custom_id) = &e.consumer.custom_id {
+                by_custom_id
+                    .entry((namespace, custom_id.clone()))
+                    .or_insert(i);
+            }
+        }
         SnapshotIndex {
             consumers,
             credentials: entries,
             by_id,
             by_client_id,
             plugins: plugins.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            bearer_keys,
+            by_username,
+            by_custom_id,
         }
     }
 
@@ -216,14 +251,47 @@ impl SnapshotIndex {
     pub fn plugin(&self, id: &str) -> Option<&Plugin> {
         self.plugins.get(id)
     }
+
+    /// The usable keys of a plugin's `bearer` issuer.
+    pub fn bearer_keys(&self, plugin_id: &str) -> Option<&JwtKeys> {
+        self.bearer_keys.get(plugin_id)
+    }
+
+    /// The Consumer of `namespace` that `value` names by `by`.
+    fn consumer_named(
+        &self,
+        namespace: &str,
+        by: ConsumerBy,
+        value: &str,
+    ) -> Option<&ConsumerEntry> {
+        let position = match by {
+            ConsumerBy::Id => {
+                return self
+                    .consumer_entry(value)
+                    .filter(|e| namespace_of(&e.consumer.object) == namespace);
+            }
+            ConsumerBy::Username => self
+                .by_username
+                .get(&(namespace.to_owned(), value.to_owned())),
+            ConsumerBy::CustomId => self
+                .by_custom_id
+                .get(&(namespace.to_owned(), value.to_owned())),
+        };
+        position.and_then(|&i| self.consumers.get(i as usize))
+    }
 }
 
 /// Who a request is, for the identity headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity<'a> {
-    pub consumer: &'a Consumer,
-    /// `None` for the anonymous consumer.
+    /// `None` for an external token that names no Consumer (`consumerOptional`).
+    pub consumer: Option<&'a Consumer>,
+    /// `None` for the anonymous consumer and for external tokens.
     pub credential: Option<&'a Credential>,
+    /// An external token's `sub` (`X-Authenticated-Userid`).
+    pub subject: Option<String>,
+    /// An external token's `client_id` (or `azp`) claim (`X-Credential-Identifier`).
+    pub token_client_id: Option<String>,
     /// Granted scopes, space-separated; `None` when none.
     pub scope: Option<String>,
     /// The plugin's `anonymous` consumer stood in after a failure.
@@ -242,8 +310,10 @@ impl<'a> Identity<'a> {
         anonymous: bool,
     ) -> Self {
         Identity {
-            consumer,
+            consumer: Some(consumer),
             credential,
+            subject: None,
+            token_client_id: None,
             scope,
             anonymous,
             consumer_values: None,
@@ -293,15 +363,188 @@ pub fn authenticate<'i>(
     index: &'i SnapshotIndex,
     now: u64,
 ) -> Result<Identity<'i>, OAuthError> {
-    let (realm, anonymous) = match &plugin.config {
-        PluginConfig::OAuth2(c) => (c.realm.as_deref(), c.anonymous.as_deref()),
-        PluginConfig::OpenIdConnect(c) => (c.realm.as_deref(), c.anonymous.as_deref()),
-    };
+    let realm = realm_of(plugin);
     let result = match opened {
         None => Err(unauthorized(realm, "invalid_request", TOKEN_MISSING)),
         Some(Err(_)) => Err(unauthorized(realm, "invalid_token", TOKEN_INVALID)),
         Some(Ok(claims)) => check_claims(plugin, claims, index, now)
             .map_err(|description| unauthorized(realm, "invalid_token", description)),
+    };
+    finish(plugin, result, index)
+}
+
+fn realm_of(plugin: &Plugin) -> Option<&str> {
+    match &plugin.config {
+        PluginConfig::OAuth2(c) => c.realm.as_deref(),
+        PluginConfig::OpenIdConnect(c) => c.realm.as_deref(),
+    }
+}
+
+/// What opens a presented token for each auth method; the proxy passes its caches.
+pub struct Openers<'f> {
+    /// [`crate::token::KeyRing::open`] of a token issued by an oauth2 plugin.
+    pub kong: &'f mut dyn FnMut(&str) -> Result<Claims, TokenError>,
+    /// [`crate::jwt::verify`] of an external JWT.
+    pub jwt: &'f mut dyn FnMut(&str, &JwtKeys, &JwtPolicy<'_>) -> Result<JwtClaims, JwtError>,
+}
+
+/// Decides a request at a verifying plugin, trying its auth methods in order (Kong's
+/// `auth_methods`; an oauth2 plugin has only `kong_oauth2`): `token` is the presented token,
+/// `None` when there is none.
+///
+/// - `kong_oauth2`: as [`authenticate`];
+/// - `bearer`: a JWT of the plugin's issuer, verified with its keys, mapped to a Consumer of the
+///   plugin's namespace through `consumer_claim` × `consumer_by` (a token naming no Consumer is
+///   refused unless `consumer_optional`);
+/// - a token no method accepts → 401 `invalid_token` [`TOKEN_INVALID`], or the anonymous
+///   consumer when one is set;
+/// - an accepted token without every scope of `scopes_required` → 403 `insufficient_scope`
+///   (RFC 6750 §3.1), never the anonymous consumer.
+pub fn authenticate_presented<'i>(
+    plugin: &Plugin,
+    token: Option<&str>,
+    index: &'i SnapshotIndex,
+    now: u64,
+    openers: Openers<'_>,
+) -> Result<Identity<'i>, OAuthError> {
+    let realm = realm_of(plugin);
+    let result = match token {
+        None => Err(unauthorized(realm, "invalid_request", TOKEN_MISSING)),
+        Some(token) => try_methods(plugin, token, index, now, openers)
+            .map_err(|description| unauthorized(realm, "invalid_token", description)),
+    };
+    let identity = finish(plugin, result, index)?;
+    check_scopes(plugin, identity)
+}
+
+fn try_methods<'i>(
+    plugin: &Plugin,
+    token: &str,
+    index: &'i SnapshotIndex,
+    now: u64,
+    openers: Openers<'_>,
+) -> Result<Identity<'i>, &'static str> {
+    const ONLY_KONG: &[AuthMethod] = &[AuthMethod::KongOauth2];
+    let (methods, bearer) = match &plugin.config {
+        PluginConfig::OAuth2(_) => (ONLY_KONG, None),
+        PluginConfig::OpenIdConnect(c) => (c.auth_methods.as_slice(), c.bearer.as_ref()),
+    };
+    // A JWT has two dots; the gateway's own tokens have none: each method skips the other's.
+    let is_jwt = token.bytes().filter(|b| *b == b'.').count() == 2;
+    let mut refused = TOKEN_INVALID;
+    for method in methods {
+        let outcome = match (method, bearer) {
+            (AuthMethod::KongOauth2, _) if !is_jwt => match (openers.kong)(token) {
+                Ok(claims) => check_claims(plugin, claims, index, now),
+                Err(_) => Err(TOKEN_INVALID),
+            },
+            (AuthMethod::Bearer, Some(bearer)) if is_jwt => {
+                let Some(keys) = index.bearer_keys(&plugin.id) else {
+                    continue;
+                };
+                let policy = JwtPolicy {
+                    issuer: &bearer.issuer,
+                    audiences: &bearer.audience_required,
+                    leeway: bearer.leeway,
+                };
+                match (openers.jwt)(token, keys, &policy) {
+                    Ok(claims) => bearer_identity(plugin, bearer, claims, index),
+                    Err(_) => Err(TOKEN_INVALID),
+                }
+            }
+            _ => continue,
+        };
+        match outcome {
+            Ok(identity) => return Ok(identity),
+            Err(description) => refused = description,
+        }
+    }
+    Err(refused)
+}
+
+/// The Consumer a verified external token names, or none when `consumer_optional`.
+fn bearer_identity<'i>(
+    plugin: &Plugin,
+    bearer: &BearerConfig,
+    claims: JwtClaims,
+    index: &'i SnapshotIndex,
+) -> Result<Identity<'i>, &'static str> {
+    let namespace = plugin.namespace();
+    const DEFAULT_BY: &[ConsumerBy] = &[ConsumerBy::Username, ConsumerBy::CustomId];
+    let by = if bearer.consumer_by.is_empty() {
+        DEFAULT_BY
+    } else {
+        bearer.consumer_by.as_slice()
+    };
+    let consumer = bearer.consumer_claim.iter().find_map(|claim| {
+        let value = claims.claim(claim)?;
+        by.iter()
+            .find_map(|&by| index.consumer_named(namespace, by, value))
+    });
+    if consumer.is_none() && !bearer.consumer_optional {
+        return Err(TOKEN_INVALID);
+    }
+    let token_client_id = claims
+        .claim("client_id")
+        .or_else(|| claims.claim("azp"))
+        .map(str::to_owned);
+    Ok(Identity {
+        consumer: consumer.map(|e| &e.consumer),
+        credential: None,
+        subject: claims.sub.clone(),
+        token_client_id,
+        scope: claims.scope,
+        anonymous: false,
+        consumer_values: consumer.map(|e| &e.values),
+        client_id_value: None,
+    })
+}
+
+/// RFC 6750 §3.1: an accepted token without every required scope is a 403.
+fn check_scopes<'i>(plugin: &Plugin, identity: Identity<'i>) -> Result<Identity<'i>, OAuthError> {
+    let PluginConfig::OpenIdConnect(config) = &plugin.config else {
+        return Ok(identity);
+    };
+    if config.scopes_required.is_empty() {
+        return Ok(identity);
+    }
+    let granted: Vec<&str> = identity
+        .scope
+        .as_deref()
+        .map(|s| s.split(' ').collect())
+        .unwrap_or_default();
+    if config
+        .scopes_required
+        .iter()
+        .all(|want| granted.contains(&want.as_str()))
+    {
+        return Ok(identity);
+    }
+    let required = config.scopes_required.join(" ");
+    let description = "The access token does not carry the scopes this route requires";
+    let mut challenge = bearer_challenge(
+        config.realm.as_deref(),
+        Some(("insufficient_scope", description)),
+    );
+    challenge.push_str(&format!(", scope=\"{required}\""));
+    Err(OAuthError {
+        status: 403,
+        error: "insufficient_scope",
+        description: description.to_owned(),
+        www_authenticate: Some(challenge),
+        token_endpoint: false,
+    })
+}
+
+/// With `anonymous` set, a refusal becomes the anonymous consumer's identity.
+fn finish<'i>(
+    plugin: &Plugin,
+    result: Result<Identity<'i>, OAuthError>,
+    index: &'i SnapshotIndex,
+) -> Result<Identity<'i>, OAuthError> {
+    let anonymous = match &plugin.config {
+        PluginConfig::OAuth2(c) => c.anonymous.as_deref(),
+        PluginConfig::OpenIdConnect(c) => c.anonymous.as_deref(),
     };
     match (result, anonymous) {
         (Ok(identity), _) => Ok(identity),

@@ -61,7 +61,13 @@ fn a_valid_global_token_identifies_the_consumer() {
             2000,
         )
         .expect(id);
-        assert_eq!(identity.consumer.username, "jane");
+        assert_eq!(
+            identity
+                .consumer
+                .map(|c| c.username.as_str())
+                .unwrap_or_default(),
+            "jane"
+        );
         assert_eq!(
             identity.credential.map(|c| c.client_id.as_str()),
             Some("client")
@@ -165,7 +171,10 @@ fn anonymous_replaces_every_failure() {
     ] {
         let identity = authenticate(&p, opened, &w.index, 2000).expect("anonymous");
         assert!(identity.anonymous);
-        assert_eq!(identity.consumer.id, jane);
+        assert_eq!(
+            identity.consumer.map(|c| c.id.as_str()).unwrap_or_default(),
+            jane
+        );
         assert_eq!((identity.credential, identity.scope), (None, None));
     }
     // A valid token still identifies its own credential.
@@ -218,7 +227,13 @@ fn tokens_round_trip_through_issue_open_and_authenticate() {
         2000,
     )
     .expect("valid");
-    assert_eq!(identity.consumer.username, "jane");
+    assert_eq!(
+        identity
+            .consumer
+            .map(|c| c.username.as_str())
+            .unwrap_or_default(),
+        "jane"
+    );
     let mut tampered = token.into_bytes();
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
@@ -311,7 +326,10 @@ fn index_finds_every_consumer_and_credential_of_unsorted_lists() {
             scope: String::new(),
         };
         let identity = authenticate(plugin, Some(Ok(claims)), &index, 2000).expect("valid");
-        assert_eq!(identity.consumer.id, credential.consumer_id);
+        assert_eq!(
+            identity.consumer.map(|c| c.id.as_str()).unwrap_or_default(),
+            credential.consumer_id
+        );
     }
 }
 
@@ -470,4 +488,192 @@ fn a_client_id_names_the_credential_of_the_plugins_namespace_or_of_one_it_lets_i
         problems.iter().any(|p| p.contains("same namespace")),
         "{problems:?}"
     );
+}
+
+/// The `bearer` method, as the proxy drives it: a JWT of the plugin's issuer is verified with
+/// its keys and mapped to a Consumer of the plugin's namespace.
+mod bearer {
+    use super::*;
+    use crate::jwt::tests::{Signer, token};
+    use crate::snapshot::{AuthMethod, BearerConfig, ConsumerBy};
+    use serde_json::json;
+
+    const ISSUER: &str = "https://id.example.test";
+    const NOW: u64 = 1_800_000_000;
+
+    fn oidc(
+        signer: &Signer,
+        f: impl FnOnce(&mut crate::snapshot::OpenIdConnectConfig),
+    ) -> (Snapshot, Plugin) {
+        let mut snapshot = fixtures::snapshot();
+        let plugin = snapshot
+            .plugins
+            .iter_mut()
+            .find(|p| p.id == "default/oidc")
+            .expect("oidc");
+        if let PluginConfig::OpenIdConnect(c) = &mut plugin.config {
+            c.auth_methods = vec![AuthMethod::KongOauth2, AuthMethod::Bearer];
+            c.bearer = Some(BearerConfig {
+                issuer: ISSUER.into(),
+                jwks: vec![signer.jwk("k1")],
+                audience_required: vec!["api".into()],
+                consumer_claim: vec!["client_id".into()],
+                consumer_by: vec![ConsumerBy::Username],
+                consumer_optional: false,
+                leeway: 30,
+            });
+            f(c);
+        }
+        let plugin = plugin.clone();
+        (snapshot, plugin)
+    }
+
+    fn jwt(signer: &Signer, client_id: &str, scope: &str) -> String {
+        token(
+            signer,
+            json!({"alg": "ES256", "kid": "k1", "typ": "at+jwt"}),
+            json!({"iss": ISSUER, "aud": "api", "sub": "svc-7", "client_id": client_id,
+                   "scope": scope, "exp": NOW + 60}),
+        )
+    }
+
+    fn run<'i>(
+        plugin: &Plugin,
+        index: &'i SnapshotIndex,
+        token: Option<&str>,
+    ) -> Result<Identity<'i>, OAuthError> {
+        let mut kong = |_: &str| Err::<Claims, _>(TokenError::Malformed);
+        let mut jwt = |t: &str, keys: &crate::jwt::JwtKeys, policy: &crate::jwt::JwtPolicy<'_>| {
+            crate::jwt::verify(keys, policy, t, NOW)
+        };
+        authenticate_presented(
+            plugin,
+            token,
+            index,
+            NOW,
+            Openers {
+                kong: &mut kong,
+                jwt: &mut jwt,
+            },
+        )
+    }
+
+    #[test]
+    fn a_token_of_the_issuer_maps_to_the_consumer_its_claim_names() {
+        let signer = Signer::ec();
+        let (snapshot, plugin) = oidc(&signer, |_| {});
+        let index = SnapshotIndex::new(&snapshot);
+        let identity = run(&plugin, &index, Some(&jwt(&signer, "jane", "read"))).expect("accepted");
+        assert_eq!(identity.consumer.map(|c| c.username.as_str()), Some("jane"));
+        assert_eq!(identity.subject.as_deref(), Some("svc-7"));
+        assert_eq!(identity.token_client_id.as_deref(), Some("jane"));
+        assert_eq!(identity.scope.as_deref(), Some("read"));
+        let mut headers = Vec::new();
+        crate::oauth::identity_headers(&identity, |n, v| headers.push((n.to_string(), v)));
+        let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "x-consumer-id",
+                "x-consumer-username",
+                "x-consumer-custom-id",
+                "x-credential-identifier",
+                "x-authenticated-userid",
+                "x-authenticated-scope"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_token_naming_no_consumer_is_refused_unless_the_consumer_is_optional() {
+        let signer = Signer::ec();
+        let (snapshot, plugin) = oidc(&signer, |_| {});
+        let index = SnapshotIndex::new(&snapshot);
+        let refused =
+            run(&plugin, &index, Some(&jwt(&signer, "nobody", "read"))).expect_err("no consumer");
+        assert_eq!((refused.status, refused.error), (401, "invalid_token"));
+        let (snapshot, plugin) = oidc(&signer, |c| {
+            if let Some(b) = &mut c.bearer {
+                b.consumer_optional = true;
+            }
+        });
+        let index = SnapshotIndex::new(&snapshot);
+        let identity =
+            run(&plugin, &index, Some(&jwt(&signer, "nobody", "read"))).expect("optional");
+        assert!(identity.consumer.is_none());
+        let mut names = Vec::new();
+        crate::oauth::identity_headers(&identity, |n, _| names.push(n.to_string()));
+        assert_eq!(
+            names,
+            [
+                "x-credential-identifier",
+                "x-authenticated-userid",
+                "x-authenticated-scope"
+            ]
+        );
+    }
+
+    #[test]
+    fn consumers_of_other_namespaces_are_never_mapped() {
+        let signer = Signer::ec();
+        let (mut snapshot, plugin) = oidc(&signer, |_| {});
+        snapshot.consumers.push(Consumer {
+            id: "00000000-0000-5000-8000-0000000000aa".into(),
+            object: "team-b/mallory".into(),
+            username: "mallory".into(),
+            custom_id: None,
+        });
+        let index = SnapshotIndex::new(&snapshot);
+        assert!(run(&plugin, &index, Some(&jwt(&signer, "mallory", "read"))).is_err());
+    }
+
+    #[test]
+    fn a_missing_required_scope_is_a_403_with_the_scope_in_the_challenge() {
+        let signer = Signer::ec();
+        let (snapshot, plugin) = oidc(&signer, |c| {
+            c.scopes_required = vec!["orders:write".into()];
+            c.anonymous = Some(fixtures::jane_id());
+        });
+        let index = SnapshotIndex::new(&snapshot);
+        let refused =
+            run(&plugin, &index, Some(&jwt(&signer, "jane", "orders:read"))).expect_err("scope");
+        assert_eq!((refused.status, refused.error), (403, "insufficient_scope"));
+        let challenge = refused.www_authenticate.unwrap_or_default();
+        assert!(
+            challenge.contains(r#"error="insufficient_scope""#),
+            "{challenge}"
+        );
+        assert!(
+            challenge.ends_with(r#"scope="orders:write""#),
+            "{challenge}"
+        );
+        let ok = run(
+            &plugin,
+            &index,
+            Some(&jwt(&signer, "jane", "orders:read orders:write")),
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn methods_are_tried_in_order_and_a_bad_token_falls_back_to_anonymous() {
+        let signer = Signer::ec();
+        let other = Signer::ec();
+        // Only kong_oauth2: a JWT, even a valid one, is not accepted.
+        let (snapshot, plugin) = oidc(&signer, |c| c.auth_methods = vec![AuthMethod::KongOauth2]);
+        let index = SnapshotIndex::new(&snapshot);
+        assert!(run(&plugin, &index, Some(&jwt(&signer, "jane", "read"))).is_err());
+        // A forged JWT with an anonymous consumer set: the anonymous identity.
+        let (snapshot, plugin) = oidc(&signer, |c| c.anonymous = Some(fixtures::jane_id()));
+        let index = SnapshotIndex::new(&snapshot);
+        let anonymous =
+            run(&plugin, &index, Some(&jwt(&other, "jane", "read"))).expect("anonymous");
+        assert!(anonymous.anonymous);
+        assert!(anonymous.subject.is_none());
+        // No token at all: missing, as before.
+        let (snapshot, plugin) = oidc(&signer, |_| {});
+        let index = SnapshotIndex::new(&snapshot);
+        let missing = run(&plugin, &index, None).expect_err("missing");
+        assert_eq!(missing.description, TOKEN_MISSING);
+    }
 }

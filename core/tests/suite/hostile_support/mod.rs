@@ -48,6 +48,7 @@ pub fn oidc() -> OpenIdConnectConfig {
         hide_credentials: false,
         anonymous: None,
         realm: None,
+        ..OpenIdConnectConfig::default()
     }
 }
 
@@ -153,7 +154,12 @@ pub fn verify(snapshot: &Snapshot, at: &str, token: &str, now: u64) -> Result<St
     let index = SnapshotIndex::new(snapshot);
     let ring = ring(snapshot);
     tollgate_core::oauth::authenticate(plugin(snapshot, at), Some(ring.open(token)), &index, now)
-        .map(|identity| identity.consumer.username.clone())
+        .map(|identity| {
+            identity
+                .consumer
+                .map(|c| c.username.clone())
+                .unwrap_or_default()
+        })
 }
 
 /// Asserts an RFC 6750 `invalid_token` refusal: 401, the error code, and a Bearer challenge

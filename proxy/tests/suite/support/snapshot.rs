@@ -49,6 +49,7 @@ pub fn oidc_config() -> OpenIdConnectConfig {
         hide_credentials: false,
         anonymous: None,
         realm: None,
+        ..OpenIdConnectConfig::default()
     }
 }
 

@@ -126,6 +126,7 @@ pub fn snapshot() -> Snapshot {
                     hide_credentials: true,
                     anonymous: None,
                     realm: None,
+                    ..OpenIdConnectConfig::default()
                 }),
             },
         ],

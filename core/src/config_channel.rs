@@ -34,6 +34,10 @@ pub struct ConfigStatus {
     /// Unix seconds when it was applied; `null` when none is held.
     #[serde(rename = "updatedAt", default)]
     pub updated_at: Option<u64>,
+    /// Plugins (`namespace/name`) whose issuer's keys lacked the `kid` of a token presented
+    /// since this snapshot was applied: the controller fetches that issuer's keys again.
+    #[serde(rename = "jwksWanted", default, skip_serializing_if = "Vec::is_empty")]
+    pub jwks_wanted: Vec<String>,
 }
 
 /// `200` reply of `POST /config`: the snapshot was applied (or was already held).
@@ -155,6 +159,7 @@ mod tests {
         let status = ConfigStatus {
             hash: "ab".into(),
             updated_at: Some(7),
+            jwks_wanted: Vec::new(),
         };
         assert_eq!(
             serde_json::to_string(&status).expect("json"),

@@ -71,6 +71,7 @@ async fn handle(fake: Shared, req: Request<Incoming>) -> Result<Response<Full<By
         let status = ConfigStatus {
             hash: f.hash.clone(),
             updated_at: None,
+            jwks_wanted: Vec::new(),
         };
         (StatusCode::OK, to_json(&status))
     };

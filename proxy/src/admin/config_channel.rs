@@ -152,6 +152,7 @@ pub fn config_status<B>(
         &ConfigStatus {
             hash: state.hash(),
             updated_at: state.updated_at(),
+            jwks_wanted: state.jwks_wanted(),
         },
     )
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use http::header::HeaderValue;
 
 use super::state::{Compiled, ProxyState};
-use super::token_cache::TokenCache;
+use super::token_cache::{JwtCache, TokenCache};
 use crate::upstream::{Peer, Upstreams};
 
 /// What one worker thread keeps to itself: its upstream connection pools, its cache of
@@ -17,6 +17,7 @@ use crate::upstream::{Peer, Upstreams};
 pub struct WorkerLocal {
     pub upstreams: Upstreams,
     pub tokens: TokenCache,
+    pub jwts: JwtCache,
     held: Mutex<Option<Arc<Held>>>,
 }
 
@@ -39,6 +40,7 @@ impl WorkerLocal {
         Self {
             upstreams,
             tokens: TokenCache::default(),
+            jwts: JwtCache::default(),
             held: Mutex::new(None),
         }
     }

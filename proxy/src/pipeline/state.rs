@@ -64,6 +64,10 @@ pub struct ProxyState {
     pub(crate) metrics: Arc<ProxyMetrics>,
     pub(crate) secret_check: SecretVerifier,
     pub(crate) brute_force: BruteForce,
+    /// Plugins whose issuer's keys lacked a token's `kid` since the snapshot was applied: the
+    /// controller reads them from `GET /config` and fetches those keys again (rate-limited on
+    /// its side). Bounded by the number of plugins.
+    jwks_unknown: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -98,7 +102,22 @@ impl ProxyState {
             secret_check: SecretVerifier::new(limits, metrics.clone()),
             brute_force: BruteForce::default(),
             metrics,
+            jwks_unknown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
+    }
+
+    /// A token of `plugin_id`'s issuer named a key the snapshot does not hold.
+    pub(crate) fn jwks_unknown_key(&self, plugin_id: &str) {
+        let mut unknown = self.jwks_unknown.lock().unwrap_or_else(|e| e.into_inner());
+        if !unknown.contains(plugin_id) && unknown.len() < 4096 {
+            unknown.insert(plugin_id.to_owned());
+        }
+    }
+
+    /// The plugins whose issuer's keys should be fetched again (see [`Self::jwks_unknown_key`]).
+    pub fn jwks_wanted(&self) -> Vec<String> {
+        let unknown = self.jwks_unknown.lock().unwrap_or_else(|e| e.into_inner());
+        unknown.iter().cloned().collect()
     }
 
     /// The highest leader epoch of an applied push.
@@ -178,6 +197,11 @@ impl ProxyState {
         };
         let updated_at = compiled.updated_at;
         self.current.store(Some(Arc::new(compiled)));
+        // The new snapshot carries the keys fetched since: ask again only if they still lack one.
+        self.jwks_unknown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.applies.fetch_add(1, Ordering::AcqRel);
         self.metrics.config_applied(updated_at);
         Ok(hash)

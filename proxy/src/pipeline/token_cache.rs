@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
+use tollgate_core::jwt::{self, JwtClaims, JwtError, JwtKeys, JwtPolicy};
 use tollgate_core::token::{Claims, KeyRing, TokenError};
 
 use crate::shared::fx_hash::FxHasher;
@@ -87,6 +88,61 @@ impl TokenCache {
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// A per-worker cache of verified external JWTs: a signature checked once (tens of microseconds
+/// for ES256, more for RSA) is not checked again on this worker under the same snapshot and for
+/// the same plugin. Expiry is checked again on every hit; only verified tokens are inserted.
+#[derive(Debug, Default)]
+pub struct JwtCache {
+    inner: Mutex<JwtInner>,
+}
+
+#[derive(Debug, Default)]
+struct JwtInner {
+    generation: u64,
+    /// Token → (plugin it was verified for, its claims).
+    entries: HashMap<Box<str>, (Box<str>, JwtClaims), BuildHasherDefault<TailHasher>>,
+}
+
+impl JwtCache {
+    /// Verifies `token` for `plugin_id` with `keys` under `policy` at `now`, answering from the
+    /// cache when this worker verified it for the same plugin under snapshot `generation`.
+    pub fn verify(
+        &self,
+        generation: u64,
+        plugin_id: &str,
+        keys: &JwtKeys,
+        policy: &JwtPolicy<'_>,
+        token: &str,
+        now: u64,
+    ) -> Result<JwtClaims, JwtError> {
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if inner.generation != generation {
+                inner.entries.clear();
+                inner.generation = generation;
+            } else if let Some((plugin, claims)) = inner.entries.get(token)
+                && &**plugin == plugin_id
+            {
+                if now >= claims.exp.saturating_add(policy.leeway) {
+                    return Err(JwtError::Expired);
+                }
+                return Ok(claims.clone());
+            }
+        }
+        let claims = jwt::verify(keys, policy, token, now)?;
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.generation == generation {
+            if inner.entries.len() >= CAPACITY {
+                inner.entries.clear();
+            }
+            inner
+                .entries
+                .insert(Box::from(token), (Box::from(plugin_id), claims.clone()));
+        }
+        Ok(claims)
     }
 }
 

@@ -2,8 +2,9 @@
 //! it (through the worker's cache), authenticate it, count the outcome.
 
 use http::Request;
+use tollgate_core::jwt::{JwtError, JwtKeys, JwtPolicy};
 use tollgate_core::oauth::{
-    self, Identity, OAuthError, ParamSource, RequestView, TokenLocation, TokenSource,
+    self, Identity, OAuthError, Openers, ParamSource, RequestView, TokenLocation, TokenSource,
 };
 use tollgate_core::snapshot::Plugin;
 
@@ -36,17 +37,29 @@ pub fn verify<'i>(
 ) -> Result<Verified<'i>, OAuthError> {
     let metrics = ctx.state.metrics();
     let found = oauth::extract_token(ParamSource::of(&plugin.config), &view(request, body));
-    let (opened, location) = match found {
+    let (token, location) = match found {
         TokenSource::Missing => (None, None),
-        TokenSource::Found { token, location } => {
-            let opened = ctx
-                .local
-                .tokens
-                .open(&compiled.keys, compiled.generation, &token);
-            (Some(opened), Some(location))
-        }
+        TokenSource::Found { token, location } => (Some(token), Some(location)),
     };
-    match oauth::authenticate(plugin, opened, &compiled.index, unix_now()) {
+    let now = unix_now();
+    let generation = compiled.generation;
+    let mut kong = |token: &str| ctx.local.tokens.open(&compiled.keys, generation, token);
+    let mut jwt = |token: &str, keys: &JwtKeys, policy: &JwtPolicy<'_>| {
+        let verified = ctx
+            .local
+            .jwts
+            .verify(generation, &plugin.id, keys, policy, token, now);
+        if verified == Err(JwtError::UnknownKey) {
+            // Perhaps the issuer rotated its keys: the controller fetches them again.
+            ctx.state.jwks_unknown_key(&plugin.id);
+        }
+        verified
+    };
+    let openers = Openers {
+        kong: &mut kong,
+        jwt: &mut jwt,
+    };
+    match oauth::authenticate_presented(plugin, token.as_deref(), &compiled.index, now, openers) {
         Ok(identity) => {
             metrics.verification(if identity.anonymous {
                 Verification::Anonymous

@@ -21,7 +21,17 @@ fn push(token: Option<&str>, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
 }
 
 async fn held_hash(proxy: &RunningProxy) -> String {
-    let reply = client::send(proxy.admin, get("/config").body(empty()).expect("request")).await;
+    let anonymous = client::send(proxy.admin, get("/config").body(empty()).expect("request")).await;
+    assert_eq!(
+        anonymous.status(),
+        StatusCode::UNAUTHORIZED,
+        "the hash is for the token holder"
+    );
+    let request = get("/config")
+        .header("authorization", format!("Bearer {CONFIG_TOKEN}"))
+        .body(empty())
+        .expect("request");
+    let reply = client::send(proxy.admin, request).await;
     assert_eq!(reply.status(), StatusCode::OK);
     json(&reply)["hash"].as_str().expect("hash").to_owned()
 }

@@ -372,6 +372,17 @@ impl AddressPolicy {
         self.judge_ip(ip)
     }
 
+    /// Judges a connection once open, by its two ends: a connection whose local address is its
+    /// peer's address stayed on this host, so its port must not be one of the proxy's own
+    /// listeners (this catches the host's other addresses, which [`Self::judge`] cannot know).
+    pub fn judge_connected(&self, local: SocketAddr, peer: SocketAddr) -> Result<(), Refusal> {
+        let same_host = canonical(local.ip()) == canonical(peer.ip());
+        match self.own.iter().find(|own| own.port() == peer.port()) {
+            Some(own) if same_host => Err(Refusal::OwnListener(own.port())),
+            _ => Ok(()),
+        }
+    }
+
     /// Judges an address by the lists and the mode's defaults (ports play no part).
     pub fn judge_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
         let ip = canonical(ip);

@@ -255,6 +255,25 @@ fn the_proxys_own_listeners_are_refused_on_every_local_address_whatever_the_list
 }
 
 #[test]
+fn a_connection_that_stayed_on_the_host_may_not_reach_an_own_listening_port() {
+    let policy = AddressPolicy::cluster().own_listeners(["[::]:8100".parse().expect("addr")]);
+    let sock = |s: &str| s.parse::<SocketAddr>().expect(s);
+    let cases = [
+        ("10.0.0.5:40000", "10.0.0.5:8100", Err(Refusal::OwnListener(8100))),
+        ("[::ffff:10.0.0.5]:40000", "10.0.0.5:8100", Err(Refusal::OwnListener(8100))),
+        ("10.0.0.5:40000", "10.0.0.6:8100", Ok(())),
+        ("10.0.0.5:40000", "10.0.0.5:8080", Ok(())),
+    ];
+    for (local, peer, expected) in cases {
+        assert_eq!(
+            policy.judge_connected(sock(local), sock(peer)),
+            expected,
+            "{local} -> {peer}"
+        );
+    }
+}
+
+#[test]
 fn listeners_on_port_zero_are_not_recorded() {
     let policy = AddressPolicy::standalone().own_listeners(["127.0.0.1:0".parse().expect("addr")]);
     assert_eq!(policy.judge("127.0.0.1:0".parse().expect("addr")), Ok(()));

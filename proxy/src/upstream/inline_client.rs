@@ -30,6 +30,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+use tollgate_core::address::AddressPolicy;
 
 use super::added::Added;
 use super::connector;
@@ -58,8 +59,9 @@ impl InlineConn {
         authority: &Authority,
         timeout: Duration,
         deadline: Instant,
+        policy: &AddressPolicy,
     ) -> Result<Self, InlineError> {
-        let stream = connector::connect_tcp(authority, 80, timeout).await?;
+        let stream = connector::connect_tcp(authority, 80, timeout, policy).await?;
         Ok(Self {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK),
@@ -346,11 +348,12 @@ fn framing(status: StatusCode, head_request: bool, facts: &Facts<'_>) -> Framing
 }
 
 /// Sends a bodiless `GET` or `HEAD` request on an idle connection of `idle` (or a new one,
-/// opened within `connect_timeout`) and returns the response once its head has arrived, by
+/// opened within `connect_timeout` to an address `policy` allows) and returns the response once its head has arrived, by
 /// `deadline`; its body is a `B` made from the [`InlineBody`].
 pub async fn exchange<R, B: From<InlineBody>>(
     idle: &Arc<IdleStack<InlineConn>>,
     authority: &Authority,
+    policy: &AddressPolicy,
     connect_timeout: Duration,
     deadline: Instant,
     request: &Request<R>,
@@ -363,7 +366,7 @@ pub async fn exchange<R, B: From<InlineBody>>(
         let (mut conn, reused) = match idle.pop() {
             Some(conn) => (conn, true),
             None => {
-                let connecting = InlineConn::connect(authority, connect_timeout, deadline);
+                let connecting = InlineConn::connect(authority, connect_timeout, deadline, policy);
                 (Box::pin(connecting).await?, false)
             }
         };

@@ -225,6 +225,7 @@ async fn fetch(
     let response: Response<ProxyBody> = exchange(
         idle,
         authority,
+        &AddressPolicy::standalone(),
         Duration::from_secs(5),
         deadline,
         &get(authority),

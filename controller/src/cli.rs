@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use tollgate_proxy::logging::LogArgs;
-use tollgate_proxy::options::ListenerArgs;
+use tollgate_proxy::options::{ListenerArgs, Mode};
 
 use crate::operator::RunArgs;
 use crate::standalone::{DEFAULT_POLL_INTERVAL, StandaloneOptions};
@@ -49,7 +49,9 @@ pub struct StandaloneArgs {
 impl StandaloneArgs {
     pub fn into_options(self) -> StandaloneOptions {
         let loopback_admin = self.listener.admin_addr.is_none();
+        let backend_policy = self.listener.backend_policy(Mode::Standalone);
         let mut proxy = self.listener.into_options(None);
+        proxy.backend_policy = backend_policy;
         if loopback_admin {
             proxy.admin_addr = tollgate_proxy::options::STANDALONE_ADMIN_ADDR.parse().ok();
         }

@@ -151,6 +151,7 @@ fn reconciler(stores: Stores, client: kube::Client) -> Pipeline {
         signing_key_secret: at("tollgate/signing-keys"),
         debounce: Duration::from_millis(1),
         class: crate::operator::DEFAULT_CLASS.to_owned(),
+        backend_policy: AddressPolicy::cluster(),
     };
     Pipeline::new(
         settings,

@@ -1,6 +1,7 @@
 //! One standalone reconcile: the objects of the manifests directory → a snapshot, logging each
 //! problem once when it appears and once when it is resolved.
 
+use tollgate_core::address::AddressPolicy;
 use tollgate_core::snapshot::Snapshot;
 
 use super::dir::{ManifestDir, signing_keys_secret};
@@ -16,6 +17,8 @@ pub struct DirReconciler {
     fallback_keys: SigningKeys,
     /// Problems and signing-key errors already logged (the same log lines as the operator).
     problem_log: ProblemLog,
+    /// The backend address policy literal backend addresses are judged by.
+    policy: AddressPolicy,
 }
 
 /// The result of one reconcile.
@@ -41,7 +44,15 @@ impl DirReconciler {
             hasher,
             fallback_keys,
             problem_log: ProblemLog::default(),
+            policy: AddressPolicy::standalone(),
         }
+    }
+
+    /// Judges literal backend addresses by `policy` (standalone mode's defaults otherwise).
+    #[must_use]
+    pub fn with_policy(mut self, policy: AddressPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Client secrets still being hashed (their credentials are not served yet).
@@ -74,7 +85,13 @@ impl DirReconciler {
                 };
             }
         };
-        let translation = translate(&objects, &ServiceEndpoints::new(), &keys, &mut self.hasher);
+        let translation = translate(
+            &objects,
+            &ServiceEndpoints::new(),
+            &self.policy,
+            &keys,
+            &mut self.hasher,
+        );
         let changes = self.problem_log.update(translation.problems);
         Outcome {
             snapshot: Some(translation.snapshot),

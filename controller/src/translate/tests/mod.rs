@@ -1,6 +1,7 @@
 //! Table-driven tests of the translation: every problem kind, and the dependency rules. This
 //! file holds the fixture builders (the quickstart's objects, valid) and the tests split by topic.
 
+mod address_policy;
 mod dependencies;
 mod problems;
 mod snapshot;
@@ -14,6 +15,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::*;
+use tollgate_core::address::AddressPolicy;
 use crate::resources::auth_plugin::{
     AuthMethod, BearerTokenParamType as SpecParamType, OAuth2Settings, OpenIdConnectSettings,
     PluginType,
@@ -185,8 +187,18 @@ pub(super) fn run(objects: &Objects) -> Translation {
     run_with(objects, &ServiceEndpoints::new())
 }
 
+/// Translates with standalone mode's address policy (the fixtures' backend is the quickstart's
+/// `http://127.0.0.1:8080`).
 pub(super) fn run_with(objects: &Objects, services: &ServiceEndpoints) -> Translation {
-    translate(objects, services, &keys(), &mut SecretHasher::new())
+    run_with_policy(objects, services, &AddressPolicy::standalone())
+}
+
+pub(super) fn run_with_policy(
+    objects: &Objects,
+    services: &ServiceEndpoints,
+    policy: &AddressPolicy,
+) -> Translation {
+    translate(objects, services, policy, &keys(), &mut SecretHasher::new())
 }
 
 /// `kind/name` of every object in the snapshot.

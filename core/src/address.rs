@@ -197,16 +197,14 @@ fn parse_inet_aton(host: &str) -> Option<Ipv4Addr> {
 }
 
 fn parse_number(part: &str) -> Option<u64> {
-    let (digits, radix) = if let Some(hex) = part
-        .strip_prefix("0x")
-        .or_else(|| part.strip_prefix("0X"))
-    {
-        (hex, 16)
-    } else if part.len() > 1 && part.starts_with('0') {
-        (&part[1..], 8)
-    } else {
-        (part, 10)
-    };
+    let (digits, radix) =
+        if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            (hex, 16)
+        } else if part.len() > 1 && part.starts_with('0') {
+            (&part[1..], 8)
+        } else {
+            (part, 10)
+        };
     if part.is_empty() || digits.len() > 12 {
         return None;
     }
@@ -284,7 +282,11 @@ const DEFAULT_REFUSALS: [(Cidr, Refusal, bool); 6] = [
         true,
     ),
     (Cidr::v4(0, 0, 0, 0, 8), Refusal::Unspecified, false),
-    (Cidr::v6(Ipv6Addr::UNSPECIFIED, 128), Refusal::Unspecified, false),
+    (
+        Cidr::v6(Ipv6Addr::UNSPECIFIED, 128),
+        Refusal::Unspecified,
+        false,
+    ),
 ];
 
 /// The default refusals of `mode`, as CIDR blocks with their category.
@@ -343,8 +345,7 @@ impl AddressPolicy {
     /// ports are refused on loopback, unspecified and their own addresses, whatever the lists say.
     #[must_use]
     pub fn own_listeners(mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
-        self.own
-            .extend(addrs.into_iter().filter(|a| a.port() != 0));
+        self.own.extend(addrs.into_iter().filter(|a| a.port() != 0));
         self
     }
 
@@ -398,8 +399,7 @@ impl AddressPolicy {
             (Some(_), None) => return Ok(()),
             (None, None) => {}
         }
-        match default_refusals(self.mode).find(|(cidr, _)| cidr.contains(ip))
-        {
+        match default_refusals(self.mode).find(|(cidr, _)| cidr.contains(ip)) {
             Some((_, refusal)) => Err(refusal),
             None => Ok(()),
         }

@@ -259,8 +259,16 @@ fn a_connection_that_stayed_on_the_host_may_not_reach_an_own_listening_port() {
     let policy = AddressPolicy::cluster().own_listeners(["[::]:8100".parse().expect("addr")]);
     let sock = |s: &str| s.parse::<SocketAddr>().expect(s);
     let cases = [
-        ("10.0.0.5:40000", "10.0.0.5:8100", Err(Refusal::OwnListener(8100))),
-        ("[::ffff:10.0.0.5]:40000", "10.0.0.5:8100", Err(Refusal::OwnListener(8100))),
+        (
+            "10.0.0.5:40000",
+            "10.0.0.5:8100",
+            Err(Refusal::OwnListener(8100)),
+        ),
+        (
+            "[::ffff:10.0.0.5]:40000",
+            "10.0.0.5:8100",
+            Err(Refusal::OwnListener(8100)),
+        ),
         ("10.0.0.5:40000", "10.0.0.6:8100", Ok(())),
         ("10.0.0.5:40000", "10.0.0.5:8080", Ok(())),
     ];

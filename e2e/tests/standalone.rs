@@ -556,7 +556,9 @@ async fn link_local_and_the_gateways_own_admin_port_are_refused_as_backends() {
     .await
     .expect("a backend on the gateway's own admin port is refused");
     assert!(
-        refused.text().contains("An invalid response was received from the upstream server"),
+        refused
+            .text()
+            .contains("An invalid response was received from the upstream server"),
         "{}",
         refused.describe()
     );

@@ -240,7 +240,12 @@ mod tests {
             trusted_proxies: parse_cidrs("10.0.0.0/8, ::1").expect("cidrs"),
             ..ProxyOptions::default()
         };
-        for (ip, expected) in [("10.1.2.3", true), ("::ffff:10.0.0.1", true), ("::1", true), ("11.0.0.1", false)] {
+        for (ip, expected) in [
+            ("10.1.2.3", true),
+            ("::ffff:10.0.0.1", true),
+            ("::1", true),
+            ("11.0.0.1", false),
+        ] {
             assert_eq!(options.is_trusted(ip.parse().expect(ip)), expected, "{ip}");
         }
     }

@@ -231,7 +231,10 @@ pub(crate) fn refused_literal(
 ) -> Option<(SocketAddr, Refusal)> {
     let (host, port) = authority.rsplit_once(':')?;
     let address = SocketAddr::new(parse_host_ip(host)?, port.parse().ok()?);
-    policy.judge(address).err().map(|refusal| (address, refusal))
+    policy
+        .judge(address)
+        .err()
+        .map(|refusal| (address, refusal))
 }
 
 fn refused_message(url: &str, address: SocketAddr, refusal: Refusal) -> String {

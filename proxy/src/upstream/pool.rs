@@ -145,7 +145,8 @@ impl Pool {
         authority: &Authority,
         connect_timeout: Duration,
     ) -> Result<SendRequest<ProxyBody>, SendError> {
-        let io = connector::connect(authority, https, connect_timeout, &self.tls, &self.policy).await?;
+        let io =
+            connector::connect(authority, https, connect_timeout, &self.tls, &self.policy).await?;
         let (sender, connection) = http1::Builder::new()
             .handshake(io)
             .await
@@ -239,7 +240,10 @@ mod tests {
     #[tokio::test]
     async fn sequential_requests_reuse_one_upstream_connection() {
         let (authority, accepted) = upstream(Upstream::KeepAlive).await;
-        let pool = Pool::new(connector::client_tls(), Arc::new(AddressPolicy::standalone()));
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         for _ in 0..5 {
             let response = pool
                 .send(false, &authority, Duration::from_secs(5), get(&authority))
@@ -254,7 +258,10 @@ mod tests {
     #[tokio::test]
     async fn connections_the_upstream_closed_are_replaced_without_failing_a_request() {
         let (authority, accepted) = upstream(Upstream::OneShot).await;
-        let pool = Pool::new(connector::client_tls(), Arc::new(AddressPolicy::standalone()));
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         for _ in 0..4 {
             let response = pool
                 .send(false, &authority, Duration::from_secs(5), get(&authority))
@@ -268,7 +275,10 @@ mod tests {
     #[tokio::test]
     async fn a_body_dropped_before_its_end_does_not_return_its_connection() {
         let (authority, _) = upstream(Upstream::KeepAlive).await;
-        let pool = Pool::new(connector::client_tls(), Arc::new(AddressPolicy::standalone()));
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         let response = pool
             .send(false, &authority, Duration::from_secs(5), get(&authority))
             .await
@@ -284,7 +294,10 @@ mod tests {
         let authority = Authority::try_from(listener.local_addr().expect("addr").to_string())
             .expect("authority");
         drop(listener);
-        let pool = Pool::new(connector::client_tls(), Arc::new(AddressPolicy::standalone()));
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         let err = pool
             .send(false, &authority, Duration::from_secs(5), get(&authority))
             .await
@@ -297,7 +310,10 @@ mod tests {
 
     #[test]
     fn a_pool_hands_out_one_slot_per_scheme_and_endpoint() {
-        let pool = Pool::new(connector::client_tls(), Arc::new(AddressPolicy::standalone()));
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         let a = Authority::from_static("127.0.0.1:9");
         let first = pool.hyper_idle(false, &a);
         assert!(Arc::ptr_eq(&first, &pool.hyper_idle(false, &a)));

@@ -125,7 +125,11 @@ async fn ipv4_mapped_and_numeric_spellings_of_loopback_are_refused() {
             "/mapped",
             Some(named("[::ffff:127.0.0.1]", port)),
         )
-        .open_route("default/decimal", "/decimal", Some(named("2130706433", port)))
+        .open_route(
+            "default/decimal",
+            "/decimal",
+            Some(named("2130706433", port)),
+        )
         .build();
     let proxy = RunningProxy::start_with(Some(snapshot), cluster(&[], &[])).await;
     for path in ["/mapped/x", "/decimal/x"] {

@@ -57,16 +57,27 @@ fn a_literal_refused_address_leaves_only_its_route_out() {
             )],
             "{url}"
         );
-        assert_eq!(served(&t), all_quickstart_objects(), "{url}: the rest is served");
+        assert_eq!(
+            served(&t),
+            all_quickstart_objects(),
+            "{url}: the rest is served"
+        );
         let message = &t.problems[0].message;
-        assert!(message.contains(url) && message.contains("refuses"), "{message}");
+        assert!(
+            message.contains(url) && message.contains("refuses"),
+            "{message}"
+        );
     }
 }
 
 #[test]
 fn cluster_mode_refuses_the_quickstarts_loopback_upstream_and_standalone_mode_serves_it() {
     let objects = quickstart();
-    let t = run_with_policy(&objects, &ServiceEndpoints::new(), &AddressPolicy::cluster());
+    let t = run_with_policy(
+        &objects,
+        &ServiceEndpoints::new(),
+        &AddressPolicy::cluster(),
+    );
     assert_eq!(
         problems_of(&t),
         [(
@@ -76,15 +87,24 @@ fn cluster_mode_refuses_the_quickstarts_loopback_upstream_and_standalone_mode_se
         )]
     );
     assert!(
-        t.problems[0].message.contains("127.0.0.1:8080, a loopback address")
+        t.problems[0]
+            .message
+            .contains("127.0.0.1:8080, a loopback address")
             && t.problems[0].message.contains("--backend-allow-cidr"),
         "{}",
         t.problems[0].message
     );
-    let standalone = run_with_policy(&objects, &ServiceEndpoints::new(), &AddressPolicy::standalone());
+    let standalone = run_with_policy(
+        &objects,
+        &ServiceEndpoints::new(),
+        &AddressPolicy::standalone(),
+    );
     assert_eq!(standalone.problems, vec![]);
     let allowed = AddressPolicy::cluster().allow(cidrs(&["127.0.0.1/32"]));
-    assert_eq!(run_with_policy(&objects, &ServiceEndpoints::new(), &allowed).problems, vec![]);
+    assert_eq!(
+        run_with_policy(&objects, &ServiceEndpoints::new(), &allowed).problems,
+        vec![]
+    );
 }
 
 #[test]
@@ -120,7 +140,11 @@ fn the_standalone_proxys_own_listeners_and_deny_listed_blocks_are_refused() {
             assert_eq!(t.problems, vec![], "{url}");
         } else {
             assert_eq!(t.problems.len(), 1, "{url}");
-            assert!(t.problems[0].message.contains(why), "{}", t.problems[0].message);
+            assert!(
+                t.problems[0].message.contains(why),
+                "{}",
+                t.problems[0].message
+            );
         }
     }
 }

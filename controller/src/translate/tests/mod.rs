@@ -15,7 +15,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::*;
-use tollgate_core::address::AddressPolicy;
 use crate::resources::auth_plugin::{
     AuthMethod, BearerTokenParamType as SpecParamType, OAuth2Settings, OpenIdConnectSettings,
     PluginType,
@@ -24,6 +23,7 @@ use crate::resources::consumer::ConsumerSpec;
 use crate::resources::gateway_route::Backend;
 use crate::resources::oauth2_credential::{ClientType, LocalObjectRef, SecretKeyRef};
 use crate::resources::{AuthPluginSpec, GatewayRouteSpec, OAuth2CredentialSpec, SECRET_LABEL};
+use tollgate_core::address::AddressPolicy;
 
 // ---- builders ----
 

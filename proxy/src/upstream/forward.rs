@@ -282,18 +282,14 @@ impl Upstreams {
         let result = if !https && inline_eligible(request) {
             let deadline = tokio::time::Instant::now() + budget;
             let idle = self.pool.inline_idle(authority);
-            inline_client::exchange(
-                &idle,
+            let dial = inline_client::Dial {
                 authority,
-                self.pool.policy(),
-                target.connect_timeout,
-                deadline,
-                request,
-                added,
-                verbatim,
-            )
-            .await
-            .map_err(SendError::Inline)
+                policy: self.pool.policy(),
+                timeout: target.connect_timeout,
+            };
+            inline_client::exchange(&idle, dial, deadline, request, added, verbatim)
+                .await
+                .map_err(SendError::Inline)
         } else {
             added.apply(request.headers_mut());
             // hyper's client takes the request by value.

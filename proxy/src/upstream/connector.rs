@@ -156,6 +156,7 @@ async fn connect_allowed(
     let mut last_error = None;
     for addr in addrs {
         if let Err(refusal) = policy.judge(addr) {
+            tracing::debug!(host, %addr, reason = refusal.as_str(), "skipping a refused backend address");
             refused.get_or_insert((addr, refusal));
             continue;
         }

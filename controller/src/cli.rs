@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use tollgate_proxy::logging::LogArgs;
-use tollgate_proxy::options::ListenerArgs;
+use tollgate_proxy::options::{ListenerArgs, Mode};
 
 use crate::operator::RunArgs;
 use crate::standalone::{DEFAULT_POLL_INTERVAL, StandaloneOptions};
@@ -49,7 +49,9 @@ pub struct StandaloneArgs {
 impl StandaloneArgs {
     pub fn into_options(self) -> StandaloneOptions {
         let loopback_admin = self.listener.admin_addr.is_none();
+        let backend_policy = self.listener.backend_policy(Mode::Standalone);
         let mut proxy = self.listener.into_options(None);
+        proxy.backend_policy = backend_policy;
         if loopback_admin {
             proxy.admin_addr = tollgate_proxy::options::STANDALONE_ADMIN_ADDR.parse().ok();
         }
@@ -126,6 +128,12 @@ mod tests {
         "250",
         "--http1-fast-path",
         "false",
+        "--backend-allow-cidr",
+        "127.0.0.0/8,::1",
+        "--backend-allow-cidr",
+        "169.254.20.10",
+        "--backend-deny-cidr",
+        "10.96.0.0/12",
         "--log-format",
         "json",
     ];
@@ -151,6 +159,49 @@ mod tests {
         let (log, args) = standalone(&[]).expect("standalone parses");
         assert_eq!(proxy.listener, args.listener);
         assert_eq!(proxy.log, log);
+    }
+
+    #[test]
+    fn the_backend_address_policy_is_cluster_modes_for_the_proxy_and_standalone_modes_here() {
+        use tollgate_core::address::Refusal;
+        let loopback = "127.0.0.1".parse().expect("ip");
+        let metadata = "169.254.169.254".parse().expect("ip");
+        let (_, args) = standalone(&[]).expect("standalone parses");
+        let standalone_policy = args.into_options().proxy.backend_policy;
+        assert_eq!(standalone_policy.mode(), Mode::Standalone);
+        assert_eq!(standalone_policy.judge_ip(loopback), Ok(()));
+        assert_eq!(
+            standalone_policy.judge_ip(metadata),
+            Err(Refusal::LinkLocal)
+        );
+        let proxy_policy = proxy(&[])
+            .expect("parses")
+            .listener
+            .into_options(None)
+            .backend_policy;
+        assert_eq!(proxy_policy.mode(), Mode::Cluster);
+        assert_eq!(proxy_policy.judge_ip(loopback), Err(Refusal::Loopback));
+
+        let (_, args) = standalone(LISTENER_FLAGS).expect("standalone parses");
+        let policy = args.into_options().proxy.backend_policy;
+        assert_eq!(policy.allowed().len(), 3);
+        assert_eq!(policy.denied().len(), 1);
+        let proxy_policy = proxy(LISTENER_FLAGS)
+            .expect("parses")
+            .listener
+            .into_options(None)
+            .backend_policy;
+        assert_eq!(proxy_policy.judge_ip(loopback), Ok(()));
+        assert_eq!(proxy_policy.judge_ip(metadata), Err(Refusal::LinkLocal));
+        assert_eq!(
+            proxy_policy.judge_ip("169.254.20.10".parse().expect("ip")),
+            Ok(())
+        );
+        assert!(matches!(
+            proxy_policy.judge_ip("10.96.0.1".parse().expect("ip")),
+            Err(Refusal::Denied(_))
+        ));
+        assert!(proxy(&["--backend-allow-cidr", "metadata.internal"]).is_err());
     }
 
     #[test]

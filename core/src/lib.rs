@@ -4,6 +4,7 @@
 //! the proxies. Everything else here is a pure function over a snapshot: clocks, random bytes and
 //! keys are passed in as arguments so that every behaviour is testable without IO.
 //!
+//! - [`address`]: the backend address policy: which upstream addresses a proxy may connect to.
 //! - [`config_channel`]: the rest of that channel: its bearer token and its reply bodies.
 //! - [`ids`]: stable UUIDv5 ids for objects without a `metadata.uid`.
 //! - [`validate`]: full snapshot validation, every problem named.
@@ -13,6 +14,7 @@
 //! - [`oauth`]: token endpoint decisions, token verification, identity headers.
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod config_channel;
 pub mod ids;
 pub mod jwt;

@@ -226,6 +226,8 @@ class DefaultRenderTest(unittest.TestCase):
                    ["spec"]["volumes"] if v["name"] == "config-token")
         self.assertEqual(vol["secret"]["secretName"], "tollgate-config-token")
         self.assertNotIn("tls-cert", a)
+        # The default backend address policy: no allow- or deny-list flags.
+        self.assertFalse([x for x in c["args"] if x.startswith("--backend-")])
 
     def test_the_config_channel_speaks_tls_with_the_certificate_the_controller_checks(self):
         proxy = container(self.docs, "tollgate-proxy")
@@ -414,6 +416,14 @@ class VariantRenderTest(unittest.TestCase):
                    ["volumes"] if v["name"] == "tls")
         self.assertEqual(vol["secret"]["secretName"], "gateway-tls")
         self.assertEqual(a["trusted-proxies"], "10.0.0.0/8")
+        # The backend address policy goes to the proxies and the controller alike.
+        for name in ["tollgate-proxy", "tollgate-controller"]:
+            with self.subTest(container=name):
+                args = container(docs, name)["args"]
+                self.assertEqual(
+                    [x for x in args if x.startswith("--backend-")],
+                    ["--backend-allow-cidr=169.254.20.10/32", "--backend-allow-cidr=127.0.0.0/8",
+                     "--backend-deny-cidr=10.96.0.1/32"])
         svc = one(docs, "Service", "tollgate-proxy")["spec"]
         self.assertEqual(svc["type"], "NodePort")
         self.assertEqual([p["nodePort"] for p in svc["ports"]], [30080, 30443])
@@ -463,6 +473,7 @@ class SchemaTest(unittest.TestCase):
         "node-port-out-of-range.yaml": "/proxy/service/http/nodePort",
         "boolean-as-string.yaml": "/serviceMonitor/enabled",
         "watch-namespaces-not-a-list.yaml": "/watchNamespaces",
+        "backend-cidr-not-a-cidr.yaml": "/proxy/backendAddressPolicy/allowCidrs/0",
     }
 
     def test_every_invalid_values_file_is_covered_by_a_case(self):

@@ -641,6 +641,10 @@ impl Controller {
                 "--push-recheck-secs=1",
                 "--debounce-ms=100",
             ])
+            .arg(format!(
+                "--backend-allow-cidr={}",
+                crate::proxy::LOOPBACK_BACKENDS
+            ))
             .env("KUBECONFIG", &self.options.kubeconfig)
             .env("POD_NAME", &self.name)
             .env_remove("POD_NAMESPACE")

@@ -21,6 +21,9 @@ use crate::wait::{STARTUP, wait_until};
 use crate::workdir::WorkDir;
 
 pub const PROXY_BIN: &str = "tollgate-proxy";
+/// The allow-list the harness gives `tollgate-proxy` and `tollgate-controller run`: the test
+/// upstreams listen on loopback (or on an address of a private network namespace).
+pub const LOOPBACK_BACKENDS: &str = "127.0.0.0/8,::1/128";
 
 /// The name the config channel's certificate is for: the proxies' config Service's DNS name, as
 /// the controller checks it (`crate::cluster::PROXY_SERVICE` in `crate::cluster::SYSTEM_NAMESPACE`).
@@ -130,6 +133,8 @@ impl Proxy {
             .arg(&self.config_key)
             .arg("--config-token-file")
             .arg(&self.token_file)
+            // The test upstreams listen on loopback, which tollgate-proxy refuses by default.
+            .args(["--backend-allow-cidr", LOOPBACK_BACKENDS])
             .args(["--log-format", "text"])
             .env(
                 "RUST_LOG",

@@ -684,3 +684,72 @@ async fn a_namespace_is_a_tenant_boundary_for_client_ids_tokens_and_token_endpoi
         token.describe()
     );
 }
+
+/// The backend address policy in standalone mode: loopback upstreams are served (the
+/// quickstart's httpbin), a literal link-local backend is left out with
+/// `BackendAddressRefused`, and a name resolving to the gateway's own admin port is refused at
+/// connect time with a 502 and a warn line naming the route.
+#[tokio::test]
+async fn link_local_and_the_gateways_own_admin_port_are_refused_as_backends() {
+    let qs = Quickstart::start("address-policy").await;
+    let admin_port = qs
+        .gateway
+        .admin_url("/")
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.trim_end_matches('/').parse::<u16>().ok())
+        .expect("admin port");
+    let route = |name: &str, path: &str, url: &str| {
+        format!(
+            "apiVersion: tollgate.dev/v1alpha1\nkind: GatewayRoute\nmetadata:\n  name: {name}\n\
+             spec:\n  paths: [{path}]\n  backend:\n    url: \"{url}\"\n"
+        )
+    };
+    let manifests = [
+        route("metadata", "/metadata", "http://169.254.169.254/latest"),
+        route(
+            "admin-loop",
+            "/admin-loop",
+            &format!("http://localhost:{admin_port}"),
+        ),
+    ]
+    .join("---\n");
+    qs.manifests
+        .write_file("zz-address-policy.yaml", &manifests)
+        .expect("write");
+    wait_until(RELOAD, "the log to refuse the metadata route", || async {
+        let log = qs.gateway_log();
+        log.lines()
+            .find(|l| l.contains("name=metadata") && l.contains("BackendAddressRefused"))
+            .map(str::to_owned)
+            .ok_or_else(|| "not yet".to_owned())
+    })
+    .await
+    .expect("the link-local backend is reported");
+
+    let url = qs.gateway.http_url("/admin-loop/metrics");
+    let refused = wait_until(RELOAD, "the admin-loop route to answer 502", || async {
+        match qs.client.get(&url).await {
+            Ok(r) if r.status == 502 => Ok(r),
+            Ok(r) => Err(format!("status {}", r.status)),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .expect("a backend on the gateway's own admin port is refused");
+    assert!(
+        refused
+            .text()
+            .contains("An invalid response was received from the upstream server"),
+        "{}",
+        refused.describe()
+    );
+    let log = qs.gateway_log();
+    assert!(
+        log.lines().any(|l| l.contains("backend address refused")
+            && l.contains("default/admin-loop")
+            && l.contains("WARN")),
+        "{log}"
+    );
+    let token = qs.access_token().await;
+    assert_eq!(qs.call_upstream(Some(&token)).await.status, 200);
+}

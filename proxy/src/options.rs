@@ -8,71 +8,7 @@ use std::time::Duration;
 
 use tollgate_core::config_channel::ConfigToken;
 
-/// A CIDR block (`10.0.0.0/8`, `::1/128`, or a bare address).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid CIDR {0:?}")]
-pub struct CidrError(String);
-
-impl FromStr for Cidr {
-    type Err = CidrError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || CidrError(s.to_owned());
-        let (addr, prefix) = match s.trim().split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (s.trim(), None),
-        };
-        let network: IpAddr = addr.parse().map_err(|_| err())?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().map_err(|_| err())?,
-            None => max,
-        };
-        if prefix > max {
-            return Err(err());
-        }
-        Ok(Self { network, prefix })
-    }
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Parses `a,b,c` CIDR lists (empty items ignored).
-pub fn parse_cidrs(list: &str) -> Result<Vec<Cidr>, CidrError> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(Cidr::from_str)
-        .collect()
-}
+pub use tollgate_core::address::{AddressPolicy, Cidr, CidrError, Mode, parse_cidrs};
 
 /// Everything `serve` needs. `None` addresses disable a listener.
 #[derive(Clone, Debug)]
@@ -115,6 +51,10 @@ pub struct ProxyOptions {
     pub http1_fast_path: bool,
     /// Worker threads serving traffic (each with its own listeners and upstream pools).
     pub workers: usize,
+    /// Which addresses backends may resolve to (`tollgate_core::address`), judged at every
+    /// upstream connect on the resolved address. The proxy adds its own listeners when it
+    /// binds, so they are refused whatever the lists say.
+    pub backend_policy: AddressPolicy,
 }
 
 /// Sizes of the client-secret verification pool, its queue and its cache of successes.
@@ -171,6 +111,7 @@ impl Default for ProxyOptions {
             drain_delay: Duration::ZERO,
             http1_fast_path: true,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            backend_policy: AddressPolicy::cluster(),
         }
     }
 }
@@ -212,12 +153,36 @@ pub struct ListenerArgs {
     /// request; HTTP/2 and unusual HTTP/1 requests always go to hyper).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub http1_fast_path: bool,
+    /// Backend addresses to allow although refused by default, as a CIDR (repeat the flag or
+    /// separate with commas), e.g. `127.0.0.0/8`. By default `tollgate-proxy` refuses backends
+    /// resolving to loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16, fe80::/10, cloud
+    /// metadata) and unspecified (0.0.0.0/8, ::) addresses, IPv4-mapped IPv6 spellings included;
+    /// standalone mode refuses only link-local. The proxy's own listening ports are refused
+    /// whatever this says.
+    #[arg(long = "backend-allow-cidr", value_name = "CIDR", value_delimiter = ',',
+          value_parser = clap::value_parser!(Cidr))]
+    pub backend_allow_cidrs: Vec<Cidr>,
+    /// Backend addresses to refuse on top of the defaults, as a CIDR (repeat the flag or
+    /// separate with commas). Where an allow and a deny entry both cover an address, the more
+    /// specific one (longer prefix) decides, and deny wins a tie.
+    #[arg(long = "backend-deny-cidr", value_name = "CIDR", value_delimiter = ',',
+          value_parser = clap::value_parser!(Cidr))]
+    pub backend_deny_cidrs: Vec<Cidr>,
 }
 
 impl ListenerArgs {
-    /// The options these flags describe; `config_token` `None` disables `POST /config`.
+    /// The backend address policy of `mode` with these flags' allow- and deny-lists.
+    pub fn backend_policy(&self, mode: Mode) -> AddressPolicy {
+        AddressPolicy::new(mode)
+            .allow(self.backend_allow_cidrs.iter().copied())
+            .deny(self.backend_deny_cidrs.iter().copied())
+    }
+
+    /// The options these flags describe (cluster mode's backend address policy; standalone mode
+    /// replaces it); `config_token` `None` disables `POST /config`.
     pub fn into_options(self, config_token: Option<ConfigToken>) -> ProxyOptions {
         ProxyOptions {
+            backend_policy: self.backend_policy(Mode::Cluster),
             http_addr: Some(self.http_addr),
             https_addr: Some(self.https_addr),
             admin_addr: self
@@ -274,7 +239,8 @@ pub struct ProxyArgs {
 }
 
 impl ProxyOptions {
-    /// Options for tests: every listener on an ephemeral loopback port.
+    /// Options for tests: every listener on an ephemeral loopback port, and standalone mode's
+    /// backend address policy (test upstreams listen on loopback too).
     pub fn loopback() -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Self {
@@ -282,6 +248,7 @@ impl ProxyOptions {
             https_addr: Some(any),
             admin_addr: Some(any),
             metrics_addr: None,
+            backend_policy: AddressPolicy::standalone(),
             ..Self::default()
         }
     }
@@ -296,33 +263,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cidrs_match_their_members_only() {
-        let cases = [
-            ("10.0.0.0/8", "10.1.2.3", true),
-            ("10.0.0.0/8", "11.0.0.1", false),
-            ("127.0.0.1", "127.0.0.1", true),
-            ("127.0.0.1", "127.0.0.2", false),
-            ("0.0.0.0/0", "203.0.113.1", true),
-            ("::1/128", "::1", true),
-            ("fd00::/8", "fd12::1", true),
-            ("fd00::/8", "fe80::1", false),
-            ("10.0.0.0/8", "::ffff:10.0.0.1", true),
-        ];
-        for (cidr, ip, expected) in cases {
-            let cidr: Cidr = cidr.parse().expect(cidr);
-            let ip: IpAddr = ip.parse().expect(ip);
-            assert_eq!(cidr.contains(ip), expected, "{cidr:?} {ip}");
+    fn trusted_proxies_are_matched_by_cidr() {
+        let options = ProxyOptions {
+            trusted_proxies: parse_cidrs("10.0.0.0/8, ::1").expect("cidrs"),
+            ..ProxyOptions::default()
+        };
+        for (ip, expected) in [
+            ("10.1.2.3", true),
+            ("::ffff:10.0.0.1", true),
+            ("::1", true),
+            ("11.0.0.1", false),
+        ] {
+            assert_eq!(options.is_trusted(ip.parse().expect(ip)), expected, "{ip}");
         }
-    }
-
-    #[test]
-    fn malformed_cidrs_are_refused() {
-        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", "::1/129"] {
-            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
-        }
-        assert_eq!(
-            parse_cidrs(" 10.0.0.0/8, ,127.0.0.1 ").map(|v| v.len()),
-            Ok(2)
-        );
     }
 }

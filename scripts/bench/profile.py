@@ -72,7 +72,9 @@ def main() -> int:
         else:
             token_file = work / "config-token"
             token_file.write_text("profile-config-token")
-            argv = [str(args.bin_dir / "tollgate-proxy"), *listen, "--config-token-file", str(token_file)]
+            # The benchmark's upstream is on loopback, which tollgate-proxy refuses by default.
+            argv = [str(args.bin_dir / "tollgate-proxy"), *listen, "--config-token-file", str(token_file),
+                    "--backend-allow-cidr", "127.0.0.0/8"]
             child = sup.start("tollgate-callgrind", [*valgrind, *argv], env={"RUST_LOG": "warn"})
             wait_until("tollgate-proxy under valgrind", lambda: http_status(ready) is not None, 300, child)
             key = base64.b64encode(b"profile-signing-key-0123456789abcdef").decode()

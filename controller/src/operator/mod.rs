@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
+use tollgate_core::address::{AddressPolicy, Cidr};
 
 use self::lease::{Elector, Leadership, LeaseConfig};
 use self::metrics::ControllerMetrics;
@@ -146,6 +147,16 @@ pub struct RunArgs {
     /// Timeout of one config-channel request.
     #[arg(long, default_value_t = 10)]
     pub push_timeout_secs: u64,
+    /// The proxies' `--backend-allow-cidr` (give both binaries the same lists; the Helm chart
+    /// does): a GatewayRoute whose backend URL is a literal address the proxies would refuse is
+    /// not accepted (`BackendAddressRefused`), and refused Service endpoints are left out.
+    #[arg(long = "backend-allow-cidr", value_name = "CIDR", value_delimiter = ',',
+          value_parser = clap::value_parser!(Cidr))]
+    pub backend_allow_cidrs: Vec<Cidr>,
+    /// The proxies' `--backend-deny-cidr`.
+    #[arg(long = "backend-deny-cidr", value_name = "CIDR", value_delimiter = ',',
+          value_parser = clap::value_parser!(Cidr))]
+    pub backend_deny_cidrs: Vec<Cidr>,
 }
 
 /// The class of objects without a `tollgate.dev/class` annotation.
@@ -345,6 +356,9 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
             server_name,
             client: push_client,
         }),
+        backend_policy: AddressPolicy::cluster()
+            .allow(args.backend_allow_cidrs.iter().copied())
+            .deny(args.backend_deny_cidrs.iter().copied()),
     };
     let hash_pool = {
         let changed = Arc::clone(&changed);

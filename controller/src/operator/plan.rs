@@ -8,6 +8,7 @@ use bytes::Bytes;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
+use tollgate_core::address::AddressPolicy;
 use tollgate_core::config_channel::ConfigToken;
 
 use super::endpoints::{backend_endpoints, proxy_targets};
@@ -148,11 +149,12 @@ pub fn build(
     inputs: &Inputs,
     token_secret: &NamespacedName,
     keys_secret: &NamespacedName,
+    policy: &AddressPolicy,
     hasher: &mut SecretHasher,
 ) -> Result<Plan, Error> {
     let keys = signing_keys(&inputs.objects.secrets, keys_secret)?;
     let services = backend_endpoints(&inputs.services, &inputs.slices);
-    let translation = translate(&inputs.objects, &services, &keys, hasher);
+    let translation = translate(&inputs.objects, &services, policy, &keys, hasher);
     let body = Bytes::from(translation.snapshot.to_json());
     let hash = translation.snapshot.content_hash();
     Ok(Plan {

@@ -93,6 +93,7 @@ fn a_complete_set_of_objects_becomes_a_pushable_plan() {
         &inputs(true),
         &at("tollgate/config-token"),
         &at("tollgate/signing-keys"),
+        &AddressPolicy::cluster(),
         &mut SecretHasher::new(),
     )
     .expect("plan");
@@ -127,6 +128,7 @@ fn a_credential_without_its_secret_is_left_out_with_secret_not_found() {
         &inputs(false),
         &at("tollgate/config-token"),
         &at("tollgate/signing-keys"),
+        &AddressPolicy::cluster(),
         &mut SecretHasher::new(),
     )
     .expect("plan");
@@ -155,6 +157,7 @@ fn without_signing_keys_there_is_no_plan_at_all() {
         &inputs(true),
         &at("tollgate/config-token"),
         &at("tollgate/missing"),
+        &AddressPolicy::cluster(),
         &mut SecretHasher::new(),
     )
     .err()

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
+use tollgate_core::address::AddressPolicy;
 
 use super::metrics::{ControllerMetrics, ReconcileOutcome};
 use super::plan::{self, Inputs, NamespacedName, Plan};
@@ -48,6 +49,9 @@ pub struct Settings {
     pub debounce: Duration,
     /// The controller class served (see `--class`).
     pub class: String,
+    /// The proxies' backend address policy (`--backend-allow-cidr`, `--backend-deny-cidr`):
+    /// a route whose backend URL is a literal address it refuses is not accepted.
+    pub backend_policy: AddressPolicy,
     /// Where the config channel's certificate comes from; `None`: plain HTTP.
     pub config_tls: Option<ConfigTls>,
 }
@@ -264,8 +268,9 @@ impl Pipeline {
         }
         let token_secret = self.settings.config_token_secret.clone();
         let keys_secret = self.settings.signing_key_secret.clone();
+        let policy = self.settings.backend_policy.clone();
         let (built, hasher, inputs) = tokio::task::spawn_blocking(move || {
-            let built = plan::build(&inputs, &token_secret, &keys_secret, &mut hasher);
+            let built = plan::build(&inputs, &token_secret, &keys_secret, &policy, &mut hasher);
             (built, hasher, inputs)
         })
         .await?;
@@ -350,6 +355,8 @@ impl Pipeline {
     fn observe(&mut self, plan: &Plan) {
         self.problem_log
             .update(plan.translation.problems.iter().cloned());
+        self.problem_log
+            .refused_endpoints(&plan.translation.refused_endpoints);
         let objects = plan.contents.len();
         self.metrics.snapshot_built(
             plan.desired.body.len(),

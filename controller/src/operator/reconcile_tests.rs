@@ -153,6 +153,7 @@ fn reconciler(stores: Stores, client: kube::Client) -> Pipeline {
         debounce: Duration::from_millis(1),
         class: crate::operator::DEFAULT_CLASS.to_owned(),
         config_tls: None,
+        backend_policy: AddressPolicy::cluster(),
     };
     Pipeline::new(
         settings,

@@ -128,9 +128,23 @@ pub async fn start(
     };
     let mut hasher = SecretHasher::with_pool(Arc::clone(&pool));
     load_verifier_cache(&state_dir, &mut hasher);
+    // Literal backend addresses are judged as the in-process proxy will judge them, its
+    // configured listeners included (their real ports are known only once bound: an ephemeral
+    // port is left to the proxy's own check).
+    let listeners = [
+        options.proxy.http_addr,
+        options.proxy.https_addr,
+        options.proxy.admin_addr,
+    ];
+    let policy = options
+        .proxy
+        .backend_policy
+        .clone()
+        .own_listeners(listeners.into_iter().flatten());
     let incarnations = load_incarnations(&state_dir)?;
     let mut reconciler =
-        DirReconciler::with_hasher(state_dir.signing_keys()?, hasher, incarnations);
+        DirReconciler::with_hasher(state_dir.signing_keys()?, hasher, incarnations)
+            .with_policy(policy);
     let proxy = Arc::new(ProxyState::new());
 
     scan(&mut dir)?;

@@ -1,6 +1,7 @@
 //! One standalone reconcile: the objects of the manifests directory → a snapshot, logging each
 //! problem once when it appears and once when it is resolved.
 
+use tollgate_core::address::AddressPolicy;
 use tollgate_core::snapshot::Snapshot;
 
 use std::collections::BTreeSet;
@@ -21,6 +22,8 @@ pub struct DirReconciler {
     problem_log: ProblemLog,
     /// Incarnations of credentials and plugins, which the manifests cannot give.
     incarnations: Incarnations,
+    /// The backend address policy literal backend addresses are judged by.
+    policy: AddressPolicy,
 }
 
 /// The result of one reconcile.
@@ -53,12 +56,20 @@ impl DirReconciler {
             fallback_keys,
             problem_log: ProblemLog::default(),
             incarnations,
+            policy: AddressPolicy::standalone(),
         }
     }
 
     /// The incarnation counters, to write them when they changed.
     pub fn incarnations(&mut self) -> &mut Incarnations {
         &mut self.incarnations
+    }
+
+    /// Judges literal backend addresses by `policy` (standalone mode's defaults otherwise).
+    #[must_use]
+    pub fn with_policy(mut self, policy: AddressPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Client secrets still being hashed (their credentials are not served yet).
@@ -91,8 +102,13 @@ impl DirReconciler {
                 };
             }
         };
-        let mut translation =
-            translate(&objects, &ServiceEndpoints::new(), &keys, &mut self.hasher);
+        let mut translation = translate(
+            &objects,
+            &ServiceEndpoints::new(),
+            &self.policy,
+            &keys,
+            &mut self.hasher,
+        );
         let path = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
             format!(
                 "{}/{}",

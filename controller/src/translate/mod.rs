@@ -10,6 +10,10 @@
 //! - ids: `metadata.uid` when present, else the stable UUIDv5 ids of `tollgate_core::ids`;
 //!   plugins and routes are identified by `namespace/name`; every list is sorted by id;
 //! - plaintext client secrets go only into [`SecretHasher`] and never into a problem or a log;
+//! - a backend written as a literal address the backend address policy refuses
+//!   (`tollgate_core::address`) leaves its route out ([`reason::BACKEND_ADDRESS_REFUSED`]); a
+//!   refused Service endpoint is dropped from its route's endpoints and reported in
+//!   [`Translation::refused_endpoints`] (the proxy judges every resolved address again);
 //! - the snapshot always passes the proxy's own validation (`tollgate_core::validate`): an object
 //!   that would make the proxy refuse the snapshot is left out with a problem
 //!   ([`reason::INVALID_CONFIGURATION`]), never pushed.
@@ -38,6 +42,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::ResourceExt;
+use tollgate_core::address::AddressPolicy;
 use tollgate_core::snapshot::{SNAPSHOT_FORMAT, Snapshot};
 
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
@@ -96,6 +101,21 @@ pub struct Translation {
     pub snapshot: Snapshot,
     /// Sorted by kind, namespace, name.
     pub problems: Vec<Problem>,
+    /// Service endpoints left out of their routes because the backend address policy refuses
+    /// them (the routes are served with the others). Sorted.
+    pub refused_endpoints: Vec<RefusedEndpoint>,
+}
+
+/// A Service endpoint of a route left out by the backend address policy.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RefusedEndpoint {
+    /// The GatewayRoute's namespace and name.
+    pub namespace: String,
+    pub name: String,
+    /// The endpoint, `host:port`.
+    pub endpoint: String,
+    /// Why, e.g. "a loopback address".
+    pub reason: String,
 }
 
 impl Translation {
@@ -113,6 +133,7 @@ impl Translation {
 pub fn translate(
     objects: &Objects,
     services: &ServiceEndpoints,
+    policy: &AddressPolicy,
     keys: &SigningKeys,
     hasher: &mut SecretHasher,
 ) -> Translation {
@@ -134,7 +155,16 @@ pub fn translate(
         &mut problems,
     );
     hasher.end_round();
-    let routes = routes::translate(&objects.routes, &plugins, services, &mut problems);
+    let mut refused_endpoints = Vec::new();
+    let routes = routes::translate(
+        &objects.routes,
+        &plugins,
+        services,
+        policy,
+        &mut problems,
+        &mut refused_endpoints,
+    );
+    refused_endpoints.sort();
 
     let (signing_keys, active_key) = keys.to_snapshot();
     let mut snapshot = Snapshot {
@@ -154,7 +184,11 @@ pub fn translate(
     let mut problems = problems.0;
     problems.sort();
     problems.dedup();
-    Translation { snapshot, problems }
+    Translation {
+        snapshot,
+        problems,
+        refused_endpoints,
+    }
 }
 
 /// Rounds of [`leave_out_invalid`]: one leaves out the offenders, the next what they orphaned (a

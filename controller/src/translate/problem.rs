@@ -120,6 +120,9 @@ pub mod reason {
     pub const INVALID_BACKEND: &str = "InvalidBackend";
     /// A route's backend Service (or that port of it) is unknown.
     pub const SERVICE_NOT_FOUND: &str = "ServiceNotFound";
+    /// A route's backend URL names a literal address the backend address policy refuses
+    /// (loopback, link-local, unspecified, a deny-listed block, the proxy's own port).
+    pub const BACKEND_ADDRESS_REFUSED: &str = "BackendAddressRefused";
     /// The object translated into configuration the proxy refuses (its validation, which the
     /// controller runs on every snapshot before pushing it); the object is left out so that the
     /// rest is served. The message says which rule.

@@ -1,18 +1,22 @@
 //! What both modes log about their translations, in one shape: each problem once when it appears
 //! and once when it is resolved (fields `kind`, `namespace`, `name`, `reason`, `condition`,
 //! `message`), and an unusable signing-keys Secret once while it stays the same (fields
-//! `secret`, `error`). The operator also turns problems into status conditions and Events.
+//! `secret`, `error`), and each Service endpoint the backend address policy refuses once while
+//! it stays refused (fields `namespace`, `name` of the route, `endpoint`, `reason`). The operator
+//! also turns problems into status conditions and Events.
 
 use std::collections::BTreeSet;
 
+use super::RefusedEndpoint;
 use super::keys::SigningKeysError;
 use super::problem::{Problem, reason};
 
-/// The problems and signing-key error last logged.
+/// The problems, signing-key error and refused endpoints last logged.
 #[derive(Debug, Default)]
 pub struct ProblemLog {
     problems: BTreeSet<Problem>,
     keys_error: Option<SigningKeysError>,
+    refused_endpoints: BTreeSet<RefusedEndpoint>,
 }
 
 /// What changed since the previous [`ProblemLog::update`].
@@ -58,6 +62,25 @@ impl ProblemLog {
         }
         self.problems = current;
         changes
+    }
+
+    /// Takes `current` as the Service endpoints the latest translation left out of their routes
+    /// by the backend address policy; logs those not logged before at warn level. Returns them.
+    pub fn refused_endpoints(&mut self, current: &[RefusedEndpoint]) -> Vec<RefusedEndpoint> {
+        let current: BTreeSet<RefusedEndpoint> = current.iter().cloned().collect();
+        let new: Vec<RefusedEndpoint> = current
+            .difference(&self.refused_endpoints)
+            .cloned()
+            .collect();
+        for e in &new {
+            tracing::warn!(
+                namespace = %e.namespace, name = %e.name, endpoint = %e.endpoint, reason = %e.reason,
+                "Service endpoint left out of the route: the backend address policy refuses {}",
+                e.reason
+            );
+        }
+        self.refused_endpoints = current;
+        new
     }
 
     /// Logs `error` unless it is the one already logged; the mode keeps its configuration.

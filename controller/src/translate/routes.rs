@@ -1,8 +1,11 @@
 //! GatewayRoutes → snapshot routes. A route whose plugin is missing or not accepted is dropped
-//! entirely: it is never served unprotected.
+//! entirely: it is never served unprotected. A backend URL naming a literal address the backend
+//! address policy refuses drops its route; refused Service endpoints are dropped from theirs.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tollgate_core::address::{AddressPolicy, Refusal, parse_host_ip};
 use tollgate_core::routing::normalize_path;
 use tollgate_core::snapshot;
 use tollgate_core::validate::is_valid_host;
@@ -10,20 +13,29 @@ use tollgate_core::validate::is_valid_host;
 use super::plugins::{PluginLookup, Plugins, is_token};
 use super::problem::{Kind, ProblemCondition, reason};
 use super::tenancy::{Aged, refuse_interception};
-use super::{ObjectName, Problems, ServiceEndpoints, ServiceKey};
+use super::{ObjectName, Problems, RefusedEndpoint, ServiceEndpoints, ServiceKey};
 use crate::resources::GatewayRoute;
 use crate::resources::gateway_route::Backend;
+
+/// Where a route's backend may go: the Service endpoints and the address policy.
+struct Backends<'a> {
+    services: &'a ServiceEndpoints,
+    policy: &'a AddressPolicy,
+}
 
 pub(crate) fn translate(
     objects: &[Arc<GatewayRoute>],
     plugins: &Plugins,
     services: &ServiceEndpoints,
+    policy: &AddressPolicy,
     problems: &mut Problems,
+    refused: &mut Vec<RefusedEndpoint>,
 ) -> Vec<snapshot::Route> {
+    let backends = Backends { services, policy };
     let aged = objects
         .iter()
         .filter_map(|obj| {
-            let route = route(obj, plugins, services, problems)?;
+            let route = route(obj, plugins, &backends, problems, refused)?;
             Some(Aged {
                 route,
                 created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -36,8 +48,9 @@ pub(crate) fn translate(
 fn route(
     obj: &GatewayRoute,
     plugins: &Plugins,
-    services: &ServiceEndpoints,
+    backends: &Backends<'_>,
     problems: &mut Problems,
+    refused: &mut Vec<RefusedEndpoint>,
 ) -> Option<snapshot::Route> {
     let at = ObjectName::of(obj);
     let spec = &obj.spec;
@@ -117,7 +130,7 @@ fn route(
     }
     let backend = match &spec.backend {
         None => None,
-        Some(backend) => match resolve_backend(backend, &at, services) {
+        Some(backend) => match resolve_backend(backend, &at, backends, refused) {
             Ok(b) => Some(b),
             Err((condition, reason, message)) => {
                 report(condition, reason, message);
@@ -144,8 +157,10 @@ type BackendProblem = (ProblemCondition, &'static str, String);
 fn resolve_backend(
     backend: &Backend,
     at: &ObjectName,
-    services: &ServiceEndpoints,
+    backends: &Backends<'_>,
+    refused: &mut Vec<RefusedEndpoint>,
 ) -> Result<snapshot::Backend, BackendProblem> {
+    let Backends { services, policy } = backends;
     let invalid = |message: String| (ProblemCondition::Accepted, reason::INVALID_BACKEND, message);
     let timeout = |name: &str, value: i64| {
         u64::try_from(value)
@@ -172,17 +187,36 @@ fn resolve_backend(
                     ),
                 )
             })?;
+            let mut allowed = Vec::with_capacity(endpoints.len());
+            for endpoint in endpoints {
+                match endpoint.parse::<SocketAddr>().map(|a| policy.judge(a)) {
+                    Ok(Err(refusal)) => refused.push(RefusedEndpoint {
+                        namespace: at.namespace.clone(),
+                        name: at.name.clone(),
+                        endpoint: endpoint.clone(),
+                        reason: refusal.to_string(),
+                    }),
+                    _ => allowed.push(endpoint.clone()),
+                }
+            }
             Ok(snapshot::Backend {
                 scheme: "http".into(),
                 path: String::new(),
                 host_header: None,
-                endpoints: endpoints.clone(),
+                endpoints: allowed,
                 connect_timeout_ms,
                 read_timeout_ms,
             })
         }
         (None, Some(url)) => {
             let parsed = parse_url(url).map_err(|why| invalid(format!("url {url:?} {why}")))?;
+            if let Some((address, refusal)) = refused_literal(&parsed.authority, policy) {
+                return Err((
+                    ProblemCondition::ResolvedRefs,
+                    reason::BACKEND_ADDRESS_REFUSED,
+                    refused_message(url, address, refusal),
+                ));
+            }
             Ok(snapshot::Backend {
                 scheme: parsed.scheme.into(),
                 path: parsed.path,
@@ -194,6 +228,32 @@ fn resolve_backend(
         }
         _ => Err(invalid("set exactly one of service or url".into())),
     }
+}
+
+/// The address a `host:port` backend names and why the policy refuses it, when its host is a
+/// literal address in any spelling (`127.0.0.1`, `[::1]`, `2130706433`, `0x7f.1`) the policy
+/// refuses. Names are judged by the proxy once resolved.
+pub(crate) fn refused_literal(
+    authority: &str,
+    policy: &AddressPolicy,
+) -> Option<(SocketAddr, Refusal)> {
+    let (host, port) = authority.rsplit_once(':')?;
+    let address = SocketAddr::new(parse_host_ip(host)?, port.parse().ok()?);
+    policy
+        .judge(address)
+        .err()
+        .map(|refusal| (address, refusal))
+}
+
+fn refused_message(url: &str, address: SocketAddr, refusal: Refusal) -> String {
+    let hint = match refusal {
+        Refusal::OwnListener(_) => "",
+        Refusal::Denied(_) => " (remove it from the deny-list or allow a narrower block)",
+        _ => " (an operator can allow it with --backend-allow-cidr)",
+    };
+    format!(
+        "url {url:?} points at {address}, {refusal}, which the backend address policy refuses{hint}"
+    )
 }
 
 /// The parts of a backend URL.

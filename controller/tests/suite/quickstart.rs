@@ -5,6 +5,7 @@ use std::path::Path;
 
 use tollgate_controller::standalone::dir::ManifestDir;
 use tollgate_controller::translate::{SecretHasher, ServiceEndpoints, SigningKeys, translate};
+use tollgate_core::address::AddressPolicy;
 use tollgate_core::snapshot::PluginConfig;
 
 #[test]
@@ -14,9 +15,11 @@ fn the_quickstart_manifests_serve_the_whole_flow() {
     let report = dir.scan().expect("scan");
     assert!(report.new_errors.is_empty(), "{:?}", report.new_errors);
     let keys = SigningKeys::single("k1", &[1u8; 32]).expect("key");
+    // Standalone mode's address policy: the quickstart's upstream is on loopback.
     let t = translate(
         &dir.objects(),
         &ServiceEndpoints::new(),
+        &AddressPolicy::standalone(),
         &keys,
         &mut SecretHasher::new(),
     );

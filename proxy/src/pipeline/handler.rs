@@ -150,7 +150,14 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
             let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
             ctx.local
                 .upstreams
-                .send(target, endpoint, request, &mut added, verbatim)
+                .send(
+                    &routed.entry.id,
+                    target,
+                    endpoint,
+                    request,
+                    &mut added,
+                    verbatim,
+                )
                 .await
         }
     }

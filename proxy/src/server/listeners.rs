@@ -251,6 +251,13 @@ impl Bound {
             admin_addr,
             metrics_addr,
         } = self;
+        let backend_policy = Arc::new(
+            options
+                .backend_policy
+                .clone()
+                .own_listeners([http_addr, https_addr, admin_addr].into_iter().flatten()),
+        );
+        tracing::info!(policy = %backend_policy.describe(), "backend address policy");
         let options = Arc::new(options);
         let (stop_tx, stop_rx) = watch::channel(false);
         // The admin port outlives the workers, so `/readyz` answers 503 while they drain.
@@ -291,6 +298,7 @@ impl Bound {
             options: options.clone(),
             tls: tls.map(TlsAcceptor::from),
             upstream_tls,
+            backend_policy,
             stop: stop_rx,
         };
         let done = spawn_workers(&worker, http, https)?;

@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::h1;
 use super::tls_accept;
-use crate::options::ProxyOptions;
+use crate::options::{AddressPolicy, ProxyOptions};
 use crate::pipeline::{self, Ctx, ProxyState, WorkerLocal};
 use crate::upstream::{ProxyBody, Upstreams};
 
@@ -36,6 +36,8 @@ pub struct Worker {
     pub options: Arc<ProxyOptions>,
     pub tls: Option<TlsAcceptor>,
     pub upstream_tls: Arc<rustls::ClientConfig>,
+    /// The backend address policy, with the proxy's own listeners added.
+    pub backend_policy: Arc<AddressPolicy>,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -58,7 +60,7 @@ impl Worker {
     pub async fn run(mut self, listeners: WorkerListeners) {
         let http = to_tokio(listeners.http);
         let https = to_tokio(listeners.https);
-        let upstreams = Upstreams::new(self.upstream_tls.clone());
+        let upstreams = Upstreams::new(self.upstream_tls.clone(), self.backend_policy.clone());
         let serving = Serving {
             local: Arc::new(WorkerLocal::new(upstreams)),
             builder: Arc::new(connection_builder(&self.options)),

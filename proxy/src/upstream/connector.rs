@@ -1,7 +1,11 @@
 //! The upstream connector: TCP for `http` backends, TCP + rustls (ring, HTTP/1.1, the system's
-//! CA bundle, SNI = the endpoint host) for `https` backends.
+//! CA bundle, SNI = the endpoint host) for `https` backends. Every address a backend host
+//! resolves to is judged by the backend address policy ([`AddressPolicy`]) before it is
+//! connected to, and the connection once open, so a DNS name cannot lead the proxy to an address
+//! the policy refuses; both upstream clients open their connections here.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -14,6 +18,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use tollgate_core::address::{AddressPolicy, Refusal};
 
 /// Where the system keeps its CA bundle (Debian/Ubuntu, RHEL/Fedora, Alpine, openSUSE).
 const CA_BUNDLES: [&str; 4] = [
@@ -83,6 +88,12 @@ pub enum ConnectError {
     },
     #[error("{authority} is not a valid TLS server name")]
     ServerName { authority: String },
+    #[error("{authority} resolves to {address}, {refusal}: refused by the backend address policy")]
+    Refused {
+        authority: String,
+        address: SocketAddr,
+        refusal: Refusal,
+    },
 }
 
 impl ConnectError {
@@ -94,30 +105,86 @@ impl ConnectError {
 }
 
 /// Opens a TCP connection (`TCP_NODELAY`) to `authority` within `timeout`. Names are resolved
-/// with the system resolver; each address is tried in turn.
+/// with the system resolver; each resolved address the policy allows is tried in turn. When
+/// every address is refused, the error is [`ConnectError::Refused`] naming the first.
 pub async fn connect_tcp(
     authority: &Authority,
     default_port: u16,
     timeout: Duration,
+    policy: &AddressPolicy,
 ) -> Result<TcpStream, ConnectError> {
+    let named = || authority.as_str().to_owned();
+    match tokio::time::timeout(timeout, connect_allowed(authority, default_port, policy)).await {
+        Ok(Ok(tcp)) => {
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
+        }
+        Ok(Err(Failure::Io(source))) => Err(ConnectError::Tcp {
+            authority: named(),
+            source,
+        }),
+        Ok(Err(Failure::Refused(address, refusal))) => Err(ConnectError::Refused {
+            authority: named(),
+            address,
+            refusal,
+        }),
+        Err(_) => Err(ConnectError::TimedOut { authority: named() }),
+    }
+}
+
+enum Failure {
+    Io(io::Error),
+    Refused(SocketAddr, Refusal),
+}
+
+async fn connect_allowed(
+    authority: &Authority,
+    default_port: u16,
+    policy: &AddressPolicy,
+) -> Result<TcpStream, Failure> {
     let host = authority
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = authority.port_u16().unwrap_or(default_port);
-    let named = || authority.as_str().to_owned();
-    let tcp = match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
-        Ok(Ok(tcp)) => tcp,
-        Ok(Err(source)) => {
-            return Err(ConnectError::Tcp {
-                authority: named(),
-                source,
-            });
+    // A literal address is parsed without the resolver; a name goes to the system resolver
+    // (which also reads `2130706433` or `0x7f.1` as IPv4: the addresses are judged, not names).
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(Failure::Io)?;
+    let mut refused = None;
+    let mut last_error = None;
+    for addr in addrs {
+        if let Err(refusal) = policy.judge(addr) {
+            tracing::debug!(host, %addr, reason = refusal.as_str(), "skipping a refused backend address");
+            refused.get_or_insert((addr, refusal));
+            continue;
         }
-        Err(_) => return Err(ConnectError::TimedOut { authority: named() }),
-    };
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
+        let tcp = match TcpStream::connect(addr).await {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
+            }
+        };
+        // The connection stayed on this host (one of its own addresses, which only the kernel
+        // knows): it must not be one of the proxy's listeners.
+        if let (Ok(local), Ok(peer)) = (tcp.local_addr(), tcp.peer_addr())
+            && let Err(refusal) = policy.judge_connected(local, peer)
+        {
+            refused.get_or_insert((peer, refusal));
+            continue;
+        }
+        return Ok(tcp);
+    }
+    match (last_error, refused) {
+        (Some(e), _) => Err(Failure::Io(e)),
+        (None, Some((addr, refusal))) => Err(Failure::Refused(addr, refusal)),
+        (None, None) => Err(Failure::Io(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} resolved to no address"),
+        ))),
+    }
 }
 
 /// [`connect_tcp`], then a TLS session (SNI = the host) for `https` backends.
@@ -126,8 +193,9 @@ pub async fn connect(
     https: bool,
     timeout: Duration,
     tls: &TlsConnector,
+    policy: &AddressPolicy,
 ) -> Result<MaybeTls, ConnectError> {
-    let tcp = connect_tcp(authority, if https { 443 } else { 80 }, timeout).await?;
+    let tcp = connect_tcp(authority, if https { 443 } else { 80 }, timeout, policy).await?;
     if !https {
         return Ok(MaybeTls::Plain(TokioIo::new(tcp)));
     }

@@ -13,11 +13,12 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Body;
+use tollgate_core::address::AddressPolicy;
 use tollgate_core::oauth::same_header_name;
 
 use super::added::Added;
 use super::body::ProxyBody;
-use super::connector;
+use super::connector::{self, ConnectError};
 use super::error::InlineError;
 use super::hop_by_hop::remove_hop_by_hop;
 use super::inline_client;
@@ -238,8 +239,9 @@ pub struct Upstreams {
 }
 
 impl Default for Upstreams {
+    /// The system's CAs and cluster mode's backend address policy.
     fn default() -> Self {
-        Self::new(connector::client_tls())
+        Self::new(connector::client_tls(), Arc::new(AddressPolicy::cluster()))
     }
 }
 
@@ -250,10 +252,11 @@ impl std::fmt::Debug for Upstreams {
 }
 
 impl Upstreams {
-    /// Upstream pools trusting the CAs of `tls` for `https` backends.
-    pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
+    /// Upstream pools trusting the CAs of `tls` for `https` backends and connecting only to
+    /// addresses `policy` allows.
+    pub fn new(tls: Arc<rustls::ClientConfig>, policy: Arc<AddressPolicy>) -> Self {
         Self {
-            pool: Pool::new(tls),
+            pool: Pool::new(tls, policy),
         }
     }
 
@@ -262,9 +265,11 @@ impl Upstreams {
     /// 504 for a timeout (connect plus read timeout for the whole exchange up to the response
     /// head). `verbatim`: the response goes to an HTTP/1 client through the server's fast path,
     /// so the inline client may keep its header lines as bytes
-    /// ([`inline_client::VerbatimHead`]).
+    /// ([`inline_client::VerbatimHead`]). An endpoint resolving only to addresses the backend
+    /// address policy refuses is a 502 too, logged at warn level with `route` and the address.
     pub async fn send(
         &self,
+        route: &str,
         target: &Target,
         endpoint: &Endpoint,
         request: &mut Request<ProxyBody>,
@@ -277,17 +282,14 @@ impl Upstreams {
         let result = if !https && inline_eligible(request) {
             let deadline = tokio::time::Instant::now() + budget;
             let idle = self.pool.inline_idle(authority);
-            inline_client::exchange(
-                &idle,
+            let dial = inline_client::Dial {
                 authority,
-                target.connect_timeout,
-                deadline,
-                request,
-                added,
-                verbatim,
-            )
-            .await
-            .map_err(SendError::Inline)
+                policy: self.pool.policy(),
+                timeout: target.connect_timeout,
+            };
+            inline_client::exchange(&idle, dial, deadline, request, added, verbatim)
+                .await
+                .map_err(SendError::Inline)
         } else {
             added.apply(request.headers_mut());
             // hyper's client takes the request by value.
@@ -307,6 +309,27 @@ impl Upstreams {
             Err(err) if is_client_body_error(&err) => {
                 tracing::debug!(error = %err, "the client's request body was malformed");
                 respond::bad_request_close()
+            }
+            Err(
+                SendError::Connect(ConnectError::Refused {
+                    authority,
+                    address,
+                    refusal,
+                })
+                | SendError::Inline(InlineError::Connect(ConnectError::Refused {
+                    authority,
+                    address,
+                    refusal,
+                })),
+            ) => {
+                tracing::warn!(
+                    route,
+                    backend = %authority,
+                    %address,
+                    reason = refusal.as_str(),
+                    "backend address refused by the backend address policy: {refusal}"
+                );
+                respond::static_json(StatusCode::BAD_GATEWAY, respond::BAD_UPSTREAM)
             }
             Err(err) => {
                 let timed_out = is_timeout(&err);

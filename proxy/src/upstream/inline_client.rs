@@ -30,6 +30,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+use tollgate_core::address::AddressPolicy;
 
 use super::added::Added;
 use super::connector;
@@ -54,12 +55,8 @@ pub struct InlineConn {
 }
 
 impl InlineConn {
-    async fn connect(
-        authority: &Authority,
-        timeout: Duration,
-        deadline: Instant,
-    ) -> Result<Self, InlineError> {
-        let stream = connector::connect_tcp(authority, 80, timeout).await?;
+    async fn connect(dial: Dial<'_>, deadline: Instant) -> Result<Self, InlineError> {
+        let stream = connector::connect_tcp(dial.authority, 80, dial.timeout, dial.policy).await?;
         Ok(Self {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK),
@@ -345,13 +342,21 @@ fn framing(status: StatusCode, head_request: bool, facts: &Facts<'_>) -> Framing
     }
 }
 
+/// Where and how a new upstream connection is opened: to `authority`, within `timeout`, to an
+/// address `policy` allows.
+#[derive(Clone, Copy)]
+pub struct Dial<'a> {
+    pub authority: &'a Authority,
+    pub policy: &'a AddressPolicy,
+    pub timeout: Duration,
+}
+
 /// Sends a bodiless `GET` or `HEAD` request on an idle connection of `idle` (or a new one,
-/// opened within `connect_timeout`) and returns the response once its head has arrived, by
-/// `deadline`; its body is a `B` made from the [`InlineBody`].
+/// opened as `dial` says) and returns the response once its head has arrived, by `deadline`;
+/// its body is a `B` made from the [`InlineBody`].
 pub async fn exchange<R, B: From<InlineBody>>(
     idle: &Arc<IdleStack<InlineConn>>,
-    authority: &Authority,
-    connect_timeout: Duration,
+    dial: Dial<'_>,
     deadline: Instant,
     request: &Request<R>,
     added: &Added,
@@ -363,7 +368,7 @@ pub async fn exchange<R, B: From<InlineBody>>(
         let (mut conn, reused) = match idle.pop() {
             Some(conn) => (conn, true),
             None => {
-                let connecting = InlineConn::connect(authority, connect_timeout, deadline);
+                let connecting = InlineConn::connect(dial, deadline);
                 (Box::pin(connecting).await?, false)
             }
         };

@@ -224,8 +224,11 @@ async fn fetch(
     let deadline = Instant::now() + Duration::from_secs(5);
     let response: Response<ProxyBody> = exchange(
         idle,
-        authority,
-        Duration::from_secs(5),
+        Dial {
+            authority,
+            policy: &AddressPolicy::standalone(),
+            timeout: Duration::from_secs(5),
+        },
         deadline,
         &get(authority),
         &Added::default(),
@@ -311,8 +314,11 @@ async fn an_upstream_that_never_answers_times_out_at_the_deadline() {
     let deadline = Instant::now() + Duration::from_millis(50);
     let result = exchange::<_, ProxyBody>(
         &idle,
-        &authority,
-        Duration::from_secs(5),
+        Dial {
+            authority: &authority,
+            policy: &AddressPolicy::standalone(),
+            timeout: Duration::from_secs(5),
+        },
         deadline,
         &get(&authority),
         &Added::default(),

@@ -21,6 +21,7 @@ use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
 use tokio_rustls::TlsConnector;
+use tollgate_core::address::AddressPolicy;
 
 use super::body::{HyperIdle, PooledBody, ProxyBody};
 use super::connector::{self, ConnectError};
@@ -55,6 +56,8 @@ struct Slot {
 /// config, not attacker input.
 pub struct Pool {
     tls: TlsConnector,
+    /// Judges every address a new connection would go to.
+    policy: Arc<AddressPolicy>,
     /// By scheme (`[http, https]`), then `host:port`.
     slots: Mutex<[HashMap<Authority, Slot, FxBuild>; 2]>,
 }
@@ -66,11 +69,17 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
+    pub fn new(tls: Arc<rustls::ClientConfig>, policy: Arc<AddressPolicy>) -> Self {
         Self {
             tls: TlsConnector::from(tls),
+            policy,
             slots: Mutex::new([HashMap::default(), HashMap::default()]),
         }
+    }
+
+    /// The backend address policy new connections are judged by.
+    pub fn policy(&self) -> &AddressPolicy {
+        &self.policy
     }
 
     /// Picks from the idle connections to `authority` (created empty on first use).
@@ -136,7 +145,8 @@ impl Pool {
         authority: &Authority,
         connect_timeout: Duration,
     ) -> Result<SendRequest<ProxyBody>, SendError> {
-        let io = connector::connect(authority, https, connect_timeout, &self.tls).await?;
+        let io =
+            connector::connect(authority, https, connect_timeout, &self.tls, &self.policy).await?;
         let (sender, connection) = http1::Builder::new()
             .handshake(io)
             .await
@@ -230,7 +240,10 @@ mod tests {
     #[tokio::test]
     async fn sequential_requests_reuse_one_upstream_connection() {
         let (authority, accepted) = upstream(Upstream::KeepAlive).await;
-        let pool = Pool::new(connector::client_tls());
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         for _ in 0..5 {
             let response = pool
                 .send(false, &authority, Duration::from_secs(5), get(&authority))
@@ -245,7 +258,10 @@ mod tests {
     #[tokio::test]
     async fn connections_the_upstream_closed_are_replaced_without_failing_a_request() {
         let (authority, accepted) = upstream(Upstream::OneShot).await;
-        let pool = Pool::new(connector::client_tls());
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         for _ in 0..4 {
             let response = pool
                 .send(false, &authority, Duration::from_secs(5), get(&authority))
@@ -259,7 +275,10 @@ mod tests {
     #[tokio::test]
     async fn a_body_dropped_before_its_end_does_not_return_its_connection() {
         let (authority, _) = upstream(Upstream::KeepAlive).await;
-        let pool = Pool::new(connector::client_tls());
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         let response = pool
             .send(false, &authority, Duration::from_secs(5), get(&authority))
             .await
@@ -275,7 +294,10 @@ mod tests {
         let authority = Authority::try_from(listener.local_addr().expect("addr").to_string())
             .expect("authority");
         drop(listener);
-        let pool = Pool::new(connector::client_tls());
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         let err = pool
             .send(false, &authority, Duration::from_secs(5), get(&authority))
             .await
@@ -288,7 +310,10 @@ mod tests {
 
     #[test]
     fn a_pool_hands_out_one_slot_per_scheme_and_endpoint() {
-        let pool = Pool::new(connector::client_tls());
+        let pool = Pool::new(
+            connector::client_tls(),
+            Arc::new(AddressPolicy::standalone()),
+        );
         let a = Authority::from_static("127.0.0.1:9");
         let first = pool.hyper_idle(false, &a);
         assert!(Arc::ptr_eq(&first, &pool.hyper_idle(false, &a)));

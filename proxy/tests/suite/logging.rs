@@ -1,13 +1,16 @@
-//! Logs never carry a token, a client secret or an `Authorization` header, even at `trace`.
+//! Logs never carry a token, a client secret or an `Authorization` header, even at `trace`; a
+//! backend address refused by the policy is logged at warn level with its route and address.
+//! The capture is the process's one global subscriber, shared by this module's tests.
 
 use crate::support;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::StatusCode;
 use support::client::{self, empty, form, get, json};
-use support::{RunningProxy, SnapshotBuilder, upstream};
+use support::{RunningProxy, SnapshotBuilder, backend, upstream};
+use tollgate_proxy::options::AddressPolicy;
 
 /// A `MakeWriter` appending every log line to a shared buffer.
 #[derive(Clone, Default)]
@@ -32,15 +35,53 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
+/// Every log line of the process from the first call on, as JSON lines.
+fn capture() -> Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter("tollgate_proxy=trace,tollgate_core=trace")
+                .with_writer(captured.clone())
+                .json()
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+            captured
+        })
+        .clone()
+}
+
+#[tokio::test]
+async fn a_refused_backend_address_is_logged_at_warn_with_its_route_and_address() {
+    let captured = capture();
+    let up = upstream::start().await;
+    let snapshot = SnapshotBuilder::quickstart()
+        .open_route("default/refused-backend", "/refused", Some(backend(&[up])))
+        .build();
+    let proxy = RunningProxy::start_with(Some(snapshot), |o| {
+        o.backend_policy = AddressPolicy::cluster();
+    })
+    .await;
+    let reply = client::send(proxy.http, get("/refused/x").body(empty()).expect("r")).await;
+    assert_eq!(reply.status(), StatusCode::BAD_GATEWAY);
+    proxy.stop().await;
+
+    let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("default/refused-backend") && l.contains("backend address refused"))
+        .unwrap_or_else(|| panic!("no refusal line:\n{logs}"));
+    let line: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert_eq!(line["fields"]["route"], "default/refused-backend", "{line}");
+    assert_eq!(line["fields"]["address"], up.to_string(), "{line}");
+    assert_eq!(line["fields"]["reason"], "loopback", "{line}");
+}
+
 #[tokio::test]
 async fn trace_logs_of_the_token_flow_hold_no_token_secret_or_authorization_header() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("tollgate_proxy=trace,tollgate_core=trace")
-        .with_writer(captured.clone())
-        .json()
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+    let captured = capture();
 
     let upstream = upstream::start().await;
     let proxy = RunningProxy::start(Some(

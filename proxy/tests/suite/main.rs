@@ -6,6 +6,7 @@
 mod hostile_support;
 mod support;
 
+mod address_policy;
 mod admin;
 mod dependencies;
 mod errors;

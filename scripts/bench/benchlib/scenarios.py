@@ -210,6 +210,8 @@ def start_proxy(ctx: Ctx) -> tuple[Child, str]:
             "--https-addr", f"127.0.0.1:{p['px_https']}",
             "--admin-addr", f"127.0.0.1:{p['px_admin']}",
             "--trusted-proxies", "127.0.0.1/32",
+            # The benchmark's upstreams are on loopback, which tollgate-proxy refuses by default.
+            "--backend-allow-cidr", "127.0.0.0/8",
             "--config-token-file", str(token_file),
             "--log-format", "text",
         ],

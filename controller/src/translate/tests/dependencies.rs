@@ -154,8 +154,20 @@ fn retranslating_unchanged_credentials_does_not_hash_again() {
     let mut objects = quickstart();
     edit_credential(&mut objects, |c| c.spec.hash_secret = true);
     let mut hasher = SecretHasher::new();
-    let first = translate(&objects, &ServiceEndpoints::new(), &keys(), &mut hasher);
-    let second = translate(&objects, &ServiceEndpoints::new(), &keys(), &mut hasher);
+    let first = translate(
+        &objects,
+        &ServiceEndpoints::new(),
+        &AddressPolicy::standalone(),
+        &keys(),
+        &mut hasher,
+    );
+    let second = translate(
+        &objects,
+        &ServiceEndpoints::new(),
+        &AddressPolicy::standalone(),
+        &keys(),
+        &mut hasher,
+    );
     assert_eq!(hasher.computed(), 1);
     assert_eq!(first.snapshot, second.snapshot);
 }
@@ -174,10 +186,22 @@ fn a_hundred_thousand_unchanged_credentials_retranslate_quickly() {
         })
         .collect();
     let mut hasher = SecretHasher::new();
-    let first = translate(&objects, &ServiceEndpoints::new(), &keys(), &mut hasher);
+    let first = translate(
+        &objects,
+        &ServiceEndpoints::new(),
+        &AddressPolicy::standalone(),
+        &keys(),
+        &mut hasher,
+    );
     let computed = hasher.computed();
     let started = std::time::Instant::now();
-    let second = translate(&objects, &ServiceEndpoints::new(), &keys(), &mut hasher);
+    let second = translate(
+        &objects,
+        &ServiceEndpoints::new(),
+        &AddressPolicy::standalone(),
+        &keys(),
+        &mut hasher,
+    );
     let elapsed = started.elapsed();
     // Printed, not asserted: no test fails on a timing.
     println!("re-translation of 100000 unchanged credentials: {elapsed:?}");

@@ -1,6 +1,7 @@
 //! Table-driven tests of the translation: every problem kind, and the dependency rules. This
 //! file holds the fixture builders (the quickstart's objects, valid) and the tests split by topic.
 
+mod address_policy;
 mod dependencies;
 mod problems;
 mod snapshot;
@@ -23,6 +24,7 @@ use crate::resources::consumer::ConsumerSpec;
 use crate::resources::gateway_route::Backend;
 use crate::resources::oauth2_credential::{ClientType, LocalObjectRef, SecretKeyRef};
 use crate::resources::{AuthPluginSpec, GatewayRouteSpec, OAuth2CredentialSpec, SECRET_LABEL};
+use tollgate_core::address::AddressPolicy;
 
 // ---- builders ----
 
@@ -189,8 +191,18 @@ pub(super) fn run(objects: &Objects) -> Translation {
     run_with(objects, &ServiceEndpoints::new())
 }
 
+/// Translates with standalone mode's address policy (the fixtures' backend is the quickstart's
+/// `http://127.0.0.1:8080`).
 pub(super) fn run_with(objects: &Objects, services: &ServiceEndpoints) -> Translation {
-    translate(objects, services, &keys(), &mut SecretHasher::new())
+    run_with_policy(objects, services, &AddressPolicy::standalone())
+}
+
+pub(super) fn run_with_policy(
+    objects: &Objects,
+    services: &ServiceEndpoints,
+    policy: &AddressPolicy,
+) -> Translation {
+    translate(objects, services, policy, &keys(), &mut SecretHasher::new())
 }
 
 /// `kind/name` of every object in the snapshot.

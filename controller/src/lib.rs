@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod crdgen;
+pub mod jwks;
 pub mod operator;
 pub mod resources;
 pub mod standalone;

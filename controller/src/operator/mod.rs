@@ -144,6 +144,10 @@ pub struct RunArgs {
     /// How often each proxy is asked for its hash (a restarted replica gets its config back).
     #[arg(long, default_value_t = 3)]
     pub push_recheck_secs: u64,
+    /// How often the keys of the openid-connect plugins' external issuers are fetched again
+    /// (earlier when a proxy meets a token signed by a key it lacks).
+    #[arg(long, default_value_t = 300)]
+    pub jwks_refresh_secs: u64,
     /// Timeout of one config-channel request.
     #[arg(long, default_value_t = 10)]
     pub push_timeout_secs: u64,
@@ -386,7 +390,23 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         Arc::clone(&metrics),
     )
     .with_hashing(Arc::new(hash_pool), Some(verifier_store));
+    // The external issuers' keys, fetched beside the loop (followers too: a take-over then
+    // finds them ready).
+    let jwks_cache = crate::jwks::JwksCache::new();
+    let jwks_wake = Arc::new(Notify::new());
+    let jwks_task = tokio::spawn(crate::jwks::run(
+        Arc::clone(&jwks_cache),
+        crate::jwks::FetchSettings {
+            refresh: Duration::from_secs(args.jwks_refresh_secs.max(10)),
+            ..crate::jwks::FetchSettings::default()
+        },
+        Arc::clone(&jwks_wake),
+        Arc::clone(&changed),
+        stopped(stop_rx.clone()),
+    ));
+    let pipeline = pipeline.with_jwks(jwks_cache, jwks_wake);
     pipeline.run(changed, leader_rx, stopped(stop_rx)).await;
+    jwks_task.abort();
 
     // The pipeline stopped pushing; now give the Lease up so a follower takes over at once.
     if let Ok(mut elector) = election.await

@@ -70,6 +70,7 @@ fn inputs(with_client_secret: bool) -> Inputs {
             ))],
             secrets,
             namespaces: vec![],
+            issuers: Default::default(),
         },
         services: vec![],
         slices: vec![],

@@ -168,6 +168,15 @@ impl PushClient {
     /// The hash the proxy at `addr` (`host:port`) holds; empty when it holds none. Asking needs
     /// the config token too.
     pub async fn current_hash(&self, addr: &str, token: &ConfigToken) -> Result<String, Error> {
+        Ok(self.current_status(addr, token).await?.hash)
+    }
+
+    /// What the proxy at `addr` reports: its hash, and the plugins whose issuer keys it lacks.
+    pub async fn current_status(
+        &self,
+        addr: &str,
+        token: &ConfigToken,
+    ) -> Result<ConfigStatus, Error> {
         let request = Request::builder()
             .method(Method::GET)
             .uri(format!(
@@ -183,7 +192,7 @@ impl PushClient {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(Error::Unauthorized),
             other => return Err(Error::Status(other.as_u16())),
         }
-        Ok(serde_json::from_slice::<ConfigStatus>(&body)?.hash)
+        Ok(serde_json::from_slice::<ConfigStatus>(&body)?)
     }
 
     /// Pushes `snapshot` to the proxy at `addr`, stamped with the leader `epoch` when there is

@@ -101,6 +101,8 @@ pub struct Pusher {
     metrics: Arc<ControllerMetrics>,
     /// When set, pushes happen only while it holds, stamped with its epoch.
     leadership: Option<Arc<Leadership>>,
+    /// Plugins whose issuer's keys a replica reported lacking a token's `kid` (`jwksWanted`).
+    jwks_wanted: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Pusher {
@@ -121,7 +123,13 @@ impl Pusher {
             changed,
             metrics,
             leadership: None,
+            jwks_wanted: Arc::default(),
         }
+    }
+
+    /// The plugins replicas reported since the last call (see [`Self::jwks_wanted`]).
+    pub fn take_jwks_wanted(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.jwks_wanted.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Pushes only while `leadership` holds, each stamped with its epoch (operator mode).
@@ -166,6 +174,7 @@ impl Pusher {
                 changed: Arc::clone(&self.changed),
                 metrics: Arc::clone(&self.metrics),
                 leadership: self.leadership.clone(),
+                jwks_wanted: Arc::clone(&self.jwks_wanted),
             };
             self.workers
                 .insert(addr.clone(), tokio::spawn(worker.run()));
@@ -221,6 +230,7 @@ struct Worker {
     changed: Arc<Notify>,
     metrics: Arc<ControllerMetrics>,
     leadership: Option<Arc<Leadership>>,
+    jwks_wanted: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// Per-worker memory between rounds.
@@ -257,7 +267,18 @@ impl Worker {
         state: &mut WorkerState,
     ) -> Duration {
         let started = Instant::now();
-        let outcome = match self.client.current_hash(&self.addr, token).await {
+        let status = self.client.current_status(&self.addr, token).await;
+        if let Ok(status) = &status
+            && !status.jwks_wanted.is_empty()
+        {
+            let mut wanted = self.jwks_wanted.lock().unwrap_or_else(|e| e.into_inner());
+            let before = wanted.len();
+            wanted.extend(status.jwks_wanted.iter().take(64).cloned());
+            if wanted.len() != before {
+                self.changed.notify_one();
+            }
+        }
+        let outcome = match status.map(|s| s.hash) {
             Ok(hash) if hash == desired.hash => Ok(hash),
             Ok(hash) => {
                 self.ack((!hash.is_empty()).then_some(hash));

@@ -24,6 +24,7 @@ use super::status::{ObjectProblem, Programming, rfc3339_now};
 use super::status_writer::{Owned, StatusWriter};
 use super::stores::Stores;
 use super::verifier_store::VerifierStore;
+use crate::jwks::{self, JwksCache};
 use crate::translate::report::ProblemLog;
 use crate::translate::{HashPool, Objects, SecretHasher};
 
@@ -115,6 +116,9 @@ pub struct Pipeline {
     token_missing_logged: bool,
     /// Set when status writes were put off for the write rate: when to pass again.
     status_retry: Option<Duration>,
+    /// The external issuers' keys, and what wakes their fetch task.
+    jwks: Arc<JwksCache>,
+    jwks_wake: Arc<Notify>,
 }
 
 impl Pipeline {
@@ -143,7 +147,18 @@ impl Pipeline {
             was_leader: false,
             token_missing_logged: false,
             status_retry: None,
+            jwks: JwksCache::new(),
+            jwks_wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Reads the external issuers' keys from `cache`, waking `wake` when a new issuer is named
+    /// or a proxy met an unknown key.
+    #[must_use]
+    pub fn with_jwks(mut self, cache: Arc<JwksCache>, wake: Arc<Notify>) -> Self {
+        self.jwks = cache;
+        self.jwks_wake = wake;
+        self
     }
 
     /// Hashes client secrets on `pool` (credentials whose secret is being hashed are left out
@@ -222,14 +237,26 @@ impl Pipeline {
 
     fn inputs(&self) -> Inputs {
         let class = self.settings.class.as_str();
+        let plugins = of_class(self.stores.plugins.state(), class);
+        let mut wake = self.jwks.want(&jwks::wanted_issuers(&plugins));
+        let asked = self.pusher.take_jwks_wanted();
+        for issuer in jwks::issuers_of(&asked, &plugins) {
+            self.jwks
+                .refresh_soon(&issuer, &jwks::FetchSettings::default());
+            wake = true;
+        }
+        if wake {
+            self.jwks_wake.notify_one();
+        }
         Inputs {
             objects: Objects {
                 consumers: of_class(self.stores.consumers.state(), class),
                 credentials: of_class(self.stores.credentials.state(), class),
-                plugins: of_class(self.stores.plugins.state(), class),
+                plugins,
                 routes: of_class(self.stores.routes.state(), class),
                 secrets: self.stores.secrets.state(),
                 namespaces: self.stores.namespaces.state(),
+                issuers: self.jwks.snapshot(),
             },
             services: self.stores.services.state(),
             slices: self.stores.slices.state(),

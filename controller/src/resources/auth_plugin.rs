@@ -226,15 +226,49 @@ pub struct OAuth2Settings {
     pub realm: Option<String>,
 }
 
-/// Settings of Kong's `openid-connect` plugin, limited to verifying tokens of an `oauth2` plugin.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Settings of Kong's `openid-connect` plugin: verifies tokens of an `oauth2` plugin
+/// (`kong_oauth2`) and JWT access tokens of an external identity provider (`bearer`).
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.authMethods.exists(m, m == 'bearer') || has(self.issuer)").message("the bearer auth method needs an issuer"))]
 pub struct OpenIdConnectSettings {
-    /// Authentication methods; must contain `kong_oauth2` (verify tokens issued by an `oauth2`
-    /// plugin), the only method Tollgate implements.
+    /// Authentication methods, tried in this order: `kong_oauth2` (tokens issued by an `oauth2`
+    /// plugin of this gateway) and `bearer` (JWT access tokens of `issuer`).
     #[serde(default = "default_auth_methods")]
     #[schemars(length(min = 1, max = 8))]
     pub auth_methods: Vec<AuthMethod>,
+    /// The external identity provider of the `bearer` method (its `iss`, exactly). Its keys are
+    /// found through OpenID discovery and fetched by the controller, never by the proxies while
+    /// serving. `https://`, or `http://` on a loopback address (or with `allowHttpIssuer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub issuer: Option<String>,
+    /// Accept an `http://` issuer on a non-loopback host (keys fetched in cleartext).
+    #[serde(default)]
+    pub allow_http_issuer: bool,
+    /// A token's `aud` must contain one of these (Kong's `audience_required`); empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 512)))]
+    pub audience_required: Vec<String>,
+    /// Claims of the token naming its Consumer, tried in order (Kong's `consumer_claim`, e.g.
+    /// `[client_id]`, `[sub]`, `[azp]`); empty: tokens are not mapped to Consumers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8), inner(length(min = 1, max = 128)))]
+    pub consumer_claim: Vec<String>,
+    /// What a claim's value is matched with, in order: `username`, `customId` or `id` (Kong's
+    /// `consumer_by`; default `[username, customId]`). Only Consumers of the plugin's namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 3))]
+    pub consumer_by: Vec<ConsumerBy>,
+    /// Accept a valid token that names no Consumer; the upstream then gets
+    /// `X-Authenticated-Userid` (its `sub`) and `X-Authenticated-Scope` only.
+    #[serde(default)]
+    pub consumer_optional: bool,
+    /// Scopes every token must carry on this plugin's routes (all of them); a token without one
+    /// gets `403 insufficient_scope`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 128)))]
+    pub scopes_required: Vec<String>,
     /// Where a token may come from: `header` (`Authorization: Bearer`, `access-token`,
     /// `x-access-token`), `query` or `body` (`access_token`). Defaults to `[header]`, the RFC 6750
     /// recommendation; Kong defaults to all three.
@@ -261,6 +295,18 @@ pub enum AuthMethod {
     /// Verify tokens issued by a Tollgate (Kong) `oauth2` plugin.
     #[serde(rename = "kong_oauth2")]
     KongOAuth2,
+    /// Verify JWT access tokens of the external `issuer`.
+    #[serde(rename = "bearer")]
+    Bearer,
+}
+
+/// How a token's claim names a Consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ConsumerBy {
+    Username,
+    CustomId,
+    Id,
 }
 
 /// Where a bearer token may be sent.
@@ -287,6 +333,26 @@ fn default_auth_header_name() -> String {
 
 fn default_auth_methods() -> Vec<AuthMethod> {
     vec![AuthMethod::KongOAuth2]
+}
+
+impl Default for OpenIdConnectSettings {
+    /// What an empty `openidConnect: {}` reads as.
+    fn default() -> Self {
+        Self {
+            auth_methods: default_auth_methods(),
+            issuer: None,
+            allow_http_issuer: false,
+            audience_required: Vec::new(),
+            consumer_claim: Vec::new(),
+            consumer_by: Vec::new(),
+            consumer_optional: false,
+            scopes_required: Vec::new(),
+            bearer_token_param_type: default_param_types(),
+            hide_credentials: false,
+            anonymous: None,
+            realm: None,
+        }
+    }
 }
 
 fn default_param_types() -> Vec<BearerTokenParamType> {

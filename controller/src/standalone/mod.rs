@@ -142,9 +142,13 @@ pub async fn start(
         .clone()
         .own_listeners(listeners.into_iter().flatten());
     let incarnations = load_incarnations(&state_dir)?;
+    let jwks_cache = crate::jwks::JwksCache::new();
+    let jwks_wake = Arc::new(Notify::new());
+    let keys_fetched = Arc::new(Notify::new());
     let mut reconciler =
         DirReconciler::with_hasher(state_dir.signing_keys()?, hasher, incarnations)
-            .with_policy(policy);
+            .with_policy(policy)
+            .with_jwks(Arc::clone(&jwks_cache), Arc::clone(&jwks_wake));
     let proxy = Arc::new(ProxyState::new());
 
     scan(&mut dir)?;
@@ -196,6 +200,16 @@ pub async fn start(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    let mut jwks_stop = stop_rx.clone();
+    tokio::spawn(crate::jwks::run(
+        Arc::clone(&jwks_cache),
+        crate::jwks::FetchSettings::default(),
+        Arc::clone(&jwks_wake),
+        Arc::clone(&keys_fetched),
+        async move {
+            let _ = jwks_stop.wait_for(|stop| *stop).await;
+        },
+    ));
     let mut serve_stop = stop_rx.clone();
     let server = tokio::spawn(bound.serve(proxy.clone(), async move {
         let _ = serve_stop.wait_for(|stop| *stop).await;
@@ -205,6 +219,9 @@ pub async fn start(
         reconciler,
         state_dir,
         hashed,
+        keys_fetched,
+        jwks: jwks_cache,
+        jwks_wake,
         _pool: pool,
         proxy,
         progress: progress_tx,
@@ -234,6 +251,10 @@ struct Watcher {
     state_dir: StateDir,
     /// Woken when background hashes complete.
     hashed: Arc<Notify>,
+    /// Woken when an issuer's keys were fetched.
+    keys_fetched: Arc<Notify>,
+    jwks: Arc<crate::jwks::JwksCache>,
+    jwks_wake: Arc<Notify>,
     _pool: Arc<HashPool>,
     proxy: Arc<ProxyState>,
     progress: watch::Sender<Progress>,
@@ -250,7 +271,19 @@ impl Watcher {
                 _ = stop.wait_for(|stop| *stop) => break,
                 _ = ticker.tick() => false,
                 () = self.hashed.notified() => true,
+                () = self.keys_fetched.notified() => true,
             };
+            // The in-process proxy met tokens signed by keys it lacks: fetch them early.
+            let asked: std::collections::BTreeSet<String> =
+                self.proxy.jwks_wanted().into_iter().collect();
+            if !asked.is_empty() {
+                let plugins = self.dir.objects().plugins;
+                for issuer in crate::jwks::issuers_of(&asked, &plugins) {
+                    self.jwks
+                        .refresh_soon(&issuer, &crate::jwks::FetchSettings::default());
+                    self.jwks_wake.notify_one();
+                }
+            }
             // Reading a large directory is CPU-bound too.
             match blocking(|| scan(&mut self.dir)) {
                 Ok(changed) => {

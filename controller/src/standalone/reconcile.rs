@@ -7,7 +7,10 @@ use tollgate_core::snapshot::Snapshot;
 use std::collections::BTreeSet;
 
 use super::dir::{ManifestDir, signing_keys_secret};
+use std::sync::Arc;
+
 use super::incarnations::Incarnations;
+use crate::jwks::{self, JwksCache};
 use crate::translate::report::ProblemLog;
 use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, keys, translate};
 
@@ -24,6 +27,9 @@ pub struct DirReconciler {
     incarnations: Incarnations,
     /// The backend address policy literal backend addresses are judged by.
     policy: AddressPolicy,
+    /// The external issuers' keys, and what wakes their fetch task.
+    jwks: Arc<JwksCache>,
+    jwks_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The result of one reconcile.
@@ -57,7 +63,17 @@ impl DirReconciler {
             problem_log: ProblemLog::default(),
             incarnations,
             policy: AddressPolicy::standalone(),
+            jwks: JwksCache::new(),
+            jwks_wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Reads the external issuers' keys from `cache`, waking `wake` when a new issuer appears.
+    #[must_use]
+    pub fn with_jwks(mut self, cache: Arc<JwksCache>, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.jwks = cache;
+        self.jwks_wake = wake;
+        self
     }
 
     /// The incarnation counters, to write them when they changed.
@@ -83,7 +99,11 @@ impl DirReconciler {
     }
 
     pub fn reconcile(&mut self, dir: &ManifestDir) -> Outcome {
-        let objects = dir.objects();
+        let mut objects = dir.objects();
+        if self.jwks.want(&jwks::wanted_issuers(&objects.plugins)) {
+            self.jwks_wake.notify_one();
+        }
+        objects.issuers = self.jwks.snapshot();
         let keys = match signing_keys_secret(&objects) {
             None => Ok(self.fallback_keys.clone()),
             Some(secret) => keys::from_secret(secret),

@@ -67,6 +67,8 @@ pub struct Objects {
     pub secrets: Vec<Arc<Secret>>,
     /// Namespaces, for their labels (AuthPlugin `allowedNamespaces` selectors).
     pub namespaces: Vec<Arc<Namespace>>,
+    /// The keys of the external issuers the plugins name, as last fetched (`crate::jwks`).
+    pub issuers: BTreeMap<String, crate::jwks::IssuerKeys>,
 }
 
 impl std::fmt::Debug for Objects {
@@ -78,6 +80,7 @@ impl std::fmt::Debug for Objects {
             .field("routes", &self.routes.len())
             .field("secrets", &self.secrets.len())
             .field("namespaces", &self.namespaces.len())
+            .field("issuers", &self.issuers.len())
             .finish()
     }
 }
@@ -143,6 +146,7 @@ pub fn translate(
         &objects.plugins,
         &consumers,
         &objects.namespaces,
+        &objects.issuers,
         &mut problems,
     );
     let secrets = secrets::index(&objects.secrets);

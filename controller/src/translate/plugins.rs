@@ -1,6 +1,7 @@
 //! AuthPlugins → snapshot plugins, re-checking the schema rules (standalone mode has no API
 //! server) and resolving `anonymous` to a consumer id.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -12,10 +13,11 @@ use super::consumers::{ConsumerLookup, Consumers};
 use super::index::NameIndex;
 use super::problem::{Kind, ProblemCondition, reason};
 use super::{ObjectName, Problems, is_header_safe};
+use crate::jwks::IssuerKeys;
 use crate::resources::AuthPlugin;
 use crate::resources::auth_plugin::{
-    AllowedNamespaces, AuthMethod, BearerTokenParamType, FromNamespaces, OAuth2Settings,
-    OpenIdConnectSettings, PluginType,
+    AllowedNamespaces, AuthMethod, BearerTokenParamType, ConsumerBy, FromNamespaces,
+    OAuth2Settings, OpenIdConnectSettings, PluginType,
 };
 
 /// The plugins of one translation: which exist, and which are accepted.
@@ -65,6 +67,7 @@ pub(crate) fn translate(
     objects: &[Arc<AuthPlugin>],
     consumers: &Consumers,
     namespaces: &[Arc<Namespace>],
+    issuers: &BTreeMap<String, IssuerKeys>,
     problems: &mut Problems,
 ) -> Plugins {
     let mut out = Plugins::default();
@@ -72,7 +75,7 @@ pub(crate) fn translate(
         let at = ObjectName::of(obj.as_ref());
         out.existing.insert(&at.namespace, &at.name, ());
         let accepted = accept_namespaces(obj.spec.allowed_namespaces.as_ref(), &at, namespaces);
-        match (config(obj, &at, consumers), accepted) {
+        match (config(obj, &at, consumers, issuers), accepted) {
             (Ok(config), Ok(accept_namespaces)) => {
                 let plugin = snapshot::Plugin {
                     id: at.path(),
@@ -133,6 +136,7 @@ fn config(
     obj: &AuthPlugin,
     at: &ObjectName,
     consumers: &Consumers,
+    issuers: &BTreeMap<String, IssuerKeys>,
 ) -> Result<PluginConfig, Vec<Found>> {
     let spec = &obj.spec;
     match (spec.type_, &spec.oauth2, &spec.openid_connect) {
@@ -140,7 +144,7 @@ fn config(
             oauth2(settings, at, consumers).map(PluginConfig::OAuth2)
         }
         (PluginType::OpenIdConnect, None, Some(settings)) => {
-            openid_connect(settings, at, consumers).map(PluginConfig::OpenIdConnect)
+            openid_connect(settings, at, consumers, issuers).map(PluginConfig::OpenIdConnect)
         }
         (kind, _, _) => {
             let block = match kind {
@@ -211,10 +215,29 @@ fn openid_connect(
     s: &OpenIdConnectSettings,
     at: &ObjectName,
     consumers: &Consumers,
+    issuers: &BTreeMap<String, IssuerKeys>,
 ) -> Result<OpenIdConnectConfig, Vec<Found>> {
     let mut found = Vec::new();
-    if !s.auth_methods.contains(&AuthMethod::KongOAuth2) {
-        found.push(invalid("authMethods must contain kong_oauth2"));
+    let mut auth_methods: Vec<snapshot::AuthMethod> = Vec::new();
+    for method in &s.auth_methods {
+        let method = match method {
+            AuthMethod::KongOAuth2 => snapshot::AuthMethod::KongOauth2,
+            AuthMethod::Bearer => snapshot::AuthMethod::Bearer,
+        };
+        if !auth_methods.contains(&method) {
+            auth_methods.push(method);
+        }
+    }
+    if auth_methods.is_empty() {
+        found.push(invalid("authMethods must name at least one method"));
+    }
+    let bearer = bearer(s, &auth_methods, issuers, &mut found);
+    for scope in &s.scopes_required {
+        if !is_scope_token(scope) {
+            found.push(invalid(format!(
+                "required scope {scope:?} must be visible ASCII without spaces, quotes or backslashes"
+            )));
+        }
     }
     let mut param_types: Vec<snapshot::BearerTokenParamType> = s
         .bearer_token_param_type
@@ -240,7 +263,81 @@ fn openid_connect(
         hide_credentials: s.hide_credentials,
         anonymous,
         realm: s.realm.clone(),
-        ..OpenIdConnectConfig::default()
+        auth_methods,
+        bearer,
+        scopes_required: s.scopes_required.clone(),
+    })
+}
+
+/// The `bearer` method's issuer with its keys; a problem while they are not there (the plugin
+/// is then left out, and its routes with it: fail closed).
+fn bearer(
+    s: &OpenIdConnectSettings,
+    methods: &[snapshot::AuthMethod],
+    issuers: &BTreeMap<String, IssuerKeys>,
+    found: &mut Vec<Found>,
+) -> Option<snapshot::BearerConfig> {
+    let Some(issuer) = &s.issuer else {
+        if methods.contains(&snapshot::AuthMethod::Bearer) {
+            found.push(invalid("the bearer auth method needs an issuer"));
+        }
+        return None;
+    };
+    if !methods.contains(&snapshot::AuthMethod::Bearer) {
+        found.push(invalid(
+            "an issuer is set but authMethods does not list bearer",
+        ));
+        return None;
+    }
+    match issuer.parse::<http::Uri>() {
+        Ok(uri) => {
+            if let Err(why) = crate::jwks::fetchable(&uri, s.allow_http_issuer) {
+                found.push(invalid(format!("issuer {why}")));
+                return None;
+            }
+        }
+        Err(e) => {
+            found.push(invalid(format!("issuer {issuer:?} is not a URL: {e}")));
+            return None;
+        }
+    }
+    let jwks = match issuers.get(issuer) {
+        Some(IssuerKeys::Keys(keys)) => keys.clone(),
+        Some(IssuerKeys::Failed(error)) => {
+            found.push(Found {
+                condition: ProblemCondition::ResolvedRefs,
+                reason: reason::ISSUER_UNAVAILABLE,
+                message: format!("the issuer's keys could not be fetched: {error}"),
+            });
+            return None;
+        }
+        Some(IssuerKeys::Pending) | None => {
+            found.push(Found {
+                condition: ProblemCondition::ResolvedRefs,
+                reason: reason::ISSUER_UNAVAILABLE,
+                message: "the issuer's keys are being fetched; the plugin is served once they are"
+                    .into(),
+            });
+            return None;
+        }
+    };
+    let consumer_by = s
+        .consumer_by
+        .iter()
+        .map(|by| match by {
+            ConsumerBy::Username => snapshot::ConsumerBy::Username,
+            ConsumerBy::CustomId => snapshot::ConsumerBy::CustomId,
+            ConsumerBy::Id => snapshot::ConsumerBy::Id,
+        })
+        .collect();
+    Some(snapshot::BearerConfig {
+        issuer: issuer.clone(),
+        jwks,
+        audience_required: s.audience_required.clone(),
+        consumer_claim: s.consumer_claim.clone(),
+        consumer_by,
+        consumer_optional: s.consumer_optional,
+        leeway: tollgate_core::jwt::DEFAULT_LEEWAY_SECS,
     })
 }
 

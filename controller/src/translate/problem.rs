@@ -130,4 +130,6 @@ pub mod reason {
     /// A route would take requests of another namespace's protected route, or another
     /// namespace's route would take its protected requests; the older keeps them.
     pub const ROUTE_CONFLICT: &str = "RouteConflict";
+    /// The keys of an openid-connect plugin's issuer are not fetched (yet, or it fails).
+    pub const ISSUER_UNAVAILABLE: &str = "IssuerUnavailable";
 }

@@ -24,6 +24,6 @@ mod pool;
 
 pub(crate) use added::Added;
 pub(crate) use body::ProxyBody;
-pub(crate) use connector::client_tls;
+pub use connector::client_tls;
 pub(crate) use error::BodyError;
 pub(crate) use forward::{Endpoint, Peer, Target, Upstreams, X_FORWARDED_PROTO, prepare_request};

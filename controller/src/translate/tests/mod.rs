@@ -97,6 +97,7 @@ pub(super) fn oidc_settings() -> OpenIdConnectSettings {
         hide_credentials: false,
         anonymous: None,
         realm: None,
+        ..OpenIdConnectSettings::default()
     }
 }
 
@@ -180,6 +181,7 @@ pub(super) fn quickstart() -> Objects {
             PLAINTEXT,
         ))],
         namespaces: vec![],
+        issuers: Default::default(),
     }
 }
 

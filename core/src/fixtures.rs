@@ -74,6 +74,7 @@ pub fn snapshot() -> Snapshot {
         }],
         active_key: KEY_ID.into(),
         consumers: vec![Consumer {
+            groups: Vec::new(),
             id: jane_id(),
             object: "default/jane".into(),
             username: "jane".into(),
@@ -81,6 +82,7 @@ pub fn snapshot() -> Snapshot {
         }],
         credentials: vec![
             Credential {
+                scopes: None,
                 id: demo.clone(),
                 object: "default/demo".into(),
                 consumer_id: jane_id(),
@@ -92,6 +94,7 @@ pub fn snapshot() -> Snapshot {
                 incarnation: String::new(),
             },
             Credential {
+                scopes: None,
                 id: credential_id("default", "pub"),
                 object: "default/pub".into(),
                 consumer_id: jane_id(),
@@ -105,12 +108,14 @@ pub fn snapshot() -> Snapshot {
         ],
         plugins: vec![
             Plugin {
+                acl: None,
                 id: "default/auth".into(),
                 incarnation: String::new(),
                 accept_namespaces: crate::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2_config()),
             },
             Plugin {
+                acl: None,
                 id: "default/oidc".into(),
                 incarnation: String::new(),
                 accept_namespaces: crate::snapshot::AcceptNamespaces::Same,

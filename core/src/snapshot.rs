@@ -113,6 +113,10 @@ pub struct Consumer {
     /// The `X-Consumer-Custom-Id` value, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_id: Option<String>,
+    /// The groups the consumer belongs to (Kong's ACL groups), sorted; sent upstream as
+    /// `X-Consumer-Groups` and matched by a plugin's [`Acl`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +158,10 @@ pub struct Credential {
     /// [`crate::secret::token_epoch`] of it, the verifier and the consumer id.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub incarnation: String,
+    /// The scopes this client may be granted (on top of the plugin's); `None`: any of the
+    /// plugin's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 impl Credential {
@@ -215,7 +223,29 @@ pub struct Plugin {
     /// accepted here, besides the plugin's own.
     #[serde(default, skip_serializing_if = "AcceptNamespaces::is_same")]
     pub accept_namespaces: AcceptNamespaces,
+    /// Which consumers' groups may pass once authenticated (Kong's `acl` plugin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
     pub config: PluginConfig,
+}
+
+/// Kong's `acl` plugin: a consumer passes when it is in one of `allow` (if any is listed) and in
+/// none of `deny`; otherwise `403 {"message": "You cannot consume this service"}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Acl {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+impl Acl {
+    /// Whether a consumer in `groups` passes.
+    pub fn admits(&self, groups: &[String]) -> bool {
+        let member = |list: &[String]| list.iter().any(|g| groups.contains(g));
+        (self.allow.is_empty() || member(&self.allow)) && !member(&self.deny)
+    }
 }
 
 impl Plugin {

@@ -62,12 +62,14 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
         }],
         active_key: "k1".into(),
         consumers: vec![Consumer {
+            groups: Vec::new(),
             id: jane.clone(),
             object: "default/jane".into(),
             username: "jane".into(),
             custom_id: None,
         }],
         credentials: vec![Credential {
+            scopes: None,
             id: demo.clone(),
             object: "default/demo".into(),
             consumer_id: jane,
@@ -83,6 +85,7 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
         }],
         plugins: vec![
             Plugin {
+                acl: None,
                 id: "default/oauth2".into(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
@@ -100,6 +103,7 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
                 }),
             },
             Plugin {
+                acl: None,
                 id: "default/oidc".into(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,

@@ -34,12 +34,14 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
         }],
         active_key: "k2026-01-01".to_owned(),
         consumers: vec![Consumer {
+            groups: Vec::new(),
             id: consumer_id.clone(),
             object: "default/jane".to_owned(),
             username: "jane".to_owned(),
             custom_id: None,
         }],
         credentials: vec![Credential {
+            scopes: None,
             id: credential_id,
             object: "default/demo".to_owned(),
             consumer_id,
@@ -52,6 +54,7 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
         }],
         plugins: vec![
             Plugin {
+                acl: None,
                 id: "default/oauth2".to_owned(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
@@ -69,6 +72,7 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
                 }),
             },
             Plugin {
+                acl: None,
                 id: "default/oidc".to_owned(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,

@@ -55,6 +55,25 @@ pub struct AuthPluginSpec {
     /// oauth2 plugin with `globalCredentials`, the accepting plugin with this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_namespaces: Option<AllowedNamespaces>,
+    /// Kong's `acl` plugin on the routes of this plugin: once authenticated, a consumer passes
+    /// when it is in one of `allow` (when any is listed) and in none of `deny`; others get
+    /// `403 {"message": "You cannot consume this service"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<AclSpec>,
+}
+
+/// Groups allowed and denied (Consumer `spec.groups`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AclSpec {
+    /// A consumer must be in one of these (when any is listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 128)))]
+    pub allow: Vec<String>,
+    /// A consumer in one of these is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 128)))]
+    pub deny: Vec<String>,
 }
 
 /// Which namespaces a plugin accepts credentials and tokens from, in the Gateway API's

@@ -57,4 +57,15 @@ pub struct ConsumerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     pub custom_id: Option<String>,
+    /// Groups the consumer belongs to (Kong's ACL groups): sent upstream as
+    /// `X-Consumer-Groups` and matched by the `acl` of AuthPlugins. Visible ASCII without commas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 64),
+        inner(
+            length(min = 1, max = 128),
+            regex(pattern = r"^[\x21-\x2b\x2d-\x7e]+$")
+        )
+    )]
+    pub groups: Vec<String>,
 }

@@ -77,6 +77,11 @@ pub struct OAuth2CredentialSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(length(min = 1, max = 2048)))]
     pub redirect_uris: Vec<String>,
+    /// The scopes this client may be granted, a subset of its plugin's (asking for another is
+    /// `invalid_scope`); absent: any scope the plugin allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 128)))]
+    pub scopes: Option<Vec<String>>,
     /// `confidential` (authenticates with a secret) or `public` (no secret).
     #[serde(default)]
     pub client_type: ClientType,

@@ -167,6 +167,7 @@ mod tests {
     ) -> (String, String) {
         let mut snapshot = Snapshot {
             credentials: vec![Credential {
+                scopes: None,
                 id: "00000000-0000-5000-8000-000000000001".into(),
                 object: "team-a/app".into(),
                 consumer_id: consumer.into(),
@@ -178,6 +179,7 @@ mod tests {
                 incarnation: String::new(),
             }],
             plugins: vec![Plugin {
+                acl: None,
                 id: "team-a/auth".into(),
                 incarnation: String::new(),
                 accept_namespaces: AcceptNamespaces::Same,

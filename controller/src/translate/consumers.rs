@@ -69,8 +69,25 @@ pub(crate) fn translate(objects: &[Arc<Consumer>], problems: &mut Problems) -> C
                 "customId must be non-empty visible ASCII (it is sent as X-Consumer-Custom-Id)",
             );
         }
+        let mut groups = obj.spec.groups.clone();
+        if groups
+            .iter()
+            .any(|g| !is_header_safe(g) || g.contains([',', ' ']))
+        {
+            ok = false;
+            problems.push(
+                Kind::Consumer,
+                &at,
+                ProblemCondition::Accepted,
+                reason::INVALID_CONSUMER,
+                "groups must be visible ASCII without commas or spaces (they are sent as X-Consumer-Groups)",
+            );
+        }
+        groups.sort();
+        groups.dedup();
         if ok {
             let consumer = snapshot::Consumer {
+                groups,
                 id: object_id(obj.as_ref(), &at, consumer_id),
                 object: at.path(),
                 username,

@@ -260,6 +260,7 @@ fn credential(
         }
     };
     Some(snapshot::Credential {
+        scopes: spec.scopes.clone(),
         id,
         object: c.at.path(),
         consumer_id,

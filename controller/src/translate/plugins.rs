@@ -78,6 +78,10 @@ pub(crate) fn translate(
         match (config(obj, &at, consumers, issuers), accepted) {
             (Ok(config), Ok(accept_namespaces)) => {
                 let plugin = snapshot::Plugin {
+                    acl: obj.spec.acl.as_ref().map(|acl| snapshot::Acl {
+                        allow: acl.allow.clone(),
+                        deny: acl.deny.clone(),
+                    }),
                     id: at.path(),
                     incarnation: obj.metadata.uid.clone().unwrap_or_default(),
                     accept_namespaces,

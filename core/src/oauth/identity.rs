@@ -11,13 +11,15 @@ pub const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-crede
 pub const X_AUTHENTICATED_SCOPE: HeaderName = HeaderName::from_static("x-authenticated-scope");
 pub const X_AUTHENTICATED_USERID: HeaderName = HeaderName::from_static("x-authenticated-userid");
 pub const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
+pub const X_CONSUMER_GROUPS: HeaderName = HeaderName::from_static("x-consumer-groups");
 
 /// Every identity header the gateway sets; a client-sent copy of any of them, in any spelling
 /// ([`is_identity_header`]), never reaches the upstream.
-pub const IDENTITY_HEADERS: [HeaderName; 7] = [
+pub const IDENTITY_HEADERS: [HeaderName; 8] = [
     X_CONSUMER_ID,
     X_CONSUMER_CUSTOM_ID,
     X_CONSUMER_USERNAME,
+    X_CONSUMER_GROUPS,
     X_CREDENTIAL_IDENTIFIER,
     X_AUTHENTICATED_SCOPE,
     X_AUTHENTICATED_USERID,
@@ -91,6 +93,10 @@ pub fn identity_headers(identity: &Identity<'_>, mut emit: impl FnMut(HeaderName
             custom_id,
             consumer.custom_id.as_deref(),
         );
+        if !consumer.groups.is_empty() {
+            // Kong's spelling: comma and space.
+            set(X_CONSUMER_GROUPS, None, Some(&consumer.groups.join(", ")));
+        }
     }
     if let Some(credential) = identity.credential {
         set(

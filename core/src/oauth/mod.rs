@@ -69,13 +69,18 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    /// `{"error": …, "error_description": …}` as JSON bytes.
+    /// `{"error": …, "error_description": …}` as JSON bytes; Kong's `{"message": …}` for an
+    /// error without a code (the ACL's refusal).
     pub fn body(&self) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
-            "error": self.error,
-            "error_description": self.description,
-        }))
-        .unwrap_or_default()
+        let body = if self.error.is_empty() {
+            serde_json::json!({ "message": self.description })
+        } else {
+            serde_json::json!({
+                "error": self.error,
+                "error_description": self.description,
+            })
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
     }
 
     /// Every header of the response: content type, `WWW-Authenticate` when set, and the

@@ -326,6 +326,27 @@ pub fn parse_token_request(
     })
 }
 
+/// The scopes the client itself may be granted (OAuth2Credential `spec.scopes`), checked once
+/// the client authenticated: another scope is `invalid_scope`, worded as the plugin's check.
+pub fn check_credential_scope(
+    request: &TokenRequest,
+    credential: &Credential,
+) -> Result<(), OAuthError> {
+    let Some(allowed) = &credential.scopes else {
+        return Ok(());
+    };
+    for scope in request.scope.as_deref().unwrap_or("").split(' ') {
+        if !scope.is_empty() && !allowed.iter().any(|a| a == scope) {
+            return Err(token_error(
+                400,
+                "invalid_scope",
+                format!("'{}' is an invalid scope", printable(scope)),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Kong `retrieve_scope`: space-separated, each in `config.scopes`, duplicates dropped.
 fn granted_scope(
     config: &OAuth2Config,

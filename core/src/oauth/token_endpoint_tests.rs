@@ -711,6 +711,7 @@ fn success_body_follows_kong_and_rfc_6749() {
 fn claims_follow_expiration_and_global_credentials() {
     let mut config = fixtures::oauth2_config();
     let plugin = crate::snapshot::Plugin {
+        acl: None,
         id: "default/auth".into(),
         incarnation: "uid-1".into(),
         accept_namespaces: crate::snapshot::AcceptNamespaces::Same,
@@ -799,4 +800,32 @@ fn parser_never_panics_on_random_bodies() {
         }
     }
     assert!(errors > 0);
+}
+
+#[test]
+fn a_credential_limited_to_some_scopes_gets_invalid_scope_for_others() {
+    let snapshot = fixtures::snapshot();
+    let mut credential = snapshot.credentials[0].clone();
+    let request = |scope: Option<&str>| TokenRequest {
+        scope: scope.map(str::to_owned),
+        ..parse_token_request(
+            &fixtures::oauth2_config(),
+            &TokenRequestView {
+                method: "POST",
+                https: true,
+                content_type: Some("application/x-www-form-urlencoded"),
+                body: b"grant_type=client_credentials&client_id=client&client_secret=secret",
+                ..TokenRequestView::default()
+            },
+        )
+        .expect("parse")
+    };
+    assert!(check_credential_scope(&request(Some("read write")), &credential).is_ok());
+    credential.scopes = Some(vec!["read".into()]);
+    assert!(check_credential_scope(&request(Some("read")), &credential).is_ok());
+    assert!(check_credential_scope(&request(None), &credential).is_ok());
+    let refused = check_credential_scope(&request(Some("read write")), &credential)
+        .expect_err("write is not this client's");
+    assert_eq!((refused.status, refused.error), (400, "invalid_scope"));
+    assert_eq!(refused.description, "'write' is an invalid scope");
 }

@@ -370,7 +370,7 @@ pub fn authenticate<'i>(
         Some(Ok(claims)) => check_claims(plugin, claims, index, now)
             .map_err(|description| unauthorized(realm, "invalid_token", description)),
     };
-    finish(plugin, result, index)
+    check_acl(plugin, finish(plugin, result, index)?)
 }
 
 fn realm_of(plugin: &Plugin) -> Option<&str> {
@@ -414,7 +414,28 @@ pub fn authenticate_presented<'i>(
             .map_err(|description| unauthorized(realm, "invalid_token", description)),
     };
     let identity = finish(plugin, result, index)?;
-    check_scopes(plugin, identity)
+    let identity = check_scopes(plugin, identity)?;
+    check_acl(plugin, identity)
+}
+
+/// Kong's `acl` plugin: the message of its refusal.
+pub const ACL_REFUSED: &str = "You cannot consume this service";
+
+/// A plugin's `acl`: the consumer's groups must pass it (no consumer: refused).
+fn check_acl<'i>(plugin: &Plugin, identity: Identity<'i>) -> Result<Identity<'i>, OAuthError> {
+    let Some(acl) = &plugin.acl else {
+        return Ok(identity);
+    };
+    if identity.consumer.is_some_and(|c| acl.admits(&c.groups)) {
+        return Ok(identity);
+    }
+    Err(OAuthError {
+        status: 403,
+        error: "",
+        description: ACL_REFUSED.to_owned(),
+        www_authenticate: None,
+        token_endpoint: false,
+    })
 }
 
 fn try_methods<'i>(

@@ -290,6 +290,7 @@ fn index_finds_every_consumer_and_credential_of_unsorted_lists() {
         );
         let credential_id = format!("0000000{i}-0000-5000-8000-00000000000{i}");
         snapshot.consumers.push(Consumer {
+            groups: Vec::new(),
             id: consumer_id.clone(),
             object: format!("default/{name}"),
             username: (*name).into(),
@@ -408,6 +409,7 @@ fn a_credential_of_another_incarnation_or_consumer_refuses_older_tokens() {
         let mut snapshot = w.snapshot.clone();
         // Another consumer exists, so a refusal comes from the epoch, not a missing consumer.
         snapshot.consumers.push(Consumer {
+            groups: Vec::new(),
             id: MALLORY.into(),
             object: "default/mallory".into(),
             username: "mallory".into(),
@@ -618,6 +620,7 @@ mod bearer {
         let signer = Signer::ec();
         let (mut snapshot, plugin) = oidc(&signer, |_| {});
         snapshot.consumers.push(Consumer {
+            groups: Vec::new(),
             id: "00000000-0000-5000-8000-0000000000aa".into(),
             object: "team-b/mallory".into(),
             username: "mallory".into(),
@@ -675,5 +678,98 @@ mod bearer {
         let index = SnapshotIndex::new(&snapshot);
         let missing = run(&plugin, &index, None).expect_err("missing");
         assert_eq!(missing.description, TOKEN_MISSING);
+    }
+}
+
+/// Kong's `acl` on a plugin: the consumer's groups decide, with Kong's 403 body; the groups go
+/// upstream as `X-Consumer-Groups`.
+#[test]
+fn an_acl_admits_by_group_and_refuses_with_kongs_message() {
+    use crate::snapshot::Acl;
+    let mut snapshot = fixtures::snapshot();
+    snapshot.consumers[0].groups = vec!["billing".into(), "ops".into()];
+    let index = SnapshotIndex::new(&snapshot);
+    let oidc = plugin(
+        &World {
+            snapshot: snapshot.clone(),
+            index: SnapshotIndex::new(&snapshot),
+        },
+        "default/oidc",
+    );
+    let token = |w: &SnapshotIndex| {
+        let demo = w
+            .credential_by_client_id("default", "client")
+            .expect("demo");
+        Claims {
+            credential_id: uuid_bytes(&demo.credential.id).expect("uuid"),
+            epoch: demo.epoch,
+            issued_at: 1000,
+            expires_at: 8200,
+            binding: Binding::Global(crate::token::namespace_binding("default")),
+            scope: String::new(),
+        }
+    };
+    let cases = [
+        (
+            Acl {
+                allow: vec!["billing".into()],
+                deny: vec![],
+            },
+            true,
+        ),
+        (
+            Acl {
+                allow: vec!["admins".into()],
+                deny: vec![],
+            },
+            false,
+        ),
+        (
+            Acl {
+                allow: vec![],
+                deny: vec!["ops".into()],
+            },
+            false,
+        ),
+        (
+            Acl {
+                allow: vec![],
+                deny: vec!["interns".into()],
+            },
+            true,
+        ),
+        (
+            Acl {
+                allow: vec!["billing".into()],
+                deny: vec!["ops".into()],
+            },
+            false,
+        ),
+    ];
+    for (acl, admitted) in cases {
+        let p = Plugin {
+            acl: Some(acl.clone()),
+            ..oidc.clone()
+        };
+        match authenticate(&p, Some(Ok(token(&index))), &index, 2000) {
+            Ok(identity) => {
+                assert!(admitted, "{acl:?} admitted");
+                let mut headers = Vec::new();
+                crate::oauth::identity_headers(&identity, |n, v| headers.push((n.to_string(), v)));
+                let groups = headers.iter().find(|(n, _)| n == "x-consumer-groups");
+                assert_eq!(
+                    groups.map(|(_, v)| v.to_str().unwrap_or_default()),
+                    Some("billing, ops")
+                );
+            }
+            Err(e) => {
+                assert!(!admitted, "{acl:?} refused");
+                assert_eq!(e.status, 403);
+                assert_eq!(
+                    e.body(),
+                    br#"{"message":"You cannot consume this service"}"#
+                );
+            }
+        }
     }
 }

@@ -165,6 +165,12 @@ pub async fn serve(
             &simple(400, "invalid_client", "Invalid client authentication"),
         );
     };
+    if let Err(error) = tollgate_core::oauth::token_endpoint::check_credential_scope(
+        &token_request,
+        &entry.credential,
+    ) {
+        return refuse(ctx, &error);
+    }
     let claims = claims_for(
         plugin,
         config,

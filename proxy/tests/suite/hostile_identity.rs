@@ -59,6 +59,7 @@ async fn start_on(fast_path: bool) -> (RunningProxy, Recorder, String) {
     let snapshot = SnapshotBuilder::quickstart()
         .with(|s| {
             s.consumers.push(Consumer {
+                groups: Vec::new(),
                 id: ANON_ID.into(),
                 object: "default/anonymous".into(),
                 username: "anonymous".into(),
@@ -66,6 +67,7 @@ async fn start_on(fast_path: bool) -> (RunningProxy, Recorder, String) {
             });
             s.consumers.sort_by(|a, b| a.id.cmp(&b.id));
             s.plugins.push(Plugin {
+                acl: None,
                 id: "default/oidc".into(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
@@ -74,6 +76,7 @@ async fn start_on(fast_path: bool) -> (RunningProxy, Recorder, String) {
             let mut anon = oidc_config();
             anon.anonymous = Some(ANON_ID.into());
             s.plugins.push(Plugin {
+                acl: None,
                 id: "default/anon".into(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,

@@ -23,6 +23,7 @@ async fn start() -> (RunningProxy, Recorder, Recorder) {
     let snapshot = SnapshotBuilder::quickstart()
         .with(|s| {
             s.plugins.push(Plugin {
+                acl: None,
                 id: "default/oidc".into(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,

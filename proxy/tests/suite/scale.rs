@@ -26,12 +26,14 @@ fn big_snapshot(consumers: u32, routes: u32) -> Snapshot {
                 let credential_id = uuid(2, i);
                 let salt = tollgate_core::secret::deterministic_salt(&credential_id);
                 s.consumers.push(Consumer {
+                    groups: Vec::new(),
                     id: consumer_id.clone(),
                     object: format!("default/c{i}"),
                     username: format!("user{i}"),
                     custom_id: None,
                 });
                 s.credentials.push(Credential {
+                    scopes: None,
                     id: credential_id,
                     object: format!("default/cred{i}"),
                     consumer_id,

@@ -59,6 +59,7 @@ pub(super) fn credential(
     OAuth2Credential::new(
         name,
         OAuth2CredentialSpec {
+            scopes: None,
             consumer_ref: LocalObjectRef {
                 name: consumer.into(),
             },
@@ -105,6 +106,7 @@ pub(super) fn oauth2_plugin(name: &str) -> AuthPlugin {
     AuthPlugin::new(
         name,
         AuthPluginSpec {
+            acl: None,
             type_: PluginType::OAuth2,
             oauth2: Some(oauth2_settings()),
             openid_connect: None,
@@ -117,6 +119,7 @@ pub(super) fn oidc_plugin(name: &str) -> AuthPlugin {
     AuthPlugin::new(
         name,
         AuthPluginSpec {
+            acl: None,
             type_: PluginType::OpenIdConnect,
             oauth2: None,
             openid_connect: Some(oidc_settings()),

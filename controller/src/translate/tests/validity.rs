@@ -61,6 +61,7 @@ fn objects(draw: &mut Draw) -> Objects {
     for name in NAMES {
         if draw.chance(80) {
             let spec = ConsumerSpec {
+                groups: Vec::new(),
                 username: Some(draw.pick(USERNAMES).to_owned()),
                 custom_id: draw.chance(30).then(|| draw.pick(USERNAMES).to_owned()),
             };

@@ -69,12 +69,14 @@ pub fn snapshot() -> Snapshot {
         signing_keys: vec![key(KEY_ID, 42)],
         active_key: KEY_ID.into(),
         consumers: vec![Consumer {
+            groups: Vec::new(),
             id: jane.clone(),
             object: "default/jane".into(),
             username: "jane".into(),
             custom_id: None,
         }],
         credentials: vec![Credential {
+            scopes: None,
             id: demo_id(),
             object: "default/demo".into(),
             consumer_id: jane,
@@ -87,24 +89,28 @@ pub fn snapshot() -> Snapshot {
         }],
         plugins: vec![
             Plugin {
+                acl: None,
                 id: GLOBAL_PLUGIN.into(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2(true)),
             },
             Plugin {
+                acl: None,
                 id: BOUND_PLUGIN.into(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2(false)),
             },
             Plugin {
+                acl: None,
                 id: OTHER_BOUND_PLUGIN.into(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
                 config: PluginConfig::OAuth2(oauth2(false)),
             },
             Plugin {
+                acl: None,
                 id: OIDC_PLUGIN.into(),
                 incarnation: String::new(),
                 accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,

@@ -87,12 +87,14 @@ impl SnapshotBuilder {
                 signing_keys: vec![key("k1", 7)],
                 active_key: "k1".to_owned(),
                 consumers: vec![Consumer {
+                    groups: Vec::new(),
                     id: JANE_ID.to_owned(),
                     object: "default/jane".to_owned(),
                     username: "jane".to_owned(),
                     custom_id: None,
                 }],
                 credentials: vec![Credential {
+                    scopes: None,
                     id: DEMO_CREDENTIAL_ID.to_owned(),
                     object: "default/demo".to_owned(),
                     consumer_id: JANE_ID.to_owned(),
@@ -104,6 +106,7 @@ impl SnapshotBuilder {
                     incarnation: String::new(),
                 }],
                 plugins: vec![Plugin {
+                    acl: None,
                     id: "default/oauth2".to_owned(),
                     incarnation: String::new(),
                     accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
@@ -125,6 +128,7 @@ impl SnapshotBuilder {
             id: "default/oidc".to_owned(),
             incarnation: String::new(),
             accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
+            acl: None,
             config: PluginConfig::OpenIdConnect(oidc_config()),
         });
         self.snapshot.routes.push(route(

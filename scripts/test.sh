@@ -3,7 +3,8 @@
 # Python 3 with pip, Go (for the apiserver step), and Debian's apt, it:
 #   1. creates .venv and installs the Python requirements (httpbin, gunicorn, ...), quickly when
 #      already done (scripts/venv.sh);
-#   2. checks the cluster tools (kubectl) with scripts/tools.sh;
+#   2. checks the cluster tools (kubectl) with scripts/tools.sh, and installs the tests' OpenID
+#      provider (npm `oidc-provider`, scripts/oidc-provider.sh);
 #   3. builds every binary once (the end-to-end tests spawn them from target/debug);
 #   4. checks formatting and clippy (-D warnings) on the whole workspace, and that no two modules
 #      of core and proxy use each other (scripts/use_graph.py);
@@ -29,7 +30,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 1
 
-STEPS=(venv tools build fmt clippy usegraph tests emulator chart apiserver realapi)
+STEPS=(venv tools oidc build fmt clippy usegraph tests emulator chart apiserver realapi)
 # Steps whose failure makes the rest pointless.
 REQUIRED=(venv build)
 
@@ -44,6 +45,11 @@ step_tools() {
     if [ -d "$root/.tools/bin" ]; then
         export PATH="$root/.tools/bin:$PATH"
     fi
+}
+
+step_oidc() {
+    # The OpenID provider of the external-identity-provider tests (npm, pinned by a lockfile).
+    bash "$root/scripts/oidc-provider.sh"
 }
 
 step_build() {

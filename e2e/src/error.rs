@@ -21,6 +21,10 @@ pub enum Error {
         "python interpreter not found at {0}; run scripts/test.sh once (it creates .venv) or set TOLLGATE_PYTHON"
     )]
     PythonNotFound(PathBuf),
+    #[error(
+        "the OpenID provider's packages are not installed in {0}; run scripts/test.sh once (step oidc runs `npm ci` there)"
+    )]
+    OidcProviderNotInstalled(PathBuf),
     #[error("starting {name}: {source}")]
     Spawn {
         name: String,

@@ -26,6 +26,7 @@ pub mod fixture;
 pub mod gateway;
 pub mod httpbin;
 pub mod manifests;
+pub mod oidc;
 pub mod paths;
 pub mod ports;
 pub mod process;

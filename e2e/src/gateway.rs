@@ -149,6 +149,11 @@ impl Standalone {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
+    /// The gateway process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Process::pid)
+    }
+
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
     }

@@ -543,3 +543,171 @@ async fn methods_and_separators_never_fall_through_to_a_less_protected_route() {
     }
     println!("HOSTILE-CASES paths-and-methods {n}");
 }
+
+/// The proxy's resident memory in KiB (`VmRSS` of `/proc/<pid>/status`).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A request body that sends `first` and then nothing, until its sender is dropped.
+type Trickle = http_body_util::StreamBody<tokio_stream_shim::Receiver>;
+
+mod tokio_stream_shim {
+    use bytes::Bytes;
+    use hyper::body::Frame;
+
+    /// An mpsc receiver as a `Stream` of body frames.
+    pub struct Receiver(pub tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>);
+
+    impl futures::Stream for Receiver {
+        type Item = Result<Frame<Bytes>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}
+
+/// Slow clients against the token endpoint, which must read its body: 100 HTTP/2 connections
+/// with 100 streams each and 100 HTTP/1 connections, every request declaring a 16 KiB body and
+/// sending one byte, then stalling. The proxy allocates nothing from the declared length, counts
+/// the bytes and the reads in progress against its body budget (a quarter of the reads at most
+/// per client address) and bounds HTTP/2 streams, so its memory stays bounded while a
+/// legitimate client keeps getting tokens; a stalled body is answered 408 once its deadline
+/// passes, the reads beyond the budget 503 at once.
+#[tokio::test]
+async fn two_hundred_slow_clients_cannot_exhaust_memory_and_legitimate_clients_keep_getting_tokens()
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use std::time::Instant;
+
+    // A short body deadline, so the test also sees it fire (the default is 15 s between chunks).
+    let qs = Quickstart::start_variant(
+        "slow-clients",
+        Variant {
+            gateway_args: &["--body-timeout-secs", "3"],
+            ..Variant::default()
+        },
+    )
+    .await;
+    let pid = qs.gateway.pid().expect("gateway pid");
+    let baseline = rss_kib(pid);
+    let addr = qs.gateway.http_addr();
+    let path = quickstart::TOKEN_PATH;
+    let declared = 16 * 1024;
+    let started = Instant::now();
+
+    // The attackers come from 127.0.0.2; the legitimate client from 127.0.0.1.
+    let attacker = || async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.2:0".parse().expect("addr"))
+            .expect("bind 127.0.0.2");
+        socket
+            .connect(addr.parse().expect("addr"))
+            .await
+            .expect("connect")
+    };
+    let mut held = Vec::new(); // body senders kept open: the clients stall
+    let mut pending = Vec::new(); // the responses the stalled requests will get
+    for _ in 0..100 {
+        let tcp = attacker().await;
+        let (sender, connection) = hyper::client::conn::http2::handshake::<_, _, Trickle>(
+            TokioExecutor::new(),
+            TokioIo::new(tcp),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(connection);
+        for _ in 0..100 {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            tx.send(Ok(hyper::body::Frame::data(Bytes::from_static(b"g"))))
+                .await
+                .expect("first byte");
+            let request = http::Request::post(path)
+                .header("host", "localhost")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("content-length", declared.to_string())
+                .body(http_body_util::StreamBody::new(
+                    tokio_stream_shim::Receiver(rx),
+                ))
+                .expect("request");
+            let mut sender = sender.clone();
+            pending.push(tokio::spawn(async move {
+                sender.ready().await.ok()?;
+                sender
+                    .send_request(request)
+                    .await
+                    .ok()
+                    .map(|r| r.status().as_u16())
+            }));
+            held.push(tx);
+        }
+    }
+    let mut h1 = Vec::new();
+    for _ in 0..100 {
+        use tokio::io::AsyncWriteExt;
+        let mut tcp = attacker().await;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {declared}\r\n\r\ng"
+        );
+        tcp.write_all(head.as_bytes()).await.expect("write");
+        h1.push(tcp);
+    }
+    let opened = started.elapsed();
+
+    // While they stall: legitimate token requests over HTTPS still succeed; RSS is sampled.
+    let mut peak = rss_kib(pid);
+    let mut served = 0;
+    let mut latencies = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let response = qs.request_token(quickstart::CLIENT_SECRET).await;
+        latencies.push(t.elapsed());
+        assert_eq!(response.status, 200, "{}", response.describe());
+        served += 1;
+        peak = peak.max(rss_kib(pid));
+    }
+    latencies.sort();
+    // Then the stalled bodies hit their deadline: every HTTP/2 stream is answered 408.
+    let mut statuses = std::collections::BTreeMap::new();
+    for p in pending {
+        let status = p.await.ok().flatten();
+        *statuses.entry(status).or_insert(0) += 1;
+        peak = peak.max(rss_kib(pid));
+    }
+    drop(held);
+    drop(h1);
+    let grown_mib = peak.saturating_sub(baseline) / 1024;
+    println!(
+        "slow clients: 100 h2 connections x 100 streams + 100 h1 connections opened in {opened:?}; \
+         gateway RSS {} MiB before, peak {} MiB (+{grown_mib} MiB); {served} legitimate token \
+         requests meanwhile, median {:?}, max {:?}; stalled streams answered {statuses:?}",
+        baseline / 1024,
+        peak / 1024,
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+    );
+    // 10,000 stalled streams declaring 16 KiB each: buffers sized from the declared length would
+    // be 156 MiB by themselves. One address holds at most 256 reads (a quarter of the default
+    // 1,024): the others are refused at once with 503, those 256 time out with 408.
+    assert!(grown_mib < 80, "RSS grew by {grown_mib} MiB");
+    let timed_out = statuses.get(&Some(408)).copied().unwrap_or(0);
+    let refused = statuses.get(&Some(503)).copied().unwrap_or(0);
+    assert_eq!(timed_out + refused, 10_000, "{statuses:?}");
+    assert!(timed_out <= 256, "{statuses:?}");
+    // Still serving.
+    assert_eq!(
+        qs.request_token(quickstart::CLIENT_SECRET).await.status,
+        200
+    );
+}

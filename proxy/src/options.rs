@@ -55,6 +55,17 @@ pub struct ProxyOptions {
     /// upstream connect on the resolved address. The proxy adds its own listeners when it
     /// binds, so they are refused whatever the lists say.
     pub backend_policy: AddressPolicy,
+    /// Longest wait for the next chunk of a body the gateway reads itself (token endpoint, a
+    /// token in a form body); the whole body gets four times this. Past it: 408.
+    pub body_timeout: Duration,
+    /// Bytes all such bodies may hold at once; a read beyond it gets 503.
+    pub body_budget_bytes: usize,
+    /// Such bodies being read at once; one more gets 503.
+    pub max_body_reads: usize,
+    /// Client connections open at once (all listeners together); more are closed at once.
+    pub max_connections: usize,
+    /// HTTP/2 streams at once per connection.
+    pub h2_max_streams: u32,
 }
 
 /// Sizes of the client-secret verification pool, its queue and its cache of successes.
@@ -81,6 +92,15 @@ impl Default for SecretCheckLimits {
 }
 
 pub const DEFAULT_HTTP_ADDR: &str = "[::]:8000";
+/// nginx's `client_body_timeout` is 60 s between reads; a token request is a few hundred bytes.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 15;
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+/// A token request arrives in one or two packets: a thousand reads in progress at once means
+/// slow clients, not load.
+pub const DEFAULT_MAX_BODY_READS: usize = 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+/// nginx's `http2_max_concurrent_streams` and Envoy's recommended edge setting.
+pub const DEFAULT_H2_MAX_STREAMS: u32 = 100;
 pub const DEFAULT_HTTPS_ADDR: &str = "[::]:8443";
 pub const DEFAULT_ADMIN_ADDR: &str = "[::]:8100";
 /// `tollgate-proxy`'s health and metrics listener.
@@ -112,6 +132,11 @@ impl Default for ProxyOptions {
             http1_fast_path: true,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             backend_policy: AddressPolicy::cluster(),
+            body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
+            body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+            max_body_reads: DEFAULT_MAX_BODY_READS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            h2_max_streams: DEFAULT_H2_MAX_STREAMS,
         }
     }
 }
@@ -153,6 +178,23 @@ pub struct ListenerArgs {
     /// request; HTTP/2 and unusual HTTP/1 requests always go to hyper).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub http1_fast_path: bool,
+    /// Seconds to wait for the next chunk of a body the gateway reads itself (the token
+    /// endpoint's, a form body carrying a token); the whole body gets four times this. A client
+    /// that stalls gets 408 and its buffer is freed.
+    #[arg(long, default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
+    pub body_timeout_secs: u64,
+    /// Bytes all such bodies may hold at once; a request that would exceed it gets 503.
+    #[arg(long, default_value_t = DEFAULT_BODY_BUDGET_BYTES)]
+    pub body_budget_bytes: usize,
+    /// Such bodies being read at once (each pins a request's state); one more gets 503.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_READS)]
+    pub max_body_reads: usize,
+    /// Client connections open at once, all listeners together; more are closed on accept.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// HTTP/2 streams at once per connection.
+    #[arg(long, default_value_t = DEFAULT_H2_MAX_STREAMS)]
+    pub h2_max_streams: u32,
     /// Backend addresses to allow although refused by default, as a CIDR (repeat the flag or
     /// separate with commas), e.g. `127.0.0.0/8`. By default `tollgate-proxy` refuses backends
     /// resolving to loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16, fe80::/10, cloud
@@ -195,6 +237,11 @@ impl ListenerArgs {
             config_token,
             drain_delay: Duration::from_millis(self.drain_delay_ms),
             http1_fast_path: self.http1_fast_path,
+            body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
+            body_budget_bytes: self.body_budget_bytes,
+            max_body_reads: self.max_body_reads.max(1),
+            max_connections: self.max_connections.max(1),
+            h2_max_streams: self.h2_max_streams.max(1),
             ..ProxyOptions::default()
         }
     }

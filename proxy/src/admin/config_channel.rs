@@ -12,7 +12,7 @@ use tollgate_core::config_channel::{self, Applied, ConfigStatus, ConfigToken, Me
 use tollgate_core::snapshot::Snapshot;
 
 use crate::pipeline::ProxyState;
-use crate::shared::body_limit::{ReadError, read_bounded};
+use crate::shared::body_limit::{BodyBudget, ReadError, read_bounded};
 use crate::shared::respond;
 use crate::upstream::ProxyBody;
 
@@ -21,6 +21,8 @@ use crate::upstream::ProxyBody;
 pub struct AdminOptions {
     pub config_token: Option<Arc<TokenSource>>,
     pub max_config_bytes: usize,
+    /// Deadlines of a push's body (one push is read at a time, so its budget is the size limit).
+    pub push_body: BodyBudget,
 }
 
 /// The longest config-token file read.
@@ -191,7 +193,14 @@ where
             &format!("configuration from an older leader (epoch {epoch} < {newest})"),
         );
     }
-    let bytes = match read_bounded(request.into_body(), options.max_config_bytes).await {
+    let bytes = match read_bounded(
+        request.into_body(),
+        options.max_config_bytes,
+        &options.push_body,
+        std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+    )
+    .await
+    {
         Ok(bytes) => bytes,
         Err(ReadError::TooLarge { limit }) => {
             return message(
@@ -199,8 +208,14 @@ where
                 &format!("snapshot larger than {limit} bytes"),
             );
         }
-        Err(ReadError::Read(_)) => {
+        Err(ReadError::Read(_) | ReadError::Busy) => {
             return message(StatusCode::BAD_REQUEST, "could not read the request body");
+        }
+        Err(ReadError::Timeout) => {
+            return message(
+                StatusCode::REQUEST_TIMEOUT,
+                "the snapshot did not arrive in time",
+            );
         }
     };
     match decode_and_apply(state, bytes).await {

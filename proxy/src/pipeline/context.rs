@@ -68,6 +68,8 @@ pub struct Ctx {
     pub state: Arc<ProxyState>,
     pub local: Arc<WorkerLocal>,
     pub peer: Peer,
+    /// The connection's peer address (budgets are shared out per peer).
+    pub peer_ip: IpAddr,
     /// The request arrived over TLS on this proxy.
     pub https: bool,
     /// Responses go to the client through the server's HTTP/1 fast path, which writes an upstream's header
@@ -99,6 +101,7 @@ impl Ctx {
             state,
             local,
             peer,
+            peer_ip,
             https,
             verbatim_heads: AtomicBool::new(false),
             first_request: tokio::sync::Notify::new(),

@@ -131,11 +131,15 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
             }
             let buffered = if verify::token_may_be_in_body(plugin, request) {
                 let body = std::mem::take(request.body_mut());
-                let reading = read_bounded(body, oauth::MAX_VERIFY_BODY_LEN);
+                let budget = routed.ctx.state.body_budget();
+                let client = routed.ctx.peer_ip;
+                let reading = read_bounded(body, oauth::MAX_VERIFY_BODY_LEN, &budget, client);
                 match Box::pin(reading).await {
                     Ok(bytes) => Some(bytes),
                     Err(ReadError::TooLarge { .. }) => return respond::too_large(),
                     Err(ReadError::Read(_)) => return respond::bad_request(),
+                    Err(ReadError::Timeout) => return respond::body_timeout(),
+                    Err(ReadError::Busy) => return respond::busy(),
                 }
             } else {
                 None

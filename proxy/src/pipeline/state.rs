@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+
+use crate::shared::body_limit::BodyBudget;
 use http::HeaderValue;
 use http::uri::Scheme;
 use tollgate_core::oauth::SnapshotIndex;
@@ -68,6 +70,8 @@ pub struct ProxyState {
     /// controller reads them from `GET /config` and fetches those keys again (rate-limited on
     /// its side). Bounded by the number of plugins.
     jwks_unknown: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// What bodies the gateway reads itself may hold and take (set from the options at bind).
+    body_budget: arc_swap::ArcSwap<BodyBudget>,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -103,7 +107,23 @@ impl ProxyState {
             brute_force: BruteForce::default(),
             metrics,
             jwks_unknown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            body_budget: arc_swap::ArcSwap::from_pointee(BodyBudget::new(
+                crate::options::DEFAULT_BODY_BUDGET_BYTES,
+                crate::options::DEFAULT_MAX_BODY_READS,
+                std::time::Duration::from_secs(crate::options::DEFAULT_BODY_TIMEOUT_SECS),
+                std::time::Duration::from_secs(crate::options::DEFAULT_BODY_TIMEOUT_SECS * 4),
+            )),
         }
+    }
+
+    /// The budget and deadlines of bodies the gateway reads itself.
+    pub(crate) fn body_budget(&self) -> Arc<BodyBudget> {
+        self.body_budget.load_full()
+    }
+
+    /// Sets them (at bind, from the options).
+    pub(crate) fn set_body_budget(&self, budget: BodyBudget) {
+        self.body_budget.store(Arc::new(budget));
     }
 
     /// A token of `plugin_id`'s issuer named a key the snapshot does not hold.

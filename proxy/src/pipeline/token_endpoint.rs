@@ -190,12 +190,21 @@ async fn read_request(
 ) -> Result<TokenRequest, OAuthError> {
     let (parts, body) = request.into_parts();
     let body = if parts.method == Method::POST {
-        match read_bounded(body, oauth::MAX_TOKEN_BODY_LEN).await {
+        let budget = ctx.state.body_budget();
+        match read_bounded(body, oauth::MAX_TOKEN_BODY_LEN, &budget, ctx.peer_ip).await {
             Ok(bytes) => bytes,
             Err(ReadError::TooLarge { .. }) => return Err(too_large()),
             Err(ReadError::Read(_)) => {
                 let description = "The request body could not be read";
                 return Err(simple(400, "invalid_request", description));
+            }
+            Err(ReadError::Timeout) => {
+                let description = "The request body did not arrive in time";
+                return Err(simple(408, "invalid_request", description));
+            }
+            Err(ReadError::Busy) => {
+                let description = "The server is busy; retry later";
+                return Err(simple(503, "temporarily_unavailable", description));
             }
         }
     } else {

@@ -23,6 +23,7 @@ use super::worker::{Worker, WorkerListeners};
 use crate::admin::{AdminOptions, Endpoints, TokenSource};
 use crate::options::ProxyOptions;
 use crate::pipeline::ProxyState;
+use crate::shared::body_limit::BodyBudget;
 use crate::tls;
 use crate::upstream;
 
@@ -263,12 +264,25 @@ impl Bound {
         // The admin port outlives the workers, so `/readyz` answers 503 while they drain.
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
 
+        state.set_body_budget(BodyBudget::new(
+            options.body_budget_bytes,
+            options.max_body_reads,
+            options.body_timeout,
+            options.body_timeout.saturating_mul(4),
+        ));
         let admin_options = Arc::new(AdminOptions {
             config_token: options
                 .config_token
                 .clone()
                 .map(|token| Arc::new(TokenSource::new(token, options.config_token_file.clone()))),
             max_config_bytes: options.max_config_bytes,
+            // Tens of megabytes from a controller across a cluster: a generous total deadline.
+            push_body: BodyBudget::new(
+                options.max_config_bytes,
+                1,
+                Duration::from_secs(30),
+                Duration::from_secs(300),
+            ),
         });
         // With a metrics listener, the admin port keeps only the config channel.
         let admin_endpoints = if metrics.is_some() {
@@ -300,6 +314,11 @@ impl Bound {
             upstream_tls,
             backend_policy,
             stop: stop_rx,
+            connections: Arc::new(tokio::sync::Semaphore::new(
+                options
+                    .max_connections
+                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
         };
         let done = spawn_workers(&worker, http, https)?;
         drop(worker);

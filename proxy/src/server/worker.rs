@@ -39,6 +39,8 @@ pub struct Worker {
     /// The backend address policy, with the proxy's own listeners added.
     pub backend_policy: Arc<AddressPolicy>,
     pub stop: watch::Receiver<bool>,
+    /// Client connections open at once, shared by every worker (`--max-connections`).
+    pub connections: Arc<tokio::sync::Semaphore>,
 }
 
 /// What every connection of a worker is served with.
@@ -54,6 +56,7 @@ struct Serving {
     limits: h1::Limits,
     http_port: u16,
     https_port: u16,
+    connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl Worker {
@@ -75,6 +78,7 @@ impl Worker {
             state: self.state.clone(),
             options: self.options.clone(),
             tls: self.tls.clone(),
+            connections: self.connections.clone(),
         };
         loop {
             let (stream, peer, https_conn) = tokio::select! {
@@ -107,6 +111,12 @@ impl Worker {
 impl Serving {
     /// Serves an accepted connection on its own task.
     fn spawn(&self, stream: TcpStream, peer: SocketAddr, https: bool) {
+        // Past the connection cap a new connection is closed at once: what a flood of idle or
+        // slow connections can hold stays bounded, and the ones already served keep going.
+        let Ok(slot) = self.connections.clone().try_acquire_owned() else {
+            drop(stream);
+            return;
+        };
         let _ = stream.set_nodelay(true);
         let peer_ip = peer.ip().to_canonical();
         let ctx = Arc::new(Ctx::new(
@@ -132,7 +142,10 @@ impl Serving {
             .http1_fast_path
             .then(|| (self.limits, self.stop.clone()));
         if !https {
-            tokio::spawn(connection.serve(stream, fast));
+            tokio::spawn(async move {
+                connection.serve(stream, fast).await;
+                drop(slot);
+            });
             return;
         }
         let Some(acceptor) = self.tls.clone() else {
@@ -146,6 +159,7 @@ impl Serving {
             // HTTP/2 is hyper's.
             let fast = fast.filter(|_| !tls.h2);
             connection.serve(tls.stream, fast).await;
+            drop(slot);
         });
     }
 }
@@ -219,9 +233,12 @@ fn connection_builder(options: &ProxyOptions) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256)
+        .max_concurrent_streams(options.h2_max_streams)
         .max_pending_accept_reset_streams(64)
-        .max_local_error_reset_streams(1024);
+        .max_local_error_reset_streams(1024)
+        // Dead or unresponsive peers are found by pings and their connection closed.
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
     builder
 }
 

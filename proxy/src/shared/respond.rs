@@ -19,6 +19,8 @@ pub const BAD_UPSTREAM: &str =
 pub const UPSTREAM_TIMEOUT: &str = r#"{"message":"The upstream server is timing out"}"#;
 pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
 pub const TOO_LARGE: &str = r#"{"message":"Request size limit exceeded"}"#;
+pub const BODY_TIMEOUT: &str = r#"{"message":"The request body did not arrive in time"}"#;
+pub const BUSY: &str = r#"{"message":"The server is busy; retry later"}"#;
 pub const INTERNAL: &str = r#"{"message":"An unexpected error occurred"}"#;
 
 /// A JSON response with a static body.
@@ -70,6 +72,25 @@ pub fn bad_request_close<B: From<Bytes>>() -> Response<B> {
 
 pub fn too_large<B: From<Bytes>>() -> Response<B> {
     static_json(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
+}
+
+/// 408 for a body that did not arrive in time; the connection is closed (the rest of the body
+/// may still come).
+pub fn body_timeout<B: From<Bytes>>() -> Response<B> {
+    let mut response = static_json(StatusCode::REQUEST_TIMEOUT, BODY_TIMEOUT);
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// 503 while too many bodies are being read at once.
+pub fn busy<B: From<Bytes>>() -> Response<B> {
+    let mut response = static_json(StatusCode::SERVICE_UNAVAILABLE, BUSY);
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// An RFC 6749 / RFC 6750 error response.

@@ -396,7 +396,9 @@ fn check_claims(
     Ok(())
 }
 
-fn claims_of(payload: &serde_json::Map<String, serde_json::Value>) -> JwtClaims {
+/// The claims of a token as the mapping reads them, from its JSON members (a JWT's payload, or an
+/// RFC 7662 introspection response).
+pub fn claims_of(payload: &serde_json::Map<String, serde_json::Value>) -> JwtClaims {
     let mut strings = BTreeMap::new();
     for (name, value) in payload {
         match value {

@@ -322,7 +322,10 @@ pub struct OpenIdConnectConfig {
     pub auth_methods: Vec<AuthMethod>,
     /// The external issuer of the `bearer` method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer: Option<BearerConfig>,
+    pub bearer: Option<Box<BearerConfig>>,
+    /// The provider's RFC 7662 endpoint of the `introspection` method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection: Option<Box<IntrospectionConfig>>,
     /// Scopes every accepted token must carry (all of them); missing ones get 403
     /// `insufficient_scope`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -343,6 +346,7 @@ impl Default for OpenIdConnectConfig {
             realm: None,
             auth_methods: kong_oauth2_only(),
             bearer: None,
+            introspection: None,
             scopes_required: Vec::new(),
         }
     }
@@ -357,6 +361,38 @@ pub enum AuthMethod {
     /// JWT access tokens of an external issuer, verified with its published keys.
     #[serde(rename = "bearer")]
     Bearer,
+    /// Tokens the provider vouches for at its RFC 7662 introspection endpoint.
+    #[serde(rename = "introspection")]
+    Introspection,
+}
+
+/// The `introspection` method: where to ask, as whom, and how an active token names a Consumer.
+/// `Debug` never prints the client secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// The provider's introspection endpoint (`https://`, or `http://` on loopback).
+    pub endpoint: String,
+    /// The gateway's client at the provider (HTTP Basic).
+    pub client_id: String,
+    pub client_secret: String,
+    /// As [`BearerConfig::consumer_claim`], over the introspection response's members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumer_claim: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumer_by: Vec<ConsumerBy>,
+    #[serde(default)]
+    pub consumer_optional: bool,
+}
+
+impl std::fmt::Debug for IntrospectionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionConfig")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a claim of an external token names a Consumer (Kong's `consumer_by`).

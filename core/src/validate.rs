@@ -343,6 +343,22 @@ fn check_auth_methods(who: &str, c: &OpenIdConnectConfig, problems: &mut Problem
             ));
         }
     }
+    let wants_introspection = c.auth_methods.contains(&AuthMethod::Introspection);
+    match (&c.introspection, wants_introspection) {
+        (None, true) => problems.push(format!(
+            "{who}: the introspection method needs an introspection endpoint"
+        )),
+        (Some(_), false) => problems.push(format!(
+            "{who}: an introspection endpoint is configured but authMethods does not list introspection"
+        )),
+        (Some(i), true) => {
+            if i.endpoint.is_empty() || i.endpoint.len() > 2048 {
+                problems.push(format!("{who}: the introspection endpoint must be 1 to 2048 characters"));
+            }
+            header_safe(who, "introspection clientId", &i.client_id, problems);
+        }
+        (None, false) => {}
+    }
     for scope in &c.scopes_required {
         if !is_scope_token(scope) {
             problems.push(format!(

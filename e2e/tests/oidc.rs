@@ -52,6 +52,31 @@ spec:
     consumerClaim: [client_id]
     scopesRequired: [orders:write]
 ---
+apiVersion: v1
+kind: Secret
+metadata: {name: introspector, labels: {tollgate.dev/secret: credential}}
+stringData: {client_secret: INTROSPECTOR_SECRET}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: introspected}
+spec:
+  type: openid-connect
+  openidConnect:
+    authMethods: [introspection]
+    introspectionEndpoint: ISSUER/token/introspection
+    introspectionClientId: INTROSPECTOR_ID
+    introspectionClientSecretRef: {name: introspector, key: client_secret}
+    consumerClaim: [client_id]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: opaque}
+spec:
+  paths: [/opaque]
+  plugins: [introspected]
+  backend: {url: UPSTREAM/anything}
+---
 apiVersion: tollgate.dev/v1alpha1
 kind: GatewayRoute
 metadata: {name: orders}
@@ -80,9 +105,12 @@ async fn start(name: &str) -> Env {
     let provider = OidcProvider::start(&work)
         .await
         .expect("the provider starts");
+    let (introspector_id, introspector_secret) = provider.introspector();
     let manifests = MANIFESTS
         .replace("ISSUER", &provider.issuer())
-        .replace("RESOURCE", RESOURCE);
+        .replace("RESOURCE", RESOURCE)
+        .replace("INTROSPECTOR_ID", introspector_id)
+        .replace("INTROSPECTOR_SECRET", introspector_secret);
     let qs = Quickstart::start_variant(
         name,
         Variant {
@@ -337,4 +365,40 @@ async fn a_key_rotation_is_picked_up_and_a_provider_that_is_down_keeps_known_key
         200,
         "still served after the refusal"
     );
+}
+
+#[tokio::test]
+async fn opaque_tokens_are_introspected_at_the_provider_cached_and_refused_when_it_cannot_answer() {
+    let mut env = start("oidc-introspection").await;
+    let opaque = env
+        .provider
+        .token("orders:read", None)
+        .await
+        .expect("opaque token");
+    let response = env.call("/opaque", &opaque).await;
+    assert_eq!(response.status, 200, "{}", response.describe());
+    let seen = echoed_headers(&response.json());
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some("tollgate-test")
+    );
+    assert_eq!(
+        seen.get("x-authenticated-scope").map(String::as_str),
+        Some("orders:read")
+    );
+    // A token the provider does not know is inactive: refused.
+    assert_invalid_token(&env.call("/opaque", "not-a-token-the-provider-issued").await);
+    // The provider goes down: the token it vouched for is answered from the cache; a token it
+    // was never asked about is refused (fail closed).
+    let unseen = env
+        .provider
+        .token("orders:read", None)
+        .await
+        .expect("another opaque token");
+    env.provider.stop().await;
+    assert_eq!(env.call("/opaque", &opaque).await.status, 200);
+    assert_invalid_token(&env.call("/opaque", &unseen).await);
+    let log = env.qs.gateway_log();
+    assert!(log.contains("token introspection failed"), "{log}");
+    assert!(!log.contains(&unseen), "a token was logged");
 }

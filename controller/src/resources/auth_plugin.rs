@@ -283,6 +283,20 @@ pub struct OpenIdConnectSettings {
     /// `X-Authenticated-Userid` (its `sub`) and `X-Authenticated-Scope` only.
     #[serde(default)]
     pub consumer_optional: bool,
+    /// The provider's RFC 7662 introspection endpoint, for the `introspection` method (opaque
+    /// tokens): `https://`, or `http://` on loopback (or with `allowHttpIssuer`). The proxies ask
+    /// it about each new token and cache the answer (an active token until its `exp`, at most
+    /// 5 minutes; an inactive one 10 seconds); when it cannot be asked, the token is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub introspection_endpoint: Option<String>,
+    /// The gateway's client id at the provider, for introspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub introspection_client_id: Option<String>,
+    /// The Secret (labelled `tollgate.dev/secret`, same namespace) holding that client's secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_client_secret_ref: Option<crate::resources::oauth2_credential::SecretKeyRef>,
     /// Scopes every token must carry on this plugin's routes (all of them); a token without one
     /// gets `403 insufficient_scope`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -317,6 +331,9 @@ pub enum AuthMethod {
     /// Verify JWT access tokens of the external `issuer`.
     #[serde(rename = "bearer")]
     Bearer,
+    /// Ask the provider's `introspectionEndpoint` about opaque tokens (RFC 7662).
+    #[serde(rename = "introspection")]
+    Introspection,
 }
 
 /// How a token's claim names a Consumer.
@@ -365,6 +382,9 @@ impl Default for OpenIdConnectSettings {
             consumer_claim: Vec::new(),
             consumer_by: Vec::new(),
             consumer_optional: false,
+            introspection_endpoint: None,
+            introspection_client_id: None,
+            introspection_client_secret_ref: None,
             scopes_required: Vec::new(),
             bearer_token_param_type: default_param_types(),
             hide_credentials: false,

@@ -142,14 +142,15 @@ pub fn translate(
 ) -> Translation {
     let mut problems = Problems::default();
     let consumers = consumers::translate(&objects.consumers, &mut problems);
+    let secrets = secrets::index(&objects.secrets);
     let plugins = plugins::translate(
         &objects.plugins,
         &consumers,
         &objects.namespaces,
         &objects.issuers,
+        &secrets,
         &mut problems,
     );
-    let secrets = secrets::index(&objects.secrets);
     hasher.collect();
     let credentials = credentials::translate(
         &objects.credentials,

@@ -12,6 +12,7 @@ use tollgate_core::snapshot::{
 use super::consumers::{ConsumerLookup, Consumers};
 use super::index::NameIndex;
 use super::problem::{Kind, ProblemCondition, reason};
+use super::secrets::SecretIndex;
 use super::{ObjectName, Problems, is_header_safe};
 use crate::jwks::IssuerKeys;
 use crate::resources::AuthPlugin;
@@ -68,6 +69,7 @@ pub(crate) fn translate(
     consumers: &Consumers,
     namespaces: &[Arc<Namespace>],
     issuers: &BTreeMap<String, IssuerKeys>,
+    secrets: &SecretIndex<'_>,
     problems: &mut Problems,
 ) -> Plugins {
     let mut out = Plugins::default();
@@ -75,7 +77,7 @@ pub(crate) fn translate(
         let at = ObjectName::of(obj.as_ref());
         out.existing.insert(&at.namespace, &at.name, ());
         let accepted = accept_namespaces(obj.spec.allowed_namespaces.as_ref(), &at, namespaces);
-        match (config(obj, &at, consumers, issuers), accepted) {
+        match (config(obj, &at, consumers, issuers, secrets), accepted) {
             (Ok(config), Ok(accept_namespaces)) => {
                 let plugin = snapshot::Plugin {
                     acl: obj.spec.acl.as_ref().map(|acl| snapshot::Acl {
@@ -141,6 +143,7 @@ fn config(
     at: &ObjectName,
     consumers: &Consumers,
     issuers: &BTreeMap<String, IssuerKeys>,
+    secrets: &SecretIndex<'_>,
 ) -> Result<PluginConfig, Vec<Found>> {
     let spec = &obj.spec;
     match (spec.type_, &spec.oauth2, &spec.openid_connect) {
@@ -148,7 +151,8 @@ fn config(
             oauth2(settings, at, consumers).map(PluginConfig::OAuth2)
         }
         (PluginType::OpenIdConnect, None, Some(settings)) => {
-            openid_connect(settings, at, consumers, issuers).map(PluginConfig::OpenIdConnect)
+            openid_connect(settings, at, consumers, issuers, secrets)
+                .map(PluginConfig::OpenIdConnect)
         }
         (kind, _, _) => {
             let block = match kind {
@@ -220,6 +224,7 @@ fn openid_connect(
     at: &ObjectName,
     consumers: &Consumers,
     issuers: &BTreeMap<String, IssuerKeys>,
+    secrets: &SecretIndex<'_>,
 ) -> Result<OpenIdConnectConfig, Vec<Found>> {
     let mut found = Vec::new();
     let mut auth_methods: Vec<snapshot::AuthMethod> = Vec::new();
@@ -227,6 +232,7 @@ fn openid_connect(
         let method = match method {
             AuthMethod::KongOAuth2 => snapshot::AuthMethod::KongOauth2,
             AuthMethod::Bearer => snapshot::AuthMethod::Bearer,
+            AuthMethod::Introspection => snapshot::AuthMethod::Introspection,
         };
         if !auth_methods.contains(&method) {
             auth_methods.push(method);
@@ -236,6 +242,7 @@ fn openid_connect(
         found.push(invalid("authMethods must name at least one method"));
     }
     let bearer = bearer(s, &auth_methods, issuers, &mut found);
+    let introspection = introspection(s, &auth_methods, at, secrets, &mut found);
     for scope in &s.scopes_required {
         if !is_scope_token(scope) {
             found.push(invalid(format!(
@@ -269,8 +276,86 @@ fn openid_connect(
         realm: s.realm.clone(),
         auth_methods,
         bearer,
+        introspection,
         scopes_required: s.scopes_required.clone(),
     })
+}
+
+fn consumer_by(s: &OpenIdConnectSettings) -> Vec<snapshot::ConsumerBy> {
+    s.consumer_by
+        .iter()
+        .map(|by| match by {
+            ConsumerBy::Username => snapshot::ConsumerBy::Username,
+            ConsumerBy::CustomId => snapshot::ConsumerBy::CustomId,
+            ConsumerBy::Id => snapshot::ConsumerBy::Id,
+        })
+        .collect()
+}
+
+/// The `introspection` method's endpoint and client, the secret read from its Secret.
+fn introspection(
+    s: &OpenIdConnectSettings,
+    methods: &[snapshot::AuthMethod],
+    at: &ObjectName,
+    secrets: &SecretIndex<'_>,
+    found: &mut Vec<Found>,
+) -> Option<Box<snapshot::IntrospectionConfig>> {
+    let wanted = methods.contains(&snapshot::AuthMethod::Introspection);
+    let (Some(endpoint), Some(client_id), Some(secret_ref)) = (
+        &s.introspection_endpoint,
+        &s.introspection_client_id,
+        &s.introspection_client_secret_ref,
+    ) else {
+        if wanted {
+            found.push(invalid(
+                "the introspection method needs introspectionEndpoint, introspectionClientId and introspectionClientSecretRef",
+            ));
+        }
+        return None;
+    };
+    if !wanted {
+        found.push(invalid(
+            "introspection is configured but authMethods does not list introspection",
+        ));
+        return None;
+    }
+    match endpoint.parse::<http::Uri>() {
+        Ok(uri) => {
+            if let Err(why) = crate::jwks::fetchable(&uri, s.allow_http_issuer) {
+                found.push(invalid(format!("introspectionEndpoint {why}")));
+                return None;
+            }
+        }
+        Err(e) => {
+            found.push(invalid(format!("introspectionEndpoint is not a URL: {e}")));
+            return None;
+        }
+    }
+    let secret = secrets
+        .get(&at.namespace, &secret_ref.name)
+        .and_then(|secret| super::secrets::value(secret, &secret_ref.key))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let Some(client_secret) = secret else {
+        found.push(Found {
+            condition: ProblemCondition::ResolvedRefs,
+            reason: reason::SECRET_NOT_FOUND,
+            message: format!(
+                "the introspection client secret: Secret {} (labelled tollgate.dev/secret) has no non-empty key {:?}",
+                secret_ref.name, secret_ref.key
+            ),
+        });
+        return None;
+    };
+    Some(Box::new(snapshot::IntrospectionConfig {
+        endpoint: endpoint.clone(),
+        client_id: client_id.clone(),
+        client_secret: client_secret.to_owned(),
+        consumer_claim: s.consumer_claim.clone(),
+        consumer_by: consumer_by(s),
+        consumer_optional: s.consumer_optional,
+    }))
 }
 
 /// The `bearer` method's issuer with its keys; a problem while they are not there (the plugin
@@ -280,7 +365,7 @@ fn bearer(
     methods: &[snapshot::AuthMethod],
     issuers: &BTreeMap<String, IssuerKeys>,
     found: &mut Vec<Found>,
-) -> Option<snapshot::BearerConfig> {
+) -> Option<Box<snapshot::BearerConfig>> {
     let Some(issuer) = &s.issuer else {
         if methods.contains(&snapshot::AuthMethod::Bearer) {
             found.push(invalid("the bearer auth method needs an issuer"));
@@ -325,24 +410,15 @@ fn bearer(
             return None;
         }
     };
-    let consumer_by = s
-        .consumer_by
-        .iter()
-        .map(|by| match by {
-            ConsumerBy::Username => snapshot::ConsumerBy::Username,
-            ConsumerBy::CustomId => snapshot::ConsumerBy::CustomId,
-            ConsumerBy::Id => snapshot::ConsumerBy::Id,
-        })
-        .collect();
-    Some(snapshot::BearerConfig {
+    Some(Box::new(snapshot::BearerConfig {
         issuer: issuer.clone(),
         jwks,
         audience_required: s.audience_required.clone(),
         consumer_claim: s.consumer_claim.clone(),
-        consumer_by,
+        consumer_by: consumer_by(s),
         consumer_optional: s.consumer_optional,
         leeway: tollgate_core::jwt::DEFAULT_LEEWAY_SECS,
-    })
+    }))
 }
 
 fn check_realm(realm: Option<&str>, found: &mut Vec<Found>) {

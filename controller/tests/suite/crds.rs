@@ -117,7 +117,7 @@ fn schemas_carry_the_cel_rules_defaults_and_enums() {
         r#""default":7200"#,
         r#""default":60000"#,
         r#""default":true"#,
-        r#""enum":["kong_oauth2","bearer"]"#,
+        r#""enum":["kong_oauth2","bearer","introspection"]"#,
         r#""enum":["username","customId","id"]"#,
         "!self.authMethods.exists(m, m == 'bearer') || has(self.issuer)",
         r#""enum":["oauth2","openid-connect"]"#,

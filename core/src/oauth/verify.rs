@@ -151,7 +151,7 @@ impl SnapshotIndex {
             .iter()
             .filter_map(|p| match &p.config {
                 PluginConfig::OpenIdConnect(c) => {
-                    let bearer = c.bearer.as_ref()?;
+                    let bearer = c.bearer.as_deref()?;
                     Some((p.id.clone(), JwtKeys::new(&bearer.jwks)))
                 }
                 PluginConfig::OAuth2(_) => None,
@@ -386,6 +386,10 @@ pub struct Openers<'f> {
     pub kong: &'f mut dyn FnMut(&str) -> Result<Claims, TokenError>,
     /// [`crate::jwt::verify`] of an external JWT.
     pub jwt: &'f mut dyn FnMut(&str, &JwtKeys, &JwtPolicy<'_>) -> Result<JwtClaims, JwtError>,
+    /// What the provider's introspection said of the token (the proxy asks before deciding):
+    /// `Some(claims)` for an active token, `None` for an inactive or unknown one, or when the
+    /// provider could not be asked (fail closed).
+    pub introspected: &'f mut dyn FnMut(&str) -> Option<JwtClaims>,
 }
 
 /// Decides a request at a verifying plugin, trying its auth methods in order (Kong's
@@ -446,9 +450,13 @@ fn try_methods<'i>(
     openers: Openers<'_>,
 ) -> Result<Identity<'i>, &'static str> {
     const ONLY_KONG: &[AuthMethod] = &[AuthMethod::KongOauth2];
-    let (methods, bearer) = match &plugin.config {
-        PluginConfig::OAuth2(_) => (ONLY_KONG, None),
-        PluginConfig::OpenIdConnect(c) => (c.auth_methods.as_slice(), c.bearer.as_ref()),
+    let (methods, bearer, introspection) = match &plugin.config {
+        PluginConfig::OAuth2(_) => (ONLY_KONG, None, None),
+        PluginConfig::OpenIdConnect(c) => (
+            c.auth_methods.as_slice(),
+            c.bearer.as_deref(),
+            c.introspection.as_deref(),
+        ),
     };
     // A JWT has two dots; the gateway's own tokens have none: each method skips the other's.
     let is_jwt = token.bytes().filter(|b| *b == b'.').count() == 2;
@@ -469,8 +477,18 @@ fn try_methods<'i>(
                     leeway: bearer.leeway,
                 };
                 match (openers.jwt)(token, keys, &policy) {
-                    Ok(claims) => bearer_identity(plugin, bearer, claims, index),
+                    Ok(claims) => {
+                        mapped_identity(plugin, &Mapping::of_bearer(bearer), claims, index)
+                    }
                     Err(_) => Err(TOKEN_INVALID),
+                }
+            }
+            (AuthMethod::Introspection, _) => {
+                match (introspection, (openers.introspected)(token)) {
+                    (Some(config), Some(claims)) => {
+                        mapped_identity(plugin, &Mapping::of_introspection(config), claims, index)
+                    }
+                    _ => Err(TOKEN_INVALID),
                 }
             }
             _ => continue,
@@ -483,26 +501,53 @@ fn try_methods<'i>(
     Err(refused)
 }
 
-/// The Consumer a verified external token names, or none when `consumer_optional`.
-fn bearer_identity<'i>(
+/// How an external token names its Consumer (Kong's `consumer_claim`, `consumer_by`,
+/// `consumer_optional`), for the `bearer` and `introspection` methods alike.
+struct Mapping<'c> {
+    claims: &'c [String],
+    by: &'c [ConsumerBy],
+    optional: bool,
+}
+
+impl<'c> Mapping<'c> {
+    fn of_bearer(c: &'c BearerConfig) -> Self {
+        Self {
+            claims: &c.consumer_claim,
+            by: &c.consumer_by,
+            optional: c.consumer_optional,
+        }
+    }
+
+    fn of_introspection(c: &'c crate::snapshot::IntrospectionConfig) -> Self {
+        Self {
+            claims: &c.consumer_claim,
+            by: &c.consumer_by,
+            optional: c.consumer_optional,
+        }
+    }
+}
+
+/// The Consumer an external token (verified or introspected) names, or none when the mapping
+/// is optional.
+fn mapped_identity<'i>(
     plugin: &Plugin,
-    bearer: &BearerConfig,
+    mapping: &Mapping<'_>,
     claims: JwtClaims,
     index: &'i SnapshotIndex,
 ) -> Result<Identity<'i>, &'static str> {
     let namespace = plugin.namespace();
     const DEFAULT_BY: &[ConsumerBy] = &[ConsumerBy::Username, ConsumerBy::CustomId];
-    let by = if bearer.consumer_by.is_empty() {
+    let by = if mapping.by.is_empty() {
         DEFAULT_BY
     } else {
-        bearer.consumer_by.as_slice()
+        mapping.by
     };
-    let consumer = bearer.consumer_claim.iter().find_map(|claim| {
+    let consumer = mapping.claims.iter().find_map(|claim| {
         let value = claims.claim(claim)?;
         by.iter()
             .find_map(|&by| index.consumer_named(namespace, by, value))
     });
-    if consumer.is_none() && !bearer.consumer_optional {
+    if consumer.is_none() && !mapping.optional {
         return Err(TOKEN_INVALID);
     }
     let token_client_id = claims

@@ -515,7 +515,7 @@ mod bearer {
             .expect("oidc");
         if let PluginConfig::OpenIdConnect(c) = &mut plugin.config {
             c.auth_methods = vec![AuthMethod::KongOauth2, AuthMethod::Bearer];
-            c.bearer = Some(BearerConfig {
+            c.bearer = Some(Box::new(BearerConfig {
                 issuer: ISSUER.into(),
                 jwks: vec![signer.jwk("k1")],
                 audience_required: vec!["api".into()],
@@ -523,7 +523,7 @@ mod bearer {
                 consumer_by: vec![ConsumerBy::Username],
                 consumer_optional: false,
                 leeway: 30,
-            });
+            }));
             f(c);
         }
         let plugin = plugin.clone();
@@ -548,6 +548,17 @@ mod bearer {
         let mut jwt = |t: &str, keys: &crate::jwt::JwtKeys, policy: &crate::jwt::JwtPolicy<'_>| {
             crate::jwt::verify(keys, policy, t, NOW)
         };
+        // The provider vouches for exactly one opaque token.
+        let mut introspected = |t: &str| {
+            (t == "opaque-active").then(|| {
+                crate::jwt::claims_of(
+                    json!({"active": true, "client_id": "jane", "sub": "svc-9", "scope": "read",
+                           "exp": NOW + 60})
+                    .as_object()
+                    .expect("object"),
+                )
+            })
+        };
         authenticate_presented(
             plugin,
             token,
@@ -556,6 +567,7 @@ mod bearer {
             Openers {
                 kong: &mut kong,
                 jwt: &mut jwt,
+                introspected: &mut introspected,
             },
         )
     }
@@ -613,6 +625,32 @@ mod bearer {
                 "x-authenticated-scope"
             ]
         );
+    }
+
+    #[test]
+    fn an_introspected_token_maps_like_a_jwt_and_an_inactive_one_is_refused() {
+        let signer = Signer::ec();
+        let (snapshot, plugin) = oidc(&signer, |c| {
+            c.auth_methods = vec![AuthMethod::Bearer, AuthMethod::Introspection];
+            c.introspection = Some(Box::new(crate::snapshot::IntrospectionConfig {
+                endpoint: "https://id.example.test/introspect".into(),
+                client_id: "gateway".into(),
+                client_secret: "s".into(),
+                consumer_claim: vec!["client_id".into()],
+                consumer_by: vec![ConsumerBy::Username],
+                consumer_optional: false,
+            }));
+        });
+        let index = SnapshotIndex::new(&snapshot);
+        let identity = run(&plugin, &index, Some("opaque-active")).expect("active");
+        assert_eq!(identity.consumer.map(|c| c.username.as_str()), Some("jane"));
+        assert_eq!(identity.subject.as_deref(), Some("svc-9"));
+        let refused = run(&plugin, &index, Some("opaque-revoked")).expect_err("inactive");
+        assert_eq!((refused.status, refused.error), (401, "invalid_token"));
+        // The JWT of the bearer method still works on the same plugin.
+        assert!(run(&plugin, &index, Some(&jwt(&signer, "jane", "read"))).is_ok());
+        let debug = format!("{:?}", plugin);
+        assert!(!debug.contains("client_secret: \"s\""), "{debug}");
     }
 
     #[test]

@@ -144,6 +144,15 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
             } else {
                 None
             };
+            if needs_introspection(plugin) {
+                let asking = verify::prefetch_introspection(
+                    routed.ctx,
+                    plugin,
+                    request,
+                    buffered.as_deref(),
+                );
+                Box::pin(asking).await;
+            }
             protected(routed, plugin, request, &mut added, buffered)
         }
     };
@@ -165,6 +174,11 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
                 .await
         }
     }
+}
+
+/// Whether `plugin` may ask a provider about tokens (the rarely taken, async step).
+fn needs_introspection(plugin: &Plugin) -> bool {
+    matches!(&plugin.config, PluginConfig::OpenIdConnect(c) if c.introspection.is_some())
 }
 
 /// Verifies the request's token and decides to forward it with the caller's identity.

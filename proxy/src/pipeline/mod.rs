@@ -16,6 +16,7 @@ mod brute_force;
 mod context;
 mod handler;
 mod identity;
+mod introspection;
 mod metrics;
 mod secret_check;
 mod state;

@@ -72,6 +72,8 @@ pub struct ProxyState {
     jwks_unknown: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// What bodies the gateway reads itself may hold and take (set from the options at bind).
     body_budget: arc_swap::ArcSwap<BodyBudget>,
+    /// The providers' answers about opaque tokens (the `introspection` method).
+    pub(crate) introspection: super::introspection::IntrospectionCache,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -107,6 +109,7 @@ impl ProxyState {
             brute_force: BruteForce::default(),
             metrics,
             jwks_unknown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            introspection: super::introspection::IntrospectionCache::default(),
             body_budget: arc_swap::ArcSwap::from_pointee(BodyBudget::new(
                 crate::options::DEFAULT_BODY_BUDGET_BYTES,
                 crate::options::DEFAULT_MAX_BODY_READS,

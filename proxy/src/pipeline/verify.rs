@@ -55,9 +55,11 @@ pub fn verify<'i>(
         }
         verified
     };
+    let mut introspected = |token: &str| ctx.state.introspection.get(&plugin.id, token).flatten();
     let openers = Openers {
         kong: &mut kong,
         jwt: &mut jwt,
+        introspected: &mut introspected,
     };
     match oauth::authenticate_presented(plugin, token.as_deref(), &compiled.index, now, openers) {
         Ok(identity) => {
@@ -77,6 +79,27 @@ pub fn verify<'i>(
             Err(error)
         }
     }
+}
+
+/// For a plugin with the `introspection` method: asks the provider about the request's token
+/// (unless its answer is cached), so that [`verify`] can decide without waiting.
+pub async fn prefetch_introspection(
+    ctx: &Ctx,
+    plugin: &Plugin,
+    request: &Request<ProxyBody>,
+    body: Option<&[u8]>,
+) {
+    let tollgate_core::snapshot::PluginConfig::OpenIdConnect(config) = &plugin.config else {
+        return;
+    };
+    let Some(introspection) = &config.introspection else {
+        return;
+    };
+    let token = match oauth::extract_token(ParamSource::of(&plugin.config), &view(request, body)) {
+        TokenSource::Found { token, .. } => token,
+        TokenSource::Missing => return,
+    };
+    super::introspection::prefetch(ctx, &plugin.id, introspection, &token).await;
 }
 
 fn view<'r>(request: &'r Request<ProxyBody>, body: Option<&'r [u8]>) -> RequestView<'r> {

@@ -260,6 +260,17 @@ impl Upstreams {
         }
     }
 
+    /// A one-off connection to `authority` (the gateway's own outgoing calls, such as token
+    /// introspection), under the backend address policy.
+    pub async fn connect_once(
+        &self,
+        authority: &http::uri::Authority,
+        https: bool,
+        timeout: Duration,
+    ) -> Result<super::connector::MaybeTls, super::connector::ConnectError> {
+        self.pool.connect_once(authority, https, timeout).await
+    }
+
     /// Sends `request` (prepared by [`prepare_request`], with `added` beside it) to `endpoint`
     /// of `target` and maps failures to Kong's responses: 502 for a refused or reset connection or a malformed response,
     /// 504 for a timeout (connect plus read timeout for the whole exchange up to the response

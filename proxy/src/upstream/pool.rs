@@ -62,6 +62,19 @@ pub struct Pool {
     slots: Mutex<[HashMap<Authority, Slot, FxBuild>; 2]>,
 }
 
+impl Pool {
+    /// A connection of its own (not pooled) to `authority`, judged by the same address policy
+    /// and trusting the same CAs as backend connections.
+    pub async fn connect_once(
+        &self,
+        authority: &http::uri::Authority,
+        https: bool,
+        timeout: std::time::Duration,
+    ) -> Result<super::connector::MaybeTls, super::connector::ConnectError> {
+        super::connector::connect(authority, https, timeout, &self.tls, &self.policy).await
+    }
+}
+
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool").finish_non_exhaustive()

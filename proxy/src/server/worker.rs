@@ -234,6 +234,12 @@ fn connection_builder(options: &ProxyOptions) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(options.h2_max_streams)
+        // What a peer may make the proxy hold per stream and per connection, both ways (the
+        // edge values Envoy recommends): a slow reader of responses or a fast sender of
+        // request bodies is throttled by flow control instead of buffered.
+        .initial_stream_window_size(64 * 1024)
+        .initial_connection_window_size(1024 * 1024)
+        .max_send_buf_size(64 * 1024)
         .max_pending_accept_reset_streams(64)
         .max_local_error_reset_streams(1024)
         // Dead or unresponsive peers are found by pings and their connection closed.

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use tollgate_core::jwt::{JwtClaims, claims_of};
 use tollgate_core::snapshot::IntrospectionConfig;
 
-use super::context::Ctx;
 use crate::shared::clock::unix_now;
+use crate::upstream::Upstreams;
 
 /// An active token is asked about again after this at most.
 pub const ACTIVE_MAX: Duration = Duration::from_secs(300);
@@ -82,12 +82,17 @@ impl IntrospectionCache {
 }
 
 /// Asks the provider about `token` unless the answer is cached, and caches it.
-pub async fn prefetch(ctx: &Ctx, plugin_id: &str, config: &IntrospectionConfig, token: &str) {
-    let cache = &ctx.state.introspection;
+pub async fn prefetch(
+    cache: &IntrospectionCache,
+    upstreams: &Upstreams,
+    plugin_id: &str,
+    config: &IntrospectionConfig,
+    token: &str,
+) {
     if cache.get(plugin_id, token).is_some() {
         return;
     }
-    match ask(ctx, config, token).await {
+    match ask(upstreams, config, token).await {
         Ok(answer) => cache.put(plugin_id, token, answer),
         Err(reason) => {
             tracing::warn!(plugin = plugin_id, endpoint = %config.endpoint, %reason, "token introspection failed; the token is refused");
@@ -97,7 +102,7 @@ pub async fn prefetch(ctx: &Ctx, plugin_id: &str, config: &IntrospectionConfig, 
 
 /// One exchange: `Ok(Some(claims))` active, `Ok(None)` inactive.
 async fn ask(
-    ctx: &Ctx,
+    upstreams: &Upstreams,
     config: &IntrospectionConfig,
     token: &str,
 ) -> Result<Option<JwtClaims>, String> {
@@ -123,9 +128,7 @@ async fn ask(
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
     let exchange = async {
-        let io = ctx
-            .local
-            .upstreams
+        let io = upstreams
             .connect_once(&authority, https, TIMEOUT)
             .await
             .map_err(|e| e.to_string())?;

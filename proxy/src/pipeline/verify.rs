@@ -99,7 +99,14 @@ pub async fn prefetch_introspection(
         TokenSource::Found { token, .. } => token,
         TokenSource::Missing => return,
     };
-    super::introspection::prefetch(ctx, &plugin.id, introspection, &token).await;
+    super::introspection::prefetch(
+        &ctx.state.introspection,
+        &ctx.local.upstreams,
+        &plugin.id,
+        introspection,
+        &token,
+    )
+    .await;
 }
 
 fn view<'r>(request: &'r Request<ProxyBody>, body: Option<&'r [u8]>) -> RequestView<'r> {

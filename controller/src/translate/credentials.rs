@@ -98,14 +98,74 @@ fn credential(
     let mut report = |condition, reason, message: String| {
         problems.push(Kind::OAuth2Credential, &c.at, condition, reason, message);
     };
-    let mut ok = true;
-    let consumer_id = match consumers.lookup(&c.at.namespace, &spec.consumer_ref.name) {
+    let consumer_id = consumer_of(c, consumers, &mut report);
+    let fields_ok = check_fields(c, &mut report);
+    let client_type = match spec.client_type {
+        SpecClientType::Confidential => ClientType::Confidential,
+        SpecClientType::Public => ClientType::Public,
+    };
+    let secret_value = secret_of(c, client_type, secrets, &mut report);
+    let consumer_id = consumer_id?;
+    // Without a hasher the credential is only checked (it lost its clientId to an older one).
+    let hasher = hasher?;
+    let secret_value = secret_value.ok()?;
+    if !fields_ok {
+        return None;
+    }
+    let id = object_id(c.obj, &c.at, credential_id);
+    // The Secret as installed now: a secret set back to an earlier value is another
+    // installation, so tokens of the earlier one stay revoked (standalone mode, whose Secrets
+    // have neither, stamps a counter of its own).
+    let incarnation = secret_value.as_ref().map_or_else(String::new, |found| {
+        match (
+            &found.secret.metadata.uid,
+            &found.secret.metadata.resource_version,
+        ) {
+            (Some(uid), Some(rv)) if !uid.is_empty() && !rv.is_empty() => format!("{uid}/{rv}"),
+            _ => String::new(),
+        }
+    });
+    let secret_verifier = match secret_value {
+        None => None,
+        Some(found) => Some(verifier_of(
+            &id,
+            spec.hash_secret,
+            &found,
+            hasher,
+            &mut report,
+        )?),
+    };
+    Some(snapshot::Credential {
+        scopes: spec.scopes.clone(),
+        id,
+        object: c.at.path(),
+        consumer_id,
+        name: spec.name.clone().unwrap_or_else(|| c.at.name.clone()),
+        client_id: spec.client_id.clone(),
+        client_type,
+        secret_verifier,
+        redirect_uris: spec.redirect_uris.clone(),
+        incarnation,
+    })
+}
+
+/// How a credential's problems are reported: condition, reason, message.
+type Report<'r> = dyn FnMut(ProblemCondition, &'static str, String) + 'r;
+
+/// The credential's Consumer id, if that Consumer exists in its namespace and is accepted.
+fn consumer_of(
+    c: &Candidate<'_>,
+    consumers: &Consumers,
+    report: &mut Report<'_>,
+) -> Option<String> {
+    let name = &c.obj.spec.consumer_ref.name;
+    match consumers.lookup(&c.at.namespace, name) {
         ConsumerLookup::Accepted(consumer) => Some(consumer.id.clone()),
         ConsumerLookup::NotAccepted => {
             report(
                 ProblemCondition::ResolvedRefs,
                 reason::CONSUMER_NOT_ACCEPTED,
-                format!("Consumer {} is not accepted", spec.consumer_ref.name),
+                format!("Consumer {name} is not accepted"),
             );
             None
         }
@@ -114,13 +174,19 @@ fn credential(
                 ProblemCondition::ResolvedRefs,
                 reason::CONSUMER_NOT_FOUND,
                 format!(
-                    "Consumer {} does not exist in namespace {}",
-                    spec.consumer_ref.name, c.at.namespace
+                    "Consumer {name} does not exist in namespace {}",
+                    c.at.namespace
                 ),
             );
             None
         }
-    };
+    }
+}
+
+/// Checks the client id and the redirect URIs, reporting every problem; whether all passed.
+fn check_fields(c: &Candidate<'_>, report: &mut Report<'_>) -> bool {
+    let spec = &c.obj.spec;
+    let mut ok = true;
     if !is_header_safe(&spec.client_id) || spec.client_id.contains(' ') {
         ok = false;
         report(
@@ -139,141 +205,134 @@ fn credential(
             );
         }
     }
-    let client_type = match spec.client_type {
-        SpecClientType::Confidential => ClientType::Confidential,
-        SpecClientType::Public => ClientType::Public,
-    };
-    let secret_value = match (client_type, &spec.client_secret_ref) {
-        (ClientType::Public, None) => None,
+    ok
+}
+
+/// A confidential client's secret: its value, the Secret holding it and the key.
+struct FoundSecret<'a> {
+    value: &'a [u8],
+    secret: &'a k8s_openapi::api::core::v1::Secret,
+    key: &'a str,
+}
+
+/// The client secret the credential's type calls for: `Ok(None)` for a public client,
+/// `Err(())` once a problem is reported.
+fn secret_of<'a>(
+    c: &Candidate<'a>,
+    client_type: ClientType,
+    secrets: &'a SecretIndex<'_>,
+    report: &mut Report<'_>,
+) -> Result<Option<FoundSecret<'a>>, ()> {
+    let namespace = &c.at.namespace;
+    let r = match (client_type, &c.obj.spec.client_secret_ref) {
+        (ClientType::Public, None) => return Ok(None),
         (ClientType::Public, Some(_)) => {
-            ok = false;
             report(
                 ProblemCondition::Accepted,
                 reason::INVALID_CREDENTIAL,
                 "a public client has no secret: remove clientSecretRef".into(),
             );
-            None
+            return Err(());
         }
         (ClientType::Confidential, None) => {
-            ok = false;
             report(
                 ProblemCondition::Accepted,
                 reason::INVALID_CREDENTIAL,
                 "a confidential client needs clientSecretRef".into(),
             );
-            None
+            return Err(());
         }
-        (ClientType::Confidential, Some(r)) => match secrets.get(&c.at.namespace, &r.name) {
-            None => {
-                ok = false;
-                report(
-                    ProblemCondition::ResolvedRefs,
-                    reason::SECRET_NOT_FOUND,
-                    format!(
-                        "Secret {} does not exist in namespace {} or lacks the label {SECRET_LABEL}",
-                        r.name, c.at.namespace
-                    ),
-                );
-                None
-            }
-            Some(secret) => match secrets::value(secret, &r.key) {
-                None => {
-                    ok = false;
-                    report(
-                        ProblemCondition::ResolvedRefs,
-                        reason::SECRET_KEY_NOT_FOUND,
-                        format!("Secret {} has no key {:?}", r.name, r.key),
-                    );
-                    None
-                }
-                Some([]) => {
-                    ok = false;
-                    report(
-                        ProblemCondition::ResolvedRefs,
-                        reason::INVALID_SECRET,
-                        format!("key {:?} of Secret {} is empty", r.key, r.name),
-                    );
-                    None
-                }
-                Some(value) => Some((value, secret, r.key.as_str())),
-            },
-        },
+        (ClientType::Confidential, Some(r)) => r,
     };
-    let consumer_id = consumer_id?;
-    // Without a hasher the credential is only checked (it lost its clientId to an older one).
-    let hasher = hasher?;
-    if !ok {
-        return None;
+    let Some(secret) = secrets.get(namespace, &r.name) else {
+        report(
+            ProblemCondition::ResolvedRefs,
+            reason::SECRET_NOT_FOUND,
+            format!(
+                "Secret {} does not exist in namespace {namespace} or lacks the label {SECRET_LABEL}",
+                r.name
+            ),
+        );
+        return Err(());
+    };
+    match secrets::value(secret, &r.key) {
+        None => {
+            report(
+                ProblemCondition::ResolvedRefs,
+                reason::SECRET_KEY_NOT_FOUND,
+                format!("Secret {} has no key {:?}", r.name, r.key),
+            );
+            Err(())
+        }
+        Some([]) => {
+            report(
+                ProblemCondition::ResolvedRefs,
+                reason::INVALID_SECRET,
+                format!("key {:?} of Secret {} is empty", r.key, r.name),
+            );
+            Err(())
+        }
+        Some(value) => Ok(Some(FoundSecret {
+            value,
+            secret,
+            key: r.key.as_str(),
+        })),
     }
-    let id = object_id(c.obj, &c.at, credential_id);
-    // The Secret as installed now: a secret set back to an earlier value is another
-    // installation, so tokens of the earlier one stay revoked (standalone mode, whose Secrets
-    // have neither, stamps a counter of its own).
-    let incarnation = secret_value.map_or_else(String::new, |(_, secret, _)| {
-        match (&secret.metadata.uid, &secret.metadata.resource_version) {
-            (Some(uid), Some(rv)) if !uid.is_empty() && !rv.is_empty() => format!("{uid}/{rv}"),
-            _ => String::new(),
-        }
-    });
-    let secret_verifier = match secret_value {
-        None => None,
-        Some((value, secret, key)) => {
-            let origin = secret
-                .metadata
-                .uid
-                .as_deref()
-                .filter(|uid| !uid.is_empty())
-                .map(|uid| SecretOrigin { uid, key });
-            match hasher.verifier(&id, spec.hash_secret, value, origin) {
-                Verdict::Ready(verifier) => Some(verifier),
-                Verdict::Pending => {
-                    report(
-                        ProblemCondition::ResolvedRefs,
-                        reason::SECRET_HASHING,
-                        "the client secret is being hashed; the credential is served once done"
-                            .into(),
-                    );
-                    return None;
-                }
-                Verdict::Failed(err @ SecretError::OutOfBounds(_)) => {
-                    report(
-                        ProblemCondition::ResolvedRefs,
-                        reason::INVALID_SECRET,
-                        format!(
-                            "the Secret holds a pre-hashed verifier that costs more than allowed \
-                             ({err}; argon2id: m <= {MAX_ARGON2_M_KIB} KiB, t <= {MAX_ARGON2_T}, \
-                             p <= {MAX_ARGON2_P}, m*t <= {MAX_ARGON2_WORK_KIB}; pbkdf2-sha512: \
-                             i <= {MAX_PBKDF2_ITERATIONS})"
-                        ),
-                    );
-                    return None;
-                }
-                Verdict::Failed(err) => {
-                    report(
-                        ProblemCondition::ResolvedRefs,
-                        reason::INVALID_SECRET,
-                        format!("the client secret could not be hashed: {err}"),
-                    );
-                    return None;
-                }
-            }
-        }
-    };
-    Some(snapshot::Credential {
-        scopes: spec.scopes.clone(),
-        id,
-        object: c.at.path(),
-        consumer_id,
-        name: spec.name.clone().unwrap_or_else(|| c.at.name.clone()),
-        client_id: spec.client_id.clone(),
-        client_type,
-        secret_verifier,
-        redirect_uris: spec.redirect_uris.clone(),
-        incarnation,
-    })
 }
 
-/// Kong's rule: an absolute URI with a scheme and a host, and no fragment.
+/// The verifier of a found secret, or `None` once the reason is reported (still hashing, a
+/// pre-hashed verifier over the cost bounds, or a failure).
+fn verifier_of(
+    id: &str,
+    hash_secret: bool,
+    found: &FoundSecret<'_>,
+    hasher: &mut SecretHasher,
+    report: &mut Report<'_>,
+) -> Option<String> {
+    let origin = found
+        .secret
+        .metadata
+        .uid
+        .as_deref()
+        .filter(|uid| !uid.is_empty())
+        .map(|uid| SecretOrigin {
+            uid,
+            key: found.key,
+        });
+    match hasher.verifier(id, hash_secret, found.value, origin) {
+        Verdict::Ready(verifier) => Some(verifier),
+        Verdict::Pending => {
+            report(
+                ProblemCondition::ResolvedRefs,
+                reason::SECRET_HASHING,
+                "the client secret is being hashed; the credential is served once done".into(),
+            );
+            None
+        }
+        Verdict::Failed(err @ SecretError::OutOfBounds(_)) => {
+            report(
+                ProblemCondition::ResolvedRefs,
+                reason::INVALID_SECRET,
+                format!(
+                    "the Secret holds a pre-hashed verifier that costs more than allowed \
+                     ({err}; argon2id: m <= {MAX_ARGON2_M_KIB} KiB, t <= {MAX_ARGON2_T}, \
+                     p <= {MAX_ARGON2_P}, m*t <= {MAX_ARGON2_WORK_KIB}; pbkdf2-sha512: \
+                     i <= {MAX_PBKDF2_ITERATIONS})"
+                ),
+            );
+            None
+        }
+        Verdict::Failed(err) => {
+            report(
+                ProblemCondition::ResolvedRefs,
+                reason::INVALID_SECRET,
+                format!("the client secret could not be hashed: {err}"),
+            );
+            None
+        }
+    }
+}
+
 fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err("is not an absolute URI");

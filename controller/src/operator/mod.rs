@@ -240,60 +240,10 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         .config_tls_secret
         .clone()
         .map(|secret| (secret, config_tls_server_name(&args)));
-    let mut generated = vec![
-        (
-            args.create_config_token_secret,
-            &args.config_token_secret,
-            generated_secrets::Generated::ConfigToken,
-        ),
-        (
-            args.create_signing_keys_secret,
-            &args.signing_key_secret,
-            generated_secrets::Generated::SigningKeys,
-        ),
-    ];
-    if let Some((secret, server_name)) = &config_tls {
-        generated.push((
-            args.create_config_tls_secret,
-            secret,
-            generated_secrets::Generated::ConfigTls {
-                server_name: server_name.clone(),
-            },
-        ));
-    }
-    for (wanted, secret, what) in generated {
-        if wanted
-            && let Err(e) =
-                generated_secrets::ensure(&client, secret, &what, &args.field_manager).await
-        {
-            // Not fatal: the controller then reports the missing Secret as before (no push).
-            tracing::error!(error = %e, "cannot create a missing Secret");
-        }
-    }
+    ensure_generated_secrets(&client, &args, config_tls.as_ref()).await;
     let signals = tokio::spawn(shutdown_signal(stop_tx));
 
-    let scope = if args.namespaces.is_empty() {
-        Scope::All
-    } else {
-        Scope::Namespaces(args.namespaces.iter().cloned().collect())
-    };
-    let mut extra_secret_namespaces = BTreeSet::from([
-        args.config_token_secret.namespace.clone(),
-        args.signing_key_secret.namespace.clone(),
-    ]);
-    if let Some((secret, _)) = &config_tls {
-        extra_secret_namespaces.insert(secret.namespace.clone());
-    } else {
-        tracing::warn!(
-            "the config channel is plain HTTP (--config-channel-plaintext): whoever reads pod traffic reads the signing keys"
-        );
-    }
-    let plan = WatchPlan {
-        scope,
-        extra_secret_namespaces,
-        proxy_namespace: args.proxy_service.namespace.clone(),
-        proxy_service: args.proxy_service.name.clone(),
-    };
+    let plan = watch_plan(&args);
     let changed = Arc::new(Notify::new());
     let (stores, watch_tasks) = stores::start(&client, &plan, &changed, &metrics);
     tracing::info!(scope = ?plan.scope, proxy_service = %args.proxy_service, "waiting for every cache to sync");
@@ -349,21 +299,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         Arc::clone(&metrics),
     )
     .with_leadership(leadership);
-    let settings = Settings {
-        proxy_service: args.proxy_service.clone(),
-        config_token_secret: args.config_token_secret.clone(),
-        signing_key_secret: args.signing_key_secret.clone(),
-        debounce: Duration::from_millis(args.debounce_ms),
-        class: args.class.clone(),
-        config_tls: config_tls.map(|(secret, server_name)| ConfigTls {
-            secret,
-            server_name,
-            client: push_client,
-        }),
-        backend_policy: AddressPolicy::cluster()
-            .allow(args.backend_allow_cidrs.iter().copied())
-            .deny(args.backend_deny_cidrs.iter().copied()),
-    };
+    let settings = settings(&args, config_tls, push_client);
     let hash_pool = {
         let changed = Arc::clone(&changed);
         HashPool::new(
@@ -510,4 +446,93 @@ async fn shutdown_signal(stop: watch::Sender<bool>) -> Result<(), Error> {
     tracing::info!("shutting down");
     stop.send_replace(true);
     Ok(())
+}
+
+/// Creates the Secrets the controller generates (config token, signing keys, config channel
+/// TLS) when they are missing and wanted; never changes an existing one.
+async fn ensure_generated_secrets(
+    client: &kube::Client,
+    args: &RunArgs,
+    config_tls: Option<&(NamespacedName, String)>,
+) {
+    let mut generated = vec![
+        (
+            args.create_config_token_secret,
+            &args.config_token_secret,
+            generated_secrets::Generated::ConfigToken,
+        ),
+        (
+            args.create_signing_keys_secret,
+            &args.signing_key_secret,
+            generated_secrets::Generated::SigningKeys,
+        ),
+    ];
+    if let Some((secret, server_name)) = config_tls {
+        generated.push((
+            args.create_config_tls_secret,
+            secret,
+            generated_secrets::Generated::ConfigTls {
+                server_name: server_name.clone(),
+            },
+        ));
+    }
+    for (wanted, secret, what) in generated {
+        if wanted
+            && let Err(e) =
+                generated_secrets::ensure(client, secret, &what, &args.field_manager).await
+        {
+            // Not fatal: the controller then reports the missing Secret as before (no push).
+            tracing::error!(error = %e, "cannot create a missing Secret");
+        }
+    }
+}
+
+/// What the controller watches: its namespaces, plus the generated Secrets' namespaces and the
+/// proxy Service's.
+fn watch_plan(args: &RunArgs) -> WatchPlan {
+    let scope = if args.namespaces.is_empty() {
+        Scope::All
+    } else {
+        Scope::Namespaces(args.namespaces.iter().cloned().collect())
+    };
+    let mut extra_secret_namespaces = BTreeSet::from([
+        args.config_token_secret.namespace.clone(),
+        args.signing_key_secret.namespace.clone(),
+    ]);
+    if let Some(secret) = &args.config_tls_secret {
+        extra_secret_namespaces.insert(secret.namespace.clone());
+    } else {
+        tracing::warn!(
+            "the config channel is plain HTTP (--config-channel-plaintext): whoever reads pod traffic reads the signing keys"
+        );
+    }
+    WatchPlan {
+        scope,
+        extra_secret_namespaces,
+        proxy_namespace: args.proxy_service.namespace.clone(),
+        proxy_service: args.proxy_service.name.clone(),
+    }
+}
+
+/// The pipeline's settings from the command line.
+fn settings(
+    args: &RunArgs,
+    config_tls: Option<(NamespacedName, String)>,
+    push_client: PushClient,
+) -> Settings {
+    Settings {
+        proxy_service: args.proxy_service.clone(),
+        config_token_secret: args.config_token_secret.clone(),
+        signing_key_secret: args.signing_key_secret.clone(),
+        debounce: Duration::from_millis(args.debounce_ms),
+        class: args.class.clone(),
+        config_tls: config_tls.map(|(secret, server_name)| ConfigTls {
+            secret,
+            server_name,
+            client: push_client,
+        }),
+        backend_policy: AddressPolicy::cluster()
+            .allow(args.backend_allow_cidrs.iter().copied())
+            .deny(args.backend_deny_cidrs.iter().copied()),
+    }
 }

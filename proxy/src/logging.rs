@@ -3,6 +3,7 @@
 //! token, a secret or an `Authorization` header.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
@@ -25,6 +26,7 @@ pub struct LogArgs {
 /// Installs the global subscriber (a second call is a no-op). Logs go to stdout; colour codes
 /// only when stdout is a terminal, so files and log collectors get plain text.
 pub fn init(format: LogFormat) {
+    let _ = FORMAT.set(format);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -33,4 +35,12 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// The format [`init`] was given (text when it was not called): the access log writes its
+/// lines in the same one.
+pub fn format() -> LogFormat {
+    FORMAT.get().copied().unwrap_or_default()
 }

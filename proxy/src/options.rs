@@ -66,6 +66,8 @@ pub struct ProxyOptions {
     pub max_connections: usize,
     /// HTTP/2 streams at once per connection.
     pub h2_max_streams: u32,
+    /// One access log line per request on stdout, in the format of `--log-format`.
+    pub access_log: bool,
 }
 
 /// Sizes of the client-secret verification pool, its queue and its cache of successes.
@@ -137,6 +139,7 @@ impl Default for ProxyOptions {
             max_body_reads: DEFAULT_MAX_BODY_READS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             h2_max_streams: DEFAULT_H2_MAX_STREAMS,
+            access_log: true,
         }
     }
 }
@@ -210,6 +213,18 @@ pub struct ListenerArgs {
     #[arg(long = "backend-deny-cidr", value_name = "CIDR", value_delimiter = ',',
           value_parser = clap::value_parser!(Cidr))]
     pub backend_deny_cidrs: Vec<Cidr>,
+    /// One line per request on stdout (time, client, method, path with credential-like query
+    /// values redacted, status, bytes, durations, route, consumer, request id), JSON under
+    /// `--log-format json`.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub access_log: Switch,
+}
+
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 impl ListenerArgs {
@@ -242,6 +257,7 @@ impl ListenerArgs {
             max_body_reads: self.max_body_reads.max(1),
             max_connections: self.max_connections.max(1),
             h2_max_streams: self.h2_max_streams.max(1),
+            access_log: self.access_log == Switch::On,
             ..ProxyOptions::default()
         }
     }
@@ -296,6 +312,8 @@ impl ProxyOptions {
             admin_addr: Some(any),
             metrics_addr: None,
             backend_policy: AddressPolicy::standalone(),
+            // Test processes print nothing per request unless a test asks for it.
+            access_log: false,
             ..Self::default()
         }
     }

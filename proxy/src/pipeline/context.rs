@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use http::header::HeaderValue;
 
+use super::access_log::AccessLog;
 use super::state::{Compiled, ProxyState};
 use super::token_cache::{JwtCache, TokenCache};
 use crate::upstream::{Peer, Upstreams};
@@ -18,6 +19,8 @@ pub struct WorkerLocal {
     pub upstreams: Upstreams,
     pub tokens: TokenCache,
     pub jwts: JwtCache,
+    /// The access log, when it is on.
+    pub access_log: Option<Arc<AccessLog>>,
     held: Mutex<Option<Arc<Held>>>,
 }
 
@@ -41,8 +44,15 @@ impl WorkerLocal {
             upstreams,
             tokens: TokenCache::default(),
             jwts: JwtCache::default(),
+            access_log: None,
             held: Mutex::new(None),
         }
+    }
+
+    /// This worker writes access log lines to `log`.
+    pub fn with_access_log(mut self, log: Option<Arc<AccessLog>>) -> Self {
+        self.access_log = log;
+        self
     }
 
     /// The snapshot `state` serves now, `None` before the first one.

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::context::Ctx;
 use super::identity::set_identity;
+use super::request_log::{self, Facts};
 use super::state::{Compiled, RouteEntry};
 use super::{token_endpoint, verify};
 use crate::shared::body_limit::{ReadError, read_bounded};
@@ -26,9 +27,11 @@ use crate::upstream::{self, Added, Endpoint, ProxyBody, Target};
 pub async fn handle(ctx: &Ctx, mut request: Request<ProxyBody>) -> Response<ProxyBody> {
     let start = Instant::now();
     ctx.mark_request();
+    let mut log = request_log::begin(ctx, &mut request, start);
     // The request stays here; the pipeline borrows it (each move would copy ~250 bytes).
-    let response = dispatch(ctx, &mut request).await;
+    let mut response = dispatch(ctx, &mut request, &mut log.facts).await;
     ctx.state.metrics().observe_latency(start.elapsed());
+    log.finish(ctx, &mut response);
     response
 }
 
@@ -48,7 +51,11 @@ fn unmatched(ctx: &Ctx, response: Response<ProxyBody>) -> Response<ProxyBody> {
     response
 }
 
-async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
+async fn dispatch(
+    ctx: &Ctx,
+    request: &mut Request<ProxyBody>,
+    facts: &mut Facts,
+) -> Response<ProxyBody> {
     let Some(compiled) = ctx.local.snapshot(&ctx.state) else {
         return unmatched(ctx, respond::no_route());
     };
@@ -77,7 +84,7 @@ async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<Proxy
         matched,
         path: &path,
     };
-    let routed = route(routed, request);
+    let routed = route(routed, request, facts);
     // A disabled span would still wrap (and enlarge) the future on every request.
     let response = if span.is_disabled() {
         routed.await
@@ -85,6 +92,9 @@ async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<Proxy
         routed.instrument(span).await
     };
     entry.counters.record(response.status().as_u16());
+    if facts.wanted {
+        facts.route = Some((compiled.clone(), matched.index));
+    }
     response
 }
 
@@ -110,7 +120,11 @@ enum Next<'a> {
 /// Runs the route's plugin and forwards. The decisions are plain functions returning [`Next`]
 /// and only reading a body and the upstream exchange are awaited here; the request is borrowed
 /// throughout, so it is not copied from future to future.
-async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
+async fn route(
+    routed: Routed<'_>,
+    request: &mut Request<ProxyBody>,
+    facts: &mut Facts,
+) -> Response<ProxyBody> {
     // Host, X-Forwarded-*, X-Real-IP and up to six identity headers.
     let mut added = Added::with_capacity(12);
     let next = match &routed.entry.plugin {
@@ -161,7 +175,10 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
         Next::Forward(target, endpoint) => {
             let ctx = routed.ctx;
             let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
-            ctx.local
+            facts.note_identity(&added);
+            let sent = facts.wanted.then(Instant::now);
+            let response = ctx
+                .local
                 .upstreams
                 .send(
                     &routed.entry.id,
@@ -171,7 +188,9 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
                     &mut added,
                     verbatim,
                 )
-                .await
+                .await;
+            facts.upstream = sent.map(|sent| sent.elapsed());
+            response
         }
     }
 }

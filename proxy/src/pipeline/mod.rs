@@ -8,16 +8,21 @@
 //!   credentials grant; [`identity`]: the identity headers a client may not forge;
 //! - [`secret_check`]: client-secret verification off the serving threads; [`brute_force`]:
 //!   the token endpoint's guard; [`token_cache`]: each worker's cache of opened tokens;
-//! - [`metrics`]: the proxy's counters (`ProxyMetrics`).
+//! - [`metrics`]: the proxy's counters (`ProxyMetrics`);
+//! - [`request_ids`]: `X-Request-Id` and W3C `traceparent`; [`access_log`]: the access log's
+//!   lines and its writer thread; [`request_log`]: both, around every request.
 //!
 //! Uses [`crate::upstream`], [`crate::shared`] and [`crate::options`].
 
+mod access_log;
 mod brute_force;
 mod context;
 mod handler;
 mod identity;
 mod introspection;
 mod metrics;
+mod request_ids;
+mod request_log;
 mod secret_check;
 mod state;
 mod token_cache;
@@ -27,9 +32,11 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use access_log::AccessLog;
 pub(crate) use context::{Ctx, WorkerLocal};
 pub(crate) use handler::handle;
 #[cfg(test)]
 pub(crate) use metrics::Verification;
 pub(crate) use metrics::{BUCKETS_US, Counts, Refusal};
+pub(crate) use request_log::parser_refusal;
 pub use state::ProxyState;

@@ -22,7 +22,7 @@ use super::config_tls::ReloadingTls;
 use super::worker::{Worker, WorkerListeners};
 use crate::admin::{AdminOptions, Endpoints, TokenSource};
 use crate::options::ProxyOptions;
-use crate::pipeline::ProxyState;
+use crate::pipeline::{AccessLog, ProxyState};
 use crate::shared::body_limit::BodyBudget;
 use crate::tls;
 use crate::upstream;
@@ -307,7 +307,16 @@ impl Bound {
                 )))
             })
             .collect();
+        let access_log = if options.access_log {
+            Some(
+                AccessLog::start(crate::logging::format())
+                    .map_err(|source| Error::Worker { index: 0, source })?,
+            )
+        } else {
+            None
+        };
         let worker = Worker {
+            access_log: access_log.clone(),
             state: state.clone(),
             options: options.clone(),
             tls: tls.map(TlsAcceptor::from),
@@ -339,6 +348,10 @@ impl Bound {
         };
         shutdown.await;
         running.shut_down(&state, options.drain_delay).await;
+        if let Some(log) = access_log {
+            // The last lines, written once every worker has drained.
+            let _ = tokio::task::spawn_blocking(move || log.close()).await;
+        }
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use super::h1;
 use super::tls_accept;
 use crate::options::{AddressPolicy, ProxyOptions};
-use crate::pipeline::{self, Ctx, ProxyState, WorkerLocal};
+use crate::pipeline::{self, AccessLog, Ctx, ProxyState, WorkerLocal};
 use crate::upstream::{ProxyBody, Upstreams};
 
 /// A worker's handles on the shared listening sockets.
@@ -41,6 +41,8 @@ pub struct Worker {
     pub stop: watch::Receiver<bool>,
     /// Client connections open at once, shared by every worker (`--max-connections`).
     pub connections: Arc<tokio::sync::Semaphore>,
+    /// The access log, when it is on.
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 /// What every connection of a worker is served with.
@@ -65,7 +67,7 @@ impl Worker {
         let https = to_tokio(listeners.https);
         let upstreams = Upstreams::new(self.upstream_tls.clone(), self.backend_policy.clone());
         let serving = Serving {
-            local: Arc::new(WorkerLocal::new(upstreams)),
+            local: Arc::new(WorkerLocal::new(upstreams).with_access_log(self.access_log.clone())),
             builder: Arc::new(connection_builder(&self.options)),
             graceful: GracefulShutdown::new(),
             stop: Arc::new(h1::Stop::default()),
@@ -268,14 +270,14 @@ fn service(
 async fn run_connection<F, E>(conn: F, ctx: &Ctx, deadline: Duration)
 where
     F: Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     tokio::pin!(conn);
     tokio::select! {
         biased;
         result = &mut conn => {
             if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
+                connection_error(ctx, e.into());
             }
             return;
         }
@@ -287,8 +289,35 @@ where
         }
     }
     if let Err(e) = conn.await {
-        tracing::debug!(error = %e, "connection ended with an error");
+        connection_error(ctx, e.into());
     }
+}
+
+/// Logs how a connection ended; a request hyper's parser refused (and answered itself) gets
+/// its access log line.
+fn connection_error(ctx: &Ctx, error: Box<dyn std::error::Error + Send + Sync>) {
+    tracing::debug!(error = %error, "connection ended with an error");
+    if let Some(status) = error.downcast_ref::<hyper::Error>().and_then(parser_status) {
+        pipeline::parser_refusal(ctx, status);
+    }
+}
+
+/// The status hyper's HTTP/1 server answers a parse error with itself (its `on_error`), if any.
+fn parser_status(error: &hyper::Error) -> Option<u16> {
+    if error.is_parse_too_large() {
+        // Distinguished by text only: `Parse::UriTooLong` is not public.
+        return Some(if error.to_string().contains("URI too long") {
+            414
+        } else {
+            431
+        });
+    }
+    let text = error.to_string();
+    let bad_request = error.is_parse()
+        && !error.is_parse_status()
+        && !error.is_parse_version_h2()
+        && !text.contains("internal error");
+    bad_request.then_some(400)
 }
 
 /// Accept errors (e.g. out of file descriptors) must not spin the loop.

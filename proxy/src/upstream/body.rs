@@ -40,6 +40,17 @@ impl ProxyBody {
     }
 }
 
+impl ProxyBody {
+    /// The body length an upstream response head declared when the head is relayed verbatim
+    /// (the size hint then says what is left to read, not the whole).
+    pub fn declared_length(&self) -> Option<u64> {
+        match self {
+            Self::Inline(body) => body.declared_length(),
+            _ => None,
+        }
+    }
+}
+
 impl From<Bytes> for ProxyBody {
     fn from(bytes: Bytes) -> Self {
         Self::full(bytes)

@@ -206,7 +206,11 @@ fn verbatim_lines(fields: &[httparse::Header<'_>], facts: &Facts<'_>, len: usize
     let mut lines = Vec::with_capacity(len);
     for field in fields {
         let name = field.name.as_bytes();
-        if is_hop_by_hop(name) || (facts.lists_fields && listed_by_connection(fields, name)) {
+        // The proxy states its own `X-Request-Id`, as hyper's path does by replacing it.
+        if is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case(b"x-request-id")
+            || (facts.lists_fields && listed_by_connection(fields, name))
+        {
             continue;
         }
         lines.extend_from_slice(name);
@@ -494,6 +498,11 @@ impl InlineBody {
     /// The response's header lines, when they were kept verbatim (taken once).
     pub fn take_verbatim(&mut self) -> Option<VerbatimHead> {
         self.verbatim.take()
+    }
+
+    /// The `Content-Length` of a response head kept verbatim.
+    pub fn declared_length(&self) -> Option<u64> {
+        self.verbatim.as_ref().and_then(|v| v.content_length)
     }
 
     /// Whether the body is complete and carries no verbatim head: the response needs no body.

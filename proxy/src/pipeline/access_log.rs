@@ -1,0 +1,573 @@
+//! The access log: one line per request on stdout, written after the response head is ready,
+//! on both request paths (the HTTP/1 fast path and hyper's), refused requests included.
+//!
+//! What a line holds: time, client address (the connection's peer), method, request target with
+//! the values of credential-like query parameters replaced by `REDACTED` ([`is_secret_param`]),
+//! protocol, status, response body bytes, total and upstream time, route, consumer id and
+//! username, request id and trace id. Never a header value other than those ids, never a body.
+//! `--log-format json` gives one JSON object per line (`"target":"access"`), otherwise a
+//! `key=value` line in the text format of the other logs.
+//!
+//! Cost on the serving threads: a line is formatted into a per-thread buffer that is reused
+//! (no allocation once it has grown), then appended to one shared buffer under a mutex held for
+//! a copy. Only a writer thread of its own touches stdout: it takes the buffer's contents every
+//! [`FLUSH_INTERVAL`] (sooner when [`WAKE_AT`] bytes wait), so a slow or blocked stdout never
+//! holds up a request. The shared buffer is bounded ([`MAX_PENDING`]): a line that does not fit
+//! is dropped and counted, and the writer reports the count in a warning once stdout takes
+//! lines again.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::Version;
+
+use crate::logging::LogFormat;
+
+/// How long a line waits for the writer at most (while under [`WAKE_AT`]).
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Waiting bytes that wake the writer early.
+pub const WAKE_AT: usize = 256 * 1024;
+/// Bytes waiting for stdout beyond which new lines are dropped.
+pub const MAX_PENDING: usize = 4 * 1024 * 1024;
+/// Longest request target written; longer ones are cut and end with `...`.
+pub const MAX_TARGET: usize = 2048;
+
+/// Where lines go: stdout, or (tests) a shared buffer.
+enum Out {
+    Stdout,
+    #[cfg(test)]
+    Memory(Arc<Mutex<Vec<u8>>>),
+}
+
+struct Shared {
+    pending: Mutex<Vec<u8>>,
+    wake: Condvar,
+    stop: AtomicBool,
+    dropped: AtomicU64,
+}
+
+/// The access log of a running proxy: the shared buffer and its writer thread.
+pub struct AccessLog {
+    format: LogFormat,
+    shared: Arc<Shared>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessLog {
+    /// Starts the writer thread, writing to stdout.
+    pub fn start(format: LogFormat) -> std::io::Result<Arc<Self>> {
+        Self::start_with(format, Out::Stdout)
+    }
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            pending: Mutex::new(Vec::with_capacity(64 * 1024)),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// A log whose writer never runs, as if stdout had stopped taking lines (tests).
+    #[cfg(test)]
+    fn stalled(format: LogFormat) -> Arc<Self> {
+        Arc::new(Self {
+            format,
+            shared: Self::shared(),
+            writer: Mutex::new(None),
+        })
+    }
+
+    fn start_with(format: LogFormat, out: Out) -> std::io::Result<Arc<Self>> {
+        let shared = Self::shared();
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("tollgate-access-log".to_owned())
+                .spawn(move || write_loop(&shared, out))?
+        };
+        Ok(Arc::new(Self {
+            format,
+            shared,
+            writer: Mutex::new(Some(writer)),
+        }))
+    }
+
+    /// Formats `line` and queues it for the writer; never waits for stdout.
+    pub fn write(&self, line: &Line<'_>) {
+        thread_local! {
+            static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            match self.format {
+                LogFormat::Json => format_json(scratch, line),
+                LogFormat::Text => format_text(scratch, line),
+            }
+            self.push(scratch);
+        });
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        let mut pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let before = pending.len();
+        if before + bytes.len() > MAX_PENDING {
+            drop(pending);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        pending.extend_from_slice(bytes);
+        let wake = before < WAKE_AT && pending.len() >= WAKE_AT;
+        drop(pending);
+        if wake {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Lines dropped so far because stdout did not keep up (reset when reported).
+    #[cfg(test)]
+    fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes what is queued and stops the writer (at shutdown, after the workers drained).
+    pub fn close(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn write_loop(shared: &Shared, out: Out) {
+    let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
+    loop {
+        let stopping = {
+            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.len() < WAKE_AT && !shared.stop.load(Ordering::Acquire) {
+                pending = shared
+                    .wake
+                    .wait_timeout(pending, FLUSH_INTERVAL)
+                    .map_or_else(|e| e.into_inner().0, |(guard, _)| guard);
+            }
+            std::mem::swap(&mut *pending, &mut batch);
+            shared.stop.load(Ordering::Acquire) && batch.is_empty()
+        };
+        if !batch.is_empty() {
+            match &out {
+                Out::Stdout => {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = stdout.write_all(&batch).and_then(|()| stdout.flush());
+                }
+                #[cfg(test)]
+                Out::Memory(memory) => memory
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&batch),
+            }
+            // Keep a buffer's worth of capacity, not a flood's.
+            batch.clear();
+            batch.shrink_to(MAX_PENDING / 4);
+            let dropped = shared.dropped.swap(0, Ordering::Relaxed);
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped,
+                    "access log lines dropped: stdout did not keep up with the requests"
+                );
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// One request, as the log line tells it.
+#[derive(Debug, Clone)]
+pub struct Line<'a> {
+    pub time: SystemTime,
+    pub client: IpAddr,
+    /// `-` when the request could not be parsed.
+    pub method: &'a str,
+    /// The request target as the client sent it (path and query).
+    pub target: &'a str,
+    pub version: Version,
+    pub status: u16,
+    /// Response body bytes, when the response declares them.
+    pub bytes: Option<u64>,
+    pub total: Duration,
+    /// From sending to the upstream until its response head; `None` when not forwarded.
+    pub upstream: Option<Duration>,
+    pub route: Option<&'a str>,
+    pub consumer_id: Option<&'a [u8]>,
+    pub consumer: Option<&'a [u8]>,
+    pub request_id: Option<&'a [u8]>,
+    pub trace_id: Option<&'a [u8]>,
+}
+
+/// Query parameter names whose values are credentials or secrets (compared without case,
+/// after percent-decoding): the OAuth 2.0 and OpenID Connect ones, passwords, API keys,
+/// signatures of signed URLs, and any name containing `token`, `secret`, `password`,
+/// `passwd`, `apikey` or `api_key`, or ending in `key` or `signature`.
+pub fn is_secret_param(raw_name: &[u8]) -> bool {
+    let mut name = [0u8; 64];
+    let Some(len) = percent_decode_lower(raw_name, &mut name) else {
+        // A 64-byte parameter name is odd enough to redact.
+        return true;
+    };
+    let name = &name[..len];
+    const EXACT: [&[u8]; 14] = [
+        b"code",
+        b"pwd",
+        b"pass",
+        b"key",
+        b"sig",
+        b"auth",
+        b"authorization",
+        b"assertion",
+        b"client_assertion",
+        b"jwt",
+        b"session",
+        b"sessionid",
+        b"otp",
+        b"x-amz-credential",
+    ];
+    const CONTAINS: [&[u8]; 6] = [
+        b"token",
+        b"secret",
+        b"password",
+        b"passwd",
+        b"apikey",
+        b"api_key",
+    ];
+    const ENDS: [&[u8]; 3] = [b"key", b"signature", b"credential"];
+    EXACT.contains(&name)
+        || CONTAINS
+            .iter()
+            .any(|c| name.windows(c.len()).any(|w| w == *c))
+        || ENDS.iter().any(|e| name.ends_with(e))
+}
+
+/// Percent-decodes and lower-cases `raw` (`+` as space) into `out`; `None` when it does not
+/// fit.
+fn percent_decode_lower(raw: &[u8], out: &mut [u8; 64]) -> Option<usize> {
+    let mut len = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        let byte = match raw[i] {
+            b'%' => match (hex(raw.get(i + 1)), hex(raw.get(i + 2))) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    h << 4 | l
+                }
+                _ => b'%',
+            },
+            b'+' => b' ',
+            b => b,
+        };
+        *out.get_mut(len)? = byte.to_ascii_lowercase();
+        len += 1;
+        i += 1;
+    }
+    Some(len)
+}
+
+fn hex(b: Option<&u8>) -> Option<u8> {
+    match *b? {
+        b @ b'0'..=b'9' => Some(b - b'0'),
+        b @ b'a'..=b'f' => Some(b - b'a' + 10),
+        b @ b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Calls `emit` with the target's pieces, secret query values replaced by `REDACTED`, cut at
+/// [`MAX_TARGET`] bytes (then `...`).
+fn redacted_target(target: &str, mut emit: impl FnMut(&[u8])) {
+    let bytes = target.as_bytes();
+    let cut = bytes.len() > MAX_TARGET;
+    let bytes = &bytes[..bytes.len().min(MAX_TARGET)];
+    let (path, query) = match bytes.iter().position(|&b| b == b'?') {
+        Some(q) => (&bytes[..q], Some(&bytes[q + 1..])),
+        None => (bytes, None),
+    };
+    emit(path);
+    if let Some(query) = query {
+        emit(b"?");
+        for (i, pair) in query.split(|&b| b == b'&').enumerate() {
+            if i > 0 {
+                emit(b"&");
+            }
+            match pair.iter().position(|&b| b == b'=') {
+                Some(eq) if is_secret_param(&pair[..eq]) => {
+                    emit(&pair[..=eq]);
+                    emit(b"REDACTED");
+                }
+                // A bare name is no value; but a cut pair may be the start of a secret.
+                None if cut && is_secret_param(pair) => emit(b"REDACTED"),
+                _ => emit(pair),
+            }
+        }
+    }
+    if cut {
+        emit(b"...");
+    }
+}
+
+/// `2026-12-05T14:30:01.123456Z`, with the part up to the seconds formatted at most once a
+/// second per thread.
+fn put_time(out: &mut Vec<u8>, time: SystemTime) {
+    thread_local! {
+        static CACHED: RefCell<(u64, [u8; 19])> = const { RefCell::new((u64::MAX, [0; 19])) };
+    }
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    CACHED.with_borrow_mut(|(at, text)| {
+        if *at != secs {
+            *at = secs;
+            *text = civil(secs);
+        }
+        out.extend_from_slice(text);
+    });
+    out.push(b'.');
+    put_padded(out, u64::from(since.subsec_micros()), 6);
+    out.push(b'Z');
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix time (UTC; Howard Hinnant's days-to-civil).
+fn civil(secs: u64) -> [u8; 19] {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut text = Vec::with_capacity(19);
+    put_padded(&mut text, year.clamp(0, 9999) as u64, 4);
+    text.push(b'-');
+    put_padded(&mut text, month as u64, 2);
+    text.push(b'-');
+    put_padded(&mut text, day as u64, 2);
+    text.push(b'T');
+    put_padded(&mut text, rem / 3600, 2);
+    text.push(b':');
+    put_padded(&mut text, rem % 3600 / 60, 2);
+    text.push(b':');
+    put_padded(&mut text, rem % 60, 2);
+    let mut out = [0u8; 19];
+    out.copy_from_slice(&text);
+    out
+}
+
+fn put_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut n = n;
+    let mut i = digits.len();
+    while n > 0 {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let start = (digits.len() - width).min(i);
+    out.extend_from_slice(&digits[start..]);
+}
+
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    put_padded(out, n, 1);
+}
+
+/// Milliseconds with three decimals.
+fn put_millis(out: &mut Vec<u8>, d: Duration) {
+    let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
+    put_u64(out, micros / 1000);
+    out.push(b'.');
+    put_padded(out, micros % 1000, 3);
+}
+
+fn version_str(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP",
+    }
+}
+
+/// A JSON string's contents: `"`, `\` and control characters escaped, other bytes as they are
+/// when the whole is UTF-8, else each byte of 0x80 and above as `\u00XX`.
+fn put_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    let utf8 = std::str::from_utf8(bytes).is_ok();
+    for &b in bytes {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..0x20 | 0x7f => put_unicode_escape(out, b),
+            0x80.. if !utf8 => put_unicode_escape(out, b),
+            _ => out.push(b),
+        }
+    }
+}
+
+fn put_unicode_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(b"\\u00");
+    out.push(HEX[usize::from(b >> 4)]);
+    out.push(HEX[usize::from(b & 0xf)]);
+}
+
+/// A text value: as it is when it needs no quotes, else quoted with `"`, `\` and bytes
+/// outside printable ASCII escaped (`\xNN`).
+fn put_text_value(out: &mut Vec<u8>, bytes: &[u8]) {
+    let plain = !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b'=');
+    if plain {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.push(b'"');
+    put_text_escaped(out, bytes);
+    out.push(b'"');
+}
+
+fn put_text_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b' '..=b'~' => out.push(b),
+            _ => {
+                out.extend_from_slice(b"\\x");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+    }
+}
+
+/// `{"timestamp":"…","level":"INFO","target":"access",…}` and a newline.
+pub fn format_json(out: &mut Vec<u8>, line: &Line<'_>) {
+    out.extend_from_slice(b"{\"timestamp\":\"");
+    put_time(out, line.time);
+    out.extend_from_slice(b"\",\"level\":\"INFO\",\"target\":\"access\",\"client\":\"");
+    let _ = write!(out, "{}", line.client);
+    out.extend_from_slice(b"\",\"method\":\"");
+    put_json_str(out, line.method.as_bytes());
+    out.extend_from_slice(b"\",\"path\":\"");
+    redacted_target(line.target, |piece| put_json_str(out, piece));
+    out.extend_from_slice(b"\",\"protocol\":\"");
+    out.extend_from_slice(version_str(line.version).as_bytes());
+    out.extend_from_slice(b"\",\"status\":");
+    put_u64(out, u64::from(line.status));
+    out.extend_from_slice(b",\"bytes\":");
+    match line.bytes {
+        Some(n) => put_u64(out, n),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"duration_ms\":");
+    put_millis(out, line.total);
+    out.extend_from_slice(b",\"upstream_ms\":");
+    match line.upstream {
+        Some(d) => put_millis(out, d),
+        None => out.extend_from_slice(b"null"),
+    }
+    let optional: [(&[u8], Option<&[u8]>); 5] = [
+        (b"route", line.route.map(str::as_bytes)),
+        (b"consumer_id", line.consumer_id),
+        (b"consumer", line.consumer),
+        (b"request_id", line.request_id),
+        (b"trace_id", line.trace_id),
+    ];
+    for (key, value) in optional {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(key);
+        out.extend_from_slice(b"\":");
+        match value {
+            Some(value) => {
+                out.push(b'"');
+                put_json_str(out, value);
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// `<time>  INFO access: client=… method=… path=… …` and a newline; absent values are `-`.
+pub fn format_text(out: &mut Vec<u8>, line: &Line<'_>) {
+    put_time(out, line.time);
+    out.extend_from_slice(b"  INFO access: client=");
+    let _ = write!(out, "{}", line.client);
+    out.extend_from_slice(b" method=");
+    put_text_value(out, line.method.as_bytes());
+    out.extend_from_slice(b" path=\"");
+    redacted_target(line.target, |piece| put_text_escaped(out, piece));
+    out.extend_from_slice(b"\" protocol=");
+    out.extend_from_slice(version_str(line.version).as_bytes());
+    out.extend_from_slice(b" status=");
+    put_u64(out, u64::from(line.status));
+    out.extend_from_slice(b" bytes=");
+    match line.bytes {
+        Some(n) => put_u64(out, n),
+        None => out.push(b'-'),
+    }
+    out.extend_from_slice(b" duration_ms=");
+    put_millis(out, line.total);
+    out.extend_from_slice(b" upstream_ms=");
+    match line.upstream {
+        Some(d) => put_millis(out, d),
+        None => out.push(b'-'),
+    }
+    let optional: [(&[u8], Option<&[u8]>); 5] = [
+        (b"route", line.route.map(str::as_bytes)),
+        (b"consumer_id", line.consumer_id),
+        (b"consumer", line.consumer),
+        (b"request_id", line.request_id),
+        (b"trace_id", line.trace_id),
+    ];
+    for (key, value) in optional {
+        out.push(b' ');
+        out.extend_from_slice(key);
+        out.push(b'=');
+        match value {
+            Some(value) => put_text_value(out, value),
+            None => out.push(b'-'),
+        }
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+#[path = "access_log_tests.rs"]
+mod tests;

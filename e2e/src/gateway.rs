@@ -80,13 +80,15 @@ impl Standalone {
             .arg(&self.state_dir)
             .args(["--http-addr", &format!("127.0.0.1:{}", self.http_port)])
             .args(["--https-addr", &format!("127.0.0.1:{}", self.https_port)])
-            .args(["--admin-addr", &format!("127.0.0.1:{}", self.admin_port)])
-            .args(["--log-format", "text"])
-            .args(&self.extra_args)
-            .env(
-                "RUST_LOG",
-                std::env::var("TOLLGATE_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),
-            );
+            .args(["--admin-addr", &format!("127.0.0.1:{}", self.admin_port)]);
+        // Text logs unless the test chose a format.
+        if !self.extra_args.iter().any(|a| a == "--log-format") {
+            command.args(["--log-format", "text"]);
+        }
+        command.args(&self.extra_args).env(
+            "RUST_LOG",
+            std::env::var("TOLLGATE_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),
+        );
         let name = format!("tollgate-controller standalone (start {})", self.starts);
         self.process = Some(Process::spawn(&name, command, &self.log_file)?);
         self.wait_ready().await

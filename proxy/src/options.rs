@@ -25,6 +25,9 @@ pub struct ProxyOptions {
     /// PEM files of the HTTPS certificate chain and key; a self-signed certificate when absent.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// A directory of certificate and key pairs served by SNI (`tls.crt` and `tls.key` in each
+    /// subdirectory, or `NAME.crt` and `NAME.key`); the names are each certificate's DNS names.
+    pub tls_sni_dir: Option<PathBuf>,
     /// PEM bundle of the CAs trusted for `https` backends (the system's bundle when absent).
     pub upstream_ca: Option<PathBuf>,
     /// Peers whose `X-Forwarded-*` headers are believed.
@@ -122,6 +125,7 @@ impl Default for ProxyOptions {
             config_tls: None,
             tls_cert: None,
             tls_key: None,
+            tls_sni_dir: None,
             upstream_ca: None,
             trusted_proxies: Vec::new(),
             config_token: None,
@@ -167,6 +171,13 @@ pub struct ListenerArgs {
     /// PEM private key of the HTTPS listener.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Directory of more HTTPS certificates, chosen by the name a client asks for (SNI): each
+    /// subdirectory holding `tls.crt` and `tls.key` (a mounted `kubernetes.io/tls` Secret), or
+    /// files `NAME.crt` and `NAME.key`, serves its certificate's DNS names (`*.example.com`
+    /// included). Other names and clients without SNI get the `--tls-cert` certificate. These
+    /// files and `--tls-cert`'s are read again when they change, without a restart.
+    #[arg(long, value_name = "DIR")]
+    pub tls_sni_dir: Option<PathBuf>,
     /// PEM bundle of the CAs trusted for https backends (default: the system's bundle).
     #[arg(long)]
     pub upstream_ca_file: Option<PathBuf>,
@@ -247,6 +258,7 @@ impl ListenerArgs {
                 .or_else(|| SocketAddr::from_str(DEFAULT_ADMIN_ADDR).ok()),
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
+            tls_sni_dir: self.tls_sni_dir,
             upstream_ca: self.upstream_ca_file,
             trusted_proxies: self.trusted_proxies,
             config_token,

@@ -160,6 +160,20 @@ pub fn server_config(certified: CertifiedKey) -> Result<Arc<ServerConfig>, Error
     Ok(Arc::new(config))
 }
 
+/// The rustls server configuration of the HTTPS listener, its certificate chosen per handshake
+/// by `resolver` (SNI, reloaded files).
+pub(crate) fn server_config_with_resolver(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> Result<Arc<ServerConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// A client configuration trusting exactly the CAs in a PEM bundle (for `https` backends with a
 /// private CA).
 pub(crate) fn client_config_from_ca_file(path: &Path) -> Result<Arc<rustls::ClientConfig>, Error> {
@@ -187,18 +201,6 @@ pub(crate) fn client_config_from_ca_file(path: &Path) -> Result<Arc<rustls::Clie
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// The certificate from the given files, or a generated self-signed one when none is given.
-pub(crate) fn load_or_generate(
-    cert_path: Option<&Path>,
-    key_path: Option<&Path>,
-) -> Result<Arc<ServerConfig>, Error> {
-    let certified = match (cert_path, key_path) {
-        (Some(cert), Some(key)) => load_pem_files(cert, key)?,
-        _ => self_signed()?,
-    };
-    server_config(certified)
 }
 
 #[cfg(test)]

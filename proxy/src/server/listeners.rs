@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::admin_listener::{self, Serving};
 use super::config_tls::ReloadingTls;
+use super::https_certs::{HttpsCerts, Pair};
 use super::worker::{Worker, WorkerListeners};
 use crate::admin::{AdminOptions, Endpoints, TokenSource};
 use crate::options::ProxyOptions;
@@ -48,6 +49,8 @@ pub enum Error {
 pub struct Bound {
     options: ProxyOptions,
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// The HTTPS certificates, followed on disk while serving.
+    https_certs: Option<Arc<HttpsCerts>>,
     upstream_tls: Arc<rustls::ClientConfig>,
     /// Per worker: its HTTP and HTTPS listeners.
     http: Vec<std::net::TcpListener>,
@@ -137,14 +140,22 @@ pub async fn bind(options: ProxyOptions) -> Result<Bound, Error> {
         }
         None => (None, Vec::new()),
     };
-    let (https_addr, https, tls) = match options.https_addr {
+    let (https_addr, https, tls, https_certs) = match options.https_addr {
         Some(addr) => {
-            let config =
-                tls::load_or_generate(options.tls_cert.as_deref(), options.tls_key.as_deref())?;
+            let default_pair = options
+                .tls_cert
+                .clone()
+                .zip(options.tls_key.clone())
+                .map(|(cert, key)| Pair { cert, key });
+            let certs = Arc::new(HttpsCerts::load(
+                default_pair,
+                options.tls_sni_dir.as_deref(),
+            )?);
+            let config = tls::server_config_with_resolver(certs.clone())?;
             let (a, l) = bind_shared(addr, workers)?;
-            (Some(a), l, Some(config))
+            (Some(a), l, Some(config), Some(certs))
         }
-        None => (None, Vec::new(), None),
+        None => (None, Vec::new(), None, None),
     };
     let upstream_tls = match &options.upstream_ca {
         Some(path) => tls::client_config_from_ca_file(path)?,
@@ -159,6 +170,7 @@ pub async fn bind(options: ProxyOptions) -> Result<Bound, Error> {
     Ok(Bound {
         options,
         tls,
+        https_certs,
         upstream_tls,
         http,
         https,
@@ -241,6 +253,7 @@ impl Bound {
         let Bound {
             options,
             tls,
+            https_certs,
             upstream_tls,
             http,
             https,
@@ -261,6 +274,9 @@ impl Bound {
         tracing::info!(policy = %backend_policy.describe(), "backend address policy");
         let options = Arc::new(options);
         let (stop_tx, stop_rx) = watch::channel(false);
+        if let Some(certs) = https_certs.filter(|c| c.follows_files()) {
+            tokio::spawn(certs.watch(stop_rx.clone()));
+        }
         // The admin port outlives the workers, so `/readyz` answers 503 while they drain.
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
 

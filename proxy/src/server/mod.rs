@@ -2,7 +2,8 @@
 //!
 //! - [`listeners`]: binding, starting the workers and the admin listener, shutting down;
 //! - [`worker`]: a worker's accept loop and how each connection is served;
-//! - [`tls_accept`]: the TLS handshake of HTTPS connections;
+//! - [`tls_accept`]: the TLS handshake of HTTPS connections; [`https_certs`]: the HTTPS
+//!   certificates, chosen by SNI and reloaded when their files change;
 //! - [`h1`]: the HTTP/1 fast path (hyper serves HTTP/2 and whatever it hands over);
 //! - [`admin_listener`]: the admin port's listener.
 //!
@@ -12,6 +13,7 @@
 mod admin_listener;
 mod config_tls;
 mod h1;
+mod https_certs;
 mod listeners;
 mod tls_accept;
 mod worker;

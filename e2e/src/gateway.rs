@@ -178,6 +178,11 @@ impl Standalone {
         format!("127.0.0.1:{}", self.http_port)
     }
 
+    /// `127.0.0.1:<https port>`, for TLS clients choosing their own server name.
+    pub fn https_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.https_port)
+    }
+
     /// The URL of the quickstart's token endpoint over HTTPS.
     pub fn token_url(&self) -> String {
         self.https_url(quickstart::TOKEN_PATH)

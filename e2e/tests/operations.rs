@@ -463,3 +463,347 @@ async fn request_ids_and_traceparent_reach_the_upstream_on_both_paths() {
         }
     }
 }
+
+mod certificates {
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::TokioIo;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+    use tokio::net::TcpStream;
+    use tokio_rustls::TlsConnector;
+    use tollgate_e2e::gateway::Standalone;
+    use tollgate_e2e::httpbin::Httpbin;
+    use tollgate_e2e::manifests::Manifests;
+    use tollgate_e2e::wait::wait_until;
+    use tollgate_e2e::workdir::WorkDir;
+
+    /// How long a certificate change may take to be served (checked every second).
+    const RELOAD_WAIT: Duration = Duration::from_secs(15);
+
+    /// A new self-signed certificate for `names`: (certificate PEM, key PEM).
+    fn generate(names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let generated = rcgen::generate_simple_self_signed(names).expect("generate");
+        (generated.cert.pem(), generated.key_pair.serialize_pem())
+    }
+
+    fn der_of(pem: &str) -> Vec<u8> {
+        rustls_pemfile::certs(&mut pem.as_bytes())
+            .next()
+            .expect("a certificate")
+            .expect("pem")
+            .to_vec()
+    }
+
+    /// A Secret volume as the kubelet writes it: `tls.crt -> ..data/tls.crt`, `..data ->
+    /// ..<version>`, a new version written beside the old one and `..data` swapped by a
+    /// rename.
+    struct SecretVolume {
+        dir: PathBuf,
+        version: u32,
+    }
+
+    impl SecretVolume {
+        fn new(dir: &Path, pair: &(String, String)) -> Self {
+            std::fs::create_dir_all(dir).expect("volume");
+            let mut volume = SecretVolume {
+                dir: dir.to_owned(),
+                version: 0,
+            };
+            volume.update(pair);
+            for file in ["tls.crt", "tls.key"] {
+                std::os::unix::fs::symlink(format!("..data/{file}"), dir.join(file)).expect("link");
+            }
+            volume
+        }
+
+        fn update(&mut self, (cert, key): &(String, String)) {
+            self.version += 1;
+            let name = format!("..2026_12_05_v{}", self.version);
+            let target = self.dir.join(&name);
+            std::fs::create_dir_all(&target).expect("version dir");
+            std::fs::write(target.join("tls.crt"), cert).expect("cert");
+            std::fs::write(target.join("tls.key"), key).expect("key");
+            let tmp = self.dir.join("..data_tmp");
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(&name, &tmp).expect("tmp link");
+            std::fs::rename(&tmp, self.dir.join("..data")).expect("swap");
+        }
+
+        fn cert(&self) -> PathBuf {
+            self.dir.join("tls.crt")
+        }
+
+        fn key(&self) -> PathBuf {
+            self.dir.join("tls.key")
+        }
+    }
+
+    /// Accepts any certificate (the handshake's signature is still checked): for asking which
+    /// certificate a name gets, including names it does not cover.
+    #[derive(Debug)]
+    struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    fn any_certificate_client() -> TlsConnector {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        TlsConnector::from(Arc::new(config))
+    }
+
+    /// An HTTP/1.1 connection over TLS, kept open, and the certificate it was served.
+    struct Connection {
+        sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+        served: Vec<u8>,
+    }
+
+    /// Connects to `addr` asking for `name` (an IP address sends no SNI).
+    async fn connect(addr: &str, name: &str) -> Connection {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let server_name = ServerName::try_from(name.to_owned()).expect("server name");
+        let tls = any_certificate_client()
+            .connect(server_name, tcp)
+            .await
+            .expect("TLS handshake");
+        let served = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .expect("a certificate")
+            .to_vec();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP/1.1");
+        tokio::spawn(conn);
+        Connection { sender, served }
+    }
+
+    impl Connection {
+        /// `GET /auth` on this connection: the status.
+        async fn get(&mut self) -> u16 {
+            let request = http::Request::get("/auth/anything")
+                .header("host", "localhost")
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let response = self.sender.send_request(request).await.expect("response");
+            let status = response.status().as_u16();
+            response.into_body().collect().await.expect("body");
+            status
+        }
+    }
+
+    /// Which certificate a new connection asking for `name` gets.
+    async fn served_for(addr: &str, name: &str) -> Vec<u8> {
+        connect(addr, name).await.served
+    }
+
+    /// Waits until a new connection asking for `name` gets `expected`.
+    async fn wait_served(gateway: &Standalone, name: &str, expected: &[u8], what: &str) {
+        let addr = gateway.https_addr();
+        wait_until(RELOAD_WAIT, what, || {
+            let addr = addr.clone();
+            let name = name.to_owned();
+            let expected = expected.to_vec();
+            async move {
+                if served_for(&addr, &name).await == expected {
+                    Ok(())
+                } else {
+                    Err("the previous certificate is still served".to_owned())
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", gateway.log()));
+    }
+
+    /// curl, validating against `ca` only, reaching `name` on the gateway's HTTPS port.
+    fn curl_status(gateway: &Standalone, name: &str, ca: &Path) -> Result<String, String> {
+        let port = gateway
+            .https_addr()
+            .rsplit(':')
+            .next()
+            .expect("port")
+            .to_owned();
+        let output = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "10",
+            ])
+            .arg("--cacert")
+            .arg(ca)
+            .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
+            .arg(format!("https://{name}:{port}/auth/anything"))
+            .output()
+            .map_err(|e| format!("curl: {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    #[tokio::test]
+    async fn certificates_are_chosen_by_sni_and_reloaded_without_dropping_connections() {
+        let work = WorkDir::new("certificates").expect("work dir");
+        let httpbin = Httpbin::start(&work).await.expect("httpbin");
+        let manifests_dir = work.subdir("manifests").expect("dir");
+        let manifests =
+            Manifests::copy_quickstart(&manifests_dir, &httpbin.base_url()).expect("copy");
+        let certs = work.subdir("certs").expect("certs dir");
+        let first = generate(&["localhost"]);
+        let mut default = SecretVolume::new(&certs.join("default"), &first);
+        let sni = certs.join("sni");
+        let a = generate(&["a.test"]);
+        let mut a_volume = SecretVolume::new(&sni.join("a"), &a);
+        let wild = generate(&["*.b.test"]);
+        std::fs::write(sni.join("b.crt"), &wild.0).expect("cert");
+        std::fs::write(sni.join("b.key"), &wild.1).expect("key");
+        let a_ca = certs.join("a-ca.pem");
+        std::fs::write(&a_ca, &a.0).expect("ca");
+
+        let default_cert = default.cert().display().to_string();
+        let default_key = default.key().display().to_string();
+        let sni_dir = sni.display().to_string();
+        let gateway = Standalone::start_with_args(
+            &work,
+            manifests.dir(),
+            &[
+                "--tls-cert",
+                &default_cert,
+                "--tls-key",
+                &default_key,
+                "--tls-sni-dir",
+                &sni_dir,
+            ],
+        )
+        .await
+        .expect("standalone mode starts");
+        let addr = gateway.https_addr();
+
+        // SNI picks the certificate; no SNI or an unknown name gets the default one.
+        assert_eq!(served_for(&addr, "localhost").await, der_of(&first.0));
+        assert_eq!(served_for(&addr, "a.test").await, der_of(&a.0));
+        assert_eq!(served_for(&addr, "x.b.test").await, der_of(&wild.0));
+        assert_eq!(served_for(&addr, "unknown.test").await, der_of(&first.0));
+        assert_eq!(
+            served_for(&addr, "127.0.0.1").await,
+            der_of(&first.0),
+            "no SNI"
+        );
+        // A validating client: curl trusting only a.test's certificate reaches a.test.
+        assert_eq!(curl_status(&gateway, "a.test", &a_ca).as_deref(), Ok("401"));
+        assert!(
+            curl_status(&gateway, "c.test", &a_ca).is_err(),
+            "another name does not get a.test's certificate"
+        );
+
+        // An open keep-alive connection, served the first certificate.
+        let mut old = connect(&addr, "localhost").await;
+        assert_eq!(old.served, der_of(&first.0));
+        assert_eq!(old.get().await, 401);
+
+        // The kubelet swaps the Secret volume: new connections get the new certificate, the
+        // old connection keeps working.
+        let second = generate(&["localhost"]);
+        default.update(&second);
+        wait_served(
+            &gateway,
+            "localhost",
+            &der_of(&second.0),
+            "the renewed default",
+        )
+        .await;
+        assert_eq!(
+            old.get().await,
+            401,
+            "the established connection still serves"
+        );
+
+        let a2 = generate(&["a.test"]);
+        a_volume.update(&a2);
+        wait_served(&gateway, "a.test", &der_of(&a2.0), "the renewed a.test").await;
+
+        // A bad new pair (another certificate's key): logged, the last good one keeps serving.
+        let third = generate(&["localhost"]);
+        default.update(&(third.0.clone(), generate(&["localhost"]).1));
+        wait_until(RELOAD_WAIT, "the bad pair to be reported", || {
+            let log = gateway.log();
+            async move {
+                if log.contains("cannot load the changed certificate") {
+                    Ok(())
+                } else {
+                    Err("not reported yet".to_owned())
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", gateway.log()));
+        assert_eq!(served_for(&addr, "localhost").await, der_of(&second.0));
+        assert_eq!(old.get().await, 401);
+        let log = gateway.log();
+        assert!(!log.contains("PRIVATE KEY"), "{log}");
+        drop(httpbin);
+    }
+}

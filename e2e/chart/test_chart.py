@@ -226,6 +226,8 @@ class DefaultRenderTest(unittest.TestCase):
                    ["spec"]["volumes"] if v["name"] == "config-token")
         self.assertEqual(vol["secret"]["secretName"], "tollgate-config-token")
         self.assertNotIn("tls-cert", a)
+        self.assertNotIn("tls-sni-dir", a)
+        self.assertEqual(a["access-log"], "on")
         # The default backend address policy: no allow- or deny-list flags.
         self.assertFalse([x for x in c["args"] if x.startswith("--backend-")])
 
@@ -415,6 +417,19 @@ class VariantRenderTest(unittest.TestCase):
         vol = next(v for v in one(docs, "Deployment", "tollgate-proxy")["spec"]["template"]["spec"]
                    ["volumes"] if v["name"] == "tls")
         self.assertEqual(vol["secret"]["secretName"], "gateway-tls")
+        self.assertEqual(a["access-log"], "off")
+        # Each SNI Secret in a subdirectory of the one --tls-sni-dir, holding tls.crt and tls.key.
+        spec = one(docs, "Deployment", "tollgate-proxy")["spec"]["template"]["spec"]
+        sni_mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]
+                      if m["name"].startswith("tls-sni-")}
+        sni_volumes = {v["name"]: v["secret"] for v in spec["volumes"]
+                       if v["name"].startswith("tls-sni-")}
+        self.assertEqual(sorted(sni_mounts.values()),
+                         [a["tls-sni-dir"] + "/api-example-com-tls",
+                          a["tls-sni-dir"] + "/wildcard-apps-tls"])
+        for name, secret in sni_volumes.items():
+            self.assertEqual(sni_mounts[name], a["tls-sni-dir"] + "/" + secret["secretName"])
+            self.assertEqual(sorted(i["path"] for i in secret["items"]), ["tls.crt", "tls.key"])
         self.assertEqual(a["trusted-proxies"], "10.0.0.0/8")
         # The backend address policy goes to the proxies and the controller alike.
         for name in ["tollgate-proxy", "tollgate-controller"]:

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import hashed, report, scenarios
+from benchlib import hashed, operations, report, scenarios
 from benchlib import tollgate as tg
 from benchlib.peers import nginx_proxy_conf, nginx_upstream_conf, start_haproxy, start_nginx
 from benchlib.procs import BenchError, Supervisor, children_of, http_status, port_free, rss_mib, wait_until
@@ -40,7 +40,7 @@ LABELS = {
     "token-hashed": "token endpoint, argon2id secret",
     "token-plain": "token endpoint, plain secret",
 }
-PHASES = ("matrix", "isolation", "reload", "scale", "scale-standalone", "hashed")
+PHASES = ("matrix", "isolation", "reload", "access-log", "tls-sni", "scale", "scale-standalone", "hashed")
 # `hashed` takes several minutes of hashing on 2 cores: run it with --phases hashed.
 DEFAULT_PHASES = PHASES[:-1]
 # Phases that need the peers (nginx, HAProxy, wrk) and the Tollgate of the matrix.
@@ -90,6 +90,7 @@ def parse_args() -> argparse.Namespace:
 def ports(base: int) -> dict[str, int]:
     names = ["upstream", "nginx", "haproxy", "tg_http", "tg_https", "tg_admin", "px_http", "px_https", "px_admin"]
     names += ["hs_http", "hs_https", "hs_admin", "emulator", "op_admin"]
+    names += ["al_http", "al_https", "al_admin", "t1_http", "t1_https", "t1_admin", "tn_http", "tn_https", "tn_admin"]
     return {name: base + i for i, name in enumerate(names)}
 
 
@@ -276,6 +277,9 @@ def main() -> int:
         if ctx.standalone:
             phase("isolation", lambda: scenarios.isolation(ctx))
             phase("reload", lambda: scenarios.reload_standalone(ctx, args.reload_changes))
+            # Before the scale phases, which add a big manifest to the directory these share.
+            phase("access-log", lambda: operations.access_log(ctx))
+            phase("tls-sni", lambda: operations.tls_sni(ctx))
         if (args.bin_dir / "tollgate-proxy").exists():
             phase("scale", lambda: scenarios.scale(ctx, args.scale_consumers, args.scale_routes))
             phase("reload", lambda: {**out["scenarios"].get("reload", {}), "push": scenarios.reload_push(ctx, args.reload_changes)})
@@ -327,6 +331,15 @@ def print_summary(out: dict) -> None:
         print(
             f"scale: {sc['credentials']:,} credentials + {sc['routes']:,} routes: push+swap {sc['push_swap_s']:.2f}s, "
             f"RSS {sc['rss_big_mib']:.0f} MiB (peak {sc['rss_peak_mib']:.0f}), auth throughput {sc['ratio']:.2f}x of 10 credentials"
+        )
+    al = s.get("access-log")
+    if al:
+        print(f"access log: authenticated route {al['on_rps']:,.0f} req/s with it on vs {al['off_rps']:,.0f} off = {al['ratio']:.3f}x")
+    ts = s.get("tls-sni")
+    if ts:
+        print(
+            f"TLS handshakes (new connection per request): {ts['sni_rps']:,.0f} req/s with {ts['sni_certificates']} SNI "
+            f"certificates vs {ts['one_rps']:,.0f} with one = {ts['ratio']:.3f}x"
         )
     ss = s.get("scale-standalone")
     if ss:

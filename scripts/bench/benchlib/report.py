@@ -169,6 +169,8 @@ def targets(out: dict) -> list[dict]:
         _target("scale: push+swap", sc.get("push_swap_s"), 2.0, False, "s"),
         _target("scale: proxy peak RSS", sc.get("rss_peak_mib"), 300, False, "MiB"),
         _target("reload: failed requests", sum(failed) if failed else None, 0, False, "requests"),
+        _target("access log on vs off, authenticated req/s", s.get("access-log", {}).get("ratio"), 0.95, True),
+        _target("TLS handshakes, several SNI certificates vs one, req/s", s.get("tls-sni", {}).get("ratio"), 0.97, True),
         *hashed_targets(s.get("hashed")),
     ]
 
@@ -306,6 +308,18 @@ def performance_markdown(out: dict, labels: dict[str, str]) -> str:
             f"({sc['snapshot_bytes'] / 1e6:.0f} MB snapshot): push + validate + swap {sc['push_swap_s']:.2f} s; "
             f"proxy RSS {sc['rss_big_mib']:.0f} MiB (peak {sc['rss_peak_mib']:.0f} MiB); authenticated "
             f"throughput {sc['ratio']:.2f}× the 10-credential case."
+        )
+    al, ts = s.get("access-log"), s.get("tls-sni")
+    if al:
+        lines.append(
+            f"- Access log: the authenticated route serves {al['on_rps']:,.0f} req/s with it on (stdout to a file) "
+            f"and {al['off_rps']:,.0f} with `--access-log off`: {al['ratio']:.3f}×; proxy CPU per request "
+            f"{al['on_cpu_us_per_req']:.1f} vs {al['off_cpu_us_per_req']:.1f} µs."
+        )
+    if ts:
+        lines.append(
+            f"- TLS handshakes (a new connection per request to `/open`): {ts['sni_rps']:,.0f} req/s with "
+            f"{ts['sni_certificates']} certificates chosen by SNI vs {ts['one_rps']:,.0f} with one: {ts['ratio']:.3f}×."
         )
     if ss:
         lines.append(

@@ -5,6 +5,7 @@
 pub mod dir;
 pub mod incarnations;
 pub mod manifests;
+mod plain_yaml;
 pub mod reconcile;
 pub mod state_dir;
 

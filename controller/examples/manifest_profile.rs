@@ -40,7 +40,9 @@ fn main() {
     let mut dir = ManifestDir::new(&dir_path);
     dir.scan().expect("scan");
     let outcome = reconciler.reconcile(&dir);
-    proxy.apply(outcome.snapshot.expect("snapshot")).expect("apply");
+    proxy
+        .apply(outcome.snapshot.expect("snapshot"))
+        .expect("apply");
     step("base", Instant::now());
     let Some(file) = args.get(1) else { return };
     std::fs::copy(file, dir_path.join("zz-profile.yaml")).expect("copy");

@@ -1380,7 +1380,10 @@ data: {a: b}
             "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata:\n  name: ~\n",
         ];
         for yaml in cases {
-            assert!(plain_yaml::parse(yaml).is_some(), "not in the subset: {yaml}");
+            assert!(
+                plain_yaml::parse(yaml).is_some(),
+                "not in the subset: {yaml}"
+            );
             let fast = parse_documents(documents(yaml), true).expect_err(yaml);
             let full = parse_documents(documents(yaml), false).expect_err(yaml);
             assert_eq!(fast, full, "{yaml}");

@@ -118,9 +118,7 @@ impl<'a> Parser<'a> {
             let value = if rest.is_empty() {
                 match self.lines.get(self.pos) {
                     Some(next) if next.indent > indent => self.block(next.indent)?,
-                    Some(next) if next.indent == indent && next.is_item() => {
-                        self.block(indent)?
-                    }
+                    Some(next) if next.indent == indent && next.is_item() => self.block(indent)?,
                     _ => Node::Plain(""),
                 }
             } else {
@@ -804,7 +802,10 @@ mod tests {
             "port: 70000\nflag: true\nname: x\nnumber_as_text: 1\n",
         ] {
             let node = parse(refused).expect("plain");
-            assert!(Typed::deserialize(NodeDeserializer(node)).is_err(), "{refused}");
+            assert!(
+                Typed::deserialize(NodeDeserializer(node)).is_err(),
+                "{refused}"
+            );
         }
         for (text, refused) in [("v: yes\n", true), ("v: 1.5\n", true), ("v: word\n", false)] {
             let node = parse(text).expect("plain");

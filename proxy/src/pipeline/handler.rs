@@ -2,6 +2,7 @@
 //! sockets): normalize the path, match a route, strip identity headers, run the route's plugin
 //! (token endpoint or verification), forward.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use tracing::Instrument;
 
 use super::context::Ctx;
 use super::identity::set_identity;
+use super::metrics::ConsumerCounters;
 use super::state::{Compiled, RouteEntry};
 use super::{token_endpoint, verify};
 use crate::shared::body_limit::{ReadError, read_bounded};
@@ -27,9 +29,7 @@ pub async fn handle(ctx: &Ctx, mut request: Request<ProxyBody>) -> Response<Prox
     let start = Instant::now();
     ctx.mark_request();
     // The request stays here; the pipeline borrows it (each move would copy ~250 bytes).
-    let response = dispatch(ctx, &mut request).await;
-    ctx.state.metrics().observe_latency(start.elapsed());
-    response
+    dispatch(ctx, &mut request, start).await
 }
 
 fn host_of<B>(request: &Request<B>) -> Option<&str> {
@@ -40,34 +40,38 @@ fn host_of<B>(request: &Request<B>) -> Option<&str> {
         .or_else(|| request.uri().host())
 }
 
-fn unmatched(ctx: &Ctx, response: Response<ProxyBody>) -> Response<ProxyBody> {
+fn unmatched(ctx: &Ctx, response: Response<ProxyBody>, start: Instant) -> Response<ProxyBody> {
     ctx.state
         .metrics()
         .unmatched()
-        .record(response.status().as_u16());
+        .finish(response.status().as_u16(), start.elapsed());
     response
 }
 
-async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
+async fn dispatch(
+    ctx: &Ctx,
+    request: &mut Request<ProxyBody>,
+    start: Instant,
+) -> Response<ProxyBody> {
     let Some(compiled) = ctx.local.snapshot(&ctx.state) else {
-        return unmatched(ctx, respond::no_route());
+        return unmatched(ctx, respond::no_route(), start);
     };
     let Ok(path) = routing::normalize_path(request.uri().path()) else {
-        return unmatched(ctx, respond::bad_request());
+        return unmatched(ctx, respond::bad_request(), start);
     };
     // RFC 9112 §3.2: more than one Host is a 400 (it would make routing ambiguous).
     let mut hosts = request.headers().get_all(HOST).iter();
     if hosts.next().is_some() && hosts.next().is_some() {
-        return unmatched(ctx, respond::bad_request_close());
+        return unmatched(ctx, respond::bad_request_close(), start);
     }
     let Some(matched) = compiled
         .table
         .find(host_of(request), request.method().as_str(), &path)
     else {
-        return unmatched(ctx, respond::no_route());
+        return unmatched(ctx, respond::no_route(), start);
     };
     let Some(entry) = compiled.routes.get(matched.index) else {
-        return unmatched(ctx, respond::no_route());
+        return unmatched(ctx, respond::no_route(), start);
     };
     let span = tracing::debug_span!("request", route = %entry.id);
     let routed = Routed {
@@ -84,7 +88,9 @@ async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<Proxy
     } else {
         routed.instrument(span).await
     };
-    entry.counters.record(response.status().as_u16());
+    entry
+        .counters
+        .finish(response.status().as_u16(), start.elapsed());
     response
 }
 
@@ -113,6 +119,8 @@ enum Next<'a> {
 async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
     // Host, X-Forwarded-*, X-Real-IP and up to six identity headers.
     let mut added = Added::with_capacity(12);
+    // The caller's per-consumer counters (only with `--metrics-per-consumer`).
+    let mut consumer = None;
     let next = match &routed.entry.plugin {
         None => {
             set_identity(request.headers_mut(), None, &mut added);
@@ -153,15 +161,17 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
                 );
                 Box::pin(asking).await;
             }
-            protected(routed, plugin, request, &mut added, buffered)
+            protected(routed, plugin, request, &mut added, buffered, &mut consumer)
         }
     };
-    match next {
+    let response = match next {
         Next::Respond(response) => response,
         Next::Forward(target, endpoint) => {
             let ctx = routed.ctx;
             let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
-            ctx.local
+            let sent = Instant::now();
+            let response = ctx
+                .local
                 .upstreams
                 .send(
                     &routed.entry.id,
@@ -171,9 +181,15 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
                     &mut added,
                     verbatim,
                 )
-                .await
+                .await;
+            routed.entry.counters.upstream(sent.elapsed());
+            response
         }
+    };
+    if let Some(consumer) = consumer {
+        consumer.record(response.status().as_u16());
     }
+    response
 }
 
 /// Whether `plugin` may ask a provider about tokens (the rarely taken, async step).
@@ -183,19 +199,23 @@ fn needs_introspection(plugin: &Plugin) -> bool {
 
 /// Verifies the request's token and decides to forward it with the caller's identity.
 /// `buffered` holds the body when it was read because the token may be in it (the request's
-/// own body is then empty).
+/// own body is then empty). `consumer` receives the caller's per-consumer counters.
 fn protected<'a>(
     routed: Routed<'a>,
     plugin: &Plugin,
     request: &mut Request<ProxyBody>,
     added: &mut Added,
     buffered: Option<Bytes>,
+    consumer: &mut Option<Arc<ConsumerCounters>>,
 ) -> Next<'a> {
     let Routed { ctx, compiled, .. } = routed;
     let verified = match verify::verify(ctx, compiled, plugin, request, buffered.as_deref()) {
         Ok(verified) => verified,
         Err(error) => return Next::Respond(oauth_error(&error)),
     };
+    if let Some(c) = verified.identity.consumer {
+        *consumer = ctx.state.metrics().consumer(c);
+    }
     set_identity(request.headers_mut(), Some(&verified.identity), added);
     let (query, rewritten) = match &verified.location {
         Some(location) if hides_credentials(plugin) => {

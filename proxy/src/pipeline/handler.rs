@@ -81,16 +81,18 @@ async fn dispatch(
         matched,
         path: &path,
     };
-    let routed = route(routed, request);
+    // When the backend's response head arrived: the upstream time's end is the request's too,
+    // read once.
+    let mut answered = None;
+    let routed = route(routed, request, &mut answered);
     // A disabled span would still wrap (and enlarge) the future on every request.
     let response = if span.is_disabled() {
         routed.await
     } else {
         routed.instrument(span).await
     };
-    entry
-        .counters
-        .finish(response.status().as_u16(), start.elapsed());
+    let elapsed = answered.map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+    entry.counters.finish(response.status().as_u16(), elapsed);
     response
 }
 
@@ -116,7 +118,11 @@ enum Next<'a> {
 /// Runs the route's plugin and forwards. The decisions are plain functions returning [`Next`]
 /// and only reading a body and the upstream exchange are awaited here; the request is borrowed
 /// throughout, so it is not copied from future to future.
-async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
+async fn route(
+    routed: Routed<'_>,
+    request: &mut Request<ProxyBody>,
+    answered: &mut Option<Instant>,
+) -> Response<ProxyBody> {
     // Host, X-Forwarded-*, X-Real-IP and up to six identity headers.
     let mut added = Added::with_capacity(12);
     // The caller's per-consumer counters (only with `--metrics-per-consumer`).
@@ -182,7 +188,9 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
                     verbatim,
                 )
                 .await;
-            routed.entry.counters.upstream(sent.elapsed());
+            let at = Instant::now();
+            routed.entry.counters.upstream(at.duration_since(sent));
+            *answered = Some(at);
             response
         }
     };

@@ -250,8 +250,8 @@ async fn per_request_metrics_count_the_same_on_the_fast_path_and_on_hyper() {
         )
         .await;
         assert_eq!(authorized.status(), StatusCode::OK);
-        let refused = client::send(proxy.http, get("/anything").body(empty()).expect("request"))
-            .await;
+        let refused =
+            client::send(proxy.http, get("/anything").body(empty()).expect("request")).await;
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
         let metrics = proxy.metrics().await;
         for line in [
@@ -266,9 +266,15 @@ async fn per_request_metrics_count_the_same_on_the_fast_path_and_on_hyper() {
             "tollgate_tokens_issued_total 1",
             "tollgate_config_generation 1",
         ] {
-            assert!(metrics.contains(line), "fast path {fast}: {line} in\n{metrics}");
+            assert!(
+                metrics.contains(line),
+                "fast path {fast}: {line} in\n{metrics}"
+            );
         }
         // Only the refused request has no consumer: it is not in the consumer's series.
-        assert!(!metrics.contains(r#"consumer="default/jane",status="4xx""#), "{metrics}");
+        assert!(
+            !metrics.contains(r#"consumer="default/jane",status="4xx""#),
+            "{metrics}"
+        );
     }
 }

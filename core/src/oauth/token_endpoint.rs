@@ -144,7 +144,7 @@ pub const BASIC_CHALLENGE: &str = "Basic realm=\"OAuth2.0\"";
 
 /// `invalid_client`: 401 with a Basic challenge when the client used HTTP Basic (RFC 6749 §5.2
 /// MUST), else 400. Unlike Kong, an *unknown* client sent with Basic also gets the 401.
-fn invalid_client(method: ClientAuthMethod) -> OAuthError {
+pub(crate) fn invalid_client(method: ClientAuthMethod) -> OAuthError {
     match method {
         ClientAuthMethod::Basic => OAuthError {
             www_authenticate: Some(BASIC_CHALLENGE.to_string()),
@@ -186,7 +186,10 @@ fn basic_credentials(header: &[u8]) -> Result<Option<(String, String)>, OAuthErr
 /// The HTTPS rule (Kong `check_https`): TLS on this proxy, or, with
 /// `accept_http_if_already_terminated`, exactly one `X-Forwarded-Proto: https` from a trusted
 /// peer.
-fn check_https(config: &OAuth2Config, req: &TokenRequestView<'_>) -> Result<(), OAuthError> {
+pub(crate) fn check_https(
+    config: &OAuth2Config,
+    req: &TokenRequestView<'_>,
+) -> Result<(), OAuthError> {
     if req.https {
         return Ok(());
     }
@@ -258,7 +261,10 @@ pub fn parse_token_request(
 }
 
 /// Only `POST` reaches the token endpoint: 405 `invalid_method` otherwise, with the challenge.
-fn check_method(config: &OAuth2Config, req: &TokenRequestView<'_>) -> Result<(), OAuthError> {
+pub(crate) fn check_method(
+    config: &OAuth2Config,
+    req: &TokenRequestView<'_>,
+) -> Result<(), OAuthError> {
     if req.method != "POST" {
         let description = format!(
             "The HTTP method {} is invalid for the token endpoint",
@@ -277,7 +283,7 @@ fn check_method(config: &OAuth2Config, req: &TokenRequestView<'_>) -> Result<(),
 
 /// The request's parameters from the query string and the form or JSON body: bounded, no
 /// `client_secret` in the query, empty values dropped, none repeated.
-fn collect_params(req: &TokenRequestView<'_>) -> Result<Params, OAuthError> {
+pub(crate) fn collect_params(req: &TokenRequestView<'_>) -> Result<Params, OAuthError> {
     let mut raw = Vec::new();
     let query = req.query.unwrap_or("");
     if query.len() > MAX_QUERY_LEN {
@@ -319,7 +325,7 @@ fn collect_params(req: &TokenRequestView<'_>) -> Result<Params, OAuthError> {
 }
 
 /// Who the client says it is: HTTP Basic or body parameters (never both), and how.
-fn client_authentication(
+pub(crate) fn client_authentication(
     req: &TokenRequestView<'_>,
     params: &mut Params,
 ) -> Result<(Option<String>, Option<String>, ClientAuthMethod), OAuthError> {

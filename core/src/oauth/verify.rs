@@ -633,7 +633,7 @@ fn finish<'i>(
     }
 }
 
-fn check_claims<'i>(
+pub(crate) fn check_claims<'i>(
     plugin: &Plugin,
     claims: Claims,
     index: &'i SnapshotIndex,

@@ -1,11 +1,14 @@
-"""A real OAuth client (authlib) against the gateway's authorization server endpoints.
+"""A real OAuth client (authlib, with joserfc for JWTs) against the gateway's authorization server endpoints.
 
 Usage: oauth_client.py METADATA_URL CA_FILE CLIENT_ID CLIENT_SECRET
 
 Reads the RFC 8414 metadata document and validates it with authlib's own rules (but one), gets a token
 with the client credentials grant from the token endpoint it names (client_secret_basic), and
-asks the introspection endpoint about that token and about a made-up one. Prints one JSON object
-with what it saw; exits non-zero when a step fails, with the reason on stderr.
+asks the introspection endpoint about that token and about a made-up one. When the metadata
+names a jwks_uri (the plugin issues JWTs), it also verifies the access token's signature and
+claims with the published keys (joserfc, the JOSE library of authlib's authors), as an upstream
+would. Prints one JSON object with what it saw;
+exits non-zero when a step fails, with the reason on stderr.
 """
 
 import json
@@ -13,6 +16,8 @@ import sys
 
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from joserfc import jwt as joserfc_jwt
+from joserfc.jwk import KeySet
 
 
 def main() -> int:
@@ -48,8 +53,23 @@ def main() -> int:
     )
     unknown.raise_for_status()
 
+    jwt = None
+    if "jwks_uri" in metadata:
+        keys = session.get(metadata["jwks_uri"], timeout=10, withhold_token=True)
+        keys.raise_for_status()
+        key_set = KeySet.import_key_set(keys.json())
+        decoded = joserfc_jwt.decode(token["access_token"], key_set, algorithms=["EdDSA"])
+        joserfc_jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": metadata["issuer"]},
+            aud={"essential": True, "value": metadata["issuer"]},
+            exp={"essential": True},
+            jti={"essential": True},
+        ).validate(decoded.claims)
+        jwt = {"header": dict(decoded.header), "claims": dict(decoded.claims)}
+
     json.dump(
         {
+            "jwt": jwt,
             "metadata": dict(metadata),
             "token_type": token.get("token_type"),
             "expires_in": token.get("expires_in"),

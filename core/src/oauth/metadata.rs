@@ -7,11 +7,20 @@
 //! owns only the paths under its prefix, so the document is served under the prefix, as other
 //! path-based gateways do, and clients are given its URL.
 
-use crate::snapshot::OAuth2Config;
+use crate::snapshot::{OAuth2Config, TokenFormat};
 use crate::validate::is_valid_host;
 
 /// The well-known suffix the document is served at.
 pub const METADATA_SUFFIX: &str = "/.well-known/oauth-authorization-server";
+/// The suffix the JWT access tokens' public keys are served at (`tokenFormat: jwt`).
+pub const JWKS_SUFFIX: &str = "/.well-known/jwks.json";
+
+/// The prefix of a token endpoint path: `/auth` for `/auth/oauth2/token` (or with a trailing
+/// slash); `None` for any other path.
+pub fn token_endpoint_prefix(path: &str) -> Option<&str> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    path.strip_suffix("/oauth2/token")
+}
 
 /// The prefix of a metadata request's (normalized) path: `Some("/auth")` for
 /// `/auth/.well-known/oauth-authorization-server`, `Some("")` at the root; `None` for any other
@@ -67,6 +76,9 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
     if !config.scopes.is_empty() {
         body.insert("scopes_supported".into(), config.scopes.clone().into());
     }
+    if config.token_format == TokenFormat::Jwt {
+        body.insert("jwks_uri".into(), format!("{issuer}{JWKS_SUFFIX}").into());
+    }
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
@@ -83,6 +95,7 @@ mod tests {
             mandatory_scope: false,
             hide_credentials: false,
             accept_http_if_already_terminated: false,
+            token_format: Default::default(),
             anonymous: None,
             auth_header_name: "authorization".into(),
             realm: None,
@@ -107,6 +120,14 @@ mod tests {
             metadata_prefix("/auth/.well-known/oauth-authorization-server/x"),
             None
         );
+    }
+
+    #[test]
+    fn a_token_endpoint_prefix_is_what_precedes_oauth2_token() {
+        assert_eq!(token_endpoint_prefix("/auth/oauth2/token"), Some("/auth"));
+        assert_eq!(token_endpoint_prefix("/auth/oauth2/token/"), Some("/auth"));
+        assert_eq!(token_endpoint_prefix("/oauth2/token"), Some(""));
+        assert_eq!(token_endpoint_prefix("/auth/oauth2/tokens"), None);
     }
 
     #[test]
@@ -156,5 +177,15 @@ mod tests {
             serde_json::from_slice(&metadata_document(&off, "https://gw")).expect("json");
         assert_eq!(doc["grant_types_supported"], serde_json::json!([]));
         assert!(doc.get("scopes_supported").is_none());
+        assert!(
+            doc.get("jwks_uri").is_none(),
+            "opaque tokens: no keys to publish"
+        );
+
+        let mut jwt = config();
+        jwt.token_format = TokenFormat::Jwt;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&metadata_document(&jwt, "https://gw")).expect("json");
+        assert_eq!(doc["jwks_uri"], "https://gw/.well-known/jwks.json");
     }
 }

@@ -13,7 +13,7 @@ use tollgate_core::oauth::introspect_endpoint::is_introspection_endpoint;
 use tollgate_core::oauth::metadata;
 use tollgate_core::oauth::{self, TokenLocation};
 use tollgate_core::routing::{self, RouteMatch};
-use tollgate_core::snapshot::{OAuth2Config, Plugin, PluginConfig};
+use tollgate_core::snapshot::{OAuth2Config, Plugin, PluginConfig, TokenFormat};
 use tracing::Instrument;
 
 use super::context::Ctx;
@@ -182,25 +182,29 @@ async fn server_endpoint(
     request: &mut Request<ProxyBody>,
 ) -> Option<Response<ProxyBody>> {
     let Routed { ctx, compiled, .. } = routed;
-    if let Some(prefix) = metadata::metadata_prefix(routed.path) {
+    let path = routed.path;
+    if let Some(prefix) = metadata::metadata_prefix(path) {
         return Some(server_endpoints::metadata(ctx, config, request, prefix));
     }
-    let introspection = is_introspection_endpoint(routed.path);
-    if !introspection && !oauth::is_token_endpoint(routed.path) {
+    if config.token_format == TokenFormat::Jwt && path.ends_with(metadata::JWKS_SUFFIX) {
+        return Some(server_endpoints::jwks(ctx, compiled, request));
+    }
+    let token_prefix = metadata::token_endpoint_prefix(path);
+    let introspection = is_introspection_endpoint(path);
+    if !introspection && token_prefix.is_none() {
         return None;
     }
     let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
     // Boxed: keeps these rarely taken branches' large futures out of every request's state.
-    Some(if introspection {
-        Box::pin(server_endpoints::introspect(
-            ctx, compiled, plugin, config, request,
-        ))
-        .await
-    } else {
-        Box::pin(token_endpoint::serve(
-            ctx, compiled, plugin, config, request,
-        ))
-        .await
+    Some(match token_prefix {
+        Some(prefix) => {
+            let serving = token_endpoint::serve(ctx, compiled, plugin, config, request, prefix);
+            Box::pin(serving).await
+        }
+        None => {
+            let serving = server_endpoints::introspect(ctx, compiled, plugin, config, request);
+            Box::pin(serving).await
+        }
     })
 }
 

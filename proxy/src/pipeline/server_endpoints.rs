@@ -1,6 +1,7 @@
 //! The `oauth2` plugin's endpoints beside the token endpoint: introspection
 //! (`POST …/oauth2/introspect`, RFC 7662) and the authorization server metadata
-//! (`GET …/.well-known/oauth-authorization-server`, RFC 8414). The decisions are core's; client
+//! (`GET …/.well-known/oauth-authorization-server`, RFC 8414), and the JWT access tokens'
+//! keys (`GET …/.well-known/jwks.json`, `tokenFormat: jwt`). The decisions are core's; client
 //! authentication is the token endpoint's (same brute-force guard, same secret-check pool).
 
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA};
@@ -9,13 +10,13 @@ use tollgate_core::oauth::introspect_endpoint::{
     MAX_INTROSPECTED_TOKEN_LEN, authorize_introspecting_client, introspection_response,
     parse_introspection_request,
 };
-use tollgate_core::oauth::{ForwardedProto, JSON_CONTENT_TYPE, metadata};
+use tollgate_core::oauth::{JSON_CONTENT_TYPE, metadata};
 use tollgate_core::snapshot::{OAuth2Config, Plugin};
 
 use super::context::Ctx;
 use super::state::Compiled;
 use super::token_endpoint::{
-    authenticate_client, client_address, forwarded_proto, read_body, refuse, simple, view,
+    authenticate_client, client_address, issuer_of, read_body, refuse, simple, view,
 };
 use crate::shared::clock::unix_now;
 use crate::upstream::ProxyBody;
@@ -79,17 +80,7 @@ pub fn metadata(
             .insert(ALLOW, HeaderValue::from_static("GET"));
         return response;
     }
-    let authority = request
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .or_else(|| request.uri().authority().cloned());
-    let issuer = authority.and_then(|a| {
-        let host = a.host().to_ascii_lowercase();
-        let https = ctx.https || forwarded_proto(ctx, request.headers()) == ForwardedProto::Https;
-        metadata::issuer(https, &host, a.port_u16(), prefix)
-    });
+    let issuer = issuer_of(ctx, request, prefix);
     let Some(issuer) = issuer else {
         return refuse(
             ctx,
@@ -98,6 +89,27 @@ pub fn metadata(
     };
     let mut response = json(StatusCode::OK, metadata::metadata_document(config, &issuer));
     // Public and the same for every client of this host: caches may keep it a while.
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+    headers.remove(PRAGMA);
+    response
+}
+
+/// Serves `GET …/.well-known/jwks.json` of a plugin issuing JWTs: the public keys of the
+/// gateway's signing keys (the active one first; keys being rotated out stay listed while
+/// their tokens may still be presented).
+pub fn jwks(ctx: &Ctx, compiled: &Compiled, request: &Request<ProxyBody>) -> Response<ProxyBody> {
+    if request.method() != Method::GET {
+        let mut response = refuse(
+            ctx,
+            &simple(405, "invalid_request", "The key set is read with GET"),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return response;
+    }
+    let mut response = json(StatusCode::OK, compiled.keys.jwks());
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
     headers.remove(PRAGMA);

@@ -6,12 +6,13 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
+use tollgate_core::access_jwt::JwtFields;
 use tollgate_core::oauth::token_endpoint::claims_for;
 use tollgate_core::oauth::{
     self, CredentialEntry, ForwardedProto, JSON_CONTENT_TYPE, OAuthError, TokenRequest,
     TokenRequestView,
 };
-use tollgate_core::snapshot::{Credential, OAuth2Config, Plugin};
+use tollgate_core::snapshot::{Credential, OAuth2Config, Plugin, TokenFormat};
 use tollgate_core::token::Claims;
 
 use super::context::Ctx;
@@ -107,16 +108,44 @@ async fn throttled(ctx: &Ctx, wait: std::time::Duration) -> Response<ProxyBody> 
     response
 }
 
-/// Serves `POST …/oauth2/token`: reads and parses the request, admits the client id past the
-/// brute-force guard, checks the secret and issues the token. Every refusal is counted.
+/// The authorization server's issuer identifier for a request under `prefix`: the scheme the
+/// client used (TLS here, or `X-Forwarded-Proto: https` from a trusted peer), the `Host` it
+/// sent, and the prefix; `None` when the host is not a host name.
+pub(super) fn issuer_of(ctx: &Ctx, request: &Request<ProxyBody>, prefix: &str) -> Option<String> {
+    let authority = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .or_else(|| request.uri().authority().cloned())?;
+    let https = ctx.https || forwarded_proto(ctx, request.headers()) == ForwardedProto::Https;
+    let host = authority.host().to_ascii_lowercase();
+    oauth::metadata::issuer(https, &host, authority.port_u16(), prefix)
+}
+
+/// Serves `POST …/oauth2/token` (`prefix` is what precedes `/oauth2/token`): reads and parses
+/// the request, admits the client id past the brute-force guard, checks the secret and issues
+/// the token. Every refusal is counted.
 pub async fn serve(
     ctx: &Ctx,
     compiled: &Compiled,
     plugin: &Plugin,
     config: &OAuth2Config,
     request: Request<ProxyBody>,
+    prefix: &str,
 ) -> Response<ProxyBody> {
     let address = client_address(ctx, request.headers());
+    // A JWT names its issuer; an opaque token does not need one.
+    let issuer = match config.token_format {
+        TokenFormat::Opaque => None,
+        TokenFormat::Jwt => match issuer_of(ctx, &request, prefix) {
+            Some(issuer) => Some(issuer),
+            None => {
+                let description = "The Host header is not a host name";
+                return refuse(ctx, &simple(400, "invalid_request", description));
+            }
+        },
+    };
     let token_request = match read_request(ctx, config, request).await {
         Ok(r) => r,
         Err(error) => return refuse(ctx, &error),
@@ -149,7 +178,14 @@ pub async fn serve(
         token_request.scope.as_deref(),
         unix_now(),
     );
-    issue(ctx, compiled, config, &token_request, &claims)
+    issue(
+        ctx,
+        compiled,
+        config,
+        &token_request,
+        &claims,
+        issuer.as_deref(),
+    )
 }
 
 /// Authenticates the client at one of the plugin's endpoints: admits `client_id` past the
@@ -309,19 +345,34 @@ fn overloaded(ctx: &Ctx) -> Response<ProxyBody> {
     response
 }
 
-/// Mints a token with `claims` and answers it (RFC 6749 §5.1).
+/// Mints a token with `claims` and answers it (RFC 6749 §5.1): a JWT when the plugin issues
+/// them (`issuer` is then its `iss`), else an opaque token.
 fn issue(
     ctx: &Ctx,
     compiled: &Compiled,
     config: &OAuth2Config,
     token_request: &TokenRequest,
     claims: &Claims,
+    issuer: Option<&str>,
 ) -> Response<ProxyBody> {
-    let mut nonce = [0u8; 24];
-    let token = match getrandom::getrandom(&mut nonce)
-        .ok()
-        .and_then(|()| compiled.keys.issue(claims, nonce).ok())
-    {
+    let mut random = [0u8; 40];
+    let minted = getrandom::getrandom(&mut random).ok().and_then(|()| {
+        let (nonce, jti) = random.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().ok()?;
+        match issuer {
+            None => compiled.keys.issue(claims, nonce).ok(),
+            Some(issuer) => {
+                let jti: String = jti.iter().map(|b| format!("{b:02x}")).collect();
+                let fields = JwtFields {
+                    issuer,
+                    client_id: &token_request.client_id,
+                    jti: &jti,
+                };
+                compiled.keys.issue_jwt(claims, nonce, &fields).ok()
+            }
+        }
+    });
+    let token = match minted {
         Some(token) => token,
         None => {
             tracing::warn!("could not issue a token");

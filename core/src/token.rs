@@ -17,6 +17,7 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::access_jwt::{self, JwtFields, JwtKey};
 use crate::snapshot::SigningKey;
 
 /// Token format version (first byte).
@@ -144,6 +145,8 @@ pub fn decode_key_material(secret_b64: &str) -> Option<Vec<u8>> {
 struct RingKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// Signs and verifies JWT access tokens.
+    jwt: JwtKey,
 }
 
 /// The signing keys of a snapshot: the active key issues, every listed key opens.
@@ -188,9 +191,12 @@ impl KeyRing {
                 .ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
             let cipher =
                 derive_cipher(&material).ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
+            let jwt =
+                JwtKey::derive(&material).ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
             ring.push(RingKey {
                 id: key.id.clone(),
                 cipher,
+                jwt,
             });
         }
         let active = ring
@@ -251,10 +257,55 @@ impl KeyRing {
         Ok(URL_SAFE_NO_PAD.encode(raw))
     }
 
-    /// Opens a token: checks length and charset before decoding, then the key id, then the tag,
-    /// then decodes the claims exactly (no trailing bytes). Never panics. Does not check expiry
-    /// or revocation; see [`crate::oauth::authenticate`].
+    /// Issues a JWT access token (RFC 9068) for `claims`, signed by the active key; it carries
+    /// the opaque token of the same claims (see [`crate::access_jwt`]).
+    pub fn issue_jwt(
+        &self,
+        claims: &Claims,
+        nonce: [u8; 24],
+        fields: &JwtFields<'_>,
+    ) -> Result<String, TokenError> {
+        let sealed = self.issue(claims, nonce)?;
+        let key = self.keys.get(self.active).ok_or(TokenError::UnknownKey)?;
+        Ok(access_jwt::sign(&key.jwt, &key.id, claims, fields, &sealed))
+    }
+
+    /// The public keys JWT access tokens are verified with, as a JWK Set (RFC 7517): every key
+    /// of the ring, the active one first.
+    pub fn jwks(&self) -> Vec<u8> {
+        let order =
+            std::iter::once(self.active).chain((0..self.keys.len()).filter(|&i| i != self.active));
+        let keys: Vec<serde_json::Value> = order
+            .filter_map(|i| self.keys.get(i))
+            .map(|k| k.jwt.jwk(&k.id))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "keys": keys })).unwrap_or_default()
+    }
+
+    /// Opens a token of either format: a JWT (three dot-separated parts) is checked by its
+    /// signature, then its sealed claims are opened as an opaque token and must agree with its
+    /// `iat` and `exp`; anything else is opened as an opaque token (see [`Self::open_opaque`]).
     pub fn open(&self, token: &str) -> Result<Claims, TokenError> {
+        if !token.contains('.') {
+            return self.open_opaque(token);
+        }
+        let key_of = |kid: &str| self.keys.iter().find(|k| k.id == kid).map(|k| &k.jwt);
+        let (sealed, iat, exp) = access_jwt::verify(token, key_of)?;
+        let claims = self.open_opaque(&sealed)?;
+        let exp_agrees = match exp {
+            Some(exp) => exp == claims.expires_at,
+            None => claims.expires_at == 0,
+        };
+        if iat != Some(claims.issued_at) || !exp_agrees {
+            return Err(TokenError::Malformed);
+        }
+        Ok(claims)
+    }
+
+    /// Opens an opaque token: checks length and charset before decoding, then the key id, then
+    /// the tag, then decodes the claims exactly (no trailing bytes). Never panics. Does not
+    /// check expiry or revocation; see [`crate::oauth::authenticate`].
+    pub fn open_opaque(&self, token: &str) -> Result<Claims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
         }

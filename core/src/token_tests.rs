@@ -285,3 +285,154 @@ fn token_cost_is_printed() {
     );
     assert_eq!(ok, n);
 }
+
+fn jwt_fields() -> crate::access_jwt::JwtFields<'static> {
+    crate::access_jwt::JwtFields {
+        issuer: "https://gw.example/auth",
+        client_id: "client",
+        jti: "0123456789abcdef",
+    }
+}
+
+fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
+    let mut parts = token.split('.');
+    let mut json = || {
+        let part = parts.next().expect("part");
+        serde_json::from_slice::<serde_json::Value>(&URL_SAFE_NO_PAD.decode(part).expect("b64"))
+            .expect("json")
+    };
+    (json(), json())
+}
+
+#[test]
+fn jwt_access_tokens_carry_rfc_9068_claims_and_open_to_the_same_claims() {
+    let ring = ring();
+    let token = ring
+        .issue_jwt(&claims(), [9; 24], &jwt_fields())
+        .expect("issues");
+    let (header, payload) = jwt_parts(&token);
+    assert_eq!(
+        header,
+        serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k2026-02-01"})
+    );
+    assert_eq!(payload["iss"], "https://gw.example/auth");
+    assert_eq!(payload["aud"], "https://gw.example/auth");
+    assert_eq!(payload["sub"], "client");
+    assert_eq!(payload["client_id"], "client");
+    assert_eq!(payload["scope"], "read write");
+    assert_eq!(payload["jti"], "0123456789abcdef");
+    assert_eq!(payload["iat"], 1_700_000_000u64);
+    assert_eq!(payload["exp"], 1_700_007_200u64);
+    assert_eq!(ring.open(&token), Ok(claims()));
+
+    // A token that never expires has no exp, and still opens.
+    let forever = Claims {
+        expires_at: 0,
+        scope: String::new(),
+        ..claims()
+    };
+    let token = ring
+        .issue_jwt(&forever, [9; 24], &jwt_fields())
+        .expect("issues");
+    let (_, payload) = jwt_parts(&token);
+    assert!(payload.get("exp").is_none() && payload.get("scope").is_none());
+    assert_eq!(ring.open(&token), Ok(forever));
+}
+
+#[test]
+fn a_jwt_with_any_part_changed_or_another_alg_is_refused() {
+    let ring = ring();
+    let token = ring
+        .issue_jwt(&claims(), [9; 24], &jwt_fields())
+        .expect("issues");
+    let parts: Vec<&str> = token.split('.').collect();
+    let encode = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let (header, mut payload) = jwt_parts(&token);
+    payload["scope"] = "admin".into();
+    let mut later = payload.clone();
+    later["scope"] = "read write".into();
+    later["exp"] = 1_900_000_000u64.into();
+    let cases = [
+        (
+            "payload changed",
+            format!("{}.{}.{}", parts[0], encode(payload), parts[2]),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                encode(serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": "k2026-02-01"})),
+                parts[1]
+            ),
+        ),
+        (
+            "HMAC",
+            format!(
+                "{}.{}.{}",
+                encode(serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": "k2026-02-01"})),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        (
+            "another typ",
+            format!(
+                "{}.{}.{}",
+                encode(serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": "k2026-02-01"})),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        (
+            "signature cut",
+            format!("{}.{}.{}", parts[0], parts[1], &parts[2][..20]),
+        ),
+        ("four parts", format!("{token}.x")),
+        (
+            "extended exp",
+            format!("{}.{}.{}", parts[0], encode(later), parts[2]),
+        ),
+    ];
+    for (case, forged) in cases {
+        assert!(ring.open(&forged).is_err(), "{case}");
+    }
+    let unknown_kid = format!(
+        "{}.{}.{}",
+        encode(serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "other"})),
+        parts[1],
+        parts[2]
+    );
+    assert_eq!(ring.open(&unknown_kid), Err(TokenError::UnknownKey));
+    let _ = header;
+}
+
+#[test]
+fn a_rotated_out_key_still_verifies_its_jwts_until_it_leaves_the_ring() {
+    let old = KeyRing::new(&[key("k1", 1)], "k1").expect("ring");
+    let token = old
+        .issue_jwt(&claims(), [9; 24], &jwt_fields())
+        .expect("issues");
+    let rotated = KeyRing::new(&[key("k1", 1), key("k2", 2)], "k2").expect("ring");
+    assert_eq!(rotated.open(&token), Ok(claims()));
+    let (header, _) = jwt_parts(
+        &rotated
+            .issue_jwt(&claims(), [9; 24], &jwt_fields())
+            .expect("issues"),
+    );
+    assert_eq!(header["kid"], "k2");
+    let jwks: serde_json::Value = serde_json::from_slice(&rotated.jwks()).expect("json");
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid"))
+        .collect();
+    assert_eq!(kids, ["k2", "k1"], "the active key first");
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    let gone = KeyRing::new(&[key("k2", 2)], "k2").expect("ring");
+    assert_eq!(gone.open(&token), Err(TokenError::UnknownKey));
+    // The same key id with other material: the signature fails.
+    let impostor = KeyRing::new(&[key("k1", 3)], "k1").expect("ring");
+    assert_eq!(impostor.open(&token), Err(TokenError::BadTag));
+}

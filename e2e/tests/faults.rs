@@ -97,6 +97,7 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
                     mandatory_scope: false,
                     hide_credentials: false,
                     accept_http_if_already_terminated: false,
+                    token_format: Default::default(),
                     anonymous: None,
                     auth_header_name: "authorization".into(),
                     realm: None,

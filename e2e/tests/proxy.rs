@@ -66,6 +66,7 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
                     mandatory_scope: false,
                     hide_credentials: false,
                     accept_http_if_already_terminated: false,
+                    token_format: Default::default(),
                     anonymous: None,
                     auth_header_name: "authorization".to_owned(),
                     realm: None,

@@ -243,6 +243,11 @@ pub struct OAuth2Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256))]
     pub realm: Option<String>,
+    /// What the token endpoint issues: `opaque` tokens (encrypted; only the gateway reads them)
+    /// or `jwt` access tokens (RFC 9068, signed EdDSA, verifiable by upstreams with the keys at
+    /// `<route path>/.well-known/jwks.json`). Routes of the plugin accept both.
+    #[serde(default)]
+    pub token_format: TokenFormat,
 }
 
 /// Settings of Kong's `openid-connect` plugin: verifies tokens of an `oauth2` plugin
@@ -396,4 +401,15 @@ impl Default for OpenIdConnectSettings {
 
 fn default_param_types() -> Vec<BearerTokenParamType> {
     vec![BearerTokenParamType::Header]
+}
+
+/// The format of an oauth2 plugin's access tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// Encrypted tokens only the gateway reads (the default).
+    #[default]
+    Opaque,
+    /// Signed JWT access tokens (RFC 9068).
+    Jwt,
 }

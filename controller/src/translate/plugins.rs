@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use tollgate_core::snapshot::{
-    self, AcceptNamespaces, OAuth2Config, OpenIdConnectConfig, PluginConfig,
+    self, AcceptNamespaces, OAuth2Config, OpenIdConnectConfig, PluginConfig, TokenFormat,
 };
 
 use super::consumers::{ConsumerLookup, Consumers};
@@ -18,7 +18,7 @@ use crate::jwks::IssuerKeys;
 use crate::resources::AuthPlugin;
 use crate::resources::auth_plugin::{
     AllowedNamespaces, AuthMethod, BearerTokenParamType, ConsumerBy, FromNamespaces,
-    OAuth2Settings, OpenIdConnectSettings, PluginType,
+    OAuth2Settings, OpenIdConnectSettings, PluginType, TokenFormat as SpecTokenFormat,
 };
 
 /// The plugins of one translation: which exist, and which are accepted.
@@ -216,6 +216,10 @@ fn oauth2(
         anonymous,
         auth_header_name: s.auth_header_name.to_ascii_lowercase(),
         realm: s.realm.clone(),
+        token_format: match s.token_format {
+            SpecTokenFormat::Opaque => TokenFormat::Opaque,
+            SpecTokenFormat::Jwt => TokenFormat::Jwt,
+        },
     })
 }
 

@@ -144,7 +144,7 @@ pub const BASIC_CHALLENGE: &str = "Basic realm=\"OAuth2.0\"";
 
 /// `invalid_client`: 401 with a Basic challenge when the client used HTTP Basic (RFC 6749 §5.2
 /// MUST), else 400. Unlike Kong, an *unknown* client sent with Basic also gets the 401.
-fn invalid_client(method: ClientAuthMethod) -> OAuthError {
+pub(crate) fn invalid_client(method: ClientAuthMethod) -> OAuthError {
     match method {
         ClientAuthMethod::Basic => OAuthError {
             www_authenticate: Some(BASIC_CHALLENGE.to_string()),
@@ -186,7 +186,10 @@ fn basic_credentials(header: &[u8]) -> Result<Option<(String, String)>, OAuthErr
 /// The HTTPS rule (Kong `check_https`): TLS on this proxy, or, with
 /// `accept_http_if_already_terminated`, exactly one `X-Forwarded-Proto: https` from a trusted
 /// peer.
-fn check_https(config: &OAuth2Config, req: &TokenRequestView<'_>) -> Result<(), OAuthError> {
+pub(crate) fn check_https(
+    config: &OAuth2Config,
+    req: &TokenRequestView<'_>,
+) -> Result<(), OAuthError> {
     if req.https {
         return Ok(());
     }
@@ -222,6 +225,46 @@ pub fn parse_token_request(
     config: &OAuth2Config,
     req: &TokenRequestView<'_>,
 ) -> Result<TokenRequest, OAuthError> {
+    check_method(config, req)?;
+    check_https(config, req)?;
+
+    let mut params = collect_params(req)?;
+
+    let (client_id, client_secret, auth_method) = client_authentication(req, &mut params)?;
+
+    let grant_type = match params.get("grant_type") {
+        None => return Err(invalid_request("Missing grant_type parameter")),
+        Some("client_credentials") if config.enable_client_credentials => {
+            GrantType::ClientCredentials
+        }
+        Some(_) => {
+            return Err(token_error(
+                400,
+                "unsupported_grant_type",
+                "Invalid grant_type",
+            ));
+        }
+    };
+    let Some(client_id) = client_id else {
+        return Err(invalid_client(auth_method));
+    };
+
+    let scope = granted_scope(config, params.get("scope"))?;
+    Ok(TokenRequest {
+        client_id,
+        client_secret,
+        auth_method,
+        grant_type,
+        scope,
+        state: params.take("state"),
+    })
+}
+
+/// Only `POST` reaches the token endpoint: 405 `invalid_method` otherwise, with the challenge.
+pub(crate) fn check_method(
+    config: &OAuth2Config,
+    req: &TokenRequestView<'_>,
+) -> Result<(), OAuthError> {
     if req.method != "POST" {
         let description = format!(
             "The HTTP method {} is invalid for the token endpoint",
@@ -235,8 +278,12 @@ pub fn parse_token_request(
             ..token_error(405, "invalid_method", description)
         });
     }
-    check_https(config, req)?;
+    Ok(())
+}
 
+/// The request's parameters from the query string and the form or JSON body: bounded, no
+/// `client_secret` in the query, empty values dropped, none repeated.
+pub(crate) fn collect_params(req: &TokenRequestView<'_>) -> Result<Params, OAuthError> {
     let mut raw = Vec::new();
     let query = req.query.unwrap_or("");
     if query.len() > MAX_QUERY_LEN {
@@ -274,15 +321,21 @@ pub fn parse_token_request(
             )));
         }
     }
-    let mut params = Params(raw);
+    Ok(Params(raw))
+}
 
+/// Who the client says it is: HTTP Basic or body parameters (never both), and how.
+pub(crate) fn client_authentication(
+    req: &TokenRequestView<'_>,
+    params: &mut Params,
+) -> Result<(Option<String>, Option<String>, ClientAuthMethod), OAuthError> {
     let basic = match req.authorization {
         Some(header) => basic_credentials(header)?,
         None => None,
     };
     let body_id = params.take("client_id");
     let body_secret = params.take("client_secret");
-    let (client_id, client_secret, auth_method) = match (basic, body_id, body_secret) {
+    Ok(match (basic, body_id, body_secret) {
         (Some(_), _, Some(_)) => {
             return Err(invalid_request(
                 "Only one client authentication method may be used",
@@ -296,33 +349,6 @@ pub fn parse_token_request(
         (Some((id, secret)), _, None) => (Some(id), Some(secret), ClientAuthMethod::Basic),
         (None, id, Some(secret)) => (id, Some(secret), ClientAuthMethod::Body),
         (None, id, None) => (id, None, ClientAuthMethod::ClientIdOnly),
-    };
-
-    let grant_type = match params.get("grant_type") {
-        None => return Err(invalid_request("Missing grant_type parameter")),
-        Some("client_credentials") if config.enable_client_credentials => {
-            GrantType::ClientCredentials
-        }
-        Some(_) => {
-            return Err(token_error(
-                400,
-                "unsupported_grant_type",
-                "Invalid grant_type",
-            ));
-        }
-    };
-    let Some(client_id) = client_id else {
-        return Err(invalid_client(auth_method));
-    };
-
-    let scope = granted_scope(config, params.get("scope"))?;
-    Ok(TokenRequest {
-        client_id,
-        client_secret,
-        auth_method,
-        grant_type,
-        scope,
-        state: params.take("state"),
     })
 }
 

@@ -458,12 +458,14 @@ fn try_methods<'i>(
             c.introspection.as_deref(),
         ),
     };
-    // A JWT has two dots; the gateway's own tokens have none: each method skips the other's.
+    // A JWT has two dots; the gateway's opaque tokens have none. The bearer method skips
+    // opaque tokens; kong_oauth2 opens both (the gateway's own JWTs, `tokenFormat: jwt`), and
+    // refuses an external JWT at once by its unknown key id.
     let is_jwt = token.bytes().filter(|b| *b == b'.').count() == 2;
     let mut refused = TOKEN_INVALID;
     for method in methods {
         let outcome = match (method, bearer) {
-            (AuthMethod::KongOauth2, _) if !is_jwt => match (openers.kong)(token) {
+            (AuthMethod::KongOauth2, _) => match (openers.kong)(token) {
                 Ok(claims) => check_claims(plugin, claims, index, now),
                 Err(_) => Err(TOKEN_INVALID),
             },
@@ -633,7 +635,7 @@ fn finish<'i>(
     }
 }
 
-fn check_claims<'i>(
+pub(crate) fn check_claims<'i>(
     plugin: &Plugin,
     claims: Claims,
     index: &'i SnapshotIndex,

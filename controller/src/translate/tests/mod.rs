@@ -85,6 +85,7 @@ pub(super) fn oauth2_settings() -> OAuth2Settings {
         mandatory_scope: false,
         hide_credentials: false,
         accept_http_if_already_terminated: false,
+        token_format: Default::default(),
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: None,

@@ -36,6 +36,7 @@ pub fn oauth2(global: bool) -> OAuth2Config {
         mandatory_scope: false,
         hide_credentials: false,
         accept_http_if_already_terminated: false,
+        token_format: Default::default(),
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: None,

@@ -37,6 +37,7 @@ pub fn oauth2_config() -> OAuth2Config {
         mandatory_scope: false,
         hide_credentials: false,
         accept_http_if_already_terminated: false,
+        token_format: Default::default(),
         anonymous: None,
         auth_header_name: "authorization".to_owned(),
         realm: None,

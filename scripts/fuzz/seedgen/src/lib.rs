@@ -28,6 +28,7 @@ pub fn oauth2(global: bool) -> OAuth2Config {
         mandatory_scope: false,
         hide_credentials: false,
         accept_http_if_already_terminated: true,
+        token_format: Default::default(),
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: Some("api".into()),

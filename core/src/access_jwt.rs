@@ -5,8 +5,8 @@
 //! [`JWT_KEY_LABEL`]), so the ring's rotation applies as it is (the active key signs, every
 //! listed key verifies) and the raw Secret bytes are never a signing key.
 //!
-//! The payload carries RFC 9068's claims (`iss`, `sub` (the client id: no resource owner in the
-//! client credentials grant), `aud` (the issuer), `client_id`, `scope`, `jti`, `exp`, `iat`) for
+//! The payload carries RFC 9068's claims (`iss`, `sub` (the authenticated user id, else the
+//! client id: no resource owner in the client credentials grant), `aud` (the issuer), `client_id`, `scope`, `jti`, `exp`, `iat`) for
 //! upstreams that verify the token themselves with the JWKS, and a private claim `tg`: the same
 //! claims as an opaque token of the ring (encrypted), which the gateway opens to check the
 //! credential, its secret epoch and the plugin binding exactly as for opaque tokens. So a JWT is
@@ -87,7 +87,13 @@ pub(crate) fn sign(
     let header = serde_json::json!({ "alg": "EdDSA", "typ": TYP, "kid": kid });
     let mut payload = serde_json::Map::new();
     payload.insert("iss".into(), fields.issuer.into());
-    payload.insert("sub".into(), fields.client_id.into());
+    // RFC 9068 §2.2: the resource owner, else the client (no resource owner in the grant).
+    let subject = if claims.authenticated_userid.is_empty() {
+        fields.client_id
+    } else {
+        claims.authenticated_userid.as_str()
+    };
+    payload.insert("sub".into(), subject.into());
     payload.insert("aud".into(), fields.issuer.into());
     payload.insert("client_id".into(), fields.client_id.into());
     if !claims.scope.is_empty() {

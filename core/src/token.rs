@@ -17,7 +17,7 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::access_jwt::{self, JwtFields, JwtKey};
+use crate::access_jwt::{self, JwtFields, JwtKey, Refusal, Stated};
 use crate::snapshot::SigningKey;
 
 /// Token format version (first byte). Version 3 adds the authenticated user id; version 2 tokens
@@ -287,7 +287,15 @@ impl KeyRing {
     ) -> Result<String, TokenError> {
         let sealed = self.issue(claims, nonce)?;
         let key = self.keys.get(self.active).ok_or(TokenError::UnknownKey)?;
-        Ok(access_jwt::sign(&key.jwt, &key.id, claims, fields, &sealed))
+        let stated = Stated {
+            scope: &claims.scope,
+            issued_at: claims.issued_at,
+            expires_at: claims.expires_at,
+            user: &claims.authenticated_userid,
+        };
+        Ok(access_jwt::sign(
+            &key.jwt, &key.id, &stated, fields, &sealed,
+        ))
     }
 
     /// The public keys JWT access tokens are verified with, as a JWK Set (RFC 7517): every key
@@ -310,7 +318,14 @@ impl KeyRing {
             return self.open_opaque(token);
         }
         let key_of = |kid: &str| self.keys.iter().find(|k| k.id == kid).map(|k| &k.jwt);
-        let (sealed, iat, exp) = access_jwt::verify(token, key_of)?;
+        let (sealed, iat, exp) =
+            access_jwt::verify(token, key_of).map_err(|refusal| match refusal {
+                Refusal::TooLong => TokenError::TooLong,
+                Refusal::Encoding => TokenError::Encoding,
+                Refusal::Malformed => TokenError::Malformed,
+                Refusal::UnknownKey => TokenError::UnknownKey,
+                Refusal::BadSignature => TokenError::BadTag,
+            })?;
         let claims = self.open_opaque(&sealed)?;
         let exp_agrees = match exp {
             Some(exp) => exp == claims.expires_at,

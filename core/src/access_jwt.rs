@@ -5,8 +5,8 @@
 //! [`JWT_KEY_LABEL`]), so the ring's rotation applies as it is (the active key signs, every
 //! listed key verifies) and the raw Secret bytes are never a signing key.
 //!
-//! The payload carries RFC 9068's claims (`iss`, `sub` (the client id: no resource owner in the
-//! client credentials grant), `aud` (the issuer), `client_id`, `scope`, `jti`, `exp`, `iat`) for
+//! The payload carries RFC 9068's claims (`iss`, `sub` (the authenticated user id, else the
+//! client id: no resource owner in the client credentials grant), `aud` (the issuer), `client_id`, `scope`, `jti`, `exp`, `iat`) for
 //! upstreams that verify the token themselves with the JWKS, and a private claim `tg`: the same
 //! claims as an opaque token of the ring (encrypted), which the gateway opens to check the
 //! credential, its secret epoch and the plugin binding exactly as for opaque tokens. So a JWT is
@@ -19,8 +19,6 @@ use hmac::{Hmac, Mac};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::Deserialize;
 use sha2::Sha256;
-
-use crate::token::{Claims, TokenError};
 
 /// Domain label for deriving Ed25519 seeds from signing-key material.
 pub const JWT_KEY_LABEL: &[u8] = b"tollgate access-token ed25519 seed v1";
@@ -63,6 +61,27 @@ impl JwtKey {
     }
 }
 
+/// Why a JWT access token is refused (the token module maps these to its errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    TooLong,
+    Encoding,
+    Malformed,
+    UnknownKey,
+    BadSignature,
+}
+
+/// The grant's claims a JWT states in the clear.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stated<'a> {
+    pub scope: &'a str,
+    pub issued_at: u64,
+    /// 0: never expires (no `exp`).
+    pub expires_at: u64,
+    /// The authenticated user id; empty when none.
+    pub user: &'a str,
+}
+
 /// What a JWT access token says beyond the gateway's own claims.
 #[derive(Clone, Copy, Debug)]
 pub struct JwtFields<'a> {
@@ -75,23 +94,29 @@ pub struct JwtFields<'a> {
     pub jti: &'a str,
 }
 
-/// Signs a JWT for `claims` with `key` (id `kid`); `sealed` is the opaque token of the same
-/// claims, carried as the private claim `tg`.
+/// Signs a JWT stating `claims` with `key` (id `kid`); `sealed` is the opaque token of the
+/// same grant, carried as the private claim `tg`.
 pub(crate) fn sign(
     key: &JwtKey,
     kid: &str,
-    claims: &Claims,
+    claims: &Stated<'_>,
     fields: &JwtFields<'_>,
     sealed: &str,
 ) -> String {
     let header = serde_json::json!({ "alg": "EdDSA", "typ": TYP, "kid": kid });
     let mut payload = serde_json::Map::new();
     payload.insert("iss".into(), fields.issuer.into());
-    payload.insert("sub".into(), fields.client_id.into());
+    // RFC 9068 §2.2: the resource owner, else the client (no resource owner in the grant).
+    let subject = if claims.user.is_empty() {
+        fields.client_id
+    } else {
+        claims.user
+    };
+    payload.insert("sub".into(), subject.into());
     payload.insert("aud".into(), fields.issuer.into());
     payload.insert("client_id".into(), fields.client_id.into());
     if !claims.scope.is_empty() {
-        payload.insert("scope".into(), claims.scope.as_str().into());
+        payload.insert("scope".into(), claims.scope.into());
     }
     payload.insert("jti".into(), fields.jti.into());
     payload.insert("iat".into(), claims.issued_at.into());
@@ -133,34 +158,30 @@ struct Payload {
 pub(crate) fn verify<'k>(
     token: &str,
     key_of: impl Fn(&str) -> Option<&'k JwtKey>,
-) -> Result<(String, Option<u64>, Option<u64>), TokenError> {
+) -> Result<(String, Option<u64>, Option<u64>), Refusal> {
     if token.len() > MAX_JWT_LEN {
-        return Err(TokenError::TooLong);
+        return Err(Refusal::TooLong);
     }
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(TokenError::Malformed);
+        return Err(Refusal::Malformed);
     };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| TokenError::Encoding)
-    };
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| Refusal::Encoding);
     let header_bytes = decode(header)?;
     let parsed: Header<'_> =
-        serde_json::from_slice(&header_bytes).map_err(|_| TokenError::Malformed)?;
+        serde_json::from_slice(&header_bytes).map_err(|_| Refusal::Malformed)?;
     if parsed.alg != "EdDSA" || parsed.typ.is_some_and(|t| !t.eq_ignore_ascii_case(TYP)) {
-        return Err(TokenError::Malformed);
+        return Err(Refusal::Malformed);
     }
-    let key = key_of(parsed.kid).ok_or(TokenError::UnknownKey)?;
+    let key = key_of(parsed.kid).ok_or(Refusal::UnknownKey)?;
     let signed_len = header.len() + 1 + payload.len();
     let signature = decode(signature)?;
     if !key.verifies(&token.as_bytes()[..signed_len], &signature) {
-        return Err(TokenError::BadTag);
+        return Err(Refusal::BadSignature);
     }
     let payload: Payload =
-        serde_json::from_slice(&decode(payload)?).map_err(|_| TokenError::Malformed)?;
+        serde_json::from_slice(&decode(payload)?).map_err(|_| Refusal::Malformed)?;
     Ok((payload.tg, payload.iat, payload.exp))
 }

@@ -296,6 +296,14 @@ pub struct OAuth2Config {
     /// What the token endpoint issues.
     #[serde(default)]
     pub token_format: TokenFormat,
+    /// Kong's password grant: the application, having authenticated the user itself, asks for
+    /// a token on the user's behalf with the plugin's provision key and `authenticated_userid`.
+    #[serde(default)]
+    pub enable_password_grant: bool,
+    /// SHA-256 (hex) of the plugin's provision key, which the password grant, and the client
+    /// credentials grant when it names an `authenticated_userid`, must present. Never the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision_key_sha256: Option<String>,
 }
 
 /// The format of the access tokens an oauth2 plugin issues. Its routes accept both.

@@ -16,6 +16,7 @@ fn claims() -> Claims {
         expires_at: 1_700_007_200,
         binding: Binding::Plugin(plugin_binding("default/auth", "")),
         scope: "read write".to_string(),
+        authenticated_userid: String::new(),
     }
 }
 
@@ -116,7 +117,7 @@ fn malformed_inputs_give_precise_errors() {
         ("abc+/", TokenError::Encoding),
         ("abc=", TokenError::Encoding),
         ("A", TokenError::Encoding),
-        ("AwA", TokenError::Version),
+        ("BAA", TokenError::Version),
         // Version 1 tokens (before namespaces and incarnations) are no longer accepted.
         ("AQA", TokenError::Version),
         ("Ag", TokenError::Malformed),
@@ -435,4 +436,51 @@ fn a_rotated_out_key_still_verifies_its_jwts_until_it_leaves_the_ring() {
     // The same key id with other material: the signature fails.
     let impostor = KeyRing::new(&[key("k1", 3)], "k1").expect("ring");
     assert_eq!(impostor.open(&token), Err(TokenError::BadTag));
+}
+
+#[test]
+fn a_token_carries_the_authenticated_user_and_version_2_tokens_still_open() {
+    let ring = ring();
+    let with_user = Claims {
+        authenticated_userid: "user-42@example".into(),
+        ..claims()
+    };
+    let token = ring.issue(&with_user, [9; 24]).expect("issues");
+    assert_eq!(ring.open(&token), Ok(with_user.clone()));
+    let too_long = Claims {
+        authenticated_userid: "u".repeat(MAX_USERID_LEN + 1),
+        ..claims()
+    };
+    assert_eq!(
+        ring.issue(&too_long, [9; 24]),
+        Err(TokenError::UserIdTooLong)
+    );
+
+    // A version 2 token (before the user id) opens, with no user.
+    let material = [2u8; 32];
+    let cipher = derive_cipher(&material).expect("cipher");
+    let c = claims();
+    let kid = b"k2026-02-01";
+    let mut raw = vec![2, u8::try_from(kid.len()).expect("short")];
+    raw.extend_from_slice(kid);
+    let header_len = raw.len();
+    raw.extend_from_slice(&[5; 24]);
+    let body_start = raw.len();
+    raw.extend_from_slice(&c.credential_id);
+    raw.extend_from_slice(&c.epoch.to_be_bytes());
+    raw.extend_from_slice(&c.issued_at.to_be_bytes());
+    raw.extend_from_slice(&c.expires_at.to_be_bytes());
+    let Binding::Plugin(id) = c.binding else {
+        panic!("the fixture is plugin-bound")
+    };
+    raw.push(1);
+    raw.extend_from_slice(&id);
+    raw.extend_from_slice(&u16::try_from(c.scope.len()).expect("short").to_be_bytes());
+    raw.extend_from_slice(c.scope.as_bytes());
+    let (head, body) = raw.split_at_mut(body_start);
+    let tag = cipher
+        .encrypt_in_place_detached(XNonce::from_slice(&[5; 24]), &head[..header_len], body)
+        .expect("encrypts");
+    raw.extend_from_slice(&tag);
+    assert_eq!(ring.open(&URL_SAFE_NO_PAD.encode(&raw)), Ok(c));
 }

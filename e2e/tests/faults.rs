@@ -98,6 +98,8 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
                     hide_credentials: false,
                     accept_http_if_already_terminated: false,
                     token_format: Default::default(),
+                    enable_password_grant: false,
+                    provision_key_sha256: None,
                     anonymous: None,
                     auth_header_name: "authorization".into(),
                     realm: None,

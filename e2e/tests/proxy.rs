@@ -67,6 +67,8 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
                     hide_credentials: false,
                     accept_http_if_already_terminated: false,
                     token_format: Default::default(),
+                    enable_password_grant: false,
+                    provision_key_sha256: None,
                     anonymous: None,
                     auth_header_name: "authorization".to_owned(),
                     realm: None,

@@ -1015,3 +1015,125 @@ async fn run_oauth_client(qs: &Quickstart, metadata_url: &str) -> serde_json::Va
     );
     serde_json::from_slice(&output.stdout).expect("json")
 }
+
+/// An oauth2 plugin of the quickstart's namespace with Kong's password grant, on `/pw`.
+const PASSWORD_PLUGIN: &str = "
+apiVersion: v1
+kind: Secret
+metadata: {name: pw-provision, labels: {tollgate.dev/secret: credential}}
+stringData: {provision_key: 0123456789abcdef0123456789abcdef}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: oauth2-pw}
+spec:
+  type: oauth2
+  oauth2:
+    enablePasswordGrant: true
+    globalCredentials: true
+    provisionKeySecretRef: {name: pw-provision, key: provision_key}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: pw-auth}
+spec:
+  paths: [/pw]
+  plugins: [oauth2-pw]
+";
+
+/// Kong's password grant: the application presents the provision key and the user it vouches
+/// for; the upstream then sees `X-Authenticated-Userid`, and introspection names the user.
+#[tokio::test]
+async fn the_password_grant_carries_the_authenticated_user_to_the_upstream() {
+    let qs = Quickstart::start_variant(
+        "password-grant",
+        Variant {
+            extra_manifests: &[("05-password.yaml", PASSWORD_PLUGIN)],
+            ..Variant::default()
+        },
+    )
+    .await;
+    let client = format!(
+        "client_id={}&client_secret={}",
+        quickstart::CLIENT_ID,
+        quickstart::CLIENT_SECRET
+    );
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let post = |path: &'static str, body: String| {
+        let (qs, form) = (&qs, &form);
+        async move {
+            qs.client
+                .send(
+                    Method::POST,
+                    &qs.gateway.https_url(path),
+                    form,
+                    bytes::Bytes::from(body),
+                )
+                .await
+                .expect("request completes")
+        }
+    };
+    let key = "provision_key=0123456789abcdef0123456789abcdef";
+    for (case, body, error) in [
+        (
+            "wrong key",
+            format!("grant_type=password&{client}&provision_key=guess&authenticated_userid=alice"),
+            "invalid_provision_key",
+        ),
+        (
+            "no user",
+            format!("grant_type=password&{client}&{key}"),
+            "invalid_authenticated_userid",
+        ),
+        (
+            "grant not enabled on the quickstart's plugin",
+            format!("grant_type=password&{client}&{key}&authenticated_userid=alice"),
+            "unsupported_grant_type",
+        ),
+    ] {
+        let path = if case.starts_with("grant not") {
+            "/auth/oauth2/token"
+        } else {
+            "/pw/oauth2/token"
+        };
+        let refused = post(path, body).await;
+        assert_eq!(refused.status, 400, "{case}: {}", refused.describe());
+        assert_eq!(
+            refused.json()["error"],
+            error,
+            "{case}: {}",
+            refused.describe()
+        );
+    }
+
+    let issued = post(
+        "/pw/oauth2/token",
+        format!("grant_type=password&{client}&{key}&authenticated_userid=alice"),
+    )
+    .await;
+    assert_eq!(issued.status, 200, "{}", issued.describe());
+    let token = access_token_of(&issued);
+    let upstream = qs.call_upstream(Some(&token)).await;
+    assert_eq!(upstream.status, 200, "{}", upstream.describe());
+    let seen = echoed_headers(&upstream.json());
+    assert_eq!(
+        seen.get("x-authenticated-userid").map(String::as_str),
+        Some("alice")
+    );
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some(quickstart::USERNAME)
+    );
+    let introspected = post("/pw/oauth2/introspect", format!("token={token}&{client}")).await;
+    assert_eq!(
+        introspected.json()["sub"],
+        "alice",
+        "{}",
+        introspected.describe()
+    );
+
+    // A client credentials token names no user.
+    let plain = qs.access_token().await;
+    let seen = echoed_headers(&qs.call_upstream(Some(&plain)).await.json());
+    assert!(!seen.contains_key("x-authenticated-userid"), "{seen:?}");
+}

@@ -198,13 +198,24 @@ impl PluginType {
 /// Settings of Kong's `oauth2` plugin (same names, camelCase).
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.enableClientCredentials").message("enable at least one grant: enableClientCredentials must be true"))]
+#[x_kube(validation = Rule::new("self.enableClientCredentials || self.enablePasswordGrant").message("enable at least one grant: enableClientCredentials or enablePasswordGrant"))]
+#[x_kube(validation = Rule::new("!self.enablePasswordGrant || has(self.provisionKeySecretRef)").message("enablePasswordGrant requires provisionKeySecretRef"))]
 #[x_kube(validation = Rule::new("!self.mandatoryScope || (has(self.scopes) && size(self.scopes) > 0)").message("mandatoryScope requires scopes"))]
 pub struct OAuth2Settings {
-    /// Enable the client-credentials grant (the only grant Tollgate implements; at least one
-    /// grant must be enabled, as in Kong).
+    /// Enable the client-credentials grant (at least one grant must be enabled, as in Kong).
     #[serde(default)]
     pub enable_client_credentials: bool,
+    /// Enable Kong's password grant: the application authenticates the user itself, then asks
+    /// for a token on the user's behalf with `grant_type=password`, the plugin's provision key
+    /// and `authenticated_userid` (no user password reaches the gateway). OAuth 2.1 drops this
+    /// grant; prefer others for new applications.
+    #[serde(default)]
+    pub enable_password_grant: bool,
+    /// The Secret (labelled `tollgate.dev/secret`, same namespace) holding the plugin's
+    /// provision key, at least 32 characters: what the password grant, and the client
+    /// credentials grant when it names an `authenticated_userid`, must present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision_key_secret_ref: Option<crate::resources::oauth2_credential::SecretKeyRef>,
     /// Tokens are not bound to this plugin: every verifier accepts them (Kong's
     /// `global_credentials`). A non-global token is accepted only by the plugin that issued it.
     #[serde(default)]

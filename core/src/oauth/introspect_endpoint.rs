@@ -113,8 +113,9 @@ pub fn authorize_introspecting_client(
 }
 
 /// The RFC 7662 §2.2 answer about a token `opened` by the gateway's keys (`None`: the token
-/// was too long to try): `active`, `scope`, `client_id`, `username` (the consumer's),
-/// `token_type`, `exp` and `iat` for a token `plugin` accepts at `now`; only
+/// was too long to try): `active`, `scope`, `client_id`, `username` (the consumer's), `sub`
+/// (the authenticated user id, when the token has one), `token_type`, `exp` and `iat` for a
+/// token `plugin` accepts at `now`; only
 /// `{"active": false}` otherwise.
 pub fn introspection_response(
     plugin: &Plugin,
@@ -140,6 +141,9 @@ pub fn introspection_response(
     }
     if let Some(consumer) = identity.consumer {
         body.insert("username".into(), consumer.username.as_str().into());
+    }
+    if let Some(user) = identity.subject.as_deref() {
+        body.insert("sub".into(), user.into());
     }
     body.insert("token_type".into(), "bearer".into());
     if expires_at != 0 {

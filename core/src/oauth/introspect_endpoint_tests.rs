@@ -137,6 +137,7 @@ fn a_token_is_active_only_where_the_plugin_would_accept_it() {
         expires_at,
         binding,
         scope: "read".into(),
+        authenticated_userid: String::new(),
     };
     let here = Binding::Plugin(plugin_binding(&plugin.id, &plugin.incarnation));
     let answer = |opened| -> serde_json::Value {

@@ -51,6 +51,9 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
     if config.enable_client_credentials {
         grants.push("client_credentials");
     }
+    if config.enable_password_grant {
+        grants.push("password");
+    }
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     let mut body = serde_json::Map::new();
     body.insert("issuer".into(), issuer.into());
@@ -96,6 +99,8 @@ mod tests {
             hide_credentials: false,
             accept_http_if_already_terminated: false,
             token_format: Default::default(),
+            enable_password_grant: false,
+            provision_key_sha256: None,
             anonymous: None,
             auth_header_name: "authorization".into(),
             realm: None,

@@ -288,7 +288,8 @@ pub struct Identity<'a> {
     pub consumer: Option<&'a Consumer>,
     /// `None` for the anonymous consumer and for external tokens.
     pub credential: Option<&'a Credential>,
-    /// An external token's `sub` (`X-Authenticated-Userid`).
+    /// The end user: an external token's `sub`, or the `authenticated_userid` of one of the
+    /// gateway's tokens (`X-Authenticated-Userid`).
     pub subject: Option<String>,
     /// An external token's `client_id` (or `azp`) claim (`X-Credential-Identifier`).
     pub token_client_id: Option<String>,
@@ -666,9 +667,11 @@ pub(crate) fn check_claims<'i>(
         .consumer
         .and_then(|i| index.consumers.get(i as usize))
         .ok_or(TOKEN_INVALID)?;
+    let subject = (!claims.authenticated_userid.is_empty()).then_some(claims.authenticated_userid);
     Ok(Identity {
         consumer_values: Some(&consumer.values),
         client_id_value: entry.client_id_value.as_ref(),
+        subject,
         ..Identity::new(
             &consumer.consumer,
             Some(&entry.credential),

@@ -158,7 +158,10 @@ pub async fn serve(
         &address,
         &token_request.client_id,
         token_request.client_secret(),
-        |credential, secret_ok| oauth::authorize_client(&token_request, credential, secret_ok),
+        |credential, secret_ok| {
+            oauth::authorize_client(&token_request, credential, secret_ok)?;
+            oauth::token_endpoint::check_provision(config, &token_request)
+        },
     );
     let (entry, uuid) = match authenticated.await {
         Ok(authenticated) => authenticated,
@@ -176,6 +179,7 @@ pub async fn serve(
         uuid,
         entry.epoch,
         token_request.scope.as_deref(),
+        token_request.authenticated_userid.as_deref(),
         unix_now(),
     );
     issue(

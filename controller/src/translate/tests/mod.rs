@@ -86,6 +86,8 @@ pub(super) fn oauth2_settings() -> OAuth2Settings {
         hide_credentials: false,
         accept_http_if_already_terminated: false,
         token_format: Default::default(),
+        enable_password_grant: false,
+        provision_key_secret_ref: None,
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: None,

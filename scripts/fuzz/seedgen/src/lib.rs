@@ -29,6 +29,8 @@ pub fn oauth2(global: bool) -> OAuth2Config {
         hide_credentials: false,
         accept_http_if_already_terminated: true,
         token_format: Default::default(),
+        enable_password_grant: false,
+        provision_key_sha256: None,
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: Some("api".into()),

@@ -5,7 +5,8 @@
 //! - [`context`]: what a request is served with ([`Ctx`], the worker's [`WorkerLocal`]);
 //! - [`handler`]: route, then the route's plugin, then forward ([`handle`]);
 //! - [`verify`]: token verification on protected routes; [`token_endpoint`]: the client
-//!   credentials grant; [`identity`]: the identity headers a client may not forge;
+//!   credentials grant; [`server_endpoints`]: introspection and the metadata document;
+//!   [`identity`]: the identity headers a client may not forge;
 //! - [`secret_check`]: client-secret verification off the serving threads; [`brute_force`]:
 //!   the token endpoint's guard; [`token_cache`]: each worker's cache of opened tokens;
 //! - [`metrics`]: the proxy's counters (`ProxyMetrics`).
@@ -19,6 +20,7 @@ mod identity;
 mod introspection;
 mod metrics;
 mod secret_check;
+mod server_endpoints;
 mod state;
 mod token_cache;
 mod token_endpoint;
@@ -31,5 +33,7 @@ pub(crate) use context::{Ctx, WorkerLocal};
 pub(crate) use handler::handle;
 #[cfg(test)]
 pub(crate) use metrics::Verification;
-pub(crate) use metrics::{BUCKETS_US, Counts, Refusal};
+pub(crate) use metrics::{
+    BUCKETS_US, Counts, HistogramCounts, MAX_CONSUMER_SERIES, OTHER_CONSUMERS, Refusal,
+};
 pub use state::ProxyState;

@@ -12,6 +12,7 @@
 //! - [`token`]: self-contained encrypted access tokens.
 //! - [`routing`]: path normalization, route matching, `strip_path`.
 //! - [`oauth`]: token endpoint decisions, token verification, identity headers.
+//! - [`ratelimit`]: Kong's `rate-limiting` plugin (local policy): fixed windows and its headers.
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -19,6 +20,7 @@ pub mod config_channel;
 pub mod ids;
 pub mod jwt;
 pub mod oauth;
+pub mod ratelimit;
 pub mod routing;
 pub mod secret;
 pub mod snapshot;

@@ -16,9 +16,11 @@ use tracing::Instrument;
 
 use super::context::Ctx;
 use super::identity::set_identity;
+use super::rate_limit::{self, Quota};
 use super::state::{Compiled, RouteEntry};
 use super::{token_endpoint, verify};
 use crate::shared::body_limit::{ReadError, read_bounded};
+use crate::shared::clock::unix_now;
 use crate::shared::respond::{self, oauth_error};
 use crate::upstream::{self, Added, Endpoint, ProxyBody, Target};
 
@@ -113,10 +115,15 @@ enum Next<'a> {
 async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
     // Host, X-Forwarded-*, X-Real-IP and up to six identity headers.
     let mut added = Added::with_capacity(12);
+    // The rate limit's answer for an admitted request, for the response's headers.
+    let mut quota = None;
     let next = match &routed.entry.plugin {
         None => {
             set_identity(request.headers_mut(), None, &mut added);
-            forward_to(routed, request, &mut added, Query::Original)
+            match limited(routed, None, request, &mut quota) {
+                Some(refused) => Next::Respond(refused),
+                None => forward_to(routed, request, &mut added, Query::Original),
+            }
         }
         Some(plugin) => {
             if let PluginConfig::OAuth2(config) = &plugin.config
@@ -153,10 +160,10 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
                 );
                 Box::pin(asking).await;
             }
-            protected(routed, plugin, request, &mut added, buffered)
+            protected(routed, plugin, request, &mut added, buffered, &mut quota)
         }
     };
-    match next {
+    let mut response = match next {
         Next::Respond(response) => response,
         Next::Forward(target, endpoint) => {
             let ctx = routed.ctx;
@@ -173,6 +180,32 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
                 )
                 .await
         }
+    };
+    if let Some(quota) = &quota {
+        quota.apply(&mut response);
+    }
+    response
+}
+
+/// The route's rate limit, after its authentication plugin (Kong's priorities): `Some` is the
+/// 429 of a refused request; an admitted one's standing goes to `quota`. The token endpoint
+/// and refused authentications never get here, so they are not counted (in Kong the oauth2
+/// plugin answers them before rate-limiting runs).
+fn limited<'a>(
+    routed: Routed<'a>,
+    identity: Option<&tollgate_core::oauth::Identity<'_>>,
+    request: &Request<ProxyBody>,
+    quota: &mut Option<Quota<'a>>,
+) -> Option<Response<ProxyBody>> {
+    let limit = routed.entry.limit.as_deref()?;
+    let ctx = routed.ctx;
+    let client = rate_limit::client_ip(ctx.peer_ip, ctx.peer.trusted, request.headers());
+    match limit.check(identity, client, unix_now()) {
+        Ok(admitted) => {
+            *quota = Some(admitted);
+            None
+        }
+        Err(refused) => Some(refused),
     }
 }
 
@@ -190,12 +223,16 @@ fn protected<'a>(
     request: &mut Request<ProxyBody>,
     added: &mut Added,
     buffered: Option<Bytes>,
+    quota: &mut Option<Quota<'a>>,
 ) -> Next<'a> {
     let Routed { ctx, compiled, .. } = routed;
     let verified = match verify::verify(ctx, compiled, plugin, request, buffered.as_deref()) {
         Ok(verified) => verified,
         Err(error) => return Next::Respond(oauth_error(&error)),
     };
+    if let Some(refused) = limited(routed, Some(&verified.identity), request, quota) {
+        return Next::Respond(refused);
+    }
     set_identity(request.headers_mut(), Some(&verified.identity), added);
     let (query, rewritten) = match &verified.location {
         Some(location) if hides_credentials(plugin) => {
@@ -221,6 +258,7 @@ fn hides_credentials(plugin: &Plugin) -> bool {
     match &plugin.config {
         PluginConfig::OAuth2(c) => c.hide_credentials,
         PluginConfig::OpenIdConnect(c) => c.hide_credentials,
+        PluginConfig::RateLimiting(_) => false,
     }
 }
 

@@ -40,6 +40,18 @@ impl ProxyBody {
     }
 }
 
+impl ProxyBody {
+    /// Leaves out of an upstream response's verbatim header lines (the HTTP/1 fast path's, see
+    /// [`super::inline_client::VerbatimHead`]) every field `drop` names, so that a field the
+    /// gateway sets replaces the upstream's as it does in a `HeaderMap`. Other bodies carry no
+    /// lines: their fields are in the response's `HeaderMap`.
+    pub fn drop_verbatim_fields(&mut self, drop: impl Fn(&[u8]) -> bool) {
+        if let Self::Inline(body) = self {
+            body.drop_verbatim_fields(drop);
+        }
+    }
+}
+
 impl From<Bytes> for ProxyBody {
     fn from(bytes: Bytes) -> Self {
         Self::full(bytes)

@@ -1,0 +1,320 @@
+//! Kong's `rate-limiting` plugin (local policy) on the request path: whom a request counts for,
+//! the counters of this replica, and the headers and 429 of the answer. The window arithmetic
+//! is core's ([`tollgate_core::ratelimit`]).
+//!
+//! **Counters.** One [`Counters`] table per plugin, shared by every worker of the process (the
+//! limit is per replica, not per core), split into [`SHARDS`] mutex-guarded maps chosen by a
+//! keyed hash of the identity: a request takes one uncontended lock for a few dozen
+//! nanoseconds, and two identities rarely share a lock. A table is kept across snapshots by the
+//! plugin's id and incarnation ([`Registry`]), so a configuration change does not reset anyone's
+//! windows, while a deleted and re-created plugin starts afresh.
+//!
+//! **Memory.** Keys are 17 bytes (a kind and a UUID or an IPv6-form address), so what a client
+//! sends never sizes an entry. A table holds at most [`MAX_KEYS`] identities: a full shard first
+//! forgets identities whose windows are all over, then, when that is not enough (an attacker
+//! rotating addresses), the half seen least recently. A forgotten identity starts its windows
+//! again, which costs the attacker nothing it could not get from a fresh address anyway.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use http::{Response, StatusCode};
+use sha2::{Digest, Sha256};
+use tollgate_core::oauth::Identity;
+use tollgate_core::ratelimit::{self, Decision, Limits};
+use tollgate_core::snapshot::{LimitBy, Plugin, PluginConfig, RateLimitingConfig};
+
+use crate::shared::respond;
+use crate::upstream::ProxyBody;
+
+/// Kong's 429 body.
+pub const RATE_LIMITED: &str = r#"{"message":"API rate limit exceeded"}"#;
+/// Shards of a table.
+pub const SHARDS: usize = 64;
+/// Most identities one plugin's table holds.
+pub const MAX_KEYS: usize = 100_000;
+const SHARD_CAP: usize = MAX_KEYS.div_ceil(SHARDS);
+
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// An identity: a kind byte (consumer, credential, address) and 16 bytes.
+type Key = [u8; 17];
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    counters: ratelimit::Counters,
+    /// Unix seconds of the last request.
+    last: u64,
+}
+
+/// One plugin's counters, shared by the workers of this process.
+#[derive(Debug)]
+pub struct Counters {
+    shards: Box<[Mutex<HashMap<Key, Entry, RandomState>>]>,
+    hasher: RandomState,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        let hasher = RandomState::new();
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(hasher.clone())))
+                .collect(),
+            hasher,
+        }
+    }
+}
+
+impl Counters {
+    /// Admits or refuses one request of `key` at `now` and counts it when admitted.
+    fn admit(&self, key: Key, limits: &Limits, now: u64) -> Decision {
+        let shard = self.hasher.hash_one(key) as usize % SHARDS;
+        let mut map = self.shards[shard]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= SHARD_CAP && !map.contains_key(&key) {
+            make_room(&mut map, limits, now);
+        }
+        let entry = map.entry(key).or_default();
+        entry.last = now;
+        ratelimit::admit(&mut entry.counters, limits, now)
+    }
+
+    /// Identities held (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+}
+
+/// Frees room in a full shard: identities whose windows are all over, then, if a quarter is not
+/// free yet, the half seen least recently.
+fn make_room(map: &mut HashMap<Key, Entry, RandomState>, limits: &Limits, now: u64) {
+    map.retain(|_, e| !e.counters.expired(limits, now));
+    if map.len() < SHARD_CAP - SHARD_CAP / 4 {
+        return;
+    }
+    let mut seen: Vec<u64> = map.values().map(|e| e.last).collect();
+    let middle = seen.len() / 2;
+    let (_, median, _) = seen.select_nth_unstable(middle);
+    let median = *median;
+    map.retain(|_, e| e.last > median);
+    // Every entry seen in the same second: drop them all rather than keep the shard full.
+    if map.len() >= SHARD_CAP - SHARD_CAP / 4 {
+        map.clear();
+    }
+}
+
+/// The counters of every rate-limiting plugin being served, by id and incarnation. Compiled
+/// snapshots hold the tables; the registry only finds them again for the next snapshot.
+#[derive(Debug, Default)]
+pub struct Registry {
+    tables: Mutex<HashMap<String, Weak<Counters>>>,
+}
+
+impl Registry {
+    /// The table of `plugin`: the one a served snapshot already counts with, or a new one.
+    fn counters(&self, plugin: &Plugin) -> Arc<Counters> {
+        let key = format!("{}\0{}", plugin.id, plugin.incarnation);
+        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        tables.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(table) = tables.get(&key).and_then(Weak::upgrade) {
+            return table;
+        }
+        let table = Arc::new(Counters::default());
+        tables.insert(key, Arc::downgrade(&table));
+        table
+    }
+
+    /// A route's rate limit, compiled from `plugin` (a rate-limiting plugin, else `None`).
+    pub fn compile(&self, plugin: &Plugin) -> Option<Arc<RateLimit>> {
+        let PluginConfig::RateLimiting(config) = &plugin.config else {
+            return None;
+        };
+        Some(Arc::new(RateLimit::new(config, self.counters(plugin))))
+    }
+}
+
+/// A rate-limiting plugin ready to serve: its limits (divided by the replicas when asked), whom
+/// it counts, and its counters.
+#[derive(Debug)]
+pub struct RateLimit {
+    limits: Limits,
+    limit_by: LimitBy,
+    hide_client_headers: bool,
+    counters: Arc<Counters>,
+    /// `X-RateLimit-Limit-<Period>` and its value, per configured period, shortest first.
+    limit_headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl RateLimit {
+    fn new(config: &RateLimitingConfig, counters: Arc<Counters>) -> Self {
+        let limits = Limits::of(config);
+        let limit_headers = limits
+            .iter()
+            .map(|(period, limit)| {
+                (
+                    HeaderName::from_static(period.limit_header()),
+                    HeaderValue::from(limit),
+                )
+            })
+            .collect();
+        Self {
+            limits,
+            limit_by: config.limit_by,
+            hide_client_headers: config.hide_client_headers,
+            counters,
+            limit_headers,
+        }
+    }
+
+    /// Counts the request of `identity` (`None`: no authentication plugin ran) from `client`:
+    /// `Err` is the 429 to answer, `Ok` the headers to add to the response.
+    pub fn check(
+        &self,
+        identity: Option<&Identity<'_>>,
+        client: IpAddr,
+        now: u64,
+    ) -> Result<Quota<'_>, Response<ProxyBody>> {
+        let key = key_of(self.limit_by, identity, client);
+        let decision = self.counters.admit(key, &self.limits, now);
+        if decision.allowed {
+            return Ok(Quota {
+                limit: self,
+                decision,
+            });
+        }
+        let mut response = respond::static_json(StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED);
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, HeaderValue::from(decision.reset));
+        if !self.hide_client_headers {
+            self.put_headers(&decision, headers);
+        }
+        Err(response)
+    }
+
+    fn put_headers(&self, decision: &Decision, headers: &mut HeaderMap) {
+        for ((name, value), usage) in self.limit_headers.iter().zip(decision.usage()) {
+            headers.insert(name.clone(), value.clone());
+            headers.insert(
+                HeaderName::from_static(usage.period.remaining_header()),
+                HeaderValue::from(usage.remaining),
+            );
+        }
+        headers.insert(RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
+        headers.insert(RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
+        headers.insert(RATELIMIT_RESET, HeaderValue::from(decision.reset));
+    }
+}
+
+/// An admitted request's standing, for the headers of its response. It borrows the route's
+/// limit (no reference count touched per request).
+#[derive(Debug)]
+pub struct Quota<'a> {
+    limit: &'a RateLimit,
+    decision: Decision,
+}
+
+impl Quota<'_> {
+    /// Sets the rate-limit headers on the response, replacing the upstream's fields of the same
+    /// names (on both server paths: the verbatim lines of the HTTP/1 fast path too), as Kong sets
+    /// them in its header filter.
+    pub fn apply(&self, response: &mut Response<ProxyBody>) {
+        if self.limit.hide_client_headers {
+            return;
+        }
+        response
+            .body_mut()
+            .drop_verbatim_fields(|name| self.limit.sets(name));
+        self.limit
+            .put_headers(&self.decision, response.headers_mut());
+    }
+}
+
+impl RateLimit {
+    /// Whether `name` (any case) is a field this limit sets on responses.
+    fn sets(&self, name: &[u8]) -> bool {
+        let is = |field: &str| name.eq_ignore_ascii_case(field.as_bytes());
+        let starts = |prefix: &[u8]| {
+            name.len() > prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix)
+        };
+        if !(starts(b"ratelimit-") || starts(b"x-ratelimit-")) {
+            return false;
+        }
+        is("ratelimit-limit")
+            || is("ratelimit-remaining")
+            || is("ratelimit-reset")
+            || self
+                .limits
+                .iter()
+                .any(|(p, _)| is(p.limit_header()) || is(p.remaining_header()))
+    }
+}
+
+/// The key a request counts under: the consumer, the credential or the client address, as
+/// `limit_by` says and Kong falls back.
+fn key_of(limit_by: LimitBy, identity: Option<&Identity<'_>>, client: IpAddr) -> Key {
+    let consumer = identity.and_then(|i| i.consumer).map(|c| c.id.as_str());
+    let credential = identity.and_then(|i| i.credential).map(|c| c.id.as_str());
+    let chosen = match limit_by {
+        LimitBy::Consumer => consumer.map(|id| (1, id)).or(credential.map(|id| (2, id))),
+        LimitBy::Credential => credential.map(|id| (2, id)),
+        LimitBy::Ip => None,
+    };
+    let mut key = [0u8; 17];
+    match chosen {
+        Some((kind, id)) => {
+            key[0] = kind;
+            let bytes = tollgate_core::ids::uuid_bytes(id).unwrap_or_else(|| {
+                let digest = Sha256::digest(id.as_bytes());
+                let mut first = [0u8; 16];
+                first.copy_from_slice(&digest[..16]);
+                first
+            });
+            key[1..].copy_from_slice(&bytes);
+        }
+        None => {
+            key[0] = 3;
+            let v6 = match tollgate_core::address::canonical(client) {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                IpAddr::V6(v6) => v6,
+            };
+            key[1..].copy_from_slice(&v6.octets());
+        }
+    }
+    key
+}
+
+/// The client's address as the limit counts it: the peer's, or from a trusted proxy the last
+/// address it appended to `X-Forwarded-For` (the one it received the request from).
+pub fn client_ip(peer: IpAddr, trusted: bool, headers: &HeaderMap) -> IpAddr {
+    if !trusted {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .and_then(|a| {
+            a.parse::<IpAddr>()
+                .ok()
+                .or_else(|| a.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        })
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+#[path = "rate_limit_tests.rs"]
+mod tests;

@@ -123,7 +123,10 @@ fn counters_expire_once_every_window_they_hold_is_over() {
     assert!(counters.expired(&limits, HOUR_START));
     admit(&mut counters, &limits, HOUR_START + 1);
     assert!(!counters.expired(&limits, HOUR_START + 1));
-    assert!(!counters.expired(&limits, HOUR_START + 59), "the minute holds");
+    assert!(
+        !counters.expired(&limits, HOUR_START + 59),
+        "the minute holds"
+    );
     assert!(counters.expired(&limits, HOUR_START + 60));
     assert_eq!(counters.count(Period::Minute, HOUR_START + 30), 1);
     assert_eq!(counters.count(Period::Minute, HOUR_START + 60), 0);
@@ -166,6 +169,9 @@ fn the_longest_period_is_the_last_configured() {
         Limits::new(Some(1), Some(2), None).longest(),
         Some(Period::Minute)
     );
-    assert_eq!(Limits::new(None, None, Some(2)).longest(), Some(Period::Hour));
+    assert_eq!(
+        Limits::new(None, None, Some(2)).longest(),
+        Some(Period::Hour)
+    );
     assert_eq!(Limits::default().longest(), None);
 }

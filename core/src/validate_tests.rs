@@ -10,13 +10,18 @@ fn the_quickstart_snapshot_is_valid() {
 #[test]
 fn a_route_takes_an_authentication_plugin_and_a_rate_limit_in_either_order() {
     let mut s = fixtures::snapshot();
-    s.plugins.push(fixtures::rate_limit("default/limit", Some(5)));
+    s.plugins
+        .push(fixtures::rate_limit("default/limit", Some(5)));
     s.routes[1].plugins = vec!["default/limit".into(), "default/oidc".into()];
     assert_eq!(validate(&s), Ok(()));
     s.routes[1].plugins.reverse();
     assert_eq!(validate(&s), Ok(()));
     s.routes[1].plugins = vec!["default/limit".into()];
-    assert_eq!(validate(&s), Ok(()), "a rate limit alone is a route's plugin too");
+    assert_eq!(
+        validate(&s),
+        Ok(()),
+        "a rate limit alone is a route's plugin too"
+    );
 }
 
 #[test]

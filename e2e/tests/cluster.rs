@@ -2019,7 +2019,8 @@ spec:
     assert!(
         accepted["message"]
             .as_str()
-            .is_some_and(|m| m.contains("the limit for hour(5) cannot be lower than the limit for minute(10)")),
+            .is_some_and(|m| m
+                .contains("the limit for hour(5) cannot be lower than the limit for minute(10)")),
         "{bad}"
     );
     let events = env
@@ -2046,7 +2047,12 @@ spec:
         async move {
             let r = g
                 .client
-                .send(Method::GET, &url, &[("authorization", &auth)], Default::default())
+                .send(
+                    Method::GET,
+                    &url,
+                    &[("authorization", &auth)],
+                    Default::default(),
+                )
                 .await
                 .unwrap_or_else(|e| panic!("limited call through {}: {e}", g.name));
             (

@@ -216,7 +216,11 @@ fn rate_limiting(
         hide_client_headers: s.hide_client_headers,
         divide_by: s.divide_by_replicas.then_some(proxy_replicas.max(1)),
     };
-    found.extend(tollgate_core::ratelimit::problems(&config).into_iter().map(invalid));
+    found.extend(
+        tollgate_core::ratelimit::problems(&config)
+            .into_iter()
+            .map(invalid),
+    );
     if found.is_empty() {
         Ok(config)
     } else {

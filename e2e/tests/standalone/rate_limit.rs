@@ -212,9 +212,14 @@ async fn scenario(fast_path: bool) -> (Vec<Seen>, Vec<Seen>, Vec<Seen>, Response
     assert_eq!(anonymous.status, 401, "{}", anonymous.describe());
     assert!(anonymous.header("x-ratelimit-limit-hour").is_none());
     // httpbin answers with the headers it is asked for: the gateway's replace the upstream's.
-    let mut jane_seen = vec![
-        seen(&get(&qs, "/limited/response-headers?X-RateLimit-Limit-Hour=999", Some(&jane)).await),
-    ];
+    let mut jane_seen = vec![seen(
+        &get(
+            &qs,
+            "/limited/response-headers?X-RateLimit-Limit-Hour=999",
+            Some(&jane),
+        )
+        .await,
+    )];
     for _ in 0..3 {
         jane_seen.push(seen(&get(&qs, "/limited/anything", Some(&jane)).await));
     }

@@ -101,7 +101,10 @@ fn a_consumer_exhausting_its_limit_gets_kongs_429_and_another_consumer_does_not(
 #[test]
 fn the_429_body_is_kongs_message() {
     let body: serde_json::Value = serde_json::from_str(RATE_LIMITED).expect("json");
-    assert_eq!(body, serde_json::json!({"message": "API rate limit exceeded"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"message": "API rate limit exceeded"})
+    );
 }
 
 #[test]
@@ -190,10 +193,20 @@ fn the_address_of_a_trusted_proxys_client_is_the_last_forwarded_entry() {
         client_ip(peer, true, &headers),
         "198.51.100.4".parse::<IpAddr>().expect("ip")
     );
-    assert_eq!(client_ip(peer, false, &headers), peer, "untrusted: the peer");
-    headers.insert("x-forwarded-for", HeaderValue::from_static("not-an-address"));
+    assert_eq!(
+        client_ip(peer, false, &headers),
+        peer,
+        "untrusted: the peer"
+    );
+    headers.insert(
+        "x-forwarded-for",
+        HeaderValue::from_static("not-an-address"),
+    );
     assert_eq!(client_ip(peer, true, &headers), peer);
-    headers.insert("x-forwarded-for", HeaderValue::from_static("[2001:db8::1]:443"));
+    headers.insert(
+        "x-forwarded-for",
+        HeaderValue::from_static("[2001:db8::1]:443"),
+    );
     assert_eq!(
         client_ip(peer, true, &headers),
         "2001:db8::1".parse::<IpAddr>().expect("ip")
@@ -224,7 +237,10 @@ fn admitted_responses_get_the_headers_replacing_the_upstreams_and_hidden_ones_ge
     assert_eq!(headers["x-ratelimit-limit-second"], "5");
     assert_eq!(headers["x-ratelimit-remaining-second"], "4");
     assert_eq!(headers["x-ratelimit-limit-minute"], "10");
-    assert_eq!(headers.get_all("x-ratelimit-limit-minute").iter().count(), 1);
+    assert_eq!(
+        headers.get_all("x-ratelimit-limit-minute").iter().count(),
+        1
+    );
     assert_eq!(headers["x-ratelimit-remaining-minute"], "9");
     assert_eq!(headers["ratelimit-limit"], "5");
     assert_eq!(headers["ratelimit-remaining"], "4");
@@ -301,7 +317,10 @@ fn counters_survive_a_new_snapshot_but_not_a_recreated_plugin() {
     let recreated = registry
         .compile(&plugin("default/rl", "uid-2", config))
         .expect("a rate limit");
-    assert_eq!(status_of(&recreated.check(None, CLIENT, NOW)), StatusCode::OK);
+    assert_eq!(
+        status_of(&recreated.check(None, CLIENT, NOW)),
+        StatusCode::OK
+    );
     // Tables no snapshot holds any more are forgotten.
     drop((first, again, recreated));
     let _ = registry.counters(&plugin("default/other", "", minute(1, LimitBy::Ip)));

@@ -318,7 +318,12 @@ async fn a_rate_limit_runs_after_authentication_whatever_its_place_in_the_route_
             seen_all
         })
         .await;
-        let unauthorized = (StatusCode::UNAUTHORIZED, None, false, serde_json::Value::Null);
+        let unauthorized = (
+            StatusCode::UNAUTHORIZED,
+            None,
+            false,
+            serde_json::Value::Null,
+        );
         let message = serde_json::json!("API rate limit exceeded");
         // The route has no backend: admitted requests get its 503, with the headers.
         let expected = vec![
@@ -337,7 +342,12 @@ async fn a_rate_limit_runs_after_authentication_whatever_its_place_in_the_route_
                 false,
                 serde_json::json!("no Service found with those values"),
             ),
-            (StatusCode::TOO_MANY_REQUESTS, Some("0".into()), true, message),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("0".into()),
+                true,
+                message,
+            ),
         ];
         assert_eq!(all, expected, "rate limit listed first: {limit_first}");
     }
@@ -365,6 +375,9 @@ async fn a_rate_limit_alone_on_an_open_route_counts_by_client_address() {
     let statuses: Vec<StatusCode> = all.iter().map(|s| s.0).collect();
     assert_eq!(
         statuses,
-        [StatusCode::SERVICE_UNAVAILABLE, StatusCode::TOO_MANY_REQUESTS]
+        [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
     );
 }

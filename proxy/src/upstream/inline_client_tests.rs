@@ -352,9 +352,8 @@ fn verbatim_fields_the_gateway_sets_itself_are_dropped_and_the_rest_kept_byte_fo
     let untouched = verbatim.clone();
     verbatim.drop_fields(|name| name.eq_ignore_ascii_case(b"x-nothing"));
     assert_eq!(verbatim, untouched, "nothing named: nothing changes");
-    verbatim.drop_fields(|name| {
-        name.len() > 12 && name[..12].eq_ignore_ascii_case(b"x-ratelimit-")
-    });
+    verbatim
+        .drop_fields(|name| name.len() > 12 && name[..12].eq_ignore_ascii_case(b"x-ratelimit-"));
     assert_eq!(
         String::from_utf8_lossy(&verbatim.lines),
         "Server: up\r\nContent-Length: 2\r\n"

@@ -97,7 +97,11 @@ fn a_rate_limit_with_an_acl_or_the_wrong_block_is_refused_with_a_reason() {
         }
     }
     let t = run(&objects);
-    let got: Vec<(&str, &str)> = t.problems.iter().map(|p| (p.name.as_str(), p.reason)).collect();
+    let got: Vec<(&str, &str)> = t
+        .problems
+        .iter()
+        .map(|p| (p.name.as_str(), p.reason))
+        .collect();
     assert_eq!(
         got,
         [
@@ -105,23 +109,39 @@ fn a_rate_limit_with_an_acl_or_the_wrong_block_is_refused_with_a_reason() {
             ("httpbin", reason::PLUGIN_NOT_ACCEPTED)
         ]
     );
-    assert!(t.problems[0].message.contains("acl"), "{}", t.problems[0].message);
+    assert!(
+        t.problems[0].message.contains("acl"),
+        "{}",
+        t.problems[0].message
+    );
 
     let mut objects = quickstart();
     let mut wrong = rate_limit_plugin("limit", 1);
     wrong.spec.oauth2 = Some(oauth2_settings());
     objects.plugins.push(Arc::new(wrong));
     let t = run(&objects);
-    let got: Vec<(&str, &str)> = t.problems.iter().map(|p| (p.name.as_str(), p.reason)).collect();
+    let got: Vec<(&str, &str)> = t
+        .problems
+        .iter()
+        .map(|p| (p.name.as_str(), p.reason))
+        .collect();
     assert_eq!(got, [("limit", reason::PLUGIN_TYPE_MISMATCH)]);
-    assert!(t.problems[0].message.contains("rateLimiting"), "{}", t.problems[0].message);
+    assert!(
+        t.problems[0].message.contains("rateLimiting"),
+        "{}",
+        t.problems[0].message
+    );
 }
 
 #[test]
 fn a_rate_limit_alone_may_guard_a_route() {
     let mut objects = quickstart();
-    objects.plugins.push(Arc::new(rate_limit_plugin("limit", 1)));
-    edit_route(&mut objects, "httpbin", |r| r.spec.plugins = vec!["limit".into()]);
+    objects
+        .plugins
+        .push(Arc::new(rate_limit_plugin("limit", 1)));
+    edit_route(&mut objects, "httpbin", |r| {
+        r.spec.plugins = vec!["limit".into()]
+    });
     let t = run(&objects);
     assert!(t.problems.is_empty(), "{:?}", t.problems);
 }
@@ -136,7 +156,11 @@ fn two_rate_limits_or_one_listed_twice_leave_the_route_out_and_the_plugins_serve
             r.spec.plugins = list.iter().map(|n| (*n).to_owned()).collect()
         });
         let t = run(&objects);
-        let got: Vec<(&str, &str)> = t.problems.iter().map(|p| (p.name.as_str(), p.reason)).collect();
+        let got: Vec<(&str, &str)> = t
+            .problems
+            .iter()
+            .map(|p| (p.name.as_str(), p.reason))
+            .collect();
         assert_eq!(got, [("httpbin", reason::TOO_MANY_PLUGINS)], "{list:?}");
         assert!(t.snapshot.routes.iter().all(|r| r.id != "default/httpbin"));
         assert_eq!(t.snapshot.plugins.len(), 4, "{list:?}");

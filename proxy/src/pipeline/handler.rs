@@ -205,7 +205,7 @@ fn limited<'a>(
             *quota = Some(admitted);
             None
         }
-        Err(refused) => Some(refused),
+        Err(refused) => Some(refused.response()),
     }
 }
 

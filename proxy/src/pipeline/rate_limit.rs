@@ -178,28 +178,27 @@ impl RateLimit {
     }
 
     /// Counts the request of `identity` (`None`: no authentication plugin ran) from `client`:
-    /// `Err` is the 429 to answer, `Ok` the headers to add to the response.
+    /// `Ok` is the standing of an admitted request (for its response's headers), `Err` a
+    /// refused one (its 429 is [`Refused::response`]).
     pub fn check(
         &self,
         identity: Option<&Identity<'_>>,
         client: IpAddr,
         now: u64,
-    ) -> Result<Quota<'_>, Response<ProxyBody>> {
+    ) -> Result<Quota<'_>, Refused<'_>> {
         let key = key_of(self.limit_by, identity, client);
         let decision = self.counters.admit(key, &self.limits, now);
         if decision.allowed {
-            return Ok(Quota {
+            Ok(Quota {
                 limit: self,
                 decision,
-            });
+            })
+        } else {
+            Err(Refused {
+                limit: self,
+                decision,
+            })
         }
-        let mut response = respond::static_json(StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED);
-        let headers = response.headers_mut();
-        headers.insert(RETRY_AFTER, HeaderValue::from(decision.reset));
-        if !self.hide_client_headers {
-            self.put_headers(&decision, headers);
-        }
-        Err(response)
     }
 
     fn put_headers(&self, decision: &Decision, headers: &mut HeaderMap) {
@@ -213,6 +212,27 @@ impl RateLimit {
         headers.insert(RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
         headers.insert(RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
         headers.insert(RATELIMIT_RESET, HeaderValue::from(decision.reset));
+    }
+}
+
+/// A refused request: its limit and the numbers of its 429.
+#[derive(Debug)]
+pub struct Refused<'a> {
+    limit: &'a RateLimit,
+    decision: Decision,
+}
+
+impl Refused<'_> {
+    /// Kong's 429: `{"message": "API rate limit exceeded"}`, `Retry-After` (always, even with
+    /// `hide_client_headers`), and the limit's headers unless hidden.
+    pub fn response(&self) -> Response<ProxyBody> {
+        let mut response = respond::static_json(StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED);
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, HeaderValue::from(self.decision.reset));
+        if !self.limit.hide_client_headers {
+            self.limit.put_headers(&self.decision, headers);
+        }
+        response
     }
 }
 

@@ -56,10 +56,10 @@ const CRED_A: &str = "a3c1e6b2-7d4f-4b8a-9c0e-2f1d3b5a7c9e";
 const CRED_B: &str = "c5e7a9b1-3d2f-4e6a-8b0c-9d1e2f3a4b5c";
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
 
-fn status_of(result: &Result<Quota<'_>, Response<ProxyBody>>) -> StatusCode {
+fn status_of(result: &Result<Quota<'_>, Refused<'_>>) -> StatusCode {
     match result {
         Ok(_) => StatusCode::OK,
-        Err(refused) => refused.status(),
+        Err(refused) => refused.response().status(),
     }
 }
 
@@ -81,6 +81,7 @@ fn a_consumer_exhausting_its_limit_gets_kongs_429_and_another_consumer_does_not(
     let Err(refused) = limit.check(Some(&as_jane), CLIENT, NOW) else {
         panic!("the third request of the minute is refused");
     };
+    let refused = refused.response();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let headers = refused.headers();
     assert_eq!(headers[CONTENT_TYPE], respond::JSON);
@@ -266,6 +267,7 @@ fn admitted_responses_get_the_headers_replacing_the_upstreams_and_hidden_ones_ge
     let Err(refused) = hidden.check(None, CLIENT, NOW) else {
         panic!("refused");
     };
+    let refused = refused.response();
     let names: Vec<&str> = refused.headers().keys().map(HeaderName::as_str).collect();
     assert_eq!(names, ["content-type", "content-length", "retry-after"]);
 }

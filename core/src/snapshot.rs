@@ -355,6 +355,29 @@ pub struct OAuth2Config {
     /// `realm` attribute of `WWW-Authenticate`, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<String>,
+    /// What the token endpoint issues.
+    #[serde(default)]
+    pub token_format: TokenFormat,
+    /// Kong's password grant: the application, having authenticated the user itself, asks for
+    /// a token on the user's behalf with the plugin's provision key and `authenticated_userid`.
+    #[serde(default)]
+    pub enable_password_grant: bool,
+    /// SHA-256 (hex) of the plugin's provision key, which the password grant, and the client
+    /// credentials grant when it names an `authenticated_userid`, must present. Never the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision_key_sha256: Option<String>,
+}
+
+/// The format of the access tokens an oauth2 plugin issues. Its routes accept both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// Encrypted, readable by no one but the gateway ([`crate::token`]).
+    #[default]
+    Opaque,
+    /// Signed JWTs (RFC 9068) that upstreams can verify with the route's JWKS
+    /// ([`crate::access_jwt`]).
+    Jwt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

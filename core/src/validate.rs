@@ -286,6 +286,22 @@ fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Problems) 
             if c.mandatory_scope && c.scopes.is_empty() {
                 problems.push(format!("{who}: mandatoryScope needs at least one scope"));
             }
+            let key_is_sha256 = |k: &str| {
+                k.len() == 64
+                    && k.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            };
+            match c.provision_key_sha256.as_deref() {
+                None if c.enable_password_grant => {
+                    problems.push(format!("{who}: the password grant needs a provision key"));
+                }
+                Some(k) if !key_is_sha256(k) => {
+                    problems.push(format!(
+                        "{who}: the provision key digest is not SHA-256 hex"
+                    ));
+                }
+                _ => {}
+            }
             (c.anonymous.as_deref(), c.realm.as_deref())
         }
         PluginConfig::OpenIdConnect(c) => {

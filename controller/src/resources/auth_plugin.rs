@@ -269,13 +269,24 @@ pub enum RateLimitPolicy {
 /// Settings of Kong's `oauth2` plugin (same names, camelCase).
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.enableClientCredentials").message("enable at least one grant: enableClientCredentials must be true"))]
+#[x_kube(validation = Rule::new("self.enableClientCredentials || self.enablePasswordGrant").message("enable at least one grant: enableClientCredentials or enablePasswordGrant"))]
+#[x_kube(validation = Rule::new("!self.enablePasswordGrant || has(self.provisionKeySecretRef)").message("enablePasswordGrant requires provisionKeySecretRef"))]
 #[x_kube(validation = Rule::new("!self.mandatoryScope || (has(self.scopes) && size(self.scopes) > 0)").message("mandatoryScope requires scopes"))]
 pub struct OAuth2Settings {
-    /// Enable the client-credentials grant (the only grant Tollgate implements; at least one
-    /// grant must be enabled, as in Kong).
+    /// Enable the client-credentials grant (at least one grant must be enabled, as in Kong).
     #[serde(default)]
     pub enable_client_credentials: bool,
+    /// Enable Kong's password grant: the application authenticates the user itself, then asks
+    /// for a token on the user's behalf with `grant_type=password`, the plugin's provision key
+    /// and `authenticated_userid` (no user password reaches the gateway). OAuth 2.1 drops this
+    /// grant; prefer others for new applications.
+    #[serde(default)]
+    pub enable_password_grant: bool,
+    /// The Secret (labelled `tollgate.dev/secret`, same namespace) holding the plugin's
+    /// provision key, at least 32 characters: what the password grant, and the client
+    /// credentials grant when it names an `authenticated_userid`, must present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision_key_secret_ref: Option<crate::resources::oauth2_credential::SecretKeyRef>,
     /// Tokens are not bound to this plugin: every verifier accepts them (Kong's
     /// `global_credentials`). A non-global token is accepted only by the plugin that issued it.
     #[serde(default)]
@@ -314,6 +325,11 @@ pub struct OAuth2Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256))]
     pub realm: Option<String>,
+    /// What the token endpoint issues: `opaque` tokens (encrypted; only the gateway reads them)
+    /// or `jwt` access tokens (RFC 9068, signed EdDSA, verifiable by upstreams with the keys at
+    /// `<route path>/.well-known/jwks.json`). Routes of the plugin accept both.
+    #[serde(default)]
+    pub token_format: TokenFormat,
 }
 
 /// Settings of Kong's `openid-connect` plugin: verifies tokens of an `oauth2` plugin
@@ -467,4 +483,15 @@ impl Default for OpenIdConnectSettings {
 
 fn default_param_types() -> Vec<BearerTokenParamType> {
     vec![BearerTokenParamType::Header]
+}
+
+/// The format of an oauth2 plugin's access tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// Encrypted tokens only the gateway reads (the default).
+    #[default]
+    Opaque,
+    /// Signed JWT access tokens (RFC 9068).
+    Jwt,
 }

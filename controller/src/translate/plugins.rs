@@ -7,6 +7,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Namespace;
 use tollgate_core::snapshot::{
     self, AcceptNamespaces, OAuth2Config, OpenIdConnectConfig, PluginConfig, RateLimitingConfig,
+    TokenFormat,
 };
 
 use super::consumers::{ConsumerLookup, Consumers};
@@ -19,6 +20,7 @@ use crate::resources::AuthPlugin;
 use crate::resources::auth_plugin::{
     AllowedNamespaces, AuthMethod, BearerTokenParamType, ConsumerBy, FromNamespaces, LimitBy,
     OAuth2Settings, OpenIdConnectSettings, PluginType, RateLimitingSettings,
+    TokenFormat as SpecTokenFormat,
 };
 
 /// The plugins of one translation: which exist, and which are accepted.
@@ -155,7 +157,7 @@ fn config(obj: &AuthPlugin, at: &ObjectName, cx: &Context<'_>) -> Result<PluginC
         &spec.rate_limiting,
     ) {
         (PluginType::OAuth2, Some(settings), None, None) => {
-            oauth2(settings, at, consumers).map(PluginConfig::OAuth2)
+            oauth2(settings, at, consumers, secrets).map(PluginConfig::OAuth2)
         }
         (PluginType::OpenIdConnect, None, Some(settings), None) => {
             openid_connect(settings, at, consumers, issuers, secrets)
@@ -232,13 +234,15 @@ fn oauth2(
     s: &OAuth2Settings,
     at: &ObjectName,
     consumers: &Consumers,
+    secrets: &SecretIndex<'_>,
 ) -> Result<OAuth2Config, Vec<Found>> {
     let mut found = Vec::new();
-    if !s.enable_client_credentials {
+    if !s.enable_client_credentials && !s.enable_password_grant {
         found.push(invalid(
-            "enable at least one grant: enableClientCredentials must be true",
+            "enable at least one grant: enableClientCredentials or enablePasswordGrant",
         ));
     }
+    let provision_key_sha256 = provision_key(s, at, secrets, &mut found);
     if s.mandatory_scope && s.scopes.is_empty() {
         found.push(invalid("mandatoryScope requires scopes"));
     }
@@ -273,7 +277,70 @@ fn oauth2(
         anonymous,
         auth_header_name: s.auth_header_name.to_ascii_lowercase(),
         realm: s.realm.clone(),
+        token_format: match s.token_format {
+            SpecTokenFormat::Opaque => TokenFormat::Opaque,
+            SpecTokenFormat::Jwt => TokenFormat::Jwt,
+        },
+        enable_password_grant: s.enable_password_grant,
+        provision_key_sha256,
     })
+}
+
+/// Shortest provision key accepted, in bytes.
+const MIN_PROVISION_KEY_LEN: usize = 32;
+
+/// The SHA-256 (hex) of the plugin's provision key, read from its Secret; `None` without a
+/// reference (a problem is found when the password grant needs one, or the Secret is missing).
+fn provision_key(
+    s: &OAuth2Settings,
+    at: &ObjectName,
+    secrets: &SecretIndex<'_>,
+    found: &mut Vec<Found>,
+) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let Some(secret_ref) = &s.provision_key_secret_ref else {
+        if s.enable_password_grant {
+            found.push(invalid(
+                "enablePasswordGrant requires provisionKeySecretRef",
+            ));
+        }
+        return None;
+    };
+    let value = secrets
+        .get(&at.namespace, &secret_ref.name)
+        .and_then(|secret| super::secrets::value(secret, &secret_ref.key))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::trim);
+    match value {
+        Some(key) if key.len() >= MIN_PROVISION_KEY_LEN => Some(
+            Sha256::digest(key.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        ),
+        Some(_) => {
+            found.push(Found {
+                condition: ProblemCondition::ResolvedRefs,
+                reason: reason::INVALID_SECRET,
+                message: format!(
+                    "the provision key in Secret {} key {:?} is shorter than {MIN_PROVISION_KEY_LEN} characters",
+                    secret_ref.name, secret_ref.key
+                ),
+            });
+            None
+        }
+        None => {
+            found.push(Found {
+                condition: ProblemCondition::ResolvedRefs,
+                reason: reason::SECRET_NOT_FOUND,
+                message: format!(
+                    "the provision key: Secret {} (labelled tollgate.dev/secret) has no key {:?}",
+                    secret_ref.name, secret_ref.key
+                ),
+            });
+            None
+        }
+    }
 }
 
 fn openid_connect(

@@ -9,16 +9,18 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
+use tollgate_core::oauth::introspect_endpoint::is_introspection_endpoint;
+use tollgate_core::oauth::metadata;
 use tollgate_core::oauth::{self, TokenLocation};
 use tollgate_core::routing::{self, RouteMatch};
-use tollgate_core::snapshot::{Plugin, PluginConfig};
+use tollgate_core::snapshot::{OAuth2Config, Plugin, PluginConfig, TokenFormat};
 use tracing::Instrument;
 
 use super::context::Ctx;
 use super::identity::set_identity;
 use super::rate_limit::{self, Quota};
 use super::state::{Compiled, RouteEntry};
-use super::{token_endpoint, verify};
+use super::{server_endpoints, token_endpoint, verify};
 use crate::shared::body_limit::{ReadError, read_bounded};
 use crate::shared::clock::unix_now;
 use crate::shared::respond::{self, oauth_error};
@@ -127,14 +129,9 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
         }
         Some(plugin) => {
             if let PluginConfig::OAuth2(config) = &plugin.config
-                && oauth::is_token_endpoint(routed.path)
+                && let Some(response) = server_endpoint(routed, plugin, config, request).await
             {
-                let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
-                // Boxed: keeps this rarely taken branch's large future out of every request's
-                // state.
-                let serving =
-                    token_endpoint::serve(routed.ctx, routed.compiled, plugin, config, request);
-                return Box::pin(serving).await;
+                return response;
             }
             let buffered = if verify::token_may_be_in_body(plugin, request) {
                 let body = std::mem::take(request.body_mut());
@@ -207,6 +204,41 @@ fn limited<'a>(
         }
         Err(refused) => Some(refused.response()),
     }
+}
+
+/// The oauth2 plugin's own endpoints under any path of its routes: the token endpoint,
+/// introspection and the metadata document; `None` for any other path.
+async fn server_endpoint(
+    routed: Routed<'_>,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    request: &mut Request<ProxyBody>,
+) -> Option<Response<ProxyBody>> {
+    let Routed { ctx, compiled, .. } = routed;
+    let path = routed.path;
+    if let Some(prefix) = metadata::metadata_prefix(path) {
+        return Some(server_endpoints::metadata(ctx, config, request, prefix));
+    }
+    if config.token_format == TokenFormat::Jwt && path.ends_with(metadata::JWKS_SUFFIX) {
+        return Some(server_endpoints::jwks(ctx, compiled, request));
+    }
+    let token_prefix = metadata::token_endpoint_prefix(path);
+    let introspection = is_introspection_endpoint(path);
+    if !introspection && token_prefix.is_none() {
+        return None;
+    }
+    let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
+    // Boxed: keeps these rarely taken branches' large futures out of every request's state.
+    Some(match token_prefix {
+        Some(prefix) => {
+            let serving = token_endpoint::serve(ctx, compiled, plugin, config, request, prefix);
+            Box::pin(serving).await
+        }
+        None => {
+            let serving = server_endpoints::introspect(ctx, compiled, plugin, config, request);
+            Box::pin(serving).await
+        }
+    })
 }
 
 /// Whether `plugin` may ask a provider about tokens (the rarely taken, async step).

@@ -24,7 +24,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tollgate_core::oauth::Identity;
-use tollgate_core::ratelimit::{self, Decision, Limits};
+use tollgate_core::ratelimit::{self, Decision, Limits, Period};
 use tollgate_core::snapshot::{LimitBy, Plugin, PluginConfig, RateLimitingConfig};
 
 use crate::shared::respond;
@@ -41,6 +41,60 @@ const SHARD_CAP: usize = MAX_KEYS.div_ceil(SHARDS);
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// `X-RateLimit-Limit-<Period>` and `X-RateLimit-Remaining-<Period>`, built at compile time
+/// (a `HeaderName` made at run time validates its text on every call).
+fn period_names(period: Period) -> (HeaderName, HeaderName) {
+    const SECOND: (HeaderName, HeaderName) = (
+        HeaderName::from_static(Period::Second.limit_header()),
+        HeaderName::from_static(Period::Second.remaining_header()),
+    );
+    const MINUTE: (HeaderName, HeaderName) = (
+        HeaderName::from_static(Period::Minute.limit_header()),
+        HeaderName::from_static(Period::Minute.remaining_header()),
+    );
+    const HOUR: (HeaderName, HeaderName) = (
+        HeaderName::from_static(Period::Hour.limit_header()),
+        HeaderName::from_static(Period::Hour.remaining_header()),
+    );
+    match period {
+        Period::Second => SECOND,
+        Period::Minute => MINUTE,
+        Period::Hour => HOUR,
+    }
+}
+
+/// Numbers below this are header values without an allocation (see [`number`]).
+const STATIC_NUMBERS: u64 = 10_000;
+
+/// `n` as a header value. Below [`STATIC_NUMBERS`] it points into one static text of every
+/// such number, built once: no allocation and no reference count (a shared value's count would
+/// bounce between the workers' cores on every request); above, a fresh value.
+fn number(n: u64) -> HeaderValue {
+    static DIGITS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use std::fmt::Write as _;
+        let mut text = String::with_capacity(40_000);
+        for n in 0..STATIC_NUMBERS {
+            let _ = write!(text, "{n}");
+        }
+        text
+    });
+    if n >= STATIC_NUMBERS {
+        return HeaderValue::from(n);
+    }
+    // Where `n` starts: 10 one-digit numbers, 90 of two digits, 900 of three, then four.
+    let (start, len) = match n {
+        0..10 => (n, 1),
+        10..100 => (10 + (n - 10) * 2, 2),
+        100..1000 => (190 + (n - 100) * 3, 3),
+        _ => (2890 + (n - 1000) * 4, 4),
+    };
+    let text: &'static str = &DIGITS;
+    let start = usize::try_from(start).unwrap_or(0);
+    let digits = &text.as_bytes()[start..start + len];
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_static(digits))
+        .unwrap_or_else(|_| HeaderValue::from(n))
+}
 
 /// An identity: a kind byte (consumer, credential, address) and 16 bytes.
 type Key = [u8; 17];
@@ -152,28 +206,15 @@ pub struct RateLimit {
     limit_by: LimitBy,
     hide_client_headers: bool,
     counters: Arc<Counters>,
-    /// `X-RateLimit-Limit-<Period>` and its value, per configured period, shortest first.
-    limit_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl RateLimit {
     fn new(config: &RateLimitingConfig, counters: Arc<Counters>) -> Self {
-        let limits = Limits::of(config);
-        let limit_headers = limits
-            .iter()
-            .map(|(period, limit)| {
-                (
-                    HeaderName::from_static(period.limit_header()),
-                    HeaderValue::from(limit),
-                )
-            })
-            .collect();
         Self {
-            limits,
+            limits: Limits::of(config),
             limit_by: config.limit_by,
             hide_client_headers: config.hide_client_headers,
             counters,
-            limit_headers,
         }
     }
 
@@ -202,16 +243,15 @@ impl RateLimit {
     }
 
     fn put_headers(&self, decision: &Decision, headers: &mut HeaderMap) {
-        for ((name, value), usage) in self.limit_headers.iter().zip(decision.usage()) {
-            headers.insert(name.clone(), value.clone());
-            headers.insert(
-                HeaderName::from_static(usage.period.remaining_header()),
-                HeaderValue::from(usage.remaining),
-            );
+        headers.reserve(3 + 2 * decision.usage().count());
+        for usage in decision.usage() {
+            let (limit, remaining) = period_names(usage.period);
+            headers.insert(limit, number(usage.limit));
+            headers.insert(remaining, number(usage.remaining));
         }
-        headers.insert(RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
-        headers.insert(RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
-        headers.insert(RATELIMIT_RESET, HeaderValue::from(decision.reset));
+        headers.insert(RATELIMIT_LIMIT, number(decision.limit));
+        headers.insert(RATELIMIT_REMAINING, number(decision.remaining));
+        headers.insert(RATELIMIT_RESET, number(decision.reset));
     }
 }
 
@@ -228,7 +268,7 @@ impl Refused<'_> {
     pub fn response(&self) -> Response<ProxyBody> {
         let mut response = respond::static_json(StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED);
         let headers = response.headers_mut();
-        headers.insert(RETRY_AFTER, HeaderValue::from(self.decision.reset));
+        headers.insert(RETRY_AFTER, number(self.decision.reset));
         if !self.limit.hide_client_headers {
             self.limit.put_headers(&self.decision, headers);
         }

@@ -380,3 +380,83 @@ fn expired_identities_are_forgotten_before_recent_ones() {
     assert!(!counters.admit(victim, &limits, NOW).allowed);
     assert!(counters.len() <= MAX_KEYS);
 }
+
+#[test]
+fn numbers_are_header_values_with_or_without_the_static_table() {
+    for n in [
+        0,
+        1,
+        9,
+        10,
+        42,
+        99,
+        100,
+        999,
+        1000,
+        4321,
+        9999,
+        10_000,
+        123_456,
+        u64::MAX,
+    ] {
+        assert_eq!(number(n), n.to_string().as_str(), "{n}");
+    }
+}
+
+#[test]
+fn period_names_are_kongs() {
+    let (limit, remaining) = period_names(Period::Minute);
+    assert_eq!(limit, "x-ratelimit-limit-minute");
+    assert_eq!(remaining, "x-ratelimit-remaining-minute");
+    assert_eq!(period_names(Period::Second).0, "x-ratelimit-limit-second");
+    assert_eq!(period_names(Period::Hour).1, "x-ratelimit-remaining-hour");
+}
+
+/// What a rate limit adds to a request, printed (no timing assertion). For meaningful numbers
+/// run it optimized:
+/// `cargo test --release -p tollgate-proxy --lib rate_limit_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: run it optimized, with --ignored --nocapture"]
+fn rate_limit_cost_per_request() {
+    use std::time::Instant;
+    const N: u32 = 1_000_000;
+    let registry = Registry::default();
+    let limit = registry
+        .compile(&plugin(
+            "default/bench",
+            "",
+            RateLimitingConfig {
+                second: Some(1_000_000_000),
+                hour: Some(1_000_000_000),
+                ..RateLimitingConfig::default()
+            },
+        ))
+        .expect("a rate limit");
+    let jane = consumer(JANE);
+    let identity = Identity::new(&jane, None, None, false);
+    let run = |threads: usize| {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    for _ in 0..N {
+                        let now = crate::shared::clock::unix_now();
+                        let quota = limit.check(Some(&identity), CLIENT, now).expect("admitted");
+                        let mut response = Response::new(ProxyBody::Empty);
+                        quota.apply(&mut response);
+                        std::hint::black_box(response);
+                    }
+                });
+            }
+        });
+        start.elapsed().as_nanos() as f64 / f64::from(N)
+    };
+    println!(
+        "RATE-LIMIT-COST check + headers, one thread: {:.0} ns/request",
+        run(1)
+    );
+    println!(
+        "RATE-LIMIT-COST check + headers, two threads on one consumer: {:.0} ns/request per thread",
+        run(2)
+    );
+}

@@ -292,15 +292,32 @@ impl Quota<'_> {
         if self.limit.hide_client_headers {
             return;
         }
-        response
-            .body_mut()
-            .drop_verbatim_fields(|name| self.limit.sets(name));
-        self.limit
-            .put_headers(&self.decision, response.headers_mut());
+        // The fast path relays an upstream's header lines as they came: the fields are written
+        // into them, with no `HeaderMap` entry or header value to allocate.
+        let limit = self.limit;
+        let decision = &self.decision;
+        let written = response.body_mut().replace_verbatim_fields(
+            |name| limit.sets(name),
+            |lines| limit.write_lines(decision, lines),
+        );
+        if !written {
+            limit.put_headers(decision, response.headers_mut());
+        }
     }
 }
 
 impl RateLimit {
+    /// The fields of [`Self::put_headers`], in the same order, as `name: value\r\n` lines.
+    fn write_lines(&self, decision: &Decision, out: &mut Vec<u8>) {
+        for usage in decision.usage() {
+            line(out, usage.period.limit_header(), usage.limit);
+            line(out, usage.period.remaining_header(), usage.remaining);
+        }
+        line(out, RATELIMIT_LIMIT.as_str(), decision.limit);
+        line(out, RATELIMIT_REMAINING.as_str(), decision.remaining);
+        line(out, RATELIMIT_RESET.as_str(), decision.reset);
+    }
+
     /// Whether `name` (any case) is a field this limit sets on responses.
     fn sets(&self, name: &[u8]) -> bool {
         let is = |field: &str| name.eq_ignore_ascii_case(field.as_bytes());
@@ -318,6 +335,25 @@ impl RateLimit {
                 .iter()
                 .any(|(p, _)| is(p.limit_header()) || is(p.remaining_header()))
     }
+}
+
+/// Appends `name: n\r\n`.
+fn line(out: &mut Vec<u8>, name: &str, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// The key a request counts under: the consumer, the credential or the client address, as

@@ -41,13 +41,19 @@ impl ProxyBody {
 }
 
 impl ProxyBody {
-    /// Leaves out of an upstream response's verbatim header lines (the HTTP/1 fast path's, see
-    /// [`super::inline_client::VerbatimHead`]) every field `drop` names, so that a field the
-    /// gateway sets replaces the upstream's as it does in a `HeaderMap`. Other bodies carry no
-    /// lines: their fields are in the response's `HeaderMap`.
-    pub fn drop_verbatim_fields(&mut self, drop: impl Fn(&[u8]) -> bool) {
-        if let Self::Inline(body) = self {
-            body.drop_verbatim_fields(drop);
+    /// Replaces fields in an upstream response's verbatim header lines (the HTTP/1 fast path's,
+    /// see [`super::inline_client::VerbatimHead`]): leaves out every field `drop` names, then
+    /// `add` appends `name: value\r\n` lines, as inserting into a `HeaderMap` replaces fields of
+    /// the same names. `false` (nothing done) for any other body: its fields are in the
+    /// response's `HeaderMap`.
+    pub fn replace_verbatim_fields(
+        &mut self,
+        drop: impl Fn(&[u8]) -> bool,
+        add: impl FnOnce(&mut Vec<u8>),
+    ) -> bool {
+        match self {
+            Self::Inline(body) => body.replace_verbatim_fields(drop, add),
+            _ => false,
         }
     }
 }

@@ -519,12 +519,19 @@ impl InlineBody {
         self.verbatim.take()
     }
 
-    /// Leaves out of the verbatim lines, if any, every field `drop` names (see
-    /// [`VerbatimHead::drop_fields`]).
-    pub fn drop_verbatim_fields(&mut self, drop: impl Fn(&[u8]) -> bool) {
-        if let Some(head) = self.verbatim.as_mut() {
-            head.drop_fields(drop);
-        }
+    /// Replaces fields of the verbatim lines, if any (see [`VerbatimHead::drop_fields`]; `add`
+    /// appends lines); `false` when the head was not kept verbatim.
+    pub fn replace_verbatim_fields(
+        &mut self,
+        drop: impl Fn(&[u8]) -> bool,
+        add: impl FnOnce(&mut Vec<u8>),
+    ) -> bool {
+        let Some(head) = self.verbatim.as_mut() else {
+            return false;
+        };
+        head.drop_fields(drop);
+        add(&mut head.lines);
+        true
     }
 
     /// Whether the body is complete and carries no verbatim head: the response needs no body.

@@ -66,6 +66,9 @@ pub struct ProxyOptions {
     pub max_connections: usize,
     /// HTTP/2 streams at once per connection.
     pub h2_max_streams: u32,
+    /// Count requests per consumer too (`tollgate_consumer_requests_total`; at most 100
+    /// consumers get series of their own, the rest share `other`).
+    pub per_consumer_metrics: bool,
 }
 
 /// Sizes of the client-secret verification pool, its queue and its cache of successes.
@@ -137,6 +140,7 @@ impl Default for ProxyOptions {
             max_body_reads: DEFAULT_MAX_BODY_READS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             h2_max_streams: DEFAULT_H2_MAX_STREAMS,
+            per_consumer_metrics: false,
         }
     }
 }
@@ -210,6 +214,11 @@ pub struct ListenerArgs {
     #[arg(long = "backend-deny-cidr", value_name = "CIDR", value_delimiter = ',',
           value_parser = clap::value_parser!(Cidr))]
     pub backend_deny_cidrs: Vec<Cidr>,
+    /// Count requests per consumer as well (`tollgate_consumer_requests_total{consumer,status}`).
+    /// The first 100 consumers seen get series of their own, the others share
+    /// `consumer="other"`, so a Prometheus' load stays bounded whatever the number of consumers.
+    #[arg(long, default_value_t = false)]
+    pub metrics_per_consumer: bool,
 }
 
 impl ListenerArgs {
@@ -242,6 +251,7 @@ impl ListenerArgs {
             max_body_reads: self.max_body_reads.max(1),
             max_connections: self.max_connections.max(1),
             h2_max_streams: self.h2_max_streams.max(1),
+            per_consumer_metrics: self.metrics_per_consumer,
             ..ProxyOptions::default()
         }
     }

@@ -2,6 +2,7 @@
 //! sockets): normalize the path, match a route, strip identity headers, run the route's plugin
 //! (token endpoint or verification), forward.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use tracing::Instrument;
 
 use super::context::Ctx;
 use super::identity::set_identity;
+use super::metrics::ConsumerCounters;
 use super::rate_limit::{self, Quota};
 use super::state::{Compiled, RouteEntry};
 use super::{server_endpoints, token_endpoint, verify};
@@ -31,9 +33,7 @@ pub async fn handle(ctx: &Ctx, mut request: Request<ProxyBody>) -> Response<Prox
     let start = Instant::now();
     ctx.mark_request();
     // The request stays here; the pipeline borrows it (each move would copy ~250 bytes).
-    let response = dispatch(ctx, &mut request).await;
-    ctx.state.metrics().observe_latency(start.elapsed());
-    response
+    dispatch(ctx, &mut request, start).await
 }
 
 fn host_of<B>(request: &Request<B>) -> Option<&str> {
@@ -44,34 +44,38 @@ fn host_of<B>(request: &Request<B>) -> Option<&str> {
         .or_else(|| request.uri().host())
 }
 
-fn unmatched(ctx: &Ctx, response: Response<ProxyBody>) -> Response<ProxyBody> {
+fn unmatched(ctx: &Ctx, response: Response<ProxyBody>, start: Instant) -> Response<ProxyBody> {
     ctx.state
         .metrics()
         .unmatched()
-        .record(response.status().as_u16());
+        .finish(response.status().as_u16(), start.elapsed());
     response
 }
 
-async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
+async fn dispatch(
+    ctx: &Ctx,
+    request: &mut Request<ProxyBody>,
+    start: Instant,
+) -> Response<ProxyBody> {
     let Some(compiled) = ctx.local.snapshot(&ctx.state) else {
-        return unmatched(ctx, respond::no_route());
+        return unmatched(ctx, respond::no_route(), start);
     };
     let Ok(path) = routing::normalize_path(request.uri().path()) else {
-        return unmatched(ctx, respond::bad_request());
+        return unmatched(ctx, respond::bad_request(), start);
     };
     // RFC 9112 §3.2: more than one Host is a 400 (it would make routing ambiguous).
     let mut hosts = request.headers().get_all(HOST).iter();
     if hosts.next().is_some() && hosts.next().is_some() {
-        return unmatched(ctx, respond::bad_request_close());
+        return unmatched(ctx, respond::bad_request_close(), start);
     }
     let Some(matched) = compiled
         .table
         .find(host_of(request), request.method().as_str(), &path)
     else {
-        return unmatched(ctx, respond::no_route());
+        return unmatched(ctx, respond::no_route(), start);
     };
     let Some(entry) = compiled.routes.get(matched.index) else {
-        return unmatched(ctx, respond::no_route());
+        return unmatched(ctx, respond::no_route(), start);
     };
     let span = tracing::debug_span!("request", route = %entry.id);
     let routed = Routed {
@@ -81,14 +85,18 @@ async fn dispatch(ctx: &Ctx, request: &mut Request<ProxyBody>) -> Response<Proxy
         matched,
         path: &path,
     };
-    let routed = route(routed, request);
+    // When the backend's response head arrived: the upstream time's end is the request's too,
+    // read once.
+    let mut answered = None;
+    let routed = route(routed, request, &mut answered);
     // A disabled span would still wrap (and enlarge) the future on every request.
     let response = if span.is_disabled() {
         routed.await
     } else {
         routed.instrument(span).await
     };
-    entry.counters.record(response.status().as_u16());
+    let elapsed = answered.map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+    entry.counters.finish(response.status().as_u16(), elapsed);
     response
 }
 
@@ -114,9 +122,15 @@ enum Next<'a> {
 /// Runs the route's plugin and forwards. The decisions are plain functions returning [`Next`]
 /// and only reading a body and the upstream exchange are awaited here; the request is borrowed
 /// throughout, so it is not copied from future to future.
-async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response<ProxyBody> {
+async fn route(
+    routed: Routed<'_>,
+    request: &mut Request<ProxyBody>,
+    answered: &mut Option<Instant>,
+) -> Response<ProxyBody> {
     // Host, X-Forwarded-*, X-Real-IP and up to six identity headers.
     let mut added = Added::with_capacity(12);
+    // The caller's per-consumer counters (only with `--metrics-per-consumer`).
+    let mut consumer = None;
     // The rate limit's answer for an admitted request, for the response's headers.
     let mut quota = None;
     let next = match &routed.entry.plugin {
@@ -157,7 +171,11 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
                 );
                 Box::pin(asking).await;
             }
-            protected(routed, plugin, request, &mut added, buffered, &mut quota)
+            let caller = Caller {
+                consumer: &mut consumer,
+                quota: &mut quota,
+            };
+            protected(routed, plugin, request, &mut added, buffered, caller)
         }
     };
     let mut response = match next {
@@ -165,7 +183,9 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
         Next::Forward(target, endpoint) => {
             let ctx = routed.ctx;
             let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
-            ctx.local
+            let sent = Instant::now();
+            let response = ctx
+                .local
                 .upstreams
                 .send(
                     &routed.entry.id,
@@ -175,13 +195,27 @@ async fn route(routed: Routed<'_>, request: &mut Request<ProxyBody>) -> Response
                     &mut added,
                     verbatim,
                 )
-                .await
+                .await;
+            let at = Instant::now();
+            routed.entry.counters.upstream(at.duration_since(sent));
+            *answered = Some(at);
+            response
         }
     };
     if let Some(quota) = &quota {
         quota.apply(&mut response);
     }
+    if let Some(consumer) = consumer {
+        consumer.record(response.status().as_u16());
+    }
     response
+}
+
+/// What [`protected`] learns of the caller for after the response: its per-consumer counters
+/// and its rate limit's standing.
+struct Caller<'c, 'a> {
+    consumer: &'c mut Option<Arc<ConsumerCounters>>,
+    quota: &'c mut Option<Quota<'a>>,
 }
 
 /// The route's rate limit, after its authentication plugin (Kong's priorities): `Some` is the
@@ -248,21 +282,25 @@ fn needs_introspection(plugin: &Plugin) -> bool {
 
 /// Verifies the request's token and decides to forward it with the caller's identity.
 /// `buffered` holds the body when it was read because the token may be in it (the request's
-/// own body is then empty).
+/// own body is then empty). `caller` receives the per-consumer counters and the rate limit's
+/// standing.
 fn protected<'a>(
     routed: Routed<'a>,
     plugin: &Plugin,
     request: &mut Request<ProxyBody>,
     added: &mut Added,
     buffered: Option<Bytes>,
-    quota: &mut Option<Quota<'a>>,
+    caller: Caller<'_, 'a>,
 ) -> Next<'a> {
     let Routed { ctx, compiled, .. } = routed;
     let verified = match verify::verify(ctx, compiled, plugin, request, buffered.as_deref()) {
         Ok(verified) => verified,
         Err(error) => return Next::Respond(oauth_error(&error)),
     };
-    if let Some(refused) = limited(routed, Some(&verified.identity), request, quota) {
+    if let Some(c) = verified.identity.consumer {
+        *caller.consumer = ctx.state.metrics().consumer(c);
+    }
+    if let Some(refused) = limited(routed, Some(&verified.identity), request, caller.quota) {
         return Next::Respond(refused);
     }
     set_identity(request.headers_mut(), Some(&verified.identity), added);

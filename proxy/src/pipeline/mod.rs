@@ -35,5 +35,7 @@ pub(crate) use context::{Ctx, WorkerLocal};
 pub(crate) use handler::handle;
 #[cfg(test)]
 pub(crate) use metrics::Verification;
-pub(crate) use metrics::{BUCKETS_US, Counts, Refusal};
+pub(crate) use metrics::{
+    BUCKETS_US, Counts, HistogramCounts, MAX_CONSUMER_SERIES, OTHER_CONSUMERS, Refusal,
+};
 pub use state::ProxyState;

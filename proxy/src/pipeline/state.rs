@@ -199,6 +199,12 @@ impl ProxyState {
         &self.brute_force
     }
 
+    /// Requests counted per consumer too (`--metrics-per-consumer`; at most
+    /// [`super::metrics::MAX_CONSUMER_SERIES`] consumers get series of their own).
+    pub fn set_per_consumer_metrics(&self, enabled: bool) {
+        self.metrics.set_per_consumer(enabled);
+    }
+
     pub(crate) fn metrics(&self) -> &ProxyMetrics {
         &self.metrics
     }
@@ -229,14 +235,18 @@ impl ProxyState {
             }
         };
         let updated_at = compiled.updated_at;
-        self.current.store(Some(Arc::new(compiled)));
+        let compiled = Arc::new(compiled);
+        self.current.store(Some(compiled.clone()));
+        // Consumers that left the config free their per-consumer series.
+        self.metrics
+            .retain_consumers(|id| compiled.index.consumer(id).is_some());
         // The new snapshot carries the keys fetched since: ask again only if they still lack one.
         self.jwks_unknown
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         self.applies.fetch_add(1, Ordering::AcqRel);
-        self.metrics.config_applied(updated_at);
+        self.metrics.config_applied(updated_at, generation);
         Ok(hash)
     }
 }

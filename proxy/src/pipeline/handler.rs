@@ -230,8 +230,8 @@ fn limited<'a>(
 ) -> Option<Response<ProxyBody>> {
     let limit = routed.entry.limit.as_deref()?;
     let ctx = routed.ctx;
-    let client = rate_limit::client_ip(ctx.peer_ip, ctx.peer.trusted, request.headers());
-    match limit.check(identity, client, unix_now()) {
+    let client = || rate_limit::client_ip(ctx.peer_ip, ctx.peer.trusted, request.headers());
+    match limit.check_with(identity, client, unix_now()) {
         Ok(admitted) => {
             *quota = Some(admitted);
             None

@@ -227,7 +227,18 @@ impl RateLimit {
         client: IpAddr,
         now: u64,
     ) -> Result<Quota<'_>, Refused<'_>> {
-        let key = key_of(self.limit_by, identity, client);
+        self.check_with(identity, || client, now)
+    }
+
+    /// [`Self::check`] with the client address found only when the key needs it (a consumer
+    /// or credential key never reads `X-Forwarded-For`).
+    pub fn check_with(
+        &self,
+        identity: Option<&Identity<'_>>,
+        client: impl FnOnce() -> IpAddr,
+        now: u64,
+    ) -> Result<Quota<'_>, Refused<'_>> {
+        let key = key_with(self.limit_by, identity, client);
         let decision = self.counters.admit(key, &self.limits, now);
         if decision.allowed {
             Ok(Quota {
@@ -356,9 +367,19 @@ fn line(out: &mut Vec<u8>, name: &str, n: u64) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// The key a request counts under: the consumer, the credential or the client address, as
-/// `limit_by` says and Kong falls back.
+/// [`key_with`] of a known client address.
+#[cfg(test)]
 fn key_of(limit_by: LimitBy, identity: Option<&Identity<'_>>, client: IpAddr) -> Key {
+    key_with(limit_by, identity, || client)
+}
+
+/// The key a request counts under: the consumer, the credential or the client address, as
+/// `limit_by` says and Kong falls back; `client` is asked only when the address is the key.
+fn key_with(
+    limit_by: LimitBy,
+    identity: Option<&Identity<'_>>,
+    client: impl FnOnce() -> IpAddr,
+) -> Key {
     let consumer = identity.and_then(|i| i.consumer).map(|c| c.id.as_str());
     let credential = identity.and_then(|i| i.credential).map(|c| c.id.as_str());
     let chosen = match limit_by {
@@ -380,7 +401,7 @@ fn key_of(limit_by: LimitBy, identity: Option<&Identity<'_>>, client: IpAddr) ->
         }
         None => {
             key[0] = 3;
-            let v6 = match tollgate_core::address::canonical(client) {
+            let v6 = match tollgate_core::address::canonical(client()) {
                 IpAddr::V4(v4) => v4.to_ipv6_mapped(),
                 IpAddr::V6(v6) => v6,
             };

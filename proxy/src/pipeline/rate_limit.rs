@@ -218,9 +218,8 @@ impl RateLimit {
         }
     }
 
-    /// Counts the request of `identity` (`None`: no authentication plugin ran) from `client`:
-    /// `Ok` is the standing of an admitted request (for its response's headers), `Err` a
-    /// refused one (its 429 is [`Refused::response`]).
+    /// [`Self::check_with`] from a known client address.
+    #[cfg(test)]
     pub fn check(
         &self,
         identity: Option<&Identity<'_>>,
@@ -230,8 +229,10 @@ impl RateLimit {
         self.check_with(identity, || client, now)
     }
 
-    /// [`Self::check`] with the client address found only when the key needs it (a consumer
-    /// or credential key never reads `X-Forwarded-For`).
+    /// Counts the request of `identity` (`None`: no authentication plugin ran) from `client`
+    /// (asked only when the address is the key, so a consumer or credential key never reads
+    /// `X-Forwarded-For`): `Ok` is the standing of an admitted request (for its response's
+    /// headers), `Err` a refused one (its 429 is [`Refused::response`]).
     pub fn check_with(
         &self,
         identity: Option<&Identity<'_>>,

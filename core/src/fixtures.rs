@@ -64,6 +64,20 @@ pub fn route(id: &str, path: &str, plugin: Option<&str>) -> Route {
     }
 }
 
+/// A `rate-limiting` plugin `id` with `minute` requests a minute (by consumer).
+pub fn rate_limit(id: &str, minute: Option<u64>) -> Plugin {
+    Plugin {
+        acl: None,
+        id: id.into(),
+        incarnation: String::new(),
+        accept_namespaces: crate::snapshot::AcceptNamespaces::Same,
+        config: PluginConfig::RateLimiting(crate::snapshot::RateLimitingConfig {
+            minute,
+            ..Default::default()
+        }),
+    }
+}
+
 /// Consumer `jane`; confidential credential `demo` (`client`/`secret`, SHA-256 verifier so
 /// tests stay fast); public credential `pub` (`public-client`); plugins `default/auth`
 /// (oauth2, global) and `default/oidc`; routes `default/auth` and `default/upstream`.

@@ -13,6 +13,7 @@
 //!   (RFC 9068) for plugins with `tokenFormat: jwt`.
 //! - [`routing`]: path normalization, route matching, `strip_path`.
 //! - [`oauth`]: token endpoint decisions, token verification, identity headers.
+//! - [`ratelimit`]: Kong's `rate-limiting` plugin (local policy): fixed windows and its headers.
 #![forbid(unsafe_code)]
 
 pub mod access_jwt;
@@ -21,6 +22,7 @@ pub mod config_channel;
 pub mod ids;
 pub mod jwt;
 pub mod oauth;
+pub mod ratelimit;
 pub mod routing;
 pub mod secret;
 pub mod snapshot;

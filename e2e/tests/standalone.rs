@@ -14,6 +14,9 @@ use tollgate_e2e::quickstart;
 use tollgate_e2e::raw::{build_request, raw_http1};
 use tollgate_e2e::wait::{RELOAD, wait_until};
 
+#[path = "standalone/rate_limit.rs"]
+mod rate_limit;
+
 #[tokio::test]
 async fn a_token_from_a_form_over_https_reaches_the_upstream_with_the_consumer_headers() {
     let qs = Quickstart::start("token-form").await;

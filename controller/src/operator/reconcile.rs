@@ -260,6 +260,8 @@ impl Pipeline {
                 secrets: self.stores.secrets.state(),
                 namespaces: self.stores.namespaces.state(),
                 issuers: self.jwks.snapshot(),
+                proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())
+                    .len(),
             },
             services: self.stores.services.state(),
             slices: self.stores.slices.state(),

@@ -166,7 +166,11 @@ impl ManifestDir {
 
     /// The objects to translate (shared with the files' objects, not copied).
     pub fn objects(&self) -> Objects {
-        let mut objects = Objects::default();
+        // One process serves: a limit divided by the replicas is the whole limit.
+        let mut objects = Objects {
+            proxy_replicas: 1,
+            ..Objects::default()
+        };
         for m in self.manifests() {
             match m {
                 Manifest::Consumer(o) => objects.consumers.push(Arc::clone(o)),

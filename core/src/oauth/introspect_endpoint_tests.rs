@@ -21,7 +21,8 @@ fn auth(s: &Snapshot) -> (&Plugin, &OAuth2Config) {
     let plugin = &s.plugins[0];
     match &plugin.config {
         crate::snapshot::PluginConfig::OAuth2(c) => (plugin, c),
-        crate::snapshot::PluginConfig::OpenIdConnect(_) => panic!("the fixture's first plugin"),
+        crate::snapshot::PluginConfig::OpenIdConnect(_)
+        | crate::snapshot::PluginConfig::RateLimiting(_) => panic!("the fixture's first plugin"),
     }
 }
 

@@ -154,7 +154,7 @@ impl SnapshotIndex {
                     let bearer = c.bearer.as_deref()?;
                     Some((p.id.clone(), JwtKeys::new(&bearer.jwks)))
                 }
-                PluginConfig::OAuth2(_) => None,
+                PluginConfig::OAuth2(_) | PluginConfig::RateLimiting(_) => None,
             })
             .collect();
         let (mut by_username, mut by_custom_id) = (HashMap::new(), HashMap::new());
@@ -378,6 +378,7 @@ fn realm_of(plugin: &Plugin) -> Option<&str> {
     match &plugin.config {
         PluginConfig::OAuth2(c) => c.realm.as_deref(),
         PluginConfig::OpenIdConnect(c) => c.realm.as_deref(),
+        PluginConfig::RateLimiting(_) => None,
     }
 }
 
@@ -453,6 +454,8 @@ fn try_methods<'i>(
     const ONLY_KONG: &[AuthMethod] = &[AuthMethod::KongOauth2];
     let (methods, bearer, introspection) = match &plugin.config {
         PluginConfig::OAuth2(_) => (ONLY_KONG, None, None),
+        // Not an authentication plugin: no method, so every token is refused.
+        PluginConfig::RateLimiting(_) => (&[][..], None, None),
         PluginConfig::OpenIdConnect(c) => (
             c.auth_methods.as_slice(),
             c.bearer.as_deref(),
@@ -614,6 +617,7 @@ fn finish<'i>(
     let anonymous = match &plugin.config {
         PluginConfig::OAuth2(c) => c.anonymous.as_deref(),
         PluginConfig::OpenIdConnect(c) => c.anonymous.as_deref(),
+        PluginConfig::RateLimiting(_) => None,
     };
     match (result, anonymous) {
         (Ok(identity), _) => Ok(identity),

@@ -20,9 +20,11 @@ use tracing::Instrument;
 use super::context::Ctx;
 use super::identity::set_identity;
 use super::metrics::ConsumerCounters;
+use super::rate_limit::{self, Quota};
 use super::state::{Compiled, RouteEntry};
 use super::{server_endpoints, token_endpoint, verify};
 use crate::shared::body_limit::{ReadError, read_bounded};
+use crate::shared::clock::unix_now;
 use crate::shared::respond::{self, oauth_error};
 use crate::upstream::{self, Added, Endpoint, ProxyBody, Target};
 
@@ -129,10 +131,15 @@ async fn route(
     let mut added = Added::with_capacity(12);
     // The caller's per-consumer counters (only with `--metrics-per-consumer`).
     let mut consumer = None;
+    // The rate limit's answer for an admitted request, for the response's headers.
+    let mut quota = None;
     let next = match &routed.entry.plugin {
         None => {
             set_identity(request.headers_mut(), None, &mut added);
-            forward_to(routed, request, &mut added, Query::Original)
+            match limited(routed, None, request, &mut quota) {
+                Some(refused) => Next::Respond(refused),
+                None => forward_to(routed, request, &mut added, Query::Original),
+            }
         }
         Some(plugin) => {
             if let PluginConfig::OAuth2(config) = &plugin.config
@@ -164,10 +171,14 @@ async fn route(
                 );
                 Box::pin(asking).await;
             }
-            protected(routed, plugin, request, &mut added, buffered, &mut consumer)
+            let caller = Caller {
+                consumer: &mut consumer,
+                quota: &mut quota,
+            };
+            protected(routed, plugin, request, &mut added, buffered, caller)
         }
     };
-    let response = match next {
+    let mut response = match next {
         Next::Respond(response) => response,
         Next::Forward(target, endpoint) => {
             let ctx = routed.ctx;
@@ -191,10 +202,42 @@ async fn route(
             response
         }
     };
+    if let Some(quota) = &quota {
+        quota.apply(&mut response);
+    }
     if let Some(consumer) = consumer {
         consumer.record(response.status().as_u16());
     }
     response
+}
+
+/// What [`protected`] learns of the caller for after the response: its per-consumer counters
+/// and its rate limit's standing.
+struct Caller<'c, 'a> {
+    consumer: &'c mut Option<Arc<ConsumerCounters>>,
+    quota: &'c mut Option<Quota<'a>>,
+}
+
+/// The route's rate limit, after its authentication plugin (Kong's priorities): `Some` is the
+/// 429 of a refused request; an admitted one's standing goes to `quota`. The token endpoint
+/// and refused authentications never get here, so they are not counted (in Kong the oauth2
+/// plugin answers them before rate-limiting runs).
+fn limited<'a>(
+    routed: Routed<'a>,
+    identity: Option<&tollgate_core::oauth::Identity<'_>>,
+    request: &Request<ProxyBody>,
+    quota: &mut Option<Quota<'a>>,
+) -> Option<Response<ProxyBody>> {
+    let limit = routed.entry.limit.as_deref()?;
+    let ctx = routed.ctx;
+    let client = || rate_limit::client_ip(ctx.peer_ip, ctx.peer.trusted, request.headers());
+    match limit.check_with(identity, client, unix_now()) {
+        Ok(admitted) => {
+            *quota = Some(admitted);
+            None
+        }
+        Err(refused) => Some(refused.response()),
+    }
 }
 
 /// The oauth2 plugin's own endpoints under any path of its routes: the token endpoint,
@@ -239,14 +282,15 @@ fn needs_introspection(plugin: &Plugin) -> bool {
 
 /// Verifies the request's token and decides to forward it with the caller's identity.
 /// `buffered` holds the body when it was read because the token may be in it (the request's
-/// own body is then empty). `consumer` receives the caller's per-consumer counters.
+/// own body is then empty). `caller` receives the per-consumer counters and the rate limit's
+/// standing.
 fn protected<'a>(
     routed: Routed<'a>,
     plugin: &Plugin,
     request: &mut Request<ProxyBody>,
     added: &mut Added,
     buffered: Option<Bytes>,
-    consumer: &mut Option<Arc<ConsumerCounters>>,
+    caller: Caller<'_, 'a>,
 ) -> Next<'a> {
     let Routed { ctx, compiled, .. } = routed;
     let verified = match verify::verify(ctx, compiled, plugin, request, buffered.as_deref()) {
@@ -254,7 +298,10 @@ fn protected<'a>(
         Err(error) => return Next::Respond(oauth_error(&error)),
     };
     if let Some(c) = verified.identity.consumer {
-        *consumer = ctx.state.metrics().consumer(c);
+        *caller.consumer = ctx.state.metrics().consumer(c);
+    }
+    if let Some(refused) = limited(routed, Some(&verified.identity), request, caller.quota) {
+        return Next::Respond(refused);
     }
     set_identity(request.headers_mut(), Some(&verified.identity), added);
     let (query, rewritten) = match &verified.location {
@@ -281,6 +328,7 @@ fn hides_credentials(plugin: &Plugin) -> bool {
     match &plugin.config {
         PluginConfig::OAuth2(c) => c.hide_credentials,
         PluginConfig::OpenIdConnect(c) => c.hide_credentials,
+        PluginConfig::RateLimiting(_) => false,
     }
 }
 

@@ -9,6 +9,7 @@
 //!   [`identity`]: the identity headers a client may not forge;
 //! - [`secret_check`]: client-secret verification off the serving threads; [`brute_force`]:
 //!   the token endpoint's guard; [`token_cache`]: each worker's cache of opened tokens;
+//! - [`rate_limit`]: Kong's `rate-limiting` plugin: the counters and the answer's headers;
 //! - [`metrics`]: the proxy's counters (`ProxyMetrics`).
 //!
 //! Uses [`crate::upstream`], [`crate::shared`] and [`crate::options`].
@@ -19,6 +20,7 @@ mod handler;
 mod identity;
 mod introspection;
 mod metrics;
+mod rate_limit;
 mod secret_check;
 mod server_endpoints;
 mod state;

@@ -2,7 +2,8 @@
 # Tests the Helm chart without a cluster:
 #   - the Dockerfile linted with hadolint (it cannot be built without Docker);
 #   - `helm lint --strict` and `helm template` with the default values and every variant in
-#     charts/tollgate/ci/ (namespaced, bring-your-own secrets, TLS, ServiceMonitor);
+#     charts/tollgate/ci/ (namespaced, bring-your-own secrets, TLS, ServiceMonitor, Grafana
+#     dashboard);
 #   - every rendered manifest (CRDs included) validated offline against the Kubernetes 1.33 schemas
 #     with kubernetes-validate --strict, and a broken manifest shown to fail that validation;
 #   - the render tests in e2e/chart (RBAC rule set, security contexts, wiring between objects,

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Tollgate's test command (the README's second command). On a machine with a Rust toolchain,
-# Python 3 with pip, Go (for the apiserver step), and Debian's apt, it:
+# Python 3 with pip, Go (for the apiserver step), Debian's `prometheus` package (`prometheus` and
+# `promtool`, for the metrics suite), and Debian's apt, it:
 #   1. creates .venv and installs the Python requirements (httpbin, gunicorn, ...), quickly when
 #      already done (scripts/venv.sh);
-#   2. checks the cluster tools (kubectl) with scripts/tools.sh, and installs the tests' OpenID
-#      provider (npm `oidc-provider`, scripts/oidc-provider.sh);
+#   2. checks the cluster tools (kubectl) with scripts/tools.sh and that `prometheus` and
+#      `promtool` are installed (e2e/tests/prometheus.rs runs them), and installs the tests'
+#      OpenID provider (npm `oidc-provider`, scripts/oidc-provider.sh);
 #   3. builds every binary once (the end-to-end tests spawn them from target/debug);
 #   4. checks formatting and clippy (-D warnings) on the whole workspace, and that no two modules
 #      of core and proxy use each other (scripts/use_graph.py);
@@ -42,6 +44,17 @@ step_venv() {
 step_tools() {
     # kubectl (and helm) for the cluster-less operator suite; owned by scripts/tools.sh.
     bash "$root/scripts/tools.sh" || return 1
+    # A real Prometheus scrapes the gateway in e2e/tests/prometheus.rs, and promtool lints the
+    # expositions: both come from Debian's package (.ci/run installs it when missing).
+    local tool
+    for tool in prometheus promtool; do
+        if [ -z "${TOLLGATE_PROMETHEUS_BIN:-}" ] && ! command -v "$tool" >/dev/null 2>&1; then
+            echo "tools: '$tool' not found; the metrics suite (e2e/tests/prometheus.rs) needs" \
+                "it: apt-get install prometheus (or set TOLLGATE_PROMETHEUS_BIN and" \
+                "TOLLGATE_PROMTOOL_BIN)" >&2
+            return 1
+        fi
+    done
     if [ -d "$root/.tools/bin" ]; then
         export PATH="$root/.tools/bin:$PATH"
     fi

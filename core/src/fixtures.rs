@@ -26,6 +26,9 @@ pub fn oauth2_config() -> OAuth2Config {
         mandatory_scope: false,
         hide_credentials: false,
         accept_http_if_already_terminated: false,
+        token_format: Default::default(),
+        enable_password_grant: false,
+        provision_key_sha256: None,
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: None,
@@ -57,6 +60,20 @@ pub fn route(id: &str, path: &str, plugin: Option<&str>) -> Route {
             endpoints: vec!["127.0.0.1:8080".into()],
             connect_timeout_ms: 1000,
             read_timeout_ms: 5000,
+        }),
+    }
+}
+
+/// A `rate-limiting` plugin `id` with `minute` requests a minute (by consumer).
+pub fn rate_limit(id: &str, minute: Option<u64>) -> Plugin {
+    Plugin {
+        acl: None,
+        id: id.into(),
+        incarnation: String::new(),
+        accept_namespaces: crate::snapshot::AcceptNamespaces::Same,
+        config: PluginConfig::RateLimiting(crate::snapshot::RateLimitingConfig {
+            minute,
+            ..Default::default()
         }),
     }
 }

@@ -9,16 +9,20 @@
 //! - [`ids`]: stable UUIDv5 ids for objects without a `metadata.uid`.
 //! - [`validate`]: full snapshot validation, every problem named.
 //! - [`secret`]: client-secret verifiers and hashing.
-//! - [`token`]: self-contained encrypted access tokens.
+//! - [`token`]: self-contained encrypted access tokens; [`access_jwt`]: the same as signed JWTs
+//!   (RFC 9068) for plugins with `tokenFormat: jwt`.
 //! - [`routing`]: path normalization, route matching, `strip_path`.
 //! - [`oauth`]: token endpoint decisions, token verification, identity headers.
+//! - [`ratelimit`]: Kong's `rate-limiting` plugin (local policy): fixed windows and its headers.
 #![forbid(unsafe_code)]
 
+pub mod access_jwt;
 pub mod address;
 pub mod config_channel;
 pub mod ids;
 pub mod jwt;
 pub mod oauth;
+pub mod ratelimit;
 pub mod routing;
 pub mod secret;
 pub mod snapshot;

@@ -266,6 +266,68 @@ pub enum PluginConfig {
     /// issued by an `oauth2` plugin.
     #[serde(rename = "openid-connect")]
     OpenIdConnect(OpenIdConnectConfig),
+    /// Kong's `rate-limiting` plugin with the `local` policy: fixed windows counted by each
+    /// proxy replica (see [`crate::ratelimit`]).
+    #[serde(rename = "rate-limiting")]
+    RateLimiting(RateLimitingConfig),
+}
+
+impl PluginConfig {
+    /// Whether this plugin authenticates (Kong's `oauth2` and `openid-connect`). A route takes at
+    /// most one, and it runs before any other plugin of the route, whatever the order written:
+    /// Kong's priorities (openid-connect 1050, oauth2 1004) are above rate-limiting's (910).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Self::OAuth2(_) | Self::OpenIdConnect(_))
+    }
+
+    /// Kong's name of the plugin.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::OAuth2(_) => "oauth2",
+            Self::OpenIdConnect(_) => "openid-connect",
+            Self::RateLimiting(_) => "rate-limiting",
+        }
+    }
+}
+
+/// Kong's `rate-limiting` plugin, `policy: local`: at most `second`, `minute` and `hour`
+/// requests per fixed window (aligned to the UTC second, minute and hour), counted per
+/// `limit_by` identity by each proxy replica on its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitingConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minute: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<u64>,
+    /// Whom a limit counts: the consumer (the default), the credential or the client address.
+    /// Without a consumer or credential, the client address (as Kong falls back).
+    #[serde(default)]
+    pub limit_by: LimitBy,
+    /// Send no `RateLimit-*` / `X-RateLimit-*` headers (`Retry-After` on a 429 still is).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hide_client_headers: bool,
+    /// Divide every limit by this many proxy replicas, rounded up (the controller writes the
+    /// replica count it sees when the plugin asks for it); `None`: each replica enforces the
+    /// whole limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divide_by: Option<u32>,
+}
+
+/// What a rate limit counts by (Kong's `limit_by`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitBy {
+    /// The authenticated consumer (the anonymous consumer included), else the credential, else
+    /// the client address.
+    #[default]
+    Consumer,
+    /// The credential (OAuth2Credential) of the token, else the client address.
+    Credential,
+    /// The client address: the peer's, or from a trusted proxy the last `X-Forwarded-For` entry.
+    Ip,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,6 +355,29 @@ pub struct OAuth2Config {
     /// `realm` attribute of `WWW-Authenticate`, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<String>,
+    /// What the token endpoint issues.
+    #[serde(default)]
+    pub token_format: TokenFormat,
+    /// Kong's password grant: the application, having authenticated the user itself, asks for
+    /// a token on the user's behalf with the plugin's provision key and `authenticated_userid`.
+    #[serde(default)]
+    pub enable_password_grant: bool,
+    /// SHA-256 (hex) of the plugin's provision key, which the password grant, and the client
+    /// credentials grant when it names an `authenticated_userid`, must present. Never the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision_key_sha256: Option<String>,
+}
+
+/// The format of the access tokens an oauth2 plugin issues. Its routes accept both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// Encrypted, readable by no one but the gateway ([`crate::token`]).
+    #[default]
+    Opaque,
+    /// Signed JWTs (RFC 9068) that upstreams can verify with the route's JWKS
+    /// ([`crate::access_jwt`]).
+    Jwt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -445,7 +530,9 @@ pub struct Route {
     pub methods: Vec<String>,
     /// Remove the matched path prefix before forwarding (Kong's `strip_path`).
     pub strip_path: bool,
-    /// Ids of the plugins guarding this route, in order. At most one today.
+    /// Ids of the plugins of this route: at most one authentication plugin (`oauth2`,
+    /// `openid-connect`) and at most one `rate-limiting`, in any order; the authentication
+    /// plugin always runs first.
     #[serde(default)]
     pub plugins: Vec<String>,
     /// Where matched requests go; `None` serves only the plugins' own endpoints (503 otherwise).

@@ -17,10 +17,16 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::access_jwt::{self, JwtFields, JwtKey, Refusal, Stated};
 use crate::snapshot::SigningKey;
 
-/// Token format version (first byte).
-pub const TOKEN_VERSION: u8 = 2;
+/// Token format version (first byte). Version 3 adds the authenticated user id; version 2 tokens
+/// (the same claims without it) are still opened.
+pub const TOKEN_VERSION: u8 = 3;
+/// The previous version, still opened.
+const TOKEN_VERSION_2: u8 = 2;
+/// Longest authenticated user id a token can carry, in bytes.
+pub const MAX_USERID_LEN: usize = 255;
 /// Longest token accepted by [`KeyRing::open`], in characters.
 pub const MAX_TOKEN_LEN: usize = 1024;
 /// Longest scope string a token can carry, in bytes.
@@ -53,6 +59,8 @@ pub enum TokenError {
     BadTag,
     #[error("scope is longer than {MAX_SCOPE_LEN} bytes")]
     ScopeTooLong,
+    #[error("authenticated user id is longer than {MAX_USERID_LEN} bytes")]
+    UserIdTooLong,
     #[error("signing key {0:?}: invalid key id")]
     KeyId(String),
     #[error("signing key {0:?}: material is not base64 of at least {MIN_KEY_LEN} bytes")]
@@ -88,6 +96,9 @@ pub struct Claims {
     pub binding: Binding,
     /// Granted scopes, space-separated; empty when none.
     pub scope: String,
+    /// The end user the client acts for (Kong's `authenticated_userid`, sent by the
+    /// application with the plugin's provision key); empty when none.
+    pub authenticated_userid: String,
 }
 
 impl Claims {
@@ -144,6 +155,8 @@ pub fn decode_key_material(secret_b64: &str) -> Option<Vec<u8>> {
 struct RingKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// Signs and verifies JWT access tokens.
+    jwt: JwtKey,
 }
 
 /// The signing keys of a snapshot: the active key issues, every listed key opens.
@@ -188,9 +201,12 @@ impl KeyRing {
                 .ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
             let cipher =
                 derive_cipher(&material).ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
+            let jwt =
+                JwtKey::derive(&material).ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
             ring.push(RingKey {
                 id: key.id.clone(),
                 cipher,
+                jwt,
             });
         }
         let active = ring
@@ -211,13 +227,21 @@ impl KeyRing {
         if claims.scope.len() > MAX_SCOPE_LEN {
             return Err(TokenError::ScopeTooLong);
         }
+        let userid_len = u8::try_from(claims.authenticated_userid.len())
+            .map_err(|_| TokenError::UserIdTooLong)?;
         let key = self.keys.get(self.active).ok_or(TokenError::UnknownKey)?;
         let kid = key.id.as_bytes();
         let kid_len = u8::try_from(kid.len()).map_err(|_| TokenError::KeyId(key.id.clone()))?;
         let scope_len = u16::try_from(claims.scope.len()).map_err(|_| TokenError::ScopeTooLong)?;
 
         let mut raw = Vec::with_capacity(
-            2 + kid.len() + NONCE_LEN + CLAIMS_FIXED_LEN + claims.scope.len() + TAG_LEN,
+            2 + kid.len()
+                + NONCE_LEN
+                + CLAIMS_FIXED_LEN
+                + claims.scope.len()
+                + 1
+                + claims.authenticated_userid.len()
+                + TAG_LEN,
         );
         raw.push(TOKEN_VERSION);
         raw.push(kid_len);
@@ -241,6 +265,8 @@ impl KeyRing {
         }
         raw.extend_from_slice(&scope_len.to_be_bytes());
         raw.extend_from_slice(claims.scope.as_bytes());
+        raw.push(userid_len);
+        raw.extend_from_slice(claims.authenticated_userid.as_bytes());
 
         let (head, body) = raw.split_at_mut(body_start);
         let tag = key
@@ -251,10 +277,70 @@ impl KeyRing {
         Ok(URL_SAFE_NO_PAD.encode(raw))
     }
 
-    /// Opens a token: checks length and charset before decoding, then the key id, then the tag,
-    /// then decodes the claims exactly (no trailing bytes). Never panics. Does not check expiry
-    /// or revocation; see [`crate::oauth::authenticate`].
+    /// Issues a JWT access token (RFC 9068) for `claims`, signed by the active key; it carries
+    /// the opaque token of the same claims (see [`crate::access_jwt`]).
+    pub fn issue_jwt(
+        &self,
+        claims: &Claims,
+        nonce: [u8; 24],
+        fields: &JwtFields<'_>,
+    ) -> Result<String, TokenError> {
+        let sealed = self.issue(claims, nonce)?;
+        let key = self.keys.get(self.active).ok_or(TokenError::UnknownKey)?;
+        let stated = Stated {
+            scope: &claims.scope,
+            issued_at: claims.issued_at,
+            expires_at: claims.expires_at,
+            user: &claims.authenticated_userid,
+        };
+        Ok(access_jwt::sign(
+            &key.jwt, &key.id, &stated, fields, &sealed,
+        ))
+    }
+
+    /// The public keys JWT access tokens are verified with, as a JWK Set (RFC 7517): every key
+    /// of the ring, the active one first.
+    pub fn jwks(&self) -> Vec<u8> {
+        let order =
+            std::iter::once(self.active).chain((0..self.keys.len()).filter(|&i| i != self.active));
+        let keys: Vec<serde_json::Value> = order
+            .filter_map(|i| self.keys.get(i))
+            .map(|k| k.jwt.jwk(&k.id))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "keys": keys })).unwrap_or_default()
+    }
+
+    /// Opens a token of either format: a JWT (three dot-separated parts) is checked by its
+    /// signature, then its sealed claims are opened as an opaque token and must agree with its
+    /// `iat` and `exp`; anything else is opened as an opaque token (see [`Self::open_opaque`]).
     pub fn open(&self, token: &str) -> Result<Claims, TokenError> {
+        if !token.contains('.') {
+            return self.open_opaque(token);
+        }
+        let key_of = |kid: &str| self.keys.iter().find(|k| k.id == kid).map(|k| &k.jwt);
+        let (sealed, iat, exp) =
+            access_jwt::verify(token, key_of).map_err(|refusal| match refusal {
+                Refusal::TooLong => TokenError::TooLong,
+                Refusal::Encoding => TokenError::Encoding,
+                Refusal::Malformed => TokenError::Malformed,
+                Refusal::UnknownKey => TokenError::UnknownKey,
+                Refusal::BadSignature => TokenError::BadTag,
+            })?;
+        let claims = self.open_opaque(&sealed)?;
+        let exp_agrees = match exp {
+            Some(exp) => exp == claims.expires_at,
+            None => claims.expires_at == 0,
+        };
+        if iat != Some(claims.issued_at) || !exp_agrees {
+            return Err(TokenError::Malformed);
+        }
+        Ok(claims)
+    }
+
+    /// Opens an opaque token: checks length and charset before decoding, then the key id, then
+    /// the tag, then decodes the claims exactly (no trailing bytes). Never panics. Does not
+    /// check expiry or revocation; see [`crate::oauth::authenticate`].
+    pub fn open_opaque(&self, token: &str) -> Result<Claims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
         }
@@ -268,7 +354,7 @@ impl KeyRing {
             .decode(token)
             .map_err(|_| TokenError::Encoding)?;
         let (&version, rest) = raw.split_first().ok_or(TokenError::Malformed)?;
-        if version != TOKEN_VERSION {
+        if version != TOKEN_VERSION && version != TOKEN_VERSION_2 {
             return Err(TokenError::Version);
         }
         let (&kid_len, rest) = rest.split_first().ok_or(TokenError::Malformed)?;
@@ -292,7 +378,7 @@ impl KeyRing {
         key.cipher
             .decrypt_in_place_detached(XNonce::from_slice(nonce), header, body, (&*tag).into())
             .map_err(|_| TokenError::BadTag)?;
-        decode_claims(body)
+        decode_claims(body, version)
     }
 }
 
@@ -316,7 +402,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode_claims(body: &[u8]) -> Result<Claims, TokenError> {
+fn decode_claims(body: &[u8], version: u8) -> Result<Claims, TokenError> {
     let mut r = Reader(body);
     let credential_id = r.array::<16>()?;
     let epoch = r.u64()?;
@@ -331,6 +417,14 @@ fn decode_claims(body: &[u8]) -> Result<Claims, TokenError> {
     let scope = std::str::from_utf8(r.take(scope_len)?)
         .map_err(|_| TokenError::Malformed)?
         .to_string();
+    let authenticated_userid = if version == TOKEN_VERSION_2 {
+        String::new()
+    } else {
+        let [len] = r.array::<1>()?;
+        std::str::from_utf8(r.take(usize::from(len))?)
+            .map_err(|_| TokenError::Malformed)?
+            .to_string()
+    };
     if !r.0.is_empty() {
         return Err(TokenError::Malformed);
     }
@@ -341,6 +435,7 @@ fn decode_claims(body: &[u8]) -> Result<Claims, TokenError> {
         expires_at,
         binding,
         scope,
+        authenticated_userid,
     })
 }
 

@@ -16,6 +16,7 @@ fn claims() -> Claims {
         expires_at: 1_700_007_200,
         binding: Binding::Plugin(plugin_binding("default/auth", "")),
         scope: "read write".to_string(),
+        authenticated_userid: String::new(),
     }
 }
 
@@ -116,7 +117,7 @@ fn malformed_inputs_give_precise_errors() {
         ("abc+/", TokenError::Encoding),
         ("abc=", TokenError::Encoding),
         ("A", TokenError::Encoding),
-        ("AwA", TokenError::Version),
+        ("BAA", TokenError::Version),
         // Version 1 tokens (before namespaces and incarnations) are no longer accepted.
         ("AQA", TokenError::Version),
         ("Ag", TokenError::Malformed),
@@ -284,4 +285,202 @@ fn token_cost_is_printed() {
         open.as_nanos() as f64 / hmac.as_nanos().max(1) as f64
     );
     assert_eq!(ok, n);
+}
+
+fn jwt_fields() -> crate::access_jwt::JwtFields<'static> {
+    crate::access_jwt::JwtFields {
+        issuer: "https://gw.example/auth",
+        client_id: "client",
+        jti: "0123456789abcdef",
+    }
+}
+
+fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
+    let mut parts = token.split('.');
+    let mut json = || {
+        let part = parts.next().expect("part");
+        serde_json::from_slice::<serde_json::Value>(&URL_SAFE_NO_PAD.decode(part).expect("b64"))
+            .expect("json")
+    };
+    (json(), json())
+}
+
+#[test]
+fn jwt_access_tokens_carry_rfc_9068_claims_and_open_to_the_same_claims() {
+    let ring = ring();
+    let token = ring
+        .issue_jwt(&claims(), [9; 24], &jwt_fields())
+        .expect("issues");
+    let (header, payload) = jwt_parts(&token);
+    assert_eq!(
+        header,
+        serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k2026-02-01"})
+    );
+    assert_eq!(payload["iss"], "https://gw.example/auth");
+    assert_eq!(payload["aud"], "https://gw.example/auth");
+    assert_eq!(payload["sub"], "client");
+    assert_eq!(payload["client_id"], "client");
+    assert_eq!(payload["scope"], "read write");
+    assert_eq!(payload["jti"], "0123456789abcdef");
+    assert_eq!(payload["iat"], 1_700_000_000u64);
+    assert_eq!(payload["exp"], 1_700_007_200u64);
+    assert_eq!(ring.open(&token), Ok(claims()));
+
+    // A token that never expires has no exp, and still opens.
+    let forever = Claims {
+        expires_at: 0,
+        scope: String::new(),
+        ..claims()
+    };
+    let token = ring
+        .issue_jwt(&forever, [9; 24], &jwt_fields())
+        .expect("issues");
+    let (_, payload) = jwt_parts(&token);
+    assert!(payload.get("exp").is_none() && payload.get("scope").is_none());
+    assert_eq!(ring.open(&token), Ok(forever));
+}
+
+#[test]
+fn a_jwt_with_any_part_changed_or_another_alg_is_refused() {
+    let ring = ring();
+    let token = ring
+        .issue_jwt(&claims(), [9; 24], &jwt_fields())
+        .expect("issues");
+    let parts: Vec<&str> = token.split('.').collect();
+    let encode = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let (header, mut payload) = jwt_parts(&token);
+    payload["scope"] = "admin".into();
+    let mut later = payload.clone();
+    later["scope"] = "read write".into();
+    later["exp"] = 1_900_000_000u64.into();
+    let cases = [
+        (
+            "payload changed",
+            format!("{}.{}.{}", parts[0], encode(payload), parts[2]),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                encode(serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": "k2026-02-01"})),
+                parts[1]
+            ),
+        ),
+        (
+            "HMAC",
+            format!(
+                "{}.{}.{}",
+                encode(serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": "k2026-02-01"})),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        (
+            "another typ",
+            format!(
+                "{}.{}.{}",
+                encode(serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": "k2026-02-01"})),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        (
+            "signature cut",
+            format!("{}.{}.{}", parts[0], parts[1], &parts[2][..20]),
+        ),
+        ("four parts", format!("{token}.x")),
+        (
+            "extended exp",
+            format!("{}.{}.{}", parts[0], encode(later), parts[2]),
+        ),
+    ];
+    for (case, forged) in cases {
+        assert!(ring.open(&forged).is_err(), "{case}");
+    }
+    let unknown_kid = format!(
+        "{}.{}.{}",
+        encode(serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "other"})),
+        parts[1],
+        parts[2]
+    );
+    assert_eq!(ring.open(&unknown_kid), Err(TokenError::UnknownKey));
+    let _ = header;
+}
+
+#[test]
+fn a_rotated_out_key_still_verifies_its_jwts_until_it_leaves_the_ring() {
+    let old = KeyRing::new(&[key("k1", 1)], "k1").expect("ring");
+    let token = old
+        .issue_jwt(&claims(), [9; 24], &jwt_fields())
+        .expect("issues");
+    let rotated = KeyRing::new(&[key("k1", 1), key("k2", 2)], "k2").expect("ring");
+    assert_eq!(rotated.open(&token), Ok(claims()));
+    let (header, _) = jwt_parts(
+        &rotated
+            .issue_jwt(&claims(), [9; 24], &jwt_fields())
+            .expect("issues"),
+    );
+    assert_eq!(header["kid"], "k2");
+    let jwks: serde_json::Value = serde_json::from_slice(&rotated.jwks()).expect("json");
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid"))
+        .collect();
+    assert_eq!(kids, ["k2", "k1"], "the active key first");
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    let gone = KeyRing::new(&[key("k2", 2)], "k2").expect("ring");
+    assert_eq!(gone.open(&token), Err(TokenError::UnknownKey));
+    // The same key id with other material: the signature fails.
+    let impostor = KeyRing::new(&[key("k1", 3)], "k1").expect("ring");
+    assert_eq!(impostor.open(&token), Err(TokenError::BadTag));
+}
+
+#[test]
+fn a_token_carries_the_authenticated_user_and_version_2_tokens_still_open() {
+    let ring = ring();
+    let with_user = Claims {
+        authenticated_userid: "user-42@example".into(),
+        ..claims()
+    };
+    let token = ring.issue(&with_user, [9; 24]).expect("issues");
+    assert_eq!(ring.open(&token), Ok(with_user.clone()));
+    let too_long = Claims {
+        authenticated_userid: "u".repeat(MAX_USERID_LEN + 1),
+        ..claims()
+    };
+    assert_eq!(
+        ring.issue(&too_long, [9; 24]),
+        Err(TokenError::UserIdTooLong)
+    );
+
+    // A version 2 token (before the user id) opens, with no user.
+    let material = [2u8; 32];
+    let cipher = derive_cipher(&material).expect("cipher");
+    let c = claims();
+    let kid = b"k2026-02-01";
+    let mut raw = vec![2, u8::try_from(kid.len()).expect("short")];
+    raw.extend_from_slice(kid);
+    let header_len = raw.len();
+    raw.extend_from_slice(&[5; 24]);
+    let body_start = raw.len();
+    raw.extend_from_slice(&c.credential_id);
+    raw.extend_from_slice(&c.epoch.to_be_bytes());
+    raw.extend_from_slice(&c.issued_at.to_be_bytes());
+    raw.extend_from_slice(&c.expires_at.to_be_bytes());
+    let Binding::Plugin(id) = c.binding else {
+        panic!("the fixture is plugin-bound")
+    };
+    raw.push(1);
+    raw.extend_from_slice(&id);
+    raw.extend_from_slice(&u16::try_from(c.scope.len()).expect("short").to_be_bytes());
+    raw.extend_from_slice(c.scope.as_bytes());
+    let (head, body) = raw.split_at_mut(body_start);
+    let tag = cipher
+        .encrypt_in_place_detached(XNonce::from_slice(&[5; 24]), &head[..header_len], body)
+        .expect("encrypts");
+    raw.extend_from_slice(&tag);
+    assert_eq!(ring.open(&URL_SAFE_NO_PAD.encode(&raw)), Ok(c));
 }

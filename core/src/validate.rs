@@ -118,7 +118,7 @@ pub fn check(snapshot: &Snapshot) -> Vec<Invalid> {
         check_credential(c, &consumer_ids, &mut client_ids, &mut problems);
     }
 
-    let plugin_ids = unique_ids(
+    unique_ids(
         "plugin",
         Subject::Plugin,
         snapshot
@@ -127,6 +127,11 @@ pub fn check(snapshot: &Snapshot) -> Vec<Invalid> {
             .map(|p| (p.id.as_str(), p.id.as_str())),
         &mut problems,
     );
+    let plugin_kinds: HashMap<&str, &PluginConfig> = snapshot
+        .plugins
+        .iter()
+        .map(|p| (p.id.as_str(), &p.config))
+        .collect();
     for (i, p) in snapshot.plugins.iter().enumerate() {
         problems.about(Subject::Plugin(i));
         check_plugin(p, &consumer_ids, &mut problems);
@@ -143,7 +148,7 @@ pub fn check(snapshot: &Snapshot) -> Vec<Invalid> {
     );
     for (i, r) in snapshot.routes.iter().enumerate() {
         problems.about(Subject::Route(i));
-        check_route(r, &plugin_ids, &mut problems);
+        check_route(r, &plugin_kinds, &mut problems);
     }
     problems.list
 }
@@ -281,6 +286,22 @@ fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Problems) 
             if c.mandatory_scope && c.scopes.is_empty() {
                 problems.push(format!("{who}: mandatoryScope needs at least one scope"));
             }
+            let key_is_sha256 = |k: &str| {
+                k.len() == 64
+                    && k.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            };
+            match c.provision_key_sha256.as_deref() {
+                None if c.enable_password_grant => {
+                    problems.push(format!("{who}: the password grant needs a provision key"));
+                }
+                Some(k) if !key_is_sha256(k) => {
+                    problems.push(format!(
+                        "{who}: the provision key digest is not SHA-256 hex"
+                    ));
+                }
+                _ => {}
+            }
             (c.anonymous.as_deref(), c.realm.as_deref())
         }
         PluginConfig::OpenIdConnect(c) => {
@@ -291,6 +312,17 @@ fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Problems) 
             }
             check_auth_methods(&who, c, problems);
             (c.anonymous.as_deref(), c.realm.as_deref())
+        }
+        PluginConfig::RateLimiting(c) => {
+            for problem in crate::ratelimit::problems(c) {
+                problems.push(format!("{who}: {problem}"));
+            }
+            if p.acl.is_some() {
+                problems.push(format!(
+                    "{who}: acl applies to authentication plugins only, not to rate-limiting"
+                ));
+            }
+            (None, None)
         }
     };
     if let Some(anonymous) = anonymous
@@ -417,7 +449,7 @@ pub fn is_valid_endpoint(endpoint: &str) -> bool {
     port_ok && host_ok
 }
 
-fn check_route(r: &Route, plugins: &HashSet<&str>, problems: &mut Problems) {
+fn check_route(r: &Route, plugins: &HashMap<&str, &PluginConfig>, problems: &mut Problems) {
     let who = format!("route {}", r.id);
     for host in &r.hosts {
         if !is_valid_host(host) {
@@ -442,19 +474,41 @@ fn check_route(r: &Route, plugins: &HashSet<&str>, problems: &mut Problems) {
             ));
         }
     }
-    if r.plugins.len() > 1 {
-        problems.push(format!(
-            "{who}: at most one plugin per route is supported (got {})",
-            r.plugins.len()
-        ));
-    }
-    for plugin in &r.plugins {
-        if !plugins.contains(plugin.as_str()) {
-            problems.push(format!("{who}: plugin {plugin:?} does not exist"));
-        }
-    }
+    check_route_plugins(&who, r, plugins, problems);
     if let Some(backend) = &r.backend {
         check_backend(&who, backend, problems);
+    }
+}
+
+/// A route's plugins exist, appear once, and hold at most one authentication plugin and at most
+/// one rate-limiting plugin (Kong runs one instance of a plugin per route).
+fn check_route_plugins(
+    who: &str,
+    r: &Route,
+    plugins: &HashMap<&str, &PluginConfig>,
+    problems: &mut Problems,
+) {
+    let (mut auth, mut limits) = (0, 0);
+    for (i, plugin) in r.plugins.iter().enumerate() {
+        if r.plugins[..i].contains(plugin) {
+            problems.push(format!("{who}: plugin {plugin:?} is listed twice"));
+            continue;
+        }
+        match plugins.get(plugin.as_str()) {
+            None => problems.push(format!("{who}: plugin {plugin:?} does not exist")),
+            Some(config) if config.is_auth() => auth += 1,
+            Some(_) => limits += 1,
+        }
+    }
+    if auth > 1 {
+        problems.push(format!(
+            "{who}: at most one authentication plugin (oauth2 or openid-connect) per route (got {auth})"
+        ));
+    }
+    if limits > 1 {
+        problems.push(format!(
+            "{who}: at most one rate-limiting plugin per route (got {limits})"
+        ));
     }
 }
 

@@ -8,6 +8,23 @@ fn the_quickstart_snapshot_is_valid() {
 }
 
 #[test]
+fn a_route_takes_an_authentication_plugin_and_a_rate_limit_in_either_order() {
+    let mut s = fixtures::snapshot();
+    s.plugins
+        .push(fixtures::rate_limit("default/limit", Some(5)));
+    s.routes[1].plugins = vec!["default/limit".into(), "default/oidc".into()];
+    assert_eq!(validate(&s), Ok(()));
+    s.routes[1].plugins.reverse();
+    assert_eq!(validate(&s), Ok(()));
+    s.routes[1].plugins = vec!["default/limit".into()];
+    assert_eq!(
+        validate(&s),
+        Ok(()),
+        "a rate limit alone is a route's plugin too"
+    );
+}
+
+#[test]
 fn unsorted_lists_are_accepted() {
     let mut s = fixtures::snapshot();
     s.routes.reverse();
@@ -172,7 +189,46 @@ fn every_problem_is_reported_naming_its_object() {
         (
             "two plugins",
             |s| s.routes[0].plugins.push("default/oidc".into()),
-            "route default/auth: at most one plugin",
+            "route default/auth: at most one authentication plugin",
+        ),
+        (
+            "plugin twice",
+            |s| s.routes[0].plugins.push("default/auth".into()),
+            "route default/auth: plugin \"default/auth\" is listed twice",
+        ),
+        (
+            "two rate limits",
+            |s| {
+                s.plugins.push(fixtures::rate_limit("default/rl1", Some(5)));
+                s.plugins.push(fixtures::rate_limit("default/rl2", Some(5)));
+                s.routes[1].plugins = vec!["default/rl1".into(), "default/rl2".into()];
+            },
+            "route default/upstream: at most one rate-limiting plugin per route (got 2)",
+        ),
+        (
+            "rate limit without limits",
+            |s| s.plugins.push(fixtures::rate_limit("default/rl", None)),
+            "plugin default/rl: set at least one of second, minute or hour",
+        ),
+        (
+            "rate limit order",
+            |s| {
+                let mut p = fixtures::rate_limit("default/rl", Some(10));
+                if let PluginConfig::RateLimiting(c) = &mut p.config {
+                    c.hour = Some(3);
+                }
+                s.plugins.push(p);
+            },
+            "plugin default/rl: the limit for hour(3) cannot be lower than the limit for minute(10)",
+        ),
+        (
+            "rate limit acl",
+            |s| {
+                let mut p = fixtures::rate_limit("default/rl", Some(10));
+                p.acl = Some(Default::default());
+                s.plugins.push(p);
+            },
+            "plugin default/rl: acl applies to authentication plugins only",
         ),
         (
             "path syntax",

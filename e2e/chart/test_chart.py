@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import os
 import re
 import shutil
@@ -456,6 +457,30 @@ class VariantRenderTest(unittest.TestCase):
         for name in scraped:
             ports = one(docs, "Service", name)["spec"]["ports"]
             self.assertIn("metrics", [p["name"] for p in ports])
+
+    def test_no_dashboard_and_no_per_consumer_series_by_default(self):
+        docs = render()
+        self.assertEqual([d for d in find(docs, "ConfigMap")
+                          if "grafana_dashboard" in d["metadata"].get("labels", {})], [])
+        self.assertNotIn("--metrics-per-consumer", container(docs, "tollgate-proxy")["args"])
+
+    def test_grafana_dashboard_configmap_carries_the_sidecar_label_and_the_shipped_dashboard(self):
+        docs = variant("grafana-dashboard")
+        cm = one(docs, "ConfigMap", "tollgate-dashboard", NS)
+        self.assertEqual(cm["metadata"]["labels"]["grafana_dashboard"], "1")
+        self.assertEqual(cm["metadata"]["annotations"], {"grafana_folder": "Tollgate"})
+        with open(os.path.join(CHART, "dashboards", "tollgate.json"), encoding="utf-8") as f:
+            shipped = json.load(f)
+        self.assertEqual(json.loads(cm["data"]["tollgate.json"]), shipped)
+        self.assertEqual(shipped["uid"], "tollgate-gateway")
+        exprs = [t["expr"] for p in shipped["panels"] for t in p.get("targets", [])]
+        self.assertTrue(exprs and all("tollgate_" in e for e in exprs), exprs)
+        self.assertIn("--metrics-per-consumer", container(docs, "tollgate-proxy")["args"])
+        # The sidecar may look in another namespace.
+        docs = render("--set", "grafanaDashboard.enabled=true",
+                      "--set", "grafanaDashboard.namespace=monitoring")
+        self.assertEqual(one(docs, "ConfigMap", "tollgate-dashboard")["metadata"]["namespace"],
+                         "monitoring")
 
     def test_service_can_be_a_cluster_ip_with_custom_ports(self):
         docs = render("--set", "proxy.service.type=ClusterIP", "--set", "proxy.service.http.port=8080",

@@ -674,6 +674,11 @@ impl Controller {
         format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
+    /// `host:port` of the admin port (health and `/metrics`).
+    pub fn admin_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.admin_port)
+    }
+
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> Result<String, Error> {
         let response = Client::plain()?.get(&self.admin_url("/metrics")).await?;

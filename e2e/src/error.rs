@@ -63,6 +63,10 @@ pub enum Error {
     Manifest(String),
     #[error("{0} is not running (no process to signal)")]
     NotRunning(String),
+    #[error("{name} is not installed: {hint}")]
+    ToolNotFound { name: String, hint: String },
+    #[error("{what} failed:\n{output}")]
+    Check { what: String, output: String },
 }
 
 impl Error {

@@ -15,7 +15,8 @@
 //! - [`raw::raw_http1`]: a hand-written HTTP/1.1 request, for exact header spelling and repeats.
 //! - [`httpbin::Httpbin`], [`gateway::Standalone`], [`proxy::Proxy`], [`manifests::Manifests`]:
 //!   the fixtures; [`fixture::Quickstart`]: all of them serving the quickstart, per test; [`cluster`]: the API emulator, `kubectl` and `tollgate-controller run` for the
-//!   cluster-less operator suite (`tests/cluster.rs`).
+//!   cluster-less operator suite (`tests/cluster.rs`); [`prometheus`]: a real Prometheus and
+//!   `promtool` (`tests/prometheus.rs`).
 
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,7 @@ pub mod oidc;
 pub mod paths;
 pub mod ports;
 pub mod process;
+pub mod prometheus;
 pub mod proxy;
 pub mod raw;
 pub mod wait;

@@ -61,12 +61,23 @@ pub struct Proxy {
     metrics_port: u16,
     process: Option<Process>,
     config_token: String,
+    extra_args: Vec<String>,
 }
 
 impl Proxy {
     /// Starts `tollgate-proxy` named `name` (used for its log and files) accepting config pushes
     /// with `config_token`, and waits until `/healthz` answers.
     pub async fn start(work: &WorkDir, name: &str, config_token: &str) -> Result<Self, Error> {
+        Self::start_with(work, name, config_token, &[]).await
+    }
+
+    /// [`Proxy::start`] with further flags (e.g. `--metrics-per-consumer`).
+    pub async fn start_with(
+        work: &WorkDir,
+        name: &str,
+        config_token: &str,
+        extra_args: &[&str],
+    ) -> Result<Self, Error> {
         let dir = work.subdir(name)?;
         let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
         write_certificate(&cert, &key)?;
@@ -92,6 +103,7 @@ impl Proxy {
             metrics_port: free_port()?,
             process: None,
             config_token: config_token.to_owned(),
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
         };
         // A port handed out a moment ago can be taken before the proxy binds it; then start
         // again on fresh ports.
@@ -136,6 +148,7 @@ impl Proxy {
             // The test upstreams listen on loopback, which tollgate-proxy refuses by default.
             .args(["--backend-allow-cidr", LOOPBACK_BACKENDS])
             .args(["--log-format", "text"])
+            .args(&self.extra_args)
             .env(
                 "RUST_LOG",
                 std::env::var("TOLLGATE_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),
@@ -249,6 +262,11 @@ impl Proxy {
 
     pub fn https_url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.https_port)
+    }
+
+    /// `host:port` of the metrics port (what a Prometheus scrapes).
+    pub fn metrics_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.metrics_port)
     }
 
     /// `/healthz`, `/readyz` and `/metrics`, on the metrics port.

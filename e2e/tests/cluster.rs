@@ -1945,3 +1945,150 @@ async fn readyz_names_the_verb_and_resource_rbac_refuses() {
         "the log names the verb and resource:\n{log}"
     );
 }
+
+/// A rate limit divided by the two proxy replicas, beside the route's authentication plugin;
+/// a rate limit Kong would refuse reports it on its own status and in an Event, and the rest
+/// stays served.
+#[tokio::test]
+async fn a_rate_limit_divided_by_the_replicas_is_enforced_per_proxy_and_a_bad_one_is_reported() {
+    let env = Env::start("cluster-rate-limit").await;
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let httpbin = env
+        .kubectl
+        .get_json("gatewayroutes/httpbin", APP_NAMESPACE)
+        .await
+        .expect("get route");
+    let upstream = httpbin["spec"]["backend"]["url"]
+        .as_str()
+        .expect("the quickstart route's url")
+        .to_owned();
+    let limits = format!(
+        r#"apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata:
+  name: limit
+  namespace: {APP_NAMESPACE}
+spec:
+  type: rate-limiting
+  rateLimiting:
+    hour: 2
+    divideByReplicas: true
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata:
+  name: limited
+  namespace: {APP_NAMESPACE}
+spec:
+  paths: [/limited]
+  plugins: [limit, oidc]
+  backend:
+    url: {upstream}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata:
+  name: bad-limit
+  namespace: {APP_NAMESPACE}
+spec:
+  type: rate-limiting
+  rateLimiting:
+    minute: 10
+    hour: 5
+"#
+    );
+    env.kubectl.apply(&limits).await.expect("apply the limits");
+    env.wait_programmed(&["authplugins/limit", "gatewayroutes/limited"])
+        .await;
+    env.kubectl
+        .wait_for(
+            "authplugins/bad-limit",
+            APP_NAMESPACE,
+            "condition=Accepted=false",
+            PROGRAMMED,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("bad-limit Accepted=False: {e}\n{}", env.work.all_logs()));
+    let bad = env
+        .kubectl
+        .get_json("authplugins/bad-limit", APP_NAMESPACE)
+        .await
+        .expect("get");
+    let accepted = condition(&bad, "Accepted");
+    assert_eq!(accepted["reason"], "InvalidPlugin", "{bad}");
+    assert!(
+        accepted["message"]
+            .as_str()
+            .is_some_and(|m| m
+                .contains("the limit for hour(5) cannot be lower than the limit for minute(10)")),
+        "{bad}"
+    );
+    let events = env
+        .kubectl
+        .get_json("events.events.k8s.io", APP_NAMESPACE)
+        .await
+        .expect("events");
+    let warned = events["items"].as_array().is_some_and(|items| {
+        items.iter().any(|e| {
+            e["reason"] == "InvalidPlugin"
+                && e["regarding"]["name"] == "bad-limit"
+                && e["type"] == "Warning"
+        })
+    });
+    assert!(warned, "a Warning Event with the reason: {events}");
+
+    // Two replicas: each allows 2 / 2 = 1 request an hour of jane. A run across the top of an
+    // hour sees its windows restart, so it is run again rather than failed.
+    let token = env.demo_token(0).await;
+    let limited = |gateway: usize| {
+        let g = &env.gateways[gateway];
+        let auth = format!("Bearer {token}");
+        let url = format!("{}/limited/anything", g.http);
+        async move {
+            let r = g
+                .client
+                .send(
+                    Method::GET,
+                    &url,
+                    &[("authorization", &auth)],
+                    Default::default(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("limited call through {}: {e}", g.name));
+            (
+                r.status.as_u16(),
+                r.header("x-ratelimit-limit-hour").map(str::to_owned),
+                r.header("x-ratelimit-remaining-hour").map(str::to_owned),
+            )
+        }
+    };
+    let hour = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 3600)
+    };
+    let last = env.gateways.len() - 1;
+    let seen = loop {
+        let start = hour();
+        let seen = vec![limited(0).await, limited(0).await, limited(last).await];
+        if hour() == start {
+            break seen;
+        }
+    };
+    let one = Some("1".to_owned());
+    let zero = Some("0".to_owned());
+    if env.gateways.len() > 1 {
+        assert_eq!(
+            seen,
+            [
+                (200, one.clone(), zero.clone()),
+                (429, one.clone(), zero.clone()),
+                (200, one, zero),
+            ],
+            "per-replica counters, each a half of the limit"
+        );
+    }
+    // Everything else is still served.
+    env.wait_programmed(&ALL_OBJECTS).await;
+    assert_eq!(env.call(last, &token).await.status, 200);
+}

@@ -14,6 +14,9 @@ use tollgate_e2e::quickstart;
 use tollgate_e2e::raw::{build_request, raw_http1};
 use tollgate_e2e::wait::{RELOAD, wait_until};
 
+#[path = "standalone/rate_limit.rs"]
+mod rate_limit;
+
 #[tokio::test]
 async fn a_token_from_a_form_over_https_reaches_the_upstream_with_the_consumer_headers() {
     let qs = Quickstart::start("token-form").await;
@@ -752,4 +755,388 @@ async fn link_local_and_the_gateways_own_admin_port_are_refused_as_backends() {
     );
     let token = qs.access_token().await;
     assert_eq!(qs.call_upstream(Some(&token)).await.status, 200);
+}
+
+/// The RFC 8414 metadata, the token endpoint and RFC 7662 introspection, driven by a real OAuth
+/// client library (Python's authlib, which also validates the metadata by its own rules).
+#[tokio::test]
+async fn a_real_oauth_client_discovers_the_endpoints_gets_a_token_and_introspects_it() {
+    let qs = Quickstart::start("authlib-client").await;
+    let metadata_url = qs
+        .gateway
+        .https_url("/auth/.well-known/oauth-authorization-server");
+    let seen = run_oauth_client(&qs, &metadata_url).await;
+    let issuer = qs.gateway.https_url("/auth");
+    assert_eq!(seen["metadata"]["issuer"], issuer.as_str(), "{seen}");
+    assert_eq!(
+        seen["metadata"]["token_endpoint"],
+        format!("{issuer}/oauth2/token"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["metadata"]["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(
+        seen["metadata"]["response_types_supported"],
+        serde_json::json!([])
+    );
+    assert_eq!(seen["expires_in"], 7200, "{seen}");
+    let introspected = &seen["introspected"];
+    assert_eq!(introspected["active"], true, "{seen}");
+    assert_eq!(introspected["client_id"], quickstart::CLIENT_ID, "{seen}");
+    assert_eq!(introspected["username"], quickstart::USERNAME, "{seen}");
+    let (iat, exp) = (
+        introspected["iat"].as_u64().expect("iat"),
+        introspected["exp"].as_u64().expect("exp"),
+    );
+    assert_eq!(exp - iat, 7200, "{seen}");
+    assert_eq!(
+        seen["introspected_unknown"],
+        serde_json::json!({"active": false})
+    );
+}
+
+/// Introspection needs a confidential client's own secret, says nothing more than `active:
+/// false` about tokens it does not accept, and the metadata reflects no hostile `Host`.
+#[tokio::test]
+async fn introspection_refuses_unauthenticated_callers_and_metadata_refuses_a_hostile_host() {
+    let qs = Quickstart::start("introspection-refusals").await;
+    let token = qs.access_token().await;
+    let url = qs.gateway.https_url("/auth/oauth2/introspect");
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let post = |body: String| {
+        let (client, url) = (&qs.client, &url);
+        async move {
+            client
+                .send(Method::POST, url, &form, bytes::Bytes::from(body))
+                .await
+                .expect("request completes")
+        }
+    };
+    let client = format!(
+        "client_id={}&client_secret={}",
+        quickstart::CLIENT_ID,
+        quickstart::CLIENT_SECRET
+    );
+
+    let answer = post(format!("token={token}&{client}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.describe());
+    assert_eq!(answer.json()["active"], true, "{}", answer.describe());
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+
+    let tampered = post(format!("token={}&{client}", tamper(&token))).await;
+    assert_eq!(tampered.json(), serde_json::json!({"active": false}));
+
+    let anonymous = post(format!("token={token}")).await;
+    assert_eq!(anonymous.status, 400, "{}", anonymous.describe());
+    assert_eq!(anonymous.json()["error"], "invalid_client");
+    assert!(anonymous.json().get("active").is_none());
+
+    let wrong = post(format!(
+        "token={token}&client_id={}&client_secret=wrong",
+        quickstart::CLIENT_ID
+    ))
+    .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.describe());
+    assert_eq!(wrong.json()["error"], "invalid_client");
+
+    let missing = post(client.clone()).await;
+    assert_eq!(missing.status, 400, "{}", missing.describe());
+    assert_eq!(missing.json()["error"], "invalid_request");
+
+    // Over plain HTTP, where the Host header is exactly what the client sends.
+    let metadata = qs
+        .gateway
+        .http_url("/auth/.well-known/oauth-authorization-server");
+    for (host, status) in [("evil.example/x?", 400), ("gw.example.test:9443", 200)] {
+        let response = qs
+            .client
+            .send(
+                Method::GET,
+                &metadata,
+                &[("host", host)],
+                bytes::Bytes::new(),
+            )
+            .await
+            .expect("request completes");
+        assert_eq!(response.status, status, "{host}: {}", response.describe());
+        if status == 200 {
+            assert_eq!(
+                response.json()["issuer"],
+                "http://gw.example.test:9443/auth"
+            );
+        }
+    }
+    let posted = qs
+        .client
+        .send(Method::POST, &metadata, &[], bytes::Bytes::new())
+        .await
+        .expect("request completes");
+    assert_eq!(posted.status, 405, "{}", posted.describe());
+    assert_eq!(posted.header("allow"), Some("GET"));
+}
+
+/// A second oauth2 plugin of the quickstart's namespace issuing JWT access tokens, on `/jwt`.
+const JWT_PLUGIN: &str = "
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: oauth2-jwt}
+spec:
+  type: oauth2
+  oauth2: {enableClientCredentials: true, globalCredentials: true, tokenFormat: jwt}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: jwt-auth}
+spec:
+  paths: [/jwt]
+  plugins: [oauth2-jwt]
+";
+
+/// `tokenFormat: jwt`: the token is an RFC 9068 JWT that a real library (authlib) verifies with
+/// the keys the route publishes, the gateway's own routes accept it as they accept opaque
+/// tokens, and a changed secret revokes it as it revokes them.
+#[tokio::test]
+async fn a_jwt_access_token_verifies_with_the_published_keys_and_opens_the_protected_route() {
+    let qs = Quickstart::start_variant(
+        "jwt-access-tokens",
+        Variant {
+            extra_manifests: &[("05-jwt.yaml", JWT_PLUGIN)],
+            ..Variant::default()
+        },
+    )
+    .await;
+    let metadata_url = qs
+        .gateway
+        .https_url("/jwt/.well-known/oauth-authorization-server");
+    let seen = run_oauth_client(&qs, &metadata_url).await;
+    let issuer = qs.gateway.https_url("/jwt");
+    assert_eq!(
+        seen["metadata"]["jwks_uri"],
+        format!("{issuer}/.well-known/jwks.json"),
+        "{seen}"
+    );
+    let jwt = &seen["jwt"];
+    assert_eq!(jwt["header"]["typ"], "at+jwt", "{seen}");
+    assert_eq!(jwt["header"]["alg"], "EdDSA", "{seen}");
+    assert_eq!(jwt["claims"]["iss"], issuer.as_str(), "{seen}");
+    assert_eq!(jwt["claims"]["client_id"], quickstart::CLIENT_ID, "{seen}");
+    assert_eq!(jwt["claims"]["sub"], quickstart::CLIENT_ID, "{seen}");
+    assert!(jwt["claims"]["jti"].as_str().is_some_and(|j| j.len() == 32));
+    assert_eq!(seen["introspected"]["active"], true, "{seen}");
+
+    // The protected route (openid-connect, kong_oauth2) accepts the JWT.
+    let token = {
+        let body = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            quickstart::CLIENT_ID,
+            quickstart::CLIENT_SECRET
+        );
+        let response = qs
+            .client
+            .send(
+                Method::POST,
+                &qs.gateway.https_url("/jwt/oauth2/token"),
+                &[("content-type", "application/x-www-form-urlencoded")],
+                bytes::Bytes::from(body),
+            )
+            .await
+            .expect("request completes");
+        assert_eq!(response.status, 200, "{}", response.describe());
+        access_token_of(&response)
+    };
+    assert_eq!(token.matches('.').count(), 2, "{token}");
+    let upstream = qs.call_upstream(Some(&token)).await;
+    assert_eq!(upstream.status, 200, "{}", upstream.describe());
+    let headers = echoed_headers(&upstream.json());
+    assert_eq!(
+        headers.get("x-consumer-username").map(String::as_str),
+        Some(quickstart::USERNAME)
+    );
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    assert_invalid_token(&qs.call_upstream(Some(&forged)).await);
+
+    // A new client secret revokes the JWT, as it revokes opaque tokens.
+    let credential = qs
+        .manifests
+        .credential_by_client_id(quickstart::CLIENT_ID)
+        .expect("credential");
+    let secret_ref = &credential.value["spec"]["clientSecretRef"];
+    qs.manifests
+        .set_secret_value(
+            secret_ref["name"].as_str().expect("secret name"),
+            secret_ref["key"].as_str().expect("secret key"),
+            "another-secret",
+        )
+        .expect("edit the Secret");
+    wait_until(
+        RELOAD,
+        "the JWT to be refused after the secret changed",
+        || async {
+            let r = qs.call_upstream(Some(&token)).await;
+            if r.status == 401 {
+                Ok(r)
+            } else {
+                Err(r.describe())
+            }
+        },
+    )
+    .await
+    .expect("JWT refused");
+}
+
+/// Runs e2e/clients/oauth_client.py (authlib) against `metadata_url` with the quickstart's
+/// client; what it saw, as JSON.
+async fn run_oauth_client(qs: &Quickstart, metadata_url: &str) -> serde_json::Value {
+    let ca = qs
+        .gateway
+        .certificate_path()
+        .expect("the gateway's certificate");
+    let script = tollgate_e2e::paths::repo_root().join("e2e/clients/oauth_client.py");
+    let python = tollgate_e2e::paths::python().expect("python");
+    let metadata_url = metadata_url.to_owned();
+    // Every request of the script has a 10 s timeout, so it ends on its own.
+    let run = move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(metadata_url)
+            .arg(ca)
+            .arg(quickstart::CLIENT_ID)
+            .arg(quickstart::CLIENT_SECRET)
+            .output()
+    };
+    let output = tokio::task::spawn_blocking(run)
+        .await
+        .expect("the client's thread")
+        .expect("the client runs");
+    assert!(
+        output.status.success(),
+        "authlib client failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        qs.gateway_log()
+    );
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+/// An oauth2 plugin of the quickstart's namespace with Kong's password grant, on `/pw`.
+const PASSWORD_PLUGIN: &str = "
+apiVersion: v1
+kind: Secret
+metadata: {name: pw-provision, labels: {tollgate.dev/secret: credential}}
+stringData: {provision_key: 0123456789abcdef0123456789abcdef}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: oauth2-pw}
+spec:
+  type: oauth2
+  oauth2:
+    enablePasswordGrant: true
+    globalCredentials: true
+    provisionKeySecretRef: {name: pw-provision, key: provision_key}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: pw-auth}
+spec:
+  paths: [/pw]
+  plugins: [oauth2-pw]
+";
+
+/// Kong's password grant: the application presents the provision key and the user it vouches
+/// for; the upstream then sees `X-Authenticated-Userid`, and introspection names the user.
+#[tokio::test]
+async fn the_password_grant_carries_the_authenticated_user_to_the_upstream() {
+    let qs = Quickstart::start_variant(
+        "password-grant",
+        Variant {
+            extra_manifests: &[("05-password.yaml", PASSWORD_PLUGIN)],
+            ..Variant::default()
+        },
+    )
+    .await;
+    let client = format!(
+        "client_id={}&client_secret={}",
+        quickstart::CLIENT_ID,
+        quickstart::CLIENT_SECRET
+    );
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let post = |path: &'static str, body: String| {
+        let (qs, form) = (&qs, &form);
+        async move {
+            qs.client
+                .send(
+                    Method::POST,
+                    &qs.gateway.https_url(path),
+                    form,
+                    bytes::Bytes::from(body),
+                )
+                .await
+                .expect("request completes")
+        }
+    };
+    let key = "provision_key=0123456789abcdef0123456789abcdef";
+    for (case, body, error) in [
+        (
+            "wrong key",
+            format!("grant_type=password&{client}&provision_key=guess&authenticated_userid=alice"),
+            "invalid_provision_key",
+        ),
+        (
+            "no user",
+            format!("grant_type=password&{client}&{key}"),
+            "invalid_authenticated_userid",
+        ),
+        (
+            "grant not enabled on the quickstart's plugin",
+            format!("grant_type=password&{client}&{key}&authenticated_userid=alice"),
+            "unsupported_grant_type",
+        ),
+    ] {
+        let path = if case.starts_with("grant not") {
+            "/auth/oauth2/token"
+        } else {
+            "/pw/oauth2/token"
+        };
+        let refused = post(path, body).await;
+        assert_eq!(refused.status, 400, "{case}: {}", refused.describe());
+        assert_eq!(
+            refused.json()["error"],
+            error,
+            "{case}: {}",
+            refused.describe()
+        );
+    }
+
+    let issued = post(
+        "/pw/oauth2/token",
+        format!("grant_type=password&{client}&{key}&authenticated_userid=alice"),
+    )
+    .await;
+    assert_eq!(issued.status, 200, "{}", issued.describe());
+    let token = access_token_of(&issued);
+    let upstream = qs.call_upstream(Some(&token)).await;
+    assert_eq!(upstream.status, 200, "{}", upstream.describe());
+    let seen = echoed_headers(&upstream.json());
+    assert_eq!(
+        seen.get("x-authenticated-userid").map(String::as_str),
+        Some("alice")
+    );
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some(quickstart::USERNAME)
+    );
+    let introspected = post("/pw/oauth2/introspect", format!("token={token}&{client}")).await;
+    assert_eq!(
+        introspected.json()["sub"],
+        "alice",
+        "{}",
+        introspected.describe()
+    );
+
+    // A client credentials token names no user.
+    let plain = qs.access_token().await;
+    let seen = echoed_headers(&qs.call_upstream(Some(&plain)).await.json());
+    assert!(!seen.contains_key("x-authenticated-userid"), "{seen:?}");
 }

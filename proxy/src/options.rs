@@ -71,6 +71,9 @@ pub struct ProxyOptions {
     pub h2_max_streams: u32,
     /// One access log line per request on stdout, in the format of `--log-format`.
     pub access_log: bool,
+    /// Count requests per consumer too (`tollgate_consumer_requests_total`; at most 100
+    /// consumers get series of their own, the rest share `other`).
+    pub per_consumer_metrics: bool,
 }
 
 /// Sizes of the client-secret verification pool, its queue and its cache of successes.
@@ -144,6 +147,7 @@ impl Default for ProxyOptions {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             h2_max_streams: DEFAULT_H2_MAX_STREAMS,
             access_log: true,
+            per_consumer_metrics: false,
         }
     }
 }
@@ -229,6 +233,11 @@ pub struct ListenerArgs {
     /// `--log-format json`.
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub access_log: Switch,
+    /// Count requests per consumer as well (`tollgate_consumer_requests_total{consumer,status}`).
+    /// The first 100 consumers seen get series of their own, the others share
+    /// `consumer="other"`, so a Prometheus' load stays bounded whatever the number of consumers.
+    #[arg(long, default_value_t = false)]
+    pub metrics_per_consumer: bool,
 }
 
 /// `on` or `off`.
@@ -270,6 +279,7 @@ impl ListenerArgs {
             max_connections: self.max_connections.max(1),
             h2_max_streams: self.h2_max_streams.max(1),
             access_log: self.access_log == Switch::On,
+            per_consumer_metrics: self.metrics_per_consumer,
             ..ProxyOptions::default()
         }
     }

@@ -37,6 +37,7 @@ LABELS = {
     "haproxy": "HAProxy",
     "tollgate-open": "Tollgate, no auth",
     "tollgate-auth": "Tollgate, token verified",
+    "tollgate-limited": "Tollgate, token verified + rate limit",
     "token-hashed": "token endpoint, argon2id secret",
     "token-plain": "token endpoint, plain secret",
 }
@@ -132,6 +133,9 @@ def start_standalone(ctx: Ctx, log: list[str]) -> None:
             "tollgate-auth": Target(
                 "tollgate-auth", f"http://127.0.0.1:{p['tg_http']}/protected", headers={"Authorization": f"Bearer {bearer}"}
             ),
+            "tollgate-limited": Target(
+                "tollgate-limited", f"http://127.0.0.1:{p['tg_http']}/limited", headers={"Authorization": f"Bearer {bearer}"}
+            ),
             "token-hashed": Target("token-hashed", token_url, "POST", tg.token_form("bench-hashed", ctx.secrets["hashed"]), form_headers),
             "token-plain": Target("token-plain", token_url, "POST", tg.token_form("bench-plain", ctx.secrets["plain"]), form_headers),
         }
@@ -200,7 +204,7 @@ def start_peers_and_tollgate(ctx: Ctx, args: argparse.Namespace, notes: list[str
     if args.tollgate == "standalone" or (args.tollgate == "auto" and standalone_built):
         start_standalone(ctx, notes)
     if ctx.standalone:
-        for name in ("tollgate-open", "tollgate-auth", "token-hashed", "token-plain"):
+        for name in ("tollgate-open", "tollgate-auth", "tollgate-limited", "token-hashed", "token-plain"):
             proxies[name] = [ctx.standalone.pid]
     elif (args.bin_dir / "tollgate-proxy").exists() and args.tollgate != "standalone":
         px, _ = scenarios.ensure_proxy(ctx)

@@ -20,6 +20,21 @@ use prometheus_client::registry::Registry;
 /// Upper bounds (seconds) of the push duration histogram buckets.
 const PUSH_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
+/// Upper bounds (seconds) of the reconcile duration histogram buckets: a pass translates every
+/// object, pushes to every proxy and writes statuses (thousands of writes take tens of seconds
+/// at the status write rate).
+const RECONCILE_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Observations of one histogram: per bucket (not cumulative), count and sum.
+#[derive(Clone, Debug, Default)]
+struct Observed {
+    buckets: [u64; RECONCILE_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
 /// Outcome of one reconcile pass, as a static label value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReconcileOutcome {
@@ -51,6 +66,10 @@ pub struct ControllerMetrics {
     leader: AtomicBool,
     ready: AtomicBool,
     secrets_hashing: AtomicU64,
+    /// Watch events not yet taken by a pass, and all of them since start.
+    queued_events: AtomicU64,
+    watch_events: AtomicU64,
+    reconcile_durations: Mutex<Observed>,
     proxies: Mutex<BTreeMap<String, ProxySeries>>,
     /// Per watch (e.g. `oauth2credentials.tollgate.dev in all namespaces`): whether it has
     /// listed once, and why it last failed. `/readyz` names the ones not synced.
@@ -75,6 +94,31 @@ impl ControllerMetrics {
         if outcome == ReconcileOutcome::Error {
             self.reconcile_errors.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A pass took `took` (its outcome is counted by [`Self::reconciled`]).
+    pub fn reconcile_took(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let mut observed = self
+            .reconcile_durations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = RECONCILE_BUCKETS.iter().position(|bound| secs <= *bound) {
+            observed.buckets[i] += 1;
+        }
+        observed.count += 1;
+        observed.sum += secs;
+    }
+
+    /// A watch delivered an event: it waits for the next pass.
+    pub fn event_queued(&self) {
+        self.queued_events.fetch_add(1, Ordering::Relaxed);
+        self.watch_events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A pass starts: it takes every event queued so far (they coalesce into it).
+    pub fn events_taken(&self) {
+        self.queued_events.store(0, Ordering::Relaxed);
     }
 
     pub fn snapshot_built(&self, bytes: usize, objects: usize, excluded: usize) {
@@ -222,6 +266,11 @@ impl ControllerMetrics {
                     "Reconcile passes that failed.",
                     load(&self.reconcile_errors),
                 ),
+                (
+                    "tollgate_controller_watch_events",
+                    "Events delivered by the watches (each wakes the reconcile loop).",
+                    load(&self.watch_events),
+                ),
             ],
             gauges: [
                 (
@@ -238,6 +287,11 @@ impl ControllerMetrics {
                     "tollgate_controller_excluded_objects",
                     "Objects left out of the snapshot because of a problem.",
                     load(&self.excluded_objects),
+                ),
+                (
+                    "tollgate_controller_queue_depth",
+                    "Watch events waiting for the next reconcile pass (one pass takes them all).",
+                    load(&self.queued_events),
                 ),
             ],
             status_counters: [
@@ -269,6 +323,11 @@ impl ControllerMetrics {
                     load(&self.secrets_hashing),
                 ),
             ],
+            reconcile_durations: self
+                .reconcile_durations
+                .lock()
+                .map(|o| o.clone())
+                .unwrap_or_default(),
             proxies,
         };
         let mut registry = Registry::default();
@@ -286,10 +345,11 @@ type Series = (&'static str, &'static str, u64);
 /// The values of one scrape, in the order they are rendered.
 #[derive(Debug)]
 struct Scrape {
-    counters: [Series; 2],
-    gauges: [Series; 3],
+    counters: [Series; 3],
+    gauges: [Series; 4],
     status_counters: [Series; 2],
     state_gauges: [Series; 3],
+    reconcile_durations: Observed,
     proxies: Vec<(String, ProxySeries)>,
 }
 
@@ -311,6 +371,20 @@ impl Collector for Scrape {
                 }
             }
         }
+        let reconciles = &self.reconcile_durations;
+        let buckets: Vec<(f64, u64)> = RECONCILE_BUCKETS
+            .iter()
+            .copied()
+            .zip(reconciles.buckets)
+            .collect();
+        encoder
+            .encode_descriptor(
+                "tollgate_controller_reconcile_duration_seconds",
+                "Duration of reconcile passes (translate, push, status writes).",
+                None,
+                MetricType::Histogram,
+            )?
+            .encode_histogram::<NoLabelSet>(reconciles.sum, reconciles.count, &buckets, None)?;
         let mut durations = encoder.encode_descriptor(
             "tollgate_controller_push_duration_seconds",
             "Duration of config pushes per proxy.",
@@ -396,6 +470,10 @@ mod tests {
         m.reconciled(ReconcileOutcome::Error);
         m.snapshot_built(1234, 7, 1);
         m.set_leader(true);
+        m.reconcile_took(Duration::from_millis(30));
+        m.reconcile_took(Duration::from_secs(100));
+        m.event_queued();
+        m.event_queued();
         m.push_finished(
             "10.0.0.1:8100",
             Duration::from_millis(20),
@@ -417,9 +495,23 @@ mod tests {
             "tollgate_controller_proxy_in_sync{proxy=\"10.0.0.1:8100\"} 1",
             "tollgate_controller_push_duration_seconds_bucket{proxy=\"10.0.0.1:8100\",le=\"0.025\"} 1",
             "tollgate_controller_push_duration_seconds_bucket{proxy=\"10.0.0.1:8100\",le=\"0.01\"} 0",
+            "tollgate_controller_reconcile_duration_seconds_bucket{le=\"0.025\"} 0",
+            "tollgate_controller_reconcile_duration_seconds_bucket{le=\"0.05\"} 1",
+            "tollgate_controller_reconcile_duration_seconds_bucket{le=\"60\"} 1",
+            "tollgate_controller_reconcile_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "tollgate_controller_reconcile_duration_seconds_count 2",
+            "tollgate_controller_queue_depth 2",
+            "tollgate_controller_watch_events_total 2",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+        m.events_taken();
+        let text = m.render();
+        assert!(text.contains("tollgate_controller_queue_depth 0"), "{text}");
+        assert!(
+            text.contains("tollgate_controller_watch_events_total 2"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -71,6 +71,7 @@ fn inputs(with_client_secret: bool) -> Inputs {
             secrets,
             namespaces: vec![],
             issuers: Default::default(),
+            proxy_replicas: 1,
         },
         services: vec![],
         slices: vec![],

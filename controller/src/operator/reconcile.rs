@@ -206,6 +206,8 @@ impl Pipeline {
                 }
             }
             let is_leader = *leader.borrow_and_update();
+            self.metrics.events_taken();
+            let started = std::time::Instant::now();
             let span = tracing::info_span!("reconcile", leader = is_leader);
             // Shutdown does not wait for a long pass (thousands of status writes): every write
             // is idempotent, and the next leader starts over.
@@ -213,6 +215,7 @@ impl Pipeline {
                 result = tracing::Instrument::instrument(self.pass(is_leader), span) => result,
                 () = &mut stop => break,
             };
+            self.metrics.reconcile_took(started.elapsed());
             self.metrics.reconciled(if result.is_ok() {
                 ReconcileOutcome::Ok
             } else {
@@ -257,6 +260,8 @@ impl Pipeline {
                 secrets: self.stores.secrets.state(),
                 namespaces: self.stores.namespaces.state(),
                 issuers: self.jwks.snapshot(),
+                proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())
+                    .len(),
             },
             services: self.stores.services.state(),
             slices: self.stores.slices.state(),

@@ -418,9 +418,13 @@ where
                 match event {
                     Ok(watcher::Event::InitDone) => {
                         health.metrics.watch_synced(&health.name);
+                        health.metrics.event_queued();
                         changed.notify_one();
                     }
-                    Ok(_) => changed.notify_one(),
+                    Ok(_) => {
+                        health.metrics.event_queued();
+                        changed.notify_one();
+                    }
                     // The watcher retries with backoff by itself; the store keeps its last state.
                     Err(e) => {
                         let why = health.explain(&e);

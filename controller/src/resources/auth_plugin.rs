@@ -1,5 +1,6 @@
-//! `AuthPlugin`: Kong's `oauth2` plugin (mints and verifies tokens) or its `openid-connect`
-//! plugin restricted to `auth_methods: [kong_oauth2]` (verifies them).
+//! `AuthPlugin`: Kong's `oauth2` plugin (mints and verifies tokens), its `openid-connect`
+//! plugin (verifies them, and external issuers' tokens), or its `rate-limiting` plugin (local
+//! policy) on the same routes.
 
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -10,9 +11,11 @@ use super::status::ObjectStatus;
 /// Kong's default token lifetime in seconds.
 pub const DEFAULT_TOKEN_EXPIRATION: i64 = 7200;
 
-/// An authentication plugin that GatewayRoutes refer to by name. `type: oauth2` issues tokens at
+/// A plugin that GatewayRoutes refer to by name. `type: oauth2` issues tokens at
 /// `<route path>/oauth2/token` and verifies them; `type: openid-connect` verifies tokens issued by
-/// an `oauth2` plugin (Kong's `auth_methods: [kong_oauth2]`).
+/// an `oauth2` plugin (Kong's `auth_methods: [kong_oauth2]`); `type: rate-limiting` limits how
+/// often each consumer, credential or client address may call the route (Kong's local policy),
+/// after the route's authentication plugin.
 #[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[kube(
     group = "tollgate.dev",
@@ -23,7 +26,7 @@ pub const DEFAULT_TOKEN_EXPIRATION: i64 = 7200;
     status = "ObjectStatus",
     shortname = "tgplugin",
     category = "tollgate",
-    doc = "An authentication plugin: Kong's oauth2 (mints and verifies tokens) or openid-connect with kong_oauth2 (verifies them).",
+    doc = "A plugin of GatewayRoutes: Kong's oauth2 (mints and verifies tokens), openid-connect (verifies them) or rate-limiting (local policy).",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
     printcolumn(
         name = "Ready",
@@ -38,9 +41,10 @@ pub const DEFAULT_TOKEN_EXPIRATION: i64 = 7200;
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.type == 'oauth2' ? (has(self.oauth2) && !has(self.openidConnect)) : (has(self.openidConnect) && !has(self.oauth2))").message("set exactly the block matching type: oauth2 for type oauth2, openidConnect for type openid-connect"))]
+#[x_kube(validation = Rule::new("self.type == 'oauth2' ? (has(self.oauth2) && !has(self.openidConnect) && !has(self.rateLimiting)) : self.type == 'openid-connect' ? (has(self.openidConnect) && !has(self.oauth2) && !has(self.rateLimiting)) : (has(self.rateLimiting) && !has(self.oauth2) && !has(self.openidConnect))").message("set exactly the block matching type: oauth2 for type oauth2, openidConnect for type openid-connect, rateLimiting for type rate-limiting"))]
+#[x_kube(validation = Rule::new("self.type != 'rate-limiting' || (!has(self.acl) && !has(self.allowedNamespaces))").message("acl and allowedNamespaces apply to oauth2 and openid-connect only"))]
 pub struct AuthPluginSpec {
-    /// Which Kong plugin this is: `oauth2` or `openid-connect`.
+    /// Which Kong plugin this is: `oauth2`, `openid-connect` or `rate-limiting`.
     #[serde(rename = "type")]
     pub type_: PluginType,
     /// Settings of an `oauth2` plugin; set exactly when `type` is `oauth2`.
@@ -49,6 +53,9 @@ pub struct AuthPluginSpec {
     /// Settings of an `openid-connect` plugin; set exactly when `type` is `openid-connect`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openid_connect: Option<OpenIdConnectSettings>,
+    /// Settings of a `rate-limiting` plugin; set exactly when `type` is `rate-limiting`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limiting: Option<RateLimitingSettings>,
     /// Namespaces whose credentials may get tokens at this plugin (oauth2) and whose global
     /// tokens it accepts, besides its own. The default is the plugin's namespace only: a
     /// namespace is a tenant boundary. Tokens cross it only when both sides opt in: the issuing
@@ -183,6 +190,9 @@ pub enum PluginType {
     /// Kong's `openid-connect` plugin with `auth_methods: [kong_oauth2]`: verification only.
     #[serde(rename = "openid-connect")]
     OpenIdConnect,
+    /// Kong's `rate-limiting` plugin, local policy.
+    #[serde(rename = "rate-limiting")]
+    RateLimiting,
 }
 
 impl PluginType {
@@ -191,20 +201,92 @@ impl PluginType {
         match self {
             Self::OAuth2 => "oauth2",
             Self::OpenIdConnect => "openid-connect",
+            Self::RateLimiting => "rate-limiting",
         }
     }
+}
+
+/// Settings of Kong's `rate-limiting` plugin (same names, camelCase), `policy: local`: each
+/// proxy replica counts in its own memory, in fixed windows aligned to the UTC second, minute
+/// and hour. A request over a limit gets `429 {"message": "API rate limit exceeded"}` with
+/// `Retry-After`; others get `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and
+/// `X-RateLimit-Limit-<Period>`, `X-RateLimit-Remaining-<Period>`. Kong's day, month and year
+/// windows are not offered: a quota that long needs counters shared and kept across restarts.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.second) || has(self.minute) || has(self.hour)").message("set at least one of second, minute or hour"))]
+pub struct RateLimitingSettings {
+    /// Requests allowed per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000_000))]
+    pub second: Option<i64>,
+    /// Requests allowed per minute (not below `second`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000_000))]
+    pub minute: Option<i64>,
+    /// Requests allowed per hour (not below `minute` or `second`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000_000))]
+    pub hour: Option<i64>,
+    /// Whom a limit counts: `consumer` (the default: the authenticated Consumer, the anonymous
+    /// one included), `credential` (the OAuth2Credential of the token) or `ip` (the client
+    /// address; behind a trusted proxy, the last `X-Forwarded-For` entry). Without a consumer or
+    /// credential, the client address, as Kong falls back.
+    #[serde(default)]
+    pub limit_by: LimitBy,
+    /// Kong's `policy`; only `local` (counters in each proxy replica) is implemented.
+    #[serde(default)]
+    pub policy: RateLimitPolicy,
+    /// Send no `RateLimit-*` and `X-RateLimit-*` headers (a 429 still has `Retry-After`).
+    #[serde(default)]
+    pub hide_client_headers: bool,
+    /// Divide each limit by the number of proxy replicas (rounded up), so that the replicas
+    /// together allow about the configured rate when the load balancer spreads a client's
+    /// requests evenly. Off: each replica allows the whole limit.
+    #[serde(default)]
+    pub divide_by_replicas: bool,
+}
+
+/// What a rate limit counts by (Kong's `limit_by`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitBy {
+    #[default]
+    Consumer,
+    Credential,
+    Ip,
+}
+
+/// Kong's rate-limiting `policy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitPolicy {
+    /// Counters in each proxy replica's memory.
+    #[default]
+    Local,
 }
 
 /// Settings of Kong's `oauth2` plugin (same names, camelCase).
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.enableClientCredentials").message("enable at least one grant: enableClientCredentials must be true"))]
+#[x_kube(validation = Rule::new("self.enableClientCredentials || self.enablePasswordGrant").message("enable at least one grant: enableClientCredentials or enablePasswordGrant"))]
+#[x_kube(validation = Rule::new("!self.enablePasswordGrant || has(self.provisionKeySecretRef)").message("enablePasswordGrant requires provisionKeySecretRef"))]
 #[x_kube(validation = Rule::new("!self.mandatoryScope || (has(self.scopes) && size(self.scopes) > 0)").message("mandatoryScope requires scopes"))]
 pub struct OAuth2Settings {
-    /// Enable the client-credentials grant (the only grant Tollgate implements; at least one
-    /// grant must be enabled, as in Kong).
+    /// Enable the client-credentials grant (at least one grant must be enabled, as in Kong).
     #[serde(default)]
     pub enable_client_credentials: bool,
+    /// Enable Kong's password grant: the application authenticates the user itself, then asks
+    /// for a token on the user's behalf with `grant_type=password`, the plugin's provision key
+    /// and `authenticated_userid` (no user password reaches the gateway). OAuth 2.1 drops this
+    /// grant; prefer others for new applications.
+    #[serde(default)]
+    pub enable_password_grant: bool,
+    /// The Secret (labelled `tollgate.dev/secret`, same namespace) holding the plugin's
+    /// provision key, at least 32 characters: what the password grant, and the client
+    /// credentials grant when it names an `authenticated_userid`, must present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision_key_secret_ref: Option<crate::resources::oauth2_credential::SecretKeyRef>,
     /// Tokens are not bound to this plugin: every verifier accepts them (Kong's
     /// `global_credentials`). A non-global token is accepted only by the plugin that issued it.
     #[serde(default)]
@@ -243,6 +325,11 @@ pub struct OAuth2Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256))]
     pub realm: Option<String>,
+    /// What the token endpoint issues: `opaque` tokens (encrypted; only the gateway reads them)
+    /// or `jwt` access tokens (RFC 9068, signed EdDSA, verifiable by upstreams with the keys at
+    /// `<route path>/.well-known/jwks.json`). Routes of the plugin accept both.
+    #[serde(default)]
+    pub token_format: TokenFormat,
 }
 
 /// Settings of Kong's `openid-connect` plugin: verifies tokens of an `oauth2` plugin
@@ -396,4 +483,15 @@ impl Default for OpenIdConnectSettings {
 
 fn default_param_types() -> Vec<BearerTokenParamType> {
     vec![BearerTokenParamType::Header]
+}
+
+/// The format of an oauth2 plugin's access tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// Encrypted tokens only the gateway reads (the default).
+    #[default]
+    Opaque,
+    /// Signed JWT access tokens (RFC 9068).
+    Jwt,
 }

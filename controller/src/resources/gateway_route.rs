@@ -12,7 +12,7 @@ pub const DEFAULT_TIMEOUT_MS: i64 = 60_000;
 
 /// A route: requests matching `hosts`, `paths` (prefix) and `methods` pass the AuthPlugins in
 /// `plugins` and then go to `backend`. A route whose plugin is missing or invalid is not served at
-/// all (never unprotected).
+/// all (never unprotected, never unlimited).
 #[derive(
     CustomResource, KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize,
 )]
@@ -66,9 +66,12 @@ pub struct GatewayRouteSpec {
     /// Remove the matched path prefix before forwarding, as Kong's `strip_path` does.
     #[serde(default = "default_true")]
     pub strip_path: bool,
-    /// Names of AuthPlugins (same namespace) guarding this route; at most one today.
+    /// Names of AuthPlugins (same namespace) of this route: at most one authentication plugin
+    /// (`oauth2` or `openid-connect`) and at most one `rate-limiting`, in any order. The
+    /// authentication plugin always runs first, as Kong's plugin priorities order them
+    /// (openid-connect 1050, oauth2 1004, rate-limiting 910), so a limit can count per consumer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 1), inner(length(min = 1, max = 253)))]
+    #[schemars(length(max = 2), inner(length(min = 1, max = 253)))]
     pub plugins: Vec<String>,
     /// Where matched requests go. Without a backend the route serves only its plugins' own
     /// endpoints (such as `<path>/oauth2/token`) and answers 503 otherwise.

@@ -1,10 +1,13 @@
 //! The manifests directory: every `*.yaml` / `*.yml` file in it, re-read when its content hash
-//! changes. A file that fails to parse is reported once (file and line) and the last good
-//! objects read from it stay in use until it is fixed or removed.
+//! changes. A file is read (and hashed) only when its size, modification time or inode changed,
+//! or when its last reading came so soon after its modification that another write within the
+//! file system's time resolution could have kept the same modification time. A file that fails to parse is reported once (file and line) and
+//! the last good objects read from it stay in use until it is fixed or removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -22,6 +25,9 @@ pub struct ReadDirError {
 
 #[derive(Debug)]
 struct FileState {
+    /// What `stat` said just before the file was last read, when that reading can be trusted
+    /// to have seen the content of that modification (see [`Stamp::trusted`]).
+    stamp: Option<Stamp>,
     hash: [u8; 32],
     /// The objects of the last version of the file that parsed.
     objects: Vec<Manifest>,
@@ -58,7 +64,7 @@ impl ManifestDir {
     }
 
     /// Re-reads the directory: new, changed and removed files. Cheap when nothing changed (one
-    /// read and one SHA-256 per file).
+    /// `stat` per file; a read and a SHA-256 for a file modified just before its last reading).
     pub fn scan(&mut self) -> Result<ScanReport, ReadDirError> {
         let mut report = ScanReport::default();
         let entries = std::fs::read_dir(&self.dir).map_err(|source| ReadDirError {
@@ -71,6 +77,12 @@ impl ManifestDir {
             if !is_manifest_file(&path) {
                 continue;
             }
+            let stamp = Stamp::of(&path);
+            if stamp.is_some() && self.files.get(&path).is_some_and(|f| f.stamp == stamp) {
+                seen.insert(path);
+                continue;
+            }
+            let stamp = stamp.filter(|s| s.trusted(SystemTime::now()));
             let content = match std::fs::read(&path) {
                 Ok(content) => content,
                 Err(err) => {
@@ -81,7 +93,10 @@ impl ManifestDir {
             };
             seen.insert(path.clone());
             let hash: [u8; 32] = Sha256::digest(&content).into();
-            if self.files.get(&path).is_some_and(|f| f.hash == hash) {
+            if let Some(file) = self.files.get_mut(&path)
+                && file.hash == hash
+            {
+                file.stamp = stamp;
                 continue;
             }
             let parsed = std::str::from_utf8(&content)
@@ -95,6 +110,7 @@ impl ManifestDir {
                     self.files.insert(
                         path,
                         FileState {
+                            stamp,
                             hash,
                             objects,
                             error: None,
@@ -112,6 +128,7 @@ impl ManifestDir {
                     self.files.insert(
                         path,
                         FileState {
+                            stamp,
                             hash,
                             objects,
                             error: Some(error),
@@ -149,7 +166,11 @@ impl ManifestDir {
 
     /// The objects to translate (shared with the files' objects, not copied).
     pub fn objects(&self) -> Objects {
-        let mut objects = Objects::default();
+        // One process serves: a limit divided by the replicas is the whole limit.
+        let mut objects = Objects {
+            proxy_replicas: 1,
+            ..Objects::default()
+        };
         for m in self.manifests() {
             match m {
                 Manifest::Consumer(o) => objects.consumers.push(Arc::clone(o)),
@@ -174,6 +195,59 @@ pub fn signing_keys_secret(objects: &Objects) -> Option<&k8s_openapi::api::core:
             .and_then(|l| l.get(SECRET_LABEL))
             .is_some_and(|v| v == SECRET_LABEL_SIGNING_KEYS)
     })
+}
+
+/// A file's size, modification time and inode: when all three are unchanged since a trusted
+/// reading, the content is taken as unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: SystemTime,
+    inode: u64,
+}
+
+impl Stamp {
+    /// How long after its modification a file must be read for the reading to be trusted:
+    /// another write within the file system's time resolution (a clock tick of a few
+    /// milliseconds; whole seconds on some file systems) would leave the same stamp.
+    const FINE: Duration = Duration::from_millis(100);
+    const COARSE: Duration = Duration::from_secs(2);
+
+    fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            len: meta.len(),
+            modified: meta.modified().ok()?,
+            inode: inode(&meta),
+        })
+    }
+
+    /// Whether a reading started at `read_at` is late enough after the modification. A
+    /// modification time in whole seconds suggests a coarse file system.
+    fn trusted(self, read_at: SystemTime) -> bool {
+        let whole_seconds = self
+            .modified
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .is_ok_and(|t| t.subsec_nanos() == 0);
+        let margin = if whole_seconds {
+            Self::COARSE
+        } else {
+            Self::FINE
+        };
+        read_at
+            .duration_since(self.modified)
+            .is_ok_and(|age| age >= margin)
+    }
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
 }
 
 fn is_manifest_file(path: &Path) -> bool {
@@ -237,6 +311,39 @@ mod tests {
         assert!(dir.scan().expect("scan").changed);
         assert_eq!(names(&dir), ["Consumer/default/a3", "Consumer/default/b"]);
         assert_eq!(dir.errors().count(), 0);
+    }
+
+    #[test]
+    fn a_file_is_read_again_only_when_its_stamp_changed_or_was_too_fresh_to_trust() {
+        let tmp = TempDir::new("dir", "stamp");
+        tmp.write("a.yaml", &consumer("a"));
+        let path = tmp.0.join("a.yaml");
+        let past = SystemTime::now() - Duration::from_secs(60);
+        let set_modified = |when: SystemTime| {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(when))
+                .expect("set mtime");
+        };
+        set_modified(past);
+        let mut dir = ManifestDir::new(&tmp.0);
+        assert!(dir.scan().expect("scan").changed);
+        // The same size, modification time and inode: taken as unchanged, not read.
+        std::fs::write(&path, consumer("b")).expect("rewrite in place");
+        set_modified(past);
+        assert_eq!(dir.scan().expect("scan"), ScanReport::default());
+        assert_eq!(names(&dir), ["Consumer/default/a"]);
+        // A new modification time: read.
+        set_modified(past + Duration::from_secs(1));
+        assert!(dir.scan().expect("scan").changed);
+        assert_eq!(names(&dir), ["Consumer/default/b"]);
+        // Modified just now: read on every scan until a reading comes late enough after it.
+        std::fs::write(&path, consumer("c")).expect("write");
+        assert!(dir.scan().expect("scan").changed);
+        std::fs::write(&path, consumer("d")).expect("write");
+        assert!(dir.scan().expect("scan").changed);
+        assert_eq!(names(&dir), ["Consumer/default/d"]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use serde::de::{
 };
 use serde_saphyr::MessageFormatter as _;
 
+use super::plain_yaml;
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential, ObjectStatus};
 use crate::translate::DEFAULT_NAMESPACE;
 
@@ -115,7 +116,7 @@ const MAX_THREADS: usize = 8;
 
 fn parse_with_threads(content: &str, threads: usize) -> Result<Vec<Manifest>, ParseError> {
     if threads <= 1 {
-        return parse_documents(documents(content));
+        return parse_documents(documents(content), true);
     }
     let docs: Vec<Document<'_>> = documents(content).collect();
     let share = content.len().div_ceil(threads);
@@ -137,7 +138,7 @@ fn parse_with_threads(content: &str, threads: usize) -> Result<Vec<Manifest>, Pa
             .map(|&chunk| {
                 std::thread::Builder::new()
                     .name("manifests".into())
-                    .spawn_scoped(scope, move || parse_documents(chunk.iter()))
+                    .spawn_scoped(scope, move || parse_documents(chunk.iter(), true))
                     .map_err(|_| chunk)
             })
             .collect();
@@ -148,7 +149,7 @@ fn parse_with_threads(content: &str, threads: usize) -> Result<Vec<Manifest>, Pa
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 // No thread to be had: read that share here.
-                Err(chunk) => parse_documents(chunk.iter()),
+                Err(chunk) => parse_documents(chunk.iter(), true),
             })
             .collect()
     });
@@ -161,13 +162,18 @@ fn parse_with_threads(content: &str, threads: usize) -> Result<Vec<Manifest>, Pa
     Ok(out)
 }
 
-fn parse_documents<'a, D>(docs: impl Iterator<Item = D>) -> Result<Vec<Manifest>, ParseError>
+/// Reads `docs`; with `plain`, documents of the plain subset of YAML by `plain_yaml` (the full
+/// parser reads the others).
+fn parse_documents<'a, D>(
+    docs: impl Iterator<Item = D>,
+    plain: bool,
+) -> Result<Vec<Manifest>, ParseError>
 where
     D: std::borrow::Borrow<Document<'a>>,
 {
     let mut out = Vec::new();
     for doc in docs {
-        parse_document(doc.borrow(), &mut out)?;
+        parse_document(doc.borrow(), &mut out, plain)?;
     }
     Ok(out)
 }
@@ -257,9 +263,14 @@ fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
-fn parse_document(doc: &Document<'_>, out: &mut Vec<Manifest>) -> Result<(), ParseError> {
+fn parse_document(
+    doc: &Document<'_>,
+    out: &mut Vec<Manifest>,
+    plain: bool,
+) -> Result<(), ParseError> {
     let start = out.len();
     let mut reader = Reader {
+        plain,
         first_line: doc.first_line,
         out,
         failure: None,
@@ -287,6 +298,8 @@ struct Head {
 
 /// State of one document's reading.
 struct Reader<'o> {
+    /// Whether documents of the plain subset of YAML are read by `plain_yaml`.
+    plain: bool,
     first_line: usize,
     out: &'o mut Vec<Manifest>,
     /// Why the reading stopped, when it was this module's decision.
@@ -301,6 +314,26 @@ impl Reader<'_> {
     /// Reads `text`, a document; with `known`, the heads of its objects are those of a first
     /// reading. Returns the heads found.
     fn read(&mut self, text: &str, known: Option<&Head>) -> Result<Head, ParseError> {
+        // Most documents are in the plain subset of YAML, read several times faster by
+        // `plain_yaml`; whatever it leaves (or any error) is read again by the full parser.
+        if let Some(node) = plain_yaml::parse(text).filter(|_| self.plain) {
+            let (start, reread) = (self.out.len(), self.reread);
+            let read = ObjectSeed {
+                reader: &mut *self,
+                known,
+                item: false,
+            }
+            .deserialize(plain_yaml::NodeDeserializer(node));
+            match read {
+                Ok(head) => return Ok(head),
+                Err(plain_yaml::Refused) => {
+                    self.out.truncate(start);
+                    self.failure = None;
+                    self.typed = None;
+                    self.reread = reread;
+                }
+            }
+        }
         let result =
             serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
                 ObjectSeed {
@@ -1222,6 +1255,139 @@ metadata: {name: early}
             panic!("expected a Secret");
         };
         assert_eq!(secret.string_data.as_ref().map(|d| d.len()), Some(150_000));
+    }
+
+    /// Everything read from `yaml`, Secrets' data included, as text.
+    fn read_back(objects: &[Manifest]) -> String {
+        objects
+            .iter()
+            .map(|m| match m {
+                Manifest::Secret(s) => format!(
+                    "{:?} {:?} {:?}",
+                    s.metadata,
+                    s.type_,
+                    crate::translate::secrets::decoded_data(s)
+                ),
+                other => format!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn documents_of_the_plain_subset_read_as_the_full_parser_reads_them() {
+        let yaml = "\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: s
+  namespace: bench
+  labels:
+    tollgate.dev/secret: credential
+stringData:
+  s0: \"secret-0\"
+  s1: 'secret-1'
+  s2: plain-2
+  n: 5000
+data:
+  d: c2VjcmV0
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: Consumer
+metadata:
+  name: c0
+  namespace: bench
+  labels: {team: a, tier: '1'}
+  annotations:
+    note: http://example.com:80/x
+spec:
+  username: c0
+  customId: \"0042\"
+---
+# a comment line
+apiVersion: tollgate.dev/v1alpha1
+kind: OAuth2Credential
+metadata:
+  name: k0
+spec:
+  consumerRef: {name: c0}
+  name: k0
+  clientId: scale-client-0
+  clientSecretRef: {name: s, key: s0}
+  hashSecret: false
+  redirectUris:
+  - https://app.example/cb
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: oidc}
+spec:
+  type: openid-connect
+  openidConnect:
+    authMethods: [kong_oauth2]
+    bearerTokenParamType: [header]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata:
+  name: r0
+spec:
+  hosts: [h0.example]
+  paths: [/scale-0]
+  plugins: [oidc]
+  stripPath: false
+  backend:
+    url: http://127.0.0.1:8080
+    connectTimeoutMs: 5000
+    readTimeoutMs: 60000
+status: {conditions: []}
+---
+kind: Consumer
+metadata: {name: late}
+apiVersion: tollgate.dev/v1alpha1
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: tollgate.dev/v1alpha1
+  kind: Consumer
+  metadata: {name: listed}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: other}
+data: {a: b}
+";
+        for doc in yaml.split("---\n") {
+            assert!(plain_yaml::parse(doc).is_some(), "not in the subset: {doc}");
+        }
+        let fast = parse_documents(documents(yaml), true).expect("valid");
+        let full = parse_documents(documents(yaml), false).expect("valid");
+        assert_eq!(fast.len(), 7);
+        assert_eq!(read_back(&fast), read_back(&full));
+    }
+
+    #[test]
+    fn errors_are_those_of_the_full_parser_for_documents_of_the_plain_subset_too() {
+        let cases = [
+            "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata:\n  name: c\n  lables: {a: b}\n",
+            "apiVersion: tollgate.dev/v1alpha1\nkind: GatewayRoute\nmetadata: {name: r}\nspec:\n  paths: 5\n",
+            "apiVersion: tollgate.dev/v1alpha1\nkind: OAuth2Credential\nmetadata: {name: c}\n",
+            "apiVersion: tollgate.dev/v1\nkind: Consumer\nmetadata: {name: x}\n",
+            "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata: {}\n",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  k: not-base64-hunter2\n",
+            "apiVersion: tollgate.dev/v1alpha1\nkind: GatewayRoute\nmetadata: {name: r}\nspec:\n  paths: [/x]\n  stripPath: maybe\n  backend: {url: 'http://a'}\n",
+            "apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\nmetadata:\n  name: ~\n",
+        ];
+        for yaml in cases {
+            assert!(
+                plain_yaml::parse(yaml).is_some(),
+                "not in the subset: {yaml}"
+            );
+            let fast = parse_documents(documents(yaml), true).expect_err(yaml);
+            let full = parse_documents(documents(yaml), false).expect_err(yaml);
+            assert_eq!(fast, full, "{yaml}");
+        }
     }
 
     #[test]

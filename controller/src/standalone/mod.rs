@@ -5,6 +5,7 @@
 pub mod dir;
 pub mod incarnations;
 pub mod manifests;
+mod plain_yaml;
 pub mod reconcile;
 pub mod state_dir;
 
@@ -31,8 +32,9 @@ use state_dir::StateDir;
 
 use crate::translate::{HashPool, SecretHasher, verifier_cache};
 
-/// How often DIR is polled (content hashes are compared; no extra dependency).
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How often DIR is polled: one `stat` per file, a file read and hashed only when its stamp
+/// changed (see [`dir`]); no extra dependency, no file-system events to miss.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug)]
 pub struct StandaloneOptions {

@@ -69,6 +69,9 @@ pub struct Objects {
     pub namespaces: Vec<Arc<Namespace>>,
     /// The keys of the external issuers the plugins name, as last fetched (`crate::jwks`).
     pub issuers: BTreeMap<String, crate::jwks::IssuerKeys>,
+    /// The proxy replicas the snapshot goes to, which `divideByReplicas` rate limits are
+    /// divided by (0 is taken as 1: standalone mode is one process).
+    pub proxy_replicas: usize,
 }
 
 impl std::fmt::Debug for Objects {
@@ -81,6 +84,7 @@ impl std::fmt::Debug for Objects {
             .field("secrets", &self.secrets.len())
             .field("namespaces", &self.namespaces.len())
             .field("issuers", &self.issuers.len())
+            .field("proxy_replicas", &self.proxy_replicas)
             .finish()
     }
 }
@@ -143,14 +147,14 @@ pub fn translate(
     let mut problems = Problems::default();
     let consumers = consumers::translate(&objects.consumers, &mut problems);
     let secrets = secrets::index(&objects.secrets);
-    let plugins = plugins::translate(
-        &objects.plugins,
-        &consumers,
-        &objects.namespaces,
-        &objects.issuers,
-        &secrets,
-        &mut problems,
-    );
+    let plugin_context = plugins::Context {
+        consumers: &consumers,
+        namespaces: &objects.namespaces,
+        issuers: &objects.issuers,
+        secrets: &secrets,
+        proxy_replicas: u32::try_from(objects.proxy_replicas.max(1)).unwrap_or(u32::MAX),
+    };
+    let plugins = plugins::translate(&objects.plugins, &plugin_context, &mut problems);
     hasher.collect();
     let credentials = credentials::translate(
         &objects.credentials,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use tollgate_core::snapshot::{
-    self, AcceptNamespaces, OAuth2Config, OpenIdConnectConfig, PluginConfig,
+    self, AcceptNamespaces, OAuth2Config, OpenIdConnectConfig, PluginConfig, RateLimitingConfig,
+    TokenFormat,
 };
 
 use super::consumers::{ConsumerLookup, Consumers};
@@ -17,8 +18,9 @@ use super::{ObjectName, Problems, is_header_safe};
 use crate::jwks::IssuerKeys;
 use crate::resources::AuthPlugin;
 use crate::resources::auth_plugin::{
-    AllowedNamespaces, AuthMethod, BearerTokenParamType, ConsumerBy, FromNamespaces,
-    OAuth2Settings, OpenIdConnectSettings, PluginType,
+    AllowedNamespaces, AuthMethod, BearerTokenParamType, ConsumerBy, FromNamespaces, LimitBy,
+    OAuth2Settings, OpenIdConnectSettings, PluginType, RateLimitingSettings,
+    TokenFormat as SpecTokenFormat,
 };
 
 /// The plugins of one translation: which exist, and which are accepted.
@@ -64,20 +66,27 @@ fn invalid(message: impl Into<String>) -> Found {
     }
 }
 
+/// What plugins are translated with besides themselves.
+pub(crate) struct Context<'a> {
+    pub consumers: &'a Consumers,
+    pub namespaces: &'a [Arc<Namespace>],
+    pub issuers: &'a BTreeMap<String, IssuerKeys>,
+    pub secrets: &'a SecretIndex<'a>,
+    /// The proxy replicas a `divideByReplicas` limit is divided by (at least 1).
+    pub proxy_replicas: u32,
+}
+
 pub(crate) fn translate(
     objects: &[Arc<AuthPlugin>],
-    consumers: &Consumers,
-    namespaces: &[Arc<Namespace>],
-    issuers: &BTreeMap<String, IssuerKeys>,
-    secrets: &SecretIndex<'_>,
+    cx: &Context<'_>,
     problems: &mut Problems,
 ) -> Plugins {
     let mut out = Plugins::default();
     for obj in objects {
         let at = ObjectName::of(obj.as_ref());
         out.existing.insert(&at.namespace, &at.name, ());
-        let accepted = accept_namespaces(obj.spec.allowed_namespaces.as_ref(), &at, namespaces);
-        match (config(obj, &at, consumers, issuers, secrets), accepted) {
+        let accepted = accept_namespaces(obj.spec.allowed_namespaces.as_ref(), &at, cx.namespaces);
+        match (config(obj, &at, cx), accepted) {
             (Ok(config), Ok(accept_namespaces)) => {
                 let plugin = snapshot::Plugin {
                     acl: obj.spec.acl.as_ref().map(|acl| snapshot::Acl {
@@ -138,26 +147,30 @@ fn accept_namespaces(
     }
 }
 
-fn config(
-    obj: &AuthPlugin,
-    at: &ObjectName,
-    consumers: &Consumers,
-    issuers: &BTreeMap<String, IssuerKeys>,
-    secrets: &SecretIndex<'_>,
-) -> Result<PluginConfig, Vec<Found>> {
+fn config(obj: &AuthPlugin, at: &ObjectName, cx: &Context<'_>) -> Result<PluginConfig, Vec<Found>> {
     let spec = &obj.spec;
-    match (spec.type_, &spec.oauth2, &spec.openid_connect) {
-        (PluginType::OAuth2, Some(settings), None) => {
-            oauth2(settings, at, consumers).map(PluginConfig::OAuth2)
+    let (consumers, issuers, secrets) = (cx.consumers, cx.issuers, cx.secrets);
+    match (
+        spec.type_,
+        &spec.oauth2,
+        &spec.openid_connect,
+        &spec.rate_limiting,
+    ) {
+        (PluginType::OAuth2, Some(settings), None, None) => {
+            oauth2(settings, at, consumers, secrets).map(PluginConfig::OAuth2)
         }
-        (PluginType::OpenIdConnect, None, Some(settings)) => {
+        (PluginType::OpenIdConnect, None, Some(settings), None) => {
             openid_connect(settings, at, consumers, issuers, secrets)
                 .map(PluginConfig::OpenIdConnect)
         }
-        (kind, _, _) => {
+        (PluginType::RateLimiting, None, None, Some(settings)) => {
+            rate_limiting(obj, settings, cx.proxy_replicas).map(PluginConfig::RateLimiting)
+        }
+        (kind, _, _, _) => {
             let block = match kind {
                 PluginType::OAuth2 => "oauth2",
                 PluginType::OpenIdConnect => "openidConnect",
+                PluginType::RateLimiting => "rateLimiting",
             };
             Err(vec![Found {
                 condition: ProblemCondition::Accepted,
@@ -171,17 +184,65 @@ fn config(
     }
 }
 
+/// A `rate-limiting` plugin: Kong's checks (core's), and the limits divided by the replicas
+/// when asked.
+fn rate_limiting(
+    obj: &AuthPlugin,
+    s: &RateLimitingSettings,
+    proxy_replicas: u32,
+) -> Result<RateLimitingConfig, Vec<Found>> {
+    let mut found = Vec::new();
+    if obj.spec.acl.is_some() || obj.spec.allowed_namespaces.is_some() {
+        found.push(invalid(
+            "acl and allowedNamespaces apply to oauth2 and openid-connect only",
+        ));
+    }
+    let mut limit = |name: &str, value: Option<i64>| {
+        value.and_then(|v| match u64::try_from(v) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                found.push(invalid(format!("{name} must be greater than 0")));
+                None
+            }
+        })
+    };
+    let config = RateLimitingConfig {
+        second: limit("second", s.second),
+        minute: limit("minute", s.minute),
+        hour: limit("hour", s.hour),
+        limit_by: match s.limit_by {
+            LimitBy::Consumer => snapshot::LimitBy::Consumer,
+            LimitBy::Credential => snapshot::LimitBy::Credential,
+            LimitBy::Ip => snapshot::LimitBy::Ip,
+        },
+        hide_client_headers: s.hide_client_headers,
+        divide_by: s.divide_by_replicas.then_some(proxy_replicas.max(1)),
+    };
+    found.extend(
+        tollgate_core::ratelimit::problems(&config)
+            .into_iter()
+            .map(invalid),
+    );
+    if found.is_empty() {
+        Ok(config)
+    } else {
+        Err(found)
+    }
+}
+
 fn oauth2(
     s: &OAuth2Settings,
     at: &ObjectName,
     consumers: &Consumers,
+    secrets: &SecretIndex<'_>,
 ) -> Result<OAuth2Config, Vec<Found>> {
     let mut found = Vec::new();
-    if !s.enable_client_credentials {
+    if !s.enable_client_credentials && !s.enable_password_grant {
         found.push(invalid(
-            "enable at least one grant: enableClientCredentials must be true",
+            "enable at least one grant: enableClientCredentials or enablePasswordGrant",
         ));
     }
+    let provision_key_sha256 = provision_key(s, at, secrets, &mut found);
     if s.mandatory_scope && s.scopes.is_empty() {
         found.push(invalid("mandatoryScope requires scopes"));
     }
@@ -216,7 +277,70 @@ fn oauth2(
         anonymous,
         auth_header_name: s.auth_header_name.to_ascii_lowercase(),
         realm: s.realm.clone(),
+        token_format: match s.token_format {
+            SpecTokenFormat::Opaque => TokenFormat::Opaque,
+            SpecTokenFormat::Jwt => TokenFormat::Jwt,
+        },
+        enable_password_grant: s.enable_password_grant,
+        provision_key_sha256,
     })
+}
+
+/// Shortest provision key accepted, in bytes.
+const MIN_PROVISION_KEY_LEN: usize = 32;
+
+/// The SHA-256 (hex) of the plugin's provision key, read from its Secret; `None` without a
+/// reference (a problem is found when the password grant needs one, or the Secret is missing).
+fn provision_key(
+    s: &OAuth2Settings,
+    at: &ObjectName,
+    secrets: &SecretIndex<'_>,
+    found: &mut Vec<Found>,
+) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let Some(secret_ref) = &s.provision_key_secret_ref else {
+        if s.enable_password_grant {
+            found.push(invalid(
+                "enablePasswordGrant requires provisionKeySecretRef",
+            ));
+        }
+        return None;
+    };
+    let value = secrets
+        .get(&at.namespace, &secret_ref.name)
+        .and_then(|secret| super::secrets::value(secret, &secret_ref.key))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::trim);
+    match value {
+        Some(key) if key.len() >= MIN_PROVISION_KEY_LEN => Some(
+            Sha256::digest(key.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        ),
+        Some(_) => {
+            found.push(Found {
+                condition: ProblemCondition::ResolvedRefs,
+                reason: reason::INVALID_SECRET,
+                message: format!(
+                    "the provision key in Secret {} key {:?} is shorter than {MIN_PROVISION_KEY_LEN} characters",
+                    secret_ref.name, secret_ref.key
+                ),
+            });
+            None
+        }
+        None => {
+            found.push(Found {
+                condition: ProblemCondition::ResolvedRefs,
+                reason: reason::SECRET_NOT_FOUND,
+                message: format!(
+                    "the provision key: Secret {} (labelled tollgate.dev/secret) has no key {:?}",
+                    secret_ref.name, secret_ref.key
+                ),
+            });
+            None
+        }
+    }
 }
 
 fn openid_connect(

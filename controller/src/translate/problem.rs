@@ -106,7 +106,7 @@ pub mod reason {
     pub const PLUGIN_TYPE_MISMATCH: &str = "PluginTypeMismatch";
     /// An AuthPlugin's settings are invalid (no grant enabled, mandatoryScope without scopes, ...).
     pub const INVALID_PLUGIN: &str = "InvalidPlugin";
-    /// A route names more AuthPlugins than Tollgate can chain (one today).
+    /// A route names two authentication plugins, two rate-limiting plugins, or one plugin twice.
     pub const TOO_MANY_PLUGINS: &str = "TooManyPlugins";
     /// An AuthPlugin's `anonymous` Consumer does not exist or is not accepted.
     pub const ANONYMOUS_CONSUMER_NOT_FOUND: &str = "AnonymousConsumerNotFound";

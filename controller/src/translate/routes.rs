@@ -100,19 +100,25 @@ fn route(
         }
     }
     let mut plugin_ids = Vec::with_capacity(spec.plugins.len());
-    if spec.plugins.len() > 1 {
-        report(
-            ProblemCondition::Accepted,
-            reason::TOO_MANY_PLUGINS,
-            format!(
-                "{} plugins listed; a route takes at most one",
-                spec.plugins.len()
-            ),
-        );
-    }
-    for name in &spec.plugins {
+    let (mut auth, mut limits) = (Vec::new(), Vec::new());
+    for (i, name) in spec.plugins.iter().enumerate() {
+        if spec.plugins[..i].contains(name) {
+            report(
+                ProblemCondition::Accepted,
+                reason::TOO_MANY_PLUGINS,
+                format!("AuthPlugin {name} is listed twice"),
+            );
+            continue;
+        }
         match plugins.lookup(&at.namespace, name) {
-            PluginLookup::Accepted(plugin) => plugin_ids.push(plugin.id.clone()),
+            PluginLookup::Accepted(plugin) => {
+                if plugin.config.is_auth() {
+                    auth.push(name.as_str());
+                } else {
+                    limits.push(name.as_str());
+                }
+                plugin_ids.push(plugin.id.clone());
+            }
             PluginLookup::NotAccepted => report(
                 ProblemCondition::ResolvedRefs,
                 reason::PLUGIN_NOT_ACCEPTED,
@@ -126,6 +132,22 @@ fn route(
                     at.namespace
                 ),
             ),
+        }
+    }
+    for (list, what) in [
+        (&auth, "authentication plugin (oauth2 or openid-connect)"),
+        (&limits, "rate-limiting plugin"),
+    ] {
+        if list.len() > 1 {
+            report(
+                ProblemCondition::Accepted,
+                reason::TOO_MANY_PLUGINS,
+                format!(
+                    "{} ({}) are listed; a route takes at most one {what}",
+                    list.join(", "),
+                    list.len()
+                ),
+            );
         }
     }
     let backend = match &spec.backend {

@@ -110,7 +110,10 @@ fn schemas_carry_the_cel_rules_defaults_and_enums() {
     let all = serde_json::to_string(&tollgate_controller::crdgen::crds()).expect("json");
     for needle in [
         "has(self.service) != has(self.url)",
-        "self.type == 'oauth2' ? (has(self.oauth2) && !has(self.openidConnect))",
+        "self.type == 'oauth2' ? (has(self.oauth2) && !has(self.openidConnect) && !has(self.rateLimiting))",
+        "has(self.second) || has(self.minute) || has(self.hour)",
+        "self.type != 'rate-limiting' || (!has(self.acl) && !has(self.allowedNamespaces))",
+        r#""enum":["consumer","credential","ip"]"#,
         "!self.mandatoryScope || (has(self.scopes) && size(self.scopes) > 0)",
         "self.enableClientCredentials",
         "self.clientType == 'public' || has(self.clientSecretRef)",
@@ -120,7 +123,7 @@ fn schemas_carry_the_cel_rules_defaults_and_enums() {
         r#""enum":["kong_oauth2","bearer","introspection"]"#,
         r#""enum":["username","customId","id"]"#,
         "!self.authMethods.exists(m, m == 'bearer') || has(self.issuer)",
-        r#""enum":["oauth2","openid-connect"]"#,
+        r#""enum":["oauth2","openid-connect","rate-limiting"]"#,
         r#""enum":["confidential","public"]"#,
         r#""enum":["header","query","body"]"#,
     ] {

@@ -62,3 +62,59 @@ fn the_quickstart_manifests_serve_the_whole_flow() {
         panic!("the snapshot is invalid: {errors:?}");
     }
 }
+
+/// The README's rate-limit example (`examples/rate-limit/`), applied beside the quickstart,
+/// translates without a problem into a route with the quickstart's authentication plugin and
+/// the limit.
+#[test]
+fn the_rate_limit_example_applies_beside_the_quickstart() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let dir_path = std::env::temp_dir().join(format!(
+        "tollgate-rate-limit-example-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir_path).expect("temp dir");
+    for source in ["quickstart", "rate-limit"] {
+        for entry in std::fs::read_dir(examples.join(source)).expect("examples") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let name = path.file_name().expect("file name");
+                std::fs::copy(&path, dir_path.join(name)).expect("copy");
+            }
+        }
+    }
+    let mut dir = ManifestDir::new(&dir_path);
+    let report = dir.scan().expect("scan");
+    let keys = SigningKeys::single("k1", &[1u8; 32]).expect("key");
+    let t = translate(
+        &dir.objects(),
+        &ServiceEndpoints::new(),
+        &AddressPolicy::standalone(),
+        &keys,
+        &mut SecretHasher::new(),
+    );
+    std::fs::remove_dir_all(&dir_path).expect("remove temp dir");
+    assert!(report.new_errors.is_empty(), "{:?}", report.new_errors);
+    assert_eq!(t.problems, vec![]);
+    let limited = t
+        .snapshot
+        .routes
+        .iter()
+        .find(|r| r.id == "default/limited")
+        .expect("the limited route");
+    assert_eq!(limited.plugins, ["default/oidc", "default/per-consumer"]);
+    let limit = t
+        .snapshot
+        .plugins
+        .iter()
+        .find(|p| p.id == "default/per-consumer")
+        .expect("the limit");
+    let PluginConfig::RateLimiting(cfg) = &limit.config else {
+        panic!("the limit has the wrong type");
+    };
+    assert_eq!(
+        (cfg.second, cfg.minute, cfg.hour),
+        (Some(5), Some(100), None)
+    );
+    assert_eq!(cfg.divide_by, None);
+}

@@ -27,6 +27,8 @@ impl<'a> ParamSource<'a> {
             PluginConfig::OpenIdConnect(c) => ParamSource::OpenIdConnect {
                 types: &c.bearer_token_param_type,
             },
+            // Not an authentication plugin: it looks nowhere.
+            PluginConfig::RateLimiting(_) => ParamSource::OpenIdConnect { types: &[] },
         }
     }
 }

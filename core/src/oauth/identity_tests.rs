@@ -105,6 +105,7 @@ fn identities_from_authenticate_use_precomputed_values_with_the_same_result() {
         expires_at: 0,
         binding: Binding::Global(crate::token::namespace_binding("default")),
         scope: "read".into(),
+        authenticated_userid: String::new(),
     };
     let plugin = &snapshot.plugins[0];
     let fast = crate::oauth::authenticate(plugin, Some(Ok(claims)), &index, 1).expect("valid");

@@ -69,6 +69,9 @@ impl std::fmt::Debug for TokenRequestView<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrantType {
     ClientCredentials,
+    /// Kong's password grant: no user password, but the plugin's provision key and the
+    /// `authenticated_userid` the application vouches for.
+    Password,
 }
 
 /// How the client authenticated.
@@ -93,6 +96,9 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     /// The `state` parameter, echoed in the response.
     pub state: Option<String>,
+    /// The end user the application vouches for (`authenticated_userid`).
+    pub authenticated_userid: Option<String>,
+    provision_key: Option<String>,
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -106,6 +112,7 @@ impl std::fmt::Debug for TokenRequest {
             .field("auth_method", &self.auth_method)
             .field("grant_type", &self.grant_type)
             .field("scope", &self.scope)
+            .field("authenticated_userid", &self.authenticated_userid)
             .finish_non_exhaustive()
     }
 }
@@ -144,7 +151,7 @@ pub const BASIC_CHALLENGE: &str = "Basic realm=\"OAuth2.0\"";
 
 /// `invalid_client`: 401 with a Basic challenge when the client used HTTP Basic (RFC 6749 §5.2
 /// MUST), else 400. Unlike Kong, an *unknown* client sent with Basic also gets the 401.
-fn invalid_client(method: ClientAuthMethod) -> OAuthError {
+pub(crate) fn invalid_client(method: ClientAuthMethod) -> OAuthError {
     match method {
         ClientAuthMethod::Basic => OAuthError {
             www_authenticate: Some(BASIC_CHALLENGE.to_string()),
@@ -186,7 +193,10 @@ fn basic_credentials(header: &[u8]) -> Result<Option<(String, String)>, OAuthErr
 /// The HTTPS rule (Kong `check_https`): TLS on this proxy, or, with
 /// `accept_http_if_already_terminated`, exactly one `X-Forwarded-Proto: https` from a trusted
 /// peer.
-fn check_https(config: &OAuth2Config, req: &TokenRequestView<'_>) -> Result<(), OAuthError> {
+pub(crate) fn check_https(
+    config: &OAuth2Config,
+    req: &TokenRequestView<'_>,
+) -> Result<(), OAuthError> {
     if req.https {
         return Ok(());
     }
@@ -222,6 +232,49 @@ pub fn parse_token_request(
     config: &OAuth2Config,
     req: &TokenRequestView<'_>,
 ) -> Result<TokenRequest, OAuthError> {
+    check_method(config, req)?;
+    check_https(config, req)?;
+
+    let mut params = collect_params(req)?;
+
+    let (client_id, client_secret, auth_method) = client_authentication(req, &mut params)?;
+
+    let grant_type = match params.get("grant_type") {
+        None => return Err(invalid_request("Missing grant_type parameter")),
+        Some("client_credentials") if config.enable_client_credentials => {
+            GrantType::ClientCredentials
+        }
+        Some("password") if config.enable_password_grant => GrantType::Password,
+        Some(_) => {
+            return Err(token_error(
+                400,
+                "unsupported_grant_type",
+                "Invalid grant_type",
+            ));
+        }
+    };
+    let Some(client_id) = client_id else {
+        return Err(invalid_client(auth_method));
+    };
+
+    let scope = granted_scope(config, params.get("scope"))?;
+    Ok(TokenRequest {
+        client_id,
+        client_secret,
+        auth_method,
+        grant_type,
+        scope,
+        state: params.take("state"),
+        authenticated_userid: params.take("authenticated_userid"),
+        provision_key: params.take("provision_key"),
+    })
+}
+
+/// Only `POST` reaches the token endpoint: 405 `invalid_method` otherwise, with the challenge.
+pub(crate) fn check_method(
+    config: &OAuth2Config,
+    req: &TokenRequestView<'_>,
+) -> Result<(), OAuthError> {
     if req.method != "POST" {
         let description = format!(
             "The HTTP method {} is invalid for the token endpoint",
@@ -235,8 +288,12 @@ pub fn parse_token_request(
             ..token_error(405, "invalid_method", description)
         });
     }
-    check_https(config, req)?;
+    Ok(())
+}
 
+/// The request's parameters from the query string and the form or JSON body: bounded, no
+/// `client_secret` in the query, empty values dropped, none repeated.
+pub(crate) fn collect_params(req: &TokenRequestView<'_>) -> Result<Params, OAuthError> {
     let mut raw = Vec::new();
     let query = req.query.unwrap_or("");
     if query.len() > MAX_QUERY_LEN {
@@ -274,15 +331,21 @@ pub fn parse_token_request(
             )));
         }
     }
-    let mut params = Params(raw);
+    Ok(Params(raw))
+}
 
+/// Who the client says it is: HTTP Basic or body parameters (never both), and how.
+pub(crate) fn client_authentication(
+    req: &TokenRequestView<'_>,
+    params: &mut Params,
+) -> Result<(Option<String>, Option<String>, ClientAuthMethod), OAuthError> {
     let basic = match req.authorization {
         Some(header) => basic_credentials(header)?,
         None => None,
     };
     let body_id = params.take("client_id");
     let body_secret = params.take("client_secret");
-    let (client_id, client_secret, auth_method) = match (basic, body_id, body_secret) {
+    Ok(match (basic, body_id, body_secret) {
         (Some(_), _, Some(_)) => {
             return Err(invalid_request(
                 "Only one client authentication method may be used",
@@ -296,33 +359,6 @@ pub fn parse_token_request(
         (Some((id, secret)), _, None) => (Some(id), Some(secret), ClientAuthMethod::Basic),
         (None, id, Some(secret)) => (id, Some(secret), ClientAuthMethod::Body),
         (None, id, None) => (id, None, ClientAuthMethod::ClientIdOnly),
-    };
-
-    let grant_type = match params.get("grant_type") {
-        None => return Err(invalid_request("Missing grant_type parameter")),
-        Some("client_credentials") if config.enable_client_credentials => {
-            GrantType::ClientCredentials
-        }
-        Some(_) => {
-            return Err(token_error(
-                400,
-                "unsupported_grant_type",
-                "Invalid grant_type",
-            ));
-        }
-    };
-    let Some(client_id) = client_id else {
-        return Err(invalid_client(auth_method));
-    };
-
-    let scope = granted_scope(config, params.get("scope"))?;
-    Ok(TokenRequest {
-        client_id,
-        client_secret,
-        auth_method,
-        grant_type,
-        scope,
-        state: params.take("state"),
     })
 }
 
@@ -420,6 +456,7 @@ pub fn authorize_client(
         ClientType::Public if req.client_secret.is_some() => Err(invalid_request(
             "client_secret is disallowed for public clients",
         )),
+        ClientType::Public if req.grant_type == GrantType::Password => Ok(()),
         ClientType::Public => Err(token_error(
             400,
             "unauthorized_client",
@@ -430,6 +467,55 @@ pub fn authorize_client(
     }
 }
 
+/// Kong's provision key rules, checked once the client is known (so a wrong key counts as a
+/// failed attempt at the brute-force guard):
+/// - the password grant needs the plugin's provision key (`invalid_provision_key` "Invalid
+///   provision_key") and an `authenticated_userid` (`invalid_authenticated_userid` "Missing
+///   authenticated_userid parameter");
+/// - the client credentials grant needs the key only when it names an `authenticated_userid`;
+/// - an `authenticated_userid` is at most [`crate::token::MAX_USERID_LEN`] bytes of printable
+///   ASCII (it becomes the `X-Authenticated-Userid` header), else `invalid_authenticated_userid`.
+///
+/// The key is compared by its SHA-256, in constant time.
+pub fn check_provision(config: &OAuth2Config, req: &TokenRequest) -> Result<(), OAuthError> {
+    let key_needed = req.grant_type == GrantType::Password || req.authenticated_userid.is_some();
+    if key_needed && !provision_key_matches(config, req.provision_key.as_deref()) {
+        return Err(token_error(
+            400,
+            "invalid_provision_key",
+            "Invalid provision_key",
+        ));
+    }
+    let invalid_userid = |d: &str| token_error(400, "invalid_authenticated_userid", d);
+    match &req.authenticated_userid {
+        None if req.grant_type == GrantType::Password => {
+            Err(invalid_userid("Missing authenticated_userid parameter"))
+        }
+        Some(id)
+            if id.len() > crate::token::MAX_USERID_LEN
+                || !id.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
+        {
+            Err(invalid_userid(
+                "authenticated_userid must be at most 255 printable ASCII characters",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn provision_key_matches(config: &OAuth2Config, presented: Option<&str>) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (Some(want), Some(presented)) = (config.provision_key_sha256.as_deref(), presented) else {
+        return false;
+    };
+    let got: String = Sha256::digest(presented.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    got.as_bytes().ct_eq(want.as_bytes()).into()
+}
+
 /// The claims of a token issued by `plugin` to a credential at `now` (unix seconds): global to
 /// the plugin's namespace or bound to the plugin, expiring after `token_expiration` (0: never).
 pub fn claims_for(
@@ -438,6 +524,7 @@ pub fn claims_for(
     credential_id: [u8; 16],
     epoch: u64,
     scope: Option<&str>,
+    authenticated_userid: Option<&str>,
     now: u64,
 ) -> Claims {
     Claims {
@@ -455,6 +542,7 @@ pub fn claims_for(
             Binding::Plugin(plugin_binding(&plugin.id, &plugin.incarnation))
         },
         scope: scope.unwrap_or("").to_string(),
+        authenticated_userid: authenticated_userid.unwrap_or("").to_string(),
     }
 }
 

@@ -717,7 +717,7 @@ fn claims_follow_expiration_and_global_credentials() {
         accept_namespaces: crate::snapshot::AcceptNamespaces::Same,
         config: crate::snapshot::PluginConfig::OAuth2(config.clone()),
     };
-    let c = claims_for(&plugin, &config, [1; 16], 9, Some("read"), 1000);
+    let c = claims_for(&plugin, &config, [1; 16], 9, Some("read"), None, 1000);
     assert_eq!(
         (
             c.issued_at,
@@ -736,7 +736,7 @@ fn claims_follow_expiration_and_global_credentials() {
     );
     config.global_credentials = false;
     config.token_expiration = 0;
-    let c = claims_for(&plugin, &config, [1; 16], 9, None, 1000);
+    let c = claims_for(&plugin, &config, [1; 16], 9, None, None, 1000);
     assert_eq!(
         (c.expires_at, c.binding, c.scope.as_str()),
         (
@@ -828,4 +828,111 @@ fn a_credential_limited_to_some_scopes_gets_invalid_scope_for_others() {
         .expect_err("write is not this client's");
     assert_eq!((refused.status, refused.error), (400, "invalid_scope"));
     assert_eq!(refused.description, "'write' is an invalid scope");
+}
+
+fn password_config() -> OAuth2Config {
+    use sha2::Digest as _;
+    let digest: String = sha2::Sha256::digest(b"a-provision-key-of-thirty-two-chars")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    OAuth2Config {
+        enable_password_grant: true,
+        provision_key_sha256: Some(digest),
+        ..fixtures::oauth2_config()
+    }
+}
+
+#[test]
+fn the_password_grant_needs_the_provision_key_and_a_user() {
+    const KEY: &str = "provision_key=a-provision-key-of-thirty-two-chars";
+    let config = password_config();
+    let off = fixtures::oauth2_config();
+    let parse = |config: &OAuth2Config, body: &str| parse_token_request(config, &form(body));
+
+    let refused = parse(&off, "grant_type=password&client_id=client").expect_err("disabled");
+    assert_eq!(refused.error, "unsupported_grant_type");
+
+    // (case, body, the error check_provision answers, or None)
+    let cases = [
+        (
+            "all there",
+            format!("grant_type=password&client_id=c&{KEY}&authenticated_userid=u1"),
+            None,
+        ),
+        (
+            "no key",
+            "grant_type=password&client_id=c&authenticated_userid=u1".to_owned(),
+            Some("invalid_provision_key"),
+        ),
+        (
+            "wrong key",
+            "grant_type=password&client_id=c&provision_key=nope&authenticated_userid=u1".to_owned(),
+            Some("invalid_provision_key"),
+        ),
+        (
+            "no user",
+            format!("grant_type=password&client_id=c&{KEY}"),
+            Some("invalid_authenticated_userid"),
+        ),
+        (
+            "user with a control character",
+            format!("grant_type=password&client_id=c&{KEY}&authenticated_userid=a%0Ab"),
+            Some("invalid_authenticated_userid"),
+        ),
+        (
+            "client credentials",
+            "grant_type=client_credentials&client_id=c".to_owned(),
+            None,
+        ),
+        (
+            "client credentials naming a user",
+            "grant_type=client_credentials&client_id=c&authenticated_userid=u1".to_owned(),
+            Some("invalid_provision_key"),
+        ),
+        (
+            "client credentials with key and user",
+            format!("grant_type=client_credentials&client_id=c&{KEY}&authenticated_userid=u1"),
+            None,
+        ),
+    ];
+    for (case, body, want) in cases {
+        let request = parse(&config, &body).expect(case);
+        let got = check_provision(&config, &request)
+            .err()
+            .map(|e| (e.status, e.error));
+        assert_eq!(got, want.map(|e| (400, e)), "{case}");
+    }
+    let request = parse(
+        &config,
+        &format!("grant_type=password&client_id=c&{KEY}&authenticated_userid=u1"),
+    )
+    .expect("valid");
+    assert_eq!(request.authenticated_userid.as_deref(), Some("u1"));
+    let printed = format!("{request:?}");
+    assert!(!printed.contains("provision"), "{printed}");
+}
+
+#[test]
+fn a_public_client_may_use_the_password_grant_but_not_client_credentials() {
+    let config = password_config();
+    let snapshot = fixtures::snapshot();
+    let public = &snapshot.credentials[1];
+    let password = parse_token_request(
+        &config,
+        &form("grant_type=password&client_id=public-client&authenticated_userid=u1"),
+    )
+    .expect("valid");
+    assert!(authorize_client(&password, Some(public), false).is_ok());
+    let cc = parse_token_request(
+        &config,
+        &form("grant_type=client_credentials&client_id=public-client"),
+    )
+    .expect("valid");
+    assert_eq!(
+        authorize_client(&cc, Some(public), false)
+            .expect_err("public")
+            .error,
+        "unauthorized_client"
+    );
 }

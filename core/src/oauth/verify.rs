@@ -154,7 +154,7 @@ impl SnapshotIndex {
                     let bearer = c.bearer.as_deref()?;
                     Some((p.id.clone(), JwtKeys::new(&bearer.jwks)))
                 }
-                PluginConfig::OAuth2(_) => None,
+                PluginConfig::OAuth2(_) | PluginConfig::RateLimiting(_) => None,
             })
             .collect();
         let (mut by_username, mut by_custom_id) = (HashMap::new(), HashMap::new());
@@ -288,7 +288,8 @@ pub struct Identity<'a> {
     pub consumer: Option<&'a Consumer>,
     /// `None` for the anonymous consumer and for external tokens.
     pub credential: Option<&'a Credential>,
-    /// An external token's `sub` (`X-Authenticated-Userid`).
+    /// The end user: an external token's `sub`, or the `authenticated_userid` of one of the
+    /// gateway's tokens (`X-Authenticated-Userid`).
     pub subject: Option<String>,
     /// An external token's `client_id` (or `azp`) claim (`X-Credential-Identifier`).
     pub token_client_id: Option<String>,
@@ -377,6 +378,7 @@ fn realm_of(plugin: &Plugin) -> Option<&str> {
     match &plugin.config {
         PluginConfig::OAuth2(c) => c.realm.as_deref(),
         PluginConfig::OpenIdConnect(c) => c.realm.as_deref(),
+        PluginConfig::RateLimiting(_) => None,
     }
 }
 
@@ -452,18 +454,22 @@ fn try_methods<'i>(
     const ONLY_KONG: &[AuthMethod] = &[AuthMethod::KongOauth2];
     let (methods, bearer, introspection) = match &plugin.config {
         PluginConfig::OAuth2(_) => (ONLY_KONG, None, None),
+        // Not an authentication plugin: no method, so every token is refused.
+        PluginConfig::RateLimiting(_) => (&[][..], None, None),
         PluginConfig::OpenIdConnect(c) => (
             c.auth_methods.as_slice(),
             c.bearer.as_deref(),
             c.introspection.as_deref(),
         ),
     };
-    // A JWT has two dots; the gateway's own tokens have none: each method skips the other's.
+    // A JWT has two dots; the gateway's opaque tokens have none. The bearer method skips
+    // opaque tokens; kong_oauth2 opens both (the gateway's own JWTs, `tokenFormat: jwt`), and
+    // refuses an external JWT at once by its unknown key id.
     let is_jwt = token.bytes().filter(|b| *b == b'.').count() == 2;
     let mut refused = TOKEN_INVALID;
     for method in methods {
         let outcome = match (method, bearer) {
-            (AuthMethod::KongOauth2, _) if !is_jwt => match (openers.kong)(token) {
+            (AuthMethod::KongOauth2, _) => match (openers.kong)(token) {
                 Ok(claims) => check_claims(plugin, claims, index, now),
                 Err(_) => Err(TOKEN_INVALID),
             },
@@ -611,6 +617,7 @@ fn finish<'i>(
     let anonymous = match &plugin.config {
         PluginConfig::OAuth2(c) => c.anonymous.as_deref(),
         PluginConfig::OpenIdConnect(c) => c.anonymous.as_deref(),
+        PluginConfig::RateLimiting(_) => None,
     };
     match (result, anonymous) {
         (Ok(identity), _) => Ok(identity),
@@ -633,7 +640,7 @@ fn finish<'i>(
     }
 }
 
-fn check_claims<'i>(
+pub(crate) fn check_claims<'i>(
     plugin: &Plugin,
     claims: Claims,
     index: &'i SnapshotIndex,
@@ -664,9 +671,11 @@ fn check_claims<'i>(
         .consumer
         .and_then(|i| index.consumers.get(i as usize))
         .ok_or(TOKEN_INVALID)?;
+    let subject = (!claims.authenticated_userid.is_empty()).then_some(claims.authenticated_userid);
     Ok(Identity {
         consumer_values: Some(&consumer.values),
         client_id_value: entry.client_id_value.as_ref(),
+        subject,
         ..Identity::new(
             &consumer.consumer,
             Some(&entry.credential),

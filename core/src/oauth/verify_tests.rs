@@ -28,6 +28,7 @@ fn claims(w: &World, binding: Binding) -> Claims {
         expires_at: 8200,
         binding,
         scope: "read".into(),
+        authenticated_userid: String::new(),
     }
 }
 
@@ -325,6 +326,7 @@ fn index_finds_every_consumer_and_credential_of_unsorted_lists() {
             expires_at: 8200,
             binding: Binding::Global(crate::token::namespace_binding("default")),
             scope: String::new(),
+            authenticated_userid: String::new(),
         };
         let identity = authenticate(plugin, Some(Ok(claims)), &index, 2000).expect("valid");
         assert_eq!(
@@ -745,6 +747,7 @@ fn an_acl_admits_by_group_and_refuses_with_kongs_message() {
             expires_at: 8200,
             binding: Binding::Global(crate::token::namespace_binding("default")),
             scope: String::new(),
+            authenticated_userid: String::new(),
         }
     };
     let cases = [

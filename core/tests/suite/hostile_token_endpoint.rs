@@ -22,7 +22,9 @@ fn config() -> OAuth2Config {
     let snapshot = snapshot();
     match &plugin(&snapshot, GLOBAL_PLUGIN).config {
         PluginConfig::OAuth2(c) => c.clone(),
-        PluginConfig::OpenIdConnect(_) => unreachable!("the global plugin is oauth2"),
+        PluginConfig::OpenIdConnect(_) | PluginConfig::RateLimiting(_) => {
+            unreachable!("the global plugin is oauth2")
+        }
     }
 }
 

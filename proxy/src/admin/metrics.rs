@@ -11,7 +11,9 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::pipeline::{BUCKETS_US, Counts, ProxyState, Refusal};
+use crate::pipeline::{
+    BUCKETS_US, Counts, HistogramCounts, MAX_CONSUMER_SERIES, OTHER_CONSUMERS, ProxyState, Refusal,
+};
 use crate::upstream::ProxyBody;
 
 /// Status classes counted per route: 1xx..5xx.
@@ -61,30 +63,48 @@ impl Collector for Scrape {
             None,
             MetricType::Counter,
         )?;
-        for (route, counts) in &self.counts.requests {
+        for route in &self.counts.routes {
+            let counts = route.requests.iter();
             for (class, n) in CLASSES.iter().zip(counts).filter(|(_, n)| **n > 0) {
-                let labels = [("route", &**route), ("status", *class)];
+                let labels = [("route", &*route.id), ("status", *class)];
                 ConstCounter::new(*n).encode(requests.encode_family(&labels)?)?;
             }
         }
-        let buckets: Vec<(f64, u64)> = BUCKETS_US
-            .iter()
-            .zip(&self.counts.latency_buckets)
-            .map(|(bound, n)| (*bound as f64 / 1e6, *n))
-            .collect();
-        encoder
-            .encode_descriptor(
-                "tollgate_request_duration_seconds",
-                "Time to the response head.",
+        let mut durations = encoder.encode_descriptor(
+            "tollgate_request_duration_seconds",
+            "Time from a request's arrival to its response head, by route.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for route in self.counts.routes.iter().filter(|r| r.duration.count > 0) {
+            histogram(&mut durations, &route.id, &route.duration)?;
+        }
+        let mut upstream = encoder.encode_descriptor(
+            "tollgate_upstream_duration_seconds",
+            "Time the backend took to answer a forwarded request (to its response head), by route.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for route in self.counts.routes.iter().filter(|r| r.upstream.count > 0) {
+            histogram(&mut upstream, &route.id, &route.upstream)?;
+        }
+        if !self.counts.consumers.is_empty() {
+            let help = format!(
+                "Requests of authenticated consumers, by consumer and status class (beyond {MAX_CONSUMER_SERIES} consumers, as consumer=\"{OTHER_CONSUMERS}\")."
+            );
+            let mut consumers = encoder.encode_descriptor(
+                "tollgate_consumer_requests",
+                &help,
                 None,
-                MetricType::Histogram,
-            )?
-            .encode_histogram::<NoLabelSet>(
-                self.counts.latency_sum_us as f64 / 1e6,
-                self.counts.latency_count,
-                &buckets,
-                None,
+                MetricType::Counter,
             )?;
+            for (consumer, counts) in &self.counts.consumers {
+                for (class, n) in CLASSES.iter().zip(counts).filter(|(_, n)| **n > 0) {
+                    let labels = [("consumer", &**consumer), ("status", *class)];
+                    ConstCounter::new(*n).encode(consumers.encode_family(&labels)?)?;
+                }
+            }
+        }
         counter(
             &mut encoder,
             "tollgate_tokens_issued",
@@ -100,6 +120,17 @@ impl Collector for Scrape {
         for (reason, n) in Refusal::ALL.iter().zip(&self.counts.tokens_refused) {
             ConstCounter::new(*n).encode(refused.encode_family(&[("reason", reason.label())])?)?;
         }
+        let throttled = Refusal::ALL
+            .iter()
+            .zip(&self.counts.tokens_refused)
+            .find(|(reason, _)| **reason == Refusal::Throttled)
+            .map_or(0, |(_, n)| *n);
+        counter(
+            &mut encoder,
+            "tollgate_brute_force_refusals",
+            "Token requests refused by the brute-force guard (429) without checking the secret; also counted in tollgate_tokens_refused_total{reason=\"throttled\"}.",
+            throttled,
+        )?;
         let mut verifications = encoder.encode_descriptor(
             "tollgate_token_verifications",
             "Token checks on protected routes.",
@@ -144,13 +175,35 @@ impl Collector for Scrape {
                 MetricType::Info,
             )?
             .encode_info(&[("hash", self.hash.as_str())])?;
+        ConstGauge::new(self.counts.config_generation).encode(encoder.encode_descriptor(
+            "tollgate_config_generation",
+            "Number of the config being served among those this process compiled (0: none yet); it changes whenever the config does.",
+            None,
+            MetricType::Gauge,
+        )?)?;
         ConstGauge::new(self.counts.config_updated_at).encode(encoder.encode_descriptor(
             "tollgate_config_last_update_timestamp_seconds",
-            "When the config was last applied.",
+            "When the config was last applied (Unix seconds; its age is time() minus this).",
             None,
             MetricType::Gauge,
         )?)
     }
+}
+
+/// One route's histogram in `family`, converted from microseconds to seconds.
+fn histogram(
+    family: &mut prometheus_client::encoding::MetricEncoder,
+    route: &str,
+    counts: &HistogramCounts,
+) -> Result<(), std::fmt::Error> {
+    let buckets: Vec<(f64, u64)> = BUCKETS_US
+        .iter()
+        .zip(&counts.buckets)
+        .map(|(bound, n)| (*bound as f64 / 1e6, *n))
+        .collect();
+    family
+        .encode_family(&[("route", route)])?
+        .encode_histogram::<NoLabelSet>(counts.sum_us as f64 / 1e6, counts.count, &buckets, None)
 }
 
 /// One counter without labels (`name` without `_total`).
@@ -182,10 +235,11 @@ mod tests {
     fn route_counters_are_rendered_by_status_class() {
         let state = ProxyState::new();
         let metrics = state.metrics();
-        metrics.route("default/api").record(200);
-        metrics.route("default/api").record(204);
-        metrics.route("default/api").record(502);
-        metrics.unmatched().record(404);
+        let ms = Duration::from_millis(1);
+        metrics.route("default/api").finish(200, ms);
+        metrics.route("default/api").finish(204, ms);
+        metrics.route("default/api").finish(502, ms);
+        metrics.unmatched().finish(404, ms);
         let text = render(&metrics.read(), "abc");
         assert!(text.contains("tollgate_requests_total{route=\"default/api\",status=\"2xx\"} 2"));
         assert!(text.contains("tollgate_requests_total{route=\"default/api\",status=\"5xx\"} 1"));
@@ -197,12 +251,23 @@ mod tests {
     fn latency_histogram_is_cumulative() {
         let state = ProxyState::new();
         let metrics = state.metrics();
-        metrics.observe_latency(Duration::from_micros(100));
-        metrics.observe_latency(Duration::from_millis(3));
+        let api = metrics.route("default/api");
+        api.finish(200, Duration::from_micros(100));
+        api.finish(200, Duration::from_millis(3));
+        api.upstream(Duration::from_millis(2));
         let text = render(&metrics.read(), "");
-        assert!(text.contains("tollgate_request_duration_seconds_bucket{le=\"0.00025\"} 1"));
-        assert!(text.contains("tollgate_request_duration_seconds_bucket{le=\"0.005\"} 2"));
-        assert!(text.contains("tollgate_request_duration_seconds_count 2"));
+        for line in [
+            "tollgate_request_duration_seconds_bucket{route=\"default/api\",le=\"0.00025\"} 1",
+            "tollgate_request_duration_seconds_bucket{route=\"default/api\",le=\"0.005\"} 2",
+            "tollgate_request_duration_seconds_count{route=\"default/api\"} 2",
+            "tollgate_upstream_duration_seconds_bucket{route=\"default/api\",le=\"0.001\"} 0",
+            "tollgate_upstream_duration_seconds_bucket{route=\"default/api\",le=\"0.0025\"} 1",
+            "tollgate_upstream_duration_seconds_sum{route=\"default/api\"} 0.002",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        // No request went unmatched: no empty histogram for it.
+        assert!(!text.contains("route=\"\",le="), "{text}");
     }
 
     #[test]
@@ -218,5 +283,10 @@ mod tests {
         assert!(text.contains("tollgate_tokens_refused_total{reason=\"other\"} 1"));
         assert!(text.contains("tollgate_tokens_issued_total 1"));
         assert!(text.contains("tollgate_secret_cache_hits_total 1"));
+        assert!(text.contains("tollgate_brute_force_refusals_total 0"));
+        metrics.token_refused(Refusal::Throttled);
+        let text = render(&metrics.read(), "");
+        assert!(text.contains("tollgate_brute_force_refusals_total 1"));
+        assert!(text.contains("tollgate_tokens_refused_total{reason=\"throttled\"} 1"));
     }
 }

@@ -2,6 +2,7 @@
 //! sockets): normalize the path, match a route, strip identity headers, run the route's plugin
 //! (token endpoint or verification), forward.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -9,17 +10,22 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
+use tollgate_core::oauth::introspect_endpoint::is_introspection_endpoint;
+use tollgate_core::oauth::metadata;
 use tollgate_core::oauth::{self, TokenLocation};
 use tollgate_core::routing::{self, RouteMatch};
-use tollgate_core::snapshot::{Plugin, PluginConfig};
+use tollgate_core::snapshot::{OAuth2Config, Plugin, PluginConfig, TokenFormat};
 use tracing::Instrument;
 
 use super::context::Ctx;
 use super::identity::set_identity;
+use super::metrics::ConsumerCounters;
+use super::rate_limit::{self, Quota};
 use super::request_log::{self, Facts};
 use super::state::{Compiled, RouteEntry};
-use super::{token_endpoint, verify};
+use super::{server_endpoints, token_endpoint, verify};
 use crate::shared::body_limit::{ReadError, read_bounded};
+use crate::shared::clock::unix_now;
 use crate::shared::respond::{self, oauth_error};
 use crate::upstream::{self, Added, Endpoint, ProxyBody, Target};
 
@@ -29,8 +35,7 @@ pub async fn handle(ctx: &Ctx, mut request: Request<ProxyBody>) -> Response<Prox
     ctx.mark_request();
     let mut log = request_log::begin(ctx, &mut request, start);
     // The request stays here; the pipeline borrows it (each move would copy ~250 bytes).
-    let mut response = dispatch(ctx, &mut request, &mut log.facts).await;
-    ctx.state.metrics().observe_latency(start.elapsed());
+    let mut response = dispatch(ctx, &mut request, start, &mut log.facts).await;
     log.finish(ctx, &mut response);
     response
 }
@@ -43,38 +48,39 @@ fn host_of<B>(request: &Request<B>) -> Option<&str> {
         .or_else(|| request.uri().host())
 }
 
-fn unmatched(ctx: &Ctx, response: Response<ProxyBody>) -> Response<ProxyBody> {
+fn unmatched(ctx: &Ctx, response: Response<ProxyBody>, start: Instant) -> Response<ProxyBody> {
     ctx.state
         .metrics()
         .unmatched()
-        .record(response.status().as_u16());
+        .finish(response.status().as_u16(), start.elapsed());
     response
 }
 
 async fn dispatch(
     ctx: &Ctx,
     request: &mut Request<ProxyBody>,
+    start: Instant,
     facts: &mut Facts,
 ) -> Response<ProxyBody> {
     let Some(compiled) = ctx.local.snapshot(&ctx.state) else {
-        return unmatched(ctx, respond::no_route());
+        return unmatched(ctx, respond::no_route(), start);
     };
     let Ok(path) = routing::normalize_path(request.uri().path()) else {
-        return unmatched(ctx, respond::bad_request());
+        return unmatched(ctx, respond::bad_request(), start);
     };
     // RFC 9112 §3.2: more than one Host is a 400 (it would make routing ambiguous).
     let mut hosts = request.headers().get_all(HOST).iter();
     if hosts.next().is_some() && hosts.next().is_some() {
-        return unmatched(ctx, respond::bad_request_close());
+        return unmatched(ctx, respond::bad_request_close(), start);
     }
     let Some(matched) = compiled
         .table
         .find(host_of(request), request.method().as_str(), &path)
     else {
-        return unmatched(ctx, respond::no_route());
+        return unmatched(ctx, respond::no_route(), start);
     };
     let Some(entry) = compiled.routes.get(matched.index) else {
-        return unmatched(ctx, respond::no_route());
+        return unmatched(ctx, respond::no_route(), start);
     };
     let span = tracing::debug_span!("request", route = %entry.id);
     let routed = Routed {
@@ -84,14 +90,18 @@ async fn dispatch(
         matched,
         path: &path,
     };
-    let routed = route(routed, request, facts);
+    // When the backend's response head arrived: the upstream time's end is the request's too,
+    // read once.
+    let mut answered = None;
+    let routed = route(routed, request, &mut answered, facts);
     // A disabled span would still wrap (and enlarge) the future on every request.
     let response = if span.is_disabled() {
         routed.await
     } else {
         routed.instrument(span).await
     };
-    entry.counters.record(response.status().as_u16());
+    let elapsed = answered.map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+    entry.counters.finish(response.status().as_u16(), elapsed);
     if facts.wanted {
         facts.route = Some((compiled.clone(), matched.index));
     }
@@ -123,25 +133,28 @@ enum Next<'a> {
 async fn route(
     routed: Routed<'_>,
     request: &mut Request<ProxyBody>,
+    answered: &mut Option<Instant>,
     facts: &mut Facts,
 ) -> Response<ProxyBody> {
     // Host, X-Forwarded-*, X-Real-IP and up to six identity headers.
     let mut added = Added::with_capacity(12);
+    // The caller's per-consumer counters (only with `--metrics-per-consumer`).
+    let mut consumer = None;
+    // The rate limit's answer for an admitted request, for the response's headers.
+    let mut quota = None;
     let next = match &routed.entry.plugin {
         None => {
             set_identity(request.headers_mut(), None, &mut added);
-            forward_to(routed, request, &mut added, Query::Original)
+            match limited(routed, None, request, &mut quota) {
+                Some(refused) => Next::Respond(refused),
+                None => forward_to(routed, request, &mut added, Query::Original),
+            }
         }
         Some(plugin) => {
             if let PluginConfig::OAuth2(config) = &plugin.config
-                && oauth::is_token_endpoint(routed.path)
+                && let Some(response) = server_endpoint(routed, plugin, config, request).await
             {
-                let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
-                // Boxed: keeps this rarely taken branch's large future out of every request's
-                // state.
-                let serving =
-                    token_endpoint::serve(routed.ctx, routed.compiled, plugin, config, request);
-                return Box::pin(serving).await;
+                return response;
             }
             let buffered = if verify::token_may_be_in_body(plugin, request) {
                 let body = std::mem::take(request.body_mut());
@@ -167,16 +180,20 @@ async fn route(
                 );
                 Box::pin(asking).await;
             }
-            protected(routed, plugin, request, &mut added, buffered)
+            let caller = Caller {
+                consumer: &mut consumer,
+                quota: &mut quota,
+            };
+            protected(routed, plugin, request, &mut added, buffered, caller)
         }
     };
-    match next {
+    let mut response = match next {
         Next::Respond(response) => response,
         Next::Forward(target, endpoint) => {
             let ctx = routed.ctx;
             let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
             facts.note_identity(&added);
-            let sent = facts.wanted.then(Instant::now);
+            let sent = Instant::now();
             let response = ctx
                 .local
                 .upstreams
@@ -189,10 +206,86 @@ async fn route(
                     verbatim,
                 )
                 .await;
-            facts.upstream = sent.map(|sent| sent.elapsed());
+            let at = Instant::now();
+            routed.entry.counters.upstream(at.duration_since(sent));
+            if facts.wanted {
+                facts.upstream = Some(at.duration_since(sent));
+            }
+            *answered = Some(at);
             response
         }
+    };
+    if let Some(quota) = &quota {
+        quota.apply(&mut response);
     }
+    if let Some(consumer) = consumer {
+        consumer.record(response.status().as_u16());
+    }
+    response
+}
+
+/// What [`protected`] learns of the caller for after the response: its per-consumer counters
+/// and its rate limit's standing.
+struct Caller<'c, 'a> {
+    consumer: &'c mut Option<Arc<ConsumerCounters>>,
+    quota: &'c mut Option<Quota<'a>>,
+}
+
+/// The route's rate limit, after its authentication plugin (Kong's priorities): `Some` is the
+/// 429 of a refused request; an admitted one's standing goes to `quota`. The token endpoint
+/// and refused authentications never get here, so they are not counted (in Kong the oauth2
+/// plugin answers them before rate-limiting runs).
+fn limited<'a>(
+    routed: Routed<'a>,
+    identity: Option<&tollgate_core::oauth::Identity<'_>>,
+    request: &Request<ProxyBody>,
+    quota: &mut Option<Quota<'a>>,
+) -> Option<Response<ProxyBody>> {
+    let limit = routed.entry.limit.as_deref()?;
+    let ctx = routed.ctx;
+    let client = || rate_limit::client_ip(ctx.peer_ip, ctx.peer.trusted, request.headers());
+    match limit.check_with(identity, client, unix_now()) {
+        Ok(admitted) => {
+            *quota = Some(admitted);
+            None
+        }
+        Err(refused) => Some(refused.response()),
+    }
+}
+
+/// The oauth2 plugin's own endpoints under any path of its routes: the token endpoint,
+/// introspection and the metadata document; `None` for any other path.
+async fn server_endpoint(
+    routed: Routed<'_>,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    request: &mut Request<ProxyBody>,
+) -> Option<Response<ProxyBody>> {
+    let Routed { ctx, compiled, .. } = routed;
+    let path = routed.path;
+    if let Some(prefix) = metadata::metadata_prefix(path) {
+        return Some(server_endpoints::metadata(ctx, config, request, prefix));
+    }
+    if config.token_format == TokenFormat::Jwt && path.ends_with(metadata::JWKS_SUFFIX) {
+        return Some(server_endpoints::jwks(ctx, compiled, request));
+    }
+    let token_prefix = metadata::token_endpoint_prefix(path);
+    let introspection = is_introspection_endpoint(path);
+    if !introspection && token_prefix.is_none() {
+        return None;
+    }
+    let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
+    // Boxed: keeps these rarely taken branches' large futures out of every request's state.
+    Some(match token_prefix {
+        Some(prefix) => {
+            let serving = token_endpoint::serve(ctx, compiled, plugin, config, request, prefix);
+            Box::pin(serving).await
+        }
+        None => {
+            let serving = server_endpoints::introspect(ctx, compiled, plugin, config, request);
+            Box::pin(serving).await
+        }
+    })
 }
 
 /// Whether `plugin` may ask a provider about tokens (the rarely taken, async step).
@@ -202,19 +295,27 @@ fn needs_introspection(plugin: &Plugin) -> bool {
 
 /// Verifies the request's token and decides to forward it with the caller's identity.
 /// `buffered` holds the body when it was read because the token may be in it (the request's
-/// own body is then empty).
+/// own body is then empty). `caller` receives the per-consumer counters and the rate limit's
+/// standing.
 fn protected<'a>(
     routed: Routed<'a>,
     plugin: &Plugin,
     request: &mut Request<ProxyBody>,
     added: &mut Added,
     buffered: Option<Bytes>,
+    caller: Caller<'_, 'a>,
 ) -> Next<'a> {
     let Routed { ctx, compiled, .. } = routed;
     let verified = match verify::verify(ctx, compiled, plugin, request, buffered.as_deref()) {
         Ok(verified) => verified,
         Err(error) => return Next::Respond(oauth_error(&error)),
     };
+    if let Some(c) = verified.identity.consumer {
+        *caller.consumer = ctx.state.metrics().consumer(c);
+    }
+    if let Some(refused) = limited(routed, Some(&verified.identity), request, caller.quota) {
+        return Next::Respond(refused);
+    }
     set_identity(request.headers_mut(), Some(&verified.identity), added);
     let (query, rewritten) = match &verified.location {
         Some(location) if hides_credentials(plugin) => {
@@ -240,6 +341,7 @@ fn hides_credentials(plugin: &Plugin) -> bool {
     match &plugin.config {
         PluginConfig::OAuth2(c) => c.hide_credentials,
         PluginConfig::OpenIdConnect(c) => c.hide_credentials,
+        PluginConfig::RateLimiting(_) => false,
     }
 }
 

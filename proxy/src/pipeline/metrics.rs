@@ -1,19 +1,25 @@
 //! Hand-rolled metrics: relaxed atomics on the hot path, read all at once ([`Counts`]) for the
-//! admin port, which renders them as Prometheus text. Every label value is a static name or a
-//! route id from the config (low cardinality).
+//! admin port, which renders them as Prometheus text. Every label value is a static name, a
+//! route id from the config, or (opt-in, at most [`MAX_CONSUMER_SERIES`]) a consumer from the
+//! config: the label sets are bounded by the config, never by what clients send.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Request counters of one route, by status class.
+use arc_swap::ArcSwap;
+use tollgate_core::snapshot::Consumer;
+
+use crate::shared::fx_hash::FxBuild;
+
+/// Requests by status class, 1xx to 5xx.
 #[derive(Debug, Default)]
-pub struct RouteCounters {
+pub struct StatusCounters {
     by_class: [AtomicU64; 5],
 }
 
-impl RouteCounters {
+impl StatusCounters {
     pub fn record(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.by_class[class].fetch_add(1, Relaxed);
@@ -25,7 +31,39 @@ impl RouteCounters {
     }
 }
 
-/// Upper bounds of the latency histogram, in microseconds.
+/// The counters of one route: requests by status class, the time to the response head and the
+/// time the backend took to answer (when the request was forwarded).
+#[derive(Debug, Default)]
+pub struct RouteCounters {
+    requests: StatusCounters,
+    duration: Histogram,
+    upstream: Histogram,
+}
+
+impl RouteCounters {
+    /// A request answered with `status`, `elapsed` after it arrived.
+    pub fn finish(&self, status: u16, elapsed: Duration) {
+        self.requests.record(status);
+        self.duration.observe(elapsed);
+    }
+
+    /// The backend answered (its response head arrived, or the exchange failed) `elapsed` after
+    /// the request was sent to it.
+    pub fn upstream(&self, elapsed: Duration) {
+        self.upstream.observe(elapsed);
+    }
+
+    fn read(&self, id: Arc<str>) -> RouteCounts {
+        RouteCounts {
+            id,
+            requests: self.requests.counts(),
+            duration: self.duration.read(),
+            upstream: self.upstream.read(),
+        }
+    }
+}
+
+/// Upper bounds of the latency histograms, in microseconds.
 pub const BUCKETS_US: [u64; 14] = [
     250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
     2_500_000, 10_000_000,
@@ -46,6 +84,125 @@ impl Histogram {
         }
         self.count.fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    fn read(&self) -> HistogramCounts {
+        HistogramCounts {
+            buckets: std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
+            count: self.count.load(Relaxed),
+            sum_us: self.sum_us.load(Relaxed),
+        }
+    }
+}
+
+/// One histogram at one instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistogramCounts {
+    /// Observations per bucket of [`BUCKETS_US`] (not cumulative; the rest were above the last).
+    pub buckets: [u64; BUCKETS_US.len()],
+    pub count: u64,
+    pub sum_us: u64,
+}
+
+/// Consumers with series of their own under `--metrics-per-consumer`; the others share the
+/// `other` series. With five status classes that is at most 505 series per proxy: about what a
+/// few dozen routes cost, so turning the option on cannot multiply a Prometheus' load by the
+/// number of consumers (which can be tens of thousands).
+pub const MAX_CONSUMER_SERIES: usize = 100;
+
+/// The `consumer` label of the consumers beyond [`MAX_CONSUMER_SERIES`] (a Consumer's label is
+/// its `namespace/name`, which always holds a slash).
+pub const OTHER_CONSUMERS: &str = "other";
+
+/// The per-consumer series: consumers get one, first come first served, until
+/// [`MAX_CONSUMER_SERIES`]; a consumer that leaves the config frees its place.
+#[derive(Debug, Default)]
+struct ConsumerSeries {
+    enabled: AtomicBool,
+    /// Consumer id → its label and counters. Read on every authenticated request (one load,
+    /// no lock); replaced, under `adding`, when a consumer is first seen.
+    by_id: ArcSwap<HashMap<Box<str>, Arc<ConsumerCounters>, FxBuild>>,
+    adding: Mutex<()>,
+    other: Arc<ConsumerCounters>,
+}
+
+/// The requests of one consumer (or of the consumers beyond the bound), by status class.
+#[derive(Debug, Default)]
+pub struct ConsumerCounters {
+    label: Box<str>,
+    requests: StatusCounters,
+}
+
+impl ConsumerCounters {
+    pub fn record(&self, status: u16) {
+        self.requests.record(status);
+    }
+}
+
+impl ConsumerSeries {
+    fn new() -> Self {
+        Self {
+            other: Arc::new(ConsumerCounters {
+                label: OTHER_CONSUMERS.into(),
+                requests: StatusCounters::default(),
+            }),
+            ..Self::default()
+        }
+    }
+
+    fn of(&self, consumer: &Consumer) -> Option<Arc<ConsumerCounters>> {
+        if !self.enabled.load(Relaxed) {
+            return None;
+        }
+        if let Some(found) = self.by_id.load().get(consumer.id.as_str()) {
+            return Some(found.clone());
+        }
+        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.by_id.load_full();
+        if let Some(found) = current.get(consumer.id.as_str()) {
+            return Some(found.clone());
+        }
+        if current.len() >= MAX_CONSUMER_SERIES {
+            return Some(self.other.clone());
+        }
+        let counters = Arc::new(ConsumerCounters {
+            label: consumer.object.as_str().into(),
+            requests: StatusCounters::default(),
+        });
+        let mut next = HashMap::clone(&current);
+        next.insert(consumer.id.as_str().into(), counters.clone());
+        self.by_id.store(Arc::new(next));
+        Some(counters)
+    }
+
+    /// Drops the series of the consumers `keep` refuses (they left the config).
+    fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.by_id.load_full();
+        if current.keys().all(|id| keep(id)) {
+            return;
+        }
+        let next = current
+            .iter()
+            .filter(|(id, _)| keep(id))
+            .map(|(id, c)| (id.clone(), c.clone()))
+            .collect();
+        self.by_id.store(Arc::new(next));
+    }
+
+    fn read(&self) -> Vec<(Box<str>, [u64; 5])> {
+        if !self.enabled.load(Relaxed) {
+            return Vec::new();
+        }
+        let mut rows: Vec<_> = self
+            .by_id
+            .load()
+            .values()
+            .map(|c| (c.label.clone(), c.requests.counts()))
+            .collect();
+        rows.sort();
+        rows.push((self.other.label.clone(), self.other.requests.counts()));
+        rows
     }
 }
 
@@ -121,11 +278,11 @@ pub enum Verification {
 }
 
 /// The proxy's counters (the controller has its own metrics).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProxyMetrics {
     routes: Mutex<BTreeMap<Arc<str>, Arc<RouteCounters>>>,
     unmatched: RouteCounters,
-    latency: Histogram,
+    consumers: ConsumerSeries,
     tokens_issued: AtomicU64,
     tokens_refused: [AtomicU64; Refusal::ALL.len()],
     verifications: [AtomicU64; 4],
@@ -134,6 +291,26 @@ pub struct ProxyMetrics {
     config_applied: AtomicU64,
     config_rejected: AtomicU64,
     config_updated_at: AtomicU64,
+    config_generation: AtomicU64,
+}
+
+impl Default for ProxyMetrics {
+    fn default() -> Self {
+        Self {
+            routes: Mutex::default(),
+            unmatched: RouteCounters::default(),
+            consumers: ConsumerSeries::new(),
+            tokens_issued: AtomicU64::default(),
+            tokens_refused: Default::default(),
+            verifications: Default::default(),
+            secret_cache_hits: AtomicU64::default(),
+            secret_cache_misses: AtomicU64::default(),
+            config_applied: AtomicU64::default(),
+            config_rejected: AtomicU64::default(),
+            config_updated_at: AtomicU64::default(),
+            config_generation: AtomicU64::default(),
+        }
+    }
 }
 
 impl ProxyMetrics {
@@ -152,8 +329,19 @@ impl ProxyMetrics {
         &self.unmatched
     }
 
-    pub fn observe_latency(&self, elapsed: Duration) {
-        self.latency.observe(elapsed);
+    /// Series per consumer (`--metrics-per-consumer`), off by default.
+    pub fn set_per_consumer(&self, enabled: bool) {
+        self.consumers.enabled.store(enabled, Relaxed);
+    }
+
+    /// The counters of `consumer` (`None` unless per-consumer series are on).
+    pub fn consumer(&self, consumer: &Consumer) -> Option<Arc<ConsumerCounters>> {
+        self.consumers.of(consumer)
+    }
+
+    /// Drops the series of the consumers `keep` refuses (called with each new snapshot).
+    pub fn retain_consumers(&self, keep: impl Fn(&str) -> bool) {
+        self.consumers.retain(keep);
     }
 
     pub fn token_issued(&self) {
@@ -177,9 +365,11 @@ impl ProxyMetrics {
         }
     }
 
-    pub fn config_applied(&self, unix_secs: u64) {
+    /// A snapshot was applied at `unix_secs`: the `generation`-th this process compiled.
+    pub fn config_applied(&self, unix_secs: u64, generation: u64) {
         self.config_applied.fetch_add(1, Relaxed);
         self.config_updated_at.store(unix_secs, Relaxed);
+        self.config_generation.store(generation, Relaxed);
     }
 
     pub fn config_rejected(&self) {
@@ -192,17 +382,15 @@ impl ProxyMetrics {
             counters.iter().map(|c| c.load(Relaxed)).collect()
         };
         let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let requests = routes
+        let routes_read = routes
             .iter()
-            .map(|(id, c)| (id.clone(), c.counts()))
-            .chain(std::iter::once((Arc::from(""), self.unmatched.counts())))
+            .map(|(id, c)| c.read(id.clone()))
+            .chain(std::iter::once(self.unmatched.read(Arc::from(""))))
             .collect();
         drop(routes);
         Counts {
-            requests,
-            latency_buckets: load(&self.latency.buckets),
-            latency_count: self.latency.count.load(Relaxed),
-            latency_sum_us: self.latency.sum_us.load(Relaxed),
+            routes: routes_read,
+            consumers: self.consumers.read(),
             tokens_issued: self.tokens_issued.load(Relaxed),
             tokens_refused: load(&self.tokens_refused),
             verifications: load(&self.verifications),
@@ -211,6 +399,7 @@ impl ProxyMetrics {
             config_applied: self.config_applied.load(Relaxed),
             config_rejected: self.config_rejected.load(Relaxed),
             config_updated_at: self.config_updated_at.load(Relaxed),
+            config_generation: self.config_generation.load(Relaxed),
         }
     }
 }
@@ -218,13 +407,11 @@ impl ProxyMetrics {
 /// The counters at one instant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Per route id, in order, then `""` for requests no route matched: requests by status
-    /// class, 1xx to 5xx.
-    pub requests: Vec<(Arc<str>, [u64; 5])>,
-    /// Observations per bucket of [`BUCKETS_US`] (not cumulative).
-    pub latency_buckets: Vec<u64>,
-    pub latency_count: u64,
-    pub latency_sum_us: u64,
+    /// Per route id, in order, then `""` for requests no route matched.
+    pub routes: Vec<RouteCounts>,
+    /// Per consumer label, in order, then `other` (empty unless per-consumer series are on):
+    /// requests by status class, 1xx to 5xx.
+    pub consumers: Vec<(Box<str>, [u64; 5])>,
     pub tokens_issued: u64,
     /// Per [`Refusal::ALL`].
     pub tokens_refused: Vec<u64>,
@@ -236,6 +423,20 @@ pub struct Counts {
     pub config_rejected: u64,
     /// Unix seconds of the last applied snapshot.
     pub config_updated_at: u64,
+    /// Which snapshot of this process that is (1 for the first; 0 before any).
+    pub config_generation: u64,
+}
+
+/// One route's counters at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteCounts {
+    pub id: Arc<str>,
+    /// Requests by status class, 1xx to 5xx.
+    pub requests: [u64; 5],
+    /// Time to the response head.
+    pub duration: HistogramCounts,
+    /// Time the backend took to answer.
+    pub upstream: HistogramCounts,
 }
 
 #[cfg(test)]
@@ -246,21 +447,93 @@ mod cost_tests;
 mod tests {
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+
     #[test]
     fn route_counters_are_shared_by_id_and_counted_by_status_class() {
         let metrics = ProxyMetrics::default();
-        metrics.route("default/api").record(200);
-        metrics.route("default/api").record(204);
-        metrics.route("default/api").record(502);
-        metrics.unmatched().record(404);
+        metrics.route("default/api").finish(200, MS);
+        metrics.route("default/api").finish(204, MS);
+        metrics.route("default/api").finish(502, 3 * MS);
+        metrics.route("default/api").upstream(2 * MS);
+        metrics.unmatched().finish(404, MS);
         let counts = metrics.read();
+        let summary: Vec<_> = counts
+            .routes
+            .iter()
+            .map(|r| (&*r.id, r.requests, r.duration.count, r.upstream.count))
+            .collect();
         assert_eq!(
-            counts.requests,
+            summary,
             [
-                (Arc::from("default/api"), [0, 2, 0, 0, 1]),
-                (Arc::from(""), [0, 0, 0, 1, 0])
+                ("default/api", [0, 2, 0, 0, 1], 3, 1),
+                ("", [0, 0, 0, 1, 0], 1, 0)
             ]
         );
+        let api = &counts.routes[0];
+        assert_eq!(api.duration.sum_us, 5_000);
+        // 1 ms falls in the 1 ms bucket (bounds are inclusive), 3 ms in the 5 ms one.
+        let bucket = |us| BUCKETS_US.iter().position(|b| *b == us).expect("a bound");
+        assert_eq!(api.duration.buckets[bucket(1_000)], 2);
+        assert_eq!(api.duration.buckets[bucket(5_000)], 1);
+        assert_eq!(api.upstream.buckets[bucket(2_500)], 1);
+    }
+
+    fn consumer(i: usize) -> Consumer {
+        Consumer {
+            id: format!("id-{i}"),
+            object: format!("shop/c{i}"),
+            username: format!("c{i}"),
+            custom_id: None,
+            groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn consumer_series_are_off_unless_enabled() {
+        let metrics = ProxyMetrics::default();
+        assert!(metrics.consumer(&consumer(1)).is_none());
+        assert!(metrics.read().consumers.is_empty());
+    }
+
+    #[test]
+    fn consumers_beyond_the_bound_share_the_other_series_until_one_leaves() {
+        let metrics = ProxyMetrics::default();
+        metrics.set_per_consumer(true);
+        for i in 0..MAX_CONSUMER_SERIES + 10 {
+            let counters = metrics.consumer(&consumer(i)).expect("enabled");
+            counters.record(200);
+            // The same consumer again finds the same counters.
+            metrics.consumer(&consumer(i)).expect("enabled").record(401);
+        }
+        let counts = metrics.read();
+        assert_eq!(counts.consumers.len(), MAX_CONSUMER_SERIES + 1);
+        let other = counts.consumers.last().expect("other");
+        assert_eq!(&*other.0, OTHER_CONSUMERS);
+        assert_eq!(other.1, [0, 10, 0, 10, 0]);
+        let first = counts
+            .consumers
+            .iter()
+            .find(|(label, _)| &**label == "shop/c0")
+            .expect("the first consumer has its own series");
+        assert_eq!(first.1, [0, 1, 0, 1, 0]);
+        assert!(counts.consumers.iter().all(|(l, _)| &**l != "shop/c105"));
+
+        // c0 leaves the config: its place goes to the next consumer seen.
+        metrics.retain_consumers(|id| id != "id-0");
+        metrics
+            .consumer(&consumer(105))
+            .expect("enabled")
+            .record(500);
+        let counts = metrics.read();
+        assert!(counts.consumers.iter().all(|(l, _)| &**l != "shop/c0"));
+        let late = counts
+            .consumers
+            .iter()
+            .find(|(label, _)| &**label == "shop/c105")
+            .expect("a freed place is taken");
+        assert_eq!(late.1, [0, 0, 0, 0, 1]);
+        assert_eq!(counts.consumers.len(), MAX_CONSUMER_SERIES + 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! printed (no timing assertion: machines differ). For meaningful numbers run it optimized:
 //!
 //! ```text
-//! cargo test --release -p tollgate-proxy --lib metrics_cost -- --ignored --nocapture
+//! cargo test --release -p tollgate-proxy --lib nanoseconds_per_metrics_update -- --ignored --nocapture
 //! ```
 //!
 //! Beside the proxy's own updates (plain relaxed atomics, encoded by `prometheus-client` only at
@@ -16,6 +16,7 @@ use super::ProxyMetrics;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
+use tollgate_core::snapshot::Consumer;
 
 const ITERATIONS: u32 = 1_000_000;
 
@@ -38,13 +39,25 @@ fn nanoseconds_per_metrics_update() {
     let route = metrics.route("default/api");
     let mut rows: Vec<(&str, f64)> = vec![
         (
-            "proxy: route counter (RouteCounters::record)",
-            ns_per_op(|i| route.record(black_box(200 + (i % 3) as u16))),
+            "proxy: a request's route counter + latency histogram (RouteCounters::finish)",
+            ns_per_op(|i| {
+                route.finish(
+                    black_box(200 + (i % 3) as u16),
+                    black_box(Duration::from_micros(u64::from(i % 5000))),
+                )
+            }),
         ),
         (
-            "proxy: latency histogram (ProxyMetrics::observe_latency)",
-            ns_per_op(|i| {
-                metrics.observe_latency(black_box(Duration::from_micros(u64::from(i % 5000))))
+            "proxy: upstream histogram, with the clock read before sending (RouteCounters::upstream)",
+            ns_per_op(|_| {
+                let sent = Instant::now();
+                route.upstream(black_box(sent.duration_since(black_box(sent))));
+            }),
+        ),
+        (
+            "for reference: one clock read (Instant::now)",
+            ns_per_op(|_| {
+                black_box(Instant::now());
             }),
         ),
         (
@@ -52,6 +65,28 @@ fn nanoseconds_per_metrics_update() {
             ns_per_op(|_| metrics.token_issued()),
         ),
     ];
+    let consumer = Consumer {
+        id: "1236cd0d-981a-5dca-af4b-ecc368b92279".into(),
+        object: "default/jane".into(),
+        username: "jane".into(),
+        custom_id: None,
+        groups: Vec::new(),
+    };
+    rows.push((
+        "proxy: per-consumer series off (ProxyMetrics::consumer)",
+        ns_per_op(|_| {
+            black_box(metrics.consumer(black_box(&consumer)));
+        }),
+    ));
+    metrics.set_per_consumer(true);
+    rows.push((
+        "proxy: per-consumer series on, lookup + count (ProxyMetrics::consumer)",
+        ns_per_op(|_| {
+            if let Some(c) = metrics.consumer(black_box(&consumer)) {
+                c.record(200);
+            }
+        }),
+    ));
 
     let counter = Counter::<u64>::default();
     rows.push((

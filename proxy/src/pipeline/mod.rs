@@ -5,9 +5,11 @@
 //! - [`context`]: what a request is served with ([`Ctx`], the worker's [`WorkerLocal`]);
 //! - [`handler`]: route, then the route's plugin, then forward ([`handle`]);
 //! - [`verify`]: token verification on protected routes; [`token_endpoint`]: the client
-//!   credentials grant; [`identity`]: the identity headers a client may not forge;
+//!   credentials grant; [`server_endpoints`]: introspection and the metadata document;
+//!   [`identity`]: the identity headers a client may not forge;
 //! - [`secret_check`]: client-secret verification off the serving threads; [`brute_force`]:
 //!   the token endpoint's guard; [`token_cache`]: each worker's cache of opened tokens;
+//! - [`rate_limit`]: Kong's `rate-limiting` plugin: the counters and the answer's headers;
 //! - [`metrics`]: the proxy's counters (`ProxyMetrics`);
 //! - [`request_ids`]: `X-Request-Id` and W3C `traceparent`; [`access_log`]: the access log's
 //!   lines and its writer thread; [`request_log`]: both, around every request.
@@ -21,9 +23,11 @@ mod handler;
 mod identity;
 mod introspection;
 mod metrics;
+mod rate_limit;
 mod request_ids;
 mod request_log;
 mod secret_check;
+mod server_endpoints;
 mod state;
 mod token_cache;
 mod token_endpoint;
@@ -37,6 +41,8 @@ pub(crate) use context::{Ctx, WorkerLocal};
 pub(crate) use handler::handle;
 #[cfg(test)]
 pub(crate) use metrics::Verification;
-pub(crate) use metrics::{BUCKETS_US, Counts, Refusal};
+pub(crate) use metrics::{
+    BUCKETS_US, Counts, HistogramCounts, MAX_CONSUMER_SERIES, OTHER_CONSUMERS, Refusal,
+};
 pub(crate) use request_log::parser_refusal;
 pub use state::ProxyState;

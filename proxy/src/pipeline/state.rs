@@ -22,6 +22,7 @@ use tollgate_core::token::KeyRing;
 
 use super::brute_force::BruteForce;
 use super::metrics::{ProxyMetrics, RouteCounters};
+use super::rate_limit::{RateLimit, Registry};
 use super::secret_check::SecretVerifier;
 use crate::options::SecretCheckLimits;
 use crate::shared::clock::unix_now;
@@ -32,8 +33,10 @@ use crate::upstream::{Endpoint, Target};
 pub struct RouteEntry {
     pub id: Arc<str>,
     pub counters: Arc<RouteCounters>,
-    /// The guarding plugin, when the route has one.
+    /// The authentication plugin, when the route has one.
     pub plugin: Option<Arc<Plugin>>,
+    /// The rate limit, when the route has one (it runs after the authentication plugin).
+    pub limit: Option<Arc<RateLimit>>,
     /// Where matched requests go; `None` for a route without backend.
     pub target: Option<Arc<Target>>,
 }
@@ -74,6 +77,8 @@ pub struct ProxyState {
     body_budget: arc_swap::ArcSwap<BodyBudget>,
     /// The providers' answers about opaque tokens (the `introspection` method).
     pub(crate) introspection: super::introspection::IntrospectionCache,
+    /// The rate-limiting plugins' counters, kept across snapshots.
+    rate_limits: Registry,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -110,6 +115,7 @@ impl ProxyState {
             metrics,
             jwks_unknown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             introspection: super::introspection::IntrospectionCache::default(),
+            rate_limits: Registry::default(),
             body_budget: arc_swap::ArcSwap::from_pointee(BodyBudget::new(
                 crate::options::DEFAULT_BODY_BUDGET_BYTES,
                 crate::options::DEFAULT_MAX_BODY_READS,
@@ -193,6 +199,12 @@ impl ProxyState {
         &self.brute_force
     }
 
+    /// Requests counted per consumer too (`--metrics-per-consumer`; at most
+    /// [`super::metrics::MAX_CONSUMER_SERIES`] consumers get series of their own).
+    pub fn set_per_consumer_metrics(&self, enabled: bool) {
+        self.metrics.set_per_consumer(enabled);
+    }
+
     pub(crate) fn metrics(&self) -> &ProxyMetrics {
         &self.metrics
     }
@@ -211,7 +223,11 @@ impl ProxyState {
             return Ok(hash);
         }
         let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
-        let compiled = match compile(snapshot, hash.clone(), generation, &self.metrics) {
+        let served = Served {
+            metrics: &self.metrics,
+            rate_limits: &self.rate_limits,
+        };
+        let compiled = match compile(snapshot, hash.clone(), generation, served) {
             Ok(compiled) => compiled,
             Err(errors) => {
                 self.metrics.config_rejected();
@@ -219,16 +235,27 @@ impl ProxyState {
             }
         };
         let updated_at = compiled.updated_at;
-        self.current.store(Some(Arc::new(compiled)));
+        let compiled = Arc::new(compiled);
+        self.current.store(Some(compiled.clone()));
+        // Consumers that left the config free their per-consumer series.
+        self.metrics
+            .retain_consumers(|id| compiled.index.consumer(id).is_some());
         // The new snapshot carries the keys fetched since: ask again only if they still lack one.
         self.jwks_unknown
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         self.applies.fetch_add(1, Ordering::AcqRel);
-        self.metrics.config_applied(updated_at);
+        self.metrics.config_applied(updated_at, generation);
         Ok(hash)
     }
+}
+
+/// What a compiled snapshot shares with the ones before it: the counters.
+#[derive(Clone, Copy)]
+pub struct Served<'a> {
+    pub metrics: &'a ProxyMetrics,
+    pub rate_limits: &'a Registry,
 }
 
 /// Builds every index of a snapshot, or every problem found. The snapshot's lists are taken
@@ -237,7 +264,7 @@ pub fn compile(
     snapshot: Snapshot,
     hash: String,
     generation: u64,
-    metrics: &ProxyMetrics,
+    served: Served<'_>,
 ) -> Result<Compiled, Vec<String>> {
     let mut errors = Vec::new();
     if snapshot.format != SNAPSHOT_FORMAT {
@@ -264,7 +291,7 @@ pub fn compile(
     let routes = snapshot
         .routes
         .iter()
-        .map(|route| compile_route(route, &plugins, metrics, &mut errors))
+        .map(|route| compile_route(route, &plugins, served, &mut errors))
         .collect();
     drop(plugins);
     match keys {
@@ -305,30 +332,23 @@ fn check_credentials(credentials: &[Credential], errors: &mut Vec<String>) {
     }
 }
 
-/// A route's entry: its plugin resolved, its backend compiled, its counters; problems go to
+/// A route's entry: its plugins resolved, its backend compiled, its counters; problems go to
 /// `errors`.
 fn compile_route(
     route: &Route,
     plugins: &HashMap<&str, Arc<Plugin>>,
-    metrics: &ProxyMetrics,
+    served: Served<'_>,
     errors: &mut Vec<String>,
 ) -> RouteEntry {
-    if route.plugins.len() > 1 {
-        errors.push(format!(
-            "route {}: at most one plugin per route is supported",
-            route.id
-        ));
+    let mut plugin = None;
+    let mut limit = None;
+    for id in &route.plugins {
+        match plugins.get(id.as_str()) {
+            Some(p) if p.config.is_auth() => plugin = Some(p.clone()),
+            Some(p) => limit = served.rate_limits.compile(p),
+            None => errors.push(format!("route {}: unknown plugin {id:?}", route.id)),
+        }
     }
-    let plugin = match route.plugins.first() {
-        Some(id) => match plugins.get(id.as_str()) {
-            Some(p) => Some(p.clone()),
-            None => {
-                errors.push(format!("route {}: unknown plugin {id:?}", route.id));
-                None
-            }
-        },
-        None => None,
-    };
     if let Some(plugin) = &plugin
         && let PluginConfig::OAuth2(c) = &plugin.config
         && c.auth_header_name.parse::<http::HeaderName>().is_err()
@@ -350,8 +370,9 @@ fn compile_route(
     };
     RouteEntry {
         id: Arc::from(route.id.as_str()),
-        counters: metrics.route(&route.id),
+        counters: served.metrics.route(&route.id),
         plugin,
+        limit,
         target,
     }
 }

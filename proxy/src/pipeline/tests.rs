@@ -222,3 +222,162 @@ async fn many_concurrent_requests_with_the_right_argon2_secret_on_a_cold_cache_a
     assert_eq!(refused, 0, "{statuses:?}");
     assert_eq!(https.state.brute_force().tracked(), (0, 0));
 }
+
+fn rate_limit_plugin(id: &str, hour: u64) -> tollgate_core::snapshot::Plugin {
+    tollgate_core::snapshot::Plugin {
+        id: id.to_owned(),
+        incarnation: String::new(),
+        accept_namespaces: tollgate_core::snapshot::AcceptNamespaces::Same,
+        acl: None,
+        config: tollgate_core::snapshot::PluginConfig::RateLimiting(
+            tollgate_core::snapshot::RateLimitingConfig {
+                hour: Some(hour),
+                ..Default::default()
+            },
+        ),
+    }
+}
+
+fn get(path: &str, token: Option<&str>) -> Request<ProxyBody> {
+    let mut builder = Request::builder().uri(path);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(ProxyBody::Empty).expect("request")
+}
+
+/// What a scenario saw of one response: status, `X-RateLimit-Remaining-Hour`, `Retry-After`,
+/// the body's `message`.
+type Seen = (StatusCode, Option<String>, bool, serde_json::Value);
+
+async fn seen(ctx: &Ctx, request: Request<ProxyBody>) -> Seen {
+    let (status, headers, json) = call(ctx, request).await;
+    let remaining = headers
+        .get("x-ratelimit-remaining-hour")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (
+        status,
+        remaining,
+        headers.contains_key("retry-after"),
+        json["message"].clone(),
+    )
+}
+
+/// Runs `scenario` until one run stays within one clock hour: a run across an hour boundary
+/// sees its window restart, so it is run again rather than failed.
+async fn in_one_hour<F, Fut>(mut scenario: F) -> Vec<Seen>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Vec<Seen>>,
+{
+    loop {
+        let hour = crate::shared::clock::unix_now() / 3600;
+        let seen = scenario().await;
+        if crate::shared::clock::unix_now() / 3600 == hour {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_runs_after_authentication_whatever_its_place_in_the_route_list() {
+    for limit_first in [true, false] {
+        let all = in_one_hour(|| async {
+            let https = ctx(true, false);
+            let snapshot = SnapshotBuilder::quickstart()
+                .with(|s| {
+                    s.plugins.push(rate_limit_plugin("default/limit", 2));
+                    s.routes[0].plugins = if limit_first {
+                        vec!["default/limit".into(), "default/oauth2".into()]
+                    } else {
+                        vec!["default/oauth2".into(), "default/limit".into()]
+                    };
+                })
+                .build();
+            https.state.apply(snapshot).expect("valid snapshot");
+            let mut seen_all = Vec::new();
+            // The token endpoint is not counted: three tokens under a limit of two.
+            let mut token = String::new();
+            for _ in 0..3 {
+                let request = token_request(
+                    "grant_type=client_credentials&client_id=client&client_secret=secret",
+                );
+                let (status, headers, json) = call(&https, request).await;
+                assert_eq!(status, StatusCode::OK, "{json}");
+                assert!(!headers.contains_key("x-ratelimit-remaining-hour"));
+                token = json["access_token"].as_str().expect("token").to_owned();
+            }
+            // Refused authentications are not counted either.
+            for _ in 0..3 {
+                seen_all.push(seen(&https, get("/auth/api", None)).await);
+            }
+            for _ in 0..3 {
+                seen_all.push(seen(&https, get("/auth/api", Some(&token))).await);
+            }
+            seen_all
+        })
+        .await;
+        let unauthorized = (
+            StatusCode::UNAUTHORIZED,
+            None,
+            false,
+            serde_json::Value::Null,
+        );
+        let message = serde_json::json!("API rate limit exceeded");
+        // The route has no backend: admitted requests get its 503, with the headers.
+        let expected = vec![
+            unauthorized.clone(),
+            unauthorized.clone(),
+            unauthorized,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("1".into()),
+                false,
+                serde_json::json!("no Service found with those values"),
+            ),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("0".into()),
+                false,
+                serde_json::json!("no Service found with those values"),
+            ),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("0".into()),
+                true,
+                message,
+            ),
+        ];
+        assert_eq!(all, expected, "rate limit listed first: {limit_first}");
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_alone_on_an_open_route_counts_by_client_address() {
+    let all = in_one_hour(|| async {
+        let http = ctx(false, false);
+        let snapshot = SnapshotBuilder::quickstart()
+            .open_route("default/open", "/open", None)
+            .with(|s| {
+                s.plugins.push(rate_limit_plugin("default/limit", 1));
+                let open = s.routes.iter_mut().find(|r| r.id == "default/open");
+                open.expect("open route").plugins = vec!["default/limit".into()];
+            })
+            .build();
+        http.state.apply(snapshot).expect("valid snapshot");
+        vec![
+            seen(&http, get("/open", None)).await,
+            seen(&http, get("/open", None)).await,
+        ]
+    })
+    .await;
+    let statuses: Vec<StatusCode> = all.iter().map(|s| s.0).collect();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}

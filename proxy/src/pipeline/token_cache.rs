@@ -173,6 +173,7 @@ mod tests {
             expires_at: 0,
             binding: Binding::Global(tollgate_core::token::namespace_binding("default")),
             scope: String::new(),
+            authenticated_userid: String::new(),
         }
     }
 

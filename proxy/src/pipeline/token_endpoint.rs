@@ -6,12 +6,13 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
+use tollgate_core::access_jwt::JwtFields;
 use tollgate_core::oauth::token_endpoint::claims_for;
 use tollgate_core::oauth::{
     self, CredentialEntry, ForwardedProto, JSON_CONTENT_TYPE, OAuthError, TokenRequest,
     TokenRequestView,
 };
-use tollgate_core::snapshot::{OAuth2Config, Plugin};
+use tollgate_core::snapshot::{Credential, OAuth2Config, Plugin, TokenFormat};
 use tollgate_core::token::Claims;
 
 use super::context::Ctx;
@@ -37,7 +38,7 @@ fn too_large() -> OAuthError {
     }
 }
 
-fn simple(status: u16, error: &'static str, description: &str) -> OAuthError {
+pub(super) fn simple(status: u16, error: &'static str, description: &str) -> OAuthError {
     OAuthError {
         status,
         error,
@@ -49,7 +50,7 @@ fn simple(status: u16, error: &'static str, description: &str) -> OAuthError {
 
 /// The client's address for the brute-force guard: the peer's, or from a trusted proxy the
 /// last address it appended to `X-Forwarded-For` (the one it received the request from).
-fn client_address(ctx: &Ctx, headers: &http::HeaderMap) -> String {
+pub(super) fn client_address(ctx: &Ctx, headers: &http::HeaderMap) -> String {
     let peer = || String::from_utf8_lossy(ctx.peer.ip.as_bytes()).into_owned();
     if !ctx.peer.trusted {
         return peer();
@@ -66,7 +67,7 @@ fn client_address(ctx: &Ctx, headers: &http::HeaderMap) -> String {
 }
 
 /// `X-Forwarded-Proto` as core wants it: believed only from a trusted peer.
-fn forwarded_proto(ctx: &Ctx, headers: &http::HeaderMap) -> ForwardedProto {
+pub(super) fn forwarded_proto(ctx: &Ctx, headers: &http::HeaderMap) -> ForwardedProto {
     if !ctx.peer.trusted {
         return ForwardedProto::Absent;
     }
@@ -78,7 +79,7 @@ fn forwarded_proto(ctx: &Ctx, headers: &http::HeaderMap) -> ForwardedProto {
     }
 }
 
-fn refuse(ctx: &Ctx, error: &OAuthError) -> Response<ProxyBody> {
+pub(super) fn refuse(ctx: &Ctx, error: &OAuthError) -> Response<ProxyBody> {
     ctx.state
         .metrics()
         .token_refused(Refusal::from_code(error.error));
@@ -107,63 +108,64 @@ async fn throttled(ctx: &Ctx, wait: std::time::Duration) -> Response<ProxyBody> 
     response
 }
 
-/// Serves `POST …/oauth2/token`: reads and parses the request, admits the client id past the
-/// brute-force guard, checks the secret and issues the token. Every refusal is counted.
+/// The authorization server's issuer identifier for a request under `prefix`: the scheme the
+/// client used (TLS here, or `X-Forwarded-Proto: https` from a trusted peer), the `Host` it
+/// sent, and the prefix; `None` when the host is not a host name.
+pub(super) fn issuer_of(ctx: &Ctx, request: &Request<ProxyBody>, prefix: &str) -> Option<String> {
+    let authority = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .or_else(|| request.uri().authority().cloned())?;
+    let https = ctx.https || forwarded_proto(ctx, request.headers()) == ForwardedProto::Https;
+    let host = authority.host().to_ascii_lowercase();
+    oauth::metadata::issuer(https, &host, authority.port_u16(), prefix)
+}
+
+/// Serves `POST …/oauth2/token` (`prefix` is what precedes `/oauth2/token`): reads and parses
+/// the request, admits the client id past the brute-force guard, checks the secret and issues
+/// the token. Every refusal is counted.
 pub async fn serve(
     ctx: &Ctx,
     compiled: &Compiled,
     plugin: &Plugin,
     config: &OAuth2Config,
     request: Request<ProxyBody>,
+    prefix: &str,
 ) -> Response<ProxyBody> {
     let address = client_address(ctx, request.headers());
+    // A JWT names its issuer; an opaque token does not need one.
+    let issuer = match config.token_format {
+        TokenFormat::Opaque => None,
+        TokenFormat::Jwt => match issuer_of(ctx, &request, prefix) {
+            Some(issuer) => Some(issuer),
+            None => {
+                let description = "The Host header is not a host name";
+                return refuse(ctx, &simple(400, "invalid_request", description));
+            }
+        },
+    };
     let token_request = match read_request(ctx, config, request).await {
         Ok(r) => r,
         Err(error) => return refuse(ctx, &error),
     };
 
-    // A client id names a credential of the plugin's namespace, or of another namespace the
-    // plugin accepts: never one of a namespace that has not been let in.
-    let entry = compiled
-        .index
-        .credential_for_plugin(&token_request.client_id, plugin);
-    // Admission comes before any secret is checked (even against the cache). Attempts beyond
-    // the free budget wait, bounded, for those in flight; a locked-out client id is refused.
-    // The handle counts this attempt as a failure on every path that does not mark it a success.
-    // Client ids are unique per namespace, so the guard counts them per namespace: guesses at
-    // one tenant's client id never lock out another tenant's client of the same id.
-    let guarded = format!(
-        "{}/{}",
-        entry.map_or_else(|| plugin.namespace(), |e| e.credential.namespace()),
-        token_request.client_id
+    let authenticated = authenticate_client(
+        ctx,
+        compiled,
+        plugin,
+        &address,
+        &token_request.client_id,
+        token_request.client_secret(),
+        |credential, secret_ok| {
+            oauth::authorize_client(&token_request, credential, secret_ok)?;
+            oauth::token_endpoint::check_provision(config, &token_request)
+        },
     );
-    let attempt = match ctx
-        .state
-        .brute_force
-        .admit_waiting(&guarded, &address, entry.is_some())
-        .await
-    {
-        Ok(attempt) => attempt,
-        Err(wait) => return throttled(ctx, wait).await,
-    };
-    let uuid = entry.and_then(|e| tollgate_core::ids::uuid_bytes(&e.credential.id));
-    // A credential whose id is not a UUID can get no token: its secret is not even checked.
-    let checked = entry.filter(|_| uuid.is_some());
-    let secret_ok = match secret_matches(ctx, checked, token_request.client_secret()).await {
-        Ok(ok) => ok,
-        Err(Overloaded) => return overloaded(ctx),
-    };
-    if let Err(error) =
-        oauth::authorize_client(&token_request, entry.map(|e| &e.credential), secret_ok)
-    {
-        return refuse(ctx, &error);
-    }
-    attempt.succeeded();
-    let (Some(entry), Some(uuid)) = (entry, uuid) else {
-        return refuse(
-            ctx,
-            &simple(400, "invalid_client", "Invalid client authentication"),
-        );
+    let (entry, uuid) = match authenticated.await {
+        Ok(authenticated) => authenticated,
+        Err(response) => return response,
     };
     if let Err(error) = tollgate_core::oauth::token_endpoint::check_credential_scope(
         &token_request,
@@ -177,9 +179,71 @@ pub async fn serve(
         uuid,
         entry.epoch,
         token_request.scope.as_deref(),
+        token_request.authenticated_userid.as_deref(),
         unix_now(),
     );
-    issue(ctx, compiled, config, &token_request, &claims)
+    issue(
+        ctx,
+        compiled,
+        config,
+        &token_request,
+        &claims,
+        issuer.as_deref(),
+    )
+}
+
+/// Authenticates the client at one of the plugin's endpoints: admits `client_id` past the
+/// brute-force guard, checks the `presented` secret on the secret-check pool and lets
+/// `authorize` (core's rule for the endpoint) decide. Every refusal is counted and answered.
+pub(super) async fn authenticate_client<'c>(
+    ctx: &Ctx,
+    compiled: &'c Compiled,
+    plugin: &Plugin,
+    address: &str,
+    client_id: &str,
+    presented: Option<&[u8]>,
+    authorize: impl FnOnce(Option<&Credential>, bool) -> Result<(), OAuthError>,
+) -> Result<(&'c CredentialEntry, [u8; 16]), Response<ProxyBody>> {
+    // A client id names a credential of the plugin's namespace, or of another namespace the
+    // plugin accepts: never one of a namespace that has not been let in.
+    let entry = compiled.index.credential_for_plugin(client_id, plugin);
+    // Admission comes before any secret is checked (even against the cache). Attempts beyond
+    // the free budget wait, bounded, for those in flight; a locked-out client id is refused.
+    // The handle counts this attempt as a failure on every path that does not mark it a success.
+    // Client ids are unique per namespace, so the guard counts them per namespace: guesses at
+    // one tenant's client id never lock out another tenant's client of the same id.
+    let guarded = format!(
+        "{}/{}",
+        entry.map_or_else(|| plugin.namespace(), |e| e.credential.namespace()),
+        client_id
+    );
+    let attempt = match ctx
+        .state
+        .brute_force
+        .admit_waiting(&guarded, address, entry.is_some())
+        .await
+    {
+        Ok(attempt) => attempt,
+        Err(wait) => return Err(throttled(ctx, wait).await),
+    };
+    let uuid = entry.and_then(|e| tollgate_core::ids::uuid_bytes(&e.credential.id));
+    // A credential whose id is not a UUID can get no token: its secret is not even checked.
+    let checked = entry.filter(|_| uuid.is_some());
+    let secret_ok = match secret_matches(ctx, checked, presented).await {
+        Ok(ok) => ok,
+        Err(Overloaded) => return Err(overloaded(ctx)),
+    };
+    if let Err(error) = authorize(entry.map(|e| &e.credential), secret_ok) {
+        return Err(refuse(ctx, &error));
+    }
+    attempt.succeeded();
+    let (Some(entry), Some(uuid)) = (entry, uuid) else {
+        return Err(refuse(
+            ctx,
+            &simple(400, "invalid_client", "Invalid client authentication"),
+        ));
+    };
+    Ok((entry, uuid))
 }
 
 /// Reads a `POST`'s body (within the token endpoint's limit) and parses the token request.
@@ -188,6 +252,15 @@ async fn read_request(
     config: &OAuth2Config,
     request: Request<ProxyBody>,
 ) -> Result<TokenRequest, OAuthError> {
+    let (parts, body) = read_body(ctx, request).await?;
+    oauth::parse_token_request(config, &view(ctx, config, &parts, &body))
+}
+
+/// Reads a `POST`'s body within the token endpoint's limit (other methods: no body).
+pub(super) async fn read_body(
+    ctx: &Ctx,
+    request: Request<ProxyBody>,
+) -> Result<(Parts, Bytes), OAuthError> {
     let (parts, body) = request.into_parts();
     let body = if parts.method == Method::POST {
         let budget = ctx.state.body_budget();
@@ -210,20 +283,19 @@ async fn read_request(
     } else {
         Bytes::new()
     };
-    parse(ctx, config, &parts, &body)
+    Ok((parts, body))
 }
 
-/// Core's checks of everything that needs no credential (method, HTTPS, body, client
-/// authentication syntax, grant type, scope).
-fn parse(
+/// What core's checks read of a request at one of the plugin's endpoints.
+pub(super) fn view<'a>(
     ctx: &Ctx,
-    config: &OAuth2Config,
-    parts: &Parts,
-    body: &[u8],
-) -> Result<TokenRequest, OAuthError> {
+    config: &'a OAuth2Config,
+    parts: &'a Parts,
+    body: &'a [u8],
+) -> TokenRequestView<'a> {
     let auth_header = HeaderName::from_bytes(config.auth_header_name.as_bytes())
         .unwrap_or(http::header::AUTHORIZATION);
-    let view = TokenRequestView {
+    TokenRequestView {
         method: parts.method.as_str(),
         https: ctx.https,
         forwarded_proto: forwarded_proto(ctx, &parts.headers),
@@ -234,8 +306,7 @@ fn parse(
             .and_then(|v| v.to_str().ok()),
         authorization: parts.headers.get(&auth_header).map(HeaderValue::as_bytes),
         body,
-    };
-    oauth::parse_token_request(config, &view)
+    }
 }
 
 /// The secret-check pool is full.
@@ -278,19 +349,34 @@ fn overloaded(ctx: &Ctx) -> Response<ProxyBody> {
     response
 }
 
-/// Mints a token with `claims` and answers it (RFC 6749 §5.1).
+/// Mints a token with `claims` and answers it (RFC 6749 §5.1): a JWT when the plugin issues
+/// them (`issuer` is then its `iss`), else an opaque token.
 fn issue(
     ctx: &Ctx,
     compiled: &Compiled,
     config: &OAuth2Config,
     token_request: &TokenRequest,
     claims: &Claims,
+    issuer: Option<&str>,
 ) -> Response<ProxyBody> {
-    let mut nonce = [0u8; 24];
-    let token = match getrandom::getrandom(&mut nonce)
-        .ok()
-        .and_then(|()| compiled.keys.issue(claims, nonce).ok())
-    {
+    let mut random = [0u8; 40];
+    let minted = getrandom::getrandom(&mut random).ok().and_then(|()| {
+        let (nonce, jti) = random.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().ok()?;
+        match issuer {
+            None => compiled.keys.issue(claims, nonce).ok(),
+            Some(issuer) => {
+                let jti: String = jti.iter().map(|b| format!("{b:02x}")).collect();
+                let fields = JwtFields {
+                    issuer,
+                    client_id: &token_request.client_id,
+                    jti: &jti,
+                };
+                compiled.keys.issue_jwt(claims, nonce, &fields).ok()
+            }
+        }
+    });
+    let token = match minted {
         Some(token) => token,
         None => {
             tracing::warn!("could not issue a token");

@@ -280,6 +280,7 @@ impl Bound {
         // The admin port outlives the workers, so `/readyz` answers 503 while they drain.
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
 
+        state.set_per_consumer_metrics(options.per_consumer_metrics);
         state.set_body_budget(BodyBudget::new(
             options.body_budget_bytes,
             options.max_body_reads,

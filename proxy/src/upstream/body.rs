@@ -49,6 +49,22 @@ impl ProxyBody {
             _ => None,
         }
     }
+
+    /// Replaces fields in an upstream response's verbatim header lines (the HTTP/1 fast path's,
+    /// see [`super::inline_client::VerbatimHead`]): leaves out every field `drop` names, then
+    /// `add` appends `name: value\r\n` lines, as inserting into a `HeaderMap` replaces fields of
+    /// the same names. `false` (nothing done) for any other body: its fields are in the
+    /// response's `HeaderMap`.
+    pub fn replace_verbatim_fields(
+        &mut self,
+        drop: impl Fn(&[u8]) -> bool,
+        add: impl FnOnce(&mut Vec<u8>),
+    ) -> bool {
+        match self {
+            Self::Inline(body) => body.replace_verbatim_fields(drop, add),
+            _ => false,
+        }
+    }
 }
 
 impl From<Bytes> for ProxyBody {

@@ -148,6 +148,29 @@ pub struct VerbatimHead {
     pub has_date: bool,
 }
 
+impl VerbatimHead {
+    /// Leaves out the lines of every field `drop` names; the lines are copied only when one is
+    /// dropped. Never for `Content-Length` or `Date`, which the head's facts describe.
+    pub fn drop_fields(&mut self, drop: impl Fn(&[u8]) -> bool) {
+        fn name_of(line: &[u8]) -> &[u8] {
+            let end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+            &line[..end]
+        }
+        let mut lines = self.lines.split_inclusive(|&b| b == b'\n');
+        if !lines.any(|line| drop(name_of(line))) {
+            return;
+        }
+        let kept: Vec<u8> = self
+            .lines
+            .split_inclusive(|&b| b == b'\n')
+            .filter(|line| !drop(name_of(line)))
+            .flatten()
+            .copied()
+            .collect();
+        self.lines = kept;
+    }
+}
+
 /// What the fields of a head say about framing and connection reuse.
 #[derive(Debug, Default)]
 struct Facts<'a> {
@@ -503,6 +526,21 @@ impl InlineBody {
     /// The `Content-Length` of a response head kept verbatim.
     pub fn declared_length(&self) -> Option<u64> {
         self.verbatim.as_ref().and_then(|v| v.content_length)
+    }
+
+    /// Replaces fields of the verbatim lines, if any (see [`VerbatimHead::drop_fields`]; `add`
+    /// appends lines); `false` when the head was not kept verbatim.
+    pub fn replace_verbatim_fields(
+        &mut self,
+        drop: impl Fn(&[u8]) -> bool,
+        add: impl FnOnce(&mut Vec<u8>),
+    ) -> bool {
+        let Some(head) = self.verbatim.as_mut() else {
+            return false;
+        };
+        head.drop_fields(drop);
+        add(&mut head.lines);
+        true
     }
 
     /// Whether the body is complete and carries no verbatim head: the response needs no body.

@@ -339,3 +339,40 @@ async fn bodies_delimited_by_close_are_read_to_the_end() {
     );
     assert_eq!(idle.len(), 0);
 }
+
+#[test]
+fn verbatim_fields_are_replaced_by_the_gateways_lines_only_when_the_head_was_kept_verbatim() {
+    let text = "HTTP/1.1 200 OK\r\nServer: up\r\nX-Limit: 999\r\nContent-Length: 2\r\n\r\nok";
+    let mut buf = BytesMut::from(text.as_bytes());
+    let head = parse_head(&mut buf, false, true)
+        .expect("parses")
+        .expect("complete");
+    let mut verbatim = head.verbatim.expect("verbatim lines");
+    verbatim.drop_fields(|name| name.eq_ignore_ascii_case(b"x-limit"));
+    verbatim.lines.extend_from_slice(b"x-limit: 3\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&verbatim.lines),
+        "Server: up\r\nContent-Length: 2\r\nx-limit: 3\r\n"
+    );
+}
+
+#[test]
+fn verbatim_fields_the_gateway_sets_itself_are_dropped_and_the_rest_kept_byte_for_byte() {
+    let text = "HTTP/1.1 200 OK\r\nServer: up\r\nX-RateLimit-Limit-Minute: 999\r\n\
+                x-ratelimit-remaining-minute: 1\r\nContent-Length: 2\r\n\r\nok";
+    let mut buf = BytesMut::from(text.as_bytes());
+    let head = parse_head(&mut buf, false, true)
+        .expect("parses")
+        .expect("complete");
+    let mut verbatim = head.verbatim.expect("verbatim lines");
+    let untouched = verbatim.clone();
+    verbatim.drop_fields(|name| name.eq_ignore_ascii_case(b"x-nothing"));
+    assert_eq!(verbatim, untouched, "nothing named: nothing changes");
+    verbatim
+        .drop_fields(|name| name.len() > 12 && name[..12].eq_ignore_ascii_case(b"x-ratelimit-"));
+    assert_eq!(
+        String::from_utf8_lossy(&verbatim.lines),
+        "Server: up\r\nContent-Length: 2\r\n"
+    );
+    assert_eq!(verbatim.content_length, Some(2));
+}

@@ -225,3 +225,56 @@ async fn forged_identity_headers_are_removed_on_unprotected_routes() {
     // strip_path: /open is removed.
     assert_eq!(seen["uri"], "/path");
 }
+
+/// The per-request metrics count the same whether the HTTP/1 fast path or hyper serves the
+/// request: status class, both latency histograms, the verification, the consumer's series.
+#[tokio::test]
+async fn per_request_metrics_count_the_same_on_the_fast_path_and_on_hyper() {
+    for fast in [true, false] {
+        let upstream = upstream::start().await;
+        let proxy = RunningProxy::start_with(
+            Some(SnapshotBuilder::quickstart().upstream(upstream).build()),
+            |o| {
+                o.http1_fast_path = fast;
+                o.per_consumer_metrics = true;
+            },
+        )
+        .await;
+        let token = issue_token(&proxy, false).await;
+        let authorized = client::send(
+            proxy.http,
+            get("/anything")
+                .header("authorization", format!("Bearer {token}"))
+                .body(empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(authorized.status(), StatusCode::OK);
+        let refused =
+            client::send(proxy.http, get("/anything").body(empty()).expect("request")).await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let metrics = proxy.metrics().await;
+        for line in [
+            r#"tollgate_requests_total{route="default/api",status="2xx"} 1"#,
+            r#"tollgate_requests_total{route="default/api",status="4xx"} 1"#,
+            r#"tollgate_request_duration_seconds_count{route="default/api"} 2"#,
+            r#"tollgate_upstream_duration_seconds_count{route="default/api"} 1"#,
+            r#"tollgate_request_duration_seconds_count{route="default/auth"} 1"#,
+            r#"tollgate_consumer_requests_total{consumer="default/jane",status="2xx"} 1"#,
+            r#"tollgate_token_verifications_total{result="ok"} 1"#,
+            r#"tollgate_token_verifications_total{result="missing"} 1"#,
+            "tollgate_tokens_issued_total 1",
+            "tollgate_config_generation 1",
+        ] {
+            assert!(
+                metrics.contains(line),
+                "fast path {fast}: {line} in\n{metrics}"
+            );
+        }
+        // Only the refused request has no consumer: it is not in the consumer's series.
+        assert!(
+            !metrics.contains(r#"consumer="default/jane",status="4xx""#),
+            "{metrics}"
+        );
+    }
+}

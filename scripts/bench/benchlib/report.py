@@ -151,6 +151,7 @@ def targets(out: dict) -> list[dict]:
     rows = out.get("rows", {})
     s = out.get("scenarios", {})
     auth, nginx = rows.get("tollgate-auth@64", {}), rows.get("nginx@64", {})
+    limited = rows.get("tollgate-limited@64", {})
     hashed, plain = rows.get("token-hashed@64", {}), rows.get("token-plain@64", {})
 
     def ratio(a, b):
@@ -164,6 +165,8 @@ def targets(out: dict) -> list[dict]:
         _target("authenticated p99 vs nginx p99 (64 conns)", ratio(auth.get("p99_us"), nginx.get("p99_us")), 1.0, False),
         _target("authenticated proxy CPU/req vs nginx", auth.get("cpu_x_nginx"), 1.0, False),
         _target("token endpoint argon2id vs plain req/s", ratio(hashed.get("rps"), plain.get("rps")), 0.8, True),
+        _target("rate limit configured, not reached vs none (authenticated, 64 conns)",
+                ratio(limited.get("rps"), auth.get("rps")), 0.95, True),
         _target("isolation: flooded vs unloaded req/s", s.get("isolation", {}).get("ratio"), 0.5, True),
         _target("scale: auth req/s vs 10 credentials", sc.get("ratio"), 0.95, True),
         _target("scale: push+swap", sc.get("push_swap_s"), 2.0, False, "s"),

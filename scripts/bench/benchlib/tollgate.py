@@ -84,6 +84,19 @@ def oidc_plugin_doc(name: str = "oidc") -> str:
     )
 
 
+# The rate limit of the `/limited` route: configured in two windows and never reached in a run,
+# so the row measures what counting costs, not refusals.
+LIMIT_PER_SECOND = 1_000_000
+LIMIT_PER_HOUR = 1_000_000_000
+
+
+def rate_limit_plugin_doc(name: str = "limit") -> str:
+    return (
+        f"apiVersion: tollgate.dev/v1alpha1\nkind: AuthPlugin\n{_meta(name)}spec:\n  type: rate-limiting\n"
+        f"  rateLimiting:\n    second: {LIMIT_PER_SECOND}\n    hour: {LIMIT_PER_HOUR}\n    limitBy: consumer\n"
+    )
+
+
 def route_doc(
     name: str,
     path: str,
@@ -124,8 +137,9 @@ def flood_client_id(i: int) -> str:
 
 
 def write_base_manifests(dir_: Path, upstream_port: int, secrets: dict[str, str]) -> None:
-    """The benchmark's routes: `/open` (no auth), `/protected` (openid-connect/kong_oauth2) and
-    `/auth` (oauth2 token endpoint), with one argon2id-hashed and one plain credential, plus
+    """The benchmark's routes: `/open` (no auth), `/protected` (openid-connect/kong_oauth2),
+    `/limited` (the same plus a rate limit never reached) and `/auth` (oauth2 token endpoint),
+    with one argon2id-hashed and one plain credential, plus
     FLOOD_CLIENTS argon2id clients that the isolation flood rotates through (so a per-client
     brute-force throttle does not cap the flood)."""
     dir_.mkdir(parents=True, exist_ok=True)
@@ -144,6 +158,8 @@ def write_base_manifests(dir_: Path, upstream_port: int, secrets: dict[str, str]
             oidc_plugin_doc(),
             route_doc("auth", "/auth", "token", None),
             route_doc("open", "/open", None, upstream_port),
+            rate_limit_plugin_doc(),
+            route_doc("limited", "/limited", "oidc, limit", upstream_port),
         ),
     )
     write_protected_route(dir_, upstream_port, 60000)

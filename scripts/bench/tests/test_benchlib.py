@@ -225,6 +225,7 @@ class Targets(unittest.TestCase):
         out = {
             "rows": {
                 "tollgate-auth@64": {"x_nginx": 1.2, "p99_us": 900, "cpu_x_nginx": 1.3, "rps": 12},
+                "tollgate-limited@64": {"rps": 11.6},
                 "nginx@64": {"p99_us": 1000, "rps": 10},
                 "token-hashed@64": {"rps": 70},
                 "token-plain@64": {"rps": 100},
@@ -236,6 +237,7 @@ class Targets(unittest.TestCase):
         self.assertTrue(got["authenticated p99 vs nginx p99 (64 conns)"])
         self.assertFalse(got["authenticated proxy CPU/req vs nginx"])
         self.assertFalse(got["token endpoint argon2id vs plain req/s"])
+        self.assertTrue(got["rate limit configured, not reached vs none (authenticated, 64 conns)"])
         self.assertFalse(got["reload: failed requests"])
         self.assertIsNone(got["isolation: flooded vs unloaded req/s"])
         self.assertIn("MISSED", report.targets_text(report.targets(out)))

@@ -4,6 +4,7 @@
 mod address_policy;
 mod dependencies;
 mod problems;
+mod rate_limit;
 mod snapshot;
 mod tenancy;
 mod validity;
@@ -85,6 +86,9 @@ pub(super) fn oauth2_settings() -> OAuth2Settings {
         mandatory_scope: false,
         hide_credentials: false,
         accept_http_if_already_terminated: false,
+        token_format: Default::default(),
+        enable_password_grant: false,
+        provision_key_secret_ref: None,
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: None,
@@ -110,6 +114,7 @@ pub(super) fn oauth2_plugin(name: &str) -> AuthPlugin {
             type_: PluginType::OAuth2,
             oauth2: Some(oauth2_settings()),
             openid_connect: None,
+            rate_limiting: None,
             allowed_namespaces: None,
         },
     )
@@ -123,6 +128,25 @@ pub(super) fn oidc_plugin(name: &str) -> AuthPlugin {
             type_: PluginType::OpenIdConnect,
             oauth2: None,
             openid_connect: Some(oidc_settings()),
+            rate_limiting: None,
+            allowed_namespaces: None,
+        },
+    )
+}
+
+/// A `rate-limiting` AuthPlugin allowing `minute` requests a minute per consumer.
+pub(super) fn rate_limit_plugin(name: &str, minute: i64) -> AuthPlugin {
+    AuthPlugin::new(
+        name,
+        AuthPluginSpec {
+            acl: None,
+            type_: PluginType::RateLimiting,
+            oauth2: None,
+            openid_connect: None,
+            rate_limiting: Some(crate::resources::auth_plugin::RateLimitingSettings {
+                minute: Some(minute),
+                ..Default::default()
+            }),
             allowed_namespaces: None,
         },
     )
@@ -185,6 +209,7 @@ pub(super) fn quickstart() -> Objects {
         ))],
         namespaces: vec![],
         issuers: Default::default(),
+        proxy_replicas: 1,
     }
 }
 

@@ -285,6 +285,24 @@ const CASES: &[Case] = &[
         dropped: &["GatewayRoute/default/auth"],
     },
     Case {
+        name: "an invalid rate limit drops itself and the route that lists it, never serving it unlimited",
+        change: |o| {
+            let mut limit = rate_limit_plugin("limit", 10);
+            if let Some(s) = limit.spec.rate_limiting.as_mut() {
+                s.hour = Some(5);
+            }
+            o.plugins.push(Arc::new(limit));
+            edit_route(o, "httpbin", |r| {
+                r.spec.plugins = vec!["limit".into(), "oidc".into()]
+            })
+        },
+        problems: &[
+            (P, "limit", reason::INVALID_PLUGIN, ACC),
+            (R, "httpbin", reason::PLUGIN_NOT_ACCEPTED, REFS),
+        ],
+        dropped: &["GatewayRoute/default/httpbin"],
+    },
+    Case {
         name: "a backend with both service and url is invalid",
         change: |o| {
             edit_route(o, "httpbin", |r| {

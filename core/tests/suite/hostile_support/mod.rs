@@ -36,6 +36,9 @@ pub fn oauth2(global: bool) -> OAuth2Config {
         mandatory_scope: false,
         hide_credentials: false,
         accept_http_if_already_terminated: false,
+        token_format: Default::default(),
+        enable_password_grant: false,
+        provision_key_sha256: None,
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: None,
@@ -150,6 +153,7 @@ pub fn issue(snapshot: &Snapshot, issuer: &str, issued_at: u64, nonce: u8) -> St
             &credential.incarnation,
         ),
         Some("read"),
+        None,
         issued_at,
     );
     ring(snapshot).issue(&claims, [nonce; 24]).expect("issue")

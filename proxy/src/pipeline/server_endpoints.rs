@@ -1,0 +1,128 @@
+//! The `oauth2` plugin's endpoints beside the token endpoint: introspection
+//! (`POST …/oauth2/introspect`, RFC 7662) and the authorization server metadata
+//! (`GET …/.well-known/oauth-authorization-server`, RFC 8414), and the JWT access tokens'
+//! keys (`GET …/.well-known/jwks.json`, `tokenFormat: jwt`). The decisions are core's; client
+//! authentication is the token endpoint's (same brute-force guard, same secret-check pool).
+
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA};
+use http::{Method, Request, Response, StatusCode};
+use tollgate_core::oauth::introspect_endpoint::{
+    MAX_INTROSPECTED_TOKEN_LEN, authorize_introspecting_client, introspection_response,
+    parse_introspection_request,
+};
+use tollgate_core::oauth::{JSON_CONTENT_TYPE, metadata};
+use tollgate_core::snapshot::{OAuth2Config, Plugin};
+
+use super::context::Ctx;
+use super::state::Compiled;
+use super::token_endpoint::{
+    authenticate_client, client_address, issuer_of, read_body, refuse, simple, view,
+};
+use crate::shared::clock::unix_now;
+use crate::upstream::ProxyBody;
+
+/// Serves `POST …/oauth2/introspect`: the caller authenticates as a confidential client of the
+/// plugin; the answer says whether the plugin would accept the token (`{"active": false}` for
+/// anything else).
+pub async fn introspect(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    request: Request<ProxyBody>,
+) -> Response<ProxyBody> {
+    let address = client_address(ctx, request.headers());
+    let (parts, body) = match read_body(ctx, request).await {
+        Ok(read) => read,
+        Err(error) => return refuse(ctx, &error),
+    };
+    let asked = match parse_introspection_request(config, &view(ctx, config, &parts, &body)) {
+        Ok(asked) => asked,
+        Err(error) => return refuse(ctx, &error),
+    };
+    let authenticated = authenticate_client(
+        ctx,
+        compiled,
+        plugin,
+        &address,
+        &asked.client_id,
+        asked.client_secret(),
+        |credential, secret_ok| authorize_introspecting_client(&asked, credential, secret_ok),
+    );
+    if let Err(response) = authenticated.await {
+        return response;
+    }
+    let token = asked.token();
+    let opened = (token.len() <= MAX_INTROSPECTED_TOKEN_LEN).then(|| compiled.keys.open(token));
+    let answer = introspection_response(plugin, opened, &compiled.index, unix_now());
+    json(StatusCode::OK, answer)
+}
+
+/// Serves `GET …/.well-known/oauth-authorization-server` under the route's token endpoint
+/// prefix: the issuer is the scheme and `Host` the client used, and the prefix.
+pub fn metadata(
+    ctx: &Ctx,
+    config: &OAuth2Config,
+    request: &Request<ProxyBody>,
+    prefix: &str,
+) -> Response<ProxyBody> {
+    if request.method() != Method::GET {
+        let mut response = refuse(
+            ctx,
+            &simple(
+                405,
+                "invalid_request",
+                "The metadata document is read with GET",
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return response;
+    }
+    let issuer = issuer_of(ctx, request, prefix);
+    let Some(issuer) = issuer else {
+        return refuse(
+            ctx,
+            &simple(400, "invalid_request", "The Host header is not a host name"),
+        );
+    };
+    let mut response = json(StatusCode::OK, metadata::metadata_document(config, &issuer));
+    // Public and the same for every client of this host: caches may keep it a while.
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+    headers.remove(PRAGMA);
+    response
+}
+
+/// Serves `GET …/.well-known/jwks.json` of a plugin issuing JWTs: the public keys of the
+/// gateway's signing keys (the active one first; keys being rotated out stay listed while
+/// their tokens may still be presented).
+pub fn jwks(ctx: &Ctx, compiled: &Compiled, request: &Request<ProxyBody>) -> Response<ProxyBody> {
+    if request.method() != Method::GET {
+        let mut response = refuse(
+            ctx,
+            &simple(405, "invalid_request", "The key set is read with GET"),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return response;
+    }
+    let mut response = json(StatusCode::OK, compiled.keys.jwks());
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+    headers.remove(PRAGMA);
+    response
+}
+
+/// A JSON answer with the token endpoint's no-store headers.
+fn json(status: StatusCode, body: Vec<u8>) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -5,7 +5,8 @@
 //! - [`context`]: what a request is served with ([`Ctx`], the worker's [`WorkerLocal`]);
 //! - [`handler`]: route, then the route's plugin, then forward ([`handle`]);
 //! - [`verify`]: token verification on protected routes; [`token_endpoint`]: the client
-//!   credentials grant; [`server_endpoints`]: introspection and the metadata document;
+//!   credentials, password and authorization code grants; [`server_endpoints`]: the
+//!   authorization endpoint, introspection and the metadata document;
 //!   [`identity`]: the identity headers a client may not forge;
 //! - [`secret_check`]: client-secret verification off the serving threads; [`brute_force`]:
 //!   the token endpoint's guard; [`token_cache`]: each worker's cache of opened tokens;

@@ -13,6 +13,7 @@ use crate::shared::body_limit::BodyBudget;
 use http::HeaderValue;
 use http::uri::Scheme;
 use tollgate_core::oauth::SnapshotIndex;
+use tollgate_core::oauth::code::ConsumedCodes;
 use tollgate_core::routing::RouteIndex;
 use tollgate_core::secret::Verifier;
 use tollgate_core::snapshot::{
@@ -79,6 +80,8 @@ pub struct ProxyState {
     pub(crate) introspection: super::introspection::IntrospectionCache,
     /// The rate-limiting plugins' counters, kept across snapshots.
     rate_limits: Registry,
+    /// The ids of the authorization codes redeemed here, until they expire (bounded).
+    pub(crate) consumed_codes: std::sync::Mutex<ConsumedCodes>,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -116,6 +119,7 @@ impl ProxyState {
             jwks_unknown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             introspection: super::introspection::IntrospectionCache::default(),
             rate_limits: Registry::default(),
+            consumed_codes: std::sync::Mutex::new(ConsumedCodes::default()),
             body_budget: arc_swap::ArcSwap::from_pointee(BodyBudget::new(
                 crate::options::DEFAULT_BODY_BUDGET_BYTES,
                 crate::options::DEFAULT_MAX_BODY_READS,

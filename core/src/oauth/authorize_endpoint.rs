@@ -60,7 +60,9 @@ pub fn parse_authorize_request(
     req: &TokenRequestView<'_>,
 ) -> Result<AuthorizeRequest, OAuthError> {
     check_method(config, req).map_err(|e| OAuthError {
-        description: e.description.replace("token endpoint", "authorize endpoint"),
+        description: e
+            .description
+            .replace("token endpoint", "authorize endpoint"),
         www_authenticate: e
             .www_authenticate
             .map(|w| w.replace("token endpoint", "authorize endpoint")),
@@ -145,7 +147,9 @@ pub fn authorize(
     let Some((credential, first)) =
         credential.and_then(|c| c.redirect_uris.first().map(|first| (c, first)))
     else {
-        return Err(Refused::Plain(invalid_client(ClientAuthMethod::ClientIdOnly)));
+        return Err(Refused::Plain(invalid_client(
+            ClientAuthMethod::ClientIdOnly,
+        )));
     };
     let redirect = |error: OAuthError, to: &str| {
         Refused::Redirect(Redirected {
@@ -164,7 +168,8 @@ pub fn authorize(
         let error = token_error(400, "unsupported_response_type", "Invalid response_type");
         return Err(redirect(error, redirect_uri));
     }
-    let scope = granted_scope(config, req.scope.as_deref()).map_err(|e| redirect(e, redirect_uri))?;
+    let scope =
+        granted_scope(config, req.scope.as_deref()).map_err(|e| redirect(e, redirect_uri))?;
     if let Some(allowed) = &credential.scopes {
         let refused = scope
             .as_deref()

@@ -407,7 +407,9 @@ fn a_public_client_redeems_its_code_once_with_the_verifier_and_nothing_else_pass
         ),
         (
             "no code",
-            format!("grant_type=authorization_code&client_id=public-client&{cb2}&code_verifier={VERIFIER}"),
+            format!(
+                "grant_type=authorization_code&client_id=public-client&{cb2}&code_verifier={VERIFIER}"
+            ),
             1_010,
             "invalid_grant",
             "Invalid code",
@@ -487,7 +489,8 @@ fn a_confidential_client_needs_its_secret_and_the_grant_enabled() {
     assert_eq!(authorized.redirect_uri, CB);
     assert_eq!(authorized.challenge, None);
     let code = seal(&authorized, "bob", [2; 16]);
-    let body = format!("grant_type=authorization_code&client_id=client&client_secret=secret&code={code}");
+    let body =
+        format!("grant_type=authorization_code&client_id=client&client_secret=secret&code={code}");
     let request = parse_token_request(&config(), &form(&body)).expect("parses");
     authorize_client(&request, Some(&confidential), true).expect("secret ok");
     let opened = Some(CodeClaims::open(&ring(), &code));

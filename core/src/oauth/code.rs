@@ -87,8 +87,8 @@ impl CodeClaims {
             .ok()
             .filter(|&n| usize::from(n) <= MAX_SCOPE_LEN)
             .ok_or(TokenError::ScopeTooLong)?;
-        let user_len = u8::try_from(self.authenticated_userid.len())
-            .map_err(|_| TokenError::UserIdTooLong)?;
+        let user_len =
+            u8::try_from(self.authenticated_userid.len()).map_err(|_| TokenError::UserIdTooLong)?;
         let mut out = Vec::with_capacity(100 + self.scope.len() + self.authenticated_userid.len());
         out.extend_from_slice(&self.id);
         out.extend_from_slice(&self.plugin);

@@ -172,8 +172,20 @@ fn the_challenge_rules_follow_the_pkce_mode_and_the_client_type() {
             Err("code_challenge is required for public clients"),
         ),
         (Pkce::Strict, Public, Some(S256), Some("S256"), Ok(s256())),
-        (Pkce::Lax, Confidential, Some(S256), Some("S256"), Ok(s256())),
-        (Pkce::Lax, Public, Some(VERIFIER), Some("plain"), Ok(plain())),
+        (
+            Pkce::Lax,
+            Confidential,
+            Some(S256),
+            Some("S256"),
+            Ok(s256()),
+        ),
+        (
+            Pkce::Lax,
+            Public,
+            Some(VERIFIER),
+            Some("plain"),
+            Ok(plain()),
+        ),
         // RFC 7636 §4.3: no method means plain.
         (Pkce::Lax, Public, Some(VERIFIER), None, Ok(plain())),
         (

@@ -15,12 +15,12 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
+use super::code::{CodeClaims, check_verifier, redirect_uri_hash};
 use super::params::{Params, form_decode, media_type, parse_form, parse_json, printable};
 use super::{
     CredentialEntry, MAX_QUERY_LEN, MAX_TOKEN_BODY_LEN, OAuthError, TOKEN_ENDPOINT_HEADERS,
     bearer_challenge, invalid_request, token_error,
 };
-use super::code::{CodeClaims, check_verifier, redirect_uri_hash};
 use crate::secret::Verifier;
 use crate::snapshot::{ClientType, Credential, OAuth2Config, Plugin};
 use crate::token::{Binding, Claims, MAX_SCOPE_LEN, namespace_binding, plugin_binding};

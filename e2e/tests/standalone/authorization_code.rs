@@ -207,7 +207,10 @@ async fn a_real_client_completes_the_authorization_code_grant_with_pkce_on_both_
                 format!("{issuer}/oauth2/authorize"),
                 "{what}: {seen}"
             );
-            assert_eq!(metadata["response_types_supported"], serde_json::json!(["code"]));
+            assert_eq!(
+                metadata["response_types_supported"],
+                serde_json::json!(["code"])
+            );
             assert_eq!(
                 metadata["code_challenge_methods_supported"],
                 serde_json::json!(["S256", "plain"])
@@ -272,7 +275,12 @@ fn authorize_body(extra: &str) -> String {
 
 /// A code from `prefix`'s authorization endpoint for `web`, with `extra` parameters.
 async fn code(qs: &Quickstart, prefix: &str, extra: &str) -> String {
-    let issued = post(qs, &format!("{prefix}/oauth2/authorize"), &authorize_body(extra)).await;
+    let issued = post(
+        qs,
+        &format!("{prefix}/oauth2/authorize"),
+        &authorize_body(extra),
+    )
+    .await;
     assert_eq!(issued.status, 200, "{}", issued.describe());
     let query = redirect_query(&issued);
     assert_eq!(param(&query, "state"), Some("s1"));
@@ -318,7 +326,13 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         )
         .await;
         let what = at("wrong provision key");
-        assert_error(&refused, 400, "invalid_provision_key", "Invalid provision_key", &what);
+        assert_error(
+            &refused,
+            400,
+            "invalid_provision_key",
+            "Invalid provision_key",
+            &what,
+        );
         let refused = post(
             &qs,
             "/code/oauth2/authorize",
@@ -326,10 +340,22 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         )
         .await;
         let what = at("unknown client");
-        assert_error(&refused, 400, "invalid_client", "Invalid client authentication", &what);
+        assert_error(
+            &refused,
+            400,
+            "invalid_client",
+            "Invalid client authentication",
+            &what,
+        );
         let refused = post(&qs, "/code/oauth2/authorize", "response_type=code").await;
         let what = at("no provision key");
-        assert_error(&refused, 400, "invalid_provision_key", "Invalid provision_key", &what);
+        assert_error(
+            &refused,
+            400,
+            "invalid_provision_key",
+            "Invalid provision_key",
+            &what,
+        );
 
         // Once the client is known, an error goes to its redirect URI, with the state.
         for (prefix, extra, to, description) in [
@@ -359,14 +385,25 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
             ),
         ] {
             let what = at(&format!("{prefix} {extra}"));
-            let refused = post(&qs, &format!("{prefix}/oauth2/authorize"), &authorize_body(extra))
-                .await;
+            let refused = post(
+                &qs,
+                &format!("{prefix}/oauth2/authorize"),
+                &authorize_body(extra),
+            )
+            .await;
             assert_eq!(refused.status, 400, "{what}: {}", refused.describe());
-            let uri = refused.json()["redirect_uri"].as_str().unwrap_or("").to_owned();
+            let uri = refused.json()["redirect_uri"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
             assert!(uri.starts_with(&format!("{to}?")), "{what}: {uri}");
             let query = redirect_query(&refused);
             assert_eq!(param(&query, "error"), Some("invalid_request"), "{what}");
-            assert_eq!(param(&query, "error_description"), Some(description), "{what}");
+            assert_eq!(
+                param(&query, "error_description"),
+                Some(description),
+                "{what}"
+            );
             assert_eq!(param(&query, "state"), Some("s1"), "{what}");
             assert_eq!(param(&query, "code"), None, "{what}");
         }
@@ -385,7 +422,13 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         assert_error(&refused, 400, "invalid_request", description, &what);
         let wrong = format!("&code_verifier={}", "w".repeat(43));
         let refused = post(&qs, token_at, &exchange_body(&strict, &wrong)).await;
-        assert_error(&refused, 400, "invalid_grant", "Invalid code", &at("wrong verifier"));
+        assert_error(
+            &refused,
+            400,
+            "invalid_grant",
+            "Invalid code",
+            &at("wrong verifier"),
+        );
         let right = format!("&code_verifier={VERIFIER}");
         let issued = post(&qs, token_at, &exchange_body(&strict, &right)).await;
         assert_eq!(issued.status, 200, "{}", issued.describe());
@@ -393,14 +436,32 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         let upstream = qs.call_upstream(Some(&token)).await;
         assert_eq!(upstream.status, 200, "{}", upstream.describe());
         let refused = post(&qs, token_at, &exchange_body(&strict, &right)).await;
-        assert_error(&refused, 400, "invalid_grant", "Invalid code", &at("used twice"));
+        assert_error(
+            &refused,
+            400,
+            "invalid_grant",
+            "Invalid code",
+            &at("used twice"),
+        );
 
         // A code is redeemed only at the plugin that issued it, to the client it names.
         let lax = code(&qs, "/code", "").await;
         let refused = post(&qs, token_at, &exchange_body(&lax, &right)).await;
-        assert_error(&refused, 400, "invalid_grant", "Invalid code", &at("another plugin's"));
+        assert_error(
+            &refused,
+            400,
+            "invalid_grant",
+            "Invalid code",
+            &at("another plugin's"),
+        );
         let refused = post(&qs, "/code/oauth2/token", &exchange_body("not-a-code", "")).await;
-        assert_error(&refused, 400, "invalid_grant", "Invalid code", &at("not a code"));
+        assert_error(
+            &refused,
+            400,
+            "invalid_grant",
+            "Invalid code",
+            &at("not a code"),
+        );
         let refused = post(
             &qs,
             "/code/oauth2/token",
@@ -408,7 +469,13 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         )
         .await;
         let what = at("wrong secret");
-        assert_error(&refused, 400, "invalid_client", "Invalid client authentication", &what);
+        assert_error(
+            &refused,
+            400,
+            "invalid_client",
+            "Invalid client authentication",
+            &what,
+        );
         let issued = post(&qs, "/code/oauth2/token", &exchange_body(&lax, "")).await;
         assert_eq!(issued.status, 200, "{}", issued.describe());
 
@@ -429,7 +496,13 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         .await
         .expect("the clock moves");
         let refused = post(&qs, "/brief/oauth2/token", &exchange_body(&brief, "")).await;
-        assert_error(&refused, 400, "invalid_grant", "Invalid code", &at("expired"));
+        assert_error(
+            &refused,
+            400,
+            "invalid_grant",
+            "Invalid code",
+            &at("expired"),
+        );
     }
 }
 

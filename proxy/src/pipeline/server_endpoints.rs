@@ -7,18 +7,18 @@
 
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA};
 use http::{Method, Request, Response, StatusCode};
-use tollgate_core::oauth::introspect_endpoint::{
-    MAX_INTROSPECTED_TOKEN_LEN, authorize_introspecting_client, introspection_response,
-    parse_introspection_request,
-};
 use tollgate_core::oauth::authorize_endpoint::{
     AuthorizeResponse, Refused, authorize as decide_authorize, code_response, error_response,
     parse_authorize_request,
 };
 use tollgate_core::oauth::code::{CodeClaims, redirect_uri_hash};
+use tollgate_core::oauth::introspect_endpoint::{
+    MAX_INTROSPECTED_TOKEN_LEN, authorize_introspecting_client, introspection_response,
+    parse_introspection_request,
+};
 use tollgate_core::oauth::{JSON_CONTENT_TYPE, metadata};
-use tollgate_core::token::plugin_binding;
 use tollgate_core::snapshot::{OAuth2Config, Plugin};
+use tollgate_core::token::plugin_binding;
 
 use super::context::Ctx;
 use super::metrics::Refusal;
@@ -68,11 +68,17 @@ pub async fn authorize(
         }
     };
     let Some(entry) = entry else {
-        return refuse(ctx, &simple(400, "invalid_client", "Invalid client authentication"));
+        return refuse(
+            ctx,
+            &simple(400, "invalid_client", "Invalid client authentication"),
+        );
     };
     let mut random = [0u8; 40];
     if getrandom::getrandom(&mut random).is_err() {
-        return refuse(ctx, &simple(500, "server_error", "The code could not be issued"));
+        return refuse(
+            ctx,
+            &simple(500, "server_error", "The code could not be issued"),
+        );
     }
     let (id, nonce) = random.split_at(16);
     let now = unix_now();
@@ -94,7 +100,10 @@ pub async fn authorize(
         .and_then(|nonce| claims.seal(&compiled.keys, nonce).ok());
     let Some(code) = sealed else {
         tracing::warn!("could not issue an authorization code");
-        return refuse(ctx, &simple(500, "server_error", "The code could not be issued"));
+        return refuse(
+            ctx,
+            &simple(500, "server_error", "The code could not be issued"),
+        );
     };
     answer(code_response(
         &authorized.redirect_uri,

@@ -170,7 +170,16 @@ pub async fn serve(
     };
     let now = unix_now();
     let (scope, user) = if token_request.grant_type == GrantType::AuthorizationCode {
-        match redeem_code(ctx, compiled, plugin, config, &token_request, entry, uuid, now) {
+        match redeem_code(
+            ctx,
+            compiled,
+            plugin,
+            config,
+            &token_request,
+            entry,
+            uuid,
+            now,
+        ) {
             Ok(granted) => granted,
             Err(response) => return response,
         }

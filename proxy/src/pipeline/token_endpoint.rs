@@ -181,7 +181,7 @@ pub async fn serve(
             now,
         ) {
             Ok(granted) => granted,
-            Err(response) => return response,
+            Err(error) => return refuse(ctx, &error),
         }
     } else {
         if let Err(error) = tollgate_core::oauth::token_endpoint::check_credential_scope(
@@ -215,7 +215,8 @@ pub async fn serve(
 }
 
 /// The authorization code grant: checks the presented code (core's rules), then records it as
-/// redeemed at this proxy; a code redeemed before is refused. The granted scope and user.
+/// redeemed at this proxy; a code redeemed before is refused. The granted scope and user, or
+/// the refusal to answer.
 #[allow(clippy::too_many_arguments)]
 fn redeem_code(
     ctx: &Ctx,
@@ -226,7 +227,7 @@ fn redeem_code(
     entry: &CredentialEntry,
     uuid: [u8; 16],
     now: u64,
-) -> Result<(Option<String>, Option<String>), Response<ProxyBody>> {
+) -> Result<(Option<String>, Option<String>), OAuthError> {
     let opened = token_request
         .code()
         .map(|code| CodeClaims::open(&compiled.keys, code));
@@ -239,8 +240,7 @@ fn redeem_code(
         entry.epoch,
         opened,
         now,
-    )
-    .map_err(|error| refuse(ctx, &error))?;
+    )?;
     let consumed = match ctx.state.consumed_codes.lock() {
         Ok(mut set) => set.consume(code.id, code.expires_at, now),
         Err(poisoned) => poisoned.into_inner().consume(code.id, code.expires_at, now),
@@ -252,15 +252,12 @@ fn redeem_code(
                 credential = %entry.credential.object,
                 "an authorization code was presented again; refused"
             );
-            return Err(refuse(ctx, &simple(400, "invalid_grant", "Invalid code")));
+            return Err(simple(400, "invalid_grant", "Invalid code"));
         }
         Consume::Full => {
             tracing::warn!("the set of redeemed authorization codes is full; refusing codes");
             let description = "Too many authorization codes are being redeemed; retry shortly";
-            return Err(refuse(
-                ctx,
-                &simple(503, "temporarily_unavailable", description),
-            ));
+            return Err(simple(503, "temporarily_unavailable", description));
         }
     }
     let some = |s: String| (!s.is_empty()).then_some(s);

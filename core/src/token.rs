@@ -57,6 +57,9 @@ pub enum TokenError {
     UnknownKey,
     #[error("token failed authentication")]
     BadTag,
+    /// Opened fine, but its id is in the revocation store (set by the caller that consulted it).
+    #[error("token was revoked")]
+    Revoked,
     #[error("scope is longer than {MAX_SCOPE_LEN} bytes")]
     ScopeTooLong,
     #[error("authenticated user id is longer than {MAX_USERID_LEN} bytes")]

@@ -425,7 +425,11 @@ fn load_revocations(state_dir: &StateDir, proxy: &ProxyState) {
 
 /// Writes the revocation store to the state directory whenever it changes (within
 /// milliseconds of a revocation), and once more at shutdown.
-async fn keep_revocations(state_dir: StateDir, proxy: Arc<ProxyState>, mut stop: watch::Receiver<bool>) {
+async fn keep_revocations(
+    state_dir: StateDir,
+    proxy: Arc<ProxyState>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut changes = proxy.revocations().subscribe();
     loop {
         let stopping = tokio::select! {
@@ -438,7 +442,9 @@ async fn keep_revocations(state_dir: StateDir, proxy: Arc<ProxyState>, mut stop:
         let written = tokio::task::spawn_blocking(move || dir.write_revocations(&bytes)).await;
         match written {
             Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!(error = %err, "cannot keep the revocations; a restart forgets those made since the last write"),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "cannot keep the revocations; a restart forgets those made since the last write")
+            }
             Err(err) => tracing::warn!(error = %err, "cannot keep the revocations"),
         }
         if stopping {

@@ -30,7 +30,10 @@ pub async fn page<B>(
     request: &Request<B>,
 ) -> Response<ProxyBody> {
     let Some(expected) = &options.config_token else {
-        return message(StatusCode::FORBIDDEN, "the revocation channel is disabled on this proxy");
+        return message(
+            StatusCode::FORBIDDEN,
+            "the revocation channel is disabled on this proxy",
+        );
     };
     if !authorized(expected, request.headers().get(AUTHORIZATION)) {
         return unauthorized();
@@ -64,7 +67,10 @@ where
     B: hyper::body::Body<Data = Bytes, Error = hyper::Error> + Unpin,
 {
     let Some(expected) = &options.config_token else {
-        return message(StatusCode::FORBIDDEN, "the revocation channel is disabled on this proxy");
+        return message(
+            StatusCode::FORBIDDEN,
+            "the revocation channel is disabled on this proxy",
+        );
     };
     if !authorized(expected, request.headers().get(AUTHORIZATION)) {
         return unauthorized();
@@ -85,7 +91,10 @@ where
             );
         }
         Err(ReadError::Timeout) => {
-            return message(StatusCode::REQUEST_TIMEOUT, "the revocations did not arrive in time");
+            return message(
+                StatusCode::REQUEST_TIMEOUT,
+                "the revocations did not arrive in time",
+            );
         }
         Err(ReadError::Read(_) | ReadError::Busy) => {
             return message(StatusCode::BAD_REQUEST, "could not read the request body");
@@ -93,7 +102,12 @@ where
     };
     let pushed = match serde_json::from_slice::<RevocationPush>(&bytes) {
         Ok(pushed) if pushed.entries.len() <= CAPACITY => pushed,
-        Ok(_) => return message(StatusCode::BAD_REQUEST, "more revocations than a store holds"),
+        Ok(_) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "more revocations than a store holds",
+            );
+        }
         Err(e) => {
             return message(
                 StatusCode::BAD_REQUEST,

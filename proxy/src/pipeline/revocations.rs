@@ -111,7 +111,12 @@ impl Revocations {
 
     /// [`Self::page`], waiting up to `wait` (at most [`MAX_WAIT`]) for an id inserted here after
     /// `after` when there is none yet. `after` from another instance is answered at once.
-    pub async fn wait_page(&self, after: u64, wait: Duration, now: impl Fn() -> u64) -> RevocationPage {
+    pub async fn wait_page(
+        &self,
+        after: u64,
+        wait: Duration,
+        now: impl Fn() -> u64,
+    ) -> RevocationPage {
         let mut changes = self.version.subscribe();
         let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
         loop {
@@ -154,13 +159,25 @@ mod tests {
         };
         // A merged id is not paged out (the controller knows it already).
         revocations
-            .merge(vec![Entry { id: RevokedId::token([2; 16]), exp: 0 }], 10)
+            .merge(
+                vec![Entry {
+                    id: RevokedId::token([2; 16]),
+                    exp: 0,
+                }],
+                10,
+            )
             .expect("fits");
         revocations
             .insert(RevokedId::token([1; 16]), 100, 10)
             .expect("fits");
         let page = waiting.await.expect("joins");
-        assert_eq!(page.entries, [Entry { id: RevokedId::token([1; 16]), exp: 100 }]);
+        assert_eq!(
+            page.entries,
+            [Entry {
+                id: RevokedId::token([1; 16]),
+                exp: 100
+            }]
+        );
         assert_eq!(page.seq, 1);
         assert!(revocations.is_revoked(&RevokedId::token([1; 16]), 99));
         assert!(revocations.is_revoked(&RevokedId::token([2; 16]), 99));

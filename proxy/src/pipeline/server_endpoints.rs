@@ -63,7 +63,11 @@ pub async fn introspect(
     let now = unix_now();
     let opened = (token.len() <= MAX_INTROSPECTED_TOKEN_LEN).then(|| {
         let (claims, id) = compiled.keys.open_with_id(token)?;
-        if ctx.state.revocations().is_revoked(&RevokedId::token(id), now) {
+        if ctx
+            .state
+            .revocations()
+            .is_revoked(&RevokedId::token(id), now)
+        {
             return Err(TokenError::Revoked);
         }
         Ok(claims)
@@ -107,8 +111,7 @@ pub async fn revoke(
     };
     let token = asked.token();
     let now = unix_now();
-    let opened =
-        (token.len() <= MAX_REVOKED_TOKEN_LEN).then(|| compiled.keys.open_with_id(token));
+    let opened = (token.len() <= MAX_REVOKED_TOKEN_LEN).then(|| compiled.keys.open_with_id(token));
     match revocation_decision(plugin, caller, opened, &compiled.index, now) {
         Ok(Revocation::Nothing) => json(StatusCode::OK, Vec::new()),
         Ok(Revocation::Revoke { id, expires_at }) => {

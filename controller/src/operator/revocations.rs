@@ -79,11 +79,6 @@ impl RevocationHub {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How many live entries the set holds.
-    pub fn len(&self) -> usize {
-        self.store().live(unix_now()).len()
-    }
-
     /// Adds `entries`; wakes every replica's pusher when something was new.
     pub fn merge(&self, entries: Vec<Entry>) -> usize {
         let added = match self.store().merge(entries, unix_now()) {

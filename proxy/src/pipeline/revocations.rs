@@ -99,6 +99,11 @@ impl Revocations {
         self.read().len()
     }
 
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
     /// The ids inserted here after `after`.
     pub fn page(&self, after: u64, now: u64) -> RevocationPage {
         let (entries, seq) = self.read().since(after, PAGE_LEN, now);

@@ -189,6 +189,46 @@ mod tests {
         assert!(!revocations.is_revoked(&RevokedId::token([1; 16]), 100));
     }
 
+    /// The cost verification pays: printed, not asserted.
+    #[test]
+    fn the_cost_of_a_lookup_is_printed_for_an_empty_and_a_full_store() {
+        let empty = Revocations::default();
+        let full = Revocations::default();
+        let entries = (0..tollgate_core::revocation::CAPACITY)
+            .map(|n| {
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+                Entry {
+                    id: RevokedId::token(id),
+                    exp: 0,
+                }
+            })
+            .collect();
+        full.merge(entries, 0).expect("fits");
+        let n = 200_000u32;
+        let probe = RevokedId::token([0xee; 16]);
+        let time = |store: &Revocations| {
+            let started = std::time::Instant::now();
+            let mut hits = 0u32;
+            for _ in 0..n {
+                hits += u32::from(store.is_revoked(std::hint::black_box(&probe), 1));
+            }
+            (started.elapsed() / n, hits)
+        };
+        let (empty_cost, empty_hits) = time(&empty);
+        let (full_cost, full_hits) = time(&full);
+        assert_eq!((empty_hits, full_hits), (0, 0));
+        let mut present = [0u8; 16];
+        present[..8].copy_from_slice(&7u64.to_be_bytes());
+        assert!(full.is_revoked(&RevokedId::token(present), 1));
+        println!(
+            "revocation lookup: empty store {} ns, {} entries {} ns (unoptimized builds are slower)",
+            empty_cost.as_nanos(),
+            full.len(),
+            full_cost.as_nanos()
+        );
+    }
+
     #[tokio::test]
     async fn a_page_of_another_instance_is_answered_at_once() {
         let revocations = Revocations::default();

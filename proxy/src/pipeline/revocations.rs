@@ -53,7 +53,7 @@ impl Revocations {
             any: AtomicBool::new(!store.is_empty()),
             store: RwLock::new(store),
             version: watch::channel(0).0,
-            instance: random.iter().map(|b| format!("{b:02x}")).collect(),
+            instance: tollgate_core::snapshot::hex(&random),
         }
     }
 

@@ -365,8 +365,8 @@ fn issue(
             None => compiled.keys.issue(claims, nonce).ok(),
             Some(issuer) => {
                 // The jti is the token's id, which revocations name.
-                let id = tollgate_core::revocation::token_id(&nonce);
-                let jti: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                let jti =
+                    tollgate_core::snapshot::hex(&tollgate_core::revocation::token_id(&nonce));
                 let fields = JwtFields {
                     issuer,
                     client_id: &token_request.client_id,

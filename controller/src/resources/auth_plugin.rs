@@ -299,8 +299,8 @@ pub struct OAuth2Settings {
     /// verifier.
     #[serde(default)]
     pub pkce: Pkce,
-    /// Lifetime of an authorization code in seconds (Kong: 300). Short, because a code may
-    /// be redeemed once per proxy replica within it (see the README).
+    /// Lifetime of an authorization code in seconds (Kong: 300). A redeemed code's id is kept
+    /// in the revocation store until the code expires, so short codes keep the store small.
     #[serde(default = "default_authorization_code_ttl")]
     #[schemars(range(min = 1, max = 600))]
     pub authorization_code_ttl: i64,

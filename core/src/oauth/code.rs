@@ -7,10 +7,9 @@
 //! expiry and a random id. Any replica holding the keys redeems it; nobody else can read or forge
 //! one.
 //!
-//! Single use is the one piece of state: each proxy keeps the ids of the codes it has redeemed
-//! ([`ConsumedCodes`], bounded) until they expire.
-
-use std::collections::HashMap;
+//! Single use is the one piece of state: the proxy records the id of every code it redeems in
+//! the revocation store ([`crate::revocation`], kind [`crate::revocation::Kind::Code`]) until
+//! the code expires, and refuses an id already there.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -310,72 +309,6 @@ pub fn check_verifier(
         Ok(())
     } else {
         Err(invalid_code())
-    }
-}
-
-/// What [`ConsumedCodes::consume`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Consume {
-    /// First redemption: recorded.
-    First,
-    /// Redeemed before.
-    Again,
-    /// The set is full of codes that have not expired: nothing recorded, refuse (fail closed).
-    Full,
-}
-
-/// The ids of the codes redeemed at this proxy, each kept until its code expires. Bounded:
-/// expired ids are dropped when the set is full, and a set full of live ids refuses.
-#[derive(Debug)]
-pub struct ConsumedCodes {
-    ids: HashMap<[u8; 16], u64>,
-    capacity: usize,
-    /// No entry expires before this second (so a full set is swept only when one may have).
-    next_expiry: u64,
-}
-
-/// Default capacity of [`ConsumedCodes`]: about 5 MB at most.
-pub const CONSUMED_CODES_CAPACITY: usize = 100_000;
-
-impl Default for ConsumedCodes {
-    fn default() -> Self {
-        Self::new(CONSUMED_CODES_CAPACITY)
-    }
-}
-
-impl ConsumedCodes {
-    pub fn new(capacity: usize) -> Self {
-        ConsumedCodes {
-            ids: HashMap::new(),
-            capacity,
-            next_expiry: u64::MAX,
-        }
-    }
-
-    /// Records the redemption of code `id`, which expires at `expires_at`, at `now`.
-    pub fn consume(&mut self, id: [u8; 16], expires_at: u64, now: u64) -> Consume {
-        if self.ids.contains_key(&id) {
-            return Consume::Again;
-        }
-        if self.ids.len() >= self.capacity && now >= self.next_expiry {
-            self.ids.retain(|_, &mut exp| exp > now);
-            self.next_expiry = self.ids.values().copied().min().unwrap_or(u64::MAX);
-        }
-        if self.ids.len() >= self.capacity {
-            return Consume::Full;
-        }
-        self.ids.insert(id, expires_at);
-        self.next_expiry = self.next_expiry.min(expires_at);
-        Consume::First
-    }
-
-    /// How many ids are held.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
     }
 }
 

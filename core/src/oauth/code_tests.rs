@@ -362,22 +362,3 @@ fn the_verifier_must_match_the_challenge_of_the_code() {
         }
     }
 }
-
-#[test]
-fn a_code_is_consumed_once_and_forgotten_only_after_it_expired() {
-    let mut set = ConsumedCodes::new(2);
-    assert_eq!(set.consume([1; 16], 100, 10), Consume::First);
-    assert_eq!(set.consume([1; 16], 100, 11), Consume::Again);
-    assert_eq!(set.consume([2; 16], 50, 12), Consume::First);
-    // Full of live codes: a third is refused, the others still known.
-    assert_eq!(set.consume([3; 16], 100, 13), Consume::Full);
-    assert_eq!(set.consume([2; 16], 50, 14), Consume::Again);
-    assert_eq!(set.len(), 2);
-    // Once code 2 expired its id makes room; code 1 is still remembered.
-    assert_eq!(set.consume([3; 16], 100, 50), Consume::First);
-    assert_eq!(set.consume([1; 16], 100, 51), Consume::Again);
-    assert_eq!(set.len(), 2);
-    assert_eq!(set.consume([4; 16], 200, 99), Consume::Full);
-    assert_eq!(set.consume([4; 16], 200, 100), Consume::First);
-    assert_eq!(set.len(), 1);
-}

@@ -73,6 +73,10 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
         "introspection_endpoint".into(),
         format!("{issuer}/oauth2/introspect").into(),
     );
+    body.insert(
+        "revocation_endpoint".into(),
+        format!("{issuer}/oauth2/revoke").into(),
+    );
     body.insert("grant_types_supported".into(), grants.into());
     if config.enable_authorization_code {
         // Kong's API-driven endpoint: the application's backend posts to it with the
@@ -97,6 +101,10 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
     );
     body.insert(
         "introspection_endpoint_auth_methods_supported".into(),
+        auth_methods.as_slice().into(),
+    );
+    body.insert(
+        "revocation_endpoint_auth_methods_supported".into(),
         auth_methods.as_slice().into(),
     );
     if !config.scopes.is_empty() {
@@ -190,6 +198,11 @@ mod tests {
         assert_eq!(
             doc["introspection_endpoint"],
             "https://gw/auth/oauth2/introspect"
+        );
+        assert_eq!(doc["revocation_endpoint"], "https://gw/auth/oauth2/revoke");
+        assert_eq!(
+            doc["revocation_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post"])
         );
         assert_eq!(
             doc["grant_types_supported"],

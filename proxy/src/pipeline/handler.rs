@@ -13,6 +13,7 @@ use http::{Request, Response, StatusCode};
 use tollgate_core::oauth::authorize_endpoint::is_authorize_endpoint;
 use tollgate_core::oauth::introspect_endpoint::is_introspection_endpoint;
 use tollgate_core::oauth::metadata;
+use tollgate_core::oauth::revoke_endpoint::is_revocation_endpoint;
 use tollgate_core::oauth::{self, TokenLocation};
 use tollgate_core::routing::{self, RouteMatch};
 use tollgate_core::snapshot::{OAuth2Config, Plugin, PluginConfig, TokenFormat};
@@ -255,7 +256,8 @@ fn limited<'a>(
 }
 
 /// The oauth2 plugin's own endpoints under any path of its routes: the token endpoint, the
-/// authorization endpoint, introspection and the metadata document; `None` for any other path.
+/// authorization endpoint, introspection, revocation and the metadata document; `None` for any
+/// other path.
 async fn server_endpoint(
     routed: Routed<'_>,
     plugin: &Plugin,
@@ -275,7 +277,8 @@ async fn server_endpoint(
     // Answered like the token endpoint whether the grant is enabled or not (Kong's): without
     // it, every request there is refused.
     let authorization = is_authorize_endpoint(path);
-    if !introspection && !authorization && token_prefix.is_none() {
+    let revocation = !introspection && is_revocation_endpoint(path);
+    if !introspection && !authorization && !revocation && token_prefix.is_none() {
         return None;
     }
     let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
@@ -287,6 +290,10 @@ async fn server_endpoint(
         }
         None if authorization => {
             let serving = server_endpoints::authorize(ctx, compiled, plugin, config, request);
+            Box::pin(serving).await
+        }
+        None if revocation => {
+            let serving = server_endpoints::revoke(ctx, compiled, plugin, config, request);
             Box::pin(serving).await
         }
         None => {

@@ -7,7 +7,9 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use tollgate_core::access_jwt::JwtFields;
-use tollgate_core::oauth::code::{CodeClaims, Consume};
+use tollgate_core::oauth::code::CodeClaims;
+use tollgate_core::oauth::revoke_endpoint::store_full;
+use tollgate_core::revocation::{Insert, RevokedId};
 use tollgate_core::oauth::token_endpoint::{check_code, claims_for};
 use tollgate_core::oauth::{
     self, CredentialEntry, ForwardedProto, GrantType, JSON_CONTENT_TYPE, OAuthError, TokenRequest,
@@ -215,7 +217,7 @@ pub async fn serve(
 }
 
 /// The authorization code grant: checks the presented code (core's rules), then records it as
-/// redeemed at this proxy; a code redeemed before is refused. The granted scope and user, or
+/// redeemed in the revocation store; a code redeemed before is refused. The granted scope and user, or
 /// the refusal to answer.
 #[allow(clippy::too_many_arguments)]
 fn redeem_code(
@@ -241,23 +243,25 @@ fn redeem_code(
         opened,
         now,
     )?;
-    let consumed = match ctx.state.consumed_codes.lock() {
-        Ok(mut set) => set.consume(code.id, code.expires_at, now),
-        Err(poisoned) => poisoned.into_inner().consume(code.id, code.expires_at, now),
-    };
+    // Single use: the code's id goes into the revocation store, which carries it to every
+    // other replica (and keeps it across a restart in standalone mode) until the code expires.
+    let consumed = ctx
+        .state
+        .revocations()
+        .insert(RevokedId::code(code.id), code.expires_at, now);
     match consumed {
-        Consume::First => {}
-        Consume::Again => {
+        Ok(Insert::New(_)) => {}
+        Ok(Insert::Known) => {
             tracing::warn!(
                 credential = %entry.credential.object,
                 "an authorization code was presented again; refused"
             );
             return Err(simple(400, "invalid_grant", "Invalid code"));
         }
-        Consume::Full => {
-            tracing::warn!("the set of redeemed authorization codes is full; refusing codes");
-            let description = "Too many authorization codes are being redeemed; retry shortly";
-            return Err(simple(503, "temporarily_unavailable", description));
+        Ok(Insert::Expired) => return Err(simple(400, "invalid_grant", "Invalid code")),
+        Err(full) => {
+            tracing::warn!(%full, "authorization codes cannot be redeemed until it has room");
+            return Err(store_full());
         }
     }
     let some = |s: String| (!s.is_empty()).then_some(s);
@@ -431,14 +435,14 @@ fn issue(
     claims: &Claims,
     issuer: Option<&str>,
 ) -> Response<ProxyBody> {
-    let mut random = [0u8; 40];
-    let minted = getrandom::getrandom(&mut random).ok().and_then(|()| {
-        let (nonce, jti) = random.split_at(24);
-        let nonce: [u8; 24] = nonce.try_into().ok()?;
+    let mut nonce = [0u8; 24];
+    let minted = getrandom::getrandom(&mut nonce).ok().and_then(|()| {
         match issuer {
             None => compiled.keys.issue(claims, nonce).ok(),
             Some(issuer) => {
-                let jti = tollgate_core::snapshot::hex(jti);
+                // The jti is the token's id, which revocations name.
+                let jti =
+                    tollgate_core::snapshot::hex(&tollgate_core::revocation::token_id(&nonce));
                 let fields = JwtFields {
                     issuer,
                     client_id: &token_request.client_id,

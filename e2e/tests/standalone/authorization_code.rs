@@ -1,7 +1,8 @@
 //! Kong's authorization code grant with PKCE through the shipped binary, on both server paths
 //! (the HTTP/1 fast path and hyper's server for every request): a real client library
 //! (Python's authlib) completes the flow as a web application does, the token reaches httpbin
-//! with the user, and every refusal has Kong's status and body.
+//! with the user, every refusal has Kong's status and body, and a spent code stays spent across a
+//! restart (the revocation store in the state directory).
 
 use http::Method;
 use tollgate_e2e::client::Response;
@@ -510,4 +511,27 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Standalone mode keeps the revocation store, redeemed codes included, in its state directory:
+/// a code spent before a restart stays spent after it, while an unspent one of the same run
+/// still works (the keys are kept too).
+#[tokio::test]
+async fn a_code_spent_before_a_restart_stays_spent_after_it() {
+    let mut qs = start("authorization-code-restart", true).await;
+    let spent = code(&qs, "/code", "").await;
+    let kept = code(&qs, "/code", "").await;
+    let issued = post(&qs, "/code/oauth2/token", &exchange_body(&spent, "")).await;
+    assert_eq!(issued.status, 200, "{}", issued.describe());
+    qs.restart().await;
+    let refused = post(&qs, "/code/oauth2/token", &exchange_body(&spent, "")).await;
+    assert_error(
+        &refused,
+        400,
+        "invalid_grant",
+        "Invalid code",
+        "spent before the restart",
+    );
+    let issued = post(&qs, "/code/oauth2/token", &exchange_body(&kept, "")).await;
+    assert_eq!(issued.status, 200, "{}", issued.describe());
 }

@@ -9,12 +9,12 @@ use http::{Method, Request, Response, StatusCode};
 use tollgate_core::access_jwt::JwtFields;
 use tollgate_core::oauth::code::CodeClaims;
 use tollgate_core::oauth::revoke_endpoint::store_full;
-use tollgate_core::revocation::{Insert, RevokedId};
 use tollgate_core::oauth::token_endpoint::{check_code, claims_for};
 use tollgate_core::oauth::{
     self, CredentialEntry, ForwardedProto, GrantType, JSON_CONTENT_TYPE, OAuthError, TokenRequest,
     TokenRequestView,
 };
+use tollgate_core::revocation::{Insert, RevokedId};
 use tollgate_core::snapshot::{Credential, OAuth2Config, Plugin, TokenFormat};
 use tollgate_core::token::Claims;
 

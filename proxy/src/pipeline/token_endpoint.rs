@@ -217,8 +217,8 @@ pub async fn serve(
 }
 
 /// The authorization code grant: checks the presented code (core's rules), then records it as
-/// redeemed in the revocation store; a code redeemed before is refused. The granted scope and user, or
-/// the refusal to answer.
+/// redeemed in the revocation store; a code redeemed before is refused. The granted scope and
+/// user, or the refusal to answer.
 #[allow(clippy::too_many_arguments)]
 fn redeem_code(
     ctx: &Ctx,
@@ -260,7 +260,7 @@ fn redeem_code(
         }
         Ok(Insert::Expired) => return Err(simple(400, "invalid_grant", "Invalid code")),
         Err(full) => {
-            tracing::warn!(%full, "authorization codes cannot be redeemed until it has room");
+            tracing::warn!(%full, "authorization codes are refused until the store has room");
             return Err(store_full());
         }
     }

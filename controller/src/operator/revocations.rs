@@ -315,3 +315,30 @@ async fn poll(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_core::revocation::RevokedId;
+
+    #[tokio::test]
+    async fn only_new_entries_wake_the_pushers_and_the_push_carries_the_whole_live_set() {
+        let hub = RevocationHub::new(None);
+        let mut versions = hub.version.subscribe();
+        let entry = |n: u8, exp: u64| Entry {
+            id: RevokedId::token([n; 16]),
+            exp,
+        };
+        assert_eq!(hub.merge(vec![entry(1, 0), entry(2, u64::MAX)]), 2);
+        assert!(versions.has_changed().expect("open"));
+        versions.borrow_and_update();
+        // Already known, or already expired: nothing to push.
+        assert_eq!(hub.merge(vec![entry(1, 0), entry(3, 1)]), 0);
+        assert!(!versions.has_changed().expect("open"));
+        let pushed: RevocationPush = serde_json::from_slice(&hub.push_body()).expect("json");
+        assert_eq!(pushed.entries, [entry(1, 0), entry(2, u64::MAX)]);
+        // Without a Secret, loading is immediate and keeping does nothing.
+        hub.load_if_needed().await;
+        assert!(*hub.loaded.lock().await);
+    }
+}

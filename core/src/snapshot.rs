@@ -377,6 +377,17 @@ pub struct OAuth2Config {
     /// Lifetime of an authorization code, in seconds.
     #[serde(default = "default_authorization_code_ttl")]
     pub authorization_code_ttl: u64,
+    /// Lifetime of a refresh token in seconds (Kong's `refresh_token_ttl`); 0: never expires.
+    #[serde(default = "default_refresh_token_ttl")]
+    pub refresh_token_ttl: u64,
+    /// Kong's `reuse_refresh_token`: a refresh token is not rotated and keeps working until it
+    /// expires (no reuse detection).
+    #[serde(default)]
+    pub reuse_refresh_token: bool,
+}
+
+fn default_refresh_token_ttl() -> u64 {
+    crate::oauth::refresh::DEFAULT_REFRESH_TOKEN_TTL
 }
 
 /// Default lifetime of an authorization code, in seconds.

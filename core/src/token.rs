@@ -42,6 +42,9 @@ pub const KEY_LABEL: &[u8] = b"tollgate access-token aead key v1";
 pub const CODE_KEY_LABEL: &[u8] = b"tollgate authorization-code aead key v1";
 /// Version byte of a sealed authorization code.
 const CODE_VERSION: u8 = 0x43;
+/// Version byte of a sealed refresh token (same AEAD key as codes; the version byte is
+/// authenticated, so a code never opens as a refresh token nor one as a code).
+const REFRESH_VERSION: u8 = 0x52;
 
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
@@ -360,11 +363,31 @@ impl KeyRing {
     /// active key's code key: URL-safe base64 of
     /// `0x43 || kid_len || kid || nonce (24) || ciphertext || tag (16)`.
     pub fn seal_code(&self, plaintext: &[u8], nonce: [u8; 24]) -> Result<String, TokenError> {
+        self.seal_record(CODE_VERSION, plaintext, nonce)
+    }
+
+    /// Seals an encoded refresh token (see [`crate::oauth::refresh`]) as [`Self::seal_code`]
+    /// does, under its own version byte `0x52`.
+    pub fn seal_refresh(&self, plaintext: &[u8], nonce: [u8; 24]) -> Result<String, TokenError> {
+        self.seal_record(REFRESH_VERSION, plaintext, nonce)
+    }
+
+    /// Opens a refresh token sealed by [`Self::seal_refresh`]; as [`Self::open_code`].
+    pub fn open_refresh(&self, token: &str, max_len: usize) -> Result<Vec<u8>, TokenError> {
+        self.open_record(REFRESH_VERSION, token, max_len)
+    }
+
+    fn seal_record(
+        &self,
+        version: u8,
+        plaintext: &[u8],
+        nonce: [u8; 24],
+    ) -> Result<String, TokenError> {
         let key = self.keys.get(self.active).ok_or(TokenError::UnknownKey)?;
         let kid = key.id.as_bytes();
         let kid_len = u8::try_from(kid.len()).map_err(|_| TokenError::KeyId(key.id.clone()))?;
         let mut raw = Vec::with_capacity(2 + kid.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
-        raw.push(CODE_VERSION);
+        raw.push(version);
         raw.push(kid_len);
         raw.extend_from_slice(kid);
         let header_len = raw.len();
@@ -383,6 +406,10 @@ impl KeyRing {
     /// Opens a code sealed by [`Self::seal_code`] with any listed key: its plaintext. At most
     /// `max_len` characters; charset, version, key id and tag are checked. Never panics.
     pub fn open_code(&self, code: &str, max_len: usize) -> Result<Vec<u8>, TokenError> {
+        self.open_record(CODE_VERSION, code, max_len)
+    }
+
+    fn open_record(&self, want: u8, code: &str, max_len: usize) -> Result<Vec<u8>, TokenError> {
         if code.len() > max_len {
             return Err(TokenError::TooLong);
         }
@@ -396,7 +423,7 @@ impl KeyRing {
             .decode(code)
             .map_err(|_| TokenError::Encoding)?;
         let (&version, rest) = raw.split_first().ok_or(TokenError::Malformed)?;
-        if version != CODE_VERSION {
+        if version != want {
             return Err(TokenError::Version);
         }
         let (&kid_len, rest) = rest.split_first().ok_or(TokenError::Malformed)?;

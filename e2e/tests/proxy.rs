@@ -72,6 +72,8 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
                     enable_authorization_code: false,
                     pkce: Default::default(),
                     authorization_code_ttl: 60,
+                    refresh_token_ttl: 1_209_600,
+                    reuse_refresh_token: false,
                     anonymous: None,
                     auth_header_name: "authorization".to_owned(),
                     realm: None,

@@ -304,6 +304,17 @@ pub struct OAuth2Settings {
     #[serde(default = "default_authorization_code_ttl")]
     #[schemars(range(min = 1, max = 600))]
     pub authorization_code_ttl: i64,
+    /// Lifetime of a refresh token in seconds (Kong's `refresh_token_ttl`; default 14 days, 0:
+    /// never expires). Refresh tokens come with the access tokens of the password and
+    /// authorization code grants (not client credentials), when `tokenExpiration` is not 0.
+    #[serde(default = "default_refresh_token_ttl")]
+    #[schemars(range(min = 0))]
+    pub refresh_token_ttl: i64,
+    /// Kong's `reuse_refresh_token`: a refresh token is not rotated and keeps working until it
+    /// expires. Off (the default), every use returns a new refresh token and the old one is
+    /// spent; presenting a spent one revokes its whole family.
+    #[serde(default)]
+    pub reuse_refresh_token: bool,
     /// The Secret (labelled `tollgate.dev/secret`, same namespace) holding the plugin's
     /// provision key, at least 32 characters: what the password grant, and the client
     /// credentials grant when it names an `authenticated_userid`, must present.
@@ -509,6 +520,10 @@ fn default_param_types() -> Vec<BearerTokenParamType> {
 
 fn default_authorization_code_ttl() -> i64 {
     60
+}
+
+fn default_refresh_token_ttl() -> i64 {
+    1_209_600
 }
 
 /// When the authorization code grant needs PKCE.

@@ -260,6 +260,10 @@ fn oauth2(
             "scope {bad:?} must be visible ASCII without spaces, quotes or backslashes"
         )));
     }
+    let refresh_token_ttl = u64::try_from(s.refresh_token_ttl).unwrap_or_else(|_| {
+        found.push(invalid("refreshTokenTtl must not be negative"));
+        0
+    });
     let token_expiration = u64::try_from(s.token_expiration).unwrap_or_else(|_| {
         found.push(invalid("tokenExpiration must not be negative"));
         0
@@ -299,6 +303,8 @@ fn oauth2(
             SpecPkce::Strict => Pkce::Strict,
         },
         authorization_code_ttl,
+        refresh_token_ttl,
+        reuse_refresh_token: s.reuse_refresh_token,
     })
 }
 

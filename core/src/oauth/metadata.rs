@@ -57,6 +57,9 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
     if config.enable_authorization_code {
         grants.push("authorization_code");
     }
+    if super::refresh::issues_refresh_tokens(config) {
+        grants.push("refresh_token");
+    }
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     // Public clients redeem their codes with their client id alone (and PKCE).
     let mut token_auth_methods = auth_methods.to_vec();
@@ -135,6 +138,8 @@ mod tests {
             enable_authorization_code: false,
             pkce: Default::default(),
             authorization_code_ttl: 60,
+            refresh_token_ttl: 1_209_600,
+            reuse_refresh_token: false,
             anonymous: None,
             auth_header_name: "authorization".into(),
             realm: None,
@@ -244,7 +249,7 @@ mod tests {
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["client_credentials", "authorization_code"])
+            serde_json::json!(["client_credentials", "authorization_code", "refresh_token"])
         );
         assert_eq!(
             doc["code_challenge_methods_supported"],

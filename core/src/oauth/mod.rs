@@ -20,6 +20,7 @@ pub mod identity;
 pub mod introspect_endpoint;
 pub mod metadata;
 mod params;
+pub mod refresh;
 pub mod revoke_endpoint;
 pub mod token_endpoint;
 pub mod verify;

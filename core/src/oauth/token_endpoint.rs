@@ -75,6 +75,9 @@ pub enum GrantType {
     Password,
     /// A code from the authorization endpoint (`enableAuthorizationCode`), with PKCE.
     AuthorizationCode,
+    /// A refresh token issued with an access token of the password or authorization code
+    /// grant (see [`super::refresh`]).
+    RefreshToken,
 }
 
 /// How the client authenticated.
@@ -108,6 +111,8 @@ pub struct TokenRequest {
     pub redirect_uri: Option<String>,
     /// The PKCE `code_verifier` (`grant_type=authorization_code`).
     code_verifier: Option<String>,
+    /// The refresh token (`grant_type=refresh_token`).
+    refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -123,6 +128,10 @@ impl std::fmt::Debug for TokenRequest {
             .field("scope", &self.scope)
             .field("authenticated_userid", &self.authenticated_userid)
             .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("redirect_uri", &self.redirect_uri)
             .finish_non_exhaustive()
     }
@@ -142,6 +151,11 @@ impl TokenRequest {
     /// The PKCE verifier presented (`grant_type=authorization_code`).
     pub fn code_verifier(&self) -> Option<&str> {
         self.code_verifier.as_deref()
+    }
+
+    /// The refresh token presented (`grant_type=refresh_token`).
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.refresh_token.as_deref()
     }
 }
 
@@ -172,7 +186,7 @@ pub const BASIC_CHALLENGE: &str = "Basic realm=\"OAuth2.0\"";
 
 /// `invalid_client`: 401 with a Basic challenge when the client used HTTP Basic (RFC 6749 §5.2
 /// MUST), else 400. Unlike Kong, an *unknown* client sent with Basic also gets the 401.
-pub(crate) fn invalid_client(method: ClientAuthMethod) -> OAuthError {
+pub fn invalid_client(method: ClientAuthMethod) -> OAuthError {
     match method {
         ClientAuthMethod::Basic => OAuthError {
             www_authenticate: Some(BASIC_CHALLENGE.to_string()),
@@ -269,6 +283,9 @@ pub fn parse_token_request(
         Some("authorization_code") if config.enable_authorization_code => {
             GrantType::AuthorizationCode
         }
+        Some("refresh_token") if super::refresh::issues_refresh_tokens(config) => {
+            GrantType::RefreshToken
+        }
         Some(_) => {
             return Err(token_error(
                 400,
@@ -281,9 +298,10 @@ pub fn parse_token_request(
         return Err(invalid_client(auth_method));
     };
 
-    // An authorization code carries the scope granted at the authorization endpoint.
+    // An authorization code carries the scope granted at the authorization endpoint, a
+    // refresh token the scope of its first grant (Kong ignores a `scope` sent with it).
     let scope = match grant_type {
-        GrantType::AuthorizationCode => None,
+        GrantType::AuthorizationCode | GrantType::RefreshToken => None,
         _ => granted_scope(config, params.get("scope"))?,
     };
     Ok(TokenRequest {
@@ -298,6 +316,7 @@ pub fn parse_token_request(
         code: params.take("code"),
         redirect_uri: params.take("redirect_uri"),
         code_verifier: params.take("code_verifier"),
+        refresh_token: params.take("refresh_token"),
     })
 }
 
@@ -491,7 +510,7 @@ pub fn authorize_client(
         ClientType::Public
             if matches!(
                 req.grant_type,
-                GrantType::Password | GrantType::AuthorizationCode
+                GrantType::Password | GrantType::AuthorizationCode | GrantType::RefreshToken
             ) =>
         {
             Ok(())
@@ -517,8 +536,12 @@ pub fn authorize_client(
 ///
 /// The key is compared by its SHA-256, in constant time.
 pub fn check_provision(config: &OAuth2Config, req: &TokenRequest) -> Result<(), OAuthError> {
-    if req.grant_type == GrantType::AuthorizationCode {
-        // The key was presented at the authorization endpoint; the code carries the user.
+    if matches!(
+        req.grant_type,
+        GrantType::AuthorizationCode | GrantType::RefreshToken
+    ) {
+        // The key was presented at the authorization endpoint or the first grant; the code or
+        // refresh token carries the user.
         return Ok(());
     }
     let key_needed = req.grant_type == GrantType::Password || req.authenticated_userid.is_some();
@@ -640,18 +663,23 @@ pub fn claims_for(
     }
 }
 
-/// The 200 response: `{"access_token", "token_type": "bearer", "expires_in"?, "scope"?,
-/// "state"?}`. `expires_in` is omitted when `token_expiration` is 0; `scope` is returned when one
-/// was granted (RFC 6749 §5.1; Kong never returns it); no refresh token (RFC 6749 §4.4.3).
+/// The 200 response: `{"access_token", "token_type": "bearer", "expires_in"?, "refresh_token"?,
+/// "scope"?, "state"?}`. `expires_in` is omitted when `token_expiration` is 0; `scope` is
+/// returned when one was granted (RFC 6749 §5.1; Kong never returns it); `refresh_token` only
+/// for the grants that issue one (never client credentials: RFC 6749 §4.4.3).
 pub fn token_response(
     config: &OAuth2Config,
     access_token: &str,
+    refresh_token: Option<&str>,
     granted_scope: Option<&str>,
     state: Option<&str>,
 ) -> TokenResponse {
     let mut body = serde_json::Map::new();
     body.insert("access_token".into(), access_token.into());
     body.insert("token_type".into(), "bearer".into());
+    if let Some(refresh_token) = refresh_token {
+        body.insert("refresh_token".into(), refresh_token.into());
+    }
     if config.token_expiration != 0 {
         body.insert("expires_in".into(), config.token_expiration.into());
     }

@@ -677,7 +677,7 @@ fn secret_check_runs_only_for_confidential_clients_with_a_secret() {
 #[test]
 fn success_body_follows_kong_and_rfc_6749() {
     let mut config = fixtures::oauth2_config();
-    let r = token_response(&config, "tok", None, None);
+    let r = token_response(&config, "tok", None, None, None);
     assert_eq!(r.status, 200);
     let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(
@@ -699,7 +699,7 @@ fn success_body_follows_kong_and_rfc_6749() {
     );
 
     config.token_expiration = 0;
-    let r = token_response(&config, "tok", Some("read"), Some("s1"));
+    let r = token_response(&config, "tok", None, Some("read"), Some("s1"));
     let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(
         body,

@@ -1,4 +1,5 @@
-//! `POST …/oauth2/token` on routes carrying the `oauth2` plugin: the client credentials grant.
+//! `POST …/oauth2/token` on routes carrying the `oauth2` plugin: every grant (client
+//! credentials, password, authorization code, refresh token).
 //! The decisions are core's; this module reads the bounded body, verifies the client secret on
 //! the verification pool, mints the token and counts the outcome.
 
@@ -8,6 +9,9 @@ use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use tollgate_core::access_jwt::JwtFields;
 use tollgate_core::oauth::code::CodeClaims;
+use tollgate_core::oauth::refresh::{
+    RefreshClaims, check_refresh, family_expiry, invalid_refresh_token, issues_refresh_tokens,
+};
 use tollgate_core::oauth::revoke_endpoint::store_full;
 use tollgate_core::oauth::token_endpoint::{check_code, claims_for};
 use tollgate_core::oauth::{
@@ -171,6 +175,20 @@ pub async fn serve(
         Err(response) => return response,
     };
     let now = unix_now();
+    if token_request.grant_type == GrantType::RefreshToken {
+        return match refresh(ctx, compiled, plugin, config, &token_request, entry, uuid, now) {
+            Ok((claims, refresh_token)) => issue(
+                ctx,
+                compiled,
+                config,
+                &token_request,
+                &claims,
+                Some(&refresh_token),
+                issuer.as_deref(),
+            ),
+            Err(error) => refuse(ctx, &error),
+        };
+    }
     let (scope, user) = if token_request.grant_type == GrantType::AuthorizationCode {
         match redeem_code(
             ctx,
@@ -206,14 +224,127 @@ pub async fn serve(
         user.as_deref(),
         now,
     );
+    // Kong issues a refresh token with the access token of the password and code grants.
+    let refresh_token = match token_request.grant_type {
+        GrantType::Password | GrantType::AuthorizationCode if issues_refresh_tokens(config) => {
+            let first = random_id().map(|id| {
+                RefreshClaims::first(
+                    plugin,
+                    config,
+                    uuid,
+                    entry.epoch,
+                    scope.as_deref(),
+                    user.as_deref(),
+                    now,
+                    id,
+                )
+            });
+            match first.and_then(|first| seal_refresh(compiled, &first)) {
+                Some(token) => Some(token),
+                None => return refuse(ctx, &not_issued()),
+            }
+        }
+        _ => None,
+    };
     issue(
         ctx,
         compiled,
         config,
         &token_request,
         &claims,
+        refresh_token.as_deref(),
         issuer.as_deref(),
     )
+}
+
+fn not_issued() -> OAuthError {
+    tracing::warn!("could not issue a token");
+    simple(500, "server_error", "The token could not be issued")
+}
+
+fn random_id() -> Option<[u8; 16]> {
+    let mut id = [0u8; 16];
+    getrandom::getrandom(&mut id).ok().map(|()| id)
+}
+
+fn seal_refresh(compiled: &Compiled, claims: &RefreshClaims) -> Option<String> {
+    let mut nonce = [0u8; 24];
+    getrandom::getrandom(&mut nonce).ok()?;
+    claims.seal(&compiled.keys, nonce).ok()
+}
+
+/// The refresh token grant: checks the presented token (core's rules) and its family, then,
+/// unless `reuseRefreshToken`, rotates it: the presented token's id goes into the revocation
+/// store (single use, carried to every replica) and a new token of the same family is issued.
+/// A token presented again after its rotation revokes its whole family. The access token's
+/// claims and the refresh token to answer, or the refusal.
+#[allow(clippy::too_many_arguments)]
+fn refresh(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    token_request: &TokenRequest,
+    entry: &CredentialEntry,
+    uuid: [u8; 16],
+    now: u64,
+) -> Result<(Claims, String), OAuthError> {
+    let presented = token_request.refresh_token();
+    let opened = presented.map(|token| RefreshClaims::open(&compiled.keys, token));
+    let claims = check_refresh(
+        plugin,
+        token_request.auth_method,
+        uuid,
+        entry.epoch,
+        opened,
+        now,
+    )?;
+    let store = ctx.state.revocations();
+    if store.is_revoked(&claims.family_id(), now) {
+        return Err(invalid_refresh_token());
+    }
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let access = claims_for(
+        plugin,
+        config,
+        uuid,
+        entry.epoch,
+        some(&claims.scope).as_deref(),
+        some(&claims.authenticated_userid).as_deref(),
+        now,
+    );
+    if config.reuse_refresh_token {
+        // Kong's option: the same refresh token keeps working until it expires.
+        let same = presented.map(str::to_owned).ok_or_else(invalid_refresh_token)?;
+        return Ok((access, same));
+    }
+    match store.insert(claims.used_id(), claims.expires_at, now) {
+        Ok(Insert::New(_)) => {}
+        Ok(Insert::Known) => {
+            // Reuse: whoever holds the family's newest token or this old one is not who it
+            // was issued to. Every token of the family is refused from now on.
+            tracing::warn!(
+                credential = %entry.credential.object,
+                "a rotated refresh token was presented again; its family is revoked"
+            );
+            let family_exp = family_expiry(config, &claims, now);
+            if let Err(full) = store.insert(claims.family_id(), family_exp, now) {
+                tracing::warn!(%full, "a refresh-token family could not be revoked");
+                return Err(store_full());
+            }
+            return Err(invalid_refresh_token());
+        }
+        Ok(Insert::Expired) => return Err(invalid_refresh_token()),
+        Err(full) => {
+            tracing::warn!(%full, "refresh tokens are refused until the store has room");
+            return Err(store_full());
+        }
+    }
+    let next = random_id()
+        .map(|id| claims.rotated(config, now, id))
+        .and_then(|next| seal_refresh(compiled, &next))
+        .ok_or_else(not_issued)?;
+    Ok((access, next))
 }
 
 /// The authorization code grant: checks the presented code (core's rules), then records it as
@@ -433,6 +564,7 @@ fn issue(
     config: &OAuth2Config,
     token_request: &TokenRequest,
     claims: &Claims,
+    refresh_token: Option<&str>,
     issuer: Option<&str>,
 ) -> Response<ProxyBody> {
     let mut nonce = [0u8; 24];
@@ -463,7 +595,13 @@ fn issue(
         }
     };
     let granted = Some(claims.scope.as_str()).filter(|s| !s.is_empty());
-    let issued = oauth::token_response(config, &token, granted, token_request.state.as_deref());
+    let issued = oauth::token_response(
+        config,
+        &token,
+        refresh_token,
+        granted,
+        token_request.state.as_deref(),
+    );
     ctx.state.metrics().token_issued();
     let headers = issued.headers();
     let mut response = Response::new(ProxyBody::full(issued.body));

@@ -92,6 +92,8 @@ pub(super) fn oauth2_settings() -> OAuth2Settings {
         enable_authorization_code: false,
         pkce: Default::default(),
         authorization_code_ttl: 60,
+        refresh_token_ttl: 1_209_600,
+        reuse_refresh_token: false,
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: None,

@@ -34,6 +34,8 @@ pub fn oauth2(global: bool) -> OAuth2Config {
         enable_authorization_code: false,
         pkce: Default::default(),
         authorization_code_ttl: 60,
+        refresh_token_ttl: 1_209_600,
+        reuse_refresh_token: false,
         anonymous: None,
         auth_header_name: "authorization".into(),
         realm: Some("api".into()),

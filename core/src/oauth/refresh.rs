@@ -1,0 +1,268 @@
+//! Refresh tokens without a database: rotation with reuse detection.
+//!
+//! A refresh token is its own record: [`RefreshClaims`] sealed with the snapshot's signing keys
+//! ([`crate::token::KeyRing::seal_refresh`]: the AEAD key of authorization codes under another
+//! authenticated version byte, so a refresh token never opens as a code or an access token). It
+//! names the plugin that issued it, the client and its secret epoch, the user, the granted
+//! scope, its expiry, a random id, and its **family**: the id of the first refresh token of the
+//! chain a grant started, kept by every rotation, with a generation counting the rotations.
+//!
+//! The state is two kinds of ids in the revocation store ([`crate::revocation`]):
+//! - [`RefreshClaims::used_id`] of every refresh token already exchanged (rotation), kept until
+//!   that token would have expired; inserting it is the single-use test;
+//! - [`RefreshClaims::family_id`] of a family revoked because a rotated token came back (reuse:
+//!   RFC 9700 §4.14.2), kept until the newest token the family could hold has expired
+//!   ([`family_expiry`]). Every refresh token of a revoked family is refused.
+//!
+//! With `reuseRefreshToken` (Kong's option) nothing rotates and nothing is stored: the same
+//! refresh token keeps giving access tokens until it expires.
+
+use super::token_endpoint::{ClientAuthMethod, invalid_client};
+use super::{OAuthError, token_error};
+use crate::revocation::{RevokedId, derive_id};
+use crate::snapshot::{OAuth2Config, Plugin};
+use crate::token::{KeyRing, MAX_SCOPE_LEN, TokenError, plugin_binding};
+
+/// Longest refresh token accepted at the token endpoint, in characters.
+pub const MAX_REFRESH_TOKEN_LEN: usize = 2048;
+/// Kong's `refresh_token_ttl` default: 14 days.
+pub const DEFAULT_REFRESH_TOKEN_TTL: u64 = 1_209_600;
+
+/// What a refresh token carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshClaims {
+    /// Random, per token: what rotation records.
+    pub id: [u8; 16],
+    /// The id of the family's first token; kept by every rotation.
+    pub family: [u8; 16],
+    /// 0 for the first token of a family, then one more per rotation.
+    pub generation: u32,
+    /// [`crate::token::plugin_binding`] of the issuing plugin: refreshed only there.
+    pub plugin: [u8; 8],
+    /// UUID bytes of the client's credential.
+    pub credential_id: [u8; 16],
+    /// The credential's secret epoch at issue: a rotated secret voids the token.
+    pub epoch: u64,
+    /// Unix seconds.
+    pub issued_at: u64,
+    /// Unix seconds; 0: never expires (`refreshTokenTtl: 0`).
+    pub expires_at: u64,
+    /// Granted scopes, space-separated; empty when none.
+    pub scope: String,
+    pub authenticated_userid: String,
+}
+
+impl RefreshClaims {
+    /// The first refresh token of a new family (`id` random), issued by `plugin` at `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn first(
+        plugin: &Plugin,
+        config: &OAuth2Config,
+        credential_id: [u8; 16],
+        epoch: u64,
+        scope: Option<&str>,
+        authenticated_userid: Option<&str>,
+        now: u64,
+        id: [u8; 16],
+    ) -> Self {
+        Self {
+            id,
+            family: id,
+            generation: 0,
+            plugin: plugin_binding(&plugin.id, &plugin.incarnation),
+            credential_id,
+            epoch,
+            issued_at: now,
+            expires_at: expiry(config, now),
+            scope: scope.unwrap_or("").to_owned(),
+            authenticated_userid: authenticated_userid.unwrap_or("").to_owned(),
+        }
+    }
+
+    /// The token that replaces this one at a rotation (`id` random): same family, client,
+    /// scope and user, one generation more, a full lifetime from `now`.
+    pub fn rotated(&self, config: &OAuth2Config, now: u64, id: [u8; 16]) -> Self {
+        Self {
+            id,
+            generation: self.generation.saturating_add(1),
+            issued_at: now,
+            expires_at: expiry(config, now),
+            ..self.clone()
+        }
+    }
+
+    /// Whether the token has expired at `now`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at != 0 && now >= self.expires_at
+    }
+
+    /// The store's id recording that this token was exchanged (a rotation).
+    pub fn used_id(&self) -> RevokedId {
+        RevokedId::token(derive_id("tollgate refresh token id v1", &self.id))
+    }
+
+    /// The store's id of this token's family (revoked as a whole on reuse).
+    pub fn family_id(&self) -> RevokedId {
+        RevokedId::family(self.family)
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, TokenError> {
+        let scope_len = u16::try_from(self.scope.len())
+            .ok()
+            .filter(|&n| usize::from(n) <= MAX_SCOPE_LEN)
+            .ok_or(TokenError::ScopeTooLong)?;
+        let user_len =
+            u8::try_from(self.authenticated_userid.len()).map_err(|_| TokenError::UserIdTooLong)?;
+        let mut out = Vec::with_capacity(96 + self.scope.len() + self.authenticated_userid.len());
+        out.extend_from_slice(&self.id);
+        out.extend_from_slice(&self.family);
+        out.extend_from_slice(&self.generation.to_be_bytes());
+        out.extend_from_slice(&self.plugin);
+        out.extend_from_slice(&self.credential_id);
+        out.extend_from_slice(&self.epoch.to_be_bytes());
+        out.extend_from_slice(&self.issued_at.to_be_bytes());
+        out.extend_from_slice(&self.expires_at.to_be_bytes());
+        out.extend_from_slice(&scope_len.to_be_bytes());
+        out.extend_from_slice(self.scope.as_bytes());
+        out.push(user_len);
+        out.extend_from_slice(self.authenticated_userid.as_bytes());
+        Ok(out)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, TokenError> {
+        let mut rest = bytes;
+        let mut take = |n: usize| -> Result<&[u8], TokenError> {
+            if rest.len() < n {
+                return Err(TokenError::Malformed);
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        let array16 = |b: &[u8]| <[u8; 16]>::try_from(b).map_err(|_| TokenError::Malformed);
+        let u64_of = |b: &[u8]| {
+            <[u8; 8]>::try_from(b)
+                .map(u64::from_be_bytes)
+                .map_err(|_| TokenError::Malformed)
+        };
+        let text = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .map(str::to_owned)
+                .map_err(|_| TokenError::Malformed)
+        };
+        let id = array16(take(16)?)?;
+        let family = array16(take(16)?)?;
+        let generation = <[u8; 4]>::try_from(take(4)?)
+            .map(u32::from_be_bytes)
+            .map_err(|_| TokenError::Malformed)?;
+        let plugin = <[u8; 8]>::try_from(take(8)?).map_err(|_| TokenError::Malformed)?;
+        let credential_id = array16(take(16)?)?;
+        let epoch = u64_of(take(8)?)?;
+        let issued_at = u64_of(take(8)?)?;
+        let expires_at = u64_of(take(8)?)?;
+        let scope_len = take(2)?;
+        let scope_len = usize::from(u16::from_be_bytes([scope_len[0], scope_len[1]]));
+        if scope_len > MAX_SCOPE_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let scope = text(take(scope_len)?)?;
+        let user_len = usize::from(take(1)?[0]);
+        let authenticated_userid = text(take(user_len)?)?;
+        if !rest.is_empty() {
+            return Err(TokenError::Malformed);
+        }
+        Ok(Self {
+            id,
+            family,
+            generation,
+            plugin,
+            credential_id,
+            epoch,
+            issued_at,
+            expires_at,
+            scope,
+            authenticated_userid,
+        })
+    }
+
+    /// Seals the claims with the ring's active key. `nonce` must be fresh random bytes.
+    pub fn seal(&self, ring: &KeyRing, nonce: [u8; 24]) -> Result<String, TokenError> {
+        ring.seal_refresh(&self.encode()?, nonce)
+    }
+
+    /// Opens a token sealed by [`Self::seal`] with any key of the ring. Checks nothing else
+    /// (see [`check_refresh`]).
+    pub fn open(ring: &KeyRing, token: &str) -> Result<Self, TokenError> {
+        Self::decode(&ring.open_refresh(token, MAX_REFRESH_TOKEN_LEN)?)
+    }
+}
+
+/// When a refresh token issued at `now` expires (0: never, `refreshTokenTtl: 0`).
+fn expiry(config: &OAuth2Config, now: u64) -> u64 {
+    if config.refresh_token_ttl == 0 {
+        0
+    } else {
+        now.saturating_add(config.refresh_token_ttl)
+    }
+}
+
+/// Until when a family revoked at `now` because `presented` came back must stay revoked: the
+/// latest expiry a token of the family can have (the newest was issued at the latest `now`,
+/// with today's `refreshTokenTtl`, or later than `presented` under an older, longer one). 0
+/// (forever) when refresh tokens never expire.
+pub fn family_expiry(config: &OAuth2Config, presented: &RefreshClaims, now: u64) -> u64 {
+    let latest = expiry(config, now);
+    if latest == 0 || presented.expires_at == 0 {
+        0
+    } else {
+        latest.max(presented.expires_at)
+    }
+}
+
+/// Whether a plugin issues refresh tokens: Kong issues them with the access tokens of the
+/// password and authorization code grants, never when access tokens do not expire.
+pub fn issues_refresh_tokens(config: &OAuth2Config) -> bool {
+    config.token_expiration != 0 && (config.enable_password_grant || config.enable_authorization_code)
+}
+
+/// Kong's answer to a refresh token it does not know (also: expired, rotated, of a revoked
+/// family, of another plugin, or from before a secret rotation).
+pub fn invalid_refresh_token() -> OAuthError {
+    token_error(400, "invalid_request", "Invalid refresh_token")
+}
+
+/// Checks a presented refresh token for the authenticated client `credential_id` (current
+/// secret epoch `epoch`) at `plugin`, once `opened` is [`RefreshClaims::open`] of it:
+/// 1. it was sent, opens with the ring, was issued by this plugin and has not expired, else
+///    `invalid_request` "Invalid refresh_token" (Kong; RFC 6749 §5.2 would say `invalid_grant`);
+/// 2. it was issued to this client, else `invalid_client` (Kong);
+/// 3. it was issued under the client's current secret, else "Invalid refresh_token".
+///
+/// Rotation, reuse and family revocation are the caller's (the revocation store).
+pub fn check_refresh(
+    plugin: &Plugin,
+    auth_method: ClientAuthMethod,
+    credential_id: [u8; 16],
+    epoch: u64,
+    opened: Option<Result<RefreshClaims, TokenError>>,
+    now: u64,
+) -> Result<RefreshClaims, OAuthError> {
+    let Some(Ok(claims)) = opened else {
+        return Err(invalid_refresh_token());
+    };
+    if claims.plugin != plugin_binding(&plugin.id, &plugin.incarnation) || claims.is_expired(now)
+    {
+        return Err(invalid_refresh_token());
+    }
+    if claims.credential_id != credential_id {
+        return Err(invalid_client(auth_method));
+    }
+    if claims.epoch != epoch {
+        return Err(invalid_refresh_token());
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+#[path = "refresh_tests.rs"]
+mod tests;

@@ -10,7 +10,9 @@ request (state, code_challenge); the application's backend, having authenticated
 those parameters with the provision key to the authorization endpoint and gets the redirect
 URI with the code; the session then exchanges the code at the token endpoint with its
 code_verifier (and its secret, or none for a public client: CLIENT_SECRET "-"). Then it
-presents the same code again, which must be refused. Prints one JSON object with what it saw.
+presents the same code again, which must be refused. Then the refresh token grant: it refreshes
+once (a rotation), presents the spent refresh token again, then the newest one (the reuse must
+have revoked the family). Prints one JSON object with what it saw.
 
 Reads the RFC 8414 metadata document and validates it with authlib's own rules (but one), gets a token
 with the client credentials grant from the token endpoint it names (client_secret_basic), and
@@ -91,6 +93,22 @@ def authorization_code(argv: list) -> int:
     except OAuthError as refused:
         replay = {"error": refused.error, "error_description": refused.description}
 
+    # The refresh token grant (authlib's refresh_token): a rotation, then the spent token
+    # presented again (reuse), then the newest one, which the reuse must have revoked too.
+    def refresh(refresh_token: str) -> dict:
+        try:
+            return dict(session.refresh_token(
+                metadata["token_endpoint"], refresh_token=refresh_token, timeout=10
+            ))
+        except OAuthError as refused:
+            return {"error": refused.error, "error_description": refused.description}
+
+    first_refresh = token.get("refresh_token")
+    rotated = refresh(first_refresh) if first_refresh else {}
+    reuse = refresh(first_refresh) if first_refresh else {}
+    newest = rotated.get("refresh_token")
+    newest_after_reuse = refresh(newest) if newest else {}
+
     json.dump(
         {
             "metadata": dict(metadata),
@@ -99,6 +117,11 @@ def authorization_code(argv: list) -> int:
             "state_matches": dict(parse_qsl(urlsplit(callback).query)).get("state") == state,
             "token": dict(token),
             "replay": replay,
+            "refresh": {
+                "rotated": rotated,
+                "reuse": reuse,
+                "newest_after_reuse": newest_after_reuse,
+            },
         },
         sys.stdout,
     )

@@ -14,8 +14,9 @@ const PROVISION_KEY: &str = "0123456789abcdef0123456789abcdef";
 const CALLBACK: &str = "https://app.example/cb";
 const SPA_CALLBACK: &str = "http://127.0.0.1:9/spa/callback";
 
-/// Three oauth2 plugins of the quickstart's namespace with the authorization code grant:
-/// `/code` (`pkce: lax`), `/strict` (`pkce: strict`) and `/brief` (codes live 1 s); a
+/// Five oauth2 plugins of the quickstart's namespace with the authorization code grant:
+/// `/code` (`pkce: lax`), `/strict` (`pkce: strict`), `/brief` (codes live 1 s), `/reuse`
+/// (`reuseRefreshToken`) and `/short` (refresh tokens live 1 s); a
 /// confidential client `web` and a public client `spa` of the quickstart's consumer.
 const CODE_PLUGINS: &str = "
 apiVersion: v1
@@ -74,6 +75,38 @@ spec:
     globalCredentials: true
     authorizationCodeTtl: 1
     provisionKeySecretRef: {name: code-provision, key: provision_key}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: oauth2-reuse}
+spec:
+  type: oauth2
+  oauth2:
+    enableAuthorizationCode: true
+    globalCredentials: true
+    reuseRefreshToken: true
+    provisionKeySecretRef: {name: code-provision, key: provision_key}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: oauth2-short}
+spec:
+  type: oauth2
+  oauth2:
+    enableAuthorizationCode: true
+    globalCredentials: true
+    refreshTokenTtl: 1
+    provisionKeySecretRef: {name: code-provision, key: provision_key}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: reuse}
+spec: {paths: [/reuse], plugins: [oauth2-reuse]}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: short}
+spec: {paths: [/short], plugins: [oauth2-short]}
 ---
 apiVersion: tollgate.dev/v1alpha1
 kind: GatewayRoute
@@ -232,6 +265,32 @@ async fn a_real_client_completes_the_authorization_code_grant_with_pkce_on_both_
                 seen["replay"],
                 serde_json::json!({"error": "invalid_grant", "error_description": "Invalid code"}),
                 "{what}: the code is single use"
+            );
+            // authlib's refresh: a rotation, then reuse of the spent token revokes the family.
+            let first_refresh = token["refresh_token"].as_str().expect("a refresh token");
+            let refresh = &seen["refresh"];
+            let rotated = &refresh["rotated"];
+            assert_eq!(rotated["token_type"], "bearer", "{what}: {seen}");
+            assert_eq!(rotated["scope"], "read write", "{what}: {seen}");
+            let newest = rotated["refresh_token"].as_str().expect("rotated");
+            assert_ne!(newest, first_refresh, "{what}: a new refresh token");
+            let invalid = serde_json::json!({
+                "error": "invalid_request", "error_description": "Invalid refresh_token"
+            });
+            assert_eq!(refresh["reuse"], invalid, "{what}: the spent token");
+            assert_eq!(
+                refresh["newest_after_reuse"], invalid,
+                "{what}: the family is revoked"
+            );
+            let refreshed = rotated["access_token"].as_str().expect("access token");
+            let upstream = qs.call_upstream(Some(refreshed)).await;
+            assert_eq!(upstream.status, 200, "{what}: {}", upstream.describe());
+            assert_eq!(
+                echoed_headers(&upstream.json())
+                    .get("x-authenticated-userid")
+                    .map(String::as_str),
+                Some(user),
+                "{what}: the refreshed token keeps the user"
             );
 
             let access_token = token["access_token"].as_str().expect("access token");
@@ -534,4 +593,154 @@ async fn a_code_spent_before_a_restart_stays_spent_after_it() {
     );
     let issued = post(&qs, "/code/oauth2/token", &exchange_body(&kept, "")).await;
     assert_eq!(issued.status, 200, "{}", issued.describe());
+}
+
+/// A refresh request for `web` (or `client`'s own authentication) at `prefix`.
+async fn refresh_at(qs: &Quickstart, prefix: &str, client: &str, refresh_token: &str) -> Response {
+    post(
+        qs,
+        &format!("{prefix}/oauth2/token"),
+        &format!("grant_type=refresh_token&{client}&refresh_token={refresh_token}"),
+    )
+    .await
+}
+
+const WEB: &str = "client_id=web&client_secret=web-secret";
+
+/// The refresh token a code exchange at `prefix` answered, with its access token.
+async fn exchanged(qs: &Quickstart, prefix: &str) -> (String, String) {
+    let code = code(qs, prefix, "").await;
+    let issued = post(
+        qs,
+        &format!("{prefix}/oauth2/token"),
+        &exchange_body(&code, ""),
+    )
+    .await;
+    assert_eq!(issued.status, 200, "{}", issued.describe());
+    let body = issued.json();
+    let refresh = body["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a refresh token: {}", issued.describe()))
+        .to_owned();
+    (access_token_of(&issued), refresh)
+}
+
+/// The refresh token grant by hand, on both server paths: a rotation answers Kong's body and a
+/// new refresh token; another client, a wrong secret, no token and a made-up one are refused
+/// with Kong's errors (and spend nothing); the spent token presented again revokes its family,
+/// so the newest token is refused too; a token works only at the plugin that issued it;
+/// `reuseRefreshToken` answers the same token each time; an expired token is refused; client
+/// credentials get no refresh token.
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+    for fast_path in [true, false] {
+        let qs = start("refresh", fast_path).await;
+        let at = |what: &str| format!("fast path {fast_path}: {what}");
+        let invalid = "Invalid refresh_token";
+
+        let (_, first) = exchanged(&qs, "/code").await;
+        let rotated = refresh_at(&qs, "/code", WEB, &first).await;
+        assert_eq!(rotated.status, 200, "{}", rotated.describe());
+        assert_eq!(rotated.header("cache-control"), Some("no-store"));
+        let body = rotated.json();
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["access_token", "expires_in", "refresh_token", "token_type"],
+            "{}",
+            at("Kong's fields")
+        );
+        assert_eq!(body["token_type"], "bearer");
+        assert_eq!(body["expires_in"], 7200);
+        let second = body["refresh_token"].as_str().expect("refresh").to_owned();
+        assert_ne!(second, first, "{}", at("rotated"));
+        let access = access_token_of(&rotated);
+        let upstream = qs.call_upstream(Some(&access)).await;
+        assert_eq!(upstream.status, 200, "{}", upstream.describe());
+
+        // Refusals that spend nothing.
+        let refused = refresh_at(&qs, "/code", "client_id=spa", &second).await;
+        assert_error(
+            &refused,
+            400,
+            "invalid_client",
+            "Invalid client authentication",
+            &at("another client"),
+        );
+        let refused = refresh_at(&qs, "/code", "client_id=web&client_secret=guess", &second).await;
+        assert_error(
+            &refused,
+            400,
+            "invalid_client",
+            "Invalid client authentication",
+            &at("a wrong secret"),
+        );
+        let refused = refresh_at(&qs, "/code", WEB, "made-up").await;
+        assert_error(&refused, 400, "invalid_request", invalid, &at("made up"));
+        let refused = post(&qs, "/code/oauth2/token", &format!("grant_type=refresh_token&{WEB}")).await;
+        assert_error(&refused, 400, "invalid_request", invalid, &at("no token"));
+        let refused = refresh_at(&qs, "/reuse", WEB, &second).await;
+        assert_error(&refused, 400, "invalid_request", invalid, &at("another plugin"));
+
+        // The second token still works (nothing above spent it); its successor is the newest.
+        let third = refresh_at(&qs, "/code", WEB, &second).await;
+        assert_eq!(third.status, 200, "{}", third.describe());
+        let third = third.json()["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
+
+        // Reuse: the spent first token comes back. The family is revoked: the newest too.
+        let refused = refresh_at(&qs, "/code", WEB, &first).await;
+        assert_error(&refused, 400, "invalid_request", invalid, &at("reuse"));
+        let refused = refresh_at(&qs, "/code", WEB, &third).await;
+        assert_error(&refused, 400, "invalid_request", invalid, &at("newest after reuse"));
+        // Another family of the same client is untouched.
+        let (_, other) = exchanged(&qs, "/code").await;
+        let fine = refresh_at(&qs, "/code", WEB, &other).await;
+        assert_eq!(fine.status, 200, "{}", at(&fine.describe()));
+
+        // reuseRefreshToken: the same token, every time.
+        let (_, kept) = exchanged(&qs, "/reuse").await;
+        for round in 0..2 {
+            let again = refresh_at(&qs, "/reuse", WEB, &kept).await;
+            assert_eq!(again.status, 200, "{}", again.describe());
+            assert_eq!(
+                again.json()["refresh_token"].as_str(),
+                Some(kept.as_str()),
+                "{}",
+                at(&format!("round {round}"))
+            );
+        }
+
+        // Expiry: `/short` refresh tokens live one second; wait until the clock has passed it.
+        let (_, short) = exchanged(&qs, "/short").await;
+        let issued_by = unix_now();
+        wait_until(
+            std::time::Duration::from_secs(10),
+            "the short refresh token's lifetime to pass",
+            || async move {
+                if unix_now() > issued_by + 1 {
+                    Ok(())
+                } else {
+                    Err("not yet".to_owned())
+                }
+            },
+        )
+        .await
+        .expect("the clock moves");
+        let refused = refresh_at(&qs, "/short", WEB, &short).await;
+        assert_error(&refused, 400, "invalid_request", invalid, &at("expired"));
+
+        // Client credentials: no refresh token (RFC 6749 §4.4.3).
+        let cc = qs.request_token(quickstart::CLIENT_SECRET).await;
+        assert_eq!(cc.status, 200, "{}", cc.describe());
+        assert!(cc.json().get("refresh_token").is_none(), "{}", cc.describe());
+    }
 }

@@ -386,8 +386,11 @@ pub struct OAuth2Config {
     pub reuse_refresh_token: bool,
 }
 
+/// Kong's `refresh_token_ttl` default: 14 days.
+pub const DEFAULT_REFRESH_TOKEN_TTL: u64 = 1_209_600;
+
 fn default_refresh_token_ttl() -> u64 {
-    crate::oauth::refresh::DEFAULT_REFRESH_TOKEN_TTL
+    DEFAULT_REFRESH_TOKEN_TTL
 }
 
 /// Default lifetime of an authorization code, in seconds.

@@ -57,7 +57,7 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
     if config.enable_authorization_code {
         grants.push("authorization_code");
     }
-    if super::refresh::issues_refresh_tokens(config) {
+    if super::token_endpoint::issues_refresh_tokens(config) {
         grants.push("refresh_token");
     }
     let auth_methods = ["client_secret_basic", "client_secret_post"];

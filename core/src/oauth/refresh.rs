@@ -25,8 +25,8 @@ use crate::token::{KeyRing, MAX_SCOPE_LEN, TokenError, plugin_binding};
 
 /// Longest refresh token accepted at the token endpoint, in characters.
 pub const MAX_REFRESH_TOKEN_LEN: usize = 2048;
-/// Kong's `refresh_token_ttl` default: 14 days.
-pub const DEFAULT_REFRESH_TOKEN_TTL: u64 = 1_209_600;
+pub use super::token_endpoint::issues_refresh_tokens;
+pub use crate::snapshot::DEFAULT_REFRESH_TOKEN_TTL;
 
 /// What a refresh token carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,12 +219,6 @@ pub fn family_expiry(config: &OAuth2Config, presented: &RefreshClaims, now: u64)
     }
 }
 
-/// Whether a plugin issues refresh tokens: Kong issues them with the access tokens of the
-/// password and authorization code grants, never when access tokens do not expire.
-pub fn issues_refresh_tokens(config: &OAuth2Config) -> bool {
-    config.token_expiration != 0 && (config.enable_password_grant || config.enable_authorization_code)
-}
-
 /// Kong's answer to a refresh token it does not know (also: expired, rotated, of a revoked
 /// family, of another plugin, or from before a secret rotation).
 pub fn invalid_refresh_token() -> OAuthError {
@@ -250,8 +244,7 @@ pub fn check_refresh(
     let Some(Ok(claims)) = opened else {
         return Err(invalid_refresh_token());
     };
-    if claims.plugin != plugin_binding(&plugin.id, &plugin.incarnation) || claims.is_expired(now)
-    {
+    if claims.plugin != plugin_binding(&plugin.id, &plugin.incarnation) || claims.is_expired(now) {
         return Err(invalid_refresh_token());
     }
     if claims.credential_id != credential_id {

@@ -94,7 +94,10 @@ fn a_changed_unknown_or_oversized_refresh_token_is_refused() {
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
         let changed = String::from_utf8(bytes).expect("ascii");
         if changed != token {
-            assert!(RefreshClaims::open(&ring1, &changed).is_err(), "position {i}");
+            assert!(
+                RefreshClaims::open(&ring1, &changed).is_err(),
+                "position {i}"
+            );
         }
     }
     let other = ring(&[("k1", 2)], "k1");
@@ -128,8 +131,18 @@ fn rotation_keeps_the_family_and_grant_and_gives_a_new_id_and_lifetime() {
         (5_000, 5_000 + DEFAULT_REFRESH_TOKEN_TTL)
     );
     assert_eq!(
-        (&next.scope, &next.authenticated_userid, next.credential_id, next.epoch),
-        (&first.scope, &first.authenticated_userid, first.credential_id, first.epoch)
+        (
+            &next.scope,
+            &next.authenticated_userid,
+            next.credential_id,
+            next.epoch
+        ),
+        (
+            &first.scope,
+            &first.authenticated_userid,
+            first.credential_id,
+            first.epoch
+        )
     );
     assert_ne!(next.used_id(), first.used_id());
     assert_eq!(next.family_id(), first.family_id());
@@ -180,14 +193,21 @@ fn check_refresh_refuses_with_kongs_errors() {
     let check = |plugin: &Plugin, cred: [u8; 16], epoch: u64, opened, now| {
         check_refresh(plugin, ClientAuthMethod::Body, cred, epoch, opened, now)
     };
-    assert_eq!(check(&plugin1, [2; 16], 99, open(), 1_001), Ok(claims.clone()));
+    assert_eq!(
+        check(&plugin1, [2; 16], 99, open(), 1_001),
+        Ok(claims.clone())
+    );
 
     let invalid = |r: Result<RefreshClaims, OAuthError>| {
         let e = r.expect_err("refused");
         (e.status, e.error, e.description)
     };
     let want = (400, "invalid_request", "Invalid refresh_token".to_string());
-    assert_eq!(invalid(check(&plugin1, [2; 16], 99, None, 1_001)), want, "missing");
+    assert_eq!(
+        invalid(check(&plugin1, [2; 16], 99, None, 1_001)),
+        want,
+        "missing"
+    );
     assert_eq!(
         invalid(check(
             &plugin1,
@@ -223,8 +243,15 @@ fn check_refresh_refuses_with_kongs_errors() {
         ),
         "another client's token"
     );
-    let basic = check_refresh(&plugin1, ClientAuthMethod::Basic, [3; 16], 99, open(), 1_001)
-        .expect_err("refused");
+    let basic = check_refresh(
+        &plugin1,
+        ClientAuthMethod::Basic,
+        [3; 16],
+        99,
+        open(),
+        1_001,
+    )
+    .expect_err("refused");
     assert_eq!(basic.status, 401, "after Basic, invalid_client is a 401");
 }
 

@@ -283,9 +283,7 @@ pub fn parse_token_request(
         Some("authorization_code") if config.enable_authorization_code => {
             GrantType::AuthorizationCode
         }
-        Some("refresh_token") if super::refresh::issues_refresh_tokens(config) => {
-            GrantType::RefreshToken
-        }
+        Some("refresh_token") if issues_refresh_tokens(config) => GrantType::RefreshToken,
         Some(_) => {
             return Err(token_error(
                 400,
@@ -631,6 +629,13 @@ pub fn check_code(
         req.code_verifier.as_deref(),
     )?;
     Ok(code)
+}
+
+/// Whether a plugin issues refresh tokens ([`super::refresh`]): Kong issues them with the access
+/// tokens of the password and authorization code grants, never when access tokens do not expire.
+pub fn issues_refresh_tokens(config: &OAuth2Config) -> bool {
+    config.token_expiration != 0
+        && (config.enable_password_grant || config.enable_authorization_code)
 }
 
 /// The claims of a token issued by `plugin` to a credential at `now` (unix seconds): global to

@@ -683,10 +683,21 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
         );
         let refused = refresh_at(&qs, "/code", WEB, "made-up").await;
         assert_error(&refused, 400, "invalid_request", invalid, &at("made up"));
-        let refused = post(&qs, "/code/oauth2/token", &format!("grant_type=refresh_token&{WEB}")).await;
+        let refused = post(
+            &qs,
+            "/code/oauth2/token",
+            &format!("grant_type=refresh_token&{WEB}"),
+        )
+        .await;
         assert_error(&refused, 400, "invalid_request", invalid, &at("no token"));
         let refused = refresh_at(&qs, "/reuse", WEB, &second).await;
-        assert_error(&refused, 400, "invalid_request", invalid, &at("another plugin"));
+        assert_error(
+            &refused,
+            400,
+            "invalid_request",
+            invalid,
+            &at("another plugin"),
+        );
 
         // The second token still works (nothing above spent it); its successor is the newest.
         let third = refresh_at(&qs, "/code", WEB, &second).await;
@@ -700,7 +711,13 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
         let refused = refresh_at(&qs, "/code", WEB, &first).await;
         assert_error(&refused, 400, "invalid_request", invalid, &at("reuse"));
         let refused = refresh_at(&qs, "/code", WEB, &third).await;
-        assert_error(&refused, 400, "invalid_request", invalid, &at("newest after reuse"));
+        assert_error(
+            &refused,
+            400,
+            "invalid_request",
+            invalid,
+            &at("newest after reuse"),
+        );
         // Another family of the same client is untouched.
         let (_, other) = exchanged(&qs, "/code").await;
         let fine = refresh_at(&qs, "/code", WEB, &other).await;
@@ -741,6 +758,10 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
         // Client credentials: no refresh token (RFC 6749 §4.4.3).
         let cc = qs.request_token(quickstart::CLIENT_SECRET).await;
         assert_eq!(cc.status, 200, "{}", cc.describe());
-        assert!(cc.json().get("refresh_token").is_none(), "{}", cc.describe());
+        assert!(
+            cc.json().get("refresh_token").is_none(),
+            "{}",
+            cc.describe()
+        );
     }
 }

@@ -176,7 +176,16 @@ pub async fn serve(
     };
     let now = unix_now();
     if token_request.grant_type == GrantType::RefreshToken {
-        return match refresh(ctx, compiled, plugin, config, &token_request, entry, uuid, now) {
+        return match refresh(
+            ctx,
+            compiled,
+            plugin,
+            config,
+            &token_request,
+            entry,
+            uuid,
+            now,
+        ) {
             Ok((claims, refresh_token)) => issue(
                 ctx,
                 compiled,
@@ -315,7 +324,9 @@ fn refresh(
     );
     if config.reuse_refresh_token {
         // Kong's option: the same refresh token keeps working until it expires.
-        let same = presented.map(str::to_owned).ok_or_else(invalid_refresh_token)?;
+        let same = presented
+            .map(str::to_owned)
+            .ok_or_else(invalid_refresh_token)?;
         return Ok((access, same));
     }
     match store.insert(claims.used_id(), claims.expires_at, now) {

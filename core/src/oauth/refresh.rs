@@ -256,6 +256,37 @@ pub fn check_refresh(
     Ok(claims)
 }
 
+/// RFC 7009 for a refresh token (`…/oauth2/revoke`), once `opened` is [`RefreshClaims::open`] of
+/// the presented token and the caller authenticated as the credential `caller_id`: a live
+/// refresh token of `plugin` issued to the caller revokes its whole family (the entry to record
+/// and until when); one issued to another client is 400 `unauthorized_client`; anything else
+/// (not a refresh token, another plugin's, expired) needs nothing (`None`).
+pub fn revocation_of(
+    config: &OAuth2Config,
+    plugin: &Plugin,
+    caller_id: [u8; 16],
+    opened: Result<RefreshClaims, TokenError>,
+    now: u64,
+) -> Result<Option<(RevokedId, u64)>, OAuthError> {
+    let Ok(claims) = opened else {
+        return Ok(None);
+    };
+    if claims.plugin != plugin_binding(&plugin.id, &plugin.incarnation) || claims.is_expired(now) {
+        return Ok(None);
+    }
+    if claims.credential_id != caller_id {
+        return Err(token_error(
+            400,
+            "unauthorized_client",
+            "The token was not issued to this client",
+        ));
+    }
+    Ok(Some((
+        claims.family_id(),
+        family_expiry(config, &claims, now),
+    )))
+}
+
 #[cfg(test)]
 #[path = "refresh_tests.rs"]
 mod tests;

@@ -286,3 +286,49 @@ fn the_refresh_grant_is_offered_only_with_a_grant_that_issues_refresh_tokens() {
         "client credentials never get a refresh token"
     );
 }
+
+#[test]
+fn revoking_a_refresh_token_revokes_its_family_for_its_own_client_only() {
+    let ring = ring(&[("k1", 1)], "k1");
+    let claims = first();
+    let token = claims.seal(&ring, [5; 24]).expect("sealed");
+    let open = || RefreshClaims::open(&ring, &token);
+    let config = config();
+    assert_eq!(
+        revocation_of(&config, &plugin("uid-1"), [2; 16], open(), 1_001),
+        Ok(Some((
+            claims.family_id(),
+            family_expiry(&config, &claims, 1_001)
+        )))
+    );
+    let other = revocation_of(&config, &plugin("uid-1"), [3; 16], open(), 1_001)
+        .expect_err("another client's");
+    assert_eq!((other.status, other.error), (400, "unauthorized_client"));
+    assert_eq!(
+        revocation_of(&config, &plugin("uid-2"), [2; 16], open(), 1_001),
+        Ok(None),
+        "another plugin's"
+    );
+    assert_eq!(
+        revocation_of(
+            &config,
+            &plugin("uid-1"),
+            [2; 16],
+            open(),
+            claims.expires_at
+        ),
+        Ok(None),
+        "expired"
+    );
+    assert_eq!(
+        revocation_of(
+            &config,
+            &plugin("uid-1"),
+            [2; 16],
+            RefreshClaims::open(&ring, "nope"),
+            1_001
+        ),
+        Ok(None),
+        "not a refresh token"
+    );
+}

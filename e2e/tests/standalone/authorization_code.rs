@@ -629,8 +629,8 @@ async fn exchanged(qs: &Quickstart, prefix: &str) -> (String, String) {
 /// new refresh token; another client, a wrong secret, no token and a made-up one are refused
 /// with Kong's errors (and spend nothing); the spent token presented again revokes its family,
 /// so the newest token is refused too; a token works only at the plugin that issued it;
-/// `reuseRefreshToken` answers the same token each time; an expired token is refused; client
-/// credentials get no refresh token.
+/// a refresh token revoked at `…/oauth2/revoke` is refused; `reuseRefreshToken` answers the same
+/// token each time; an expired token is refused; client credentials get no refresh token.
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     for fast_path in [true, false] {
@@ -722,6 +722,20 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
         let (_, other) = exchanged(&qs, "/code").await;
         let fine = refresh_at(&qs, "/code", WEB, &other).await;
         assert_eq!(fine.status, 200, "{}", at(&fine.describe()));
+        // RFC 7009: revoking a refresh token revokes its family.
+        let other = fine.json()["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
+        let revoked = post(
+            &qs,
+            "/code/oauth2/revoke",
+            &format!("{WEB}&token={other}&token_type_hint=refresh_token"),
+        )
+        .await;
+        assert_eq!(revoked.status, 200, "{}", at(&revoked.describe()));
+        let refused = refresh_at(&qs, "/code", WEB, &other).await;
+        assert_error(&refused, 400, "invalid_request", invalid, &at("revoked"));
 
         // reuseRefreshToken: the same token, every time.
         let (_, kept) = exchanged(&qs, "/reuse").await;

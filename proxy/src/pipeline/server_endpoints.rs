@@ -17,6 +17,7 @@ use tollgate_core::oauth::introspect_endpoint::{
     MAX_INTROSPECTED_TOKEN_LEN, authorize_introspecting_client, introspection_response,
     parse_introspection_request,
 };
+use tollgate_core::oauth::refresh::{RefreshClaims, revocation_of};
 use tollgate_core::oauth::revoke_endpoint::{
     MAX_REVOKED_TOKEN_LEN, Revocation, authorize_revoking_client, parse_revocation_request,
     revocation_decision, store_full,
@@ -201,14 +202,28 @@ pub async fn revoke(
         asked.client_secret(),
         |credential, secret_ok| authorize_revoking_client(&asked, credential, secret_ok),
     );
-    let caller = match authenticated.await {
-        Ok((entry, _)) => &entry.credential,
+    let (caller, caller_id) = match authenticated.await {
+        Ok((entry, uuid)) => (&entry.credential, uuid),
         Err(response) => return response,
     };
     let token = asked.token();
     let now = unix_now();
-    let opened = (token.len() <= MAX_REVOKED_TOKEN_LEN).then(|| compiled.keys.open_with_id(token));
-    match revocation_decision(plugin, caller, opened, &compiled.index, now) {
+    // A refresh token revokes its whole family.
+    let family = (token.len() <= MAX_REVOKED_TOKEN_LEN)
+        .then(|| RefreshClaims::open(&compiled.keys, token))
+        .filter(Result::is_ok)
+        .map(|opened| revocation_of(config, plugin, caller_id, opened, now));
+    let decision = match family {
+        Some(Ok(Some((id, expires_at)))) => Ok(Revocation::Revoke { id, expires_at }),
+        Some(Ok(None)) => Ok(Revocation::Nothing),
+        Some(Err(error)) => Err(error),
+        None => {
+            let opened =
+                (token.len() <= MAX_REVOKED_TOKEN_LEN).then(|| compiled.keys.open_with_id(token));
+            revocation_decision(plugin, caller, opened, &compiled.index, now)
+        }
+    };
+    match decision {
         Ok(Revocation::Nothing) => json(StatusCode::OK, Vec::new()),
         Ok(Revocation::Revoke { id, expires_at }) => {
             match ctx.state.revocations().insert(id, expires_at, now) {

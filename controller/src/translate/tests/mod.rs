@@ -73,6 +73,9 @@ pub(super) fn credential(
             hash_secret: false,
             redirect_uris: vec![],
             client_type: ClientType::Confidential,
+            previous_client_secrets: vec![],
+            tokens_survive_rotation: false,
+            generate_secret: false,
         },
     )
 }

@@ -5,6 +5,7 @@ mod address_policy;
 mod dependencies;
 mod problems;
 mod rate_limit;
+mod rotation;
 mod snapshot;
 mod tenancy;
 mod validity;

@@ -180,3 +180,44 @@ fn a_missing_secret_with_generate_secret_says_who_writes_it() {
     assert_eq!(t.problems[0].reason, reason::SECRET_KEY_NOT_FOUND);
     assert!(t.problems[0].message.contains("generateSecret"));
 }
+
+#[test]
+fn while_the_new_secret_is_hashed_the_previous_one_keeps_the_client_served() {
+    let hashed = |mut objects: Objects| {
+        edit_credential(&mut objects, |c| {
+            c.spec.hash_secret = true;
+            c.spec.tokens_survive_rotation = true;
+        });
+        objects
+    };
+    let pool = Arc::new(super::super::HashPool::new(1, || {}).expect("pool"));
+    let mut hasher = SecretHasher::with_pool(Arc::clone(&pool));
+    let policy = AddressPolicy::standalone();
+    let services = ServiceEndpoints::new();
+    let objects = hashed(quickstart());
+    let mut t = translate(&objects, &services, &policy, &keys(), &mut hasher);
+    while !t.problems.is_empty() {
+        assert!(pool.wait_idle(std::time::Duration::from_secs(30)));
+        t = translate(&objects, &services, &policy, &keys(), &mut hasher);
+    }
+    let old = t.snapshot.credentials[0].secret_verifier.clone();
+    let epoch = t.snapshot.credentials[0].epoch();
+
+    // Rotated: the new secret goes to the pool, the old one serves meanwhile, without a problem.
+    let objects = hashed(rotated(rfc3339(600)));
+    let during = translate(&objects, &services, &policy, &keys(), &mut hasher);
+    assert_eq!(during.problems, vec![]);
+    assert_eq!(hasher.pending(), 1);
+    let c = &during.snapshot.credentials[0];
+    assert_eq!(c.secret_verifier, old);
+    assert!(c.previous_secrets.is_empty());
+    assert_eq!(c.epoch(), epoch);
+
+    assert!(pool.wait_idle(std::time::Duration::from_secs(30)));
+    let after = translate(&objects, &services, &policy, &keys(), &mut hasher);
+    assert_eq!(hasher.pending(), 0);
+    let c = &after.snapshot.credentials[0];
+    assert_ne!(c.secret_verifier, old);
+    assert_eq!(Some(c.previous_secrets[0].verifier.clone()), old);
+    assert_eq!(c.epoch(), epoch, "tokens survive");
+}

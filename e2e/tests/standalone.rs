@@ -16,6 +16,8 @@ use tollgate_e2e::wait::{RELOAD, wait_until};
 
 #[path = "standalone/rate_limit.rs"]
 mod rate_limit;
+#[path = "standalone/rotation.rs"]
+mod rotation;
 
 #[tokio::test]
 async fn a_token_from_a_form_over_https_reaches_the_upstream_with_the_consumer_headers() {

@@ -49,6 +49,35 @@ pub enum Programming {
     Pending(String),
 }
 
+/// Condition type on an OAuth2Credential whose client secret the controller generated.
+pub const CONDITION_SECRET_GENERATED: &str = "SecretGenerated";
+
+/// The `SecretGenerated` condition (True, reason `Generated`), its transition time kept from
+/// `current` while it stays.
+pub fn generated_condition(
+    message: &str,
+    generation: Option<i64>,
+    current: Option<&ObjectStatus>,
+    now: &str,
+) -> Condition {
+    let since = current
+        .and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == CONDITION_SECRET_GENERATED)
+        })
+        .filter(|c| c.status == ConditionStatus::True)
+        .map_or_else(|| now.to_owned(), |c| c.last_transition_time.clone());
+    Condition {
+        type_: CONDITION_SECRET_GENERATED.to_owned(),
+        status: ConditionStatus::True,
+        reason: "Generated".to_owned(),
+        message: message.to_owned(),
+        last_transition_time: since,
+        observed_generation: generation,
+    }
+}
+
 /// The status the object should have. `lastTransitionTime` is kept from `current` for every
 /// condition whose status did not change, and set to `now` otherwise.
 pub fn desired_status(

@@ -236,7 +236,10 @@ fn tokens_that_survive_rotation_keep_their_epoch_across_a_new_secret() {
     assert_ne!(bound, rotated, "by default a new secret revokes");
     c.tokens_survive_rotation = true;
     let surviving = c.epoch();
-    assert!(surviving != bound && surviving != rotated, "switching modes revokes too");
+    assert!(
+        surviving != bound && surviving != rotated,
+        "switching modes revokes too"
+    );
     c.secret_verifier = Some(KONG_PBKDF2.into());
     assert_eq!(c.epoch(), surviving, "a new secret keeps the tokens");
     c.consumer_id = "another".into();

@@ -259,7 +259,9 @@ fn check_credential<'a>(
     }
     for previous in &c.previous_secrets {
         if let Err(e) = Verifier::parse(&previous.verifier) {
-            problems.push(format!("{who}: a previous secret's verifier is invalid: {e}"));
+            problems.push(format!(
+                "{who}: a previous secret's verifier is invalid: {e}"
+            ));
         }
     }
 }

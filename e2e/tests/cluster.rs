@@ -2163,12 +2163,24 @@ spec:
         !env.work.all_logs().contains(&value),
         "the generated secret is never logged"
     );
-    assert!(!generated["message"].as_str().unwrap_or_default().contains(&value));
+    assert!(
+        !generated["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&value)
+    );
     for g in 0..env.gateways.len() {
-        let what = format!("a token with the generated secret from {}", env.gateways[g].name);
+        let what = format!(
+            "a token with the generated secret from {}",
+            env.gateways[g].name
+        );
         wait_until(RELOAD, &what, || async {
             let r = env.token(g, "generated-client", &value).await;
-            if r.status == 200 { Ok(()) } else { Err(r.describe()) }
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(r.describe())
+            }
         })
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
@@ -2248,7 +2260,11 @@ stringData:
         let what = format!("the new secret on {}", env.gateways[g].name);
         wait_until(PROGRAMMED, &what, || async {
             let r = env.token(g, "client", "rotated-secret").await;
-            if r.status == 200 { Ok(()) } else { Err(r.describe()) }
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(r.describe())
+            }
         })
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));

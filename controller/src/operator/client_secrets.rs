@@ -222,25 +222,34 @@ mod tests {
     #[tokio::test]
     async fn a_missing_secret_is_created_in_the_credentials_namespace_owned_by_it() {
         let (client, mut api) = mock_client();
-        let task = tokio::spawn(async move {
-            generate(&client, &credential(true), &[], "tg").await
-        });
+        let task =
+            tokio::spawn(async move { generate(&client, &credential(true), &[], "tg").await });
         let created = api
             .answer_with(|_, _| serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-secret"}}))
             .await;
         assert_eq!(created.method, "POST");
-        assert!(created.uri.starts_with("/api/v1/namespaces/team-a/secrets"), "{}", created.uri);
+        assert!(
+            created.uri.starts_with("/api/v1/namespaces/team-a/secrets"),
+            "{}",
+            created.uri
+        );
         let meta = &created.body["metadata"];
         assert_eq!(meta["labels"][SECRET_LABEL], "credential");
         assert_eq!(meta["annotations"][GENERATED_ANNOTATION], "client_secret");
         assert_eq!(meta["ownerReferences"][0]["kind"], "OAuth2Credential");
         assert_eq!(meta["ownerReferences"][0]["name"], "app");
-        let value = created.body["data"]["client_secret"].as_str().expect("data");
+        let value = created.body["data"]["client_secret"]
+            .as_str()
+            .expect("data");
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(value)
             .expect("base64 data");
         assert_eq!(decoded.len(), 43, "32 bytes in base64url");
-        assert!(decoded.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'));
+        assert!(
+            decoded
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        );
         assert_eq!(task.await.expect("task"), Outcome::Created);
     }
 
@@ -248,9 +257,8 @@ mod tests {
     async fn a_labelled_secret_without_the_key_gets_it_by_an_unforced_apply() {
         let (client, mut api) = mock_client();
         let secrets = vec![labelled(&[("other", "x")])];
-        let task = tokio::spawn(async move {
-            generate(&client, &credential(true), &secrets, "tg").await
-        });
+        let task =
+            tokio::spawn(async move { generate(&client, &credential(true), &secrets, "tg").await });
         let apply = api
             .answer_with(|_, _| serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-secret"}}))
             .await;
@@ -269,11 +277,16 @@ mod tests {
     async fn nothing_is_written_when_not_asked_or_already_there_and_a_refusal_names_the_fix() {
         let (client, mut api) = mock_client();
         let present = vec![labelled(&[("client_secret", "chosen")])];
-        assert_eq!(generate(&client, &credential(false), &[], "tg").await, Outcome::Nothing);
-        assert_eq!(generate(&client, &credential(true), &present, "tg").await, Outcome::Nothing);
-        let task = tokio::spawn(async move {
-            generate(&client, &credential(true), &[], "tg").await
-        });
+        assert_eq!(
+            generate(&client, &credential(false), &[], "tg").await,
+            Outcome::Nothing
+        );
+        assert_eq!(
+            generate(&client, &credential(true), &present, "tg").await,
+            Outcome::Nothing
+        );
+        let task =
+            tokio::spawn(async move { generate(&client, &credential(true), &[], "tg").await });
         api.answer(403, status_error(403, "Forbidden")).await;
         let Outcome::Refused(message) = task.await.expect("task") else {
             panic!("refused")
@@ -284,13 +297,22 @@ mod tests {
     #[test]
     fn the_condition_is_read_from_the_annotation_and_generated_values_differ() {
         let mut secret = (*labelled(&[("client_secret", "v")])).clone();
-        assert_eq!(generated_note(&credential(true), &[Arc::new(secret.clone())]), None);
+        assert_eq!(
+            generated_note(&credential(true), &[Arc::new(secret.clone())]),
+            None
+        );
         secret.metadata.annotations = Some(BTreeMap::from([(
             GENERATED_ANNOTATION.into(),
             "client_secret".into(),
         )]));
         let note = generated_note(&credential(true), &[Arc::new(secret)]).expect("note");
-        assert!(note.contains("app-secret") && !note.contains("\"v\""), "{note}");
-        assert_ne!(random_secret().expect("random"), random_secret().expect("random"));
+        assert!(
+            note.contains("app-secret") && !note.contains("\"v\""),
+            "{note}"
+        );
+        assert_ne!(
+            random_secret().expect("random"),
+            random_secret().expect("random")
+        );
     }
 }

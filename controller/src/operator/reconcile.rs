@@ -16,6 +16,7 @@ use kube::{Resource, ResourceExt};
 use tokio::sync::{Notify, watch};
 use tollgate_core::address::AddressPolicy;
 
+use super::client_secrets;
 use super::metrics::{ControllerMetrics, ReconcileOutcome};
 use super::plan::{self, Inputs, NamespacedName, Plan};
 use super::programmed::{History, ObjectKey};
@@ -23,7 +24,6 @@ use super::push_client::{ChannelTrust, PushClient};
 use super::pusher::Pusher;
 use super::status::{ObjectProblem, Programming, rfc3339_now};
 use super::status_writer::{Owned, StatusWriter};
-use super::client_secrets;
 use super::stores::Stores;
 use super::verifier_store::VerifierStore;
 use crate::jwks::{self, JwksCache};
@@ -376,8 +376,7 @@ impl Pipeline {
     async fn generate_client_secrets(&mut self, objects: &Objects) {
         let mut live = std::collections::HashSet::new();
         for credential in &objects.credentials {
-            if !credential.spec.generate_secret || credential.meta().deletion_timestamp.is_some()
-            {
+            if !credential.spec.generate_secret || credential.meta().deletion_timestamp.is_some() {
                 continue;
             }
             let Some(uid) = credential.meta().uid.clone() else {

@@ -99,8 +99,10 @@ pub struct OAuth2CredentialSpec {
     pub tokens_survive_rotation: bool,
     /// Let the controller write a strong random secret (32 bytes, base64url) into
     /// `clientSecretRef` when that key is absent, creating the Secret (labelled, owned by this
-    /// credential) when it does not exist. Never overwrites a value. Operator mode only:
-    /// standalone mode reports the key as missing.
+    /// credential) when it does not exist; the `SecretGenerated` condition says it did. Never
+    /// overwrites a value. Needs the controller's `--generate-client-secrets` (the chart's
+    /// `clientSecrets.generate`); standalone mode never writes Secrets and reports the key as
+    /// missing.
     #[serde(default, skip_serializing_if = "is_false")]
     pub generate_secret: bool,
 }

@@ -145,8 +145,7 @@ fn credential(
                 report(
                     ProblemCondition::ResolvedRefs,
                     reason::SECRET_HASHING,
-                    "the client secret is being hashed; the credential is served once done"
-                        .into(),
+                    "the client secret is being hashed; the credential is served once done".into(),
                 );
                 return None;
             }
@@ -236,9 +235,10 @@ struct FoundSecret<'a> {
 }
 
 /// Added to a missing secret's message when `generateSecret` is set.
-const GENERATING: &str = "; generateSecret is set: the operator writes a generated secret there \
-    (standalone mode never writes Secrets: put one in the manifest, such as the output of \
-    `openssl rand -base64 32 | tr '+/' '-_'`)";
+const GENERATING: &str = "; generateSecret is set: an operator run with \
+    --generate-client-secrets (chart value clientSecrets.generate) writes one there; standalone \
+    mode never writes Secrets: put one in the manifest, such as the output of \
+    `openssl rand -base64 32 | tr '+/' '-_'`";
 
 /// The client secret the credential's type calls for: `Ok(None)` for a public client,
 /// `Err(())` once a problem is reported.

@@ -109,7 +109,11 @@ async fn with_tokens_surviving_both_secrets_work_during_the_grace_and_the_old_is
         .expect("opt in");
     wait_until(RELOAD, "the opt-in to apply", || async {
         let r = qs.call_upstream(Some(&before_opt_in)).await;
-        if r.status == 401 { Ok(()) } else { Err(r.describe()) }
+        if r.status == 401 {
+            Ok(())
+        } else {
+            Err(r.describe())
+        }
     })
     .await
     .expect("opt-in applied");
@@ -140,7 +144,12 @@ async fn with_tokens_surviving_both_secrets_work_during_the_grace_and_the_old_is
     .await
     .expect("old secret refused");
     let (refusal, answered_at) = refused;
-    assert_eq!(refusal.json()["error"], "invalid_client", "{}", refusal.describe());
+    assert_eq!(
+        refusal.json()["error"],
+        "invalid_client",
+        "{}",
+        refusal.describe()
+    );
     assert!(
         answered_at >= valid_until,
         "the old secret was refused at {answered_at}, before its validUntil {valid_until}"
@@ -171,7 +180,11 @@ async fn by_default_a_rotation_revokes_older_tokens_but_the_old_secret_still_get
         .expect("delete the old Secret");
     let refused = wait_until(RELOAD, "the deleted old secret to be refused", || async {
         let r = qs.request_token(quickstart::CLIENT_SECRET).await;
-        if r.status == 200 { Err(r.describe()) } else { Ok(r) }
+        if r.status == 200 {
+            Err(r.describe())
+        } else {
+            Ok(r)
+        }
     })
     .await
     .expect("old secret refused");

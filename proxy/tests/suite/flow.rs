@@ -307,8 +307,7 @@ async fn a_previous_secret_gets_tokens_until_its_instant_on_both_paths() {
                 ];
             })
             .build();
-        let proxy =
-            RunningProxy::start_with(Some(snapshot), |o| o.http1_fast_path = fast).await;
+        let proxy = RunningProxy::start_with(Some(snapshot), |o| o.http1_fast_path = fast).await;
         for (secret, ok) in [
             ("new-secret", true),
             ("secret", true),

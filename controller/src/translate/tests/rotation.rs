@@ -52,8 +52,14 @@ fn a_previous_secret_is_served_beside_the_new_one_until_its_instant() {
     assert_eq!(c.previous_secrets.len(), 1);
     let p = &c.previous_secrets[0];
     let now = u64::try_from(Timestamp::now().as_second()).expect("after 1970");
-    assert!(p.valid_until > now + 590 && p.valid_until <= now + 600, "{p:?}");
-    assert!(p.verifier.starts_with("$sha256$"), "a verifier, never the value");
+    assert!(
+        p.valid_until > now + 590 && p.valid_until <= now + 600,
+        "{p:?}"
+    );
+    assert!(
+        p.verifier.starts_with("$sha256$"),
+        "a verifier, never the value"
+    );
     assert!(!String::from_utf8_lossy(&t.snapshot.to_json()).contains(PLAINTEXT));
     tollgate_core::validate::validate(&t.snapshot).expect("valid");
 }
@@ -80,7 +86,11 @@ fn an_unreadable_instant_or_previous_secrets_of_a_public_client_are_refused() {
     let t = run(&rotated("next tuesday".into()));
     assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
     assert_eq!(t.problems[0].reason, reason::INVALID_CREDENTIAL);
-    assert!(t.problems[0].message.contains("RFC 3339"), "{}", t.problems[0].message);
+    assert!(
+        t.problems[0].message.contains("RFC 3339"),
+        "{}",
+        t.problems[0].message
+    );
     assert!(t.snapshot.credentials.is_empty());
 
     let mut objects = quickstart();
@@ -105,7 +115,11 @@ fn an_unreadable_instant_or_previous_secrets_of_a_public_client_are_refused() {
         c.spec.previous_client_secrets = vec![one; 4];
     });
     let t = run(&objects);
-    assert!(t.problems[0].message.contains("more than 3"), "{:?}", t.problems);
+    assert!(
+        t.problems[0].message.contains("more than 3"),
+        "{:?}",
+        t.problems
+    );
 }
 
 /// The quickstart with the Secret's `uid` and `resourceVersion` set, as the API server does.
@@ -148,7 +162,13 @@ fn the_old_secret_moving_to_a_previous_slot_is_not_hashed_again() {
     let mut hasher = SecretHasher::new();
     let policy = AddressPolicy::standalone();
     let services = ServiceEndpoints::new();
-    let first = translate(&hashed(quickstart()), &services, &policy, &keys(), &mut hasher);
+    let first = translate(
+        &hashed(quickstart()),
+        &services,
+        &policy,
+        &keys(),
+        &mut hasher,
+    );
     assert_eq!(hasher.computed(), 1);
     let old = first.snapshot.credentials[0].secret_verifier.clone();
     let objects = hashed(rotated(rfc3339(600)));

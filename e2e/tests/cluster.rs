@@ -2169,6 +2169,52 @@ spec:
             .unwrap_or_default()
             .contains(&value)
     );
+    // Every request of the controller, the Secret writes included, is one the chart grants
+    // with clientSecrets.generate.
+    if let Some(local) = env.local.as_ref() {
+        let tools = format!(
+            "{}:{}",
+            repo_root().join(".tools/bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let rendered = std::process::Command::new("helm")
+            .args(["template", "tollgate"])
+            .arg(repo_root().join("charts/tollgate"))
+            .args([
+                "-n",
+                SYSTEM_NAMESPACE,
+                "--set",
+                "clientSecrets.generate=true",
+            ])
+            .env("PATH", &tools)
+            .output()
+            .expect("helm template runs");
+        assert!(
+            rendered.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        let manifest = env.work.path().join("rendered-generate.yaml");
+        std::fs::write(&manifest, &rendered.stdout).expect("write the rendered chart");
+        let out = std::process::Command::new(python().expect("python"))
+            .arg(repo_root().join("scripts/rbac_check.py"))
+            .arg(&manifest)
+            .arg(local.emulator.audit_log())
+            .args([
+                "--user-agent",
+                CONTROLLER_USER_AGENT,
+                "--release-namespace",
+                SYSTEM_NAMESPACE,
+            ])
+            .output()
+            .expect("rbac_check.py runs");
+        assert!(
+            out.status.success(),
+            "requests the chart's RBAC does not allow:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     for g in 0..env.gateways.len() {
         let what = format!(
             "a token with the generated secret from {}",

@@ -2169,6 +2169,56 @@ spec:
             .unwrap_or_default()
             .contains(&value)
     );
+    // A Secret Tollgate keeps for something else is never written, and the credential says so.
+    let foreign = format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: foreign
+  namespace: {APP_NAMESPACE}
+  labels: {{tollgate.dev/secret: signing-keys}}
+stringData:
+  k2026-01-01: not-a-client-secret-but-long-enough-0123456789
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: OAuth2Credential
+metadata:
+  name: foreign-cred
+  namespace: {APP_NAMESPACE}
+spec:
+  consumerRef: {{name: jane}}
+  clientId: foreign-client
+  clientSecretRef: {{name: foreign, key: client_secret}}
+  generateSecret: true
+"#
+    );
+    env.kubectl.apply(&foreign).await.expect("apply");
+    env.kubectl
+        .wait_for(
+            "oauth2credentials/foreign-cred",
+            APP_NAMESPACE,
+            "condition=SecretGenerated=false",
+            PROGRAMMED,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("SecretGenerated=False: {e}\n{}", env.work.all_logs()));
+    let refused = env
+        .kubectl
+        .get_json("oauth2credentials/foreign-cred", APP_NAMESPACE)
+        .await
+        .expect("get");
+    assert_eq!(
+        condition(&refused, "SecretGenerated")["reason"],
+        "GenerationRefused",
+        "{refused}"
+    );
+    let untouched = env
+        .kubectl
+        .get_json("secrets/foreign", APP_NAMESPACE)
+        .await
+        .expect("get the foreign Secret");
+    assert!(untouched["data"]["client_secret"].is_null(), "{untouched}");
+
     // Every request of the controller, the Secret writes included, is one the chart grants
     // with clientSecrets.generate.
     if let Some(local) = env.local.as_ref() {

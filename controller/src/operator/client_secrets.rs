@@ -100,6 +100,16 @@ pub async fn generate(
     if cached.is_some_and(|s| secrets::value(s, key).is_some()) {
         return Outcome::Nothing;
     }
+    // Only a client-secret Secret takes a generated key: never the signing keys or another
+    // Secret of Tollgate's that a credential happens to name.
+    if let Some(label) = cached.and_then(|s| s.labels().get(SECRET_LABEL))
+        && label != "credential"
+    {
+        return Outcome::Refused(format!(
+            "Secret {name} is labelled {SECRET_LABEL}: {label}, not credential; name a Secret of \
+             its own in clientSecretRef"
+        ));
+    }
     let value = match random_secret() {
         Ok(value) => value,
         Err(e) => return Outcome::Refused(format!("no randomness: {e}")),
@@ -292,6 +302,22 @@ mod tests {
             panic!("refused")
         };
         assert!(message.contains("clientSecrets.generate=true"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_secret_labelled_for_something_else_is_never_written() {
+        let (client, _api) = mock_client();
+        let mut keys = (*labelled(&[("k2026-01-01", "key material")])).clone();
+        keys.metadata
+            .labels
+            .as_mut()
+            .expect("labels")
+            .insert(SECRET_LABEL.into(), "signing-keys".into());
+        let outcome = generate(&client, &credential(true), &[Arc::new(keys)], "tg").await;
+        let Outcome::Refused(message) = outcome else {
+            panic!("refused: {outcome:?}")
+        };
+        assert!(message.contains("signing-keys"), "{message}");
     }
 
     #[test]

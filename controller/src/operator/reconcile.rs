@@ -125,7 +125,8 @@ pub struct Pipeline {
     jwks_wake: Arc<Notify>,
     /// Credentials whose generated secret was refused, by uid: the state (credential and
     /// Secret versions) it was refused in, so it is tried again only after a change.
-    secret_refusals: std::collections::HashMap<String, String>,
+    /// The refusal's message is the credential's `SecretGenerated: False` condition.
+    secret_refusals: std::collections::HashMap<String, (String, String)>,
 }
 
 impl Pipeline {
@@ -399,7 +400,11 @@ impl Pipeline {
                 secret_version.as_deref().unwrap_or("")
             );
             live.insert(uid.clone());
-            if self.secret_refusals.get(&uid) == Some(&state) {
+            if self
+                .secret_refusals
+                .get(&uid)
+                .is_some_and(|(refused_in, _)| *refused_in == state)
+            {
                 continue;
             }
             let outcome = client_secrets::generate(
@@ -411,7 +416,7 @@ impl Pipeline {
             .await;
             if let client_secrets::Outcome::Refused(message) = outcome {
                 tracing::warn!(credential = %format!("{}/{}", credential.namespace().unwrap_or_default(), credential.name_any()), %message, "cannot generate the client secret");
-                self.secret_refusals.insert(uid, state);
+                self.secret_refusals.insert(uid, (state, message));
             } else {
                 self.secret_refusals.remove(&uid);
             }
@@ -514,14 +519,23 @@ impl Pipeline {
                 continue;
             }
             let (problems, programming) = ctx.verdict(object.as_ref(), &self.history);
-            let generated = object.generated_note(ctx.secrets);
+            let refused = object
+                .meta()
+                .uid
+                .as_ref()
+                .and_then(|uid| self.secret_refusals.get(uid))
+                .map(|(_, message)| (false, message.clone()));
+            let generated = object
+                .generated_note(ctx.secrets)
+                .map(|note| (true, note))
+                .or(refused);
             if let Err(e) = self
                 .writer
                 .sync(
                     object.as_ref(),
                     &problems,
                     &programming,
-                    generated.as_deref(),
+                    generated.as_ref().map(|(done, m)| (*done, m.as_str())),
                     &ctx.now,
                     &self.metrics,
                 )

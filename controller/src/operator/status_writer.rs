@@ -199,7 +199,7 @@ impl StatusWriter {
         object: &K,
         problems: &[ObjectProblem],
         programming: &Programming,
-        generated: Option<&str>,
+        generated: Option<(bool, &str)>,
         now: &str,
         metrics: &ControllerMetrics,
     ) -> Result<bool, Error> {
@@ -219,8 +219,9 @@ impl StatusWriter {
             previous,
             now,
         );
-        if let Some(message) = generated {
+        if let Some((done, message)) = generated {
             desired.conditions.push(generated_condition(
+                done,
                 message,
                 object.meta().generation,
                 previous,

@@ -113,6 +113,8 @@ pub fn snapshot() -> Snapshot {
                 client_type: ClientType::Confidential,
                 secret_verifier: Some(hash_sha256(b"secret", &deterministic_salt(&demo))),
                 redirect_uris: vec![],
+                previous_secrets: Vec::new(),
+                tokens_survive_rotation: false,
                 incarnation: String::new(),
             },
             Credential {
@@ -125,6 +127,8 @@ pub fn snapshot() -> Snapshot {
                 client_type: ClientType::Public,
                 secret_verifier: None,
                 redirect_uris: vec![],
+                previous_secrets: Vec::new(),
+                tokens_survive_rotation: false,
                 incarnation: String::new(),
             },
         ],

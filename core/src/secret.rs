@@ -425,11 +425,16 @@ pub fn looks_like_verifier(value: &str) -> bool {
     Verifier::parse(value).is_ok()
 }
 
+/// What stands for the verifier in the token epoch of a credential whose tokens survive a
+/// rotation ([`crate::snapshot::Credential::epoch`]). Not a verifier format, so it never equals
+/// one.
+pub const ROTATION_SAFE_EPOCH: &str = "tokens survive rotation";
+
 /// The token epoch of a credential: the first 8 bytes (big-endian) of SHA-256 of its verifier
 /// (none for a public client), its consumer id and its incarnation
 /// ([`crate::snapshot::Credential::incarnation`]). Tokens carry it, so rotating the secret,
 /// moving the credential to another consumer, or installing a secret again (even one used
-/// before) revokes every older token.
+/// before) revokes every older token (unless the credential's tokens survive rotation).
 pub fn token_epoch(verifier: Option<&str>, consumer_id: &str, incarnation: &str) -> u64 {
     let mut h = Sha256::new();
     h.update(b"tollgate token epoch v2\0");

@@ -222,3 +222,38 @@ fn argon2id_with_fresh_memory(secret: &[u8], salt: &[u8], m_kib: u32, t: u32, p:
         STANDARD_NO_PAD.encode(out)
     )
 }
+
+#[test]
+fn tokens_that_survive_rotation_keep_their_epoch_across_a_new_secret() {
+    let mut c = crate::fixtures::snapshot().credentials[0].clone();
+    let bound = c.epoch();
+    assert_eq!(
+        bound,
+        token_epoch(c.secret_verifier.as_deref(), &c.consumer_id, &c.incarnation)
+    );
+    c.secret_verifier = Some(SHA256_VECTOR.into());
+    let rotated = c.epoch();
+    assert_ne!(bound, rotated, "by default a new secret revokes");
+    c.tokens_survive_rotation = true;
+    let surviving = c.epoch();
+    assert!(
+        surviving != bound && surviving != rotated,
+        "switching modes revokes too"
+    );
+    c.secret_verifier = Some(KONG_PBKDF2.into());
+    assert_eq!(c.epoch(), surviving, "a new secret keeps the tokens");
+    c.consumer_id = "another".into();
+    assert_ne!(c.epoch(), surviving, "another consumer still revokes");
+    // The marker is never a verifier, so it cannot equal the epoch of a real one.
+    assert!(!looks_like_verifier(ROTATION_SAFE_EPOCH));
+}
+
+#[test]
+fn a_previous_secret_is_valid_strictly_before_its_instant() {
+    let p = crate::snapshot::PreviousSecret {
+        verifier: SHA256_VECTOR.into(),
+        valid_until: 1_000,
+    };
+    assert!(p.is_valid_at(0) && p.is_valid_at(999));
+    assert!(!p.is_valid_at(1_000) && !p.is_valid_at(5_000));
+}

@@ -151,6 +151,16 @@ pub struct Credential {
     pub secret_verifier: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<String>,
+    /// Earlier secrets of a rotation (`previousClientSecrets`), each accepted beside
+    /// `secret_verifier` until its instant; at most [`MAX_PREVIOUS_SECRETS`]. The proxy checks
+    /// the instant itself, so an old secret is refused on time without a new snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_secrets: Vec<PreviousSecret>,
+    /// Tokens outlive a change of the secret (`tokensSurviveRotation`): the token epoch then
+    /// leaves the verifier out ([`Credential::epoch`]). False: changing the secret revokes every
+    /// token issued under it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tokens_survive_rotation: bool,
     /// What makes this installation of the secret distinct from every earlier one, so that a
     /// secret rotated back to an old value (A → B → A) or a consumer changed and changed back
     /// does not bring back old tokens: the client Secret's `uid` and `resourceVersion` (operator),
@@ -169,6 +179,45 @@ impl Credential {
     pub fn namespace(&self) -> &str {
         namespace_of(&self.object)
     }
+
+    /// The token epoch tokens of this credential carry: [`crate::secret::token_epoch`] of its
+    /// verifier, consumer and incarnation; with `tokens_survive_rotation`, of a fixed marker in
+    /// place of the verifier, so a new secret keeps the tokens (the incarnation then must not
+    /// change with the secret either).
+    pub fn epoch(&self) -> u64 {
+        let verifier = if self.tokens_survive_rotation {
+            Some(crate::secret::ROTATION_SAFE_EPOCH)
+        } else {
+            self.secret_verifier.as_deref()
+        };
+        crate::secret::token_epoch(verifier, &self.consumer_id, &self.incarnation)
+    }
+}
+
+/// At most this many previous secrets per credential: a wrong secret is checked against each
+/// (argon2id: ~20 ms apiece), so the list stays short.
+pub const MAX_PREVIOUS_SECRETS: usize = 3;
+
+/// An earlier client secret still accepted during a rotation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreviousSecret {
+    /// Its verifier (same formats as [`Credential::secret_verifier`]).
+    pub verifier: String,
+    /// Accepted while the clock (seconds since the Unix epoch) is below this.
+    pub valid_until: u64,
+}
+
+impl PreviousSecret {
+    /// Whether it is still accepted at `now` (seconds since the Unix epoch).
+    pub fn is_valid_at(&self, now: u64) -> bool {
+        now < self.valid_until
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The namespace part of a `namespace/name` id.

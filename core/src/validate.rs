@@ -17,8 +17,8 @@ use crate::ids::uuid_bytes;
 use crate::routing::normalize_path;
 use crate::secret::Verifier;
 use crate::snapshot::{
-    AcceptNamespaces, AuthMethod, Backend, ClientType, Credential, OpenIdConnectConfig, Plugin,
-    PluginConfig, Route, SNAPSHOT_FORMAT, Snapshot,
+    AcceptNamespaces, AuthMethod, Backend, ClientType, Credential, MAX_PREVIOUS_SECRETS,
+    OpenIdConnectConfig, Plugin, PluginConfig, Route, SNAPSHOT_FORMAT, Snapshot,
 };
 use crate::token::{decode_key_material, is_valid_key_id};
 
@@ -247,6 +247,22 @@ fn check_credential<'a>(
             "{who}: a confidential client needs a secret verifier"
         )),
         (None, ClientType::Public) => {}
+    }
+    if !c.previous_secrets.is_empty() && c.client_type == ClientType::Public {
+        problems.push(format!("{who}: a public client has no previous secrets"));
+    }
+    if c.previous_secrets.len() > MAX_PREVIOUS_SECRETS {
+        problems.push(format!(
+            "{who}: {} previous secrets, more than {MAX_PREVIOUS_SECRETS}",
+            c.previous_secrets.len()
+        ));
+    }
+    for previous in &c.previous_secrets {
+        if let Err(e) = Verifier::parse(&previous.verifier) {
+            problems.push(format!(
+                "{who}: a previous secret's verifier is invalid: {e}"
+            ));
+        }
     }
 }
 

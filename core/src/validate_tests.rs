@@ -113,6 +113,40 @@ fn every_problem_is_reported_naming_its_object() {
             "credential default/demo: a confidential client needs a secret verifier",
         ),
         (
+            "bad previous verifier",
+            |s| {
+                s.credentials[0]
+                    .previous_secrets
+                    .push(crate::snapshot::PreviousSecret {
+                        verifier: "old".into(),
+                        valid_until: 1,
+                    })
+            },
+            "credential default/demo: a previous secret's verifier is invalid",
+        ),
+        (
+            "too many previous secrets",
+            |s| {
+                let previous = crate::snapshot::PreviousSecret {
+                    verifier: s.credentials[0].secret_verifier.clone().unwrap_or_default(),
+                    valid_until: 1,
+                };
+                s.credentials[0].previous_secrets = vec![previous; 4];
+            },
+            "credential default/demo: 4 previous secrets, more than 3",
+        ),
+        (
+            "previous secret of a public client",
+            |s| {
+                let previous = crate::snapshot::PreviousSecret {
+                    verifier: s.credentials[0].secret_verifier.clone().unwrap_or_default(),
+                    valid_until: 1,
+                };
+                s.credentials[1].previous_secrets = vec![previous];
+            },
+            "credential default/pub: a public client has no previous secrets",
+        ),
+        (
             "dangling anonymous",
             |s| {
                 if let PluginConfig::OAuth2(c) = &mut s.plugins[0].config {

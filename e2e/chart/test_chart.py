@@ -394,6 +394,21 @@ class VariantRenderTest(unittest.TestCase):
         a = args_map(container(docs, "tollgate-controller"))
         self.assertEqual(a["namespaces"], "team-a,team-b")
 
+    def test_generated_client_secrets_grant_secret_writes_exactly_where_credentials_are_watched(self):
+        write = (("",), ("secrets",), ("create", "patch"), ())
+        docs = render("--set", "clientSecrets.generate=true")
+        rules = rbac_check.extract_rules(list(docs), None)
+        self.assertEqual(rule_set(rules["grants"], None),
+                         sorted(WATCH_RULES + CLUSTER_WIDE_ONLY_RULES + [write]))
+        self.assertEqual(rule_set(rules["grants"], NS), sorted(LEASE_RULES))
+        c = container(docs, "tollgate-controller")
+        self.assertIn("--generate-client-secrets", c["args"])
+        self.assertNotIn("--generate-client-secrets", container(render(), "tollgate-controller")["args"])
+        docs = render("--set", "clientSecrets.generate=true", "--set", "watchNamespaces={team-a}")
+        rules = rbac_check.extract_rules(list(docs), None)
+        self.assertEqual(rule_set(rules["grants"], "team-a"), sorted(WATCH_RULES + [write]))
+        self.assertEqual(rule_set(rules["grants"], None), [])
+
     def test_namespaced_mode_watching_the_release_namespace_adds_no_duplicate_rules(self):
         docs = render("--set", f"watchNamespaces={{team-a,{NS}}}")
         rules = rbac_check.extract_rules(list(docs), None)

@@ -148,6 +148,17 @@ impl Manifests {
         })
     }
 
+    /// Edits the object of kind `kind` named `name` in place, rewriting its file atomically.
+    pub fn edit_object(
+        &self,
+        kind: &str,
+        name: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Result<(), Error> {
+        let doc = self.find(kind, name)?;
+        self.rewrite(&doc.file, |docs| edit(&mut docs[doc.index]))
+    }
+
     /// Removes the object of kind `kind` named `name`: its file is deleted when it held only
     /// that object, otherwise rewritten without it.
     pub fn remove_object(&self, kind: &str, name: &str) -> Result<(), Error> {

@@ -2097,3 +2097,281 @@ spec:
     env.wait_programmed(&ALL_OBJECTS).await;
     assert_eq!(env.call(last, &token).await.status, 200);
 }
+
+/// `generateSecret: true` with `--generate-client-secrets`: the controller creates the missing
+/// Secret in the credential's namespace (labelled, owned by the credential, 32 random bytes in
+/// base64url), says so in a `SecretGenerated` condition, and the client gets tokens with it on
+/// every proxy.
+#[tokio::test]
+async fn a_generated_client_secret_is_written_reported_and_served() {
+    let env = Env::start_with(
+        "cluster-generated-secret",
+        &[],
+        vec!["--generate-client-secrets".to_owned()],
+    )
+    .await;
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let credential = format!(
+        r#"apiVersion: tollgate.dev/v1alpha1
+kind: OAuth2Credential
+metadata:
+  name: generated
+  namespace: {APP_NAMESPACE}
+spec:
+  consumerRef: {{name: jane}}
+  clientId: generated-client
+  clientSecretRef: {{name: generated-secret, key: client_secret}}
+  generateSecret: true
+"#
+    );
+    env.kubectl.apply(&credential).await.expect("apply");
+    env.kubectl
+        .wait_for(
+            "oauth2credentials/generated",
+            APP_NAMESPACE,
+            "condition=SecretGenerated",
+            PROGRAMMED,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("SecretGenerated: {e}\n{}", env.work.all_logs()));
+    env.wait_programmed(&["oauth2credentials/generated"]).await;
+    let object = env
+        .kubectl
+        .get_json("oauth2credentials/generated", APP_NAMESPACE)
+        .await
+        .expect("get the credential");
+    let generated = condition(&object, "SecretGenerated");
+    assert_eq!(generated["reason"], "Generated", "{object}");
+    let secret = env
+        .kubectl
+        .get_json("secrets/generated-secret", APP_NAMESPACE)
+        .await
+        .expect("get the Secret");
+    assert_eq!(
+        secret["metadata"]["labels"]["tollgate.dev/secret"],
+        "credential"
+    );
+    let owner = &secret["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "OAuth2Credential", "{secret}");
+    assert_eq!(owner["uid"], object["metadata"]["uid"], "{secret}");
+    let value = STANDARD
+        .decode(secret["data"]["client_secret"].as_str().expect("data"))
+        .expect("base64");
+    let value = String::from_utf8(value).expect("base64url text");
+    assert_eq!(value.len(), 43, "32 random bytes");
+    assert!(
+        value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
+    assert!(
+        !env.work.all_logs().contains(&value),
+        "the generated secret is never logged"
+    );
+    assert!(
+        !generated["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&value)
+    );
+    // A Secret Tollgate keeps for something else is never written, and the credential says so.
+    let foreign = format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: foreign
+  namespace: {APP_NAMESPACE}
+  labels: {{tollgate.dev/secret: signing-keys}}
+stringData:
+  k2026-01-01: not-a-client-secret-but-long-enough-0123456789
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: OAuth2Credential
+metadata:
+  name: foreign-cred
+  namespace: {APP_NAMESPACE}
+spec:
+  consumerRef: {{name: jane}}
+  clientId: foreign-client
+  clientSecretRef: {{name: foreign, key: client_secret}}
+  generateSecret: true
+"#
+    );
+    env.kubectl.apply(&foreign).await.expect("apply");
+    env.kubectl
+        .wait_for(
+            "oauth2credentials/foreign-cred",
+            APP_NAMESPACE,
+            "condition=SecretGenerated=false",
+            PROGRAMMED,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("SecretGenerated=False: {e}\n{}", env.work.all_logs()));
+    let refused = env
+        .kubectl
+        .get_json("oauth2credentials/foreign-cred", APP_NAMESPACE)
+        .await
+        .expect("get");
+    assert_eq!(
+        condition(&refused, "SecretGenerated")["reason"],
+        "GenerationRefused",
+        "{refused}"
+    );
+    let untouched = env
+        .kubectl
+        .get_json("secrets/foreign", APP_NAMESPACE)
+        .await
+        .expect("get the foreign Secret");
+    assert!(untouched["data"]["client_secret"].is_null(), "{untouched}");
+
+    // Every request of the controller, the Secret writes included, is one the chart grants
+    // with clientSecrets.generate.
+    if let Some(local) = env.local.as_ref() {
+        let tools = format!(
+            "{}:{}",
+            repo_root().join(".tools/bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let rendered = std::process::Command::new("helm")
+            .args(["template", "tollgate"])
+            .arg(repo_root().join("charts/tollgate"))
+            .args([
+                "-n",
+                SYSTEM_NAMESPACE,
+                "--set",
+                "clientSecrets.generate=true",
+            ])
+            .env("PATH", &tools)
+            .output()
+            .expect("helm template runs");
+        assert!(
+            rendered.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        let manifest = env.work.path().join("rendered-generate.yaml");
+        std::fs::write(&manifest, &rendered.stdout).expect("write the rendered chart");
+        let out = std::process::Command::new(python().expect("python"))
+            .arg(repo_root().join("scripts/rbac_check.py"))
+            .arg(&manifest)
+            .arg(local.emulator.audit_log())
+            .args([
+                "--user-agent",
+                CONTROLLER_USER_AGENT,
+                "--release-namespace",
+                SYSTEM_NAMESPACE,
+            ])
+            .output()
+            .expect("rbac_check.py runs");
+        assert!(
+            out.status.success(),
+            "requests the chart's RBAC does not allow:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for g in 0..env.gateways.len() {
+        let what = format!(
+            "a token with the generated secret from {}",
+            env.gateways[g].name
+        );
+        wait_until(RELOAD, &what, || async {
+            let r = env.token(g, "generated-client", &value).await;
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(r.describe())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    }
+}
+
+/// A rotation in the cluster: the new Secret becomes current, the old one stays accepted on
+/// every proxy until `validUntil`, and with `tokensSurviveRotation` a token issued before keeps
+/// opening the route.
+#[tokio::test]
+async fn a_rotation_with_a_grace_keeps_both_secrets_and_earlier_tokens_on_every_proxy() {
+    let env = Env::start("cluster-rotation").await;
+    env.wait_programmed(&ALL_OBJECTS).await;
+    env.kubectl
+        .run(
+            &[
+                "patch",
+                "oauth2credentials/demo",
+                "-n",
+                APP_NAMESPACE,
+                "--type",
+                "merge",
+                "-p",
+                r#"{"spec":{"tokensSurviveRotation":true}}"#,
+            ],
+            None,
+        )
+        .await
+        .expect("opt in");
+    // Opting in revokes the tokens before it: wait until a token issued now is the one kept.
+    let before = env.demo_token(0).await;
+    wait_until(PROGRAMMED, "the opt-in on every proxy", || async {
+        for g in 0..env.gateways.len() {
+            let r = env.call(g, &before).await;
+            if r.status != 401 {
+                return Err(format!("{}: {}", env.gateways[g].name, r.describe()));
+            }
+        }
+        Ok(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    let issued_before = env.demo_token(0).await;
+
+    let rotated = format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: demo-client-secret-v2
+  namespace: {APP_NAMESPACE}
+  labels: {{tollgate.dev/secret: credential}}
+stringData:
+  client_secret: rotated-secret
+"#
+    );
+    env.kubectl.apply(&rotated).await.expect("new Secret");
+    let patch = r#"{"spec":{"clientSecretRef":{"name":"demo-client-secret-v2","key":"client_secret"},
+        "previousClientSecrets":[{"secretRef":{"name":"demo-client-secret","key":"client_secret"},
+        "validUntil":"2099-01-01T00:00:00Z"}]}}"#;
+    env.kubectl
+        .run(
+            &[
+                "patch",
+                "oauth2credentials/demo",
+                "-n",
+                APP_NAMESPACE,
+                "--type",
+                "merge",
+                "-p",
+                patch,
+            ],
+            None,
+        )
+        .await
+        .expect("rotate");
+    for g in 0..env.gateways.len() {
+        let what = format!("the new secret on {}", env.gateways[g].name);
+        wait_until(PROGRAMMED, &what, || async {
+            let r = env.token(g, "client", "rotated-secret").await;
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(r.describe())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+        let old = env.token(g, "client", "secret").await;
+        assert_eq!(old.status, 200, "{}", old.describe());
+        let kept = env.call(g, &issued_before).await;
+        assert_eq!(kept.status, 200, "{}", kept.describe());
+    }
+}

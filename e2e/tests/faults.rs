@@ -81,6 +81,8 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
                 &secret::deterministic_salt(&demo),
             )),
             redirect_uris: vec![],
+            previous_secrets: Vec::new(),
+            tokens_survive_rotation: false,
             incarnation: String::new(),
         }],
         plugins: vec![

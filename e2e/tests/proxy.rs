@@ -50,6 +50,8 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
             client_type: ClientType::Confidential,
             secret_verifier: Some(verifier),
             redirect_uris: Vec::new(),
+            previous_secrets: Vec::new(),
+            tokens_survive_rotation: false,
             incarnation: String::new(),
         }],
         plugins: vec![

@@ -20,6 +20,8 @@ mod authorization_code;
 mod rate_limit;
 #[path = "standalone/revocation.rs"]
 mod revocation;
+#[path = "standalone/rotation.rs"]
+mod rotation;
 
 #[tokio::test]
 async fn a_token_from_a_form_over_https_reaches_the_upstream_with_the_consumer_headers() {

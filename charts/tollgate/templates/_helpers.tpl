@@ -171,6 +171,13 @@ checks the recorded requests of the end-to-end suite against the rendered rules.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.clientSecrets.generate }}
+# Generated client secrets (clientSecrets.generate): a missing Secret is created, a missing key
+# added by server-side apply. Names are the credentials' own, so no resourceNames can bound it.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "patch"]
+{{- end }}
 {{- end }}
 
 {{- define "tollgate.verifierCacheSecretName" -}}

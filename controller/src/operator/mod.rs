@@ -7,6 +7,7 @@
 //! and take over when the Lease expires (or at once, when the leader releases it on shutdown).
 //! Nothing is translated or pushed before every cache has synced: an empty snapshot is an outage.
 
+pub mod client_secrets;
 pub mod crd_check;
 pub mod endpoints;
 pub mod generated_secrets;
@@ -101,6 +102,12 @@ pub struct RunArgs {
     /// not exist; an existing one is never changed.
     #[arg(long, default_value_t = false)]
     pub create_signing_keys_secret: bool,
+    /// Write a random client secret (32 bytes, base64url) into the Secret key an OAuth2Credential
+    /// with `generateSecret: true` names when that key is absent, creating the Secret (labelled,
+    /// owned by the credential, in its namespace) when it does not exist. Needs `create` and
+    /// `patch` on Secrets where credentials live (the chart's `clientSecrets.generate`).
+    #[arg(long, default_value_t = false)]
+    pub generate_client_secrets: bool,
     /// Secret (`namespace/name`, labelled `tollgate.dev/secret: config-tls`) whose `ca.crt`, or
     /// else `tls.crt`, the proxies' config-channel certificate must chain to. Pushes then use
     /// HTTPS and nothing is pushed while the Secret is missing.
@@ -555,5 +562,6 @@ fn settings(
         backend_policy: AddressPolicy::cluster()
             .allow(args.backend_allow_cidrs.iter().copied())
             .deny(args.backend_deny_cidrs.iter().copied()),
+        generate_client_secrets: args.generate_client_secrets,
     }
 }

@@ -12,9 +12,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kube::{Resource, ResourceExt};
 use tokio::sync::{Notify, watch};
 use tollgate_core::address::AddressPolicy;
 
+use super::client_secrets;
 use super::metrics::{ControllerMetrics, ReconcileOutcome};
 use super::plan::{self, Inputs, NamespacedName, Plan};
 use super::programmed::{History, ObjectKey};
@@ -55,6 +57,8 @@ pub struct Settings {
     pub backend_policy: AddressPolicy,
     /// Where the config channel's certificate comes from; `None`: plain HTTP.
     pub config_tls: Option<ConfigTls>,
+    /// Write generated client secrets (`--generate-client-secrets`).
+    pub generate_client_secrets: bool,
 }
 
 /// The config channel's certificate: its Secret, the name it is checked for, and the client
@@ -119,6 +123,10 @@ pub struct Pipeline {
     /// The external issuers' keys, and what wakes their fetch task.
     jwks: Arc<JwksCache>,
     jwks_wake: Arc<Notify>,
+    /// Credentials whose generated secret was refused, by uid: the state (credential and
+    /// Secret versions) it was refused in, so it is tried again only after a change.
+    /// The refusal's message is the credential's `SecretGenerated: False` condition.
+    secret_refusals: std::collections::HashMap<String, (String, String)>,
 }
 
 impl Pipeline {
@@ -149,6 +157,7 @@ impl Pipeline {
             status_retry: None,
             jwks: JwksCache::new(),
             jwks_wake: Arc::new(Notify::new()),
+            secret_refusals: std::collections::HashMap::new(),
         }
     }
 
@@ -323,6 +332,9 @@ impl Pipeline {
         if !leader {
             return Ok(());
         }
+        if self.settings.generate_client_secrets {
+            self.generate_client_secrets(&inputs.objects).await;
+        }
         if pending > 0 && !self.published {
             // Pushing now would refuse clients that are configured: wait for their verifiers
             // (each completion wakes the loop).
@@ -357,6 +369,59 @@ impl Pipeline {
         }
         self.keep_verifiers(pending).await;
         self.write_statuses(&inputs.objects, &plan).await
+    }
+
+    /// Writes the generated client secrets credentials ask for (leader only). The Secret watch
+    /// brings each written one back, and the next pass serves it. A refused write is logged
+    /// once, and tried again when the credential or its Secret changes.
+    async fn generate_client_secrets(&mut self, objects: &Objects) {
+        let mut live = std::collections::HashSet::new();
+        for credential in &objects.credentials {
+            if !credential.spec.generate_secret || credential.meta().deletion_timestamp.is_some() {
+                continue;
+            }
+            let Some(uid) = credential.meta().uid.clone() else {
+                continue;
+            };
+            let secret_version = credential
+                .spec
+                .client_secret_ref
+                .as_ref()
+                .and_then(|r| {
+                    objects.secrets.iter().find(|s| {
+                        s.metadata.namespace == credential.metadata.namespace
+                            && s.metadata.name.as_deref() == Some(r.name.as_str())
+                    })
+                })
+                .and_then(|s| s.metadata.resource_version.clone());
+            let state = format!(
+                "{}/{}",
+                credential.meta().resource_version.as_deref().unwrap_or(""),
+                secret_version.as_deref().unwrap_or("")
+            );
+            live.insert(uid.clone());
+            if self
+                .secret_refusals
+                .get(&uid)
+                .is_some_and(|(refused_in, _)| *refused_in == state)
+            {
+                continue;
+            }
+            let outcome = client_secrets::generate(
+                self.writer.client(),
+                credential,
+                &objects.secrets,
+                self.writer.field_manager(),
+            )
+            .await;
+            if let client_secrets::Outcome::Refused(message) = outcome {
+                tracing::warn!(credential = %format!("{}/{}", credential.namespace().unwrap_or_default(), credential.name_any()), %message, "cannot generate the client secret");
+                self.secret_refusals.insert(uid, (state, message));
+            } else {
+                self.secret_refusals.remove(&uid);
+            }
+        }
+        self.secret_refusals.retain(|uid, _| live.contains(uid));
     }
 
     /// Writes the verifiers to keep when they changed (leader only; a failure is retried with the
@@ -419,6 +484,7 @@ impl Pipeline {
         let proxy_service = self.settings.proxy_service.clone();
         let ctx = StatusContext {
             plan,
+            secrets: &objects.secrets,
             acked: &acked,
             proxy_service: &proxy_service,
             now: rfc3339_now(),
@@ -453,12 +519,23 @@ impl Pipeline {
                 continue;
             }
             let (problems, programming) = ctx.verdict(object.as_ref(), &self.history);
+            let refused = object
+                .meta()
+                .uid
+                .as_ref()
+                .and_then(|uid| self.secret_refusals.get(uid))
+                .map(|(_, message)| (false, message.clone()));
+            let generated = object
+                .generated_note(ctx.secrets)
+                .map(|note| (true, note))
+                .or(refused);
             if let Err(e) = self
                 .writer
                 .sync(
                     object.as_ref(),
                     &problems,
                     &programming,
+                    generated.as_ref().map(|(done, m)| (*done, m.as_str())),
                     &ctx.now,
                     &self.metrics,
                 )
@@ -506,6 +583,8 @@ fn of_class<K: kube::Resource>(objects: Vec<Arc<K>>, class: &str) -> Vec<Arc<K>>
 
 struct StatusContext<'a> {
     plan: &'a Plan,
+    /// The cached labelled Secrets (for `SecretGenerated`).
+    secrets: &'a [Arc<k8s_openapi::api::core::v1::Secret>],
     acked: &'a [Option<String>],
     proxy_service: &'a NamespacedName,
     now: String,

@@ -154,6 +154,7 @@ fn reconciler(stores: Stores, client: kube::Client) -> Pipeline {
         class: crate::operator::DEFAULT_CLASS.to_owned(),
         config_tls: None,
         backend_policy: AddressPolicy::cluster(),
+        generate_client_secrets: true,
     };
     Pipeline::new(
         settings,

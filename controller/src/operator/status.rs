@@ -49,6 +49,47 @@ pub enum Programming {
     Pending(String),
 }
 
+/// Condition type on an OAuth2Credential whose client secret the controller generated.
+pub const CONDITION_SECRET_GENERATED: &str = "SecretGenerated";
+
+/// The `SecretGenerated` condition: True (reason `Generated`) once written, False (reason
+/// `GenerationRefused`) when the write was refused; its transition time kept from `current`
+/// while its status stays.
+pub fn generated_condition(
+    done: bool,
+    message: &str,
+    generation: Option<i64>,
+    current: Option<&ObjectStatus>,
+    now: &str,
+) -> Condition {
+    let status = if done {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    };
+    let since = current
+        .and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == CONDITION_SECRET_GENERATED)
+        })
+        .filter(|c| c.status == status)
+        .map_or_else(|| now.to_owned(), |c| c.last_transition_time.clone());
+    Condition {
+        type_: CONDITION_SECRET_GENERATED.to_owned(),
+        status,
+        reason: if done {
+            "Generated"
+        } else {
+            "GenerationRefused"
+        }
+        .to_owned(),
+        message: message.to_owned(),
+        last_transition_time: since,
+        observed_generation: generation,
+    }
+}
+
 /// The status the object should have. `lastTransitionTime` is kept from `current` for every
 /// condition whose status did not change, and set to `now` otherwise.
 pub fn desired_status(
@@ -422,6 +463,33 @@ mod tests {
         assert_eq!(body["status"]["observedGeneration"], 4);
         assert_eq!(body["status"]["conditions"][2]["type"], "Programmed");
         assert!(body.get("spec").is_none());
+    }
+
+    #[test]
+    fn the_secret_generated_condition_says_done_or_refused_and_keeps_its_time() {
+        let refused = generated_condition(false, "forbidden", Some(1), None, T0);
+        assert_eq!(
+            (refused.status, refused.reason.as_str()),
+            (ConditionStatus::False, "GenerationRefused")
+        );
+        let current = ObjectStatus {
+            observed_generation: Some(1),
+            conditions: vec![refused],
+        };
+        let again = generated_condition(false, "forbidden", Some(1), Some(&current), T1);
+        assert_eq!(
+            again.last_transition_time, T0,
+            "unchanged status: time kept"
+        );
+        let done = generated_condition(true, "written", Some(2), Some(&current), T1);
+        assert_eq!(
+            (
+                done.status,
+                done.reason.as_str(),
+                done.last_transition_time.as_str()
+            ),
+            (ConditionStatus::True, "Generated", T1)
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -14,7 +15,7 @@ use super::metrics::ControllerMetrics;
 use super::programmed::Kind;
 use super::status::{
     EVENT_ACTION_RECONCILE, FIELD_MANAGER, ObjectProblem, Programming, apply_body, desired_status,
-    needs_write, transition_events,
+    generated_condition, needs_write, transition_events,
 };
 use crate::resources::status::ObjectStatus;
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
@@ -46,6 +47,11 @@ pub trait Owned:
 {
     const KIND: Kind;
     fn current_status(&self) -> Option<&ObjectStatus>;
+    /// The message of a `SecretGenerated` condition (credentials whose secret the controller
+    /// generated), read from the cached `secrets`.
+    fn generated_note(&self, _secrets: &[std::sync::Arc<Secret>]) -> Option<String> {
+        None
+    }
 }
 
 macro_rules! owned {
@@ -59,7 +65,15 @@ macro_rules! owned {
     };
 }
 owned!(Consumer, Kind::Consumer);
-owned!(OAuth2Credential, Kind::OAuth2Credential);
+impl Owned for OAuth2Credential {
+    const KIND: Kind = Kind::OAuth2Credential;
+    fn current_status(&self) -> Option<&ObjectStatus> {
+        self.status.as_ref()
+    }
+    fn generated_note(&self, secrets: &[std::sync::Arc<Secret>]) -> Option<String> {
+        super::client_secrets::generated_note(self, secrets)
+    }
+}
 owned!(AuthPlugin, Kind::AuthPlugin);
 owned!(GatewayRoute, Kind::GatewayRoute);
 
@@ -121,6 +135,16 @@ impl WriteRate {
 }
 
 impl StatusWriter {
+    /// The API client statuses are written with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The server-side apply field manager of status writes.
+    pub fn field_manager(&self) -> &str {
+        &self.field_manager
+    }
+
     pub fn new(client: Client, instance: String) -> Self {
         let reporter = Reporter {
             controller: REPORTING_CONTROLLER.to_owned(),
@@ -175,6 +199,7 @@ impl StatusWriter {
         object: &K,
         problems: &[ObjectProblem],
         programming: &Programming,
+        generated: Option<(bool, &str)>,
         now: &str,
         metrics: &ControllerMetrics,
     ) -> Result<bool, Error> {
@@ -187,13 +212,22 @@ impl StatusWriter {
         // that equals the desired state.
         let stored = object.current_status();
         let previous = self.written.get(&uid).or(stored);
-        let desired = desired_status(
+        let mut desired = desired_status(
             object.meta().generation,
             problems,
             programming,
             previous,
             now,
         );
+        if let Some((done, message)) = generated {
+            desired.conditions.push(generated_condition(
+                done,
+                message,
+                object.meta().generation,
+                previous,
+                now,
+            ));
+        }
         if !needs_write(stored, &desired) || !needs_write(self.written.get(&uid), &desired) {
             return Ok(false);
         }

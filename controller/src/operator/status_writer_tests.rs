@@ -38,7 +38,7 @@ async fn run_sync<F: std::future::Future<Output = ()>>(
     let metrics = ControllerMetrics::new();
     let (result, ()) = tokio::time::timeout(Duration::from_secs(5), async {
         tokio::join!(
-            writer.sync(object, problems, programming, NOW, &metrics),
+            writer.sync(object, problems, programming, None, NOW, &metrics),
             script
         )
     })

@@ -82,8 +82,16 @@ impl Trim for Namespace {
 }
 
 impl Trim for Secret {
+    /// Keeps the Tollgate label and the generated-secret annotation (a credential's
+    /// `SecretGenerated` condition is read from it).
     fn trim(&mut self) {
+        let generated = self
+            .metadata
+            .annotations
+            .as_mut()
+            .and_then(|a| a.remove_entry(super::client_secrets::GENERATED_ANNOTATION));
         trim_metadata(&mut self.metadata, &[SECRET_LABEL]);
+        self.metadata.annotations = generated.map(|(k, v)| BTreeMap::from([(k, v)]));
         self.string_data = None;
     }
 }

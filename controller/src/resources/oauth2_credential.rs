@@ -9,8 +9,8 @@ use super::status::ObjectStatus;
 
 /// An OAuth 2.0 client (Kong's oauth2 application) owned by a Consumer. Its `clientId` is
 /// unique within its namespace; its secret is read from a labelled Secret and only a verifier of it
-/// (argon2id or salted SHA-256) ever reaches the proxies. Deleting the credential, or changing the
-/// secret, revokes every token issued to it.
+/// (argon2id or salted SHA-256) ever reaches the proxies. Deleting the credential revokes every
+/// token issued to it; changing the secret does too, unless `tokensSurviveRotation` is set.
 #[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[kube(
     group = "tollgate.dev",
@@ -49,6 +49,7 @@ use super::status::ObjectStatus;
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.clientType == 'public' || has(self.clientSecretRef)").message("a confidential client needs clientSecretRef"))]
 #[x_kube(validation = Rule::new("self.clientType != 'public' || !has(self.clientSecretRef)").message("a public client has no secret: remove clientSecretRef"))]
+#[x_kube(validation = Rule::new("self.clientType != 'public' || !has(self.previousClientSecrets)").message("a public client has no secret: remove previousClientSecrets"))]
 pub struct OAuth2CredentialSpec {
     /// The Consumer (same namespace) this client authenticates as.
     pub consumer_ref: LocalObjectRef,
@@ -87,6 +88,36 @@ pub struct OAuth2CredentialSpec {
     /// `confidential` (authenticates with a secret) or `public` (no secret).
     #[serde(default)]
     pub client_type: ClientType,
+    /// Earlier secrets still accepted beside `clientSecretRef` during a rotation, each until its
+    /// `validUntil` (at most 3). Past that instant the proxies refuse it on their own, with no
+    /// edit; deleting its Secret ends the grace at once. Confidential clients only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 3))]
+    pub previous_client_secrets: Vec<PreviousClientSecret>,
+    /// Whether tokens issued before the secret changed stay valid until they expire (true), or
+    /// a new secret revokes every token issued before it (false, the default). Deleting the
+    /// credential or moving it to another Consumer revokes its tokens either way.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tokens_survive_rotation: bool,
+    /// Let the controller write a strong random secret (32 bytes, base64url) into
+    /// `clientSecretRef` when that key is absent, creating the Secret (labelled, owned by this
+    /// credential) when it does not exist; the `SecretGenerated` condition says it did. Never
+    /// overwrites a value. Needs the controller's `--generate-client-secrets` (the chart's
+    /// `clientSecrets.generate`); standalone mode never writes Secrets and reports the key as
+    /// missing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub generate_secret: bool,
+}
+
+/// An earlier client secret accepted until an instant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousClientSecret {
+    /// Where the earlier secret is (same rules as `clientSecretRef`).
+    pub secret_ref: SecretKeyRef,
+    /// When it stops being accepted, RFC 3339 (`2026-01-31T12:00:00Z`).
+    #[schemars(extend("format" = "date-time"))]
+    pub valid_until: String,
 }
 
 /// A reference to an object in the same namespace.
@@ -118,6 +149,11 @@ pub enum ClientType {
     Confidential,
     /// Has no secret and must not send one.
     Public,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_true() -> bool {

@@ -9,7 +9,8 @@
 //! written again under the same name, would accept the tokens issued before.
 //!
 //! This keeps, in the state directory, a counter per credential and plugin (by `namespace/name`):
-//! it goes up when a credential's verifier or consumer changes, and when an object comes back
+//! it goes up when a credential's verifier (unless its tokens survive rotation) or consumer
+//! changes, or it switches between the two modes, and when an object comes back
 //! after it was gone from the manifests. An object that exists but is left out of the snapshot
 //! (its secret being hashed, or invalid) keeps its counter. The counters are prefixed by a random
 //! id drawn when the file is first written; a lost or damaged file draws a new one, which revokes
@@ -23,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tollgate_core::secret::ROTATION_SAFE_EPOCH;
 use tollgate_core::snapshot::{Snapshot, hex};
 
 const VERSION: u32 = 1;
@@ -98,7 +100,13 @@ impl Incarnations {
         plugins: &BTreeSet<String>,
     ) {
         for c in &mut snapshot.credentials {
-            let print = fingerprint(&[c.secret_verifier.as_deref().unwrap_or(""), &c.consumer_id]);
+            // Tokens that survive rotation keep their incarnation when the secret changes.
+            let verifier = if c.tokens_survive_rotation {
+                ROTATION_SAFE_EPOCH
+            } else {
+                c.secret_verifier.as_deref().unwrap_or("")
+            };
+            let print = fingerprint(&[verifier, &c.consumer_id]);
             c.incarnation = self.incarnation(format!("credential:{}", c.object), print);
         }
         for p in &mut snapshot.plugins {
@@ -165,6 +173,17 @@ mod tests {
         consumer: &str,
         present: bool,
     ) -> (String, String) {
+        stamp_mode(inc, verifier, consumer, present, false)
+    }
+
+    /// [`stamp`], with the credential's tokens surviving rotation or not.
+    fn stamp_mode(
+        inc: &mut Incarnations,
+        verifier: &str,
+        consumer: &str,
+        present: bool,
+        survive: bool,
+    ) -> (String, String) {
         let mut snapshot = Snapshot {
             credentials: vec![Credential {
                 scopes: None,
@@ -176,6 +195,8 @@ mod tests {
                 client_type: ClientType::Confidential,
                 secret_verifier: Some(verifier.into()),
                 redirect_uris: Vec::new(),
+                previous_secrets: Vec::new(),
+                tokens_survive_rotation: survive,
                 incarnation: String::new(),
             }],
             plugins: vec![Plugin {
@@ -219,6 +240,18 @@ mod tests {
         // Moved to another consumer and back.
         let moved = stamp(&mut inc, "$v$a", "c2", true).0;
         assert!(moved != a_again && stamp(&mut inc, "$v$a", "c1", true).0 != a_again);
+    }
+
+    #[test]
+    fn tokens_that_survive_rotation_keep_the_incarnation_across_a_new_secret() {
+        let mut inc = Incarnations::new().expect("random");
+        let a = stamp_mode(&mut inc, "$v$a", "c1", true, true).0;
+        assert_eq!(stamp_mode(&mut inc, "$v$b", "c1", true, true).0, a);
+        assert_eq!(stamp_mode(&mut inc, "$v$a", "c1", true, true).0, a);
+        // Another consumer still revokes, and so does switching the mode off.
+        let moved = stamp_mode(&mut inc, "$v$a", "c2", true, true).0;
+        assert_ne!(moved, a);
+        assert_ne!(stamp_mode(&mut inc, "$v$a", "c2", true, false).0, moved);
     }
 
     #[test]

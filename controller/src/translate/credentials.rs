@@ -113,27 +113,44 @@ fn credential(
         return None;
     }
     let id = object_id(c.obj, &c.at, credential_id);
+    // Previous secrets first: one that was the current secret until now is still memoized under
+    // the credential id, and is taken from there before the current secret replaces it.
+    let mut previous = previous_secrets(c, &id, client_type, secrets, hasher, &mut report)?;
     // The Secret as installed now: a secret set back to an earlier value is another
     // installation, so tokens of the earlier one stay revoked (standalone mode, whose Secrets
-    // have neither, stamps a counter of its own).
-    let incarnation = secret_value.as_ref().map_or_else(String::new, |found| {
-        match (
-            &found.secret.metadata.uid,
-            &found.secret.metadata.resource_version,
-        ) {
-            (Some(uid), Some(rv)) if !uid.is_empty() && !rv.is_empty() => format!("{uid}/{rv}"),
-            _ => String::new(),
+    // have neither, stamps a counter of its own). Tokens that survive rotation must not depend
+    // on the Secret at all: the credential's own id (its uid) is what they are bound to.
+    let incarnation = match &secret_value {
+        Some(found) if !spec.tokens_survive_rotation => {
+            match (
+                &found.secret.metadata.uid,
+                &found.secret.metadata.resource_version,
+            ) {
+                (Some(uid), Some(rv)) if !uid.is_empty() && !rv.is_empty() => {
+                    format!("{uid}/{rv}")
+                }
+                _ => String::new(),
+            }
         }
-    });
+        _ => String::new(),
+    };
     let secret_verifier = match secret_value {
         None => None,
-        Some(found) => Some(verifier_of(
-            &id,
-            spec.hash_secret,
-            &found,
-            hasher,
-            &mut report,
-        )?),
+        Some(found) => match verifier_of(&id, spec.hash_secret, &found, hasher, &mut report) {
+            Ok(verifier) => Some(verifier),
+            // A new secret still being hashed: the previous ones keep the client served
+            // meanwhile (the next round brings the new one in).
+            Err(Unready::Pending) if !previous.is_empty() => Some(previous.remove(0).verifier),
+            Err(Unready::Pending) => {
+                report(
+                    ProblemCondition::ResolvedRefs,
+                    reason::SECRET_HASHING,
+                    "the client secret is being hashed; the credential is served once done".into(),
+                );
+                return None;
+            }
+            Err(Unready::Reported) => return None,
+        },
     };
     Some(snapshot::Credential {
         scopes: spec.scopes.clone(),
@@ -145,6 +162,8 @@ fn credential(
         client_type,
         secret_verifier,
         redirect_uris: spec.redirect_uris.clone(),
+        previous_secrets: previous,
+        tokens_survive_rotation: spec.tokens_survive_rotation,
         incarnation,
     })
 }
@@ -215,6 +234,12 @@ struct FoundSecret<'a> {
     key: &'a str,
 }
 
+/// Added to a missing secret's message when `generateSecret` is set.
+const GENERATING: &str = "; generateSecret is set: an operator run with \
+    --generate-client-secrets (chart value clientSecrets.generate) writes one there; standalone \
+    mode never writes Secrets: put one in the manifest, such as the output of \
+    `openssl rand -base64 32 | tr '+/' '-_'`";
+
 /// The client secret the credential's type calls for: `Ok(None)` for a public client,
 /// `Err(())` once a problem is reported.
 fn secret_of<'a>(
@@ -244,12 +269,18 @@ fn secret_of<'a>(
         }
         (ClientType::Confidential, Some(r)) => r,
     };
+    let generating = if c.obj.spec.generate_secret {
+        GENERATING
+    } else {
+        ""
+    };
     let Some(secret) = secrets.get(namespace, &r.name) else {
         report(
             ProblemCondition::ResolvedRefs,
             reason::SECRET_NOT_FOUND,
             format!(
-                "Secret {} does not exist in namespace {namespace} or lacks the label {SECRET_LABEL}",
+                "Secret {} does not exist in namespace {namespace} or lacks the label \
+                 {SECRET_LABEL}{generating}",
                 r.name
             ),
         );
@@ -260,7 +291,7 @@ fn secret_of<'a>(
             report(
                 ProblemCondition::ResolvedRefs,
                 reason::SECRET_KEY_NOT_FOUND,
-                format!("Secret {} has no key {:?}", r.name, r.key),
+                format!("Secret {} has no key {:?}{generating}", r.name, r.key),
             );
             Err(())
         }
@@ -280,15 +311,24 @@ fn secret_of<'a>(
     }
 }
 
-/// The verifier of a found secret, or `None` once the reason is reported (still hashing, a
-/// pre-hashed verifier over the cost bounds, or a failure).
+/// Why a found secret has no verifier yet.
+enum Unready {
+    /// Being hashed in the background (not reported: the caller decides).
+    Pending,
+    /// Refused, and the reason reported.
+    Reported,
+}
+
+/// The verifier of a found secret, kept in the hasher's memo under `slot` (the credential id for
+/// the current secret). Failures are reported (a pre-hashed verifier over the cost bounds, or a
+/// failure to hash).
 fn verifier_of(
-    id: &str,
+    slot: &str,
     hash_secret: bool,
     found: &FoundSecret<'_>,
     hasher: &mut SecretHasher,
     report: &mut Report<'_>,
-) -> Option<String> {
+) -> Result<String, Unready> {
     let origin = found
         .secret
         .metadata
@@ -299,16 +339,9 @@ fn verifier_of(
             uid,
             key: found.key,
         });
-    match hasher.verifier(id, hash_secret, found.value, origin) {
-        Verdict::Ready(verifier) => Some(verifier),
-        Verdict::Pending => {
-            report(
-                ProblemCondition::ResolvedRefs,
-                reason::SECRET_HASHING,
-                "the client secret is being hashed; the credential is served once done".into(),
-            );
-            None
-        }
+    match hasher.verifier(slot, hash_secret, found.value, origin) {
+        Verdict::Ready(verifier) => Ok(verifier),
+        Verdict::Pending => Err(Unready::Pending),
         Verdict::Failed(err @ SecretError::OutOfBounds(_)) => {
             report(
                 ProblemCondition::ResolvedRefs,
@@ -320,7 +353,7 @@ fn verifier_of(
                      i <= {MAX_PBKDF2_ITERATIONS})"
                 ),
             );
-            None
+            Err(Unready::Reported)
         }
         Verdict::Failed(err) => {
             report(
@@ -328,9 +361,98 @@ fn verifier_of(
                 reason::INVALID_SECRET,
                 format!("the client secret could not be hashed: {err}"),
             );
-            None
+            Err(Unready::Reported)
         }
     }
+}
+
+/// The previous secrets of a rotation still accepted now, ready to serve; `None` once a reason
+/// is reported (an unreadable `validUntil`, previous secrets on a public client, a value that
+/// cannot be hashed). One past its `validUntil`, or whose Secret or key is gone, is left out
+/// without a problem: that is how a grace period ends. One still being hashed joins in a later
+/// round.
+fn previous_secrets(
+    c: &Candidate<'_>,
+    id: &str,
+    client_type: ClientType,
+    secrets: &SecretIndex<'_>,
+    hasher: &mut SecretHasher,
+    report: &mut Report<'_>,
+) -> Option<Vec<snapshot::PreviousSecret>> {
+    let spec = &c.obj.spec;
+    if spec.previous_client_secrets.is_empty() {
+        return Some(Vec::new());
+    }
+    if client_type == ClientType::Public {
+        report(
+            ProblemCondition::Accepted,
+            reason::INVALID_CREDENTIAL,
+            "a public client has no secret: remove previousClientSecrets".into(),
+        );
+        return None;
+    }
+    if spec.previous_client_secrets.len() > snapshot::MAX_PREVIOUS_SECRETS {
+        report(
+            ProblemCondition::Accepted,
+            reason::INVALID_CREDENTIAL,
+            format!(
+                "previousClientSecrets lists {} secrets, more than {}",
+                spec.previous_client_secrets.len(),
+                snapshot::MAX_PREVIOUS_SECRETS
+            ),
+        );
+        return None;
+    }
+    let now = Timestamp::now().as_second();
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, previous) in spec.previous_client_secrets.iter().enumerate() {
+        let valid_until = match previous.valid_until.parse::<Timestamp>() {
+            Ok(t) => t.as_second(),
+            Err(_) => {
+                ok = false;
+                report(
+                    ProblemCondition::Accepted,
+                    reason::INVALID_CREDENTIAL,
+                    format!(
+                        "previousClientSecrets[{i}].validUntil {:?} is not an RFC 3339 time \
+                         (such as 2026-01-31T12:00:00Z)",
+                        previous.valid_until
+                    ),
+                );
+                continue;
+            }
+        };
+        let Ok(valid_until) = u64::try_from(valid_until) else {
+            continue;
+        };
+        if valid_until <= u64::try_from(now).unwrap_or(0) {
+            continue;
+        }
+        let r = &previous.secret_ref;
+        let Some(secret) = secrets.get(&c.at.namespace, &r.name) else {
+            continue;
+        };
+        let Some(value) = secrets::value(secret, &r.key).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let found = FoundSecret {
+            value,
+            secret,
+            key: &r.key,
+        };
+        let slot = format!("{id}#previous/{}/{}", r.name, r.key);
+        hasher.adopt(&slot, id, spec.hash_secret, value);
+        match verifier_of(&slot, spec.hash_secret, &found, hasher, report) {
+            Ok(verifier) => out.push(snapshot::PreviousSecret {
+                verifier,
+                valid_until,
+            }),
+            Err(Unready::Pending) => {}
+            Err(Unready::Reported) => ok = false,
+        }
+    }
+    ok.then_some(out)
 }
 
 fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {

@@ -183,6 +183,34 @@ impl SecretHasher {
         Verdict::Pending
     }
 
+    /// Lets `slot` start from the verifier memoized under `from` when it was computed from the
+    /// same value in the same mode, so a secret that moves from the current slot to a previous
+    /// one (a rotation) is not hashed again. The values are compared by digest only.
+    pub fn adopt(&mut self, slot: &str, from: &str, hash_secret: bool, value: &[u8]) {
+        let mode = if hash_secret {
+            Mode::Argon2id
+        } else {
+            Mode::Sha256
+        };
+        let digest: [u8; 32] = Sha256::digest(value).into();
+        if self
+            .memo
+            .get(slot)
+            .is_some_and(|m| m.mode == mode && m.digest == digest)
+        {
+            return;
+        }
+        let Some(found) = self.memo.get(from) else {
+            return;
+        };
+        if found.mode != mode || found.digest != digest {
+            return;
+        }
+        // The sealed copy is bound to the slot it was sealed for: not kept for this one.
+        let verifier = found.verifier.clone();
+        self.remember(slot, mode, digest, verifier, None);
+    }
+
     fn remember(
         &mut self,
         credential_id: &str,

@@ -8,7 +8,7 @@ use http::HeaderValue;
 use super::{OAuthError, bearer_challenge};
 use crate::ids::uuid_bytes;
 use crate::jwt::{JwtClaims, JwtError, JwtKeys, JwtPolicy};
-use crate::secret::{Verifier, token_epoch};
+use crate::secret::Verifier;
 use crate::snapshot::{
     AuthMethod, BearerConfig, Consumer, ConsumerBy, Credential, Plugin, PluginConfig, Snapshot,
     namespace_of,
@@ -21,8 +21,10 @@ pub struct CredentialEntry {
     pub credential: Credential,
     /// `client_id` as an `X-Credential-Identifier` value (`None` if not a valid header value).
     pub(crate) client_id_value: Option<HeaderValue>,
-    /// [`crate::secret::token_epoch`] of its verifier, consumer and incarnation.
+    /// [`Credential::epoch`]: what its tokens must carry.
     pub epoch: u64,
+    /// Its previous secrets: until when each is accepted, its verifier text and parsed form.
+    pub previous: Vec<(u64, String, Arc<Verifier>)>,
     /// The parsed verifier, shareable with a verification thread; `None` for public clients (or
     /// an unparsable verifier, which validation refuses).
     pub verifier: Option<Arc<Verifier>>,
@@ -128,8 +130,16 @@ impl SnapshotIndex {
             let consumer = consumer_at.get(credential.consumer_id.as_str()).copied();
             by_id.insert(id, position);
             entries.push(CredentialEntry {
-                epoch: token_epoch(verifier, &credential.consumer_id, &credential.incarnation),
+                epoch: credential.epoch(),
                 verifier: verifier.and_then(|v| Verifier::parse(v).ok().map(Arc::new)),
+                previous: credential
+                    .previous_secrets
+                    .iter()
+                    .filter_map(|p| {
+                        let parsed = Verifier::parse(&p.verifier).ok()?;
+                        Some((p.valid_until, p.verifier.clone(), Arc::new(parsed)))
+                    })
+                    .collect(),
                 client_id_value: header_value(&credential.client_id),
                 consumer,
                 credential,

@@ -45,6 +45,8 @@ fn credential(id: &str, consumer: &str) -> Credential {
         client_type: ClientType::Public,
         secret_verifier: None,
         redirect_uris: Vec::new(),
+        previous_secrets: Vec::new(),
+        tokens_survive_rotation: false,
         incarnation: String::new(),
         scopes: None,
     }

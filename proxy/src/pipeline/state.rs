@@ -337,6 +337,14 @@ fn check_credentials(credentials: &[Credential], errors: &mut Vec<String>) {
                 credential.object
             ));
         }
+        for previous in &credential.previous_secrets {
+            if let Err(e) = Verifier::parse(&previous.verifier) {
+                errors.push(format!(
+                    "credential {}: previous secret verifier: {e}",
+                    credential.object
+                ));
+            }
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 //! The decisions are core's; this module reads the bounded body, verifies the client secret on
 //! the verification pool, mints the token and counts the outcome.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -19,6 +21,7 @@ use tollgate_core::oauth::{
     TokenRequestView,
 };
 use tollgate_core::revocation::{Insert, RevokedId};
+use tollgate_core::secret::Verifier;
 use tollgate_core::snapshot::{Credential, OAuth2Config, Plugin, TokenFormat};
 use tollgate_core::token::Claims;
 
@@ -530,8 +533,10 @@ pub(super) fn view<'a>(
 /// The secret-check pool is full.
 struct Overloaded;
 
-/// Whether `presented` is the secret of `entry`'s credential, verified on the secret-check pool;
-/// `false` without a credential, a presented secret or a verifier.
+/// Whether `presented` is the secret of `entry`'s credential, verified on the secret-check pool:
+/// its current secret, or a previous one of a rotation whose instant has not passed (checked
+/// here, so an old secret is refused on time whatever the snapshot). `false` without a
+/// credential, a presented secret or a verifier.
 async fn secret_matches(
     ctx: &Ctx,
     entry: Option<&CredentialEntry>,
@@ -546,6 +551,27 @@ async fn secret_matches(
     ) else {
         return Ok(false);
     };
+    if verify_one(ctx, text, parsed, presented).await? {
+        return Ok(true);
+    }
+    if entry.previous.is_empty() {
+        return Ok(false);
+    }
+    let now = unix_now();
+    for (valid_until, text, parsed) in &entry.previous {
+        if now < *valid_until && verify_one(ctx, text, parsed, presented).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn verify_one(
+    ctx: &Ctx,
+    text: &str,
+    parsed: &Arc<Verifier>,
+    presented: &[u8],
+) -> Result<bool, Overloaded> {
     match ctx.state.secret_check.verify(text, parsed, presented).await {
         Ok(ok) => Ok(ok),
         Err(secret_check::Error::Overloaded) => Err(Overloaded),

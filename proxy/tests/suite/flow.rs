@@ -278,3 +278,61 @@ async fn per_request_metrics_count_the_same_on_the_fast_path_and_on_hyper() {
         );
     }
 }
+
+/// A rotation: the current secret and a previous one still in its grace both get tokens; a
+/// previous one past its instant is refused, by the proxy's own clock. The same on both paths.
+#[tokio::test]
+async fn a_previous_secret_gets_tokens_until_its_instant_on_both_paths() {
+    use tollgate_core::secret::{deterministic_salt, hash_sha256};
+    use tollgate_core::snapshot::PreviousSecret;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let salt = deterministic_salt(support::DEMO_CREDENTIAL_ID);
+    for fast in [true, false] {
+        let snapshot = SnapshotBuilder::quickstart()
+            .with(|s| {
+                let c = &mut s.credentials[0];
+                c.secret_verifier = Some(hash_sha256(b"new-secret", &salt));
+                c.previous_secrets = vec![
+                    PreviousSecret {
+                        verifier: hash_sha256(b"secret", &salt),
+                        valid_until: now + 3600,
+                    },
+                    PreviousSecret {
+                        verifier: hash_sha256(b"expired-secret", &salt),
+                        valid_until: now,
+                    },
+                ];
+            })
+            .build();
+        let proxy = RunningProxy::start_with(Some(snapshot), |o| o.http1_fast_path = fast).await;
+        for (secret, ok) in [
+            ("new-secret", true),
+            ("secret", true),
+            ("expired-secret", false),
+            ("wrong", false),
+        ] {
+            let reply = client::send_tls(
+                proxy.https,
+                &proxy.cert_pem,
+                false,
+                form(&format!(
+                    "grant_type=client_credentials&client_id=client&client_secret={secret}"
+                )),
+            )
+            .await;
+            if ok {
+                assert_eq!(reply.status(), StatusCode::OK, "fast path {fast}: {secret}");
+                assert!(json(&reply)["access_token"].is_string());
+            } else {
+                assert_eq!(
+                    json(&reply)["error"],
+                    "invalid_client",
+                    "fast path {fast}: {secret}"
+                );
+            }
+        }
+    }
+}

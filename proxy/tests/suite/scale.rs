@@ -42,6 +42,8 @@ fn big_snapshot(consumers: u32, routes: u32) -> Snapshot {
                     client_type: ClientType::Confidential,
                     secret_verifier: Some(tollgate_core::secret::hash_sha256(b"s", &salt)),
                     redirect_uris: Vec::new(),
+                    previous_secrets: Vec::new(),
+                    tokens_survive_rotation: false,
                     incarnation: String::new(),
                 });
             }

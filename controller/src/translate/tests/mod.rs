@@ -5,6 +5,7 @@ mod address_policy;
 mod dependencies;
 mod problems;
 mod rate_limit;
+mod rotation;
 mod snapshot;
 mod tenancy;
 mod validity;
@@ -73,6 +74,9 @@ pub(super) fn credential(
             hash_secret: false,
             redirect_uris: vec![],
             client_type: ClientType::Confidential,
+            previous_client_secrets: vec![],
+            tokens_survive_rotation: false,
+            generate_secret: false,
         },
     )
 }

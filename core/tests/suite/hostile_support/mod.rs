@@ -93,6 +93,8 @@ pub fn snapshot() -> Snapshot {
             client_type: ClientType::Confidential,
             secret_verifier: Some(demo_verifier("secret")),
             redirect_uris: vec![],
+            previous_secrets: Vec::new(),
+            tokens_survive_rotation: false,
             incarnation: String::new(),
         }],
         plugins: vec![

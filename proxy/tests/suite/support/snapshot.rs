@@ -111,6 +111,8 @@ impl SnapshotBuilder {
                     client_type: ClientType::Confidential,
                     secret_verifier: Some(verifier),
                     redirect_uris: Vec::new(),
+                    previous_secrets: Vec::new(),
+                    tokens_survive_rotation: false,
                     incarnation: String::new(),
                 }],
                 plugins: vec![Plugin {

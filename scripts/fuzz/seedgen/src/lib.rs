@@ -95,6 +95,8 @@ pub fn snapshot() -> Snapshot {
                 client_type: ClientType::Confidential,
                 secret_verifier: Some(hash_sha256(b"secret", &deterministic_salt(&demo))),
                 redirect_uris: vec!["https://app.example.com/cb".into()],
+                previous_secrets: Vec::new(),
+                tokens_survive_rotation: false,
                 incarnation: String::new(),
             },
             Credential {
@@ -106,6 +108,8 @@ pub fn snapshot() -> Snapshot {
                 client_type: ClientType::Public,
                 secret_verifier: None,
                 redirect_uris: vec![],
+                previous_secrets: Vec::new(),
+                tokens_survive_rotation: false,
                 incarnation: String::new(),
             },
         ],

@@ -150,7 +150,8 @@ async fn matches_and_their_precedence_hold_on_both_paths() {
     };
     hosted.hosts = vec!["*.other.example".into()];
     routes.push(hosted);
-    let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
         ("GET", "/match", &[], "a"),
         ("GET", "/match/", &[], "b"),
         ("GET", "/match/x", &[], "b"),

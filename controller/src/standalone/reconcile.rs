@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::incarnations::Incarnations;
 use crate::jwks::{self, JwksCache};
 use crate::translate::report::ProblemLog;
-use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, keys, translate};
+use crate::translate::{Problem, SecretHasher, SigningKeys, keys, translate};
 
 /// Standalone mode's reconciler: the manifests directory → a snapshot, with the translation
 /// state kept between reconciles (the operator's counterpart is `operator::reconcile::Pipeline`).
@@ -124,7 +124,7 @@ impl DirReconciler {
         };
         let mut translation = translate(
             &objects,
-            &ServiceEndpoints::new(),
+            &dir.services(),
             &self.policy,
             &keys,
             &mut self.hasher,

@@ -22,6 +22,7 @@
 
 mod consumers;
 mod credentials;
+pub mod gateway_api;
 pub mod hash_pool;
 pub mod hasher;
 mod index;
@@ -72,6 +73,8 @@ pub struct Objects {
     /// The proxy replicas the snapshot goes to, which `divideByReplicas` rate limits are
     /// divided by (0 is taken as 1: standalone mode is one process).
     pub proxy_replicas: usize,
+    /// The Gateway API objects (GatewayClass, Gateway, HTTPRoute, ReferenceGrant).
+    pub gateway: gateway_api::GatewayObjects,
 }
 
 impl std::fmt::Debug for Objects {
@@ -85,6 +88,7 @@ impl std::fmt::Debug for Objects {
             .field("namespaces", &self.namespaces.len())
             .field("issuers", &self.issuers.len())
             .field("proxy_replicas", &self.proxy_replicas)
+            .field("gateway", &self.gateway)
             .finish()
     }
 }
@@ -111,6 +115,8 @@ pub struct Translation {
     /// Service endpoints left out of their routes because the backend address policy refuses
     /// them (the routes are served with the others). Sorted.
     pub refused_endpoints: Vec<RefusedEndpoint>,
+    /// The status of the Gateway API objects Tollgate serves.
+    pub gateway_status: gateway_api::GatewayApiStatus,
 }
 
 /// A Service endpoint of a route left out by the backend address policy.
@@ -174,6 +180,18 @@ pub fn translate(
         &mut refused_endpoints,
     );
     refused_endpoints.sort();
+    let (mut gateway_routes, gateway_status) = gateway_api::translate(
+        &objects.gateway,
+        &gateway_api::Context {
+            plugins: &plugins,
+            services,
+            namespaces: &objects.namespaces,
+            secrets: &objects.secrets,
+        },
+        &mut problems,
+    );
+    let mut routes = routes;
+    routes.append(&mut gateway_routes);
 
     let (signing_keys, active_key) = keys.to_snapshot();
     let mut snapshot = Snapshot {
@@ -197,6 +215,7 @@ pub fn translate(
         snapshot,
         problems,
         refused_endpoints,
+        gateway_status,
     }
 }
 
@@ -234,7 +253,18 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) {
                 }
                 Subject::Route(i) => {
                     routes.insert(i);
-                    (Kind::GatewayRoute, &snapshot.routes[i].id)
+                    let id = &snapshot.routes[i].id;
+                    if let Some(at) = gateway_api::route_object(id) {
+                        problems.push(
+                            Kind::HTTPRoute,
+                            &at,
+                            ProblemCondition::Accepted,
+                            reason::INVALID_CONFIGURATION,
+                            invalid.message,
+                        );
+                        continue;
+                    }
+                    (Kind::GatewayRoute, id)
                 }
             };
             problems.push(

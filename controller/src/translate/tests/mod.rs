@@ -210,6 +210,7 @@ pub(super) fn quickstart() -> Objects {
         namespaces: vec![],
         issuers: Default::default(),
         proxy_replicas: 1,
+        gateway: Default::default(),
     }
 }
 

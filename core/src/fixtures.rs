@@ -61,6 +61,7 @@ pub fn route(id: &str, path: &str, plugin: Option<&str>) -> Route {
             connect_timeout_ms: 1000,
             read_timeout_ms: 5000,
         }),
+        ..Route::default()
     }
 }
 

@@ -193,6 +193,35 @@ pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     }
 }
 
+/// Longest regular expression a route may match header or query values with, in bytes.
+pub const MAX_REGEX_LEN: usize = 1024;
+/// Memory a compiled value regex may take: patterns that would need more are refused, so a
+/// snapshot cannot make the proxy build huge automata.
+const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// Compiles the regular expression of a header or query parameter match. It must match the
+/// whole value (it is anchored at both ends); matching runs in time linear in the value.
+pub fn compile_value_regex(pattern: &str) -> Result<regex::Regex, String> {
+    if pattern.len() > MAX_REGEX_LEN {
+        return Err(format!("longer than {MAX_REGEX_LEN} bytes"));
+    }
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(64)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => "it compiles to too large an automaton".to_owned(),
+            other => other
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        })
+}
+
 /// A matched route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteMatch<'a> {

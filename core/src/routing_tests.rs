@@ -9,6 +9,7 @@ fn route(id: &str, hosts: &[&str], paths: &[&str], methods: &[&str]) -> Route {
         strip_path: true,
         plugins: Vec::new(),
         backend: None,
+        ..Route::default()
     }
 }
 

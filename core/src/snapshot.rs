@@ -514,28 +514,195 @@ pub struct BearerConfig {
     pub leeway: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One route of the table: a GatewayRoute, one match of an HTTPRoute rule, or one path of an
+/// Ingress rule. A request matches when its host, path, method, headers and query parameters all
+/// match; among matching routes the most specific wins (see [`crate::routing`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Route {
-    /// `namespace/name` of the GatewayRoute object.
+    /// `namespace/name` of the GatewayRoute object; `httproute/<ns>/<name>/<rule>/<match>` for a
+    /// match of an HTTPRoute rule.
     pub id: String,
     /// Host names (exact, or a leading `*.` wildcard); empty matches any host.
     #[serde(default)]
     pub hosts: Vec<String>,
-    /// Path prefixes, each starting with `/`; empty matches every path.
+    /// Path prefixes, each starting with `/`; empty matches every path (unless `exact_paths` is
+    /// set).
     #[serde(default)]
     pub paths: Vec<String>,
+    /// Whole paths matched exactly (normalized, as `paths`); an exact match ranks above every
+    /// prefix. A route with both matches either.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exact_paths: Vec<String>,
     /// Upper-case method names; empty matches every method.
     #[serde(default)]
     pub methods: Vec<String>,
+    /// Request headers that must all match (at most [`MAX_ROUTE_MATCHES`]); names are
+    /// case-insensitive. Of several entries naming the same header only the first counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderMatch>,
+    /// Query parameters that must all match (at most [`MAX_ROUTE_MATCHES`]); names are
+    /// case-sensitive. Of several entries naming the same parameter only the first counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_params: Vec<QueryParamMatch>,
     /// Remove the matched path prefix before forwarding (Kong's `strip_path`).
+    #[serde(default)]
     pub strip_path: bool,
     /// Ids of the plugins of this route: at most one authentication plugin (`oauth2`,
     /// `openid-connect`) and at most one `rate-limiting`, in any order; the authentication
     /// plugin always runs first.
     #[serde(default)]
     pub plugins: Vec<String>,
+    /// Gateway API filters, applied in order (request modifiers and rewrites before the request
+    /// is forwarded, response modifiers to the upstream's response). A redirect answers without
+    /// a backend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<RouteFilter>,
     /// Where matched requests go; `None` serves only the plugins' own endpoints (503 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+    /// Weighted backends (Gateway API `backendRefs`); when non-empty they replace `backend`
+    /// (which must then be `None`), one chosen per request in proportion to its weight. An
+    /// invalid backend (`backend: None`) answers 500 when chosen, as does a list whose weights
+    /// are all 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<WeightedBackend>,
+    /// The whole request's time limit in milliseconds (Gateway API `timeouts.request`): 504
+    /// when exceeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_ms: Option<u64>,
+    /// Time limit of one request to the backend, until its response head, in milliseconds
+    /// (Gateway API `timeouts.backendRequest`); at most `request_timeout_ms`. 504 when exceeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_request_timeout_ms: Option<u64>,
+    /// Final tie-break between routes equal in every other respect (lower wins), set by the
+    /// translator after the Gateway API precedence: creation time, then `namespace/name`, then
+    /// rule and match index. GatewayRoutes keep 0 and are ordered by id.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rank: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Most header or query parameter matches a route may have (the Gateway API's limit), and most
+/// entries in each list of a header modifier.
+pub const MAX_ROUTE_MATCHES: usize = 16;
+/// Most weighted backends of a route (the Gateway API's limit of `backendRefs`).
+pub const MAX_ROUTE_BACKENDS: usize = 16;
+
+/// How a header or query parameter value is matched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MatchKind {
+    /// The whole value, byte for byte.
+    #[default]
+    Exact,
+    /// A regular expression (RE2 syntax, the `regex` crate) that must match the whole value.
+    RegularExpression,
+}
+
+impl MatchKind {
+    pub fn is_exact(&self) -> bool {
+        matches!(self, Self::Exact)
+    }
+}
+
+/// A request header condition; `name` is compared case-insensitively. A header sent several
+/// times matches on its values joined with `,` (RFC 9110 §5.3).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HeaderMatch {
+    pub name: String,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "MatchKind::is_exact")]
+    pub kind: MatchKind,
+}
+
+/// A query parameter condition; `name` is compared exactly (case-sensitively) with the
+/// percent-decoded parameter name, `value` with the decoded value of its first occurrence.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryParamMatch {
+    pub name: String,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "MatchKind::is_exact")]
+    pub kind: MatchKind,
+}
+
+/// A header name and value of a header modifier.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HeaderValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// A Gateway API HTTPRoute filter. Identity headers (the consumer headers the gateway sets) can
+/// never be set, added or removed by one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum RouteFilter {
+    /// Changes the request's headers before it is forwarded: `set` replaces (or adds), `add`
+    /// appends a value, `remove` deletes (names case-insensitive).
+    RequestHeaderModifier {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        set: Vec<HeaderValue>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        add: Vec<HeaderValue>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<String>,
+    },
+    /// The same on the upstream's response.
+    ResponseHeaderModifier {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        set: Vec<HeaderValue>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        add: Vec<HeaderValue>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<String>,
+    },
+    /// Answers with a redirect (no backend is contacted). `Location` keeps what is not given
+    /// from the request: scheme, host, port (dropped when it is the scheme's default) and path.
+    RequestRedirect {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scheme: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hostname: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<PathModifier>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<u16>,
+        /// 301 or 302 (also 303, 307, 308).
+        status_code: u16,
+    },
+    /// Rewrites the upstream request's `Host` and path.
+    UrlRewrite {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hostname: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<PathModifier>,
+    },
+}
+
+/// How a redirect or rewrite changes the path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value")]
+pub enum PathModifier {
+    /// The whole path becomes this one.
+    ReplaceFullPath(String),
+    /// The matched path prefix is replaced by this one (the rest of the path is kept).
+    ReplacePrefixMatch(String),
+}
+
+/// One of a route's weighted backends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WeightedBackend {
+    /// Relative weight (0 never chosen); at most 1,000,000.
+    pub weight: u32,
+    /// `None`: an invalid backendRef (missing Service, refused reference...); requests it gets
+    /// are answered 500.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<Backend>,
 }

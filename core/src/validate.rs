@@ -17,8 +17,9 @@ use crate::ids::uuid_bytes;
 use crate::routing::normalize_path;
 use crate::secret::Verifier;
 use crate::snapshot::{
-    AcceptNamespaces, AuthMethod, Backend, ClientType, Credential, OpenIdConnectConfig, Plugin,
-    PluginConfig, Route, SNAPSHOT_FORMAT, Snapshot,
+    AcceptNamespaces, AuthMethod, Backend, ClientType, Credential, MAX_ROUTE_BACKENDS,
+    MAX_ROUTE_MATCHES, MatchKind, OpenIdConnectConfig, PathModifier, Plugin, PluginConfig, Route,
+    RouteFilter, SNAPSHOT_FORMAT, Snapshot,
 };
 use crate::token::{decode_key_material, is_valid_key_id};
 
@@ -467,6 +468,15 @@ fn check_route(r: &Route, plugins: &HashMap<&str, &PluginConfig>, problems: &mut
             Err(e) => problems.push(format!("{who}: path {path:?} is invalid: {e}")),
         }
     }
+    for path in &r.exact_paths {
+        match normalize_path(path) {
+            Ok(normal) if normal == *path => {}
+            Ok(normal) => problems.push(format!(
+                "{who}: exact path {path:?} is not normalized (use {normal:?})"
+            )),
+            Err(e) => problems.push(format!("{who}: exact path {path:?} is invalid: {e}")),
+        }
+    }
     for method in &r.methods {
         if !is_token(method) || method.bytes().any(|b| b.is_ascii_lowercase()) {
             problems.push(format!(
@@ -474,9 +484,310 @@ fn check_route(r: &Route, plugins: &HashMap<&str, &PluginConfig>, problems: &mut
             ));
         }
     }
+    check_value_matches(&who, r, problems);
     check_route_plugins(&who, r, plugins, problems);
+    check_filters(&who, r, problems);
     if let Some(backend) = &r.backend {
         check_backend(&who, backend, problems);
+    }
+    check_weighted_backends(&who, r, problems);
+    check_timeouts(&who, r, problems);
+}
+
+/// Longest header or query parameter value (or pattern) a route matches or sets.
+const MAX_MATCH_VALUE_LEN: usize = 4096;
+/// Longest query parameter name a route matches.
+const MAX_QUERY_NAME_LEN: usize = 256;
+
+fn check_match_value(who: &str, what: &str, kind: MatchKind, value: &str, problems: &mut Problems) {
+    if value.len() > MAX_MATCH_VALUE_LEN {
+        problems.push(format!(
+            "{who}: {what} value is longer than {MAX_MATCH_VALUE_LEN} bytes"
+        ));
+        return;
+    }
+    match kind {
+        MatchKind::Exact => {
+            if value.is_empty() || HeaderValue::from_str(value).is_err() {
+                problems.push(format!(
+                    "{who}: {what} value must be non-empty visible characters"
+                ));
+            }
+        }
+        MatchKind::RegularExpression => {
+            if let Err(e) = crate::routing::compile_value_regex(value) {
+                problems.push(format!("{who}: {what} regular expression is invalid: {e}"));
+            }
+        }
+    }
+}
+
+fn check_value_matches(who: &str, r: &Route, problems: &mut Problems) {
+    if r.headers.len() > MAX_ROUTE_MATCHES {
+        problems.push(format!(
+            "{who}: at most {MAX_ROUTE_MATCHES} header matches (got {})",
+            r.headers.len()
+        ));
+    }
+    for h in r.headers.iter().take(MAX_ROUTE_MATCHES) {
+        if HeaderName::from_bytes(h.name.as_bytes()).is_err() {
+            problems.push(format!(
+                "{who}: header match name {:?} is not a header name",
+                h.name
+            ));
+            continue;
+        }
+        check_match_value(
+            who,
+            &format!("header match {:?}", h.name),
+            h.kind,
+            &h.value,
+            problems,
+        );
+    }
+    if r.query_params.len() > MAX_ROUTE_MATCHES {
+        problems.push(format!(
+            "{who}: at most {MAX_ROUTE_MATCHES} query parameter matches (got {})",
+            r.query_params.len()
+        ));
+    }
+    for q in r.query_params.iter().take(MAX_ROUTE_MATCHES) {
+        if q.name.is_empty()
+            || q.name.len() > MAX_QUERY_NAME_LEN
+            || q.name.chars().any(char::is_control)
+        {
+            problems.push(format!(
+                "{who}: query parameter match name {:?} must be 1 to {MAX_QUERY_NAME_LEN} \
+                 characters without control characters",
+                q.name
+            ));
+            continue;
+        }
+        check_match_value(
+            who,
+            &format!("query parameter match {:?}", q.name),
+            q.kind,
+            &q.value,
+            problems,
+        );
+    }
+}
+
+/// Headers a header modifier may not touch besides the identity headers: the ones that frame
+/// the message or belong to the connection (the proxy owns them), and `Host` (a URL rewrite's
+/// `hostname` changes it).
+const UNMODIFIABLE_HEADERS: [&str; 9] = [
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn check_header_modifier(
+    who: &str,
+    filter: &str,
+    set: &[crate::snapshot::HeaderValue],
+    add: &[crate::snapshot::HeaderValue],
+    remove: &[String],
+    problems: &mut Problems,
+) {
+    let named = set
+        .iter()
+        .chain(add)
+        .map(|h| h.name.as_str())
+        .chain(remove.iter().map(String::as_str));
+    for (list, len) in [
+        ("set", set.len()),
+        ("add", add.len()),
+        ("remove", remove.len()),
+    ] {
+        if len > MAX_ROUTE_MATCHES {
+            problems.push(format!(
+                "{who}: {filter} {list} lists more than {MAX_ROUTE_MATCHES} headers"
+            ));
+        }
+    }
+    for name in named {
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            problems.push(format!("{who}: {filter} names {name:?}, not a header name"));
+        } else if crate::oauth::is_identity_header(name.as_bytes()) {
+            problems.push(format!(
+                "{who}: {filter} may not change the identity header {name:?} (only the gateway sets it)"
+            ));
+        } else if UNMODIFIABLE_HEADERS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+        {
+            problems.push(format!(
+                "{who}: {filter} may not change {name:?}, which the proxy owns"
+            ));
+        }
+    }
+    for h in set.iter().chain(add) {
+        if h.value.len() > MAX_MATCH_VALUE_LEN || HeaderValue::from_str(&h.value).is_err() {
+            problems.push(format!(
+                "{who}: {filter} value of {:?} is not a valid header value of at most \
+                 {MAX_MATCH_VALUE_LEN} bytes",
+                h.name
+            ));
+        }
+    }
+}
+
+fn check_path_modifier(
+    who: &str,
+    filter: &str,
+    r: &Route,
+    path: &PathModifier,
+    problems: &mut Problems,
+) {
+    let (kind, value) = match path {
+        PathModifier::ReplaceFullPath(v) => ("ReplaceFullPath", v),
+        PathModifier::ReplacePrefixMatch(v) => {
+            if !r.exact_paths.is_empty() {
+                problems.push(format!(
+                    "{who}: {filter} ReplacePrefixMatch needs a path prefix match, not an exact one"
+                ));
+            }
+            ("ReplacePrefixMatch", v)
+        }
+    };
+    if !matches!(normalize_path(value), Ok(normal) if normal == *value) {
+        problems.push(format!(
+            "{who}: {filter} {kind} {value:?} must be a normalized absolute path"
+        ));
+    }
+}
+
+fn check_filters(who: &str, r: &Route, problems: &mut Problems) {
+    let mut seen: Vec<&str> = Vec::new();
+    for filter in &r.filters {
+        let name = match filter {
+            RouteFilter::RequestHeaderModifier { set, add, remove } => {
+                check_header_modifier(who, "RequestHeaderModifier", set, add, remove, problems);
+                "RequestHeaderModifier"
+            }
+            RouteFilter::ResponseHeaderModifier { set, add, remove } => {
+                check_header_modifier(who, "ResponseHeaderModifier", set, add, remove, problems);
+                "ResponseHeaderModifier"
+            }
+            RouteFilter::RequestRedirect {
+                scheme,
+                hostname,
+                path,
+                port,
+                status_code,
+            } => {
+                let f = "RequestRedirect";
+                if let Some(scheme) = scheme
+                    && scheme != "http"
+                    && scheme != "https"
+                {
+                    problems.push(format!(
+                        "{who}: {f} scheme {scheme:?} must be http or https"
+                    ));
+                }
+                if let Some(host) = hostname
+                    && (host.starts_with('*') || !is_valid_host(host))
+                {
+                    problems.push(format!("{who}: {f} hostname {host:?} is not a host name"));
+                }
+                if let Some(path) = path {
+                    check_path_modifier(who, f, r, path, problems);
+                }
+                if *port == Some(0) {
+                    problems.push(format!("{who}: {f} port must be 1 to 65535"));
+                }
+                if !matches!(status_code, 301 | 302 | 303 | 307 | 308) {
+                    problems.push(format!(
+                        "{who}: {f} status code {status_code} must be 301 or 302 (or 303, 307, 308)"
+                    ));
+                }
+                f
+            }
+            RouteFilter::UrlRewrite { hostname, path } => {
+                let f = "URLRewrite";
+                if let Some(host) = hostname
+                    && (host.starts_with('*') || !is_valid_host(host))
+                {
+                    problems.push(format!("{who}: {f} hostname {host:?} is not a host name"));
+                }
+                if let Some(path) = path {
+                    check_path_modifier(who, f, r, path, problems);
+                }
+                f
+            }
+        };
+        if seen.contains(&name) {
+            problems.push(format!("{who}: filter {name} is given more than once"));
+        }
+        seen.push(name);
+    }
+    if seen.contains(&"RequestRedirect") && seen.contains(&"URLRewrite") {
+        problems.push(format!(
+            "{who}: RequestRedirect and URLRewrite cannot both apply to a route"
+        ));
+    }
+}
+
+/// Largest weight of a weighted backend (the Gateway API's).
+const MAX_BACKEND_WEIGHT: u32 = 1_000_000;
+
+fn check_weighted_backends(who: &str, r: &Route, problems: &mut Problems) {
+    if r.backends.is_empty() {
+        return;
+    }
+    if r.backend.is_some() {
+        problems.push(format!(
+            "{who}: backend and weighted backends are exclusive; list every backend in backends"
+        ));
+    }
+    if r.backends.len() > MAX_ROUTE_BACKENDS {
+        problems.push(format!(
+            "{who}: at most {MAX_ROUTE_BACKENDS} weighted backends (got {})",
+            r.backends.len()
+        ));
+    }
+    for (i, wb) in r.backends.iter().enumerate() {
+        if wb.weight > MAX_BACKEND_WEIGHT {
+            problems.push(format!(
+                "{who}: backend {i} weight {} is above {MAX_BACKEND_WEIGHT}",
+                wb.weight
+            ));
+        }
+        if let Some(backend) = &wb.backend {
+            check_backend(&format!("{who}: backend {i}"), backend, problems);
+        }
+    }
+}
+
+/// Longest route timeout: one day.
+const MAX_ROUTE_TIMEOUT_MS: u64 = 86_400_000;
+
+fn check_timeouts(who: &str, r: &Route, problems: &mut Problems) {
+    for (name, value) in [
+        ("request timeout", r.request_timeout_ms),
+        ("backend request timeout", r.backend_request_timeout_ms),
+    ] {
+        if let Some(ms) = value
+            && !(1..=MAX_ROUTE_TIMEOUT_MS).contains(&ms)
+        {
+            problems.push(format!(
+                "{who}: {name} must be 1 to {MAX_ROUTE_TIMEOUT_MS} ms (got {ms})"
+            ));
+        }
+    }
+    if let (Some(request), Some(backend)) = (r.request_timeout_ms, r.backend_request_timeout_ms)
+        && backend > request
+    {
+        problems.push(format!(
+            "{who}: the backend request timeout ({backend} ms) exceeds the request timeout ({request} ms)"
+        ));
     }
 }
 

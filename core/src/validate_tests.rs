@@ -1,6 +1,6 @@
 use super::*;
 use crate::fixtures;
-use crate::snapshot::{BearerTokenParamType, SigningKey};
+use crate::snapshot::{BearerTokenParamType, MatchKind, PathModifier, SigningKey};
 
 #[test]
 fn the_quickstart_snapshot_is_valid() {
@@ -409,4 +409,298 @@ fn each_problem_names_the_object_it_is_about_by_its_index() {
     );
     assert!(!check(&keyless).is_empty());
     assert_eq!(check(&fixtures::snapshot()), Vec::new());
+}
+
+/// A route using every part of the Gateway API model, valid.
+fn gateway_route() -> Route {
+    use crate::snapshot::{
+        HeaderMatch, HeaderValue, QueryParamMatch, RouteFilter, WeightedBackend,
+    };
+    let backend = fixtures::route("x/y", "/", None).backend;
+    Route {
+        id: "httproute/shop/web/0/0".into(),
+        hosts: vec!["shop.example.com".into()],
+        paths: vec!["/api".into()],
+        methods: vec!["GET".into()],
+        headers: vec![
+            HeaderMatch {
+                name: "Version".into(),
+                value: "two".into(),
+                kind: MatchKind::Exact,
+            },
+            HeaderMatch {
+                name: "x-color".into(),
+                value: "re+d|blue".into(),
+                kind: MatchKind::RegularExpression,
+            },
+        ],
+        query_params: vec![QueryParamMatch {
+            name: "animal".into(),
+            value: "whale".into(),
+            kind: MatchKind::Exact,
+        }],
+        filters: vec![
+            RouteFilter::RequestHeaderModifier {
+                set: vec![HeaderValue {
+                    name: "X-Env".into(),
+                    value: "prod".into(),
+                }],
+                add: vec![],
+                remove: vec!["x-debug".into()],
+            },
+            RouteFilter::UrlRewrite {
+                hostname: Some("internal.example.com".into()),
+                path: Some(PathModifier::ReplacePrefixMatch("/v2".into())),
+            },
+            RouteFilter::ResponseHeaderModifier {
+                set: vec![],
+                add: vec![HeaderValue {
+                    name: "X-Served-By".into(),
+                    value: "tollgate".into(),
+                }],
+                remove: vec![],
+            },
+        ],
+        backends: vec![
+            WeightedBackend {
+                weight: 3,
+                backend: backend.clone(),
+            },
+            WeightedBackend {
+                weight: 1,
+                backend: None,
+            },
+        ],
+        request_timeout_ms: Some(10_000),
+        backend_request_timeout_ms: Some(2_000),
+        rank: 7,
+        ..Route::default()
+    }
+}
+
+#[test]
+fn a_gateway_api_route_is_valid_and_round_trips_through_json() {
+    let mut s = fixtures::snapshot();
+    s.routes.push(gateway_route());
+    assert_eq!(validate(&s), Ok(()));
+    let back: Snapshot = serde_json::from_slice(&s.to_json()).expect("parses");
+    assert_eq!(back, s);
+    let json = serde_json::to_value(gateway_route()).expect("serializes");
+    assert_eq!(json["queryParams"][0]["name"], "animal");
+    assert_eq!(json["headers"][1]["kind"], "RegularExpression");
+    assert!(
+        json["headers"][0].get("kind").is_none(),
+        "Exact is the default"
+    );
+    assert_eq!(json["filters"][1]["type"], "UrlRewrite");
+    assert_eq!(json["filters"][1]["path"]["type"], "ReplacePrefixMatch");
+    assert_eq!(json["filters"][1]["path"]["value"], "/v2");
+    assert_eq!(json["backendRequestTimeoutMs"], 2000);
+}
+
+#[test]
+fn a_route_without_the_new_fields_serializes_as_before() {
+    let route = fixtures::route("default/auth", "/auth", Some("default/oauth2"));
+    let json = String::from_utf8(serde_json::to_vec(&route).expect("serializes")).expect("utf-8");
+    assert_eq!(
+        json,
+        r#"{"id":"default/auth","hosts":[],"paths":["/auth"],"methods":[],"stripPath":true,"plugins":["default/oauth2"],"backend":{"scheme":"http","path":"","endpoints":["127.0.0.1:8080"],"connectTimeoutMs":1000,"readTimeoutMs":5000}}"#
+    );
+}
+
+#[test]
+fn every_gateway_api_route_problem_is_reported() {
+    use crate::snapshot::{HeaderMatch, HeaderValue, QueryParamMatch, RouteFilter};
+    let header = |name: &str| HeaderValue {
+        name: name.into(),
+        value: "v".into(),
+    };
+    let set_header = |name: &str| RouteFilter::RequestHeaderModifier {
+        set: vec![header(name)],
+        add: vec![],
+        remove: vec![],
+    };
+    let cases: Vec<(&str, Box<dyn Fn(&mut Route)>, &str)> = vec![
+        (
+            "exact path",
+            Box::new(|r| r.exact_paths = vec!["/a/../b".into()]),
+            "exact path \"/a/../b\" is not normalized",
+        ),
+        (
+            "header name",
+            Box::new(|r| r.headers[0].name = "bad name".into()),
+            "header match name \"bad name\" is not a header name",
+        ),
+        (
+            "regex",
+            Box::new(|r| r.headers[1].value = "(".into()),
+            "regular expression is invalid",
+        ),
+        (
+            "huge regex",
+            Box::new(|r| r.headers[1].value = "a{1000}{1000}".into()),
+            "regular expression is invalid",
+        ),
+        (
+            "too many headers",
+            Box::new(|r| {
+                r.headers = (0..17)
+                    .map(|i| HeaderMatch {
+                        name: format!("h{i}"),
+                        value: "v".into(),
+                        kind: MatchKind::Exact,
+                    })
+                    .collect()
+            }),
+            "at most 16 header matches (got 17)",
+        ),
+        (
+            "too many query matches",
+            Box::new(|r| {
+                r.query_params = (0..17)
+                    .map(|i| QueryParamMatch {
+                        name: format!("q{i}"),
+                        value: "v".into(),
+                        kind: MatchKind::Exact,
+                    })
+                    .collect()
+            }),
+            "at most 16 query parameter matches",
+        ),
+        (
+            "empty query value",
+            Box::new(|r| r.query_params[0].value = String::new()),
+            "query parameter match \"animal\" value must be non-empty",
+        ),
+        (
+            "identity header set",
+            Box::new(move |r| r.filters[0] = set_header("X-Consumer-Id")),
+            "may not change the identity header \"X-Consumer-Id\"",
+        ),
+        (
+            "identity header spelled otherwise",
+            Box::new(move |r| r.filters[0] = set_header("x_authenticated_userid")),
+            "identity header",
+        ),
+        (
+            "identity header removed from the response",
+            Box::new(|r| {
+                r.filters[2] = RouteFilter::ResponseHeaderModifier {
+                    set: vec![],
+                    add: vec![],
+                    remove: vec!["X-Credential-Identifier".into()],
+                }
+            }),
+            "ResponseHeaderModifier may not change the identity header",
+        ),
+        (
+            "framing header",
+            Box::new(move |r| r.filters[0] = set_header("Transfer-Encoding")),
+            "which the proxy owns",
+        ),
+        (
+            "two request modifiers",
+            Box::new(move |r| r.filters.push(set_header("x-a"))),
+            "filter RequestHeaderModifier is given more than once",
+        ),
+        (
+            "redirect and rewrite",
+            Box::new(|r| {
+                r.filters.push(RouteFilter::RequestRedirect {
+                    scheme: Some("https".into()),
+                    hostname: None,
+                    path: None,
+                    port: None,
+                    status_code: 301,
+                })
+            }),
+            "RequestRedirect and URLRewrite cannot both apply",
+        ),
+        (
+            "redirect status",
+            Box::new(|r| {
+                r.filters[1] = RouteFilter::RequestRedirect {
+                    scheme: Some("ftp".into()),
+                    hostname: Some("*.example.com".into()),
+                    path: None,
+                    port: Some(0),
+                    status_code: 200,
+                }
+            }),
+            "status code 200 must be 301 or 302",
+        ),
+        (
+            "redirect scheme",
+            Box::new(|r| {
+                r.filters[1] = RouteFilter::RequestRedirect {
+                    scheme: Some("ftp".into()),
+                    hostname: None,
+                    path: None,
+                    port: None,
+                    status_code: 302,
+                }
+            }),
+            "scheme \"ftp\" must be http or https",
+        ),
+        (
+            "prefix rewrite on an exact match",
+            Box::new(|r| {
+                r.paths.clear();
+                r.exact_paths = vec!["/api".into()];
+            }),
+            "ReplacePrefixMatch needs a path prefix match",
+        ),
+        (
+            "rewrite path",
+            Box::new(|r| {
+                r.filters[1] = RouteFilter::UrlRewrite {
+                    hostname: None,
+                    path: Some(PathModifier::ReplaceFullPath("relative".into())),
+                }
+            }),
+            "ReplaceFullPath \"relative\" must be a normalized absolute path",
+        ),
+        (
+            "backend and backends",
+            Box::new(|r| r.backend = r.backends[0].backend.clone()),
+            "backend and weighted backends are exclusive",
+        ),
+        (
+            "weight",
+            Box::new(|r| r.backends[0].weight = 1_000_001),
+            "weight 1000001 is above 1000000",
+        ),
+        (
+            "weighted backend itself",
+            Box::new(|r| {
+                if let Some(b) = &mut r.backends[0].backend {
+                    b.scheme = "gopher".into()
+                }
+            }),
+            "backend 0: backend scheme \"gopher\"",
+        ),
+        (
+            "timeouts",
+            Box::new(|r| r.backend_request_timeout_ms = Some(20_000)),
+            "backend request timeout (20000 ms) exceeds the request timeout (10000 ms)",
+        ),
+        (
+            "zero timeout",
+            Box::new(|r| r.request_timeout_ms = Some(0)),
+            "request timeout must be 1 to",
+        ),
+    ];
+    for (name, mutate, want) in cases {
+        let mut s = fixtures::snapshot();
+        let mut route = gateway_route();
+        mutate(&mut route);
+        s.routes.push(route);
+        let problems = check(&s);
+        assert!(
+            problems.iter().any(
+                |p| p.message.contains(want) && p.subject == Subject::Route(s.routes.len() - 1)
+            ),
+            "{name}: {problems:?} lacks {want:?}"
+        );
+    }
 }

@@ -46,6 +46,7 @@ fn route(id: &str, path: &str, plugin: Option<&str>, backend: Option<Backend>) -
         strip_path: true,
         plugins: plugin.into_iter().map(str::to_owned).collect(),
         backend,
+        ..Route::default()
     }
 }
 

@@ -99,6 +99,7 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
                 strip_path: true,
                 plugins: vec!["default/oauth2".to_owned()],
                 backend: None,
+                ..Route::default()
             },
             Route {
                 id: "default/upstream".to_owned(),
@@ -115,6 +116,7 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
                     connect_timeout_ms: 5000,
                     read_timeout_ms: 30000,
                 }),
+                ..Route::default()
             },
         ],
     };

@@ -87,7 +87,7 @@ impl Generated {
                 ])
             }
             Self::ConfigToken => {
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                let hex = tollgate_core::snapshot::hex(&bytes);
                 BTreeMap::from([("token".to_owned(), ByteString(hex.into_bytes()))])
             }
             Self::SigningKeys => {
@@ -169,7 +169,7 @@ pub async fn ensure(
 fn creating_manager(field_manager: &str) -> Result<String, Error> {
     let mut bytes = [0u8; 4];
     getrandom::getrandom(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
-    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let suffix = tollgate_core::snapshot::hex(&bytes);
     let base: String = field_manager.chars().take(128 - 16).collect();
     Ok(format!("{base}-create-{suffix}"))
 }

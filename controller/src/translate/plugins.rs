@@ -312,12 +312,9 @@ fn provision_key(
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::trim);
     match value {
-        Some(key) if key.len() >= MIN_PROVISION_KEY_LEN => Some(
-            Sha256::digest(key.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        ),
+        Some(key) if key.len() >= MIN_PROVISION_KEY_LEN => Some(tollgate_core::snapshot::hex(
+            &Sha256::digest(key.as_bytes()),
+        )),
         Some(_) => {
             found.push(Found {
                 condition: ProblemCondition::ResolvedRefs,

@@ -171,6 +171,7 @@ fn route(
         strip_path: spec.strip_path,
         plugins: plugin_ids,
         backend,
+        ..snapshot::Route::default()
     })
 }
 

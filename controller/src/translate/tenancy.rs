@@ -206,6 +206,7 @@ mod tests {
                 Vec::new()
             },
             backend: None,
+            ..Route::default()
         }
     }
 

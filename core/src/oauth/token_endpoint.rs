@@ -509,10 +509,7 @@ fn provision_key_matches(config: &OAuth2Config, presented: Option<&str>) -> bool
     let (Some(want), Some(presented)) = (config.provision_key_sha256.as_deref(), presented) else {
         return false;
     };
-    let got: String = Sha256::digest(presented.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let got = crate::snapshot::hex(&Sha256::digest(presented.as_bytes()));
     got.as_bytes().ct_eq(want.as_bytes()).into()
 }
 

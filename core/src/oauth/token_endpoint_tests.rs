@@ -832,10 +832,9 @@ fn a_credential_limited_to_some_scopes_gets_invalid_scope_for_others() {
 
 fn password_config() -> OAuth2Config {
     use sha2::Digest as _;
-    let digest: String = sha2::Sha256::digest(b"a-provision-key-of-thirty-two-chars")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::snapshot::hex(&sha2::Sha256::digest(
+        b"a-provision-key-of-thirty-two-chars",
+    ));
     OAuth2Config {
         enable_password_grant: true,
         provision_key_sha256: Some(digest),

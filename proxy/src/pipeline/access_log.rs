@@ -475,94 +475,99 @@ fn put_text_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// `{"timestamp":"…","level":"INFO","target":"access",…}` and a newline.
+/// One value of a line, written by each format in its own way.
+enum Field<'a> {
+    Addr(IpAddr),
+    /// Bytes from the request or the route, quoted and escaped as each format needs.
+    Text(&'a [u8]),
+    /// The request target, with secret query values redacted.
+    Target(&'a str),
+    Word(&'static str),
+    Number(u64),
+    Millis(Duration),
+    Missing,
+}
+
+/// The fields of a line after its time, in the order both formats write them.
+fn fields<'a>(line: &Line<'a>) -> [(&'static str, Field<'a>); 13] {
+    let text = |value: Option<&'a [u8]>| value.map_or(Field::Missing, Field::Text);
+    [
+        ("client", Field::Addr(line.client)),
+        ("method", Field::Text(line.method.as_bytes())),
+        ("path", Field::Target(line.target)),
+        ("protocol", Field::Word(version_str(line.version))),
+        ("status", Field::Number(u64::from(line.status))),
+        ("bytes", line.bytes.map_or(Field::Missing, Field::Number)),
+        ("duration_ms", Field::Millis(line.total)),
+        (
+            "upstream_ms",
+            line.upstream.map_or(Field::Missing, Field::Millis),
+        ),
+        ("route", text(line.route.map(str::as_bytes))),
+        ("consumer_id", text(line.consumer_id)),
+        ("consumer", text(line.consumer)),
+        ("request_id", text(line.request_id)),
+        ("trace_id", text(line.trace_id)),
+    ]
+}
+
+/// `{"timestamp":"…","level":"INFO","target":"access",…}` and a newline; absent values are
+/// `null`.
 pub fn format_json(out: &mut Vec<u8>, line: &Line<'_>) {
     out.extend_from_slice(b"{\"timestamp\":\"");
     put_time(out, line.time);
-    out.extend_from_slice(b"\",\"level\":\"INFO\",\"target\":\"access\",\"client\":\"");
-    let _ = write!(out, "{}", line.client);
-    out.extend_from_slice(b"\",\"method\":\"");
-    put_json_str(out, line.method.as_bytes());
-    out.extend_from_slice(b"\",\"path\":\"");
-    redacted_target(line.target, |piece| put_json_str(out, piece));
-    out.extend_from_slice(b"\",\"protocol\":\"");
-    out.extend_from_slice(version_str(line.version).as_bytes());
-    out.extend_from_slice(b"\",\"status\":");
-    put_u64(out, u64::from(line.status));
-    out.extend_from_slice(b",\"bytes\":");
-    match line.bytes {
-        Some(n) => put_u64(out, n),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"duration_ms\":");
-    put_millis(out, line.total);
-    out.extend_from_slice(b",\"upstream_ms\":");
-    match line.upstream {
-        Some(d) => put_millis(out, d),
-        None => out.extend_from_slice(b"null"),
-    }
-    let optional: [(&[u8], Option<&[u8]>); 5] = [
-        (b"route", line.route.map(str::as_bytes)),
-        (b"consumer_id", line.consumer_id),
-        (b"consumer", line.consumer),
-        (b"request_id", line.request_id),
-        (b"trace_id", line.trace_id),
-    ];
-    for (key, value) in optional {
+    out.extend_from_slice(b"\",\"level\":\"INFO\",\"target\":\"access\"");
+    for (key, field) in fields(line) {
         out.extend_from_slice(b",\"");
-        out.extend_from_slice(key);
+        out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\":");
-        match value {
-            Some(value) => {
+        match field {
+            Field::Addr(addr) => {
+                let _ = write!(out, "\"{addr}\"");
+            }
+            Field::Text(bytes) => {
                 out.push(b'"');
-                put_json_str(out, value);
+                put_json_str(out, bytes);
                 out.push(b'"');
             }
-            None => out.extend_from_slice(b"null"),
+            Field::Target(target) => {
+                out.push(b'"');
+                redacted_target(target, |piece| put_json_str(out, piece));
+                out.push(b'"');
+            }
+            Field::Word(word) => {
+                let _ = write!(out, "\"{word}\"");
+            }
+            Field::Number(n) => put_u64(out, n),
+            Field::Millis(d) => put_millis(out, d),
+            Field::Missing => out.extend_from_slice(b"null"),
         }
     }
     out.extend_from_slice(b"}\n");
 }
 
-/// `<time>  INFO access: client=… method=… path=… …` and a newline; absent values are `-`.
+/// `<time>  INFO access: client=… method=… path=\"…\" …` and a newline; absent values are `-`.
 pub fn format_text(out: &mut Vec<u8>, line: &Line<'_>) {
     put_time(out, line.time);
-    out.extend_from_slice(b"  INFO access: client=");
-    let _ = write!(out, "{}", line.client);
-    out.extend_from_slice(b" method=");
-    put_text_value(out, line.method.as_bytes());
-    out.extend_from_slice(b" path=\"");
-    redacted_target(line.target, |piece| put_text_escaped(out, piece));
-    out.extend_from_slice(b"\" protocol=");
-    out.extend_from_slice(version_str(line.version).as_bytes());
-    out.extend_from_slice(b" status=");
-    put_u64(out, u64::from(line.status));
-    out.extend_from_slice(b" bytes=");
-    match line.bytes {
-        Some(n) => put_u64(out, n),
-        None => out.push(b'-'),
-    }
-    out.extend_from_slice(b" duration_ms=");
-    put_millis(out, line.total);
-    out.extend_from_slice(b" upstream_ms=");
-    match line.upstream {
-        Some(d) => put_millis(out, d),
-        None => out.push(b'-'),
-    }
-    let optional: [(&[u8], Option<&[u8]>); 5] = [
-        (b"route", line.route.map(str::as_bytes)),
-        (b"consumer_id", line.consumer_id),
-        (b"consumer", line.consumer),
-        (b"request_id", line.request_id),
-        (b"trace_id", line.trace_id),
-    ];
-    for (key, value) in optional {
+    out.extend_from_slice(b"  INFO access:");
+    for (key, field) in fields(line) {
         out.push(b' ');
-        out.extend_from_slice(key);
+        out.extend_from_slice(key.as_bytes());
         out.push(b'=');
-        match value {
-            Some(value) => put_text_value(out, value),
-            None => out.push(b'-'),
+        match field {
+            Field::Addr(addr) => {
+                let _ = write!(out, "{addr}");
+            }
+            Field::Text(bytes) => put_text_value(out, bytes),
+            Field::Target(target) => {
+                out.push(b'"');
+                redacted_target(target, |piece| put_text_escaped(out, piece));
+                out.push(b'"');
+            }
+            Field::Word(word) => out.extend_from_slice(word.as_bytes()),
+            Field::Number(n) => put_u64(out, n),
+            Field::Millis(d) => put_millis(out, d),
+            Field::Missing => out.push(b'-'),
         }
     }
     out.push(b'\n');

@@ -366,7 +366,7 @@ fn issue(
         match issuer {
             None => compiled.keys.issue(claims, nonce).ok(),
             Some(issuer) => {
-                let jti: String = jti.iter().map(|b| format!("{b:02x}")).collect();
+                let jti = tollgate_core::snapshot::hex(jti);
                 let fields = JwtFields {
                     issuer,
                     client_id: &token_request.client_id,

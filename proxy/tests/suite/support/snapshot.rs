@@ -76,6 +76,7 @@ pub fn route(id: &str, paths: &[&str], plugin: Option<&str>, backend: Option<Bac
         strip_path: true,
         plugins: plugin.map(|p| vec![p.to_owned()]).unwrap_or_default(),
         backend,
+        ..Route::default()
     }
 }
 

@@ -53,6 +53,7 @@ fn route(id: &str, path: &str, plugin: &str) -> Route {
             connect_timeout_ms: 1000,
             read_timeout_ms: 5000,
         }),
+        ..Route::default()
     }
 }
 

@@ -104,7 +104,10 @@ pub fn backend_endpoints(
     let mut out = ServiceEndpoints::new();
     // An ExternalName Service stands for its DNS name at each of its ports.
     for s in services {
-        let Some(spec) = s.spec.as_ref().filter(|s| s.type_.as_deref() == Some("ExternalName"))
+        let Some(spec) = s
+            .spec
+            .as_ref()
+            .filter(|s| s.type_.as_deref() == Some("ExternalName"))
         else {
             continue;
         };
@@ -122,7 +125,10 @@ pub fn backend_endpoints(
                 name: name.clone(),
                 port: port.port,
             };
-            out.insert(key, vec![host_port(external.trim_end_matches('.'), port.port)]);
+            out.insert(
+                key,
+                vec![host_port(external.trim_end_matches('.'), port.port)],
+            );
         }
     }
     for ((ns, svc), slices) in by_service {

@@ -122,7 +122,7 @@ pub struct GatewayClassStatus {
     pub conditions: Vec<Condition>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewaySpec {
     #[serde(default)]
@@ -131,7 +131,7 @@ pub struct GatewaySpec {
     pub listeners: Vec<Listener>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Listener {
     #[serde(default)]
@@ -174,7 +174,7 @@ pub struct ObjectRef {
     pub namespace: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AllowedRoutes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,7 +184,7 @@ pub struct AllowedRoutes {
     pub kinds: Vec<RouteGroupKind>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteNamespaces {
     /// `Same` (the default), `All` or `Selector`.
@@ -475,8 +475,14 @@ mod tests {
 
     #[test]
     fn the_kinds_name_the_gateway_api_resources() {
-        assert_eq!(HTTPRoute::url_path(&(), Some("ns")), "/apis/gateway.networking.k8s.io/v1/namespaces/ns/httproutes");
-        assert_eq!(GatewayClass::url_path(&(), None), "/apis/gateway.networking.k8s.io/v1/gatewayclasses");
+        assert_eq!(
+            HTTPRoute::url_path(&(), Some("ns")),
+            "/apis/gateway.networking.k8s.io/v1/namespaces/ns/httproutes"
+        );
+        assert_eq!(
+            GatewayClass::url_path(&(), None),
+            "/apis/gateway.networking.k8s.io/v1/gatewayclasses"
+        );
         assert_eq!(ReferenceGrant::api_version(&()), API_VERSION);
     }
 
@@ -494,9 +500,18 @@ mod tests {
             }
         }))
         .expect("reads");
-        assert_eq!(route.spec.parent_refs[0].section_name.as_deref(), Some("http"));
+        assert_eq!(
+            route.spec.parent_refs[0].section_name.as_deref(),
+            Some("http")
+        );
         assert_eq!(route.spec.rules[0].backend_refs[0].weight, Some(3));
-        assert_eq!(route.spec.rules[0].matches[0].path.as_ref().and_then(|p| p.kind.as_deref()), Some("Exact"));
+        assert_eq!(
+            route.spec.rules[0].matches[0]
+                .path
+                .as_ref()
+                .and_then(|p| p.kind.as_deref()),
+            Some("Exact")
+        );
     }
 
     #[test]

@@ -564,13 +564,17 @@ impl Reader<'_> {
                         Manifest::GatewayClass(Arc::new(class))
                     }
                     "Gateway" => Manifest::Gateway(Arc::new(self.named_foreign("Gateway", de)?)),
-                    "HTTPRoute" => Manifest::HTTPRoute(Arc::new(self.named_foreign("HTTPRoute", de)?)),
-                    _ => Manifest::ReferenceGrant(Arc::new(self.named_foreign("ReferenceGrant", de)?)),
+                    "HTTPRoute" => {
+                        Manifest::HTTPRoute(Arc::new(self.named_foreign("HTTPRoute", de)?))
+                    }
+                    _ => Manifest::ReferenceGrant(Arc::new(
+                        self.named_foreign("ReferenceGrant", de)?,
+                    )),
                 }
             }
-            ("v1", "Service") => {
-                Manifest::Service(Arc::new(self.named_foreign("Service", MapAccessDeserializer::new(map))?))
-            }
+            ("v1", "Service") => Manifest::Service(Arc::new(
+                self.named_foreign("Service", MapAccessDeserializer::new(map))?,
+            )),
             ("discovery.k8s.io/v1", "EndpointSlice") => Manifest::EndpointSlice(Arc::new(
                 self.named_foreign("EndpointSlice", MapAccessDeserializer::new(map))?,
             )),

@@ -169,7 +169,6 @@ fn cond(
 
 /// A valid listener of one of our Gateways, as routes attach to it.
 struct LiveListener<'a> {
-    gateway: String,
     gateway_namespace: String,
     listener: &'a Listener,
     /// Lower-cased; `None` matches every host.
@@ -225,7 +224,6 @@ pub(crate) fn translate(
                 check_listener(listener, &at, &grants, cx.secrets, generation);
             if ok {
                 live.push(LiveListener {
-                    gateway: at.name.clone(),
                     gateway_namespace: at.namespace.clone(),
                     listener,
                     hostname: listener.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
@@ -522,7 +520,14 @@ fn certificate_problem(
     }
     let namespace = r.namespace.as_deref().unwrap_or(&gateway.namespace);
     if namespace != gateway.namespace
-        && !grants.allows(&gateway.namespace, "Gateway", namespace, "", "Secret", &r.name)
+        && !grants.allows(
+            &gateway.namespace,
+            "Gateway",
+            namespace,
+            "",
+            "Secret",
+            &r.name,
+        )
     {
         return Some((
             gw::REF_NOT_PERMITTED,
@@ -543,8 +548,7 @@ fn certificate_problem(
         ));
     };
     let has = |key: &str| super::secrets::value(secret, key).is_some_and(|v| !v.is_empty());
-    if secret.type_.as_deref() != Some("kubernetes.io/tls") || !has("tls.crt") || !has("tls.key")
-    {
+    if secret.type_.as_deref() != Some("kubernetes.io/tls") || !has("tls.crt") || !has("tls.key") {
         return Some((
             gw::INVALID_CERTIFICATE_REF,
             format!(
@@ -743,9 +747,13 @@ fn http_route(
         };
         let resolved_cond = match &rules.unresolved {
             None => cond(gw::RESOLVED_REFS, true, gw::RESOLVED_REFS, "", generation),
-            Some((reason, message)) => {
-                cond(gw::RESOLVED_REFS, false, reason, message.clone(), generation)
-            }
+            Some((reason, message)) => cond(
+                gw::RESOLVED_REFS,
+                false,
+                reason,
+                message.clone(),
+                generation,
+            ),
         };
         reports.push(ParentReport {
             parent_ref: parent.clone(),
@@ -869,7 +877,12 @@ struct Rules {
 }
 
 impl Rules {
-    fn translate(route: &HTTPRoute, at: &ObjectName, grants: &Grants<'_>, cx: &Context<'_>) -> Self {
+    fn translate(
+        route: &HTTPRoute,
+        at: &ObjectName,
+        grants: &Grants<'_>,
+        cx: &Context<'_>,
+    ) -> Self {
         let mut this = Self {
             rules: Vec::new(),
             unsupported: None,
@@ -880,7 +893,8 @@ impl Rules {
             match this.rule(rule, &annotated, at, grants, cx) {
                 Ok(routes) => this.rules.push(routes),
                 Err(message) => {
-                    this.unsupported.get_or_insert(format!("rule {r}: {message}"));
+                    this.unsupported
+                        .get_or_insert(format!("rule {r}: {message}"));
                     this.rules.push(Vec::new());
                 }
             }
@@ -945,7 +959,9 @@ impl Rules {
                 PluginLookup::NotAccepted => {
                     plugin_problem.get_or_insert((
                         gw::PLUGIN_NOT_ACCEPTED,
-                        format!("AuthPlugin {name} is not accepted; its rule answers 500 until it is"),
+                        format!(
+                            "AuthPlugin {name} is not accepted; its rule answers 500 until it is"
+                        ),
                     ));
                 }
                 PluginLookup::NotFound => {
@@ -968,27 +984,35 @@ impl Rules {
 
         let timeout = |what: &str, value: Option<&String>| -> Result<Option<u64>, String> {
             value
-                .map(|v| parse_duration(v).ok_or_else(|| format!("timeouts.{what} {v:?} is not a duration")))
+                .map(|v| {
+                    parse_duration(v)
+                        .ok_or_else(|| format!("timeouts.{what} {v:?} is not a duration"))
+                })
                 .transpose()
                 .map(|ms| ms.filter(|ms| *ms > 0))
         };
-        let request_timeout_ms = timeout("request", rule.timeouts.as_ref().and_then(|t| t.request.as_ref()))?;
+        let request_timeout_ms = timeout(
+            "request",
+            rule.timeouts.as_ref().and_then(|t| t.request.as_ref()),
+        )?;
         let backend_request_timeout_ms = timeout(
             "backendRequest",
-            rule.timeouts.as_ref().and_then(|t| t.backend_request.as_ref()),
+            rule.timeouts
+                .as_ref()
+                .and_then(|t| t.backend_request.as_ref()),
         )?;
 
         let mut backends = Vec::with_capacity(rule.backend_refs.len());
         if plugin_problem.is_none() && !redirect {
             for backend_ref in &rule.backend_refs {
-                let backend = match self.backend(backend_ref, at, grants, cx, backend_request_timeout_ms)
-                {
-                    Ok(b) => Some(b),
-                    Err((reason, message)) => {
-                        self.unresolved(reason, message);
-                        None
-                    }
-                };
+                let backend =
+                    match self.backend(backend_ref, at, grants, cx, backend_request_timeout_ms) {
+                        Ok(b) => Some(b),
+                        Err((reason, message)) => {
+                            self.unresolved(reason, message);
+                            None
+                        }
+                    };
                 let weight = u32::try_from(backend_ref.weight.unwrap_or(1)).unwrap_or(0);
                 backends.push(snapshot::WeightedBackend { weight, backend });
             }
@@ -1073,12 +1097,22 @@ impl Rules {
         if !r.filters.is_empty() {
             return Err((
                 gw::UNSUPPORTED_VALUE,
-                format!("backendRef {}: per-backend filters are not supported", r.name),
+                format!(
+                    "backendRef {}: per-backend filters are not supported",
+                    r.name
+                ),
             ));
         }
         let namespace = r.namespace.as_deref().unwrap_or(&at.namespace);
         if namespace != at.namespace
-            && !grants.allows(&at.namespace, "HTTPRoute", namespace, "", "Service", &r.name)
+            && !grants.allows(
+                &at.namespace,
+                "HTTPRoute",
+                namespace,
+                "",
+                "Service",
+                &r.name,
+            )
         {
             return Err((
                 gw::REF_NOT_PERMITTED,
@@ -1198,15 +1232,31 @@ fn header_values(list: &[crate::resources::gateway_api::HTTPHeader]) -> Vec<snap
         .collect()
 }
 
-fn header_filter(f: Option<&HTTPHeaderFilter>, what: &str) -> Result<(Vec<snapshot::HeaderValue>, Vec<snapshot::HeaderValue>, Vec<String>), String> {
+fn header_filter(
+    f: Option<&HTTPHeaderFilter>,
+    what: &str,
+) -> Result<
+    (
+        Vec<snapshot::HeaderValue>,
+        Vec<snapshot::HeaderValue>,
+        Vec<String>,
+    ),
+    String,
+> {
     let f = f.ok_or_else(|| format!("a {what} filter needs its settings"))?;
-    Ok((header_values(&f.set), header_values(&f.add), f.remove.clone()))
+    Ok((
+        header_values(&f.set),
+        header_values(&f.add),
+        f.remove.clone(),
+    ))
 }
 
 fn path_modifier(p: &HTTPPathModifier) -> Result<snapshot::PathModifier, String> {
     match p.kind.as_str() {
         "ReplaceFullPath" => Ok(snapshot::PathModifier::ReplaceFullPath(
-            p.replace_full_path.clone().ok_or("ReplaceFullPath needs replaceFullPath")?,
+            p.replace_full_path
+                .clone()
+                .ok_or("ReplaceFullPath needs replaceFullPath")?,
         )),
         "ReplacePrefixMatch" => Ok(snapshot::PathModifier::ReplacePrefixMatch(
             p.replace_prefix_match
@@ -1221,13 +1271,17 @@ fn path_modifier(p: &HTTPPathModifier) -> Result<snapshot::PathModifier, String>
 fn core_filter(filter: &HTTPRouteFilter) -> Result<snapshot::RouteFilter, String> {
     match filter.kind.as_str() {
         "RequestHeaderModifier" => {
-            let (set, add, remove) =
-                header_filter(filter.request_header_modifier.as_ref(), "RequestHeaderModifier")?;
+            let (set, add, remove) = header_filter(
+                filter.request_header_modifier.as_ref(),
+                "RequestHeaderModifier",
+            )?;
             Ok(snapshot::RouteFilter::RequestHeaderModifier { set, add, remove })
         }
         "ResponseHeaderModifier" => {
-            let (set, add, remove) =
-                header_filter(filter.response_header_modifier.as_ref(), "ResponseHeaderModifier")?;
+            let (set, add, remove) = header_filter(
+                filter.response_header_modifier.as_ref(),
+                "ResponseHeaderModifier",
+            )?;
             Ok(snapshot::RouteFilter::ResponseHeaderModifier { set, add, remove })
         }
         "RequestRedirect" => {
@@ -1252,7 +1306,9 @@ fn core_filter(filter: &HTTPRouteFilter) -> Result<snapshot::RouteFilter, String
                 path: r.path.as_ref().map(path_modifier).transpose()?,
                 port: r
                     .port
-                    .map(|p| u16::try_from(p).map_err(|_| format!("redirect port {p} is out of range")))
+                    .map(|p| {
+                        u16::try_from(p).map_err(|_| format!("redirect port {p} is out of range"))
+                    })
                     .transpose()?,
                 status_code,
             })
@@ -1305,7 +1361,10 @@ pub(crate) fn parse_duration(text: &str) -> Option<u64> {
 pub(crate) fn route_object(id: &str) -> Option<ObjectName> {
     let rest = id.strip_prefix(ROUTE_ID_PREFIX)?;
     let mut parts = rest.splitn(3, '/');
-    let namespace = parts.next().filter(|s| !s.is_empty()).unwrap_or(DEFAULT_NAMESPACE);
+    let namespace = parts
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE);
     let name = parts.next()?;
     Some(ObjectName {
         namespace: namespace.to_owned(),

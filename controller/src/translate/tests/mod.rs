@@ -3,6 +3,7 @@
 
 mod address_policy;
 mod dependencies;
+mod gateway_api;
 mod problems;
 mod rate_limit;
 mod snapshot;

@@ -304,4 +304,19 @@ mod tests {
         assert_eq!(resolved.get(&key("app", "web", 80)), Some(&vec![]));
         assert!(!resolved.contains_key(&key("app", "other", 80)));
     }
+
+    #[test]
+    fn an_external_name_service_stands_for_its_name_at_each_port() {
+        let service: Arc<Service> = Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": "partner", "namespace": "ns"},
+                "spec": {"type": "ExternalName", "externalName": "api.partner.example.",
+                         "ports": [{"port": 443}, {"port": 80}]}
+            }))
+            .expect("service"),
+        );
+        let out = backend_endpoints(&[service], &[]);
+        assert_eq!(out[&key("ns", "partner", 443)], ["api.partner.example:443"]);
+        assert_eq!(out[&key("ns", "partner", 80)], ["api.partner.example:80"]);
+    }
 }

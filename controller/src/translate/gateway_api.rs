@@ -25,13 +25,16 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
+use tollgate_core::address::AddressPolicy;
 use tollgate_core::routing::normalize_path;
 use tollgate_core::snapshot;
 use tollgate_core::validate::is_valid_host;
 
 use super::plugins::{PluginLookup, Plugins};
 use super::problem::{Kind, ProblemCondition};
-use super::{DEFAULT_NAMESPACE, ObjectName, Problems, ServiceEndpoints, ServiceKey};
+use super::{
+    DEFAULT_NAMESPACE, ObjectName, Problems, RefusedEndpoint, ServiceEndpoints, ServiceKey,
+};
 use crate::resources::gateway_api::{
     CONTROLLER_NAME, GROUP, Gateway, GatewayClass, HTTPBackendRef, HTTPHeaderFilter,
     HTTPPathModifier, HTTPRoute, HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, Listener,
@@ -149,6 +152,8 @@ pub(crate) struct Context<'a> {
     pub namespaces: &'a [Arc<Namespace>],
     /// Every Secret known, labelled or not (a listener names its certificate Secret).
     pub secrets: &'a [Arc<Secret>],
+    /// Service endpoints the backend address policy refuses are dropped (and reported).
+    pub policy: &'a AddressPolicy,
 }
 
 fn cond(
@@ -182,6 +187,7 @@ pub(crate) fn translate(
     objects: &GatewayObjects,
     cx: &Context<'_>,
     problems: &mut Problems,
+    refused: &mut Vec<RefusedEndpoint>,
 ) -> (Vec<snapshot::Route>, GatewayApiStatus) {
     let mut status = GatewayApiStatus::default();
     let our_classes: BTreeSet<String> = objects
@@ -277,6 +283,7 @@ pub(crate) fn translate(
             &grants,
             cx,
             problems,
+            refused,
             &mut out,
         ) else {
             continue;
@@ -681,6 +688,7 @@ fn http_route(
     grants: &Grants<'_>,
     cx: &Context<'_>,
     problems: &mut Problems,
+    refused: &mut Vec<RefusedEndpoint>,
     out: &mut Vec<snapshot::Route>,
 ) -> Option<Vec<ParentReport>> {
     let generation = route.metadata.generation;
@@ -697,7 +705,8 @@ fn http_route(
 
     // The rules first: their ResolvedRefs is every parent's, and an unsupported rule makes the
     // whole route not accepted.
-    let rules = Rules::translate(route, at, grants, cx);
+    let mut rules = Rules::translate(route, at, grants, cx);
+    refused.append(&mut rules.refused);
 
     let mut reports = Vec::new();
     let mut hosts: BTreeSet<Option<String>> = BTreeSet::new();
@@ -874,6 +883,8 @@ struct Rules {
     unsupported: Option<String>,
     /// The first unresolved reference (ResolvedRefs: False).
     unresolved: Option<(&'static str, String)>,
+    /// Service endpoints the backend address policy refused.
+    refused: Vec<RefusedEndpoint>,
 }
 
 impl Rules {
@@ -887,6 +898,7 @@ impl Rules {
             rules: Vec::new(),
             unsupported: None,
             unresolved: None,
+            refused: Vec::new(),
         };
         let annotated = annotated_plugins(route.annotations());
         for (r, rule) in route.spec.rules.iter().enumerate() {
@@ -1079,7 +1091,7 @@ impl Rules {
 
     /// A backendRef → a snapshot backend, or why it answers 500.
     fn backend(
-        &self,
+        &mut self,
         r: &HTTPBackendRef,
         at: &ObjectName,
         grants: &Grants<'_>,
@@ -1139,11 +1151,27 @@ impl Rules {
                 format!("Service {namespace}/{} port {port} does not exist", r.name),
             )
         })?;
+        let mut allowed = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            match endpoint
+                .parse::<std::net::SocketAddr>()
+                .map(|a| cx.policy.judge(a))
+            {
+                Ok(Err(refusal)) => self.refused.push(RefusedEndpoint {
+                    namespace: at.namespace.clone(),
+                    name: at.name.clone(),
+                    endpoint: endpoint.clone(),
+                    reason: refusal.to_string(),
+                }),
+                // Names (ExternalName Services) are judged by the proxy once resolved.
+                _ => allowed.push(endpoint.clone()),
+            }
+        }
         Ok(snapshot::Backend {
             scheme: "http".into(),
             path: String::new(),
             host_header: None,
-            endpoints: endpoints.clone(),
+            endpoints: allowed,
             connect_timeout_ms: DEFAULT_TIMEOUT_MS.unsigned_abs(),
             read_timeout_ms: backend_request_timeout_ms
                 .unwrap_or(DEFAULT_TIMEOUT_MS.unsigned_abs()),

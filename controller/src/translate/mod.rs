@@ -122,7 +122,7 @@ pub struct Translation {
 /// A Service endpoint of a route left out by the backend address policy.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RefusedEndpoint {
-    /// The GatewayRoute's namespace and name.
+    /// The namespace and name of the route (GatewayRoute or HTTPRoute).
     pub namespace: String,
     pub name: String,
     /// The endpoint, `host:port`.
@@ -179,7 +179,6 @@ pub fn translate(
         &mut problems,
         &mut refused_endpoints,
     );
-    refused_endpoints.sort();
     let (mut gateway_routes, gateway_status) = gateway_api::translate(
         &objects.gateway,
         &gateway_api::Context {
@@ -187,11 +186,14 @@ pub fn translate(
             services,
             namespaces: &objects.namespaces,
             secrets: &objects.secrets,
+            policy,
         },
         &mut problems,
+        &mut refused_endpoints,
     );
     let mut routes = routes;
     routes.append(&mut gateway_routes);
+    refused_endpoints.sort();
 
     let (signing_keys, active_key) = keys.to_snapshot();
     let mut snapshot = Snapshot {

@@ -515,12 +515,13 @@ fn every_gateway_api_route_problem_is_reported() {
         name: name.into(),
         value: "v".into(),
     };
-    let set_header = |name: &str| RouteFilter::RequestHeaderModifier {
+    let set_header = move |name: &str| RouteFilter::RequestHeaderModifier {
         set: vec![header(name)],
         add: vec![],
         remove: vec![],
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut Route)>, &str)> = vec![
+    type Case = (&'static str, Box<dyn Fn(&mut Route)>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "exact path",
             Box::new(|r| r.exact_paths = vec!["/a/../b".into()]),

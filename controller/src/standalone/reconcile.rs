@@ -350,4 +350,37 @@ spec:
         );
         assert!(reconciler.reconcile(&dir).new_problems.is_empty());
     }
+
+    #[test]
+    fn the_gateway_api_example_is_served_without_problems() {
+        let examples =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/gateway-api");
+        let mut dir = ManifestDir::new(&examples);
+        dir.scan().expect("scan");
+        let mut reconciler = DirReconciler::new(keys());
+        let outcome = reconciler.reconcile(&dir);
+        assert!(
+            outcome.new_problems.is_empty(),
+            "{:?}",
+            outcome.new_problems
+        );
+        let snapshot = outcome.snapshot.expect("snapshot");
+        let ids: Vec<&str> = snapshot.routes.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "httproute/default/auth/0/0",
+                "httproute/default/httpbin/0/0"
+            ]
+        );
+        assert_eq!(snapshot.routes[0].plugins, ["default/oauth2"]);
+        assert_eq!(snapshot.routes[1].plugins, ["default/oidc"]);
+        assert_eq!(
+            snapshot.routes[1].backends[0]
+                .backend
+                .as_ref()
+                .map(|b| b.endpoints.clone()),
+            Some(vec!["127.0.0.1:8080".to_owned()])
+        );
+    }
 }

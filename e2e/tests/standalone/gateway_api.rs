@@ -138,11 +138,22 @@ impl Fixture {
     }
 
     /// `method path` over plain HTTP with `Host: host` and more headers.
-    async fn http(&self, method: Method, host: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    async fn http(
+        &self,
+        method: Method,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let mut all = vec![("host", host)];
         all.extend_from_slice(headers);
         self.client
-            .send(method, &self.gateway.http_url(path), &all, bytes::Bytes::new())
+            .send(
+                method,
+                &self.gateway.http_url(path),
+                &all,
+                bytes::Bytes::new(),
+            )
             .await
             .expect("request completes")
     }
@@ -162,7 +173,10 @@ impl Fixture {
             .send(
                 Method::POST,
                 &self.gateway.https_url("/auth/oauth2/token"),
-                &[("host", HOST), ("content-type", "application/x-www-form-urlencoded")],
+                &[
+                    ("host", HOST),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
                 bytes::Bytes::from(body),
             )
             .await
@@ -175,14 +189,18 @@ impl Fixture {
 
     /// Waits until `GET host path` answers `status`.
     async fn wait_status(&self, host: &str, path: &str, status: u16) {
-        wait_until(RELOAD, &format!("GET {host}{path} to answer {status}"), || async move {
-            let response = self.get(host, path).await;
-            if response.status == status {
-                Ok(())
-            } else {
-                Err(response.describe())
-            }
-        })
+        wait_until(
+            RELOAD,
+            &format!("GET {host}{path} to answer {status}"),
+            || async move {
+                let response = self.get(host, path).await;
+                if response.status == status {
+                    Ok(())
+                } else {
+                    Err(response.describe())
+                }
+            },
+        )
         .await
         .expect("the change is served");
     }
@@ -198,18 +216,38 @@ async fn the_token_flow_runs_on_http_routes(name: &str, args: &[&str]) {
     let token = access_token_of(&token);
     let auth = format!("Bearer {token}");
     let upstream = fx
-        .http(Method::GET, HOST, "/anything/x", &[("authorization", &auth)])
+        .http(
+            Method::GET,
+            HOST,
+            "/anything/x",
+            &[("authorization", &auth)],
+        )
         .await;
     assert_eq!(upstream.status, 200, "{}", upstream.describe());
     let body = upstream.json();
-    assert_eq!(body["url"].as_str().map(|u| u.ends_with("/anything/x")), Some(true), "{body}");
+    assert_eq!(
+        body["url"].as_str().map(|u| u.ends_with("/anything/x")),
+        Some(true),
+        "{body}"
+    );
     let seen = echoed_headers(&body);
-    assert_eq!(seen.get("x-consumer-username").map(String::as_str), Some(quickstart::USERNAME));
-    assert_eq!(seen.get("x-credential-identifier").map(String::as_str), Some(quickstart::CLIENT_ID));
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some(quickstart::USERNAME)
+    );
+    assert_eq!(
+        seen.get("x-credential-identifier").map(String::as_str),
+        Some(quickstart::CLIENT_ID)
+    );
 
     // Another host of the listener is not one of the routes' hostnames.
     let other = fx
-        .http(Method::GET, "www.example.test", "/anything", &[("authorization", &auth)])
+        .http(
+            Method::GET,
+            "www.example.test",
+            "/anything",
+            &[("authorization", &auth)],
+        )
         .await;
     assert_eq!(other.status, 404, "{}", other.describe());
 }
@@ -333,7 +371,12 @@ async fn a_reference_grant_allows_a_cross_namespace_backend_and_its_absence_refu
 #[tokio::test]
 async fn allowed_routes_refuses_a_namespace_the_listener_does_not_admit() {
     let same_only = GATEWAY.replace("{namespaces: {from: All}}", "{namespaces: {from: Same}}");
-    let fx = Fixture::start("gwapi-allowed", &[], &[("team.yaml", CROSS_NAMESPACE), ("grant.yaml", GRANT)]).await;
+    let fx = Fixture::start(
+        "gwapi-allowed",
+        &[],
+        &[("team.yaml", CROSS_NAMESPACE), ("grant.yaml", GRANT)],
+    )
+    .await;
     fx.wait_status("team.example.test", "/anything", 200).await;
     let port = fx._httpbin.port().to_string();
     fx.manifests

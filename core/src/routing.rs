@@ -224,6 +224,26 @@ pub fn compile_value_regex(pattern: &str) -> Result<regex::bytes::Regex, String>
         })
 }
 
+/// A DNS label: 1 to 63 letters, digits and `-`, not at either end.
+pub(crate) fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// A route host: a host name, optionally with a leading `*.` wildcard, at most 253 characters
+/// in all. Letters may be of any case (hosts match case-insensitively; the controller sends them
+/// lower-cased). The one host rule: the controller checks route hosts with it before building a
+/// snapshot, and [`crate::validate`] refuses a snapshot with a host it rejects.
+pub fn is_valid_host(host: &str) -> bool {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty() && host.len() <= 253 && name.split('.').all(is_dns_label)
+}
+
 /// A matched route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteMatch<'a> {

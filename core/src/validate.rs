@@ -14,7 +14,8 @@ use std::collections::{HashMap, HashSet};
 use http::{HeaderName, HeaderValue};
 
 use crate::ids::uuid_bytes;
-use crate::routing::normalize_path;
+pub use crate::routing::is_valid_host;
+use crate::routing::{is_dns_label, normalize_path};
 use crate::secret::Verifier;
 use crate::snapshot::{
     AcceptNamespaces, AuthMethod, Backend, ClientType, Credential, MAX_ROUTE_BACKENDS,
@@ -406,25 +407,6 @@ fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-fn is_dns_label(label: &str) -> bool {
-    !label.is_empty()
-        && label.len() <= 63
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !label.starts_with('-')
-        && !label.ends_with('-')
-}
-
-/// A route host: a host name, optionally with a leading `*.` wildcard, at most 253 characters
-/// in all. Letters may be of any case (hosts match case-insensitively; the controller sends them
-/// lower-cased). The one host rule: the controller checks route hosts with it before building a
-/// snapshot, and [`validate`] refuses a snapshot with a host it rejects.
-pub fn is_valid_host(host: &str) -> bool {
-    let name = host.strip_prefix("*.").unwrap_or(host);
-    !name.is_empty() && host.len() <= 253 && name.split('.').all(is_dns_label)
 }
 
 /// `host:port`, with an IPv6 host in brackets.

@@ -7,8 +7,8 @@
 //! owns only the paths under its prefix, so the document is served under the prefix, as other
 //! path-based gateways do, and clients are given its URL.
 
+use crate::routing::is_valid_host;
 use crate::snapshot::{OAuth2Config, TokenFormat};
-use crate::validate::is_valid_host;
 
 /// The well-known suffix the document is served at.
 pub const METADATA_SUFFIX: &str = "/.well-known/oauth-authorization-server";

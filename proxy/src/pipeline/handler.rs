@@ -13,11 +13,12 @@ use http::{Request, Response, StatusCode};
 use tollgate_core::oauth::introspect_endpoint::is_introspection_endpoint;
 use tollgate_core::oauth::metadata;
 use tollgate_core::oauth::{self, TokenLocation};
-use tollgate_core::routing::{self, RouteMatch};
+use tollgate_core::routing::{self, RouteMatch, RouteRequest};
 use tollgate_core::snapshot::{OAuth2Config, Plugin, PluginConfig, TokenFormat};
 use tracing::Instrument;
 
 use super::context::Ctx;
+use super::filters::{self, Picked};
 use super::identity::set_identity;
 use super::metrics::ConsumerCounters;
 use super::rate_limit::{self, Quota};
@@ -73,10 +74,14 @@ async fn dispatch(
     if hosts.next().is_some() && hosts.next().is_some() {
         return unmatched(ctx, respond::bad_request_close(), start);
     }
-    let Some(matched) = compiled
-        .table
-        .find(host_of(request), request.method().as_str(), &path)
-    else {
+    let lookup = RouteRequest {
+        host: host_of(request),
+        method: request.method().as_str(),
+        path: &path,
+        query: request.uri().query(),
+        headers: Some(request.headers()),
+    };
+    let Some(matched) = compiled.table.find_request(&lookup) else {
         return unmatched(ctx, respond::no_route(), start);
     };
     let Some(entry) = compiled.routes.get(matched.index) else {
@@ -93,12 +98,18 @@ async fn dispatch(
     // When the backend's response head arrived: the upstream time's end is the request's too,
     // read once.
     let mut answered = None;
+    let request_timeout = entry.extras.as_ref().and_then(|e| e.request_timeout);
     let routed = route(routed, request, &mut answered, facts);
     // A disabled span would still wrap (and enlarge) the future on every request.
-    let response = if span.is_disabled() {
-        routed.await
-    } else {
-        routed.instrument(span).await
+    let response = match (request_timeout, span.is_disabled()) {
+        (None, true) => routed.await,
+        (None, false) => routed.instrument(span).await,
+        // Gateway API `timeouts.request`: 504 once the response head has not come in time.
+        (Some(limit), _) => Box::pin(tokio::time::timeout(limit, routed.instrument(span)))
+            .await
+            .unwrap_or_else(|_| {
+                respond::static_json(StatusCode::GATEWAY_TIMEOUT, respond::UPSTREAM_TIMEOUT)
+            }),
     };
     let elapsed = answered.map_or_else(|| start.elapsed(), |at| at.duration_since(start));
     entry.counters.finish(response.status().as_u16(), elapsed);
@@ -142,6 +153,22 @@ async fn route(
     let mut consumer = None;
     // The rate limit's answer for an admitted request, for the response's headers.
     let mut quota = None;
+    let extras = routed.entry.extras.as_deref();
+    if let Some(redirect) = extras.and_then(|e| e.redirect.as_ref()) {
+        // A redirect answers before any plugin: it reveals nothing and reaches no backend.
+        let mut response = filters::redirect_response(
+            redirect,
+            routed.ctx.https,
+            request.headers(),
+            request.uri(),
+            &routed.matched,
+            routed.path,
+        );
+        if let Some(ops) = extras.and_then(|e| e.response_headers.as_ref()) {
+            ops.apply(response.headers_mut());
+        }
+        return response;
+    }
     let next = match &routed.entry.plugin {
         None => {
             set_identity(request.headers_mut(), None, &mut added);
@@ -191,21 +218,28 @@ async fn route(
         Next::Respond(response) => response,
         Next::Forward(target, endpoint) => {
             let ctx = routed.ctx;
-            let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed);
+            // A response header modifier edits a `HeaderMap`: no verbatim head lines then.
+            let verbatim = ctx.verbatim_heads.load(Ordering::Relaxed)
+                && extras.is_none_or(|e| e.response_headers.is_none());
             facts.note_identity(&added);
             let sent = Instant::now();
-            let response = ctx
-                .local
-                .upstreams
-                .send(
-                    &routed.entry.id,
-                    target,
-                    endpoint,
-                    request,
-                    &mut added,
-                    verbatim,
-                )
-                .await;
+            let sending = ctx.local.upstreams.send(
+                &routed.entry.id,
+                target,
+                endpoint,
+                request,
+                &mut added,
+                verbatim,
+            );
+            let response = match extras.and_then(|e| e.backend_timeout) {
+                None => sending.await,
+                // Gateway API `timeouts.backendRequest`.
+                Some(limit) => tokio::time::timeout(limit, sending)
+                    .await
+                    .unwrap_or_else(|_| {
+                        respond::static_json(StatusCode::GATEWAY_TIMEOUT, respond::UPSTREAM_TIMEOUT)
+                    }),
+            };
             let at = Instant::now();
             routed.entry.counters.upstream(at.duration_since(sent));
             if facts.wanted {
@@ -217,6 +251,9 @@ async fn route(
     };
     if let Some(quota) = &quota {
         quota.apply(&mut response);
+    }
+    if let Some(ops) = extras.and_then(|e| e.response_headers.as_ref()) {
+        ops.apply(response.headers_mut());
     }
     if let Some(consumer) = consumer {
         consumer.record(response.status().as_u16());
@@ -380,11 +417,27 @@ fn forward_to<'a>(
         path,
         ..
     } = routed;
-    let Some(target) = &entry.target else {
-        return Next::Respond(respond::static_json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            respond::NO_SERVICE,
-        ));
+    let extras = entry.extras.as_deref();
+    let target = match extras.and_then(|e| e.weighted.as_ref()) {
+        Some(weighted) => match weighted.pick() {
+            Picked::Target(target) => target,
+            // Gateway API: a request to an invalid backend reference gets a 500.
+            Picked::Invalid => {
+                return Next::Respond(respond::static_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    respond::INVALID_BACKEND,
+                ));
+            }
+        },
+        None => match &entry.target {
+            Some(target) => target,
+            None => {
+                return Next::Respond(respond::static_json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    respond::NO_SERVICE,
+                ));
+            }
+        },
     };
     let Some(endpoint) = target.pick() else {
         return Next::Respond(respond::static_json(
@@ -392,8 +445,14 @@ fn forward_to<'a>(
             respond::NO_HEALTHY_UPSTREAM,
         ));
     };
-    let upstream =
-        routing::upstream_path(matched.route, &target.path, matched.matched_prefix, path);
+    let rewrite = extras.and_then(|e| e.rewrite.as_ref());
+    let upstream = match rewrite.and_then(|r| filters::rewritten_path(r, &matched, path)) {
+        Some(rewritten) => routing::upstream_path(matched.route, &target.path, "", &rewritten),
+        None => routing::upstream_path(matched.route, &target.path, matched.matched_prefix, path),
+    };
+    if let Some(ops) = extras.and_then(|e| e.request_headers.as_ref()) {
+        ops.apply(request.headers_mut());
+    }
     let query = match &query {
         Query::Original => request.uri().query(),
         Query::Replaced(q) => q.as_deref(),
@@ -416,5 +475,8 @@ fn forward_to<'a>(
         return Next::Respond(respond::bad_request());
     };
     upstream::prepare_request(request, &ctx.peer, target, endpoint, path_and_query, added);
+    if let Some(rewrite) = rewrite {
+        filters::rewrite_host(rewrite, added);
+    }
     Next::Forward(target, endpoint)
 }

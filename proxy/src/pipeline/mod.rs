@@ -3,7 +3,8 @@
 //! - [`state`]: the proxy's shared state ([`ProxyState`]): the compiled snapshot swapped in
 //!   atomically, the brute-force guard, the secret-check pool, the counters;
 //! - [`context`]: what a request is served with ([`Ctx`], the worker's [`WorkerLocal`]);
-//! - [`handler`]: route, then the route's plugin, then forward ([`handle`]);
+//! - [`handler`]: route, then the route's plugin, then forward ([`handle`]); [`filters`]: a
+//!   route's Gateway API filters, weighted backends and timeouts, compiled;
 //! - [`verify`]: token verification on protected routes; [`token_endpoint`]: the client
 //!   credentials grant; [`server_endpoints`]: introspection and the metadata document;
 //!   [`identity`]: the identity headers a client may not forge;
@@ -19,6 +20,7 @@
 mod access_log;
 mod brute_force;
 mod context;
+mod filters;
 mod handler;
 mod identity;
 mod introspection;

@@ -21,6 +21,7 @@ use tollgate_core::snapshot::{
 use tollgate_core::token::KeyRing;
 
 use super::brute_force::BruteForce;
+use super::filters::RouteExtras;
 use super::metrics::{ProxyMetrics, RouteCounters};
 use super::rate_limit::{RateLimit, Registry};
 use super::secret_check::SecretVerifier;
@@ -39,6 +40,8 @@ pub struct RouteEntry {
     pub limit: Option<Arc<RateLimit>>,
     /// Where matched requests go; `None` for a route without backend.
     pub target: Option<Arc<Target>>,
+    /// The Gateway API filters, weighted backends and timeouts, when the route has any.
+    pub extras: Option<Box<RouteExtras>>,
 }
 
 /// A snapshot compiled for serving: the indexes are built once here, never per request.
@@ -368,12 +371,17 @@ fn compile_route(
         },
         None => None,
     };
+    let extras = RouteExtras::compile(route, compile_backend).unwrap_or_else(|e| {
+        errors.push(format!("route {}: {e}", route.id));
+        None
+    });
     RouteEntry {
         id: Arc::from(route.id.as_str()),
         counters: served.metrics.route(&route.id),
         plugin,
         limit,
         target,
+        extras,
     }
 }
 

@@ -21,6 +21,8 @@ pub const BAD_REQUEST: &str = r#"{"message":"Bad request"}"#;
 pub const TOO_LARGE: &str = r#"{"message":"Request size limit exceeded"}"#;
 pub const BODY_TIMEOUT: &str = r#"{"message":"The request body did not arrive in time"}"#;
 pub const BUSY: &str = r#"{"message":"The server is busy; retry later"}"#;
+/// A Gateway API route's request reached an invalid backend reference (or all weights are 0).
+pub const INVALID_BACKEND: &str = r#"{"message":"The route's backend is invalid"}"#;
 pub const INTERNAL: &str = r#"{"message":"An unexpected error occurred"}"#;
 
 /// A JSON response with a static body.

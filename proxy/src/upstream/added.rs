@@ -19,6 +19,14 @@ impl Added {
         self.0.push((name, value));
     }
 
+    /// Replaces the value of `name` (adds it when absent).
+    pub fn replace(&mut self, name: HeaderName, value: HeaderValue) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &(HeaderName, HeaderValue)> {
         self.0.iter()
     }

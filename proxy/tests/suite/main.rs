@@ -11,6 +11,7 @@ mod admin;
 mod dependencies;
 mod errors;
 mod flow;
+mod gateway_routes;
 mod h1;
 mod hardening;
 mod hostile_config;

@@ -389,3 +389,100 @@ async fn allowed_routes_refuses_a_namespace_the_listener_does_not_admit() {
         "{log}"
     );
 }
+
+/// Each filter, and weights: a quarter of the traffic goes to a backendRef naming no Service.
+const FILTERS: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: filters}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [api.example.test]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /anything/modified}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        add: [{name: x-added, value: 'yes'}]
+        set: [{name: x-set, value: replaced}]
+        remove: [x-dropped]
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: {set: [{name: x-response, value: from-the-gateway}]}
+    backendRefs: [{name: httpbin, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /old}}]
+    filters:
+    - type: URLRewrite
+      urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /anything/new}}
+    backendRefs: [{name: httpbin, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /moved}}]
+    filters:
+    - type: RequestRedirect
+      requestRedirect: {scheme: https, hostname: www.example.test, statusCode: 301}
+  - matches: [{path: {type: PathPrefix, value: /anything/split}}]
+    backendRefs:
+    - {name: httpbin, port: 80, weight: 3}
+    - {name: no-such-service, port: 80, weight: 1}
+";
+
+async fn filters_apply_through_an_http_route(name: &str, args: &[&str]) {
+    let fx = Fixture::start(name, args, &[("routes.yaml", FILTERS)]).await;
+    let modified = fx
+        .http(
+            Method::GET,
+            HOST,
+            "/anything/modified",
+            &[("x-set", "original"), ("x-dropped", "gone")],
+        )
+        .await;
+    assert_eq!(modified.status, 200, "{}", modified.describe());
+    assert_eq!(modified.header("x-response"), Some("from-the-gateway"));
+    let seen = echoed_headers(&modified.json());
+    assert_eq!(seen.get("x-added").map(String::as_str), Some("yes"));
+    assert_eq!(seen.get("x-set").map(String::as_str), Some("replaced"));
+    assert!(!seen.contains_key("x-dropped"), "{seen:?}");
+
+    let rewritten = fx.get(HOST, "/old/page").await;
+    assert_eq!(rewritten.status, 200, "{}", rewritten.describe());
+    let url = rewritten.json()["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(url.ends_with("/anything/new/page"), "{url}");
+
+    let moved = fx.get(HOST, "/moved/here").await;
+    assert_eq!(moved.status, 301, "{}", moved.describe());
+    assert_eq!(
+        moved.header("location"),
+        Some("https://www.example.test/moved/here")
+    );
+}
+
+#[tokio::test]
+async fn filters_apply_through_an_http_route_on_the_fast_path() {
+    filters_apply_through_an_http_route("gwapi-filters-fast", &[]).await;
+}
+
+#[tokio::test]
+async fn filters_apply_through_an_http_route_on_the_hyper_path() {
+    filters_apply_through_an_http_route("gwapi-filters-hyper", &["--http1-fast-path", "false"])
+        .await;
+}
+
+#[tokio::test]
+async fn weights_split_the_traffic_within_ten_percent_over_a_thousand_requests() {
+    let fx = Fixture::start("gwapi-weights", &[], &[("routes.yaml", FILTERS)]).await;
+    let (mut served, mut unresolved) = (0, 0);
+    for _ in 0..1000 {
+        match fx.get(HOST, "/anything/split").await.status.as_u16() {
+            200 => served += 1,
+            500 => unresolved += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    println!("weights 3:1 over 1000 requests: {served} served, {unresolved} answered 500");
+    assert!(
+        (650..=850).contains(&served),
+        "{served} of 1000 for weight 3 of 4"
+    );
+    assert_eq!(served + unresolved, 1000);
+}

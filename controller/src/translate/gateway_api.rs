@@ -172,6 +172,16 @@ fn cond(
     }
 }
 
+/// A listener's name, supported kinds and conditions.
+type ListenerCheck = (String, Vec<RouteGroupKind>, Vec<Cond>);
+
+/// A header modifier's `set`, `add` and `remove`.
+type HeaderEdits = (
+    Vec<snapshot::HeaderValue>,
+    Vec<snapshot::HeaderValue>,
+    Vec<String>,
+);
+
 /// A valid listener of one of our Gateways, as routes attach to it.
 struct LiveListener<'a> {
     gateway_namespace: String,
@@ -213,8 +223,7 @@ pub(crate) fn translate(
 
     // Listeners of our Gateways, by Gateway `namespace/name`.
     let mut listeners: BTreeMap<String, Vec<LiveListener<'_>>> = BTreeMap::new();
-    let mut listener_conditions: BTreeMap<String, Vec<(String, Vec<RouteGroupKind>, Vec<Cond>)>> =
-        BTreeMap::new();
+    let mut listener_conditions: BTreeMap<String, Vec<ListenerCheck>> = BTreeMap::new();
     let mut other_gateways = BTreeSet::new();
     for gateway in &objects.gateways {
         let at = ObjectName::of(gateway.as_ref());
@@ -663,9 +672,7 @@ pub(crate) fn intersect(listener: Option<&str>, route: Option<&str>) -> Option<O
         (None, None) => Some(None),
         (Some(h), None) | (None, Some(h)) => Some(Some(h.to_owned())),
         (Some(l), Some(r)) => {
-            if l == r {
-                Some(Some(r.to_owned()))
-            } else if covers(l, r) {
+            if l == r || covers(l, r) {
                 Some(Some(r.to_owned()))
             } else if covers(r, l) {
                 Some(Some(l.to_owned()))
@@ -1263,14 +1270,7 @@ fn header_values(list: &[crate::resources::gateway_api::HTTPHeader]) -> Vec<snap
 fn header_filter(
     f: Option<&HTTPHeaderFilter>,
     what: &str,
-) -> Result<
-    (
-        Vec<snapshot::HeaderValue>,
-        Vec<snapshot::HeaderValue>,
-        Vec<String>,
-    ),
-    String,
-> {
+) -> Result<HeaderEdits, String> {
     let f = f.ok_or_else(|| format!("a {what} filter needs its settings"))?;
     Ok((
         header_values(&f.set),

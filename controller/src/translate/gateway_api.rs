@@ -1267,10 +1267,7 @@ fn header_values(list: &[crate::resources::gateway_api::HTTPHeader]) -> Vec<snap
         .collect()
 }
 
-fn header_filter(
-    f: Option<&HTTPHeaderFilter>,
-    what: &str,
-) -> Result<HeaderEdits, String> {
+fn header_filter(f: Option<&HTTPHeaderFilter>, what: &str) -> Result<HeaderEdits, String> {
     let f = f.ok_or_else(|| format!("a {what} filter needs its settings"))?;
     Ok((
         header_values(&f.set),

@@ -57,6 +57,9 @@ pub enum TokenError {
     UnknownKey,
     #[error("token failed authentication")]
     BadTag,
+    /// Opened fine, but its id is in the revocation store (set by the caller that consulted it).
+    #[error("token was revoked")]
+    Revoked,
     #[error("scope is longer than {MAX_SCOPE_LEN} bytes")]
     ScopeTooLong,
     #[error("authenticated user id is longer than {MAX_USERID_LEN} bytes")]
@@ -314,8 +317,14 @@ impl KeyRing {
     /// signature, then its sealed claims are opened as an opaque token and must agree with its
     /// `iat` and `exp`; anything else is opened as an opaque token (see [`Self::open_opaque`]).
     pub fn open(&self, token: &str) -> Result<Claims, TokenError> {
+        self.open_with_id(token).map(|(claims, _)| claims)
+    }
+
+    /// [`Self::open`], with the token's id ([`crate::revocation::token_id`]: the same for an
+    /// opaque token and the JWT carrying it), which revocations name.
+    pub fn open_with_id(&self, token: &str) -> Result<(Claims, [u8; 16]), TokenError> {
         if !token.contains('.') {
-            return self.open_opaque(token);
+            return self.open_opaque_with_id(token);
         }
         let key_of = |kid: &str| self.keys.iter().find(|k| k.id == kid).map(|k| &k.jwt);
         let (sealed, iat, exp) =
@@ -326,7 +335,7 @@ impl KeyRing {
                 Refusal::UnknownKey => TokenError::UnknownKey,
                 Refusal::BadSignature => TokenError::BadTag,
             })?;
-        let claims = self.open_opaque(&sealed)?;
+        let (claims, id) = self.open_opaque_with_id(&sealed)?;
         let exp_agrees = match exp {
             Some(exp) => exp == claims.expires_at,
             None => claims.expires_at == 0,
@@ -334,13 +343,17 @@ impl KeyRing {
         if iat != Some(claims.issued_at) || !exp_agrees {
             return Err(TokenError::Malformed);
         }
-        Ok(claims)
+        Ok((claims, id))
     }
 
     /// Opens an opaque token: checks length and charset before decoding, then the key id, then
     /// the tag, then decodes the claims exactly (no trailing bytes). Never panics. Does not
     /// check expiry or revocation; see [`crate::oauth::authenticate`].
     pub fn open_opaque(&self, token: &str) -> Result<Claims, TokenError> {
+        self.open_opaque_with_id(token).map(|(claims, _)| claims)
+    }
+
+    fn open_opaque_with_id(&self, token: &str) -> Result<(Claims, [u8; 16]), TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
         }
@@ -378,7 +391,9 @@ impl KeyRing {
         key.cipher
             .decrypt_in_place_detached(XNonce::from_slice(nonce), header, body, (&*tag).into())
             .map_err(|_| TokenError::BadTag)?;
-        decode_claims(body, version)
+        let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| TokenError::Malformed)?;
+        let id = crate::revocation::token_id(nonce);
+        Ok((decode_claims(body, version)?, id))
     }
 }
 

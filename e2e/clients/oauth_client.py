@@ -4,7 +4,8 @@ Usage: oauth_client.py METADATA_URL CA_FILE CLIENT_ID CLIENT_SECRET
 
 Reads the RFC 8414 metadata document and validates it with authlib's own rules (but one), gets a token
 with the client credentials grant from the token endpoint it names (client_secret_basic), and
-asks the introspection endpoint about that token and about a made-up one. When the metadata
+asks the introspection endpoint about that token and about a made-up one, then revokes it at the
+revocation endpoint (RFC 7009, authlib's revoke_token) and introspects it again. When the metadata
 names a jwks_uri (the plugin issues JWTs), it also verifies the access token's signature and
 claims with the published keys (joserfc, the JOSE library of authlib's authors), as an upstream
 would. Prints one JSON object with what it saw;
@@ -67,6 +68,19 @@ def main() -> int:
         ).validate(decoded.claims)
         jwt = {"header": dict(decoded.header), "claims": dict(decoded.claims)}
 
+    # Revocation last: the token is then refused everywhere, including by the checks above.
+    revoked = session.revoke_token(
+        metadata["revocation_endpoint"],
+        token=token["access_token"],
+        token_type_hint="access_token",
+        timeout=10,
+    )
+    revoked.raise_for_status()
+    after = session.introspect_token(
+        metadata["introspection_endpoint"], token=token["access_token"], timeout=10
+    )
+    after.raise_for_status()
+
     json.dump(
         {
             "jwt": jwt,
@@ -75,6 +89,8 @@ def main() -> int:
             "expires_in": token.get("expires_in"),
             "introspected": active.json(),
             "introspected_unknown": unknown.json(),
+            "revoked_status": revoked.status_code,
+            "introspected_after_revocation": after.json(),
         },
         sys.stdout,
     )

@@ -77,6 +77,18 @@ fn field(line: &Value, key: &str) -> Option<String> {
     }
 }
 
+/// Asserts fields of an access line: `None` for a field that is absent (`-` or `null`).
+#[track_caller]
+fn expect_fields(what: &str, line: &Value, expected: &[(&str, Option<&str>)]) {
+    for (key, want) in expected {
+        assert_eq!(
+            field(line, key).as_deref(),
+            *want,
+            "{what}: {key} in {line}"
+        );
+    }
+}
+
 /// Waits for the access line of the request with id `request_id`.
 async fn line_of(qs: &Quickstart, request_id: &str) -> Value {
     wait_until(
@@ -185,73 +197,40 @@ async fn every_request_gets_one_access_log_line_on_both_paths_and_in_both_format
         assert_eq!(oversized.status, 431, "{what}");
 
         let line = line_of(&qs, &token_id).await;
-        assert_eq!(
-            field(&line, "method").as_deref(),
-            Some("POST"),
-            "{what}: {line}"
+        expect_fields(
+            &what,
+            &line,
+            &[
+                ("method", Some("POST")),
+                ("path", Some(quickstart::TOKEN_PATH)),
+                ("status", Some("200")),
+                ("route", Some("default/auth")),
+                ("protocol", Some("HTTP/1.1")),
+                (
+                    "bytes",
+                    Some(token_response.body.len().to_string().as_str()),
+                ),
+                ("upstream_ms", None),
+            ],
         );
-        assert_eq!(
-            field(&line, "path").as_deref(),
-            Some(quickstart::TOKEN_PATH),
-            "{what}: {line}"
-        );
-        assert_eq!(
-            field(&line, "status").as_deref(),
-            Some("200"),
-            "{what}: {line}"
-        );
-        assert_eq!(
-            field(&line, "route").as_deref(),
-            Some("default/auth"),
-            "{what}: {line}"
-        );
-        assert_eq!(
-            field(&line, "protocol").as_deref(),
-            Some("HTTP/1.1"),
-            "{what}: {line}"
-        );
-        assert_eq!(
-            field(&line, "bytes"),
-            Some(token_response.body.len().to_string()),
-            "{what}: {line}"
-        );
-        assert_eq!(field(&line, "upstream_ms"), None, "{what}: {line}");
 
         let line = line_of(&qs, &forwarded_id).await;
         let expected_path = format!(
             "{}?client_secret=REDACTED&page=2&access_token=REDACTED",
             qs.upstream_path()
         );
-        assert_eq!(field(&line, "path"), Some(expected_path), "{what}: {line}");
-        assert_eq!(
-            field(&line, "status").as_deref(),
-            Some("200"),
-            "{what}: {line}"
-        );
-        assert_eq!(
-            field(&line, "route").as_deref(),
-            Some("default/httpbin"),
-            "{what}: {line}"
-        );
-        assert_eq!(
-            field(&line, "consumer_id"),
-            Some(qs.expected_consumer_id()),
-            "{what}: {line}"
-        );
-        assert_eq!(
-            field(&line, "consumer").as_deref(),
-            Some(quickstart::USERNAME),
-            "{what}: {line}"
-        );
-        assert_eq!(
-            field(&line, "client").as_deref(),
-            Some("127.0.0.1"),
-            "{what}: {line}"
-        );
-        assert_eq!(
-            field(&line, "bytes"),
-            Some(forwarded.body.len().to_string()),
-            "{what}: {line}"
+        expect_fields(
+            &what,
+            &line,
+            &[
+                ("path", Some(expected_path.as_str())),
+                ("status", Some("200")),
+                ("route", Some("default/httpbin")),
+                ("consumer_id", Some(qs.expected_consumer_id().as_str())),
+                ("consumer", Some(quickstart::USERNAME)),
+                ("client", Some("127.0.0.1")),
+                ("bytes", Some(forwarded.body.len().to_string().as_str())),
+            ],
         );
         let total: f64 = field(&line, "duration_ms")
             .expect("total")
@@ -270,21 +249,18 @@ async fn every_request_gets_one_access_log_line_on_both_paths_and_in_both_format
         );
 
         let line = line_of(&qs, &refused_id).await;
-        assert_eq!(
-            field(&line, "status").as_deref(),
-            Some("401"),
-            "{what}: {line}"
+        expect_fields(
+            &what,
+            &line,
+            &[
+                ("status", Some("401")),
+                ("consumer", None),
+                ("upstream_ms", None),
+            ],
         );
-        assert_eq!(field(&line, "consumer"), None, "{what}: {line}");
-        assert_eq!(field(&line, "upstream_ms"), None, "{what}: {line}");
 
         let line = line_of(&qs, &bad_id).await;
-        assert_eq!(
-            field(&line, "status").as_deref(),
-            Some("400"),
-            "{what}: {line}"
-        );
-        assert_eq!(field(&line, "route"), None, "{what}: {line}");
+        expect_fields(&what, &line, &[("status", Some("400")), ("route", None)]);
 
         let parser = wait_until(LOG_WAIT, "the 431 line", || {
             let log = qs.gateway_log();

@@ -65,6 +65,10 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
         "introspection_endpoint".into(),
         format!("{issuer}/oauth2/introspect").into(),
     );
+    body.insert(
+        "revocation_endpoint".into(),
+        format!("{issuer}/oauth2/revoke").into(),
+    );
     body.insert("grant_types_supported".into(), grants.into());
     // REQUIRED by RFC 8414 even without an authorization endpoint: no response type is served.
     body.insert("response_types_supported".into(), Vec::<&str>::new().into());
@@ -74,6 +78,10 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
     );
     body.insert(
         "introspection_endpoint_auth_methods_supported".into(),
+        auth_methods.as_slice().into(),
+    );
+    body.insert(
+        "revocation_endpoint_auth_methods_supported".into(),
         auth_methods.as_slice().into(),
     );
     if !config.scopes.is_empty() {
@@ -164,6 +172,11 @@ mod tests {
         assert_eq!(
             doc["introspection_endpoint"],
             "https://gw/auth/oauth2/introspect"
+        );
+        assert_eq!(doc["revocation_endpoint"], "https://gw/auth/oauth2/revoke");
+        assert_eq!(
+            doc["revocation_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post"])
         );
         assert_eq!(
             doc["grant_types_supported"],

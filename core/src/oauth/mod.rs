@@ -1,6 +1,7 @@
 //! OAuth 2.0 decisions, as pure functions the proxy calls:
 //! - [`token_endpoint`]: `POST …/oauth2/token` (client credentials grant), RFC 6749;
 //! - [`introspect_endpoint`]: `POST …/oauth2/introspect` (RFC 7662) for the gateway's own tokens;
+//! - [`revoke_endpoint`]: `POST …/oauth2/revoke` (RFC 7009);
 //! - [`metadata`]: the authorization server metadata document (RFC 8414);
 //! - [`extract`]: where a request's access token comes from (per plugin), `hide_credentials`;
 //! - [`verify`]: turning an opened token into an [`Identity`] or an RFC 6750 error;
@@ -14,6 +15,7 @@ pub mod identity;
 pub mod introspect_endpoint;
 pub mod metadata;
 mod params;
+pub mod revoke_endpoint;
 pub mod token_endpoint;
 pub mod verify;
 

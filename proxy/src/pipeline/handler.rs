@@ -12,6 +12,7 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
 use tollgate_core::oauth::introspect_endpoint::is_introspection_endpoint;
 use tollgate_core::oauth::metadata;
+use tollgate_core::oauth::revoke_endpoint::is_revocation_endpoint;
 use tollgate_core::oauth::{self, TokenLocation};
 use tollgate_core::routing::{self, RouteMatch, RouteRequest};
 use tollgate_core::snapshot::{OAuth2Config, Plugin, PluginConfig, TokenFormat};
@@ -291,7 +292,7 @@ fn limited<'a>(
 }
 
 /// The oauth2 plugin's own endpoints under any path of its routes: the token endpoint,
-/// introspection and the metadata document; `None` for any other path.
+/// introspection, revocation and the metadata document; `None` for any other path.
 async fn server_endpoint(
     routed: Routed<'_>,
     plugin: &Plugin,
@@ -308,7 +309,8 @@ async fn server_endpoint(
     }
     let token_prefix = metadata::token_endpoint_prefix(path);
     let introspection = is_introspection_endpoint(path);
-    if !introspection && token_prefix.is_none() {
+    let revocation = !introspection && is_revocation_endpoint(path);
+    if !introspection && !revocation && token_prefix.is_none() {
         return None;
     }
     let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
@@ -316,6 +318,10 @@ async fn server_endpoint(
     Some(match token_prefix {
         Some(prefix) => {
             let serving = token_endpoint::serve(ctx, compiled, plugin, config, request, prefix);
+            Box::pin(serving).await
+        }
+        None if revocation => {
+            let serving = server_endpoints::revoke(ctx, compiled, plugin, config, request);
             Box::pin(serving).await
         }
         None => {

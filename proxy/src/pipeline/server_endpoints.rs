@@ -1,5 +1,6 @@
 //! The `oauth2` plugin's endpoints beside the token endpoint: introspection
-//! (`POST …/oauth2/introspect`, RFC 7662) and the authorization server metadata
+//! (`POST …/oauth2/introspect`, RFC 7662), revocation (`POST …/oauth2/revoke`, RFC 7009) and
+//! the authorization server metadata
 //! (`GET …/.well-known/oauth-authorization-server`, RFC 8414), and the JWT access tokens'
 //! keys (`GET …/.well-known/jwks.json`, `tokenFormat: jwt`). The decisions are core's; client
 //! authentication is the token endpoint's (same brute-force guard, same secret-check pool).
@@ -10,8 +11,14 @@ use tollgate_core::oauth::introspect_endpoint::{
     MAX_INTROSPECTED_TOKEN_LEN, authorize_introspecting_client, introspection_response,
     parse_introspection_request,
 };
+use tollgate_core::oauth::revoke_endpoint::{
+    MAX_REVOKED_TOKEN_LEN, Revocation, authorize_revoking_client, parse_revocation_request,
+    revocation_decision, store_full,
+};
 use tollgate_core::oauth::{JSON_CONTENT_TYPE, metadata};
+use tollgate_core::revocation::RevokedId;
 use tollgate_core::snapshot::{OAuth2Config, Plugin};
+use tollgate_core::token::TokenError;
 
 use super::context::Ctx;
 use super::state::Compiled;
@@ -53,9 +60,74 @@ pub async fn introspect(
         return response;
     }
     let token = asked.token();
-    let opened = (token.len() <= MAX_INTROSPECTED_TOKEN_LEN).then(|| compiled.keys.open(token));
-    let answer = introspection_response(plugin, opened, &compiled.index, unix_now());
+    let now = unix_now();
+    let opened = (token.len() <= MAX_INTROSPECTED_TOKEN_LEN).then(|| {
+        let (claims, id) = compiled.keys.open_with_id(token)?;
+        if ctx
+            .state
+            .revocations()
+            .is_revoked(&RevokedId::token(id), now)
+        {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    });
+    let answer = introspection_response(plugin, opened, &compiled.index, now);
     json(StatusCode::OK, answer)
+}
+
+/// Serves `POST …/oauth2/revoke` (RFC 7009): the caller authenticates as a client of the
+/// plugin; a live token issued to it is recorded in the revocation store until it expires, and
+/// refused from then on (on this proxy at once, on the others once the controller has passed it
+/// on). 200 with an empty body, also for unknown tokens; 503 when the store is full.
+pub async fn revoke(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    request: Request<ProxyBody>,
+) -> Response<ProxyBody> {
+    let address = client_address(ctx, request.headers());
+    let (parts, body) = match read_body(ctx, request).await {
+        Ok(read) => read,
+        Err(error) => return refuse(ctx, &error),
+    };
+    let asked = match parse_revocation_request(config, &view(ctx, config, &parts, &body)) {
+        Ok(asked) => asked,
+        Err(error) => return refuse(ctx, &error),
+    };
+    let authenticated = authenticate_client(
+        ctx,
+        compiled,
+        plugin,
+        &address,
+        &asked.client_id,
+        asked.client_secret(),
+        |credential, secret_ok| authorize_revoking_client(&asked, credential, secret_ok),
+    );
+    let caller = match authenticated.await {
+        Ok((entry, _)) => &entry.credential,
+        Err(response) => return response,
+    };
+    let token = asked.token();
+    let now = unix_now();
+    let opened = (token.len() <= MAX_REVOKED_TOKEN_LEN).then(|| compiled.keys.open_with_id(token));
+    match revocation_decision(plugin, caller, opened, &compiled.index, now) {
+        Ok(Revocation::Nothing) => json(StatusCode::OK, Vec::new()),
+        Ok(Revocation::Revoke { id, expires_at }) => {
+            match ctx.state.revocations().insert(id, expires_at, now) {
+                Ok(_) => {
+                    tracing::info!(client_id = %caller.client_id, "token revoked");
+                    json(StatusCode::OK, Vec::new())
+                }
+                Err(full) => {
+                    tracing::warn!(client_id = %caller.client_id, error = %full, "revocation refused: the store is full");
+                    refuse(ctx, &store_full())
+                }
+            }
+        }
+        Err(error) => refuse(ctx, &error),
+    }
 }
 
 /// Serves `GET …/.well-known/oauth-authorization-server` under the route's token endpoint

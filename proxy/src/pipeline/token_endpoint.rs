@@ -359,14 +359,14 @@ fn issue(
     claims: &Claims,
     issuer: Option<&str>,
 ) -> Response<ProxyBody> {
-    let mut random = [0u8; 40];
-    let minted = getrandom::getrandom(&mut random).ok().and_then(|()| {
-        let (nonce, jti) = random.split_at(24);
-        let nonce: [u8; 24] = nonce.try_into().ok()?;
+    let mut nonce = [0u8; 24];
+    let minted = getrandom::getrandom(&mut nonce).ok().and_then(|()| {
         match issuer {
             None => compiled.keys.issue(claims, nonce).ok(),
             Some(issuer) => {
-                let jti = tollgate_core::snapshot::hex(jti);
+                // The jti is the token's id, which revocations name.
+                let jti =
+                    tollgate_core::snapshot::hex(&tollgate_core::revocation::token_id(&nonce));
                 let fields = JwtFields {
                     issuer,
                     client_id: &token_request.client_id,

@@ -486,3 +486,53 @@ async fn weights_split_the_traffic_within_ten_percent_over_a_thousand_requests()
     );
     assert_eq!(served + unresolved, 1000);
 }
+
+/// A rule naming an AuthPlugin that does not exist, under an open rule of a shorter prefix.
+const MISSING_PLUGIN: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: guarded-later}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [api.example.test]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /anything}}]
+    backendRefs: [{name: httpbin, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /anything/private}}]
+    filters:
+    - type: ExtensionRef
+      extensionRef: {group: tollgate.dev, kind: AuthPlugin, name: not-yet}
+    backendRefs: [{name: httpbin, port: 80}]
+";
+
+const NOT_YET: &str = "\
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: not-yet}
+spec:
+  type: openid-connect
+  openidConnect: {authMethods: [kong_oauth2]}
+";
+
+#[tokio::test]
+async fn a_rule_whose_auth_plugin_is_missing_answers_500_until_the_plugin_exists() {
+    let fx = Fixture::start(
+        "gwapi-missing-plugin",
+        &[],
+        &[("routes.yaml", MISSING_PLUGIN)],
+    )
+    .await;
+    // Fail closed: never served unprotected, and never by the open rule's shorter prefix.
+    let private = fx.get(HOST, "/anything/private").await;
+    assert_eq!(private.status, 500, "{}", private.describe());
+    assert_eq!(fx.get(HOST, "/anything/public").await.status, 200);
+    let log = fx.log();
+    assert!(
+        log.contains("PluginNotFound") && log.contains("guarded-later"),
+        "{log}"
+    );
+    fx.manifests
+        .write_file("plugin.yaml", NOT_YET)
+        .expect("plugin");
+    fx.wait_status(HOST, "/anything/private", 401).await;
+}

@@ -458,7 +458,7 @@ fn a_token_carries_the_authenticated_user_and_version_2_tokens_still_open() {
 
     // A version 2 token (before the user id) opens, with no user.
     let material = [2u8; 32];
-    let cipher = derive_cipher(&material).expect("cipher");
+    let cipher = derive_cipher(&material, KEY_LABEL).expect("cipher");
     let c = claims();
     let kid = b"k2026-02-01";
     let mut raw = vec![2, u8::try_from(kid.len()).expect("short")];

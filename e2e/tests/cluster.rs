@@ -31,6 +31,8 @@ use tollgate_e2e::proxy::Proxy;
 use tollgate_e2e::wait::{RELOAD, wait_until};
 use tollgate_e2e::workdir::WorkDir;
 
+#[path = "cluster/authorization_code.rs"]
+mod authorization_code;
 #[path = "cluster/revocation.rs"]
 mod revocation;
 

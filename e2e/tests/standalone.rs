@@ -14,6 +14,9 @@ use tollgate_e2e::quickstart;
 use tollgate_e2e::raw::{build_request, raw_http1};
 use tollgate_e2e::wait::{RELOAD, wait_until};
 
+#[path = "standalone/authorization_code.rs"]
+mod authorization_code;
+
 #[path = "standalone/gateway_api.rs"]
 mod gateway_api;
 

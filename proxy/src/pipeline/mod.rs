@@ -6,9 +6,11 @@
 //! - [`handler`]: route, then the route's plugin, then forward ([`handle`]); [`filters`]: a
 //!   route's Gateway API filters, weighted backends and timeouts, compiled;
 //! - [`verify`]: token verification on protected routes; [`token_endpoint`]: the client
-//!   credentials grant; [`server_endpoints`]: introspection, revocation and the metadata document;
+//!   credentials, password and authorization code grants; [`server_endpoints`]: the
+//!   authorization endpoint, introspection, revocation and the metadata document;
 //!   [`identity`]: the identity headers a client may not forge; [`revocations`]: the ids
-//!   revoked (RFC 7009), consulted on verification and exchanged with the controller;
+//!   revoked (RFC 7009) and the authorization codes redeemed, consulted on verification and
+//!   exchanged with the controller;
 //! - [`secret_check`]: client-secret verification off the serving threads; [`brute_force`]:
 //!   the token endpoint's guard; [`token_cache`]: each worker's cache of opened tokens;
 //! - [`rate_limit`]: Kong's `rate-limiting` plugin: the counters and the answer's headers;

@@ -566,3 +566,36 @@ async fn route_timeouts_answer_504() {
         proxy.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_filter_touching_an_identity_header_is_refused_and_the_served_snapshot_stays() {
+    let up = Recorder::start("up").await;
+    let proxy = proxy(vec![rule("ok/0/0", 0, up.addr)], true).await;
+    let held = proxy.state.hash();
+    for name in [
+        "X-Consumer-Id",
+        "x_authenticated_userid",
+        "X-Credential-Identifier",
+    ] {
+        let mut bad = rule("bad/0/0", 0, up.addr);
+        bad.filters = vec![RouteFilter::RequestHeaderModifier {
+            set: vec![value(name, "forged")],
+            add: vec![],
+            remove: vec![],
+        }];
+        let snapshot = SnapshotBuilder::quickstart()
+            .with(|s| s.routes.push(bad))
+            .build();
+        let problems = proxy.state.apply(snapshot).expect_err(name);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("route httproute/gw/bad/0/0") && p.contains("identity header")),
+            "{name}: {problems:?}"
+        );
+        assert_eq!(proxy.state.hash(), held, "nothing changed");
+    }
+    let mut conn = Conn::open(proxy.http).await;
+    assert_eq!(answered_by(&conn.send(get("/", &[])).await), "up");
+    proxy.stop().await;
+}

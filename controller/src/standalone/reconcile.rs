@@ -281,7 +281,7 @@ spec:
 
     #[test]
     fn http_routes_resolve_backend_refs_through_service_and_endpoint_slice_manifests() {
-        let tmp = TempDir::new("rec", "gwapi");
+        let tmp = TempDir::new("rec", "gateway-api");
         std::fs::write(tmp.0.join("gw.yaml"), GATEWAY_API).expect("write");
         let mut dir = ManifestDir::new(&tmp.0);
         dir.scan().expect("scan");
@@ -324,7 +324,7 @@ spec:
 
     #[test]
     fn a_missing_service_is_reported_once_as_an_http_route_problem() {
-        let tmp = TempDir::new("rec", "gwapi-missing");
+        let tmp = TempDir::new("rec", "gateway-api-missing");
         let without_services = GATEWAY_API
             .split("---\napiVersion: v1\nkind: Service")
             .next()

@@ -254,12 +254,13 @@ async fn the_token_flow_runs_on_http_routes(name: &str, args: &[&str]) {
 
 #[tokio::test]
 async fn the_token_flow_runs_on_http_routes_on_the_fast_path() {
-    the_token_flow_runs_on_http_routes("gwapi-token-fast", &[]).await;
+    the_token_flow_runs_on_http_routes("gateway-api-token-fast", &[]).await;
 }
 
 #[tokio::test]
 async fn the_token_flow_runs_on_http_routes_on_the_hyper_path() {
-    the_token_flow_runs_on_http_routes("gwapi-token-hyper", &["--http1-fast-path", "false"]).await;
+    the_token_flow_runs_on_http_routes("gateway-api-token-hyper", &["--http1-fast-path", "false"])
+        .await;
 }
 
 /// An open prefix route and more specific ones guarded by the openid-connect plugin (401 without
@@ -304,7 +305,12 @@ spec:
 
 #[tokio::test]
 async fn matching_precedence_and_hostname_intersection_on_http_routes() {
-    let fx = Fixture::start("gwapi-precedence", &[], &[("routes.yaml", PRECEDENCE)]).await;
+    let fx = Fixture::start(
+        "gateway-api-precedence",
+        &[],
+        &[("routes.yaml", PRECEDENCE)],
+    )
+    .await;
     for (path, status) in [
         ("/anything", 200),
         ("/anything/exact", 401),
@@ -355,7 +361,7 @@ spec:
 
 #[tokio::test]
 async fn a_reference_grant_allows_a_cross_namespace_backend_and_its_absence_refuses_it() {
-    let fx = Fixture::start("gwapi-grant", &[], &[("team.yaml", CROSS_NAMESPACE)]).await;
+    let fx = Fixture::start("gateway-api-grant", &[], &[("team.yaml", CROSS_NAMESPACE)]).await;
     // Refused: the rule is served, and its backend answers 500 (the Gateway API's rule).
     let refused = fx.get("team.example.test", "/anything").await;
     assert_eq!(refused.status, 500, "{}", refused.describe());
@@ -372,7 +378,7 @@ async fn a_reference_grant_allows_a_cross_namespace_backend_and_its_absence_refu
 async fn allowed_routes_refuses_a_namespace_the_listener_does_not_admit() {
     let same_only = GATEWAY.replace("{namespaces: {from: All}}", "{namespaces: {from: Same}}");
     let fx = Fixture::start(
-        "gwapi-allowed",
+        "gateway-api-allowed",
         &[],
         &[("team.yaml", CROSS_NAMESPACE), ("grant.yaml", GRANT)],
     )
@@ -459,18 +465,21 @@ async fn filters_apply_through_an_http_route(name: &str, args: &[&str]) {
 
 #[tokio::test]
 async fn filters_apply_through_an_http_route_on_the_fast_path() {
-    filters_apply_through_an_http_route("gwapi-filters-fast", &[]).await;
+    filters_apply_through_an_http_route("gateway-api-filters-fast", &[]).await;
 }
 
 #[tokio::test]
 async fn filters_apply_through_an_http_route_on_the_hyper_path() {
-    filters_apply_through_an_http_route("gwapi-filters-hyper", &["--http1-fast-path", "false"])
-        .await;
+    filters_apply_through_an_http_route(
+        "gateway-api-filters-hyper",
+        &["--http1-fast-path", "false"],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn weights_split_the_traffic_within_ten_percent_over_a_thousand_requests() {
-    let fx = Fixture::start("gwapi-weights", &[], &[("routes.yaml", FILTERS)]).await;
+    let fx = Fixture::start("gateway-api-weights", &[], &[("routes.yaml", FILTERS)]).await;
     let (mut served, mut unresolved) = (0, 0);
     for _ in 0..1000 {
         match fx.get(HOST, "/anything/split").await.status.as_u16() {
@@ -517,7 +526,7 @@ spec:
 #[tokio::test]
 async fn a_rule_whose_auth_plugin_is_missing_answers_500_until_the_plugin_exists() {
     let fx = Fixture::start(
-        "gwapi-missing-plugin",
+        "gateway-api-missing-plugin",
         &[],
         &[("routes.yaml", MISSING_PLUGIN)],
     )

@@ -1,8 +1,8 @@
 """A small evaluator for the part of CEL that CRD validation rules use: literals, ``self``/``oldSelf``,
 field selection and indexing, ``has()``, ``size()``, ``in``, arithmetic, comparisons, ``!``, ``&&``,
 ``||`` (with CEL's commutative error handling), ``?:``, string functions (``startsWith``,
-``endsWith``, ``contains``, ``matches``, ``lowerAscii``, ``upperAscii``), conversions (``int``,
-``string``, ``double``) and the ``all``/``exists``/``exists_one``/``filter``/``map`` macros.
+``endsWith``, ``contains``, ``matches``, ``lowerAscii``, ``upperAscii``, ``split``), conversions
+(``int``, ``string``, ``double``, ``duration`` of a Go duration string, as seconds) and the ``all``/``exists``/``exists_one``/``filter``/``map`` macros.
 Anything else raises ``CelUnsupported`` so the caller can skip the rule instead of guessing."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class CelUnsupported(CelError):
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<num>\d+\.\d+(?:[eE][+-]?\d+)?|0x[0-9a-fA-F]+u?|\d+u?)
-    | (?P<str>[rR]?(?:'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"))
+    | (?P<str>[rR]?(?:'{3}(?:.|\n)*?'{3}|"{3}(?:.|\n)*?"{3}|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"))
     | (?P<id>[A-Za-z_][A-Za-z0-9_]*)
     | (?P<op>==|!=|<=|>=|&&|\|\||[-+*/%<>!?:.,()\[\]{}])
     )""",
@@ -34,7 +34,9 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "0"
 
 def _unquote(text: str) -> str:
     raw = text[0] in "rR"
-    body = text[2:-1] if raw else text[1:-1]
+    quotes = text[1:] if raw else text
+    width = 3 if quotes[:3] in ("'''", '"""') else 1
+    body = quotes[width:-width]
     if raw:
         return body
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
@@ -252,13 +254,15 @@ def _method(node, env):
         if name == "contains":
             return vals[0] in obj
         if name == "matches":
-            return re.search(vals[0], obj) is not None
+            return _matches(obj, vals[0])
         if name == "lowerAscii":
             return obj.lower()
         if name == "upperAscii":
             return obj.upper()
         if name == "trim":
             return obj.strip()
+        if name == "split" and len(vals) == 1:
+            return obj.split(vals[0])
     raise CelUnsupported(f"method {name}() is not supported")
 
 
@@ -279,9 +283,36 @@ def _call(node, env):
     if name == "string" and len(vals) == 1:
         v = vals[0]
         return ("true" if v else "false") if isinstance(v, bool) else str(v)
+    if name == "duration" and len(vals) == 1:
+        return _duration(vals[0])
     if name == "matches" and len(vals) == 2:
-        return re.search(vals[1], vals[0]) is not None
+        return _matches(vals[0], vals[1])
     raise CelUnsupported(f"function {name}() is not supported")
+
+
+def _matches(text, pattern):
+    """RE2's ``matches``; RE2 takes flags such as ``(?i)`` anywhere, Python only first."""
+    flags = re.findall(r"\(\?([aiLmsux]+)\)", pattern)
+    pattern = re.sub(r"\(\?[aiLmsux]+\)", "", pattern)
+    prefix = "".join(f"(?{f})" for f in flags)
+    try:
+        return re.search(prefix + pattern, text) is not None
+    except re.error as exc:
+        raise CelUnsupported(f"pattern {pattern!r}: {exc}") from exc
+
+
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def _duration(text):
+    """CEL's ``duration()`` of a Go duration string (``1h2m``, ``500ms``, ``0s``), in seconds."""
+    if not isinstance(text, str):
+        raise CelError("duration() needs a string")
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)", text)
+    sign = -1.0 if text.startswith("-") else 1.0
+    if not parts or "".join(n + u for n, u in parts) != text.lstrip("-+"):
+        raise CelError(f"invalid duration {text!r}")
+    return sign * sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 def _logic(op, left_node, right_node, env):

@@ -16,6 +16,10 @@ use tollgate_e2e::wait::{RELOAD, wait_until};
 
 #[path = "standalone/authorization_code.rs"]
 mod authorization_code;
+
+#[path = "standalone/gateway_api.rs"]
+mod gateway_api;
+
 #[path = "standalone/rate_limit.rs"]
 mod rate_limit;
 #[path = "standalone/revocation.rs"]

@@ -62,7 +62,9 @@ pub fn proxy_targets(slices: &[Arc<EndpointSlice>]) -> BTreeSet<String> {
 /// The ready endpoints of every backend Service port (sorted, de-duplicated `host:port`). A
 /// Service port is matched to the slice port of the same name (EndpointSlices carry target ports,
 /// named like the Service's ports); a Service without slices has every port with no endpoint;
-/// without the Service in the cache, slice ports are used under their own numbers.
+/// without the Service in the cache, slice ports are used under their own numbers. An
+/// `ExternalName` Service has its DNS name at each of its ports (the proxy resolves it and
+/// judges the addresses by the backend address policy).
 pub fn backend_endpoints(
     services: &[Arc<Service>],
     slices: &[Arc<EndpointSlice>],
@@ -100,6 +102,35 @@ pub fn backend_endpoints(
         by_service.entry(key.clone()).or_default();
     }
     let mut out = ServiceEndpoints::new();
+    // An ExternalName Service stands for its DNS name at each of its ports.
+    for s in services {
+        let Some(spec) = s
+            .spec
+            .as_ref()
+            .filter(|s| s.type_.as_deref() == Some("ExternalName"))
+        else {
+            continue;
+        };
+        let (Some(ns), Some(name), Some(external)) = (
+            s.metadata.namespace.as_ref(),
+            s.metadata.name.as_ref(),
+            spec.external_name.as_deref().filter(|n| !n.is_empty()),
+        ) else {
+            continue;
+        };
+        by_service.remove(&(ns.clone(), name.clone()));
+        for port in spec.ports.as_deref().unwrap_or_default() {
+            let key = ServiceKey {
+                namespace: ns.clone(),
+                name: name.clone(),
+                port: port.port,
+            };
+            out.insert(
+                key,
+                vec![host_port(external.trim_end_matches('.'), port.port)],
+            );
+        }
+    }
     for ((ns, svc), slices) in by_service {
         // Service port → the slice port name it maps to.
         let wanted: Vec<(i32, Option<String>)> = match service_ports.get(&(ns.clone(), svc.clone()))
@@ -272,5 +303,20 @@ mod tests {
         let resolved = backend_endpoints(&services, &[]);
         assert_eq!(resolved.get(&key("app", "web", 80)), Some(&vec![]));
         assert!(!resolved.contains_key(&key("app", "other", 80)));
+    }
+
+    #[test]
+    fn an_external_name_service_stands_for_its_name_at_each_port() {
+        let service: Arc<Service> = Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": "partner", "namespace": "ns"},
+                "spec": {"type": "ExternalName", "externalName": "api.partner.example.",
+                         "ports": [{"port": 443}, {"port": 80}]}
+            }))
+            .expect("service"),
+        );
+        let out = backend_endpoints(&[service], &[]);
+        assert_eq!(out[&key("ns", "partner", 443)], ["api.partner.example:443"]);
+        assert_eq!(out[&key("ns", "partner", 80)], ["api.partner.example:80"]);
     }
 }

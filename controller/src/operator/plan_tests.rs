@@ -72,6 +72,7 @@ fn inputs(with_client_secret: bool) -> Inputs {
             namespaces: vec![],
             issuers: Default::default(),
             proxy_replicas: 1,
+            gateway: Default::default(),
         },
         services: vec![],
         slices: vec![],

@@ -271,6 +271,7 @@ impl Pipeline {
                 issuers: self.jwks.snapshot(),
                 proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())
                     .len(),
+                gateway: crate::translate::gateway_api::GatewayObjects::default(),
             },
             services: self.stores.services.state(),
             slices: self.stores.slices.state(),

@@ -97,7 +97,8 @@ impl Trim for Secret {
 }
 
 impl Trim for Service {
-    /// Only the ports (name, port, target port, protocol): a backend names a Service port.
+    /// Only the ports (name, port, target port, protocol), the type and an `ExternalName`
+    /// Service's name: a backend names a Service port.
     fn trim(&mut self) {
         trim_metadata(&mut self.metadata, &[]);
         self.status = None;
@@ -114,6 +115,8 @@ impl Trim for Service {
                     })
                     .collect()
             }),
+            type_: spec.type_,
+            external_name: spec.external_name,
             ..ServiceSpec::default()
         });
     }

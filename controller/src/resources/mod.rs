@@ -5,6 +5,7 @@
 
 pub mod auth_plugin;
 pub mod consumer;
+pub mod gateway_api;
 pub mod gateway_route;
 pub mod oauth2_credential;
 pub mod status;

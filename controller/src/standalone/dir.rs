@@ -179,9 +179,30 @@ impl ManifestDir {
                 Manifest::GatewayRoute(o) => objects.routes.push(Arc::clone(o)),
                 Manifest::Secret(o) => objects.secrets.push(Arc::clone(o)),
                 Manifest::Namespace(o) => objects.namespaces.push(Arc::clone(o)),
+                Manifest::GatewayClass(o) => objects.gateway.classes.push(Arc::clone(o)),
+                Manifest::Gateway(o) => objects.gateway.gateways.push(Arc::clone(o)),
+                Manifest::HTTPRoute(o) => objects.gateway.routes.push(Arc::clone(o)),
+                Manifest::ReferenceGrant(o) => objects.gateway.grants.push(Arc::clone(o)),
+                Manifest::Service(_) | Manifest::EndpointSlice(_) => {}
             }
         }
         objects
+    }
+}
+
+impl ManifestDir {
+    /// The endpoints of the Services of the directory: a selector-less Service with its
+    /// EndpointSlices (label `kubernetes.io/service-name`), or an `ExternalName` Service.
+    pub fn services(&self) -> crate::translate::ServiceEndpoints {
+        let (mut services, mut slices) = (Vec::new(), Vec::new());
+        for m in self.manifests() {
+            match m {
+                Manifest::Service(o) => services.push(Arc::clone(o)),
+                Manifest::EndpointSlice(o) => slices.push(Arc::clone(o)),
+                _ => {}
+            }
+        }
+        crate::operator::endpoints::backend_endpoints(&services, &slices)
     }
 }
 

@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ObjectMeta;
 use serde::Deserialize;
 use serde::de::value::{
@@ -22,10 +23,13 @@ use serde::de::{
 use serde_saphyr::MessageFormatter as _;
 
 use super::plain_yaml;
+use crate::resources::gateway_api::{self, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential, ObjectStatus};
 use crate::translate::DEFAULT_NAMESPACE;
 
 const OUR_API_VERSION: &str = "tollgate.dev/v1alpha1";
+/// The Gateway API's previous version, still served by its CRDs (same fields).
+const GATEWAY_API_V1BETA1: &str = "gateway.networking.k8s.io/v1beta1";
 
 /// One object read from a manifest file, shared with the objects handed to translation. `Debug`
 /// never prints a Secret's data.
@@ -38,6 +42,13 @@ pub enum Manifest {
     Secret(Arc<Secret>),
     /// Namespaces, for their labels (AuthPlugin `allowedNamespaces` selectors).
     Namespace(Arc<Namespace>),
+    GatewayClass(Arc<GatewayClass>),
+    Gateway(Arc<Gateway>),
+    HTTPRoute(Arc<HTTPRoute>),
+    ReferenceGrant(Arc<ReferenceGrant>),
+    /// Services and EndpointSlices, where backendRefs and `backend.service` resolve.
+    Service(Arc<Service>),
+    EndpointSlice(Arc<EndpointSlice>),
 }
 
 impl std::fmt::Debug for Manifest {
@@ -49,6 +60,12 @@ impl std::fmt::Debug for Manifest {
             Self::GatewayRoute(o) => o.fmt(f),
             Self::Secret(_) => write!(f, "Secret({}, <data redacted>)", self.key()),
             Self::Namespace(o) => o.fmt(f),
+            Self::GatewayClass(o) => o.fmt(f),
+            Self::Gateway(o) => o.fmt(f),
+            Self::HTTPRoute(o) => o.fmt(f),
+            Self::ReferenceGrant(o) => o.fmt(f),
+            Self::Service(o) => o.fmt(f),
+            Self::EndpointSlice(o) => o.fmt(f),
         }
     }
 }
@@ -62,6 +79,12 @@ impl Manifest {
             Self::GatewayRoute(_) => "GatewayRoute",
             Self::Secret(_) => "Secret",
             Self::Namespace(_) => "Namespace",
+            Self::GatewayClass(_) => "GatewayClass",
+            Self::Gateway(_) => "Gateway",
+            Self::HTTPRoute(_) => "HTTPRoute",
+            Self::ReferenceGrant(_) => "ReferenceGrant",
+            Self::Service(_) => "Service",
+            Self::EndpointSlice(_) => "EndpointSlice",
         }
     }
 
@@ -73,6 +96,12 @@ impl Manifest {
             Self::GatewayRoute(o) => &o.metadata,
             Self::Secret(o) => &o.metadata,
             Self::Namespace(o) => &o.metadata,
+            Self::GatewayClass(o) => &o.metadata,
+            Self::Gateway(o) => &o.metadata,
+            Self::HTTPRoute(o) => &o.metadata,
+            Self::ReferenceGrant(o) => &o.metadata,
+            Self::Service(o) => &o.metadata,
+            Self::EndpointSlice(o) => &o.metadata,
         }
     }
 
@@ -520,6 +549,35 @@ impl Reader<'_> {
                 namespace.metadata.namespace = None;
                 Manifest::Namespace(Arc::new(namespace))
             }
+            (
+                gateway_api::API_VERSION | GATEWAY_API_V1BETA1,
+                "GatewayClass" | "Gateway" | "HTTPRoute" | "ReferenceGrant",
+            ) => {
+                // The Gateway API's own kinds: fields Tollgate does not read are ignored, as
+                // the API server (with the Gateway API's CRDs) would store them.
+                let de = MapAccessDeserializer::new(map);
+                match kind {
+                    "GatewayClass" => {
+                        let mut class: GatewayClass = self.named_foreign("GatewayClass", de)?;
+                        // Cluster-scoped.
+                        class.metadata.namespace = None;
+                        Manifest::GatewayClass(Arc::new(class))
+                    }
+                    "Gateway" => Manifest::Gateway(Arc::new(self.named_foreign("Gateway", de)?)),
+                    "HTTPRoute" => {
+                        Manifest::HTTPRoute(Arc::new(self.named_foreign("HTTPRoute", de)?))
+                    }
+                    _ => Manifest::ReferenceGrant(Arc::new(
+                        self.named_foreign("ReferenceGrant", de)?,
+                    )),
+                }
+            }
+            ("v1", "Service") => Manifest::Service(Arc::new(
+                self.named_foreign("Service", MapAccessDeserializer::new(map))?,
+            )),
+            ("discovery.k8s.io/v1", "EndpointSlice") => Manifest::EndpointSlice(Arc::new(
+                self.named_foreign("EndpointSlice", MapAccessDeserializer::new(map))?,
+            )),
             _ => {
                 tracing::debug!(%api_version, %kind, line = self.first_line, "ignoring a manifest of another kind");
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
@@ -566,6 +624,29 @@ impl Reader<'_> {
         let mut metadata = object.metadata;
         self.named(&mut metadata, kind)?;
         Ok(T::assemble(metadata, spec, object.status))
+    }
+
+    /// An object of a kind that is not ours, read with its own type (unknown fields ignored).
+    fn foreign<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        &mut self,
+        kind: &'static str,
+        de: D,
+    ) -> Result<T, D::Error> {
+        self.typed = Some(kind);
+        let object = serde_ignored::deserialize(de, |_| {})?;
+        self.typed = None;
+        Ok(object)
+    }
+
+    /// [`Self::foreign`], named and namespaced as [`Self::named`] does.
+    fn named_foreign<'de, T, D>(&mut self, kind: &'static str, de: D) -> Result<T, D::Error>
+    where
+        T: DeserializeOwned + kube::Resource,
+        D: Deserializer<'de>,
+    {
+        let mut object: T = self.foreign(kind, de)?;
+        self.named(object.meta_mut(), kind)?;
+        Ok(object)
     }
 
     /// Checks that the object has a name, and puts it in the default namespace if it has none.

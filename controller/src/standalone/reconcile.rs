@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::incarnations::Incarnations;
 use crate::jwks::{self, JwksCache};
 use crate::translate::report::ProblemLog;
-use crate::translate::{Problem, SecretHasher, ServiceEndpoints, SigningKeys, keys, translate};
+use crate::translate::{Problem, SecretHasher, SigningKeys, keys, translate};
 
 /// Standalone mode's reconciler: the manifests directory → a snapshot, with the translation
 /// state kept between reconciles (the operator's counterpart is `operator::reconcile::Pipeline`).
@@ -124,7 +124,7 @@ impl DirReconciler {
         };
         let mut translation = translate(
             &objects,
-            &ServiceEndpoints::new(),
+            &dir.services(),
             &self.policy,
             &keys,
             &mut self.hasher,
@@ -220,6 +220,167 @@ mod tests {
         assert!(
             outcome.snapshot.is_none(),
             "keep serving the previous configuration"
+        );
+    }
+
+    /// A Gateway, an HTTPRoute with two backendRefs, and the Services they name: one
+    /// selector-less with its EndpointSlice (kind and apiVersion after other keys, an unknown
+    /// field), one ExternalName.
+    const GATEWAY_API: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: tollgate}
+spec: {controllerName: tollgate.dev/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: tollgate
+  listeners:
+  - {name: http, protocol: HTTP, port: 80, hostname: api.example.com}
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /v1}}]
+    backendRefs:
+    - {name: local, port: 80, weight: 9}
+    - {name: outside, port: 443, weight: 1}
+    sessionPersistence: {sessionName: unknown-to-tollgate}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local}
+spec:
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+metadata:
+  name: local-1
+  labels: {kubernetes.io/service-name: local}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- addresses: [192.0.2.10]
+- addresses: [192.0.2.11]
+  conditions: {ready: false}
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+---
+apiVersion: v1
+kind: Service
+metadata: {name: outside}
+spec:
+  type: ExternalName
+  externalName: api.partner.example.
+  ports: [{port: 443}]
+";
+
+    #[test]
+    fn http_routes_resolve_backend_refs_through_service_and_endpoint_slice_manifests() {
+        let tmp = TempDir::new("rec", "gateway-api");
+        std::fs::write(tmp.0.join("gw.yaml"), GATEWAY_API).expect("write");
+        let mut dir = ManifestDir::new(&tmp.0);
+        dir.scan().expect("scan");
+        let mut reconciler = DirReconciler::new(keys());
+        let outcome = reconciler.reconcile(&dir);
+        assert!(
+            outcome.new_problems.is_empty(),
+            "{:?}",
+            outcome.new_problems
+        );
+        let snapshot = outcome.snapshot.expect("snapshot");
+        let route = snapshot
+            .routes
+            .iter()
+            .find(|r| r.id == "httproute/default/web/0/0")
+            .expect("the HTTPRoute's match is served");
+        assert_eq!(route.hosts, ["api.example.com"]);
+        assert_eq!(route.paths, ["/v1"]);
+        let endpoints: Vec<(u32, Vec<String>)> = route
+            .backends
+            .iter()
+            .map(|b| {
+                (
+                    b.weight,
+                    b.backend
+                        .as_ref()
+                        .map(|b| b.endpoints.clone())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            endpoints,
+            [
+                (9, vec!["192.0.2.10:8080".to_owned()]),
+                (1, vec!["api.partner.example:443".to_owned()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_service_is_reported_once_as_an_http_route_problem() {
+        let tmp = TempDir::new("rec", "gateway-api-missing");
+        let without_services = GATEWAY_API
+            .split("---\napiVersion: v1\nkind: Service")
+            .next()
+            .unwrap_or_default();
+        std::fs::write(tmp.0.join("gw.yaml"), without_services).expect("write");
+        let mut dir = ManifestDir::new(&tmp.0);
+        dir.scan().expect("scan");
+        let mut reconciler = DirReconciler::new(keys());
+        let outcome = reconciler.reconcile(&dir);
+        let problems: Vec<(String, &str)> = outcome
+            .new_problems
+            .iter()
+            .map(|p| (format!("{}/{}", p.kind, p.name), p.reason))
+            .collect();
+        assert_eq!(problems, [("HTTPRoute/web".to_owned(), "BackendNotFound")]);
+        // Served all the same: each share of the traffic answers 500.
+        let snapshot = outcome.snapshot.expect("snapshot");
+        assert!(
+            snapshot
+                .routes
+                .iter()
+                .any(|r| r.id == "httproute/default/web/0/0")
+        );
+        assert!(reconciler.reconcile(&dir).new_problems.is_empty());
+    }
+
+    #[test]
+    fn the_gateway_api_example_is_served_without_problems() {
+        let examples =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/gateway-api");
+        let mut dir = ManifestDir::new(&examples);
+        dir.scan().expect("scan");
+        let mut reconciler = DirReconciler::new(keys());
+        let outcome = reconciler.reconcile(&dir);
+        assert!(
+            outcome.new_problems.is_empty(),
+            "{:?}",
+            outcome.new_problems
+        );
+        let snapshot = outcome.snapshot.expect("snapshot");
+        let ids: Vec<&str> = snapshot.routes.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "httproute/default/auth/0/0",
+                "httproute/default/httpbin/0/0"
+            ]
+        );
+        assert_eq!(snapshot.routes[0].plugins, ["default/oauth2"]);
+        assert_eq!(snapshot.routes[1].plugins, ["default/oidc"]);
+        assert_eq!(
+            snapshot.routes[1].backends[0]
+                .backend
+                .as_ref()
+                .map(|b| b.endpoints.clone()),
+            Some(vec!["127.0.0.1:8080".to_owned()])
         );
     }
 }

@@ -22,6 +22,7 @@
 
 mod consumers;
 mod credentials;
+pub mod gateway_api;
 pub mod hash_pool;
 pub mod hasher;
 mod index;
@@ -72,6 +73,8 @@ pub struct Objects {
     /// The proxy replicas the snapshot goes to, which `divideByReplicas` rate limits are
     /// divided by (0 is taken as 1: standalone mode is one process).
     pub proxy_replicas: usize,
+    /// The Gateway API objects (GatewayClass, Gateway, HTTPRoute, ReferenceGrant).
+    pub gateway: gateway_api::GatewayObjects,
 }
 
 impl std::fmt::Debug for Objects {
@@ -85,6 +88,7 @@ impl std::fmt::Debug for Objects {
             .field("namespaces", &self.namespaces.len())
             .field("issuers", &self.issuers.len())
             .field("proxy_replicas", &self.proxy_replicas)
+            .field("gateway", &self.gateway)
             .finish()
     }
 }
@@ -111,12 +115,14 @@ pub struct Translation {
     /// Service endpoints left out of their routes because the backend address policy refuses
     /// them (the routes are served with the others). Sorted.
     pub refused_endpoints: Vec<RefusedEndpoint>,
+    /// The status of the Gateway API objects Tollgate serves.
+    pub gateway_status: gateway_api::GatewayApiStatus,
 }
 
 /// A Service endpoint of a route left out by the backend address policy.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RefusedEndpoint {
-    /// The GatewayRoute's namespace and name.
+    /// The namespace and name of the route (GatewayRoute or HTTPRoute).
     pub namespace: String,
     pub name: String,
     /// The endpoint, `host:port`.
@@ -173,6 +179,20 @@ pub fn translate(
         &mut problems,
         &mut refused_endpoints,
     );
+    let (mut gateway_routes, gateway_status) = gateway_api::translate(
+        &objects.gateway,
+        &gateway_api::Context {
+            plugins: &plugins,
+            services,
+            namespaces: &objects.namespaces,
+            secrets: &objects.secrets,
+            policy,
+        },
+        &mut problems,
+        &mut refused_endpoints,
+    );
+    let mut routes = routes;
+    routes.append(&mut gateway_routes);
     refused_endpoints.sort();
 
     let (signing_keys, active_key) = keys.to_snapshot();
@@ -197,6 +217,7 @@ pub fn translate(
         snapshot,
         problems,
         refused_endpoints,
+        gateway_status,
     }
 }
 
@@ -234,7 +255,18 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) {
                 }
                 Subject::Route(i) => {
                     routes.insert(i);
-                    (Kind::GatewayRoute, &snapshot.routes[i].id)
+                    let id = &snapshot.routes[i].id;
+                    if let Some(at) = gateway_api::route_object(id) {
+                        problems.push(
+                            Kind::HTTPRoute,
+                            &at,
+                            ProblemCondition::Accepted,
+                            reason::INVALID_CONFIGURATION,
+                            invalid.message,
+                        );
+                        continue;
+                    }
+                    (Kind::GatewayRoute, id)
                 }
             };
             problems.push(

@@ -11,6 +11,9 @@ pub enum Kind {
     AuthPlugin,
     GatewayRoute,
     Secret,
+    GatewayClass,
+    Gateway,
+    HTTPRoute,
 }
 
 impl Kind {
@@ -21,6 +24,9 @@ impl Kind {
             Self::AuthPlugin => "AuthPlugin",
             Self::GatewayRoute => "GatewayRoute",
             Self::Secret => "Secret",
+            Self::GatewayClass => "GatewayClass",
+            Self::Gateway => "Gateway",
+            Self::HTTPRoute => "HTTPRoute",
         }
     }
 }

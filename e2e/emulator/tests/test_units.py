@@ -29,6 +29,14 @@ from emulator.selectors import parse_field_selector, parse_label_selector
         ("self.missing == 1 || true", {}, True),
         ("self.n + 2 * 3 >= 7 && !(self.n in [5, 6])", {"n": 1}, True),
         ("self.name.matches('^[a-z]+$') && self.name.size() <= 3", {"name": "abc"}, True),
+        # As the Gateway API CRDs write them: raw triple-quoted patterns, split(), duration().
+        ('self.h.matches(r"""^(\\*\\.)?[a-z0-9]+$""")', {"h": "*.example"}, True),
+        ('self.h.matches(r"""^(\\*\\.)?[a-z0-9]+$""")', {"h": "a.b.c"}, False),
+        ('self.all(key, key.split("/")[0].size() < 4)', {"abc/x": 1, "d": 2}, True),
+        ('self.all(key, key.split("/")[0].size() < 4)', {"abcd/x": 1}, False),
+        ("duration(self.b) > duration(self.r)", {"b": "1m", "r": "59s"}, True),
+        ("duration(self.b) > duration(self.r)", {"b": "500ms", "r": "1s"}, False),
+        ("duration(self.r) != duration('0s')", {"r": "1h2m3s"}, True),
     ],
 )
 def test_cel_rules_evaluate_like_the_api_server(expr, env, expected):

@@ -3,6 +3,7 @@
 
 mod address_policy;
 mod dependencies;
+mod gateway_api;
 mod problems;
 mod rate_limit;
 mod rotation;
@@ -219,6 +220,7 @@ pub(super) fn quickstart() -> Objects {
         namespaces: vec![],
         issuers: Default::default(),
         proxy_replicas: 1,
+        gateway: Default::default(),
     }
 }
 

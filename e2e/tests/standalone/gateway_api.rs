@@ -1,0 +1,547 @@
+//! The Gateway API in standalone mode, through the shipped binary and the real httpbin: the
+//! quickstart's token flow on HTTPRoutes (an `oauth2` AuthPlugin named by the
+//! `tollgate.dev/plugins` annotation serving `<prefix>/oauth2/token`, an `openid-connect` one
+//! named by an `ExtensionRef` filter guarding another rule), on both server paths; matching
+//! precedence; hostname intersection; ReferenceGrant allowing and refusing; a listener's
+//! `allowedRoutes` refusing a namespace. httpbin is reached through a selector-less Service and
+//! its EndpointSlice, as a cluster points a Service at an outside address.
+//!
+//! The quickstart's Consumer, credential and AuthPlugins are kept; its GatewayRoutes are removed,
+//! so every answer here comes from an HTTPRoute.
+
+use http::Method;
+use tollgate_e2e::client::{Client, Response};
+use tollgate_e2e::fixture::{access_token_of, echoed_headers};
+use tollgate_e2e::gateway::Standalone;
+use tollgate_e2e::httpbin::Httpbin;
+use tollgate_e2e::manifests::Manifests;
+use tollgate_e2e::quickstart;
+use tollgate_e2e::wait::{RELOAD, wait_until};
+use tollgate_e2e::workdir::WorkDir;
+
+const HOST: &str = "api.example.test";
+
+/// Our GatewayClass, a Gateway with an HTTP and an HTTPS listener for `*.example.test` taking
+/// routes of every namespace, and httpbin as the selector-less Service `httpbin` (port 80).
+const GATEWAY: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: tollgate}
+spec: {controllerName: tollgate.dev/gateway-controller}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: gateway-cert}
+type: kubernetes.io/tls
+stringData: {tls.crt: unused-in-standalone-mode, tls.key: unused-in-standalone-mode}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gateway}
+spec:
+  gatewayClassName: tollgate
+  listeners:
+  - name: http
+    protocol: HTTP
+    port: 80
+    hostname: '*.example.test'
+    allowedRoutes: {namespaces: {from: All}}
+  - name: https
+    protocol: HTTPS
+    port: 443
+    hostname: '*.example.test'
+    tls: {certificateRefs: [{name: gateway-cert}]}
+    allowedRoutes: {namespaces: {from: All}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: httpbin}
+spec:
+  ports: [{name: http, port: 80, targetPort: UPSTREAM_PORT}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: httpbin-1
+  labels: {kubernetes.io/service-name: httpbin}
+addressType: IPv4
+ports: [{name: http, port: UPSTREAM_PORT}]
+endpoints: [{addresses: [127.0.0.1]}]
+";
+
+/// The quickstart's flow on HTTPRoutes: tokens at `/auth/oauth2/token`, httpbin behind the
+/// openid-connect plugin for every other path.
+const TOKEN_FLOW: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: auth
+  annotations: {tollgate.dev/plugins: oauth2}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [api.example.test]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /auth}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: httpbin}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [api.example.test]
+  rules:
+  - filters:
+    - type: ExtensionRef
+      extensionRef: {group: tollgate.dev, kind: AuthPlugin, name: oidc}
+    backendRefs: [{name: httpbin, port: 80}]
+";
+
+/// httpbin, the manifests (the quickstart's without its GatewayRoutes, plus `extra`) and
+/// standalone mode serving them.
+struct Fixture {
+    gateway: Standalone,
+    _httpbin: Httpbin,
+    manifests: Manifests,
+    client: Client,
+    _work: WorkDir,
+}
+
+impl Fixture {
+    async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Self {
+        let work = WorkDir::new(name).expect("work dir");
+        let httpbin = Httpbin::start(&work).await.expect("httpbin starts");
+        let dir = work.subdir("manifests").expect("manifests dir");
+        let manifests = Manifests::copy_quickstart(&dir, &httpbin.base_url()).expect("copy");
+        for route in ["auth", "httpbin"] {
+            manifests
+                .remove_object("GatewayRoute", route)
+                .expect("remove a quickstart route");
+        }
+        let port = httpbin.port().to_string();
+        manifests
+            .write_file("gateway.yaml", &GATEWAY.replace("UPSTREAM_PORT", &port))
+            .expect("gateway manifests");
+        for (file, text) in extra {
+            manifests.write_file(file, text).expect("extra manifest");
+        }
+        let gateway = Standalone::start_with_args(&work, manifests.dir(), args)
+            .await
+            .expect("standalone mode starts");
+        let client = gateway.client().expect("client");
+        Fixture {
+            gateway,
+            _httpbin: httpbin,
+            manifests,
+            client,
+            _work: work,
+        }
+    }
+
+    /// `method path` over plain HTTP with `Host: host` and more headers.
+    async fn http(
+        &self,
+        method: Method,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut all = vec![("host", host)];
+        all.extend_from_slice(headers);
+        self.client
+            .send(
+                method,
+                &self.gateway.http_url(path),
+                &all,
+                bytes::Bytes::new(),
+            )
+            .await
+            .expect("request completes")
+    }
+
+    async fn get(&self, host: &str, path: &str) -> Response {
+        self.http(Method::GET, host, path, &[]).await
+    }
+
+    /// A client-credentials token from `https://<HOST>/auth/oauth2/token`.
+    async fn token(&self) -> Response {
+        let body = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            quickstart::CLIENT_ID,
+            quickstart::CLIENT_SECRET
+        );
+        self.client
+            .send(
+                Method::POST,
+                &self.gateway.https_url("/auth/oauth2/token"),
+                &[
+                    ("host", HOST),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
+                bytes::Bytes::from(body),
+            )
+            .await
+            .expect("token request completes")
+    }
+
+    fn log(&self) -> String {
+        tollgate_e2e::fixture::strip_ansi(&self.gateway.log())
+    }
+
+    /// Waits until `GET host path` answers `status`.
+    async fn wait_status(&self, host: &str, path: &str, status: u16) {
+        wait_until(
+            RELOAD,
+            &format!("GET {host}{path} to answer {status}"),
+            || async move {
+                let response = self.get(host, path).await;
+                if response.status == status {
+                    Ok(())
+                } else {
+                    Err(response.describe())
+                }
+            },
+        )
+        .await
+        .expect("the change is served");
+    }
+}
+
+async fn the_token_flow_runs_on_http_routes(name: &str, args: &[&str]) {
+    let fx = Fixture::start(name, args, &[("routes.yaml", TOKEN_FLOW)]).await;
+    let refused = fx.get(HOST, "/anything").await;
+    assert_eq!(refused.status, 401, "{}", refused.describe());
+
+    let token = fx.token().await;
+    assert_eq!(token.status, 200, "{}", token.describe());
+    let token = access_token_of(&token);
+    let auth = format!("Bearer {token}");
+    let upstream = fx
+        .http(
+            Method::GET,
+            HOST,
+            "/anything/x",
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(upstream.status, 200, "{}", upstream.describe());
+    let body = upstream.json();
+    assert_eq!(
+        body["url"].as_str().map(|u| u.ends_with("/anything/x")),
+        Some(true),
+        "{body}"
+    );
+    let seen = echoed_headers(&body);
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some(quickstart::USERNAME)
+    );
+    assert_eq!(
+        seen.get("x-credential-identifier").map(String::as_str),
+        Some(quickstart::CLIENT_ID)
+    );
+
+    // Another host of the listener is not one of the routes' hostnames.
+    let other = fx
+        .http(
+            Method::GET,
+            "www.example.test",
+            "/anything",
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(other.status, 404, "{}", other.describe());
+}
+
+#[tokio::test]
+async fn the_token_flow_runs_on_http_routes_on_the_fast_path() {
+    the_token_flow_runs_on_http_routes("gateway-api-token-fast", &[]).await;
+}
+
+#[tokio::test]
+async fn the_token_flow_runs_on_http_routes_on_the_hyper_path() {
+    the_token_flow_runs_on_http_routes("gateway-api-token-hyper", &["--http1-fast-path", "false"])
+        .await;
+}
+
+/// An open prefix route and more specific ones guarded by the openid-connect plugin (401 without
+/// a token): which one answers shows which one matched.
+const PRECEDENCE: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: open}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [api.example.test]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /anything}}]
+    backendRefs: [{name: httpbin, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: guarded}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [api.example.test]
+  rules:
+  - matches:
+    - {path: {type: Exact, value: /anything/exact}}
+    - {path: {type: PathPrefix, value: /anything}, headers: [{name: x-variant, value: guarded}]}
+    - {path: {type: PathPrefix, value: /anything}, queryParams: [{name: variant, value: guarded}]}
+    - {path: {type: PathPrefix, value: /anything}, method: DELETE}
+    filters:
+    - type: ExtensionRef
+      extensionRef: {group: tollgate.dev, kind: AuthPlugin, name: oidc}
+    backendRefs: [{name: httpbin, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: elsewhere}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [other.test]
+  rules:
+  - backendRefs: [{name: httpbin, port: 80}]
+";
+
+#[tokio::test]
+async fn matching_precedence_and_hostname_intersection_on_http_routes() {
+    let fx = Fixture::start(
+        "gateway-api-precedence",
+        &[],
+        &[("routes.yaml", PRECEDENCE)],
+    )
+    .await;
+    for (path, status) in [
+        ("/anything", 200),
+        ("/anything/exact", 401),
+        ("/anything/exact/below", 200),
+        ("/anything/exactly", 200),
+        ("/anything?variant=guarded", 401),
+        ("/anything?variant=other", 200),
+    ] {
+        let r = fx.get(HOST, path).await;
+        assert_eq!(r.status, status, "GET {path}: {}", r.describe());
+    }
+    let header = fx
+        .http(Method::GET, HOST, "/anything", &[("x-variant", "guarded")])
+        .await;
+    assert_eq!(header.status, 401, "{}", header.describe());
+    let delete = fx.http(Method::DELETE, HOST, "/anything", &[]).await;
+    assert_eq!(delete.status, 401, "{}", delete.describe());
+    // `other.test` is outside the listener's `*.example.test`: the route is not accepted.
+    let outside = fx.get("other.test", "/anything").await;
+    assert_eq!(outside.status, 404, "{}", outside.describe());
+    let log = fx.log();
+    assert!(
+        log.contains("NoMatchingListenerHostname") && log.contains("elsewhere"),
+        "{log}"
+    );
+}
+
+/// A route of namespace `team` sending to the Service `httpbin` of `default`.
+const CROSS_NAMESPACE: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: team-route, namespace: team}
+spec:
+  parentRefs: [{name: gateway, namespace: default}]
+  hostnames: [team.example.test]
+  rules:
+  - backendRefs: [{name: httpbin, namespace: default, port: 80}]
+";
+
+const GRANT: &str = "\
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: team-to-httpbin, namespace: default}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: team}]
+  to: [{group: '', kind: Service, name: httpbin}]
+";
+
+#[tokio::test]
+async fn a_reference_grant_allows_a_cross_namespace_backend_and_its_absence_refuses_it() {
+    let fx = Fixture::start("gateway-api-grant", &[], &[("team.yaml", CROSS_NAMESPACE)]).await;
+    // Refused: the rule is served, and its backend answers 500 (the Gateway API's rule).
+    let refused = fx.get("team.example.test", "/anything").await;
+    assert_eq!(refused.status, 500, "{}", refused.describe());
+    assert!(fx.log().contains("RefNotPermitted"), "{}", fx.log());
+
+    fx.manifests.write_file("grant.yaml", GRANT).expect("grant");
+    fx.wait_status("team.example.test", "/anything", 200).await;
+
+    std::fs::remove_file(fx.manifests.dir().join("grant.yaml")).expect("remove the grant");
+    fx.wait_status("team.example.test", "/anything", 500).await;
+}
+
+#[tokio::test]
+async fn allowed_routes_refuses_a_namespace_the_listener_does_not_admit() {
+    let same_only = GATEWAY.replace("{namespaces: {from: All}}", "{namespaces: {from: Same}}");
+    let fx = Fixture::start(
+        "gateway-api-allowed",
+        &[],
+        &[("team.yaml", CROSS_NAMESPACE), ("grant.yaml", GRANT)],
+    )
+    .await;
+    fx.wait_status("team.example.test", "/anything", 200).await;
+    let port = fx._httpbin.port().to_string();
+    fx.manifests
+        .write_file("gateway.yaml", &same_only.replace("UPSTREAM_PORT", &port))
+        .expect("gateway");
+    fx.wait_status("team.example.test", "/anything", 404).await;
+    let log = fx.log();
+    assert!(
+        log.contains("NotAllowedByListeners") && log.contains("team-route"),
+        "{log}"
+    );
+}
+
+/// Each filter, and weights: a quarter of the traffic goes to a backendRef naming no Service.
+const FILTERS: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: filters}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [api.example.test]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /anything/modified}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        add: [{name: x-added, value: 'yes'}]
+        set: [{name: x-set, value: replaced}]
+        remove: [x-dropped]
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: {set: [{name: x-response, value: from-the-gateway}]}
+    backendRefs: [{name: httpbin, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /old}}]
+    filters:
+    - type: URLRewrite
+      urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /anything/new}}
+    backendRefs: [{name: httpbin, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /moved}}]
+    filters:
+    - type: RequestRedirect
+      requestRedirect: {scheme: https, hostname: www.example.test, statusCode: 301}
+  - matches: [{path: {type: PathPrefix, value: /anything/split}}]
+    backendRefs:
+    - {name: httpbin, port: 80, weight: 3}
+    - {name: no-such-service, port: 80, weight: 1}
+";
+
+async fn filters_apply_through_an_http_route(name: &str, args: &[&str]) {
+    let fx = Fixture::start(name, args, &[("routes.yaml", FILTERS)]).await;
+    let modified = fx
+        .http(
+            Method::GET,
+            HOST,
+            "/anything/modified",
+            &[("x-set", "original"), ("x-dropped", "gone")],
+        )
+        .await;
+    assert_eq!(modified.status, 200, "{}", modified.describe());
+    assert_eq!(modified.header("x-response"), Some("from-the-gateway"));
+    let seen = echoed_headers(&modified.json());
+    assert_eq!(seen.get("x-added").map(String::as_str), Some("yes"));
+    assert_eq!(seen.get("x-set").map(String::as_str), Some("replaced"));
+    assert!(!seen.contains_key("x-dropped"), "{seen:?}");
+
+    let rewritten = fx.get(HOST, "/old/page").await;
+    assert_eq!(rewritten.status, 200, "{}", rewritten.describe());
+    let url = rewritten.json()["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(url.ends_with("/anything/new/page"), "{url}");
+
+    let moved = fx.get(HOST, "/moved/here").await;
+    assert_eq!(moved.status, 301, "{}", moved.describe());
+    assert_eq!(
+        moved.header("location"),
+        Some("https://www.example.test/moved/here")
+    );
+}
+
+#[tokio::test]
+async fn filters_apply_through_an_http_route_on_the_fast_path() {
+    filters_apply_through_an_http_route("gateway-api-filters-fast", &[]).await;
+}
+
+#[tokio::test]
+async fn filters_apply_through_an_http_route_on_the_hyper_path() {
+    filters_apply_through_an_http_route(
+        "gateway-api-filters-hyper",
+        &["--http1-fast-path", "false"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn weights_split_the_traffic_within_ten_percent_over_a_thousand_requests() {
+    let fx = Fixture::start("gateway-api-weights", &[], &[("routes.yaml", FILTERS)]).await;
+    let (mut served, mut unresolved) = (0, 0);
+    for _ in 0..1000 {
+        match fx.get(HOST, "/anything/split").await.status.as_u16() {
+            200 => served += 1,
+            500 => unresolved += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    println!("weights 3:1 over 1000 requests: {served} served, {unresolved} answered 500");
+    assert!(
+        (650..=850).contains(&served),
+        "{served} of 1000 for weight 3 of 4"
+    );
+    assert_eq!(served + unresolved, 1000);
+}
+
+/// A rule naming an AuthPlugin that does not exist, under an open rule of a shorter prefix.
+const MISSING_PLUGIN: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: guarded-later}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [api.example.test]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /anything}}]
+    backendRefs: [{name: httpbin, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /anything/private}}]
+    filters:
+    - type: ExtensionRef
+      extensionRef: {group: tollgate.dev, kind: AuthPlugin, name: not-yet}
+    backendRefs: [{name: httpbin, port: 80}]
+";
+
+const NOT_YET: &str = "\
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: not-yet}
+spec:
+  type: openid-connect
+  openidConnect: {authMethods: [kong_oauth2]}
+";
+
+#[tokio::test]
+async fn a_rule_whose_auth_plugin_is_missing_answers_500_until_the_plugin_exists() {
+    let fx = Fixture::start(
+        "gateway-api-missing-plugin",
+        &[],
+        &[("routes.yaml", MISSING_PLUGIN)],
+    )
+    .await;
+    // Fail closed: never served unprotected, and never by the open rule's shorter prefix.
+    let private = fx.get(HOST, "/anything/private").await;
+    assert_eq!(private.status, 500, "{}", private.describe());
+    assert_eq!(fx.get(HOST, "/anything/public").await.status, 200);
+    let log = fx.log();
+    assert!(
+        log.contains("PluginNotFound") && log.contains("guarded-later"),
+        "{log}"
+    );
+    fx.manifests
+        .write_file("plugin.yaml", NOT_YET)
+        .expect("plugin");
+    fx.wait_status(HOST, "/anything/private", 401).await;
+}

@@ -33,6 +33,11 @@ class Ctx:
     manifests: Path | None = None
     targets: dict[str, Target] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    # The ECDSA P-256 certificate every TLS listener presents: (cert, key, cert+key PEM).
+    tls: tuple[Path, Path, Path] | None = None
+    # The traffic-shapes phase: servers side by side, and which shapes run.
+    shape_servers: dict = field(default_factory=dict)
+    shape_keys: list[str] = field(default_factory=list)
 
 
 def _cpu_groups(ctx: Ctx, proxy: Child) -> dict[str, list[int]]:

@@ -190,7 +190,8 @@ impl Collector for Scrape {
             )?;
             for (worker, open) in self.counts.worker_connections.iter().enumerate() {
                 let worker = worker.to_string();
-                ConstGauge::new(*open).encode(workers.encode_family(&[("worker", worker.as_str())])?)?;
+                ConstGauge::new(*open)
+                    .encode(workers.encode_family(&[("worker", worker.as_str())])?)?;
             }
         }
         ConstGauge::new(self.counts.config_updated_at).encode(encoder.encode_descriptor(

@@ -159,7 +159,9 @@ mod tests {
             slot,
             open,
         };
-        let back = balance.hand_to(worker, handoff).expect_err("nobody to take it");
+        let back = balance
+            .hand_to(worker, handoff)
+            .expect_err("nobody to take it");
         assert_eq!(back.peer, peer);
         drop(client);
     }

@@ -116,7 +116,13 @@ impl Worker {
             }
             match stream.into_std() {
                 Ok(stream) => {
-                    let handoff = Handoff { stream, peer, https: https_conn, slot, open };
+                    let handoff = Handoff {
+                        stream,
+                        peer,
+                        https: https_conn,
+                        slot,
+                        open,
+                    };
                     if let Err(back) = self.balance.hand_to(worker, handoff) {
                         serving.take(back);
                     }

@@ -98,7 +98,7 @@ def ports(base: int) -> dict[str, int]:
     names = ["upstream", "nginx", "haproxy", "tg_http", "tg_https", "tg_admin", "px_http", "px_https", "px_admin"]
     names += ["hs_http", "hs_https", "hs_admin", "emulator", "op_admin"]
     names += ["al_http", "al_https", "al_admin", "t1_http", "t1_https", "t1_admin", "tn_http", "tn_https", "tn_admin"]
-    names += ["nginx_tls", "haproxy_tls", "rt_http", "rt_https", "rt_admin", "jw_issuer"]
+    names += ["nginx_tls", "haproxy_tls", "rt_http", "rt_https", "rt_admin", "jw_issuer", "px_metrics"]
     return {name: base + i for i, name in enumerate(names)}
 
 

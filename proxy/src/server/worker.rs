@@ -199,18 +199,20 @@ impl Serving {
             .options
             .http1_fast_path
             .then(|| (self.limits, self.stop.clone()));
+        // A connection's future is a few kilobytes; boxed, the runtime moves a pointer instead
+        // of copying the whole future when it spawns, stores and finishes the task.
         if !https {
-            tokio::spawn(async move {
+            tokio::spawn(Box::pin(async move {
                 connection.serve(stream, fast).await;
                 drop((slot, open));
-            });
+            }));
             return;
         }
         let Some(acceptor) = self.tls.clone() else {
             return;
         };
         let handshake_timeout = self.options.header_read_timeout;
-        tokio::spawn(async move {
+        tokio::spawn(Box::pin(async move {
             let Some(tls) = tls_accept::accept(&acceptor, stream, handshake_timeout).await else {
                 return;
             };
@@ -218,7 +220,7 @@ impl Serving {
             let fast = fast.filter(|_| !tls.h2);
             connection.serve(tls.stream, fast).await;
             drop((slot, open));
-        });
+        }));
     }
 }
 

@@ -314,6 +314,8 @@ def main() -> int:
                 out["tollgate_rss_after_matrix_mib"] = rss_mib(ctx.standalone.pid)
         if "tollgate" in ctx.shape_servers:
             phase("shapes", lambda: run_shapes(ctx))
+        elif "shapes" in phases:
+            notes.append("phase shapes skipped: it needs the standalone gateway (--tollgate standalone)")
         if ctx.standalone:
             phase("isolation", lambda: scenarios.isolation(ctx))
             phase("reload", lambda: scenarios.reload_standalone(ctx, args.reload_changes))

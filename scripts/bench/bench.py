@@ -2,9 +2,10 @@
 """Tollgate side-by-side benchmark driver. Run through `scripts/bench/run.sh` (see
 scripts/bench/README.md).
 
-Starts an nginx upstream, nginx and HAProxy as plain keep-alive reverse proxies, and Tollgate
-(standalone mode on generated manifests, plus a bare `tollgate-proxy` for the scale and push
-scenarios), then measures them interleaved with wrk and writes scripts/bench/results/latest.json.
+Starts an nginx upstream, nginx and HAProxy as plain keep-alive reverse proxies (plain HTTP, and
+TLS with HTTP/2 on the same ECDSA P-256 certificate as Tollgate), and Tollgate (standalone mode on
+generated manifests, plus a bare `tollgate-proxy` for the scale and push scenarios), then
+measures them interleaved with wrk and h2load and writes scripts/bench/results/latest.json.
 The `hashed` phase (not in the default run) starts the controller cold and warm with thousands of
 argon2id-hashed client secrets, in standalone mode and as the operator against the API emulator.
 """
@@ -22,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import hashed, operations, report, scenarios
+from benchlib import hashed, operations, report, scenarios, shapes
 from benchlib import tollgate as tg
 from benchlib.peers import nginx_proxy_conf, nginx_upstream_conf, start_haproxy, start_nginx
 from benchlib.procs import BenchError, Supervisor, children_of, http_status, port_free, rss_mib, wait_until
@@ -41,7 +42,10 @@ LABELS = {
     "token-hashed": "token endpoint, argon2id secret",
     "token-plain": "token endpoint, plain secret",
 }
-PHASES = ("matrix", "isolation", "reload", "access-log", "tls-sni", "scale", "scale-standalone", "hashed")
+PHASES = (
+    "matrix", "shapes", "isolation", "reload", "access-log", "tls-sni", "jwt", "routes", "scale", "scale-standalone",
+    "hashed",
+)
 # `hashed` takes several minutes of hashing on 2 cores: run it with --phases hashed.
 DEFAULT_PHASES = PHASES[:-1]
 # Phases that need the peers (nginx, HAProxy, wrk) and the Tollgate of the matrix.
@@ -63,6 +67,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--scale-consumers", type=int, default=100_000)
     ap.add_argument("--scale-routes", type=int, default=10_000)
     ap.add_argument("--reload-changes", type=int, default=50)
+    ap.add_argument("--budget-routes", type=int, default=operations.ROUTES, help="routes phase: GatewayRoutes of 4 paths (default 5000)")
+    ap.add_argument("--shapes", default=",".join(s.key for s in shapes.SHAPES), help="shapes phase: which traffic shapes (default all)")
     ap.add_argument(
         "--hashed-counts", default="1000,10000", help="hashed phase: argon2id credentials per run (default 1000,10000)"
     )
@@ -92,6 +98,7 @@ def ports(base: int) -> dict[str, int]:
     names = ["upstream", "nginx", "haproxy", "tg_http", "tg_https", "tg_admin", "px_http", "px_https", "px_admin"]
     names += ["hs_http", "hs_https", "hs_admin", "emulator", "op_admin"]
     names += ["al_http", "al_https", "al_admin", "t1_http", "t1_https", "t1_admin", "tn_http", "tn_https", "tn_admin"]
+    names += ["nginx_tls", "haproxy_tls", "rt_http", "rt_https", "rt_admin", "jw_issuer", "px_metrics"]
     return {name: base + i for i, name in enumerate(names)}
 
 
@@ -114,6 +121,8 @@ def start_standalone(ctx: Ctx, log: list[str]) -> None:
             "--admin-addr", f"127.0.0.1:{p['tg_admin']}",
             "--trusted-proxies", "127.0.0.1/32",
             "--log-format", "text",
+            "--tls-cert", str(ctx.tls[0]),
+            "--tls-key", str(ctx.tls[1]),
         ],
         env={"RUST_LOG": "warn"},
     )
@@ -185,12 +194,21 @@ def run_matrix(ctx: Ctx, proxies: dict[str, list[int]], conns_levels: list[int])
     return rows
 
 
+def run_shapes(ctx: Ctx) -> dict:
+    chosen = [s for s in shapes.SHAPES if s.key in ctx.shape_keys]
+    result = shapes.run(ctx.shape_servers, ctx.work, ctx.rounds, ctx.duration, ctx.threads, ctx.upstream_pids, chosen)
+    print("\n" + shapes.table(result) + "\n", flush=True)
+    return result
+
+
 def start_peers_and_tollgate(ctx: Ctx, args: argparse.Namespace, notes: list[str]) -> dict[str, list[int]]:
     """The upstream, nginx, HAProxy and the Tollgate of the matrix; returns the proxy pids per row."""
     p, work, sup = ctx.ports, ctx.work, ctx.sup
+    cert, key, pem = ctx.tls
     upstream = start_nginx(sup, work, "upstream", nginx_upstream_conf(work, p["upstream"], args.workers), p["upstream"])
-    nginx = start_nginx(sup, work, "nginx-proxy", nginx_proxy_conf(work, p["nginx"], p["upstream"], args.workers), p["nginx"])
-    haproxy = start_haproxy(sup, work, p["haproxy"], p["upstream"], args.workers)
+    nginx_conf = nginx_proxy_conf(work, p["nginx"], p["upstream"], args.workers, (p["nginx_tls"], cert, key))
+    nginx = start_nginx(sup, work, "nginx-proxy", nginx_conf, p["nginx"])
+    haproxy = start_haproxy(sup, work, p["haproxy"], p["upstream"], args.workers, (p["haproxy_tls"], pem))
     ctx.upstream_pids = upstream.pids()
     ctx.targets.update(
         {
@@ -200,12 +218,21 @@ def start_peers_and_tollgate(ctx: Ctx, args: argparse.Namespace, notes: list[str
         }
     )
     proxies = {"nginx": [nginx.pid, *children_of(nginx.pid)], "haproxy": [haproxy.pid]}
+    ctx.shape_servers = {
+        "nginx": shapes.Server("nginx", f"http://127.0.0.1:{p['nginx']}", f"https://127.0.0.1:{p['nginx_tls']}", "/", {}, proxies["nginx"]),
+        "haproxy": shapes.Server("haproxy", f"http://127.0.0.1:{p['haproxy']}", f"https://127.0.0.1:{p['haproxy_tls']}", "/", {}, proxies["haproxy"]),
+    }
     standalone_built = (args.bin_dir / "tollgate-controller").exists()
     if args.tollgate == "standalone" or (args.tollgate == "auto" and standalone_built):
         start_standalone(ctx, notes)
     if ctx.standalone:
         for name in ("tollgate-open", "tollgate-auth", "tollgate-limited", "token-hashed", "token-plain"):
             proxies[name] = [ctx.standalone.pid]
+        auth = ctx.targets["tollgate-auth"]
+        ctx.shape_servers["tollgate"] = shapes.Server(
+            "tollgate", f"http://127.0.0.1:{p['tg_http']}", f"https://127.0.0.1:{p['tg_https']}", "/protected",
+            dict(auth.headers or {}), [ctx.standalone.pid],
+        )
     elif (args.bin_dir / "tollgate-proxy").exists() and args.tollgate != "standalone":
         px, _ = scenarios.ensure_proxy(ctx)
         use_proxy_rows(ctx, notes)
@@ -223,9 +250,11 @@ def main() -> int:
         raise BenchError(f"unknown phases: {', '.join(unknown)} (known: {', '.join(PHASES)})")
     needs_peers = bool(PEER_PHASES & set(phases))
     conns_levels = [int(c) for c in args.conns.split(",")]
-    for tool in ("nginx", "haproxy", "wrk") if needs_peers else ():
+    for tool in ("nginx", "haproxy", "wrk", "openssl") if needs_peers else ():
         if not shutil.which(tool):
             raise BenchError(f"{tool} is not installed (scripts/bench/run.sh installs it)")
+    if "shapes" in phases and not shutil.which("h2load"):
+        raise BenchError("h2load is not installed (Debian's nghttp2-client; scripts/bench/run.sh installs it)")
     work = BENCH / ".work"
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)
@@ -245,6 +274,9 @@ def main() -> int:
     notes: list[str] = []
     out: dict = {"machine": report.machine(REPO, source_bins), "params": {k: str(v) for k, v in vars(args).items()}, "notes": notes}
     try:
+        unknown_shapes = set(args.shapes.split(",")) - {s.key for s in shapes.SHAPES}
+        if unknown_shapes:
+            raise BenchError(f"unknown shapes: {', '.join(sorted(unknown_shapes))}")
         ctx = Ctx(
             work=work, sup=sup, duration=args.duration, rounds=args.rounds, threads=args.threads,
             upstream_port=p["upstream"], upstream_pids=[], bin_dir=args.bin_dir, ports=p,
@@ -252,9 +284,11 @@ def main() -> int:
                 "hashed": secrets.token_urlsafe(24), "plain": secrets.token_urlsafe(24),
                 "proxy": secrets.token_urlsafe(24), "key_b64": base64.b64encode(os.urandom(32)).decode(),
             },
+            shape_keys=args.shapes.split(","),
         )
         proxies: dict[str, list[int]] = {}
         if needs_peers:
+            ctx.tls = shapes.certificate(work / "tls-bench")
             proxies = start_peers_and_tollgate(ctx, args, notes)
         out["scenarios"] = {}
 
@@ -278,12 +312,18 @@ def main() -> int:
             out["table_markdown"] = report.markdown_table(out["rows"], LABELS)
             if ctx.standalone:
                 out["tollgate_rss_after_matrix_mib"] = rss_mib(ctx.standalone.pid)
+        if "tollgate" in ctx.shape_servers:
+            phase("shapes", lambda: run_shapes(ctx))
+        elif "shapes" in phases:
+            notes.append("phase shapes skipped: it needs the standalone gateway (--tollgate standalone)")
         if ctx.standalone:
             phase("isolation", lambda: scenarios.isolation(ctx))
             phase("reload", lambda: scenarios.reload_standalone(ctx, args.reload_changes))
             # Before the scale phases, which add a big manifest to the directory these share.
             phase("access-log", lambda: operations.access_log(ctx))
             phase("tls-sni", lambda: operations.tls_sni(ctx))
+            phase("jwt", lambda: operations.jwt_tokens(ctx))
+            phase("routes", lambda: operations.many_routes(ctx, args.budget_routes))
         if (args.bin_dir / "tollgate-proxy").exists():
             phase("scale", lambda: scenarios.scale(ctx, args.scale_consumers, args.scale_routes))
             phase("reload", lambda: {**out["scenarios"].get("reload", {}), "push": scenarios.reload_push(ctx, args.reload_changes)})
@@ -339,6 +379,8 @@ def print_summary(out: dict) -> None:
     al = s.get("access-log")
     if al:
         print(f"access log: authenticated route {al['on_rps']:,.0f} req/s with it on vs {al['off_rps']:,.0f} off = {al['ratio']:.3f}x")
+    if s.get("shapes"):
+        print("traffic shapes (authenticated route vs nginx and HAProxy, same certificate):\n" + shapes.table(s["shapes"]))
     ts = s.get("tls-sni")
     if ts:
         print(
@@ -359,6 +401,9 @@ def print_summary(out: dict) -> None:
     shown = out.get("targets", [])
     if set(s) == {"hashed"} and not out.get("rows"):  # a run of the hashed phase alone
         shown = report.hashed_targets(hs)
+    budgets = report.budgets(out)
+    if any(b["ratio"] is not None for b in budgets):
+        print("feature budgets (each against its absence, same run):\n" + report.budgets_text(budgets))
     print("performance targets (ratios from this run):\n" + report.targets_text(shown))
     for note in out.get("notes", []):
         print(f"note: {note}")

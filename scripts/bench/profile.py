@@ -6,7 +6,13 @@ Starts the nginx upstream and `tollgate-controller standalone` under callgrind w
 off, switches collection on only while wrk drives one scenario, dumps, and writes the top
 functions (inclusive and exclusive) to scripts/bench/results/profile-<scenario>.txt.
 
-    python3 scripts/bench/profile.py [--scenario auth|open|token-plain] [--seconds 15] [--tollgate proxy]
+    python3 scripts/bench/profile.py [--scenario auth|open|token-plain|auth-close|auth-tls|auth-tls-close|auth-h2]
+                                     [--seconds 15] [--tollgate proxy]
+
+The `auth-*` scenarios are the traffic shapes of the benchmark's `shapes` phase on the
+authenticated route: a new TCP connection per request (`close`), TLS keep-alive (`tls`), a new
+TLS connection per request (`tls-close`) and HTTP/2 over TLS (`h2`, h2load); TLS uses the
+benchmark's ECDSA P-256 certificate.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchlib import shapes
 from benchlib import tollgate as tg
 from benchlib.peers import nginx_upstream_conf, start_nginx
 from benchlib.procs import BenchError, Supervisor, http_status, wait_until
@@ -37,7 +44,11 @@ def annotate(out_file: Path, inclusive: bool) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenario", choices=["auth", "open", "token-plain"], default="auth")
+    ap.add_argument(
+        "--scenario",
+        choices=["auth", "open", "token-plain", "auth-close", "auth-tls", "auth-tls-close", "auth-h2"],
+        default="auth",
+    )
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--tollgate", choices=["standalone", "proxy"], default="standalone")
@@ -57,9 +68,11 @@ def main() -> int:
         secrets = {"hashed": "profile-hashed-secret", "plain": "profile-plain-secret"}
         cg_out = work / "callgrind.out"
         valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={cg_out}"]
+        cert, key, _ = shapes.certificate(work / "tls")
         listen = [
             "--http-addr", f"127.0.0.1:{http}", "--https-addr", f"127.0.0.1:{https}",
             "--admin-addr", f"127.0.0.1:{admin}", "--trusted-proxies", "127.0.0.1/32",
+            "--tls-cert", str(cert), "--tls-key", str(key),
         ]
         ready = f"http://127.0.0.1:{admin}/readyz"
         if args.tollgate == "standalone":
@@ -73,9 +86,11 @@ def main() -> int:
             token_file = work / "config-token"
             token_file.write_text("profile-config-token")
             # The benchmark's upstream is on loopback, which tollgate-proxy refuses by default.
-            argv = [str(args.bin_dir / "tollgate-proxy"), *listen, "--config-token-file", str(token_file),
+            argv = [str(args.bin_dir / "tollgate-proxy"), *listen, "--config-token-file", str(token_file), "--config-channel-plaintext",
+                    "--metrics-addr", f"127.0.0.1:{args.port_base + 4}",
                     "--backend-allow-cidr", "127.0.0.0/8"]
             child = sup.start("tollgate-callgrind", [*valgrind, *argv], env={"RUST_LOG": "warn"})
+            ready = f"http://127.0.0.1:{args.port_base + 4}/readyz"
             wait_until("tollgate-proxy under valgrind", lambda: http_status(ready) is not None, 300, child)
             key = base64.b64encode(b"profile-signing-key-0123456789abcdef").decode()
             snap = json.dumps(tg.snapshot(10, args.routes, up, secrets["plain"], key)).encode()
@@ -84,8 +99,14 @@ def main() -> int:
                 raise BenchError(f"POST /config refused: {status} {body[:300]!r}")
             client, secret, protected = "bench-client", secrets["plain"], "/bench"
         bearer, _ = tg.fetch_token(http, https, client, secret)
+        auth = {"Authorization": f"Bearer {bearer}"}
+        close = {**auth, "Connection": "close"}
         target = {
-            "auth": Target("auth", f"http://127.0.0.1:{http}{protected}", headers={"Authorization": f"Bearer {bearer}"}),
+            "auth": Target("auth", f"http://127.0.0.1:{http}{protected}", headers=auth),
+            "auth-close": Target("auth-close", f"http://127.0.0.1:{http}{protected}", headers=close),
+            "auth-tls": Target("auth-tls", f"https://127.0.0.1:{https}{protected}", headers=auth),
+            "auth-tls-close": Target("auth-tls-close", f"https://127.0.0.1:{https}{protected}", headers=close),
+            "auth-h2": Target("auth-h2", f"https://127.0.0.1:{https}{protected}", headers=auth),
             "open": Target("open", f"http://127.0.0.1:{http}/open"),
             "token-plain": Target(
                 "token-plain", f"http://127.0.0.1:{http}{tg.TOKEN_PATH}", "POST",
@@ -93,17 +114,24 @@ def main() -> int:
                 {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-Proto": "https"},
             ),
         }[args.scenario]
-        measure(target, work, args.conns, 2, 1, {})  # warm-up, not collected
+        def drive(seconds: float) -> tuple[int, int]:
+            if args.scenario == "auth-h2":
+                res, _ = shapes.measure_h2(target.url, target.headers or {}, work, args.conns, seconds, 1, {})
+                return res["requests"], res["errors"]
+            res, _ = measure(target, work, args.conns, seconds, 1, {})
+            return res.requests, res.errors
+
+        drive(2)  # warm-up, not collected
         subprocess.run(["callgrind_control", "-i", "on", str(child.pid)], check=True, capture_output=True)
-        result, _ = measure(target, work, args.conns, args.seconds, 1, {})
+        requests, errors = drive(args.seconds)
         subprocess.run(["callgrind_control", "-d", str(child.pid)], check=True, capture_output=True)
         dumps = sorted(work.glob("callgrind.out*"), key=lambda p: p.stat().st_size)
         if not dumps:
             raise BenchError("callgrind wrote no profile")
         biggest = dumps[-1]
         report = (
-            f"scenario {args.scenario}: {result.requests} requests under callgrind "
-            f"({result.errors} errors), profile {biggest.name}\n\n== inclusive\n"
+            f"scenario {args.scenario}: {requests} requests under callgrind "
+            f"({errors} errors), profile {biggest.name}\n\n== inclusive\n"
             + annotate(biggest, True)
             + "\n== exclusive (self)\n"
             + annotate(biggest, False)
@@ -111,7 +139,7 @@ def main() -> int:
         suffix = f"-{args.routes}routes" if args.tollgate == "proxy" and args.routes != 10 else ""
         out = BENCH / "results" / f"profile-{args.tollgate}-{args.scenario}{suffix}.txt"
         out.write_text(report)
-        print(f"wrote {out} ({result.requests} requests profiled)")
+        print(f"wrote {out} ({requests} requests profiled)")
     finally:
         sup.stop_all()
     return 0

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Tollgate side-by-side benchmark: one command.
 #
-#   scripts/bench/run.sh              # full run (about 6 minutes on 2 cores, plus the build)
+#   scripts/bench/run.sh              # full run (about 13 minutes on 2 cores, plus the build)
 #   scripts/bench/run.sh --rounds 1 --duration 2 --phases matrix    # quick look
 #
-# Installs nginx, HAProxy and wrk from Debian's apt when missing, builds the release binaries
+# Installs nginx, HAProxy, wrk and h2load (nghttp2-client) from Debian's apt when missing, builds the release binaries
 # (tollgate-controller, tollgate-proxy), then runs scripts/bench/bench.py, which prints a table
 # and writes scripts/bench/results/latest.json. Every argument is passed to bench.py
 # (`scripts/bench/run.sh --help`).
@@ -13,8 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 missing=()
-for tool in nginx haproxy wrk; do
-  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$tool")
+for tool in nginx haproxy wrk h2load; do
+  package="$tool"
+  [ "$tool" = h2load ] && package=nghttp2-client
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$package")
 done
 if ((${#missing[@]})); then
   sudo=()

@@ -194,6 +194,19 @@ impl Collector for Scrape {
             None,
             MetricType::Gauge,
         )?)?;
+        if !self.counts.worker_connections.is_empty() {
+            let mut workers = encoder.encode_descriptor(
+                "tollgate_worker_connections",
+                "Client connections open, by worker (connections are spread over the workers by how many each holds).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (worker, open) in self.counts.worker_connections.iter().enumerate() {
+                let worker = worker.to_string();
+                ConstGauge::new(*open)
+                    .encode(workers.encode_family(&[("worker", worker.as_str())])?)?;
+            }
+        }
         ConstGauge::new(self.counts.config_updated_at).encode(encoder.encode_descriptor(
             "tollgate_config_last_update_timestamp_seconds",
             "When the config was last applied (Unix seconds; its age is time() minus this).",

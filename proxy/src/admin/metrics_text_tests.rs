@@ -131,6 +131,10 @@ tollgate_config_info{hash="abc\"def"} 1
 # HELP tollgate_config_generation Number of the config being served among those this process compiled (0: none yet); it changes whenever the config does.
 # TYPE tollgate_config_generation gauge
 tollgate_config_generation 3
+# HELP tollgate_worker_connections Client connections open, by worker (connections are spread over the workers by how many each holds).
+# TYPE tollgate_worker_connections gauge
+tollgate_worker_connections{worker="0"} 3
+tollgate_worker_connections{worker="1"} 1
 # HELP tollgate_config_last_update_timestamp_seconds When the config was last applied (Unix seconds; its age is time() minus this).
 # TYPE tollgate_config_last_update_timestamp_seconds gauge
 tollgate_config_last_update_timestamp_seconds 1700000000
@@ -166,5 +170,9 @@ fn the_exposition_is_as_documented() {
     m.secret_cache(false);
     m.config_applied(1_700_000_000, 3);
     m.config_rejected();
+    m.set_worker_loads(std::sync::Arc::from([
+        std::sync::atomic::AtomicUsize::new(3),
+        std::sync::atomic::AtomicUsize::new(1),
+    ]));
     assert_eq!(render(&m.read(), "abc\"def"), EXPECTED);
 }

@@ -4,7 +4,7 @@
 //! config: the label sets are bounded by the config, never by what clients send.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -292,6 +292,8 @@ pub struct ProxyMetrics {
     config_rejected: AtomicU64,
     config_updated_at: AtomicU64,
     config_generation: AtomicU64,
+    /// Open client connections per worker (kept by the workers, one entry per worker).
+    worker_loads: Mutex<Option<Arc<[AtomicUsize]>>>,
 }
 
 impl Default for ProxyMetrics {
@@ -309,6 +311,7 @@ impl Default for ProxyMetrics {
             config_rejected: AtomicU64::default(),
             config_updated_at: AtomicU64::default(),
             config_generation: AtomicU64::default(),
+            worker_loads: Mutex::default(),
         }
     }
 }
@@ -376,6 +379,11 @@ impl ProxyMetrics {
         self.config_rejected.fetch_add(1, Relaxed);
     }
 
+    /// The workers' open-connection counts, read at each scrape.
+    pub fn set_worker_loads(&self, loads: Arc<[AtomicUsize]>) {
+        *self.worker_loads.lock().unwrap_or_else(|e| e.into_inner()) = Some(loads);
+    }
+
     /// Every counter, read now.
     pub fn read(&self) -> Counts {
         let load = |counters: &[AtomicU64]| -> Vec<u64> {
@@ -388,7 +396,15 @@ impl ProxyMetrics {
             .chain(std::iter::once(self.unmatched.read(Arc::from(""))))
             .collect();
         drop(routes);
+        let worker_connections = self
+            .worker_loads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|loads| loads.iter().map(|l| l.load(Relaxed) as u64).collect())
+            .unwrap_or_default();
         Counts {
+            worker_connections,
             routes: routes_read,
             consumers: self.consumers.read(),
             tokens_issued: self.tokens_issued.load(Relaxed),
@@ -425,6 +441,8 @@ pub struct Counts {
     pub config_updated_at: u64,
     /// Which snapshot of this process that is (1 for the first; 0 before any).
     pub config_generation: u64,
+    /// Open client connections per worker (empty before the workers start).
+    pub worker_connections: Vec<u64>,
 }
 
 /// One route's counters at one instant.

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::admin_listener::{self, Serving};
+use super::balance::{Balance, Handoff};
 use super::config_tls::ReloadingTls;
 use super::https_certs::{HttpsCerts, Pair};
 use super::worker::{Worker, WorkerListeners};
@@ -65,10 +66,11 @@ pub struct Bound {
 }
 
 /// Binds one listening socket and gives each of `count` workers its own handle on it (port 0
-/// is resolved once). Every worker's runtime watches the same accept queue and the first idle
-/// one takes a new connection, so connections spread by load, as with nginx's shared listener;
-/// separate `SO_REUSEPORT` sockets would spread them by a hash of the client's address and
-/// port, leaving one worker with noticeably more connections than the other now and then.
+/// is resolved once). Every worker's runtime watches the same accept queue; whichever is awake
+/// takes what waits there, and [`super::balance`] then evens out the connections each worker
+/// serves (a burst of new connections would otherwise stay with one worker). Separate
+/// `SO_REUSEPORT` sockets would spread them by a hash of the client's address and port,
+/// leaving one worker with noticeably more connections than the other now and then.
 /// Must run inside a tokio runtime.
 fn bind_shared(
     addr: SocketAddr,
@@ -332,7 +334,10 @@ impl Bound {
         } else {
             None
         };
+        let (balance, inboxes) = Balance::new(options.workers);
+        state.metrics().set_worker_loads(balance.loads());
         let worker = Worker {
+            balance,
             access_log: access_log.clone(),
             state: state.clone(),
             options: options.clone(),
@@ -346,7 +351,7 @@ impl Bound {
                     .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             )),
         };
-        let done = spawn_workers(&worker, http, https)?;
+        let done = spawn_workers(&worker, http, https, inboxes)?;
         drop(worker);
         tracing::info!(
             http = ?http_addr,
@@ -412,14 +417,17 @@ fn spawn_workers(
     worker: &Worker,
     http: Vec<std::net::TcpListener>,
     https: Vec<std::net::TcpListener>,
+    inboxes: Vec<tokio::sync::mpsc::UnboundedReceiver<Handoff>>,
 ) -> Result<Vec<oneshot::Receiver<()>>, Error> {
     let mut http = http.into_iter();
     let mut https = https.into_iter();
     let mut done = Vec::new();
-    for index in 0..worker.options.workers.max(1) {
+    for (index, inbox) in inboxes.into_iter().enumerate() {
         let listeners = WorkerListeners {
             http: http.next(),
             https: https.next(),
+            index,
+            inbox,
         };
         if listeners.http.is_none() && listeners.https.is_none() {
             break;

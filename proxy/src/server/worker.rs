@@ -18,16 +18,20 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use super::balance::{Balance, Handoff, Open};
 use super::h1;
 use super::tls_accept;
 use crate::options::{AddressPolicy, ProxyOptions};
 use crate::pipeline::{self, AccessLog, Ctx, ProxyState, WorkerLocal};
 use crate::upstream::{ProxyBody, Upstreams};
 
-/// A worker's handles on the shared listening sockets.
+/// A worker's handles on the shared listening sockets, its index, and its inbox of connections
+/// other workers accepted for it ([`super::balance`]).
 pub struct WorkerListeners {
     pub http: Option<std::net::TcpListener>,
     pub https: Option<std::net::TcpListener>,
+    pub index: usize,
+    pub inbox: tokio::sync::mpsc::UnboundedReceiver<Handoff>,
 }
 
 #[derive(Clone)]
@@ -43,6 +47,8 @@ pub struct Worker {
     pub connections: Arc<tokio::sync::Semaphore>,
     /// The access log, when it is on.
     pub access_log: Option<Arc<AccessLog>>,
+    /// Which worker serves each accepted connection.
+    pub balance: Arc<Balance>,
 }
 
 /// What every connection of a worker is served with.
@@ -58,13 +64,13 @@ struct Serving {
     limits: h1::Limits,
     http_port: u16,
     https_port: u16,
-    connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl Worker {
     pub async fn run(mut self, listeners: WorkerListeners) {
         let http = to_tokio(listeners.http);
         let https = to_tokio(listeners.https);
+        let (me, mut inbox) = (listeners.index, listeners.inbox);
         let upstreams = Upstreams::new(self.upstream_tls.clone(), self.backend_policy.clone());
         let serving = Serving {
             local: Arc::new(WorkerLocal::new(upstreams).with_access_log(self.access_log.clone())),
@@ -80,7 +86,6 @@ impl Worker {
             state: self.state.clone(),
             options: self.options.clone(),
             tls: self.tls.clone(),
-            connections: self.connections.clone(),
         };
         loop {
             let (stream, peer, https_conn) = tokio::select! {
@@ -92,9 +97,43 @@ impl Worker {
                     Ok((s, p)) => (s, p, true),
                     Err(e) => { accept_error(e).await; continue; }
                 },
+                Some(handoff) = inbox.recv() => {
+                    serving.take(handoff);
+                    continue;
+                }
                 _ = self.stop.changed() => break,
             };
-            serving.spawn(stream, peer, https_conn);
+            // Past the connection cap a new connection is closed at once: what a flood of idle
+            // or slow connections can hold stays bounded, and the ones already served keep going.
+            let Ok(slot) = self.connections.clone().try_acquire_owned() else {
+                drop(stream);
+                continue;
+            };
+            let (worker, open) = self.balance.place(me);
+            if worker == me {
+                serving.spawn(stream, peer, https_conn, slot, open);
+                continue;
+            }
+            match stream.into_std() {
+                Ok(stream) => {
+                    let handoff = Handoff {
+                        stream,
+                        peer,
+                        https: https_conn,
+                        slot,
+                        open,
+                    };
+                    if let Err(back) = self.balance.hand_to(worker, handoff) {
+                        serving.take(back);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "could not hand a connection over"),
+            }
+        }
+        // Connections handed over before the stop are served like the others in flight.
+        inbox.close();
+        while let Ok(handoff) = inbox.try_recv() {
+            serving.take(handoff);
         }
         // Idle fast-path connections close now, busy ones after their response.
         serving.stop.trigger();
@@ -111,14 +150,31 @@ impl Worker {
 }
 
 impl Serving {
-    /// Serves an accepted connection on its own task.
-    fn spawn(&self, stream: TcpStream, peer: SocketAddr, https: bool) {
-        // Past the connection cap a new connection is closed at once: what a flood of idle or
-        // slow connections can hold stays bounded, and the ones already served keep going.
-        let Ok(slot) = self.connections.clone().try_acquire_owned() else {
-            drop(stream);
-            return;
-        };
+    /// Serves a connection another worker accepted for this one.
+    fn take(&self, handoff: Handoff) {
+        let Handoff {
+            stream,
+            peer,
+            https,
+            slot,
+            open,
+        } = handoff;
+        match TcpStream::from_std(stream) {
+            Ok(stream) => self.spawn(stream, peer, https, slot, open),
+            Err(e) => tracing::debug!(error = %e, "could not take a connection over"),
+        }
+    }
+
+    /// Serves an accepted connection on its own task; `slot` and `open` are released when it
+    /// closes.
+    fn spawn(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        https: bool,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        open: Open,
+    ) {
         let _ = stream.set_nodelay(true);
         let peer_ip = peer.ip().to_canonical();
         let ctx = Arc::new(Ctx::new(
@@ -143,26 +199,28 @@ impl Serving {
             .options
             .http1_fast_path
             .then(|| (self.limits, self.stop.clone()));
+        // A connection's future is a few kilobytes; boxed, the runtime moves a pointer instead
+        // of copying the whole future when it spawns, stores and finishes the task.
         if !https {
-            tokio::spawn(async move {
+            tokio::spawn(Box::pin(async move {
                 connection.serve(stream, fast).await;
-                drop(slot);
-            });
+                drop((slot, open));
+            }));
             return;
         }
         let Some(acceptor) = self.tls.clone() else {
             return;
         };
         let handshake_timeout = self.options.header_read_timeout;
-        tokio::spawn(async move {
+        tokio::spawn(Box::pin(async move {
             let Some(tls) = tls_accept::accept(&acceptor, stream, handshake_timeout).await else {
                 return;
             };
             // HTTP/2 is hyper's.
             let fast = fast.filter(|_| !tls.h2);
             connection.serve(tls.stream, fast).await;
-            drop(slot);
-        });
+            drop((slot, open));
+        }));
     }
 }
 

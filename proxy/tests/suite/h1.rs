@@ -335,3 +335,56 @@ async fn the_fast_path_and_hyper_give_the_same_statuses_and_bodies() {
         ]
     );
 }
+
+/// `tollgate_worker_connections` per worker, from the metrics text.
+fn worker_connections(metrics: &str) -> Vec<u64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("tollgate_worker_connections{"))
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("a gauge value")
+        })
+        .collect()
+}
+
+/// 64 keep-alive connections opened at once (a client filling its pool) end up spread over the
+/// two workers, whichever worker the accept queue woke, on both request paths.
+#[tokio::test]
+async fn a_burst_of_keep_alive_connections_is_spread_over_the_workers() {
+    const CONNECTIONS: u64 = 64;
+    for fast in [true, false] {
+        let (proxy, _upstream) = start(fast).await;
+        let addr = proxy.http;
+        let connecting = (0..CONNECTIONS).map(|_| TcpStream::connect(addr));
+        let mut streams: Vec<TcpStream> = futures::future::join_all(connecting)
+            .await
+            .into_iter()
+            .map(|s| s.expect("connect"))
+            .collect();
+        for stream in &mut streams {
+            stream
+                .write_all(b"GET /open HTTP/1.1\r\nHost: example.test\r\n\r\n")
+                .await
+                .expect("write");
+        }
+        for stream in &mut streams {
+            let (head, _) = read_one(stream).await;
+            assert!(head.starts_with("http/1.1 200"), "fast={fast}: {head}");
+        }
+        // Every connection has been answered, so each is counted against the worker serving it.
+        let per_worker = worker_connections(&proxy.metrics().await);
+        assert_eq!(per_worker.len(), 2, "fast={fast}: one gauge per worker");
+        assert_eq!(per_worker.iter().sum::<u64>(), CONNECTIONS, "fast={fast}");
+        for open in &per_worker {
+            assert!(
+                open.abs_diff(CONNECTIONS / 2) <= 4,
+                "fast={fast}: connections per worker {per_worker:?}"
+            );
+        }
+        drop(streams);
+        proxy.stop().await;
+    }
+}

@@ -1,17 +1,25 @@
-"""What operating features cost: the access log (on vs off, authenticated route) and the HTTPS
-certificate choice by SNI (new TLS connection per request, several certificates vs one).
+"""What features cost on the hot path, each against its absence in the same run: the access log
+(on vs off, authenticated route), the HTTPS certificate choice by SNI (new TLS connection per
+request, several certificates vs one), external JWTs (ES256, cached) vs the gateway's own
+`kong_oauth2` tokens, and 5,000 routes (20,000 paths) vs the few routes of the matrix.
 
 Each compares two standalone gateways on the same manifests, measured in interleaved rounds in
 the same run, so the ratio is meaningful on a shared machine."""
 
 from __future__ import annotations
 
+import base64
+import json
+import shutil
 import statistics
 import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import tollgate as tg
-from .procs import BenchError, Child, http_status, wait_until
+from .procs import BenchError, Child, http_status, wait_until, rss_mib
 from .scenarios import Ctx, _round
 from .wrk import Target
 
@@ -19,17 +27,19 @@ from .wrk import Target
 SNI_OTHERS = 9
 
 
-def _start(ctx: Ctx, name: str, prefix: str, extra: list[str]) -> Child:
-    """A second standalone gateway on the matrix's manifests, on its own ports and state."""
+def _start(ctx: Ctx, name: str, prefix: str, extra: list[str], manifests: Path | None = None, ready_s: float = 120) -> Child:
+    """A second standalone gateway on the matrix's manifests (or `manifests`), on its own ports
+    and state."""
     exe = ctx.bin_dir / "tollgate-controller"
-    if ctx.manifests is None or not exe.exists():
+    manifests = manifests or ctx.manifests
+    if manifests is None or not exe.exists():
         raise BenchError("needs the standalone gateway of the matrix")
     p = ctx.ports
     child = ctx.sup.start(
         name,
         [
             str(exe), "standalone",
-            "--manifests", str(ctx.manifests),
+            "--manifests", str(manifests),
             "--state-dir", str(ctx.work / f"state-{name}"),
             "--http-addr", f"127.0.0.1:{p[prefix + '_http']}",
             "--https-addr", f"127.0.0.1:{p[prefix + '_https']}",
@@ -41,7 +51,7 @@ def _start(ctx: Ctx, name: str, prefix: str, extra: list[str]) -> Child:
         env={"RUST_LOG": "warn"},
     )
     ready = f"http://127.0.0.1:{p[prefix + '_admin']}/readyz"
-    wait_until(f"{name} /readyz", lambda: http_status(ready) == 200, 120, child)
+    wait_until(f"{name} /readyz", lambda: http_status(ready) == 200, ready_s, child)
     return child
 
 
@@ -148,4 +158,207 @@ def tls_sni(ctx: Ctx) -> dict:
         "sni_cpu_us_per_req": _median(sni_rounds, "proxy_cpu_us_per_req"),
         "errors": sum(r["errors"] for r in one_rounds + sni_rounds),
         "rounds": {"one": one_rounds, "sni": sni_rounds},
+    }
+
+
+# ---------------------------------------------------------------- external JWTs
+
+
+JWT_AUDIENCE = "https://api.bench.test"
+JWT_CLIENT = "bench-jwt-client"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def der_ecdsa_to_raw(der: bytes, size: int = 32) -> bytes:
+    """An ECDSA signature from DER (SEQUENCE of two INTEGERs, what `openssl dgst -sign` writes)
+    to the JOSE form r || s, each `size` bytes."""
+    if len(der) < 8 or der[0] != 0x30:
+        raise BenchError("not a DER ECDSA signature")
+    i = 3 if der[1] & 0x80 else 2
+    out = b""
+    for _ in range(2):
+        if der[i] != 0x02:
+            raise BenchError("not a DER ECDSA signature")
+        n = der[i + 1]
+        out += der[i + 2 : i + 2 + n].lstrip(b"\0").rjust(size, b"\0")
+        i += 2 + n
+    return out
+
+
+def es256_issuer(dir_: Path, issuer: str, kid: str = "bench-es256") -> tuple[dict, callable]:
+    """An ES256 key made with openssl: its JWKS, and a function signing a payload into a JWT."""
+    dir_.mkdir(parents=True, exist_ok=True)
+    key = dir_ / "jwt-es256.key"
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key)], check=True, capture_output=True)
+    spki = subprocess.run(["openssl", "ec", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True).stdout
+    point = spki[-65:]  # the uncompressed point 04 || x || y ends the SubjectPublicKeyInfo
+    if point[0] != 4:
+        raise BenchError("unexpected EC public key encoding")
+    jwks = {"keys": [{"kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
+                      "x": _b64url(point[1:33]), "y": _b64url(point[33:])}]}
+
+    def sign(payload: dict) -> str:
+        header = {"alg": "ES256", "typ": "at+jwt", "kid": kid}
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(payload).encode())}"
+        der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key)], input=signing_input.encode(),
+                             check=True, capture_output=True).stdout
+        return f"{signing_input}.{_b64url(der_ecdsa_to_raw(der))}"
+
+    return jwks, sign
+
+
+def serve_issuer(port: int, jwks: dict) -> ThreadingHTTPServer:
+    """OpenID discovery and the JWKS on 127.0.0.1:`port` (a thread of this process; only the
+    controller's key fetches reach it)."""
+    issuer = f"http://127.0.0.1:{port}"
+    docs = {
+        "/.well-known/openid-configuration": {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"},
+        "/jwks": jwks,
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = json.dumps(docs[self.path]).encode() if self.path in docs else b"{}"
+            self.send_response(200 if self.path in docs else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def jwt_manifest(issuer: str, upstream_port: int) -> str:
+    return tg.docs(
+        f"apiVersion: tollgate.dev/v1alpha1\nkind: Consumer\n{tg._meta('jwt-user')}spec:\n  username: {JWT_CLIENT}\n",
+        f"apiVersion: tollgate.dev/v1alpha1\nkind: AuthPlugin\n{tg._meta('external')}spec:\n  type: openid-connect\n"
+        f"  openidConnect:\n    authMethods: [bearer]\n    issuer: \"{issuer}\"\n"
+        f"    audienceRequired: [\"{JWT_AUDIENCE}\"]\n    consumerClaim: [client_id]\n    bearerTokenParamType: [header]\n",
+        tg.route_doc("jwt", "/jwt", "external", upstream_port),
+    )
+
+
+def jwt_tokens(ctx: Ctx) -> dict:
+    """Route `/jwt` (openid-connect `bearer`: an ES256 JWT of a loopback issuer whose keys the
+    controller fetched) beside `/protected` (`kong_oauth2`: the gateway's own token) on the
+    matrix's gateway, the same token on every request (the per-worker caches of verified
+    tokens at work), interleaved at 64 connections."""
+    if ctx.standalone is None or ctx.manifests is None:
+        raise BenchError("needs the standalone gateway of the matrix")
+    port = ctx.ports["jw_issuer"]
+    issuer = f"http://127.0.0.1:{port}"
+    jwks, sign = es256_issuer(ctx.work / "jwt", issuer)
+    server = serve_issuer(port, jwks)
+    try:
+        now = int(time.time())
+        token = sign({"iss": issuer, "aud": JWT_AUDIENCE, "sub": JWT_CLIENT, "client_id": JWT_CLIENT,
+                      "iat": now, "exp": now + 6 * 3600, "scope": "orders:read"})
+        tg.write_atomic(ctx.manifests / "jwt.yaml", jwt_manifest(issuer, ctx.upstream_port))
+        url = f"http://127.0.0.1:{ctx.ports['tg_http']}/jwt"
+        headers = {"Authorization": f"Bearer {token}"}
+        wait_until("the /jwt route to accept the ES256 token", lambda: _status(url, headers) == 200, 60, ctx.standalone)
+        jwt_target = Target("jwt-es256", url, headers=headers)
+        own = ctx.targets["tollgate-auth"]
+        own_target = Target("kong-oauth2", own.url, headers=own.headers)
+        for target in (jwt_target, own_target):  # warm-up
+            _round(ctx, target, ctx.standalone, 64)
+        jwt_rounds, own_rounds = _compare(ctx, (jwt_target, ctx.standalone), (own_target, ctx.standalone), 64)
+    finally:
+        server.shutdown()
+        server.server_close()
+    jwt_rps, own_rps = _median(jwt_rounds, "rps"), _median(own_rounds, "rps")
+    return {
+        "conns": 64,
+        "alg": "ES256",
+        "jwt_rps": jwt_rps,
+        "own_rps": own_rps,
+        "ratio": jwt_rps / own_rps if jwt_rps and own_rps else None,
+        "jwt_cpu_us_per_req": _median(jwt_rounds, "proxy_cpu_us_per_req"),
+        "own_cpu_us_per_req": _median(own_rounds, "proxy_cpu_us_per_req"),
+        "errors": sum(r["errors"] for r in jwt_rounds + own_rounds),
+        "rounds": {"jwt": jwt_rounds, "own": own_rounds},
+    }
+
+
+def _status(url: str, headers: dict[str, str]) -> int | None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=2) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------- many routes
+
+
+ROUTES = 5_000
+PATHS_PER_ROUTE = 4
+
+
+def many_routes_manifest(n: int, upstream_port: int) -> str:
+    """`n` GatewayRoutes of PATHS_PER_ROUTE paths each, protected by the base manifests' `oidc`
+    plugin, one in ten also with a host."""
+    parts = []
+    for i in range(n):
+        paths = ", ".join(f"/api-{i}/{p}" for p in ("users", "orders", "items", "health")[:PATHS_PER_ROUTE])
+        host = f"  hosts: [r{i}.routes.bench.test]\n" if i % 10 == 0 else ""
+        parts.append(
+            f"apiVersion: tollgate.dev/v1alpha1\nkind: GatewayRoute\n{tg._meta(f'many-{i}')}spec:\n"
+            f"  paths: [{paths}]\n{host}  plugins: [oidc]\n"
+            f"  backend:\n    url: http://127.0.0.1:{upstream_port}\n"
+        )
+    return tg.docs(*parts)
+
+
+def many_routes(ctx: Ctx, n: int = ROUTES) -> dict:
+    """The authenticated route `/protected` on a gateway that also holds `n` routes
+    (n × PATHS_PER_ROUTE paths) vs the matrix's gateway (its few base routes), interleaved at 64
+    connections. Both gateways run with the same flags."""
+    if ctx.standalone is None or ctx.manifests is None:
+        raise BenchError("needs the standalone gateway of the matrix")
+    dir_ = ctx.work / "manifests-routes"
+    dir_.mkdir(parents=True, exist_ok=True)
+    for name in ("base.yaml", "protected.yaml"):
+        shutil.copy2(ctx.manifests / name, dir_ / name)
+    tg.write_atomic(dir_ / "routes.yaml", many_routes_manifest(n, ctx.upstream_port))
+    many = _start(ctx, "tollgate-routes", "rt", [], manifests=dir_, ready_s=300)
+    try:
+        p = ctx.ports
+        bearer, _ = tg.fetch_token(p["rt_http"], p["rt_https"], "bench-plain", ctx.secrets["plain"])
+        many_target = Target(f"routes-{n}", f"http://127.0.0.1:{p['rt_http']}/protected", headers={"Authorization": f"Bearer {bearer}"})
+        wait_until("the big gateway's /protected", lambda: _status(many_target.url, many_target.headers) == 200, 60, many)
+        base = ctx.targets["tollgate-auth"]
+        base_target = Target("routes-base", base.url, headers=base.headers)
+        for target, child in ((many_target, many), (base_target, ctx.standalone)):  # warm-up
+            _round(ctx, target, child, 64)
+        many_rounds, base_rounds = _compare(ctx, (many_target, many), (base_target, ctx.standalone), 64)
+        rss = rss_mib(many.pid)
+    finally:
+        ctx.sup.stop(many)
+    many_rps, base_rps = _median(many_rounds, "rps"), _median(base_rounds, "rps")
+    return {
+        "conns": 64,
+        "routes": n,
+        "paths": n * PATHS_PER_ROUTE,
+        "many_rps": many_rps,
+        "base_rps": base_rps,
+        "ratio": many_rps / base_rps if many_rps and base_rps else None,
+        "many_cpu_us_per_req": _median(many_rounds, "proxy_cpu_us_per_req"),
+        "base_cpu_us_per_req": _median(base_rounds, "proxy_cpu_us_per_req"),
+        "many_rss_mib": rss,
+        "errors": sum(r["errors"] for r in many_rounds + base_rounds),
+        "rounds": {"many": many_rounds, "base": base_rounds},
     }

@@ -49,8 +49,23 @@ def nginx_upstream_conf(work: Path, port: int, workers: int) -> str:
     )
 
 
-def nginx_proxy_conf(work: Path, port: int, upstream_port: int, workers: int) -> str:
-    """nginx as a plain reverse proxy with keep-alive upstream connections."""
+def nginx_proxy_conf(work: Path, port: int, upstream_port: int, workers: int, tls: tuple[int, Path, Path] | None = None) -> str:
+    """nginx as a plain reverse proxy with keep-alive upstream connections; with `tls`
+    (port, certificate, key) also on an HTTPS listener that offers HTTP/2 (ALPN)."""
+    tls_server = ""
+    if tls:
+        tls_port, cert, key = tls
+        tls_server = f"""
+  server {{
+    listen 127.0.0.1:{tls_port} ssl http2 backlog=4096;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    location / {{
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}"""
     return (
         _nginx_common(work, "nginx-proxy", workers)
         + f"""
@@ -67,13 +82,16 @@ def nginx_proxy_conf(work: Path, port: int, upstream_port: int, workers: int) ->
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }}
-  }}
+  }}{tls_server}
 }}
 """
     )
 
 
-def haproxy_conf(port: int, upstream_port: int, threads: int) -> str:
+def haproxy_conf(port: int, upstream_port: int, threads: int, tls: tuple[int, Path] | None = None) -> str:
+    """HAProxy in HTTP mode; with `tls` (port, certificate+key PEM) also on an HTTPS listener
+    that offers HTTP/2 (ALPN)."""
+    tls_bind = f"  bind 127.0.0.1:{tls[0]} ssl crt {tls[1]} alpn h2,http/1.1\n" if tls else ""
     return f"""
 global
   nbthread {threads}
@@ -91,7 +109,7 @@ defaults
 
 frontend bench
   bind 127.0.0.1:{port}
-  default_backend upstream
+{tls_bind}  default_backend upstream
 
 backend upstream
   server up1 127.0.0.1:{upstream_port}
@@ -106,9 +124,11 @@ def start_nginx(sup: Supervisor, work: Path, name: str, conf: str, port: int) ->
     return child
 
 
-def start_haproxy(sup: Supervisor, work: Path, port: int, upstream_port: int, threads: int) -> Child:
+def start_haproxy(
+    sup: Supervisor, work: Path, port: int, upstream_port: int, threads: int, tls: tuple[int, Path] | None = None
+) -> Child:
     path = work / "haproxy.cfg"
-    path.write_text(haproxy_conf(port, upstream_port, threads))
+    path.write_text(haproxy_conf(port, upstream_port, threads, tls))
     child = sup.start("haproxy", ["haproxy", "-db", "-f", str(path)])
     wait_until(f"haproxy on port {port}", lambda: port_open(port), 15, child)
     return child

@@ -174,8 +174,74 @@ def targets(out: dict) -> list[dict]:
         _target("reload: failed requests", sum(failed) if failed else None, 0, False, "requests"),
         _target("access log on vs off, authenticated req/s", s.get("access-log", {}).get("ratio"), 0.95, True),
         _target("TLS handshakes, several SNI certificates vs one, req/s", s.get("tls-sni", {}).get("ratio"), 0.97, True),
+        _target("ES256 JWT (cached) vs kong_oauth2 token, authenticated req/s", s.get("jwt", {}).get("ratio"), 0.90, True),
+        _target(f"{s.get('routes', {}).get('routes', 5000):,} routes vs the base routes, authenticated req/s",
+                s.get("routes", {}).get("ratio"), 0.95, True),
+        *shape_targets(s.get("shapes")),
         *hashed_targets(s.get("hashed")),
     ]
+
+
+def shape_targets(result: dict | None) -> list[dict]:
+    from . import shapes
+
+    return shapes.targets(result)
+
+
+def budgets(out: dict) -> list[dict]:
+    """What each hot-path feature costs, measured against its absence in the same run, with its
+    budget: the ratio (with / without, req/s) must stay at or above `floor`."""
+    rows, s = out.get("rows", {}), out.get("scenarios", {})
+    limited, auth = rows.get("tollgate-limited@64", {}), rows.get("tollgate-auth@64", {})
+    al, jwt, sni, routes = (s.get(k, {}) for k in ("access-log", "jwt", "tls-sni", "routes"))
+
+    def row(name, budget, floor, with_, without, with_label, without_label):
+        ratio = with_ / without if with_ and without else None
+        return {
+            "budget_row": name, "budget": budget, "floor": floor, "with_rps": with_, "without_rps": without,
+            "with": with_label, "without": without_label, "ratio": ratio,
+            "met": None if ratio is None else ratio >= floor,
+        }
+
+    n = routes.get("routes", 5000)
+    return [
+        row("access log on", "≤ 5%", 0.95, al.get("on_rps"), al.get("off_rps"), "on (stdout to a file)", "--access-log off"),
+        row("rate limit configured, not reached", "≤ 5%", 0.95, limited.get("rps"), auth.get("rps"),
+            "/limited (oidc + rate-limiting)", "/protected (oidc)"),
+        row("JWT ES256 (cached)", "within 10%", 0.90, jwt.get("jwt_rps"), jwt.get("own_rps"), "bearer ES256 JWT", "kong_oauth2 token"),
+        row("several SNI certificates", "≤ 3%", 0.97, sni.get("sni_rps"), sni.get("one_rps"),
+            f"{sni.get('sni_certificates', 10)} certificates by SNI", "one certificate"),
+        row(f"{n:,} routes", "≤ 5%", 0.95, routes.get("many_rps"), routes.get("base_rps"),
+            f"{n:,} GatewayRoutes, {routes.get('paths', n * 4):,} paths", "the matrix's base routes"),
+    ]
+
+
+BUDGET_HEADER = ("feature", "with", "without", "req/s with", "req/s without", "ratio", "budget", "")
+
+
+def _budget_cells(b: dict) -> tuple[str, ...]:
+    mark = "-" if b["met"] is None else ("met" if b["met"] else "MISSED")
+    return (
+        b["budget_row"], b["with"], b["without"], _fmt(b["with_rps"], ",.0f"), _fmt(b["without_rps"], ",.0f"),
+        _fmt(b["ratio"], ".3f"), b["budget"], mark,
+    )
+
+
+def budgets_text(items: list[dict]) -> str:
+    lines = [BUDGET_HEADER, *(_budget_cells(b) for b in items)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(BUDGET_HEADER))]
+    out = []
+    for n, line in enumerate(lines):
+        out.append("  " + "  ".join(c.ljust(w) if i < 3 or i > 5 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+        if n == 0:
+            out.append("  " + "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def budgets_markdown(items: list[dict]) -> str:
+    out = ["| " + " | ".join(BUDGET_HEADER[:-1]) + " | |", "|---|---|---|---:|---:|---:|---|---|"]
+    out += ["| " + " | ".join(_budget_cells(b)) + " |" for b in items]
+    return "\n".join(out)
 
 
 def hashed_targets(h: dict | None) -> list[dict]:
@@ -292,6 +358,19 @@ def performance_markdown(out: dict, labels: dict[str, str]) -> str:
     ]
     if out.get("rows"):
         lines += [markdown_table(out["rows"], labels), ""]
+    if s.get("shapes"):
+        from . import shapes
+
+        lines += [
+            f"Traffic shapes: nginx, HAProxy and the authenticated route side by side, the same ECDSA P-256 "
+            f"certificate on every TLS listener, HTTP/2 with h2load ({s['shapes'].get('h2_streams')} streams per connection):",
+            "",
+            shapes.markdown(s["shapes"]),
+            "",
+        ]
+    budget_rows = budgets(out)
+    if any(b["ratio"] is not None for b in budget_rows):
+        lines += ["Feature budgets, each against its absence in the same run:", "", budgets_markdown(budget_rows), ""]
     iso, rl, sc, ss = s.get("isolation"), s.get("reload", {}), s.get("scale"), s.get("scale-standalone")
     if iso:
         lines.append(

@@ -33,6 +33,11 @@ class Ctx:
     manifests: Path | None = None
     targets: dict[str, Target] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    # The ECDSA P-256 certificate every TLS listener presents: (cert, key, cert+key PEM).
+    tls: tuple[Path, Path, Path] | None = None
+    # The traffic-shapes phase: servers side by side, and which shapes run.
+    shape_servers: dict = field(default_factory=dict)
+    shape_keys: list[str] = field(default_factory=list)
 
 
 def _cpu_groups(ctx: Ctx, proxy: Child) -> dict[str, list[int]]:
@@ -185,7 +190,8 @@ def ensure_proxy(ctx: Ctx) -> tuple[Child, str]:
         child, token = start_proxy(ctx)
         small = tg.snapshot(10, 10, ctx.upstream_port, ctx.secrets["proxy"], ctx.secrets["key_b64"])
         _push(ctx, token, json.dumps(small).encode())
-        ready = f"http://127.0.0.1:{ctx.ports['px_admin']}/readyz"
+        # Health and metrics are on their own listener; the admin port keeps the config channel.
+        ready = f"http://127.0.0.1:{ctx.ports['px_metrics']}/readyz"
         wait_until("tollgate-proxy /readyz", lambda: http_status(ready) == 200, 30, child)
         bearer, _ = tg.fetch_token(ctx.ports["px_http"], ctx.ports["px_https"], "bench-client", ctx.secrets["proxy"])
         ctx.targets["proxy-bench"] = Target(
@@ -209,10 +215,14 @@ def start_proxy(ctx: Ctx) -> tuple[Child, str]:
             "--http-addr", f"127.0.0.1:{p['px_http']}",
             "--https-addr", f"127.0.0.1:{p['px_https']}",
             "--admin-addr", f"127.0.0.1:{p['px_admin']}",
+            "--metrics-addr", f"127.0.0.1:{p['px_metrics']}",
             "--trusted-proxies", "127.0.0.1/32",
             # The benchmark's upstreams are on loopback, which tollgate-proxy refuses by default.
             "--backend-allow-cidr", "127.0.0.0/8",
             "--config-token-file", str(token_file),
+            # The config channel is on loopback here; without a certificate the proxy insists on
+            # being told that plain HTTP is meant.
+            "--config-channel-plaintext",
             "--log-format", "text",
         ],
         env={"RUST_LOG": "warn"},

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib import hashed, report, wrk  # noqa: E402
+from benchlib import hashed, operations, peers, report, shapes, wrk  # noqa: E402
 from benchlib import tollgate as tg  # noqa: E402
 from benchlib.procs import parse_stat_cpu_ticks, parse_status_kib  # noqa: E402
 
@@ -241,6 +241,120 @@ class Targets(unittest.TestCase):
         self.assertFalse(got["reload: failed requests"])
         self.assertIsNone(got["isolation: flooded vs unloaded req/s"])
         self.assertIn("MISSED", report.targets_text(report.targets(out)))
+
+H2LOAD_OUT = """finished in 2.00s, 500.00 req/s, 10KB/s
+requests: 1000 total, 1010 started, 1000 done, 990 succeeded, 10 failed, 3 errored, 2 timeout
+status codes: 985 2xx, 0 3xx, 4 4xx, 1 5xx
+"""
+
+
+class H2loadParsing(unittest.TestCase):
+    def test_requests_statuses_and_percentiles_from_the_summary_and_the_log(self):
+        log = "".join(f"1700000000{i:06d}\t200\t{i + 1}\n" for i in range(100))
+        r = shapes.parse_h2load(H2LOAD_OUT, log, 2)
+        self.assertEqual(r["requests"], 1000)
+        self.assertEqual(r["rps"], 500)
+        self.assertEqual((r["status_errors"], r["socket_errors"], r["timeouts"]), (5, 3, 2))
+        self.assertEqual(r["errors"], 10)
+        self.assertEqual((r["p50_us"], r["p99_us"], r["max_us"]), (51, 100, 100))
+
+    def test_no_summary_is_an_error(self):
+        with self.assertRaises(Exception):
+            shapes.parse_h2load("connect failed\n", "", 2)
+
+    def test_argv_passes_headers_streams_and_the_log(self):
+        argv = shapes.h2load_argv("https://127.0.0.1:1/p", {"Authorization": "Bearer t"}, 64, 5, 2, Path("/tmp/l"))
+        self.assertEqual(argv[:5], ["h2load", "-t2", "-c64", f"-m{shapes.H2_STREAMS}", "-D5"])
+        self.assertIn("authorization: Bearer t", argv)
+        self.assertEqual(argv[-1], "https://127.0.0.1:1/p")
+
+
+class PeerConfigs(unittest.TestCase):
+    def test_nginx_and_haproxy_offer_http2_on_the_shared_certificate(self):
+        with tempfile.TemporaryDirectory() as d:
+            conf = peers.nginx_proxy_conf(Path(d), 1, 2, 2, (3, Path("/c.crt"), Path("/c.key")))
+        self.assertIn("listen 127.0.0.1:3 ssl http2", conf)
+        self.assertIn("ssl_certificate /c.crt;", conf)
+        self.assertEqual(conf.count("proxy_pass http://bench_upstream;"), 2)
+        ha = peers.haproxy_conf(1, 2, 2, (3, Path("/c.pem")))
+        self.assertIn("bind 127.0.0.1:3 ssl crt /c.pem alpn h2,http/1.1", ha)
+        self.assertNotIn("ssl", peers.haproxy_conf(1, 2, 2))
+
+
+class Jwt(unittest.TestCase):
+    def test_der_signatures_become_fixed_width_r_and_s(self):
+        r, s = b"\x00\x80" + b"\x01" * 31, b"\x05" * 20  # r with its sign byte, a short s
+        der = b"\x30" + bytes([4 + len(r) + len(s)]) + b"\x02" + bytes([len(r)]) + r + b"\x02" + bytes([len(s)]) + s
+        raw = operations.der_ecdsa_to_raw(der)
+        self.assertEqual(len(raw), 64)
+        self.assertEqual(raw[:32], b"\x80" + b"\x01" * 31)
+        self.assertEqual(raw[32:], b"\0" * 12 + b"\x05" * 20)
+
+    @unittest.skipUnless(shutil.which("openssl"), "needs openssl")
+    def test_a_signed_token_verifies_with_the_published_key(self):
+        with tempfile.TemporaryDirectory() as d:
+            jwks, sign = operations.es256_issuer(Path(d), "http://127.0.0.1:1")
+            token = sign({"iss": "http://127.0.0.1:1", "exp": 1})
+            head, body, sig = token.split(".")
+            key = jwks["keys"][0]
+            self.assertEqual((key["kty"], key["crv"], key["alg"]), ("EC", "P-256", "ES256"))
+            # Back to DER and checked by openssl against the public key.
+            raw = base64.urlsafe_b64decode(sig + "==")
+
+            def integer(b: bytes) -> bytes:
+                b = b.lstrip(b"\0")
+                b = b"\0" + b if b[0] & 0x80 else b
+                return b"\x02" + bytes([len(b)]) + b
+
+            seq = integer(raw[:32]) + integer(raw[32:])
+            (Path(d) / "sig").write_bytes(b"\x30" + bytes([len(seq)]) + seq)
+            (Path(d) / "msg").write_bytes(f"{head}.{body}".encode())
+            import subprocess
+
+            pub = subprocess.run(["openssl", "ec", "-in", str(Path(d) / "jwt-es256.key"), "-pubout"], capture_output=True, check=True).stdout
+            (Path(d) / "pub").write_bytes(pub)
+            ok = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(Path(d) / "pub"), "-signature", str(Path(d) / "sig"),
+                                 str(Path(d) / "msg")], capture_output=True)
+            self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+
+
+class Budgets(unittest.TestCase):
+    def test_each_feature_is_a_ratio_to_its_absence_against_its_floor(self):
+        out = {
+            "rows": {"tollgate-limited@64": {"rps": 96}, "tollgate-auth@64": {"rps": 100}},
+            "scenarios": {
+                "access-log": {"on_rps": 90, "off_rps": 100},
+                "jwt": {"jwt_rps": 91, "own_rps": 100},
+                "routes": {"routes": 5000, "paths": 20000, "many_rps": 99, "base_rps": 100},
+            },
+        }
+        by_name = {b["budget_row"]: b for b in report.budgets(out)}
+        self.assertEqual(by_name["access log on"]["met"], False)
+        self.assertEqual(by_name["rate limit configured, not reached"]["met"], True)
+        self.assertEqual(by_name["JWT ES256 (cached)"]["met"], True)
+        self.assertIsNone(by_name["several SNI certificates"]["met"], "not measured: neither met nor missed")
+        self.assertEqual(by_name["5,000 routes"]["met"], True)
+        text = report.budgets_text(report.budgets(out))
+        self.assertIn("MISSED", text)
+        self.assertIn("0.900", text)
+
+
+class ShapeRatios(unittest.TestCase):
+    def test_every_server_is_compared_to_nginx_and_haproxy_of_the_same_shape(self):
+        def row(server, rps, p99, cpu):
+            return {"shape": "s", "server": server, "rps": rps, "p99_us": p99, "proxy_cpu_us_per_req": cpu}
+
+        rows = {"s/nginx": row("nginx", 100, 1000, 20.0), "s/haproxy": row("haproxy", 80, 500, 10.0),
+                "s/tollgate": row("tollgate", 120, 2000, 30.0)}
+        shapes.add_ratios(rows, "s")
+        t = rows["s/tollgate"]
+        self.assertAlmostEqual(t["x_nginx"], 1.2)
+        self.assertAlmostEqual(t["x_haproxy"], 1.5)
+        self.assertAlmostEqual(t["p99_x_nginx"], 2.0)
+        self.assertAlmostEqual(t["cpu_x_nginx"], 1.5)
+        met = {x["target"]: x["met"] for x in shapes.targets({"shapes": {"s": "S"}, "rows": rows})}
+        self.assertEqual(met["s: authenticated req/s vs nginx"], True)
+        self.assertEqual(met["s: authenticated p99 vs nginx p99"], False)
 
 
 class _Ok(http.server.BaseHTTPRequestHandler):

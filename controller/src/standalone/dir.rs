@@ -153,10 +153,17 @@ impl ManifestDir {
     /// Every object in use; when two files define the same object, the file that sorts last
     /// wins (a warning names both).
     pub fn manifests(&self) -> Vec<&Manifest> {
-        let mut by_key: BTreeMap<String, (&Path, &Manifest)> = BTreeMap::new();
+        // Keyed by borrowed (kind, namespace, name): no string is built per object.
+        let mut by_key: BTreeMap<(&str, &str, &str), (&Path, &Manifest)> = BTreeMap::new();
         for (path, file) in &self.files {
             for m in &file.objects {
-                if let Some((previous, _)) = by_key.insert(m.key(), (path, m)) {
+                let (namespace, name) = m.namespace_and_name();
+                let key = (
+                    m.kind(),
+                    namespace.unwrap_or(crate::translate::DEFAULT_NAMESPACE),
+                    name.unwrap_or_default(),
+                );
+                if let Some((previous, _)) = by_key.insert(key, (path, m)) {
                     tracing::warn!(object = %m.key(), first = %previous.display(), second = %path.display(), "object defined twice; the second definition wins");
                 }
             }

@@ -14,6 +14,8 @@
 //! - [`routing`]: path normalization, route matching, `strip_path`.
 //! - [`oauth`]: token endpoint decisions, token verification, identity headers.
 //! - [`ratelimit`]: Kong's `rate-limiting` plugin (local policy): fixed windows and its headers.
+//! - [`revocation`]: the bounded store of revoked token ids (RFC 7009), refresh-token families
+//!   and consumed authorization codes.
 #![forbid(unsafe_code)]
 
 pub mod access_jwt;
@@ -23,6 +25,7 @@ pub mod ids;
 pub mod jwt;
 pub mod oauth;
 pub mod ratelimit;
+pub mod revocation;
 pub mod routing;
 pub mod secret;
 pub mod snapshot;

@@ -366,6 +366,40 @@ pub struct OAuth2Config {
     /// credentials grant when it names an `authenticated_userid`, must present. Never the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provision_key_sha256: Option<String>,
+    /// Kong's authorization code grant: the application's backend, having authenticated the
+    /// user, posts to `…/oauth2/authorize` with the provision key and gets a short-lived code
+    /// for the client to exchange at the token endpoint.
+    #[serde(default)]
+    pub enable_authorization_code: bool,
+    /// When the authorization code grant requires PKCE (RFC 7636).
+    #[serde(default)]
+    pub pkce: Pkce,
+    /// Lifetime of an authorization code, in seconds.
+    #[serde(default = "default_authorization_code_ttl")]
+    pub authorization_code_ttl: u64,
+}
+
+/// Default lifetime of an authorization code, in seconds.
+pub const DEFAULT_AUTHORIZATION_CODE_TTL: u64 = 60;
+/// Longest lifetime of an authorization code, in seconds (RFC 6749 §4.1.2: at most 10 minutes).
+pub const MAX_AUTHORIZATION_CODE_TTL: u64 = 600;
+
+fn default_authorization_code_ttl() -> u64 {
+    DEFAULT_AUTHORIZATION_CODE_TTL
+}
+
+/// Kong's `pkce` setting for the authorization code grant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pkce {
+    /// PKCE is optional for every client; a code issued with a challenge is still checked.
+    /// Public clients must use PKCE all the same (they have no secret to protect their codes).
+    None,
+    /// Public clients must use PKCE, confidential ones may; `S256` or `plain`.
+    #[default]
+    Lax,
+    /// Every client must use PKCE, with `S256` only.
+    Strict,
 }
 
 /// The format of the access tokens an oauth2 plugin issues. Its routes accept both.

@@ -37,6 +37,11 @@ pub const MAX_KEY_ID_LEN: usize = 64;
 pub const MIN_KEY_LEN: usize = 32;
 /// Domain label for deriving AEAD keys from signing-key material.
 pub const KEY_LABEL: &[u8] = b"tollgate access-token aead key v1";
+/// Domain label for the AEAD key of authorization codes: a code never opens as a token, nor a
+/// token as a code.
+pub const CODE_KEY_LABEL: &[u8] = b"tollgate authorization-code aead key v1";
+/// Version byte of a sealed authorization code.
+const CODE_VERSION: u8 = 0x43;
 
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
@@ -57,6 +62,9 @@ pub enum TokenError {
     UnknownKey,
     #[error("token failed authentication")]
     BadTag,
+    /// Opened fine, but its id is in the revocation store (set by the caller that consulted it).
+    #[error("token was revoked")]
+    Revoked,
     #[error("scope is longer than {MAX_SCOPE_LEN} bytes")]
     ScopeTooLong,
     #[error("authenticated user id is longer than {MAX_USERID_LEN} bytes")]
@@ -155,6 +163,8 @@ pub fn decode_key_material(secret_b64: &str) -> Option<Vec<u8>> {
 struct RingKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// Seals and opens authorization codes.
+    code_cipher: XChaCha20Poly1305,
     /// Signs and verifies JWT access tokens.
     jwt: JwtKey,
 }
@@ -178,9 +188,9 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
-fn derive_cipher(material: &[u8]) -> Option<XChaCha20Poly1305> {
+fn derive_cipher(material: &[u8], label: &[u8]) -> Option<XChaCha20Poly1305> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(material).ok()?;
-    mac.update(KEY_LABEL);
+    mac.update(label);
     let key: [u8; 32] = mac.finalize().into_bytes().into();
     XChaCha20Poly1305::new_from_slice(&key).ok()
 }
@@ -199,13 +209,16 @@ impl KeyRing {
             }
             let material = decode_key_material(&key.secret_b64)
                 .ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
-            let cipher =
-                derive_cipher(&material).ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
+            let cipher = derive_cipher(&material, KEY_LABEL)
+                .ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
+            let code_cipher = derive_cipher(&material, CODE_KEY_LABEL)
+                .ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
             let jwt =
                 JwtKey::derive(&material).ok_or_else(|| TokenError::KeyMaterial(key.id.clone()))?;
             ring.push(RingKey {
                 id: key.id.clone(),
                 cipher,
+                code_cipher,
                 jwt,
             });
         }
@@ -314,8 +327,14 @@ impl KeyRing {
     /// signature, then its sealed claims are opened as an opaque token and must agree with its
     /// `iat` and `exp`; anything else is opened as an opaque token (see [`Self::open_opaque`]).
     pub fn open(&self, token: &str) -> Result<Claims, TokenError> {
+        self.open_with_id(token).map(|(claims, _)| claims)
+    }
+
+    /// [`Self::open`], with the token's id ([`crate::revocation::token_id`]: the same for an
+    /// opaque token and the JWT carrying it), which revocations name.
+    pub fn open_with_id(&self, token: &str) -> Result<(Claims, [u8; 16]), TokenError> {
         if !token.contains('.') {
-            return self.open_opaque(token);
+            return self.open_opaque_with_id(token);
         }
         let key_of = |kid: &str| self.keys.iter().find(|k| k.id == kid).map(|k| &k.jwt);
         let (sealed, iat, exp) =
@@ -326,7 +345,7 @@ impl KeyRing {
                 Refusal::UnknownKey => TokenError::UnknownKey,
                 Refusal::BadSignature => TokenError::BadTag,
             })?;
-        let claims = self.open_opaque(&sealed)?;
+        let (claims, id) = self.open_opaque_with_id(&sealed)?;
         let exp_agrees = match exp {
             Some(exp) => exp == claims.expires_at,
             None => claims.expires_at == 0,
@@ -334,13 +353,84 @@ impl KeyRing {
         if iat != Some(claims.issued_at) || !exp_agrees {
             return Err(TokenError::Malformed);
         }
-        Ok(claims)
+        Ok((claims, id))
+    }
+
+    /// Seals `plaintext` (an encoded authorization code, see [`crate::oauth::code`]) with the
+    /// active key's code key: URL-safe base64 of
+    /// `0x43 || kid_len || kid || nonce (24) || ciphertext || tag (16)`.
+    pub fn seal_code(&self, plaintext: &[u8], nonce: [u8; 24]) -> Result<String, TokenError> {
+        let key = self.keys.get(self.active).ok_or(TokenError::UnknownKey)?;
+        let kid = key.id.as_bytes();
+        let kid_len = u8::try_from(kid.len()).map_err(|_| TokenError::KeyId(key.id.clone()))?;
+        let mut raw = Vec::with_capacity(2 + kid.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
+        raw.push(CODE_VERSION);
+        raw.push(kid_len);
+        raw.extend_from_slice(kid);
+        let header_len = raw.len();
+        raw.extend_from_slice(&nonce);
+        let body_start = raw.len();
+        raw.extend_from_slice(plaintext);
+        let (head, body) = raw.split_at_mut(body_start);
+        let tag = key
+            .code_cipher
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), &head[..header_len], body)
+            .map_err(|_| TokenError::Malformed)?;
+        raw.extend_from_slice(&tag);
+        Ok(URL_SAFE_NO_PAD.encode(raw))
+    }
+
+    /// Opens a code sealed by [`Self::seal_code`] with any listed key: its plaintext. At most
+    /// `max_len` characters; charset, version, key id and tag are checked. Never panics.
+    pub fn open_code(&self, code: &str, max_len: usize) -> Result<Vec<u8>, TokenError> {
+        if code.len() > max_len {
+            return Err(TokenError::TooLong);
+        }
+        if !code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(TokenError::Encoding);
+        }
+        let mut raw = URL_SAFE_NO_PAD
+            .decode(code)
+            .map_err(|_| TokenError::Encoding)?;
+        let (&version, rest) = raw.split_first().ok_or(TokenError::Malformed)?;
+        if version != CODE_VERSION {
+            return Err(TokenError::Version);
+        }
+        let (&kid_len, rest) = rest.split_first().ok_or(TokenError::Malformed)?;
+        let kid = rest
+            .get(..usize::from(kid_len))
+            .ok_or(TokenError::Malformed)?;
+        let header_len = 2 + usize::from(kid_len);
+        if raw.len() < header_len + NONCE_LEN + TAG_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id.as_bytes() == kid)
+            .ok_or(TokenError::UnknownKey)?;
+        let body_start = header_len + NONCE_LEN;
+        let tag_start = raw.len() - TAG_LEN;
+        let (before_tag, tag) = raw.split_at_mut(tag_start);
+        let (head, body) = before_tag.split_at_mut(body_start);
+        let (header, nonce) = head.split_at(header_len);
+        key.code_cipher
+            .decrypt_in_place_detached(XNonce::from_slice(nonce), header, body, (&*tag).into())
+            .map_err(|_| TokenError::BadTag)?;
+        Ok(body.to_vec())
     }
 
     /// Opens an opaque token: checks length and charset before decoding, then the key id, then
     /// the tag, then decodes the claims exactly (no trailing bytes). Never panics. Does not
     /// check expiry or revocation; see [`crate::oauth::authenticate`].
     pub fn open_opaque(&self, token: &str) -> Result<Claims, TokenError> {
+        self.open_opaque_with_id(token).map(|(claims, _)| claims)
+    }
+
+    fn open_opaque_with_id(&self, token: &str) -> Result<(Claims, [u8; 16]), TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
         }
@@ -378,7 +468,9 @@ impl KeyRing {
         key.cipher
             .decrypt_in_place_detached(XNonce::from_slice(nonce), header, body, (&*tag).into())
             .map_err(|_| TokenError::BadTag)?;
-        decode_claims(body, version)
+        let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| TokenError::Malformed)?;
+        let id = crate::revocation::token_id(nonce);
+        Ok((decode_claims(body, version)?, id))
     }
 }
 

@@ -458,7 +458,7 @@ fn a_token_carries_the_authenticated_user_and_version_2_tokens_still_open() {
 
     // A version 2 token (before the user id) opens, with no user.
     let material = [2u8; 32];
-    let cipher = derive_cipher(&material).expect("cipher");
+    let cipher = derive_cipher(&material, KEY_LABEL).expect("cipher");
     let c = claims();
     let kid = b"k2026-02-01";
     let mut raw = vec![2, u8::try_from(kid.len()).expect("short")];
@@ -483,4 +483,18 @@ fn a_token_carries_the_authenticated_user_and_version_2_tokens_still_open() {
         .expect("encrypts");
     raw.extend_from_slice(&tag);
     assert_eq!(ring.open(&URL_SAFE_NO_PAD.encode(&raw)), Ok(c));
+}
+
+#[test]
+fn a_token_and_the_jwt_carrying_it_share_one_id_drawn_from_the_nonce() {
+    let ring = ring();
+    let opaque = ring.issue(&claims(), [9; 24]).expect("issues");
+    let jwt = ring
+        .issue_jwt(&claims(), [9; 24], &jwt_fields())
+        .expect("issues");
+    let expected = crate::revocation::token_id(&[9; 24]);
+    assert_eq!(ring.open_with_id(&opaque), Ok((claims(), expected)));
+    assert_eq!(ring.open_with_id(&jwt), Ok((claims(), expected)));
+    let another = ring.issue(&claims(), [8; 24]).expect("issues");
+    assert_ne!(ring.open_with_id(&another).expect("opens").1, expected);
 }

@@ -283,6 +283,15 @@ fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Problems) 
                     problems.push(format!("{who}: scope {scope:?} is not a valid scope token"));
                 }
             }
+            if c.enable_authorization_code
+                && !(1..=crate::snapshot::MAX_AUTHORIZATION_CODE_TTL)
+                    .contains(&c.authorization_code_ttl)
+            {
+                problems.push(format!(
+                    "{who}: authorizationCodeTtl must be 1 to {} seconds",
+                    crate::snapshot::MAX_AUTHORIZATION_CODE_TTL
+                ));
+            }
             if c.mandatory_scope && c.scopes.is_empty() {
                 problems.push(format!("{who}: mandatoryScope needs at least one scope"));
             }
@@ -294,6 +303,11 @@ fn check_plugin(p: &Plugin, consumers: &HashSet<&str>, problems: &mut Problems) 
             match c.provision_key_sha256.as_deref() {
                 None if c.enable_password_grant => {
                     problems.push(format!("{who}: the password grant needs a provision key"));
+                }
+                None if c.enable_authorization_code => {
+                    problems.push(format!(
+                        "{who}: the authorization code grant needs a provision key"
+                    ));
                 }
                 Some(k) if !key_is_sha256(k) => {
                     problems.push(format!(

@@ -53,6 +53,8 @@ LEASE_RULES = [
     # The Secrets keeping sealed client-secret verifiers between restarts, by name only.
     (("",), ("secrets",), ("get", "create", "update", "patch"),
      tuple(f"tollgate-verifier-cache-{i}" for i in range(16))),
+    # The Secret keeping the revocations made at the proxies, by name only.
+    (("",), ("secrets",), ("get", "create", "patch"), ("tollgate-revocations",)),
 ]
 RELEASE_NS_READ_RULES = [
     (("",), ("secrets",), ("get", "list", "watch"), ()),

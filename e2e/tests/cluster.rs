@@ -31,6 +31,11 @@ use tollgate_e2e::proxy::Proxy;
 use tollgate_e2e::wait::{RELOAD, wait_until};
 use tollgate_e2e::workdir::WorkDir;
 
+#[path = "cluster/authorization_code.rs"]
+mod authorization_code;
+#[path = "cluster/revocation.rs"]
+mod revocation;
+
 const CONFIG_TOKEN: &str = "e2e-config-token-0123456789";
 const SIGNING_KEY: [u8; 32] = *b"e2e-signing-key-0123456789abcdef";
 /// Deadline for status conditions (translation, push to both proxies, status write).

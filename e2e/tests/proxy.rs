@@ -69,6 +69,9 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
                     token_format: Default::default(),
                     enable_password_grant: false,
                     provision_key_sha256: None,
+                    enable_authorization_code: false,
+                    pkce: Default::default(),
+                    authorization_code_ttl: 60,
                     anonymous: None,
                     auth_header_name: "authorization".to_owned(),
                     realm: None,
@@ -317,4 +320,199 @@ async fn a_token_rotated_in_the_token_file_is_taken_without_a_restart() {
         proxy.config_hash_with("rotated-token").await.expect("hash"),
         ""
     );
+}
+
+/// The id a revocation names for one of the gateway's opaque tokens: `token_id` of the nonce
+/// that follows the version, key-id length and key id.
+fn token_id_of(token: &str) -> String {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .expect("an opaque token");
+    let start = 2 + usize::from(raw[1]);
+    let nonce: [u8; 24] = raw[start..start + 24].try_into().expect("nonce");
+    tollgate_core::revocation::RevokedId::token(tollgate_core::revocation::token_id(&nonce))
+        .to_string()
+}
+
+/// The revocation channel beside the config channel: only with the config token, never on the
+/// metrics port; a pushed id is refused at once, without a new snapshot; a held poll answers
+/// with what was revoked at this proxy.
+#[tokio::test]
+async fn the_revocation_channel_needs_the_config_token_and_a_pushed_id_is_refused_at_once() {
+    let work = WorkDir::new("proxy-revocation-channel").expect("work dir");
+    let httpbin = Httpbin::start(&work).await.expect("httpbin");
+    let mut proxy = Proxy::start(&work, "proxy-a", CONFIG_TOKEN)
+        .await
+        .expect("proxy starts");
+    let snapshot = quickstart_snapshot(httpbin.port());
+    let pushed = proxy.push_config(&snapshot.to_json()).await.expect("push");
+    assert_eq!(pushed.status, 200, "{}", pushed.describe());
+    proxy.wait_ready().await.expect("ready with a config");
+    let client = proxy.client().expect("client");
+    let token = || async {
+        let response = client
+            .post_form(
+                &proxy.https_url(quickstart::TOKEN_PATH),
+                &[
+                    ("client_id", quickstart::CLIENT_ID),
+                    ("client_secret", quickstart::CLIENT_SECRET),
+                    ("grant_type", "client_credentials"),
+                ],
+            )
+            .await
+            .expect("token request");
+        assert_eq!(response.status, 200, "{}", response.describe());
+        response.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    };
+    let call = |token: String| {
+        let client = &client;
+        let url = proxy.http_url("/anything");
+        async move {
+            let auth = format!("Bearer {token}");
+            client
+                .send(
+                    http::Method::GET,
+                    &url,
+                    &[("authorization", &auth)],
+                    bytes::Bytes::new(),
+                )
+                .await
+                .expect("upstream call")
+                .status
+        }
+    };
+    let (pushed_away, kept) = (token().await, token().await);
+    assert_eq!(call(pushed_away.clone()).await, 200);
+
+    let admin = proxy.config_client().expect("client");
+    let url = proxy.config_url().replace("/config", "/revocations");
+    let auth = format!("Bearer {CONFIG_TOKEN}");
+    let body = serde_json::json!({
+        "entries": [{"id": token_id_of(&pushed_away), "exp": 0}],
+    })
+    .to_string();
+    for headers in [vec![], vec![("authorization", "Bearer wrong-token")]] {
+        let refused = admin
+            .send(
+                http::Method::POST,
+                &url,
+                &headers,
+                bytes::Bytes::from(body.clone()),
+            )
+            .await
+            .expect("POST /revocations");
+        assert_eq!(refused.status, 401, "{}", refused.describe());
+        let refused = admin
+            .get(&format!("{url}?after=0"))
+            .await
+            .expect("GET /revocations");
+        assert_eq!(refused.status, 401, "{}", refused.describe());
+    }
+    let on_metrics = Client::plain()
+        .expect("client")
+        .send(
+            http::Method::POST,
+            &proxy.metrics_url("/revocations"),
+            &[("authorization", &auth)],
+            bytes::Bytes::from(body.clone()),
+        )
+        .await
+        .expect("POST /revocations on the metrics port");
+    assert_eq!(on_metrics.status, 404, "{}", on_metrics.describe());
+    assert_eq!(
+        call(pushed_away.clone()).await,
+        200,
+        "nothing was merged yet"
+    );
+    let garbage = admin
+        .send(
+            http::Method::POST,
+            &url,
+            &[("authorization", &auth)],
+            bytes::Bytes::from_static(b"{\"entries\":[{\"id\":\"x\"}]}"),
+        )
+        .await
+        .expect("POST /revocations");
+    assert_eq!(garbage.status, 400, "{}", garbage.describe());
+
+    let applied = admin
+        .send(
+            http::Method::POST,
+            &url,
+            &[("authorization", &auth)],
+            bytes::Bytes::from(body),
+        )
+        .await
+        .expect("POST /revocations");
+    assert_eq!(applied.status, 200, "{}", applied.describe());
+    assert_eq!(call(pushed_away).await, 401);
+    assert_eq!(call(kept).await, 200);
+    assert_eq!(
+        proxy.config_hash().await.expect("hash"),
+        snapshot.content_hash(),
+        "no new snapshot"
+    );
+
+    // A merged id is not paged out again; one revoked here is, to whoever holds the token.
+    let page = admin
+        .send(
+            http::Method::GET,
+            &format!("{url}?after=0&wait=0"),
+            &[("authorization", &auth)],
+            bytes::Bytes::new(),
+        )
+        .await
+        .expect("GET /revocations");
+    assert_eq!(page.status, 200, "{}", page.describe());
+    assert_eq!(page.json()["seq"], 0);
+    assert_eq!(page.json()["entries"], serde_json::json!([]));
+    let bad_query = admin
+        .send(
+            http::Method::GET,
+            &format!("{url}?after=soon"),
+            &[("authorization", &auth)],
+            bytes::Bytes::new(),
+        )
+        .await
+        .expect("GET /revocations");
+    assert_eq!(bad_query.status, 400, "{}", bad_query.describe());
+    let revoked_here = token().await;
+    let waiting = {
+        let (admin, url, auth) = (admin.clone(), url.clone(), auth.clone());
+        tokio::spawn(async move {
+            admin
+                .send(
+                    http::Method::GET,
+                    &format!("{url}?after=0&wait=30"),
+                    &[("authorization", &auth)],
+                    bytes::Bytes::new(),
+                )
+                .await
+                .expect("GET /revocations")
+        })
+    };
+    let revoked = client
+        .post_form(
+            &proxy.https_url("/auth/oauth2/revoke"),
+            &[
+                ("client_id", quickstart::CLIENT_ID),
+                ("client_secret", quickstart::CLIENT_SECRET),
+                ("token", &revoked_here),
+            ],
+        )
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status, 200, "{}", revoked.describe());
+    let page = waiting.await.expect("the poll returns");
+    assert_eq!(page.status, 200, "{}", page.describe());
+    assert_eq!(
+        page.json()["entries"][0]["id"],
+        token_id_of(&revoked_here).as_str(),
+        "{}",
+        page.describe()
+    );
+    assert_eq!(page.json()["seq"], 1);
 }

@@ -14,8 +14,12 @@ use tollgate_e2e::quickstart;
 use tollgate_e2e::raw::{build_request, raw_http1};
 use tollgate_e2e::wait::{RELOAD, wait_until};
 
+#[path = "standalone/authorization_code.rs"]
+mod authorization_code;
 #[path = "standalone/rate_limit.rs"]
 mod rate_limit;
+#[path = "standalone/revocation.rs"]
+mod revocation;
 
 #[tokio::test]
 async fn a_token_from_a_form_over_https_reaches_the_upstream_with_the_consumer_headers() {
@@ -794,6 +798,18 @@ async fn a_real_oauth_client_discovers_the_endpoints_gets_a_token_and_introspect
     assert_eq!(
         seen["introspected_unknown"],
         serde_json::json!({"active": false})
+    );
+    // authlib's revoke_token (RFC 7009) at the endpoint the metadata names.
+    assert_eq!(
+        seen["metadata"]["revocation_endpoint"],
+        format!("{issuer}/oauth2/revoke"),
+        "{seen}"
+    );
+    assert_eq!(seen["revoked_status"], 200, "{seen}");
+    assert_eq!(
+        seen["introspected_after_revocation"],
+        serde_json::json!({"active": false}),
+        "{seen}"
     );
 }
 

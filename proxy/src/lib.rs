@@ -41,7 +41,7 @@ mod upstream;
 mod fixtures;
 
 pub use options::{Cidr, ProxyOptions, parse_cidrs};
-pub use pipeline::ProxyState;
+pub use pipeline::{ProxyState, Revocations};
 pub use server::{Bound, Error, bind, listen, serve, shutdown_signal};
 /// The TLS client configuration of https backends (the system's roots), for other HTTPS clients
 /// of the gateway such as the controller's key fetches.

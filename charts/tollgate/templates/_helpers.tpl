@@ -176,3 +176,8 @@ checks the recorded requests of the end-to-end suite against the rendered rules.
 {{- define "tollgate.verifierCacheSecretName" -}}
 {{- printf "%s-verifier-cache" (include "tollgate.fullname" .) }}
 {{- end }}
+
+{{/* The Secret where the controller keeps the revocations made at the proxies (RFC 7009). */}}
+{{- define "tollgate.revocationsSecretName" -}}
+{{- printf "%s-revocations" (include "tollgate.fullname" .) }}
+{{- end }}

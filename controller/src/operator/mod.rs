@@ -20,6 +20,7 @@ pub mod programmed;
 pub mod push_client;
 pub mod pusher;
 pub mod reconcile;
+pub mod revocations;
 pub mod status;
 pub mod status_writer;
 pub mod stores;
@@ -39,6 +40,7 @@ use self::plan::NamespacedName;
 use self::push_client::PushClient;
 use self::pusher::{PushSettings, Pusher};
 use self::reconcile::{ConfigTls, Pipeline, Settings};
+use self::revocations::RevocationHub;
 use self::status_writer::StatusWriter;
 use self::stores::{Scope, WatchPlan};
 use self::verifier_store::VerifierStore;
@@ -70,6 +72,14 @@ pub struct RunArgs {
         default_value = "tollgate-verifier-cache"
     )]
     pub verifier_cache_secret: String,
+    /// Name of the Secret (in the config-token Secret's namespace) where the revocations made
+    /// at the proxies (RFC 7009) are kept until the tokens they name expire.
+    #[arg(
+        long,
+        env = "TOLLGATE_REVOCATIONS_SECRET",
+        default_value = "tollgate-revocations"
+    )]
+    pub revocations_secret: String,
     /// The class of objects this controller serves: those annotated `tollgate.dev/class: NAME`,
     /// and those without the annotation when NAME is the default `tollgate`. Two installs in one
     /// cluster each take a class and never touch the other's objects.
@@ -299,6 +309,16 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         Arc::clone(&metrics),
     )
     .with_leadership(leadership);
+    let revocations = RevocationHub::new(Some(revocations::SecretAt {
+        api: kube::Api::namespaced(client.clone(), &args.config_token_secret.namespace),
+        at: NamespacedName {
+            namespace: args.config_token_secret.namespace.clone(),
+            name: args.revocations_secret.clone(),
+        },
+        field_manager: args.field_manager.clone(),
+    }));
+    let keep_revocations = tokio::spawn(Arc::clone(&revocations).keep(stopped(stop_rx.clone())));
+    let pusher = pusher.with_revocations(revocations);
     let settings = settings(&args, config_tls, push_client);
     let hash_pool = {
         let changed = Arc::clone(&changed);
@@ -343,6 +363,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     let pipeline = pipeline.with_jwks(jwks_cache, jwks_wake);
     pipeline.run(changed, leader_rx, stopped(stop_rx)).await;
     jwks_task.abort();
+    keep_revocations.abort();
 
     // The pipeline stopped pushing; now give the Lease up so a follower takes over at once.
     if let Ok(mut elector) = election.await

@@ -1,5 +1,7 @@
 //! The client side of the config channel (docs/CONTRACTS.md, admin port): `GET /config` to learn
-//! a proxy's hash, `POST /config` with the full snapshot and the bearer token when it differs.
+//! a proxy's hash, `POST /config` with the full snapshot and the bearer token when it differs;
+//! and of the revocation channel beside it (`GET /revocations`, long-polled, and
+//! `POST /revocations`).
 //! The token and the reply bodies are `tollgate_core::config_channel`'s, which the proxy writes.
 //!
 //! With a [`ChannelTrust`] every exchange is HTTPS: the proxy must present a certificate the
@@ -16,6 +18,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tollgate_core::config_channel::{self, Applied, ConfigStatus, ConfigToken, Message, Rejected};
+use tollgate_core::revocation::{self, RevocationPage};
 
 /// Largest response body read from a proxy (hash or error list).
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -151,6 +154,63 @@ impl PushClient {
         };
         *current = trust;
         changed
+    }
+
+    /// A client sharing this one's trust (and its later changes), with another timeout: the
+    /// revocation long poll is held longer than any config exchange may take.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            security: Arc::clone(&self.security),
+            timeout,
+        }
+    }
+
+    /// `GET /revocations?after=<after>&wait=<wait>`: the ids revoked at the proxy since `after`,
+    /// held by the proxy up to `wait` while there are none.
+    pub async fn revocations_page(
+        &self,
+        addr: &str,
+        token: &ConfigToken,
+        after: u64,
+        wait: Duration,
+    ) -> Result<RevocationPage, Error> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(format!(
+                "{}://{addr}{}?after={after}&wait={}",
+                self.scheme(),
+                revocation::PATH,
+                wait.as_secs()
+            ))
+            .header(header::AUTHORIZATION, token.authorization())
+            .body(Full::new(Bytes::new()))?;
+        let (status, body) = self.send(addr, request).await?;
+        match status {
+            StatusCode::OK => Ok(serde_json::from_slice::<RevocationPage>(&body)?),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(Error::Unauthorized),
+            other => Err(Error::Status(other.as_u16())),
+        }
+    }
+
+    /// `POST /revocations` with `body` (a `RevocationPush`): the proxy merges it at once.
+    pub async fn push_revocations(
+        &self,
+        addr: &str,
+        token: &ConfigToken,
+        body: Bytes,
+    ) -> Result<(), Error> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}://{addr}{}", self.scheme(), revocation::PATH))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, token.authorization())
+            .body(Full::new(body))?;
+        let (status, _) = self.send(addr, request).await?;
+        match status {
+            StatusCode::OK => Ok(()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(Error::Unauthorized),
+            other => Err(Error::Status(other.as_u16())),
+        }
     }
 
     /// Whether exchanges use TLS.

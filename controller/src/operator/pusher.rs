@@ -24,6 +24,7 @@ use tollgate_core::config_channel::ConfigToken;
 use super::lease::Leadership;
 use super::metrics::{ControllerMetrics, PushMetric};
 use super::push_client::PushClient;
+use super::revocations::RevocationHub;
 
 /// A snapshot ready to push: its canonical bytes and content hash.
 #[derive(Debug)]
@@ -103,6 +104,9 @@ pub struct Pusher {
     leadership: Option<Arc<Leadership>>,
     /// Plugins whose issuer's keys a replica reported lacking a token's `kid` (`jwksWanted`).
     jwks_wanted: Arc<Mutex<BTreeSet<String>>>,
+    /// The merged revocation set, exchanged with every replica (see [`super::revocations`]).
+    revocations: Option<Arc<RevocationHub>>,
+    exchanges: HashMap<String, JoinHandle<()>>,
 }
 
 impl Pusher {
@@ -124,7 +128,15 @@ impl Pusher {
             metrics,
             leadership: None,
             jwks_wanted: Arc::default(),
+            revocations: None,
+            exchanges: HashMap::new(),
         }
+    }
+
+    /// Exchanges revocations with every replica through `hub`.
+    pub fn with_revocations(mut self, hub: Arc<RevocationHub>) -> Self {
+        self.revocations = Some(hub);
+        self
     }
 
     /// The plugins replicas reported since the last call (see [`Self::jwks_wanted`]).
@@ -175,15 +187,29 @@ impl Pusher {
                 metrics: Arc::clone(&self.metrics),
                 leadership: self.leadership.clone(),
                 jwks_wanted: Arc::clone(&self.jwks_wanted),
+                revocations: self.revocations.clone(),
             };
             self.workers
                 .insert(addr.clone(), tokio::spawn(worker.run()));
+            if let Some(hub) = &self.revocations {
+                let exchange = super::revocations::exchange(
+                    addr.clone(),
+                    self.client.clone(),
+                    self.token.subscribe(),
+                    Arc::clone(hub),
+                    self.settings.backoff,
+                );
+                self.exchanges.insert(addr.clone(), tokio::spawn(exchange));
+            }
         }
     }
 
     /// Stops every worker (this replica lost the lead, or shuts down).
     pub fn stop(&mut self) {
         self.retain(&BTreeSet::new(), "stopped pushing to proxy replica");
+        if let Some(hub) = &self.revocations {
+            hub.unload();
+        }
     }
 
     /// Stops the workers of replicas not in `targets`.
@@ -197,6 +223,9 @@ impl Pusher {
         for addr in gone {
             if let Some(worker) = self.workers.remove(&addr) {
                 worker.abort();
+            }
+            if let Some(exchange) = self.exchanges.remove(&addr) {
+                exchange.abort();
             }
             if let Ok(mut acks) = self.acks.lock() {
                 acks.remove(&addr);
@@ -214,7 +243,7 @@ impl Pusher {
 
 impl Drop for Pusher {
     fn drop(&mut self) {
-        for worker in self.workers.values() {
+        for worker in self.workers.values().chain(self.exchanges.values()) {
             worker.abort();
         }
     }
@@ -231,6 +260,7 @@ struct Worker {
     metrics: Arc<ControllerMetrics>,
     leadership: Option<Arc<Leadership>>,
     jwks_wanted: Arc<Mutex<BTreeSet<String>>>,
+    revocations: Option<Arc<RevocationHub>>,
 }
 
 /// Per-worker memory between rounds.
@@ -294,6 +324,18 @@ impl Worker {
                         None => return self.settings.recheck,
                     },
                 };
+                if let Some(hub) = &self.revocations {
+                    // A replica without the config (new, or restarted) gets the revocations
+                    // first, so it never serves a revoked token once ready.
+                    hub.load_if_needed().await;
+                    if let Err(e) = self
+                        .client
+                        .push_revocations(&self.addr, token, hub.push_body())
+                        .await
+                    {
+                        tracing::warn!(proxy = %self.addr, error = %e, "pushing revocations before the snapshot failed");
+                    }
+                }
                 tracing::info!(proxy = %self.addr, hash = %desired.hash, bytes = desired.body.len(), epoch, "pushing snapshot");
                 self.client
                     .push(&self.addr, desired.body.clone(), token, epoch)

@@ -269,8 +269,9 @@ pub enum RateLimitPolicy {
 /// Settings of Kong's `oauth2` plugin (same names, camelCase).
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.enableClientCredentials || self.enablePasswordGrant").message("enable at least one grant: enableClientCredentials or enablePasswordGrant"))]
+#[x_kube(validation = Rule::new("self.enableClientCredentials || self.enablePasswordGrant || self.enableAuthorizationCode").message("enable at least one grant: enableClientCredentials, enablePasswordGrant or enableAuthorizationCode"))]
 #[x_kube(validation = Rule::new("!self.enablePasswordGrant || has(self.provisionKeySecretRef)").message("enablePasswordGrant requires provisionKeySecretRef"))]
+#[x_kube(validation = Rule::new("!self.enableAuthorizationCode || has(self.provisionKeySecretRef)").message("enableAuthorizationCode requires provisionKeySecretRef"))]
 #[x_kube(validation = Rule::new("!self.mandatoryScope || (has(self.scopes) && size(self.scopes) > 0)").message("mandatoryScope requires scopes"))]
 pub struct OAuth2Settings {
     /// Enable the client-credentials grant (at least one grant must be enabled, as in Kong).
@@ -282,6 +283,27 @@ pub struct OAuth2Settings {
     /// grant; prefer others for new applications.
     #[serde(default)]
     pub enable_password_grant: bool,
+    /// Enable Kong's authorization code grant. The gateway shows no login page: the
+    /// application's backend authenticates the user, then posts to `<route path>/oauth2/authorize`
+    /// with the provision key, `authenticated_userid`, `client_id`, `response_type=code`,
+    /// `redirect_uri` (one of the client's `redirectUris`), `scope`, `state` and the PKCE
+    /// `code_challenge`; the answer is `{"redirect_uri": "...?code=...&state=..."}`. The client
+    /// exchanges the code at the token endpoint (`grant_type=authorization_code`, with its
+    /// `code_verifier`). Codes are single use and expire after `authorizationCodeTtl`.
+    #[serde(default)]
+    pub enable_authorization_code: bool,
+    /// When the authorization code grant needs PKCE (Kong's `pkce`): `lax` (the default):
+    /// public clients must, confidential ones may, with `S256` or `plain`; `strict`: every
+    /// client must, with `S256` only; `none`: PKCE is optional, except that public clients
+    /// must use it all the same (unlike Kong). A code issued with a challenge always needs its
+    /// verifier.
+    #[serde(default)]
+    pub pkce: Pkce,
+    /// Lifetime of an authorization code in seconds (Kong: 300). A redeemed code's id is kept
+    /// in the revocation store until the code expires, so short codes keep the store small.
+    #[serde(default = "default_authorization_code_ttl")]
+    #[schemars(range(min = 1, max = 600))]
+    pub authorization_code_ttl: i64,
     /// The Secret (labelled `tollgate.dev/secret`, same namespace) holding the plugin's
     /// provision key, at least 32 characters: what the password grant, and the client
     /// credentials grant when it names an `authenticated_userid`, must present.
@@ -483,6 +505,23 @@ impl Default for OpenIdConnectSettings {
 
 fn default_param_types() -> Vec<BearerTokenParamType> {
     vec![BearerTokenParamType::Header]
+}
+
+fn default_authorization_code_ttl() -> i64 {
+    60
+}
+
+/// When the authorization code grant needs PKCE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Pkce {
+    /// Optional for confidential clients; public clients must still use it.
+    None,
+    /// Public clients must use PKCE, confidential clients may (`S256` or `plain`).
+    #[default]
+    Lax,
+    /// Every client must use PKCE, with `S256`.
+    Strict,
 }
 
 /// The format of an oauth2 plugin's access tokens.

@@ -72,8 +72,10 @@ pub struct OAuth2CredentialSpec {
     /// the controller either way, and argon2id keeps a leaked snapshot useless to an attacker.
     #[serde(default = "default_true")]
     pub hash_secret: bool,
-    /// Redirect URIs of the application (kept for the authorization-code grant; not used by the
-    /// client-credentials grant). Absolute URIs without a fragment.
+    /// Redirect URIs of the application, absolute and without a fragment: where the
+    /// authorization code grant may send a code. A request's `redirect_uri` must equal one of
+    /// them exactly (no prefix or pattern matching); without one, the first is used. A client
+    /// without redirect URIs cannot use the authorization code grant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(length(min = 1, max = 2048)))]
     pub redirect_uris: Vec<String>,

@@ -152,6 +152,7 @@ pub async fn start(
             .with_policy(policy)
             .with_jwks(Arc::clone(&jwks_cache), Arc::clone(&jwks_wake));
     let proxy = Arc::new(ProxyState::new());
+    load_revocations(&state_dir, &proxy);
 
     scan(&mut dir)?;
     // The first configuration waits for every client secret to be hashed (kept verifiers make
@@ -211,6 +212,11 @@ pub async fn start(
         async move {
             let _ = jwks_stop.wait_for(|stop| *stop).await;
         },
+    ));
+    tokio::spawn(keep_revocations(
+        state_dir.clone(),
+        Arc::clone(&proxy),
+        stop_rx.clone(),
     ));
     let mut serve_stop = stop_rx.clone();
     let server = tokio::spawn(bound.serve(proxy.clone(), async move {
@@ -383,6 +389,67 @@ fn load_incarnations(state_dir: &StateDir) -> Result<Incarnations, Error> {
     match loaded {
         Some(loaded) => Ok(loaded),
         None => Incarnations::new().map_err(Error::Incarnations),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Puts the revocations of a previous run back into the proxy's store. An unreadable file is
+/// reported and left in place (the next write replaces it): tokens it named are accepted again
+/// until they expire, which the warning says.
+fn load_revocations(state_dir: &StateDir, proxy: &ProxyState) {
+    let entries = match state_dir.read_revocations() {
+        Ok(None) => return,
+        Ok(Some(bytes)) => match tollgate_core::revocation::decode(&bytes) {
+            Ok(entries) => entries,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the kept revocations; tokens revoked before are accepted again until they expire");
+                return;
+            }
+        },
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the kept revocations; tokens revoked before are accepted again until they expire");
+            return;
+        }
+    };
+    let now = unix_now();
+    match proxy.revocations().merge(entries, now) {
+        Ok(kept) => tracing::info!(revocations = kept, "revocations kept from the previous run"),
+        Err(err) => tracing::warn!(error = %err, "not every kept revocation fits the store"),
+    }
+}
+
+/// Writes the revocation store to the state directory whenever it changes (within
+/// milliseconds of a revocation), and once more at shutdown.
+async fn keep_revocations(
+    state_dir: StateDir,
+    proxy: Arc<ProxyState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut changes = proxy.revocations().subscribe();
+    loop {
+        let stopping = tokio::select! {
+            changed = changes.changed() => changed.is_err(),
+            _ = stop.wait_for(|stop| *stop) => true,
+        };
+        let now = unix_now();
+        let bytes = tollgate_core::revocation::encode(&proxy.revocations().live(now));
+        let dir = state_dir.clone();
+        let written = tokio::task::spawn_blocking(move || dir.write_revocations(&bytes)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "cannot keep the revocations; a restart forgets those made since the last write")
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot keep the revocations"),
+        }
+        if stopping {
+            return;
+        }
     }
 }
 

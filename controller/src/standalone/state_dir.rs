@@ -1,5 +1,6 @@
 //! The state directory of standalone mode (`--state-dir`, default `.tollgate-state`): the
-//! generated signing key (so tokens survive restarts) and the self-signed TLS certificate.
+//! generated signing key (so tokens survive restarts), the self-signed TLS certificate, the kept
+//! verifiers and incarnations, and the revocation store (so revocations survive restarts).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,9 @@ pub const TLS_KEY_FILE: &str = "tls.key";
 pub const VERIFIER_CACHE_FILE: &str = "verifier-cache";
 /// Incarnation counters of credentials and plugins (see `standalone::incarnations`).
 pub const INCARNATIONS_FILE: &str = "incarnations.json";
+/// The revocation store (`tollgate_core::revocation::encode`): revoked token ids with their
+/// expiries, so a revocation survives restarts.
+pub const REVOCATIONS_FILE: &str = "revocations";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -128,6 +132,16 @@ impl StateDir {
     /// The incarnation counters of a previous run (`None` when there are none yet).
     pub fn read_incarnations(&self) -> Result<Option<Vec<u8>>, Error> {
         self.read_optional(INCARNATIONS_FILE)
+    }
+
+    /// The revocation store of a previous run (`None` when there is none yet).
+    pub fn read_revocations(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.read_optional(REVOCATIONS_FILE)
+    }
+
+    /// Replaces the revocation store (mode 0600, atomically).
+    pub fn write_revocations(&self, bytes: &[u8]) -> Result<(), Error> {
+        write_private(&self.dir.join(REVOCATIONS_FILE), bytes)
     }
 
     /// Replaces the incarnation counters (mode 0600, atomically).

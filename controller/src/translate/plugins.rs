@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use tollgate_core::snapshot::{
-    self, AcceptNamespaces, OAuth2Config, OpenIdConnectConfig, PluginConfig, RateLimitingConfig,
-    TokenFormat,
+    self, AcceptNamespaces, DEFAULT_AUTHORIZATION_CODE_TTL, MAX_AUTHORIZATION_CODE_TTL,
+    OAuth2Config, OpenIdConnectConfig, Pkce, PluginConfig, RateLimitingConfig, TokenFormat,
 };
 
 use super::consumers::{ConsumerLookup, Consumers};
@@ -19,7 +19,7 @@ use crate::jwks::IssuerKeys;
 use crate::resources::AuthPlugin;
 use crate::resources::auth_plugin::{
     AllowedNamespaces, AuthMethod, BearerTokenParamType, ConsumerBy, FromNamespaces, LimitBy,
-    OAuth2Settings, OpenIdConnectSettings, PluginType, RateLimitingSettings,
+    OAuth2Settings, OpenIdConnectSettings, Pkce as SpecPkce, PluginType, RateLimitingSettings,
     TokenFormat as SpecTokenFormat,
 };
 
@@ -237,11 +237,20 @@ fn oauth2(
     secrets: &SecretIndex<'_>,
 ) -> Result<OAuth2Config, Vec<Found>> {
     let mut found = Vec::new();
-    if !s.enable_client_credentials && !s.enable_password_grant {
+    if !s.enable_client_credentials && !s.enable_password_grant && !s.enable_authorization_code {
         found.push(invalid(
-            "enable at least one grant: enableClientCredentials or enablePasswordGrant",
+            "enable at least one grant: enableClientCredentials, enablePasswordGrant or enableAuthorizationCode",
         ));
     }
+    let authorization_code_ttl = u64::try_from(s.authorization_code_ttl)
+        .ok()
+        .filter(|ttl| (1..=MAX_AUTHORIZATION_CODE_TTL).contains(ttl))
+        .unwrap_or_else(|| {
+            found.push(invalid(format!(
+                "authorizationCodeTtl must be 1 to {MAX_AUTHORIZATION_CODE_TTL} seconds"
+            )));
+            DEFAULT_AUTHORIZATION_CODE_TTL
+        });
     let provision_key_sha256 = provision_key(s, at, secrets, &mut found);
     if s.mandatory_scope && s.scopes.is_empty() {
         found.push(invalid("mandatoryScope requires scopes"));
@@ -283,6 +292,13 @@ fn oauth2(
         },
         enable_password_grant: s.enable_password_grant,
         provision_key_sha256,
+        enable_authorization_code: s.enable_authorization_code,
+        pkce: match s.pkce {
+            SpecPkce::None => Pkce::None,
+            SpecPkce::Lax => Pkce::Lax,
+            SpecPkce::Strict => Pkce::Strict,
+        },
+        authorization_code_ttl,
     })
 }
 
@@ -302,6 +318,11 @@ fn provision_key(
         if s.enable_password_grant {
             found.push(invalid(
                 "enablePasswordGrant requires provisionKeySecretRef",
+            ));
+        }
+        if s.enable_authorization_code {
+            found.push(invalid(
+                "enableAuthorizationCode requires provisionKeySecretRef",
             ));
         }
         return None;

@@ -7,7 +7,7 @@
 //! owns only the paths under its prefix, so the document is served under the prefix, as other
 //! path-based gateways do, and clients are given its URL.
 
-use crate::snapshot::{OAuth2Config, TokenFormat};
+use crate::snapshot::{OAuth2Config, Pkce, TokenFormat};
 use crate::validate::is_valid_host;
 
 /// The well-known suffix the document is served at.
@@ -54,7 +54,15 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
     if config.enable_password_grant {
         grants.push("password");
     }
+    if config.enable_authorization_code {
+        grants.push("authorization_code");
+    }
     let auth_methods = ["client_secret_basic", "client_secret_post"];
+    // Public clients redeem their codes with their client id alone (and PKCE).
+    let mut token_auth_methods = auth_methods.to_vec();
+    if config.enable_authorization_code {
+        token_auth_methods.push("none");
+    }
     let mut body = serde_json::Map::new();
     body.insert("issuer".into(), issuer.into());
     body.insert(
@@ -65,15 +73,38 @@ pub fn metadata_document(config: &OAuth2Config, issuer: &str) -> Vec<u8> {
         "introspection_endpoint".into(),
         format!("{issuer}/oauth2/introspect").into(),
     );
+    body.insert(
+        "revocation_endpoint".into(),
+        format!("{issuer}/oauth2/revoke").into(),
+    );
     body.insert("grant_types_supported".into(), grants.into());
-    // REQUIRED by RFC 8414 even without an authorization endpoint: no response type is served.
-    body.insert("response_types_supported".into(), Vec::<&str>::new().into());
+    if config.enable_authorization_code {
+        // Kong's API-driven endpoint: the application's backend posts to it with the
+        // provision key; it shows no page to the user.
+        body.insert(
+            "authorization_endpoint".into(),
+            format!("{issuer}/oauth2/authorize").into(),
+        );
+        body.insert("response_types_supported".into(), vec!["code"].into());
+        let methods = match config.pkce {
+            Pkce::Strict => vec!["S256"],
+            Pkce::Lax | Pkce::None => vec!["S256", "plain"],
+        };
+        body.insert("code_challenge_methods_supported".into(), methods.into());
+    } else {
+        // REQUIRED by RFC 8414 even without an authorization endpoint: none is served.
+        body.insert("response_types_supported".into(), Vec::<&str>::new().into());
+    }
     body.insert(
         "token_endpoint_auth_methods_supported".into(),
-        auth_methods.as_slice().into(),
+        token_auth_methods.into(),
     );
     body.insert(
         "introspection_endpoint_auth_methods_supported".into(),
+        auth_methods.as_slice().into(),
+    );
+    body.insert(
+        "revocation_endpoint_auth_methods_supported".into(),
         auth_methods.as_slice().into(),
     );
     if !config.scopes.is_empty() {
@@ -101,6 +132,9 @@ mod tests {
             token_format: Default::default(),
             enable_password_grant: false,
             provision_key_sha256: None,
+            enable_authorization_code: false,
+            pkce: Default::default(),
+            authorization_code_ttl: 60,
             anonymous: None,
             auth_header_name: "authorization".into(),
             realm: None,
@@ -165,6 +199,11 @@ mod tests {
             doc["introspection_endpoint"],
             "https://gw/auth/oauth2/introspect"
         );
+        assert_eq!(doc["revocation_endpoint"], "https://gw/auth/oauth2/revoke");
+        assert_eq!(
+            doc["revocation_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post"])
+        );
         assert_eq!(
             doc["grant_types_supported"],
             serde_json::json!(["client_credentials"])
@@ -185,6 +224,42 @@ mod tests {
         assert!(
             doc.get("jwks_uri").is_none(),
             "opaque tokens: no keys to publish"
+        );
+
+        assert!(doc.get("authorization_endpoint").is_none());
+        assert!(doc.get("code_challenge_methods_supported").is_none());
+        assert_eq!(
+            doc["token_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post"])
+        );
+
+        let mut code = config();
+        code.enable_authorization_code = true;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&metadata_document(&code, "https://gw/auth")).expect("json");
+        assert_eq!(
+            doc["authorization_endpoint"],
+            "https://gw/auth/oauth2/authorize"
+        );
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["client_credentials", "authorization_code"])
+        );
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256", "plain"])
+        );
+        assert_eq!(
+            doc["token_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+        );
+        code.pkce = Pkce::Strict;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&metadata_document(&code, "https://gw/auth")).expect("json");
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
         );
 
         let mut jwt = config();

@@ -1,6 +1,10 @@
 //! OAuth 2.0 decisions, as pure functions the proxy calls:
-//! - [`token_endpoint`]: `POST …/oauth2/token` (client credentials grant), RFC 6749;
+//! - [`token_endpoint`]: `POST …/oauth2/token` (client credentials, password and authorization
+//!   code grants), RFC 6749;
+//! - [`authorize_endpoint`]: Kong's API-driven `POST …/oauth2/authorize`, which issues
+//!   authorization codes; [`code`]: the sealed codes, PKCE (RFC 7636) and single use;
 //! - [`introspect_endpoint`]: `POST …/oauth2/introspect` (RFC 7662) for the gateway's own tokens;
+//! - [`revoke_endpoint`]: `POST …/oauth2/revoke` (RFC 7009);
 //! - [`metadata`]: the authorization server metadata document (RFC 8414);
 //! - [`extract`]: where a request's access token comes from (per plugin), `hide_credentials`;
 //! - [`verify`]: turning an opened token into an [`Identity`] or an RFC 6750 error;
@@ -9,11 +13,14 @@
 //! Kong's texts and statuses are kept wherever a client would notice; where Kong breaks an RFC
 //! the RFC wins and the doc comment of the function says so.
 
+pub mod authorize_endpoint;
+pub mod code;
 pub mod extract;
 pub mod identity;
 pub mod introspect_endpoint;
 pub mod metadata;
 mod params;
+pub mod revoke_endpoint;
 pub mod token_endpoint;
 pub mod verify;
 

@@ -15,6 +15,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
+use super::code::{CodeClaims, check_verifier, redirect_uri_hash};
 use super::params::{Params, form_decode, media_type, parse_form, parse_json, printable};
 use super::{
     CredentialEntry, MAX_QUERY_LEN, MAX_TOKEN_BODY_LEN, OAuthError, TOKEN_ENDPOINT_HEADERS,
@@ -72,6 +73,8 @@ pub enum GrantType {
     /// Kong's password grant: no user password, but the plugin's provision key and the
     /// `authenticated_userid` the application vouches for.
     Password,
+    /// A code from the authorization endpoint (`enableAuthorizationCode`), with PKCE.
+    AuthorizationCode,
 }
 
 /// How the client authenticated.
@@ -99,6 +102,12 @@ pub struct TokenRequest {
     /// The end user the application vouches for (`authenticated_userid`).
     pub authenticated_userid: Option<String>,
     provision_key: Option<String>,
+    /// The authorization code (`grant_type=authorization_code`).
+    code: Option<String>,
+    /// The `redirect_uri` the code was sent to (`grant_type=authorization_code`).
+    pub redirect_uri: Option<String>,
+    /// The PKCE `code_verifier` (`grant_type=authorization_code`).
+    code_verifier: Option<String>,
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -113,6 +122,8 @@ impl std::fmt::Debug for TokenRequest {
             .field("grant_type", &self.grant_type)
             .field("scope", &self.scope)
             .field("authenticated_userid", &self.authenticated_userid)
+            .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .field("redirect_uri", &self.redirect_uri)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +132,16 @@ impl TokenRequest {
     /// The presented secret, to verify against the credential's verifier.
     pub fn client_secret(&self) -> Option<&[u8]> {
         self.client_secret.as_deref().map(str::as_bytes)
+    }
+
+    /// The authorization code presented (`grant_type=authorization_code`).
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The PKCE verifier presented (`grant_type=authorization_code`).
+    pub fn code_verifier(&self) -> Option<&str> {
+        self.code_verifier.as_deref()
     }
 }
 
@@ -245,6 +266,9 @@ pub fn parse_token_request(
             GrantType::ClientCredentials
         }
         Some("password") if config.enable_password_grant => GrantType::Password,
+        Some("authorization_code") if config.enable_authorization_code => {
+            GrantType::AuthorizationCode
+        }
         Some(_) => {
             return Err(token_error(
                 400,
@@ -257,7 +281,11 @@ pub fn parse_token_request(
         return Err(invalid_client(auth_method));
     };
 
-    let scope = granted_scope(config, params.get("scope"))?;
+    // An authorization code carries the scope granted at the authorization endpoint.
+    let scope = match grant_type {
+        GrantType::AuthorizationCode => None,
+        _ => granted_scope(config, params.get("scope"))?,
+    };
     Ok(TokenRequest {
         client_id,
         client_secret,
@@ -267,6 +295,9 @@ pub fn parse_token_request(
         state: params.take("state"),
         authenticated_userid: params.take("authenticated_userid"),
         provision_key: params.take("provision_key"),
+        code: params.take("code"),
+        redirect_uri: params.take("redirect_uri"),
+        code_verifier: params.take("code_verifier"),
     })
 }
 
@@ -384,7 +415,7 @@ pub fn check_credential_scope(
 }
 
 /// Kong `retrieve_scope`: space-separated, each in `config.scopes`, duplicates dropped.
-fn granted_scope(
+pub(crate) fn granted_scope(
     config: &OAuth2Config,
     requested: Option<&str>,
 ) -> Result<Option<String>, OAuthError> {
@@ -441,8 +472,9 @@ pub fn secret_check<'a>(
 /// 1. unknown client → `invalid_client` (401 + Basic challenge after Basic, else 400);
 /// 2. public client with a secret → 400 `invalid_request` "client_secret is disallowed for
 ///    public clients";
-/// 3. public client → 400 `unauthorized_client` (the client credentials grant needs a
-///    confidential client, RFC 6749 §4.4);
+/// 3. public client → 400 `unauthorized_client` for the client credentials grant (it needs a
+///    confidential client, RFC 6749 §4.4); the password and authorization code grants take
+///    public clients by their client id alone;
 /// 4. confidential client without a secret, or a wrong secret → `invalid_client`.
 pub fn authorize_client(
     req: &TokenRequest,
@@ -456,7 +488,14 @@ pub fn authorize_client(
         ClientType::Public if req.client_secret.is_some() => Err(invalid_request(
             "client_secret is disallowed for public clients",
         )),
-        ClientType::Public if req.grant_type == GrantType::Password => Ok(()),
+        ClientType::Public
+            if matches!(
+                req.grant_type,
+                GrantType::Password | GrantType::AuthorizationCode
+            ) =>
+        {
+            Ok(())
+        }
         ClientType::Public => Err(token_error(
             400,
             "unauthorized_client",
@@ -478,6 +517,10 @@ pub fn authorize_client(
 ///
 /// The key is compared by its SHA-256, in constant time.
 pub fn check_provision(config: &OAuth2Config, req: &TokenRequest) -> Result<(), OAuthError> {
+    if req.grant_type == GrantType::AuthorizationCode {
+        // The key was presented at the authorization endpoint; the code carries the user.
+        return Ok(());
+    }
     let key_needed = req.grant_type == GrantType::Password || req.authenticated_userid.is_some();
     if key_needed && !provision_key_matches(config, req.provision_key.as_deref()) {
         return Err(token_error(
@@ -503,7 +546,7 @@ pub fn check_provision(config: &OAuth2Config, req: &TokenRequest) -> Result<(), 
     }
 }
 
-fn provision_key_matches(config: &OAuth2Config, presented: Option<&str>) -> bool {
+pub(crate) fn provision_key_matches(config: &OAuth2Config, presented: Option<&str>) -> bool {
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
     let (Some(want), Some(presented)) = (config.provision_key_sha256.as_deref(), presented) else {
@@ -511,6 +554,60 @@ fn provision_key_matches(config: &OAuth2Config, presented: Option<&str>) -> bool
     };
     let got = crate::snapshot::hex(&Sha256::digest(presented.as_bytes()));
     got.as_bytes().ct_eq(want.as_bytes()).into()
+}
+
+/// Redeems an authorization code (`grant_type=authorization_code`) for the authenticated
+/// client `credential` (UUID bytes `credential_id`, current secret epoch `epoch`) at `plugin`,
+/// once `opened` is [`CodeClaims::open`] of the presented code. In this order:
+/// 1. the client has redirect URIs, else `invalid_client` (Kong);
+/// 2. the `redirect_uri` (default: the client's first) is one of them, else `invalid_request`
+///    "Invalid redirect_uri that does not match with any redirect_uri created with the
+///    application" (Kong);
+/// 3. a code was sent, opens with the ring, was issued by this plugin to this client under its
+///    current secret, has not expired, and was sent to this `redirect_uri`; else `invalid_grant`
+///    "Invalid code" (RFC 6749 §5.2; Kong answers `invalid_request` for an unknown code);
+/// 4. PKCE ([`super::code::check_verifier`]).
+///
+/// Single use is the caller's: record [`CodeClaims::id`] and refuse a code seen before.
+#[allow(clippy::too_many_arguments)]
+pub fn check_code(
+    config: &OAuth2Config,
+    plugin: &Plugin,
+    req: &TokenRequest,
+    credential: &Credential,
+    credential_id: [u8; 16],
+    epoch: u64,
+    opened: Option<Result<CodeClaims, crate::token::TokenError>>,
+    now: u64,
+) -> Result<CodeClaims, OAuthError> {
+    let Some(first) = credential.redirect_uris.first() else {
+        return Err(invalid_client(req.auth_method));
+    };
+    let redirect_uri = req.redirect_uri.as_deref().unwrap_or(first);
+    if !credential.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(invalid_request(
+            "Invalid redirect_uri that does not match with any redirect_uri created with the application",
+        ));
+    }
+    let invalid_code = || token_error(400, "invalid_grant", "Invalid code");
+    let Some(Ok(code)) = opened else {
+        return Err(invalid_code());
+    };
+    let valid = code.plugin == plugin_binding(&plugin.id, &plugin.incarnation)
+        && code.credential_id == credential_id
+        && code.epoch == epoch
+        && !code.is_expired(now)
+        && code.redirect_uri_hash == redirect_uri_hash(redirect_uri);
+    if !valid {
+        return Err(invalid_code());
+    }
+    check_verifier(
+        config,
+        credential.client_type,
+        &code,
+        req.code_verifier.as_deref(),
+    )?;
+    Ok(code)
 }
 
 /// The claims of a token issued by `plugin` to a credential at `now` (unix seconds): global to

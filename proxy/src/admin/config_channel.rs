@@ -107,14 +107,14 @@ fn read_token(path: &Path) -> std::io::Result<Option<ConfigToken>> {
 }
 
 /// A reply of the config channel's wire format ([`config_channel`]).
-fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<ProxyBody> {
+pub(super) fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<ProxyBody> {
     match serde_json::to_vec(body) {
         Ok(bytes) => respond::json_bytes(status, Bytes::from(bytes)),
         Err(_) => respond::static_json(StatusCode::INTERNAL_SERVER_ERROR, respond::INTERNAL),
     }
 }
 
-fn message(status: StatusCode, message: &str) -> Response<ProxyBody> {
+pub(super) fn message(status: StatusCode, message: &str) -> Response<ProxyBody> {
     reply(
         status,
         &Message {
@@ -124,12 +124,12 @@ fn message(status: StatusCode, message: &str) -> Response<ProxyBody> {
 }
 
 /// Whether `presented` is `Bearer <token>` ([`TokenSource::authorizes`]: constant time).
-fn authorized(expected: &TokenSource, presented: Option<&HeaderValue>) -> bool {
+pub(super) fn authorized(expected: &TokenSource, presented: Option<&HeaderValue>) -> bool {
     presented.is_some_and(|value| expected.authorizes(value.as_bytes()))
 }
 
 /// 401 with a `Bearer` challenge.
-fn unauthorized() -> Response<ProxyBody> {
+pub(super) fn unauthorized() -> Response<ProxyBody> {
     let mut response = message(StatusCode::UNAUTHORIZED, "missing or invalid config token");
     response
         .headers_mut()

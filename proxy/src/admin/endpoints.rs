@@ -9,10 +9,12 @@ use http::{Method, Request, Response, StatusCode};
 
 use super::config_channel::{self, AdminOptions};
 use super::metrics;
+use super::revocation_channel;
 use crate::pipeline::ProxyState;
 use crate::shared::respond::message;
 use crate::upstream::ProxyBody;
 use tollgate_core::config_channel as wire;
+use tollgate_core::revocation;
 
 fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
     let mut response = Response::new(ProxyBody::full(body));
@@ -49,8 +51,8 @@ where
     let path = request.uri().path();
     let served = match endpoints {
         Endpoints::All => true,
-        Endpoints::ConfigChannel => path == wire::PATH,
-        Endpoints::Health => path != wire::PATH,
+        Endpoints::ConfigChannel => path == wire::PATH || path == revocation::PATH,
+        Endpoints::Health => path != wire::PATH && path != revocation::PATH,
     };
     if !served {
         return message(StatusCode::NOT_FOUND, "not found");
@@ -69,7 +71,13 @@ where
         (&Method::GET, "/metrics") => metrics::endpoint(state),
         (&Method::GET, wire::PATH) => config_channel::config_status(state, options, &request),
         (&Method::POST, wire::PATH) => config_channel::push_config(state, options, request).await,
-        (_, "/healthz" | "/readyz" | "/metrics" | wire::PATH) => {
+        (&Method::GET, revocation::PATH) => {
+            revocation_channel::page(state, options, &request).await
+        }
+        (&Method::POST, revocation::PATH) => {
+            revocation_channel::push(state, options, request).await
+        }
+        (_, "/healthz" | "/readyz" | "/metrics" | wire::PATH | revocation::PATH) => {
             message(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => message(StatusCode::NOT_FOUND, "not found"),

@@ -21,9 +21,14 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// `GET /metrics`.
 pub fn endpoint(state: &ProxyState) -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(render(
+    let revocations = state
+        .revocations()
+        .live(crate::shared::clock::unix_now())
+        .len();
+    let mut response = Response::new(ProxyBody::full(render_with(
         &state.metrics().read(),
         &state.hash(),
+        Some(u64::try_from(revocations).unwrap_or(u64::MAX)),
     )));
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -34,11 +39,18 @@ pub fn endpoint(state: &ProxyState) -> Response<ProxyBody> {
 
 /// The Prometheus text exposition of `counts`; `hash` is the config currently held ("" for
 /// none).
+#[cfg(test)]
 pub fn render(counts: &Counts, hash: &str) -> String {
+    render_with(counts, hash, None)
+}
+
+/// [`render`], with the number of entries in the revocation store when known.
+pub fn render_with(counts: &Counts, hash: &str, revocations: Option<u64>) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Scrape {
         counts: counts.clone(),
         hash: hash.to_owned(),
+        revocations,
     }));
     let mut out = String::with_capacity(4096);
     // Writing into a `String` cannot fail.
@@ -51,6 +63,7 @@ pub fn render(counts: &Counts, hash: &str) -> String {
 struct Scrape {
     counts: Counts,
     hash: String,
+    revocations: Option<u64>,
 }
 
 /// Names are given without the `_total` of counters and the `_info` of infos: the encoder adds
@@ -186,7 +199,16 @@ impl Collector for Scrape {
             "When the config was last applied (Unix seconds; its age is time() minus this).",
             None,
             MetricType::Gauge,
-        )?)
+        )?)?;
+        if let Some(held) = self.revocations {
+            ConstGauge::new(held).encode(encoder.encode_descriptor(
+                "tollgate_revocations",
+                "Entries in the revocation store (revoked tokens not yet expired); at its capacity of 20000, revocations are refused with 503.",
+                None,
+                MetricType::Gauge,
+            )?)?;
+        }
+        Ok(())
     }
 }
 

@@ -258,7 +258,7 @@ pub fn is_secret_param(raw_name: &[u8]) -> bool {
         b"apikey",
         b"api_key",
     ];
-    const ENDS: [&[u8]; 3] = [b"key", b"signature", b"credential"];
+    const ENDS: [&[u8]; 4] = [b"key", b"signature", b"credential", b"verifier"];
     EXACT.contains(&name)
         || CONTAINS
             .iter()

@@ -111,6 +111,10 @@ fn credential_like_query_values_are_redacted_and_others_kept() {
         ),
         ("/cb?code=xyz&state=ok", "/cb?code=REDACTED&state=ok"),
         (
+            "/t?code_verifier=v&provision_key=k&code_challenge=c",
+            "/t?code_verifier=REDACTED&provision_key=REDACTED&code_challenge=c",
+        ),
+        (
             "/a?Refresh_Token=r&token=t&id_token=i",
             "/a?Refresh_Token=REDACTED&token=REDACTED&id_token=REDACTED",
         ),

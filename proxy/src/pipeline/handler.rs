@@ -10,8 +10,10 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
+use tollgate_core::oauth::authorize_endpoint::is_authorize_endpoint;
 use tollgate_core::oauth::introspect_endpoint::is_introspection_endpoint;
 use tollgate_core::oauth::metadata;
+use tollgate_core::oauth::revoke_endpoint::is_revocation_endpoint;
 use tollgate_core::oauth::{self, TokenLocation};
 use tollgate_core::routing::{self, RouteMatch};
 use tollgate_core::snapshot::{OAuth2Config, Plugin, PluginConfig, TokenFormat};
@@ -253,8 +255,9 @@ fn limited<'a>(
     }
 }
 
-/// The oauth2 plugin's own endpoints under any path of its routes: the token endpoint,
-/// introspection and the metadata document; `None` for any other path.
+/// The oauth2 plugin's own endpoints under any path of its routes: the token endpoint, the
+/// authorization endpoint, introspection, revocation and the metadata document; `None` for any
+/// other path.
 async fn server_endpoint(
     routed: Routed<'_>,
     plugin: &Plugin,
@@ -271,7 +274,11 @@ async fn server_endpoint(
     }
     let token_prefix = metadata::token_endpoint_prefix(path);
     let introspection = is_introspection_endpoint(path);
-    if !introspection && token_prefix.is_none() {
+    // Answered like the token endpoint whether the grant is enabled or not (Kong's): without
+    // it, every request there is refused.
+    let authorization = is_authorize_endpoint(path);
+    let revocation = !introspection && is_revocation_endpoint(path);
+    if !introspection && !authorization && !revocation && token_prefix.is_none() {
         return None;
     }
     let request = std::mem::replace(request, Request::new(ProxyBody::Empty));
@@ -279,6 +286,14 @@ async fn server_endpoint(
     Some(match token_prefix {
         Some(prefix) => {
             let serving = token_endpoint::serve(ctx, compiled, plugin, config, request, prefix);
+            Box::pin(serving).await
+        }
+        None if authorization => {
+            let serving = server_endpoints::authorize(ctx, compiled, plugin, config, request);
+            Box::pin(serving).await
+        }
+        None if revocation => {
+            let serving = server_endpoints::revoke(ctx, compiled, plugin, config, request);
             Box::pin(serving).await
         }
         None => {

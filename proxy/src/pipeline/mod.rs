@@ -5,8 +5,11 @@
 //! - [`context`]: what a request is served with ([`Ctx`], the worker's [`WorkerLocal`]);
 //! - [`handler`]: route, then the route's plugin, then forward ([`handle`]);
 //! - [`verify`]: token verification on protected routes; [`token_endpoint`]: the client
-//!   credentials grant; [`server_endpoints`]: introspection and the metadata document;
-//!   [`identity`]: the identity headers a client may not forge;
+//!   credentials, password and authorization code grants; [`server_endpoints`]: the
+//!   authorization endpoint, introspection, revocation and the metadata document;
+//!   [`identity`]: the identity headers a client may not forge; [`revocations`]: the ids
+//!   revoked (RFC 7009) and the authorization codes redeemed, consulted on verification and
+//!   exchanged with the controller;
 //! - [`secret_check`]: client-secret verification off the serving threads; [`brute_force`]:
 //!   the token endpoint's guard; [`token_cache`]: each worker's cache of opened tokens;
 //! - [`rate_limit`]: Kong's `rate-limiting` plugin: the counters and the answer's headers;
@@ -26,6 +29,7 @@ mod metrics;
 mod rate_limit;
 mod request_ids;
 mod request_log;
+mod revocations;
 mod secret_check;
 mod server_endpoints;
 mod state;
@@ -45,4 +49,5 @@ pub(crate) use metrics::{
     BUCKETS_US, Counts, HistogramCounts, MAX_CONSUMER_SERIES, OTHER_CONSUMERS, Refusal,
 };
 pub(crate) use request_log::parser_refusal;
+pub use revocations::Revocations;
 pub use state::ProxyState;

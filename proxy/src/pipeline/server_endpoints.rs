@@ -1,25 +1,128 @@
-//! The `oauth2` plugin's endpoints beside the token endpoint: introspection
-//! (`POST …/oauth2/introspect`, RFC 7662) and the authorization server metadata
+//! The `oauth2` plugin's endpoints beside the token endpoint: Kong's authorization endpoint
+//! (`POST …/oauth2/authorize`, which issues authorization codes), introspection
+//! (`POST …/oauth2/introspect`, RFC 7662), revocation (`POST …/oauth2/revoke`, RFC 7009) and
+//! the authorization server metadata
 //! (`GET …/.well-known/oauth-authorization-server`, RFC 8414), and the JWT access tokens'
 //! keys (`GET …/.well-known/jwks.json`, `tokenFormat: jwt`). The decisions are core's; client
 //! authentication is the token endpoint's (same brute-force guard, same secret-check pool).
 
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA};
 use http::{Method, Request, Response, StatusCode};
+use tollgate_core::oauth::authorize_endpoint::{
+    AuthorizeResponse, Refused, authorize as decide_authorize, code_response, error_response,
+    parse_authorize_request,
+};
+use tollgate_core::oauth::code::{CodeClaims, redirect_uri_hash};
 use tollgate_core::oauth::introspect_endpoint::{
     MAX_INTROSPECTED_TOKEN_LEN, authorize_introspecting_client, introspection_response,
     parse_introspection_request,
 };
+use tollgate_core::oauth::revoke_endpoint::{
+    MAX_REVOKED_TOKEN_LEN, Revocation, authorize_revoking_client, parse_revocation_request,
+    revocation_decision, store_full,
+};
 use tollgate_core::oauth::{JSON_CONTENT_TYPE, metadata};
+use tollgate_core::revocation::RevokedId;
 use tollgate_core::snapshot::{OAuth2Config, Plugin};
+use tollgate_core::token::{TokenError, plugin_binding};
 
 use super::context::Ctx;
+use super::metrics::Refusal;
 use super::state::Compiled;
 use super::token_endpoint::{
     authenticate_client, client_address, issuer_of, read_body, refuse, simple, view,
 };
 use crate::shared::clock::unix_now;
 use crate::upstream::ProxyBody;
+
+/// Serves `POST …/oauth2/authorize` (`enableAuthorizationCode`): the application's backend
+/// presents the provision key and the user it authenticated; the answer is the client's
+/// redirect URI with a sealed, single-use code (or with the error, once the client is known).
+pub async fn authorize(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    request: Request<ProxyBody>,
+) -> Response<ProxyBody> {
+    let (parts, body) = match read_body(ctx, request).await {
+        Ok(read) => read,
+        Err(error) => return refuse(ctx, &error),
+    };
+    let asked = match parse_authorize_request(config, &view(ctx, config, &parts, &body)) {
+        Ok(asked) => asked,
+        Err(error) => return refuse(ctx, &error),
+    };
+    let entry = asked
+        .client_id
+        .as_deref()
+        .and_then(|id| compiled.index.credential_for_plugin(id, plugin));
+    let uuid = entry.and_then(|e| tollgate_core::ids::uuid_bytes(&e.credential.id));
+    // A credential whose id is not a UUID can get no token: it gets no code either.
+    let (entry, uuid) = match (entry, uuid) {
+        (Some(entry), Some(uuid)) => (Some(entry), uuid),
+        _ => (None, [0; 16]),
+    };
+    let authorized = match decide_authorize(config, &asked, entry.map(|e| &e.credential)) {
+        Ok(authorized) => authorized,
+        Err(Refused::Plain(error)) => return refuse(ctx, &error),
+        Err(Refused::Redirect(redirected)) => {
+            ctx.state
+                .metrics()
+                .token_refused(Refusal::from_code(redirected.error.error));
+            return answer(error_response(&redirected, asked.state.as_deref()));
+        }
+    };
+    let Some(entry) = entry else {
+        return refuse(
+            ctx,
+            &simple(400, "invalid_client", "Invalid client authentication"),
+        );
+    };
+    let mut random = [0u8; 40];
+    if getrandom::getrandom(&mut random).is_err() {
+        return refuse(
+            ctx,
+            &simple(500, "server_error", "The code could not be issued"),
+        );
+    }
+    let (id, nonce) = random.split_at(16);
+    let now = unix_now();
+    let claims = CodeClaims {
+        id: id.try_into().unwrap_or_default(),
+        plugin: plugin_binding(&plugin.id, &plugin.incarnation),
+        credential_id: uuid,
+        epoch: entry.epoch,
+        issued_at: now,
+        expires_at: now.saturating_add(config.authorization_code_ttl),
+        redirect_uri_hash: redirect_uri_hash(&authorized.redirect_uri),
+        scope: authorized.scope.unwrap_or_default(),
+        authenticated_userid: asked.authenticated_userid.clone(),
+        challenge: authorized.challenge,
+    };
+    let sealed = nonce
+        .try_into()
+        .ok()
+        .and_then(|nonce| claims.seal(&compiled.keys, nonce).ok());
+    let Some(code) = sealed else {
+        tracing::warn!("could not issue an authorization code");
+        return refuse(
+            ctx,
+            &simple(500, "server_error", "The code could not be issued"),
+        );
+    };
+    answer(code_response(
+        &authorized.redirect_uri,
+        &code,
+        asked.state.as_deref(),
+    ))
+}
+
+/// An authorization endpoint's answer, with the token endpoint's no-store headers.
+fn answer(response: AuthorizeResponse) -> Response<ProxyBody> {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_REQUEST);
+    json(status, response.body)
+}
 
 /// Serves `POST …/oauth2/introspect`: the caller authenticates as a confidential client of the
 /// plugin; the answer says whether the plugin would accept the token (`{"active": false}` for
@@ -53,9 +156,74 @@ pub async fn introspect(
         return response;
     }
     let token = asked.token();
-    let opened = (token.len() <= MAX_INTROSPECTED_TOKEN_LEN).then(|| compiled.keys.open(token));
-    let answer = introspection_response(plugin, opened, &compiled.index, unix_now());
+    let now = unix_now();
+    let opened = (token.len() <= MAX_INTROSPECTED_TOKEN_LEN).then(|| {
+        let (claims, id) = compiled.keys.open_with_id(token)?;
+        if ctx
+            .state
+            .revocations()
+            .is_revoked(&RevokedId::token(id), now)
+        {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    });
+    let answer = introspection_response(plugin, opened, &compiled.index, now);
     json(StatusCode::OK, answer)
+}
+
+/// Serves `POST …/oauth2/revoke` (RFC 7009): the caller authenticates as a client of the
+/// plugin; a live token issued to it is recorded in the revocation store until it expires, and
+/// refused from then on (on this proxy at once, on the others once the controller has passed it
+/// on). 200 with an empty body, also for unknown tokens; 503 when the store is full.
+pub async fn revoke(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    request: Request<ProxyBody>,
+) -> Response<ProxyBody> {
+    let address = client_address(ctx, request.headers());
+    let (parts, body) = match read_body(ctx, request).await {
+        Ok(read) => read,
+        Err(error) => return refuse(ctx, &error),
+    };
+    let asked = match parse_revocation_request(config, &view(ctx, config, &parts, &body)) {
+        Ok(asked) => asked,
+        Err(error) => return refuse(ctx, &error),
+    };
+    let authenticated = authenticate_client(
+        ctx,
+        compiled,
+        plugin,
+        &address,
+        &asked.client_id,
+        asked.client_secret(),
+        |credential, secret_ok| authorize_revoking_client(&asked, credential, secret_ok),
+    );
+    let caller = match authenticated.await {
+        Ok((entry, _)) => &entry.credential,
+        Err(response) => return response,
+    };
+    let token = asked.token();
+    let now = unix_now();
+    let opened = (token.len() <= MAX_REVOKED_TOKEN_LEN).then(|| compiled.keys.open_with_id(token));
+    match revocation_decision(plugin, caller, opened, &compiled.index, now) {
+        Ok(Revocation::Nothing) => json(StatusCode::OK, Vec::new()),
+        Ok(Revocation::Revoke { id, expires_at }) => {
+            match ctx.state.revocations().insert(id, expires_at, now) {
+                Ok(_) => {
+                    tracing::info!(client_id = %caller.client_id, "token revoked");
+                    json(StatusCode::OK, Vec::new())
+                }
+                Err(full) => {
+                    tracing::warn!(client_id = %caller.client_id, error = %full, "revocation refused: the store is full");
+                    refuse(ctx, &store_full())
+                }
+            }
+        }
+        Err(error) => refuse(ctx, &error),
+    }
 }
 
 /// Serves `GET …/.well-known/oauth-authorization-server` under the route's token endpoint

@@ -79,6 +79,8 @@ pub struct ProxyState {
     pub(crate) introspection: super::introspection::IntrospectionCache,
     /// The rate-limiting plugins' counters, kept across snapshots.
     rate_limits: Registry,
+    /// The revoked token ids (RFC 7009) and other one-shot ids, kept across snapshots.
+    revocations: super::revocations::Revocations,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -116,6 +118,7 @@ impl ProxyState {
             jwks_unknown: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             introspection: super::introspection::IntrospectionCache::default(),
             rate_limits: Registry::default(),
+            revocations: super::revocations::Revocations::default(),
             body_budget: arc_swap::ArcSwap::from_pointee(BodyBudget::new(
                 crate::options::DEFAULT_BODY_BUDGET_BYTES,
                 crate::options::DEFAULT_MAX_BODY_READS,
@@ -133,6 +136,11 @@ impl ProxyState {
     /// Sets them (at bind, from the options).
     pub(crate) fn set_body_budget(&self, budget: BodyBudget) {
         self.body_budget.store(Arc::new(budget));
+    }
+
+    /// The revocation store (see [`super::revocations`]).
+    pub fn revocations(&self) -> &super::revocations::Revocations {
+        &self.revocations
     }
 
     /// A token of `plugin_id`'s issuer named a key the snapshot does not hold.

@@ -44,7 +44,7 @@ impl Hasher for TailHasher {
 #[derive(Debug, Default)]
 struct Inner {
     generation: u64,
-    entries: HashMap<Box<str>, Claims, BuildHasherDefault<TailHasher>>,
+    entries: HashMap<Box<str>, (Claims, [u8; 16]), BuildHasherDefault<TailHasher>>,
 }
 
 #[derive(Debug, Default)]
@@ -55,25 +55,31 @@ pub struct TokenCache {
 impl TokenCache {
     /// Opens `token` with `keys` (snapshot `generation`), answering from the cache when this
     /// worker already opened the same token under the same snapshot.
-    pub fn open(&self, keys: &KeyRing, generation: u64, token: &str) -> Result<Claims, TokenError> {
+    /// The token's id ([`KeyRing::open_with_id`]) comes with its claims.
+    pub fn open(
+        &self,
+        keys: &KeyRing,
+        generation: u64,
+        token: &str,
+    ) -> Result<(Claims, [u8; 16]), TokenError> {
         {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             if inner.generation != generation {
                 inner.entries.clear();
                 inner.generation = generation;
-            } else if let Some(claims) = inner.entries.get(token) {
-                return Ok(claims.clone());
+            } else if let Some(opened) = inner.entries.get(token) {
+                return Ok(opened.clone());
             }
         }
-        let claims = keys.open(token)?;
+        let opened = keys.open_with_id(token)?;
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.generation == generation {
             if inner.entries.len() >= CAPACITY {
                 inner.entries.clear();
             }
-            inner.entries.insert(Box::from(token), claims.clone());
+            inner.entries.insert(Box::from(token), opened.clone());
         }
-        Ok(claims)
+        Ok(opened)
     }
 
     #[cfg(test)]
@@ -182,9 +188,9 @@ mod tests {
         let keys = ring(&["k1"], "k1");
         let token = keys.issue(&claims(), [3; 24]).expect("issue");
         let cache = TokenCache::default();
-        assert_eq!(cache.open(&keys, 1, &token), Ok(claims()));
+        assert_eq!(cache.open(&keys, 1, &token).map(|(c, _)| c), Ok(claims()));
         assert_eq!(cache.len(), 1);
-        assert_eq!(cache.open(&keys, 1, &token), Ok(claims()));
+        assert_eq!(cache.open(&keys, 1, &token).map(|(c, _)| c), Ok(claims()));
     }
 
     #[test]

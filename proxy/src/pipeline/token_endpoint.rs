@@ -7,11 +7,14 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use tollgate_core::access_jwt::JwtFields;
-use tollgate_core::oauth::token_endpoint::claims_for;
+use tollgate_core::oauth::code::CodeClaims;
+use tollgate_core::oauth::revoke_endpoint::store_full;
+use tollgate_core::oauth::token_endpoint::{check_code, claims_for};
 use tollgate_core::oauth::{
-    self, CredentialEntry, ForwardedProto, JSON_CONTENT_TYPE, OAuthError, TokenRequest,
+    self, CredentialEntry, ForwardedProto, GrantType, JSON_CONTENT_TYPE, OAuthError, TokenRequest,
     TokenRequestView,
 };
+use tollgate_core::revocation::{Insert, RevokedId};
 use tollgate_core::snapshot::{Credential, OAuth2Config, Plugin, TokenFormat};
 use tollgate_core::token::Claims;
 
@@ -167,20 +170,41 @@ pub async fn serve(
         Ok(authenticated) => authenticated,
         Err(response) => return response,
     };
-    if let Err(error) = tollgate_core::oauth::token_endpoint::check_credential_scope(
-        &token_request,
-        &entry.credential,
-    ) {
-        return refuse(ctx, &error);
-    }
+    let now = unix_now();
+    let (scope, user) = if token_request.grant_type == GrantType::AuthorizationCode {
+        match redeem_code(
+            ctx,
+            compiled,
+            plugin,
+            config,
+            &token_request,
+            entry,
+            uuid,
+            now,
+        ) {
+            Ok(granted) => granted,
+            Err(error) => return refuse(ctx, &error),
+        }
+    } else {
+        if let Err(error) = tollgate_core::oauth::token_endpoint::check_credential_scope(
+            &token_request,
+            &entry.credential,
+        ) {
+            return refuse(ctx, &error);
+        }
+        (
+            token_request.scope.clone(),
+            token_request.authenticated_userid.clone(),
+        )
+    };
     let claims = claims_for(
         plugin,
         config,
         uuid,
         entry.epoch,
-        token_request.scope.as_deref(),
-        token_request.authenticated_userid.as_deref(),
-        unix_now(),
+        scope.as_deref(),
+        user.as_deref(),
+        now,
     );
     issue(
         ctx,
@@ -190,6 +214,58 @@ pub async fn serve(
         &claims,
         issuer.as_deref(),
     )
+}
+
+/// The authorization code grant: checks the presented code (core's rules), then records it as
+/// redeemed in the revocation store; a code redeemed before is refused. The granted scope and
+/// user, or the refusal to answer.
+#[allow(clippy::too_many_arguments)]
+fn redeem_code(
+    ctx: &Ctx,
+    compiled: &Compiled,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    token_request: &TokenRequest,
+    entry: &CredentialEntry,
+    uuid: [u8; 16],
+    now: u64,
+) -> Result<(Option<String>, Option<String>), OAuthError> {
+    let opened = token_request
+        .code()
+        .map(|code| CodeClaims::open(&compiled.keys, code));
+    let code = check_code(
+        config,
+        plugin,
+        token_request,
+        &entry.credential,
+        uuid,
+        entry.epoch,
+        opened,
+        now,
+    )?;
+    // Single use: the code's id goes into the revocation store, which carries it to every
+    // other replica (and keeps it across a restart in standalone mode) until the code expires.
+    let consumed = ctx
+        .state
+        .revocations()
+        .insert(RevokedId::code(code.id), code.expires_at, now);
+    match consumed {
+        Ok(Insert::New(_)) => {}
+        Ok(Insert::Known) => {
+            tracing::warn!(
+                credential = %entry.credential.object,
+                "an authorization code was presented again; refused"
+            );
+            return Err(simple(400, "invalid_grant", "Invalid code"));
+        }
+        Ok(Insert::Expired) => return Err(simple(400, "invalid_grant", "Invalid code")),
+        Err(full) => {
+            tracing::warn!(%full, "authorization codes are refused until the store has room");
+            return Err(store_full());
+        }
+    }
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    Ok((some(code.scope), some(code.authenticated_userid)))
 }
 
 /// Authenticates the client at one of the plugin's endpoints: admits `client_id` past the
@@ -359,14 +435,14 @@ fn issue(
     claims: &Claims,
     issuer: Option<&str>,
 ) -> Response<ProxyBody> {
-    let mut random = [0u8; 40];
-    let minted = getrandom::getrandom(&mut random).ok().and_then(|()| {
-        let (nonce, jti) = random.split_at(24);
-        let nonce: [u8; 24] = nonce.try_into().ok()?;
+    let mut nonce = [0u8; 24];
+    let minted = getrandom::getrandom(&mut nonce).ok().and_then(|()| {
         match issuer {
             None => compiled.keys.issue(claims, nonce).ok(),
             Some(issuer) => {
-                let jti = tollgate_core::snapshot::hex(jti);
+                // The jti is the token's id, which revocations name.
+                let jti =
+                    tollgate_core::snapshot::hex(&tollgate_core::revocation::token_id(&nonce));
                 let fields = JwtFields {
                     issuer,
                     client_id: &token_request.client_id,
@@ -386,12 +462,8 @@ fn issue(
             );
         }
     };
-    let issued = oauth::token_response(
-        config,
-        &token,
-        token_request.scope.as_deref(),
-        token_request.state.as_deref(),
-    );
+    let granted = Some(claims.scope.as_str()).filter(|s| !s.is_empty());
+    let issued = oauth::token_response(config, &token, granted, token_request.state.as_deref());
     ctx.state.metrics().token_issued();
     let headers = issued.headers();
     let mut response = Response::new(ProxyBody::full(issued.body));

@@ -6,7 +6,9 @@ use tollgate_core::jwt::{JwtError, JwtKeys, JwtPolicy};
 use tollgate_core::oauth::{
     self, Identity, OAuthError, Openers, ParamSource, RequestView, TokenLocation, TokenSource,
 };
+use tollgate_core::revocation::RevokedId;
 use tollgate_core::snapshot::Plugin;
+use tollgate_core::token::TokenError;
 
 use super::context::Ctx;
 use super::metrics::Verification;
@@ -43,7 +45,14 @@ pub fn verify<'i>(
     };
     let now = unix_now();
     let generation = compiled.generation;
-    let mut kong = |token: &str| ctx.local.tokens.open(&compiled.keys, generation, token);
+    let revocations = ctx.state.revocations();
+    let mut kong = |token: &str| {
+        let (claims, id) = ctx.local.tokens.open(&compiled.keys, generation, token)?;
+        if revocations.is_revoked(&RevokedId::token(id), now) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    };
     let mut jwt = |token: &str, keys: &JwtKeys, policy: &JwtPolicy<'_>| {
         let verified = ctx
             .local

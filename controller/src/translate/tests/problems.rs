@@ -170,6 +170,37 @@ const CASES: &[Case] = &[
         dropped: &["AuthPlugin/default/oauth2", "GatewayRoute/default/auth"],
     },
     Case {
+        name: "the authorization code grant without a provision key is invalid",
+        change: |o| {
+            edit_plugin(o, "oauth2", |p| {
+                if let Some(s) = p.spec.oauth2.as_mut() {
+                    s.enable_client_credentials = false;
+                    s.enable_authorization_code = true;
+                }
+            })
+        },
+        problems: &[
+            (P, "oauth2", reason::INVALID_PLUGIN, ACC),
+            (R, "auth", reason::PLUGIN_NOT_ACCEPTED, REFS),
+        ],
+        dropped: &["AuthPlugin/default/oauth2", "GatewayRoute/default/auth"],
+    },
+    Case {
+        name: "an authorization code lifetime beyond ten minutes is invalid",
+        change: |o| {
+            edit_plugin(o, "oauth2", |p| {
+                if let Some(s) = p.spec.oauth2.as_mut() {
+                    s.authorization_code_ttl = 601;
+                }
+            })
+        },
+        problems: &[
+            (P, "oauth2", reason::INVALID_PLUGIN, ACC),
+            (R, "auth", reason::PLUGIN_NOT_ACCEPTED, REFS),
+        ],
+        dropped: &["AuthPlugin/default/oauth2", "GatewayRoute/default/auth"],
+    },
+    Case {
         name: "mandatory scope without scopes is invalid",
         change: |o| {
             edit_plugin(o, "oauth2", |p| {

@@ -389,7 +389,10 @@ def print_summary(out: dict) -> None:
         )
     ss = s.get("scale-standalone")
     if ss:
-        print(f"scale (standalone manifests, {ss['manifest_bytes'] / 1e6:.0f} MB): applied in {ss['apply_s']:.2f}s, RSS {ss['rss_mib']:.0f} MiB")
+        print(
+            f"scale (standalone manifests, {ss['manifest_bytes'] / 1e6:.0f} MB): applied in {ss['apply_s']:.2f}s "
+            f"(target 2 s), RSS {ss['rss_mib']:.0f} MiB, peak {ss['rss_peak_mib']:.0f} MiB (target 300 MiB)"
+        )
     hs = s.get("hashed")
     if hs and hs.get("runs"):
         print(f"hashed client secrets (argon2id), cold and warm starts, hashing threads {hs['hash_threads']}:")

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::manifests::{self, Manifest, ParseError};
 use crate::resources::{SECRET_LABEL, SECRET_LABEL_SIGNING_KEYS};
-use crate::translate::Objects;
+use crate::translate::{ObjectsOf, SlimObjects};
 
 /// Failure to read the directory itself (a file that cannot be read is logged and skipped).
 #[derive(Debug, thiserror::Error)]
@@ -153,10 +153,17 @@ impl ManifestDir {
     /// Every object in use; when two files define the same object, the file that sorts last
     /// wins (a warning names both).
     pub fn manifests(&self) -> Vec<&Manifest> {
-        let mut by_key: BTreeMap<String, (&Path, &Manifest)> = BTreeMap::new();
+        // Keyed by borrowed (kind, namespace, name): no string is built per object.
+        let mut by_key: BTreeMap<(&str, &str, &str), (&Path, &Manifest)> = BTreeMap::new();
         for (path, file) in &self.files {
             for m in &file.objects {
-                if let Some((previous, _)) = by_key.insert(m.key(), (path, m)) {
+                let (namespace, name) = m.namespace_and_name();
+                let key = (
+                    m.kind(),
+                    namespace.unwrap_or(crate::translate::DEFAULT_NAMESPACE),
+                    name.unwrap_or_default(),
+                );
+                if let Some((previous, _)) = by_key.insert(key, (path, m)) {
                     tracing::warn!(object = %m.key(), first = %previous.display(), second = %path.display(), "object defined twice; the second definition wins");
                 }
             }
@@ -165,11 +172,11 @@ impl ManifestDir {
     }
 
     /// The objects to translate (shared with the files' objects, not copied).
-    pub fn objects(&self) -> Objects {
+    pub fn objects(&self) -> SlimObjects {
         // One process serves: a limit divided by the replicas is the whole limit.
-        let mut objects = Objects {
+        let mut objects = SlimObjects {
             proxy_replicas: 1,
-            ..Objects::default()
+            ..SlimObjects::default()
         };
         for m in self.manifests() {
             match m {
@@ -208,7 +215,9 @@ impl ManifestDir {
 
 /// The signing-keys Secret among `objects` (label `tollgate.dev/secret: signing-keys`); the
 /// first by namespace/name when several exist.
-pub fn signing_keys_secret(objects: &Objects) -> Option<&k8s_openapi::api::core::v1::Secret> {
+pub fn signing_keys_secret<C, K>(
+    objects: &ObjectsOf<C, K>,
+) -> Option<&k8s_openapi::api::core::v1::Secret> {
     objects.secrets.iter().map(Arc::as_ref).find(|s| {
         s.metadata
             .labels

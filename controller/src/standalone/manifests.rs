@@ -24,19 +24,23 @@ use serde_saphyr::MessageFormatter as _;
 
 use super::plain_yaml;
 use crate::resources::gateway_api::{self, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
-use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential, ObjectStatus};
-use crate::translate::DEFAULT_NAMESPACE;
+use crate::resources::{
+    AuthPlugin, ConsumerSpec, GatewayRoute, OAuth2CredentialSpec, ObjectStatus,
+};
+use crate::translate::{DEFAULT_NAMESPACE, Slim};
 
 const OUR_API_VERSION: &str = "tollgate.dev/v1alpha1";
 /// The Gateway API's previous version, still served by its CRDs (same fields).
 const GATEWAY_API_V1BETA1: &str = "gateway.networking.k8s.io/v1beta1";
 
-/// One object read from a manifest file, shared with the objects handed to translation. `Debug`
-/// never prints a Secret's data.
+/// One object read from a manifest file, shared with the objects handed to translation.
+/// Consumers and credentials, which a directory may hold by the hundred thousand, are kept
+/// [`Slim`]: only what translation reads of their metadata. `Debug` never prints a Secret's
+/// data.
 #[derive(Clone)]
 pub enum Manifest {
-    Consumer(Arc<Consumer>),
-    OAuth2Credential(Arc<OAuth2Credential>),
+    Consumer(Arc<Slim<ConsumerSpec>>),
+    OAuth2Credential(Arc<Slim<OAuth2CredentialSpec>>),
     AuthPlugin(Arc<AuthPlugin>),
     GatewayRoute(Arc<GatewayRoute>),
     Secret(Arc<Secret>),
@@ -88,10 +92,11 @@ impl Manifest {
         }
     }
 
-    pub fn metadata(&self) -> &ObjectMeta {
-        match self {
-            Self::Consumer(o) => &o.metadata,
-            Self::OAuth2Credential(o) => &o.metadata,
+    /// `metadata.namespace` and `metadata.name`.
+    pub fn namespace_and_name(&self) -> (Option<&str>, Option<&str>) {
+        let meta = match self {
+            Self::Consumer(o) => return (o.namespace.as_deref(), Some(&o.name)),
+            Self::OAuth2Credential(o) => return (o.namespace.as_deref(), Some(&o.name)),
             Self::AuthPlugin(o) => &o.metadata,
             Self::GatewayRoute(o) => &o.metadata,
             Self::Secret(o) => &o.metadata,
@@ -102,17 +107,18 @@ impl Manifest {
             Self::ReferenceGrant(o) => &o.metadata,
             Self::Service(o) => &o.metadata,
             Self::EndpointSlice(o) => &o.metadata,
-        }
+        };
+        (meta.namespace.as_deref(), meta.name.as_deref())
     }
 
     /// `Kind/namespace/name`, unique per object.
     pub fn key(&self) -> String {
-        let meta = self.metadata();
+        let (namespace, name) = self.namespace_and_name();
         format!(
             "{}/{}/{}",
             self.kind(),
-            meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
-            meta.name.as_deref().unwrap_or_default()
+            namespace.unwrap_or(DEFAULT_NAMESPACE),
+            name.unwrap_or_default()
         )
     }
 }
@@ -715,12 +721,16 @@ macro_rules! resources {
     )*};
 }
 
-resources!(
-    Consumer: ConsumerSpec,
-    OAuth2Credential: OAuth2CredentialSpec,
-    AuthPlugin: AuthPluginSpec,
-    GatewayRoute: GatewayRouteSpec,
-);
+resources!(AuthPlugin: AuthPluginSpec, GatewayRoute: GatewayRouteSpec);
+
+/// Consumers and credentials: their status and the metadata translation does not read are
+/// dropped once read (and checked) like the rest.
+impl<S: DeserializeOwned> Resource for Slim<S> {
+    type Spec = S;
+    fn assemble(metadata: ObjectMeta, spec: S, _status: Option<ObjectStatus>) -> Self {
+        Slim::new(metadata, spec)
+    }
+}
 
 /// One of our resources as written in a manifest; `apiVersion` and `kind` were read before.
 #[derive(Deserialize)]

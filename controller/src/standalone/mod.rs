@@ -180,7 +180,7 @@ pub async fn start(
             "client secrets hashed"
         );
     }
-    apply_outcome(&proxy, outcome.snapshot);
+    apply_outcome(&proxy, outcome);
     keep_verifiers(&state_dir, &mut reconciler);
     keep_incarnations(&state_dir, &mut reconciler);
     let (progress_tx, progress) = watch::channel(Progress {
@@ -478,13 +478,14 @@ fn keep_verifiers(state_dir: &StateDir, reconciler: &mut DirReconciler) {
 
 /// Translates DIR and applies the snapshot when it changed.
 fn apply(proxy: &ProxyState, reconciler: &mut DirReconciler, dir: &ManifestDir) {
-    apply_outcome(proxy, reconciler.reconcile(dir).snapshot);
+    apply_outcome(proxy, reconciler.reconcile(dir));
 }
 
 /// Applies a snapshot when it differs from the one served (`ProxyState::apply` hashes it and
 /// does nothing when the hash is the one served; hashing it here too would cost as much again).
-fn apply_outcome(proxy: &ProxyState, snapshot: Option<tollgate_core::snapshot::Snapshot>) {
-    let Some(snapshot) = snapshot else {
+/// A snapshot the translation checked is not validated again.
+fn apply_outcome(proxy: &ProxyState, outcome: reconcile::Outcome) {
+    let Some(snapshot) = outcome.snapshot else {
         return;
     };
     let served = proxy.hash();
@@ -494,7 +495,12 @@ fn apply_outcome(proxy: &ProxyState, snapshot: Option<tollgate_core::snapshot::S
         snapshot.plugins.len(),
         snapshot.routes.len(),
     );
-    match proxy.apply(snapshot) {
+    let applied = if outcome.checked {
+        proxy.apply_checked(snapshot)
+    } else {
+        proxy.apply(snapshot)
+    };
+    match applied {
         Ok(hash) if hash == served => {}
         Ok(hash) => tracing::info!(
             %hash, consumers = counts.0, credentials = counts.1, plugins = counts.2, routes = counts.3,

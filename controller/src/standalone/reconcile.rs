@@ -38,6 +38,10 @@ pub struct Outcome {
     /// `None` when no snapshot can be built (an invalid signing-keys Secret): keep serving the
     /// previous one.
     pub snapshot: Option<Snapshot>,
+    /// Whether the snapshot passed core validation as it is (the translation checked it, and
+    /// stamping incarnations changes nothing validation reads): apply it with
+    /// `ProxyState::apply_checked`.
+    pub checked: bool,
     /// Problems that appeared in this reconcile.
     pub new_problems: Vec<Problem>,
     /// Problems of the previous reconcile that are gone.
@@ -117,6 +121,7 @@ impl DirReconciler {
                 self.problem_log.keys_unusable(&error);
                 return Outcome {
                     snapshot: None,
+                    checked: false,
                     new_problems: Vec::new(),
                     resolved: Vec::new(),
                 };
@@ -129,6 +134,19 @@ impl DirReconciler {
             &keys,
             &mut self.hasher,
         );
+        let credentials: BTreeSet<String> = objects
+            .credentials
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}/{}",
+                    c.namespace
+                        .as_deref()
+                        .unwrap_or(crate::translate::DEFAULT_NAMESPACE),
+                    c.name
+                )
+            })
+            .collect();
         let path = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
             format!(
                 "{}/{}",
@@ -138,17 +156,13 @@ impl DirReconciler {
                 m.name.as_deref().unwrap_or_default()
             )
         };
-        let credentials: BTreeSet<String> = objects
-            .credentials
-            .iter()
-            .map(|c| path(&c.metadata))
-            .collect();
         let plugins: BTreeSet<String> = objects.plugins.iter().map(|p| path(&p.metadata)).collect();
         self.incarnations
             .stamp(&mut translation.snapshot, &credentials, &plugins);
         let changes = self.problem_log.update(translation.problems);
         Outcome {
             snapshot: Some(translation.snapshot),
+            checked: translation.checked,
             new_problems: changes.new,
             resolved: changes.resolved,
         }

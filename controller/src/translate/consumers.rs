@@ -8,8 +8,8 @@ use tollgate_core::snapshot;
 
 use super::index::NameIndex;
 use super::problem::{Kind, ProblemCondition, reason};
-use super::{ObjectName, Problems, is_header_safe, object_id};
-use crate::resources::Consumer;
+use super::{Named, ObjectName, Problems, is_header_safe, object_id};
+use crate::resources::ConsumerSpec;
 
 /// The consumers of one translation: which exist, and which are accepted.
 #[derive(Default)]
@@ -40,12 +40,16 @@ impl Consumers {
     }
 }
 
-pub(crate) fn translate(objects: &[Arc<Consumer>], problems: &mut Problems) -> Consumers {
+pub(crate) fn translate<C: Named<Spec = ConsumerSpec>>(
+    objects: &[Arc<C>],
+    problems: &mut Problems,
+) -> Consumers {
     let mut out = Consumers::default();
     for obj in objects {
-        let at = ObjectName::of(obj.as_ref());
+        let at = ObjectName::of_named(obj.as_ref());
+        let spec = obj.spec();
         out.existing.insert(&at.namespace, &at.name, ());
-        let username = obj.spec.username.clone().unwrap_or_else(|| at.name.clone());
+        let username = spec.username.clone().unwrap_or_else(|| at.name.clone());
         let mut ok = true;
         if !is_header_safe(&username) {
             ok = false;
@@ -57,7 +61,7 @@ pub(crate) fn translate(objects: &[Arc<Consumer>], problems: &mut Problems) -> C
                 "username must be non-empty visible ASCII (it is sent as X-Consumer-Username)",
             );
         }
-        if let Some(custom_id) = &obj.spec.custom_id
+        if let Some(custom_id) = &spec.custom_id
             && !is_header_safe(custom_id)
         {
             ok = false;
@@ -69,7 +73,7 @@ pub(crate) fn translate(objects: &[Arc<Consumer>], problems: &mut Problems) -> C
                 "customId must be non-empty visible ASCII (it is sent as X-Consumer-Custom-Id)",
             );
         }
-        let mut groups = obj.spec.groups.clone();
+        let mut groups = spec.groups.clone();
         if groups
             .iter()
             .any(|g| !is_header_safe(g) || g.contains([',', ' ']))
@@ -91,7 +95,7 @@ pub(crate) fn translate(objects: &[Arc<Consumer>], problems: &mut Problems) -> C
                 id: object_id(obj.as_ref(), &at, consumer_id),
                 object: at.path(),
                 username,
-                custom_id: obj.spec.custom_id.clone(),
+                custom_id: spec.custom_id.clone(),
             };
             out.accepted.insert(&at.namespace, &at.name, consumer);
         }

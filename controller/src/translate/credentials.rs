@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
 use tollgate_core::ids::credential_id;
 use tollgate_core::secret::{
     MAX_ARGON2_M_KIB, MAX_ARGON2_P, MAX_ARGON2_T, MAX_ARGON2_WORK_KIB, MAX_PBKDF2_ITERATIONS,
@@ -18,13 +17,15 @@ use super::hasher::{SecretHasher, Verdict};
 use super::problem::{Kind, ProblemCondition, reason};
 use super::secrets::{self, SecretIndex};
 use super::verifier_cache::SecretOrigin;
-use super::{ObjectName, Problems, is_header_safe, object_id};
-use crate::resources::OAuth2Credential;
+use super::{Named, ObjectName, Problems, is_header_safe};
+use crate::resources::OAuth2CredentialSpec;
 use crate::resources::SECRET_LABEL;
 use crate::resources::oauth2_credential::ClientType as SpecClientType;
 
 struct Candidate<'a> {
-    obj: &'a OAuth2Credential,
+    spec: &'a OAuth2CredentialSpec,
+    /// `metadata.uid`, when set.
+    uid: Option<&'a str>,
     at: ObjectName,
     created: Option<Timestamp>,
 }
@@ -37,8 +38,8 @@ impl Candidate<'_> {
     }
 }
 
-pub(crate) fn translate(
-    objects: &[Arc<OAuth2Credential>],
+pub(crate) fn translate<K: Named<Spec = OAuth2CredentialSpec>>(
+    objects: &[Arc<K>],
     consumers: &Consumers,
     secrets: &SecretIndex<'_>,
     hasher: &mut SecretHasher,
@@ -49,14 +50,16 @@ pub(crate) fn translate(
     let mut by_client_id: HashMap<(String, &str), Vec<Candidate<'_>>> =
         HashMap::with_capacity(objects.len());
     for obj in objects {
-        let at = ObjectName::of(obj.as_ref());
+        let at = ObjectName::of_named(obj.as_ref());
+        let spec = obj.spec();
         by_client_id
-            .entry((at.namespace.clone(), obj.spec.client_id.as_str()))
+            .entry((at.namespace.clone(), spec.client_id.as_str()))
             .or_default()
             .push(Candidate {
-                obj: obj.as_ref(),
+                spec,
+                uid: obj.uid(),
                 at,
-                created: obj.creation_timestamp().map(|t| t.0),
+                created: obj.created(),
             });
     }
     let mut out = Vec::with_capacity(objects.len());
@@ -94,7 +97,7 @@ fn credential(
     hasher: Option<&mut SecretHasher>,
     problems: &mut Problems,
 ) -> Option<snapshot::Credential> {
-    let spec = &c.obj.spec;
+    let spec = &c.spec;
     let mut report = |condition, reason, message: String| {
         problems.push(Kind::OAuth2Credential, &c.at, condition, reason, message);
     };
@@ -112,7 +115,10 @@ fn credential(
     if !fields_ok {
         return None;
     }
-    let id = object_id(c.obj, &c.at, credential_id);
+    let id = match c.uid {
+        Some(uid) if !uid.is_empty() => uid.to_owned(),
+        _ => credential_id(&c.at.namespace, &c.at.name),
+    };
     // Previous secrets first: one that was the current secret until now is still memoized under
     // the credential id, and is taken from there before the current secret replaces it.
     let mut previous = previous_secrets(c, &id, client_type, secrets, hasher, &mut report)?;
@@ -177,7 +183,7 @@ fn consumer_of(
     consumers: &Consumers,
     report: &mut Report<'_>,
 ) -> Option<String> {
-    let name = &c.obj.spec.consumer_ref.name;
+    let name = &c.spec.consumer_ref.name;
     match consumers.lookup(&c.at.namespace, name) {
         ConsumerLookup::Accepted(consumer) => Some(consumer.id.clone()),
         ConsumerLookup::NotAccepted => {
@@ -204,7 +210,7 @@ fn consumer_of(
 
 /// Checks the client id and the redirect URIs, reporting every problem; whether all passed.
 fn check_fields(c: &Candidate<'_>, report: &mut Report<'_>) -> bool {
-    let spec = &c.obj.spec;
+    let spec = &c.spec;
     let mut ok = true;
     if !is_header_safe(&spec.client_id) || spec.client_id.contains(' ') {
         ok = false;
@@ -249,7 +255,7 @@ fn secret_of<'a>(
     report: &mut Report<'_>,
 ) -> Result<Option<FoundSecret<'a>>, ()> {
     let namespace = &c.at.namespace;
-    let r = match (client_type, &c.obj.spec.client_secret_ref) {
+    let r = match (client_type, &c.spec.client_secret_ref) {
         (ClientType::Public, None) => return Ok(None),
         (ClientType::Public, Some(_)) => {
             report(
@@ -269,7 +275,7 @@ fn secret_of<'a>(
         }
         (ClientType::Confidential, Some(r)) => r,
     };
-    let generating = if c.obj.spec.generate_secret {
+    let generating = if c.spec.generate_secret {
         GENERATING
     } else {
         ""
@@ -379,7 +385,7 @@ fn previous_secrets(
     hasher: &mut SecretHasher,
     report: &mut Report<'_>,
 ) -> Option<Vec<snapshot::PreviousSecret>> {
-    let spec = &c.obj.spec;
+    let spec = c.spec;
     if spec.previous_client_secrets.is_empty() {
         return Some(Vec::new());
     }

@@ -27,6 +27,7 @@ pub mod hash_pool;
 pub mod hasher;
 mod index;
 pub mod keys;
+pub mod object;
 mod plugins;
 pub mod problem;
 pub mod report;
@@ -46,22 +47,27 @@ use kube::ResourceExt;
 use tollgate_core::address::AddressPolicy;
 use tollgate_core::snapshot::{SNAPSHOT_FORMAT, Snapshot};
 
-use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
+use crate::resources::{
+    AuthPlugin, Consumer, ConsumerSpec, GatewayRoute, OAuth2Credential, OAuth2CredentialSpec,
+};
 
 pub use hash_pool::HashPool;
 pub use hasher::{SecretHasher, Verdict};
 pub use keys::{KeysError, SigningKeys, SigningKeysError};
+pub use object::{Named, Slim};
 pub use problem::{Kind, Problem, ProblemCondition, reason};
 
 /// Namespace of objects that have none (standalone manifests).
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// Everything the translation reads. `Arc`s so the operator can pass reflector store contents
-/// without copying. `Debug` prints counts only (Secrets hold client secrets).
-#[derive(Clone, Default)]
-pub struct Objects {
-    pub consumers: Vec<Arc<Consumer>>,
-    pub credentials: Vec<Arc<OAuth2Credential>>,
+/// without copying. Consumers and credentials are the API server's objects (`C`, `K`: the
+/// operator, [`Objects`]) or their [`Slim`] copies (standalone mode, [`SlimObjects`]). `Debug`
+/// prints counts only (Secrets hold client secrets).
+#[derive(Clone)]
+pub struct ObjectsOf<C = Consumer, K = OAuth2Credential> {
+    pub consumers: Vec<Arc<C>>,
+    pub credentials: Vec<Arc<K>>,
     pub plugins: Vec<Arc<AuthPlugin>>,
     pub routes: Vec<Arc<GatewayRoute>>,
     /// Secrets; only those labelled `tollgate.dev/secret` are read.
@@ -77,7 +83,29 @@ pub struct Objects {
     pub gateway: gateway_api::GatewayObjects,
 }
 
-impl std::fmt::Debug for Objects {
+/// The objects of the operator's caches.
+pub type Objects = ObjectsOf<Consumer, OAuth2Credential>;
+
+/// Standalone mode's objects: consumers and credentials kept slim.
+pub type SlimObjects = ObjectsOf<Slim<ConsumerSpec>, Slim<OAuth2CredentialSpec>>;
+
+impl<C, K> Default for ObjectsOf<C, K> {
+    fn default() -> Self {
+        Self {
+            consumers: Vec::new(),
+            credentials: Vec::new(),
+            plugins: Vec::new(),
+            routes: Vec::new(),
+            secrets: Vec::new(),
+            namespaces: Vec::new(),
+            issuers: BTreeMap::new(),
+            proxy_replicas: 0,
+            gateway: gateway_api::GatewayObjects::default(),
+        }
+    }
+}
+
+impl<C, K> std::fmt::Debug for ObjectsOf<C, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Objects")
             .field("consumers", &self.consumers.len())
@@ -117,6 +145,11 @@ pub struct Translation {
     pub refused_endpoints: Vec<RefusedEndpoint>,
     /// The status of the Gateway API objects Tollgate serves.
     pub gateway_status: gateway_api::GatewayApiStatus,
+    /// Whether `snapshot` passed core validation (`tollgate_core::validate::check`) as it is,
+    /// so that a proxy in the same process can skip that check
+    /// (`tollgate_proxy::ProxyState::apply_checked`). False when a problem of the snapshot as a
+    /// whole is left for the proxy to report, or the rounds ran out.
+    pub checked: bool,
 }
 
 /// A Service endpoint of a route left out by the backend address policy.
@@ -143,13 +176,17 @@ impl Translation {
 
 /// Translates `objects` into a snapshot. Re-translation of unchanged credentials is cheap: the
 /// `hasher` remembers the verifiers it computed in the previous call.
-pub fn translate(
-    objects: &Objects,
+pub fn translate<C, K>(
+    objects: &ObjectsOf<C, K>,
     services: &ServiceEndpoints,
     policy: &AddressPolicy,
     keys: &SigningKeys,
     hasher: &mut SecretHasher,
-) -> Translation {
+) -> Translation
+where
+    C: Named<Spec = ConsumerSpec>,
+    K: Named<Spec = OAuth2CredentialSpec>,
+{
     let mut problems = Problems::default();
     let consumers = consumers::translate(&objects.consumers, &mut problems);
     let secrets = secrets::index(&objects.secrets);
@@ -209,7 +246,7 @@ pub fn translate(
     snapshot.credentials.sort_by(|a, b| a.id.cmp(&b.id));
     snapshot.plugins.sort_by(|a, b| a.id.cmp(&b.id));
     snapshot.routes.sort_by(|a, b| a.id.cmp(&b.id));
-    leave_out_invalid(&mut snapshot, &mut problems);
+    let checked = leave_out_invalid(&mut snapshot, &mut problems);
     let mut problems = problems.0;
     problems.sort();
     problems.dedup();
@@ -218,6 +255,7 @@ pub fn translate(
         problems,
         refused_endpoints,
         gateway_status,
+        checked,
     }
 }
 
@@ -229,8 +267,8 @@ const VALIDATION_ROUNDS: usize = 4;
 /// Leaves out every object the proxy's validation refuses, each with a problem saying why, until
 /// the snapshot passes. A problem of the snapshot as a whole (its signing keys, which
 /// [`SigningKeys`] checks before translation) cannot be pinned on an object: it is left for the
-/// proxy to report.
-fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) {
+/// proxy to report. True when the last check found nothing at all: the snapshot passes as it is.
+fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) -> bool {
     use std::collections::BTreeSet;
     use tollgate_core::validate::{Subject, check};
     for _ in 0..VALIDATION_ROUNDS {
@@ -238,7 +276,11 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) {
         let mut credentials = BTreeSet::new();
         let mut plugins = BTreeSet::new();
         let mut routes = BTreeSet::new();
-        for invalid in check(snapshot) {
+        let found = check(snapshot);
+        if found.is_empty() {
+            return true;
+        }
+        for invalid in found {
             let (kind, object) = match invalid.subject {
                 Subject::Snapshot => continue,
                 Subject::Consumer(i) => {
@@ -279,13 +321,14 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) {
         }
         if consumers.is_empty() && credentials.is_empty() && plugins.is_empty() && routes.is_empty()
         {
-            return;
+            return false;
         }
         remove_indices(&mut snapshot.consumers, &consumers);
         remove_indices(&mut snapshot.credentials, &credentials);
         remove_indices(&mut snapshot.plugins, &plugins);
         remove_indices(&mut snapshot.routes, &routes);
     }
+    false
 }
 
 /// Removes the items at `indices`, keeping the order of the rest.
@@ -343,6 +386,18 @@ impl ObjectName {
         }
     }
 
+    /// The name of a consumer or credential, as [`Self::of`].
+    pub(crate) fn of_named<T: Named>(obj: &T) -> Self {
+        Self {
+            namespace: obj
+                .namespace()
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or(DEFAULT_NAMESPACE)
+                .to_owned(),
+            name: obj.name().to_owned(),
+        }
+    }
+
     /// The inverse of [`Self::path`].
     pub(crate) fn from_path(path: &str) -> Self {
         let (namespace, name) = path.split_once('/').unwrap_or((DEFAULT_NAMESPACE, path));
@@ -359,15 +414,16 @@ impl ObjectName {
     }
 }
 
-/// `metadata.uid` when the object has one, else `fallback(namespace, name)`.
-pub(crate) fn object_id<K: ResourceExt>(
-    obj: &K,
+/// `metadata.uid` of a consumer or credential when it has one, else `fallback(namespace, name)`.
+pub(crate) fn object_id<T: Named>(
+    obj: &T,
     at: &ObjectName,
     fallback: fn(&str, &str) -> String,
 ) -> String {
-    obj.uid()
-        .filter(|uid| !uid.is_empty())
-        .unwrap_or_else(|| fallback(&at.namespace, &at.name))
+    match obj.uid() {
+        Some(uid) if !uid.is_empty() => uid.to_owned(),
+        _ => fallback(&at.namespace, &at.name),
+    }
 }
 
 /// Whether a value may be sent as an HTTP header value: visible ASCII and inner spaces.

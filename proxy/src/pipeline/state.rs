@@ -229,7 +229,43 @@ impl ProxyState {
     /// it in atomically. A snapshot with the hash already held is accepted without work. On
     /// error nothing changes.
     pub fn apply(&self, snapshot: Snapshot) -> Result<String, Vec<String>> {
-        let hash = snapshot.content_hash();
+        self.swap_in(snapshot, CoreValidation::Run)
+    }
+
+    /// [`Self::apply`] for a snapshot that passed `tollgate_core::validate::check` without a
+    /// problem in this same process (standalone mode's translation checks every snapshot it
+    /// builds): core validation is not run a second time; everything compiling itself checks
+    /// still is. A snapshot from outside the process goes through [`Self::apply`].
+    pub fn apply_checked(&self, snapshot: Snapshot) -> Result<String, Vec<String>> {
+        debug_assert!(
+            tollgate_core::validate::validate(&snapshot).is_ok(),
+            "apply_checked given a snapshot that fails core validation"
+        );
+        self.swap_in(snapshot, CoreValidation::Done)
+    }
+
+    fn swap_in(
+        &self,
+        snapshot: Snapshot,
+        validation: CoreValidation,
+    ) -> Result<String, Vec<String>> {
+        // The content hash and the checks that only read the snapshot run side by side.
+        let (hash, found) = std::thread::scope(|scope| {
+            let snapshot = &snapshot;
+            match std::thread::Builder::new()
+                .name("snapshot-hash".into())
+                .spawn_scoped(scope, || snapshot.content_hash())
+            {
+                Ok(hashing) => {
+                    let found = precheck(snapshot, validation);
+                    let hash = hashing
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (hash, found)
+                }
+                Err(_) => (snapshot.content_hash(), precheck(snapshot, validation)),
+            }
+        });
         if self.current.load().as_ref().is_some_and(|c| c.hash == hash) {
             return Ok(hash);
         }
@@ -238,7 +274,7 @@ impl ProxyState {
             metrics: &self.metrics,
             rate_limits: &self.rate_limits,
         };
-        let compiled = match compile(snapshot, hash.clone(), generation, served) {
+        let compiled = match compile(snapshot, found, hash.clone(), generation, served) {
             Ok(compiled) => compiled,
             Err(errors) => {
                 self.metrics.config_rejected();
@@ -262,6 +298,42 @@ impl ProxyState {
     }
 }
 
+/// Whether a snapshot still needs core validation before it is compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CoreValidation {
+    /// From outside the process (the config channel): validate it.
+    Run,
+    /// Checked without a problem by the translation that built it, in this process.
+    Done,
+}
+
+/// The problems found by reading the snapshot alone.
+#[derive(Debug, Default)]
+struct Prechecked {
+    /// Its format, and core validation unless it was done.
+    core: Vec<String>,
+    /// What the proxy needs of every credential.
+    credentials: Vec<String>,
+}
+
+fn precheck(snapshot: &Snapshot, validation: CoreValidation) -> Prechecked {
+    let mut found = Prechecked::default();
+    if snapshot.format != SNAPSHOT_FORMAT {
+        found.core.push(format!(
+            "snapshot format {} is not supported (expected {SNAPSHOT_FORMAT})",
+            snapshot.format
+        ));
+        return found;
+    }
+    if validation == CoreValidation::Run
+        && let Err(problems) = tollgate_core::validate::validate(snapshot)
+    {
+        found.core.extend(problems);
+    }
+    check_credentials(&snapshot.credentials, &mut found.credentials);
+    found
+}
+
 /// What a compiled snapshot shares with the ones before it: the counters.
 #[derive(Clone, Copy)]
 pub struct Served<'a> {
@@ -269,24 +341,19 @@ pub struct Served<'a> {
     pub rate_limits: &'a Registry,
 }
 
-/// Builds every index of a snapshot, or every problem found. The snapshot's lists are taken
-/// over by the indexes, not copied: at 100,000 credentials a copy is about 60 MiB.
-pub fn compile(
+/// Builds every index of a snapshot, or every problem found (starting with those [`precheck`]
+/// found). The snapshot's lists are taken over by the indexes, not copied: at 100,000
+/// credentials a copy is about 60 MiB.
+fn compile(
     snapshot: Snapshot,
+    found: Prechecked,
     hash: String,
     generation: u64,
     served: Served<'_>,
 ) -> Result<Compiled, Vec<String>> {
-    let mut errors = Vec::new();
+    let mut errors = found.core;
     if snapshot.format != SNAPSHOT_FORMAT {
-        errors.push(format!(
-            "snapshot format {} is not supported (expected {SNAPSHOT_FORMAT})",
-            snapshot.format
-        ));
         return Err(errors);
-    }
-    if let Err(problems) = tollgate_core::validate::validate(&snapshot) {
-        errors.extend(problems);
     }
     let keys = KeyRing::new(&snapshot.signing_keys, &snapshot.active_key)
         .map_err(|e| errors.push(format!("signing keys: {e}")))
@@ -298,7 +365,7 @@ pub fn compile(
         .map(|p| (p.id.as_str(), Arc::new(p.clone())))
         .collect();
 
-    check_credentials(&snapshot.credentials, &mut errors);
+    errors.extend(found.credentials);
     let routes = snapshot
         .routes
         .iter()

@@ -381,3 +381,23 @@ async fn a_rate_limit_alone_on_an_open_route_counts_by_client_address() {
         ]
     );
 }
+
+#[test]
+fn a_checked_snapshot_is_served_as_the_same_snapshot_applied_with_validation() {
+    let validated = ProxyState::new();
+    let checked = ProxyState::new();
+    let hash = validated
+        .apply(SnapshotBuilder::quickstart().build())
+        .expect("valid snapshot");
+    let same = checked
+        .apply_checked(SnapshotBuilder::quickstart().build())
+        .expect("valid snapshot");
+    assert_eq!(same, hash);
+    assert_eq!(checked.hash(), hash);
+    assert_eq!(checked.applies(), 1);
+    // The hash already held: nothing is compiled or swapped again.
+    checked
+        .apply_checked(SnapshotBuilder::quickstart().build())
+        .expect("valid snapshot");
+    assert_eq!(checked.applies(), 1);
+}

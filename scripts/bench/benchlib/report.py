@@ -158,6 +158,7 @@ def targets(out: dict) -> list[dict]:
         return a / b if a is not None and b else None
 
     sc = s.get("scale", {})
+    ss = s.get("scale-standalone", {})
     rl = s.get("reload", {})
     failed = [r["failed_requests"] for r in (rl, rl.get("push", {})) if "failed_requests" in r]
     return [
@@ -171,6 +172,8 @@ def targets(out: dict) -> list[dict]:
         _target("scale: auth req/s vs 10 credentials", sc.get("ratio"), 0.95, True),
         _target("scale: push+swap", sc.get("push_swap_s"), 2.0, False, "s"),
         _target("scale: proxy peak RSS", sc.get("rss_peak_mib"), 300, False, "MiB"),
+        _target("scale (standalone manifests): applied in", ss.get("apply_s"), 2.0, False, "s"),
+        _target("scale (standalone manifests): peak RSS", ss.get("rss_peak_mib"), 300, False, "MiB"),
         _target("reload: failed requests", sum(failed) if failed else None, 0, False, "requests"),
         _target("access log on vs off, authenticated req/s", s.get("access-log", {}).get("ratio"), 0.95, True),
         _target("TLS handshakes, several SNI certificates vs one, req/s", s.get("tls-sni", {}).get("ratio"), 0.97, True),
@@ -406,7 +409,7 @@ def performance_markdown(out: dict, labels: dict[str, str]) -> str:
     if ss:
         lines.append(
             f"- Standalone mode applies the same objects as a {ss['manifest_bytes'] / 1e6:.0f} MB manifest in "
-            f"{ss['apply_s']:.1f} s (parse, translate, validate, swap)."
+            f"{ss['apply_s']:.1f} s (parse, translate, validate, swap), peak RSS {ss['rss_peak_mib']:.0f} MiB."
         )
     h = s.get("hashed")
     if h and h.get("runs"):

@@ -230,9 +230,14 @@ class Targets(unittest.TestCase):
                 "token-hashed@64": {"rps": 70},
                 "token-plain@64": {"rps": 100},
             },
-            "scenarios": {"reload": {"mode": "edits", "failed_requests": 0, "push": {"mode": "push", "failed_requests": 2}}},
+            "scenarios": {
+                "reload": {"mode": "edits", "failed_requests": 0, "push": {"mode": "push", "failed_requests": 2}},
+                "scale-standalone": {"apply_s": 1.8, "rss_peak_mib": 320},
+            },
         }
         got = {t["target"]: t["met"] for t in report.targets(out)}
+        self.assertTrue(got["scale (standalone manifests): applied in"])
+        self.assertFalse(got["scale (standalone manifests): peak RSS"])
         self.assertTrue(got["authenticated req/s vs nginx (64 conns)"])
         self.assertTrue(got["authenticated p99 vs nginx p99 (64 conns)"])
         self.assertFalse(got["authenticated proxy CPU/req vs nginx"])

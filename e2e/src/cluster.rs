@@ -209,16 +209,18 @@ impl Emulator {
     /// the controller gets a token of the chart's own ServiceAccount, so a rule the chart lacks
     /// is a real 403.
     pub async fn controller_kubeconfig(&self, kubectl: &Kubectl) -> Result<PathBuf, Error> {
-        self.controller_kubeconfig_watching(kubectl, &[]).await
+        self.controller_kubeconfig_watching(kubectl, &[], &[]).await
     }
 
     /// [`Emulator::controller_kubeconfig`] with the chart's namespaced RBAC when `namespaces` is
     /// not empty (`watchNamespaces`: a Role and RoleBinding in each, nothing cluster-wide); the
-    /// namespaces are created first.
+    /// namespaces are created first. `values` are more chart values (`--set key=value`), for
+    /// rules a chart option adds (`clientSecrets.generate=true`).
     pub async fn controller_kubeconfig_watching(
         &self,
         kubectl: &Kubectl,
         namespaces: &[&str],
+        values: &[&str],
     ) -> Result<PathBuf, Error> {
         let Some(dir) = &self.real else {
             return Ok(self.kubeconfig.clone());
@@ -228,6 +230,9 @@ impl Emulator {
         let mut helm_args = vec!["template".to_owned(), "tollgate".to_owned()];
         helm_args.push(chart.display().to_string());
         helm_args.extend(["-n".to_owned(), SYSTEM_NAMESPACE.to_owned()]);
+        for value in values {
+            helm_args.extend(["--set".to_owned(), (*value).to_owned()]);
+        }
         if !namespaces.is_empty() {
             helm_args.push("--set".to_owned());
             helm_args.push(format!("watchNamespaces={{{}}}", namespaces.join(",")));

@@ -121,9 +121,19 @@ impl Env {
         }
         let admin: Vec<String> = proxies.iter().map(Proxy::admin_addr).collect();
         // On the real API server, the chart's RBAC is enforced: cluster-wide, or the namespaced
-        // variant (a Role per watched namespace) when the controller watches some namespaces.
+        // variant (a Role per watched namespace) when the controller watches some namespaces,
+        // with the Secret writes of `clientSecrets.generate` when the controller generates
+        // client secrets.
+        let values: &[&str] = if controller_args
+            .iter()
+            .any(|a| a == "--generate-client-secrets")
+        {
+            &["clientSecrets.generate=true"]
+        } else {
+            &[]
+        };
         let controller_kubeconfig = emulator
-            .controller_kubeconfig_watching(&kubectl, namespaces)
+            .controller_kubeconfig_watching(&kubectl, namespaces, values)
             .await
             .expect("the controller's kubeconfig");
         kubectl

@@ -3,7 +3,7 @@
 //! while serving.
 //!
 //! For each issuer: OpenID discovery (`<issuer>/.well-known/openid-configuration`, or RFC 8414
-//! authorization server metadata when that answers 404, as a Tollgate `oauth2` route serves;
+//! authorization server metadata when that answers a 4xx status, as a Tollgate `oauth2` route serves;
 //! the document's `issuer` must equal the configured one exactly), then its `jwks_uri`. Keys are refreshed every
 //! [`FetchSettings::refresh`]; a failed fetch keeps the last good keys (a provider that is down
 //! does not stop tokens signed with known keys) and is retried sooner. A token naming an unknown
@@ -234,7 +234,8 @@ pub async fn fetch_keys(
 }
 
 /// The issuer's metadata: OpenID discovery (`<issuer>/.well-known/openid-configuration`), or,
-/// when that answers 404, RFC 8414's `<issuer>/.well-known/oauth-authorization-server` (the
+/// when that answers a 4xx status (404, or 401 where a Tollgate `oauth2` route guards every
+/// path it does not serve), RFC 8414's `<issuer>/.well-known/oauth-authorization-server` (the
 /// form a Tollgate `oauth2` route serves) and then, for an issuer with a path, RFC 8414's
 /// path-inserted `<origin>/.well-known/oauth-authorization-server<path>` (RFC 8414 §5: clients
 /// may try several). Every candidate gets the same checks and bounds.
@@ -261,8 +262,8 @@ async fn discover(
     let mut last = String::new();
     for url in &candidates {
         match fetch_json(url, allow_http, timeout).await? {
-            Some(document) => return Ok(document),
-            None => last = format!("{url} answered {}", StatusCode::NOT_FOUND),
+            Ok(document) => return Ok(document),
+            Err(status) => last = format!("{url} answered {status}"),
         }
     }
     Err(last)
@@ -275,15 +276,16 @@ async fn get_json(
 ) -> Result<serde_json::Value, String> {
     fetch_json(url, allow_http, timeout)
         .await?
-        .ok_or_else(|| format!("{url} answered {}", StatusCode::NOT_FOUND))
+        .map_err(|status| format!("{url} answered {status}"))
 }
 
-/// GETs `url` as JSON; `None`: it answered 404.
+/// GETs `url` as JSON; `Ok(Err(status))`: it answered a 4xx status (the document is not
+/// served there).
 async fn fetch_json(
     url: &str,
     allow_http: bool,
     timeout: Duration,
-) -> Result<Option<serde_json::Value>, String> {
+) -> Result<Result<serde_json::Value, StatusCode>, String> {
     let uri: Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
     fetchable(&uri, allow_http)?;
     let host = uri
@@ -327,8 +329,8 @@ async fn fetch_json(
         } else {
             send(tcp, request).await?
         };
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
+        if response.status().is_client_error() {
+            return Ok(Err(response.status()));
         }
         if response.status() != StatusCode::OK {
             return Err(format!("{url} answered {}", response.status()));
@@ -339,7 +341,7 @@ async fn fetch_json(
             .map_err(|e| format!("reading {url}: {e}"))?
             .to_bytes();
         serde_json::from_slice(&body)
-            .map(Some)
+            .map(Ok)
             .map_err(|e| format!("{url} is not JSON: {e}"))
     };
     tokio::time::timeout(timeout, exchange)

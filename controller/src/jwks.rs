@@ -2,8 +2,9 @@
 //! fetched off the request path and shipped in the snapshot, so a proxy never calls a provider
 //! while serving.
 //!
-//! For each issuer: OpenID discovery (`<issuer>/.well-known/openid-configuration`, whose
-//! `issuer` must equal the configured one exactly), then its `jwks_uri`. Keys are refreshed every
+//! For each issuer: OpenID discovery (`<issuer>/.well-known/openid-configuration`, or RFC 8414
+//! authorization server metadata when that answers a 4xx status, as a Tollgate `oauth2` route serves;
+//! the document's `issuer` must equal the configured one exactly), then its `jwks_uri`. Keys are refreshed every
 //! [`FetchSettings::refresh`]; a failed fetch keeps the last good keys (a provider that is down
 //! does not stop tokens signed with known keys) and is retried sooner. A token naming an unknown
 //! `kid` (reported by the proxies) asks for an early refresh, at most once per
@@ -202,11 +203,7 @@ pub async fn fetch_keys(
     allow_http: bool,
     timeout: Duration,
 ) -> Result<Vec<Jwk>, String> {
-    let discovery_url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    let discovery: serde_json::Value = get_json(&discovery_url, allow_http, timeout).await?;
+    let discovery = discover(issuer, allow_http, timeout).await?;
     if discovery.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
         return Err(format!(
             "the discovery document names another issuer ({:?})",
@@ -236,11 +233,59 @@ pub async fn fetch_keys(
     Ok(keys)
 }
 
+/// The issuer's metadata: OpenID discovery (`<issuer>/.well-known/openid-configuration`), or,
+/// when that answers a 4xx status (404, or 401 where a Tollgate `oauth2` route guards every
+/// path it does not serve), RFC 8414's `<issuer>/.well-known/oauth-authorization-server` (the
+/// form a Tollgate `oauth2` route serves) and then, for an issuer with a path, RFC 8414's
+/// path-inserted `<origin>/.well-known/oauth-authorization-server<path>` (RFC 8414 §5: clients
+/// may try several). Every candidate gets the same checks and bounds.
+async fn discover(
+    issuer: &str,
+    allow_http: bool,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    let base = issuer.trim_end_matches('/');
+    let mut candidates = vec![
+        format!("{base}/.well-known/openid-configuration"),
+        format!("{base}/.well-known/oauth-authorization-server"),
+    ];
+    if let Ok(uri) = base.parse::<Uri>() {
+        let path = uri.path().trim_end_matches('/');
+        if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority())
+            && !path.is_empty()
+        {
+            candidates.push(format!(
+                "{scheme}://{authority}/.well-known/oauth-authorization-server{path}"
+            ));
+        }
+    }
+    let mut last = String::new();
+    for url in &candidates {
+        match fetch_json(url, allow_http, timeout).await? {
+            Ok(document) => return Ok(document),
+            Err(status) => last = format!("{url} answered {status}"),
+        }
+    }
+    Err(last)
+}
+
 async fn get_json(
     url: &str,
     allow_http: bool,
     timeout: Duration,
 ) -> Result<serde_json::Value, String> {
+    fetch_json(url, allow_http, timeout)
+        .await?
+        .map_err(|status| format!("{url} answered {status}"))
+}
+
+/// GETs `url` as JSON; `Ok(Err(status))`: it answered a 4xx status (the document is not
+/// served there).
+async fn fetch_json(
+    url: &str,
+    allow_http: bool,
+    timeout: Duration,
+) -> Result<Result<serde_json::Value, StatusCode>, String> {
     let uri: Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
     fetchable(&uri, allow_http)?;
     let host = uri
@@ -284,6 +329,9 @@ async fn get_json(
         } else {
             send(tcp, request).await?
         };
+        if response.status().is_client_error() {
+            return Ok(Err(response.status()));
+        }
         if response.status() != StatusCode::OK {
             return Err(format!("{url} answered {}", response.status()));
         }
@@ -292,7 +340,9 @@ async fn get_json(
             .await
             .map_err(|e| format!("reading {url}: {e}"))?
             .to_bytes();
-        serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))
+        serde_json::from_slice(&body)
+            .map(Ok)
+            .map_err(|e| format!("{url} is not JSON: {e}"))
     };
     tokio::time::timeout(timeout, exchange)
         .await

@@ -270,6 +270,8 @@ pub enum JwtError {
     Expired,
     #[error("the token is not valid yet")]
     NotYetValid,
+    #[error("the token has been revoked")]
+    Revoked,
 }
 
 /// What a verified token says.

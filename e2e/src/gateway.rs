@@ -27,6 +27,8 @@ pub struct Standalone {
     starts: u32,
     /// Options added to every start (e.g. `--http1-fast-path false`).
     extra_args: Vec<String>,
+    /// Environment variables set on every later start (see [`Standalone::set_env`]).
+    extra_env: Vec<(String, String)>,
 }
 
 impl Standalone {
@@ -52,6 +54,7 @@ impl Standalone {
             process: None,
             starts: 0,
             extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
+            extra_env: Vec::new(),
         };
         // A port handed out a moment ago can be taken by another process before the gateway
         // binds it; then start again on fresh ports.
@@ -85,6 +88,7 @@ impl Standalone {
         if !self.extra_args.iter().any(|a| a == "--log-format") {
             command.args(["--log-format", "text"]);
         }
+        command.envs(self.extra_env.iter().map(|(k, v)| (k, v)));
         command.args(&self.extra_args).env(
             "RUST_LOG",
             std::env::var("TOLLGATE_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),
@@ -189,6 +193,12 @@ impl Standalone {
     }
 
     /// The PEM file standalone mode wrote its self-signed certificate to.
+    /// Sets `key` to `value` in the environment of the next starts (e.g. `SSL_CERT_FILE`, for
+    /// the gateway to trust its own certificate when it fetches from itself).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.push((key.to_owned(), value.to_owned()));
+    }
+
     pub fn certificate_path(&self) -> Result<PathBuf, Error> {
         find_pem_certificate(&self.state_dir)
     }

@@ -57,6 +57,11 @@ impl Revocations {
         }
     }
 
+    /// Whether nothing is revoked (one atomic load).
+    pub fn none(&self) -> bool {
+        !self.any.load(Ordering::Acquire)
+    }
+
     /// Whether `id` is revoked at `now`.
     pub fn is_revoked(&self, id: &RevokedId, now: u64) -> bool {
         if !self.any.load(Ordering::Acquire) {

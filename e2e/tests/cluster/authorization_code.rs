@@ -13,14 +13,14 @@ use tollgate_e2e::wait::RELOAD;
 use super::{ALL_OBJECTS, Env};
 
 const ROUNDS: usize = 6;
-const PROVISION_KEY: &str = "0123456789abcdef0123456789abcdef";
-const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(super) const PROVISION_KEY: &str = "0123456789abcdef0123456789abcdef";
+pub(super) const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// BASE64URL(SHA-256) of [`VERIFIER`].
 const S256: &str = "ngF5GsXcbwljx6u133FFr3Xht9xooA_DuaX_3QwODtc";
 
 impl Env {
     /// A code for the public client `spa` from `gateway`'s authorization endpoint.
-    async fn spa_code(&self, gateway: usize) -> String {
+    pub(super) async fn spa_code(&self, gateway: usize) -> String {
         let g = &self.gateways[gateway];
         let fields = [
             ("provision_key", PROVISION_KEY),
@@ -68,7 +68,7 @@ impl Env {
         (response.status.as_u16(), error)
     }
 
-    async fn revoke_demo_token(&self, gateway: usize, token: &str) {
+    pub(super) async fn revoke_demo_token(&self, gateway: usize, token: &str) {
         let g = &self.gateways[gateway];
         let fields = [
             ("token", token),
@@ -84,7 +84,7 @@ impl Env {
     }
 
     /// Waits (polling every 5 ms, at most `RELOAD`) until `gateway` refuses `token`.
-    async fn until_token_refused(&self, gateway: usize, token: &str) {
+    pub(super) async fn until_token_refused(&self, gateway: usize, token: &str) {
         let started = Instant::now();
         while self.call(gateway, token).await.status != 401 {
             assert!(
@@ -98,11 +98,9 @@ impl Env {
     }
 }
 
-#[tokio::test]
-async fn a_code_redeemed_at_one_proxy_is_refused_by_the_other_once_its_id_has_arrived() {
-    let env = Env::start("cluster-authorization-code").await;
-    env.wait_programmed(&ALL_OBJECTS).await;
-    let objects = format!(
+/// The public client `spa` and the `code` plugin (authorization code with PKCE) on `/code`.
+pub(super) fn code_objects() -> String {
+    format!(
         r#"apiVersion: v1
 kind: Secret
 metadata:
@@ -135,7 +133,14 @@ kind: GatewayRoute
 metadata: {{name: code, namespace: {APP_NAMESPACE}}}
 spec: {{paths: [/code], plugins: [code]}}
 "#
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_code_redeemed_at_one_proxy_is_refused_by_the_other_once_its_id_has_arrived() {
+    let env = Env::start("cluster-authorization-code").await;
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let objects = code_objects();
     env.kubectl
         .apply(&objects)
         .await

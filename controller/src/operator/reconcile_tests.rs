@@ -134,6 +134,7 @@ fn stores(fixtures: &BTreeMap<&str, Value>) -> Stores {
         slices: Multi::fixed(vec![]),
         proxy_slices: Multi::fixed(vec![]),
         namespaces: Multi::fixed(vec![]),
+        gateway: Arc::new(std::sync::OnceLock::new()),
     }
 }
 

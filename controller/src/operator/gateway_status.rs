@@ -162,7 +162,14 @@ pub fn first_failure(status: &Value) -> Option<(String, String)> {
     let failing = |conds: &Value| {
         conds.as_array().and_then(|cs| {
             cs.iter()
-                .find(|c| c["status"] != "True" && c["reason"] != REASON_PENDING)
+                .find(|c| {
+                    // `Conflicted` is the one condition whose healthy status is False.
+                    if c["type"] == gw::CONFLICTED {
+                        c["status"] == "True"
+                    } else {
+                        c["status"] != "True" && c["reason"] != REASON_PENDING
+                    }
+                })
                 .map(|c| {
                     (
                         c["reason"].as_str().unwrap_or_default().to_owned(),
@@ -315,7 +322,10 @@ mod tests {
                     kind: "HTTPRoute".into(),
                 }],
                 attached_routes: 2,
-                conditions: vec![cond(gw::ACCEPTED, true, gw::ACCEPTED)],
+                conditions: vec![
+                    cond(gw::ACCEPTED, true, gw::ACCEPTED),
+                    cond(gw::CONFLICTED, false, gw::NO_CONFLICTS),
+                ],
             }],
         }
     }

@@ -186,16 +186,19 @@ where
         self.stores.iter().flat_map(Store::state).collect()
     }
 
-    /// A store holding exactly `objects` (reconcile tests).
+    /// A store holding exactly `objects`, ready (reconcile tests).
     #[cfg(test)]
     pub fn fixed(objects: Vec<K>) -> Self
     where
         K::DynamicType: Default,
     {
+        // A complete list, as a watch delivers it: the store is then ready.
         let mut writer = reflector::store::Writer::default();
+        writer.apply_watcher_event(&watcher::Event::Init);
         for object in objects {
-            writer.apply_watcher_event(&watcher::Event::Apply(object));
+            writer.apply_watcher_event(&watcher::Event::InitApply(object));
         }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
         Multi {
             stores: vec![writer.as_reader()],
         }

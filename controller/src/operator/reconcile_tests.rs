@@ -449,9 +449,10 @@ async fn http_route_status_keeps_other_controllers_entries_and_merges_again_afte
     let (client, mut api) = mock_client();
     let stores = with_gateway_api(stores(&BTreeMap::new()), &objects);
     let mut r = reconciler(stores, client);
+    let mut seen = Vec::new();
+    {
     let pass = r.pass(true);
     tokio::pin!(pass);
-    let mut seen = Vec::new();
     loop {
         tokio::select! {
             result = &mut pass => {
@@ -476,6 +477,7 @@ async fn http_route_status_keeps_other_controllers_entries_and_merges_again_afte
                 }).await
             } => seen.push(s),
         }
+    }
     }
     let uris: Vec<(&str, &str)> = seen.iter().map(|s| (s.method.as_str(), s.uri.as_str())).collect();
     let class = seen.iter().find(|s| s.uri.contains("/gatewayclasses/tollgate/status")).expect("class status");

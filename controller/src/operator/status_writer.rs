@@ -366,7 +366,7 @@ impl StatusWriter {
         &mut self,
         route: &HTTPRoute,
         reports: &[ParentReport],
-        mine: &dyn Fn(&ParentRef) -> bool,
+        mine: &(dyn Fn(&ParentRef) -> bool + Sync),
         now: &str,
         metrics: &ControllerMetrics,
     ) -> Result<bool, Error> {

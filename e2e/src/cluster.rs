@@ -562,8 +562,12 @@ impl Kubectl {
 }
 
 /// The Gateway API kinds the controller reads (plural resource names).
-pub const GATEWAY_API_KINDS: [&str; 4] =
-    ["gatewayclasses", "gateways", "httproutes", "referencegrants"];
+pub const GATEWAY_API_KINDS: [&str; 4] = [
+    "gatewayclasses",
+    "gateways",
+    "httproutes",
+    "referencegrants",
+];
 
 /// The CRD files of [`GATEWAY_API_KINDS`] (standard channel, v1.5.1), from the Go module
 /// `sigs.k8s.io/gateway-api` as a user's machine gets them (`scripts/gateway-api-crds.sh`: `go

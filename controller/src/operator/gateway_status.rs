@@ -94,8 +94,8 @@ pub fn gateway_status(
         .listeners
         .iter()
         .map(|l| {
-            let before = previous_listeners
-                .and_then(|ls| ls.iter().find(|p| p["name"] == l.name.as_str()));
+            let before =
+                previous_listeners.and_then(|ls| ls.iter().find(|p| p["name"] == l.name.as_str()));
             json!({
                 "name": l.name,
                 "supportedKinds": l.supported_kinds,
@@ -271,7 +271,15 @@ mod tests {
         ParentReport {
             parent_ref: parent(name),
             conditions: vec![
-                cond(gw::ACCEPTED, accepted, if accepted { gw::ACCEPTED } else { gw::NOT_ALLOWED_BY_LISTENERS }),
+                cond(
+                    gw::ACCEPTED,
+                    accepted,
+                    if accepted {
+                        gw::ACCEPTED
+                    } else {
+                        gw::NOT_ALLOWED_BY_LISTENERS
+                    },
+                ),
                 cond(gw::RESOLVED_REFS, true, gw::RESOLVED_REFS),
             ],
         }
@@ -301,11 +309,20 @@ mod tests {
         let first = route_parents(&[report("gw", false)], &[], T0);
         let again = route_parents(&[report("gw", false)], &first, T1);
         assert_eq!(again, first, "same statuses: same times");
-        assert_eq!(without_times(&Value::Array(again)), without_times(&Value::Array(first.clone())));
+        assert_eq!(
+            without_times(&Value::Array(again)),
+            without_times(&Value::Array(first.clone()))
+        );
         let fixed = route_parents(&[report("gw", true)], &first, T1);
         assert_eq!(fixed[0]["conditions"][0]["lastTransitionTime"], T1);
-        assert_eq!(fixed[0]["conditions"][1]["lastTransitionTime"], T0, "ResolvedRefs kept its status");
-        assert_ne!(without_times(&Value::Array(fixed)), without_times(&Value::Array(first.clone())));
+        assert_eq!(
+            fixed[0]["conditions"][1]["lastTransitionTime"], T0,
+            "ResolvedRefs kept its status"
+        );
+        assert_ne!(
+            without_times(&Value::Array(fixed)),
+            without_times(&Value::Array(first.clone()))
+        );
         assert_eq!(
             first_failure(&Value::Array(first)),
             Some((gw::NOT_ALLOWED_BY_LISTENERS.to_owned(), String::new()))
@@ -314,7 +331,10 @@ mod tests {
 
     fn gateway_report() -> GatewayReport {
         GatewayReport {
-            conditions: vec![cond(gw::ACCEPTED, true, gw::ACCEPTED), cond(gw::PROGRAMMED, true, gw::PROGRAMMED)],
+            conditions: vec![
+                cond(gw::ACCEPTED, true, gw::ACCEPTED),
+                cond(gw::PROGRAMMED, true, gw::PROGRAMMED),
+            ],
             listeners: vec![ListenerReport {
                 name: "http".into(),
                 supported_kinds: vec![RouteGroupKind {
@@ -348,12 +368,18 @@ mod tests {
             .expect("conditions")
             .push(json!({"type": "example.com/Other", "status": "True"}));
         assert!(holds(&stored, &without_times(&done)));
-        assert!(!holds(&stored, &gateway_status(&gateway_report(), false, None, T0)));
+        assert!(!holds(
+            &stored,
+            &gateway_status(&gateway_report(), false, None, T0)
+        ));
         let mut extra_listener = stored.clone();
         extra_listener["listeners"]
             .as_array_mut()
             .expect("listeners")
             .push(json!({"name": "gone", "attachedRoutes": 0, "conditions": [], "supportedKinds": []}));
-        assert!(!holds(&extra_listener, &done), "a listener we no longer report is removed");
+        assert!(
+            !holds(&extra_listener, &done),
+            "a listener we no longer report is removed"
+        );
     }
 }

@@ -288,7 +288,9 @@ async fn watch_for_gateway_api(
             Err(e) => tracing::debug!(error = %e, "looking for the Gateway API CRDs"),
         }
     }
-    tracing::info!("the Gateway API CRDs are installed: watching GatewayClasses, Gateways, HTTPRoutes and ReferenceGrants");
+    tracing::info!(
+        "the Gateway API CRDs are installed: watching GatewayClasses, Gateways, HTTPRoutes and ReferenceGrants"
+    );
     let (gateway, tasks) = stores::start_gateway_api(&client, &plan, &changed, &metrics);
     let _ = cell.set(gateway);
     changed.notify_one();

@@ -571,11 +571,9 @@ impl Pipeline {
                 continue;
             }
             let key = ObjectKey::new(crate::translate::Kind::Gateway, &ns, &name);
-            let programmed = self.history.programmed(
-                &key,
-                gateway.metadata.generation.unwrap_or(0),
-                ctx.acked,
-            );
+            let programmed =
+                self.history
+                    .programmed(&key, gateway.metadata.generation.unwrap_or(0), ctx.acked);
             let build = |previous: Option<&serde_json::Value>| {
                 super::gateway_status::gateway_status(report, programmed, previous, &ctx.now)
             };

@@ -451,64 +451,108 @@ async fn http_route_status_keeps_other_controllers_entries_and_merges_again_afte
     let mut r = reconciler(stores, client);
     let mut seen = Vec::new();
     {
-    let pass = r.pass(true);
-    tokio::pin!(pass);
-    loop {
-        tokio::select! {
-            result = &mut pass => {
-                result.expect("the pass succeeds");
-                break;
+        let pass = r.pass(true);
+        tokio::pin!(pass);
+        loop {
+            tokio::select! {
+                result = &mut pass => {
+                    result.expect("the pass succeeds");
+                    break;
+                }
+                () = tokio::time::sleep(Duration::from_secs(20)) => panic!("the pass did not finish: {:?}", seen.iter().map(|s: &crate::operator::mock_api::Seen| s.uri.clone()).collect::<Vec<_>>()),
+                s = async {
+                    // The first merge patch of the route meets a 409: another controller wrote.
+                    let conflicts = seen.iter().filter(|s: &&crate::operator::mock_api::Seen| s.uri.contains("/httproutes/r/status")).count() == 0;
+                    let mut fresh = route.clone();
+                    fresh["metadata"]["resourceVersion"] = json!("7");
+                    fresh["status"]["parents"] = json!([theirs.clone(), newer.clone()]);
+                    api.respond_with(move |method, uri| {
+                        if uri.contains("/httproutes/r/status") && conflicts {
+                            (409, crate::operator::mock_api::status_error(409, "Conflict"))
+                        } else if method == "GET" && uri.contains("/httproutes/r") {
+                            (200, fresh)
+                        } else {
+                            (200, json!({"apiVersion": "v1", "kind": "Status", "metadata": {}}))
+                        }
+                    }).await
+                } => seen.push(s),
             }
-            () = tokio::time::sleep(Duration::from_secs(20)) => panic!("the pass did not finish: {:?}", seen.iter().map(|s: &crate::operator::mock_api::Seen| s.uri.clone()).collect::<Vec<_>>()),
-            s = async {
-                // The first merge patch of the route meets a 409: another controller wrote.
-                let conflicts = seen.iter().filter(|s: &&crate::operator::mock_api::Seen| s.uri.contains("/httproutes/r/status")).count() == 0;
-                let mut fresh = route.clone();
-                fresh["metadata"]["resourceVersion"] = json!("7");
-                fresh["status"]["parents"] = json!([theirs.clone(), newer.clone()]);
-                api.respond_with(move |method, uri| {
-                    if uri.contains("/httproutes/r/status") && conflicts {
-                        (409, crate::operator::mock_api::status_error(409, "Conflict"))
-                    } else if method == "GET" && uri.contains("/httproutes/r") {
-                        (200, fresh)
-                    } else {
-                        (200, json!({"apiVersion": "v1", "kind": "Status", "metadata": {}}))
-                    }
-                }).await
-            } => seen.push(s),
         }
     }
-    }
-    let uris: Vec<(&str, &str)> = seen.iter().map(|s| (s.method.as_str(), s.uri.as_str())).collect();
-    let class = seen.iter().find(|s| s.uri.contains("/gatewayclasses/tollgate/status")).expect("class status");
-    assert_eq!(class.content_type.as_deref(), Some("application/apply-patch+yaml"));
+    let uris: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.uri.as_str()))
+        .collect();
+    let class = seen
+        .iter()
+        .find(|s| s.uri.contains("/gatewayclasses/tollgate/status"))
+        .expect("class status");
+    assert_eq!(
+        class.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
     assert_eq!(class.body["status"]["conditions"][0]["type"], "Accepted");
     assert_eq!(class.body["status"]["conditions"][0]["status"], "True");
-    let gateway = seen.iter().find(|s| s.uri.contains("/gateways/gw/status")).expect("gateway status");
-    let programmed = gateway.body["status"]["conditions"].as_array().expect("conditions")
-        .iter().find(|c| c["type"] == "Programmed").expect("Programmed").clone();
-    assert_eq!((programmed["status"].as_str(), programmed["reason"].as_str()), (Some("False"), Some("Pending")),
-               "no proxy acknowledged it yet");
+    let gateway = seen
+        .iter()
+        .find(|s| s.uri.contains("/gateways/gw/status"))
+        .expect("gateway status");
+    let programmed = gateway.body["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Programmed")
+        .expect("Programmed")
+        .clone();
+    assert_eq!(
+        (programmed["status"].as_str(), programmed["reason"].as_str()),
+        (Some("False"), Some("Pending")),
+        "no proxy acknowledged it yet"
+    );
     assert_eq!(gateway.body["status"]["listeners"][0]["attachedRoutes"], 1);
-    let patches: Vec<&crate::operator::mock_api::Seen> =
-        seen.iter().filter(|s| s.uri.contains("/httproutes/r/status")).collect();
+    let patches: Vec<&crate::operator::mock_api::Seen> = seen
+        .iter()
+        .filter(|s| s.uri.contains("/httproutes/r/status"))
+        .collect();
     assert_eq!(patches.len(), 2, "{uris:?}");
-    assert!(uris.iter().any(|(m, u)| *m == "GET" && u.contains("/httproutes/r")), "re-read after the 409: {uris:?}");
+    assert!(
+        uris.iter()
+            .any(|(m, u)| *m == "GET" && u.contains("/httproutes/r")),
+        "re-read after the 409: {uris:?}"
+    );
     let first = &patches[0].body;
-    assert_eq!(patches[0].content_type.as_deref(), Some("application/merge-patch+json"));
+    assert_eq!(
+        patches[0].content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
     assert_eq!(first["metadata"]["resourceVersion"], "5");
     let last = &patches[1].body;
-    assert_eq!(last["metadata"]["resourceVersion"], "7", "written against what was re-read");
+    assert_eq!(
+        last["metadata"]["resourceVersion"], "7",
+        "written against what was re-read"
+    );
     let parents = last["status"]["parents"].as_array().expect("parents");
     assert_eq!(parents.len(), 3, "{last}");
     assert_eq!(parents[0], theirs);
     assert_eq!(parents[1], newer, "the entry written meanwhile is kept");
-    assert_eq!(parents[2]["controllerName"], "tollgate.dev/gateway-controller");
-    let resolved = parents[2]["conditions"].as_array().expect("conditions")
-        .iter().find(|c| c["type"] == "ResolvedRefs").expect("ResolvedRefs").clone();
+    assert_eq!(
+        parents[2]["controllerName"],
+        "tollgate.dev/gateway-controller"
+    );
+    let resolved = parents[2]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "ResolvedRefs")
+        .expect("ResolvedRefs")
+        .clone();
     assert_eq!(resolved["reason"], "BackendNotFound");
     assert_eq!(resolved["observedGeneration"], 2);
-    let events: Vec<&Value> = seen.iter().filter(|s| s.uri.contains("/events")).map(|s| &s.body).collect();
+    let events: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.uri.contains("/events"))
+        .map(|s| &s.body)
+        .collect();
     assert_eq!(events.len(), 1, "{uris:?}");
     assert_eq!(events[0]["reason"], "BackendNotFound");
     assert_eq!(events[0]["regarding"]["kind"], "HTTPRoute");

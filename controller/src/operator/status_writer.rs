@@ -11,13 +11,13 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::gateway_status;
 use super::metrics::ControllerMetrics;
 use super::programmed::Kind;
 use super::status::{
     EVENT_ACTION_RECONCILE, FIELD_MANAGER, ObjectProblem, Programming, apply_body, desired_status,
     generated_condition, needs_write, transition_events,
 };
-use super::gateway_status;
 use crate::resources::gateway_api::{Gateway, GatewayClass, HTTPRoute, ParentRef};
 use crate::resources::status::ObjectStatus;
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
@@ -416,9 +416,7 @@ impl StatusWriter {
                 "metadata": {"resourceVersion": version},
                 "status": {"parents": gateway_status::merged_parents(&others, &desired, mine)},
             });
-            let result = api
-                .patch_status(&name, &params, &Patch::Merge(&body))
-                .await;
+            let result = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
             metrics.status_patched(result.is_ok());
             match result {
                 Ok(_) => break,

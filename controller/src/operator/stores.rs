@@ -347,8 +347,12 @@ pub fn start(
 }
 
 /// The Gateway API resources the controller watches, as served at `gateway.networking.k8s.io/v1`.
-pub const GATEWAY_API_RESOURCES: [&str; 4] =
-    ["gatewayclasses", "gateways", "httproutes", "referencegrants"];
+pub const GATEWAY_API_RESOURCES: [&str; 4] = [
+    "gatewayclasses",
+    "gateways",
+    "httproutes",
+    "referencegrants",
+];
 
 /// Whether the API server serves every Gateway API kind the controller reads; `Ok(missing)`
 /// names those it does not (all of them when the group version is unknown).

@@ -26,10 +26,7 @@ const CONTROLLER_NAME: &str = "tollgate.dev/gateway-controller";
 fn gateway(env: &Env, from: &str) -> String {
     let (crt, key) = tollgate_e2e::proxy::config_tls();
     let indent = |pem: &str| pem.trim().replace('\n', "\n    ");
-    let port = env
-        .local
-        .as_ref()
-        .map_or(80, |l| l.httpbin.port());
+    let port = env.local.as_ref().map_or(80, |l| l.httpbin.port());
     let host = tollgate_e2e::proxy::admin_host();
     format!(
         r#"apiVersion: gateway.networking.k8s.io/v1
@@ -159,7 +156,13 @@ impl Env {
     }
 
     /// Waits until `GET host path` answers `status` on every proxy; the last answer.
-    async fn until_status(&self, host: &str, path: &str, headers: &[(&str, &str)], status: u16) -> Response {
+    async fn until_status(
+        &self,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        status: u16,
+    ) -> Response {
         let mut last = None;
         for gateway in 0..self.gateways.len() {
             let what = format!("GET {host}{path} to answer {status} at proxy {gateway}");
@@ -230,7 +233,11 @@ impl Env {
                 .get_json(resource, namespace)
                 .await
                 .map_err(|e| e.to_string())?;
-            if check(&o) { Ok(o) } else { Err(o["status"].to_string()) }
+            if check(&o) {
+                Ok(o)
+            } else {
+                Err(o["status"].to_string())
+            }
         })
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
@@ -310,39 +317,72 @@ async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their
         .until_status(HOST, "/anything", &[("authorization", &auth)], 200)
         .await;
     let seen = echoed_headers(&through.json());
-    assert_eq!(seen.get("x-consumer-username").map(String::as_str), Some("jane"));
-    assert_eq!(seen.get("x-credential-identifier").map(String::as_str), Some("client"));
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some("jane")
+    );
+    assert_eq!(
+        seen.get("x-credential-identifier").map(String::as_str),
+        Some("client")
+    );
     let other = env.route_token(1).await;
     let r = env
-        .get_host(0, HOST, "/anything", &[("authorization", &format!("Bearer {other}"))])
+        .get_host(
+            0,
+            HOST,
+            "/anything",
+            &[("authorization", &format!("Bearer {other}"))],
+        )
         .await;
-    assert_eq!(r.status, 200, "a token of one proxy works at the other: {}", r.describe());
+    assert_eq!(
+        r.status,
+        200,
+        "a token of one proxy works at the other: {}",
+        r.describe()
+    );
     let r = env.get_host(1, HOST, "/anything", &[]).await;
     assert_eq!(r.status, 401, "{}", r.describe());
 
     // Status, as the Gateway API specifies it.
     let class = env
-        .until_object("gatewayclasses.gateway.networking.k8s.io/tollgate", APP_NAMESPACE, "Accepted", |o| {
-            condition_of(&o["status"], "Accepted")["status"] == "True"
-        })
+        .until_object(
+            "gatewayclasses.gateway.networking.k8s.io/tollgate",
+            APP_NAMESPACE,
+            "Accepted",
+            |o| condition_of(&o["status"], "Accepted")["status"] == "True",
+        )
         .await;
     assert_eq!(
         condition_of(&class["status"], "Accepted")["observedGeneration"],
         class["metadata"]["generation"]
     );
     let gw = env
-        .until_object("gateways.gateway.networking.k8s.io/gateway", APP_NAMESPACE, "Programmed", |o| {
-            condition_of(&o["status"], "Programmed")["status"] == "True"
-        })
+        .until_object(
+            "gateways.gateway.networking.k8s.io/gateway",
+            APP_NAMESPACE,
+            "Programmed",
+            |o| condition_of(&o["status"], "Programmed")["status"] == "True",
+        )
         .await;
-    assert_eq!(condition_of(&gw["status"], "Accepted")["status"], "True", "{gw}");
+    assert_eq!(
+        condition_of(&gw["status"], "Accepted")["status"],
+        "True",
+        "{gw}"
+    );
     let listeners = gw["status"]["listeners"].as_array().expect("listeners");
     assert_eq!(listeners.len(), 2, "{gw}");
     for listener in listeners {
         assert_eq!(listener["attachedRoutes"], 2, "{listener}");
-        assert_eq!(listener["supportedKinds"][0]["kind"], "HTTPRoute", "{listener}");
+        assert_eq!(
+            listener["supportedKinds"][0]["kind"], "HTTPRoute",
+            "{listener}"
+        );
         for type_ in ["Accepted", "ResolvedRefs", "Programmed"] {
-            assert_eq!(condition_of(listener, type_)["status"], "True", "{type_}: {listener}");
+            assert_eq!(
+                condition_of(listener, type_)["status"],
+                "True",
+                "{type_}: {listener}"
+            );
         }
     }
     for name in ["auth", "httpbin"] {
@@ -351,7 +391,11 @@ async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their
             .await;
         let parent = our_parent(&route).expect("our entry");
         assert_eq!(parent["parentRef"]["name"], "gateway");
-        assert_eq!(parent_condition(parent, "ResolvedRefs")["status"], "True", "{route}");
+        assert_eq!(
+            parent_condition(parent, "ResolvedRefs")["status"],
+            "True",
+            "{route}"
+        );
     }
 
     // Another controller's entry stays when ours is rewritten; observedGeneration follows a
@@ -365,26 +409,45 @@ async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their
     let patch = json!([{"op": "add", "path": "/status/parents/-", "value": theirs}]).to_string();
     env.kubectl
         .run(
-            &["patch", "httproutes.gateway.networking.k8s.io/httpbin", "-n", APP_NAMESPACE,
-              "--subresource=status", "--type=json", "-p", &patch],
+            &[
+                "patch",
+                "httproutes.gateway.networking.k8s.io/httpbin",
+                "-n",
+                APP_NAMESPACE,
+                "--subresource=status",
+                "--type=json",
+                "-p",
+                &patch,
+            ],
             None,
         )
         .await
         .expect("another controller writes its entry");
     let before = env
-        .object("httproutes.gateway.networking.k8s.io/httpbin", APP_NAMESPACE)
+        .object(
+            "httproutes.gateway.networking.k8s.io/httpbin",
+            APP_NAMESPACE,
+        )
         .await;
-    let generation = before["metadata"]["generation"].as_i64().expect("generation");
+    let generation = before["metadata"]["generation"]
+        .as_i64()
+        .expect("generation");
     env.kubectl
         .apply(&token_flow(", www.example.test"))
         .await
         .expect("a spec update");
     let after = env
-        .until_object("httproutes.gateway.networking.k8s.io/httpbin", APP_NAMESPACE, "a newer observedGeneration", |o| {
-            our_parent(o).is_some_and(|p| {
-                parent_condition(p, "Accepted")["observedGeneration"].as_i64() > Some(generation)
-            })
-        })
+        .until_object(
+            "httproutes.gateway.networking.k8s.io/httpbin",
+            APP_NAMESPACE,
+            "a newer observedGeneration",
+            |o| {
+                our_parent(o).is_some_and(|p| {
+                    parent_condition(p, "Accepted")["observedGeneration"].as_i64()
+                        > Some(generation)
+                })
+            },
+        )
         .await;
     assert!(
         after["metadata"]["generation"].as_i64() > Some(generation),
@@ -392,10 +455,20 @@ async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their
     );
     let parents = after["status"]["parents"].as_array().expect("parents");
     assert_eq!(parents.len(), 2, "ours and theirs: {after}");
-    assert!(parents.iter().any(|p| p["controllerName"] == "example.com/other-controller"
-        && p["parentRef"]["name"] == "elsewhere"), "{after}");
+    assert!(
+        parents
+            .iter()
+            .any(|p| p["controllerName"] == "example.com/other-controller"
+                && p["parentRef"]["name"] == "elsewhere"),
+        "{after}"
+    );
     let r = env
-        .until_status("www.example.test", "/anything", &[("authorization", &auth)], 200)
+        .until_status(
+            "www.example.test",
+            "/anything",
+            &[("authorization", &auth)],
+            200,
+        )
         .await;
     assert_eq!(r.status, 200);
 }
@@ -410,7 +483,10 @@ async fn each_http_route_problem_is_reported_with_its_reason_and_never_blocks_a_
     env.wait_programmed(&ALL_OBJECTS).await;
     // Without the catch-all GatewayRoute, a request no HTTPRoute takes finds no route at all.
     env.kubectl
-        .run(&["delete", "gatewayroutes/httpbin", "-n", APP_NAMESPACE], None)
+        .run(
+            &["delete", "gatewayroutes/httpbin", "-n", APP_NAMESPACE],
+            None,
+        )
         .await
         .expect("delete the catch-all GatewayRoute");
     env.kubectl
@@ -429,7 +505,12 @@ async fn each_http_route_problem_is_reported_with_its_reason_and_never_blocks_a_
             "cross.example.test",
             "backendRefs: [{name: httpbin, namespace: elsewhere, port: 80}]",
         ),
-        route(APP_NAMESPACE, "missing", "missing.example.test", "backendRefs: [{name: nope, port: 80}]"),
+        route(
+            APP_NAMESPACE,
+            "missing",
+            "missing.example.test",
+            "backendRefs: [{name: nope, port: 80}]",
+        ),
         route(
             APP_NAMESPACE,
             "ghost",
@@ -443,19 +524,63 @@ async fn each_http_route_problem_is_reported_with_its_reason_and_never_blocks_a_
         .await
         .expect("apply the routes");
     // The good route is served while the others are refused.
-    let r = env.until_status("good.example.test", "/get", &[], 200).await;
-    assert_eq!(r.json()["url"].as_str().map(|u| u.ends_with("/get")), Some(true), "{}", r.describe());
-    env.until_route(APP_NAMESPACE, "good", "Accepted", "True", "Accepted").await;
-    env.until_route(APP_NAMESPACE, "good", "ResolvedRefs", "True", "ResolvedRefs").await;
+    let r = env
+        .until_status("good.example.test", "/get", &[], 200)
+        .await;
+    assert_eq!(
+        r.json()["url"].as_str().map(|u| u.ends_with("/get")),
+        Some(true),
+        "{}",
+        r.describe()
+    );
+    env.until_route(APP_NAMESPACE, "good", "Accepted", "True", "Accepted")
+        .await;
+    env.until_route(
+        APP_NAMESPACE,
+        "good",
+        "ResolvedRefs",
+        "True",
+        "ResolvedRefs",
+    )
+    .await;
 
     let foreign = env
-        .until_route("elsewhere", "foreign", "Accepted", "False", "NotAllowedByListeners")
+        .until_route(
+            "elsewhere",
+            "foreign",
+            "Accepted",
+            "False",
+            "NotAllowedByListeners",
+        )
         .await;
-    assert_eq!(our_parent(&foreign).expect("entry")["parentRef"]["namespace"], APP_NAMESPACE);
-    env.until_route(APP_NAMESPACE, "cross", "ResolvedRefs", "False", "RefNotPermitted").await;
-    env.until_route(APP_NAMESPACE, "missing", "ResolvedRefs", "False", "BackendNotFound").await;
+    assert_eq!(
+        our_parent(&foreign).expect("entry")["parentRef"]["namespace"],
+        APP_NAMESPACE
+    );
+    env.until_route(
+        APP_NAMESPACE,
+        "cross",
+        "ResolvedRefs",
+        "False",
+        "RefNotPermitted",
+    )
+    .await;
+    env.until_route(
+        APP_NAMESPACE,
+        "missing",
+        "ResolvedRefs",
+        "False",
+        "BackendNotFound",
+    )
+    .await;
     let ghost = env
-        .until_route(APP_NAMESPACE, "ghost", "ResolvedRefs", "False", "PluginNotFound")
+        .until_route(
+            APP_NAMESPACE,
+            "ghost",
+            "ResolvedRefs",
+            "False",
+            "PluginNotFound",
+        )
         .await;
     let message = parent_condition(our_parent(&ghost).expect("entry"), "ResolvedRefs")["message"]
         .as_str()
@@ -465,28 +590,36 @@ async fn each_http_route_problem_is_reported_with_its_reason_and_never_blocks_a_
     // Not served: a missing plugin answers 500 rather than reaching the backend unprotected;
     // a route no listener takes answers as no route (404), and neither does an unresolved
     // backend reach anything.
-    env.until_status("ghost.example.test", "/get", &[], 500).await;
-    env.until_status("missing.example.test", "/get", &[], 500).await;
-    env.until_status("cross.example.test", "/get", &[], 500).await;
-    env.until_status("foreign.example.test", "/get", &[], 404).await;
+    env.until_status("ghost.example.test", "/get", &[], 500)
+        .await;
+    env.until_status("missing.example.test", "/get", &[], 500)
+        .await;
+    env.until_status("cross.example.test", "/get", &[], 500)
+        .await;
+    env.until_status("foreign.example.test", "/get", &[], 404)
+        .await;
 
     // A Warning Event names the problem.
-    let events = wait_until(PROGRAMMED, "a PluginNotFound Event for HTTPRoute ghost", || async {
-        let list = env
-            .kubectl
-            .get_json("events.events.k8s.io", APP_NAMESPACE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let found = list["items"].as_array().is_some_and(|items| {
-            items.iter().any(|e| {
-                e["reason"] == "PluginNotFound"
-                    && e["type"] == "Warning"
-                    && e["regarding"]["kind"] == "HTTPRoute"
-                    && e["regarding"]["name"] == "ghost"
-            })
-        });
-        if found { Ok(()) } else { Err(list.to_string()) }
-    })
+    let events = wait_until(
+        PROGRAMMED,
+        "a PluginNotFound Event for HTTPRoute ghost",
+        || async {
+            let list = env
+                .kubectl
+                .get_json("events.events.k8s.io", APP_NAMESPACE)
+                .await
+                .map_err(|e| e.to_string())?;
+            let found = list["items"].as_array().is_some_and(|items| {
+                items.iter().any(|e| {
+                    e["reason"] == "PluginNotFound"
+                        && e["type"] == "Warning"
+                        && e["regarding"]["kind"] == "HTTPRoute"
+                        && e["regarding"]["name"] == "ghost"
+                })
+            });
+            if found { Ok(()) } else { Err(list.to_string()) }
+        },
+    )
     .await;
     events.unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
 
@@ -521,16 +654,23 @@ spec:
         ))
         .await
         .expect("apply the grant");
-    env.until_route(APP_NAMESPACE, "cross", "ResolvedRefs", "True", "ResolvedRefs").await;
-    env.until_status("cross.example.test", "/get", &[], 200).await;
+    env.until_route(
+        APP_NAMESPACE,
+        "cross",
+        "ResolvedRefs",
+        "True",
+        "ResolvedRefs",
+    )
+    .await;
+    env.until_status("cross.example.test", "/get", &[], 200)
+        .await;
     // The good route never stopped being served.
     let r = env.get_host(1, "good.example.test", "/get", &[]).await;
     assert_eq!(r.status, 200, "{}", r.describe());
 }
 
 #[tokio::test]
-async fn gateway_api_crds_installed_after_the_controller_started_are_picked_up_without_a_restart()
-{
+async fn gateway_api_crds_installed_after_the_controller_started_are_picked_up_without_a_restart() {
     let env = Env::start_with(
         "cluster-gateway-api-late-crds",
         &[],
@@ -547,7 +687,8 @@ async fn gateway_api_crds_installed_after_the_controller_started_are_picked_up_w
     assert_eq!(env.call(1, &token).await.status, 200);
     let log = local.controllers[0].log();
     assert_eq!(
-        log.matches("the Gateway API CRDs are not installed").count(),
+        log.matches("the Gateway API CRDs are not installed")
+            .count(),
         1,
         "said once:\n{log}"
     );
@@ -565,9 +706,15 @@ async fn gateway_api_crds_installed_after_the_controller_started_are_picked_up_w
         .await
         .expect("apply the HTTPRoutes");
     let token = env.route_token(1).await;
-    env.until_status(HOST, "/anything", &[("authorization", &format!("Bearer {token}"))], 200)
+    env.until_status(
+        HOST,
+        "/anything",
+        &[("authorization", &format!("Bearer {token}"))],
+        200,
+    )
+    .await;
+    env.until_route(APP_NAMESPACE, "httpbin", "Accepted", "True", "Accepted")
         .await;
-    env.until_route(APP_NAMESPACE, "httpbin", "Accepted", "True", "Accepted").await;
     let log = local.controllers[0].log();
     assert!(log.contains("the Gateway API CRDs are installed"), "{log}");
 }
@@ -588,14 +735,26 @@ pub(super) async fn exercise_gateway_api(env: &Env) {
         ))
         .await
         .expect("apply the route");
-    env.until_route(APP_NAMESPACE, "ghost", "ResolvedRefs", "False", "PluginNotFound")
-        .await;
-    env.until_object("gateways.gateway.networking.k8s.io/gateway", APP_NAMESPACE, "Programmed", |o| {
-        condition_of(&o["status"], "Programmed")["status"] == "True"
-    })
+    env.until_route(
+        APP_NAMESPACE,
+        "ghost",
+        "ResolvedRefs",
+        "False",
+        "PluginNotFound",
+    )
     .await;
-    env.until_object("gatewayclasses.gateway.networking.k8s.io/tollgate", APP_NAMESPACE, "Accepted", |o| {
-        condition_of(&o["status"], "Accepted")["status"] == "True"
-    })
+    env.until_object(
+        "gateways.gateway.networking.k8s.io/gateway",
+        APP_NAMESPACE,
+        "Programmed",
+        |o| condition_of(&o["status"], "Programmed")["status"] == "True",
+    )
+    .await;
+    env.until_object(
+        "gatewayclasses.gateway.networking.k8s.io/tollgate",
+        APP_NAMESPACE,
+        "Accepted",
+        |o| condition_of(&o["status"], "Accepted")["status"] == "True",
+    )
     .await;
 }

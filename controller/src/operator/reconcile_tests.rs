@@ -445,6 +445,18 @@ async fn http_route_status_keeps_other_controllers_entries_and_merges_again_afte
                "spec": {"gatewayClassName": "tollgate",
                         "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
         route.clone(),
+        // Another controller's class, Gateway and route: never written.
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+               "metadata": {"name": "other", "uid": "other-class-uid", "generation": 1},
+               "spec": {"controllerName": "example.com/other"}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "theirs", "namespace": NS, "uid": "other-gw-uid", "generation": 1},
+               "spec": {"gatewayClassName": "other",
+                        "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+               "metadata": {"name": "their-route", "namespace": NS, "uid": "other-route-uid", "generation": 1},
+               "spec": {"parentRefs": [{"name": "theirs"}],
+                        "rules": [{"backendRefs": [{"name": "nope", "port": 80}]}]}}),
     ];
     let (client, mut api) = mock_client();
     let stores = with_gateway_api(stores(&BTreeMap::new()), &objects);
@@ -483,6 +495,16 @@ async fn http_route_status_keeps_other_controllers_entries_and_merges_again_afte
         .iter()
         .map(|s| (s.method.as_str(), s.uri.as_str()))
         .collect();
+    for other in [
+        "/gatewayclasses/other",
+        "/gateways/theirs",
+        "/httproutes/their-route",
+    ] {
+        assert!(
+            !uris.iter().any(|(_, u)| u.contains(other)),
+            "another controller's object is left alone: {uris:?}"
+        );
+    }
     let class = seen
         .iter()
         .find(|s| s.uri.contains("/gatewayclasses/tollgate/status"))

@@ -5,7 +5,8 @@
 //! the consumer's headers at httpbin), the status the controller writes (GatewayClass `Accepted`,
 //! Gateway `Programmed` with `attachedRoutes`, HTTPRoute `status.parents` with each reason, other
 //! controllers' entries kept, `observedGeneration` following the spec), one bad HTTPRoute never
-//! blocking a good one, and the CRDs installed after the controller started.
+//! blocking a good one, the CRDs installed after the controller started, and a controller
+//! limited to some namespaces (on the real API server, with the chart's namespaced RBAC).
 
 use http::Method;
 use serde_json::{Value, json};
@@ -763,4 +764,87 @@ pub(super) async fn exercise_gateway_api(env: &Env) {
         |o| condition_of(&o["status"], "Accepted")["status"] == "True",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_controller_limited_to_some_namespaces_serves_their_http_routes_and_no_others() {
+    // On the real API server this runs with the chart's namespaced RBAC: Roles in the watched
+    // namespace, and only GatewayClasses read cluster-wide.
+    let env = Env::start_full(
+        "cluster-gateway-api-namespaced",
+        &[APP_NAMESPACE],
+        Vec::new(),
+        true,
+    )
+    .await;
+    if env.local.is_none() {
+        eprintln!("skipped: the external controller's namespaces are the chart's");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    env.kubectl
+        .apply(&gateway(&env, "All"))
+        .await
+        .expect("apply the Gateway");
+    env.kubectl
+        .apply(&token_flow(""))
+        .await
+        .expect("apply the HTTPRoutes");
+    let other = [
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: elsewhere}\n".to_owned(),
+        route(
+            "elsewhere",
+            "unwatched",
+            "unwatched.example.test",
+            "backendRefs: [{name: httpbin, port: 80}]",
+        ),
+    ];
+    env.kubectl
+        .apply(&other.join("---\n"))
+        .await
+        .expect("apply a route in an unwatched namespace");
+    let token = env.route_token(0).await;
+    env.until_status(
+        HOST,
+        "/anything",
+        &[("authorization", &format!("Bearer {token}"))],
+        200,
+    )
+    .await;
+    env.until_route(APP_NAMESPACE, "httpbin", "Accepted", "True", "Accepted")
+        .await;
+    env.until_object(
+        "gatewayclasses.gateway.networking.k8s.io/tollgate",
+        APP_NAMESPACE,
+        "Accepted",
+        |o| condition_of(&o["status"], "Accepted")["status"] == "True",
+    )
+    .await;
+    // A marker change in the watched namespace, made after, is served...
+    env.kubectl
+        .apply(&token_flow(", later.example.test"))
+        .await
+        .expect("update a watched route");
+    env.until_status(
+        "later.example.test",
+        "/anything",
+        &[("authorization", &format!("Bearer {token}"))],
+        200,
+    )
+    .await;
+    // ...while the route of the unwatched namespace is neither served nor given a status.
+    let r = env.get_host(0, "unwatched.example.test", "/get", &[]).await;
+    assert_ne!(r.status, 200, "{}", r.describe());
+    let unwatched = env
+        .object(
+            "httproutes.gateway.networking.k8s.io/unwatched",
+            "elsewhere",
+        )
+        .await;
+    assert!(
+        unwatched["status"]["parents"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{unwatched}"
+    );
 }

@@ -296,7 +296,7 @@ fn condition_of<'a>(status: &'a Value, type_: &str) -> &'a Value {
 
 #[tokio::test]
 async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their_status() {
-    let env = Env::start_gateway_api("cluster-gateway-api-token-flow").await;
+    let mut env = Env::start_gateway_api("cluster-gateway-api-token-flow").await;
     if env.local.is_none() {
         eprintln!("skipped: needs the local httpbin behind a Service");
         return;
@@ -478,6 +478,41 @@ async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their
         )
         .await;
     assert_eq!(r.status, 200);
+
+    // A restarted controller (a new leader remembering nothing) finds every status current
+    // and rewrites none: what the API server stores, defaults included, compares equal.
+    super::settle_with_marker(&env, 1).await;
+    let before = gateway_api_versions(&env).await;
+    env.local().controllers[0]
+        .restart()
+        .await
+        .expect("the controller restarts");
+    super::settle_with_marker(&env, 2).await;
+    assert_eq!(
+        gateway_api_versions(&env).await,
+        before,
+        "no Gateway API status rewritten by the new leader"
+    );
+}
+
+/// The resourceVersions of the token flow's GatewayClass, Gateway and HTTPRoutes.
+async fn gateway_api_versions(env: &Env) -> Vec<String> {
+    let mut versions = Vec::new();
+    for object in [
+        "gatewayclasses.gateway.networking.k8s.io/tollgate",
+        "gateways.gateway.networking.k8s.io/gateway",
+        "httproutes.gateway.networking.k8s.io/auth",
+        "httproutes.gateway.networking.k8s.io/httpbin",
+    ] {
+        let o = env.object(object, APP_NAMESPACE).await;
+        versions.push(format!(
+            "{object}@{}",
+            o["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default()
+        ));
+    }
+    versions
 }
 
 #[tokio::test]

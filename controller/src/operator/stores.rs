@@ -252,7 +252,7 @@ impl GatewayStores {
         matches!(self.wait_until_ready().now_or_never(), Some(Ok(())))
     }
 
-    /// Every cached object; `classes` only those of `class` (see `reconcile::of_class`).
+    /// Every cached object (the pipeline keeps the GatewayClasses of its `--class`).
     pub fn objects(&self) -> GatewayObjects {
         GatewayObjects {
             classes: self.classes.state(),

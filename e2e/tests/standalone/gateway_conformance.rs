@@ -817,6 +817,13 @@ async fn header_modifiers_and_host_rewrite(name: &str, args: &[&str]) {
     );
     assert!(!seen.contains_key("x-header-remove"), "{seen:?}");
     assert_eq!(seen.get("x-header-kept").map(String::as_str), Some("kept"));
+    // The backend sees its own address as `Host` and the client's in `X-Forwarded-Host` (the
+    // upstream suite expects the client's `Host`; docs/gateway-api.md, "Differences").
+    assert_eq!(
+        seen.get("x-forwarded-host").map(String::as_str),
+        Some(host),
+        "{seen:?}"
+    );
 
     // Without the headers: set and add both create them.
     let r = cx.fx.get(host, "/anything").await;

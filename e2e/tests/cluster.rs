@@ -33,6 +33,8 @@ use tollgate_e2e::workdir::WorkDir;
 
 #[path = "cluster/authorization_code.rs"]
 mod authorization_code;
+#[path = "cluster/ingress.rs"]
+mod ingress;
 #[path = "cluster/refresh_tokens.rs"]
 mod refresh_tokens;
 #[path = "cluster/revocation.rs"]

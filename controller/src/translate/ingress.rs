@@ -126,7 +126,7 @@ fn our_classes(classes: &[Arc<IngressClass>]) -> (BTreeSet<String>, bool) {
 }
 
 /// Whether `ingress` is ours.
-pub fn is_ours(ingress: &Ingress, classes: &BTreeSet<String>, default: bool) -> bool {
+fn is_ours(ingress: &Ingress, classes: &BTreeSet<String>, default: bool) -> bool {
     let named = ingress
         .spec
         .as_ref()
@@ -143,17 +143,6 @@ pub fn is_ours(ingress: &Ingress, classes: &BTreeSet<String>, default: bool) -> 
         Some(name) => classes.contains(name),
         None => default,
     }
-}
-
-/// `namespace/name` of every Ingress of ours.
-pub fn ours(objects: &IngressObjects) -> BTreeSet<String> {
-    let (classes, default) = our_classes(&objects.classes);
-    objects
-        .ingresses
-        .iter()
-        .filter(|i| is_ours(i, &classes, default))
-        .map(|i| ObjectName::of(i.as_ref()).path())
-        .collect()
 }
 
 pub(crate) fn translate(
@@ -185,8 +174,8 @@ pub(crate) fn translate(
             at: &at,
             cx,
             ports: &ports,
-            problems,
-            refused,
+            problems: &mut *problems,
+            refused: &mut *refused,
         };
         match one.routes(ingress, order as u64) {
             Ok(mut routes) => {

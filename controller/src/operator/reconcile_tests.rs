@@ -393,17 +393,18 @@ fn a_replica_holding_nothing_does_not_make_served_objects_pending() {
 /// An Ingress of ours with a plugin, one naming a missing plugin, one of another class; the
 /// publish Service `tollgate/proxy`.
 fn with_ingresses(mut stores: Stores, publish: Value) -> Stores {
-    let ingress = |name: &str, class: &str, plugins: &str| -> k8s_openapi::api::networking::v1::Ingress {
-        serde_json::from_value(json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": name, "namespace": NS, "uid": format!("uid-{name}"),
-                         "annotations": {"tollgate.dev/plugins": plugins}},
-            "spec": {"ingressClassName": class, "rules": [{"http": {"paths": [
-                {"path": format!("/{name}"), "pathType": "Prefix",
-                 "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
-        }))
-        .expect("ingress")
-    };
+    let ingress =
+        |name: &str, class: &str, plugins: &str| -> k8s_openapi::api::networking::v1::Ingress {
+            serde_json::from_value(json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": name, "namespace": NS, "uid": format!("uid-{name}"),
+                             "annotations": {"tollgate.dev/plugins": plugins}},
+                "spec": {"ingressClassName": class, "rules": [{"http": {"paths": [
+                    {"path": format!("/{name}"), "pathType": "Prefix",
+                     "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+            }))
+            .expect("ingress")
+        };
     stores.ingresses = Multi::fixed(vec![
         ingress("served", "tollgate", "oauth2"),
         ingress("guarded", "tollgate", "nope"),
@@ -485,11 +486,22 @@ async fn ingresses_of_our_class_get_the_publish_services_address_and_an_event_pe
     let want = json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.96.0.10"}]}}});
     assert_eq!(patches.keys().collect::<Vec<_>>(), ["guarded", "served"]);
     assert!(patches.values().all(|p| *p == want), "{patches:?}");
-    assert_eq!(events, [("guarded".to_owned(), "PluginNotFound".to_owned())]);
+    // An Event per problem: the missing plugin, and (no Service `web` in the stores) the
+    // unknown backend of the other.
+    assert_eq!(
+        events,
+        [
+            ("guarded".to_owned(), "PluginNotFound".to_owned()),
+            ("served".to_owned(), "ServiceNotFound".to_owned())
+        ]
+    );
 
     // Written only on change: the same pass again writes and tells nothing.
     let (patches, events) = ingress_pass(&mut r, &mut api, &fixtures).await;
-    assert!(patches.is_empty() && events.is_empty(), "{patches:?} {events:?}");
+    assert!(
+        patches.is_empty() && events.is_empty(),
+        "{patches:?} {events:?}"
+    );
 
     // A load balancer's address takes over from the cluster IP.
     let (client, mut api) = mock_client();

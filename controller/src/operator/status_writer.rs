@@ -400,9 +400,7 @@ impl StatusWriter {
             field_manager: Some(self.field_manager.clone()),
             ..PatchParams::default()
         };
-        let result = api
-            .patch_status(&name, &params, &Patch::Merge(&body))
-            .await;
+        let result = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
         metrics.status_patched(result.is_ok());
         result.map_err(|source| Error::PatchStatus {
             kind: "Ingress",

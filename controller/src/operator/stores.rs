@@ -60,7 +60,13 @@ macro_rules! trim_managed_fields {
         }
     )*};
 }
-trim_managed_fields!(Consumer, OAuth2Credential, AuthPlugin, GatewayRoute, IngressClass);
+trim_managed_fields!(
+    Consumer,
+    OAuth2Credential,
+    AuthPlugin,
+    GatewayRoute,
+    IngressClass
+);
 
 /// The annotation `kubectl apply` keeps a copy of the object in.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";

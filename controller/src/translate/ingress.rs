@@ -477,10 +477,7 @@ impl One<'_, '_> {
         let endpoints = self.cx.services.get(&key).ok_or_else(|| {
             (
                 reason::SERVICE_NOT_FOUND,
-                format!(
-                    "Service {ns}/{} port {number} does not exist",
-                    service.name
-                ),
+                format!("Service {ns}/{} port {number} does not exist", service.name),
             )
         })?;
         let mut allowed = Vec::with_capacity(endpoints.len());
@@ -523,7 +520,10 @@ struct PathMatch<'a> {
 }
 
 /// A core route with the Ingress's plugins (none when they fail closed) and these backends.
-fn route(plugins: &Option<Vec<String>>, backends: Vec<snapshot::WeightedBackend>) -> snapshot::Route {
+fn route(
+    plugins: &Option<Vec<String>>,
+    backends: Vec<snapshot::WeightedBackend>,
+) -> snapshot::Route {
     snapshot::Route {
         plugins: plugins.clone().unwrap_or_default(),
         backends,

@@ -130,7 +130,10 @@ impl Env {
         wait_until(PROGRAMMED, &what, || async {
             let ingress = self
                 .kubectl
-                .get_json(&format!("ingresses.networking.k8s.io/{name}"), APP_NAMESPACE)
+                .get_json(
+                    &format!("ingresses.networking.k8s.io/{name}"),
+                    APP_NAMESPACE,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             let got = &ingress["status"]["loadBalancer"]["ingress"];

@@ -344,12 +344,7 @@ spec:
 
 #[tokio::test]
 async fn an_ingress_of_another_class_is_ignored_and_a_classless_one_needs_our_default_class() {
-    let fx = Fixture::start(
-        "ingress-classes",
-        &[],
-        &[("ingresses.yaml", OTHER_CLASSES)],
-    )
-    .await;
+    let fx = Fixture::start("ingress-classes", &[], &[("ingresses.yaml", OTHER_CLASSES)]).await;
     assert_eq!(fx.get("theirs.example.test", "/anything").await.status, 404);
     assert_eq!(
         fx.get("classless.example.test", "/anything").await.status,

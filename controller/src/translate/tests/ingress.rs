@@ -209,11 +209,23 @@ fn precedence_is_kubernetes_exact_host_then_exact_path_then_longest_prefix() {
         ("api.example.com", "/foo/bar", "ingress/default/narrow/0/0"),
         ("api.example.com", "/foo", "ingress/default/narrow/0/0"),
         // Exact before a prefix of the same path; the prefix takes what is below it.
-        ("api.example.com", "/foo/exact", "ingress/default/narrow/0/1"),
-        ("api.example.com", "/foo/exact/x", "ingress/default/narrow/0/2"),
+        (
+            "api.example.com",
+            "/foo/exact",
+            "ingress/default/narrow/0/1",
+        ),
+        (
+            "api.example.com",
+            "/foo/exact/x",
+            "ingress/default/narrow/0/2",
+        ),
         // Element-wise: /foo does not match /foobar, which falls to the host-less rule.
         ("api.example.com", "/foobar", "ingress/default/wide/1/0"),
-        ("www.example.com", "/foo/bar/baz", "ingress/default/wide/0/0"),
+        (
+            "www.example.com",
+            "/foo/bar/baz",
+            "ingress/default/wide/0/0",
+        ),
         ("www.example.com", "/foo/barbaz", "ingress/default/wide/1/0"),
         ("other.test", "/foo", "ingress/default/wide/1/0"),
     ] {
@@ -231,11 +243,11 @@ fn the_default_backend_takes_only_what_no_rule_matches() {
         "site",
         json!({}),
         json!({"ingressClassName": "tollgate",
-               "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}},
-               "rules": [
-                   {"host": "api.example.com", "http": {"paths": [path("/v1", "Prefix")]}},
-                   {"host": "static.example.com"},
-               ]}),
+        "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}},
+        "rules": [
+            {"host": "api.example.com", "http": {"paths": [path("/v1", "Prefix")]}},
+            {"host": "static.example.com"},
+        ]}),
     )]);
     // Another Ingress's host-less catch-all of the same prefix still wins over it.
     objects.ingress.ingresses.push(ingress(

@@ -481,7 +481,8 @@ async fn ingresses_of_our_class_get_the_publish_services_address_and_an_event_pe
         with_ingresses(stores(&fixtures), service(json!({}))),
         client,
     );
-    let (patches, events) = ingress_pass(&mut r, &mut api, &fixtures).await;
+    let (patches, mut events) = ingress_pass(&mut r, &mut api, &fixtures).await;
+    events.sort();
     // The cluster IP, for both Ingresses of ours (served or not); none for another class's.
     let want = json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.96.0.10"}]}}});
     assert_eq!(patches.keys().collect::<Vec<_>>(), ["guarded", "served"]);

@@ -228,14 +228,18 @@ class DefaultRenderTest(unittest.TestCase):
     def test_the_ingress_class_is_tollgates_and_ingresses_get_the_proxy_services_address(self):
         cls = one(self.docs, "IngressClass", "tollgate")
         self.assertEqual(cls["spec"]["controller"], "tollgate.dev/ingress-controller")
-        self.assertNotIn("annotations", cls["metadata"])
+        self.assertEqual(cls["metadata"]["annotations"], {"tollgate.dev/class": "tollgate"})
         a = args_map(container(self.docs, "tollgate-controller"))
         self.assertEqual(a["publish-service"], f"{NS}/tollgate-proxy")
         one(self.docs, "Service", "tollgate-proxy")
         default = one(render("--set", "ingressClass.isDefaultClass=true",
                              "--set", "ingressClass.name=edge"), "IngressClass", "edge")
         self.assertEqual(default["metadata"]["annotations"],
-                         {"ingressclass.kubernetes.io/is-default-class": "true"})
+                         {"ingressclass.kubernetes.io/is-default-class": "true",
+                          "tollgate.dev/class": "tollgate"})
+        # Another install's class is named after it, and says it is its own.
+        other = one(render("--set", "controller.class=team-b"), "IngressClass", "team-b")
+        self.assertEqual(other["metadata"]["annotations"], {"tollgate.dev/class": "team-b"})
         self.assertEqual(find(render("--set", "ingressClass.create=false"), "IngressClass"), [])
 
     def test_proxy_listens_on_the_contract_ports_and_reads_the_config_token_file(self):

@@ -278,9 +278,11 @@ impl Pipeline {
                 proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())
                     .len(),
                 gateway: crate::translate::gateway_api::GatewayObjects::default(),
+                // The IngressClass says which install serves an Ingress: its `tollgate.dev/class`
+                // annotation (none: the default install's).
                 ingress: crate::translate::ingress::IngressObjects {
-                    classes: self.stores.ingress_classes.state(),
-                    ingresses: of_class(self.stores.ingresses.state(), class),
+                    classes: of_class(self.stores.ingress_classes.state(), class),
+                    ingresses: self.stores.ingresses.state(),
                     services: self.stores.services.state(),
                 },
             },

@@ -390,8 +390,8 @@ fn a_replica_holding_nothing_does_not_make_served_objects_pending() {
     assert!(!history.programmed(&key, 2, &acked));
 }
 
-/// An Ingress of ours with a plugin, one naming a missing plugin, one of another class; the
-/// publish Service `tollgate/proxy`.
+/// An Ingress of ours with a plugin, one naming a missing plugin, one of another controller's
+/// class, one of another Tollgate install's class; the publish Service `tollgate/proxy`.
 fn with_ingresses(mut stores: Stores, publish: Value) -> Stores {
     let ingress =
         |name: &str, class: &str, plugins: &str| -> k8s_openapi::api::networking::v1::Ingress {
@@ -409,9 +409,15 @@ fn with_ingresses(mut stores: Stores, publish: Value) -> Stores {
         ingress("served", "tollgate", "oauth2"),
         ingress("guarded", "tollgate", "nope"),
         ingress("theirs", "nginx", "oauth2"),
+        ingress("team-b", "team-b", "oauth2"),
     ]);
     stores.ingress_classes = Multi::fixed(vec![
         serde_json::from_value(json!({"metadata": {"name": "tollgate"},
+            "spec": {"controller": "tollgate.dev/ingress-controller"}}))
+        .expect("class"),
+        // Another install's class (its `tollgate.dev/class`): not this controller's.
+        serde_json::from_value(json!({"metadata": {"name": "team-b",
+                "annotations": {"tollgate.dev/class": "team-b"}},
             "spec": {"controller": "tollgate.dev/ingress-controller"}}))
         .expect("class"),
     ]);
@@ -483,7 +489,8 @@ async fn ingresses_of_our_class_get_the_publish_services_address_and_an_event_pe
     );
     let (patches, mut events) = ingress_pass(&mut r, &mut api, &fixtures).await;
     events.sort();
-    // The cluster IP, for both Ingresses of ours (served or not); none for another class's.
+    // The cluster IP, for both Ingresses of ours (served or not); none for another class's, nor
+    // for another install's.
     let want = json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.96.0.10"}]}}});
     assert_eq!(patches.keys().collect::<Vec<_>>(), ["guarded", "served"]);
     assert!(patches.values().all(|p| *p == want), "{patches:?}");

@@ -549,7 +549,7 @@ impl Pipeline {
             }
             (None, _) => None,
         };
-        if publish.first().is_some() {
+        if !publish.is_empty() {
             self.publish_missing_logged = false;
         }
         let mut failures = 0;

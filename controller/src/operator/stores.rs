@@ -357,17 +357,23 @@ where
         "" => K::plural(&dt).to_string(),
         group => format!("{}.{group}", K::plural(&dt)),
     };
+    // A watch of one object (the publish Service) is told apart from the kind's other watch.
+    let only = config
+        .field_selector
+        .as_ref()
+        .map(|f| format!(" ({f})"))
+        .unwrap_or_default();
     let apis: Vec<(Api<K>, String)> = match scope {
         Scope::All => vec![(
             Api::all(client.clone()),
-            format!("{resource} in all namespaces"),
+            format!("{resource} in all namespaces{only}"),
         )],
         Scope::Namespaces(namespaces) => namespaces
             .iter()
             .map(|ns| {
                 (
                     Api::namespaced(client.clone(), ns),
-                    format!("{resource} in namespace {ns}"),
+                    format!("{resource} in namespace {ns}{only}"),
                 )
             })
             .collect(),

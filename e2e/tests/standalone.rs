@@ -22,6 +22,9 @@ mod gateway_api;
 #[path = "standalone/gateway_conformance.rs"]
 mod gateway_conformance;
 
+#[path = "standalone/ingress.rs"]
+mod ingress;
+
 #[path = "standalone/own_jwt.rs"]
 mod own_jwt;
 #[path = "standalone/rate_limit.rs"]

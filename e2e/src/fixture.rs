@@ -257,7 +257,8 @@ pub fn assert_echoed_path(response: &Response, path: &str) -> Value {
 /// the object).
 pub fn assert_logged(log: &str, words: &[&str]) {
     assert!(
-        log.lines().any(|line| words.iter().all(|w| line.contains(w))),
+        log.lines()
+            .any(|line| words.iter().all(|w| line.contains(w))),
         "no log line with {words:?}:\n{log}"
     );
 }

@@ -126,7 +126,12 @@ fn path_matches(route: &Route) -> Vec<PathMatch<'_>> {
         .paths
         .iter()
         .map(|p| PathMatch::Prefix(p.as_str()))
-        .chain(route.exact_paths.iter().map(|p| PathMatch::Exact(p.as_str())))
+        .chain(
+            route
+                .exact_paths
+                .iter()
+                .map(|p| PathMatch::Exact(p.as_str())),
+        )
         .collect()
 }
 
@@ -259,10 +264,9 @@ impl Index {
             push_once(&mut segments.all, index);
             for path in path_matches(route) {
                 match first_segment(path.text()) {
-                    Some(s) => push_once(
-                        segments.by_segment.entry(s.to_owned()).or_default(),
-                        index,
-                    ),
+                    Some(s) => {
+                        push_once(segments.by_segment.entry(s.to_owned()).or_default(), index)
+                    }
                     None => push_once(&mut segments.everywhere, index),
                 }
             }

@@ -5,8 +5,7 @@ use super::*;
 /// A route `ns/name` (the GatewayRoute id form) with hosts, path prefixes and exact paths
 /// (exact ones written `=/path`), protected by a plugin or not.
 fn route(id: &str, hosts: &[&str], paths: &[&str], protected: bool) -> Route {
-    let (exact, prefixes): (Vec<&str>, Vec<&str>) =
-        paths.iter().partition(|p| p.starts_with('='));
+    let (exact, prefixes): (Vec<&str>, Vec<&str>) = paths.iter().partition(|p| p.starts_with('='));
     Route {
         id: id.into(),
         hosts: hosts.iter().map(|h| (*h).into()).collect(),
@@ -70,7 +69,11 @@ fn the_newer_of_two_routes_that_would_take_each_others_requests_is_refused() {
             true,
         ),
         (&a_auth, route("b/exact", &[], &["=/a"], false), true),
-        (&a_auth, route("b/exact", &[], &["=/ab/oauth2/token"], false), false),
+        (
+            &a_auth,
+            route("b/exact", &[], &["=/ab/oauth2/token"], false),
+            false,
+        ),
         (&a_auth, route("b/exact", &[], &["=/"], false), false),
         // Conditions only narrow: a conditioned route still takes the requests meeting them.
         (
@@ -152,7 +155,11 @@ fn the_newer_of_two_routes_that_would_take_each_others_requests_is_refused() {
         (&a_auth, route("b/other", &[], &["/ab"], true), false),
         // Same namespace nests freely.
         (&a_auth, route("a/inner", &[], &["/a/x"], false), false),
-        (&a_auth, route("a/inner", &[], &["=/a/oauth2/token"], false), false),
+        (
+            &a_auth,
+            route("a/inner", &[], &["=/a/oauth2/token"], false),
+            false,
+        ),
         // Hosts that never meet.
         (
             &route("a/h", &["a.example.com"], &["/"], true),
@@ -257,16 +264,9 @@ fn an_object_with_one_intercepting_route_is_left_out_whole_whatever_its_kind() {
     let ids: Vec<&str> = kept.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
         ids,
-        [
-            "httproute/a/token/0/0",
-            "a/legacy",
-            "httproute/b/own/0/0"
-        ]
+        ["httproute/a/token/0/0", "a/legacy", "httproute/b/own/0/0"]
     );
-    let left_out: Vec<(Kind, String)> = refused
-        .iter()
-        .map(|r| (r.kind, r.object.path()))
-        .collect();
+    let left_out: Vec<(Kind, String)> = refused.iter().map(|r| (r.kind, r.object.path())).collect();
     assert_eq!(
         left_out,
         [
@@ -367,13 +367,13 @@ fn the_index_finds_every_conflict_a_scan_of_all_routes_finds() {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         (seed >> 33) as usize % n
     };
-    let groups: Vec<Aged> = (0..600)
+    let groups: Vec<Aged> = (0..600_i64)
         .map(|i| {
             let ns = format!("ns{}", next(4));
             let id = format!("{ns}/r{i:03}");
             let count = 1 + next(2);
             Aged {
-                owner: owner(Kind::HTTPRoute, &id, Some(i64::try_from(i).expect("small"))),
+                owner: owner(Kind::HTTPRoute, &id, Some(i)),
                 routes: (0..count)
                     .map(|m| {
                         route(

@@ -89,50 +89,103 @@ fn a_request_needs_post_https_a_token_and_a_client_and_keeps_the_hint() {
     }
 }
 
+type Refusal = Option<(u16, &'static str)>;
+/// (case, request, credential, secret matched, refusal at introspection, at revocation)
+type Case<'a> = (
+    &'a str,
+    &'a TokenRequestView<'a>,
+    Option<&'a Credential>,
+    bool,
+    Refusal,
+    Refusal,
+);
+
 /// The client authentication of both endpoints: a confidential client needs its secret, an
 /// unknown one is refused, a public client as each endpoint says.
 #[test]
 fn client_authentication_of_the_introspection_and_revocation_endpoints() {
     let s = fixtures::snapshot();
     let config = config(&s);
-    let confidential = &s.credentials[0];
-    let public = &s.credentials[1];
+    let (confidential, public) = (&s.credentials[0], &s.credentials[1]);
     let basic = format!("Basic {}", STANDARD.encode("client:guess")).into_bytes();
-    let with_secret = "token=t&client_id=client&client_secret=secret";
-    let introspect = introspect_endpoint::PUBLIC_CLIENTS;
-    let revoke = revoke_endpoint::PUBLIC_CLIENTS;
-    // (case, request, credential, secret matched, endpoint, status and error when refused)
-    let cases: &[(&str, TokenRequestView<'_>, Option<&Credential>, bool, PublicClients, Option<(u16, &str)>)] = &[
-        ("with its secret", form(with_secret), Some(confidential), true, introspect, None),
-        ("with its secret", form(with_secret), Some(confidential), true, revoke, None),
-        ("a wrong secret", form(with_secret), Some(confidential), false, introspect, Some((400, "invalid_client"))),
-        ("a wrong secret", form(with_secret), Some(confidential), false, revoke, Some((400, "invalid_client"))),
+    let with_secret = form("token=t&client_id=client&client_secret=secret");
+    let id_only = form("token=t&client_id=client");
+    let public_id = form("token=t&client_id=public-client");
+    let basic_guess = TokenRequestView {
+        authorization: Some(&basic),
+        ..form("token=t")
+    };
+    let ok = None;
+    let invalid = Some((400, "invalid_client"));
+    let unauthorized = Some((400, "unauthorized_client"));
+    let cases: [Case<'_>; 6] = [
         (
-            "a wrong secret in Basic",
-            TokenRequestView { authorization: Some(&basic), ..form("token=t") },
+            "with its secret",
+            &with_secret,
+            Some(confidential),
+            true,
+            ok,
+            ok,
+        ),
+        (
+            "a wrong secret",
+            &with_secret,
             Some(confidential),
             false,
-            revoke,
+            invalid,
+            invalid,
+        ),
+        (
+            "a wrong secret in Basic",
+            &basic_guess,
+            Some(confidential),
+            false,
+            Some((401, "invalid_client")),
             Some((401, "invalid_client")),
         ),
-        ("an unknown client", form(with_secret), None, false, introspect, Some((400, "invalid_client"))),
-        ("an unknown client", form(with_secret), None, false, revoke, Some((400, "invalid_client"))),
-        ("no secret", form("token=t&client_id=client"), Some(confidential), false, introspect, Some((400, "invalid_client"))),
-        ("no secret", form("token=t&client_id=client"), Some(confidential), false, revoke, Some((400, "invalid_client"))),
-        ("a public client", form("token=t&client_id=public-client"), Some(public), false, introspect, Some((400, "unauthorized_client"))),
-        ("a public client", form("token=t&client_id=public-client"), Some(public), false, revoke, None),
+        (
+            "an unknown client",
+            &with_secret,
+            None,
+            false,
+            invalid,
+            invalid,
+        ),
+        (
+            "no secret",
+            &id_only,
+            Some(confidential),
+            false,
+            invalid,
+            invalid,
+        ),
+        (
+            "a public client",
+            &public_id,
+            Some(public),
+            false,
+            unauthorized,
+            ok,
+        ),
     ];
-    for (case, view, credential, secret_ok, endpoint, refused) in cases {
-        let what = format!("{case} ({endpoint:?})");
+    for (case, view, credential, secret_ok, at_introspection, at_revocation) in cases {
         let request = parse_presented_token(config, view).expect("valid");
-        let decided = authorize_presenting_client(&request, *credential, *secret_ok, *endpoint);
-        match (decided, refused) {
-            (Ok(()), None) => {}
-            (Err(error), Some((status, code))) => {
-                assert_eq!((error.status, error.error), (*status, *code), "{what}");
-                assert_eq!(error.www_authenticate.is_some(), *status == 401, "{what}");
+        for (endpoint, refusal) in [
+            (introspect_endpoint::PUBLIC_CLIENTS, at_introspection),
+            (revoke_endpoint::PUBLIC_CLIENTS, at_revocation),
+        ] {
+            let what = format!("{case} ({endpoint:?})");
+            match (
+                authorize_presenting_client(&request, credential, secret_ok, endpoint),
+                refusal,
+            ) {
+                (Ok(()), None) => {}
+                (Err(error), Some((status, code))) => {
+                    assert_eq!((error.status, error.error), (status, code), "{what}");
+                    assert_eq!(error.www_authenticate.is_some(), status == 401, "{what}");
+                }
+                (other, _) => panic!("{what}: {other:?}, expected refusal {refusal:?}"),
             }
-            (other, _) => panic!("{what}: {other:?}, expected refusal {refused:?}"),
         }
     }
 }

@@ -391,7 +391,13 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         )
         .await;
         let what = at("wrong provision key");
-        assert_oauth_error(&refused, 400, "invalid_provision_key", "Invalid provision_key", &what);
+        assert_oauth_error(
+            &refused,
+            400,
+            "invalid_provision_key",
+            "Invalid provision_key",
+            &what,
+        );
         let refused = post(
             &qs,
             "/code/oauth2/authorize",
@@ -401,7 +407,13 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         assert_invalid_client(&refused, &at("unknown client"));
         let refused = post(&qs, "/code/oauth2/authorize", "response_type=code").await;
         let what = at("no provision key");
-        assert_oauth_error(&refused, 400, "invalid_provision_key", "Invalid provision_key", &what);
+        assert_oauth_error(
+            &refused,
+            400,
+            "invalid_provision_key",
+            "Invalid provision_key",
+            &what,
+        );
 
         // Once the client is known, an error goes to its redirect URI, with the state.
         for (prefix, extra, to, description) in [

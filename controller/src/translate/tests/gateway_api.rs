@@ -80,7 +80,11 @@ fn routes_of<'a>(t: &'a Translation, name: &str) -> Vec<&'a Route> {
         .collect()
 }
 
-pub(super) fn condition<'a>(status: &'a GatewayApiStatus, route: &str, type_: &str) -> (bool, &'a str) {
+pub(super) fn condition<'a>(
+    status: &'a GatewayApiStatus,
+    route: &str,
+    type_: &str,
+) -> (bool, &'a str) {
     let c = status
         .route_condition(route, 0, type_)
         .unwrap_or_else(|| panic!("{route} has {type_}"));

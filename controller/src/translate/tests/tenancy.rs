@@ -7,11 +7,11 @@ use tollgate_core::snapshot::AcceptNamespaces;
 
 use super::gateway_api::{class, condition, gateway, object};
 use super::*;
-use crate::resources::gateway_api::HTTPRoute;
-use crate::translate::gateway_api::gw;
 use crate::resources::auth_plugin::{
     AllowedNamespaces, FromNamespaces, NamespaceSelector, SelectorOperator, SelectorRequirement,
 };
+use crate::resources::gateway_api::HTTPRoute;
+use crate::translate::gateway_api::gw;
 
 fn namespace(name: &str, labels: &[(&str, &str)]) -> Arc<Namespace> {
     Arc::new(Namespace {
@@ -232,7 +232,8 @@ fn an_http_route_of_another_namespace_cannot_take_an_older_token_endpoint_by_any
         let ids = served_ids(&t);
         // The whole route is left out, its harmless rule too.
         assert!(
-            ids.iter().all(|id| !id.starts_with("httproute/team-b/steal/")),
+            ids.iter()
+                .all(|id| !id.starts_with("httproute/team-b/steal/")),
             "{b_match}: {ids:?}"
         );
         assert!(ids.contains(&"httproute/team-a/token/0/0"), "{ids:?}");
@@ -280,7 +281,10 @@ fn gateway_routes_and_http_routes_are_checked_against_each_other() {
         json!({"rules": [{"matches": [{"path": {"type": "Exact", "value": "/auth/oauth2/token"}}]}]}),
     );
     let t = run(&shared_gateway(vec![steal, inner]));
-    assert_eq!(conflicts(&t), [(Kind::HTTPRoute, "team-b/steal".to_owned())]);
+    assert_eq!(
+        conflicts(&t),
+        [(Kind::HTTPRoute, "team-b/steal".to_owned())]
+    );
     assert!(served_ids(&t).contains(&"default/auth"));
     assert!(served_ids(&t).contains(&"httproute/default/inner/0/0"));
     assert_eq!(
@@ -309,7 +313,10 @@ fn gateway_routes_and_http_routes_are_checked_against_each_other() {
     grab.spec.plugins.clear();
     objects.routes.push(Arc::new(grab));
     let t = run(&objects);
-    assert_eq!(conflicts(&t), [(Kind::GatewayRoute, "team-b/grab".to_owned())]);
+    assert_eq!(
+        conflicts(&t),
+        [(Kind::GatewayRoute, "team-b/grab".to_owned())]
+    );
     assert!(served_ids(&t).contains(&"httproute/team-a/token/0/0"));
     let problem = t
         .problems

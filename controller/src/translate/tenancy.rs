@@ -208,27 +208,14 @@ pub(crate) struct Refused {
 /// host of each overlaps and their paths share the first segment (or one has none).
 #[derive(Default)]
 struct Index {
-    by_host: HashMap<HostKey, Segments>,
-    /// Every named host (exact or wildcard) under each suffix it ends with: the hosts a new
-    /// wildcard covers.
-    under_suffix: HashMap<String, HashSet<HostKey>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum HostKey {
-    Any,
-    Wildcard(String),
-    Exact(String),
-}
-
-impl HostKey {
-    fn of(host: Host<'_>) -> Self {
-        match host {
-            Host::Any => Self::Any,
-            Host::Wildcard(s) => Self::Wildcard(s.to_owned()),
-            Host::Exact(h) => Self::Exact(h.to_owned()),
-        }
-    }
+    /// Routes without hosts.
+    any: Segments,
+    exact: HashMap<String, Segments>,
+    /// By suffix (`.example.com` for `*.example.com`).
+    wildcard: HashMap<String, Segments>,
+    /// Every named host under each suffix it ends with (`true` for a wildcard's suffix): the
+    /// hosts a new wildcard covers.
+    under_suffix: HashMap<String, HashSet<(bool, String)>>,
 }
 
 /// Indexes of accepted routes of one host.
@@ -247,20 +234,29 @@ fn dot_suffixes(host: &str) -> impl Iterator<Item = &str> {
 }
 
 impl Index {
+    fn segments_mut(&mut self, host: Host<'_>) -> &mut Segments {
+        let (map, key) = match host {
+            Host::Any => return &mut self.any,
+            Host::Exact(h) => (&mut self.exact, h),
+            Host::Wildcard(s) => (&mut self.wildcard, s),
+        };
+        map.entry(key.to_owned()).or_default()
+    }
+
     fn insert(&mut self, index: usize, route: &Route) {
         for host in hosts(route) {
-            let key = HostKey::of(host);
             if let Host::Exact(h) | Host::Wildcard(h) = host {
+                let named = (matches!(host, Host::Wildcard(_)), h.to_owned());
                 for suffix in dot_suffixes(h) {
                     // An exact host is not under its own whole name (`example.com` is not
                     // covered by `*.example.com`); `dot_suffixes` never yields it.
                     self.under_suffix
                         .entry(suffix.to_owned())
                         .or_default()
-                        .insert(key.clone());
+                        .insert(named.clone());
                 }
             }
-            let segments = self.by_host.entry(key).or_default();
+            let segments = self.segments_mut(host);
             push_once(&mut segments.all, index);
             for path in path_matches(route) {
                 match first_segment(path.text()) {
@@ -278,8 +274,8 @@ impl Index {
     fn candidates(&self, route: &Route) -> Vec<usize> {
         let paths = path_matches(route);
         let mut out = Vec::new();
-        let mut add = |key: &HostKey| {
-            let Some(segments) = self.by_host.get(key) else {
+        let mut add = |segments: Option<&Segments>| {
+            let Some(segments) = segments else {
                 return;
             };
             for path in &paths {
@@ -295,21 +291,26 @@ impl Index {
         for host in hosts(route) {
             match host {
                 // Routes without hosts meet only each other (see `takes`).
-                Host::Any => add(&HostKey::Any),
+                Host::Any => add(Some(&self.any)),
                 Host::Exact(h) => {
-                    add(&HostKey::Exact(h.to_owned()));
+                    add(self.exact.get(h));
                     // Wildcards covering it: `.b.c` and `.c` of `a.b.c`.
                     for suffix in dot_suffixes(h) {
-                        add(&HostKey::Wildcard(suffix.to_owned()));
+                        add(self.wildcard.get(suffix));
                     }
                 }
                 Host::Wildcard(s) => {
                     // Wildcards covering it (itself included), and named hosts under it.
                     for suffix in dot_suffixes(s) {
-                        add(&HostKey::Wildcard(suffix.to_owned()));
+                        add(self.wildcard.get(suffix));
                     }
-                    for key in self.under_suffix.get(s).into_iter().flatten() {
-                        add(key);
+                    for (wildcard, name) in self.under_suffix.get(s).into_iter().flatten() {
+                        let map = if *wildcard {
+                            &self.wildcard
+                        } else {
+                            &self.exact
+                        };
+                        add(map.get(name));
                     }
                 }
             }

@@ -195,10 +195,7 @@ impl ManifestDir {
     /// [`Self::objects`] and [`Self::services`], from one pass over the files.
     pub fn objects_and_services(&self) -> (SlimObjects, crate::translate::ServiceEndpoints) {
         let manifests = self.manifests();
-        (
-            Self::objects_of(&manifests),
-            Self::services_of(&manifests),
-        )
+        (Self::objects_of(&manifests), Self::services_of(&manifests))
     }
 
     fn objects_of(manifests: &[&Manifest]) -> SlimObjects {
@@ -412,9 +409,8 @@ mod tests {
     #[test]
     fn an_object_defined_twice_is_taken_from_the_file_that_sorts_last_and_the_later_document() {
         let tmp = TempDir::new("dir", "twice");
-        let with_user = |name: &str, user: &str| {
-            format!("{}spec: {{username: {user}}}\n", consumer(name))
-        };
+        let with_user =
+            |name: &str, user: &str| format!("{}spec: {{username: {user}}}\n", consumer(name));
         tmp.write(
             "a.yaml",
             &format!("{}---\n{}", with_user("x", "from-a"), consumer("y")),
@@ -432,14 +428,14 @@ mod tests {
         dir.scan().expect("scan");
         assert_eq!(
             names(&dir),
-            ["Consumer/default/w", "Consumer/default/x", "Consumer/default/y"]
+            [
+                "Consumer/default/w",
+                "Consumer/default/x",
+                "Consumer/default/y"
+            ]
         );
         let objects = dir.objects();
-        let x = objects
-            .consumers
-            .iter()
-            .find(|c| c.name == "x")
-            .expect("x");
+        let x = objects.consumers.iter().find(|c| c.name == "x").expect("x");
         assert_eq!(x.spec.username.as_deref(), Some("from-b-last"));
     }
 

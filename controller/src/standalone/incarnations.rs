@@ -95,7 +95,11 @@ mod fingerprint_text {
         if text.is_empty() {
             return Ok(None);
         }
-        let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
+        let digit = |c: u8| {
+            char::from(c)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
+        };
         let mut print = [0u8; 8];
         let bytes = text.as_bytes();
         if bytes.len() != 16 {
@@ -403,7 +407,10 @@ mod tests {
             text.find("plugin:team-a/auth").expect("plugin"),
         );
         assert!(credential < plugin, "{text}");
-        assert!(text.contains(r#""fingerprint":"""#), "a plugin's is empty: {text}");
+        assert!(
+            text.contains(r#""fingerprint":"""#),
+            "a plugin's is empty: {text}"
+        );
         let loaded = Incarnations::load(text.as_bytes()).expect("load");
         let counters = |i: &Incarnations| {
             let mut counters: Vec<_> = i

@@ -17,7 +17,9 @@ use crate::translate::{DEFAULT_NAMESPACE, Problem, SecretHasher, SigningKeys, ke
 
 /// An object's namespace as translation names it: the default one when it has none.
 fn namespace_or_default(namespace: Option<&str>) -> &str {
-    namespace.filter(|ns| !ns.is_empty()).unwrap_or(DEFAULT_NAMESPACE)
+    namespace
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE)
 }
 
 /// `namespace/name` → (namespace, name).
@@ -138,13 +140,7 @@ impl DirReconciler {
                 };
             }
         };
-        let mut translation = translate(
-            &objects,
-            &services,
-            &self.policy,
-            &keys,
-            &mut self.hasher,
-        );
+        let mut translation = translate(&objects, &services, &self.policy, &keys, &mut self.hasher);
         // Asked only about objects with a record that are not in the snapshot: the sets are
         // built then, and borrow the objects' names.
         let credentials = OnceCell::new();
@@ -154,7 +150,12 @@ impl DirReconciler {
                 objects
                     .credentials
                     .iter()
-                    .map(|c| (namespace_or_default(c.namespace.as_deref()), c.name.as_str()))
+                    .map(|c| {
+                        (
+                            namespace_or_default(c.namespace.as_deref()),
+                            c.name.as_str(),
+                        )
+                    })
                     .collect()
             });
             set.contains(&split_path(object))

@@ -66,9 +66,7 @@ pub(crate) fn translate<'o, C: Named<Spec = ConsumerSpec>>(
         if let Some(custom_id) = &spec.custom_id
             && !is_header_safe(custom_id)
         {
-            report(
-                "customId must be non-empty visible ASCII (it is sent as X-Consumer-Custom-Id)",
-            );
+            report("customId must be non-empty visible ASCII (it is sent as X-Consumer-Custom-Id)");
         }
         if spec
             .groups

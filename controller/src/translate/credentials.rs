@@ -40,7 +40,12 @@ impl<'a> Candidate<'a> {
     /// Age order: older first; objects without a creation time (standalone) after those with
     /// one; then namespace and name.
     fn age_key(&self) -> (bool, Option<Timestamp>, &str, &str) {
-        (self.created.is_none(), self.created, self.namespace, self.name)
+        (
+            self.created.is_none(),
+            self.created,
+            self.namespace,
+            self.name,
+        )
     }
 
     /// Its name, for problems.
@@ -194,17 +199,17 @@ fn translate_group(
     };
     let client_id = &owner.spec.client_id;
     for newer in newer {
-            problems.push(
-                Kind::OAuth2Credential,
-                &newer.at(),
-                ProblemCondition::Accepted,
-                reason::DUPLICATE_CLIENT_ID,
-                format!(
-                    "clientId {client_id:?} already belongs to the older OAuth2Credential {} \
+        problems.push(
+            Kind::OAuth2Credential,
+            &newer.at(),
+            ProblemCondition::Accepted,
+            reason::DUPLICATE_CLIENT_ID,
+            format!(
+                "clientId {client_id:?} already belongs to the older OAuth2Credential {} \
                      of this namespace",
-                    owner.path()
-                ),
-            );
+                owner.path()
+            ),
+        );
         // Report its other problems too (without hashing), so one fix is not followed by a
         // surprise.
         credential(newer, consumers, secrets, Hashing::CheckOnly, problems);
@@ -275,22 +280,24 @@ fn credential(
     };
     let secret_verifier = match secret_value {
         None => None,
-        Some(found) => match verifier_of(&id, spec.hash_secret, &found, &mut hashing, &mut report)
-        {
-            Ok(verifier) => Some(verifier),
-            // A new secret still being hashed: the previous ones keep the client served
-            // meanwhile (the next round brings the new one in).
-            Err(Unready::Pending) if !previous.is_empty() => Some(previous.remove(0).verifier),
-            Err(Unready::Pending) => {
-                report(
-                    ProblemCondition::ResolvedRefs,
-                    reason::SECRET_HASHING,
-                    "the client secret is being hashed; the credential is served once done".into(),
-                );
-                return None;
+        Some(found) => {
+            match verifier_of(&id, spec.hash_secret, &found, &mut hashing, &mut report) {
+                Ok(verifier) => Some(verifier),
+                // A new secret still being hashed: the previous ones keep the client served
+                // meanwhile (the next round brings the new one in).
+                Err(Unready::Pending) if !previous.is_empty() => Some(previous.remove(0).verifier),
+                Err(Unready::Pending) => {
+                    report(
+                        ProblemCondition::ResolvedRefs,
+                        reason::SECRET_HASHING,
+                        "the client secret is being hashed; the credential is served once done"
+                            .into(),
+                    );
+                    return None;
+                }
+                Err(Unready::Reported) => return None,
             }
-            Err(Unready::Reported) => return None,
-        },
+        }
     };
     Some(snapshot::Credential {
         scopes: spec.scopes.clone(),

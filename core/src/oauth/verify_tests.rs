@@ -366,7 +366,10 @@ fn consumers_are_found_by_username_and_custom_id_within_their_namespace_first_by
     assert_eq!(found("team-b", ConsumerBy::Username, "shared"), Some("c5"));
     assert_eq!(found("team-a", ConsumerBy::Username, "ann"), Some("c1"));
     assert_eq!(found("team-a", ConsumerBy::CustomId, "x"), Some("c2"));
-    assert_eq!(found("team-a", ConsumerBy::CustomId, "ann-custom"), Some("c1"));
+    assert_eq!(
+        found("team-a", ConsumerBy::CustomId, "ann-custom"),
+        Some("c1")
+    );
     assert_eq!(found("team-a", ConsumerBy::Id, "c4"), Some("c4"));
     for (namespace, by, value) in [
         ("team-b", ConsumerBy::Username, "ann"),
@@ -377,7 +380,11 @@ fn consumers_are_found_by_username_and_custom_id_within_their_namespace_first_by
         ("team-c", ConsumerBy::Username, "shared"),
         ("", ConsumerBy::Username, ""),
     ] {
-        assert_eq!(found(namespace, by, value), None, "{namespace} {by:?} {value}");
+        assert_eq!(
+            found(namespace, by, value),
+            None,
+            "{namespace} {by:?} {value}"
+        );
     }
 }
 

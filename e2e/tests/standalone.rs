@@ -19,6 +19,11 @@ mod authorization_code;
 
 #[path = "standalone/gateway_api.rs"]
 mod gateway_api;
+#[path = "standalone/gateway_conformance.rs"]
+mod gateway_conformance;
+
+#[path = "standalone/ingress.rs"]
+mod ingress;
 
 #[path = "standalone/own_jwt.rs"]
 mod own_jwt;

@@ -739,3 +739,22 @@ fn every_gateway_api_route_problem_is_reported() {
         );
     }
 }
+
+#[test]
+fn the_header_value_check_agrees_with_the_http_crate_on_every_byte() {
+    for b in 0u8..=0x7f {
+        let value = format!("a{}b", char::from(b));
+        assert_eq!(
+            is_header_value(&value),
+            HeaderValue::from_str(&value).is_ok(),
+            "byte {b:#x}"
+        );
+    }
+    for value in ["ü", "a\u{a0}b", "日本"] {
+        assert_eq!(
+            is_header_value(value),
+            HeaderValue::from_str(value).is_ok(),
+            "{value:?}"
+        );
+    }
+}

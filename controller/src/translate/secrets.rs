@@ -6,19 +6,30 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::ObjectName;
+use super::DEFAULT_NAMESPACE;
 use super::index::NameIndex;
 use crate::resources::SECRET_LABEL;
 
-pub(crate) type SecretIndex<'a> = NameIndex<&'a Secret>;
+pub(crate) type SecretIndex<'a> = NameIndex<'a, &'a Secret>;
 
 /// Secrets carrying the `tollgate.dev/secret` label; the others are invisible to Tollgate (the
 /// operator never caches them, and standalone mode follows the same rule).
 pub(crate) fn index(secrets: &[Arc<Secret>]) -> SecretIndex<'_> {
     let mut index = NameIndex::default();
     for secret in secrets.iter().filter(|s| is_labelled(s)) {
-        let at = ObjectName::of(secret.as_ref());
-        index.insert(&at.namespace, &at.name, secret.as_ref());
+        // As `ObjectName::of` names it, borrowed.
+        let meta = &secret.metadata;
+        let namespace = meta
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(DEFAULT_NAMESPACE);
+        let name = meta
+            .name
+            .as_deref()
+            .or(meta.generate_name.as_deref())
+            .unwrap_or_default();
+        index.insert(namespace, name, secret.as_ref());
     }
     index
 }

@@ -20,6 +20,9 @@ mod authorization_code;
 #[path = "standalone/gateway_api.rs"]
 mod gateway_api;
 
+#[path = "standalone/ingress.rs"]
+mod ingress;
+
 #[path = "standalone/own_jwt.rs"]
 mod own_jwt;
 #[path = "standalone/rate_limit.rs"]

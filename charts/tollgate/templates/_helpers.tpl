@@ -165,12 +165,29 @@ checks the recorded requests of the end-to-end suite against the rendered rules.
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["get", "list", "watch"]
+# Ingresses of Tollgate's IngressClasses, and their status.loadBalancer (a merge patch).
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses/status"]
+  verbs: ["patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.gatewayAPI.enabled }}
+# The Gateway API's namespaced kinds (GatewayClasses are cluster-scoped: tollgate.rbac.gatewayClassRules).
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gateways", "httproutes", "referencegrants"]
+  verbs: ["get", "list", "watch"]
+# Gateway statuses by server-side apply, HTTPRoute status.parents by a merge patch.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gateways/status", "httproutes/status"]
+  verbs: ["patch"]
+{{- end }}
 {{- if .Values.clientSecrets.generate }}
 # Generated client secrets (clientSecrets.generate): a missing Secret is created, a missing key
 # added by server-side apply. Names are the credentials' own, so no resourceNames can bound it.
@@ -178,6 +195,16 @@ checks the recorded requests of the end-to-end suite against the rendered rules.
   resources: ["secrets"]
   verbs: ["create", "patch"]
 {{- end }}
+{{- end }}
+
+{{/* GatewayClasses are cluster-scoped: read cluster-wide even in namespaced mode. */}}
+{{- define "tollgate.rbac.gatewayClassRules" -}}
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gatewayclasses"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gatewayclasses/status"]
+  verbs: ["patch"]
 {{- end }}
 
 {{- define "tollgate.verifierCacheSecretName" -}}

@@ -134,6 +134,10 @@ fn stores(fixtures: &BTreeMap<&str, Value>) -> Stores {
         slices: Multi::fixed(vec![]),
         proxy_slices: Multi::fixed(vec![]),
         namespaces: Multi::fixed(vec![]),
+        ingresses: Multi::fixed(vec![]),
+        ingress_classes: Multi::fixed(vec![]),
+        publish_service: Multi::fixed(vec![]),
+        gateway: Arc::new(std::sync::OnceLock::new()),
     }
 }
 
@@ -155,6 +159,7 @@ fn reconciler(stores: Stores, client: kube::Client) -> Pipeline {
         config_tls: None,
         backend_policy: AddressPolicy::cluster(),
         generate_client_secrets: true,
+        publish_service: Some(at("tollgate/proxy")),
     };
     Pipeline::new(
         settings,
@@ -384,4 +389,368 @@ fn a_replica_holding_nothing_does_not_make_served_objects_pending() {
     let acked = serving_replicas(vec![None, None]);
     assert_eq!(acked.len(), 2);
     assert!(!history.programmed(&key, 2, &acked));
+}
+
+/// An Ingress of ours with a plugin, one naming a missing plugin, one of another controller's
+/// class, one of another Tollgate install's class; the publish Service `tollgate/proxy`.
+fn with_ingresses(mut stores: Stores, publish: Value) -> Stores {
+    let ingress =
+        |name: &str, class: &str, plugins: &str| -> k8s_openapi::api::networking::v1::Ingress {
+            serde_json::from_value(json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": name, "namespace": NS, "uid": format!("uid-{name}"),
+                             "annotations": {"tollgate.dev/plugins": plugins}},
+                "spec": {"ingressClassName": class, "rules": [{"http": {"paths": [
+                    {"path": format!("/{name}"), "pathType": "Prefix",
+                     "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+            }))
+            .expect("ingress")
+        };
+    stores.ingresses = Multi::fixed(vec![
+        ingress("served", "tollgate", "oauth2"),
+        ingress("guarded", "tollgate", "nope"),
+        ingress("theirs", "nginx", "oauth2"),
+        ingress("team-b", "team-b", "oauth2"),
+    ]);
+    stores.ingress_classes = Multi::fixed(vec![
+        serde_json::from_value(json!({"metadata": {"name": "tollgate"},
+            "spec": {"controller": "tollgate.dev/ingress-controller"}}))
+        .expect("class"),
+        // Another install's class (its `tollgate.dev/class`): not this controller's.
+        serde_json::from_value(json!({"metadata": {"name": "team-b",
+                "annotations": {"tollgate.dev/class": "team-b"}},
+            "spec": {"controller": "tollgate.dev/ingress-controller"}}))
+        .expect("class"),
+    ]);
+    let mut service: k8s_openapi::api::core::v1::Service =
+        serde_json::from_value(publish).expect("service");
+    crate::operator::stores::Trim::trim(&mut service);
+    stores.publish_service = Multi::fixed(vec![service]);
+    stores
+}
+
+/// Drives one leader pass; the requests about Ingresses (merge patches of their status, Events
+/// regarding them), by Ingress name.
+async fn ingress_pass(
+    reconciler: &mut Pipeline,
+    api: &mut MockApi,
+    fixtures: &BTreeMap<&str, Value>,
+) -> (BTreeMap<String, Value>, Vec<(String, String)>) {
+    let (mut patches, mut events) = (BTreeMap::new(), Vec::new());
+    let pass = reconciler.pass(true);
+    tokio::pin!(pass);
+    let deadline = tokio::time::sleep(Duration::from_secs(20));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            result = &mut pass => {
+                result.expect("the pass succeeds");
+                return (patches, events);
+            }
+            () = &mut deadline => panic!("the pass did not finish"),
+            seen = api.answer_with(|method, uri| {
+                if uri.contains("/ingresses/") {
+                    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                           "metadata": {"name": "x", "namespace": NS}})
+                } else {
+                    reply(method, uri, fixtures)
+                }
+            }) => {
+                if seen.uri.contains("/events") {
+                    if seen.body["regarding"]["kind"] == "Ingress" {
+                        let name = seen.body["regarding"]["name"].as_str().unwrap_or_default();
+                        let reason = seen.body["reason"].as_str().unwrap_or_default();
+                        events.push((name.to_owned(), reason.to_owned()));
+                    }
+                } else if seen.uri.contains("/ingresses/") {
+                    assert_eq!(seen.method, "PATCH", "{}", seen.uri);
+                    assert!(seen.uri.contains("/status?"), "{}", seen.uri);
+                    assert_eq!(seen.content_type.as_deref(), Some("application/merge-patch+json"));
+                    let name = seen.uri.split("/status").next().and_then(|p| p.rsplit('/').next()).unwrap_or_default();
+                    patches.insert(name.to_owned(), seen.body);
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn ingresses_of_our_class_get_the_publish_services_address_and_an_event_per_problem() {
+    let fixtures = fixtures();
+    let service = |status: Value| {
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "proxy", "namespace": "tollgate"},
+               "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]},
+               "status": status})
+    };
+    let (client, mut api) = mock_client();
+    let mut r = reconciler(
+        with_ingresses(stores(&fixtures), service(json!({}))),
+        client,
+    );
+    let (patches, mut events) = ingress_pass(&mut r, &mut api, &fixtures).await;
+    events.sort();
+    // The cluster IP, for both Ingresses of ours (served or not); none for another class's, nor
+    // for another install's.
+    let want = json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.96.0.10"}]}}});
+    assert_eq!(patches.keys().collect::<Vec<_>>(), ["guarded", "served"]);
+    assert!(patches.values().all(|p| *p == want), "{patches:?}");
+    // An Event per problem: the missing plugin, and (no Service `web` in the stores) the
+    // unknown backend of the other.
+    assert_eq!(
+        events,
+        [
+            ("guarded".to_owned(), "PluginNotFound".to_owned()),
+            ("served".to_owned(), "ServiceNotFound".to_owned())
+        ]
+    );
+
+    // Written only on change: the same pass again writes and tells nothing.
+    let (patches, events) = ingress_pass(&mut r, &mut api, &fixtures).await;
+    assert!(
+        patches.is_empty() && events.is_empty(),
+        "{patches:?} {events:?}"
+    );
+
+    // A load balancer's address takes over from the cluster IP.
+    let (client, mut api) = mock_client();
+    let balanced = service(json!({"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}));
+    let mut r = reconciler(with_ingresses(stores(&fixtures), balanced), client);
+    let (patches, _) = ingress_pass(&mut r, &mut api, &fixtures).await;
+    assert_eq!(
+        patches["served"],
+        json!({"status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}})
+    );
+}
+
+#[test]
+fn published_addresses_prefer_the_load_balancer_then_external_ips_then_the_cluster_ip() {
+    use crate::operator::status_writer::published_addresses;
+    let service = |spec: Value, status: Value| -> k8s_openapi::api::core::v1::Service {
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": spec, "status": status}))
+            .expect("service")
+    };
+    let ips = |s: &k8s_openapi::api::core::v1::Service| -> Vec<String> {
+        published_addresses(s)
+            .into_iter()
+            .map(|a| a.ip.or(a.hostname).unwrap_or_default())
+            .collect()
+    };
+    let spec = json!({"clusterIP": "10.0.0.1", "externalIPs": ["192.0.2.1", "192.0.2.2"]});
+    assert_eq!(
+        ips(&service(
+            spec.clone(),
+            json!({"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}})
+        )),
+        ["198.51.100.7"]
+    );
+    assert_eq!(
+        ips(&service(spec, json!({"loadBalancer": {}}))),
+        ["192.0.2.1", "192.0.2.2"]
+    );
+    assert_eq!(
+        ips(&service(json!({"clusterIP": "10.0.0.1"}), json!({}))),
+        ["10.0.0.1"]
+    );
+    assert!(ips(&service(json!({"clusterIP": "None"}), json!({}))).is_empty());
+}
+
+/// Stores with the Gateway API kinds set (as once their CRDs are served).
+fn with_gateway_api(stores: Stores, objects: &[Value]) -> Stores {
+    let of = |kind: &str| -> Vec<Value> {
+        objects
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    let typed = |kind: &str| -> Vec<_> { of(kind) };
+    let gateway = crate::operator::stores::GatewayStores {
+        classes: Multi::fixed(
+            typed("GatewayClass")
+                .into_iter()
+                .map(|v| serde_json::from_value(v).expect("class"))
+                .collect(),
+        ),
+        gateways: Multi::fixed(
+            typed("Gateway")
+                .into_iter()
+                .map(|v| serde_json::from_value(v).expect("gateway"))
+                .collect(),
+        ),
+        routes: Multi::fixed(
+            typed("HTTPRoute")
+                .into_iter()
+                .map(|v| serde_json::from_value(v).expect("route"))
+                .collect(),
+        ),
+        grants: Multi::fixed(vec![]),
+    };
+    assert!(gateway.is_ready());
+    assert!(stores.gateway.set(gateway).is_ok());
+    stores
+}
+
+#[tokio::test]
+async fn http_route_status_keeps_other_controllers_entries_and_merges_again_after_a_conflict() {
+    let theirs = json!({"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "theirs"},
+                        "controllerName": "example.com/other", "conditions": []});
+    let newer = json!({"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "newer"},
+                       "controllerName": "example.com/other", "conditions": []});
+    let route = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "r", "namespace": NS, "uid": "route-uid", "generation": 2, "resourceVersion": "5"},
+        "spec": {"parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}],
+                 "rules": [{"backendRefs": [{"name": "nope", "port": 80}]}]},
+        "status": {"parents": [theirs.clone()]},
+    });
+    let objects = [
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+               "metadata": {"name": "tollgate", "uid": "class-uid", "generation": 1},
+               "spec": {"controllerName": "tollgate.dev/gateway-controller"}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "gw", "namespace": NS, "uid": "gw-uid", "generation": 1},
+               "spec": {"gatewayClassName": "tollgate",
+                        "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
+        route.clone(),
+        // Another controller's class, Gateway and route: never written.
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+               "metadata": {"name": "other", "uid": "other-class-uid", "generation": 1},
+               "spec": {"controllerName": "example.com/other"}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "theirs", "namespace": NS, "uid": "other-gw-uid", "generation": 1},
+               "spec": {"gatewayClassName": "other",
+                        "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+               "metadata": {"name": "their-route", "namespace": NS, "uid": "other-route-uid", "generation": 1},
+               "spec": {"parentRefs": [{"name": "theirs"}],
+                        "rules": [{"backendRefs": [{"name": "nope", "port": 80}]}]}}),
+    ];
+    let (client, mut api) = mock_client();
+    let stores = with_gateway_api(stores(&BTreeMap::new()), &objects);
+    let mut r = reconciler(stores, client);
+    let mut seen = Vec::new();
+    {
+        let pass = r.pass(true);
+        tokio::pin!(pass);
+        loop {
+            tokio::select! {
+                result = &mut pass => {
+                    result.expect("the pass succeeds");
+                    break;
+                }
+                () = tokio::time::sleep(Duration::from_secs(20)) => panic!("the pass did not finish: {:?}", seen.iter().map(|s: &crate::operator::mock_api::Seen| s.uri.clone()).collect::<Vec<_>>()),
+                s = async {
+                    // The first merge patch of the route meets a 409: another controller wrote.
+                    let conflicts = seen.iter().filter(|s: &&crate::operator::mock_api::Seen| s.uri.contains("/httproutes/r/status")).count() == 0;
+                    let mut fresh = route.clone();
+                    fresh["metadata"]["resourceVersion"] = json!("7");
+                    fresh["status"]["parents"] = json!([theirs.clone(), newer.clone()]);
+                    api.respond_with(move |method, uri| {
+                        if uri.contains("/httproutes/r/status") && conflicts {
+                            (409, crate::operator::mock_api::status_error(409, "Conflict"))
+                        } else if method == "GET" && uri.contains("/httproutes/r") {
+                            (200, fresh)
+                        } else {
+                            (200, json!({"apiVersion": "v1", "kind": "Status", "metadata": {}}))
+                        }
+                    }).await
+                } => seen.push(s),
+            }
+        }
+    }
+    let uris: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.uri.as_str()))
+        .collect();
+    for other in [
+        "/gatewayclasses/other",
+        "/gateways/theirs",
+        "/httproutes/their-route",
+    ] {
+        assert!(
+            !uris.iter().any(|(_, u)| u.contains(other)),
+            "another controller's object is left alone: {uris:?}"
+        );
+    }
+    let class = seen
+        .iter()
+        .find(|s| s.uri.contains("/gatewayclasses/tollgate/status"))
+        .expect("class status");
+    assert_eq!(
+        class.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+    assert_eq!(class.body["status"]["conditions"][0]["type"], "Accepted");
+    assert_eq!(class.body["status"]["conditions"][0]["status"], "True");
+    let gateway = seen
+        .iter()
+        .find(|s| s.uri.contains("/gateways/gw/status"))
+        .expect("gateway status");
+    let programmed = gateway.body["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Programmed")
+        .expect("Programmed")
+        .clone();
+    assert_eq!(
+        (programmed["status"].as_str(), programmed["reason"].as_str()),
+        (Some("False"), Some("Pending")),
+        "no proxy acknowledged it yet"
+    );
+    assert_eq!(gateway.body["status"]["listeners"][0]["attachedRoutes"], 1);
+    let patches: Vec<&crate::operator::mock_api::Seen> = seen
+        .iter()
+        .filter(|s| s.uri.contains("/httproutes/r/status"))
+        .collect();
+    assert_eq!(patches.len(), 2, "{uris:?}");
+    assert!(
+        uris.iter()
+            .any(|(m, u)| *m == "GET" && u.contains("/httproutes/r")),
+        "re-read after the 409: {uris:?}"
+    );
+    let first = &patches[0].body;
+    assert_eq!(
+        patches[0].content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    assert_eq!(first["metadata"]["resourceVersion"], "5");
+    let last = &patches[1].body;
+    assert_eq!(
+        last["metadata"]["resourceVersion"], "7",
+        "written against what was re-read"
+    );
+    let parents = last["status"]["parents"].as_array().expect("parents");
+    assert_eq!(parents.len(), 3, "{last}");
+    assert_eq!(parents[0], theirs);
+    assert_eq!(parents[1], newer, "the entry written meanwhile is kept");
+    assert_eq!(
+        parents[2]["controllerName"],
+        "tollgate.dev/gateway-controller"
+    );
+    let resolved = parents[2]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "ResolvedRefs")
+        .expect("ResolvedRefs")
+        .clone();
+    assert_eq!(resolved["reason"], "BackendNotFound");
+    assert_eq!(resolved["observedGeneration"], 2);
+    let events: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.uri.contains("/events"))
+        .map(|s| &s.body)
+        .collect();
+    assert_eq!(events.len(), 1, "{uris:?}");
+    assert_eq!(events[0]["reason"], "BackendNotFound");
+    assert_eq!(events[0]["regarding"]["kind"], "HTTPRoute");
+
+    // The next pass finds everything written: nothing more goes out.
+    let pass = r.pass(true);
+    tokio::time::timeout(Duration::from_secs(20), pass)
+        .await
+        .expect("a quiet pass")
+        .expect("the pass succeeds");
 }

@@ -8,6 +8,13 @@
 //! - Services and EndpointSlices (those with `kubernetes.io/service-name`), to resolve
 //!   `backend.service {name, port}` to ready endpoint addresses.
 //! - The EndpointSlices of the proxies' headless config Service, to find every proxy replica.
+//! - Ingresses, and IngressClasses (cluster-scoped: always one cluster-wide watch), whose
+//!   `spec.controller` decides which Ingresses are Tollgate's.
+//! - The publish Service (`--publish-service`), alone (a field selector on its name), whose
+//!   addresses Tollgate's Ingresses get in `status.loadBalancer`.
+//! - The Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant), once their CRDs
+//!   are served ([`gateway_api_served`], [`start_gateway_api`]): a cluster without them runs
+//!   everything else, and the kinds are picked up when the CRDs appear.
 //!
 //! With `--namespaces a,b` there is one watcher per kind and namespace (RBAC may then be namespaced
 //! Roles); each feeds its own store, because a re-list of one watcher replaces its whole store.
@@ -20,8 +27,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Namespace, Secret, Service, ServicePort, ServiceSpec, ServiceStatus,
+};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -31,7 +41,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::metrics::ControllerMetrics;
+use crate::resources::gateway_api::{self, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential, SECRET_LABEL};
+use crate::translate::gateway_api::GatewayObjects;
 
 /// The label EndpointSlices carry with their Service's name.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -53,7 +65,44 @@ macro_rules! trim_managed_fields {
         }
     )*};
 }
-trim_managed_fields!(Consumer, OAuth2Credential, AuthPlugin, GatewayRoute);
+trim_managed_fields!(
+    Consumer,
+    OAuth2Credential,
+    AuthPlugin,
+    GatewayRoute,
+    IngressClass
+);
+
+impl Trim for Ingress {
+    /// Annotations are read (`tollgate.dev/plugins`, the class annotations); `kubectl`'s copy
+    /// of the whole object is not.
+    fn trim(&mut self) {
+        self.metadata.managed_fields = None;
+        if let Some(annotations) = self.metadata.annotations.as_mut() {
+            annotations.remove(LAST_APPLIED);
+        }
+    }
+}
+
+/// kubectl's copy of the whole object, which the Gateway API kinds (thousands of HTTPRoutes) and
+/// Ingresses would otherwise carry twice.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+macro_rules! trim_gateway_kinds {
+    ($($t:ty),*) => {$(
+        impl Trim for $t {
+            /// Keeps the annotations the translation reads (`tollgate.dev/plugins`,
+            /// `tollgate.dev/class`) and the status (HTTPRoute parents of other controllers).
+            fn trim(&mut self) {
+                self.metadata.managed_fields = None;
+                if let Some(annotations) = self.metadata.annotations.as_mut() {
+                    annotations.remove(LAST_APPLIED);
+                }
+            }
+        }
+    )*};
+}
+trim_gateway_kinds!(GatewayClass, Gateway, HTTPRoute, ReferenceGrant);
 
 /// Metadata kept: name, namespace, uid, resourceVersion, generation, and the labels in `keep`.
 fn trim_metadata(meta: &mut ObjectMeta, keep: &[&str]) {
@@ -98,10 +147,19 @@ impl Trim for Secret {
 
 impl Trim for Service {
     /// Only the ports (name, port, target port, protocol), the type and an `ExternalName`
-    /// Service's name: a backend names a Service port.
+    /// Service's name: a backend names a Service port; and the addresses (load balancer,
+    /// external IPs, cluster IP) the publish Service gives Ingresses.
     fn trim(&mut self) {
         trim_metadata(&mut self.metadata, &[]);
-        self.status = None;
+        self.status = self.status.take().and_then(|status| {
+            status
+                .load_balancer
+                .filter(|lb| lb.ingress.as_ref().is_some_and(|i| !i.is_empty()))
+                .map(|lb| ServiceStatus {
+                    load_balancer: Some(lb),
+                    ..ServiceStatus::default()
+                })
+        });
         self.spec = self.spec.take().map(|spec| ServiceSpec {
             ports: spec.ports.map(|ports| {
                 ports
@@ -117,6 +175,8 @@ impl Trim for Service {
             }),
             type_: spec.type_,
             external_name: spec.external_name,
+            cluster_ip: spec.cluster_ip,
+            external_ips: spec.external_ips,
             ..ServiceSpec::default()
         });
     }
@@ -161,16 +221,19 @@ where
         self.stores.iter().flat_map(Store::state).collect()
     }
 
-    /// A store holding exactly `objects` (reconcile tests).
+    /// A store holding exactly `objects`, ready (reconcile tests).
     #[cfg(test)]
     pub fn fixed(objects: Vec<K>) -> Self
     where
         K::DynamicType: Default,
     {
+        // A complete list, as a watch delivers it: the store is then ready.
         let mut writer = reflector::store::Writer::default();
+        writer.apply_watcher_event(&watcher::Event::Init);
         for object in objects {
-            writer.apply_watcher_event(&watcher::Event::Apply(object));
+            writer.apply_watcher_event(&watcher::Event::InitApply(object));
         }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
         Multi {
             stores: vec![writer.as_reader()],
         }
@@ -198,6 +261,45 @@ pub struct Stores {
     /// Every Namespace, for the labels AuthPlugin `allowedNamespaces` selectors match; none
     /// (and not watched) when the controller is limited to some namespaces.
     pub namespaces: Multi<Namespace>,
+    pub ingresses: Multi<Ingress>,
+    pub ingress_classes: Multi<IngressClass>,
+    /// The publish Service alone; none (and not watched) without `--publish-service`.
+    pub publish_service: Multi<Service>,
+    /// The Gateway API caches, set once its CRDs are served (never, without them).
+    pub gateway: Arc<std::sync::OnceLock<GatewayStores>>,
+}
+
+/// The Gateway API caches.
+pub struct GatewayStores {
+    pub classes: Multi<GatewayClass>,
+    pub gateways: Multi<Gateway>,
+    pub routes: Multi<HTTPRoute>,
+    pub grants: Multi<ReferenceGrant>,
+}
+
+impl GatewayStores {
+    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        self.classes.wait_until_ready().await?;
+        self.gateways.wait_until_ready().await?;
+        self.routes.wait_until_ready().await?;
+        self.grants.wait_until_ready().await
+    }
+
+    /// Whether every store has listed (without waiting).
+    pub fn is_ready(&self) -> bool {
+        use futures::FutureExt as _;
+        matches!(self.wait_until_ready().now_or_never(), Some(Ok(())))
+    }
+
+    /// Every cached object (the pipeline keeps the GatewayClasses of its `--class`).
+    pub fn objects(&self) -> GatewayObjects {
+        GatewayObjects {
+            classes: self.classes.state(),
+            gateways: self.gateways.state(),
+            routes: self.routes.state(),
+            grants: self.grants.state(),
+        }
+    }
 }
 
 impl Stores {
@@ -212,7 +314,23 @@ impl Stores {
         self.services.wait_until_ready().await?;
         self.slices.wait_until_ready().await?;
         self.proxy_slices.wait_until_ready().await?;
-        self.namespaces.wait_until_ready().await
+        self.namespaces.wait_until_ready().await?;
+        self.ingresses.wait_until_ready().await?;
+        self.ingress_classes.wait_until_ready().await?;
+        self.publish_service.wait_until_ready().await?;
+        if let Some(gateway) = self.gateway.get() {
+            gateway.wait_until_ready().await?;
+        }
+        Ok(())
+    }
+
+    /// The Gateway API objects, once their caches have listed; none before (nothing of theirs
+    /// was served before either, so a late start takes nothing away).
+    pub fn gateway_objects(&self) -> GatewayObjects {
+        match self.gateway.get() {
+            Some(stores) if stores.is_ready() => stores.objects(),
+            _ => GatewayObjects::default(),
+        }
     }
 }
 
@@ -226,6 +344,8 @@ pub struct WatchPlan {
     /// The proxies' headless config Service.
     pub proxy_namespace: String,
     pub proxy_service: String,
+    /// The Service whose addresses Ingresses get in `status.loadBalancer` (`--publish-service`).
+    pub publish_service: Option<super::plan::NamespacedName>,
 }
 
 /// Starts every reflector; the tasks run until aborted.
@@ -265,6 +385,65 @@ pub fn start(
             Scope::All => cluster_wide(client, &all, &mut w),
             Scope::Namespaces(_) => Multi { stores: Vec::new() },
         },
+        ingresses: multi(client, &plan.scope, &all, &mut w),
+        ingress_classes: cluster_wide(client, &all, &mut w),
+        publish_service: match &plan.publish_service {
+            Some(at) => multi(
+                client,
+                &Scope::Namespaces(BTreeSet::from([at.namespace.clone()])),
+                &watcher::Config::default().fields(&format!("metadata.name={}", at.name)),
+                &mut w,
+            ),
+            None => Multi { stores: Vec::new() },
+        },
+        gateway: Arc::new(std::sync::OnceLock::new()),
+    };
+    (stores, w.tasks)
+}
+
+/// The Gateway API resources the controller watches, as served at `gateway.networking.k8s.io/v1`.
+pub const GATEWAY_API_RESOURCES: [&str; 4] = [
+    "gatewayclasses",
+    "gateways",
+    "httproutes",
+    "referencegrants",
+];
+
+/// Whether the API server serves every Gateway API kind the controller reads; `Ok(missing)`
+/// names those it does not (all of them when the group version is unknown).
+pub async fn gateway_api_served(client: &Client) -> Result<Vec<&'static str>, kube::Error> {
+    match client
+        .list_api_group_resources(gateway_api::API_VERSION)
+        .await
+    {
+        Ok(list) => Ok(GATEWAY_API_RESOURCES
+            .into_iter()
+            .filter(|r| !list.resources.iter().any(|served| served.name == *r))
+            .collect()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(GATEWAY_API_RESOURCES.to_vec()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Starts the Gateway API reflectors (GatewayClasses cluster-wide: they are cluster-scoped; the
+/// others in the plan's scope) and returns their stores.
+pub fn start_gateway_api(
+    client: &Client,
+    plan: &WatchPlan,
+    changed: &Arc<Notify>,
+    metrics: &Arc<ControllerMetrics>,
+) -> (GatewayStores, Vec<JoinHandle<()>>) {
+    let mut w = Watching {
+        changed,
+        metrics,
+        tasks: Vec::new(),
+    };
+    let all = watcher::Config::default();
+    let stores = GatewayStores {
+        classes: cluster_wide(client, &all, &mut w),
+        gateways: multi(client, &plan.scope, &all, &mut w),
+        routes: multi(client, &plan.scope, &all, &mut w),
+        grants: multi(client, &plan.scope, &all, &mut w),
     };
     (stores, w.tasks)
 }
@@ -299,17 +478,23 @@ where
         "" => K::plural(&dt).to_string(),
         group => format!("{}.{group}", K::plural(&dt)),
     };
+    // A watch of one object (the publish Service) is told apart from the kind's other watch.
+    let only = config
+        .field_selector
+        .as_ref()
+        .map(|f| format!(" ({f})"))
+        .unwrap_or_default();
     let apis: Vec<(Api<K>, String)> = match scope {
         Scope::All => vec![(
             Api::all(client.clone()),
-            format!("{resource} in all namespaces"),
+            format!("{resource} in all namespaces{only}"),
         )],
         Scope::Namespaces(namespaces) => namespaces
             .iter()
             .map(|ns| {
                 (
                     Api::namespaced(client.clone(), ns),
-                    format!("{resource} in namespace {ns}"),
+                    format!("{resource} in namespace {ns}{only}"),
                 )
             })
             .collect(),
@@ -397,6 +582,11 @@ impl WatchHealth {
                 "forbidden (403): RBAC does not let the controller {verb} {} ({}): grant \
                  get, list and watch on it (the chart's RBAC does)",
                 self.resource, s.message
+            ),
+            Some(s) if s.code == 404 && self.resource.ends_with(gateway_api::GROUP) => format!(
+                "not found (404): {} is not served; were the Gateway API CRDs removed? \
+                 (install them from the Gateway API release, standard-install.yaml)",
+                self.resource
             ),
             Some(s) if s.code == 404 => format!(
                 "not found (404): {} is not served; is its CRD installed? \

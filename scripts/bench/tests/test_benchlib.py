@@ -340,7 +340,7 @@ class Budgets(unittest.TestCase):
         self.assertEqual(by_name["rate limit configured, not reached"]["met"], True)
         self.assertEqual(by_name["JWT ES256 (cached)"]["met"], True)
         self.assertIsNone(by_name["several SNI certificates"]["met"], "not measured: neither met nor missed")
-        self.assertEqual(by_name["5,000 routes"]["met"], True)
+        self.assertEqual(by_name["5,000 HTTPRoutes"]["met"], True)
         text = report.budgets_text(report.budgets(out))
         self.assertIn("MISSED", text)
         self.assertIn("0.900", text)

@@ -6,13 +6,15 @@ Starts the nginx upstream and `tollgate-controller standalone` under callgrind w
 off, switches collection on only while wrk drives one scenario, dumps, and writes the top
 functions (inclusive and exclusive) to scripts/bench/results/profile-<scenario>.txt.
 
-    python3 scripts/bench/profile.py [--scenario auth|open|token-plain|auth-close|auth-tls|auth-tls-close|auth-h2]
-                                     [--seconds 15] [--tollgate proxy]
+    python3 scripts/bench/profile.py [--scenario auth|auth-limited|open|token-plain|auth-close|auth-tls|auth-tls-close|auth-h2]
+                                     [--seconds 15] [--tollgate proxy] [--access-log off|on] [--keep] [--out FILE]
 
 The `auth-*` scenarios are the traffic shapes of the benchmark's `shapes` phase on the
 authenticated route: a new TCP connection per request (`close`), TLS keep-alive (`tls`), a new
 TLS connection per request (`tls-close`) and HTTP/2 over TLS (`h2`, h2load); TLS uses the
-benchmark's ECDSA P-256 certificate.
+benchmark's ECDSA P-256 certificate. `auth-limited` is the authenticated route with a rate limit
+that is never reached (standalone mode). The gateway's access log is off, as in the benchmark's
+matrix and shapes; `--access-log on` profiles its cost.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--scenario",
-        choices=["auth", "open", "token-plain", "auth-close", "auth-tls", "auth-tls-close", "auth-h2"],
+        choices=["auth", "auth-limited", "open", "token-plain", "auth-close", "auth-tls", "auth-tls-close", "auth-h2"],
         default="auth",
     )
     ap.add_argument("--seconds", type=float, default=15)
@@ -55,6 +57,12 @@ def main() -> int:
     ap.add_argument("--routes", type=int, default=10, help="extra routes in the pushed snapshot (proxy mode)")
     ap.add_argument("--bin-dir", type=Path, default=REPO / "target" / "release")
     ap.add_argument("--port-base", type=int, default=24200)
+    ap.add_argument(
+        "--access-log", choices=["on", "off"], default="off",
+        help="the gateway's access log: off (the default) as in the benchmark's matrix and shapes, or on (to a file)",
+    )
+    ap.add_argument("--keep", action="store_true", help="also keep the raw callgrind file beside the report (.callgrind)")
+    ap.add_argument("--out", type=Path, help="report file (default results/profile-<mode>-<scenario>.txt)")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         raise BenchError("valgrind is not installed (apt-get install -y --no-install-recommends valgrind)")
@@ -72,7 +80,7 @@ def main() -> int:
         listen = [
             "--http-addr", f"127.0.0.1:{http}", "--https-addr", f"127.0.0.1:{https}",
             "--admin-addr", f"127.0.0.1:{admin}", "--trusted-proxies", "127.0.0.1/32",
-            "--tls-cert", str(cert), "--tls-key", str(key),
+            "--tls-cert", str(cert), "--tls-key", str(key), "--access-log", args.access_log,
         ]
         ready = f"http://127.0.0.1:{admin}/readyz"
         if args.tollgate == "standalone":
@@ -103,6 +111,7 @@ def main() -> int:
         close = {**auth, "Connection": "close"}
         target = {
             "auth": Target("auth", f"http://127.0.0.1:{http}{protected}", headers=auth),
+            "auth-limited": Target("auth-limited", f"http://127.0.0.1:{http}/limited", headers=auth),
             "auth-close": Target("auth-close", f"http://127.0.0.1:{http}{protected}", headers=close),
             "auth-tls": Target("auth-tls", f"https://127.0.0.1:{https}{protected}", headers=auth),
             "auth-tls-close": Target("auth-tls-close", f"https://127.0.0.1:{https}{protected}", headers=close),
@@ -137,8 +146,10 @@ def main() -> int:
             + annotate(biggest, False)
         )
         suffix = f"-{args.routes}routes" if args.tollgate == "proxy" and args.routes != 10 else ""
-        out = BENCH / "results" / f"profile-{args.tollgate}-{args.scenario}{suffix}.txt"
+        out = args.out or BENCH / "results" / f"profile-{args.tollgate}-{args.scenario}{suffix}.txt"
         out.write_text(report)
+        if args.keep:
+            shutil.copy2(biggest, out.with_suffix(".callgrind"))
         print(f"wrote {out} ({requests} requests profiled)")
     finally:
         sup.stop_all()

@@ -180,6 +180,12 @@ impl Collector for Scrape {
             "Snapshots rejected as invalid.",
             self.counts.config_rejected,
         )?;
+        counter(
+            &mut encoder,
+            "tollgate_access_log_dropped_lines",
+            "Access log lines dropped because stdout did not take them as fast as requests came (a worker buffers at most 2 MiB).",
+            self.counts.access_log_dropped,
+        )?;
         encoder
             .encode_descriptor(
                 "tollgate_config",

@@ -125,6 +125,9 @@ tollgate_config_applied_total 1
 # HELP tollgate_config_rejected_total Snapshots rejected as invalid.
 # TYPE tollgate_config_rejected_total counter
 tollgate_config_rejected_total 1
+# HELP tollgate_access_log_dropped_lines_total Access log lines dropped because stdout did not take them as fast as requests came (a worker buffers at most 2 MiB).
+# TYPE tollgate_access_log_dropped_lines_total counter
+tollgate_access_log_dropped_lines_total 0
 # HELP tollgate_config_info The config currently held.
 # TYPE tollgate_config_info gauge
 tollgate_config_info{hash="abc\"def"} 1

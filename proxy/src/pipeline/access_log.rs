@@ -8,31 +8,38 @@
 //! `--log-format json` gives one JSON object per line (`"target":"access"`), otherwise a
 //! `key=value` line in the text format of the other logs.
 //!
-//! Cost on the serving threads: a line is formatted into a per-thread buffer that is reused
-//! (no allocation once it has grown), then appended to one shared buffer under a mutex held for
-//! a copy. Only a writer thread of its own touches stdout: it takes the buffer's contents every
-//! [`FLUSH_INTERVAL`] (sooner when [`WAKE_AT`] bytes wait), so a slow or blocked stdout never
-//! holds up a request. The shared buffer is bounded ([`MAX_PENDING`]): a line that does not fit
-//! is dropped and counted, and the writer reports the count in a warning once stdout takes
-//! lines again.
+//! Cost on the serving threads: each worker formats its lines straight into a buffer of its own
+//! ([`WorkerLog`]), under a lock that only that worker and, once per flush, the writer take, so
+//! no lock or cache line is shared by the workers on the hot path and nothing is allocated once
+//! the buffer has grown. Only a writer thread of its own touches stdout: every
+//! [`FLUSH_INTERVAL`] (sooner when a worker's buffer passes [`WAKE_AT`] bytes) it swaps each
+//! worker's buffer for an empty one and writes it whole, one write per worker, so a slow or
+//! blocked stdout never holds up a request. Lines keep their order within a worker; lines of
+//! different workers written in the same interval can come out of time order. Each worker's
+//! buffer is bounded ([`MAX_PENDING`] bytes): once it holds that much, new lines are dropped and
+//! counted, and the writer adds the count to `tollgate_access_log_dropped_lines_total` and
+//! reports it in a warning once stdout takes lines again. At shutdown, after the workers have
+//! drained, [`AccessLog::close`] writes what is left.
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::Version;
 
 use crate::logging::LogFormat;
 
-/// How long a line waits for the writer at most (while under [`WAKE_AT`]).
+/// How long a line waits for the writer at most (while its worker's buffer is under
+/// [`WAKE_AT`]).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
-/// Waiting bytes that wake the writer early.
-pub const WAKE_AT: usize = 256 * 1024;
-/// Bytes waiting for stdout beyond which new lines are dropped.
-pub const MAX_PENDING: usize = 4 * 1024 * 1024;
+/// Bytes waiting in one worker's buffer that wake the writer early.
+pub const WAKE_AT: usize = 128 * 1024;
+/// Bytes waiting in one worker's buffer beyond which its new lines are dropped (a line started
+/// below the bound is kept whole, so a buffer holds at most this plus one line).
+pub const MAX_PENDING: usize = 2 * 1024 * 1024;
 /// Longest request target written; longer ones are cut and end with `...`.
 pub const MAX_TARGET: usize = 2048;
 
@@ -43,14 +50,44 @@ enum Out {
     Memory(Arc<Mutex<Vec<u8>>>),
 }
 
-struct Shared {
-    pending: Mutex<Vec<u8>>,
-    wake: Condvar,
-    stop: AtomicBool,
-    dropped: AtomicU64,
+/// One worker's lines waiting for the writer.
+#[derive(Debug, Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// Lines dropped since the writer last looked.
+    dropped: u64,
 }
 
-/// The access log of a running proxy: the shared buffer and its writer thread.
+#[derive(Debug, Default)]
+struct Sink {
+    pending: Mutex<Pending>,
+}
+
+impl Sink {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Shared {
+    /// Every worker's buffer (a worker registers once, when it starts).
+    sinks: Mutex<Vec<Arc<Sink>>>,
+    /// Set when a worker's buffer passed [`WAKE_AT`] or at close; the writer waits on it.
+    woken: Mutex<bool>,
+    wake: Condvar,
+    stop: AtomicBool,
+    /// Lines dropped in all, for the metrics.
+    dropped_total: Arc<AtomicU64>,
+}
+
+impl Shared {
+    fn wake(&self) {
+        *self.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_one();
+    }
+}
+
+/// The access log of a running proxy: its workers' buffers and the writer thread.
 pub struct AccessLog {
     format: LogFormat,
     shared: Arc<Shared>,
@@ -65,18 +102,34 @@ impl std::fmt::Debug for AccessLog {
     }
 }
 
+/// One worker's handle on the access log: lines go into this worker's own buffer.
+pub struct WorkerLog {
+    format: LogFormat,
+    sink: Arc<Sink>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for WorkerLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerLog")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AccessLog {
-    /// Starts the writer thread, writing to stdout.
-    pub fn start(format: LogFormat) -> std::io::Result<Arc<Self>> {
-        Self::start_with(format, Out::Stdout)
+    /// Starts the writer thread, writing to stdout; lines dropped are added to `dropped_total`.
+    pub fn start(format: LogFormat, dropped_total: Arc<AtomicU64>) -> std::io::Result<Arc<Self>> {
+        Self::start_with(format, Out::Stdout, dropped_total)
     }
 
-    fn shared() -> Arc<Shared> {
+    fn shared(dropped_total: Arc<AtomicU64>) -> Arc<Shared> {
         Arc::new(Shared {
-            pending: Mutex::new(Vec::with_capacity(64 * 1024)),
+            sinks: Mutex::new(Vec::new()),
+            woken: Mutex::new(false),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
+            dropped_total,
         })
     }
 
@@ -85,13 +138,17 @@ impl AccessLog {
     fn stalled(format: LogFormat) -> Arc<Self> {
         Arc::new(Self {
             format,
-            shared: Self::shared(),
+            shared: Self::shared(Arc::default()),
             writer: Mutex::new(None),
         })
     }
 
-    fn start_with(format: LogFormat, out: Out) -> std::io::Result<Arc<Self>> {
-        let shared = Self::shared();
+    fn start_with(
+        format: LogFormat,
+        out: Out,
+        dropped_total: Arc<AtomicU64>,
+    ) -> std::io::Result<Arc<Self>> {
+        let shared = Self::shared(dropped_total);
         let writer = {
             let shared = shared.clone();
             std::thread::Builder::new()
@@ -105,51 +162,30 @@ impl AccessLog {
         }))
     }
 
-    /// Formats `line` and queues it for the writer; never waits for stdout.
-    pub fn write(&self, line: &Line<'_>) {
-        thread_local! {
-            static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
-        }
-        SCRATCH.with_borrow_mut(|scratch| {
-            scratch.clear();
-            match self.format {
-                LogFormat::Json => format_json(scratch, line),
-                LogFormat::Text => format_text(scratch, line),
-            }
-            self.push(scratch);
+    /// A buffer for one worker (each worker takes one when it starts and keeps it).
+    pub fn worker(&self) -> WorkerLog {
+        let sink = Arc::new(Sink {
+            pending: Mutex::new(Pending {
+                bytes: Vec::with_capacity(16 * 1024),
+                dropped: 0,
+            }),
         });
-    }
-
-    fn push(&self, bytes: &[u8]) {
-        let mut pending = self
-            .shared
-            .pending
+        self.shared
+            .sinks
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let before = pending.len();
-        if before + bytes.len() > MAX_PENDING {
-            drop(pending);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sink.clone());
+        WorkerLog {
+            format: self.format,
+            sink,
+            shared: self.shared.clone(),
         }
-        pending.extend_from_slice(bytes);
-        let wake = before < WAKE_AT && pending.len() >= WAKE_AT;
-        drop(pending);
-        if wake {
-            self.shared.wake.notify_one();
-        }
-    }
-
-    /// Lines dropped so far because stdout did not keep up (reset when reported).
-    #[cfg(test)]
-    fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// Writes what is queued and stops the writer (at shutdown, after the workers drained).
     pub fn close(&self) {
         self.shared.stop.store(true, Ordering::Release);
-        self.shared.wake.notify_one();
+        self.shared.wake();
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = writer {
             let _ = writer.join();
@@ -157,42 +193,83 @@ impl AccessLog {
     }
 }
 
+impl WorkerLog {
+    /// Formats `line` into this worker's buffer; never waits for stdout.
+    pub fn write(&self, line: &Line<'_>) {
+        let mut pending = self.sink.lock();
+        let before = pending.bytes.len();
+        if before >= MAX_PENDING {
+            pending.dropped += 1;
+            return;
+        }
+        match self.format {
+            LogFormat::Json => format_json(&mut pending.bytes, line),
+            LogFormat::Text => format_text(&mut pending.bytes, line),
+        }
+        let wake = before < WAKE_AT && pending.bytes.len() >= WAKE_AT;
+        drop(pending);
+        if wake {
+            self.shared.wake();
+        }
+    }
+
+    /// Lines this worker dropped that the writer has not collected yet (tests).
+    #[cfg(test)]
+    fn dropped(&self) -> u64 {
+        self.sink.lock().dropped
+    }
+}
+
 fn write_loop(shared: &Shared, out: Out) {
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
-        let stopping = {
-            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-            if pending.len() < WAKE_AT && !shared.stop.load(Ordering::Acquire) {
-                pending = shared
+        {
+            let mut woken = shared.woken.lock().unwrap_or_else(|e| e.into_inner());
+            if !*woken && !shared.stop.load(Ordering::Acquire) {
+                woken = shared
                     .wake
-                    .wait_timeout(pending, FLUSH_INTERVAL)
+                    .wait_timeout(woken, FLUSH_INTERVAL)
                     .map_or_else(|e| e.into_inner().0, |(guard, _)| guard);
             }
-            std::mem::swap(&mut *pending, &mut batch);
-            shared.stop.load(Ordering::Acquire) && batch.is_empty()
-        };
-        if !batch.is_empty() {
-            match &out {
-                Out::Stdout => {
-                    let mut stdout = std::io::stdout().lock();
-                    let _ = stdout.write_all(&batch).and_then(|()| stdout.flush());
+            *woken = false;
+        }
+        // Read before the sweep: lines written before the stop are in the buffers by then.
+        let stopping = shared.stop.load(Ordering::Acquire);
+        let sinks: Vec<Arc<Sink>> = shared
+            .sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut dropped = 0;
+        for sink in &sinks {
+            {
+                let mut pending = sink.lock();
+                std::mem::swap(&mut pending.bytes, &mut batch);
+                dropped += std::mem::take(&mut pending.dropped);
+            }
+            if !batch.is_empty() {
+                match &out {
+                    Out::Stdout => {
+                        let mut stdout = std::io::stdout().lock();
+                        let _ = stdout.write_all(&batch).and_then(|()| stdout.flush());
+                    }
+                    #[cfg(test)]
+                    Out::Memory(memory) => memory
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&batch),
                 }
-                #[cfg(test)]
-                Out::Memory(memory) => memory
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&batch),
             }
             // Keep a buffer's worth of capacity, not a flood's.
             batch.clear();
-            batch.shrink_to(MAX_PENDING / 4);
-            let dropped = shared.dropped.swap(0, Ordering::Relaxed);
-            if dropped > 0 {
-                tracing::warn!(
-                    dropped,
-                    "access log lines dropped: stdout did not keep up with the requests"
-                );
-            }
+            batch.shrink_to(WAKE_AT * 2);
+        }
+        if dropped > 0 {
+            shared.dropped_total.fetch_add(dropped, Ordering::Relaxed);
+            tracing::warn!(
+                dropped,
+                "access log lines dropped: stdout did not keep up with the requests"
+            );
         }
         if stopping {
             return;
@@ -418,9 +495,42 @@ fn version_str(version: Version) -> &'static str {
     }
 }
 
-/// A JSON string's contents: `"`, `\` and control characters escaped, other bytes as they are
-/// when the whole is UTF-8, else each byte of 0x80 and above as `\u00XX`.
+/// Bytes that go into a line as they are: printable ASCII other than `"`, `\\` and `=`
+/// (`=` only matters to the text format, which quotes a value holding one).
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = b' ' + 1;
+    while b <= b'~' {
+        table[b as usize] = b != b'"' && b != b'\\' && b != b'=';
+        b += 1;
+    }
+    table
+};
+
+/// Bytes a quoted value (JSON string or quoted text value) holds as they are: printable ASCII
+/// and space, other than `"` and `\\`.
+const QUOTABLE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        table[b as usize] = b != b'"' && b != b'\\';
+        b += 1;
+    }
+    table
+};
+
+fn all_in(table: &[bool; 256], bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| table[usize::from(b)])
+}
+
+/// A JSON string's contents: `"`, `\\` and control characters escaped, other bytes as they are
+/// when the whole is UTF-8, else each byte of 0x80 and above as `\\u00XX`.
 fn put_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    // The usual value (ids, paths, names) is printable ASCII: one copy.
+    if all_in(&QUOTABLE, bytes) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let utf8 = std::str::from_utf8(bytes).is_ok();
     for &b in bytes {
         match b {
@@ -443,14 +553,10 @@ fn put_unicode_escape(out: &mut Vec<u8>, b: u8) {
     out.push(HEX[usize::from(b & 0xf)]);
 }
 
-/// A text value: as it is when it needs no quotes, else quoted with `"`, `\` and bytes
-/// outside printable ASCII escaped (`\xNN`).
+/// A text value: as it is when it needs no quotes, else quoted with `"`, `\\` and bytes
+/// outside printable ASCII escaped (`\\xNN`).
 fn put_text_value(out: &mut Vec<u8>, bytes: &[u8]) {
-    let plain = !bytes.is_empty()
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b'=');
-    if plain {
+    if !bytes.is_empty() && all_in(&PLAIN, bytes) {
         out.extend_from_slice(bytes);
         return;
     }
@@ -461,6 +567,10 @@ fn put_text_value(out: &mut Vec<u8>, bytes: &[u8]) {
 
 fn put_text_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    if all_in(&QUOTABLE, bytes) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for &b in bytes {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -471,6 +581,23 @@ fn put_text_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
                 out.push(HEX[usize::from(b >> 4)]);
                 out.push(HEX[usize::from(b & 0xf)]);
             }
+        }
+    }
+}
+
+/// An address as `Display` writes it; IPv4 without the formatting machinery.
+fn put_addr(out: &mut Vec<u8>, addr: IpAddr) {
+    match addr {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                put_u64(out, u64::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
         }
     }
 }
@@ -523,7 +650,9 @@ pub fn format_json(out: &mut Vec<u8>, line: &Line<'_>) {
         out.extend_from_slice(b"\":");
         match field {
             Field::Addr(addr) => {
-                let _ = write!(out, "\"{addr}\"");
+                out.push(b'"');
+                put_addr(out, addr);
+                out.push(b'"');
             }
             Field::Text(bytes) => {
                 out.push(b'"');
@@ -536,7 +665,9 @@ pub fn format_json(out: &mut Vec<u8>, line: &Line<'_>) {
                 out.push(b'"');
             }
             Field::Word(word) => {
-                let _ = write!(out, "\"{word}\"");
+                out.push(b'"');
+                out.extend_from_slice(word.as_bytes());
+                out.push(b'"');
             }
             Field::Number(n) => put_u64(out, n),
             Field::Millis(d) => put_millis(out, d),
@@ -555,9 +686,7 @@ pub fn format_text(out: &mut Vec<u8>, line: &Line<'_>) {
         out.extend_from_slice(key.as_bytes());
         out.push(b'=');
         match field {
-            Field::Addr(addr) => {
-                let _ = write!(out, "{addr}");
-            }
+            Field::Addr(addr) => put_addr(out, addr),
             Field::Text(bytes) => put_text_value(out, bytes),
             Field::Target(target) => {
                 out.push(b'"');

@@ -194,23 +194,33 @@ fn the_civil_date_is_right_across_leap_years_and_centuries() {
     }
 }
 
-fn memory_log(format: LogFormat) -> (Arc<AccessLog>, Arc<Mutex<Vec<u8>>>) {
+fn memory_log(format: LogFormat) -> (Arc<AccessLog>, Arc<Mutex<Vec<u8>>>, Arc<AtomicU64>) {
     let memory = Arc::new(Mutex::new(Vec::new()));
-    let log = AccessLog::start_with(format, Out::Memory(memory.clone())).expect("writer");
-    (log, memory)
+    let dropped = Arc::new(AtomicU64::new(0));
+    let log = AccessLog::start_with(format, Out::Memory(memory.clone()), dropped.clone())
+        .expect("writer");
+    (log, memory, dropped)
+}
+
+fn json_lines(written: &[u8]) -> Vec<serde_json::Value> {
+    written
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("whole JSON line"))
+        .collect()
 }
 
 #[test]
-fn lines_from_several_threads_reach_the_writer_whole_and_close_flushes_them() {
-    let (log, memory) = memory_log(LogFormat::Json);
+fn lines_from_several_workers_reach_the_writer_whole_and_close_flushes_them() {
+    let (log, memory, dropped) = memory_log(LogFormat::Json);
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let log = log.clone();
+            let worker = log.worker();
             std::thread::spawn(move || {
                 let get = "GET";
                 for i in 0..500 {
                     let target = format!("/t{t}/{i}");
-                    log.write(&line(get, &target));
+                    worker.write(&line(get, &target));
                 }
             })
         })
@@ -219,42 +229,104 @@ fn lines_from_several_threads_reach_the_writer_whole_and_close_flushes_them() {
         thread.join().expect("thread");
     }
     log.close();
-    let written = memory.lock().expect("memory").clone();
-    let lines: Vec<serde_json::Value> = written
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).expect("whole JSON line"))
-        .collect();
+    let lines = json_lines(&memory.lock().expect("memory"));
     assert_eq!(lines.len(), 2000);
-    assert_eq!(log.dropped(), 0);
+    // Each worker's lines keep their order.
+    for t in 0..4 {
+        let paths: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l["path"].as_str())
+            .filter(|p| p.starts_with(&format!("/t{t}/")))
+            .map(str::to_owned)
+            .collect();
+        let expected: Vec<String> = (0..500).map(|i| format!("/t{t}/{i}")).collect();
+        assert_eq!(paths, expected);
+    }
+    assert_eq!(dropped.load(Ordering::Relaxed), 0);
 }
 
 #[test]
-fn lines_beyond_the_pending_bound_are_dropped_and_counted_not_waited_for() {
+fn a_quiet_worker_s_line_is_written_within_the_flush_interval() {
+    let (log, memory, _) = memory_log(LogFormat::Json);
+    let worker = log.worker();
+    worker.write(&line("GET", "/quiet"));
+    // Waits on the condition (bounded): the writer's timer, not a close, writes the line.
+    let deadline = std::time::Instant::now() + FLUSH_INTERVAL * 50;
+    loop {
+        let lines = json_lines(&memory.lock().expect("memory"));
+        if lines.len() == 1 {
+            assert_eq!(lines[0]["path"], "/quiet");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the line was not written by the writer's timer"
+        );
+        std::thread::yield_now();
+    }
+    log.close();
+}
+
+#[test]
+fn lines_beyond_a_worker_s_bound_are_dropped_and_counted_not_waited_for() {
     let log = AccessLog::stalled(LogFormat::Text);
+    let worker = log.worker();
+    let other = log.worker();
     let target = "/x".repeat(MAX_TARGET / 2);
     let get = "GET";
     let mut written = 0;
     // Every write returns at once although nothing takes the lines.
-    for _ in 0..(MAX_PENDING / 1000) {
-        log.write(&line(get, &target));
+    for _ in 0..(2 * MAX_PENDING / 1000) {
+        worker.write(&line(get, &target));
         written += 1;
     }
-    let pending = log.shared.pending.lock().expect("lock").len();
-    assert!(pending <= MAX_PENDING, "{pending}");
+    let pending = worker.sink.lock().bytes.len();
+    assert!(pending <= MAX_PENDING + 4 * MAX_TARGET, "{pending}");
     assert!(
-        pending > MAX_PENDING / 2,
+        pending >= MAX_PENDING,
         "lines were kept up to the bound: {pending}"
     );
-    assert!(log.dropped() > 0, "lines over the bound were counted");
-    let kept = log
-        .shared
-        .pending
+    assert!(worker.dropped() > 0, "lines over the bound were counted");
+    let kept = worker
+        .sink
         .lock()
-        .expect("lock")
+        .bytes
         .iter()
         .filter(|&&b| b == b'\n')
         .count();
-    assert_eq!(kept as u64 + log.dropped(), written);
+    assert_eq!(kept as u64 + worker.dropped(), written);
+    // Another worker's buffer has its own bound: its line is kept.
+    other.write(&line(get, "/other"));
+    assert_eq!(other.dropped(), 0);
+    assert!(!other.sink.lock().bytes.is_empty());
     log.close();
+}
+
+#[test]
+fn the_writer_adds_dropped_lines_to_the_metric() {
+    let (log, _memory, dropped) = memory_log(LogFormat::Text);
+    let worker = log.worker();
+    // As if the worker's buffer had filled while stdout was blocked.
+    worker.sink.lock().dropped = 7;
+    log.close();
+    assert_eq!(dropped.load(Ordering::Relaxed), 7);
+    assert_eq!(worker.dropped(), 0, "collected by the writer");
+}
+
+#[test]
+fn ipv4_and_ipv6_clients_are_written_as_display_writes_them() {
+    for addr in [
+        "127.0.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "10.20.3.4",
+        "::1",
+        "2001:db8::7",
+        "::ffff:1.2.3.4",
+    ] {
+        let ip: IpAddr = addr.parse().expect("ip");
+        let mut out = Vec::new();
+        put_addr(&mut out, ip);
+        assert_eq!(String::from_utf8(out).expect("ascii"), ip.to_string());
+    }
 }

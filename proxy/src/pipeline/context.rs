@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use http::header::HeaderValue;
 
-use super::access_log::AccessLog;
+use super::access_log::WorkerLog;
 use super::state::{Compiled, ProxyState};
 use super::token_cache::{JwtCache, TokenCache};
 use crate::upstream::{Peer, Upstreams};
@@ -19,8 +19,8 @@ pub struct WorkerLocal {
     pub upstreams: Upstreams,
     pub tokens: TokenCache,
     pub jwts: JwtCache,
-    /// The access log, when it is on.
-    pub access_log: Option<Arc<AccessLog>>,
+    /// This worker's buffer of the access log, when it is on.
+    pub access_log: Option<WorkerLog>,
     held: Mutex<Option<Arc<Held>>>,
 }
 
@@ -50,7 +50,7 @@ impl WorkerLocal {
     }
 
     /// This worker writes access log lines to `log`.
-    pub fn with_access_log(mut self, log: Option<Arc<AccessLog>>) -> Self {
+    pub fn with_access_log(mut self, log: Option<WorkerLog>) -> Self {
         self.access_log = log;
         self
     }

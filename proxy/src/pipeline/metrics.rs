@@ -294,6 +294,8 @@ pub struct ProxyMetrics {
     config_generation: AtomicU64,
     /// Open client connections per worker (kept by the workers, one entry per worker).
     worker_loads: Mutex<Option<Arc<[AtomicUsize]>>>,
+    /// Access log lines dropped because stdout did not keep up (added by the log's writer).
+    access_log_dropped: Arc<AtomicU64>,
 }
 
 impl Default for ProxyMetrics {
@@ -312,6 +314,7 @@ impl Default for ProxyMetrics {
             config_updated_at: AtomicU64::default(),
             config_generation: AtomicU64::default(),
             worker_loads: Mutex::default(),
+            access_log_dropped: Arc::default(),
         }
     }
 }
@@ -384,6 +387,11 @@ impl ProxyMetrics {
         *self.worker_loads.lock().unwrap_or_else(|e| e.into_inner()) = Some(loads);
     }
 
+    /// The count of dropped access log lines, for the access log's writer to add to.
+    pub fn access_log_dropped_counter(&self) -> Arc<AtomicU64> {
+        self.access_log_dropped.clone()
+    }
+
     /// Every counter, read now.
     pub fn read(&self) -> Counts {
         let load = |counters: &[AtomicU64]| -> Vec<u64> {
@@ -416,6 +424,7 @@ impl ProxyMetrics {
             config_rejected: self.config_rejected.load(Relaxed),
             config_updated_at: self.config_updated_at.load(Relaxed),
             config_generation: self.config_generation.load(Relaxed),
+            access_log_dropped: self.access_log_dropped.load(Relaxed),
         }
     }
 }
@@ -443,6 +452,8 @@ pub struct Counts {
     pub config_generation: u64,
     /// Open client connections per worker (empty before the workers start).
     pub worker_connections: Vec<u64>,
+    /// Access log lines dropped because stdout did not keep up.
+    pub access_log_dropped: u64,
 }
 
 /// One route's counters at one instant.

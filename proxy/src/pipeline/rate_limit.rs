@@ -16,7 +16,7 @@
 //! again, which costs the attacker nothing it could not get from a fresh address anyway.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
@@ -99,6 +99,41 @@ fn number(n: u64) -> HeaderValue {
 /// An identity: a kind byte (consumer, credential, address) and 16 bytes.
 type Key = [u8; 17];
 
+/// A key with its keyed hash, computed once per request: it picks the shard and is the map's
+/// hash too (the map's hasher passes it through), so a request hashes its key once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hashed {
+    hash: u64,
+    key: Key,
+}
+
+impl std::hash::Hash for Hashed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// The map's hasher: the [`Hashed`] key's own hash, as it is.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `Hashed`; anything else still hashes (FNV-1a).
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Shard = HashMap<Hashed, Entry, BuildHasherDefault<PassThrough>>;
+
 #[derive(Clone, Copy, Debug, Default)]
 struct Entry {
     counters: ratelimit::Counters,
@@ -109,7 +144,7 @@ struct Entry {
 /// One plugin's counters, shared by the workers of this process.
 #[derive(Debug)]
 pub struct Counters {
-    shards: Box<[Mutex<HashMap<Key, Entry, RandomState>>]>,
+    shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
 }
 
@@ -117,9 +152,7 @@ impl Default for Counters {
     fn default() -> Self {
         let hasher = RandomState::new();
         Self {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::with_hasher(hasher.clone())))
-                .collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher,
         }
     }
@@ -128,7 +161,10 @@ impl Default for Counters {
 impl Counters {
     /// Admits or refuses one request of `key` at `now` and counts it when admitted.
     fn admit(&self, key: Key, limits: &Limits, now: u64) -> Decision {
-        let shard = self.hasher.hash_one(key) as usize % SHARDS;
+        let hash = self.hasher.hash_one(key);
+        let key = Hashed { hash, key };
+        // The high bits pick the shard; hashbrown uses the low ones and the top 7 within it.
+        let shard = (hash >> 32) as usize % SHARDS;
         let mut map = self.shards[shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -152,7 +188,7 @@ impl Counters {
 
 /// Frees room in a full shard: identities whose windows are all over, then, if a quarter is not
 /// free yet, the half seen least recently.
-fn make_room(map: &mut HashMap<Key, Entry, RandomState>, limits: &Limits, now: u64) {
+fn make_room(map: &mut Shard, limits: &Limits, now: u64) {
     map.retain(|_, e| !e.counters.expired(limits, now));
     if map.len() < SHARD_CAP - SHARD_CAP / 4 {
         return;
@@ -321,6 +357,8 @@ impl Quota<'_> {
 impl RateLimit {
     /// The fields of [`Self::put_headers`], in the same order, as `name: value\r\n` lines.
     fn write_lines(&self, decision: &Decision, out: &mut Vec<u8>) {
+        // Seven lines at most (two windows per period, three fields): one reservation.
+        out.reserve(64 * (3 + 2 * decision.usage().count()));
         for usage in decision.usage() {
             line(out, usage.period.limit_header(), usage.limit);
             line(out, usage.period.remaining_header(), usage.remaining);
@@ -349,9 +387,32 @@ impl RateLimit {
     }
 }
 
-/// Appends `name: n\r\n`.
+/// Appends `name: n\r\n`, built on the stack and copied once (names are at most 32 bytes).
 fn line(out: &mut Vec<u8>, name: &str, n: u64) {
+    let mut text = [0u8; 64];
+    let name = name.as_bytes();
+    if name.len() > 32 {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        let mut digits = [0u8; 20];
+        let at = put_digits(&mut digits, n);
+        out.extend_from_slice(&digits[at..]);
+        out.extend_from_slice(b"\r\n");
+        return;
+    }
+    text[..name.len()].copy_from_slice(name);
+    text[name.len()..name.len() + 2].copy_from_slice(b": ");
     let mut digits = [0u8; 20];
+    let at = put_digits(&mut digits, n);
+    let start = name.len() + 2;
+    let len = digits.len() - at;
+    text[start..start + len].copy_from_slice(&digits[at..]);
+    text[start + len..start + len + 2].copy_from_slice(b"\r\n");
+    out.extend_from_slice(&text[..start + len + 2]);
+}
+
+/// Writes `n`'s decimal digits at the end of `digits`; returns where they start.
+fn put_digits(digits: &mut [u8; 20], n: u64) -> usize {
     let mut at = digits.len();
     let mut rest = n;
     loop {
@@ -359,13 +420,9 @@ fn line(out: &mut Vec<u8>, name: &str, n: u64) {
         digits[at] = b'0' + (rest % 10) as u8;
         rest /= 10;
         if rest == 0 {
-            break;
+            return at;
         }
     }
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(&digits[at..]);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// [`key_with`] of a known client address.

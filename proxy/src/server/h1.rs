@@ -44,6 +44,8 @@ use crate::upstream::{BodyError, ProxyBody};
 
 /// Most header fields a fast-path head may have (hyper takes the rest, up to its own 100).
 pub const MAX_FIELDS: usize = 64;
+/// Fields the pipeline may insert into a request's map, reserved when the map is built.
+const PIPELINE_FIELDS: usize = 4;
 /// Largest request body read on the fast path (larger ones are streamed by hyper).
 pub const MAX_BODY: usize = 64 * 1024;
 /// How long an idle keep-alive connection is kept (Kong's `keepalive_timeout` is 60 s).
@@ -200,7 +202,9 @@ pub fn parse_head(buf: &mut BytesMut, max_head: usize, fields: &mut Vec<Field>) 
     let Ok(uri) = Uri::from_maybe_shared(head.slice(facts.path.0..facts.path.1)) else {
         return Parsed::Unusual;
     };
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    // Room for the fields the pipeline inserts (`X-Request-Id`, `traceparent`), so that
+    // inserting them does not grow and rehash the map.
+    let mut headers = HeaderMap::with_capacity(fields.len() + PIPELINE_FIELDS);
     for (name, start, end) in fields.drain(..) {
         match HeaderValue::from_maybe_shared(head.slice(start..end)) {
             Ok(value) => {

@@ -328,8 +328,11 @@ impl Bound {
             .collect();
         let access_log = if options.access_log {
             Some(
-                AccessLog::start(crate::logging::format())
-                    .map_err(|source| Error::Worker { index: 0, source })?,
+                AccessLog::start(
+                    crate::logging::format(),
+                    state.metrics().access_log_dropped_counter(),
+                )
+                .map_err(|source| Error::Worker { index: 0, source })?,
             )
         } else {
             None

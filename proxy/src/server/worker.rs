@@ -73,7 +73,10 @@ impl Worker {
         let (me, mut inbox) = (listeners.index, listeners.inbox);
         let upstreams = Upstreams::new(self.upstream_tls.clone(), self.backend_policy.clone());
         let serving = Serving {
-            local: Arc::new(WorkerLocal::new(upstreams).with_access_log(self.access_log.clone())),
+            local: Arc::new(
+                WorkerLocal::new(upstreams)
+                    .with_access_log(self.access_log.as_ref().map(|log| log.worker())),
+            ),
             builder: Arc::new(connection_builder(&self.options)),
             graceful: GracefulShutdown::new(),
             stop: Arc::new(h1::Stop::default()),

@@ -225,8 +225,13 @@ fn listed_by_connection(fields: &[httparse::Header<'_>], name: &[u8]) -> bool {
         .any(|t| t.eq_ignore_ascii_case(name))
 }
 
+/// Spare capacity of verbatim lines, for fields added to them later.
+const VERBATIM_SPARE: usize = 256;
+
 fn verbatim_lines(fields: &[httparse::Header<'_>], facts: &Facts<'_>, len: usize) -> VerbatimHead {
-    let mut lines = Vec::with_capacity(len);
+    // Room for the fields a plugin adds (a rate limit's seven lines take about 200 bytes), so
+    // that adding them does not move the lines.
+    let mut lines = Vec::with_capacity(len + VERBATIM_SPARE);
     for field in fields {
         let name = field.name.as_bytes();
         // The proxy states its own `X-Request-Id`, as hyper's path does by replacing it.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -27,9 +28,11 @@ from .wrk import Target
 SNI_OTHERS = 9
 
 
-def _start(ctx: Ctx, name: str, prefix: str, extra: list[str], manifests: Path | None = None, ready_s: float = 120) -> Child:
+def _start(
+    ctx: Ctx, name: str, prefix: str, extra: list[str], manifests: Path | None = None, ready_s: float = 120, access_log: str = "off"
+) -> Child:
     """A second standalone gateway on the matrix's manifests (or `manifests`), on its own ports
-    and state."""
+    and state, with the access log off as the matrix's gateway has it (unless `access_log`)."""
     exe = ctx.bin_dir / "tollgate-controller"
     manifests = manifests or ctx.manifests
     if manifests is None or not exe.exists():
@@ -46,6 +49,7 @@ def _start(ctx: Ctx, name: str, prefix: str, extra: list[str], manifests: Path |
             "--admin-addr", f"127.0.0.1:{p[prefix + '_admin']}",
             "--trusted-proxies", "127.0.0.1/32",
             "--log-format", "text",
+            "--access-log", access_log,
             *extra,
         ],
         env={"RUST_LOG": "warn"},
@@ -71,21 +75,23 @@ def _compare(ctx: Ctx, a: tuple[Target, Child], b: tuple[Target, Child], conns: 
 
 
 def access_log(ctx: Ctx) -> dict:
-    """The authenticated route with the access log on (the matrix's gateway, stdout to a file) and
-    off (a second gateway, `--access-log off`), interleaved at 64 connections."""
+    """The authenticated route with the access log on (a second gateway, stdout to a file, its
+    default) and off (the matrix's gateway, `--access-log off`), interleaved at 64 connections."""
     if ctx.standalone is None:
         raise BenchError("needs the standalone gateway of the matrix")
-    off = _start(ctx, "tollgate-access-log-off", "al", ["--access-log", "off"])
+    on = _start(ctx, "tollgate-access-log-on", "al", [], access_log="on")
     try:
         p = ctx.ports
         bearer, _ = tg.fetch_token(p["al_http"], p["al_https"], "bench-plain", ctx.secrets["plain"])
-        on_target = Target("access-log-on", ctx.targets["tollgate-auth"].url, headers=ctx.targets["tollgate-auth"].headers)
-        off_target = Target("access-log-off", f"http://127.0.0.1:{p['al_http']}/protected", headers={"Authorization": f"Bearer {bearer}"})
+        on_target = Target("access-log-on", f"http://127.0.0.1:{p['al_http']}/protected", headers={"Authorization": f"Bearer {bearer}"})
+        off_target = Target("access-log-off", ctx.targets["tollgate-auth"].url, headers=ctx.targets["tollgate-auth"].headers)
         for target in (on_target, off_target):  # warm-up
-            _round(ctx, target, off if target is off_target else ctx.standalone, 64)
-        on_rounds, off_rounds = _compare(ctx, (on_target, ctx.standalone), (off_target, off), 64)
+            _round(ctx, target, on if target is on_target else ctx.standalone, 64)
+        on_rounds, off_rounds = _compare(ctx, (on_target, on), (off_target, ctx.standalone), 64)
     finally:
-        ctx.sup.stop(off)
+        ctx.sup.stop(on)
+    # After the stop, which writes the last lines.
+    lines = _count_lines(on.log, b" INFO access:")
     on_rps, off_rps = _median(on_rounds, "rps"), _median(off_rounds, "rps")
     return {
         "conns": 64,
@@ -97,8 +103,31 @@ def access_log(ctx: Ctx) -> dict:
         "on_p99_us": _median(on_rounds, "p99_us"),
         "off_p99_us": _median(off_rounds, "p99_us"),
         "errors": sum(r["errors"] for r in on_rounds + off_rounds),
+        "log_lines": lines,
+        "log_lines_dropped": _dropped_lines(on.log),
         "rounds": {"on": on_rounds, "off": off_rounds},
     }
+
+
+def _count_lines(path: Path, marker: bytes) -> int:
+    """Lines of `path` that contain `marker`, read in chunks (the log can be gigabytes)."""
+    count = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if marker in line:
+                count += 1
+    return count
+
+
+def _dropped_lines(path: Path) -> int:
+    """Access log lines the gateway reported dropped (its warnings in its own log)."""
+    total = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if b"access log lines dropped" in line:
+                m = re.search(rb"dropped=(\d+)", line)
+                total += int(m.group(1)) if m else 0
+    return total
 
 
 def _certificate(dir_: Path, name: str, dns: str) -> tuple[Path, Path]:

@@ -51,7 +51,10 @@ def nginx_upstream_conf(work: Path, port: int, workers: int) -> str:
 
 def nginx_proxy_conf(work: Path, port: int, upstream_port: int, workers: int, tls: tuple[int, Path, Path] | None = None) -> str:
     """nginx as a plain reverse proxy with keep-alive upstream connections; with `tls`
-    (port, certificate, key) also on an HTTPS listener that offers HTTP/2 (ALPN)."""
+    (port, certificate, key) also on an HTTPS listener that offers HTTP/2 (ALPN) and TLS 1.3:
+    nginx 1.22 offers at most TLS 1.2 unless told (1.23.4 added TLS 1.3 to the default), while
+    HAProxy and Tollgate negotiate TLS 1.3, so all three speak the same protocol to the clients
+    (a resumed TLS 1.2 session skips the key exchange that a resumed TLS 1.3 one makes)."""
     tls_server = ""
     if tls:
         tls_port, cert, key = tls
@@ -60,6 +63,7 @@ def nginx_proxy_conf(work: Path, port: int, upstream_port: int, workers: int, tl
     listen 127.0.0.1:{tls_port} ssl http2 backlog=4096;
     ssl_certificate {cert};
     ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
     location / {{
       proxy_pass http://bench_upstream;
       proxy_http_version 1.1;

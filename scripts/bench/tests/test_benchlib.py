@@ -280,6 +280,8 @@ class PeerConfigs(unittest.TestCase):
             conf = peers.nginx_proxy_conf(Path(d), 1, 2, 2, (3, Path("/c.crt"), Path("/c.key")))
         self.assertIn("listen 127.0.0.1:3 ssl http2", conf)
         self.assertIn("ssl_certificate /c.crt;", conf)
+        # The same TLS version as HAProxy and Tollgate (nginx 1.22 stops at TLS 1.2 by default).
+        self.assertIn("ssl_protocols TLSv1.2 TLSv1.3;", conf)
         self.assertEqual(conf.count("proxy_pass http://bench_upstream;"), 2)
         ha = peers.haproxy_conf(1, 2, 2, (3, Path("/c.pem")))
         self.assertIn("bind 127.0.0.1:3 ssl crt /c.pem alpn h2,http/1.1", ha)
@@ -338,7 +340,7 @@ class Budgets(unittest.TestCase):
         self.assertEqual(by_name["rate limit configured, not reached"]["met"], True)
         self.assertEqual(by_name["JWT ES256 (cached)"]["met"], True)
         self.assertIsNone(by_name["several SNI certificates"]["met"], "not measured: neither met nor missed")
-        self.assertEqual(by_name["5,000 routes"]["met"], True)
+        self.assertEqual(by_name["5,000 HTTPRoutes"]["met"], True)
         text = report.budgets_text(report.budgets(out))
         self.assertIn("MISSED", text)
         self.assertIn("0.900", text)

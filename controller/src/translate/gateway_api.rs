@@ -1073,6 +1073,7 @@ impl Rules {
                 request_timeout_ms,
                 backend_request_timeout_ms,
                 rank: 0,
+                listener: None,
             };
             route_match(m, &mut core)?;
             if core.exact_paths.len() == 1

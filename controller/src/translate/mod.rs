@@ -241,6 +241,7 @@ where
         credentials,
         plugins: plugins.into_snapshot(),
         routes,
+        certificates: Vec::new(),
     };
     snapshot.consumers.sort_by(|a, b| a.id.cmp(&b.id));
     snapshot.credentials.sort_by(|a, b| a.id.cmp(&b.id));
@@ -282,7 +283,7 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) -> bool {
         }
         for invalid in found {
             let (kind, object) = match invalid.subject {
-                Subject::Snapshot => continue,
+                Subject::Snapshot | Subject::Certificate(_) => continue,
                 Subject::Consumer(i) => {
                     consumers.insert(i);
                     (Kind::Consumer, &snapshot.consumers[i].object)

@@ -20,6 +20,8 @@ mod authorization_code;
 #[path = "standalone/gateway_api.rs"]
 mod gateway_api;
 
+#[path = "standalone/https_listeners.rs"]
+mod https_listeners;
 #[path = "standalone/own_jwt.rs"]
 mod own_jwt;
 #[path = "standalone/rate_limit.rs"]

@@ -267,6 +267,8 @@ impl Pipeline {
                 plugins,
                 routes: of_class(self.stores.routes.state(), class),
                 secrets: self.stores.secrets.state(),
+                // Only labelled Secrets are cached; which others exist is not watched yet.
+                secret_access: crate::translate::secrets::SecretAccess::Labelled,
                 namespaces: self.stores.namespaces.state(),
                 issuers: self.jwks.snapshot(),
                 proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())

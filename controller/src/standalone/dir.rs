@@ -174,8 +174,11 @@ impl ManifestDir {
     /// The objects to translate (shared with the files' objects, not copied).
     pub fn objects(&self) -> SlimObjects {
         // One process serves: a limit divided by the replicas is the whole limit.
+        // The directory is the user's whole configuration: a Secret an object names is read
+        // whatever its labels.
         let mut objects = SlimObjects {
             proxy_replicas: 1,
+            secret_access: crate::translate::secrets::SecretAccess::Named,
             ..SlimObjects::default()
         };
         for m in self.manifests() {

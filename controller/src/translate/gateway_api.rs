@@ -30,6 +30,7 @@ use tollgate_core::routing::normalize_path;
 use tollgate_core::snapshot;
 use tollgate_core::validate::is_valid_host;
 
+use super::certificates::{CertificateSet, hosts_for};
 use super::plugins::{PluginLookup, Plugins};
 use super::problem::{Kind, ProblemCondition};
 use super::{
@@ -58,6 +59,7 @@ pub mod gw {
     pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
     pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
     pub const INVALID_CERTIFICATE_REF: &str = "InvalidCertificateRef";
+    pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
     pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
     pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
     pub const NOT_ALLOWED_BY_LISTENERS: &str = "NotAllowedByListeners";
@@ -175,6 +177,15 @@ fn cond(
 /// A listener's name, supported kinds and conditions.
 type ListenerCheck = (String, Vec<RouteGroupKind>, Vec<Cond>);
 
+/// What checking a listener found: its supported kinds, its conditions, whether it is valid,
+/// and the certificates it serves (HTTPS), their hosts narrowed to its hostname.
+struct Checked {
+    kinds: Vec<RouteGroupKind>,
+    conditions: Vec<Cond>,
+    ok: bool,
+    certificates: Vec<snapshot::ServedCertificate>,
+}
+
 /// A header modifier's `set`, `add` and `remove`.
 type HeaderEdits = (
     Vec<snapshot::HeaderValue>,
@@ -190,12 +201,15 @@ struct LiveListener<'a> {
     hostname: Option<String>,
     /// Whether it takes HTTPRoutes at all (its `allowedRoutes.kinds`).
     takes_http_routes: bool,
+    /// The proxy port it is served on (HTTP listeners on the plain port, HTTPS on the TLS one).
+    port: snapshot::ListenerPort,
     attached: i32,
 }
 
 pub(crate) fn translate(
     objects: &GatewayObjects,
     cx: &Context<'_>,
+    certificates: &mut CertificateSet,
     problems: &mut Problems,
     refused: &mut Vec<RefusedEndpoint>,
 ) -> (Vec<snapshot::Route>, GatewayApiStatus) {
@@ -225,7 +239,15 @@ pub(crate) fn translate(
     let mut listeners: BTreeMap<String, Vec<LiveListener<'_>>> = BTreeMap::new();
     let mut listener_conditions: BTreeMap<String, Vec<ListenerCheck>> = BTreeMap::new();
     let mut other_gateways = BTreeSet::new();
-    for gateway in &objects.gateways {
+    // Oldest Gateway first: it keeps a host name another Gateway's certificate claims too.
+    let mut gateways: Vec<&Arc<Gateway>> = objects.gateways.iter().collect();
+    gateways.sort_by_cached_key(|g| {
+        (
+            g.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            ObjectName::of(g.as_ref()),
+        )
+    });
+    for gateway in gateways {
         let at = ObjectName::of(gateway.as_ref());
         if !our_classes.contains(&gateway.spec.gateway_class_name) {
             other_gateways.insert(at.path());
@@ -235,14 +257,56 @@ pub(crate) fn translate(
         let mut live = Vec::new();
         let mut reports = Vec::new();
         for listener in &gateway.spec.listeners {
-            let (kinds, conditions, ok) =
-                check_listener(listener, &at, &grants, cx.secrets, generation);
+            let Checked {
+                kinds,
+                mut conditions,
+                ok,
+                certificates: served,
+            } = check_listener(listener, &at, &grants, cx.secrets, generation);
             if ok {
+                let own: BTreeSet<String> = served.iter().map(|c| c.source.clone()).collect();
+                let mut taken = Vec::new();
+                for certificate in served {
+                    match certificates.add(certificate) {
+                        Ok(t) => taken.extend(t.into_iter().filter(|(_, by)| !own.contains(by))),
+                        Err(message) => taken.push((message, String::new())),
+                    }
+                }
+                if let Some((host, by)) = taken.first() {
+                    let message = if by.is_empty() {
+                        host.clone()
+                    } else {
+                        format!(
+                            "host {host} is served with the certificate of {by}, named by another listener first"
+                        )
+                    };
+                    if let Some(c) = conditions.iter_mut().find(|c| c.type_ == gw::CONFLICTED) {
+                        *c = cond(
+                            gw::CONFLICTED,
+                            true,
+                            gw::HOSTNAME_CONFLICT,
+                            message.clone(),
+                            generation,
+                        );
+                    }
+                    problems.push(
+                        Kind::Gateway,
+                        &at,
+                        ProblemCondition::Accepted,
+                        gw::HOSTNAME_CONFLICT,
+                        format!("listener {}: {message}", listener.name),
+                    );
+                }
                 live.push(LiveListener {
                     gateway_namespace: at.namespace.clone(),
                     listener,
                     hostname: listener.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
                     takes_http_routes: !kinds.is_empty(),
+                    port: if listener.protocol == "HTTPS" {
+                        snapshot::ListenerPort::Https
+                    } else {
+                        snapshot::ListenerPort::Http
+                    },
                     attached: 0,
                 });
             } else {
@@ -400,13 +464,15 @@ fn check_listener(
     grants: &Grants<'_>,
     secrets: &[Arc<Secret>],
     generation: Option<i64>,
-) -> (Vec<RouteGroupKind>, Vec<Cond>, bool) {
+) -> Checked {
     let http_route = RouteGroupKind {
         group: Some(GROUP.to_owned()),
         kind: "HTTPRoute".to_owned(),
     };
     let mut accepted: Option<(&'static str, String)> = None;
     let mut resolved: Option<(&'static str, String)> = None;
+    let mut certificates = Vec::new();
+    let hostname = listener.hostname.as_ref().map(|h| h.to_ascii_lowercase());
     let protocol = listener.protocol.as_str();
     if protocol != "HTTP" && protocol != "HTTPS" {
         accepted = Some((
@@ -444,8 +510,11 @@ fn check_listener(
             }
             Some(tls) => {
                 for r in &tls.certificate_refs {
-                    if let Some(problem) = certificate_problem(r, gateway, grants, secrets) {
-                        resolved.get_or_insert(problem);
+                    match listener_certificate(r, gateway, grants, secrets, hostname.as_deref()) {
+                        Ok(certificate) => certificates.push(certificate),
+                        Err(problem) => {
+                            resolved.get_or_insert(problem);
+                        }
                     }
                 }
             }
@@ -516,20 +585,32 @@ fn check_listener(
             generation,
         )
     });
-    (kinds, conditions, ok)
+    if !ok {
+        certificates.clear();
+    }
+    Checked {
+        kinds,
+        conditions,
+        ok,
+        certificates,
+    }
 }
 
-/// Why a listener's certificate reference is unusable, if it is.
-fn certificate_problem(
+/// The certificate a listener's certificate reference serves, with the hosts it serves for the
+/// listener (its certificate's names under the listener's hostname; all of them when the
+/// listener has none), or why it is unusable. The Secret is read whatever its labels: the
+/// listener names it.
+fn listener_certificate(
     r: &crate::resources::gateway_api::ObjectRef,
     gateway: &ObjectName,
     grants: &Grants<'_>,
     secrets: &[Arc<Secret>],
-) -> Option<(&'static str, String)> {
+    hostname: Option<&str>,
+) -> Result<snapshot::ServedCertificate, (&'static str, String)> {
     let group = r.group.as_deref().unwrap_or("");
     let kind = r.kind.as_deref().unwrap_or("Secret");
     if !group.is_empty() || kind != "Secret" {
-        return Some((
+        return Err((
             gw::INVALID_CERTIFICATE_REF,
             format!("certificateRef {group}/{kind} {} is not a Secret", r.name),
         ));
@@ -545,7 +626,7 @@ fn certificate_problem(
             &r.name,
         )
     {
-        return Some((
+        return Err((
             gw::REF_NOT_PERMITTED,
             format!(
                 "Secret {namespace}/{} is in another namespace and no ReferenceGrant there allows it",
@@ -558,22 +639,27 @@ fn certificate_problem(
         at.namespace == namespace && at.name == r.name
     });
     let Some(secret) = secret else {
-        return Some((
+        return Err((
             gw::INVALID_CERTIFICATE_REF,
             format!("Secret {namespace}/{} does not exist", r.name),
         ));
     };
-    let has = |key: &str| super::secrets::value(secret, key).is_some_and(|v| !v.is_empty());
-    if secret.type_.as_deref() != Some("kubernetes.io/tls") || !has("tls.crt") || !has("tls.key") {
-        return Some((
-            gw::INVALID_CERTIFICATE_REF,
-            format!(
-                "Secret {namespace}/{} is not a kubernetes.io/tls Secret with tls.crt and tls.key",
-                r.name
-            ),
-        ));
+    let mut certificate = super::certificates::from_tls_secret(secret)
+        .map_err(|message| (gw::INVALID_CERTIFICATE_REF, message))?;
+    match hostname {
+        Some(hostname) => certificate.hosts = hosts_for(&certificate.hosts, hostname),
+        None if certificate.hosts.is_empty() => {
+            return Err((
+                gw::INVALID_CERTIFICATE_REF,
+                format!(
+                    "{}: the certificate names no DNS name and the listener has no hostname to serve it for",
+                    certificate.source
+                ),
+            ));
+        }
+        None => {}
     }
-    None
+    Ok(certificate)
 }
 
 /// The ReferenceGrants, as lookups.
@@ -717,6 +803,7 @@ fn http_route(
 
     let mut reports = Vec::new();
     let mut hosts: BTreeSet<Option<String>> = BTreeSet::new();
+    let mut ports: BTreeSet<u8> = BTreeSet::new();
     let mut attached_any = false;
     for parent in &route.spec.parent_refs {
         let group = parent.group.as_deref().unwrap_or(GROUP);
@@ -743,6 +830,7 @@ fn http_route(
                 &at.namespace,
                 cx,
                 &mut hosts,
+                &mut ports,
             ),
         };
         let accepted_cond = match accepted {
@@ -795,10 +883,20 @@ fn http_route(
         } else {
             hosts.into_iter().flatten().collect()
         };
+        // Attached through listeners of one port only: served on that port only.
+        let listener = match (
+            ports.contains(&(snapshot::ListenerPort::Http as u8)),
+            ports.contains(&(snapshot::ListenerPort::Https as u8)),
+        ) {
+            (true, false) => Some(snapshot::ListenerPort::Http),
+            (false, true) => Some(snapshot::ListenerPort::Https),
+            _ => None,
+        };
         for (r, rule) in rules.rules.into_iter().enumerate() {
             for (m, mut core) in rule.into_iter().enumerate() {
                 core.id = format!("{ROUTE_ID_PREFIX}{}/{r}/{m}", at.path());
                 core.hosts.clone_from(&hosts);
+                core.listener = listener;
                 core.rank = order * RANK_ROUTE + (r as u64) * RANK_RULE + m as u64;
                 out.push(core);
             }
@@ -821,6 +919,7 @@ fn attach(
     namespace: &str,
     cx: &Context<'_>,
     hosts: &mut BTreeSet<Option<String>>,
+    ports: &mut BTreeSet<u8>,
 ) -> Result<(), (&'static str, String)> {
     let Some(live) = listeners.get_mut(key) else {
         return Err((
@@ -870,6 +969,7 @@ fn attach(
             matched = true;
             listener.attached += 1;
             hosts.extend(shared);
+            ports.insert(listener.port as u8);
         }
     }
     if matched {

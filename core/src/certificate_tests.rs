@@ -134,7 +134,10 @@ fn the_table_answers_exact_names_first_then_the_longest_wildcard() {
     assert!(table.insert("a.example.test", "exact"));
     assert!(table.insert("*.example.test", "short wildcard"));
     assert!(table.insert("*.b.example.test", "long wildcard"));
-    assert!(!table.insert("a.example.test", "second"), "first claim keeps a name");
+    assert!(
+        !table.insert("a.example.test", "second"),
+        "first claim keeps a name"
+    );
     assert!(!table.insert("*.example.test", "second"));
     let cases = [
         ("a.example.test", Some("exact")),

@@ -23,7 +23,11 @@ pub fn self_signed(names: &[&str]) -> (String, String) {
 /// A `kubernetes.io/tls` Secret manifest named `name` (no label, no namespace: `default`), as
 /// `kubectl create secret tls` or cert-manager would write it.
 pub fn tls_secret(name: &str, (cert, key): &(String, String)) -> String {
-    let indent = |pem: &str| pem.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let indent = |pem: &str| {
+        pem.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
     format!(
         "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\ntype: kubernetes.io/tls\n\
          stringData:\n  tls.crt: |\n{}  tls.key: |\n{}",

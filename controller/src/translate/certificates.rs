@@ -42,7 +42,7 @@ pub fn from_tls_secret(secret: &Secret) -> Result<ServedCertificate, String> {
     let text = |key: &str| -> Result<String, String> {
         match value(secret, key) {
             None => Err(format!("{source} has no {key}")),
-            Some(bytes) if bytes.is_empty() => Err(format!("{source} has an empty {key}")),
+            Some([]) => Err(format!("{source} has an empty {key}")),
             Some(bytes) => String::from_utf8(bytes.to_vec())
                 .map_err(|_| format!("{source}: {key} is not PEM text")),
         }
@@ -166,7 +166,10 @@ mod tests {
             },
             type_: Some(TLS_SECRET_TYPE.into()),
             data: Some(BTreeMap::from([
-                ("tls.crt".into(), ByteString(generated.cert.pem().into_bytes())),
+                (
+                    "tls.crt".into(),
+                    ByteString(generated.cert.pem().into_bytes()),
+                ),
                 (
                     "tls.key".into(),
                     ByteString(generated.key_pair.serialize_pem().into_bytes()),
@@ -201,7 +204,10 @@ mod tests {
             .expect("data")
             .insert("tls.key".into(), key(&other));
         let cases = [
-            (opaque, "Secret web/site is of type \"Opaque\", not kubernetes.io/tls"),
+            (
+                opaque,
+                "Secret web/site is of type \"Opaque\", not kubernetes.io/tls",
+            ),
             (no_key, "Secret web/site has no tls.key"),
             (
                 mismatched,
@@ -230,8 +236,12 @@ mod tests {
     fn the_first_secret_keeps_a_name_and_a_secret_gathers_its_names() {
         let mut set = CertificateSet::default();
         let a = from_tls_secret(&tls_secret("web", "a", &["a.example.test"])).expect("a");
-        let b = from_tls_secret(&tls_secret("web", "b", &["a.example.test", "b.example.test"]))
-            .expect("b");
+        let b = from_tls_secret(&tls_secret(
+            "web",
+            "b",
+            &["a.example.test", "b.example.test"],
+        ))
+        .expect("b");
         assert_eq!(set.add(a.clone()), Ok(Vec::new()));
         assert_eq!(
             set.add(b),
@@ -245,7 +255,12 @@ mod tests {
         let served = set.into_snapshot();
         let summary: Vec<(&str, Vec<&str>)> = served
             .iter()
-            .map(|c| (c.source.as_str(), c.hosts.iter().map(String::as_str).collect()))
+            .map(|c| {
+                (
+                    c.source.as_str(),
+                    c.hosts.iter().map(String::as_str).collect(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,

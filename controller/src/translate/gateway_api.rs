@@ -802,8 +802,7 @@ fn http_route(
     refused.append(&mut rules.refused);
 
     let mut reports = Vec::new();
-    let mut hosts: BTreeSet<Option<String>> = BTreeSet::new();
-    let mut ports: BTreeSet<u8> = BTreeSet::new();
+    let mut reach = Reach::default();
     let mut attached_any = false;
     for parent in &route.spec.parent_refs {
         let group = parent.group.as_deref().unwrap_or(GROUP);
@@ -829,8 +828,7 @@ fn http_route(
                 &route_hostnames,
                 &at.namespace,
                 cx,
-                &mut hosts,
-                &mut ports,
+                &mut reach,
             ),
         };
         let accepted_cond = match accepted {
@@ -878,15 +876,15 @@ fn http_route(
     }
     if attached_any {
         // Hosts: a listener or route without hostname matches every host.
-        let hosts: Vec<String> = if hosts.contains(&None) {
+        let hosts: Vec<String> = if reach.hosts.contains(&None) {
             Vec::new()
         } else {
-            hosts.into_iter().flatten().collect()
+            reach.hosts.into_iter().flatten().collect()
         };
         // Attached through listeners of one port only: served on that port only.
         let listener = match (
-            ports.contains(&(snapshot::ListenerPort::Http as u8)),
-            ports.contains(&(snapshot::ListenerPort::Https as u8)),
+            reach.ports.contains(&(snapshot::ListenerPort::Http as u8)),
+            reach.ports.contains(&(snapshot::ListenerPort::Https as u8)),
         ) {
             (true, false) => Some(snapshot::ListenerPort::Http),
             (false, true) => Some(snapshot::ListenerPort::Https),
@@ -910,6 +908,14 @@ fn http_route(
 const RANK_ROUTE: u64 = 1 << 20;
 const RANK_RULE: u64 = 1 << 10;
 
+/// What a route reaches through the listeners it attached to: their hosts (intersected with
+/// the route's; `None` for every host) and their ports (`ListenerPort as u8`).
+#[derive(Default)]
+struct Reach {
+    hosts: BTreeSet<Option<String>>,
+    ports: BTreeSet<u8>,
+}
+
 /// Attaches a parentRef to the listeners it selects; the Accepted failure otherwise.
 fn attach(
     parent: &ParentRef,
@@ -918,8 +924,7 @@ fn attach(
     route_hostnames: &[String],
     namespace: &str,
     cx: &Context<'_>,
-    hosts: &mut BTreeSet<Option<String>>,
-    ports: &mut BTreeSet<u8>,
+    reach: &mut Reach,
 ) -> Result<(), (&'static str, String)> {
     let Some(live) = listeners.get_mut(key) else {
         return Err((
@@ -968,8 +973,8 @@ fn attach(
         if !shared.is_empty() {
             matched = true;
             listener.attached += 1;
-            hosts.extend(shared);
-            ports.insert(listener.port as u8);
+            reach.hosts.extend(shared);
+            reach.ports.insert(listener.port as u8);
         }
     }
     if matched {

@@ -117,7 +117,10 @@ impl Fixture {
         manifests
             .write_file(
                 "gateway.yaml",
-                &format!("{}---\n{certificate}", GATEWAY.replace("UPSTREAM_PORT", &port)),
+                &format!(
+                    "{}---\n{certificate}",
+                    GATEWAY.replace("UPSTREAM_PORT", &port)
+                ),
             )
             .expect("gateway manifests");
         for (file, text) in extra {

@@ -338,9 +338,17 @@ async fn https_listeners_serve_by_name(name: &str, args: &[&str]) {
         } else {
             fx.https(path).await
         };
-        assert_eq!(response.status, status, "{port} {path}: {}", response.describe());
+        assert_eq!(
+            response.status,
+            status,
+            "{port} {path}: {}",
+            response.describe()
+        );
         if status == 200 {
-            let url = response.json()["url"].as_str().unwrap_or_default().to_owned();
+            let url = response.json()["url"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             assert!(url.ends_with(upstream_path), "{port} {path}: {url}");
         }
     }

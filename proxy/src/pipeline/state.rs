@@ -12,11 +12,11 @@ use arc_swap::ArcSwapOption;
 use crate::shared::body_limit::BodyBudget;
 use http::HeaderValue;
 use http::uri::Scheme;
+use rustls::sign::CertifiedKey;
+use tollgate_core::certificate::SniTable;
 use tollgate_core::oauth::SnapshotIndex;
 use tollgate_core::routing::RouteIndex;
 use tollgate_core::secret::Verifier;
-use rustls::sign::CertifiedKey;
-use tollgate_core::certificate::SniTable;
 use tollgate_core::snapshot::{
     Backend, Credential, Plugin, PluginConfig, Route, SNAPSHOT_FORMAT, ServedCertificate, Snapshot,
 };
@@ -228,11 +228,7 @@ impl ProxyState {
     /// (exact name, then the longest wildcard), if any: one atomic load and two map lookups.
     pub(crate) fn served_certificate(&self, server_name: &str) -> Option<Arc<CertifiedKey>> {
         let current = self.current.load();
-        current
-            .as_ref()?
-            .certificates
-            .pick(server_name)
-            .cloned()
+        current.as_ref()?.certificates.pick(server_name).cloned()
     }
 
     /// Snapshots applied so far (a held hash re-applied does not count).

@@ -423,6 +423,9 @@ async fn a_route_bound_to_the_https_port_is_not_found_on_the_http_port() {
     for (https, listener, want) in cases {
         let ctx = bound(https, listener);
         let (status, _, json) = call(&ctx, token_request(right)).await;
-        assert_eq!(status, want, "https {https}, route bound to {listener:?}: {json}");
+        assert_eq!(
+            status, want,
+            "https {https}, route bound to {listener:?}: {json}"
+        );
     }
 }

@@ -208,7 +208,10 @@ fn the_snapshots_certificates_come_before_the_files_and_the_files_answer_the_res
     let state = Arc::new(ProxyState::new());
     certs.follow_snapshot(state.clone());
     // No snapshot yet: the files answer.
-    assert_eq!(certs.pick(Some("a.test")).cert[0].to_vec(), der_of(&from_file.0));
+    assert_eq!(
+        certs.pick(Some("a.test")).cert[0].to_vec(),
+        der_of(&from_file.0)
+    );
 
     let from_snapshot = generate(&["a.test", "*.c.test"]);
     let snapshot = crate::fixtures::SnapshotBuilder::quickstart()

@@ -128,9 +128,21 @@ async fn each_server_name_gets_its_certificate_and_others_the_default() {
     let cases = [
         ("a.example.test", der_of(exact.0.as_bytes()), "exact"),
         ("A.Example.Test", der_of(exact.0.as_bytes()), "any case"),
-        ("x.b.example.test", der_of(narrow.0.as_bytes()), "longest wildcard"),
-        ("y.x.b.example.test", der_of(narrow.0.as_bytes()), "several labels"),
-        ("c.example.test", der_of(wide.0.as_bytes()), "shorter wildcard"),
+        (
+            "x.b.example.test",
+            der_of(narrow.0.as_bytes()),
+            "longest wildcard",
+        ),
+        (
+            "y.x.b.example.test",
+            der_of(narrow.0.as_bytes()),
+            "several labels",
+        ),
+        (
+            "c.example.test",
+            der_of(wide.0.as_bytes()),
+            "shorter wildcard",
+        ),
         ("example.test", default.clone(), "a wildcard needs a label"),
         ("localhost", default.clone(), "the file certificate"),
     ];
@@ -160,7 +172,11 @@ async fn a_snapshot_with_an_unusable_certificate_changes_nothing() {
     let bad = SnapshotBuilder::quickstart()
         .with(|s| {
             s.certificates = vec![
-                served("Secret web/a", &["a.example.test"], &generate(&["a.example.test"])),
+                served(
+                    "Secret web/a",
+                    &["a.example.test"],
+                    &generate(&["a.example.test"]),
+                ),
                 served("Secret web/b", &["b.example.test"], &mismatched),
             ];
         })
@@ -210,8 +226,18 @@ async fn a_route_bound_to_one_port_is_absent_on_the_other_on_every_path() {
     );
     let routes = vec![
         bound("plain", "/app", Some(ListenerPort::Http), plain.addr),
-        bound("secure", "/app/secure", Some(ListenerPort::Https), secure.addr),
-        bound("secure-only", "/tls-only", Some(ListenerPort::Https), secure.addr),
+        bound(
+            "secure",
+            "/app/secure",
+            Some(ListenerPort::Https),
+            secure.addr,
+        ),
+        bound(
+            "secure-only",
+            "/tls-only",
+            Some(ListenerPort::Https),
+            secure.addr,
+        ),
         bound("both", "/shared", None, both.addr),
     ];
     let request = |path: &str| {

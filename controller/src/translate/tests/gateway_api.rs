@@ -64,9 +64,11 @@ fn objects(routes: Vec<Arc<HTTPRoute>>) -> Objects {
 fn tls_secret(name: &str, ns: &str, type_: &str, names: &[&str]) -> Arc<Secret> {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let generated = rcgen::generate_simple_self_signed(names).expect("generate");
-    object(json!({"metadata": {"name": name, "namespace": ns}, "type": type_,
+    object(
+        json!({"metadata": {"name": name, "namespace": ns}, "type": type_,
                   "stringData": {"tls.crt": generated.cert.pem(),
-                                 "tls.key": generated.key_pair.serialize_pem()}}))
+                                 "tls.key": generated.key_pair.serialize_pem()}}),
+    )
 }
 
 fn listener_condition<'a>(
@@ -850,18 +852,36 @@ fn https_listeners_serve_their_certificates_by_name_and_a_broken_one_only_fails_
         ]),
     )];
     let broken = {
-        let good = tls_secret("cert-broken", "default", "kubernetes.io/tls", &["broken.example.com"]);
+        let good = tls_secret(
+            "cert-broken",
+            "default",
+            "kubernetes.io/tls",
+            &["broken.example.com"],
+        );
         let other = tls_secret("x", "default", "kubernetes.io/tls", &["broken.example.com"]);
         let mut secret = (*good).clone();
         let data = secret.string_data.as_mut().expect("stringData");
-        data.insert("tls.key".into(), other.string_data.as_ref().expect("data")["tls.key"].clone());
+        data.insert(
+            "tls.key".into(),
+            other.string_data.as_ref().expect("data")["tls.key"].clone(),
+        );
         Arc::new(secret)
     };
     objects.secrets.extend([
         tls_secret("cert-a", "default", "kubernetes.io/tls", &["a.example.com"]),
-        tls_secret("cert-b", "default", "kubernetes.io/tls", &["*.b.example.com"]),
+        tls_secret(
+            "cert-b",
+            "default",
+            "kubernetes.io/tls",
+            &["*.b.example.com"],
+        ),
         tls_secret("cert-c", "default", "kubernetes.io/tls", &["c.example.com"]),
-        tls_secret("cert-d", "default", "kubernetes.io/tls", &["d.example.com", "*.d.example.com"]),
+        tls_secret(
+            "cert-d",
+            "default",
+            "kubernetes.io/tls",
+            &["d.example.com", "*.d.example.com"],
+        ),
         broken,
     ]);
     let t = run(&objects);
@@ -869,7 +889,12 @@ fn https_listeners_serve_their_certificates_by_name_and_a_broken_one_only_fails_
         .snapshot
         .certificates
         .iter()
-        .map(|c| (c.source.as_str(), c.hosts.iter().map(String::as_str).collect()))
+        .map(|c| {
+            (
+                c.source.as_str(),
+                c.hosts.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     assert_eq!(
         served,
@@ -877,7 +902,10 @@ fn https_listeners_serve_their_certificates_by_name_and_a_broken_one_only_fails_
             ("Secret default/cert-a", vec!["a.example.com"]),
             ("Secret default/cert-b", vec!["*.b.example.com"]),
             ("Secret default/cert-c", vec!["c.example.com"]),
-            ("Secret default/cert-d", vec!["*.d.example.com", "d.example.com"]),
+            (
+                "Secret default/cert-d",
+                vec!["*.d.example.com", "d.example.com"]
+            ),
         ]
     );
     let status = &t.gateway_status;
@@ -891,7 +919,9 @@ fn https_listeners_serve_their_certificates_by_name_and_a_broken_one_only_fails_
         (false, gw::INVALID_CERTIFICATE_REF)
     );
     assert!(
-        resolved.message.contains("does not belong to the leaf certificate"),
+        resolved
+            .message
+            .contains("does not belong to the leaf certificate"),
         "{}",
         resolved.message
     );
@@ -903,7 +933,11 @@ fn https_listeners_serve_their_certificates_by_name_and_a_broken_one_only_fails_
         "{:?}",
         t.problems
     );
-    assert!(t.problems.iter().all(|p| !p.message.contains("PRIVATE KEY")));
+    assert!(
+        t.problems
+            .iter()
+            .all(|p| !p.message.contains("PRIVATE KEY"))
+    );
 
     // Routes are bound to the port of the listeners they attach through.
     let bound = |name: &str| routes_of(&t, name)[0].listener;
@@ -944,8 +978,7 @@ fn a_name_another_gateway_serves_first_is_a_hostname_conflict_and_the_first_keep
 }
 
 #[test]
-fn a_tls_secret_without_the_label_is_read_when_a_listener_names_it_and_refused_to_a_credential()
-{
+fn a_tls_secret_without_the_label_is_read_when_a_listener_names_it_and_refused_to_a_credential() {
     let mut objects = quickstart();
     let mut unlabelled = (*objects.secrets[0]).clone();
     unlabelled.metadata.labels = None;
@@ -961,7 +994,9 @@ fn a_tls_secret_without_the_label_is_read_when_a_listener_names_it_and_refused_t
         .expect("the credential is left out");
     assert_eq!(problem.reason, reason::SECRET_NOT_LABELLED);
     assert!(
-        problem.message.contains("add the label to Secret demo-client-secret"),
+        problem
+            .message
+            .contains("add the label to Secret demo-client-secret"),
         "{}",
         problem.message
     );

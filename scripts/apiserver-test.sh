@@ -10,6 +10,7 @@
 #     server then authenticates, RBAC denying that account Secrets and allowing what a Role grants;
 #   - the chart: `helm install`, `helm upgrade` with changed values (replicas, class, namespaced
 #     RBAC) reflected in the live objects and permissions, `helm uninstall` keeping the CRDs;
+#     then, with the Gateway API CRDs installed, `helm install` adding the GatewayClass `tollgate`;
 # and the server stopped (SIGTERM) at the end. Prints one line per check and a closing
 # "N passed, N failed" line; exits non-zero on any failure (the data directory is then kept).
 set -uo pipefail
@@ -247,6 +248,27 @@ helm_uninstall() {
     k get crd oauth2credentials.tollgate.dev >/dev/null   # Helm never deletes crds/
 }
 check "helm uninstall (release objects gone, CRDs kept)" helm_uninstall
+helm_install_gateway_class() {
+    # Without the Gateway API CRDs the first install skipped the GatewayClass; with them (from the
+    # Go module, as scripts/gateway-api-crds.sh fetches them) the chart renders it, because helm
+    # asks this server which APIs it serves (.Capabilities.APIVersions).
+    ! k get gatewayclass 2>/dev/null || return 1
+    local crds kind
+    crds="$(bash scripts/gateway-api-crds.sh)" || return 1
+    for kind in gatewayclasses gateways httproutes referencegrants; do
+        k apply --server-side -f "$crds/gateway.networking.k8s.io_$kind.yaml" || return 1
+    done
+    k wait --for=condition=Established crd --all --timeout=60s || return 1
+    h install rel charts/tollgate --namespace chart-test --create-namespace || return 1
+    [ "$(k get gatewayclass tollgate -o jsonpath='{.spec.controllerName}')" = \
+        tollgate.dev/gateway-controller ] || return 1
+    sa_can yes list httproutes.gateway.networking.k8s.io || return 1
+    sa_can yes list gatewayclasses.gateway.networking.k8s.io default || return 1
+    h uninstall rel --namespace chart-test || return 1
+    ! k get gatewayclass tollgate 2>/dev/null
+}
+check "helm install with the Gateway API CRDs installs the GatewayClass tollgate" \
+    helm_install_gateway_class
 
 # --- stop ------------------------------------------------------------------------------------------
 stop_clean() {

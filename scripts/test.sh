@@ -20,6 +20,8 @@
 #      from Go modules once and cached by scripts/apiserver.sh; CRDs, quickstart, server-side
 #      validation, TokenRequest, RBAC);
 #   9. runs the operator suite against that real kube-apiserver (TOLLGATE_E2E_APISERVER=real);
+#      the Gateway API tests of both tiers install the Gateway API CRDs from the Go module
+#      sigs.k8s.io/gateway-api (scripts/gateway-api-crds.sh, so Go is needed for step 5 too);
 # and any further steps listed below. Exits non-zero when any step fails.
 #
 #   scripts/test.sh                 # every step
@@ -127,15 +129,18 @@ step_realapi() {
             "namespace; install them (.ci/run does) or skip the step" >&2
         return 1
     fi
-    # Built outside the namespace, which has no route to the registries.
+    # Built outside the namespace, which has no route to the registries; so are the Gateway API
+    # CRDs the cluster tests install fetched (Go module sigs.k8s.io/gateway-api).
     cargo test -p tollgate-e2e --features e2e --test cluster --locked --no-run || return 1
+    local gateway_api_crds
+    gateway_api_crds="$(bash "$root/scripts/gateway-api-crds.sh")" || return 1
     if ! unshare --net --map-root-user true 2>/dev/null; then
         echo "realapi: this machine refuses a new network namespace (unshare --net" \
             "--map-root-user); run as root or allow unprivileged user namespaces" >&2
         return 1
     fi
     unshare --net --map-root-user -- env TOLLGATE_E2E_HOST_IP="$addr" \
-        TOLLGATE_E2E_APISERVER=real bash -c '
+        TOLLGATE_E2E_APISERVER=real TOLLGATE_GATEWAY_API_CRDS="$gateway_api_crds" bash -c '
         set -e
         ip link set lo up
         ip addr add "$TOLLGATE_E2E_HOST_IP/32" dev lo

@@ -39,11 +39,22 @@ WATCH_RULES = [
     (("discovery.k8s.io",), ("endpointslices",), ("get", "list", "watch"), ()),
     (("events.k8s.io",), ("events",), ("create", "patch"), ()),
     (("",), ("events",), ("create", "patch"), ()),
+    # The Gateway API's namespaced kinds, and the status of Gateways and HTTPRoutes.
+    (("gateway.networking.k8s.io",), ("gateways", "httproutes", "referencegrants"),
+     ("get", "list", "watch"), ()),
+    (("gateway.networking.k8s.io",), ("gateways/status", "httproutes/status"), ("patch",), ()),
+]
+# GatewayClasses are cluster-scoped: read (and their status written) cluster-wide in both modes.
+GATEWAY_CLASS_RULES = [
+    (("gateway.networking.k8s.io",), ("gatewayclasses",), ("get", "list", "watch"), ()),
+    (("gateway.networking.k8s.io",), ("gatewayclasses/status",), ("patch",), ()),
 ]
 # Namespace labels for AuthPlugin allowedNamespaces selectors: cluster-wide mode only.
 CLUSTER_WIDE_ONLY_RULES = [
     (("",), ("namespaces",), ("get", "list", "watch"), ()),
-]
+] + GATEWAY_CLASS_RULES
+# Without the Gateway API (gatewayAPI.enabled=false): none of its rules.
+GATEWAY_API_RULES = WATCH_RULES[-2:] + GATEWAY_CLASS_RULES
 GENERATED_SECRETS_RULE = (("",), ("secrets",), ("get", "create", "patch"),
                           ("tollgate-config-token", "tollgate-signing-keys", "tollgate-config-tls"))
 LEASE_RULES = [
@@ -382,15 +393,17 @@ class DefaultRenderTest(unittest.TestCase):
 
 
 class VariantRenderTest(unittest.TestCase):
-    def test_namespaced_mode_grants_roles_in_watched_namespaces_and_nothing_cluster_wide(self):
+    def test_namespaced_mode_grants_roles_in_watched_namespaces_and_only_gateway_classes_cluster_wide(self):
         docs = variant("namespaced")
-        self.assertEqual(find(docs, "ClusterRole") + find(docs, "ClusterRoleBinding"), [])
+        self.assertEqual([d["metadata"]["name"] for d in find(docs, "ClusterRole") + find(docs, "ClusterRoleBinding")],
+                         ["tollgate-controller-gatewayclasses"] * 2)
         rules = rbac_check.extract_rules(list(docs), None)
+        self.assertEqual(rule_set(rules["grants"], None), sorted(GATEWAY_CLASS_RULES))
         for ns in ["team-a", "team-b"]:
             with self.subTest(namespace=ns):
                 self.assertEqual(rule_set(rules["grants"], ns), sorted(WATCH_RULES))
         self.assertEqual(rule_set(rules["grants"], NS), sorted(LEASE_RULES + RELEASE_NS_READ_RULES))
-        self.assertEqual({g["namespace"] for g in rules["grants"]}, {"team-a", "team-b", NS})
+        self.assertEqual({g["namespace"] for g in rules["grants"]}, {"team-a", "team-b", NS, None})
         a = args_map(container(docs, "tollgate-controller"))
         self.assertEqual(a["namespaces"], "team-a,team-b")
 
@@ -407,7 +420,31 @@ class VariantRenderTest(unittest.TestCase):
         docs = render("--set", "clientSecrets.generate=true", "--set", "watchNamespaces={team-a}")
         rules = rbac_check.extract_rules(list(docs), None)
         self.assertEqual(rule_set(rules["grants"], "team-a"), sorted(WATCH_RULES + [write]))
-        self.assertEqual(rule_set(rules["grants"], None), [])
+        self.assertEqual(rule_set(rules["grants"], None), sorted(GATEWAY_CLASS_RULES))
+
+    def test_without_the_gateway_api_no_rule_names_it_and_the_controller_does_not_watch_it(self):
+        docs = render("--set", "gatewayAPI.enabled=false")
+        rules = rbac_check.extract_rules(list(docs), None)
+        granted = rule_set(rules["grants"], None)
+        self.assertEqual(granted, sorted(set(WATCH_RULES + CLUSTER_WIDE_ONLY_RULES) - set(GATEWAY_API_RULES)))
+        self.assertIn("--gateway-api=false", container(docs, "tollgate-controller")["args"])
+        self.assertIn("--gateway-api=true", container(render(), "tollgate-controller")["args"])
+        docs = render("--set", "gatewayAPI.enabled=false", "--set", "watchNamespaces={team-a}")
+        self.assertEqual(find(docs, "ClusterRole"), [])
+
+    def test_the_gateway_class_is_rendered_only_where_its_crd_is_installed(self):
+        self.assertEqual(find(render(), "GatewayClass"), [])
+        with_crd = ("--api-versions", "gateway.networking.k8s.io/v1/GatewayClass")
+        gc = one(render(*with_crd), "GatewayClass")
+        self.assertEqual(gc["metadata"]["name"], "tollgate")
+        self.assertEqual(gc["spec"]["controllerName"], "tollgate.dev/gateway-controller")
+        self.assertLessEqual(len(gc["spec"]["description"]), 64)
+        self.assertNotIn("annotations", gc["metadata"])
+        other = one(render(*with_crd, "--set", "controller.class=team-b"), "GatewayClass")
+        self.assertEqual(other["metadata"]["name"], "team-b")
+        self.assertEqual(other["metadata"]["annotations"], {"tollgate.dev/class": "team-b"})
+        self.assertEqual(find(render(*with_crd, "--set", "gatewayAPI.gatewayClass=false"), "GatewayClass"), [])
+        self.assertEqual(find(render(*with_crd, "--set", "gatewayAPI.enabled=false"), "GatewayClass"), [])
 
     def test_namespaced_mode_watching_the_release_namespace_adds_no_duplicate_rules(self):
         docs = render("--set", f"watchNamespaces={{team-a,{NS}}}")

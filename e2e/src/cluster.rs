@@ -508,6 +508,26 @@ impl Kubectl {
         Ok(out)
     }
 
+    /// Installs the Gateway API's CRDs the controller reads ([`gateway_api_crd_files`]) by
+    /// server-side apply (the HTTPRoute CRD is too large for kubectl's annotation), and waits
+    /// until they are Established.
+    pub async fn install_gateway_api(&self) -> Result<(), Error> {
+        for file in gateway_api_crd_files()? {
+            let path = file.to_string_lossy().into_owned();
+            self.run(&["apply", "--server-side", "-f", &path], None)
+                .await?;
+        }
+        for kind in GATEWAY_API_KINDS {
+            let crd = format!("crd/{kind}.gateway.networking.k8s.io");
+            self.run(
+                &["wait", "--for=condition=Established", &crd, "--timeout=60s"],
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// `kubectl get -o json`.
     pub async fn get_json(
         &self,
@@ -539,6 +559,53 @@ impl Kubectl {
         )
         .await
     }
+}
+
+/// The Gateway API kinds the controller reads (plural resource names).
+pub const GATEWAY_API_KINDS: [&str; 4] = [
+    "gatewayclasses",
+    "gateways",
+    "httproutes",
+    "referencegrants",
+];
+
+/// The CRD files of [`GATEWAY_API_KINDS`] (standard channel, v1.5.1), from the Go module
+/// `sigs.k8s.io/gateway-api` as a user's machine gets them (`scripts/gateway-api-crds.sh`: `go
+/// mod download`, verified against the checksum database); fetched once per test process, or
+/// taken from `TOLLGATE_GATEWAY_API_CRDS` (the directory that script printed: the `realapi` step
+/// fetches them before entering a network namespace without a route to the module proxy).
+pub fn gateway_api_crd_files() -> Result<Vec<PathBuf>, Error> {
+    static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("TOLLGATE_GATEWAY_API_CRDS") {
+            return Ok(PathBuf::from(dir));
+        }
+        let script = repo_root().join("scripts/gateway-api-crds.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("running {}: {e}", script.display()))?;
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "{} failed ({}): {}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    let dir = dir.as_ref().map_err(|reason| Error::Output {
+        what: "scripts/gateway-api-crds.sh (needs Go and the Go module proxy once)".to_owned(),
+        reason: reason.clone(),
+    })?;
+    Ok(GATEWAY_API_KINDS
+        .iter()
+        .map(|kind| dir.join(format!("gateway.networking.k8s.io_{kind}.yaml")))
+        .collect())
 }
 
 /// Flags of one controller process.

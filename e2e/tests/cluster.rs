@@ -33,6 +33,8 @@ use tollgate_e2e::workdir::WorkDir;
 
 #[path = "cluster/authorization_code.rs"]
 mod authorization_code;
+#[path = "cluster/gateway_api.rs"]
+mod gateway_api;
 #[path = "cluster/refresh_tokens.rs"]
 mod refresh_tokens;
 #[path = "cluster/revocation.rs"]
@@ -82,6 +84,20 @@ impl Env {
 
     /// Like [`Env::start_watching`], the controller started with further flags.
     async fn start_with(name: &str, namespaces: &[&str], controller_args: Vec<String>) -> Env {
+        Self::start_full(name, namespaces, controller_args, false).await
+    }
+
+    /// Like [`Env::start`], with the Gateway API CRDs installed before the controller starts.
+    async fn start_gateway_api(name: &str) -> Env {
+        Self::start_full(name, &[], Vec::new(), true).await
+    }
+
+    async fn start_full(
+        name: &str,
+        namespaces: &[&str],
+        controller_args: Vec<String>,
+        gateway_api: bool,
+    ) -> Env {
         let work = WorkDir::new(name).expect("work dir");
         if let Some(ext) = External::from_env() {
             let kubectl = Kubectl::new(&ext.kubeconfig);
@@ -112,6 +128,12 @@ impl Env {
             .apply_path(&repo_root().join("crds"))
             .await
             .expect("kubectl apply -f crds/");
+        if gateway_api {
+            kubectl
+                .install_gateway_api()
+                .await
+                .expect("install the Gateway API CRDs");
+        }
         let httpbin = Httpbin::start(&work).await.expect("httpbin starts");
         let mut proxies = Vec::new();
         for name in ["proxy-a", "proxy-b"] {
@@ -918,12 +940,14 @@ async fn an_invalid_resource_is_rejected_by_the_schema() {
 
 #[tokio::test]
 async fn every_api_request_of_the_controller_is_allowed_by_the_chart_rbac() {
-    let env = Env::start("cluster-rbac").await;
+    let env = Env::start_gateway_api("cluster-rbac").await;
     let Some(local) = env.local.as_ref() else {
         eprintln!("skipped: the audit log is the emulator's");
         return;
     };
     env.wait_programmed(&ALL_OBJECTS).await;
+    // The Gateway API kinds too: watched, their statuses written, a Warning Event.
+    gateway_api::exercise_gateway_api(&env).await;
     // A problem too, so Warning Events are among the requests.
     env.kubectl
         .run(

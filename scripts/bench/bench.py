@@ -67,7 +67,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--scale-consumers", type=int, default=100_000)
     ap.add_argument("--scale-routes", type=int, default=10_000)
     ap.add_argument("--reload-changes", type=int, default=50)
-    ap.add_argument("--budget-routes", type=int, default=operations.ROUTES, help="routes phase: GatewayRoutes of 4 paths (default 5000)")
+    ap.add_argument("--budget-routes", type=int, default=operations.ROUTES, help="routes phase: HTTPRoutes of 4 rules (default 5000)")
     ap.add_argument("--shapes", default=",".join(s.key for s in shapes.SHAPES), help="shapes phase: which traffic shapes (default all)")
     ap.add_argument(
         "--hashed-counts", default="1000,10000", help="hashed phase: argon2id credentials per run (default 1000,10000)"

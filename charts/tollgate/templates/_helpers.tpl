@@ -171,6 +171,16 @@ checks the recorded requests of the end-to-end suite against the rendered rules.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.gatewayAPI.enabled }}
+# The Gateway API's namespaced kinds (GatewayClasses are cluster-scoped: tollgate.rbac.gatewayClassRules).
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gateways", "httproutes", "referencegrants"]
+  verbs: ["get", "list", "watch"]
+# Gateway statuses by server-side apply, HTTPRoute status.parents by a merge patch.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gateways/status", "httproutes/status"]
+  verbs: ["patch"]
+{{- end }}
 {{- if .Values.clientSecrets.generate }}
 # Generated client secrets (clientSecrets.generate): a missing Secret is created, a missing key
 # added by server-side apply. Names are the credentials' own, so no resourceNames can bound it.
@@ -178,6 +188,16 @@ checks the recorded requests of the end-to-end suite against the rendered rules.
   resources: ["secrets"]
   verbs: ["create", "patch"]
 {{- end }}
+{{- end }}
+
+{{/* GatewayClasses are cluster-scoped: read cluster-wide even in namespaced mode. */}}
+{{- define "tollgate.rbac.gatewayClassRules" -}}
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gatewayclasses"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gatewayclasses/status"]
+  verbs: ["patch"]
 {{- end }}
 
 {{- define "tollgate.verifierCacheSecretName" -}}

@@ -38,6 +38,11 @@ impl MockApi {
         self.respond(|method, uri| (200, reply(method, uri))).await
     }
 
+    /// Like [`MockApi::answer`] with the status and body `reply` picks from the method and URI.
+    pub async fn respond_with(&mut self, reply: impl FnOnce(&str, &str) -> (u16, Value)) -> Seen {
+        self.respond(reply).await
+    }
+
     async fn respond(&mut self, reply: impl FnOnce(&str, &str) -> (u16, Value)) -> Seen {
         let (request, send) = self
             .handle

@@ -10,6 +10,7 @@
 pub mod client_secrets;
 pub mod crd_check;
 pub mod endpoints;
+pub mod gateway_status;
 pub mod generated_secrets;
 pub mod health;
 pub mod lease;
@@ -90,9 +91,15 @@ pub struct RunArgs {
     /// one per install, so two installs never take each other's fields.
     #[arg(long, default_value = status::FIELD_MANAGER)]
     pub field_manager: String,
-    /// While the installed CRDs lack fields this controller uses, check them again this often.
+    /// While the installed CRDs lack fields this controller uses, or the Gateway API CRDs are
+    /// not installed, check them again this often.
     #[arg(long, default_value_t = 30)]
     pub crd_recheck_secs: u64,
+    /// Serve the Gateway API (GatewayClasses whose controllerName is
+    /// `tollgate.dev/gateway-controller`, their Gateways, HTTPRoutes and ReferenceGrants) once its
+    /// CRDs are installed; `false` never watches them (no RBAC on them needed).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "TOLLGATE_GATEWAY_API")]
+    pub gateway_api: bool,
     /// Create the config-token Secret (`--config-token-secret`) with a fresh random token when
     /// it does not exist; an existing one is never changed. The chart sets this, so rendering
     /// the chart again (`helm template`, GitOps) never regenerates the token.
@@ -238,6 +245,71 @@ async fn crds_up_to_date(client: kube::Client, metrics: Arc<ControllerMetrics>, 
     metrics.set_ready(true);
 }
 
+/// The Gateway API resources the API server does not serve (empty: all are), asking until it
+/// answers; `None` when stopped first. The caches cannot sync without the API server either, so
+/// waiting here delays nothing, and a first snapshot never leaves HTTPRoutes out for a failed
+/// discovery request.
+async fn gateway_api_missing(
+    client: &kube::Client,
+    stop: impl std::future::Future<Output = ()>,
+) -> Option<Vec<&'static str>> {
+    tokio::pin!(stop);
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match stores::gateway_api_served(client).await {
+            Ok(missing) => return Some(missing),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether the Gateway API CRDs are installed; asking again");
+            }
+        }
+        tokio::select! {
+            () = &mut stop => return None,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Looks for the Gateway API CRDs every `recheck`; once they are all served, starts their
+/// watches (the pipeline reads them once they have listed) and wakes the loop.
+async fn watch_for_gateway_api(
+    client: kube::Client,
+    plan: WatchPlan,
+    changed: Arc<Notify>,
+    metrics: Arc<ControllerMetrics>,
+    cell: Arc<std::sync::OnceLock<stores::GatewayStores>>,
+    recheck: Duration,
+) {
+    loop {
+        tokio::time::sleep(recheck).await;
+        match stores::gateway_api_served(&client).await {
+            Ok(missing) if missing.is_empty() => break,
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "looking for the Gateway API CRDs"),
+        }
+    }
+    tracing::info!(
+        "the Gateway API CRDs are installed: watching GatewayClasses, Gateways, HTTPRoutes and ReferenceGrants"
+    );
+    let (gateway, tasks) = stores::start_gateway_api(&client, &plan, &changed, &metrics);
+    let _ = cell.set(gateway);
+    changed.notify_one();
+    // The watches run as long as this task: aborting it at shutdown stops them.
+    let _watches = AbortOnDrop(tasks);
+    std::future::pending::<()>().await;
+}
+
+/// Aborts its tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> Result<(), Error> {
     let client = client().await?;
@@ -262,7 +334,32 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
 
     let plan = watch_plan(&args);
     let changed = Arc::new(Notify::new());
-    let (stores, watch_tasks) = stores::start(&client, &plan, &changed, &metrics);
+    let (stores, mut watch_tasks) = stores::start(&client, &plan, &changed, &metrics);
+    let recheck = Duration::from_secs(args.crd_recheck_secs.max(1));
+    if args.gateway_api {
+        let Some(missing) = gateway_api_missing(&client, stopped(stop_rx.clone())).await else {
+            return Ok(());
+        };
+        if missing.is_empty() {
+            let (gateway, tasks) = stores::start_gateway_api(&client, &plan, &changed, &metrics);
+            let _ = stores.gateway.set(gateway);
+            watch_tasks.extend(tasks);
+        } else {
+            tracing::warn!(
+                missing = %missing.join(", "),
+                recheck_secs = recheck.as_secs(),
+                "the Gateway API CRDs are not installed: Gateways and HTTPRoutes are served once they are (install them from the Gateway API release, standard-install.yaml)"
+            );
+            watch_tasks.push(tokio::spawn(watch_for_gateway_api(
+                client.clone(),
+                plan.clone(),
+                Arc::clone(&changed),
+                Arc::clone(&metrics),
+                Arc::clone(&stores.gateway),
+                recheck,
+            )));
+        }
+    }
     tracing::info!(scope = ?plan.scope, proxy_service = %args.proxy_service, "waiting for every cache to sync");
     tokio::select! {
         synced = stores.wait_until_ready() => synced.map_err(|_| Error::CacheSync)?,
@@ -274,7 +371,7 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     let crd_check = tokio::spawn(crds_up_to_date(
         client.clone(),
         Arc::clone(&metrics),
-        Duration::from_secs(args.crd_recheck_secs.max(1)),
+        recheck,
     ));
 
     let identity = lease::default_identity();

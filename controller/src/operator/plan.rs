@@ -140,6 +140,20 @@ pub fn contents(objects: &Objects, translation: &Translation) -> Contents {
         .routes
         .iter()
         .for_each(|o| add(Kind::GatewayRoute, &o.metadata));
+    // A Gateway is in the snapshot at the generation its status was computed from once it is
+    // programmed (some listener valid), whatever problems its other listeners have.
+    for (at, report) in &translation.gateway_status.gateways {
+        let programmed = report
+            .conditions
+            .iter()
+            .find(|c| c.type_ == crate::translate::gateway_api::gw::PROGRAMMED && c.status);
+        if let (Some(c), Some((ns, name))) = (programmed, at.split_once('/')) {
+            out.insert(
+                ObjectKey::new(Kind::Gateway, ns, name),
+                c.observed_generation.unwrap_or(0),
+            );
+        }
+    }
     out
 }
 

@@ -127,6 +127,9 @@ pub struct Pipeline {
     /// Secret versions) it was refused in, so it is tried again only after a change.
     /// The refusal's message is the credential's `SecretGenerated: False` condition.
     secret_refusals: std::collections::HashMap<String, (String, String)>,
+    /// GatewayClasses naming our controller that another install (`--class`) serves: their
+    /// Gateways' HTTPRoute status entries are that install's.
+    other_classes: std::collections::BTreeSet<String>,
 }
 
 impl Pipeline {
@@ -158,6 +161,7 @@ impl Pipeline {
             jwks: JwksCache::new(),
             jwks_wake: Arc::new(Notify::new()),
             secret_refusals: std::collections::HashMap::new(),
+            other_classes: std::collections::BTreeSet::new(),
         }
     }
 
@@ -247,7 +251,7 @@ impl Pipeline {
         self.pusher.stop();
     }
 
-    fn inputs(&self) -> Inputs {
+    fn inputs(&mut self) -> Inputs {
         let class = self.settings.class.as_str();
         let plugins = of_class(self.stores.plugins.state(), class);
         let mut wake = self.jwks.want(&jwks::wanted_issuers(&plugins));
@@ -260,6 +264,19 @@ impl Pipeline {
         if wake {
             self.jwks_wake.notify_one();
         }
+        let mut gateway = self.stores.gateway_objects();
+        // GatewayClasses follow `--class` (their annotation) like every Tollgate kind; Gateways
+        // and HTTPRoutes follow their class.
+        let (mine, others): (Vec<_>, Vec<_>) = gateway
+            .classes
+            .into_iter()
+            .partition(|c| in_class(&c.metadata, class));
+        gateway.classes = mine;
+        self.other_classes = others
+            .iter()
+            .filter(|c| c.spec.controller_name == crate::resources::gateway_api::CONTROLLER_NAME)
+            .map(|c| c.name_any())
+            .collect();
         Inputs {
             objects: Objects {
                 consumers: of_class(self.stores.consumers.state(), class),
@@ -272,7 +289,7 @@ impl Pipeline {
                 issuers: self.jwks.snapshot(),
                 proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())
                     .len(),
-                gateway: crate::translate::gateway_api::GatewayObjects::default(),
+                gateway,
             },
             services: self.stores.services.state(),
             slices: self.stores.slices.state(),
@@ -496,11 +513,16 @@ impl Pipeline {
         failures += self.sync_all(&objects.credentials, &ctx).await;
         failures += self.sync_all(&objects.plugins, &ctx).await;
         failures += self.sync_all(&objects.routes, &ctx).await;
+        failures += self.sync_gateway_api(objects, &ctx).await;
+        let gateway = &objects.gateway;
         let live: std::collections::HashSet<String> =
             (objects.consumers.iter().map(|o| o.metadata.uid.clone()))
                 .chain(objects.credentials.iter().map(|o| o.metadata.uid.clone()))
                 .chain(objects.plugins.iter().map(|o| o.metadata.uid.clone()))
                 .chain(objects.routes.iter().map(|o| o.metadata.uid.clone()))
+                .chain(gateway.classes.iter().map(|o| o.metadata.uid.clone()))
+                .chain(gateway.gateways.iter().map(|o| o.metadata.uid.clone()))
+                .chain(gateway.routes.iter().map(|o| o.metadata.uid.clone()))
                 .flatten()
                 .collect();
         self.writer.retain_live(&live);
@@ -512,6 +534,124 @@ impl Pipeline {
             return Err(Error::Status(failures));
         }
         Ok(())
+    }
+
+    /// Writes the Gateway API statuses the translation computed: our GatewayClasses, our
+    /// Gateways (`Programmed` once every proxy replica acknowledged them), and our entries of
+    /// every HTTPRoute's `status.parents`. Returns the number of failed writes.
+    async fn sync_gateway_api(&mut self, objects: &Objects, ctx: &StatusContext<'_>) -> usize {
+        use crate::translate::gateway_api::gw;
+        let status = &ctx.plan.translation.gateway_status;
+        let mut failures = 0;
+        for class in &objects.gateway.classes {
+            let Some(conds) = status.classes.get(&class.name_any()) else {
+                continue;
+            };
+            if class.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let build = |previous: Option<&serde_json::Value>| {
+                super::gateway_status::class_status(conds, previous, &ctx.now)
+            };
+            if let Err(e) = self
+                .writer
+                .sync_gateway_kind(class.as_ref(), build, &self.metrics)
+                .await
+            {
+                tracing::warn!(error = %e, "status write failed");
+                failures += 1;
+            }
+        }
+        for gateway in &objects.gateway.gateways {
+            let ns = gateway.namespace().unwrap_or_default();
+            let name = gateway.name_any();
+            let Some(report) = status.gateways.get(&format!("{ns}/{name}")) else {
+                continue;
+            };
+            if gateway.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let key = ObjectKey::new(crate::translate::Kind::Gateway, &ns, &name);
+            let programmed =
+                self.history
+                    .programmed(&key, gateway.metadata.generation.unwrap_or(0), ctx.acked);
+            let build = |previous: Option<&serde_json::Value>| {
+                super::gateway_status::gateway_status(report, programmed, previous, &ctx.now)
+            };
+            if let Err(e) = self
+                .writer
+                .sync_gateway_kind(gateway.as_ref(), build, &self.metrics)
+                .await
+            {
+                tracing::warn!(error = %e, "status write failed");
+                failures += 1;
+            }
+        }
+        // Which install writes a route's entry for a parent: the one serving the Gateway's class;
+        // for a Gateway that does not exist, the default class.
+        let gateway_classes: std::collections::HashMap<String, String> = objects
+            .gateway
+            .gateways
+            .iter()
+            .map(|g| {
+                (
+                    format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any()),
+                    g.spec.gateway_class_name.clone(),
+                )
+            })
+            .collect();
+        let default_class = self.settings.class == super::DEFAULT_CLASS;
+        let other_classes = self.other_classes.clone();
+        for route in &objects.gateway.routes {
+            if route.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let ns = route.namespace().unwrap_or_default();
+            let name = route.name_any();
+            let mine = |p: &crate::resources::gateway_api::ParentRef| {
+                let key = format!("{}/{}", p.namespace.as_deref().unwrap_or(&ns), p.name);
+                match gateway_classes.get(&key) {
+                    Some(class) => !other_classes.contains(class),
+                    None => default_class,
+                }
+            };
+            let invalid = ctx.plan.translation.problems.iter().find(|p| {
+                p.kind == crate::translate::Kind::HTTPRoute
+                    && p.namespace == ns
+                    && p.name == name
+                    && p.reason == crate::translate::reason::INVALID_CONFIGURATION
+            });
+            let reports: Vec<_> = status
+                .routes
+                .get(&format!("{ns}/{name}"))
+                .into_iter()
+                .flatten()
+                .filter(|r| mine(&r.parent_ref))
+                .cloned()
+                .map(|mut r| {
+                    // Left out by the proxies' own validation: not accepted after all.
+                    if let Some(problem) = invalid {
+                        for c in &mut r.conditions {
+                            if c.type_ == gw::ACCEPTED {
+                                c.status = false;
+                                c.reason = crate::translate::reason::INVALID_CONFIGURATION;
+                                c.message.clone_from(&problem.message);
+                            }
+                        }
+                    }
+                    r
+                })
+                .collect();
+            if let Err(e) = self
+                .writer
+                .sync_route(route.as_ref(), &reports, &mine, &ctx.now, &self.metrics)
+                .await
+            {
+                tracing::warn!(error = %e, "status write failed");
+                failures += 1;
+            }
+        }
+        failures
     }
 
     async fn sync_all<K: Owned>(&mut self, objects: &[Arc<K>], ctx: &StatusContext<'_>) -> usize {
@@ -593,18 +733,20 @@ fn unlabelled_secrets(
 fn of_class<K: kube::Resource>(objects: Vec<Arc<K>>, class: &str) -> Vec<Arc<K>> {
     objects
         .into_iter()
-        .filter(|o| {
-            let annotated = o
-                .meta()
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(super::CLASS_ANNOTATION));
-            match annotated {
-                Some(c) => c == class,
-                None => class == super::DEFAULT_CLASS,
-            }
-        })
+        .filter(|o| in_class(o.meta(), class))
         .collect()
+}
+
+/// Whether an object belongs to `class` (see [`of_class`]).
+fn in_class(meta: &kube::api::ObjectMeta, class: &str) -> bool {
+    let annotated = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(super::CLASS_ANNOTATION));
+    match annotated {
+        Some(c) => c == class,
+        None => class == super::DEFAULT_CLASS,
+    }
 }
 
 struct StatusContext<'a> {

@@ -135,6 +135,7 @@ fn stores(fixtures: &BTreeMap<&str, Value>) -> Stores {
         slices: Multi::fixed(vec![]),
         proxy_slices: Multi::fixed(vec![]),
         namespaces: Multi::fixed(vec![]),
+        gateway: Arc::new(std::sync::OnceLock::new()),
     }
 }
 
@@ -422,4 +423,204 @@ async fn a_named_secret_that_exists_without_the_label_is_secret_not_labelled_wit
         "True",
         "a labelled Secret is read as before"
     );
+}
+
+/// Stores with the Gateway API kinds set (as once their CRDs are served).
+fn with_gateway_api(stores: Stores, objects: &[Value]) -> Stores {
+    let of = |kind: &str| -> Vec<Value> {
+        objects
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    let typed = |kind: &str| -> Vec<_> { of(kind) };
+    let gateway = crate::operator::stores::GatewayStores {
+        classes: Multi::fixed(
+            typed("GatewayClass")
+                .into_iter()
+                .map(|v| serde_json::from_value(v).expect("class"))
+                .collect(),
+        ),
+        gateways: Multi::fixed(
+            typed("Gateway")
+                .into_iter()
+                .map(|v| serde_json::from_value(v).expect("gateway"))
+                .collect(),
+        ),
+        routes: Multi::fixed(
+            typed("HTTPRoute")
+                .into_iter()
+                .map(|v| serde_json::from_value(v).expect("route"))
+                .collect(),
+        ),
+        grants: Multi::fixed(vec![]),
+    };
+    assert!(gateway.is_ready());
+    assert!(stores.gateway.set(gateway).is_ok());
+    stores
+}
+
+#[tokio::test]
+async fn http_route_status_keeps_other_controllers_entries_and_merges_again_after_a_conflict() {
+    let theirs = json!({"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "theirs"},
+                        "controllerName": "example.com/other", "conditions": []});
+    let newer = json!({"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "newer"},
+                       "controllerName": "example.com/other", "conditions": []});
+    let route = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "r", "namespace": NS, "uid": "route-uid", "generation": 2, "resourceVersion": "5"},
+        "spec": {"parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}],
+                 "rules": [{"backendRefs": [{"name": "nope", "port": 80}]}]},
+        "status": {"parents": [theirs.clone()]},
+    });
+    let objects = [
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+               "metadata": {"name": "tollgate", "uid": "class-uid", "generation": 1},
+               "spec": {"controllerName": "tollgate.dev/gateway-controller"}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "gw", "namespace": NS, "uid": "gw-uid", "generation": 1},
+               "spec": {"gatewayClassName": "tollgate",
+                        "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
+        route.clone(),
+        // Another controller's class, Gateway and route: never written.
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+               "metadata": {"name": "other", "uid": "other-class-uid", "generation": 1},
+               "spec": {"controllerName": "example.com/other"}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "theirs", "namespace": NS, "uid": "other-gw-uid", "generation": 1},
+               "spec": {"gatewayClassName": "other",
+                        "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+               "metadata": {"name": "their-route", "namespace": NS, "uid": "other-route-uid", "generation": 1},
+               "spec": {"parentRefs": [{"name": "theirs"}],
+                        "rules": [{"backendRefs": [{"name": "nope", "port": 80}]}]}}),
+    ];
+    let (client, mut api) = mock_client();
+    let stores = with_gateway_api(stores(&BTreeMap::new()), &objects);
+    let mut r = reconciler(stores, client);
+    let mut seen = Vec::new();
+    {
+        let pass = r.pass(true);
+        tokio::pin!(pass);
+        loop {
+            tokio::select! {
+                result = &mut pass => {
+                    result.expect("the pass succeeds");
+                    break;
+                }
+                () = tokio::time::sleep(Duration::from_secs(20)) => panic!("the pass did not finish: {:?}", seen.iter().map(|s: &crate::operator::mock_api::Seen| s.uri.clone()).collect::<Vec<_>>()),
+                s = async {
+                    // The first merge patch of the route meets a 409: another controller wrote.
+                    let conflicts = seen.iter().filter(|s: &&crate::operator::mock_api::Seen| s.uri.contains("/httproutes/r/status")).count() == 0;
+                    let mut fresh = route.clone();
+                    fresh["metadata"]["resourceVersion"] = json!("7");
+                    fresh["status"]["parents"] = json!([theirs.clone(), newer.clone()]);
+                    api.respond_with(move |method, uri| {
+                        if uri.contains("/httproutes/r/status") && conflicts {
+                            (409, crate::operator::mock_api::status_error(409, "Conflict"))
+                        } else if method == "GET" && uri.contains("/httproutes/r") {
+                            (200, fresh)
+                        } else {
+                            (200, json!({"apiVersion": "v1", "kind": "Status", "metadata": {}}))
+                        }
+                    }).await
+                } => seen.push(s),
+            }
+        }
+    }
+    let uris: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.uri.as_str()))
+        .collect();
+    for other in [
+        "/gatewayclasses/other",
+        "/gateways/theirs",
+        "/httproutes/their-route",
+    ] {
+        assert!(
+            !uris.iter().any(|(_, u)| u.contains(other)),
+            "another controller's object is left alone: {uris:?}"
+        );
+    }
+    let class = seen
+        .iter()
+        .find(|s| s.uri.contains("/gatewayclasses/tollgate/status"))
+        .expect("class status");
+    assert_eq!(
+        class.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+    assert_eq!(class.body["status"]["conditions"][0]["type"], "Accepted");
+    assert_eq!(class.body["status"]["conditions"][0]["status"], "True");
+    let gateway = seen
+        .iter()
+        .find(|s| s.uri.contains("/gateways/gw/status"))
+        .expect("gateway status");
+    let programmed = gateway.body["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Programmed")
+        .expect("Programmed")
+        .clone();
+    assert_eq!(
+        (programmed["status"].as_str(), programmed["reason"].as_str()),
+        (Some("False"), Some("Pending")),
+        "no proxy acknowledged it yet"
+    );
+    assert_eq!(gateway.body["status"]["listeners"][0]["attachedRoutes"], 1);
+    let patches: Vec<&crate::operator::mock_api::Seen> = seen
+        .iter()
+        .filter(|s| s.uri.contains("/httproutes/r/status"))
+        .collect();
+    assert_eq!(patches.len(), 2, "{uris:?}");
+    assert!(
+        uris.iter()
+            .any(|(m, u)| *m == "GET" && u.contains("/httproutes/r")),
+        "re-read after the 409: {uris:?}"
+    );
+    let first = &patches[0].body;
+    assert_eq!(
+        patches[0].content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    assert_eq!(first["metadata"]["resourceVersion"], "5");
+    let last = &patches[1].body;
+    assert_eq!(
+        last["metadata"]["resourceVersion"], "7",
+        "written against what was re-read"
+    );
+    let parents = last["status"]["parents"].as_array().expect("parents");
+    assert_eq!(parents.len(), 3, "{last}");
+    assert_eq!(parents[0], theirs);
+    assert_eq!(parents[1], newer, "the entry written meanwhile is kept");
+    assert_eq!(
+        parents[2]["controllerName"],
+        "tollgate.dev/gateway-controller"
+    );
+    let resolved = parents[2]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "ResolvedRefs")
+        .expect("ResolvedRefs")
+        .clone();
+    assert_eq!(resolved["reason"], "BackendNotFound");
+    assert_eq!(resolved["observedGeneration"], 2);
+    let events: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.uri.contains("/events"))
+        .map(|s| &s.body)
+        .collect();
+    assert_eq!(events.len(), 1, "{uris:?}");
+    assert_eq!(events[0]["reason"], "BackendNotFound");
+    assert_eq!(events[0]["regarding"]["kind"], "HTTPRoute");
+
+    // The next pass finds everything written: nothing more goes out.
+    let pass = r.pass(true);
+    tokio::time::timeout(Duration::from_secs(20), pass)
+        .await
+        .expect("a quiet pass")
+        .expect("the pass succeeds");
 }

@@ -11,14 +11,17 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::gateway_status;
 use super::metrics::ControllerMetrics;
 use super::programmed::Kind;
 use super::status::{
     EVENT_ACTION_RECONCILE, FIELD_MANAGER, ObjectProblem, Programming, apply_body, desired_status,
     generated_condition, needs_write, transition_events,
 };
+use crate::resources::gateway_api::{Gateway, GatewayClass, HTTPRoute, ParentRef};
 use crate::resources::status::ObjectStatus;
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential};
+use crate::translate::gateway_api::ParentReport;
 
 /// The reporting controller name on Events.
 pub const REPORTING_CONTROLLER: &str = "tollgate.dev/controller";
@@ -87,6 +90,9 @@ pub struct StatusWriter {
     field_manager: String,
     /// Writes put off for the rate since [`Self::take_deferred`] was last called.
     deferred: usize,
+    /// The Gateway API statuses last written per object uid (ours only: an HTTPRoute's own
+    /// `status.parents` entries), for the same reason as `written`.
+    gateway_written: HashMap<String, serde_json::Value>,
 }
 
 /// A token bucket bounding status writes (and their Events): `per_second` on average, `burst`
@@ -157,6 +163,7 @@ impl StatusWriter {
             rate: WriteRate::new(0.0, 1.0),
             field_manager: FIELD_MANAGER.to_owned(),
             deferred: 0,
+            gateway_written: HashMap::new(),
         }
     }
 
@@ -184,12 +191,14 @@ impl StatusWriter {
     /// Forgets what was written (on losing the lead: the next leader starts from the stores).
     pub fn forget(&mut self) {
         self.written.clear();
+        self.gateway_written.clear();
     }
 
     /// Drops what was remembered about objects that no longer exist (`live` holds the uids of
     /// every cached object), so the memory stays bounded by the live objects.
     pub fn retain_live(&mut self, live: &std::collections::HashSet<String>) {
         self.written.retain(|uid, _| live.contains(uid));
+        self.gateway_written.retain(|uid, _| live.contains(uid));
     }
 
     /// Brings `object`'s status in line with its problems and programming; returns whether a
@@ -265,6 +274,208 @@ impl StatusWriter {
         }
         self.written.insert(uid, desired);
         Ok(true)
+    }
+}
+
+/// A Gateway API object whose status this controller writes.
+pub trait GatewayOwned:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug
+{
+    /// Its `status` as JSON (`Value::Null` when none).
+    fn status_json(&self) -> serde_json::Value;
+    /// The API of its kind, in `namespace` when the kind is namespaced.
+    fn api(client: Client, namespace: &str) -> Api<Self>;
+}
+
+macro_rules! gateway_owned {
+    ($t:ty, $client:ident, $ns:ident, $api:expr) => {
+        impl GatewayOwned for $t {
+            fn status_json(&self) -> serde_json::Value {
+                self.status
+                    .as_ref()
+                    .and_then(|s| serde_json::to_value(s).ok())
+                    .unwrap_or(serde_json::Value::Null)
+            }
+            fn api($client: Client, $ns: &str) -> Api<Self> {
+                $api
+            }
+        }
+    };
+}
+gateway_owned!(GatewayClass, client, _ns, Api::all(client));
+gateway_owned!(Gateway, client, ns, Api::namespaced(client, ns));
+gateway_owned!(HTTPRoute, client, ns, Api::namespaced(client, ns));
+
+/// How often an HTTPRoute status write is tried when another writer changed the route between
+/// the read and the write (409).
+const ROUTE_WRITE_ATTEMPTS: usize = 3;
+
+impl StatusWriter {
+    /// The status `previous` was last written or stored as, for transition times.
+    fn gateway_previous<K: GatewayOwned>(&self, object: &K) -> Option<serde_json::Value> {
+        let uid = object.meta().uid.as_ref()?;
+        self.gateway_written
+            .get(uid)
+            .cloned()
+            .or_else(|| Some(object.status_json()).filter(|s| !s.is_null()))
+    }
+
+    /// Brings a GatewayClass's or Gateway's status to `build(previous)` by server-side apply
+    /// (ours alone: their class names this controller); returns whether a write happened.
+    pub async fn sync_gateway_kind<K: GatewayOwned>(
+        &mut self,
+        object: &K,
+        build: impl Fn(Option<&serde_json::Value>) -> serde_json::Value,
+        metrics: &ControllerMetrics,
+    ) -> Result<bool, Error> {
+        let uid = object.uid().ok_or(Error::Metadata("metadata.uid"))?;
+        let previous = self.gateway_previous(object);
+        let desired = build(previous.as_ref());
+        let stored = object.status_json();
+        let bare = gateway_status::without_times(&desired);
+        let current = |s: &serde_json::Value| gateway_status::holds(s, &bare);
+        if current(&stored) || self.gateway_written.get(&uid).is_some_and(current) {
+            return Ok(false);
+        }
+        if !self.rate.try_take(std::time::Instant::now()) {
+            self.deferred += 1;
+            return Ok(false);
+        }
+        let body = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": desired,
+        });
+        let api = K::api(self.client.clone(), &object.namespace().unwrap_or_default());
+        let params = PatchParams::apply(&self.field_manager).force();
+        let result = api
+            .patch_status(&object.name_any(), &params, &Patch::Apply(&body))
+            .await;
+        metrics.status_patched(result.is_ok());
+        result.map_err(|source| self.patch_error::<K>(object, source))?;
+        self.gateway_events(object, previous.as_ref().unwrap_or(&stored), &desired)
+            .await;
+        self.gateway_written.insert(uid, desired);
+        Ok(true)
+    }
+
+    /// Brings our entries of an HTTPRoute's `status.parents` to `reports` (see
+    /// `gateway_status`); the other entries stay. `mine` tells the parents this install
+    /// writes for. Returns whether a write happened.
+    pub async fn sync_route(
+        &mut self,
+        route: &HTTPRoute,
+        reports: &[ParentReport],
+        mine: &(dyn Fn(&ParentRef) -> bool + Sync),
+        now: &str,
+        metrics: &ControllerMetrics,
+    ) -> Result<bool, Error> {
+        let uid = route.uid().ok_or(Error::Metadata("metadata.uid"))?;
+        let parents = |status: &serde_json::Value| -> Vec<serde_json::Value> {
+            status["parents"].as_array().cloned().unwrap_or_default()
+        };
+        let stored = parents(&route.status_json());
+        let previous = self
+            .gateway_written
+            .get(&uid)
+            .and_then(|w| w.as_array().cloned())
+            .unwrap_or_else(|| gateway_status::our_entries(&stored, mine));
+        let desired = gateway_status::route_parents(reports, &previous, now);
+        let bare = gateway_status::without_times(&serde_json::Value::Array(desired.clone()));
+        let same = |entries: Vec<serde_json::Value>| {
+            gateway_status::without_times(&serde_json::Value::Array(entries)) == bare
+        };
+        if same(gateway_status::our_entries(&stored, mine))
+            || self
+                .gateway_written
+                .get(&uid)
+                .and_then(|w| w.as_array().cloned())
+                .is_some_and(same)
+        {
+            return Ok(false);
+        }
+        if !self.rate.try_take(std::time::Instant::now()) {
+            self.deferred += 1;
+            return Ok(false);
+        }
+        let namespace = route
+            .namespace()
+            .ok_or(Error::Metadata("metadata.namespace"))?;
+        let name = route.name_any();
+        let api: Api<HTTPRoute> = Api::namespaced(self.client.clone(), &namespace);
+        let params = PatchParams {
+            field_manager: Some(self.field_manager.clone()),
+            ..PatchParams::default()
+        };
+        let mut version = route.resource_version();
+        let mut others = stored;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let body = serde_json::json!({
+                "metadata": {"resourceVersion": version},
+                "status": {"parents": gateway_status::merged_parents(&others, &desired, mine)},
+            });
+            let result = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+            metrics.status_patched(result.is_ok());
+            match result {
+                Ok(_) => break,
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < ROUTE_WRITE_ATTEMPTS => {
+                    // Another writer (another controller's parent entry) came first: merge
+                    // into what it wrote.
+                    let fresh = api
+                        .get(&name)
+                        .await
+                        .map_err(|source| self.patch_error::<HTTPRoute>(route, source))?;
+                    version = fresh.resource_version();
+                    others = parents(&fresh.status_json());
+                }
+                Err(source) => return Err(self.patch_error::<HTTPRoute>(route, source)),
+            }
+        }
+        let desired = serde_json::Value::Array(desired);
+        self.gateway_events(route, &serde_json::Value::Array(previous), &desired)
+            .await;
+        self.gateway_written.insert(uid, desired);
+        Ok(true)
+    }
+
+    fn patch_error<K: GatewayOwned>(&self, object: &K, source: kube::Error) -> Error {
+        Error::PatchStatus {
+            kind: match K::kind(&()).as_ref() {
+                "GatewayClass" => "GatewayClass",
+                "Gateway" => "Gateway",
+                _ => "HTTPRoute",
+            },
+            namespace: object.namespace().unwrap_or_default(),
+            name: object.name_any(),
+            source,
+        }
+    }
+
+    /// A Warning Event when the object's first failing condition appears or changes reason.
+    async fn gateway_events<K: GatewayOwned>(
+        &self,
+        object: &K,
+        before: &serde_json::Value,
+        after: &serde_json::Value,
+    ) {
+        let Some((reason, message)) = gateway_status::first_failure(after) else {
+            return;
+        };
+        if gateway_status::first_failure(before).is_some_and(|(r, _)| r == reason) {
+            return;
+        }
+        let event = Event {
+            type_: EventType::Warning,
+            reason,
+            note: Some(super::status::event_note(&message)),
+            action: EVENT_ACTION_RECONCILE.to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::warn!(kind = %K::kind(&()), object = %object.name_any(), error = %e, "publishing an Event failed");
+        }
     }
 }
 

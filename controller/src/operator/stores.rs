@@ -12,6 +12,9 @@
 //! - Services and EndpointSlices (those with `kubernetes.io/service-name`), to resolve
 //!   `backend.service {name, port}` to ready endpoint addresses.
 //! - The EndpointSlices of the proxies' headless config Service, to find every proxy replica.
+//! - The Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant), once their CRDs
+//!   are served ([`gateway_api_served`], [`start_gateway_api`]): a cluster without them runs
+//!   everything else, and the kinds are picked up when the CRDs appear.
 //!
 //! With `--namespaces a,b` there is one watcher per kind and namespace (RBAC may then be namespaced
 //! Roles); each feeds its own store, because a re-list of one watcher replaces its whole store.
@@ -36,7 +39,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::metrics::ControllerMetrics;
+use crate::resources::gateway_api::{self, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 use crate::resources::{AuthPlugin, Consumer, GatewayRoute, OAuth2Credential, SECRET_LABEL};
+use crate::translate::gateway_api::GatewayObjects;
 
 /// The label EndpointSlices carry with their Service's name.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -59,6 +64,26 @@ macro_rules! trim_managed_fields {
     )*};
 }
 trim_managed_fields!(Consumer, OAuth2Credential, AuthPlugin, GatewayRoute);
+
+/// kubectl's copy of the whole object, which the Gateway API kinds (thousands of HTTPRoutes)
+/// would otherwise carry twice.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+macro_rules! trim_gateway_kinds {
+    ($($t:ty),*) => {$(
+        impl Trim for $t {
+            /// Keeps the annotations the translation reads (`tollgate.dev/plugins`,
+            /// `tollgate.dev/class`) and the status (HTTPRoute parents of other controllers).
+            fn trim(&mut self) {
+                self.metadata.managed_fields = None;
+                if let Some(annotations) = self.metadata.annotations.as_mut() {
+                    annotations.remove(LAST_APPLIED);
+                }
+            }
+        }
+    )*};
+}
+trim_gateway_kinds!(GatewayClass, Gateway, HTTPRoute, ReferenceGrant);
 
 /// Metadata kept: name, namespace, uid, resourceVersion, generation, and the labels in `keep`.
 fn trim_metadata(meta: &mut ObjectMeta, keep: &[&str]) {
@@ -173,16 +198,19 @@ where
         self.stores.iter().flat_map(Store::state).collect()
     }
 
-    /// A store holding exactly `objects` (reconcile tests).
+    /// A store holding exactly `objects`, ready (reconcile tests).
     #[cfg(test)]
     pub fn fixed(objects: Vec<K>) -> Self
     where
         K::DynamicType: Default,
     {
+        // A complete list, as a watch delivers it: the store is then ready.
         let mut writer = reflector::store::Writer::default();
+        writer.apply_watcher_event(&watcher::Event::Init);
         for object in objects {
-            writer.apply_watcher_event(&watcher::Event::Apply(object));
+            writer.apply_watcher_event(&watcher::Event::InitApply(object));
         }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
         Multi {
             stores: vec![writer.as_reader()],
         }
@@ -212,6 +240,41 @@ pub struct Stores {
     /// Every Namespace, for the labels AuthPlugin `allowedNamespaces` selectors match; none
     /// (and not watched) when the controller is limited to some namespaces.
     pub namespaces: Multi<Namespace>,
+    /// The Gateway API caches, set once its CRDs are served (never, without them).
+    pub gateway: Arc<std::sync::OnceLock<GatewayStores>>,
+}
+
+/// The Gateway API caches.
+pub struct GatewayStores {
+    pub classes: Multi<GatewayClass>,
+    pub gateways: Multi<Gateway>,
+    pub routes: Multi<HTTPRoute>,
+    pub grants: Multi<ReferenceGrant>,
+}
+
+impl GatewayStores {
+    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        self.classes.wait_until_ready().await?;
+        self.gateways.wait_until_ready().await?;
+        self.routes.wait_until_ready().await?;
+        self.grants.wait_until_ready().await
+    }
+
+    /// Whether every store has listed (without waiting).
+    pub fn is_ready(&self) -> bool {
+        use futures::FutureExt as _;
+        matches!(self.wait_until_ready().now_or_never(), Some(Ok(())))
+    }
+
+    /// Every cached object (the pipeline keeps the GatewayClasses of its `--class`).
+    pub fn objects(&self) -> GatewayObjects {
+        GatewayObjects {
+            classes: self.classes.state(),
+            gateways: self.gateways.state(),
+            routes: self.routes.state(),
+            grants: self.grants.state(),
+        }
+    }
 }
 
 impl Stores {
@@ -227,7 +290,20 @@ impl Stores {
         self.services.wait_until_ready().await?;
         self.slices.wait_until_ready().await?;
         self.proxy_slices.wait_until_ready().await?;
-        self.namespaces.wait_until_ready().await
+        self.namespaces.wait_until_ready().await?;
+        if let Some(gateway) = self.gateway.get() {
+            gateway.wait_until_ready().await?;
+        }
+        Ok(())
+    }
+
+    /// The Gateway API objects, once their caches have listed; none before (nothing of theirs
+    /// was served before either, so a late start takes nothing away).
+    pub fn gateway_objects(&self) -> GatewayObjects {
+        match self.gateway.get() {
+            Some(stores) if stores.is_ready() => stores.objects(),
+            _ => GatewayObjects::default(),
+        }
     }
 }
 
@@ -281,6 +357,54 @@ pub fn start(
             Scope::All => cluster_wide(client, &all, &mut w),
             Scope::Namespaces(_) => Multi { stores: Vec::new() },
         },
+        gateway: Arc::new(std::sync::OnceLock::new()),
+    };
+    (stores, w.tasks)
+}
+
+/// The Gateway API resources the controller watches, as served at `gateway.networking.k8s.io/v1`.
+pub const GATEWAY_API_RESOURCES: [&str; 4] = [
+    "gatewayclasses",
+    "gateways",
+    "httproutes",
+    "referencegrants",
+];
+
+/// Whether the API server serves every Gateway API kind the controller reads; `Ok(missing)`
+/// names those it does not (all of them when the group version is unknown).
+pub async fn gateway_api_served(client: &Client) -> Result<Vec<&'static str>, kube::Error> {
+    match client
+        .list_api_group_resources(gateway_api::API_VERSION)
+        .await
+    {
+        Ok(list) => Ok(GATEWAY_API_RESOURCES
+            .into_iter()
+            .filter(|r| !list.resources.iter().any(|served| served.name == *r))
+            .collect()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(GATEWAY_API_RESOURCES.to_vec()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Starts the Gateway API reflectors (GatewayClasses cluster-wide: they are cluster-scoped; the
+/// others in the plan's scope) and returns their stores.
+pub fn start_gateway_api(
+    client: &Client,
+    plan: &WatchPlan,
+    changed: &Arc<Notify>,
+    metrics: &Arc<ControllerMetrics>,
+) -> (GatewayStores, Vec<JoinHandle<()>>) {
+    let mut w = Watching {
+        changed,
+        metrics,
+        tasks: Vec::new(),
+    };
+    let all = watcher::Config::default();
+    let stores = GatewayStores {
+        classes: cluster_wide(client, &all, &mut w),
+        gateways: multi(client, &plan.scope, &all, &mut w),
+        routes: multi(client, &plan.scope, &all, &mut w),
+        grants: multi(client, &plan.scope, &all, &mut w),
     };
     (stores, w.tasks)
 }
@@ -453,6 +577,11 @@ impl WatchHealth {
                 "forbidden (403): RBAC does not let the controller {verb} {} ({}): grant \
                  get, list and watch on it (the chart's RBAC does)",
                 self.resource, s.message
+            ),
+            Some(s) if s.code == 404 && self.resource.ends_with(gateway_api::GROUP) => format!(
+                "not found (404): {} is not served; were the Gateway API CRDs removed? \
+                 (install them from the Gateway API release, standard-install.yaml)",
+                self.resource
             ),
             Some(s) if s.code == 404 => format!(
                 "not found (404): {} is not served; is its CRD installed? \

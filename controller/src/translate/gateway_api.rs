@@ -154,6 +154,8 @@ pub(crate) struct Context<'a> {
     pub namespaces: &'a [Arc<Namespace>],
     /// Every Secret known, labelled or not (a listener names its certificate Secret).
     pub secrets: &'a [Arc<Secret>],
+    /// Which Secrets exist without being given (a cluster's unlabelled ones), for messages.
+    pub secret_access: &'a super::secrets::SecretAccess,
     /// Service endpoints the backend address policy refuses are dropped (and reported).
     pub policy: &'a AddressPolicy,
 }
@@ -262,7 +264,7 @@ pub(crate) fn translate(
                 mut conditions,
                 ok,
                 certificates: served,
-            } = check_listener(listener, &at, &grants, cx.secrets, generation);
+            } = check_listener(listener, &at, &grants, cx, generation);
             if ok {
                 let own: BTreeSet<String> = served.iter().map(|c| c.source.clone()).collect();
                 let mut taken = Vec::new();
@@ -462,7 +464,7 @@ fn check_listener(
     listener: &Listener,
     gateway: &ObjectName,
     grants: &Grants<'_>,
-    secrets: &[Arc<Secret>],
+    cx: &Context<'_>,
     generation: Option<i64>,
 ) -> Checked {
     let http_route = RouteGroupKind {
@@ -510,7 +512,7 @@ fn check_listener(
             }
             Some(tls) => {
                 for r in &tls.certificate_refs {
-                    match listener_certificate(r, gateway, grants, secrets, hostname.as_deref()) {
+                    match listener_certificate(r, gateway, grants, cx, hostname.as_deref()) {
                         Ok(certificate) => certificates.push(certificate),
                         Err(problem) => {
                             resolved.get_or_insert(problem);
@@ -604,7 +606,7 @@ fn listener_certificate(
     r: &crate::resources::gateway_api::ObjectRef,
     gateway: &ObjectName,
     grants: &Grants<'_>,
-    secrets: &[Arc<Secret>],
+    cx: &Context<'_>,
     hostname: Option<&str>,
 ) -> Result<snapshot::ServedCertificate, (&'static str, String)> {
     let group = r.group.as_deref().unwrap_or("");
@@ -634,15 +636,26 @@ fn listener_certificate(
             ),
         ));
     }
-    let secret = secrets.iter().find(|s| {
+    let secret = cx.secrets.iter().find(|s| {
         let at = ObjectName::of(s.as_ref());
         at.namespace == namespace && at.name == r.name
     });
     let Some(secret) = secret else {
-        return Err((
-            gw::INVALID_CERTIFICATE_REF,
-            format!("Secret {namespace}/{} does not exist", r.name),
-        ));
+        let name = &r.name;
+        let message = match cx.secret_access {
+            super::secrets::SecretAccess::LabelledKnowing(unlabelled)
+                if unlabelled.contains(&format!("{namespace}/{name}")) =>
+            {
+                format!(
+                    "Secret {namespace}/{name} exists without the label {label}, which a \
+                     listener's certificate Secret needs in a cluster for now: add it \
+                     (kubectl label secret -n {namespace} {name} {label}=certificate)",
+                    label = crate::resources::SECRET_LABEL
+                )
+            }
+            _ => format!("Secret {namespace}/{name} does not exist"),
+        };
+        return Err((gw::INVALID_CERTIFICATE_REF, message));
     };
     let mut certificate = super::certificates::from_tls_secret(secret)
         .map_err(|message| (gw::INVALID_CERTIFICATE_REF, message))?;

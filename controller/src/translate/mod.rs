@@ -229,6 +229,7 @@ where
             services,
             namespaces: &objects.namespaces,
             secrets: &objects.secrets,
+            secret_access: &objects.secret_access,
             policy,
         },
         &mut certificates,

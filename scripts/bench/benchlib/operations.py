@@ -1,7 +1,7 @@
 """What features cost on the hot path, each against its absence in the same run: the access log
 (on vs off, authenticated route), the HTTPS certificate choice by SNI (new TLS connection per
 request, several certificates vs one), external JWTs (ES256, cached) vs the gateway's own
-`kong_oauth2` tokens, and 5,000 routes (20,000 paths) vs the few routes of the matrix.
+`kong_oauth2` tokens, and 5,000 HTTPRoutes (20,000 rules) vs the few routes of the matrix.
 
 Each compares two standalone gateways on the same manifests, measured in interleaved rounds in
 the same run, so the ratio is meaningful on a shared machine."""
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import tollgate as tg
 from .procs import BenchError, Child, http_status, wait_until, rss_mib
-from .scenarios import Ctx, _round
+from .scenarios import Ctx, _round, wait_for_new_hash
 from .wrk import Target
 
 # SNI certificates besides the one the benchmark asks for.
@@ -309,34 +309,60 @@ PATHS_PER_ROUTE = 4
 
 
 def many_routes_manifest(n: int, upstream_port: int) -> str:
-    """`n` GatewayRoutes of PATHS_PER_ROUTE paths each, protected by the base manifests' `oidc`
-    plugin, one in ten also with a host."""
-    parts = []
+    """A Gateway and `n` HTTPRoutes of PATHS_PER_ROUTE rules each (PathPrefix matches), all
+    guarded by the base manifests' `oidc` plugin through the `tollgate.dev/plugins` annotation and
+    sent to a Service resolved through its EndpointSlice; one route in ten also names a host."""
+    parts = [
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: bench-routes\n"
+        "spec:\n  controllerName: tollgate.dev/gateway-controller\n",
+        f"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n{tg._meta('bench-routes')}spec:\n"
+        "  gatewayClassName: bench-routes\n  listeners:\n  - {name: http, protocol: HTTP, port: 80}\n",
+        f"apiVersion: v1\nkind: Service\n{tg._meta('bench-upstream')}spec:\n"
+        f"  ports: [{{name: http, port: 80, targetPort: {upstream_port}}}]\n",
+        f"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+        f"{tg._meta('bench-upstream-1', {'kubernetes.io/service-name': 'bench-upstream'})}"
+        f"addressType: IPv4\nports: [{{name: http, port: {upstream_port}}}]\n"
+        "endpoints:\n- addresses: [127.0.0.1]\n",
+    ]
     for i in range(n):
-        paths = ", ".join(f"/api-{i}/{p}" for p in ("users", "orders", "items", "health")[:PATHS_PER_ROUTE])
-        host = f"  hosts: [r{i}.routes.bench.test]\n" if i % 10 == 0 else ""
+        rules = "".join(
+            f"  - matches: [{{path: {{type: PathPrefix, value: /api-{i}/{p}}}}}]\n"
+            "    backendRefs: [{name: bench-upstream, port: 80}]\n"
+            for p in ("users", "orders", "items", "health")[:PATHS_PER_ROUTE]
+        )
+        host = f"  hostnames: [r{i}.routes.bench.test]\n" if i % 10 == 0 else ""
+        meta = tg._meta(f"many-{i}").replace("metadata:\n", "metadata:\n  annotations: {tollgate.dev/plugins: oidc}\n", 1)
         parts.append(
-            f"apiVersion: tollgate.dev/v1alpha1\nkind: GatewayRoute\n{tg._meta(f'many-{i}')}spec:\n"
-            f"  paths: [{paths}]\n{host}  plugins: [oidc]\n"
-            f"  backend:\n    url: http://127.0.0.1:{upstream_port}\n"
+            f"apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n{meta}spec:\n"
+            f"  parentRefs: [{{name: bench-routes}}]\n{host}  rules:\n{rules}"
         )
     return tg.docs(*parts)
 
 
 def many_routes(ctx: Ctx, n: int = ROUTES) -> dict:
-    """The authenticated route `/protected` on a gateway that also holds `n` routes
-    (n × PATHS_PER_ROUTE paths) vs the matrix's gateway (its few base routes), interleaved at 64
-    connections. Both gateways run with the same flags."""
+    """The authenticated route `/protected` on a gateway that also holds `n` HTTPRoutes
+    (n × PATHS_PER_ROUTE rules) vs the matrix's gateway (its few base routes), interleaved at 64
+    connections. Both gateways run with the same flags. The HTTPRoutes are written into the big
+    gateway's directory once it serves the base manifests, and the time until it serves them
+    (manifest read, translation, validation, swap) is the load time."""
     if ctx.standalone is None or ctx.manifests is None:
         raise BenchError("needs the standalone gateway of the matrix")
     dir_ = ctx.work / "manifests-routes"
     dir_.mkdir(parents=True, exist_ok=True)
     for name in ("base.yaml", "protected.yaml"):
         shutil.copy2(ctx.manifests / name, dir_ / name)
-    tg.write_atomic(dir_ / "routes.yaml", many_routes_manifest(n, ctx.upstream_port))
+    (dir_ / "routes.yaml").unlink(missing_ok=True)
+    text = many_routes_manifest(n, ctx.upstream_port)
     many = _start(ctx, "tollgate-routes", "rt", [], manifests=dir_, ready_s=300)
     try:
         p = ctx.ports
+        old = tg.config_hash(p["rt_admin"])
+        started = time.monotonic()
+        tg.write_atomic(dir_ / "routes.yaml", text)
+        wait_for_new_hash(p["rt_admin"], old, 300, many)
+        load_s = time.monotonic() - started
+        probe = f"http://127.0.0.1:{p['rt_http']}/api-{n - 1}/users"
+        wait_until("an HTTPRoute guarded (401 without a token)", lambda: _status(probe, {}) == 401, 60, many)
         bearer, _ = tg.fetch_token(p["rt_http"], p["rt_https"], "bench-plain", ctx.secrets["plain"])
         many_target = Target(f"routes-{n}", f"http://127.0.0.1:{p['rt_http']}/protected", headers={"Authorization": f"Bearer {bearer}"})
         wait_until("the big gateway's /protected", lambda: _status(many_target.url, many_target.headers) == 200, 60, many)
@@ -352,7 +378,9 @@ def many_routes(ctx: Ctx, n: int = ROUTES) -> dict:
     return {
         "conns": 64,
         "routes": n,
+        "kind": "HTTPRoute",
         "paths": n * PATHS_PER_ROUTE,
+        "load_s": load_s,
         "many_rps": many_rps,
         "base_rps": base_rps,
         "ratio": many_rps / base_rps if many_rps and base_rps else None,

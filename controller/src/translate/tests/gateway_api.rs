@@ -1008,3 +1008,28 @@ fn a_tls_secret_without_the_label_is_read_when_a_listener_names_it_and_refused_t
         t.problems
     );
 }
+
+#[test]
+fn a_certificate_secret_a_cluster_holds_without_the_label_names_the_fix() {
+    let mut objects = objects(vec![]);
+    objects.gateway.gateways = vec![gateway(
+        "default",
+        json!([{"name": "https", "protocol": "HTTPS", "port": 443,
+                "tls": {"certificateRefs": [{"name": "cert"}]}}]),
+    )];
+    objects.secret_access =
+        crate::translate::secrets::SecretAccess::LabelledKnowing(["default/cert".into()].into());
+    let t = run(&objects);
+    let resolved = listener_condition(&t.gateway_status, "default/gw", "https", gw::RESOLVED_REFS);
+    assert_eq!(
+        (resolved.status, resolved.reason),
+        (false, gw::INVALID_CERTIFICATE_REF)
+    );
+    assert!(
+        resolved
+            .message
+            .contains("kubectl label secret -n default cert tollgate.dev/secret=certificate"),
+        "{}",
+        resolved.message
+    );
+}

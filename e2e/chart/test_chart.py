@@ -37,6 +37,9 @@ WATCH_RULES = [
     # backend.service {name, port}: a named port is resolved through the Service
     (("",), ("services",), ("get", "list", "watch"), ()),
     (("discovery.k8s.io",), ("endpointslices",), ("get", "list", "watch"), ()),
+    # Ingresses of Tollgate's classes, and their status.loadBalancer (a merge patch)
+    (("networking.k8s.io",), ("ingresses",), ("get", "list", "watch"), ()),
+    (("networking.k8s.io",), ("ingresses/status",), ("patch",), ()),
     (("events.k8s.io",), ("events",), ("create", "patch"), ()),
     (("",), ("events",), ("create", "patch"), ()),
     # The Gateway API's namespaced kinds, and the status of Gateways and HTTPRoutes.
@@ -49,10 +52,14 @@ GATEWAY_CLASS_RULES = [
     (("gateway.networking.k8s.io",), ("gatewayclasses",), ("get", "list", "watch"), ()),
     (("gateway.networking.k8s.io",), ("gatewayclasses/status",), ("patch",), ()),
 ]
+# IngressClasses are cluster-scoped: read cluster-wide in both modes.
+INGRESS_CLASS_RULES = [
+    (("networking.k8s.io",), ("ingressclasses",), ("get", "list", "watch"), ()),
+]
 # Namespace labels for AuthPlugin allowedNamespaces selectors: cluster-wide mode only.
 CLUSTER_WIDE_ONLY_RULES = [
     (("",), ("namespaces",), ("get", "list", "watch"), ()),
-] + GATEWAY_CLASS_RULES
+] + INGRESS_CLASS_RULES + GATEWAY_CLASS_RULES
 # Without the Gateway API (gatewayAPI.enabled=false): none of its rules.
 GATEWAY_API_RULES = WATCH_RULES[-2:] + GATEWAY_CLASS_RULES
 GENERATED_SECRETS_RULE = (("",), ("secrets",), ("get", "create", "patch"),
@@ -70,6 +77,8 @@ LEASE_RULES = [
 RELEASE_NS_READ_RULES = [
     (("",), ("secrets",), ("get", "list", "watch"), ()),
     (("discovery.k8s.io",), ("endpointslices",), ("get", "list", "watch"), ()),
+    # The publish Service (--publish-service): the proxy Service.
+    (("",), ("services",), ("get", "list", "watch"), ()),
 ]
 
 
@@ -226,6 +235,23 @@ class DefaultRenderTest(unittest.TestCase):
         proxy = one(self.docs, "Deployment", "tollgate-proxy")["spec"]["template"]["spec"]
         self.assertIn("tollgate-config-token",
                       [v.get("secret", {}).get("secretName") for v in proxy["volumes"]])
+
+    def test_the_ingress_class_is_tollgates_and_ingresses_get_the_proxy_services_address(self):
+        cls = one(self.docs, "IngressClass", "tollgate")
+        self.assertEqual(cls["spec"]["controller"], "tollgate.dev/ingress-controller")
+        self.assertEqual(cls["metadata"]["annotations"], {"tollgate.dev/class": "tollgate"})
+        a = args_map(container(self.docs, "tollgate-controller"))
+        self.assertEqual(a["publish-service"], f"{NS}/tollgate-proxy")
+        one(self.docs, "Service", "tollgate-proxy")
+        default = one(render("--set", "ingressClass.isDefaultClass=true",
+                             "--set", "ingressClass.name=edge"), "IngressClass", "edge")
+        self.assertEqual(default["metadata"]["annotations"],
+                         {"ingressclass.kubernetes.io/is-default-class": "true",
+                          "tollgate.dev/class": "tollgate"})
+        # Another install's class is named after it, and says it is its own.
+        other = one(render("--set", "controller.class=team-b"), "IngressClass", "team-b")
+        self.assertEqual(other["metadata"]["annotations"], {"tollgate.dev/class": "team-b"})
+        self.assertEqual(find(render("--set", "ingressClass.create=false"), "IngressClass"), [])
 
     def test_proxy_listens_on_the_contract_ports_and_reads_the_config_token_file(self):
         c = container(self.docs, "tollgate-proxy")
@@ -393,12 +419,12 @@ class DefaultRenderTest(unittest.TestCase):
 
 
 class VariantRenderTest(unittest.TestCase):
-    def test_namespaced_mode_grants_roles_in_watched_namespaces_and_only_gateway_classes_cluster_wide(self):
+    def test_namespaced_mode_grants_roles_in_watched_namespaces_and_only_class_reads_cluster_wide(self):
         docs = variant("namespaced")
-        self.assertEqual([d["metadata"]["name"] for d in find(docs, "ClusterRole") + find(docs, "ClusterRoleBinding")],
-                         ["tollgate-controller-gatewayclasses"] * 2)
+        self.assertEqual(sorted(d["metadata"]["name"] for d in find(docs, "ClusterRole") + find(docs, "ClusterRoleBinding")),
+                         ["tollgate-controller-gatewayclasses"] * 2 + ["tollgate-controller-ingressclasses"] * 2)
         rules = rbac_check.extract_rules(list(docs), None)
-        self.assertEqual(rule_set(rules["grants"], None), sorted(GATEWAY_CLASS_RULES))
+        self.assertEqual(rule_set(rules["grants"], None), sorted(INGRESS_CLASS_RULES + GATEWAY_CLASS_RULES))
         for ns in ["team-a", "team-b"]:
             with self.subTest(namespace=ns):
                 self.assertEqual(rule_set(rules["grants"], ns), sorted(WATCH_RULES))
@@ -420,7 +446,7 @@ class VariantRenderTest(unittest.TestCase):
         docs = render("--set", "clientSecrets.generate=true", "--set", "watchNamespaces={team-a}")
         rules = rbac_check.extract_rules(list(docs), None)
         self.assertEqual(rule_set(rules["grants"], "team-a"), sorted(WATCH_RULES + [write]))
-        self.assertEqual(rule_set(rules["grants"], None), sorted(GATEWAY_CLASS_RULES))
+        self.assertEqual(rule_set(rules["grants"], None), sorted(INGRESS_CLASS_RULES + GATEWAY_CLASS_RULES))
 
     def test_without_the_gateway_api_no_rule_names_it_and_the_controller_does_not_watch_it(self):
         docs = render("--set", "gatewayAPI.enabled=false")
@@ -430,7 +456,8 @@ class VariantRenderTest(unittest.TestCase):
         self.assertIn("--gateway-api=false", container(docs, "tollgate-controller")["args"])
         self.assertIn("--gateway-api=true", container(render(), "tollgate-controller")["args"])
         docs = render("--set", "gatewayAPI.enabled=false", "--set", "watchNamespaces={team-a}")
-        self.assertEqual(find(docs, "ClusterRole"), [])
+        self.assertEqual([d["metadata"]["name"] for d in find(docs, "ClusterRole")],
+                         ["tollgate-controller-ingressclasses"])
 
     def test_the_gateway_class_is_rendered_only_where_its_crd_is_installed(self):
         self.assertEqual(find(render(), "GatewayClass"), [])

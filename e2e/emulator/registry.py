@@ -101,6 +101,7 @@ BUILTINS = [
     _b("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ["pdb"], status=True),
     _b("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ["netpol"]),
     _b("networking.k8s.io", "v1", "Ingress", "ingresses", True, ["ing"], status=True),
+    _b("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
     _b("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ["hpa"], status=True),
     _b("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
     _b("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),

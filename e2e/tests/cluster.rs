@@ -35,6 +35,8 @@ use tollgate_e2e::workdir::WorkDir;
 mod authorization_code;
 #[path = "cluster/gateway_api.rs"]
 mod gateway_api;
+#[path = "cluster/ingress.rs"]
+mod ingress;
 #[path = "cluster/refresh_tokens.rs"]
 mod refresh_tokens;
 #[path = "cluster/revocation.rs"]

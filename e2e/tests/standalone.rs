@@ -22,6 +22,9 @@ mod gateway_api;
 
 #[path = "standalone/https_listeners.rs"]
 mod https_listeners;
+#[path = "standalone/ingress.rs"]
+mod ingress;
+
 #[path = "standalone/own_jwt.rs"]
 mod own_jwt;
 #[path = "standalone/rate_limit.rs"]

@@ -58,6 +58,13 @@ pub struct RunArgs {
     /// proxy replica, ready or not.
     #[arg(long, env = "TOLLGATE_PROXY_SERVICE")]
     pub proxy_service: NamespacedName,
+    /// The proxies' traffic Service (`namespace/name`) whose address Tollgate's Ingresses get in
+    /// `status.loadBalancer.ingress`: its own `status.loadBalancer.ingress` when it has one, else
+    /// its `spec.externalIPs`, else its cluster IP (Kong Ingress Controller's
+    /// `--publish-service`). Unset: Ingress status is not written. The chart sets it to its
+    /// proxy Service.
+    #[arg(long, env = "TOLLGATE_PUBLISH_SERVICE")]
+    pub publish_service: Option<NamespacedName>,
     /// Secret (`namespace/name`, labelled `tollgate.dev/secret: config-token`) whose key `token`
     /// authenticates config pushes.
     #[arg(long, env = "TOLLGATE_CONFIG_TOKEN_SECRET")]
@@ -636,6 +643,7 @@ fn watch_plan(args: &RunArgs) -> WatchPlan {
         extra_secret_namespaces,
         proxy_namespace: args.proxy_service.namespace.clone(),
         proxy_service: args.proxy_service.name.clone(),
+        publish_service: args.publish_service.clone(),
     }
 }
 
@@ -660,5 +668,6 @@ fn settings(
             .allow(args.backend_allow_cidrs.iter().copied())
             .deny(args.backend_deny_cidrs.iter().copied()),
         generate_client_secrets: args.generate_client_secrets,
+        publish_service: args.publish_service.clone(),
     }
 }

@@ -74,6 +74,7 @@ fn inputs(with_client_secret: bool) -> Inputs {
             issuers: Default::default(),
             proxy_replicas: 1,
             gateway: Default::default(),
+            ingress: Default::default(),
         },
         services: vec![],
         slices: vec![],

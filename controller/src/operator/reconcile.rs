@@ -59,6 +59,9 @@ pub struct Settings {
     pub config_tls: Option<ConfigTls>,
     /// Write generated client secrets (`--generate-client-secrets`).
     pub generate_client_secrets: bool,
+    /// The Service whose addresses Ingresses get (`--publish-service`); `None`: Ingress status
+    /// is not written.
+    pub publish_service: Option<NamespacedName>,
 }
 
 /// The config channel's certificate: its Secret, the name it is checked for, and the client
@@ -120,6 +123,8 @@ pub struct Pipeline {
     token_missing_logged: bool,
     /// Set when status writes were put off for the write rate: when to pass again.
     status_retry: Option<Duration>,
+    /// Whether the missing publish Service was logged (once while it stays missing).
+    publish_missing_logged: bool,
     /// The external issuers' keys, and what wakes their fetch task.
     jwks: Arc<JwksCache>,
     jwks_wake: Arc<Notify>,
@@ -158,6 +163,7 @@ impl Pipeline {
             was_leader: false,
             token_missing_logged: false,
             status_retry: None,
+            publish_missing_logged: false,
             jwks: JwksCache::new(),
             jwks_wake: Arc::new(Notify::new()),
             secret_refusals: std::collections::HashMap::new(),
@@ -290,6 +296,13 @@ impl Pipeline {
                 proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())
                     .len(),
                 gateway,
+                // The IngressClass says which install serves an Ingress: its `tollgate.dev/class`
+                // annotation (none: the default install's).
+                ingress: crate::translate::ingress::IngressObjects {
+                    classes: of_class(self.stores.ingress_classes.state(), class),
+                    ingresses: self.stores.ingresses.state(),
+                    services: self.stores.services.state(),
+                },
             },
             services: self.stores.services.state(),
             slices: self.stores.slices.state(),
@@ -514,6 +527,7 @@ impl Pipeline {
         failures += self.sync_all(&objects.plugins, &ctx).await;
         failures += self.sync_all(&objects.routes, &ctx).await;
         failures += self.sync_gateway_api(objects, &ctx).await;
+        failures += self.sync_ingresses(objects, plan).await;
         let gateway = &objects.gateway;
         let live: std::collections::HashSet<String> =
             (objects.consumers.iter().map(|o| o.metadata.uid.clone()))
@@ -523,6 +537,13 @@ impl Pipeline {
                 .chain(gateway.classes.iter().map(|o| o.metadata.uid.clone()))
                 .chain(gateway.gateways.iter().map(|o| o.metadata.uid.clone()))
                 .chain(gateway.routes.iter().map(|o| o.metadata.uid.clone()))
+                .chain(
+                    objects
+                        .ingress
+                        .ingresses
+                        .iter()
+                        .map(|o| o.metadata.uid.clone()),
+                )
                 .flatten()
                 .collect();
         self.writer.retain_live(&live);
@@ -645,6 +666,59 @@ impl Pipeline {
             if let Err(e) = self
                 .writer
                 .sync_route(route.as_ref(), &reports, &mine, &ctx.now, &self.metrics)
+                .await
+            {
+                tracing::warn!(error = %e, "status write failed");
+                failures += 1;
+            }
+        }
+        failures
+    }
+
+    /// The Ingresses of Tollgate's classes: `status.loadBalancer` from the publish Service (when
+    /// set and found), and an Event per problem.
+    async fn sync_ingresses(&mut self, objects: &Objects, plan: &Plan) -> usize {
+        let publish = self.stores.publish_service.state();
+        let addresses = match (&self.settings.publish_service, publish.first()) {
+            (Some(_), Some(service)) => Some(super::status_writer::published_addresses(service)),
+            (Some(at), None) => {
+                if !self.publish_missing_logged {
+                    tracing::warn!(service = %at, "the publish Service does not exist; Ingress status.loadBalancer is not written");
+                    self.publish_missing_logged = true;
+                }
+                None
+            }
+            (None, _) => None,
+        };
+        if !publish.is_empty() {
+            self.publish_missing_logged = false;
+        }
+        let mut failures = 0;
+        for ingress in &objects.ingress.ingresses {
+            if ingress.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let ns = ingress.namespace().unwrap_or_default();
+            let name = ingress.name_any();
+            if !plan
+                .translation
+                .ingress
+                .ours
+                .contains(&format!("{ns}/{name}"))
+            {
+                continue;
+            }
+            let problems: Vec<&crate::translate::Problem> = plan
+                .translation
+                .problems
+                .iter()
+                .filter(|p| {
+                    p.kind == crate::translate::Kind::Ingress && p.namespace == ns && p.name == name
+                })
+                .collect();
+            if let Err(e) = self
+                .writer
+                .sync_ingress(ingress, addresses.as_deref(), &problems, &self.metrics)
                 .await
             {
                 tracing::warn!(error = %e, "status write failed");

@@ -135,6 +135,9 @@ fn stores(fixtures: &BTreeMap<&str, Value>) -> Stores {
         slices: Multi::fixed(vec![]),
         proxy_slices: Multi::fixed(vec![]),
         namespaces: Multi::fixed(vec![]),
+        ingresses: Multi::fixed(vec![]),
+        ingress_classes: Multi::fixed(vec![]),
+        publish_service: Multi::fixed(vec![]),
         gateway: Arc::new(std::sync::OnceLock::new()),
     }
 }
@@ -157,6 +160,7 @@ fn reconciler(stores: Stores, client: kube::Client) -> Pipeline {
         config_tls: None,
         backend_policy: AddressPolicy::cluster(),
         generate_client_secrets: true,
+        publish_service: Some(at("tollgate/proxy")),
     };
     Pipeline::new(
         settings,
@@ -423,6 +427,170 @@ async fn a_named_secret_that_exists_without_the_label_is_secret_not_labelled_wit
         "True",
         "a labelled Secret is read as before"
     );
+}
+
+/// An Ingress of ours with a plugin, one naming a missing plugin, one of another controller's
+/// class, one of another Tollgate install's class; the publish Service `tollgate/proxy`.
+fn with_ingresses(mut stores: Stores, publish: Value) -> Stores {
+    let ingress =
+        |name: &str, class: &str, plugins: &str| -> k8s_openapi::api::networking::v1::Ingress {
+            serde_json::from_value(json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": name, "namespace": NS, "uid": format!("uid-{name}"),
+                             "annotations": {"tollgate.dev/plugins": plugins}},
+                "spec": {"ingressClassName": class, "rules": [{"http": {"paths": [
+                    {"path": format!("/{name}"), "pathType": "Prefix",
+                     "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+            }))
+            .expect("ingress")
+        };
+    stores.ingresses = Multi::fixed(vec![
+        ingress("served", "tollgate", "oauth2"),
+        ingress("guarded", "tollgate", "nope"),
+        ingress("theirs", "nginx", "oauth2"),
+        ingress("team-b", "team-b", "oauth2"),
+    ]);
+    stores.ingress_classes = Multi::fixed(vec![
+        serde_json::from_value(json!({"metadata": {"name": "tollgate"},
+            "spec": {"controller": "tollgate.dev/ingress-controller"}}))
+        .expect("class"),
+        // Another install's class (its `tollgate.dev/class`): not this controller's.
+        serde_json::from_value(json!({"metadata": {"name": "team-b",
+                "annotations": {"tollgate.dev/class": "team-b"}},
+            "spec": {"controller": "tollgate.dev/ingress-controller"}}))
+        .expect("class"),
+    ]);
+    let mut service: k8s_openapi::api::core::v1::Service =
+        serde_json::from_value(publish).expect("service");
+    crate::operator::stores::Trim::trim(&mut service);
+    stores.publish_service = Multi::fixed(vec![service]);
+    stores
+}
+
+/// Drives one leader pass; the requests about Ingresses (merge patches of their status, Events
+/// regarding them), by Ingress name.
+async fn ingress_pass(
+    reconciler: &mut Pipeline,
+    api: &mut MockApi,
+    fixtures: &BTreeMap<&str, Value>,
+) -> (BTreeMap<String, Value>, Vec<(String, String)>) {
+    let (mut patches, mut events) = (BTreeMap::new(), Vec::new());
+    let pass = reconciler.pass(true);
+    tokio::pin!(pass);
+    let deadline = tokio::time::sleep(Duration::from_secs(20));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            result = &mut pass => {
+                result.expect("the pass succeeds");
+                return (patches, events);
+            }
+            () = &mut deadline => panic!("the pass did not finish"),
+            seen = api.answer_with(|method, uri| {
+                if uri.contains("/ingresses/") {
+                    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                           "metadata": {"name": "x", "namespace": NS}})
+                } else {
+                    reply(method, uri, fixtures)
+                }
+            }) => {
+                if seen.uri.contains("/events") {
+                    if seen.body["regarding"]["kind"] == "Ingress" {
+                        let name = seen.body["regarding"]["name"].as_str().unwrap_or_default();
+                        let reason = seen.body["reason"].as_str().unwrap_or_default();
+                        events.push((name.to_owned(), reason.to_owned()));
+                    }
+                } else if seen.uri.contains("/ingresses/") {
+                    assert_eq!(seen.method, "PATCH", "{}", seen.uri);
+                    assert!(seen.uri.contains("/status?"), "{}", seen.uri);
+                    assert_eq!(seen.content_type.as_deref(), Some("application/merge-patch+json"));
+                    let name = seen.uri.split("/status").next().and_then(|p| p.rsplit('/').next()).unwrap_or_default();
+                    patches.insert(name.to_owned(), seen.body);
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn ingresses_of_our_class_get_the_publish_services_address_and_an_event_per_problem() {
+    let fixtures = fixtures();
+    let service = |status: Value| {
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "proxy", "namespace": "tollgate"},
+               "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]},
+               "status": status})
+    };
+    let (client, mut api) = mock_client();
+    let mut r = reconciler(
+        with_ingresses(stores(&fixtures), service(json!({}))),
+        client,
+    );
+    let (patches, mut events) = ingress_pass(&mut r, &mut api, &fixtures).await;
+    events.sort();
+    // The cluster IP, for both Ingresses of ours (served or not); none for another class's, nor
+    // for another install's.
+    let want = json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.96.0.10"}]}}});
+    assert_eq!(patches.keys().collect::<Vec<_>>(), ["guarded", "served"]);
+    assert!(patches.values().all(|p| *p == want), "{patches:?}");
+    // An Event per problem: the missing plugin, and (no Service `web` in the stores) the
+    // unknown backend of the other.
+    assert_eq!(
+        events,
+        [
+            ("guarded".to_owned(), "PluginNotFound".to_owned()),
+            ("served".to_owned(), "ServiceNotFound".to_owned())
+        ]
+    );
+
+    // Written only on change: the same pass again writes and tells nothing.
+    let (patches, events) = ingress_pass(&mut r, &mut api, &fixtures).await;
+    assert!(
+        patches.is_empty() && events.is_empty(),
+        "{patches:?} {events:?}"
+    );
+
+    // A load balancer's address takes over from the cluster IP.
+    let (client, mut api) = mock_client();
+    let balanced = service(json!({"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}));
+    let mut r = reconciler(with_ingresses(stores(&fixtures), balanced), client);
+    let (patches, _) = ingress_pass(&mut r, &mut api, &fixtures).await;
+    assert_eq!(
+        patches["served"],
+        json!({"status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}})
+    );
+}
+
+#[test]
+fn published_addresses_prefer_the_load_balancer_then_external_ips_then_the_cluster_ip() {
+    use crate::operator::status_writer::published_addresses;
+    let service = |spec: Value, status: Value| -> k8s_openapi::api::core::v1::Service {
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": spec, "status": status}))
+            .expect("service")
+    };
+    let ips = |s: &k8s_openapi::api::core::v1::Service| -> Vec<String> {
+        published_addresses(s)
+            .into_iter()
+            .map(|a| a.ip.or(a.hostname).unwrap_or_default())
+            .collect()
+    };
+    let spec = json!({"clusterIP": "10.0.0.1", "externalIPs": ["192.0.2.1", "192.0.2.2"]});
+    assert_eq!(
+        ips(&service(
+            spec.clone(),
+            json!({"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}})
+        )),
+        ["198.51.100.7"]
+    );
+    assert_eq!(
+        ips(&service(spec, json!({"loadBalancer": {}}))),
+        ["192.0.2.1", "192.0.2.2"]
+    );
+    assert_eq!(
+        ips(&service(json!({"clusterIP": "10.0.0.1"}), json!({}))),
+        ["10.0.0.1"]
+    );
+    assert!(ips(&service(json!({"clusterIP": "None"}), json!({}))).is_empty());
 }
 
 /// Stores with the Gateway API kinds set (as once their CRDs are served).

@@ -2,9 +2,10 @@
 //! (events.k8s.io/v1 through kube-runtime's `Recorder`), only when something other than a
 //! timestamp changed. Only the leader calls this.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -93,6 +94,11 @@ pub struct StatusWriter {
     /// The Gateway API statuses last written per object uid (ours only: an HTTPRoute's own
     /// `status.parents` entries), for the same reason as `written`.
     gateway_written: HashMap<String, serde_json::Value>,
+    /// The `status.loadBalancer.ingress` last written per Ingress uid.
+    written_ingresses: HashMap<String, Vec<IngressLoadBalancerIngress>>,
+    /// The problems (`reason: message`) an Event was published for, per Ingress uid, while
+    /// they last.
+    ingress_events: HashMap<String, BTreeSet<String>>,
 }
 
 /// A token bucket bounding status writes (and their Events): `per_second` on average, `burst`
@@ -164,6 +170,8 @@ impl StatusWriter {
             field_manager: FIELD_MANAGER.to_owned(),
             deferred: 0,
             gateway_written: HashMap::new(),
+            written_ingresses: HashMap::new(),
+            ingress_events: HashMap::new(),
         }
     }
 
@@ -192,6 +200,8 @@ impl StatusWriter {
     pub fn forget(&mut self) {
         self.written.clear();
         self.gateway_written.clear();
+        self.written_ingresses.clear();
+        self.ingress_events.clear();
     }
 
     /// Drops what was remembered about objects that no longer exist (`live` holds the uids of
@@ -199,6 +209,8 @@ impl StatusWriter {
     pub fn retain_live(&mut self, live: &std::collections::HashSet<String>) {
         self.written.retain(|uid, _| live.contains(uid));
         self.gateway_written.retain(|uid, _| live.contains(uid));
+        self.written_ingresses.retain(|uid, _| live.contains(uid));
+        self.ingress_events.retain(|uid, _| live.contains(uid));
     }
 
     /// Brings `object`'s status in line with its problems and programming; returns whether a
@@ -476,6 +488,140 @@ impl StatusWriter {
         if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
             tracing::warn!(kind = %K::kind(&()), object = %object.name_any(), error = %e, "publishing an Event failed");
         }
+    }
+}
+
+/// The addresses Ingresses get from the publish Service: its load balancer's
+/// (`status.loadBalancer.ingress`), else its `spec.externalIPs`, else its cluster IP (none for
+/// a headless Service), as the Kong Ingress Controller's `--publish-service` does.
+pub fn published_addresses(service: &Service) -> Vec<IngressLoadBalancerIngress> {
+    let balanced = service
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .filter(|i| !i.is_empty());
+    if let Some(balanced) = balanced {
+        return balanced
+            .iter()
+            .map(|i| IngressLoadBalancerIngress {
+                hostname: i.hostname.clone(),
+                ip: i.ip.clone(),
+                ports: None,
+            })
+            .collect();
+    }
+    let spec = service.spec.as_ref();
+    let ip = |ip: &str| IngressLoadBalancerIngress {
+        ip: Some(ip.to_owned()),
+        ..IngressLoadBalancerIngress::default()
+    };
+    if let Some(external) = spec
+        .and_then(|s| s.external_ips.as_ref())
+        .filter(|ips| !ips.is_empty())
+    {
+        return external.iter().map(|a| ip(a)).collect();
+    }
+    spec.and_then(|s| s.cluster_ip.as_deref())
+        .filter(|a| !a.is_empty() && *a != "None")
+        .map(|a| vec![ip(a)])
+        .unwrap_or_default()
+}
+
+/// An Ingress's current `status.loadBalancer.ingress` (none: empty).
+fn current_addresses(ingress: &Ingress) -> &[IngressLoadBalancerIngress] {
+    ingress
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_deref())
+        .unwrap_or_default()
+}
+
+impl StatusWriter {
+    /// Brings an Ingress of Tollgate's classes in line: `status.loadBalancer.ingress` set to
+    /// `addresses` when given and different (a JSON merge patch of `/status`), and a Warning
+    /// Event for each problem not yet told while it lasts (Ingresses have no conditions).
+    /// Bounded by the same write rate as the other statuses. Returns whether the status was
+    /// written.
+    pub async fn sync_ingress(
+        &mut self,
+        ingress: &Ingress,
+        addresses: Option<&[IngressLoadBalancerIngress]>,
+        problems: &[&crate::translate::Problem],
+        metrics: &ControllerMetrics,
+    ) -> Result<bool, Error> {
+        let uid = ingress.uid().ok_or(Error::Metadata("metadata.uid"))?;
+        let namespace = ingress
+            .namespace()
+            .ok_or(Error::Metadata("metadata.namespace"))?;
+        let name = ingress.name_any();
+        let told: BTreeSet<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.reason, p.message))
+            .collect();
+        let before = self.ingress_events.get(&uid).cloned().unwrap_or_default();
+        let mut kept: BTreeSet<String> = before.intersection(&told).cloned().collect();
+        for problem in problems {
+            let key = format!("{}: {}", problem.reason, problem.message);
+            if kept.contains(&key) {
+                continue;
+            }
+            if !self.rate.try_take(std::time::Instant::now()) {
+                self.deferred += 1;
+                continue;
+            }
+            let ev = Event {
+                type_: EventType::Warning,
+                reason: problem.reason.to_owned(),
+                note: Some(problem.message.clone()),
+                action: EVENT_ACTION_RECONCILE.to_owned(),
+                secondary: None,
+            };
+            match self.recorder.publish(&ev, &ingress.object_ref(&())).await {
+                Ok(()) => {
+                    kept.insert(key);
+                }
+                Err(e) => {
+                    tracing::warn!(kind = "Ingress", object = %format!("{namespace}/{name}"), error = %e, "publishing an Event failed");
+                }
+            }
+        }
+        if kept.is_empty() {
+            self.ingress_events.remove(&uid);
+        } else {
+            self.ingress_events.insert(uid.clone(), kept);
+        }
+
+        let Some(addresses) = addresses else {
+            return Ok(false);
+        };
+        let stored = current_addresses(ingress);
+        let written = self.written_ingresses.get(&uid);
+        if stored == addresses || written.is_some_and(|w| w.as_slice() == addresses) {
+            return Ok(false);
+        }
+        if !self.rate.try_take(std::time::Instant::now()) {
+            self.deferred += 1;
+            return Ok(false);
+        }
+        let body = serde_json::json!({"status": {"loadBalancer": {"ingress": addresses}}});
+        let api: Api<Ingress> = Api::namespaced(self.client.clone(), &namespace);
+        let params = PatchParams {
+            field_manager: Some(self.field_manager.clone()),
+            ..PatchParams::default()
+        };
+        let result = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+        metrics.status_patched(result.is_ok());
+        result.map_err(|source| Error::PatchStatus {
+            kind: "Ingress",
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        })?;
+        tracing::debug!(kind = "Ingress", object = %format!("{namespace}/{name}"), "status.loadBalancer written");
+        self.written_ingresses.insert(uid, addresses.to_vec());
+        Ok(true)
     }
 }
 

@@ -12,6 +12,10 @@
 //! - Services and EndpointSlices (those with `kubernetes.io/service-name`), to resolve
 //!   `backend.service {name, port}` to ready endpoint addresses.
 //! - The EndpointSlices of the proxies' headless config Service, to find every proxy replica.
+//! - Ingresses, and IngressClasses (cluster-scoped: always one cluster-wide watch), whose
+//!   `spec.controller` decides which Ingresses are Tollgate's.
+//! - The publish Service (`--publish-service`), alone (a field selector on its name), whose
+//!   addresses Tollgate's Ingresses get in `status.loadBalancer`.
 //! - The Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant), once their CRDs
 //!   are served ([`gateway_api_served`], [`start_gateway_api`]): a cluster without them runs
 //!   everything else, and the kinds are picked up when the CRDs appear.
@@ -27,8 +31,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Namespace, Secret, Service, ServicePort, ServiceSpec, ServiceStatus,
+};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
@@ -63,10 +70,27 @@ macro_rules! trim_managed_fields {
         }
     )*};
 }
-trim_managed_fields!(Consumer, OAuth2Credential, AuthPlugin, GatewayRoute);
+trim_managed_fields!(
+    Consumer,
+    OAuth2Credential,
+    AuthPlugin,
+    GatewayRoute,
+    IngressClass
+);
 
-/// kubectl's copy of the whole object, which the Gateway API kinds (thousands of HTTPRoutes)
-/// would otherwise carry twice.
+impl Trim for Ingress {
+    /// Annotations are read (`tollgate.dev/plugins`, the class annotations); `kubectl`'s copy
+    /// of the whole object is not.
+    fn trim(&mut self) {
+        self.metadata.managed_fields = None;
+        if let Some(annotations) = self.metadata.annotations.as_mut() {
+            annotations.remove(LAST_APPLIED);
+        }
+    }
+}
+
+/// kubectl's copy of the whole object, which the Gateway API kinds (thousands of HTTPRoutes) and
+/// Ingresses would otherwise carry twice.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 macro_rules! trim_gateway_kinds {
@@ -135,10 +159,19 @@ impl Trim for PartialObjectMeta<Secret> {
 
 impl Trim for Service {
     /// Only the ports (name, port, target port, protocol), the type and an `ExternalName`
-    /// Service's name: a backend names a Service port.
+    /// Service's name: a backend names a Service port; and the addresses (load balancer,
+    /// external IPs, cluster IP) the publish Service gives Ingresses.
     fn trim(&mut self) {
         trim_metadata(&mut self.metadata, &[]);
-        self.status = None;
+        self.status = self.status.take().and_then(|status| {
+            status
+                .load_balancer
+                .filter(|lb| lb.ingress.as_ref().is_some_and(|i| !i.is_empty()))
+                .map(|lb| ServiceStatus {
+                    load_balancer: Some(lb),
+                    ..ServiceStatus::default()
+                })
+        });
         self.spec = self.spec.take().map(|spec| ServiceSpec {
             ports: spec.ports.map(|ports| {
                 ports
@@ -154,6 +187,8 @@ impl Trim for Service {
             }),
             type_: spec.type_,
             external_name: spec.external_name,
+            cluster_ip: spec.cluster_ip,
+            external_ips: spec.external_ips,
             ..ServiceSpec::default()
         });
     }
@@ -240,6 +275,10 @@ pub struct Stores {
     /// Every Namespace, for the labels AuthPlugin `allowedNamespaces` selectors match; none
     /// (and not watched) when the controller is limited to some namespaces.
     pub namespaces: Multi<Namespace>,
+    pub ingresses: Multi<Ingress>,
+    pub ingress_classes: Multi<IngressClass>,
+    /// The publish Service alone; none (and not watched) without `--publish-service`.
+    pub publish_service: Multi<Service>,
     /// The Gateway API caches, set once its CRDs are served (never, without them).
     pub gateway: Arc<std::sync::OnceLock<GatewayStores>>,
 }
@@ -291,6 +330,9 @@ impl Stores {
         self.slices.wait_until_ready().await?;
         self.proxy_slices.wait_until_ready().await?;
         self.namespaces.wait_until_ready().await?;
+        self.ingresses.wait_until_ready().await?;
+        self.ingress_classes.wait_until_ready().await?;
+        self.publish_service.wait_until_ready().await?;
         if let Some(gateway) = self.gateway.get() {
             gateway.wait_until_ready().await?;
         }
@@ -317,6 +359,8 @@ pub struct WatchPlan {
     /// The proxies' headless config Service.
     pub proxy_namespace: String,
     pub proxy_service: String,
+    /// The Service whose addresses Ingresses get in `status.loadBalancer` (`--publish-service`).
+    pub publish_service: Option<super::plan::NamespacedName>,
 }
 
 /// Starts every reflector; the tasks run until aborted.
@@ -356,6 +400,17 @@ pub fn start(
         namespaces: match plan.scope {
             Scope::All => cluster_wide(client, &all, &mut w),
             Scope::Namespaces(_) => Multi { stores: Vec::new() },
+        },
+        ingresses: multi(client, &plan.scope, &all, &mut w),
+        ingress_classes: cluster_wide(client, &all, &mut w),
+        publish_service: match &plan.publish_service {
+            Some(at) => multi(
+                client,
+                &Scope::Namespaces(BTreeSet::from([at.namespace.clone()])),
+                &watcher::Config::default().fields(&format!("metadata.name={}", at.name)),
+                &mut w,
+            ),
+            None => Multi { stores: Vec::new() },
         },
         gateway: Arc::new(std::sync::OnceLock::new()),
     };
@@ -439,17 +494,23 @@ where
         "" => K::plural(&dt).to_string(),
         group => format!("{}.{group}", K::plural(&dt)),
     };
+    // A watch of one object (the publish Service) is told apart from the kind's other watch.
+    let only = config
+        .field_selector
+        .as_ref()
+        .map(|f| format!(" ({f})"))
+        .unwrap_or_default();
     let apis: Vec<(Api<K>, String)> = match scope {
         Scope::All => vec![(
             Api::all(client.clone()),
-            format!("{resource} in all namespaces"),
+            format!("{resource} in all namespaces{only}"),
         )],
         Scope::Namespaces(namespaces) => namespaces
             .iter()
             .map(|ns| {
                 (
                     Api::namespaced(client.clone(), ns),
-                    format!("{resource} in namespace {ns}"),
+                    format!("{resource} in namespace {ns}{only}"),
                 )
             })
             .collect(),

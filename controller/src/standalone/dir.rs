@@ -193,7 +193,11 @@ impl ManifestDir {
                 Manifest::Gateway(o) => objects.gateway.gateways.push(Arc::clone(o)),
                 Manifest::HTTPRoute(o) => objects.gateway.routes.push(Arc::clone(o)),
                 Manifest::ReferenceGrant(o) => objects.gateway.grants.push(Arc::clone(o)),
-                Manifest::Service(_) | Manifest::EndpointSlice(_) => {}
+                Manifest::Ingress(o) => objects.ingress.ingresses.push(Arc::clone(o)),
+                Manifest::IngressClass(o) => objects.ingress.classes.push(Arc::clone(o)),
+                // Ingress backends may name a Service port by name.
+                Manifest::Service(o) => objects.ingress.services.push(Arc::clone(o)),
+                Manifest::EndpointSlice(_) => {}
             }
         }
         objects

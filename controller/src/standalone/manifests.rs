@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::ObjectMeta;
 use serde::Deserialize;
 use serde::de::value::{
@@ -53,6 +54,9 @@ pub enum Manifest {
     /// Services and EndpointSlices, where backendRefs and `backend.service` resolve.
     Service(Arc<Service>),
     EndpointSlice(Arc<EndpointSlice>),
+    /// `networking.k8s.io/v1` Ingresses and IngressClasses.
+    Ingress(Arc<Ingress>),
+    IngressClass(Arc<IngressClass>),
 }
 
 impl std::fmt::Debug for Manifest {
@@ -70,6 +74,8 @@ impl std::fmt::Debug for Manifest {
             Self::ReferenceGrant(o) => o.fmt(f),
             Self::Service(o) => o.fmt(f),
             Self::EndpointSlice(o) => o.fmt(f),
+            Self::Ingress(o) => o.fmt(f),
+            Self::IngressClass(o) => o.fmt(f),
         }
     }
 }
@@ -89,6 +95,8 @@ impl Manifest {
             Self::ReferenceGrant(_) => "ReferenceGrant",
             Self::Service(_) => "Service",
             Self::EndpointSlice(_) => "EndpointSlice",
+            Self::Ingress(_) => "Ingress",
+            Self::IngressClass(_) => "IngressClass",
         }
     }
 
@@ -107,6 +115,8 @@ impl Manifest {
             Self::ReferenceGrant(o) => &o.metadata,
             Self::Service(o) => &o.metadata,
             Self::EndpointSlice(o) => &o.metadata,
+            Self::Ingress(o) => &o.metadata,
+            Self::IngressClass(o) => &o.metadata,
         };
         (meta.namespace.as_deref(), meta.name.as_deref())
     }
@@ -584,6 +594,16 @@ impl Reader<'_> {
             ("discovery.k8s.io/v1", "EndpointSlice") => Manifest::EndpointSlice(Arc::new(
                 self.named_foreign("EndpointSlice", MapAccessDeserializer::new(map))?,
             )),
+            ("networking.k8s.io/v1", "Ingress") => Manifest::Ingress(Arc::new(
+                self.named_foreign("Ingress", MapAccessDeserializer::new(map))?,
+            )),
+            ("networking.k8s.io/v1", "IngressClass") => {
+                let mut class: IngressClass =
+                    self.named_foreign("IngressClass", MapAccessDeserializer::new(map))?;
+                // Cluster-scoped.
+                class.metadata.namespace = None;
+                Manifest::IngressClass(Arc::new(class))
+            }
             _ => {
                 tracing::debug!(%api_version, %kind, line = self.first_line, "ignoring a manifest of another kind");
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}

@@ -397,4 +397,47 @@ spec:
             Some(vec!["127.0.0.1:8080".to_owned()])
         );
     }
+
+    #[test]
+    fn the_ingress_example_is_served_without_problems() {
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ingress");
+        let mut dir = ManifestDir::new(&examples);
+        dir.scan().expect("scan");
+        let mut reconciler = DirReconciler::new(keys());
+        let outcome = reconciler.reconcile(&dir);
+        assert!(
+            outcome.new_problems.is_empty(),
+            "{:?}",
+            outcome.new_problems
+        );
+        let snapshot = outcome.snapshot.expect("snapshot");
+        let routes: Vec<(&str, &[String], &[String])> = snapshot
+            .routes
+            .iter()
+            .map(|r| (r.id.as_str(), r.paths.as_slice(), r.plugins.as_slice()))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                (
+                    "ingress/default/auth/0/0",
+                    &["/auth".to_owned()][..],
+                    &["default/oauth2".to_owned()][..]
+                ),
+                (
+                    "ingress/default/httpbin/0/0",
+                    &["/".to_owned()][..],
+                    &["default/oidc".to_owned()][..]
+                ),
+            ]
+        );
+        // The port named `http` of the Service `httpbin`, through its EndpointSlice.
+        assert_eq!(
+            snapshot.routes[1].backends[0]
+                .backend
+                .as_ref()
+                .map(|b| b.endpoints.clone()),
+            Some(vec!["127.0.0.1:8080".to_owned()])
+        );
+    }
 }

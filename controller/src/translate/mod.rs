@@ -27,6 +27,7 @@ pub mod gateway_api;
 pub mod hash_pool;
 pub mod hasher;
 mod index;
+pub mod ingress;
 pub mod keys;
 pub mod object;
 mod plugins;
@@ -85,6 +86,8 @@ pub struct ObjectsOf<C = Consumer, K = OAuth2Credential> {
     pub proxy_replicas: usize,
     /// The Gateway API objects (GatewayClass, Gateway, HTTPRoute, ReferenceGrant).
     pub gateway: gateway_api::GatewayObjects,
+    /// Ingresses and IngressClasses (and the Services whose port names they use).
+    pub ingress: ingress::IngressObjects,
 }
 
 /// The objects of the operator's caches.
@@ -106,6 +109,7 @@ impl<C, K> Default for ObjectsOf<C, K> {
             issuers: BTreeMap::new(),
             proxy_replicas: 0,
             gateway: gateway_api::GatewayObjects::default(),
+            ingress: ingress::IngressObjects::default(),
         }
     }
 }
@@ -122,6 +126,7 @@ impl<C, K> std::fmt::Debug for ObjectsOf<C, K> {
             .field("issuers", &self.issuers.len())
             .field("proxy_replicas", &self.proxy_replicas)
             .field("gateway", &self.gateway)
+            .field("ingress", &self.ingress)
             .finish()
     }
 }
@@ -150,6 +155,8 @@ pub struct Translation {
     pub refused_endpoints: Vec<RefusedEndpoint>,
     /// The status of the Gateway API objects Tollgate serves.
     pub gateway_status: gateway_api::GatewayApiStatus,
+    /// The Ingresses of Tollgate's classes, and the TLS hosts of those served.
+    pub ingress: ingress::IngressReport,
     /// Whether `snapshot` passed core validation (`tollgate_core::validate::check`) as it is,
     /// so that a proxy in the same process can skip that check
     /// (`tollgate_proxy::ProxyState::apply_checked`). False when a problem of the snapshot as a
@@ -236,9 +243,20 @@ where
         &mut problems,
         &mut refused_endpoints,
     );
+    let (mut ingress_routes, ingress) = ingress::translate(
+        &objects.ingress,
+        &ingress::Context {
+            plugins: &plugins,
+            services,
+            policy,
+        },
+        &mut problems,
+        &mut refused_endpoints,
+    );
     let certificates = certificates.into_snapshot();
     let mut routes = routes;
     routes.append(&mut gateway_routes);
+    routes.append(&mut ingress_routes);
     refused_endpoints.sort();
 
     let (signing_keys, active_key) = keys.to_snapshot();
@@ -265,6 +283,7 @@ where
         problems,
         refused_endpoints,
         gateway_status,
+        ingress,
         checked,
     }
 }
@@ -327,6 +346,16 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) -> bool {
                     if let Some(at) = gateway_api::route_object(id) {
                         problems.push(
                             Kind::HTTPRoute,
+                            &at,
+                            ProblemCondition::Accepted,
+                            reason::INVALID_CONFIGURATION,
+                            invalid.message,
+                        );
+                        continue;
+                    }
+                    if let Some(at) = ingress::route_object(id) {
+                        problems.push(
+                            Kind::Ingress,
                             &at,
                             ProblemCondition::Accepted,
                             reason::INVALID_CONFIGURATION,

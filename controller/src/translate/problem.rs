@@ -14,6 +14,7 @@ pub enum Kind {
     GatewayClass,
     Gateway,
     HTTPRoute,
+    Ingress,
 }
 
 impl Kind {
@@ -27,6 +28,7 @@ impl Kind {
             Self::GatewayClass => "GatewayClass",
             Self::Gateway => "Gateway",
             Self::HTTPRoute => "HTTPRoute",
+            Self::Ingress => "Ingress",
         }
     }
 }

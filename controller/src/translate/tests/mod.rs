@@ -4,6 +4,7 @@
 mod address_policy;
 mod dependencies;
 mod gateway_api;
+mod ingress;
 mod problems;
 mod rate_limit;
 mod rotation;
@@ -222,6 +223,7 @@ pub(super) fn quickstart() -> Objects {
         issuers: Default::default(),
         proxy_replicas: 1,
         gateway: Default::default(),
+        ingress: Default::default(),
     }
 }
 

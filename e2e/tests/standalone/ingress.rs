@@ -1,0 +1,431 @@
+//! Ingress in standalone mode, through the shipped binary and the real httpbin: the quickstart's
+//! token flow on Ingresses (the `tollgate.dev/plugins` annotation naming an `oauth2` AuthPlugin
+//! serving `<prefix>/oauth2/token`, and an `openid-connect` one guarding the rest), on both
+//! server paths; Kubernetes' precedence (exact host before wildcard, Exact before Prefix,
+//! element-wise prefixes); an Ingress of another class ignored, and a classless one served only
+//! once our IngressClass is the default; a missing AuthPlugin failing closed. httpbin is reached
+//! through a selector-less Service and its EndpointSlice, as a cluster points a Service at an
+//! outside address.
+//!
+//! The quickstart's Consumer, credential and AuthPlugins are kept; its GatewayRoutes are removed,
+//! so every answer here comes from an Ingress.
+
+use http::Method;
+use tollgate_e2e::client::{Client, Response};
+use tollgate_e2e::fixture::{access_token_of, echoed_headers};
+use tollgate_e2e::gateway::Standalone;
+use tollgate_e2e::httpbin::Httpbin;
+use tollgate_e2e::manifests::Manifests;
+use tollgate_e2e::quickstart;
+use tollgate_e2e::wait::{RELOAD, wait_until};
+use tollgate_e2e::workdir::WorkDir;
+
+const HOST: &str = "api.example.test";
+
+/// Our IngressClass, another controller's, and httpbin as the selector-less Service `httpbin`
+/// (port 80, named `http`).
+const CLASSES: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: tollgate}
+spec: {controller: tollgate.dev/ingress-controller}
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: httpbin}
+spec:
+  ports: [{name: http, port: 80, targetPort: UPSTREAM_PORT}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: httpbin-1
+  labels: {kubernetes.io/service-name: httpbin}
+addressType: IPv4
+ports: [{name: http, port: UPSTREAM_PORT}]
+endpoints: [{addresses: [127.0.0.1]}]
+";
+
+/// The quickstart's flow on Ingresses: tokens at `/auth/oauth2/token`, httpbin behind the
+/// openid-connect plugin for every other path (its Service port by name).
+const TOKEN_FLOW: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: auth
+  annotations: {tollgate.dev/plugins: oauth2}
+spec:
+  ingressClassName: tollgate
+  rules:
+  - host: api.example.test
+    http:
+      paths:
+      - {path: /auth, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: httpbin
+  annotations: {tollgate.dev/plugins: oidc}
+spec:
+  ingressClassName: tollgate
+  rules:
+  - host: api.example.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: httpbin, port: {name: http}}}}
+";
+
+/// httpbin, the manifests (the quickstart's without its GatewayRoutes, plus `extra`) and
+/// standalone mode serving them.
+struct Fixture {
+    gateway: Standalone,
+    httpbin: Httpbin,
+    manifests: Manifests,
+    client: Client,
+    _work: WorkDir,
+}
+
+impl Fixture {
+    async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Self {
+        let work = WorkDir::new(name).expect("work dir");
+        let httpbin = Httpbin::start(&work).await.expect("httpbin starts");
+        let dir = work.subdir("manifests").expect("manifests dir");
+        let manifests = Manifests::copy_quickstart(&dir, &httpbin.base_url()).expect("copy");
+        for route in ["auth", "httpbin"] {
+            manifests
+                .remove_object("GatewayRoute", route)
+                .expect("remove a quickstart route");
+        }
+        let port = httpbin.port().to_string();
+        manifests
+            .write_file("classes.yaml", &CLASSES.replace("UPSTREAM_PORT", &port))
+            .expect("class manifests");
+        for (file, text) in extra {
+            manifests.write_file(file, text).expect("extra manifest");
+        }
+        let gateway = Standalone::start_with_args(&work, manifests.dir(), args)
+            .await
+            .expect("standalone mode starts");
+        let client = gateway.client().expect("client");
+        Fixture {
+            gateway,
+            httpbin,
+            manifests,
+            client,
+            _work: work,
+        }
+    }
+
+    /// `method path` over plain HTTP with `Host: host` and more headers.
+    async fn http(
+        &self,
+        method: Method,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut all = vec![("host", host)];
+        all.extend_from_slice(headers);
+        self.client
+            .send(
+                method,
+                &self.gateway.http_url(path),
+                &all,
+                bytes::Bytes::new(),
+            )
+            .await
+            .expect("request completes")
+    }
+
+    async fn get(&self, host: &str, path: &str) -> Response {
+        self.http(Method::GET, host, path, &[]).await
+    }
+
+    /// A client-credentials token from `https://<HOST>/auth/oauth2/token`.
+    async fn token(&self) -> Response {
+        let body = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            quickstart::CLIENT_ID,
+            quickstart::CLIENT_SECRET
+        );
+        self.client
+            .send(
+                Method::POST,
+                &self.gateway.https_url("/auth/oauth2/token"),
+                &[
+                    ("host", HOST),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
+                bytes::Bytes::from(body),
+            )
+            .await
+            .expect("token request completes")
+    }
+
+    fn log(&self) -> String {
+        tollgate_e2e::fixture::strip_ansi(&self.gateway.log())
+    }
+
+    /// Waits until `GET host path` answers `status`.
+    async fn wait_status(&self, host: &str, path: &str, status: u16) {
+        wait_until(
+            RELOAD,
+            &format!("GET {host}{path} to answer {status}"),
+            || async move {
+                let response = self.get(host, path).await;
+                if response.status == status {
+                    Ok(())
+                } else {
+                    Err(response.describe())
+                }
+            },
+        )
+        .await
+        .expect("the change is served");
+    }
+}
+
+async fn the_token_flow_runs_on_ingresses(name: &str, args: &[&str]) {
+    let fx = Fixture::start(name, args, &[("ingresses.yaml", TOKEN_FLOW)]).await;
+    let refused = fx.get(HOST, "/anything").await;
+    assert_eq!(refused.status, 401, "{}", refused.describe());
+
+    let token = fx.token().await;
+    assert_eq!(token.status, 200, "{}", token.describe());
+    let token = access_token_of(&token);
+    let auth = format!("Bearer {token}");
+    let upstream = fx
+        .http(
+            Method::GET,
+            HOST,
+            "/anything/x",
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(upstream.status, 200, "{}", upstream.describe());
+    let body = upstream.json();
+    assert_eq!(
+        body["url"].as_str().map(|u| u.ends_with("/anything/x")),
+        Some(true),
+        "{body}"
+    );
+    let seen = echoed_headers(&body);
+    assert_eq!(
+        seen.get("x-consumer-username").map(String::as_str),
+        Some(quickstart::USERNAME)
+    );
+    assert_eq!(
+        seen.get("x-credential-identifier").map(String::as_str),
+        Some(quickstart::CLIENT_ID)
+    );
+
+    // Another host is not one of the rules' hosts, and no rule is host-less.
+    let other = fx
+        .http(
+            Method::GET,
+            "www.example.test",
+            "/anything",
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(other.status, 404, "{}", other.describe());
+}
+
+#[tokio::test]
+async fn the_token_flow_runs_on_ingresses_on_the_fast_path() {
+    the_token_flow_runs_on_ingresses("ingress-token-fast", &[]).await;
+}
+
+#[tokio::test]
+async fn the_token_flow_runs_on_ingresses_on_the_hyper_path() {
+    the_token_flow_runs_on_ingresses("ingress-token-hyper", &["--http1-fast-path", "false"]).await;
+}
+
+/// Open paths (httpbin answers 200) and paths guarded by the openid-connect plugin (401 without
+/// a token): which one answers shows which one matched.
+const PRECEDENCE: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: open}
+spec:
+  ingressClassName: tollgate
+  rules:
+  - host: '*.example.test'
+    http:
+      paths:
+      - {path: /anything, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+      - {path: /anything/private/deeper, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+  - host: api.example.test
+    http:
+      paths:
+      - {path: /anything/exact, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: guarded
+  annotations: {tollgate.dev/plugins: oidc}
+spec:
+  ingressClassName: tollgate
+  rules:
+  - host: api.example.test
+    http:
+      paths:
+      - {path: /anything/exact, pathType: Exact, backend: {service: {name: httpbin, port: {number: 80}}}}
+      - {path: /anything/private/, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+";
+
+async fn kubernetes_precedence_decides_between_ingresses(name: &str, args: &[&str]) {
+    let fx = Fixture::start(name, args, &[("ingresses.yaml", PRECEDENCE)]).await;
+    for (host, path, status) in [
+        // Exact before a Prefix of the same path; an Exact path is not a prefix.
+        (HOST, "/anything/exact", 401),
+        (HOST, "/anything/exact/below", 200),
+        // Prefixes are element-wise, a trailing `/` ignored.
+        (HOST, "/anything/private", 401),
+        (HOST, "/anything/private/x", 401),
+        (HOST, "/anything/privatex", 200),
+        // The exact host wins over a wildcard with a longer prefix.
+        (HOST, "/anything/private/deeper", 401),
+        ("www.example.test", "/anything/private/deeper", 200),
+        ("www.example.test", "/anything/private", 200),
+        // A host the exact rules lack falls to the wildcard; no rule matches another domain.
+        (HOST, "/anything", 200),
+        ("other.test", "/anything", 404),
+    ] {
+        let r = fx.get(host, path).await;
+        assert_eq!(r.status, status, "GET {host}{path}: {}", r.describe());
+    }
+}
+
+#[tokio::test]
+async fn kubernetes_precedence_decides_between_ingresses_on_the_fast_path() {
+    kubernetes_precedence_decides_between_ingresses("ingress-precedence-fast", &[]).await;
+}
+
+#[tokio::test]
+async fn kubernetes_precedence_decides_between_ingresses_on_the_hyper_path() {
+    kubernetes_precedence_decides_between_ingresses(
+        "ingress-precedence-hyper",
+        &["--http1-fast-path", "false"],
+    )
+    .await;
+}
+
+/// An Ingress of another controller's class and one without a class.
+const OTHER_CLASSES: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: theirs}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: theirs.example.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: classless}
+spec:
+  rules:
+  - host: classless.example.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+";
+
+#[tokio::test]
+async fn an_ingress_of_another_class_is_ignored_and_a_classless_one_needs_our_default_class() {
+    let fx = Fixture::start("ingress-classes", &[], &[("ingresses.yaml", OTHER_CLASSES)]).await;
+    assert_eq!(fx.get("theirs.example.test", "/anything").await.status, 404);
+    assert_eq!(
+        fx.get("classless.example.test", "/anything").await.status,
+        404
+    );
+    // Not ours: no problem is reported for them either.
+    let log = fx.log();
+    assert!(!log.contains("object left out"), "{log}");
+
+    let port = fx.httpbin.port().to_string();
+    let default_class = CLASSES.replace("UPSTREAM_PORT", &port).replacen(
+        "metadata: {name: tollgate}",
+        "metadata:\n  name: tollgate\n  annotations: {ingressclass.kubernetes.io/is-default-class: 'true'}",
+        1,
+    );
+    fx.manifests
+        .write_file("classes.yaml", &default_class)
+        .expect("default class");
+    fx.wait_status("classless.example.test", "/anything", 200)
+        .await;
+    assert_eq!(fx.get("theirs.example.test", "/anything").await.status, 404);
+}
+
+/// An Ingress naming an AuthPlugin that does not exist, beside an open Ingress of a shorter
+/// prefix.
+const MISSING_PLUGIN: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: open}
+spec:
+  ingressClassName: tollgate
+  rules:
+  - host: api.example.test
+    http:
+      paths:
+      - {path: /anything, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: guarded-later
+  annotations: {tollgate.dev/plugins: not-yet}
+spec:
+  ingressClassName: tollgate
+  rules:
+  - host: api.example.test
+    http:
+      paths:
+      - {path: /anything/private, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+";
+
+const NOT_YET: &str = "\
+apiVersion: tollgate.dev/v1alpha1
+kind: AuthPlugin
+metadata: {name: not-yet}
+spec:
+  type: openid-connect
+  openidConnect: {authMethods: [kong_oauth2]}
+";
+
+#[tokio::test]
+async fn an_ingress_whose_auth_plugin_is_missing_answers_500_until_the_plugin_exists() {
+    let fx = Fixture::start(
+        "ingress-missing-plugin",
+        &[],
+        &[("ingresses.yaml", MISSING_PLUGIN)],
+    )
+    .await;
+    // Fail closed: never served unprotected, and never by the open Ingress's shorter prefix.
+    let private = fx.get(HOST, "/anything/private").await;
+    assert_eq!(private.status, 500, "{}", private.describe());
+    assert_eq!(fx.get(HOST, "/anything/public").await.status, 200);
+    let log = fx.log();
+    assert!(
+        log.contains("PluginNotFound")
+            && log.contains("guarded-later")
+            && log.contains("AuthPlugin not-yet does not exist"),
+        "{log}"
+    );
+    fx.manifests
+        .write_file("plugin.yaml", NOT_YET)
+        .expect("plugin");
+    fx.wait_status(HOST, "/anything/private", 401).await;
+}

@@ -19,6 +19,8 @@ mod authorization_code;
 
 #[path = "standalone/gateway_api.rs"]
 mod gateway_api;
+#[path = "standalone/gateway_conformance.rs"]
+mod gateway_conformance;
 
 #[path = "standalone/https_listeners.rs"]
 mod https_listeners;

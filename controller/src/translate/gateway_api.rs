@@ -195,7 +195,9 @@ type HeaderEdits = (
     Vec<String>,
 );
 
-/// A valid listener of one of our Gateways, as routes attach to it.
+/// A listener of one of our Gateways, as routes attach to it: a valid one, or one whose only
+/// problem is that it allows no route kind Tollgate serves (routes naming it are then
+/// `NotAllowedByListeners`, as the Gateway API says, rather than `NoMatchingParent`).
 struct LiveListener<'a> {
     gateway_namespace: String,
     listener: &'a Listener,
@@ -205,6 +207,8 @@ struct LiveListener<'a> {
     takes_http_routes: bool,
     /// The proxy port it is served on (HTTP listeners on the plain port, HTTPS on the TLS one).
     port: snapshot::ListenerPort,
+    /// False for a listener kept only to refuse routes by kind (it counts as not valid).
+    valid: bool,
     attached: i32,
 }
 
@@ -309,9 +313,29 @@ pub(crate) fn translate(
                     } else {
                         snapshot::ListenerPort::Http
                     },
+                    valid: true,
                     attached: 0,
                 });
             } else {
+                let only_kinds = kinds.is_empty()
+                    && conditions.iter().all(|c| {
+                        c.status
+                            || c.type_ == gw::CONFLICTED
+                            || c.type_ == gw::PROGRAMMED
+                            || c.reason == gw::INVALID_ROUTE_KINDS
+                    });
+                if only_kinds {
+                    live.push(LiveListener {
+                        gateway_namespace: at.namespace.clone(),
+                        listener,
+                        hostname: listener.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
+                        takes_http_routes: false,
+                        // Takes no route: its port binds none.
+                        port: snapshot::ListenerPort::Http,
+                        valid: false,
+                        attached: 0,
+                    });
+                }
                 let (kind, message) = conditions
                     .iter()
                     .find(|c| !c.status && c.type_ != gw::CONFLICTED)
@@ -373,7 +397,7 @@ pub(crate) fn translate(
         };
         let live = listeners.remove(&at.path()).unwrap_or_default();
         let generation = gateway.metadata.generation;
-        let valid = live.len();
+        let valid = live.iter().filter(|l| l.valid).count();
         let all = reports.len();
         let listener_reports: Vec<ListenerReport> = reports
             .into_iter()

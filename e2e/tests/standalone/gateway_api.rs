@@ -93,16 +93,16 @@ spec:
 
 /// httpbin, the manifests (the quickstart's without its GatewayRoutes, plus `extra`) and
 /// standalone mode serving them.
-struct Fixture {
-    gateway: Standalone,
-    _httpbin: Httpbin,
-    manifests: Manifests,
-    client: Client,
+pub(super) struct Fixture {
+    pub(super) gateway: Standalone,
+    pub(super) _httpbin: Httpbin,
+    pub(super) manifests: Manifests,
+    pub(super) client: Client,
     _work: WorkDir,
 }
 
 impl Fixture {
-    async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Self {
+    pub(super) async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Self {
         let work = WorkDir::new(name).expect("work dir");
         let httpbin = Httpbin::start(&work).await.expect("httpbin starts");
         let dir = work.subdir("manifests").expect("manifests dir");
@@ -140,7 +140,7 @@ impl Fixture {
     }
 
     /// `method path` over plain HTTP with `Host: host` and more headers.
-    async fn http(
+    pub(super) async fn http(
         &self,
         method: Method,
         host: &str,
@@ -160,7 +160,7 @@ impl Fixture {
             .expect("request completes")
     }
 
-    async fn get(&self, host: &str, path: &str) -> Response {
+    pub(super) async fn get(&self, host: &str, path: &str) -> Response {
         self.http(Method::GET, host, path, &[]).await
     }
 
@@ -185,12 +185,12 @@ impl Fixture {
             .expect("token request completes")
     }
 
-    fn log(&self) -> String {
+    pub(super) fn log(&self) -> String {
         tollgate_e2e::fixture::strip_ansi(&self.gateway.log())
     }
 
     /// Waits until `GET host path` answers `status`.
-    async fn wait_status(&self, host: &str, path: &str, status: u16) {
+    pub(super) async fn wait_status(&self, host: &str, path: &str, status: u16) {
         wait_until(
             RELOAD,
             &format!("GET {host}{path} to answer {status}"),

@@ -1033,3 +1033,101 @@ fn a_certificate_secret_a_cluster_holds_without_the_label_names_the_fix() {
         resolved.message
     );
 }
+
+/// HTTPRouteObservedGenerationBump: an edit bumps `metadata.generation`; every condition of the
+/// next translation carries the new generation, and the edited rules are the ones served.
+#[test]
+fn an_edit_bumps_observed_generation_on_every_condition_and_is_served() {
+    let at = |generation: i64, prefix: &str| -> Arc<HTTPRoute> {
+        object(json!({
+            "metadata": {"name": "bump", "namespace": "default", "generation": generation},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [{
+                "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+                "backendRefs": [{"name": "web", "port": 80}]
+            }]}
+        }))
+    };
+    for (generation, prefix) in [(1, "/before"), (2, "/after")] {
+        let t = translate_gw(&objects(vec![at(generation, prefix)]));
+        let parents = &t.gateway_status.routes["default/bump"];
+        assert_eq!(parents.len(), 1);
+        assert!(
+            parents[0]
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(generation)),
+            "{:?}",
+            parents[0].conditions
+        );
+        assert_eq!(
+            condition(&t.gateway_status, "default/bump", gw::ACCEPTED),
+            (true, gw::ACCEPTED)
+        );
+        assert_eq!(routes_of(&t, "bump")[0].paths, vec![prefix.to_string()]);
+    }
+}
+
+/// HTTPRouteDisallowedKind: a listener whose `allowedRoutes.kinds` leaves out HTTPRoute takes
+/// none; the route is not accepted (`NotAllowedByListeners`) and not served.
+#[test]
+fn a_listener_whose_kinds_leave_out_http_route_refuses_it() {
+    let mut objects = objects(vec![http_route(
+        "default",
+        "kind",
+        json!({"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}),
+    )]);
+    objects.gateway.gateways = vec![gateway(
+        "default",
+        json!([{"name": "http", "protocol": "HTTP", "port": 80, "hostname": "*.example.com",
+                "allowedRoutes": {"namespaces": {"from": "All"},
+                                  "kinds": [{"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}]}}]),
+    )];
+    let t = translate_gw(&objects);
+    assert_eq!(
+        condition(&t.gateway_status, "default/kind", gw::ACCEPTED),
+        (false, gw::NOT_ALLOWED_BY_LISTENERS)
+    );
+    assert!(routes_of(&t, "kind").is_empty());
+}
+
+/// HTTPRoutePartiallyInvalidViaInvalidReferenceGrant: a grant naming another Service leaves the
+/// route accepted with `ResolvedRefs` false (`RefNotPermitted`); its refused backend answers 500
+/// while its other rule keeps its backend.
+#[test]
+fn a_grant_for_another_service_leaves_the_route_accepted_with_its_ref_unresolved() {
+    let mut objects = objects(vec![http_route(
+        "default",
+        "partial",
+        json!({"parentRefs": [{"name": "gw"}], "rules": [
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/local"}}],
+             "backendRefs": [{"name": "web", "port": 80}]},
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/remote"}}],
+             "backendRefs": [{"name": "api", "namespace": "other", "port": 8080}]}
+        ]}),
+    )]);
+    objects.gateway.grants = vec![object(json!({
+        "metadata": {"name": "g", "namespace": "other"},
+        "spec": {
+            "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "default"}],
+            "to": [{"group": "", "kind": "Service", "name": "not-api"}]
+        }
+    }))];
+    let t = translate_gw(&objects);
+    assert_eq!(
+        condition(&t.gateway_status, "default/partial", gw::ACCEPTED),
+        (true, gw::ACCEPTED)
+    );
+    assert_eq!(
+        condition(&t.gateway_status, "default/partial", gw::RESOLVED_REFS),
+        (false, gw::REF_NOT_PERMITTED)
+    );
+    let routes = routes_of(&t, "partial");
+    let by_path = |p: &str| {
+        routes
+            .iter()
+            .find(|r| r.paths == vec![p.to_string()])
+            .unwrap_or_else(|| panic!("a route for {p}"))
+    };
+    assert!(by_path("/local").backends[0].backend.is_some());
+    assert!(by_path("/remote").backends[0].backend.is_none());
+}

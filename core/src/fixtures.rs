@@ -156,3 +156,14 @@ pub fn snapshot() -> Snapshot {
         ],
     }
 }
+
+/// A `POST` over HTTPS with a form `body`, as the token endpoint and its siblings parse it.
+pub fn form(body: &str) -> crate::oauth::TokenRequestView<'_> {
+    crate::oauth::TokenRequestView {
+        method: "POST",
+        https: true,
+        content_type: Some("application/x-www-form-urlencoded"),
+        body: body.as_bytes(),
+        ..Default::default()
+    }
+}

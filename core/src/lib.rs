@@ -17,6 +17,8 @@
 //! - [`ratelimit`]: Kong's `rate-limiting` plugin (local policy): fixed windows and its headers.
 //! - [`revocation`]: the bounded store of revoked token ids (RFC 7009), refresh-token families
 //!   and consumed authorization codes.
+//! - `wire`: the one field writer and reader of every sealed record (tokens, codes, refresh
+//!   tokens).
 #![forbid(unsafe_code)]
 
 pub mod access_jwt;
@@ -33,6 +35,7 @@ pub mod secret;
 pub mod snapshot;
 pub mod token;
 pub mod validate;
+mod wire;
 
 #[cfg(test)]
 mod fixtures;

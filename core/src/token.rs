@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::access_jwt::{self, JwtFields, JwtKey, Refusal, Stated};
 use crate::snapshot::SigningKey;
+use crate::wire::{Malformed, Reader, Writer};
 
 /// Token format version (first byte). Version 3 adds the authenticated user id; version 2 tokens
 /// (the same claims without it) are still opened.
@@ -240,17 +241,11 @@ impl KeyRing {
     /// Issues a token for `claims` with the active key. `nonce` must be fresh random bytes (the
     /// caller owns the randomness, keeping this crate free of IO).
     pub fn issue(&self, claims: &Claims, nonce: [u8; 24]) -> Result<String, TokenError> {
-        if claims.scope.len() > MAX_SCOPE_LEN {
-            return Err(TokenError::ScopeTooLong);
-        }
-        let userid_len = u8::try_from(claims.authenticated_userid.len())
-            .map_err(|_| TokenError::UserIdTooLong)?;
         let key = self.keys.get(self.active).ok_or(TokenError::UnknownKey)?;
         let kid = key.id.as_bytes();
         let kid_len = u8::try_from(kid.len()).map_err(|_| TokenError::KeyId(key.id.clone()))?;
-        let scope_len = u16::try_from(claims.scope.len()).map_err(|_| TokenError::ScopeTooLong)?;
 
-        let mut raw = Vec::with_capacity(
+        let mut w = Writer::with_capacity(
             2 + kid.len()
                 + NONCE_LEN
                 + CLAIMS_FIXED_LEN
@@ -259,30 +254,24 @@ impl KeyRing {
                 + claims.authenticated_userid.len()
                 + TAG_LEN,
         );
-        raw.push(TOKEN_VERSION);
-        raw.push(kid_len);
-        raw.extend_from_slice(kid);
-        let header_len = raw.len();
-        raw.extend_from_slice(&nonce);
-        let body_start = raw.len();
-        raw.extend_from_slice(&claims.credential_id);
-        raw.extend_from_slice(&claims.epoch.to_be_bytes());
-        raw.extend_from_slice(&claims.issued_at.to_be_bytes());
-        raw.extend_from_slice(&claims.expires_at.to_be_bytes());
+        w.u8(TOKEN_VERSION).u8(kid_len).bytes(kid);
+        let header_len = w.len();
+        w.bytes(&nonce);
+        let body_start = w.len();
+        w.bytes(&claims.credential_id)
+            .u64(claims.epoch)
+            .u64(claims.issued_at)
+            .u64(claims.expires_at);
         match claims.binding {
-            Binding::Global(ns) => {
-                raw.push(0);
-                raw.extend_from_slice(&ns);
-            }
-            Binding::Plugin(id) => {
-                raw.push(1);
-                raw.extend_from_slice(&id);
-            }
-        }
-        raw.extend_from_slice(&scope_len.to_be_bytes());
-        raw.extend_from_slice(claims.scope.as_bytes());
-        raw.push(userid_len);
-        raw.extend_from_slice(claims.authenticated_userid.as_bytes());
+            Binding::Global(ns) => w.u8(0).bytes(&ns),
+            Binding::Plugin(id) => w.u8(1).bytes(&id),
+        };
+        // The scope is checked before the user id, as a caller sees it.
+        w.text16(&claims.scope, MAX_SCOPE_LEN)
+            .map_err(|_| TokenError::ScopeTooLong)?;
+        w.text8(&claims.authenticated_userid)
+            .map_err(|_| TokenError::UserIdTooLong)?;
+        let mut raw = w.into_inner();
 
         let (head, body) = raw.split_at_mut(body_start);
         let tag = key
@@ -501,52 +490,31 @@ impl KeyRing {
     }
 }
 
-/// Reads fixed-size fields off the front of a byte slice.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], TokenError> {
-        if self.0.len() < n {
-            return Err(TokenError::Malformed);
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], TokenError> {
-        self.take(N)?.try_into().map_err(|_| TokenError::Malformed)
-    }
-    fn u64(&mut self) -> Result<u64, TokenError> {
-        Ok(u64::from_be_bytes(self.array()?))
+impl From<Malformed> for TokenError {
+    fn from(_: Malformed) -> Self {
+        TokenError::Malformed
     }
 }
 
 fn decode_claims(body: &[u8], version: u8) -> Result<Claims, TokenError> {
-    let mut r = Reader(body);
-    let credential_id = r.array::<16>()?;
+    let mut r = Reader::new(body);
+    let credential_id = r.array()?;
     let epoch = r.u64()?;
     let issued_at = r.u64()?;
     let expires_at = r.u64()?;
-    let binding = match r.array::<1>()? {
-        [0] => Binding::Global(r.array::<8>()?),
-        [1] => Binding::Plugin(r.array::<8>()?),
+    let binding = match r.u8()? {
+        0 => Binding::Global(r.array()?),
+        1 => Binding::Plugin(r.array()?),
         _ => return Err(TokenError::Malformed),
     };
-    let scope_len = usize::from(u16::from_be_bytes(r.array()?));
-    let scope = std::str::from_utf8(r.take(scope_len)?)
-        .map_err(|_| TokenError::Malformed)?
-        .to_string();
+    // Only the length prefix bounds the scope here.
+    let scope = r.text16(usize::MAX)?;
     let authenticated_userid = if version == TOKEN_VERSION_2 {
         String::new()
     } else {
-        let [len] = r.array::<1>()?;
-        std::str::from_utf8(r.take(usize::from(len))?)
-            .map_err(|_| TokenError::Malformed)?
-            .to_string()
+        r.text8()?
     };
-    if !r.0.is_empty() {
-        return Err(TokenError::Malformed);
-    }
+    r.finish()?;
     Ok(Claims {
         credential_id,
         epoch,

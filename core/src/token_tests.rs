@@ -498,3 +498,23 @@ fn a_token_and_the_jwt_carrying_it_share_one_id_drawn_from_the_nonce() {
     let another = ring.issue(&claims(), [8; 24]).expect("issues");
     assert_ne!(ring.open_with_id(&another).expect("opens").1, expected);
 }
+
+/// Access tokens issued (key `k2026-02-01` of bytes 2, nonce of bytes 9) before the codes,
+/// refresh tokens and access tokens shared one field writer and reader: the format must never
+/// move, or every token out there stops verifying.
+const PINNED_PLUGIN: &str = "AwtrMjAyNi0wMi0wMQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCcxW7Py4jiHb-W3mO25mfipjE1qCmop8JzM6S1c87uRbqgnGgQQ8RoSOD9h2iE8mxPSDVi5FXAdEFjzNfS96yJ9Fdbti0vLTQDy7gxyo9w";
+const PINNED_GLOBAL_WITH_USER: &str = "AwtrMjAyNi0wMi0wMQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCcxW7Py4jiHb-W3mO25mfipjE1qCmop8JzM6S1c87uRbqgnGgQQ8RoSP5kuKkwwoRUuDVi5FXAdEFjzNfS9_F0pNzP_1QurEpcjN00cN3O0xljJ-";
+
+#[test]
+fn a_token_issued_by_an_earlier_version_opens_and_the_same_claims_issue_the_same() {
+    let ring = ring();
+    let global = Claims {
+        binding: Binding::Global(namespace_binding("default")),
+        authenticated_userid: "alice".into(),
+        ..claims()
+    };
+    for (claims, pinned) in [(claims(), PINNED_PLUGIN), (global, PINNED_GLOBAL_WITH_USER)] {
+        assert_eq!(ring.issue(&claims, [9; 24]).as_deref(), Ok(pinned));
+        assert_eq!(ring.open(pinned), Ok(claims));
+    }
+}

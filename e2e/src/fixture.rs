@@ -138,10 +138,7 @@ impl Quickstart {
 }
 
 pub fn access_token_of(response: &Response) -> String {
-    response.json()["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no access_token in {}", response.describe()))
-        .to_owned()
+    json_text(response, "access_token")
 }
 
 /// The request headers httpbin's `/anything` echoed, keyed by lower-case name.
@@ -204,5 +201,64 @@ pub fn assert_invalid_token(response: &Response) {
         challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
         "{}",
         response.describe()
+    );
+}
+
+/// Asserts `response` has `status`, naming `what` and the whole answer otherwise.
+pub fn assert_status(response: &Response, status: u16, what: &str) {
+    assert_eq!(response.status, status, "{what}: {}", response.describe());
+}
+
+/// Asserts an OAuth 2.0 error answer in Kong's body (`error`, `error_description`, nothing
+/// else) with `status` and the token endpoint's `Cache-Control: no-store`.
+pub fn assert_oauth_error(
+    response: &Response,
+    status: u16,
+    error: &str,
+    description: &str,
+    what: &str,
+) {
+    assert_status(response, status, what);
+    assert_eq!(
+        response.json(),
+        serde_json::json!({"error": error, "error_description": description}),
+        "{what}"
+    );
+    assert_eq!(
+        response.header("cache-control"),
+        Some("no-store"),
+        "{what}: {}",
+        response.describe()
+    );
+}
+
+/// The text of the JSON answer's `field` (panics naming the answer when it has none).
+pub fn json_text(response: &Response, field: &str) -> String {
+    response.json()[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {}", response.describe()))
+        .to_owned()
+}
+
+/// Asserts httpbin answered 200 for a request whose path (as forwarded) ends with `path`; its
+/// echo.
+pub fn assert_echoed_path(response: &Response, path: &str) -> Value {
+    assert_status(response, 200, path);
+    let body = response.json();
+    assert!(
+        body["url"].as_str().is_some_and(|u| u.ends_with(path)),
+        "forwarded as {}, not ending with {path}",
+        body["url"]
+    );
+    body
+}
+
+/// Asserts some line of `log` holds every one of `words` (a problem line names the reason and
+/// the object).
+pub fn assert_logged(log: &str, words: &[&str]) {
+    assert!(
+        log.lines()
+            .any(|line| words.iter().all(|w| line.contains(w))),
+        "no log line with {words:?}:\n{log}"
     );
 }

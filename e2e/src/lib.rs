@@ -13,6 +13,8 @@
 //! - [`ports::free_port`], [`paths`]: loopback ports, the binaries, the Python venv.
 //! - [`client::Client`]: HTTP/1.1 and HTTP/2 over TCP or TLS (hyper + tokio-rustls, ring).
 //! - [`raw::raw_http1`]: a hand-written HTTP/1.1 request, for exact header spelling and repeats.
+//! - [`certs`]: self-signed certificates and a kubelet-style Secret volume (the proxy's unit
+//!   tests use them too, as a dev-dependency).
 //! - [`httpbin::Httpbin`], [`gateway::Standalone`], [`proxy::Proxy`], [`manifests::Manifests`]:
 //!   the fixtures; [`fixture::Quickstart`]: all of them serving the quickstart, per test; [`cluster`]: the API emulator, `kubectl` and `tollgate-controller run` for the
 //!   cluster-less operator suite (`tests/cluster.rs`); [`prometheus`]: a real Prometheus and
@@ -20,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod certs;
 pub mod client;
 pub mod cluster;
 pub mod error;

@@ -33,6 +33,30 @@ where
     }
 }
 
+/// The wall clock in Unix seconds (what token lifetimes are counted in).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Waits until the wall clock is past `at` (Unix seconds): for a short lifetime to run out.
+pub async fn clock_past(at: u64) {
+    wait_until(
+        Duration::from_secs(at.saturating_sub(unix_now()) + 10),
+        &format!("the clock to pass {at}"),
+        || async move {
+            if unix_now() > at {
+                Ok(())
+            } else {
+                Err("not yet".to_owned())
+            }
+        },
+    )
+    .await
+    .expect("the clock moves");
+}
+
 /// The default deadline for a gateway or upstream to come up.
 pub const STARTUP: Duration = Duration::from_secs(30);
 /// The default deadline for a manifest change to take effect (the contract is "a second or two";

@@ -441,7 +441,7 @@ async fn request_ids_and_traceparent_reach_the_upstream_on_both_paths() {
 }
 
 mod certificates {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -453,6 +453,7 @@ mod certificates {
     use rustls::{DigitallySignedStruct, SignatureScheme};
     use tokio::net::TcpStream;
     use tokio_rustls::TlsConnector;
+    use tollgate_e2e::certs::{SecretVolume, der_of, generate};
     use tollgate_e2e::gateway::Standalone;
     use tollgate_e2e::httpbin::Httpbin;
     use tollgate_e2e::manifests::Manifests;
@@ -461,65 +462,6 @@ mod certificates {
 
     /// How long a certificate change may take to be served (checked every second).
     const RELOAD_WAIT: Duration = Duration::from_secs(15);
-
-    /// A new self-signed certificate for `names`: (certificate PEM, key PEM).
-    fn generate(names: &[&str]) -> (String, String) {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let generated = rcgen::generate_simple_self_signed(names).expect("generate");
-        (generated.cert.pem(), generated.key_pair.serialize_pem())
-    }
-
-    fn der_of(pem: &str) -> Vec<u8> {
-        rustls_pemfile::certs(&mut pem.as_bytes())
-            .next()
-            .expect("a certificate")
-            .expect("pem")
-            .to_vec()
-    }
-
-    /// A Secret volume as the kubelet writes it: `tls.crt -> ..data/tls.crt`, `..data ->
-    /// ..<version>`, a new version written beside the old one and `..data` swapped by a
-    /// rename.
-    struct SecretVolume {
-        dir: PathBuf,
-        version: u32,
-    }
-
-    impl SecretVolume {
-        fn new(dir: &Path, pair: &(String, String)) -> Self {
-            std::fs::create_dir_all(dir).expect("volume");
-            let mut volume = SecretVolume {
-                dir: dir.to_owned(),
-                version: 0,
-            };
-            volume.update(pair);
-            for file in ["tls.crt", "tls.key"] {
-                std::os::unix::fs::symlink(format!("..data/{file}"), dir.join(file)).expect("link");
-            }
-            volume
-        }
-
-        fn update(&mut self, (cert, key): &(String, String)) {
-            self.version += 1;
-            let name = format!("..2026_12_05_v{}", self.version);
-            let target = self.dir.join(&name);
-            std::fs::create_dir_all(&target).expect("version dir");
-            std::fs::write(target.join("tls.crt"), cert).expect("cert");
-            std::fs::write(target.join("tls.key"), key).expect("key");
-            let tmp = self.dir.join("..data_tmp");
-            let _ = std::fs::remove_file(&tmp);
-            std::os::unix::fs::symlink(&name, &tmp).expect("tmp link");
-            std::fs::rename(&tmp, self.dir.join("..data")).expect("swap");
-        }
-
-        fn cert(&self) -> PathBuf {
-            self.dir.join("tls.crt")
-        }
-
-        fn key(&self) -> PathBuf {
-            self.dir.join("tls.key")
-        }
-    }
 
     /// Accepts any certificate (the handshake's signature is still checked): for asking which
     /// certificate a name gets, including names it does not cover.

@@ -377,8 +377,12 @@ pub struct OpenIdConnectSettings {
     #[schemars(length(min = 1, max = 8))]
     pub auth_methods: Vec<AuthMethod>,
     /// The external identity provider of the `bearer` method (its `iss`, exactly). Its keys are
-    /// found through OpenID discovery and fetched by the controller, never by the proxies while
-    /// serving. `https://`, or `http://` on a loopback address (or with `allowHttpIssuer`).
+    /// found through OpenID discovery (`<issuer>/.well-known/openid-configuration`) or, when that
+    /// answers a 4xx status, RFC 8414 authorization server metadata
+    /// (`<issuer>/.well-known/oauth-authorization-server`, as a Tollgate `oauth2` route serves
+    /// it, then the path-inserted form), and fetched by the controller, never by the proxies
+    /// while serving. `https://`, or `http://` on a loopback address (or with
+    /// `allowHttpIssuer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     pub issuer: Option<String>,

@@ -18,6 +18,12 @@
 //!   than Service, another namespace without a ReferenceGrant) keeps its weight and answers 500.
 //! - One bad route never blocks another; a route the translation cannot serve at all (an
 //!   unsupported match or filter) gets `Accepted: False` with reason `UnsupportedValue`.
+//! - Tenancy: the core routes of every HTTPRoute go through the same check as GatewayRoutes
+//!   (`super::tenancy`), one HTTPRoute as a whole. A route one of whose rules would take requests
+//!   of an older protected route of another namespace (an `Exact` path or a prefix under its
+//!   token endpoint, header, query or method conditions included) is not served, and every
+//!   parent that accepted it says `Accepted: False` with reason `RouteConflict`
+//!   ([`GatewayApiStatus::refuse_route`]); its listeners still count it as attached.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -33,6 +39,7 @@ use tollgate_core::validate::is_valid_host;
 use super::certificates::{CertificateSet, hosts_for};
 use super::plugins::{PluginLookup, Plugins};
 use super::problem::{Kind, ProblemCondition};
+use super::tenancy::{Aged, Owner};
 use super::{
     DEFAULT_NAMESPACE, ObjectName, Problems, RefusedEndpoint, ServiceEndpoints, ServiceKey,
 };
@@ -72,6 +79,10 @@ pub mod gw {
     pub const PLUGIN_NOT_FOUND: &str = "PluginNotFound";
     pub const PLUGIN_NOT_ACCEPTED: &str = "PluginNotAccepted";
     pub const TOO_MANY_PLUGINS: &str = "TooManyPlugins";
+    /// Tollgate's: a rule would take requests of an older route of another namespace (or that
+    /// route requests of it) where one of them is protected by a plugin; the route is not
+    /// served (`Accepted: False` on every parent). The reason GatewayRoutes get for the same.
+    pub const ROUTE_CONFLICT: &str = crate::translate::problem::reason::ROUTE_CONFLICT;
 }
 
 /// The Gateway API objects a translation reads.
@@ -136,6 +147,22 @@ pub struct GatewayApiStatus {
 }
 
 impl GatewayApiStatus {
+    /// Marks the route `ns/name` as not served because it conflicts with an older route of
+    /// another namespace: every parent that accepted it says `Accepted: False`,
+    /// [`gw::ROUTE_CONFLICT`]. Attachment (a listener's `attachedRoutes`) depends only on
+    /// `parentRefs` and `allowedRoutes`, so it stays.
+    pub(crate) fn refuse_route(&mut self, route: &str, message: &str) {
+        for parent in self.routes.get_mut(route).into_iter().flatten() {
+            for c in &mut parent.conditions {
+                if c.type_ == gw::ACCEPTED && c.status {
+                    c.status = false;
+                    c.reason = gw::ROUTE_CONFLICT;
+                    message.clone_into(&mut c.message);
+                }
+            }
+        }
+    }
+
     /// The condition `type_` of the parentRef `index` of the route `ns/name`.
     pub fn route_condition(&self, route: &str, index: usize, type_: &str) -> Option<&Cond> {
         self.routes
@@ -218,7 +245,7 @@ pub(crate) fn translate(
     certificates: &mut CertificateSet,
     problems: &mut Problems,
     refused: &mut Vec<RefusedEndpoint>,
-) -> (Vec<snapshot::Route>, GatewayApiStatus) {
+) -> (Vec<Aged>, GatewayApiStatus) {
     let mut status = GatewayApiStatus::default();
     let our_classes: BTreeSet<String> = objects
         .classes
@@ -806,8 +833,9 @@ pub(crate) fn intersect(listener: Option<&str>, route: Option<&str>) -> Option<O
     }
 }
 
-/// One HTTPRoute: its parents' status; its core routes pushed to `out`. `None` when no parentRef
-/// names one of our Gateways (the route is another controller's).
+/// One HTTPRoute: its parents' status; its core routes pushed to `out` (one group, for the
+/// tenancy check). `None` when no parentRef names one of our Gateways (the route is another
+/// controller's).
 #[allow(clippy::too_many_arguments)]
 fn http_route(
     route: &HTTPRoute,
@@ -819,7 +847,7 @@ fn http_route(
     cx: &Context<'_>,
     problems: &mut Problems,
     refused: &mut Vec<RefusedEndpoint>,
-    out: &mut Vec<snapshot::Route>,
+    out: &mut Vec<Aged>,
 ) -> Option<Vec<ParentReport>> {
     let generation = route.metadata.generation;
     let mut route_hostnames = Vec::new();
@@ -927,15 +955,24 @@ fn http_route(
             (false, true) => Some(snapshot::ListenerPort::Https),
             _ => None,
         };
+        let mut routes = Vec::new();
         for (r, rule) in rules.rules.into_iter().enumerate() {
             for (m, mut core) in rule.into_iter().enumerate() {
                 core.id = format!("{ROUTE_ID_PREFIX}{}/{r}/{m}", at.path());
                 core.hosts.clone_from(&hosts);
                 core.listener = listener;
                 core.rank = order * RANK_ROUTE + (r as u64) * RANK_RULE + m as u64;
-                out.push(core);
+                routes.push(core);
             }
         }
+        out.push(Aged {
+            owner: Owner {
+                kind: Kind::HTTPRoute,
+                object: at.clone(),
+                created: route.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            },
+            routes,
+        });
     }
     Some(reports)
 }

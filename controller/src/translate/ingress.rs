@@ -37,6 +37,7 @@ use tollgate_core::validate::is_valid_host;
 
 use super::plugins::{PluginLookup, Plugins};
 use super::problem::{Kind, ProblemCondition, reason};
+use super::tenancy::{Aged, Owner};
 use super::{
     DEFAULT_NAMESPACE, ObjectName, Problems, RefusedEndpoint, ServiceEndpoints, ServiceKey,
 };
@@ -150,7 +151,7 @@ pub(crate) fn translate(
     cx: &Context<'_>,
     problems: &mut Problems,
     refused: &mut Vec<RefusedEndpoint>,
-) -> (Vec<snapshot::Route>, IngressReport) {
+) -> (Vec<Aged>, IngressReport) {
     let (classes, default) = our_classes(&objects.classes);
     let mut report = IngressReport::default();
     let mut ingresses: Vec<&Arc<Ingress>> = objects
@@ -178,9 +179,16 @@ pub(crate) fn translate(
             refused: &mut *refused,
         };
         match one.routes(ingress, order as u64) {
-            Ok(mut routes) => {
-                out.append(&mut routes);
+            Ok(routes) => {
                 report.tls.extend(tls_of(ingress, &at));
+                out.push(Aged {
+                    owner: Owner {
+                        kind: Kind::Ingress,
+                        object: at.clone(),
+                        created: ingress.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                    },
+                    routes,
+                });
             }
             Err((reason, message)) => {
                 problems.push(

@@ -9,6 +9,9 @@
 //!   snapshot, so the operator can derive every condition from the problems alone;
 //! - ids: `metadata.uid` when present, else the stable UUIDv5 ids of `tollgate_core::ids`;
 //!   plugins and routes are identified by `namespace/name`; every list is sorted by id;
+//! - every route kind (GatewayRoute, HTTPRoute) goes through one tenancy check (`tenancy`): of
+//!   two objects of different namespaces where a route of one would take requests of the other's
+//!   protected route, the newer is left out whole ([`reason::ROUTE_CONFLICT`]);
 //! - plaintext client secrets go only into [`SecretHasher`] and never into a problem or a log;
 //! - a backend written as a literal address the backend address policy refuses
 //!   (`tollgate_core::address`) leaves its route out ([`reason::BACKEND_ADDRESS_REFUSED`]); a
@@ -220,7 +223,7 @@ where
     );
     hasher.end_round();
     let mut refused_endpoints = Vec::new();
-    let routes = routes::translate(
+    let mut route_groups = routes::translate(
         &objects.routes,
         &plugins,
         services,
@@ -229,7 +232,7 @@ where
         &mut refused_endpoints,
     );
     let mut certificates = certificates::CertificateSet::default();
-    let (mut gateway_routes, gateway_status) = gateway_api::translate(
+    let (gateway_routes, mut gateway_status) = gateway_api::translate(
         &objects.gateway,
         &gateway_api::Context {
             plugins: &plugins,
@@ -243,7 +246,7 @@ where
         &mut problems,
         &mut refused_endpoints,
     );
-    let (mut ingress_routes, ingress) = ingress::translate(
+    let (ingress_routes, ingress) = ingress::translate(
         &objects.ingress,
         &ingress::Context {
             plugins: &plugins,
@@ -254,9 +257,16 @@ where
         &mut refused_endpoints,
     );
     let certificates = certificates.into_snapshot();
-    let mut routes = routes;
-    routes.append(&mut gateway_routes);
-    routes.append(&mut ingress_routes);
+    // Every route kind at once: a route of one namespace never takes requests of another
+    // namespace's protected route, whatever kinds the two are.
+    route_groups.extend(gateway_routes);
+    route_groups.extend(ingress_routes);
+    let (routes, conflicts) = tenancy::refuse_interception(route_groups, &mut problems);
+    for conflict in conflicts {
+        if conflict.kind == Kind::HTTPRoute {
+            gateway_status.refuse_route(&conflict.object.path(), &conflict.message);
+        }
+    }
     refused_endpoints.sort();
 
     let (signing_keys, active_key) = keys.to_snapshot();

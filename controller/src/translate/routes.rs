@@ -12,7 +12,7 @@ use tollgate_core::validate::is_valid_host;
 
 use super::plugins::{PluginLookup, Plugins, is_token};
 use super::problem::{Kind, ProblemCondition, reason};
-use super::tenancy::{Aged, refuse_interception};
+use super::tenancy::{Aged, Owner};
 use super::{ObjectName, Problems, RefusedEndpoint, ServiceEndpoints, ServiceKey};
 use crate::resources::GatewayRoute;
 use crate::resources::gateway_route::Backend;
@@ -23,6 +23,7 @@ struct Backends<'a> {
     policy: &'a AddressPolicy,
 }
 
+/// Each GatewayRoute's core route, with its age for the tenancy check ([`super::tenancy`]).
 pub(crate) fn translate(
     objects: &[Arc<GatewayRoute>],
     plugins: &Plugins,
@@ -30,19 +31,22 @@ pub(crate) fn translate(
     policy: &AddressPolicy,
     problems: &mut Problems,
     refused: &mut Vec<RefusedEndpoint>,
-) -> Vec<snapshot::Route> {
+) -> Vec<Aged> {
     let backends = Backends { services, policy };
-    let aged = objects
+    objects
         .iter()
         .filter_map(|obj| {
             let route = route(obj, plugins, &backends, problems, refused)?;
             Some(Aged {
-                route,
-                created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                owner: Owner {
+                    kind: Kind::GatewayRoute,
+                    object: ObjectName::of(obj.as_ref()),
+                    created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                },
+                routes: vec![route],
             })
         })
-        .collect();
-    refuse_interception(aged, problems)
+        .collect()
 }
 
 fn route(

@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use super::{OAuthError, invalid_request, token_error};
 use crate::snapshot::{ClientType, OAuth2Config, Pkce};
 use crate::token::{KeyRing, MAX_SCOPE_LEN, TokenError};
+use crate::wire::{Reader, Writer};
 
 /// Longest code accepted at the token endpoint, in characters.
 pub const MAX_CODE_LEN: usize = 2048;
@@ -82,87 +83,56 @@ impl CodeClaims {
     }
 
     fn encode(&self) -> Result<Vec<u8>, TokenError> {
-        let scope_len = u16::try_from(self.scope.len())
-            .ok()
-            .filter(|&n| usize::from(n) <= MAX_SCOPE_LEN)
-            .ok_or(TokenError::ScopeTooLong)?;
-        let user_len =
-            u8::try_from(self.authenticated_userid.len()).map_err(|_| TokenError::UserIdTooLong)?;
-        let mut out = Vec::with_capacity(100 + self.scope.len() + self.authenticated_userid.len());
-        out.extend_from_slice(&self.id);
-        out.extend_from_slice(&self.plugin);
-        out.extend_from_slice(&self.credential_id);
-        out.extend_from_slice(&self.epoch.to_be_bytes());
-        out.extend_from_slice(&self.issued_at.to_be_bytes());
-        out.extend_from_slice(&self.expires_at.to_be_bytes());
-        out.extend_from_slice(&self.redirect_uri_hash);
-        out.extend_from_slice(&scope_len.to_be_bytes());
-        out.extend_from_slice(self.scope.as_bytes());
-        out.push(user_len);
-        out.extend_from_slice(self.authenticated_userid.as_bytes());
+        let mut w = Writer::with_capacity(100 + self.scope.len() + self.authenticated_userid.len());
+        w.bytes(&self.id)
+            .bytes(&self.plugin)
+            .bytes(&self.credential_id)
+            .u64(self.epoch)
+            .u64(self.issued_at)
+            .u64(self.expires_at)
+            .bytes(&self.redirect_uri_hash);
+        w.text16(&self.scope, MAX_SCOPE_LEN)
+            .map_err(|_| TokenError::ScopeTooLong)?;
+        w.text8(&self.authenticated_userid)
+            .map_err(|_| TokenError::UserIdTooLong)?;
         match &self.challenge {
-            None => out.push(0),
+            None => {
+                w.u8(0);
+            }
             Some(c) => {
-                let len = u8::try_from(c.value.len()).map_err(|_| TokenError::Malformed)?;
-                out.push(c.method.tag());
-                out.push(len);
-                out.extend_from_slice(c.value.as_bytes());
+                w.u8(c.method.tag())
+                    .text8(&c.value)
+                    .map_err(|_| TokenError::Malformed)?;
             }
         }
-        Ok(out)
+        Ok(w.into_inner())
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, TokenError> {
-        let mut rest = bytes;
-        let mut take = |n: usize| -> Result<&[u8], TokenError> {
-            if rest.len() < n {
-                return Err(TokenError::Malformed);
-            }
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            Ok(head)
-        };
-        let array16 = |b: &[u8]| <[u8; 16]>::try_from(b).map_err(|_| TokenError::Malformed);
-        let u64_of = |b: &[u8]| {
-            <[u8; 8]>::try_from(b)
-                .map(u64::from_be_bytes)
-                .map_err(|_| TokenError::Malformed)
-        };
-        let text = |b: &[u8]| {
-            std::str::from_utf8(b)
-                .map(str::to_owned)
-                .map_err(|_| TokenError::Malformed)
-        };
-        let id = array16(take(16)?)?;
-        let plugin = <[u8; 8]>::try_from(take(8)?).map_err(|_| TokenError::Malformed)?;
-        let credential_id = array16(take(16)?)?;
-        let epoch = u64_of(take(8)?)?;
-        let issued_at = u64_of(take(8)?)?;
-        let expires_at = u64_of(take(8)?)?;
-        let redirect_uri_hash = array16(take(16)?)?;
-        let scope_len = take(2)?;
-        let scope_len = usize::from(u16::from_be_bytes([scope_len[0], scope_len[1]]));
-        let scope = text(take(scope_len)?)?;
-        let user_len = usize::from(take(1)?[0]);
-        let authenticated_userid = text(take(user_len)?)?;
-        let challenge = match take(1)?[0] {
+        let mut r = Reader::new(bytes);
+        let id = r.array()?;
+        let plugin = r.array()?;
+        let credential_id = r.array()?;
+        let epoch = r.u64()?;
+        let issued_at = r.u64()?;
+        let expires_at = r.u64()?;
+        let redirect_uri_hash = r.array()?;
+        // Only the length prefix bounds the scope here.
+        let scope = r.text16(usize::MAX)?;
+        let authenticated_userid = r.text8()?;
+        let challenge = match r.u8()? {
             0 => None,
-            tag @ (1 | 2) => {
-                let len = usize::from(take(1)?[0]);
-                Some(Challenge {
-                    method: if tag == 1 {
-                        ChallengeMethod::Plain
-                    } else {
-                        ChallengeMethod::S256
-                    },
-                    value: text(take(len)?)?,
-                })
-            }
+            tag @ (1 | 2) => Some(Challenge {
+                method: if tag == 1 {
+                    ChallengeMethod::Plain
+                } else {
+                    ChallengeMethod::S256
+                },
+                value: r.text8()?,
+            }),
             _ => return Err(TokenError::Malformed),
         };
-        if !rest.is_empty() {
-            return Err(TokenError::Malformed);
-        }
+        r.finish()?;
         Ok(CodeClaims {
             id,
             plugin,

@@ -362,3 +362,20 @@ fn the_verifier_must_match_the_challenge_of_the_code() {
         }
     }
 }
+
+/// Codes sealed (key `k1` of bytes 1, nonce of bytes 5) before the codes, refresh tokens and
+/// access tokens shared one field writer and reader: the format must never move, or codes in
+/// flight stop opening.
+const PINNED_S256: &str = "QwJrMQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBf2X8HUyNKy2w3s0bLABBzt_5z5PYFoMkI0du-x7gEgqDvrSYVEbfp9X1rqKCgTmQXn75QlbmNxkNhMJxbwV2VsbERnlm_51_u17Ty1_t0g6OXq4_hL6A8fxV24F9LAlvqiUphrRiH0OQxDQdrCWvQNGvkbKckg1wCqNgSlXz_iBhoKx-MwQxT5u6X3ZNz786_nBWovTpIeFiifS4L9YNg";
+const PINNED_WITHOUT_CHALLENGE: &str = "QwJrMQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBf2X8HUyNKy2w3s0bLABBzt_5z5PYFoMkI0du-x7gEgqDvrSYVEbfp9X1rqKCgTmQXn75QlbmNxkNhMJxbwV2VsbERnlm_51_u17Ty1_t0g6OXq4_hL6A8fxV24F9LAlvqiUpPIGw10aQQ4RguUZtupSo-4";
+
+#[test]
+fn a_code_sealed_by_an_earlier_version_opens_and_the_same_claims_seal_the_same() {
+    let ring = ring(&[("k1", 1)], "k1");
+    let mut plain = claims();
+    plain.challenge = None;
+    for (claims, pinned) in [(claims(), PINNED_S256), (plain, PINNED_WITHOUT_CHALLENGE)] {
+        assert_eq!(claims.seal(&ring, [5; 24]).as_deref(), Ok(pinned));
+        assert_eq!(CodeClaims::open(&ring, pinned), Ok(claims));
+    }
+}

@@ -4,7 +4,8 @@
 //! - [`authorize_endpoint`]: Kong's API-driven `POST …/oauth2/authorize`, which issues
 //!   authorization codes; [`code`]: the sealed codes, PKCE (RFC 7636) and single use;
 //! - [`introspect_endpoint`]: `POST …/oauth2/introspect` (RFC 7662) for the gateway's own tokens;
-//! - [`revoke_endpoint`]: `POST …/oauth2/revoke` (RFC 7009);
+//! - [`revoke_endpoint`]: `POST …/oauth2/revoke` (RFC 7009); [`presented_token`]: the request
+//!   and client authentication both of them share;
 //! - [`metadata`]: the authorization server metadata document (RFC 8414);
 //! - [`extract`]: where a request's access token comes from (per plugin), `hide_credentials`;
 //! - [`verify`]: turning an opened token into an [`Identity`] or an RFC 6750 error;
@@ -20,6 +21,7 @@ pub mod identity;
 pub mod introspect_endpoint;
 pub mod metadata;
 mod params;
+pub mod presented_token;
 pub mod refresh;
 pub mod revoke_endpoint;
 pub mod token_endpoint;

@@ -22,6 +22,7 @@ use super::{OAuthError, token_error};
 use crate::revocation::{RevokedId, derive_id};
 use crate::snapshot::{OAuth2Config, Plugin};
 use crate::token::{KeyRing, MAX_SCOPE_LEN, TokenError, plugin_binding};
+use crate::wire::{Reader, Writer};
 
 /// Longest refresh token accepted at the token endpoint, in characters.
 pub const MAX_REFRESH_TOKEN_LEN: usize = 2048;
@@ -107,82 +108,38 @@ impl RefreshClaims {
     }
 
     fn encode(&self) -> Result<Vec<u8>, TokenError> {
-        let scope_len = u16::try_from(self.scope.len())
-            .ok()
-            .filter(|&n| usize::from(n) <= MAX_SCOPE_LEN)
-            .ok_or(TokenError::ScopeTooLong)?;
-        let user_len =
-            u8::try_from(self.authenticated_userid.len()).map_err(|_| TokenError::UserIdTooLong)?;
-        let mut out = Vec::with_capacity(96 + self.scope.len() + self.authenticated_userid.len());
-        out.extend_from_slice(&self.id);
-        out.extend_from_slice(&self.family);
-        out.extend_from_slice(&self.generation.to_be_bytes());
-        out.extend_from_slice(&self.plugin);
-        out.extend_from_slice(&self.credential_id);
-        out.extend_from_slice(&self.epoch.to_be_bytes());
-        out.extend_from_slice(&self.issued_at.to_be_bytes());
-        out.extend_from_slice(&self.expires_at.to_be_bytes());
-        out.extend_from_slice(&scope_len.to_be_bytes());
-        out.extend_from_slice(self.scope.as_bytes());
-        out.push(user_len);
-        out.extend_from_slice(self.authenticated_userid.as_bytes());
-        Ok(out)
+        let mut w = Writer::with_capacity(96 + self.scope.len() + self.authenticated_userid.len());
+        w.bytes(&self.id)
+            .bytes(&self.family)
+            .u32(self.generation)
+            .bytes(&self.plugin)
+            .bytes(&self.credential_id)
+            .u64(self.epoch)
+            .u64(self.issued_at)
+            .u64(self.expires_at);
+        w.text16(&self.scope, MAX_SCOPE_LEN)
+            .map_err(|_| TokenError::ScopeTooLong)?;
+        w.text8(&self.authenticated_userid)
+            .map_err(|_| TokenError::UserIdTooLong)?;
+        Ok(w.into_inner())
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, TokenError> {
-        let mut rest = bytes;
-        let mut take = |n: usize| -> Result<&[u8], TokenError> {
-            if rest.len() < n {
-                return Err(TokenError::Malformed);
-            }
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            Ok(head)
+        let mut r = Reader::new(bytes);
+        let claims = Self {
+            id: r.array()?,
+            family: r.array()?,
+            generation: r.u32()?,
+            plugin: r.array()?,
+            credential_id: r.array()?,
+            epoch: r.u64()?,
+            issued_at: r.u64()?,
+            expires_at: r.u64()?,
+            scope: r.text16(MAX_SCOPE_LEN)?,
+            authenticated_userid: r.text8()?,
         };
-        let array16 = |b: &[u8]| <[u8; 16]>::try_from(b).map_err(|_| TokenError::Malformed);
-        let u64_of = |b: &[u8]| {
-            <[u8; 8]>::try_from(b)
-                .map(u64::from_be_bytes)
-                .map_err(|_| TokenError::Malformed)
-        };
-        let text = |b: &[u8]| {
-            std::str::from_utf8(b)
-                .map(str::to_owned)
-                .map_err(|_| TokenError::Malformed)
-        };
-        let id = array16(take(16)?)?;
-        let family = array16(take(16)?)?;
-        let generation = <[u8; 4]>::try_from(take(4)?)
-            .map(u32::from_be_bytes)
-            .map_err(|_| TokenError::Malformed)?;
-        let plugin = <[u8; 8]>::try_from(take(8)?).map_err(|_| TokenError::Malformed)?;
-        let credential_id = array16(take(16)?)?;
-        let epoch = u64_of(take(8)?)?;
-        let issued_at = u64_of(take(8)?)?;
-        let expires_at = u64_of(take(8)?)?;
-        let scope_len = take(2)?;
-        let scope_len = usize::from(u16::from_be_bytes([scope_len[0], scope_len[1]]));
-        if scope_len > MAX_SCOPE_LEN {
-            return Err(TokenError::Malformed);
-        }
-        let scope = text(take(scope_len)?)?;
-        let user_len = usize::from(take(1)?[0]);
-        let authenticated_userid = text(take(user_len)?)?;
-        if !rest.is_empty() {
-            return Err(TokenError::Malformed);
-        }
-        Ok(Self {
-            id,
-            family,
-            generation,
-            plugin,
-            credential_id,
-            epoch,
-            issued_at,
-            expires_at,
-            scope,
-            authenticated_userid,
-        })
+        r.finish()?;
+        Ok(claims)
     }
 
     /// Seals the claims with the ring's active key. `nonce` must be fresh random bytes.

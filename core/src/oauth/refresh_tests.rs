@@ -332,3 +332,17 @@ fn revoking_a_refresh_token_revokes_its_family_for_its_own_client_only() {
         "not a refresh token"
     );
 }
+
+/// A refresh token sealed (key `k1` of bytes 1, nonce of bytes 5) before the codes, refresh
+/// tokens and access tokens shared one field writer and reader: the format must never move, or
+/// every refresh token out there stops opening.
+const PINNED: &str = "UgJrMQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBfKY_3o9O6O5zHQ7Y78OCDR54ThJZlwKlogYvul-hU0vDfrTZwuZwbVhld0PCAbkIHv55wtZmt2ONBELx7wV3X84a2Dy4BdwARyzBwhTeReGOWK2S3OUUdXiWjoXg7g9ss6QyFjcinF7VSH7-l39fIlbWD58TJ4";
+
+#[test]
+fn a_refresh_token_sealed_by_an_earlier_version_opens_and_the_same_claims_seal_the_same() {
+    let ring = ring(&[("k1", 1)], "k1");
+    let mut claims = first().rotated(&config(), 2_000, [8; 16]);
+    claims.generation = 0x0102_0304;
+    assert_eq!(claims.seal(&ring, [5; 24]).as_deref(), Ok(PINNED));
+    assert_eq!(RefreshClaims::open(&ring, PINNED), Ok(claims));
+}

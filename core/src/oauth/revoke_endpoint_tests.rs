@@ -1,30 +1,7 @@
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-
 use super::*;
 use crate::fixtures;
 use crate::ids::uuid_bytes;
-use crate::snapshot::{OAuth2Config, Snapshot};
 use crate::token::{Binding, plugin_binding};
-
-fn form<'a>(body: &'a str) -> TokenRequestView<'a> {
-    TokenRequestView {
-        method: "POST",
-        https: true,
-        content_type: Some("application/x-www-form-urlencoded"),
-        body: body.as_bytes(),
-        ..Default::default()
-    }
-}
-
-fn auth(s: &Snapshot) -> (&Plugin, &OAuth2Config) {
-    let plugin = &s.plugins[0];
-    match &plugin.config {
-        crate::snapshot::PluginConfig::OAuth2(c) => (plugin, c),
-        crate::snapshot::PluginConfig::OpenIdConnect(_)
-        | crate::snapshot::PluginConfig::RateLimiting(_) => panic!("the fixture's first plugin"),
-    }
-}
 
 #[test]
 fn the_path_ends_with_oauth2_revoke() {
@@ -35,103 +12,11 @@ fn the_path_ends_with_oauth2_revoke() {
 }
 
 #[test]
-fn a_request_needs_post_https_a_token_and_a_client_and_keeps_the_hint() {
-    let s = fixtures::snapshot();
-    let (_, config) = auth(&s);
-    let basic = format!("Basic {}", STANDARD.encode("client:secret")).into_bytes();
-    let ok = parse_revocation_request(
-        config,
-        &TokenRequestView {
-            authorization: Some(&basic),
-            ..form("token=abc&token_type_hint=refresh_token")
-        },
-    )
-    .expect("valid");
-    assert_eq!(ok.client_id, "client");
-    assert_eq!(ok.client_secret(), Some(&b"secret"[..]));
-    assert_eq!(ok.auth_method, ClientAuthMethod::Basic);
-    assert_eq!(ok.token(), "abc");
-    assert_eq!(ok.hint.as_deref(), Some("refresh_token"));
-    let printed = format!("{ok:?}");
-    assert!(
-        !printed.contains("secret\"") && !printed.contains("abc"),
-        "{printed}"
-    );
-
-    let cases = [
-        (
-            "GET",
-            TokenRequestView {
-                method: "GET",
-                ..form("")
-            },
-            405,
-            "invalid_method",
-        ),
-        (
-            "plain http",
-            TokenRequestView {
-                https: false,
-                ..form("token=abc&client_id=client&client_secret=secret")
-            },
-            400,
-            "access_denied",
-        ),
-        (
-            "no token",
-            form("client_id=client&client_secret=secret"),
-            400,
-            "invalid_request",
-        ),
-        ("no client", form("token=abc"), 400, "invalid_client"),
-        (
-            "secret in the query",
-            TokenRequestView {
-                query: Some("client_secret=secret"),
-                ..form("token=abc&client_id=client")
-            },
-            400,
-            "invalid_request",
-        ),
-        (
-            "repeated token",
-            form("token=a&token=b&client_id=client&client_secret=secret"),
-            400,
-            "invalid_request",
-        ),
-    ];
-    for (case, view, status, error) in cases {
-        let refused = parse_revocation_request(config, &view).expect_err(case);
-        assert_eq!((refused.status, refused.error), (status, error), "{case}");
-        assert!(refused.token_endpoint, "{case}: no-store headers");
-    }
-}
-
-#[test]
-fn a_confidential_client_needs_its_secret_and_a_public_client_its_id() {
-    let s = fixtures::snapshot();
-    let (_, config) = auth(&s);
-    let request = |body: &str| parse_revocation_request(config, &form(body)).expect("valid");
-    let confidential = &s.credentials[0];
-    let public = &s.credentials[1];
-    let with_secret = request("token=t&client_id=client&client_secret=secret");
-    assert!(authorize_revoking_client(&with_secret, Some(confidential), true).is_ok());
-    let refused =
-        authorize_revoking_client(&with_secret, Some(confidential), false).expect_err("wrong");
-    assert_eq!((refused.status, refused.error), (400, "invalid_client"));
-    let refused = authorize_revoking_client(&with_secret, None, false).expect_err("unknown");
-    assert_eq!((refused.status, refused.error), (400, "invalid_client"));
-    let id_only = request("token=t&client_id=client");
-    assert!(authorize_revoking_client(&id_only, Some(confidential), false).is_err());
-    let public_id_only = request("token=t&client_id=public-client");
-    assert!(authorize_revoking_client(&public_id_only, Some(public), false).is_ok());
-}
-
-#[test]
 fn only_a_live_token_of_the_caller_is_revoked_and_another_clients_is_refused() {
     let s = fixtures::snapshot();
     let index = SnapshotIndex::new(&s);
-    let (plugin, _) = auth(&s);
+    // The fixture's first plugin is its oauth2 plugin.
+    let plugin = &s.plugins[0];
     let demo = index
         .credential_by_client_id("default", "client")
         .expect("demo");

@@ -267,12 +267,7 @@ pub fn parse_token_request(
     config: &OAuth2Config,
     req: &TokenRequestView<'_>,
 ) -> Result<TokenRequest, OAuthError> {
-    check_method(config, req)?;
-    check_https(config, req)?;
-
-    let mut params = collect_params(req)?;
-
-    let (client_id, client_secret, auth_method) = client_authentication(req, &mut params)?;
+    let (mut params, client_id, client_secret, auth_method) = authenticated_params(config, req)?;
 
     let grant_type = match params.get("grant_type") {
         None => return Err(invalid_request("Missing grant_type parameter")),
@@ -380,6 +375,20 @@ pub(crate) fn collect_params(req: &TokenRequestView<'_>) -> Result<Params, OAuth
         }
     }
     Ok(Params(raw))
+}
+
+/// Steps 1 to 7 of [`parse_token_request`], which every endpoint a client authenticates at
+/// shares: the request's parameters without the client's credentials, then the client id and
+/// secret it sent and how.
+pub(crate) fn authenticated_params(
+    config: &OAuth2Config,
+    req: &TokenRequestView<'_>,
+) -> Result<(Params, Option<String>, Option<String>, ClientAuthMethod), OAuthError> {
+    check_method(config, req)?;
+    check_https(config, req)?;
+    let mut params = collect_params(req)?;
+    let (client_id, client_secret, auth_method) = client_authentication(req, &mut params)?;
+    Ok((params, client_id, client_secret, auth_method))
 }
 
 /// Who the client says it is: HTTP Basic or body parameters (never both), and how.

@@ -1,18 +1,8 @@
 #![allow(clippy::type_complexity)] // table-driven cases are tuples
 
 use super::*;
-use crate::fixtures;
+use crate::fixtures::{self, form};
 use crate::oauth::{JSON_CONTENT_TYPE, SnapshotIndex};
-
-fn form<'a>(body: &'a str) -> TokenRequestView<'a> {
-    TokenRequestView {
-        method: "POST",
-        https: true,
-        content_type: Some("application/x-www-form-urlencoded"),
-        body: body.as_bytes(),
-        ..Default::default()
-    }
-}
 
 fn basic(id: &str, secret: &str) -> Vec<u8> {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))).into_bytes()

@@ -6,9 +6,12 @@
 
 use http::Method;
 use tollgate_e2e::client::Response;
-use tollgate_e2e::fixture::{Quickstart, Variant, access_token_of, echoed_headers};
+use tollgate_e2e::fixture::{
+    Quickstart, Variant, access_token_of, assert_oauth_error, assert_status, echoed_headers,
+    json_text,
+};
 use tollgate_e2e::quickstart;
-use tollgate_e2e::wait::wait_until;
+use tollgate_e2e::wait::{clock_past, unix_now};
 
 const PROVISION_KEY: &str = "0123456789abcdef0123456789abcdef";
 const CALLBACK: &str = "https://app.example/cb";
@@ -284,7 +287,7 @@ async fn a_real_client_completes_the_authorization_code_grant_with_pkce_on_both_
             );
             let refreshed = rotated["access_token"].as_str().expect("access token");
             let upstream = qs.call_upstream(Some(refreshed)).await;
-            assert_eq!(upstream.status, 200, "{what}: {}", upstream.describe());
+            assert_status(&upstream, 200, &what);
             assert_eq!(
                 echoed_headers(&upstream.json())
                     .get("x-authenticated-userid")
@@ -295,7 +298,7 @@ async fn a_real_client_completes_the_authorization_code_grant_with_pkce_on_both_
 
             let access_token = token["access_token"].as_str().expect("access token");
             let upstream = qs.call_upstream(Some(access_token)).await;
-            assert_eq!(upstream.status, 200, "{what}: {}", upstream.describe());
+            assert_status(&upstream, 200, &what);
             let headers = echoed_headers(&upstream.json());
             assert_eq!(
                 headers.get("x-authenticated-userid").map(String::as_str),
@@ -341,7 +344,7 @@ async fn code(qs: &Quickstart, prefix: &str, extra: &str) -> String {
         &authorize_body(extra),
     )
     .await;
-    assert_eq!(issued.status, 200, "{}", issued.describe());
+    assert_status(&issued, 200, "issued");
     let query = redirect_query(&issued);
     assert_eq!(param(&query, "state"), Some("s1"));
     param(&query, "code").expect("a code").to_owned()
@@ -353,19 +356,21 @@ fn exchange_body(code: &str, extra: &str) -> String {
     )
 }
 
-fn assert_error(response: &Response, status: u16, error: &str, description: &str, what: &str) {
-    assert_eq!(response.status, status, "{what}: {}", response.describe());
-    assert_eq!(
-        response.json(),
-        serde_json::json!({"error": error, "error_description": description}),
-        "{what}"
-    );
-    assert_eq!(
-        response.header("cache-control"),
-        Some("no-store"),
-        "{what}: {}",
-        response.describe()
-    );
+/// Kong's refusal of a code: expired, spent, another plugin's or client's, or not a code.
+fn assert_invalid_code(response: &Response, what: &str) {
+    assert_oauth_error(response, 400, "invalid_grant", "Invalid code", what);
+}
+
+/// Kong's refusal of a client that does not authenticate.
+fn assert_invalid_client(response: &Response, what: &str) {
+    let description = "Invalid client authentication";
+    assert_oauth_error(response, 400, "invalid_client", description, what);
+}
+
+/// Kong's refusal of a refresh token (it says `invalid_request`, not `invalid_grant`).
+fn assert_invalid_refresh_token(response: &Response, what: &str) {
+    let description = "Invalid refresh_token";
+    assert_oauth_error(response, 400, "invalid_request", description, what);
 }
 
 /// Every refusal of the authorization endpoint and of the code exchange, with Kong's status and
@@ -386,7 +391,7 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         )
         .await;
         let what = at("wrong provision key");
-        assert_error(
+        assert_oauth_error(
             &refused,
             400,
             "invalid_provision_key",
@@ -399,17 +404,10 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
             &authorize_body("").replace("client_id=web", "client_id=nobody"),
         )
         .await;
-        let what = at("unknown client");
-        assert_error(
-            &refused,
-            400,
-            "invalid_client",
-            "Invalid client authentication",
-            &what,
-        );
+        assert_invalid_client(&refused, &at("unknown client"));
         let refused = post(&qs, "/code/oauth2/authorize", "response_type=code").await;
         let what = at("no provision key");
-        assert_error(
+        assert_oauth_error(
             &refused,
             400,
             "invalid_provision_key",
@@ -451,7 +449,7 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
                 &authorize_body(extra),
             )
             .await;
-            assert_eq!(refused.status, 400, "{what}: {}", refused.describe());
+            assert_status(&refused, 400, &what);
             let uri = refused.json()["redirect_uri"]
                 .as_str()
                 .unwrap_or("")
@@ -479,97 +477,41 @@ async fn the_authorization_endpoint_and_the_code_exchange_refuse_with_kongs_erro
         let refused = post(&qs, token_at, &exchange_body(&strict, "")).await;
         let what = at("no verifier");
         let description = "code_verifier is required for PKCE authorization requests";
-        assert_error(&refused, 400, "invalid_request", description, &what);
+        assert_oauth_error(&refused, 400, "invalid_request", description, &what);
         let wrong = format!("&code_verifier={}", "w".repeat(43));
         let refused = post(&qs, token_at, &exchange_body(&strict, &wrong)).await;
-        assert_error(
-            &refused,
-            400,
-            "invalid_grant",
-            "Invalid code",
-            &at("wrong verifier"),
-        );
+        assert_invalid_code(&refused, &at("wrong verifier"));
         let right = format!("&code_verifier={VERIFIER}");
         let issued = post(&qs, token_at, &exchange_body(&strict, &right)).await;
-        assert_eq!(issued.status, 200, "{}", issued.describe());
+        assert_status(&issued, 200, "issued");
         let token = access_token_of(&issued);
         let upstream = qs.call_upstream(Some(&token)).await;
-        assert_eq!(upstream.status, 200, "{}", upstream.describe());
+        assert_status(&upstream, 200, "upstream");
         let refused = post(&qs, token_at, &exchange_body(&strict, &right)).await;
-        assert_error(
-            &refused,
-            400,
-            "invalid_grant",
-            "Invalid code",
-            &at("used twice"),
-        );
+        assert_invalid_code(&refused, &at("used twice"));
 
         // A code is redeemed only at the plugin that issued it, to the client it names.
         let lax = code(&qs, "/code", "").await;
         let refused = post(&qs, token_at, &exchange_body(&lax, &right)).await;
-        assert_error(
-            &refused,
-            400,
-            "invalid_grant",
-            "Invalid code",
-            &at("another plugin's"),
-        );
+        assert_invalid_code(&refused, &at("another plugin's"));
         let refused = post(&qs, "/code/oauth2/token", &exchange_body("not-a-code", "")).await;
-        assert_error(
-            &refused,
-            400,
-            "invalid_grant",
-            "Invalid code",
-            &at("not a code"),
-        );
+        assert_invalid_code(&refused, &at("not a code"));
         let refused = post(
             &qs,
             "/code/oauth2/token",
             &exchange_body(&lax, "").replace("client_secret=web-secret", "client_secret=guess"),
         )
         .await;
-        let what = at("wrong secret");
-        assert_error(
-            &refused,
-            400,
-            "invalid_client",
-            "Invalid client authentication",
-            &what,
-        );
+        assert_invalid_client(&refused, &at("wrong secret"));
         let issued = post(&qs, "/code/oauth2/token", &exchange_body(&lax, "")).await;
-        assert_eq!(issued.status, 200, "{}", issued.describe());
+        assert_status(&issued, 200, "issued");
 
         // An expired code: `/brief` codes live one second; wait until the clock has passed it.
         let brief = code(&qs, "/brief", "").await;
-        let issued_by = unix_now();
-        wait_until(
-            std::time::Duration::from_secs(10),
-            "the brief code's lifetime to pass",
-            || async move {
-                if unix_now() > issued_by + 1 {
-                    Ok(())
-                } else {
-                    Err("not yet".to_owned())
-                }
-            },
-        )
-        .await
-        .expect("the clock moves");
+        clock_past(unix_now() + 1).await;
         let refused = post(&qs, "/brief/oauth2/token", &exchange_body(&brief, "")).await;
-        assert_error(
-            &refused,
-            400,
-            "invalid_grant",
-            "Invalid code",
-            &at("expired"),
-        );
+        assert_invalid_code(&refused, &at("expired"));
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Standalone mode keeps the revocation store, redeemed codes included, in its state directory:
@@ -581,18 +523,12 @@ async fn a_code_spent_before_a_restart_stays_spent_after_it() {
     let spent = code(&qs, "/code", "").await;
     let kept = code(&qs, "/code", "").await;
     let issued = post(&qs, "/code/oauth2/token", &exchange_body(&spent, "")).await;
-    assert_eq!(issued.status, 200, "{}", issued.describe());
+    assert_status(&issued, 200, "issued");
     qs.restart().await;
     let refused = post(&qs, "/code/oauth2/token", &exchange_body(&spent, "")).await;
-    assert_error(
-        &refused,
-        400,
-        "invalid_grant",
-        "Invalid code",
-        "spent before the restart",
-    );
+    assert_invalid_code(&refused, "spent before the restart");
     let issued = post(&qs, "/code/oauth2/token", &exchange_body(&kept, "")).await;
-    assert_eq!(issued.status, 200, "{}", issued.describe());
+    assert_status(&issued, 200, "issued");
 }
 
 /// A refresh request for `web` (or `client`'s own authentication) at `prefix`.
@@ -616,13 +552,11 @@ async fn exchanged(qs: &Quickstart, prefix: &str) -> (String, String) {
         &exchange_body(&code, ""),
     )
     .await;
-    assert_eq!(issued.status, 200, "{}", issued.describe());
-    let body = issued.json();
-    let refresh = body["refresh_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a refresh token: {}", issued.describe()))
-        .to_owned();
-    (access_token_of(&issued), refresh)
+    assert_status(&issued, 200, "issued");
+    (
+        access_token_of(&issued),
+        json_text(&issued, "refresh_token"),
+    )
 }
 
 /// The refresh token grant by hand, on both server paths: a rotation answers Kong's body and a
@@ -636,11 +570,10 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     for fast_path in [true, false] {
         let qs = start("refresh", fast_path).await;
         let at = |what: &str| format!("fast path {fast_path}: {what}");
-        let invalid = "Invalid refresh_token";
 
         let (_, first) = exchanged(&qs, "/code").await;
         let rotated = refresh_at(&qs, "/code", WEB, &first).await;
-        assert_eq!(rotated.status, 200, "{}", rotated.describe());
+        assert_status(&rotated, 200, "rotated");
         assert_eq!(rotated.header("cache-control"), Some("no-store"));
         let body = rotated.json();
         let mut keys: Vec<&str> = body
@@ -658,90 +591,60 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
         );
         assert_eq!(body["token_type"], "bearer");
         assert_eq!(body["expires_in"], 7200);
-        let second = body["refresh_token"].as_str().expect("refresh").to_owned();
+        let second = json_text(&rotated, "refresh_token");
         assert_ne!(second, first, "{}", at("rotated"));
         let access = access_token_of(&rotated);
         let upstream = qs.call_upstream(Some(&access)).await;
-        assert_eq!(upstream.status, 200, "{}", upstream.describe());
+        assert_status(&upstream, 200, "upstream");
 
         // Refusals that spend nothing.
         let refused = refresh_at(&qs, "/code", "client_id=spa", &second).await;
-        assert_error(
-            &refused,
-            400,
-            "invalid_client",
-            "Invalid client authentication",
-            &at("another client"),
-        );
+        assert_invalid_client(&refused, &at("another client"));
         let refused = refresh_at(&qs, "/code", "client_id=web&client_secret=guess", &second).await;
-        assert_error(
-            &refused,
-            400,
-            "invalid_client",
-            "Invalid client authentication",
-            &at("a wrong secret"),
-        );
+        assert_invalid_client(&refused, &at("a wrong secret"));
         let refused = refresh_at(&qs, "/code", WEB, "made-up").await;
-        assert_error(&refused, 400, "invalid_request", invalid, &at("made up"));
+        assert_invalid_refresh_token(&refused, &at("made up"));
         let refused = post(
             &qs,
             "/code/oauth2/token",
             &format!("grant_type=refresh_token&{WEB}"),
         )
         .await;
-        assert_error(&refused, 400, "invalid_request", invalid, &at("no token"));
+        assert_invalid_refresh_token(&refused, &at("no token"));
         let refused = refresh_at(&qs, "/reuse", WEB, &second).await;
-        assert_error(
-            &refused,
-            400,
-            "invalid_request",
-            invalid,
-            &at("another plugin"),
-        );
+        assert_invalid_refresh_token(&refused, &at("another plugin"));
 
         // The second token still works (nothing above spent it); its successor is the newest.
         let third = refresh_at(&qs, "/code", WEB, &second).await;
-        assert_eq!(third.status, 200, "{}", third.describe());
-        let third = third.json()["refresh_token"]
-            .as_str()
-            .expect("refresh")
-            .to_owned();
+        assert_status(&third, 200, "the second token's rotation");
+        let third = json_text(&third, "refresh_token");
 
         // Reuse: the spent first token comes back. The family is revoked: the newest too.
         let refused = refresh_at(&qs, "/code", WEB, &first).await;
-        assert_error(&refused, 400, "invalid_request", invalid, &at("reuse"));
+        assert_invalid_refresh_token(&refused, &at("reuse"));
         let refused = refresh_at(&qs, "/code", WEB, &third).await;
-        assert_error(
-            &refused,
-            400,
-            "invalid_request",
-            invalid,
-            &at("newest after reuse"),
-        );
+        assert_invalid_refresh_token(&refused, &at("newest after reuse"));
         // Another family of the same client is untouched.
         let (_, other) = exchanged(&qs, "/code").await;
         let fine = refresh_at(&qs, "/code", WEB, &other).await;
-        assert_eq!(fine.status, 200, "{}", at(&fine.describe()));
+        assert_status(&fine, 200, &at("fine"));
         // RFC 7009: revoking a refresh token revokes its family.
-        let other = fine.json()["refresh_token"]
-            .as_str()
-            .expect("refresh")
-            .to_owned();
+        let other = json_text(&fine, "refresh_token");
         let revoked = post(
             &qs,
             "/code/oauth2/revoke",
             &format!("{WEB}&token={other}&token_type_hint=refresh_token"),
         )
         .await;
-        assert_eq!(revoked.status, 200, "{}", at(&revoked.describe()));
+        assert_status(&revoked, 200, &at("revoked"));
         let refused = refresh_at(&qs, "/code", WEB, &other).await;
-        assert_error(&refused, 400, "invalid_request", invalid, &at("revoked"));
+        assert_invalid_refresh_token(&refused, &at("revoked"));
 
         // reuseRefreshToken: the same token, every time.
         let (_, kept) = exchanged(&qs, "/reuse").await;
         for round in 0..2 {
             let again = refresh_at(&qs, "/reuse", WEB, &kept).await;
-            assert_eq!(again.status, 200, "{}", again.describe());
+            assert_status(&again, 200, "reuseRefreshToken");
             assert_eq!(
                 again.json()["refresh_token"].as_str(),
                 Some(kept.as_str()),
@@ -752,26 +655,13 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
 
         // Expiry: `/short` refresh tokens live one second; wait until the clock has passed it.
         let (_, short) = exchanged(&qs, "/short").await;
-        let issued_by = unix_now();
-        wait_until(
-            std::time::Duration::from_secs(10),
-            "the short refresh token's lifetime to pass",
-            || async move {
-                if unix_now() > issued_by + 1 {
-                    Ok(())
-                } else {
-                    Err("not yet".to_owned())
-                }
-            },
-        )
-        .await
-        .expect("the clock moves");
+        clock_past(unix_now() + 1).await;
         let refused = refresh_at(&qs, "/short", WEB, &short).await;
-        assert_error(&refused, 400, "invalid_request", invalid, &at("expired"));
+        assert_invalid_refresh_token(&refused, &at("expired"));
 
         // Client credentials: no refresh token (RFC 6749 §4.4.3).
         let cc = qs.request_token(quickstart::CLIENT_SECRET).await;
-        assert_eq!(cc.status, 200, "{}", cc.describe());
+        assert_status(&cc, 200, "client credentials");
         assert!(
             cc.json().get("refresh_token").is_none(),
             "{}",

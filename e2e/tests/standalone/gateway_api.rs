@@ -11,7 +11,9 @@
 
 use http::Method;
 use tollgate_e2e::client::{Client, Response};
-use tollgate_e2e::fixture::{access_token_of, echoed_headers};
+use tollgate_e2e::fixture::{
+    access_token_of, assert_echoed_path, assert_logged, assert_status, echoed_headers,
+};
 use tollgate_e2e::gateway::Standalone;
 use tollgate_e2e::httpbin::Httpbin;
 use tollgate_e2e::manifests::{Manifests, self_signed, tls_secret};
@@ -211,10 +213,10 @@ impl Fixture {
 async fn the_token_flow_runs_on_http_routes(name: &str, args: &[&str]) {
     let fx = Fixture::start(name, args, &[("routes.yaml", TOKEN_FLOW)]).await;
     let refused = fx.get(HOST, "/anything").await;
-    assert_eq!(refused.status, 401, "{}", refused.describe());
+    assert_status(&refused, 401, "refused");
 
     let token = fx.token().await;
-    assert_eq!(token.status, 200, "{}", token.describe());
+    assert_status(&token, 200, "token");
     let token = access_token_of(&token);
     let auth = format!("Bearer {token}");
     let upstream = fx
@@ -225,14 +227,7 @@ async fn the_token_flow_runs_on_http_routes(name: &str, args: &[&str]) {
             &[("authorization", &auth)],
         )
         .await;
-    assert_eq!(upstream.status, 200, "{}", upstream.describe());
-    let body = upstream.json();
-    assert_eq!(
-        body["url"].as_str().map(|u| u.ends_with("/anything/x")),
-        Some(true),
-        "{body}"
-    );
-    let seen = echoed_headers(&body);
+    let seen = echoed_headers(&assert_echoed_path(&upstream, "/anything/x"));
     assert_eq!(
         seen.get("x-consumer-username").map(String::as_str),
         Some(quickstart::USERNAME)
@@ -251,7 +246,7 @@ async fn the_token_flow_runs_on_http_routes(name: &str, args: &[&str]) {
             &[("authorization", &auth)],
         )
         .await;
-    assert_eq!(other.status, 404, "{}", other.describe());
+    assert_status(&other, 404, "other");
 }
 
 #[tokio::test]
@@ -322,22 +317,18 @@ async fn matching_precedence_and_hostname_intersection_on_http_routes() {
         ("/anything?variant=other", 200),
     ] {
         let r = fx.get(HOST, path).await;
-        assert_eq!(r.status, status, "GET {path}: {}", r.describe());
+        assert_status(&r, status, &format!("GET {path}"));
     }
     let header = fx
         .http(Method::GET, HOST, "/anything", &[("x-variant", "guarded")])
         .await;
-    assert_eq!(header.status, 401, "{}", header.describe());
+    assert_status(&header, 401, "header");
     let delete = fx.http(Method::DELETE, HOST, "/anything", &[]).await;
-    assert_eq!(delete.status, 401, "{}", delete.describe());
+    assert_status(&delete, 401, "delete");
     // `other.test` is outside the listener's `*.example.test`: the route is not accepted.
     let outside = fx.get("other.test", "/anything").await;
-    assert_eq!(outside.status, 404, "{}", outside.describe());
-    let log = fx.log();
-    assert!(
-        log.contains("NoMatchingListenerHostname") && log.contains("elsewhere"),
-        "{log}"
-    );
+    assert_status(&outside, 404, "outside");
+    assert_logged(&fx.log(), &["NoMatchingListenerHostname", "elsewhere"]);
 }
 
 /// A route of namespace `team` sending to the Service `httpbin` of `default`.
@@ -366,8 +357,8 @@ async fn a_reference_grant_allows_a_cross_namespace_backend_and_its_absence_refu
     let fx = Fixture::start("gateway-api-grant", &[], &[("team.yaml", CROSS_NAMESPACE)]).await;
     // Refused: the rule is served, and its backend answers 500 (the Gateway API's rule).
     let refused = fx.get("team.example.test", "/anything").await;
-    assert_eq!(refused.status, 500, "{}", refused.describe());
-    assert!(fx.log().contains("RefNotPermitted"), "{}", fx.log());
+    assert_status(&refused, 500, "refused");
+    assert_logged(&fx.log(), &["RefNotPermitted"]);
 
     fx.manifests.write_file("grant.yaml", GRANT).expect("grant");
     fx.wait_status("team.example.test", "/anything", 200).await;
@@ -398,11 +389,7 @@ async fn allowed_routes_refuses_a_namespace_the_listener_does_not_admit() {
         )
         .expect("gateway");
     fx.wait_status("team.example.test", "/anything", 404).await;
-    let log = fx.log();
-    assert!(
-        log.contains("NotAllowedByListeners") && log.contains("team-route"),
-        "{log}"
-    );
+    assert_logged(&fx.log(), &["NotAllowedByListeners", "team-route"]);
 }
 
 /// Each filter, and weights: a quarter of the traffic goes to a backendRef naming no Service.
@@ -449,7 +436,7 @@ async fn filters_apply_through_an_http_route(name: &str, args: &[&str]) {
             &[("x-set", "original"), ("x-dropped", "gone")],
         )
         .await;
-    assert_eq!(modified.status, 200, "{}", modified.describe());
+    assert_status(&modified, 200, "modified");
     assert_eq!(modified.header("x-response"), Some("from-the-gateway"));
     let seen = echoed_headers(&modified.json());
     assert_eq!(seen.get("x-added").map(String::as_str), Some("yes"));
@@ -457,15 +444,10 @@ async fn filters_apply_through_an_http_route(name: &str, args: &[&str]) {
     assert!(!seen.contains_key("x-dropped"), "{seen:?}");
 
     let rewritten = fx.get(HOST, "/old/page").await;
-    assert_eq!(rewritten.status, 200, "{}", rewritten.describe());
-    let url = rewritten.json()["url"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(url.ends_with("/anything/new/page"), "{url}");
+    assert_echoed_path(&rewritten, "/anything/new/page");
 
     let moved = fx.get(HOST, "/moved/here").await;
-    assert_eq!(moved.status, 301, "{}", moved.describe());
+    assert_status(&moved, 301, "moved");
     assert_eq!(
         moved.header("location"),
         Some("https://www.example.test/moved/here")
@@ -542,15 +524,67 @@ async fn a_rule_whose_auth_plugin_is_missing_answers_500_until_the_plugin_exists
     .await;
     // Fail closed: never served unprotected, and never by the open rule's shorter prefix.
     let private = fx.get(HOST, "/anything/private").await;
-    assert_eq!(private.status, 500, "{}", private.describe());
+    assert_status(&private, 500, "private");
     assert_eq!(fx.get(HOST, "/anything/public").await.status, 200);
-    let log = fx.log();
-    assert!(
-        log.contains("PluginNotFound") && log.contains("guarded-later"),
-        "{log}"
-    );
+    assert_logged(&fx.log(), &["PluginNotFound", "guarded-later"]);
     fx.manifests
         .write_file("plugin.yaml", NOT_YET)
         .expect("plugin");
     fx.wait_status(HOST, "/anything/private", 401).await;
+}
+
+/// Namespace `team` shares the Gateway (`allowedRoutes: All`) with `default`, whose `auth` route
+/// serves the token endpoint at `/auth/oauth2/token` on `api.example.test`: `steal` would take
+/// that exact path (and show httpbin every client secret sent there); `own` is on the team's
+/// own host. Both reach httpbin through the ReferenceGrant.
+const INTERCEPTION: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: steal, namespace: team}
+spec:
+  parentRefs: [{name: gateway, namespace: default}]
+  hostnames: [api.example.test]
+  rules:
+  - matches: [{path: {type: Exact, value: /auth/oauth2/token}, method: POST}]
+    backendRefs: [{name: httpbin, namespace: default, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: own, namespace: team}
+spec:
+  parentRefs: [{name: gateway, namespace: default}]
+  hostnames: [team.example.test]
+  rules:
+  - backendRefs: [{name: httpbin, namespace: default, port: 80}]
+";
+
+#[tokio::test]
+async fn a_route_of_another_namespace_cannot_take_the_token_endpoint_of_a_shared_gateway() {
+    let fx = Fixture::start(
+        "gateway-api-tenancy",
+        &[],
+        &[
+            ("routes.yaml", TOKEN_FLOW),
+            ("grant.yaml", GRANT),
+            ("team.yaml", INTERCEPTION),
+        ],
+    )
+    .await;
+    // A's endpoint answers A's client (httpbin would answer 404 at this path).
+    let token = fx.token().await;
+    assert_status(&token, 200, "token");
+    let token = access_token_of(&token);
+    let upstream = fx
+        .http(
+            Method::GET,
+            HOST,
+            "/anything",
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+    assert_status(&upstream, 200, "upstream");
+    // The team's route that takes nothing of another namespace is served.
+    let own = fx.get("team.example.test", "/anything/team").await;
+    assert_echoed_path(&own, "/anything/team");
+    assert_logged(&fx.log(), &["RouteConflict", "steal"]);
 }

@@ -3,22 +3,15 @@
 //! proxy checks the instant); tokens issued under the old secret survive or not according to
 //! `tokensSurviveRotation`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::json;
 use tollgate_e2e::client::Response;
 use tollgate_e2e::fixture::{Quickstart, access_token_of, assert_invalid_token};
 use tollgate_e2e::quickstart;
-use tollgate_e2e::wait::{RELOAD, wait_until};
+use tollgate_e2e::wait::{RELOAD, unix_now, wait_until};
 
 const NEW_SECRET: &str = "the-rotated-client-secret";
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
-}
 
 /// `unix` seconds as RFC 3339 UTC (`2026-01-31T12:00:00Z`).
 fn rfc3339(unix: u64) -> String {

@@ -14,15 +14,16 @@ use tollgate_core::oauth::authorize_endpoint::{
 };
 use tollgate_core::oauth::code::{CodeClaims, redirect_uri_hash};
 use tollgate_core::oauth::introspect_endpoint::{
-    MAX_INTROSPECTED_TOKEN_LEN, authorize_introspecting_client, introspection_response,
-    parse_introspection_request,
+    self, MAX_INTROSPECTED_TOKEN_LEN, introspection_response,
+};
+use tollgate_core::oauth::presented_token::{
+    PresentedToken, PublicClients, authorize_presenting_client, parse_presented_token,
 };
 use tollgate_core::oauth::refresh::{RefreshClaims, revocation_of};
 use tollgate_core::oauth::revoke_endpoint::{
-    MAX_REVOKED_TOKEN_LEN, Revocation, authorize_revoking_client, parse_revocation_request,
-    revocation_decision, store_full,
+    self, MAX_REVOKED_TOKEN_LEN, Revocation, revocation_decision, store_full,
 };
-use tollgate_core::oauth::{JSON_CONTENT_TYPE, metadata};
+use tollgate_core::oauth::{CredentialEntry, JSON_CONTENT_TYPE, metadata};
 use tollgate_core::revocation::RevokedId;
 use tollgate_core::snapshot::{OAuth2Config, Plugin};
 use tollgate_core::token::{TokenError, plugin_binding};
@@ -125,6 +126,36 @@ fn answer(response: AuthorizeResponse) -> Response<ProxyBody> {
     json(status, response.body)
 }
 
+/// Reads a request presenting a token (introspection, revocation), parses it and authenticates
+/// its client as the token endpoint does (same brute-force guard, same secret check), public
+/// clients as `public` says: the request and the client's credential, or the refusal to answer.
+async fn presented_token<'c>(
+    ctx: &Ctx,
+    compiled: &'c Compiled,
+    plugin: &Plugin,
+    config: &OAuth2Config,
+    request: Request<ProxyBody>,
+    public: PublicClients,
+) -> Result<(PresentedToken, &'c CredentialEntry, [u8; 16]), Response<ProxyBody>> {
+    let address = client_address(ctx, request.headers());
+    let (parts, body) = read_body(ctx, request)
+        .await
+        .map_err(|error| refuse(ctx, &error))?;
+    let asked = parse_presented_token(config, &view(ctx, config, &parts, &body))
+        .map_err(|error| refuse(ctx, &error))?;
+    let (entry, uuid) = authenticate_client(
+        ctx,
+        compiled,
+        plugin,
+        &address,
+        &asked.client_id,
+        asked.client_secret(),
+        |credential, secret_ok| authorize_presenting_client(&asked, credential, secret_ok, public),
+    )
+    .await?;
+    Ok((asked, entry, uuid))
+}
+
 /// Serves `POST …/oauth2/introspect`: the caller authenticates as a confidential client of the
 /// plugin; the answer says whether the plugin would accept the token (`{"active": false}` for
 /// anything else).
@@ -135,27 +166,11 @@ pub async fn introspect(
     config: &OAuth2Config,
     request: Request<ProxyBody>,
 ) -> Response<ProxyBody> {
-    let address = client_address(ctx, request.headers());
-    let (parts, body) = match read_body(ctx, request).await {
-        Ok(read) => read,
-        Err(error) => return refuse(ctx, &error),
+    let public = introspect_endpoint::PUBLIC_CLIENTS;
+    let asked = match presented_token(ctx, compiled, plugin, config, request, public).await {
+        Ok((asked, _, _)) => asked,
+        Err(response) => return response,
     };
-    let asked = match parse_introspection_request(config, &view(ctx, config, &parts, &body)) {
-        Ok(asked) => asked,
-        Err(error) => return refuse(ctx, &error),
-    };
-    let authenticated = authenticate_client(
-        ctx,
-        compiled,
-        plugin,
-        &address,
-        &asked.client_id,
-        asked.client_secret(),
-        |credential, secret_ok| authorize_introspecting_client(&asked, credential, secret_ok),
-    );
-    if let Err(response) = authenticated.await {
-        return response;
-    }
     let token = asked.token();
     let now = unix_now();
     let opened = (token.len() <= MAX_INTROSPECTED_TOKEN_LEN).then(|| {
@@ -184,28 +199,12 @@ pub async fn revoke(
     config: &OAuth2Config,
     request: Request<ProxyBody>,
 ) -> Response<ProxyBody> {
-    let address = client_address(ctx, request.headers());
-    let (parts, body) = match read_body(ctx, request).await {
-        Ok(read) => read,
-        Err(error) => return refuse(ctx, &error),
-    };
-    let asked = match parse_revocation_request(config, &view(ctx, config, &parts, &body)) {
-        Ok(asked) => asked,
-        Err(error) => return refuse(ctx, &error),
-    };
-    let authenticated = authenticate_client(
-        ctx,
-        compiled,
-        plugin,
-        &address,
-        &asked.client_id,
-        asked.client_secret(),
-        |credential, secret_ok| authorize_revoking_client(&asked, credential, secret_ok),
-    );
-    let (caller, caller_id) = match authenticated.await {
-        Ok((entry, uuid)) => (&entry.credential, uuid),
-        Err(response) => return response,
-    };
+    let public = revoke_endpoint::PUBLIC_CLIENTS;
+    let (asked, caller, caller_id) =
+        match presented_token(ctx, compiled, plugin, config, request, public).await {
+            Ok((asked, entry, uuid)) => (asked, &entry.credential, uuid),
+            Err(response) => return response,
+        };
     let token = asked.token();
     let now = unix_now();
     // A refresh token revokes its whole family.

@@ -1,3 +1,5 @@
+use tollgate_e2e::certs::{SecretVolume, der_of, generate};
+
 use super::*;
 
 /// A temporary directory removed at the end of the test.
@@ -21,13 +23,6 @@ impl Drop for Dir {
     }
 }
 
-/// A new self-signed certificate for `names`: (certificate PEM, key PEM).
-fn generate(names: &[&str]) -> (String, String) {
-    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    let generated = rcgen::generate_simple_self_signed(names).expect("generate");
-    (generated.cert.pem(), generated.key_pair.serialize_pem())
-}
-
 fn write_pair(dir: &Path, (cert, key): &(String, String)) -> Pair {
     std::fs::create_dir_all(dir).expect("dir");
     let pair = Pair {
@@ -42,49 +37,6 @@ fn write_pair(dir: &Path, (cert, key): &(String, String)) -> Pair {
 /// The end-entity certificate (DER) served for `name`.
 fn served(certs: &HttpsCerts, name: Option<&str>) -> Vec<u8> {
     certs.current.load().pick(name).cert[0].to_vec()
-}
-
-fn der_of(pem: &str) -> Vec<u8> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
-        .next()
-        .expect("a certificate")
-        .expect("pem")
-        .to_vec()
-}
-
-/// A kubelet-style Secret volume: `tls.crt -> ..data/tls.crt`, `..data -> ..<version>`; a new
-/// version is written beside the old one and `..data` swapped with a rename.
-struct SecretVolume {
-    dir: PathBuf,
-    version: u32,
-}
-
-impl SecretVolume {
-    fn new(dir: &Path, pair: &(String, String)) -> Self {
-        std::fs::create_dir_all(dir).expect("volume");
-        let mut volume = SecretVolume {
-            dir: dir.to_owned(),
-            version: 0,
-        };
-        volume.update(pair);
-        for file in ["tls.crt", "tls.key"] {
-            std::os::unix::fs::symlink(format!("..data/{file}"), dir.join(file)).expect("link");
-        }
-        volume
-    }
-
-    fn update(&mut self, (cert, key): &(String, String)) {
-        self.version += 1;
-        let name = format!("..v{}", self.version);
-        let target = self.dir.join(&name);
-        std::fs::create_dir_all(&target).expect("version dir");
-        std::fs::write(target.join("tls.crt"), cert).expect("cert");
-        std::fs::write(target.join("tls.key"), key).expect("key");
-        let tmp = self.dir.join("..data_tmp");
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&name, &tmp).expect("tmp link");
-        std::fs::rename(&tmp, self.dir.join("..data")).expect("swap");
-    }
 }
 
 #[test]
@@ -126,8 +78,8 @@ fn a_secret_volume_swap_is_picked_up_and_a_bad_new_pair_keeps_the_old_one() {
     let first = generate(&["localhost"]);
     let mut volume = SecretVolume::new(&dir.0.join("default"), &first);
     let pair = Pair {
-        cert: volume.dir.join("tls.crt"),
-        key: volume.dir.join("tls.key"),
+        cert: volume.cert(),
+        key: volume.key(),
     };
     let certs = HttpsCerts::load(Some(pair), None).expect("load");
     assert!(certs.follows_files());

@@ -11,16 +11,16 @@ use super::*;
 use crate::resources::gateway_api::{Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 use crate::translate::gateway_api::{GatewayApiStatus, gw, intersect, parse_duration};
 
-fn object<T: serde::de::DeserializeOwned>(value: Value) -> Arc<T> {
+pub(super) fn object<T: serde::de::DeserializeOwned>(value: Value) -> Arc<T> {
     Arc::new(serde_json::from_value(value).expect("a valid object"))
 }
 
-fn class(name: &str, controller: &str) -> Arc<GatewayClass> {
+pub(super) fn class(name: &str, controller: &str) -> Arc<GatewayClass> {
     object(json!({"metadata": {"name": name}, "spec": {"controllerName": controller}}))
 }
 
 /// Gateway `ns/gw` of class `tollgate` with these listeners.
-fn gateway(ns: &str, listeners: Value) -> Arc<Gateway> {
+pub(super) fn gateway(ns: &str, listeners: Value) -> Arc<Gateway> {
     object(json!({
         "metadata": {"name": "gw", "namespace": ns, "generation": 2},
         "spec": {"gatewayClassName": "tollgate", "listeners": listeners}
@@ -108,7 +108,11 @@ fn routes_of<'a>(t: &'a Translation, name: &str) -> Vec<&'a Route> {
         .collect()
 }
 
-fn condition<'a>(status: &'a GatewayApiStatus, route: &str, type_: &str) -> (bool, &'a str) {
+pub(super) fn condition<'a>(
+    status: &'a GatewayApiStatus,
+    route: &str,
+    type_: &str,
+) -> (bool, &'a str) {
     let c = status
         .route_condition(route, 0, type_)
         .unwrap_or_else(|| panic!("{route} has {type_}"));

@@ -472,3 +472,37 @@ fn ingress_routes_pass_the_proxys_validation_with_the_other_kinds() {
     assert!(tollgate_core::validate::validate(&t.snapshot).is_ok());
     assert_eq!(t.snapshot.routes.len(), 3);
 }
+
+#[test]
+fn an_ingress_of_another_namespace_never_takes_a_protected_routes_requests() {
+    let mut objects = objects(vec![
+        object(json!({
+            "metadata": {"name": "steal", "namespace": "team"},
+            "spec": {"ingressClassName": "tollgate",
+                     "rules": [{"http": {"paths": [path("/auth/oauth2/token", "Exact")]}}]}
+        })),
+        object(json!({
+            "metadata": {"name": "own", "namespace": "team"},
+            "spec": {"ingressClassName": "tollgate",
+                     "rules": [{"host": "team.example.com", "http": {"paths": [path("/", "Prefix")]}}]}
+        })),
+    ]);
+    // The quickstart's GatewayRoute `default/auth`: the oauth2 plugin at /auth.
+    objects.routes = quickstart().routes;
+    let t = run_ingress(&objects);
+    let conflicts: Vec<(Kind, &str, &str)> = t
+        .problems
+        .iter()
+        .filter(|p| p.reason == reason::ROUTE_CONFLICT)
+        .map(|p| (p.kind, p.namespace.as_str(), p.name.as_str()))
+        .collect();
+    assert_eq!(conflicts, [(Kind::Ingress, "team", "steal")]);
+    assert!(t.snapshot.routes.iter().any(|r| r.id == "default/auth"));
+    assert!(
+        t.snapshot
+            .routes
+            .iter()
+            .all(|r| !r.id.contains("team/steal"))
+    );
+    assert!(t.snapshot.routes.iter().any(|r| r.id.contains("team/own")));
+}

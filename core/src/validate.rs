@@ -99,7 +99,7 @@ pub fn check(snapshot: &Snapshot) -> Vec<Invalid> {
     );
     for (i, c) in snapshot.consumers.iter().enumerate() {
         problems.about(Subject::Consumer(i));
-        let who = format!("consumer {}", c.object);
+        let who = Who("consumer", &c.object);
         header_safe(&who, "id", &c.id, &mut problems);
         header_safe(&who, "username", &c.username, &mut problems);
         if let Some(custom_id) = &c.custom_id {
@@ -260,8 +260,31 @@ fn unique_ids<'a>(
     seen
 }
 
-fn header_safe(who: &str, field: &str, value: &str, problems: &mut Problems) {
-    if value.is_empty() || HeaderValue::from_str(value).is_err() {
+/// An object named in a problem, `kind name`: formatted only when a problem is found (a
+/// snapshot can hold 100,000 consumers and as many credentials).
+struct Who<'a>(&'static str, &'a str);
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
+}
+
+/// Whether `value` is a header value `HeaderValue::from_str` takes (visible ASCII, spaces,
+/// tabs and obs-text), checked without copying it.
+fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+}
+
+fn header_safe(
+    who: &(impl std::fmt::Display + ?Sized),
+    field: &str,
+    value: &str,
+    problems: &mut Problems,
+) {
+    if value.is_empty() || !is_header_value(value) {
         problems.push(format!(
             "{who}: {field} must be non-empty visible characters usable in a header"
         ));
@@ -274,7 +297,7 @@ fn check_credential<'a>(
     client_ids: &mut HashMap<(&'a str, &'a str), &'a str>,
     problems: &mut Problems,
 ) {
-    let who = format!("credential {}", c.object);
+    let who = Who("credential", &c.object);
     if uuid_bytes(&c.id).is_none() {
         problems.push(format!("{who}: id {:?} is not a UUID", c.id));
     }

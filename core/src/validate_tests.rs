@@ -855,3 +855,22 @@ fn a_snapshot_without_certificates_or_listener_bindings_serializes_as_before() {
     let back: Snapshot = serde_json::from_str(&json).expect("decode");
     assert_eq!(back, bound);
 }
+
+#[test]
+fn the_header_value_check_agrees_with_the_http_crate_on_every_byte() {
+    for b in 0u8..=0x7f {
+        let value = format!("a{}b", char::from(b));
+        assert_eq!(
+            is_header_value(&value),
+            HeaderValue::from_str(&value).is_ok(),
+            "byte {b:#x}"
+        );
+    }
+    for value in ["ü", "a\u{a0}b", "日本"] {
+        assert_eq!(
+            is_header_value(value),
+            HeaderValue::from_str(value).is_ok(),
+            "{value:?}"
+        );
+    }
+}

@@ -150,11 +150,13 @@ impl ManifestDir {
             .filter_map(|(p, f)| f.error.as_ref().map(|e| (p.as_path(), e)))
     }
 
-    /// Every object in use; when two files define the same object, the file that sorts last
-    /// wins (a warning names both).
+    /// Every object in use, sorted by kind, namespace and name; when two files define the same
+    /// object, the file that sorts last wins (a warning names both).
     pub fn manifests(&self) -> Vec<&Manifest> {
-        // Keyed by borrowed (kind, namespace, name): no string is built per object.
-        let mut by_key: BTreeMap<(&str, &str, &str), (&Path, &Manifest)> = BTreeMap::new();
+        // Keyed by borrowed (kind, namespace, name): no string is built per object. One sort of
+        // a list, in file order among equal keys, rather than a tree built object by object.
+        let mut keyed: Vec<((&str, &str, &str), &Path, &Manifest)> =
+            Vec::with_capacity(self.files.values().map(|f| f.objects.len()).sum());
         for (path, file) in &self.files {
             for m in &file.objects {
                 let (namespace, name) = m.namespace_and_name();
@@ -163,16 +165,40 @@ impl ManifestDir {
                     namespace.unwrap_or(crate::translate::DEFAULT_NAMESPACE),
                     name.unwrap_or_default(),
                 );
-                if let Some((previous, _)) = by_key.insert(key, (path, m)) {
-                    tracing::warn!(object = %m.key(), first = %previous.display(), second = %path.display(), "object defined twice; the second definition wins");
-                }
+                keyed.push((key, path, m));
             }
         }
-        by_key.into_values().map(|(_, m)| m).collect()
+        // Stable: of equal keys the later file comes later.
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<&Manifest> = Vec::with_capacity(keyed.len());
+        let mut last: Option<((&str, &str, &str), &Path)> = None;
+        for (key, path, m) in keyed {
+            if let Some((previous_key, previous)) = last
+                && previous_key == key
+                && let Some(kept) = out.last_mut()
+            {
+                tracing::warn!(object = %m.key(), first = %previous.display(), second = %path.display(), "object defined twice; the second definition wins");
+                *kept = m;
+            } else {
+                out.push(m);
+            }
+            last = Some((key, path));
+        }
+        out
     }
 
     /// The objects to translate (shared with the files' objects, not copied).
     pub fn objects(&self) -> SlimObjects {
+        Self::objects_of(&self.manifests())
+    }
+
+    /// [`Self::objects`] and [`Self::services`], from one pass over the files.
+    pub fn objects_and_services(&self) -> (SlimObjects, crate::translate::ServiceEndpoints) {
+        let manifests = self.manifests();
+        (Self::objects_of(&manifests), Self::services_of(&manifests))
+    }
+
+    fn objects_of(manifests: &[&Manifest]) -> SlimObjects {
         // One process serves: a limit divided by the replicas is the whole limit.
         // The directory is the user's whole configuration: a Secret an object names is read
         // whatever its labels.
@@ -181,7 +207,7 @@ impl ManifestDir {
             secret_access: crate::translate::secrets::SecretAccess::Named,
             ..SlimObjects::default()
         };
-        for m in self.manifests() {
+        for &m in manifests {
             match m {
                 Manifest::Consumer(o) => objects.consumers.push(Arc::clone(o)),
                 Manifest::OAuth2Credential(o) => objects.credentials.push(Arc::clone(o)),
@@ -208,8 +234,12 @@ impl ManifestDir {
     /// The endpoints of the Services of the directory: a selector-less Service with its
     /// EndpointSlices (label `kubernetes.io/service-name`), or an `ExternalName` Service.
     pub fn services(&self) -> crate::translate::ServiceEndpoints {
+        Self::services_of(&self.manifests())
+    }
+
+    fn services_of(manifests: &[&Manifest]) -> crate::translate::ServiceEndpoints {
         let (mut services, mut slices) = (Vec::new(), Vec::new());
-        for m in self.manifests() {
+        for &m in manifests {
             match m {
                 Manifest::Service(o) => services.push(Arc::clone(o)),
                 Manifest::EndpointSlice(o) => slices.push(Arc::clone(o)),
@@ -381,6 +411,39 @@ mod tests {
         std::fs::write(&path, consumer("d")).expect("write");
         assert!(dir.scan().expect("scan").changed);
         assert_eq!(names(&dir), ["Consumer/default/d"]);
+    }
+
+    #[test]
+    fn an_object_defined_twice_is_taken_from_the_file_that_sorts_last_and_the_later_document() {
+        let tmp = TempDir::new("dir", "twice");
+        let with_user =
+            |name: &str, user: &str| format!("{}spec: {{username: {user}}}\n", consumer(name));
+        tmp.write(
+            "a.yaml",
+            &format!("{}---\n{}", with_user("x", "from-a"), consumer("y")),
+        );
+        tmp.write(
+            "b.yaml",
+            &format!(
+                "{}---\n{}---\n{}",
+                with_user("x", "from-b-first"),
+                with_user("x", "from-b-last"),
+                consumer("w")
+            ),
+        );
+        let mut dir = ManifestDir::new(&tmp.0);
+        dir.scan().expect("scan");
+        assert_eq!(
+            names(&dir),
+            [
+                "Consumer/default/w",
+                "Consumer/default/x",
+                "Consumer/default/y"
+            ]
+        );
+        let objects = dir.objects();
+        let x = objects.consumers.iter().find(|c| c.name == "x").expect("x");
+        assert_eq!(x.spec.username.as_deref(), Some("from-b-last"));
     }
 
     #[test]

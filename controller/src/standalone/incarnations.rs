@@ -20,30 +20,99 @@
 //! "<hex>", "count": 3, "present": true}, ...}}`. No secret and no verifier is stored: the
 //! fingerprint is the first 8 bytes of SHA-256 of the verifier and the consumer id.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
+use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use tollgate_core::secret::ROTATION_SAFE_EPOCH;
 use tollgate_core::snapshot::{Snapshot, hex};
 
 const VERSION: u32 = 1;
 
+/// The first 8 bytes of SHA-256 of what a credential's incarnation depends on; `None` for a
+/// plugin (its incarnation changes only when it comes back). Written as 16 hex digits, or "".
+type Fingerprint = Option<[u8; 8]>;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Record {
-    fingerprint: String,
+    #[serde(with = "fingerprint_text")]
+    fingerprint: Fingerprint,
     count: u64,
     present: bool,
+    /// The [`Incarnations::stamp`] that last saw the object in the snapshot (not written).
+    #[serde(skip)]
+    stamped: u64,
 }
 
-/// The counters, loaded from and written to the state directory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The counters, loaded from and written to the state directory. Records are keyed by
+/// `credential:namespace/name` and `plugin:namespace/name`; the file lists them sorted.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incarnations {
+    id: String,
+    records: HashMap<String, Record>,
+    /// Counts calls of [`Self::stamp`].
+    round: u64,
+    dirty: bool,
+}
+
+/// The file as written.
+#[derive(Serialize)]
+struct FileOut<'a> {
+    version: u32,
+    id: &'a str,
+    records: SortedRecords<'a>,
+}
+
+/// The records, written in key order so that equal counters give equal bytes.
+struct SortedRecords<'a>(&'a HashMap<String, Record>);
+
+impl Serialize for SortedRecords<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut sorted: Vec<(&String, &Record)> = self.0.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        serializer.collect_map(sorted)
+    }
+}
+
+/// The file as read.
+#[derive(Deserialize)]
+struct FileIn {
     version: u32,
     id: String,
-    records: BTreeMap<String, Record>,
-    #[serde(skip)]
-    dirty: bool,
+    records: HashMap<String, Record>,
+}
+
+mod fingerprint_text {
+    use super::{Deserialize, Deserializer, Fingerprint, Serializer, hex};
+
+    pub(super) fn serialize<S: Serializer>(print: &Fingerprint, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&print.map(|p| hex(&p)).unwrap_or_default())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Fingerprint, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let digit = |c: u8| {
+            char::from(c)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
+        };
+        let mut print = [0u8; 8];
+        let bytes = text.as_bytes();
+        if bytes.len() != 16 {
+            return Err(serde::de::Error::custom("a fingerprint is 16 hex digits"));
+        }
+        for (i, out) in print.iter_mut().enumerate() {
+            match (digit(bytes[2 * i]), digit(bytes[2 * i + 1])) {
+                (Some(high), Some(low)) => *out = high << 4 | low,
+                _ => return Err(serde::de::Error::custom("a fingerprint is 16 hex digits")),
+            }
+        }
+        Ok(Some(print))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,14 +123,16 @@ pub enum Error {
     Random(getrandom::Error),
 }
 
-fn fingerprint(fields: &[&str]) -> String {
+fn fingerprint(fields: &[&str]) -> [u8; 8] {
     let mut h = Sha256::new();
     for field in fields {
         h.update(u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
         h.update(field.as_bytes());
     }
     let digest: [u8; 32] = h.finalize().into();
-    hex(&digest[..8])
+    let mut print = [0u8; 8];
+    print.copy_from_slice(&digest[..8]);
+    print
 }
 
 impl Incarnations {
@@ -70,16 +141,16 @@ impl Incarnations {
         let mut id = [0u8; 8];
         getrandom::getrandom(&mut id).map_err(Error::Random)?;
         Ok(Self {
-            version: VERSION,
             id: hex(&id),
-            records: BTreeMap::new(),
+            records: HashMap::new(),
+            round: 0,
             dirty: true,
         })
     }
 
     /// Counters a previous run wrote.
     pub fn load(bytes: &[u8]) -> Result<Self, Error> {
-        let loaded: Self =
+        let loaded: FileIn =
             serde_json::from_slice(bytes).map_err(|e| Error::Format(e.to_string()))?;
         if loaded.version != VERSION || loaded.id.len() != 16 {
             return Err(Error::Format(format!(
@@ -87,18 +158,26 @@ impl Incarnations {
                 loaded.version, loaded.id
             )));
         }
-        Ok(loaded)
+        Ok(Self {
+            id: loaded.id,
+            records: loaded.records,
+            round: 0,
+            dirty: false,
+        })
     }
 
-    /// Sets the incarnation of every credential and plugin of `snapshot`. `credentials` and
-    /// `plugins` are the `namespace/name` of every OAuth2Credential and AuthPlugin of the
-    /// manifests, in the snapshot or not: only those gone from the manifests count as deleted.
+    /// Sets the incarnation of every credential and plugin of `snapshot`. `credential_exists`
+    /// and `plugin_exists` say whether an OAuth2Credential or AuthPlugin (by `namespace/name`)
+    /// is in the manifests, in the snapshot or not: only those gone from the manifests count as
+    /// deleted. They are asked only about objects that had a record and are not in `snapshot`.
     pub fn stamp(
         &mut self,
         snapshot: &mut Snapshot,
-        credentials: &BTreeSet<String>,
-        plugins: &BTreeSet<String>,
+        credential_exists: impl Fn(&str) -> bool,
+        plugin_exists: impl Fn(&str) -> bool,
     ) {
+        self.round += 1;
+        let mut key = String::with_capacity(64);
         for c in &mut snapshot.credentials {
             // Tokens that survive rotation keep their incarnation when the secret changes.
             let verifier = if c.tokens_survive_rotation {
@@ -107,37 +186,65 @@ impl Incarnations {
                 c.secret_verifier.as_deref().unwrap_or("")
             };
             let print = fingerprint(&[verifier, &c.consumer_id]);
-            c.incarnation = self.incarnation(format!("credential:{}", c.object), print);
+            key.clear();
+            key.push_str("credential:");
+            key.push_str(&c.object);
+            c.incarnation = self.incarnation(&key, Some(print));
         }
         for p in &mut snapshot.plugins {
-            p.incarnation = self.incarnation(format!("plugin:{}", p.id), String::new());
+            key.clear();
+            key.push_str("plugin:");
+            key.push_str(&p.id);
+            p.incarnation = self.incarnation(&key, None);
         }
+        let round = self.round;
         for (key, record) in &mut self.records {
+            if !record.present || record.stamped == round {
+                continue;
+            }
             let exists = match key.split_once(':') {
-                Some(("credential", object)) => credentials.contains(object),
-                Some(("plugin", id)) => plugins.contains(id),
+                Some(("credential", object)) => credential_exists(object),
+                Some(("plugin", id)) => plugin_exists(id),
                 _ => false,
             };
-            if record.present && !exists {
+            if !exists {
                 record.present = false;
                 self.dirty = true;
             }
         }
     }
 
-    fn incarnation(&mut self, key: String, print: String) -> String {
-        let record = self.records.entry(key).or_insert_with(|| Record {
-            fingerprint: print.clone(),
-            count: 0,
-            present: false,
-        });
-        if record.count == 0 || !record.present || record.fingerprint != print {
-            record.count = record.count.saturating_add(1);
-            record.present = true;
-            record.fingerprint = print;
-            self.dirty = true;
-        }
-        format!("{}.{}", self.id, record.count)
+    /// The incarnation of the object recorded under `key`, now with fingerprint `print`.
+    fn incarnation(&mut self, key: &str, print: Fingerprint) -> String {
+        let round = self.round;
+        let count = match self.records.get_mut(key) {
+            Some(record) => {
+                record.stamped = round;
+                if record.count == 0 || !record.present || record.fingerprint != print {
+                    record.count = record.count.saturating_add(1);
+                    record.present = true;
+                    record.fingerprint = print;
+                    self.dirty = true;
+                }
+                record.count
+            }
+            None => {
+                self.records.insert(
+                    key.to_owned(),
+                    Record {
+                        fingerprint: print,
+                        count: 1,
+                        present: true,
+                        stamped: round,
+                    },
+                );
+                self.dirty = true;
+                1
+            }
+        };
+        let mut incarnation = String::with_capacity(self.id.len() + 8);
+        let _ = write!(incarnation, "{}.{count}", self.id);
+        incarnation
     }
 
     /// The bytes to write when something changed since the last call.
@@ -146,7 +253,12 @@ impl Incarnations {
             return None;
         }
         self.dirty = false;
-        serde_json::to_vec(self).ok()
+        serde_json::to_vec(&FileOut {
+            version: VERSION,
+            id: &self.id,
+            records: SortedRecords(&self.records),
+        })
+        .ok()
     }
 
     /// The last [`Self::take_changed`] could not be written: offer it again next time.
@@ -162,8 +274,9 @@ mod tests {
         AcceptNamespaces, ClientType, Credential, OpenIdConnectConfig, Plugin, PluginConfig,
     };
 
-    fn names(list: &[&str]) -> BTreeSet<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    fn names(list: &[&str]) -> impl Fn(&str) -> bool + use<> {
+        let names: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+        move |name| names.iter().any(|n| n == name)
     }
 
     /// The incarnation of the fixture's first credential and plugin after a stamp.
@@ -220,10 +333,10 @@ mod tests {
             snapshot.plugins[0].id.clone(),
         );
         if !present {
-            inc.stamp(&mut Snapshot::default(), &names(&[]), &names(&[]));
+            inc.stamp(&mut Snapshot::default(), names(&[]), names(&[]));
             return (String::new(), String::new());
         }
-        inc.stamp(&mut snapshot, &names(&[&object]), &names(&[&plugin]));
+        inc.stamp(&mut snapshot, names(&[&object]), names(&[&plugin]));
         (
             snapshot.credentials[0].incarnation.clone(),
             snapshot.plugins[0].incarnation.clone(),
@@ -270,6 +383,51 @@ mod tests {
         stamp(&mut restarted, "$v$a", "c1", false);
         let (c2, p2) = stamp(&mut restarted, "$v$a", "c1", true);
         assert!(c2 != credential && p2 != plugin);
+    }
+
+    #[test]
+    fn an_object_left_out_of_the_snapshot_but_still_in_the_manifests_keeps_its_counter() {
+        let mut inc = Incarnations::new().expect("random");
+        let (credential, plugin) = stamp(&mut inc, "$v$a", "c1", true);
+        // Left out (its secret being hashed, say), but its manifest is still there.
+        inc.stamp(
+            &mut Snapshot::default(),
+            names(&["team-a/app"]),
+            names(&["team-a/auth"]),
+        );
+        assert_eq!(stamp(&mut inc, "$v$a", "c1", true), (credential, plugin));
+    }
+
+    #[test]
+    fn the_file_lists_records_in_order_and_a_damaged_fingerprint_is_refused() {
+        let mut inc = Incarnations::new().expect("random");
+        stamp(&mut inc, "$v$a", "c1", true);
+        let text = String::from_utf8(inc.take_changed().expect("bytes")).expect("utf8");
+        let (credential, plugin) = (
+            text.find("credential:team-a/app").expect("credential"),
+            text.find("plugin:team-a/auth").expect("plugin"),
+        );
+        assert!(credential < plugin, "{text}");
+        assert!(
+            text.contains(r#""fingerprint":"""#),
+            "a plugin's is empty: {text}"
+        );
+        let loaded = Incarnations::load(text.as_bytes()).expect("load");
+        let counters = |i: &Incarnations| {
+            let mut counters: Vec<_> = i
+                .records
+                .iter()
+                .map(|(k, r)| (k.clone(), r.fingerprint, r.count, r.present))
+                .collect();
+            counters.sort();
+            counters
+        };
+        assert_eq!(counters(&loaded), counters(&inc));
+        let damaged = text.replacen(r#""fingerprint":"""#, r#""fingerprint":"zz""#, 1);
+        assert!(matches!(
+            Incarnations::load(damaged.as_bytes()),
+            Err(Error::Format(_))
+        ));
     }
 
     #[test]

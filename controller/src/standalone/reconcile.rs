@@ -4,7 +4,8 @@
 use tollgate_core::address::AddressPolicy;
 use tollgate_core::snapshot::Snapshot;
 
-use std::collections::BTreeSet;
+use std::cell::OnceCell;
+use std::collections::HashSet;
 
 use super::dir::{ManifestDir, signing_keys_secret};
 use std::sync::Arc;
@@ -12,7 +13,19 @@ use std::sync::Arc;
 use super::incarnations::Incarnations;
 use crate::jwks::{self, JwksCache};
 use crate::translate::report::ProblemLog;
-use crate::translate::{Problem, SecretHasher, SigningKeys, keys, translate};
+use crate::translate::{DEFAULT_NAMESPACE, Problem, SecretHasher, SigningKeys, keys, translate};
+
+/// An object's namespace as translation names it: the default one when it has none.
+fn namespace_or_default(namespace: Option<&str>) -> &str {
+    namespace
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE)
+}
+
+/// `namespace/name` → (namespace, name).
+fn split_path(path: &str) -> (&str, &str) {
+    path.split_once('/').unwrap_or((DEFAULT_NAMESPACE, path))
+}
 
 /// Standalone mode's reconciler: the manifests directory → a snapshot, with the translation
 /// state kept between reconciles (the operator's counterpart is `operator::reconcile::Pipeline`).
@@ -103,7 +116,7 @@ impl DirReconciler {
     }
 
     pub fn reconcile(&mut self, dir: &ManifestDir) -> Outcome {
-        let mut objects = dir.objects();
+        let (mut objects, services) = dir.objects_and_services();
         if self.jwks.want(&jwks::wanted_issuers(&objects.plugins)) {
             self.jwks_wake.notify_one();
         }
@@ -127,38 +140,44 @@ impl DirReconciler {
                 };
             }
         };
-        let mut translation = translate(
-            &objects,
-            &dir.services(),
-            &self.policy,
-            &keys,
-            &mut self.hasher,
-        );
-        let credentials: BTreeSet<String> = objects
-            .credentials
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}/{}",
-                    c.namespace
-                        .as_deref()
-                        .unwrap_or(crate::translate::DEFAULT_NAMESPACE),
-                    c.name
-                )
-            })
-            .collect();
-        let path = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            format!(
-                "{}/{}",
-                m.namespace
-                    .as_deref()
-                    .unwrap_or(crate::translate::DEFAULT_NAMESPACE),
-                m.name.as_deref().unwrap_or_default()
-            )
+        let mut translation = translate(&objects, &services, &self.policy, &keys, &mut self.hasher);
+        // Asked only about objects with a record that are not in the snapshot: the sets are
+        // built then, and borrow the objects' names.
+        let credentials = OnceCell::new();
+        let credential_exists = |object: &str| {
+            // Looked up with keys that live shorter than the set's.
+            let set: &HashSet<(&str, &str)> = credentials.get_or_init(|| {
+                objects
+                    .credentials
+                    .iter()
+                    .map(|c| {
+                        (
+                            namespace_or_default(c.namespace.as_deref()),
+                            c.name.as_str(),
+                        )
+                    })
+                    .collect()
+            });
+            set.contains(&split_path(object))
         };
-        let plugins: BTreeSet<String> = objects.plugins.iter().map(|p| path(&p.metadata)).collect();
+        let plugins = OnceCell::new();
+        let plugin_exists = |id: &str| {
+            let set: &HashSet<(&str, &str)> = plugins.get_or_init(|| {
+                objects
+                    .plugins
+                    .iter()
+                    .map(|p| {
+                        (
+                            namespace_or_default(p.metadata.namespace.as_deref()),
+                            p.metadata.name.as_deref().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            });
+            set.contains(&split_path(id))
+        };
         self.incarnations
-            .stamp(&mut translation.snapshot, &credentials, &plugins);
+            .stamp(&mut translation.snapshot, credential_exists, plugin_exists);
         let changes = self.problem_log.update(translation.problems);
         Outcome {
             snapshot: Some(translation.snapshot),

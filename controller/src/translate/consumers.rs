@@ -8,14 +8,14 @@ use tollgate_core::snapshot;
 
 use super::index::NameIndex;
 use super::problem::{Kind, ProblemCondition, reason};
-use super::{Named, ObjectName, Problems, is_header_safe, object_id};
+use super::{Named, ObjectName, Problems, is_header_safe, namespace_and_name, object_id};
 use crate::resources::ConsumerSpec;
 
-/// The consumers of one translation: which exist, and which are accepted.
+/// The consumers of one translation, by the namespace and name of their objects: `None` for
+/// one that exists but is not accepted.
 #[derive(Default)]
-pub(crate) struct Consumers {
-    existing: NameIndex<()>,
-    accepted: NameIndex<snapshot::Consumer>,
+pub(crate) struct Consumers<'k> {
+    by_name: NameIndex<'k, Option<snapshot::Consumer>>,
 }
 
 /// What a reference to a consumer resolves to.
@@ -25,80 +25,75 @@ pub(crate) enum ConsumerLookup<'a> {
     NotFound,
 }
 
-impl Consumers {
+impl Consumers<'_> {
     /// The consumer `name` in `namespace`.
     pub(crate) fn lookup(&self, namespace: &str, name: &str) -> ConsumerLookup<'_> {
-        match self.accepted.get(namespace, name) {
-            Some(consumer) => ConsumerLookup::Accepted(consumer),
-            None if self.existing.contains(namespace, name) => ConsumerLookup::NotAccepted,
+        match self.by_name.get(namespace, name) {
+            Some(Some(consumer)) => ConsumerLookup::Accepted(consumer),
+            Some(None) => ConsumerLookup::NotAccepted,
             None => ConsumerLookup::NotFound,
         }
     }
 
     pub(crate) fn into_snapshot(self) -> Vec<snapshot::Consumer> {
-        self.accepted.into_values().collect()
+        self.by_name.into_values().flatten().collect()
     }
 }
 
-pub(crate) fn translate<C: Named<Spec = ConsumerSpec>>(
-    objects: &[Arc<C>],
+pub(crate) fn translate<'o, C: Named<Spec = ConsumerSpec>>(
+    objects: &'o [Arc<C>],
     problems: &mut Problems,
-) -> Consumers {
+) -> Consumers<'o> {
     let mut out = Consumers::default();
     for obj in objects {
-        let at = ObjectName::of_named(obj.as_ref());
+        let (namespace, name) = namespace_and_name(obj.as_ref());
         let spec = obj.spec();
-        out.existing.insert(&at.namespace, &at.name, ());
-        let username = spec.username.clone().unwrap_or_else(|| at.name.clone());
+        let username = spec.username.as_deref().unwrap_or(name);
         let mut ok = true;
-        if !is_header_safe(&username) {
+        let mut report = |message: &'static str| {
             ok = false;
             problems.push(
                 Kind::Consumer,
-                &at,
+                &ObjectName::of_named(obj.as_ref()),
                 ProblemCondition::Accepted,
                 reason::INVALID_CONSUMER,
-                "username must be non-empty visible ASCII (it is sent as X-Consumer-Username)",
+                message,
             );
+        };
+        if !is_header_safe(username) {
+            report("username must be non-empty visible ASCII (it is sent as X-Consumer-Username)");
         }
         if let Some(custom_id) = &spec.custom_id
             && !is_header_safe(custom_id)
         {
-            ok = false;
-            problems.push(
-                Kind::Consumer,
-                &at,
-                ProblemCondition::Accepted,
-                reason::INVALID_CONSUMER,
-                "customId must be non-empty visible ASCII (it is sent as X-Consumer-Custom-Id)",
-            );
+            report("customId must be non-empty visible ASCII (it is sent as X-Consumer-Custom-Id)");
         }
-        let mut groups = spec.groups.clone();
-        if groups
+        if spec
+            .groups
             .iter()
             .any(|g| !is_header_safe(g) || g.contains([',', ' ']))
         {
-            ok = false;
-            problems.push(
-                Kind::Consumer,
-                &at,
-                ProblemCondition::Accepted,
-                reason::INVALID_CONSUMER,
+            report(
                 "groups must be visible ASCII without commas or spaces (they are sent as X-Consumer-Groups)",
             );
         }
-        groups.sort();
-        groups.dedup();
-        if ok {
-            let consumer = snapshot::Consumer {
+        let consumer = ok.then(|| {
+            let mut groups = spec.groups.clone();
+            groups.sort();
+            groups.dedup();
+            let at = ObjectName {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            };
+            snapshot::Consumer {
                 groups,
                 id: object_id(obj.as_ref(), &at, consumer_id),
                 object: at.path(),
-                username,
+                username: username.to_owned(),
                 custom_id: spec.custom_id.clone(),
-            };
-            out.accepted.insert(&at.namespace, &at.name, consumer);
-        }
+            }
+        });
+        out.by_name.insert(namespace, name, consumer);
     }
     out
 }

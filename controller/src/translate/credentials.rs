@@ -1,7 +1,6 @@
 //! OAuth2Credentials → snapshot credentials: consumer and Secret resolution, `clientId`
 //! uniqueness (the older credential keeps it) and secret verifiers.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
@@ -17,7 +16,7 @@ use super::hasher::{SecretHasher, Verdict};
 use super::problem::{Kind, ProblemCondition, reason};
 use super::secrets::{self, SecretIndex};
 use super::verifier_cache::SecretOrigin;
-use super::{Named, ObjectName, Problems, is_header_safe};
+use super::{Named, ObjectName, Problems, is_header_safe, namespace_and_name};
 use crate::resources::OAuth2CredentialSpec;
 use crate::resources::oauth2_credential::ClientType as SpecClientType;
 
@@ -25,15 +24,44 @@ struct Candidate<'a> {
     spec: &'a OAuth2CredentialSpec,
     /// `metadata.uid`, when set.
     uid: Option<&'a str>,
-    at: ObjectName,
+    /// Namespace (the default one when it has none) and name.
+    namespace: &'a str,
+    name: &'a str,
     created: Option<Timestamp>,
 }
 
-impl Candidate<'_> {
+impl<'a> Candidate<'a> {
+    /// What a client id is unique within: namespace and client id.
+    fn group_key(&self) -> (&'a str, &'a str) {
+        (self.namespace, self.spec.client_id.as_str())
+    }
+
     /// Age order: older first; objects without a creation time (standalone) after those with
     /// one; then namespace and name.
-    fn age_key(&self) -> (bool, Option<Timestamp>, &ObjectName) {
-        (self.created.is_none(), self.created, &self.at)
+    fn age_key(&self) -> (bool, Option<Timestamp>, &str, &str) {
+        (
+            self.created.is_none(),
+            self.created,
+            self.namespace,
+            self.name,
+        )
+    }
+
+    /// Its name, for problems.
+    fn at(&self) -> ObjectName {
+        ObjectName {
+            namespace: self.namespace.to_owned(),
+            name: self.name.to_owned(),
+        }
+    }
+
+    /// `namespace/name`.
+    fn path(&self) -> String {
+        let mut path = String::with_capacity(self.namespace.len() + 1 + self.name.len());
+        path.push_str(self.namespace);
+        path.push('/');
+        path.push_str(self.name);
+        path
     }
 }
 
@@ -44,61 +72,162 @@ pub(crate) fn translate<K: Named<Spec = OAuth2CredentialSpec>>(
     hasher: &mut SecretHasher,
     problems: &mut Problems,
 ) -> Vec<snapshot::Credential> {
-    // Output order does not depend on this map: the snapshot and the problems are sorted.
     // Client ids are unique per namespace: a tenant cannot take another tenant's client id.
-    let mut by_client_id: HashMap<(String, &str), Vec<Candidate<'_>>> =
-        HashMap::with_capacity(objects.len());
-    for obj in objects {
-        let at = ObjectName::of_named(obj.as_ref());
-        let spec = obj.spec();
-        by_client_id
-            .entry((at.namespace.clone(), spec.client_id.as_str()))
-            .or_default()
-            .push(Candidate {
-                spec,
+    // Grouped by (namespace, client id) by one sort, oldest first in each group; the snapshot
+    // and the problems are sorted afterwards.
+    let mut candidates: Vec<Candidate<'_>> = objects
+        .iter()
+        .map(|obj| {
+            let (namespace, name) = namespace_and_name(obj.as_ref());
+            Candidate {
+                spec: obj.spec(),
                 uid: obj.uid(),
-                at,
+                namespace,
+                name,
                 created: obj.created(),
-            });
-    }
+            }
+        })
+        .collect();
+    let group_key = Candidate::group_key;
+    candidates.sort_unstable_by(|a, b| {
+        group_key(a)
+            .cmp(&group_key(b))
+            .then_with(|| a.age_key().cmp(&b.age_key()))
+    });
+    // Owners whose verifier is derived (a salted SHA-256, no previous secrets) need nothing of
+    // the hasher's memo: those are translated on several threads when there are many.
+    let (derived, memoized): (Vec<&[Candidate<'_>]>, Vec<&[Candidate<'_>]>) = candidates
+        .chunk_by(|a, b| group_key(a) == group_key(b))
+        .partition(|group| {
+            group.first().is_some_and(|owner| {
+                !owner.spec.hash_secret && owner.spec.previous_client_secrets.is_empty()
+            })
+        });
     let mut out = Vec::with_capacity(objects.len());
-    for ((_, client_id), mut group) in by_client_id {
-        group.sort_by(|a, b| a.age_key().cmp(&b.age_key()));
-        let mut group = group.into_iter();
-        let Some(owner) = group.next() else { continue };
-        for newer in group {
-            problems.push(
-                Kind::OAuth2Credential,
-                &newer.at,
-                ProblemCondition::Accepted,
-                reason::DUPLICATE_CLIENT_ID,
-                format!(
-                    "clientId {client_id:?} already belongs to the older OAuth2Credential {} \
-                     of this namespace",
-                    owner.at.path()
-                ),
-            );
-            // Report its other problems too (without hashing), so one fix is not followed by
-            // a surprise.
-            credential(&newer, consumers, secrets, None, problems);
+    for group in memoized {
+        translate_group(
+            group,
+            consumers,
+            secrets,
+            Hashing::With(&mut *hasher),
+            problems,
+            &mut out,
+        );
+    }
+    let threads = if derived.len() < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_THREADS)
+    };
+    let share = derived.len().div_ceil(threads).max(1);
+    let shares: Vec<(Vec<snapshot::Credential>, Problems)> = std::thread::scope(|scope| {
+        let work = move |share: &[&[Candidate<'_>]]| {
+            let mut problems = Problems::default();
+            let mut out = Vec::with_capacity(share.len());
+            for group in share {
+                translate_group(
+                    group,
+                    consumers,
+                    secrets,
+                    Hashing::Derived,
+                    &mut problems,
+                    &mut out,
+                );
+            }
+            (out, problems)
+        };
+        let mut chunks = derived.chunks(share);
+        // The first share is translated here, the others on threads of their own.
+        let first = chunks.next();
+        let handles: Vec<_> = chunks
+            .map(|chunk| {
+                std::thread::Builder::new()
+                    .name("translate".into())
+                    .spawn_scoped(scope, move || work(chunk))
+                    .map_err(|_| chunk)
+            })
+            .collect();
+        let mut shares = vec![work(first.unwrap_or_default())];
+        for handle in handles {
+            shares.push(match handle {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: translate that share here.
+                Err(chunk) => work(chunk),
+            });
         }
-        if let Some(credential) = credential(&owner, consumers, secrets, Some(hasher), problems) {
-            out.push(credential);
-        }
+        shares
+    });
+    for (mut credentials, share_problems) in shares {
+        out.append(&mut credentials);
+        problems.0.extend(share_problems.0);
     }
     out
+}
+
+/// Below this many credentials whose verifier is derived, they are translated on one thread.
+const PARALLEL_FROM: usize = 4096;
+const MAX_THREADS: usize = 4;
+
+/// How a credential's secret becomes a verifier.
+enum Hashing<'h> {
+    /// It does not: the credential is only checked (it lost its clientId to an older one).
+    CheckOnly,
+    /// Derived without the hasher's memo ([`SecretHasher::derived`]): for a credential with
+    /// `hashSecret: false` and no previous secrets.
+    Derived,
+    /// Through the hasher (argon2id, memoized; previous secrets).
+    With(&'h mut SecretHasher),
+}
+
+/// The credential of a group of one (namespace, client id), oldest first: the oldest owns the
+/// client id, the others are reported.
+fn translate_group(
+    group: &[Candidate<'_>],
+    consumers: &Consumers,
+    secrets: &SecretIndex<'_>,
+    hashing: Hashing<'_>,
+    problems: &mut Problems,
+    out: &mut Vec<snapshot::Credential>,
+) {
+    let Some((owner, newer)) = group.split_first() else {
+        return;
+    };
+    let client_id = &owner.spec.client_id;
+    for newer in newer {
+        problems.push(
+            Kind::OAuth2Credential,
+            &newer.at(),
+            ProblemCondition::Accepted,
+            reason::DUPLICATE_CLIENT_ID,
+            format!(
+                "clientId {client_id:?} already belongs to the older OAuth2Credential {} \
+                     of this namespace",
+                owner.path()
+            ),
+        );
+        // Report its other problems too (without hashing), so one fix is not followed by a
+        // surprise.
+        credential(newer, consumers, secrets, Hashing::CheckOnly, problems);
+    }
+    if let Some(credential) = credential(owner, consumers, secrets, hashing, problems) {
+        out.push(credential);
+    }
 }
 
 fn credential(
     c: &Candidate<'_>,
     consumers: &Consumers,
     secrets: &SecretIndex<'_>,
-    hasher: Option<&mut SecretHasher>,
+    mut hashing: Hashing<'_>,
     problems: &mut Problems,
 ) -> Option<snapshot::Credential> {
     let spec = &c.spec;
     let mut report = |condition, reason, message: String| {
-        problems.push(Kind::OAuth2Credential, &c.at, condition, reason, message);
+        problems.push(Kind::OAuth2Credential, &c.at(), condition, reason, message);
     };
     let consumer_id = consumer_of(c, consumers, &mut report);
     let fields_ok = check_fields(c, &mut report);
@@ -108,19 +237,28 @@ fn credential(
     };
     let secret_value = secret_of(c, client_type, secrets, &mut report);
     let consumer_id = consumer_id?;
-    // Without a hasher the credential is only checked (it lost its clientId to an older one).
-    let hasher = hasher?;
+    if matches!(hashing, Hashing::CheckOnly) {
+        return None;
+    }
     let secret_value = secret_value.ok()?;
     if !fields_ok {
         return None;
     }
     let id = match c.uid {
         Some(uid) if !uid.is_empty() => uid.to_owned(),
-        _ => credential_id(&c.at.namespace, &c.at.name),
+        _ => credential_id(c.namespace, c.name),
     };
     // Previous secrets first: one that was the current secret until now is still memoized under
     // the credential id, and is taken from there before the current secret replaces it.
-    let mut previous = previous_secrets(c, &id, client_type, secrets, hasher, &mut report)?;
+    let mut previous = match &mut hashing {
+        Hashing::With(hasher) => {
+            previous_secrets(c, &id, client_type, secrets, hasher, &mut report)?
+        }
+        Hashing::Derived | Hashing::CheckOnly => {
+            debug_assert!(spec.previous_client_secrets.is_empty());
+            Vec::new()
+        }
+    };
     // The Secret as installed now: a secret set back to an earlier value is another
     // installation, so tokens of the earlier one stay revoked (standalone mode, whose Secrets
     // have neither, stamps a counter of its own). Tokens that survive rotation must not depend
@@ -141,28 +279,31 @@ fn credential(
     };
     let secret_verifier = match secret_value {
         None => None,
-        Some(found) => match verifier_of(&id, spec.hash_secret, &found, hasher, &mut report) {
-            Ok(verifier) => Some(verifier),
-            // A new secret still being hashed: the previous ones keep the client served
-            // meanwhile (the next round brings the new one in).
-            Err(Unready::Pending) if !previous.is_empty() => Some(previous.remove(0).verifier),
-            Err(Unready::Pending) => {
-                report(
-                    ProblemCondition::ResolvedRefs,
-                    reason::SECRET_HASHING,
-                    "the client secret is being hashed; the credential is served once done".into(),
-                );
-                return None;
+        Some(found) => {
+            match verifier_of(&id, spec.hash_secret, &found, &mut hashing, &mut report) {
+                Ok(verifier) => Some(verifier),
+                // A new secret still being hashed: the previous ones keep the client served
+                // meanwhile (the next round brings the new one in).
+                Err(Unready::Pending) if !previous.is_empty() => Some(previous.remove(0).verifier),
+                Err(Unready::Pending) => {
+                    report(
+                        ProblemCondition::ResolvedRefs,
+                        reason::SECRET_HASHING,
+                        "the client secret is being hashed; the credential is served once done"
+                            .into(),
+                    );
+                    return None;
+                }
+                Err(Unready::Reported) => return None,
             }
-            Err(Unready::Reported) => return None,
-        },
+        }
     };
     Some(snapshot::Credential {
         scopes: spec.scopes.clone(),
         id,
-        object: c.at.path(),
+        object: c.path(),
         consumer_id,
-        name: spec.name.clone().unwrap_or_else(|| c.at.name.clone()),
+        name: spec.name.clone().unwrap_or_else(|| c.name.to_owned()),
         client_id: spec.client_id.clone(),
         client_type,
         secret_verifier,
@@ -183,7 +324,7 @@ fn consumer_of(
     report: &mut Report<'_>,
 ) -> Option<String> {
     let name = &c.spec.consumer_ref.name;
-    match consumers.lookup(&c.at.namespace, name) {
+    match consumers.lookup(c.namespace, name) {
         ConsumerLookup::Accepted(consumer) => Some(consumer.id.clone()),
         ConsumerLookup::NotAccepted => {
             report(
@@ -199,7 +340,7 @@ fn consumer_of(
                 reason::CONSUMER_NOT_FOUND,
                 format!(
                     "Consumer {name} does not exist in namespace {}",
-                    c.at.namespace
+                    c.namespace
                 ),
             );
             None
@@ -253,7 +394,7 @@ fn secret_of<'a>(
     secrets: &'a SecretIndex<'_>,
     report: &mut Report<'_>,
 ) -> Result<Option<FoundSecret<'a>>, ()> {
-    let namespace = &c.at.namespace;
+    let namespace = c.namespace;
     let r = match (client_type, &c.spec.client_secret_ref) {
         (ClientType::Public, None) => return Ok(None),
         (ClientType::Public, Some(_)) => {
@@ -328,7 +469,7 @@ fn verifier_of(
     slot: &str,
     hash_secret: bool,
     found: &FoundSecret<'_>,
-    hasher: &mut SecretHasher,
+    hashing: &mut Hashing<'_>,
     report: &mut Report<'_>,
 ) -> Result<String, Unready> {
     let origin = found
@@ -341,7 +482,14 @@ fn verifier_of(
             uid,
             key: found.key,
         });
-    match hasher.verifier(slot, hash_secret, found.value, origin) {
+    let verdict = match hashing {
+        Hashing::With(hasher) => hasher.verifier(slot, hash_secret, found.value, origin),
+        // Only credentials whose verifier is derived are translated this way.
+        Hashing::Derived | Hashing::CheckOnly => {
+            SecretHasher::derived(slot, hash_secret, found.value).unwrap_or(Verdict::Pending)
+        }
+    };
+    match verdict {
         Verdict::Ready(verifier) => Ok(verifier),
         Verdict::Pending => Err(Unready::Pending),
         Verdict::Failed(err @ SecretError::OutOfBounds(_)) => {
@@ -432,7 +580,7 @@ fn previous_secrets(
             continue;
         }
         let r = &previous.secret_ref;
-        let Some(secret) = secrets.get(&c.at.namespace, &r.name) else {
+        let Some(secret) = secrets.get(c.namespace, &r.name) else {
             continue;
         };
         let Some(value) = secrets::value(secret, &r.key).filter(|v| !v.is_empty()) else {
@@ -445,7 +593,13 @@ fn previous_secrets(
         };
         let slot = format!("{id}#previous/{}/{}", r.name, r.key);
         hasher.adopt(&slot, id, spec.hash_secret, value);
-        match verifier_of(&slot, spec.hash_secret, &found, hasher, report) {
+        match verifier_of(
+            &slot,
+            spec.hash_secret,
+            &found,
+            &mut Hashing::With(&mut *hasher),
+            report,
+        ) {
             Ok(verifier) => out.push(snapshot::PreviousSecret {
                 verifier,
                 valid_until,

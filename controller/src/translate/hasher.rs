@@ -3,8 +3,11 @@
 //! everything again (the [verifier cache](super::verifier_cache)), and a flood of new secrets
 //! must not hold up the rest of the translation (the [hashing pool](super::hash_pool)).
 //!
-//! The memo holds, per credential id, the verifier and the (mode, SHA-256 of the plaintext) it was
-//! computed from, in memory only; the plaintext itself is never stored, logged or printed.
+//! The memo holds, per credential id (by its [tag](super::verifier_cache::credential_tag): 16
+//! bytes rather than a string), the argon2id verifier and the SHA-256 of the plaintext it was
+//! computed from, in memory only; the plaintext itself is never stored, logged or printed. A
+//! salted SHA-256 verifier (`hashSecret: false`) is not memoized: deriving it again costs less
+//! than looking it up.
 //!
 //! Without a pool ([`SecretHasher::new`]) argon2id runs inline, so every verdict is ready: tests
 //! and tools use that. With one ([`SecretHasher::with_pool`]) a secret not yet hashed is
@@ -21,21 +24,17 @@ use tollgate_core::secret::{
 use zeroize::Zeroizing;
 
 use super::hash_pool::{HashPool, Job};
-use super::verifier_cache::{self, CacheError, Entries, Sealed, SecretOrigin, credential_tag};
+use super::verifier_cache::{
+    self, CacheError, CredentialTag, Entries, Sealed, SecretOrigin, credential_tag,
+};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    Argon2id,
-    Sha256,
-}
-
-/// The verifier last computed for a credential, and what it was computed from.
+/// The argon2id verifier last computed for a credential, and the digest of the secret it was
+/// computed from.
 struct Memo {
-    mode: Mode,
     digest: [u8; 32],
-    verifier: String,
+    verifier: Box<str>,
     /// The sealed copy kept between runs (argon2id verifiers only).
-    sealed: Option<Sealed>,
+    sealed: Option<Box<Sealed>>,
     /// The round that last asked for it.
     round: u64,
 }
@@ -53,7 +52,8 @@ pub enum Verdict {
 /// secret) between translations.
 #[derive(Default)]
 pub struct SecretHasher {
-    memo: HashMap<String, Memo>,
+    /// By credential tag (of the credential id, or of a previous secret's slot).
+    memo: HashMap<CredentialTag, Memo>,
     round: u64,
     computed: u64,
     from_cache: u64,
@@ -112,36 +112,17 @@ impl SecretHasher {
         value: &[u8],
         origin: Option<SecretOrigin<'_>>,
     ) -> Verdict {
-        if value.starts_with(b"$")
-            && let Ok(text) = std::str::from_utf8(value)
-        {
-            match Verifier::parse(text) {
-                Ok(_) => return Verdict::Ready(text.to_owned()),
-                // A pre-hashed verifier whose cost is beyond the bounds is refused, not taken for
-                // a plaintext secret that happens to start with `$`.
-                Err(e @ SecretError::OutOfBounds(_)) => return Verdict::Failed(e),
-                Err(_) => {}
-            }
+        if let Some(verdict) = Self::derived(credential_id, hash_secret, value) {
+            return verdict;
         }
-        let mode = if hash_secret {
-            Mode::Argon2id
-        } else {
-            Mode::Sha256
-        };
+        let salt = deterministic_salt(credential_id);
         let digest: [u8; 32] = Sha256::digest(value).into();
-        if let Some(memo) = self.memo.get_mut(credential_id)
-            && memo.mode == mode
+        let tag = credential_tag(credential_id);
+        if let Some(memo) = self.memo.get_mut(&tag)
             && memo.digest == digest
         {
             memo.round = self.round;
-            return Verdict::Ready(memo.verifier.clone());
-        }
-        let salt = deterministic_salt(credential_id);
-        if mode == Mode::Sha256 {
-            let verifier = hash_sha256(value, &salt);
-            self.computed += 1;
-            self.remember(credential_id, mode, digest, verifier.clone(), None);
-            return Verdict::Ready(verifier);
+            return Verdict::Ready(memo.verifier.to_string());
         }
         if let Some((failed, _)) = self.failed.get(credential_id)
             && *failed == digest
@@ -150,13 +131,13 @@ impl SecretHasher {
             return Verdict::Failed(err);
         }
         let seal = verifier_cache::seal_key(credential_id, origin, value);
-        if let Some(kept) = self.kept.get(&credential_tag(credential_id))
+        if let Some(kept) = self.kept.get(&tag)
             && let Some(verifier) = kept.open(&seal)
             && looks_like_verifier(&verifier)
         {
             let sealed = Some(kept.clone());
             self.from_cache += 1;
-            self.remember(credential_id, mode, digest, verifier.clone(), sealed);
+            self.remember(tag, digest, &verifier, sealed);
             return Verdict::Ready(verifier);
         }
         let Some(pool) = &self.pool else {
@@ -165,7 +146,7 @@ impl SecretHasher {
                     self.computed += 1;
                     let sealed = Sealed::seal(&seal, &verifier);
                     self.cache_dirty = true;
-                    self.remember(credential_id, mode, digest, verifier.clone(), sealed);
+                    self.remember(tag, digest, &verifier, sealed);
                     Verdict::Ready(verifier)
                 }
                 Err(err) => Verdict::Failed(err),
@@ -183,49 +164,65 @@ impl SecretHasher {
         Verdict::Pending
     }
 
-    /// Lets `slot` start from the verifier memoized under `from` when it was computed from the
-    /// same value in the same mode, so a secret that moves from the current slot to a previous
-    /// one (a rotation) is not hashed again. The values are compared by digest only.
-    pub fn adopt(&mut self, slot: &str, from: &str, hash_secret: bool, value: &[u8]) {
-        let mode = if hash_secret {
-            Mode::Argon2id
-        } else {
-            Mode::Sha256
-        };
-        let digest: [u8; 32] = Sha256::digest(value).into();
-        if self
-            .memo
-            .get(slot)
-            .is_some_and(|m| m.mode == mode && m.digest == digest)
+    /// The verdict of [`Self::verifier`] when it needs no memo, pool or cache: a value that
+    /// already is a verifier, or a salted SHA-256 verifier (`hash_secret` false). `None` when the
+    /// value is to be hashed with argon2id. A pure function, so callers may run it on several
+    /// threads.
+    pub fn derived(credential_id: &str, hash_secret: bool, value: &[u8]) -> Option<Verdict> {
+        if value.starts_with(b"$")
+            && let Ok(text) = std::str::from_utf8(value)
         {
+            match Verifier::parse(text) {
+                Ok(_) => return Some(Verdict::Ready(text.to_owned())),
+                // A pre-hashed verifier whose cost is beyond the bounds is refused, not taken for
+                // a plaintext secret that happens to start with `$`.
+                Err(e @ SecretError::OutOfBounds(_)) => return Some(Verdict::Failed(e)),
+                Err(_) => {}
+            }
+        }
+        // Derived again in every round: two SHA-256 computations cost less than finding it in
+        // a memo, which at 100,000 credentials would hold some 20 MiB.
+        (!hash_secret)
+            .then(|| Verdict::Ready(hash_sha256(value, &deterministic_salt(credential_id))))
+    }
+
+    /// Lets `slot` start from the argon2id verifier memoized under `from` when it was computed
+    /// from the same value, so a secret that moves from the current slot to a previous one (a
+    /// rotation) is not hashed again. The values are compared by digest only. (A SHA-256
+    /// verifier is derived again anyway.)
+    pub fn adopt(&mut self, slot: &str, from: &str, hash_secret: bool, value: &[u8]) {
+        if !hash_secret {
             return;
         }
-        let Some(found) = self.memo.get(from) else {
+        let digest: [u8; 32] = Sha256::digest(value).into();
+        let slot = credential_tag(slot);
+        if self.memo.get(&slot).is_some_and(|m| m.digest == digest) {
+            return;
+        }
+        let Some(found) = self.memo.get(&credential_tag(from)) else {
             return;
         };
-        if found.mode != mode || found.digest != digest {
+        if found.digest != digest {
             return;
         }
         // The sealed copy is bound to the slot it was sealed for: not kept for this one.
         let verifier = found.verifier.clone();
-        self.remember(slot, mode, digest, verifier, None);
+        self.remember(slot, digest, &verifier, None);
     }
 
     fn remember(
         &mut self,
-        credential_id: &str,
-        mode: Mode,
+        tag: CredentialTag,
         digest: [u8; 32],
-        verifier: String,
+        verifier: &str,
         sealed: Option<Sealed>,
     ) {
         self.memo.insert(
-            credential_id.to_owned(),
+            tag,
             Memo {
-                mode,
                 digest,
-                verifier,
-                sealed,
+                verifier: verifier.into(),
+                sealed: sealed.map(Box::new),
                 round: self.round,
             },
         );
@@ -245,10 +242,9 @@ impl SecretHasher {
                     self.cache_dirty = true;
                     let sealed = Sealed::seal(&done.seal, &verifier);
                     self.remember(
-                        &done.credential_id,
-                        Mode::Argon2id,
+                        credential_tag(&done.credential_id),
                         done.digest,
-                        verifier,
+                        &verifier,
                         sealed,
                     );
                 }
@@ -273,7 +269,8 @@ impl SecretHasher {
         self.round += 1;
     }
 
-    /// How many verifiers were computed (not served from the memo or the cache) since creation.
+    /// How many argon2id verifiers were computed (not served from the memo or the cache) since
+    /// creation. SHA-256 verifiers, derived in every round, are not counted.
     pub fn computed(&self) -> u64 {
         self.computed
     }
@@ -302,7 +299,7 @@ impl SecretHasher {
         Some(
             self.memo
                 .iter()
-                .filter_map(|(id, memo)| Some((credential_tag(id), memo.sealed.clone()?)))
+                .filter_map(|(tag, memo)| Some((*tag, memo.sealed.as_deref()?.clone())))
                 .collect(),
         )
     }
@@ -340,9 +337,9 @@ mod tests {
     #[test]
     fn a_changed_secret_gets_a_new_verifier_and_the_old_one_is_forgotten() {
         let mut hasher = SecretHasher::new();
-        let old = ready(hasher.verifier("cred-1", false, b"old", None));
+        let old = ready(hasher.verifier("cred-1", true, b"old", None));
         hasher.end_round();
-        let new = ready(hasher.verifier("cred-1", false, b"new", None));
+        let new = ready(hasher.verifier("cred-1", true, b"new", None));
         hasher.end_round();
         assert_ne!(old, new);
         assert_eq!(hasher.memoized(), 1);
@@ -355,10 +352,29 @@ mod tests {
         let a = ready(hasher.verifier("cred-1", false, b"s", None));
         let b = ready(hasher.verifier("cred-2", false, b"s", None));
         let c = ready(hasher.verifier("cred-1", true, b"s", None));
+        let d = ready(hasher.verifier("cred-2", true, b"s", None));
         assert!(a.starts_with("$sha256$"));
         assert_ne!(a, b, "salts differ per credential");
-        assert!(c.starts_with("$argon2id$"));
-        assert_eq!(hasher.computed(), 3);
+        assert!(c.starts_with("$argon2id$") && d.starts_with("$argon2id$"));
+        assert_ne!(c, d, "salts differ per credential");
+        assert_eq!(
+            ready(hasher.verifier("cred-1", false, b"s", None)),
+            a,
+            "the SHA-256 verifier is not taken for the argon2id one"
+        );
+        assert_eq!(hasher.computed(), 2);
+    }
+
+    #[test]
+    fn sha256_verifiers_are_derived_again_and_never_memoized() {
+        let mut hasher = SecretHasher::new();
+        let first = ready(hasher.verifier("cred-1", false, b"s", None));
+        hasher.end_round();
+        assert_eq!(ready(hasher.verifier("cred-1", false, b"s", None)), first);
+        assert_ne!(ready(hasher.verifier("cred-1", false, b"t", None)), first);
+        assert_eq!((hasher.memoized(), hasher.computed()), (0, 0));
+        hasher.adopt("cred-1#previous/s/k", "cred-1", false, b"s");
+        assert_eq!(hasher.memoized(), 0);
     }
 
     #[test]

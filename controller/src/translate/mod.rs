@@ -484,6 +484,17 @@ impl ObjectName {
     }
 }
 
+/// The namespace and name of a consumer or credential, as [`ObjectName::of_named`] gives them,
+/// borrowed.
+pub(crate) fn namespace_and_name<T: Named>(obj: &T) -> (&str, &str) {
+    (
+        obj.namespace()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(DEFAULT_NAMESPACE),
+        obj.name(),
+    )
+}
+
 /// `metadata.uid` of a consumer or credential when it has one, else `fallback(namespace, name)`.
 pub(crate) fn object_id<T: Named>(
     obj: &T,

@@ -11,7 +11,7 @@ use tollgate_core::snapshot::{
 };
 
 use super::consumers::{ConsumerLookup, Consumers};
-use super::index::NameIndex;
+use super::index::OwnedNameIndex;
 use super::problem::{Kind, ProblemCondition, reason};
 use super::secrets::SecretIndex;
 use super::{ObjectName, Problems, is_header_safe};
@@ -26,8 +26,8 @@ use crate::resources::auth_plugin::{
 /// The plugins of one translation: which exist, and which are accepted.
 #[derive(Default)]
 pub(crate) struct Plugins {
-    existing: NameIndex<()>,
-    accepted: NameIndex<snapshot::Plugin>,
+    existing: OwnedNameIndex<()>,
+    accepted: OwnedNameIndex<snapshot::Plugin>,
 }
 
 pub(crate) enum PluginLookup<'a> {
@@ -68,7 +68,7 @@ fn invalid(message: impl Into<String>) -> Found {
 
 /// What plugins are translated with besides themselves.
 pub(crate) struct Context<'a> {
-    pub consumers: &'a Consumers,
+    pub consumers: &'a Consumers<'a>,
     pub namespaces: &'a [Arc<Namespace>],
     pub issuers: &'a BTreeMap<String, IssuerKeys>,
     pub secrets: &'a SecretIndex<'a>,

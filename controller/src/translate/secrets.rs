@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::ObjectName;
+use super::DEFAULT_NAMESPACE;
 use super::index::NameIndex;
 use super::problem::reason;
 use crate::resources::SECRET_LABEL;
@@ -30,7 +30,7 @@ pub enum SecretAccess {
 
 /// The Secrets a translation reads, by namespace and name.
 pub(crate) struct SecretIndex<'a> {
-    index: NameIndex<&'a Secret>,
+    index: NameIndex<'a, &'a Secret>,
     access: &'a SecretAccess,
 }
 
@@ -80,8 +80,19 @@ pub(crate) fn index<'a>(secrets: &'a [Arc<Secret>], access: &'a SecretAccess) ->
     let mut index = NameIndex::default();
     let every = *access == SecretAccess::Named;
     for secret in secrets.iter().filter(|s| every || is_labelled(s)) {
-        let at = ObjectName::of(secret.as_ref());
-        index.insert(&at.namespace, &at.name, secret.as_ref());
+        // As `ObjectName::of` names it, borrowed.
+        let meta = &secret.metadata;
+        let namespace = meta
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(DEFAULT_NAMESPACE);
+        let name = meta
+            .name
+            .as_deref()
+            .or(meta.generate_name.as_deref())
+            .unwrap_or_default();
+        index.insert(namespace, name, secret.as_ref());
     }
     SecretIndex { index, access }
 }

@@ -66,8 +66,11 @@ pub fn seal_key(credential_id: &str, origin: Option<SecretOrigin<'_>>, secret: &
     SealKey(h.finalize().into())
 }
 
+/// What [`credential_tag`] returns.
+pub type CredentialTag = [u8; TAG_LEN];
+
 /// The tag an entry is found by: a hash of the credential id (fixed size, no names in the file).
-pub fn credential_tag(credential_id: &str) -> [u8; TAG_LEN] {
+pub fn credential_tag(credential_id: &str) -> CredentialTag {
     let mut h = Sha256::new();
     h.update(b"tollgate verifier cache tag v1\0");
     h.update(credential_id.as_bytes());

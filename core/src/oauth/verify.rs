@@ -58,6 +58,29 @@ fn sort_keep_last<T>(items: &mut Vec<T>, order: impl Fn(&T, &T) -> std::cmp::Ord
     });
 }
 
+/// What a consumer is found by besides its id: its username or custom id.
+type ConsumerKey = fn(&Consumer) -> Option<&str>;
+
+/// The positions of the `consumers` that have a `key`, sorted by (namespace, key); of equal
+/// ones the first (by id) is kept.
+fn positions_by(consumers: &[ConsumerEntry], key: ConsumerKey) -> Vec<u32> {
+    let key_at = |i: &u32| {
+        consumers
+            .get(*i as usize)
+            .and_then(|e| Some((namespace_of(&e.consumer.object), key(&e.consumer)?)))
+    };
+    let mut positions: Vec<u32> = (0u32..)
+        .zip(consumers)
+        .filter(|(_, e)| key(&e.consumer).is_some())
+        .map(|(i, _)| i)
+        .collect();
+    // Stable: equal keys stay in id order, and `dedup_by` keeps the first of them.
+    positions.sort_by(|a, b| key_at(a).cmp(&key_at(b)));
+    positions.dedup_by(|later, kept| key_at(later) == key_at(kept));
+    positions.shrink_to_fit();
+    positions
+}
+
 /// Lookups over a snapshot, built once per snapshot. Holds each consumer and credential once
 /// (no string is stored twice as a map key): consumers sorted by id, credentials in a list
 /// reached by UUID through a map of positions and by `client_id` through a list of positions
@@ -75,10 +98,11 @@ pub struct SnapshotIndex {
     plugins: HashMap<String, Plugin>,
     /// The usable keys of each plugin with a `bearer` issuer, by plugin id.
     bearer_keys: HashMap<String, JwtKeys>,
-    /// Consumer positions by (namespace, username) and (namespace, custom id), for mapping
-    /// external tokens to Consumers.
-    by_username: HashMap<(String, String), u32>,
-    by_custom_id: HashMap<(String, String), u32>,
+    /// Consumer positions sorted by (namespace, username) and by (namespace, custom id), for
+    /// mapping external tokens to Consumers; of equal keys only the first consumer (by id) is
+    /// kept. Positions rather than a map of copied strings: 4 bytes a consumer.
+    by_username: Vec<u32>,
+    by_custom_id: Vec<u32>,
 }
 
 impl SnapshotIndex {
@@ -167,18 +191,8 @@ impl SnapshotIndex {
                 PluginConfig::OAuth2(_) | PluginConfig::RateLimiting(_) => None,
             })
             .collect();
-        let (mut by_username, mut by_custom_id) = (HashMap::new(), HashMap::new());
-        for (i, e) in (0u32..).zip(&consumers) {
-            let namespace = namespace_of(&e.consumer.object).to_owned();
-            by_username
-                .entry((namespace.clone(), e.consumer.username.clone()))
-                .or_insert(i);
-            if let Some(custom_id) = &e.consumer.custom_id {
-                by_custom_id
-                    .entry((namespace, custom_id.clone()))
-                    .or_insert(i);
-            }
-        }
+        let by_username = positions_by(&consumers, |c| Some(c.username.as_str()));
+        let by_custom_id = positions_by(&consumers, |c| c.custom_id.as_deref());
         SnapshotIndex {
             consumers,
             credentials: entries,
@@ -274,20 +288,26 @@ impl SnapshotIndex {
         by: ConsumerBy,
         value: &str,
     ) -> Option<&ConsumerEntry> {
-        let position = match by {
+        let (positions, key): (&[u32], ConsumerKey) = match by {
             ConsumerBy::Id => {
                 return self
                     .consumer_entry(value)
                     .filter(|e| namespace_of(&e.consumer.object) == namespace);
             }
-            ConsumerBy::Username => self
-                .by_username
-                .get(&(namespace.to_owned(), value.to_owned())),
-            ConsumerBy::CustomId => self
-                .by_custom_id
-                .get(&(namespace.to_owned(), value.to_owned())),
+            ConsumerBy::Username => (&self.by_username, |c| Some(c.username.as_str())),
+            ConsumerBy::CustomId => (&self.by_custom_id, |c| c.custom_id.as_deref()),
         };
-        position.and_then(|&i| self.consumers.get(i as usize))
+        let key_at = |i: &u32| {
+            self.consumers
+                .get(*i as usize)
+                .and_then(|e| Some((namespace_of(&e.consumer.object), key(&e.consumer)?)))
+        };
+        let wanted = Some((namespace, value));
+        let at = positions.partition_point(|i| key_at(i) < wanted);
+        positions
+            .get(at)
+            .filter(|i| key_at(i) == wanted)
+            .and_then(|&i| self.consumers.get(i as usize))
     }
 }
 

@@ -339,6 +339,56 @@ fn index_finds_every_consumer_and_credential_of_unsorted_lists() {
 /// The namespace boundary: a global token is accepted where it was issued, and in another
 /// namespace only by a plugin that lets that namespace in.
 #[test]
+fn consumers_are_found_by_username_and_custom_id_within_their_namespace_first_by_id() {
+    use crate::snapshot::ConsumerBy;
+    let consumer = |id: &str, object: &str, username: &str, custom_id: Option<&str>| Consumer {
+        groups: Vec::new(),
+        id: id.into(),
+        object: object.into(),
+        username: username.into(),
+        custom_id: custom_id.map(Into::into),
+    };
+    // Unsorted, with a username and a custom id taken twice in one namespace.
+    let consumers = vec![
+        consumer("c5", "team-b/eve", "shared", None),
+        consumer("c4", "team-a/dan", "dan", Some("x")),
+        consumer("c2", "team-a/bob", "shared", Some("x")),
+        consumer("c3", "team-a/cat", "shared", None),
+        consumer("c1", "team-a/ann", "ann", Some("ann-custom")),
+    ];
+    let index = SnapshotIndex::from_parts(consumers, Vec::new(), Vec::new());
+    let found = |namespace: &str, by: ConsumerBy, value: &str| {
+        index
+            .consumer_named(namespace, by, value)
+            .map(|e| e.consumer.id.as_str())
+    };
+    assert_eq!(found("team-a", ConsumerBy::Username, "shared"), Some("c2"));
+    assert_eq!(found("team-b", ConsumerBy::Username, "shared"), Some("c5"));
+    assert_eq!(found("team-a", ConsumerBy::Username, "ann"), Some("c1"));
+    assert_eq!(found("team-a", ConsumerBy::CustomId, "x"), Some("c2"));
+    assert_eq!(
+        found("team-a", ConsumerBy::CustomId, "ann-custom"),
+        Some("c1")
+    );
+    assert_eq!(found("team-a", ConsumerBy::Id, "c4"), Some("c4"));
+    for (namespace, by, value) in [
+        ("team-b", ConsumerBy::Username, "ann"),
+        ("team-a", ConsumerBy::Username, "ann-custom"),
+        ("team-a", ConsumerBy::CustomId, "ann"),
+        ("team-b", ConsumerBy::CustomId, "x"),
+        ("team-b", ConsumerBy::Id, "c4"),
+        ("team-c", ConsumerBy::Username, "shared"),
+        ("", ConsumerBy::Username, ""),
+    ] {
+        assert_eq!(
+            found(namespace, by, value),
+            None,
+            "{namespace} {by:?} {value}"
+        );
+    }
+}
+
+#[test]
 fn global_tokens_cross_namespaces_only_where_a_plugin_lets_them_in() {
     use crate::snapshot::AcceptNamespaces;
     use crate::token::namespace_binding;

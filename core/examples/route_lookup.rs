@@ -126,6 +126,7 @@ fn measure(name: &str, routes: Vec<Route>, gateway: bool) {
                 path: &l.path,
                 query: l.query,
                 headers: Some(&l.headers),
+                listener: None,
             };
             found += usize::from(index.find_request(&request).is_some());
         }

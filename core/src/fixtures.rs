@@ -90,6 +90,7 @@ pub fn rate_limit(id: &str, minute: Option<u64>) -> Plugin {
 pub fn snapshot() -> Snapshot {
     let demo = demo_id();
     Snapshot {
+        certificates: Vec::new(),
         format: SNAPSHOT_FORMAT,
         signing_keys: vec![SigningKey {
             id: KEY_ID.into(),

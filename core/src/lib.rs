@@ -6,6 +6,7 @@
 //!
 //! - [`address`]: the backend address policy: which upstream addresses a proxy may connect to.
 //! - [`config_channel`]: the rest of that channel: its bearer token and its reply bodies.
+//! - [`certificate`]: certificates served by SNI: parsing, checking, choosing by server name.
 //! - [`ids`]: stable UUIDv5 ids for objects without a `metadata.uid`.
 //! - [`validate`]: full snapshot validation, every problem named.
 //! - [`secret`]: client-secret verifiers and hashing.
@@ -22,6 +23,7 @@
 
 pub mod access_jwt;
 pub mod address;
+pub mod certificate;
 pub mod config_channel;
 pub mod ids;
 pub mod jwt;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName};
 
-use crate::snapshot::{MAX_ROUTE_MATCHES, MatchKind, PathModifier, Route};
+use crate::snapshot::{ListenerPort, MAX_ROUTE_MATCHES, MatchKind, PathModifier, Route};
 
 /// Longest request path accepted, in bytes.
 pub const MAX_PATH_LEN: usize = 8192;
@@ -271,6 +271,9 @@ pub struct RouteRequest<'r> {
     pub query: Option<&'r str>,
     /// The request's headers; `None` matches like an empty map.
     pub headers: Option<&'r HeaderMap>,
+    /// The proxy port it arrived on: a route bound to the other port ([`Route::listener`]) is
+    /// passed over as if absent. `None` matches every route.
+    pub listener: Option<ListenerPort>,
 }
 
 /// One (route, path) pair, in priority order within its host class.
@@ -530,6 +533,7 @@ impl RouteTable {
             path,
             query: None,
             headers: None,
+            listener: None,
         })
     }
 
@@ -595,6 +599,11 @@ impl RouteTable {
             route.paths.get(c.prefix as usize)?.as_str()
         };
         if !exact && !prefix_matches(path, request.path) {
+            return None;
+        }
+        if let (Some(bound), Some(port)) = (route.listener, request.listener)
+            && bound != port
+        {
             return None;
         }
         // HEAD is GET without a body: a GET route serves it, as nginx and Envoy do, so a
@@ -915,6 +924,7 @@ impl RouteIndex {
             path,
             query: None,
             headers: None,
+            listener: None,
         })
     }
 

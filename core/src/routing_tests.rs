@@ -424,6 +424,7 @@ fn backend_of(
         path,
         query: query_string,
         headers: Some(&map),
+        listener: None,
     };
     let table = RouteTable::new(routes);
     let answer = table
@@ -711,6 +712,7 @@ fn header_and_query_conditions_are_checked_only_after_host_and_path() {
                 path: "/",
                 query: None,
                 headers: Some(map),
+                listener: None,
             })
             .map(|m| m.index)
     };
@@ -917,6 +919,7 @@ fn a_large_table_finds_conditioned_routes_without_scanning_other_paths() {
             path: &path,
             query: None,
             headers: Some(&map),
+            listener: None,
         };
         assert_eq!(index.find_request(&request).map(|m| m.route.rank), Some(i));
         let path = format!("/e{i}/login");
@@ -930,6 +933,7 @@ fn a_large_table_finds_conditioned_routes_without_scanning_other_paths() {
             index
                 .find_request(&RouteRequest {
                     headers: None,
+                    listener: None,
                     ..request
                 })
                 .map(|m| m.index),
@@ -941,4 +945,50 @@ fn a_large_table_finds_conditioned_routes_without_scanning_other_paths() {
         partition.exact.get("example.com").map(|c| c.prefix.len()),
         Some(1)
     );
+}
+
+#[test]
+fn a_route_bound_to_one_listener_port_is_absent_on_the_other() {
+    use crate::snapshot::ListenerPort::{Http, Https};
+    let mut http_only = route("r/http-only", &["example.com"], &["/app"], &[]);
+    http_only.listener = Some(Http);
+    let mut https_only = route("r/https-only", &["example.com"], &["/app/secure"], &[]);
+    https_only.listener = Some(Https);
+    let both = route("r/both", &[], &["/"], &[]);
+    let routes = vec![http_only, https_only, both];
+    let mut padded = routes.clone();
+    padded.extend((0..200).map(|i| route(&format!("pad/{i}"), &[], &[&format!("/pad{i}")], &[])));
+    let cases = [
+        (Some(Http), "/app/x", "r/http-only"),
+        (Some(Https), "/app/x", "r/both"),
+        (Some(Https), "/app/secure/x", "r/https-only"),
+        (Some(Http), "/app/secure/x", "r/http-only"),
+        (Some(Http), "/other", "r/both"),
+        (Some(Https), "/other", "r/both"),
+        (None, "/app/x", "r/http-only"),
+        (None, "/app/secure/x", "r/https-only"),
+    ];
+    let table = RouteTable::new(&routes);
+    let index = RouteIndex::new(&padded);
+    assert!(index.catch_all.is_some(), "the padded index partitions");
+    for (listener, path, want) in cases {
+        let request = RouteRequest {
+            host: Some("example.com"),
+            method: "GET",
+            path,
+            query: None,
+            headers: None,
+            listener,
+        };
+        for (what, found) in [
+            ("table", table.find_request(&request)),
+            ("index", index.find_request(&request)),
+        ] {
+            assert_eq!(
+                found.map(|m| m.route.id.as_str()),
+                Some(want),
+                "{what}: {listener:?} {path}"
+            );
+        }
+    }
 }

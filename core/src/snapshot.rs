@@ -9,7 +9,9 @@
 //! - `client_id`s are unique within a namespace (the namespace of a credential or plugin is the
 //!   part of its `object`/`id` before the `/`);
 //! - the active signing key is listed and every key is at least 32 bytes;
-//! - no plaintext client secret appears anywhere: credentials carry only a verifier string.
+//! - no plaintext client secret appears anywhere: credentials carry only a verifier string;
+//! - every served certificate parses and its key is its leaf's; a server name is served by at
+//!   most one certificate (private keys travel in the snapshot: [`KeyPem`] never prints one).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -30,6 +32,11 @@ pub struct Snapshot {
     pub credentials: Vec<Credential>,
     pub plugins: Vec<Plugin>,
     pub routes: Vec<Route>,
+    /// Certificates the HTTPS listener serves by SNI (Gateway HTTPS listeners, Ingress `tls`),
+    /// sorted by `source`; a name none of them answers gets the proxy's own certificate. Left
+    /// out of the JSON when empty, so a snapshot without any serializes (and hashes) as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<ServedCertificate>,
 }
 
 impl Snapshot {
@@ -97,6 +104,51 @@ impl std::fmt::Debug for SigningKey {
             .field("id", &self.id)
             .field("secret_b64", &"<redacted>")
             .finish()
+    }
+}
+
+/// A certificate the HTTPS listener serves to clients naming one of `hosts` (TLS SNI). Checked
+/// by [`crate::certificate::parse`] in validation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServedCertificate {
+    /// The server names it answers: lower-case DNS names, or `*.suffix` for every name under
+    /// `suffix` (any number of labels, as a Gateway listener hostname); at most
+    /// [`crate::certificate::MAX_CERTIFICATE_HOSTS`], none claimed by another certificate.
+    pub hosts: Vec<String>,
+    /// PEM `CERTIFICATE` blocks, the leaf first (a Secret's `tls.crt`).
+    pub chain_pem: String,
+    /// The leaf's PEM private key (a Secret's `tls.key`).
+    pub key_pem: KeyPem,
+    /// Where it comes from, for messages (`Secret <namespace>/<name>`); unique in a snapshot.
+    pub source: String,
+}
+
+/// A PEM private key. `Debug` never prints it, and the memory is wiped when it is dropped.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyPem(String);
+
+impl KeyPem {
+    pub fn new(pem: String) -> Self {
+        Self(pem)
+    }
+
+    /// The PEM text, for the one place that parses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KeyPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyPem(<redacted>)")
+    }
+}
+
+impl Drop for KeyPem {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
@@ -677,6 +729,22 @@ pub struct Route {
     /// rule and match index. GatewayRoutes keep 0 and are ordered by id.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rank: u64,
+    /// The proxy port the route is served on: `Http` (the plain port) or `Https` (the TLS
+    /// port); `None` on both. An HTTPRoute attached only through HTTP listeners is not served
+    /// on the HTTPS port, and the reverse; a request on the other port matches as if the route
+    /// did not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<ListenerPort>,
+}
+
+/// One of the proxy's two traffic ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerPort {
+    /// The plain HTTP port (8000).
+    Http,
+    /// The HTTPS port (8443).
+    Https,
 }
 
 fn is_zero(n: &u64) -> bool {

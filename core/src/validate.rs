@@ -33,6 +33,8 @@ pub enum Subject {
     Credential(usize),
     Plugin(usize),
     Route(usize),
+    /// A served certificate, by its index in `Snapshot::certificates`.
+    Certificate(usize),
 }
 
 /// One problem: what it is about, and a message naming the object.
@@ -152,7 +154,57 @@ pub fn check(snapshot: &Snapshot) -> Vec<Invalid> {
         problems.about(Subject::Route(i));
         check_route(r, &plugin_kinds, &mut problems);
     }
+    check_certificates(snapshot, &mut problems);
     problems.list
+}
+
+/// The served certificates: bounded, each parsing with its key, each name served once.
+fn check_certificates(snapshot: &Snapshot, problems: &mut Problems) {
+    use crate::certificate::{MAX_CERTIFICATE_HOSTS, MAX_CERTIFICATES, is_valid_sni_host, parse};
+    if snapshot.certificates.len() > MAX_CERTIFICATES {
+        problems.about(Subject::Snapshot);
+        problems.push(format!(
+            "snapshot: {} certificates (at most {MAX_CERTIFICATES})",
+            snapshot.certificates.len()
+        ));
+        return;
+    }
+    let mut sources = HashSet::new();
+    let mut hosts: HashMap<&str, &str> = HashMap::new();
+    for (i, c) in snapshot.certificates.iter().enumerate() {
+        problems.about(Subject::Certificate(i));
+        let who = format!("certificate {:?}", c.source);
+        if c.source.is_empty() {
+            problems.push(format!("{who}: source is empty"));
+        } else if !sources.insert(c.source.as_str()) {
+            problems.push(format!("{who}: source is used more than once"));
+        }
+        if c.hosts.is_empty() {
+            problems.push(format!("{who}: serves no host name"));
+        }
+        if c.hosts.len() > MAX_CERTIFICATE_HOSTS {
+            problems.push(format!(
+                "{who}: {} host names (at most {MAX_CERTIFICATE_HOSTS})",
+                c.hosts.len()
+            ));
+        }
+        for host in c.hosts.iter().take(MAX_CERTIFICATE_HOSTS) {
+            if !is_valid_sni_host(host) {
+                problems.push(format!(
+                    "{who}: host {host:?} is not a lower-case host name or *. wildcard"
+                ));
+            } else if let Some(other) = hosts.get(host.as_str()) {
+                problems.push(format!(
+                    "{who}: host {host:?} is already served by certificate {other:?}"
+                ));
+            } else {
+                hosts.insert(host.as_str(), c.source.as_str());
+            }
+        }
+        if let Err(e) = parse(&c.chain_pem, c.key_pem.expose()) {
+            problems.push(format!("{who}: {e}"));
+        }
+    }
 }
 
 fn check_keys(snapshot: &Snapshot, problems: &mut Problems) {

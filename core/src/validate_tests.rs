@@ -740,6 +740,122 @@ fn every_gateway_api_route_problem_is_reported() {
     }
 }
 
+/// A served certificate for `hosts` from a fresh self-signed pair.
+fn served_certificate(source: &str, hosts: &[&str]) -> crate::snapshot::ServedCertificate {
+    let names: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+    let generated = rcgen::generate_simple_self_signed(names.clone()).expect("generate");
+    crate::snapshot::ServedCertificate {
+        hosts: names,
+        chain_pem: generated.cert.pem(),
+        key_pem: crate::snapshot::KeyPem::new(generated.key_pair.serialize_pem()),
+        source: source.into(),
+    }
+}
+
+#[test]
+fn served_certificates_are_valid_and_their_keys_never_shown() {
+    let mut s = fixtures::snapshot();
+    s.certificates = vec![
+        served_certificate("Secret default/a", &["a.example.test"]),
+        served_certificate("Secret default/b", &["b.example.test", "*.b.example.test"]),
+    ];
+    assert_eq!(validate(&s), Ok(()));
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    assert!(shown.contains("KeyPem(<redacted>)"));
+}
+
+#[test]
+fn every_certificate_problem_is_reported_against_its_certificate() {
+    type CertMutation = fn(&mut Vec<crate::snapshot::ServedCertificate>);
+    let cases: &[(&str, CertMutation, &str)] = &[
+        (
+            "mismatched key",
+            |c| c[1].key_pem = c[0].key_pem.clone(),
+            "certificate \"Secret default/b\": the private key does not belong",
+        ),
+        (
+            "broken chain",
+            |c| c[1].chain_pem = "nothing".into(),
+            "certificate \"Secret default/b\": the certificate chain holds no PEM",
+        ),
+        (
+            "no hosts",
+            |c| c[1].hosts.clear(),
+            "certificate \"Secret default/b\": serves no host name",
+        ),
+        (
+            "upper-case host",
+            |c| c[1].hosts = vec!["B.example.test".into()],
+            "host \"B.example.test\" is not a lower-case host name",
+        ),
+        (
+            "host claimed twice",
+            |c| c[1].hosts = vec!["a.example.test".into()],
+            "host \"a.example.test\" is already served by certificate \"Secret default/a\"",
+        ),
+        (
+            "source twice",
+            |c| c[1].source = c[0].source.clone(),
+            "source is used more than once",
+        ),
+        (
+            "too many hosts",
+            |c| c[1].hosts = (0..=256).map(|i| format!("h{i}.example.test")).collect(),
+            "257 host names (at most 256)",
+        ),
+    ];
+    for (name, mutate, want) in cases {
+        let mut s = fixtures::snapshot();
+        s.certificates = vec![
+            served_certificate("Secret default/a", &["a.example.test"]),
+            served_certificate("Secret default/b", &["b.example.test"]),
+        ];
+        mutate(&mut s.certificates);
+        let found = check(&s);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.subject == Subject::Certificate(1) && p.message.contains(want)),
+            "{name}: {found:?} lacks {want:?}"
+        );
+        assert!(
+            found.iter().all(|p| p.subject == Subject::Certificate(1)),
+            "{name}: only the certificate is named: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn too_many_certificates_are_refused_as_a_whole() {
+    let mut s = fixtures::snapshot();
+    let one = served_certificate("Secret default/a", &["a.example.test"]);
+    s.certificates = (0..=crate::certificate::MAX_CERTIFICATES)
+        .map(|i| crate::snapshot::ServedCertificate {
+            source: format!("Secret default/c{i}"),
+            hosts: vec![format!("c{i}.example.test")],
+            ..one.clone()
+        })
+        .collect();
+    let found = check(&s);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].subject, Subject::Snapshot);
+}
+
+#[test]
+fn a_snapshot_without_certificates_or_listener_bindings_serializes_as_before() {
+    let s = fixtures::snapshot();
+    let json = String::from_utf8(s.to_json()).expect("utf-8");
+    assert!(!json.contains("certificates"), "{json}");
+    assert!(!json.contains("listener"), "{json}");
+    let mut bound = s.clone();
+    bound.routes[0].listener = Some(crate::snapshot::ListenerPort::Https);
+    let json = String::from_utf8(bound.to_json()).expect("utf-8");
+    assert!(json.contains(r#""listener":"https""#), "{json}");
+    let back: Snapshot = serde_json::from_str(&json).expect("decode");
+    assert_eq!(back, bound);
+}
+
 #[test]
 fn the_header_value_check_agrees_with_the_http_crate_on_every_byte() {
     for b in 0u8..=0x7f {

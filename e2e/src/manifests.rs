@@ -12,6 +12,30 @@ use crate::paths::repo_root;
 /// httpbin).
 pub const QUICKSTART_UPSTREAMS: [&str; 2] = ["http://127.0.0.1:8080", "http://localhost:8080"];
 
+/// A fresh self-signed certificate for `names`: (certificate PEM, key PEM).
+pub fn self_signed(names: &[&str]) -> (String, String) {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    // rcgen fails only on names it cannot encode; tests pass plain DNS names.
+    let generated = rcgen::generate_simple_self_signed(names).unwrap_or_else(|e| panic!("{e}"));
+    (generated.cert.pem(), generated.key_pair.serialize_pem())
+}
+
+/// A `kubernetes.io/tls` Secret manifest named `name` (no label, no namespace: `default`), as
+/// `kubectl create secret tls` or cert-manager would write it.
+pub fn tls_secret(name: &str, (cert, key): &(String, String)) -> String {
+    let indent = |pem: &str| {
+        pem.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\ntype: kubernetes.io/tls\n\
+         stringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
+        indent(cert),
+        indent(key)
+    )
+}
+
 /// One YAML document of one file.
 #[derive(Debug, Clone)]
 pub struct Doc {

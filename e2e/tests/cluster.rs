@@ -362,7 +362,7 @@ async fn a_token_issued_by_one_proxy_is_accepted_by_the_other_once_everything_is
 }
 
 #[tokio::test]
-async fn a_credential_whose_secret_is_missing_reports_secret_not_found_while_the_rest_works() {
+async fn a_credential_whose_secret_is_missing_or_unlabelled_says_which_while_the_rest_works() {
     let env = Env::start("cluster-missing-secret").await;
     env.wait_programmed(&ALL_OBJECTS).await;
     let orphan = format!(
@@ -414,6 +414,58 @@ spec:
     assert!(warned, "a Warning Event with the reason: {events}");
     let refused = env.token(0, "orphan-client", "anything").await;
     assert_eq!(refused.status, 400, "{}", refused.describe());
+
+    // Created without the label: a reason of its own, naming the fix.
+    let secret = |labels: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: no-such-secret, namespace: \
+             {APP_NAMESPACE}{labels}}}\nstringData: {{client_secret: orphan-secret}}\n"
+        )
+    };
+    env.kubectl
+        .apply(&secret(""))
+        .await
+        .expect("apply the unlabelled Secret");
+    let o = wait_until(PROGRAMMED, "orphan's reason SecretNotLabelled", || async {
+        let o = env
+            .kubectl
+            .get_json("oauth2credentials/orphan", APP_NAMESPACE)
+            .await
+            .map_err(|e| e.to_string())?;
+        if condition(&o, "ResolvedRefs")["reason"] == "SecretNotLabelled" {
+            Ok(o)
+        } else {
+            Err(o.to_string())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    let message = condition(&o, "ResolvedRefs")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains(&format!(
+            "kubectl label secret -n {APP_NAMESPACE} no-such-secret tollgate.dev/secret=credential"
+        )),
+        "{message}"
+    );
+    // Labelled as the message says: served.
+    env.kubectl
+        .apply(&secret(", labels: {tollgate.dev/secret: credential}"))
+        .await
+        .expect("label the Secret");
+    env.kubectl
+        .wait_for(
+            "oauth2credentials/orphan",
+            APP_NAMESPACE,
+            "condition=Programmed=true",
+            PROGRAMMED,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("orphan Programmed: {e}\n{}", env.work.all_logs()));
+    let served = env.token(0, "orphan-client", "orphan-secret").await;
+    assert_eq!(served.status, 200, "{}", served.describe());
 
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;

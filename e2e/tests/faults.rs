@@ -56,6 +56,7 @@ fn snapshot(routes: Vec<Route>) -> Snapshot {
     let jane = ids::consumer_id("default", "jane");
     let demo = ids::credential_id("default", "demo");
     let mut snapshot = Snapshot {
+        certificates: Vec::new(),
         format: SNAPSHOT_FORMAT,
         signing_keys: vec![SigningKey {
             id: "k1".into(),

@@ -27,6 +27,7 @@ fn quickstart_snapshot(upstream_port: u16) -> Snapshot {
     )
     .expect("argon2id");
     let mut snapshot = Snapshot {
+        certificates: Vec::new(),
         format: SNAPSHOT_FORMAT,
         signing_keys: vec![SigningKey {
             id: "k2026-01-01".to_owned(),

@@ -22,6 +22,8 @@ mod gateway_api;
 #[path = "standalone/gateway_conformance.rs"]
 mod gateway_conformance;
 
+#[path = "standalone/https_listeners.rs"]
+mod https_listeners;
 #[path = "standalone/ingress.rs"]
 mod ingress;
 

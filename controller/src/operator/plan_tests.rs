@@ -69,6 +69,7 @@ fn inputs(with_client_secret: bool) -> Inputs {
                 json!({"paths": ["/auth"], "plugins": ["oauth2"]}),
             ))],
             secrets,
+            secret_access: Default::default(),
             namespaces: vec![],
             issuers: Default::default(),
             proxy_replicas: 1,

@@ -290,6 +290,7 @@ impl Pipeline {
                 plugins,
                 routes: of_class(self.stores.routes.state(), class),
                 secrets: self.stores.secrets.state(),
+                secret_access: unlabelled_secrets(&self.stores.secret_names.state()),
                 namespaces: self.stores.namespaces.state(),
                 issuers: self.jwks.snapshot(),
                 proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())
@@ -779,6 +780,30 @@ fn serving_replicas(acked: Vec<Option<String>>) -> Vec<Option<String>> {
 
 /// The objects of `class`: annotated `tollgate.dev/class: <class>`, or without the annotation
 /// when `class` is the default. Others belong to another install: not translated, no status.
+/// What credentials and plugins may name: labelled Secrets, and which others exist (from the
+/// metadata-only watch), so that naming one of those is `SecretNotLabelled`.
+fn unlabelled_secrets(
+    names: &[Arc<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>],
+) -> crate::translate::secrets::SecretAccess {
+    let unlabelled = names
+        .iter()
+        .filter(|m| {
+            m.metadata
+                .labels
+                .as_ref()
+                .is_none_or(|l| !l.contains_key(crate::resources::SECRET_LABEL))
+        })
+        .filter_map(|m| {
+            Some(format!(
+                "{}/{}",
+                m.metadata.namespace.as_deref()?,
+                m.metadata.name.as_deref()?
+            ))
+        })
+        .collect();
+    crate::translate::secrets::SecretAccess::LabelledKnowing(unlabelled)
+}
+
 fn of_class<K: kube::Resource>(objects: Vec<Arc<K>>, class: &str) -> Vec<Arc<K>> {
     objects
         .into_iter()

@@ -130,6 +130,7 @@ fn stores(fixtures: &BTreeMap<&str, Value>) -> Stores {
                 .map(|s| serde_json::from_value(s.clone()).expect("secret"))
                 .collect(),
         ),
+        secret_names: Multi::fixed(vec![]),
         services: Multi::fixed(vec![]),
         slices: Multi::fixed(vec![]),
         proxy_slices: Multi::fixed(vec![]),
@@ -389,6 +390,43 @@ fn a_replica_holding_nothing_does_not_make_served_objects_pending() {
     let acked = serving_replicas(vec![None, None]);
     assert_eq!(acked.len(), 2);
     assert!(!history.programmed(&key, 2, &acked));
+}
+
+#[tokio::test]
+async fn a_named_secret_that_exists_without_the_label_is_secret_not_labelled_with_the_fix() {
+    let fixtures = fixtures();
+    let (client, mut api) = mock_client();
+    let mut stores = stores(&fixtures);
+    // The metadata-only watch sees the Secret; the labelled watch does not.
+    stores.secret_names = Multi::fixed(vec![
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "PartialObjectMetadata",
+            "metadata": {"name": "missing-secret", "namespace": NS, "labels": {"app": "x"}}
+        }))
+        .expect("metadata"),
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "PartialObjectMetadata",
+            "metadata": {"name": "demo-secret", "namespace": NS,
+                         "labels": {"tollgate.dev/secret": "credential"}}
+        }))
+        .expect("metadata"),
+    ]);
+    let mut r = reconciler(stores, client);
+    let sent = leader_pass(&mut r, &mut api, &fixtures).await;
+    let resolved = condition(&sent.applies["nosecret"], "ResolvedRefs");
+    assert_eq!(resolved["reason"], "SecretNotLabelled");
+    let message = resolved["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "kubectl label secret -n {NS} missing-secret tollgate.dev/secret=credential"
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        condition(&sent.applies["ok"], "ResolvedRefs")["status"],
+        "True",
+        "a labelled Secret is read as before"
+    );
 }
 
 /// An Ingress of ours with a plugin, one naming a missing plugin, one of another controller's

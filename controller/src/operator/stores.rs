@@ -5,6 +5,10 @@
 //!   controller never caches every Secret of the cluster, which keeps memory bounded and the RBAC
 //!   story honest. Like the Kong Ingress Controller's `konghq.com/credential` label, a credential's
 //!   Secret must therefore carry the label, or it is reported as `SecretNotFound`.
+//! - Every Secret's **metadata only** (`PartialObjectMeta`: name, namespace and the Tollgate
+//!   label; the API server sends no data, and none is cached): so that a credential naming a
+//!   Secret that exists without the label gets `SecretNotLabelled`, with the fix, rather than
+//!   `SecretNotFound`, and so that a change to such a Secret wakes the loop.
 //! - Services and EndpointSlices (those with `kubernetes.io/service-name`), to resolve
 //!   `backend.service {name, port}` to ready endpoint addresses.
 //! - The EndpointSlices of the proxies' headless config Service, to find every proxy replica.
@@ -33,6 +37,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
@@ -142,6 +147,13 @@ impl Trim for Secret {
         trim_metadata(&mut self.metadata, &[SECRET_LABEL]);
         self.metadata.annotations = generated.map(|(k, v)| BTreeMap::from([(k, v)]));
         self.string_data = None;
+    }
+}
+
+impl Trim for PartialObjectMeta<Secret> {
+    /// Namespace, name and the Tollgate label: whether a named Secret exists without it.
+    fn trim(&mut self) {
+        trim_metadata(&mut self.metadata, &[SECRET_LABEL]);
     }
 }
 
@@ -255,6 +267,8 @@ pub struct Stores {
     pub plugins: Multi<AuthPlugin>,
     pub routes: Multi<GatewayRoute>,
     pub secrets: Multi<Secret>,
+    /// Every Secret in the Secrets' scope, metadata only (no data is received or cached).
+    pub secret_names: Multi<PartialObjectMeta<Secret>>,
     pub services: Multi<Service>,
     pub slices: Multi<EndpointSlice>,
     pub proxy_slices: Multi<EndpointSlice>,
@@ -311,6 +325,7 @@ impl Stores {
         self.plugins.wait_until_ready().await?;
         self.routes.wait_until_ready().await?;
         self.secrets.wait_until_ready().await?;
+        self.secret_names.wait_until_ready().await?;
         self.services.wait_until_ready().await?;
         self.slices.wait_until_ready().await?;
         self.proxy_slices.wait_until_ready().await?;
@@ -378,6 +393,7 @@ pub fn start(
         plugins: multi(client, &plan.scope, &all, &mut w),
         routes: multi(client, &plan.scope, &all, &mut w),
         secrets: multi(client, &secret_scope, &secret_cfg, &mut w),
+        secret_names: secret_metadata(client, &secret_scope, &mut w),
         services: multi(client, &plan.scope, &all, &mut w),
         slices: multi(client, &plan.scope, &slice_cfg, &mut w),
         proxy_slices: multi(client, &proxy_scope, &proxy_cfg, &mut w),
@@ -553,6 +569,46 @@ where
     }
 }
 
+/// Every Secret's metadata in `scope` (one watch per namespace, as [`multi`]).
+fn secret_metadata(
+    client: &Client,
+    scope: &Scope,
+    w: &mut Watching<'_>,
+) -> Multi<PartialObjectMeta<Secret>> {
+    // An `Api` of `PartialObjectMeta` asks for metadata only.
+    let apis: Vec<(Api<PartialObjectMeta<Secret>>, String)> = match scope {
+        Scope::All => vec![(
+            Api::all(client.clone()),
+            "secrets (metadata) in all namespaces".to_owned(),
+        )],
+        Scope::Namespaces(namespaces) => namespaces
+            .iter()
+            .map(|ns| {
+                (
+                    Api::namespaced(client.clone(), ns),
+                    format!("secrets (metadata) in namespace {ns}"),
+                )
+            })
+            .collect(),
+    };
+    let stores = apis
+        .into_iter()
+        .map(|(api, name)| {
+            w.metrics.watch_started(&name);
+            let health = WatchHealth {
+                name,
+                resource: "secrets".to_owned(),
+                metrics: Arc::clone(w.metrics),
+            };
+            let stream = watcher(api, watcher::Config::default());
+            let (store, task) = run_reflector(stream, Arc::clone(w.changed), health);
+            w.tasks.push(task);
+            store
+        })
+        .collect();
+    Multi { stores }
+}
+
 /// One watch's name and where it reports.
 struct WatchHealth {
     /// `oauth2credentials.tollgate.dev in all namespaces`.
@@ -608,11 +664,22 @@ where
     K: Resource + Trim + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
+    run_reflector(watcher(api, config), changed, health)
+}
+
+/// Feeds a store from a watch stream, trimming each object; every event wakes the loop.
+fn run_reflector<K, S>(
+    stream: S,
+    changed: Arc<Notify>,
+    health: WatchHealth,
+) -> (Store<K>, JoinHandle<()>)
+where
+    K: Resource + Trim + Clone + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + std::hash::Hash + Eq + Clone,
+    S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+{
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .modify(Trim::trim)
-        .default_backoff()
-        .reflect(writer);
+    let stream = stream.modify(Trim::trim).default_backoff().reflect(writer);
     let task = tokio::spawn(async move {
         stream
             .for_each(|event| {

@@ -200,8 +200,11 @@ impl ManifestDir {
 
     fn objects_of(manifests: &[&Manifest]) -> SlimObjects {
         // One process serves: a limit divided by the replicas is the whole limit.
+        // The directory is the user's whole configuration: a Secret an object names is read
+        // whatever its labels.
         let mut objects = SlimObjects {
             proxy_replicas: 1,
+            secret_access: crate::translate::secrets::SecretAccess::Named,
             ..SlimObjects::default()
         };
         for &m in manifests {

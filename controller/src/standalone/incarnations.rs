@@ -298,6 +298,7 @@ mod tests {
         survive: bool,
     ) -> (String, String) {
         let mut snapshot = Snapshot {
+            certificates: Vec::new(),
             credentials: vec![Credential {
                 scopes: None,
                 id: "00000000-0000-5000-8000-000000000001".into(),

@@ -18,7 +18,6 @@ use super::secrets::{self, SecretIndex};
 use super::verifier_cache::SecretOrigin;
 use super::{Named, ObjectName, Problems, is_header_safe, namespace_and_name};
 use crate::resources::OAuth2CredentialSpec;
-use crate::resources::SECRET_LABEL;
 use crate::resources::oauth2_credential::ClientType as SpecClientType;
 
 struct Candidate<'a> {
@@ -422,14 +421,11 @@ fn secret_of<'a>(
         ""
     };
     let Some(secret) = secrets.get(namespace, &r.name) else {
+        let (why, message) = secrets.missing(namespace, &r.name);
         report(
             ProblemCondition::ResolvedRefs,
-            reason::SECRET_NOT_FOUND,
-            format!(
-                "Secret {} does not exist in namespace {namespace} or lacks the label \
-                 {SECRET_LABEL}{generating}",
-                r.name
-            ),
+            why,
+            format!("{message}{generating}"),
         );
         return Err(());
     };

@@ -36,6 +36,7 @@ use tollgate_core::routing::normalize_path;
 use tollgate_core::snapshot;
 use tollgate_core::validate::is_valid_host;
 
+use super::certificates::{CertificateSet, hosts_for};
 use super::plugins::{PluginLookup, Plugins};
 use super::problem::{Kind, ProblemCondition};
 use super::tenancy::{Aged, Owner};
@@ -65,6 +66,7 @@ pub mod gw {
     pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
     pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
     pub const INVALID_CERTIFICATE_REF: &str = "InvalidCertificateRef";
+    pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
     pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
     pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
     pub const NOT_ALLOWED_BY_LISTENERS: &str = "NotAllowedByListeners";
@@ -179,6 +181,8 @@ pub(crate) struct Context<'a> {
     pub namespaces: &'a [Arc<Namespace>],
     /// Every Secret known, labelled or not (a listener names its certificate Secret).
     pub secrets: &'a [Arc<Secret>],
+    /// Which Secrets exist without being given (a cluster's unlabelled ones), for messages.
+    pub secret_access: &'a super::secrets::SecretAccess,
     /// Service endpoints the backend address policy refuses are dropped (and reported).
     pub policy: &'a AddressPolicy,
 }
@@ -202,6 +206,15 @@ fn cond(
 /// A listener's name, supported kinds and conditions.
 type ListenerCheck = (String, Vec<RouteGroupKind>, Vec<Cond>);
 
+/// What checking a listener found: its supported kinds, its conditions, whether it is valid,
+/// and the certificates it serves (HTTPS), their hosts narrowed to its hostname.
+struct Checked {
+    kinds: Vec<RouteGroupKind>,
+    conditions: Vec<Cond>,
+    ok: bool,
+    certificates: Vec<snapshot::ServedCertificate>,
+}
+
 /// A header modifier's `set`, `add` and `remove`.
 type HeaderEdits = (
     Vec<snapshot::HeaderValue>,
@@ -219,6 +232,8 @@ struct LiveListener<'a> {
     hostname: Option<String>,
     /// Whether it takes HTTPRoutes at all (its `allowedRoutes.kinds`).
     takes_http_routes: bool,
+    /// The proxy port it is served on (HTTP listeners on the plain port, HTTPS on the TLS one).
+    port: snapshot::ListenerPort,
     /// False for a listener kept only to refuse routes by kind (it counts as not valid).
     valid: bool,
     attached: i32,
@@ -227,6 +242,7 @@ struct LiveListener<'a> {
 pub(crate) fn translate(
     objects: &GatewayObjects,
     cx: &Context<'_>,
+    certificates: &mut CertificateSet,
     problems: &mut Problems,
     refused: &mut Vec<RefusedEndpoint>,
 ) -> (Vec<Aged>, GatewayApiStatus) {
@@ -256,7 +272,15 @@ pub(crate) fn translate(
     let mut listeners: BTreeMap<String, Vec<LiveListener<'_>>> = BTreeMap::new();
     let mut listener_conditions: BTreeMap<String, Vec<ListenerCheck>> = BTreeMap::new();
     let mut other_gateways = BTreeSet::new();
-    for gateway in &objects.gateways {
+    // Oldest Gateway first: it keeps a host name another Gateway's certificate claims too.
+    let mut gateways: Vec<&Arc<Gateway>> = objects.gateways.iter().collect();
+    gateways.sort_by_cached_key(|g| {
+        (
+            g.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            ObjectName::of(g.as_ref()),
+        )
+    });
+    for gateway in gateways {
         let at = ObjectName::of(gateway.as_ref());
         if !our_classes.contains(&gateway.spec.gateway_class_name) {
             other_gateways.insert(at.path());
@@ -266,14 +290,56 @@ pub(crate) fn translate(
         let mut live = Vec::new();
         let mut reports = Vec::new();
         for listener in &gateway.spec.listeners {
-            let (kinds, conditions, ok) =
-                check_listener(listener, &at, &grants, cx.secrets, generation);
+            let Checked {
+                kinds,
+                mut conditions,
+                ok,
+                certificates: served,
+            } = check_listener(listener, &at, &grants, cx, generation);
             if ok {
+                let own: BTreeSet<String> = served.iter().map(|c| c.source.clone()).collect();
+                let mut taken = Vec::new();
+                for certificate in served {
+                    match certificates.add(certificate) {
+                        Ok(t) => taken.extend(t.into_iter().filter(|(_, by)| !own.contains(by))),
+                        Err(message) => taken.push((message, String::new())),
+                    }
+                }
+                if let Some((host, by)) = taken.first() {
+                    let message = if by.is_empty() {
+                        host.clone()
+                    } else {
+                        format!(
+                            "host {host} is served with the certificate of {by}, named by another listener first"
+                        )
+                    };
+                    if let Some(c) = conditions.iter_mut().find(|c| c.type_ == gw::CONFLICTED) {
+                        *c = cond(
+                            gw::CONFLICTED,
+                            true,
+                            gw::HOSTNAME_CONFLICT,
+                            message.clone(),
+                            generation,
+                        );
+                    }
+                    problems.push(
+                        Kind::Gateway,
+                        &at,
+                        ProblemCondition::Accepted,
+                        gw::HOSTNAME_CONFLICT,
+                        format!("listener {}: {message}", listener.name),
+                    );
+                }
                 live.push(LiveListener {
                     gateway_namespace: at.namespace.clone(),
                     listener,
                     hostname: listener.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
                     takes_http_routes: !kinds.is_empty(),
+                    port: if listener.protocol == "HTTPS" {
+                        snapshot::ListenerPort::Https
+                    } else {
+                        snapshot::ListenerPort::Http
+                    },
                     valid: true,
                     attached: 0,
                 });
@@ -291,6 +357,8 @@ pub(crate) fn translate(
                         listener,
                         hostname: listener.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
                         takes_http_routes: false,
+                        // Takes no route: its port binds none.
+                        port: snapshot::ListenerPort::Http,
                         valid: false,
                         attached: 0,
                     });
@@ -447,15 +515,17 @@ fn check_listener(
     listener: &Listener,
     gateway: &ObjectName,
     grants: &Grants<'_>,
-    secrets: &[Arc<Secret>],
+    cx: &Context<'_>,
     generation: Option<i64>,
-) -> (Vec<RouteGroupKind>, Vec<Cond>, bool) {
+) -> Checked {
     let http_route = RouteGroupKind {
         group: Some(GROUP.to_owned()),
         kind: "HTTPRoute".to_owned(),
     };
     let mut accepted: Option<(&'static str, String)> = None;
     let mut resolved: Option<(&'static str, String)> = None;
+    let mut certificates = Vec::new();
+    let hostname = listener.hostname.as_ref().map(|h| h.to_ascii_lowercase());
     let protocol = listener.protocol.as_str();
     if protocol != "HTTP" && protocol != "HTTPS" {
         accepted = Some((
@@ -493,8 +563,11 @@ fn check_listener(
             }
             Some(tls) => {
                 for r in &tls.certificate_refs {
-                    if let Some(problem) = certificate_problem(r, gateway, grants, secrets) {
-                        resolved.get_or_insert(problem);
+                    match listener_certificate(r, gateway, grants, cx, hostname.as_deref()) {
+                        Ok(certificate) => certificates.push(certificate),
+                        Err(problem) => {
+                            resolved.get_or_insert(problem);
+                        }
                     }
                 }
             }
@@ -565,20 +638,32 @@ fn check_listener(
             generation,
         )
     });
-    (kinds, conditions, ok)
+    if !ok {
+        certificates.clear();
+    }
+    Checked {
+        kinds,
+        conditions,
+        ok,
+        certificates,
+    }
 }
 
-/// Why a listener's certificate reference is unusable, if it is.
-fn certificate_problem(
+/// The certificate a listener's certificate reference serves, with the hosts it serves for the
+/// listener (its certificate's names under the listener's hostname; all of them when the
+/// listener has none), or why it is unusable. The Secret is read whatever its labels: the
+/// listener names it.
+fn listener_certificate(
     r: &crate::resources::gateway_api::ObjectRef,
     gateway: &ObjectName,
     grants: &Grants<'_>,
-    secrets: &[Arc<Secret>],
-) -> Option<(&'static str, String)> {
+    cx: &Context<'_>,
+    hostname: Option<&str>,
+) -> Result<snapshot::ServedCertificate, (&'static str, String)> {
     let group = r.group.as_deref().unwrap_or("");
     let kind = r.kind.as_deref().unwrap_or("Secret");
     if !group.is_empty() || kind != "Secret" {
-        return Some((
+        return Err((
             gw::INVALID_CERTIFICATE_REF,
             format!("certificateRef {group}/{kind} {} is not a Secret", r.name),
         ));
@@ -594,7 +679,7 @@ fn certificate_problem(
             &r.name,
         )
     {
-        return Some((
+        return Err((
             gw::REF_NOT_PERMITTED,
             format!(
                 "Secret {namespace}/{} is in another namespace and no ReferenceGrant there allows it",
@@ -602,27 +687,43 @@ fn certificate_problem(
             ),
         ));
     }
-    let secret = secrets.iter().find(|s| {
+    let secret = cx.secrets.iter().find(|s| {
         let at = ObjectName::of(s.as_ref());
         at.namespace == namespace && at.name == r.name
     });
     let Some(secret) = secret else {
-        return Some((
-            gw::INVALID_CERTIFICATE_REF,
-            format!("Secret {namespace}/{} does not exist", r.name),
-        ));
+        let name = &r.name;
+        let message = match cx.secret_access {
+            super::secrets::SecretAccess::LabelledKnowing(unlabelled)
+                if unlabelled.contains(&format!("{namespace}/{name}")) =>
+            {
+                format!(
+                    "Secret {namespace}/{name} exists without the label {label}, which a \
+                     listener's certificate Secret needs in a cluster for now: add it \
+                     (kubectl label secret -n {namespace} {name} {label}=certificate)",
+                    label = crate::resources::SECRET_LABEL
+                )
+            }
+            _ => format!("Secret {namespace}/{name} does not exist"),
+        };
+        return Err((gw::INVALID_CERTIFICATE_REF, message));
     };
-    let has = |key: &str| super::secrets::value(secret, key).is_some_and(|v| !v.is_empty());
-    if secret.type_.as_deref() != Some("kubernetes.io/tls") || !has("tls.crt") || !has("tls.key") {
-        return Some((
-            gw::INVALID_CERTIFICATE_REF,
-            format!(
-                "Secret {namespace}/{} is not a kubernetes.io/tls Secret with tls.crt and tls.key",
-                r.name
-            ),
-        ));
+    let mut certificate = super::certificates::from_tls_secret(secret)
+        .map_err(|message| (gw::INVALID_CERTIFICATE_REF, message))?;
+    match hostname {
+        Some(hostname) => certificate.hosts = hosts_for(&certificate.hosts, hostname),
+        None if certificate.hosts.is_empty() => {
+            return Err((
+                gw::INVALID_CERTIFICATE_REF,
+                format!(
+                    "{}: the certificate names no DNS name and the listener has no hostname to serve it for",
+                    certificate.source
+                ),
+            ));
+        }
+        None => {}
     }
-    None
+    Ok(certificate)
 }
 
 /// The ReferenceGrants, as lookups.
@@ -766,7 +867,7 @@ fn http_route(
     refused.append(&mut rules.refused);
 
     let mut reports = Vec::new();
-    let mut hosts: BTreeSet<Option<String>> = BTreeSet::new();
+    let mut reach = Reach::default();
     let mut attached_any = false;
     for parent in &route.spec.parent_refs {
         let group = parent.group.as_deref().unwrap_or(GROUP);
@@ -792,7 +893,7 @@ fn http_route(
                 &route_hostnames,
                 &at.namespace,
                 cx,
-                &mut hosts,
+                &mut reach,
             ),
         };
         let accepted_cond = match accepted {
@@ -840,16 +941,26 @@ fn http_route(
     }
     if attached_any {
         // Hosts: a listener or route without hostname matches every host.
-        let hosts: Vec<String> = if hosts.contains(&None) {
+        let hosts: Vec<String> = if reach.hosts.contains(&None) {
             Vec::new()
         } else {
-            hosts.into_iter().flatten().collect()
+            reach.hosts.into_iter().flatten().collect()
+        };
+        // Attached through listeners of one port only: served on that port only.
+        let listener = match (
+            reach.ports.contains(&(snapshot::ListenerPort::Http as u8)),
+            reach.ports.contains(&(snapshot::ListenerPort::Https as u8)),
+        ) {
+            (true, false) => Some(snapshot::ListenerPort::Http),
+            (false, true) => Some(snapshot::ListenerPort::Https),
+            _ => None,
         };
         let mut routes = Vec::new();
         for (r, rule) in rules.rules.into_iter().enumerate() {
             for (m, mut core) in rule.into_iter().enumerate() {
                 core.id = format!("{ROUTE_ID_PREFIX}{}/{r}/{m}", at.path());
                 core.hosts.clone_from(&hosts);
+                core.listener = listener;
                 core.rank = order * RANK_ROUTE + (r as u64) * RANK_RULE + m as u64;
                 routes.push(core);
             }
@@ -871,6 +982,14 @@ fn http_route(
 const RANK_ROUTE: u64 = 1 << 20;
 const RANK_RULE: u64 = 1 << 10;
 
+/// What a route reaches through the listeners it attached to: their hosts (intersected with
+/// the route's; `None` for every host) and their ports (`ListenerPort as u8`).
+#[derive(Default)]
+struct Reach {
+    hosts: BTreeSet<Option<String>>,
+    ports: BTreeSet<u8>,
+}
+
 /// Attaches a parentRef to the listeners it selects; the Accepted failure otherwise.
 fn attach(
     parent: &ParentRef,
@@ -879,7 +998,7 @@ fn attach(
     route_hostnames: &[String],
     namespace: &str,
     cx: &Context<'_>,
-    hosts: &mut BTreeSet<Option<String>>,
+    reach: &mut Reach,
 ) -> Result<(), (&'static str, String)> {
     let Some(live) = listeners.get_mut(key) else {
         return Err((
@@ -928,7 +1047,8 @@ fn attach(
         if !shared.is_empty() {
             matched = true;
             listener.attached += 1;
-            hosts.extend(shared);
+            reach.hosts.extend(shared);
+            reach.ports.insert(listener.port as u8);
         }
     }
     if matched {
@@ -1132,6 +1252,7 @@ impl Rules {
                 request_timeout_ms,
                 backend_request_timeout_ms,
                 rank: 0,
+                listener: None,
             };
             route_match(m, &mut core)?;
             if core.exact_paths.len() == 1

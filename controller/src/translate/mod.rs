@@ -23,6 +23,7 @@
 //!
 //! Schema rules (CEL) are re-checked here because standalone mode has no API server.
 
+pub mod certificates;
 mod consumers;
 mod credentials;
 pub mod gateway_api;
@@ -74,8 +75,11 @@ pub struct ObjectsOf<C = Consumer, K = OAuth2Credential> {
     pub credentials: Vec<Arc<K>>,
     pub plugins: Vec<Arc<AuthPlugin>>,
     pub routes: Vec<Arc<GatewayRoute>>,
-    /// Secrets; only those labelled `tollgate.dev/secret` are read.
+    /// Secrets. Credentials and plugins read those `secret_access` allows; a Gateway listener
+    /// reads any it names (the operator gives it the ones listeners name, fetched one by one).
     pub secrets: Vec<Arc<Secret>>,
+    /// Which Secrets credentials and plugins may name.
+    pub secret_access: secrets::SecretAccess,
     /// Namespaces, for their labels (AuthPlugin `allowedNamespaces` selectors).
     pub namespaces: Vec<Arc<Namespace>>,
     /// The keys of the external issuers the plugins name, as last fetched (`crate::jwks`).
@@ -103,6 +107,7 @@ impl<C, K> Default for ObjectsOf<C, K> {
             plugins: Vec::new(),
             routes: Vec::new(),
             secrets: Vec::new(),
+            secret_access: secrets::SecretAccess::default(),
             namespaces: Vec::new(),
             issuers: BTreeMap::new(),
             proxy_replicas: 0,
@@ -199,7 +204,7 @@ where
 {
     let mut problems = Problems::default();
     let consumers = consumers::translate(&objects.consumers, &mut problems);
-    let secrets = secrets::index(&objects.secrets);
+    let secrets = secrets::index(&objects.secrets, &objects.secret_access);
     let plugin_context = plugins::Context {
         consumers: &consumers,
         namespaces: &objects.namespaces,
@@ -226,6 +231,7 @@ where
         &mut problems,
         &mut refused_endpoints,
     );
+    let mut certificates = certificates::CertificateSet::default();
     let (gateway_routes, mut gateway_status) = gateway_api::translate(
         &objects.gateway,
         &gateway_api::Context {
@@ -233,8 +239,10 @@ where
             services,
             namespaces: &objects.namespaces,
             secrets: &objects.secrets,
+            secret_access: &objects.secret_access,
             policy,
         },
+        &mut certificates,
         &mut problems,
         &mut refused_endpoints,
     );
@@ -248,6 +256,7 @@ where
         &mut problems,
         &mut refused_endpoints,
     );
+    let certificates = certificates.into_snapshot();
     // Every route kind at once: a route of one namespace never takes requests of another
     // namespace's protected route, whatever kinds the two are.
     route_groups.extend(gateway_routes);
@@ -269,6 +278,7 @@ where
         credentials,
         plugins: plugins.into_snapshot(),
         routes,
+        certificates,
     };
     snapshot.consumers.sort_by(|a, b| a.id.cmp(&b.id));
     snapshot.credentials.sort_by(|a, b| a.id.cmp(&b.id));
@@ -305,6 +315,7 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) -> bool {
         let mut credentials = BTreeSet::new();
         let mut plugins = BTreeSet::new();
         let mut routes = BTreeSet::new();
+        let mut certificates = BTreeSet::new();
         let found = check(snapshot);
         if found.is_empty() {
             return true;
@@ -312,6 +323,21 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) -> bool {
         for invalid in found {
             let (kind, object) = match invalid.subject {
                 Subject::Snapshot => continue,
+                Subject::Certificate(i) => {
+                    // Translation checks every certificate Secret before naming it, so this is
+                    // a conflict it let through; the Secret says so, the rest is served.
+                    certificates.insert(i);
+                    let source = &snapshot.certificates[i].source;
+                    let path = source.strip_prefix("Secret ").unwrap_or(source);
+                    problems.push(
+                        Kind::Secret,
+                        &ObjectName::from_path(path),
+                        ProblemCondition::Accepted,
+                        reason::INVALID_CONFIGURATION,
+                        invalid.message,
+                    );
+                    continue;
+                }
                 Subject::Consumer(i) => {
                     consumers.insert(i);
                     (Kind::Consumer, &snapshot.consumers[i].object)
@@ -358,7 +384,11 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) -> bool {
                 invalid.message,
             );
         }
-        if consumers.is_empty() && credentials.is_empty() && plugins.is_empty() && routes.is_empty()
+        if consumers.is_empty()
+            && credentials.is_empty()
+            && plugins.is_empty()
+            && routes.is_empty()
+            && certificates.is_empty()
         {
             return false;
         }
@@ -366,6 +396,7 @@ fn leave_out_invalid(snapshot: &mut Snapshot, problems: &mut Problems) -> bool {
         remove_indices(&mut snapshot.credentials, &credentials);
         remove_indices(&mut snapshot.plugins, &plugins);
         remove_indices(&mut snapshot.routes, &routes);
+        remove_indices(&mut snapshot.certificates, &certificates);
     }
     false
 }

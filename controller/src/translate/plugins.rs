@@ -333,9 +333,16 @@ fn provision_key(
         }
         return None;
     };
-    let value = secrets
-        .get(&at.namespace, &secret_ref.name)
-        .and_then(|secret| super::secrets::value(secret, &secret_ref.key))
+    let Some(secret) = secrets.get(&at.namespace, &secret_ref.name) else {
+        let (reason, message) = secrets.missing(&at.namespace, &secret_ref.name);
+        found.push(Found {
+            condition: ProblemCondition::ResolvedRefs,
+            reason,
+            message: format!("the provision key: {message}"),
+        });
+        return None;
+    };
+    let value = super::secrets::value(secret, &secret_ref.key)
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::trim);
     match value {
@@ -358,7 +365,7 @@ fn provision_key(
                 condition: ProblemCondition::ResolvedRefs,
                 reason: reason::SECRET_NOT_FOUND,
                 message: format!(
-                    "the provision key: Secret {} (labelled tollgate.dev/secret) has no key {:?}",
+                    "the provision key: Secret {} has no key {:?}",
                     secret_ref.name, secret_ref.key
                 ),
             });
@@ -479,9 +486,16 @@ fn introspection(
             return None;
         }
     }
-    let secret = secrets
-        .get(&at.namespace, &secret_ref.name)
-        .and_then(|secret| super::secrets::value(secret, &secret_ref.key))
+    let Some(secret) = secrets.get(&at.namespace, &secret_ref.name) else {
+        let (reason, message) = secrets.missing(&at.namespace, &secret_ref.name);
+        found.push(Found {
+            condition: ProblemCondition::ResolvedRefs,
+            reason,
+            message: format!("the introspection client secret: {message}"),
+        });
+        return None;
+    };
+    let secret = super::secrets::value(secret, &secret_ref.key)
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::trim)
         .filter(|v| !v.is_empty());
@@ -490,7 +504,7 @@ fn introspection(
             condition: ProblemCondition::ResolvedRefs,
             reason: reason::SECRET_NOT_FOUND,
             message: format!(
-                "the introspection client secret: Secret {} (labelled tollgate.dev/secret) has no non-empty key {:?}",
+                "the introspection client secret: Secret {} has no non-empty key {:?}",
                 secret_ref.name, secret_ref.key
             ),
         });

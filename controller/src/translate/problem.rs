@@ -87,8 +87,12 @@ impl fmt::Display for Problem {
 
 /// Reasons, CamelCase as Kubernetes condition reasons are.
 pub mod reason {
-    /// The referenced Secret does not exist or lacks the `tollgate.dev/secret` label.
+    /// The referenced Secret does not exist (or, when Tollgate cannot tell, lacks the
+    /// `tollgate.dev/secret` label).
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    /// The referenced Secret exists without the `tollgate.dev/secret` label, so Tollgate in a
+    /// cluster does not read it; the message names the fix.
+    pub const SECRET_NOT_LABELLED: &str = "SecretNotLabelled";
     /// The Secret exists but has no such key.
     pub const SECRET_KEY_NOT_FOUND: &str = "SecretKeyNotFound";
     /// The Secret value is empty, or could not be hashed.

@@ -1,22 +1,85 @@
-//! Labelled Secrets, indexed by namespace/name, with `stringData` applied over `data` as the API
-//! server does on write.
+//! The Secrets objects name, indexed by namespace/name, with `stringData` applied over `data`
+//! as the API server does on write; and which of them a translation may read ([`SecretAccess`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 
 use super::DEFAULT_NAMESPACE;
 use super::index::NameIndex;
+use super::problem::reason;
 use crate::resources::SECRET_LABEL;
 
-pub(crate) type SecretIndex<'a> = NameIndex<'a, &'a Secret>;
+/// Which Secrets a credential's `clientSecretRef` or a plugin's Secret reference may name.
+/// (A Gateway listener's `certificateRefs` read any Secret given to the translation: the
+/// listener names it, and cross-namespace references need a ReferenceGrant.)
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SecretAccess {
+    /// Only Secrets labelled `tollgate.dev/secret` (the operator caches no other); whether a
+    /// named Secret exists without the label is not known.
+    #[default]
+    Labelled,
+    /// Only labelled Secrets; these (`namespace/name`) exist without the label, so naming one
+    /// is `SecretNotLabelled`, with the fix, rather than `SecretNotFound`.
+    LabelledKnowing(BTreeSet<String>),
+    /// Every Secret given, whatever its labels: standalone mode, where the directory is the
+    /// user's whole configuration.
+    Named,
+}
 
-/// Secrets carrying the `tollgate.dev/secret` label; the others are invisible to Tollgate (the
-/// operator never caches them, and standalone mode follows the same rule).
-pub(crate) fn index(secrets: &[Arc<Secret>]) -> SecretIndex<'_> {
+/// The Secrets a translation reads, by namespace and name.
+pub(crate) struct SecretIndex<'a> {
+    index: NameIndex<'a, &'a Secret>,
+    access: &'a SecretAccess,
+}
+
+impl<'a> SecretIndex<'a> {
+    pub(crate) fn get(&self, namespace: &str, name: &str) -> Option<&&'a Secret> {
+        self.index.get(namespace, name)
+    }
+
+    /// The reason and message of a named Secret that [`Self::get`] does not have.
+    pub(crate) fn missing(&self, namespace: &str, name: &str) -> (&'static str, String) {
+        match self.access {
+            SecretAccess::Named => (
+                reason::SECRET_NOT_FOUND,
+                format!("Secret {name} does not exist in namespace {namespace}"),
+            ),
+            SecretAccess::LabelledKnowing(unlabelled)
+                if unlabelled.contains(&format!("{namespace}/{name}")) =>
+            {
+                (
+                    reason::SECRET_NOT_LABELLED,
+                    format!(
+                        "Secret {name} exists in namespace {namespace} without the label \
+                         {SECRET_LABEL}, and Tollgate reads only labelled Secrets: add the label \
+                         to Secret {name} (kubectl label secret -n {namespace} {name} \
+                         {SECRET_LABEL}=credential)"
+                    ),
+                )
+            }
+            SecretAccess::LabelledKnowing(_) => (
+                reason::SECRET_NOT_FOUND,
+                format!("Secret {name} does not exist in namespace {namespace}"),
+            ),
+            SecretAccess::Labelled => (
+                reason::SECRET_NOT_FOUND,
+                format!(
+                    "Secret {name} does not exist in namespace {namespace} or lacks the label \
+                     {SECRET_LABEL}"
+                ),
+            ),
+        }
+    }
+}
+
+/// The Secrets `access` lets objects name: those carrying the `tollgate.dev/secret` label, or
+/// (standalone mode) every one given.
+pub(crate) fn index<'a>(secrets: &'a [Arc<Secret>], access: &'a SecretAccess) -> SecretIndex<'a> {
     let mut index = NameIndex::default();
-    for secret in secrets.iter().filter(|s| is_labelled(s)) {
+    let every = *access == SecretAccess::Named;
+    for secret in secrets.iter().filter(|s| every || is_labelled(s)) {
         // As `ObjectName::of` names it, borrowed.
         let meta = &secret.metadata;
         let namespace = meta
@@ -31,7 +94,7 @@ pub(crate) fn index(secrets: &[Arc<Secret>]) -> SecretIndex<'_> {
             .unwrap_or_default();
         index.insert(namespace, name, secret.as_ref());
     }
-    index
+    SecretIndex { index, access }
 }
 
 pub(crate) fn is_labelled(secret: &Secret) -> bool {

@@ -16,7 +16,7 @@ use tollgate_e2e::fixture::{
 };
 use tollgate_e2e::gateway::Standalone;
 use tollgate_e2e::httpbin::Httpbin;
-use tollgate_e2e::manifests::Manifests;
+use tollgate_e2e::manifests::{Manifests, self_signed, tls_secret};
 use tollgate_e2e::quickstart;
 use tollgate_e2e::wait::{RELOAD, wait_until};
 use tollgate_e2e::workdir::WorkDir;
@@ -24,18 +24,13 @@ use tollgate_e2e::workdir::WorkDir;
 const HOST: &str = "api.example.test";
 
 /// Our GatewayClass, a Gateway with an HTTP and an HTTPS listener for `*.example.test` taking
-/// routes of every namespace, and httpbin as the selector-less Service `httpbin` (port 80).
+/// routes of every namespace (its certificate Secret `gateway-cert` is written beside), and
+/// httpbin as the selector-less Service `httpbin` (port 80).
 const GATEWAY: &str = "\
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: {name: tollgate}
 spec: {controllerName: tollgate.dev/gateway-controller}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: gateway-cert}
-type: kubernetes.io/tls
-stringData: {tls.crt: unused-in-standalone-mode, tls.key: unused-in-standalone-mode}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -120,8 +115,15 @@ impl Fixture {
                 .expect("remove a quickstart route");
         }
         let port = httpbin.port().to_string();
+        let certificate = tls_secret("gateway-cert", &self_signed(&["*.example.test"]));
         manifests
-            .write_file("gateway.yaml", &GATEWAY.replace("UPSTREAM_PORT", &port))
+            .write_file(
+                "gateway.yaml",
+                &format!(
+                    "{}---\n{certificate}",
+                    GATEWAY.replace("UPSTREAM_PORT", &port)
+                ),
+            )
             .expect("gateway manifests");
         for (file, text) in extra {
             manifests.write_file(file, text).expect("extra manifest");
@@ -377,7 +379,14 @@ async fn allowed_routes_refuses_a_namespace_the_listener_does_not_admit() {
     fx.wait_status("team.example.test", "/anything", 200).await;
     let port = fx._httpbin.port().to_string();
     fx.manifests
-        .write_file("gateway.yaml", &same_only.replace("UPSTREAM_PORT", &port))
+        .write_file(
+            "gateway.yaml",
+            &format!(
+                "{}---\n{}",
+                same_only.replace("UPSTREAM_PORT", &port),
+                tls_secret("gateway-cert", &self_signed(&["*.example.test"]))
+            ),
+        )
         .expect("gateway");
     fx.wait_status("team.example.test", "/anything", 404).await;
     assert_logged(&fx.log(), &["NotAllowedByListeners", "team-route"]);

@@ -16,7 +16,7 @@ use tollgate_core::oauth::metadata;
 use tollgate_core::oauth::revoke_endpoint::is_revocation_endpoint;
 use tollgate_core::oauth::{self, TokenLocation};
 use tollgate_core::routing::{self, RouteMatch, RouteRequest};
-use tollgate_core::snapshot::{OAuth2Config, Plugin, PluginConfig, TokenFormat};
+use tollgate_core::snapshot::{ListenerPort, OAuth2Config, Plugin, PluginConfig, TokenFormat};
 use tracing::Instrument;
 
 use super::context::Ctx;
@@ -82,6 +82,11 @@ async fn dispatch(
         path: &path,
         query: request.uri().query(),
         headers: Some(request.headers()),
+        listener: Some(if ctx.https {
+            ListenerPort::Https
+        } else {
+            ListenerPort::Http
+        }),
     };
     let Some(matched) = compiled.table.find_request(&lookup) else {
         return unmatched(ctx, respond::no_route(), start);

@@ -12,11 +12,13 @@ use arc_swap::ArcSwapOption;
 use crate::shared::body_limit::BodyBudget;
 use http::HeaderValue;
 use http::uri::Scheme;
+use rustls::sign::CertifiedKey;
+use tollgate_core::certificate::SniTable;
 use tollgate_core::oauth::SnapshotIndex;
 use tollgate_core::routing::RouteIndex;
 use tollgate_core::secret::Verifier;
 use tollgate_core::snapshot::{
-    Backend, Credential, Plugin, PluginConfig, Route, SNAPSHOT_FORMAT, Snapshot,
+    Backend, Credential, Plugin, PluginConfig, Route, SNAPSHOT_FORMAT, ServedCertificate, Snapshot,
 };
 use tollgate_core::token::KeyRing;
 
@@ -56,6 +58,8 @@ pub struct Compiled {
     pub routes: Vec<RouteEntry>,
     pub index: SnapshotIndex,
     pub keys: KeyRing,
+    /// The snapshot's certificates by server name, parsed once here (handshakes only look up).
+    pub certificates: SniTable<Arc<CertifiedKey>>,
 }
 
 /// The shared state of one proxy.
@@ -220,6 +224,13 @@ impl ProxyState {
         &self.metrics
     }
 
+    /// The certificate the current snapshot serves for the TLS server name `server_name`
+    /// (exact name, then the longest wildcard), if any: one atomic load and two map lookups.
+    pub(crate) fn served_certificate(&self, server_name: &str) -> Option<Arc<CertifiedKey>> {
+        let current = self.current.load();
+        current.as_ref()?.certificates.pick(server_name).cloned()
+    }
+
     /// Snapshots applied so far (a held hash re-applied does not count).
     pub fn applies(&self) -> u64 {
         self.applies.load(Ordering::Acquire)
@@ -372,6 +383,7 @@ fn compile(
         .map(|route| compile_route(route, &plugins, served, &mut errors))
         .collect();
     drop(plugins);
+    let certificates = compile_certificates(&snapshot.certificates, &mut errors);
     match keys {
         Some(keys) if errors.is_empty() => Ok(Compiled {
             hash,
@@ -385,9 +397,33 @@ fn compile(
                 snapshot.plugins,
             ),
             keys,
+            certificates,
         }),
         _ => Err(errors),
     }
+}
+
+/// The served certificates by host name (each parsed once; core validation has checked them,
+/// unless the snapshot comes from a translation in this process that did).
+fn compile_certificates(
+    certificates: &[ServedCertificate],
+    errors: &mut Vec<String>,
+) -> SniTable<Arc<CertifiedKey>> {
+    let mut table = SniTable::default();
+    for certificate in certificates {
+        match tollgate_core::certificate::parse(
+            &certificate.chain_pem,
+            certificate.key_pem.expose(),
+        ) {
+            Ok(parsed) => {
+                for host in &certificate.hosts {
+                    table.insert(host, parsed.key.clone());
+                }
+            }
+            Err(e) => errors.push(format!("certificate {:?}: {e}", certificate.source)),
+        }
+    }
+    table
 }
 
 /// What the proxy needs of every credential beyond core's validation: a UUID id (tokens carry

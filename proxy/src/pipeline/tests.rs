@@ -401,3 +401,31 @@ fn a_checked_snapshot_is_served_as_the_same_snapshot_applied_with_validation() {
         .expect("valid snapshot");
     assert_eq!(checked.applies(), 1);
 }
+
+#[tokio::test]
+async fn a_route_bound_to_the_https_port_is_not_found_on_the_http_port() {
+    use tollgate_core::snapshot::ListenerPort;
+    let bound = |https: bool, listener: Option<ListenerPort>| {
+        let ctx = ctx(https, false);
+        let snapshot = SnapshotBuilder::quickstart()
+            .with(|s| s.routes[0].listener = listener)
+            .build();
+        ctx.state.apply(snapshot).expect("valid snapshot");
+        ctx
+    };
+    let right = "grant_type=client_credentials&client_id=client&client_secret=secret";
+    let cases = [
+        (true, Some(ListenerPort::Https), StatusCode::OK),
+        (false, Some(ListenerPort::Https), StatusCode::NOT_FOUND),
+        (true, Some(ListenerPort::Http), StatusCode::NOT_FOUND),
+        (true, None, StatusCode::OK),
+    ];
+    for (https, listener, want) in cases {
+        let ctx = bound(https, listener);
+        let (status, _, json) = call(&ctx, token_request(right)).await;
+        assert_eq!(
+            status, want,
+            "https {https}, route bound to {listener:?}: {json}"
+        );
+    }
+}

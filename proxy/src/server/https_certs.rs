@@ -19,13 +19,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use crate::pipeline::ProxyState;
 use crate::tls;
 
 /// How often the files are looked at.
@@ -167,11 +168,13 @@ struct Sources {
 pub struct HttpsCerts {
     current: ArcSwap<Resolved>,
     sources: Mutex<Sources>,
+    /// The state whose snapshot's certificates come first, once serving.
+    snapshot: OnceLock<Arc<ProxyState>>,
 }
 
 impl ResolvesServerCert for HttpsCerts {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.load().pick(client_hello.server_name()))
+        Some(self.pick(client_hello.server_name()))
     }
 }
 
@@ -217,7 +220,26 @@ impl HttpsCerts {
         Ok(Self {
             current: ArcSwap::from_pointee(resolved),
             sources: Mutex::new(sources),
+            snapshot: OnceLock::new(),
         })
+    }
+
+    /// The certificate for a handshake naming `name`: the snapshot's for that name, else the
+    /// files' (SNI pairs, then the default).
+    fn pick(&self, name: Option<&str>) -> Arc<CertifiedKey> {
+        if let Some(name) = name
+            && let Some(state) = self.snapshot.get()
+            && let Some(key) = state.served_certificate(name)
+        {
+            return key;
+        }
+        self.current.load().pick(name)
+    }
+
+    /// Serves the certificates of `state`'s snapshot first (see the module doc); the first call
+    /// wins.
+    pub fn follow_snapshot(&self, state: Arc<ProxyState>) {
+        let _ = self.snapshot.set(state);
     }
 
     /// Whether anything can change on disk (a configured pair or an SNI directory).

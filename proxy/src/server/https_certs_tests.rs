@@ -147,3 +147,40 @@ fn a_pair_that_does_not_load_at_start_is_an_error_naming_it() {
     let err = HttpsCerts::load(None, Some(&sni)).expect_err("mismatched key");
     assert!(err.to_string().to_lowercase().contains("key"), "{err}");
 }
+
+#[test]
+fn the_snapshots_certificates_come_before_the_files_and_the_files_answer_the_rest() {
+    use tollgate_core::snapshot::{KeyPem, ServedCertificate};
+    let dir = Dir::new("snapshot");
+    let sni = dir.0.join("sni");
+    let from_file = generate(&["a.test", "b.test"]);
+    write_pair(&sni.join("ab"), &from_file);
+    let certs = HttpsCerts::load(None, Some(&sni)).expect("load");
+    let default = certs.pick(None).cert[0].to_vec();
+    let state = Arc::new(ProxyState::new());
+    certs.follow_snapshot(state.clone());
+    // No snapshot yet: the files answer.
+    assert_eq!(
+        certs.pick(Some("a.test")).cert[0].to_vec(),
+        der_of(&from_file.0)
+    );
+
+    let from_snapshot = generate(&["a.test", "*.c.test"]);
+    let snapshot = crate::fixtures::SnapshotBuilder::quickstart()
+        .with(|s| {
+            s.certificates = vec![ServedCertificate {
+                hosts: vec!["a.test".into(), "*.c.test".into()],
+                chain_pem: from_snapshot.0.clone(),
+                key_pem: KeyPem::new(from_snapshot.1.clone()),
+                source: "Secret web/a".into(),
+            }]
+        })
+        .build();
+    state.apply(snapshot).expect("valid");
+    let picked = |name: Option<&str>| certs.pick(name).cert[0].to_vec();
+    assert_eq!(picked(Some("a.test")), der_of(&from_snapshot.0));
+    assert_eq!(picked(Some("x.y.c.test")), der_of(&from_snapshot.0));
+    assert_eq!(picked(Some("b.test")), der_of(&from_file.0));
+    assert_eq!(picked(Some("other.test")), default);
+    assert_eq!(picked(None), default);
+}

@@ -276,6 +276,9 @@ impl Bound {
         tracing::info!(policy = %backend_policy.describe(), "backend address policy");
         let options = Arc::new(options);
         let (stop_tx, stop_rx) = watch::channel(false);
+        if let Some(certs) = &https_certs {
+            certs.follow_snapshot(state.clone());
+        }
         if let Some(certs) = https_certs.filter(|c| c.follows_files()) {
             tokio::spawn(certs.watch(stop_rx.clone()));
         }

@@ -20,3 +20,4 @@ mod hostile_identity;
 mod hostile_paths;
 mod logging;
 mod scale;
+mod served_certificates;

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use tollgate_core::snapshot::{
-    HeaderMatch, MatchKind, PathModifier, QueryParamMatch, Route, RouteFilter,
+    HeaderMatch, ListenerPort, MatchKind, PathModifier, QueryParamMatch, Route, RouteFilter,
 };
 
 use super::*;
@@ -58,6 +58,34 @@ fn objects(routes: Vec<Arc<HTTPRoute>>) -> Objects {
     )];
     objects.gateway.routes = routes;
     objects
+}
+
+/// A TLS Secret `ns/name` of type `type_` holding a fresh self-signed certificate for `names`.
+fn tls_secret(name: &str, ns: &str, type_: &str, names: &[&str]) -> Arc<Secret> {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let generated = rcgen::generate_simple_self_signed(names).expect("generate");
+    object(
+        json!({"metadata": {"name": name, "namespace": ns}, "type": type_,
+                  "stringData": {"tls.crt": generated.cert.pem(),
+                                 "tls.key": generated.key_pair.serialize_pem()}}),
+    )
+}
+
+fn listener_condition<'a>(
+    status: &'a GatewayApiStatus,
+    gateway: &str,
+    listener: &str,
+    type_: &str,
+) -> &'a crate::translate::gateway_api::Cond {
+    status.gateways[gateway]
+        .listeners
+        .iter()
+        .find(|l| l.name == listener)
+        .unwrap_or_else(|| panic!("listener {listener}"))
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("{listener} has {type_}"))
 }
 
 fn services() -> ServiceEndpoints {
@@ -689,12 +717,7 @@ fn observed_generation_is_the_routes_generation_on_every_condition() {
 
 #[test]
 fn an_https_listener_needs_a_tls_secret_and_a_grant_for_another_namespaces() {
-    let tls = |name: &str, ns: &str, type_: &str| -> Arc<Secret> {
-        object(
-            json!({"metadata": {"name": name, "namespace": ns}, "type": type_,
-                      "stringData": {"tls.crt": "CERT", "tls.key": "KEY"}}),
-        )
-    };
+    let tls = |name: &str, ns: &str, type_: &str| tls_secret(name, ns, type_, &["gw.example.com"]);
     let mut objects = objects(vec![http_route(
         "default",
         "r",
@@ -795,6 +818,224 @@ fn the_snapshot_with_http_routes_passes_the_proxys_validation() {
     assert!(tollgate_core::validate::check(&t.snapshot).is_empty());
     assert_eq!(routes_of(&t, "v").len(), 1);
     assert!(t.problems.is_empty(), "{:?}", t.problems);
+}
+
+#[test]
+fn https_listeners_serve_their_certificates_by_name_and_a_broken_one_only_fails_its_listener() {
+    let mut objects = objects(vec![
+        http_route(
+            "default",
+            "plain",
+            json!({"parentRefs": [{"name": "gw", "sectionName": "http"}], "rules": [{}]}),
+        ),
+        http_route(
+            "default",
+            "secure",
+            json!({"parentRefs": [{"name": "gw", "sectionName": "a"}], "rules": [{}]}),
+        ),
+        http_route(
+            "default",
+            "both",
+            json!({"parentRefs": [{"name": "gw", "sectionName": "http"},
+                                  {"name": "gw", "sectionName": "b"}], "rules": [{}]}),
+        ),
+    ]);
+    let https = |name: &str, hostname: Option<&str>, refs: &[&str]| {
+        let refs: Vec<Value> = refs.iter().map(|r| json!({"name": r})).collect();
+        json!({"name": name, "protocol": "HTTPS", "port": 443, "hostname": hostname,
+               "tls": {"mode": "Terminate", "certificateRefs": refs}})
+    };
+    objects.gateway.gateways = vec![gateway(
+        "default",
+        json!([
+            {"name": "http", "protocol": "HTTP", "port": 80},
+            https("a", Some("a.example.com"), &["cert-a"]),
+            https("b", Some("*.b.example.com"), &["cert-b"]),
+            https("names", None, &["cert-c", "cert-d"]),
+            https("broken", Some("broken.example.com"), &["cert-broken"]),
+        ]),
+    )];
+    let broken = {
+        let good = tls_secret(
+            "cert-broken",
+            "default",
+            "kubernetes.io/tls",
+            &["broken.example.com"],
+        );
+        let other = tls_secret("x", "default", "kubernetes.io/tls", &["broken.example.com"]);
+        let mut secret = (*good).clone();
+        let data = secret.string_data.as_mut().expect("stringData");
+        data.insert(
+            "tls.key".into(),
+            other.string_data.as_ref().expect("data")["tls.key"].clone(),
+        );
+        Arc::new(secret)
+    };
+    objects.secrets.extend([
+        tls_secret("cert-a", "default", "kubernetes.io/tls", &["a.example.com"]),
+        tls_secret(
+            "cert-b",
+            "default",
+            "kubernetes.io/tls",
+            &["*.b.example.com"],
+        ),
+        tls_secret("cert-c", "default", "kubernetes.io/tls", &["c.example.com"]),
+        tls_secret(
+            "cert-d",
+            "default",
+            "kubernetes.io/tls",
+            &["d.example.com", "*.d.example.com"],
+        ),
+        broken,
+    ]);
+    let t = run(&objects);
+    let served: Vec<(&str, Vec<&str>)> = t
+        .snapshot
+        .certificates
+        .iter()
+        .map(|c| {
+            (
+                c.source.as_str(),
+                c.hosts.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        served,
+        [
+            ("Secret default/cert-a", vec!["a.example.com"]),
+            ("Secret default/cert-b", vec!["*.b.example.com"]),
+            ("Secret default/cert-c", vec!["c.example.com"]),
+            (
+                "Secret default/cert-d",
+                vec!["*.d.example.com", "d.example.com"]
+            ),
+        ]
+    );
+    let status = &t.gateway_status;
+    for listener in ["http", "a", "b", "names"] {
+        let programmed = listener_condition(status, "default/gw", listener, gw::PROGRAMMED);
+        assert!(programmed.status, "{listener}: {programmed:?}");
+    }
+    let resolved = listener_condition(status, "default/gw", "broken", gw::RESOLVED_REFS);
+    assert_eq!(
+        (resolved.status, resolved.reason),
+        (false, gw::INVALID_CERTIFICATE_REF)
+    );
+    assert!(
+        resolved
+            .message
+            .contains("does not belong to the leaf certificate"),
+        "{}",
+        resolved.message
+    );
+    assert!(!listener_condition(status, "default/gw", "broken", gw::PROGRAMMED).status);
+    assert!(
+        t.problems.iter().any(|p| p.kind == Kind::Gateway
+            && p.reason == gw::INVALID_CERTIFICATE_REF
+            && p.message.starts_with("listener broken:")),
+        "{:?}",
+        t.problems
+    );
+    assert!(
+        t.problems
+            .iter()
+            .all(|p| !p.message.contains("PRIVATE KEY"))
+    );
+
+    // Routes are bound to the port of the listeners they attach through.
+    let bound = |name: &str| routes_of(&t, name)[0].listener;
+    assert_eq!(bound("plain"), Some(ListenerPort::Http));
+    assert_eq!(bound("secure"), Some(ListenerPort::Https));
+    assert_eq!(bound("both"), None);
+    assert!(tollgate_core::validate::check(&t.snapshot).is_empty());
+}
+
+#[test]
+fn a_name_another_gateway_serves_first_is_a_hostname_conflict_and_the_first_keeps_it() {
+    let mut objects = objects(vec![]);
+    let listeners = json!([{"name": "https", "protocol": "HTTPS", "port": 443,
+        "hostname": "a.example.com", "tls": {"certificateRefs": [{"name": "cert"}]}}]);
+    let first = gateway("default", listeners.clone());
+    let mut second = (*gateway("team", listeners)).clone();
+    second.metadata.name = Some("later".into());
+    objects.gateway.gateways = vec![Arc::new(second), first];
+    objects.secrets.extend([
+        tls_secret("cert", "default", "kubernetes.io/tls", &["a.example.com"]),
+        tls_secret("cert", "team", "kubernetes.io/tls", &["a.example.com"]),
+    ]);
+    let t = run(&objects);
+    let served: Vec<&str> = t
+        .snapshot
+        .certificates
+        .iter()
+        .map(|c| c.source.as_str())
+        .collect();
+    assert_eq!(served, ["Secret default/cert"]);
+    let conflicted = listener_condition(&t.gateway_status, "team/later", "https", gw::CONFLICTED);
+    assert_eq!(
+        (conflicted.status, conflicted.reason),
+        (true, gw::HOSTNAME_CONFLICT)
+    );
+    let first = listener_condition(&t.gateway_status, "default/gw", "https", gw::CONFLICTED);
+    assert!(!first.status);
+}
+
+#[test]
+fn a_tls_secret_without_the_label_is_read_when_a_listener_names_it_and_refused_to_a_credential() {
+    let mut objects = quickstart();
+    let mut unlabelled = (*objects.secrets[0]).clone();
+    unlabelled.metadata.labels = None;
+    objects.secrets = vec![Arc::new(unlabelled)];
+    objects.secret_access = crate::translate::secrets::SecretAccess::LabelledKnowing(
+        ["default/demo-client-secret".to_owned()].into(),
+    );
+    let t = run(&objects);
+    let problem = t
+        .problems
+        .iter()
+        .find(|p| p.kind == Kind::OAuth2Credential)
+        .expect("the credential is left out");
+    assert_eq!(problem.reason, reason::SECRET_NOT_LABELLED);
+    assert!(
+        problem
+            .message
+            .contains("add the label to Secret demo-client-secret"),
+        "{}",
+        problem.message
+    );
+    objects.secret_access = crate::translate::secrets::SecretAccess::Named;
+    let t = run(&objects);
+    assert!(
+        t.problems.iter().all(|p| p.kind != Kind::OAuth2Credential),
+        "standalone mode reads a named Secret whatever its labels: {:?}",
+        t.problems
+    );
+}
+
+#[test]
+fn a_certificate_secret_a_cluster_holds_without_the_label_names_the_fix() {
+    let mut objects = objects(vec![]);
+    objects.gateway.gateways = vec![gateway(
+        "default",
+        json!([{"name": "https", "protocol": "HTTPS", "port": 443,
+                "tls": {"certificateRefs": [{"name": "cert"}]}}]),
+    )];
+    objects.secret_access =
+        crate::translate::secrets::SecretAccess::LabelledKnowing(["default/cert".into()].into());
+    let t = run(&objects);
+    let resolved = listener_condition(&t.gateway_status, "default/gw", "https", gw::RESOLVED_REFS);
+    assert_eq!(
+        (resolved.status, resolved.reason),
+        (false, gw::INVALID_CERTIFICATE_REF)
+    );
+    assert!(
+        resolved
+            .message
+            .contains("kubectl label secret -n default cert tollgate.dev/secret=certificate"),
+        "{}",
+        resolved.message
+    );
 }
 
 /// HTTPRouteObservedGenerationBump: an edit bumps `metadata.generation`; every condition of the

@@ -218,6 +218,7 @@ pub(super) fn quickstart() -> Objects {
             "client_secret",
             PLAINTEXT,
         ))],
+        secret_access: Default::default(),
         namespaces: vec![],
         issuers: Default::default(),
         proxy_replicas: 1,

@@ -73,6 +73,7 @@ pub fn demo_verifier(secret: &str) -> String {
 pub fn snapshot() -> Snapshot {
     let jane = consumer_id("default", "jane");
     Snapshot {
+        certificates: Vec::new(),
         format: SNAPSHOT_FORMAT,
         signing_keys: vec![key(KEY_ID, 42)],
         active_key: KEY_ID.into(),

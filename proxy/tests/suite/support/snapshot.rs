@@ -92,6 +92,7 @@ impl SnapshotBuilder {
         let verifier = tollgate_core::secret::hash_sha256(b"secret", &salt);
         Self {
             snapshot: Snapshot {
+                certificates: Vec::new(),
                 format: SNAPSHOT_FORMAT,
                 signing_keys: vec![key("k1", 7)],
                 active_key: "k1".to_owned(),

@@ -68,6 +68,7 @@ pub fn snapshot() -> Snapshot {
     let jane = consumer_id("default", "jane");
     let demo = credential_id("default", "demo");
     Snapshot {
+        certificates: Vec::new(),
         format: SNAPSHOT_FORMAT,
         signing_keys: vec![
             SigningKey {

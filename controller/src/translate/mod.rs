@@ -256,6 +256,13 @@ where
         &mut problems,
         &mut refused_endpoints,
     );
+    ingress_certificates(
+        &ingress.tls,
+        &objects.secrets,
+        &objects.secret_access,
+        &mut certificates,
+        &mut problems,
+    );
     let certificates = certificates.into_snapshot();
     // Every route kind at once: a route of one namespace never takes requests of another
     // namespace's protected route, whatever kinds the two are.
@@ -295,6 +302,86 @@ where
         gateway_status,
         ingress,
         checked,
+    }
+}
+
+/// Ingress `spec.tls` entries naming a Secret → served certificates, after the Gateways'
+/// listeners (which claim their names first). An entry with hosts serves the certificate for
+/// those hosts (narrowed to the names the certificate covers); one without, for the
+/// certificate's own names. A Secret that is missing, unreadable or not a TLS certificate is a
+/// problem of its Ingress; the Ingress's routes keep serving (over the default certificate).
+fn ingress_certificates(
+    tls: &[ingress::IngressTls],
+    secrets: &[Arc<Secret>],
+    access: &secrets::SecretAccess,
+    certificates: &mut certificates::CertificateSet,
+    problems: &mut Problems,
+) {
+    for entry in tls {
+        let Some(name) = entry.secret_name.as_deref() else {
+            continue;
+        };
+        let at = ObjectName {
+            namespace: entry.namespace.clone(),
+            name: entry.ingress.clone(),
+        };
+        let found = secrets.iter().find(|s| {
+            let of = ObjectName::of(s.as_ref());
+            of.namespace == entry.namespace && of.name == name
+        });
+        let served = match found {
+            None => {
+                let namespace = &entry.namespace;
+                let (why, message) = match access {
+                    secrets::SecretAccess::LabelledKnowing(unlabelled)
+                        if unlabelled.contains(&format!("{namespace}/{name}")) =>
+                    {
+                        (
+                            reason::SECRET_NOT_LABELLED,
+                            format!(
+                                "Secret {namespace}/{name} exists without the label {label}, \
+                                 which an Ingress's TLS Secret needs in a cluster for now: add it \
+                                 (kubectl label secret -n {namespace} {name} {label}=certificate)",
+                                label = crate::resources::SECRET_LABEL
+                            ),
+                        )
+                    }
+                    _ => (
+                        reason::SECRET_NOT_FOUND,
+                        format!("Secret {namespace}/{name} of spec.tls does not exist"),
+                    ),
+                };
+                Err((why, message))
+            }
+            Some(secret) => certificates::from_tls_secret(secret)
+                .map_err(|message| (reason::INVALID_SECRET, message)),
+        };
+        let result = served.and_then(|mut certificate| {
+            if !entry.hosts.is_empty() {
+                let mut hosts: Vec<String> = entry
+                    .hosts
+                    .iter()
+                    .flat_map(|h| certificates::hosts_for(&certificate.hosts, h))
+                    .collect();
+                hosts.sort();
+                hosts.dedup();
+                certificate.hosts = hosts;
+            }
+            let source = certificate.source.clone();
+            match certificates.add(certificate) {
+                Ok(taken) => match taken.first() {
+                    Some((host, by)) => Err((
+                        reason::INVALID_SECRET,
+                        format!("{source}: host {host} is served with the certificate of {by}, named first"),
+                    )),
+                    None => Ok(()),
+                },
+                Err(message) => Err((reason::INVALID_SECRET, message)),
+            }
+        });
+        if let Err((why, message)) = result {
+            problems.push(Kind::Ingress, &at, ProblemCondition::Accepted, why, message);
+        }
     }
 }
 

@@ -61,7 +61,7 @@ fn objects(routes: Vec<Arc<HTTPRoute>>) -> Objects {
 }
 
 /// A TLS Secret `ns/name` of type `type_` holding a fresh self-signed certificate for `names`.
-fn tls_secret(name: &str, ns: &str, type_: &str, names: &[&str]) -> Arc<Secret> {
+pub(super) fn tls_secret(name: &str, ns: &str, type_: &str, names: &[&str]) -> Arc<Secret> {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let generated = rcgen::generate_simple_self_signed(names).expect("generate");
     object(

@@ -506,3 +506,68 @@ fn an_ingress_of_another_namespace_never_takes_a_protected_routes_requests() {
     );
     assert!(t.snapshot.routes.iter().any(|r| r.id.contains("team/own")));
 }
+
+#[test]
+fn tls_secrets_of_an_ingress_are_served_by_sni_and_a_bad_one_is_its_problem_only() {
+    let tls_ingress = |name: &str, secret: &str, host: &str| {
+        object::<Ingress>(json!({
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"ingressClassName": "tollgate",
+                     "tls": [{"hosts": [host], "secretName": secret}],
+                     "rules": [{"host": host, "http": {"paths": [path(&format!("/{name}"), "Prefix")]}}]}
+        }))
+    };
+    let mut objects = objects(vec![
+        tls_ingress("secure", "api-cert", "api.example.com"),
+        tls_ingress("missing", "no-such-secret", "b.example.com"),
+        tls_ingress("opaque", "not-tls", "c.example.com"),
+    ]);
+    objects.secrets.push(super::gateway_api::tls_secret(
+        "api-cert",
+        "default",
+        "kubernetes.io/tls",
+        &["*.example.com"],
+    ));
+    objects.secrets.push(super::gateway_api::tls_secret(
+        "not-tls",
+        "default",
+        "Opaque",
+        &["c.example.com"],
+    ));
+    let t = run_ingress(&objects);
+    let served: Vec<(&str, &[String])> = t
+        .snapshot
+        .certificates
+        .iter()
+        .map(|c| (c.source.as_str(), c.hosts.as_slice()))
+        .collect();
+    assert_eq!(
+        served,
+        [(
+            "Secret default/api-cert",
+            &["api.example.com".to_owned()][..]
+        )]
+    );
+    let mut problems: Vec<(Kind, &str, &str)> = t
+        .problems
+        .iter()
+        .map(|p| (p.kind, p.name.as_str(), p.reason))
+        .collect();
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            (Kind::Ingress, "missing", reason::SECRET_NOT_FOUND),
+            (Kind::Ingress, "opaque", reason::INVALID_SECRET),
+        ]
+    );
+    // Their routes keep serving (over the default certificate).
+    for name in ["secure", "missing", "opaque"] {
+        assert!(
+            t.snapshot.routes.iter().any(|r| r.id.contains(name)),
+            "{name}: {:?}",
+            ids(&t)
+        );
+    }
+    assert!(tollgate_core::validate::validate(&t.snapshot).is_ok());
+}

@@ -12,6 +12,10 @@ use tollgate_controller::standalone::reconcile::DirReconciler;
 use tollgate_controller::translate::{SecretHasher, SigningKeys};
 use tollgate_proxy::ProxyState;
 
+/// The controller binary's allocator, so that the memory figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn status(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()

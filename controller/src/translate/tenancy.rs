@@ -333,6 +333,14 @@ pub(crate) fn refuse_interception(
     mut groups: Vec<Aged>,
     problems: &mut Problems,
 ) -> (Vec<Route>, Vec<Refused>) {
+    // Only routes of different namespaces can conflict: with one namespace (or none) there is
+    // nothing to index or compare. The caller sorts the routes by id.
+    if groups
+        .windows(2)
+        .all(|pair| pair[0].owner.object.namespace == pair[1].owner.object.namespace)
+    {
+        return (groups.into_iter().flat_map(|g| g.routes).collect(), Vec::new());
+    }
     // Oldest first; objects without a creation time (standalone) after, by namespace and name.
     groups.sort_by(|a, b| {
         let (a, b) = (&a.owner, &b.owner);

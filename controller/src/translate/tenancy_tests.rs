@@ -394,3 +394,27 @@ fn the_index_finds_every_conflict_a_scan_of_all_routes_finds() {
     assert!(!expected.is_empty(), "the case has conflicts");
     assert_eq!(got, expected);
 }
+
+#[test]
+fn routes_of_one_namespace_are_all_kept_however_they_overlap() {
+    // Every pair would take the other's protected requests if they were of two namespaces.
+    let groups: Vec<Aged> = (0..50)
+        .map(|i| single(&route(&format!("t/r{i}"), &["api.example.com"], &["/"], true), i))
+        .collect();
+    let mut problems = Problems::default();
+    let (kept, refused) = refuse_interception(groups, &mut problems);
+    assert_eq!(kept.len(), 50);
+    assert!(refused.is_empty() && problems.0.is_empty());
+    // One object of another namespace among them is still judged: the newest is refused.
+    let mut groups: Vec<Aged> = (0..50)
+        .map(|i| single(&route(&format!("t/r{i}"), &["api.example.com"], &["/"], true), i))
+        .collect();
+    groups.push(single(
+        &route("u/late", &["api.example.com"], &["/"], true),
+        99,
+    ));
+    let (kept, refused) = refuse_interception(groups, &mut problems);
+    assert_eq!(kept.len(), 50);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].object.path(), "u/late");
+}

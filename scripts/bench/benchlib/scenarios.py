@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import tollgate as tg
-from .procs import BenchError, Child, Supervisor, http_status, port_open, rss_mib, wait_until
+from .procs import BenchError, Child, Supervisor, cpu_seconds, http_status, port_open, rss_mib, wait_until
 from .wrk import Target, WrkRun, measure
 
 
@@ -295,16 +295,20 @@ def scale_standalone(ctx: Ctx, consumers: int, routes: int) -> dict:
     t1 = time.monotonic()
     old = tg.config_hash(admin)
     rss_before = rss_mib(ctx.standalone.pid)
+    cpu_before = cpu_seconds([ctx.standalone.pid])
     start = time.monotonic()
     tg.write_atomic(ctx.manifests / "scale.yaml", text)
     _, _ = wait_for_new_hash(admin, old, 300, ctx.standalone)
     applied = time.monotonic() - start
+    # CPU time of the process over the apply: what a loaded machine changes least.
+    cpu = cpu_seconds([ctx.standalone.pid]) - cpu_before
     rss = rss_mib(ctx.standalone.pid)
     after = _round(ctx, ctx.targets["tollgate-auth"], ctx.standalone)
     return {
         "manifest_bytes": len(text),
         "generate_s": t1 - t0,
         "apply_s": applied,
+        "apply_cpu_s": cpu,
         "rss_before_mib": rss_before,
         "rss_mib": rss,
         "rss_peak_mib": rss_mib(ctx.standalone.pid, "VmHWM"),

@@ -14,7 +14,7 @@ use tollgate_proxy::ProxyState;
 
 /// The controller binary's allocator, so that the memory figures are the binary's.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn status(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")

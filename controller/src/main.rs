@@ -7,12 +7,12 @@ use tollgate_controller::cli::{Cli, Command};
 use tollgate_controller::{operator, standalone};
 use tollgate_proxy::logging;
 
-/// mimalloc rather than the system allocator: standalone mode keeps the objects of its manifests
+/// jemalloc rather than the system allocator: standalone mode keeps the objects of its manifests
 /// directory (hundreds of thousands of small allocations, made on several threads) beside the
-/// proxy's tables, and glibc's per-thread arenas kept about 50 MiB more resident for the same
+/// proxy's tables, and glibc's per-thread arenas kept about 45 MiB more resident for the same
 /// objects (docs/performance.md, "Large manifest directories").
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -339,7 +339,10 @@ pub(crate) fn refuse_interception(
         .windows(2)
         .all(|pair| pair[0].owner.object.namespace == pair[1].owner.object.namespace)
     {
-        return (groups.into_iter().flat_map(|g| g.routes).collect(), Vec::new());
+        return (
+            groups.into_iter().flat_map(|g| g.routes).collect(),
+            Vec::new(),
+        );
     }
     // Oldest first; objects without a creation time (standalone) after, by namespace and name.
     groups.sort_by(|a, b| {

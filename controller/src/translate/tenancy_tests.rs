@@ -399,7 +399,12 @@ fn the_index_finds_every_conflict_a_scan_of_all_routes_finds() {
 fn routes_of_one_namespace_are_all_kept_however_they_overlap() {
     // Every pair would take the other's protected requests if they were of two namespaces.
     let groups: Vec<Aged> = (0..50)
-        .map(|i| single(&route(&format!("t/r{i}"), &["api.example.com"], &["/"], true), i))
+        .map(|i| {
+            single(
+                &route(&format!("t/r{i}"), &["api.example.com"], &["/"], true),
+                i,
+            )
+        })
         .collect();
     let mut problems = Problems::default();
     let (kept, refused) = refuse_interception(groups, &mut problems);
@@ -407,7 +412,12 @@ fn routes_of_one_namespace_are_all_kept_however_they_overlap() {
     assert!(refused.is_empty() && problems.0.is_empty());
     // One object of another namespace among them is still judged: the newest is refused.
     let mut groups: Vec<Aged> = (0..50)
-        .map(|i| single(&route(&format!("t/r{i}"), &["api.example.com"], &["/"], true), i))
+        .map(|i| {
+            single(
+                &route(&format!("t/r{i}"), &["api.example.com"], &["/"], true),
+                i,
+            )
+        })
         .collect();
     groups.push(single(
         &route("u/late", &["api.example.com"], &["/"], true),

@@ -118,6 +118,7 @@ fn a_service_backend_resolves_to_its_ready_endpoints() {
             url: None,
             connect_timeout_ms: 1000,
             read_timeout_ms: 2000,
+            preserve_host: false,
         }),
     ))];
     let services = ServiceEndpoints::from([(

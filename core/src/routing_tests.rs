@@ -212,9 +212,13 @@ fn a_single_label_wildcard_takes_one_label_and_leaves_deeper_hosts_to_others() {
     let index = RouteIndex::new(&many);
     assert!(index.catch_all.is_some(), "partitioned");
     for (host, want) in cases {
-        let got = table.find(Some(host), "GET", "/x").map(|m| m.route.id.as_str());
+        let got = table
+            .find(Some(host), "GET", "/x")
+            .map(|m| m.route.id.as_str());
         assert_eq!(got, Some(want), "table, host {host}");
-        let got = index.find(Some(host), "GET", "/x").map(|m| m.route.id.as_str());
+        let got = index
+            .find(Some(host), "GET", "/x")
+            .map(|m| m.route.id.as_str());
         assert_eq!(got, Some(want), "index, host {host}");
     }
 }

@@ -74,11 +74,13 @@ pub const MAX_GATEWAY_ADDRESSES: usize = 16;
 /// value once.
 pub fn gateway_addresses(published: &[IngressLoadBalancerIngress]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
-    let typed = [("IPAddress", 0), ("Hostname", 1)];
     for entry in published {
-        for (kind, which) in typed {
-            let value = if which == 0 { &entry.ip } else { &entry.hostname };
-            let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else {
+        let typed = [
+            ("IPAddress", entry.ip.as_deref()),
+            ("Hostname", entry.hostname.as_deref()),
+        ];
+        for (kind, value) in typed {
+            let Some(value) = value.filter(|v| !v.is_empty()) else {
                 continue;
             };
             let address = json!({"type": kind, "value": value});
@@ -447,7 +449,10 @@ mod tests {
 
         let status = gateway_status(&gateway_report(), true, &addresses, None, T0);
         assert_eq!(status["addresses"].as_array().map(Vec::len), Some(4));
-        assert_eq!(status["conditions"][1]["status"], "True", "Programmed as before");
+        assert_eq!(
+            status["conditions"][1]["status"], "True",
+            "Programmed as before"
+        );
         assert!(holds(&status, &without_times(&status)));
         let moved = gateway_status(
             &gateway_report(),

@@ -613,11 +613,7 @@ impl Pipeline {
                     .programmed(&key, gateway.metadata.generation.unwrap_or(0), ctx.acked);
             let build = |previous: Option<&serde_json::Value>| {
                 super::gateway_status::gateway_status(
-                    report,
-                    programmed,
-                    &addresses,
-                    previous,
-                    &ctx.now,
+                    report, programmed, &addresses, previous, &ctx.now,
                 )
             };
             if let Err(e) = self

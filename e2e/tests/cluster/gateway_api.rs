@@ -819,8 +819,7 @@ async fn a_gateway_reports_the_publish_services_addresses_and_follows_its_load_b
     let want = vec![("IPAddress".to_owned(), cluster_ip.clone())];
     let gw = env
         .until_object(resource, APP_NAMESPACE, "addresses: the cluster IP", |o| {
-            addresses_of(o) == want
-                && condition_of(&o["status"], "Programmed")["status"] == "True"
+            addresses_of(o) == want && condition_of(&o["status"], "Programmed")["status"] == "True"
         })
         .await;
     assert_eq!(

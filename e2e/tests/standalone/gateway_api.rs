@@ -527,7 +527,10 @@ async fn the_client_host_reaches_http_routes_backends(name: &str, args: &[&str])
     let fx = Fixture::start(name, args, &[]).await;
     let port = fx._httpbin.port();
     fx.manifests
-        .write_file("hosts.yaml", &HOSTS.replace("UPSTREAM_PORT", &port.to_string()))
+        .write_file(
+            "hosts.yaml",
+            &HOSTS.replace("UPSTREAM_PORT", &port.to_string()),
+        )
         .expect("host manifests");
     fx.wait_status("direct-kept.example.test", "/headers", 200)
         .await;
@@ -543,14 +546,22 @@ async fn the_client_host_reaches_http_routes_backends(name: &str, args: &[&str])
         let r = fx.get(host, "/headers").await;
         assert_status(&r, 200, host);
         let seen = echoed_headers(&r.json());
-        assert_eq!(seen.get("host").map(String::as_str), Some(want), "{host}: {seen:?}");
+        assert_eq!(
+            seen.get("host").map(String::as_str),
+            Some(want),
+            "{host}: {seen:?}"
+        );
     }
     // A value the annotation does not take: that route alone is not served, and says why.
     let bad = fx.get("bad.example.test", "/headers").await;
     assert_status(&bad, 404, "bad annotation");
     assert_logged(
         &fx.log(),
-        &["name=bad-annotation ", "UnsupportedValue", "tollgate.dev/preserve-host"],
+        &[
+            "name=bad-annotation ",
+            "UnsupportedValue",
+            "tollgate.dev/preserve-host",
+        ],
     );
 }
 

@@ -708,7 +708,10 @@ impl Conformance {
                 // The suite's default expectation: the backend sees the request's Host.
                 let host = echoed_headers(&r.json()).get("host").cloned();
                 if host.as_deref() != Some(c.host) {
-                    return Err(format!("{what}: want Host {}, the backend saw {host:?}", c.host));
+                    return Err(format!(
+                        "{what}: want Host {}, the backend saw {host:?}",
+                        c.host
+                    ));
                 }
                 let url = r.json()["url"].as_str().unwrap_or_default().to_owned();
                 let echoed = url

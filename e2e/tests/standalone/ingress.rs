@@ -330,7 +330,11 @@ async fn kubernetes_precedence_decides_between_ingresses(name: &str, args: &[&st
         let r = fx.get(host, "/anything/host").await;
         assert_eq!(r.status, 200, "GET {host}/anything/host: {}", r.describe());
         let seen = echoed_headers(&r.json());
-        assert_eq!(seen.get("host").map(String::as_str), Some(want), "{host}: {seen:?}");
+        assert_eq!(
+            seen.get("host").map(String::as_str),
+            Some(want),
+            "{host}: {seen:?}"
+        );
     }
 }
 

@@ -533,7 +533,10 @@ mod tests {
                 &mut added,
             );
             added.apply(request.headers_mut());
-            request.headers()["host"].to_str().expect("ascii").to_owned()
+            request.headers()["host"]
+                .to_str()
+                .expect("ascii")
+                .to_owned()
         };
         let with_host = || {
             Request::builder()

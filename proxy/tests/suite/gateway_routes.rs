@@ -499,7 +499,11 @@ async fn preserve_host_sends_the_clients_host_upstream_on_both_paths_and_http2()
         let mut conn = Conn::open(proxy.http).await;
         for (uri, host, want) in cases {
             let reply = conn.send(get(uri, &[("host", host)])).await;
-            assert_eq!(reply.status(), StatusCode::OK, "fast path {fast_path}: {uri}");
+            assert_eq!(
+                reply.status(),
+                StatusCode::OK,
+                "fast path {fast_path}: {uri}"
+            );
             let echo = json(&reply);
             assert_eq!(
                 echo["headers"]["host"],

@@ -649,10 +649,8 @@ fn filters_translate_in_order_and_an_unsupported_one_refuses_the_route() {
 #[test]
 fn http_routes_keep_the_clients_host_unless_annotated_false_and_a_bad_value_is_refused() {
     let annotated = |name: &str, value: Option<&str>| -> Arc<HTTPRoute> {
-        let annotations = value.map_or_else(
-            || json!({}),
-            |v| json!({"tollgate.dev/preserve-host": v}),
-        );
+        let annotations =
+            value.map_or_else(|| json!({}), |v| json!({"tollgate.dev/preserve-host": v}));
         object(json!({
             "metadata": {"name": name, "namespace": "default", "generation": 3,
                          "annotations": annotations},

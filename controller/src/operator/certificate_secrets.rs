@@ -165,7 +165,8 @@ impl CertificateSecrets {
                 wanted.remove(key.as_str());
             }
         }
-        self.entries.retain(|key, _| wanted.contains_key(key.as_str()));
+        self.entries
+            .retain(|key, _| wanted.contains_key(key.as_str()));
         for (&key, &version) in &wanted {
             let due = match self.entries.get(key) {
                 None => true,
@@ -263,9 +264,7 @@ fn backoff(failures: u32) -> Duration {
 }
 
 fn unreadable_message(namespace: &str, name: &str, e: &GetError) -> String {
-    let label = format!(
-        "kubectl label secret -n {namespace} {name} {SECRET_LABEL}=certificate"
-    );
+    let label = format!("kubectl label secret -n {namespace} {name} {SECRET_LABEL}=certificate");
     match e {
         GetError::Forbidden => format!(
             "Secret {namespace}/{name} exists without the label {SECRET_LABEL}, and reading it \

@@ -154,7 +154,11 @@ async fn entries_are_dropped_when_unnamed_deleted_or_labelled_and_others_are_nev
         .await;
     let mut asked = api.asked();
     asked.sort();
-    assert_eq!(asked, ["web/a", "web/b", "web/c"], "only named, unlabelled, existing");
+    assert_eq!(
+        asked,
+        ["web/a", "web/b", "web/c"],
+        "only named, unlabelled, existing"
+    );
     assert_eq!(reads.read.len(), 3);
     assert_eq!(cache.len(), 3);
 
@@ -218,7 +222,10 @@ async fn a_refused_read_names_the_fix_and_is_retried_with_backoff_not_hot_looped
     assert_eq!(retry, None);
 
     // A failure on another version resets the backoff: a change is read at once.
-    api.put("web/site", Err(GetError::Failed("503 Service Unavailable".into())));
+    api.put(
+        "web/site",
+        Err(GetError::Failed("503 Service Unavailable".into())),
+    );
     let (reads, retry) = cache
         .refresh(&names, &[meta("web/site", "6", false)], &api, at)
         .await;
@@ -254,9 +261,7 @@ async fn an_opaque_secret_keeps_no_data_and_names_beyond_the_bound_are_not_read(
     let metadata: Vec<_> = keys.iter().map(|k| meta(k, "1", false)).collect();
     let names: BTreeSet<String> = keys.iter().cloned().collect();
     let mut cache = CertificateSecrets::default();
-    let (reads, _) = cache
-        .refresh(&names, &metadata, &api, Instant::now())
-        .await;
+    let (reads, _) = cache.refresh(&names, &metadata, &api, Instant::now()).await;
     assert_eq!(cache.len(), MAX_CERTIFICATE_SECRETS);
     assert_eq!(reads.read.len(), MAX_CERTIFICATE_SECRETS);
     let last = keys.last().expect("keys");

@@ -45,18 +45,18 @@ pub(crate) struct TlsSecrets<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Unresolved {
     /// It does not exist.
-    NotFound(String),
+    Missing(String),
     /// It exists without the label and was not read (the operator reads those it is given
     /// names of; this is the fallback when it was not).
-    NotLabelled(String),
+    Unlabelled(String),
     /// It exists without the label and the operator's `get` of it was refused or failed.
-    NotReadable(String),
+    Unreadable(String),
 }
 
 impl Unresolved {
     pub(crate) fn message(&self) -> &str {
         match self {
-            Self::NotFound(m) | Self::NotLabelled(m) | Self::NotReadable(m) => m,
+            Self::Missing(m) | Self::Unlabelled(m) | Self::Unreadable(m) => m,
         }
     }
 }
@@ -80,16 +80,16 @@ pub(crate) fn named_tls_secret<'a>(
         return Ok(secret);
     }
     if let Some(message) = from.reads.unreadable.get(&key) {
-        return Err(Unresolved::NotReadable(message.clone()));
+        return Err(Unresolved::Unreadable(message.clone()));
     }
     match from.access {
         SecretAccess::LabelledKnowing(unlabelled) if unlabelled.contains(&key) => {
-            Err(Unresolved::NotLabelled(format!(
+            Err(Unresolved::Unlabelled(format!(
                 "Secret {key} exists without the label {SECRET_LABEL} and was not read: add the \
                  label (kubectl label secret -n {namespace} {name} {SECRET_LABEL}=certificate)"
             )))
         }
-        _ => Err(Unresolved::NotFound(format!("Secret {key} does not exist"))),
+        _ => Err(Unresolved::Missing(format!("Secret {key} does not exist"))),
     }
 }
 

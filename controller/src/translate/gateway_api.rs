@@ -690,8 +690,8 @@ fn listener_certificate(
     }
     let secret = super::certificates::named_tls_secret(&cx.tls_secrets, namespace, &r.name)
         .map_err(|why| match why {
-            Unresolved::NotReadable(message) => (reason::SECRET_NOT_READABLE, message),
-            Unresolved::NotFound(message) | Unresolved::NotLabelled(message) => {
+            Unresolved::Unreadable(message) => (reason::SECRET_NOT_READABLE, message),
+            Unresolved::Missing(message) | Unresolved::Unlabelled(message) => {
                 (gw::INVALID_CERTIFICATE_REF, message)
             }
         })?;

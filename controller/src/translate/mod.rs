@@ -264,12 +264,7 @@ where
         &mut problems,
         &mut refused_endpoints,
     );
-    ingress_certificates(
-        &ingress.tls,
-        &tls_secrets,
-        &mut certificates,
-        &mut problems,
-    );
+    ingress_certificates(&ingress.tls, &tls_secrets, &mut certificates, &mut problems);
     let certificates = certificates.into_snapshot();
     // Every route kind at once: a route of one namespace never takes requests of another
     // namespace's protected route, whatever kinds the two are.
@@ -334,9 +329,9 @@ fn ingress_certificates(
         let served = match certificates::named_tls_secret(tls_secrets, &entry.namespace, name) {
             Err(why) => {
                 let reason = match &why {
-                    certificates::Unresolved::NotFound(_) => reason::SECRET_NOT_FOUND,
-                    certificates::Unresolved::NotLabelled(_) => reason::SECRET_NOT_LABELLED,
-                    certificates::Unresolved::NotReadable(_) => reason::SECRET_NOT_READABLE,
+                    certificates::Unresolved::Missing(_) => reason::SECRET_NOT_FOUND,
+                    certificates::Unresolved::Unlabelled(_) => reason::SECRET_NOT_LABELLED,
+                    certificates::Unresolved::Unreadable(_) => reason::SECRET_NOT_READABLE,
                 };
                 Err((reason, format!("spec.tls: {}", why.message())))
             }

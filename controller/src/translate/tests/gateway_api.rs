@@ -1187,7 +1187,11 @@ fn an_unlabelled_certificate_secret_read_by_name_is_served_and_an_unreadable_one
         (locked.status, locked.reason),
         (false, reason::SECRET_NOT_READABLE)
     );
-    assert!(locked.message.contains("grant the controller get on secrets"));
+    assert!(
+        locked
+            .message
+            .contains("grant the controller get on secrets")
+    );
     let http = listener_condition(&t.gateway_status, "default/gw", "http", gw::PROGRAMMED);
     assert!(http.status);
     let problem = t

@@ -594,15 +594,23 @@ fn an_ingress_tls_secret_read_by_name_is_served_and_an_unreadable_one_is_its_pro
         &objects.ingress,
     );
     assert!(
-        ["default/cert-manager-cert", "default/locked-cert", "default/unread-cert"]
-            .iter()
-            .all(|n| names.contains(*n)),
+        [
+            "default/cert-manager-cert",
+            "default/locked-cert",
+            "default/unread-cert"
+        ]
+        .iter()
+        .all(|n| names.contains(*n)),
         "{names:?}"
     );
     objects.secret_access = crate::translate::secrets::SecretAccess::LabelledKnowing(
-        ["default/cert-manager-cert", "default/locked-cert", "default/unread-cert"]
-            .map(str::to_owned)
-            .into(),
+        [
+            "default/cert-manager-cert",
+            "default/locked-cert",
+            "default/unread-cert",
+        ]
+        .map(str::to_owned)
+        .into(),
     );
     objects.certificate_reads.read.insert(
         "default/cert-manager-cert".into(),
@@ -639,13 +647,25 @@ fn an_ingress_tls_secret_read_by_name_is_served_and_an_unreadable_one_is_its_pro
             ("unread", reason::SECRET_NOT_LABELLED),
         ]
     );
-    let locked = t.problems.iter().find(|p| p.name == "locked").expect("locked");
-    assert!(locked.message.contains("grant the controller get on secrets"));
-    let unread = t.problems.iter().find(|p| p.name == "unread").expect("unread");
+    let locked = t
+        .problems
+        .iter()
+        .find(|p| p.name == "locked")
+        .expect("locked");
     assert!(
-        unread
+        locked
             .message
-            .contains("kubectl label secret -n default unread-cert tollgate.dev/secret=certificate"),
+            .contains("grant the controller get on secrets")
+    );
+    let unread = t
+        .problems
+        .iter()
+        .find(|p| p.name == "unread")
+        .expect("unread");
+    assert!(
+        unread.message.contains(
+            "kubectl label secret -n default unread-cert tollgate.dev/secret=certificate"
+        ),
         "{}",
         unread.message
     );

@@ -12,6 +12,7 @@
 //!   the label (the labelled watch has it then);
 //! - only its `kubernetes.io/tls` keys (`tls.crt`, `tls.key`, `ca.crt`) and type are kept, and
 //!   only for Secrets of that type; key material is never logged;
+//! - `get`s run 8 at a time, each bounded by [`GET_TIMEOUT`];
 //! - at most [`MAX_CERTIFICATE_SECRETS`] are held (as many certificates as a snapshot serves):
 //!   names beyond are `SecretNotReadable`, saying so;
 //! - a `get` refused (403: RBAC narrowed) or failing makes the naming listener or Ingress
@@ -26,6 +27,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
@@ -41,6 +43,8 @@ pub const MAX_CERTIFICATE_SECRETS: usize = tollgate_core::certificate::MAX_CERTI
 pub const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// The longest wait between retries of a failed `get`.
 pub const RETRY_MAX: Duration = Duration::from_secs(300);
+/// How many `get`s run at once (a first pass may read many).
+const CONCURRENT_GETS: usize = 8;
 /// How long one `get` may take.
 pub const GET_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -167,8 +171,10 @@ impl CertificateSecrets {
         }
         self.entries
             .retain(|key, _| wanted.contains_key(key.as_str()));
-        for (&key, &version) in &wanted {
-            let due = match self.entries.get(key) {
+        let due: Vec<(&str, &str)> = wanted
+            .iter()
+            .map(|(&key, &version)| (key, version))
+            .filter(|(key, version)| match self.entries.get(*key) {
                 None => true,
                 Some(Entry {
                     version: held,
@@ -178,13 +184,19 @@ impl CertificateSecrets {
                     version: held,
                     state: State::Failed { retry_at, .. },
                 }) => held != version || *retry_at <= now,
-            };
-            if !due {
-                continue;
-            }
+            })
+            .collect();
+        self.gets += due.len() as u64;
+        let results: Vec<_> = futures::stream::iter(due)
+            .map(|(key, version)| async move {
+                let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+                (key, version, getter.get(namespace, name).await)
+            })
+            .buffer_unordered(CONCURRENT_GETS)
+            .collect()
+            .await;
+        for (key, version, result) in results {
             let (namespace, name) = key.split_once('/').unwrap_or(("", key));
-            self.gets += 1;
-            let result = getter.get(namespace, name).await;
             let failures = match self.entries.get(key) {
                 Some(Entry {
                     version: held,
@@ -209,10 +221,14 @@ impl CertificateSecrets {
                 Err(e) => {
                     let failures = failures.saturating_add(1);
                     let message = unreadable_message(namespace, name, &e);
-                    tracing::warn!(secret = %key, reason = %match &e {
-                        GetError::Forbidden => "forbidden",
-                        GetError::Failed(_) => "failed",
-                    }, "cannot read the certificate Secret");
+                    match &e {
+                        GetError::Forbidden => {
+                            tracing::warn!(secret = %key, "cannot read the certificate Secret: forbidden (403)");
+                        }
+                        GetError::Failed(why) => {
+                            tracing::warn!(secret = %key, error = %why, "cannot read the certificate Secret");
+                        }
+                    }
                     Entry {
                         version: version.to_owned(),
                         state: State::Failed {

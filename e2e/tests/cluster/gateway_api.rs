@@ -5,8 +5,10 @@
 //! the consumer's headers at httpbin), the status the controller writes (GatewayClass `Accepted`,
 //! Gateway `Programmed` with `attachedRoutes`, HTTPRoute `status.parents` with each reason, other
 //! controllers' entries kept, `observedGeneration` following the spec), one bad HTTPRoute never
-//! blocking a good one, the CRDs installed after the controller started, and a controller
-//! limited to some namespaces (on the real API server, with the chart's namespaced RBAC).
+//! blocking a good one, the CRDs installed after the controller started, a controller limited
+//! to some namespaces (on the real API server, with the chart's namespaced RBAC), and
+//! certificate Secrets written as cert-manager does (no `tollgate.dev/secret` label) for a
+//! listener and an Ingress, served by SNI and followed through a renewal.
 
 use http::Method;
 use serde_json::{Value, json};
@@ -20,8 +22,9 @@ use super::{ALL_OBJECTS, Env, PROGRAMMED, echoed_headers};
 const HOST: &str = "api.example.test";
 const CONTROLLER_NAME: &str = "tollgate.dev/gateway-controller";
 
-/// Our GatewayClass, a `kubernetes.io/tls` Secret for the HTTPS listener (labelled, as every
-/// Secret the controller reads in a cluster), a Gateway with an HTTP and an HTTPS listener for
+/// Our GatewayClass, a `kubernetes.io/tls` Secret for the HTTPS listener (labelled, so read
+/// through the labelled watch; an unlabelled one is read by name, see
+/// [`certificate_secrets_without_the_label_are_served_by_sni_and_followed_when_renewed`]), a Gateway with an HTTP and an HTTPS listener for
 /// `*.example.test` taking routes of the namespaces `from` says, and httpbin as the Service
 /// `httpbin` (port 80) whose EndpointSlice lists it.
 fn gateway(env: &Env, from: &str) -> String {

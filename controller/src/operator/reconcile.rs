@@ -59,8 +59,8 @@ pub struct Settings {
     pub config_tls: Option<ConfigTls>,
     /// Write generated client secrets (`--generate-client-secrets`).
     pub generate_client_secrets: bool,
-    /// The Service whose addresses Ingresses get (`--publish-service`); `None`: Ingress status
-    /// is not written.
+    /// The Service whose addresses Ingresses and Gateways get (`--publish-service`); `None`:
+    /// Ingress `status.loadBalancer` and Gateway `status.addresses` are not written.
     pub publish_service: Option<NamespacedName>,
 }
 
@@ -135,6 +135,11 @@ pub struct Pipeline {
     /// GatewayClasses naming our controller that another install (`--class`) serves: their
     /// Gateways' HTTPRoute status entries are that install's.
     other_classes: std::collections::BTreeSet<String>,
+    /// Certificate Secrets without the label, read one by one (listeners and Ingresses name
+    /// them).
+    certificate_secrets: super::certificate_secrets::CertificateSecrets,
+    /// When a failed certificate Secret read is due again: another pass then.
+    certificate_retry: Option<Duration>,
 }
 
 impl Pipeline {
@@ -168,6 +173,8 @@ impl Pipeline {
             jwks_wake: Arc::new(Notify::new()),
             secret_refusals: std::collections::HashMap::new(),
             other_classes: std::collections::BTreeSet::new(),
+            certificate_secrets: super::certificate_secrets::CertificateSecrets::default(),
+            certificate_retry: None,
         }
     }
 
@@ -243,7 +250,10 @@ impl Pipeline {
             retry = match result {
                 Ok(()) => {
                     failures = 0;
-                    self.status_retry.take()
+                    match (self.status_retry.take(), self.certificate_retry.take()) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -291,6 +301,8 @@ impl Pipeline {
                 routes: of_class(self.stores.routes.state(), class),
                 secrets: self.stores.secrets.state(),
                 secret_access: unlabelled_secrets(&self.stores.secret_names.state()),
+                // Read by `read_certificate_secrets`.
+                certificate_reads: crate::translate::secrets::CertificateReads::default(),
                 namespaces: self.stores.namespaces.state(),
                 issuers: self.jwks.snapshot(),
                 proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())
@@ -330,7 +342,8 @@ impl Pipeline {
             return Ok(());
         }
         self.translated = true;
-        let inputs = self.inputs();
+        let mut inputs = self.inputs();
+        self.read_certificate_secrets(&mut inputs).await;
         let mut hasher = match (self.hasher.take(), &self.pool) {
             (Some(hasher), _) => hasher,
             (None, Some(pool)) => SecretHasher::with_pool(Arc::clone(pool)),
@@ -401,6 +414,24 @@ impl Pipeline {
         }
         self.keep_verifiers(pending).await;
         self.write_statuses(&inputs.objects, &plan).await
+    }
+
+    /// Reads the certificate Secrets listeners and Ingresses name that exist without the label
+    /// (one `get` each, again only on a new resourceVersion or a due retry) into `inputs`.
+    async fn read_certificate_secrets(&mut self, inputs: &mut Inputs) {
+        let objects = &inputs.objects;
+        let named = crate::translate::certificates::named_certificate_secrets(
+            &objects.gateway,
+            &objects.ingress,
+        );
+        let metadata = self.stores.secret_names.state();
+        let client = self.writer.client().clone();
+        let (reads, retry) = self
+            .certificate_secrets
+            .refresh(&named, &metadata, &client, tokio::time::Instant::now())
+            .await;
+        self.certificate_retry = retry;
+        inputs.objects.certificate_reads = reads;
     }
 
     /// Writes the generated client secrets credentials ask for (leader only). The Secret watch
@@ -583,6 +614,21 @@ impl Pipeline {
                 failures += 1;
             }
         }
+        // `status.addresses`: the publish Service's, as Ingresses get them.
+        let addresses = match &self.settings.publish_service {
+            Some(_) => self
+                .stores
+                .publish_service
+                .state()
+                .first()
+                .map(|service| {
+                    super::gateway_status::gateway_addresses(
+                        &super::status_writer::published_addresses(service),
+                    )
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
         for gateway in &objects.gateway.gateways {
             let ns = gateway.namespace().unwrap_or_default();
             let name = gateway.name_any();
@@ -597,7 +643,9 @@ impl Pipeline {
                 self.history
                     .programmed(&key, gateway.metadata.generation.unwrap_or(0), ctx.acked);
             let build = |previous: Option<&serde_json::Value>| {
-                super::gateway_status::gateway_status(report, programmed, previous, &ctx.now)
+                super::gateway_status::gateway_status(
+                    report, programmed, &addresses, previous, &ctx.now,
+                )
             };
             if let Err(e) = self
                 .writer
@@ -781,7 +829,9 @@ fn serving_replicas(acked: Vec<Option<String>>) -> Vec<Option<String>> {
 /// The objects of `class`: annotated `tollgate.dev/class: <class>`, or without the annotation
 /// when `class` is the default. Others belong to another install: not translated, no status.
 /// What credentials and plugins may name: labelled Secrets, and which others exist (from the
-/// metadata-only watch), so that naming one of those is `SecretNotLabelled`.
+/// metadata-only watch), so that naming one of those is `SecretNotLabelled`. (Certificate
+/// Secrets a listener or an Ingress names are read even without the label:
+/// [`super::certificate_secrets`].)
 fn unlabelled_secrets(
     names: &[Arc<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>],
 ) -> crate::translate::secrets::SecretAccess {

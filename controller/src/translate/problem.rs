@@ -93,6 +93,10 @@ pub mod reason {
     /// The referenced Secret exists without the `tollgate.dev/secret` label, so Tollgate in a
     /// cluster does not read it; the message names the fix.
     pub const SECRET_NOT_LABELLED: &str = "SecretNotLabelled";
+    /// A certificate Secret exists without the `tollgate.dev/secret` label and the operator's
+    /// `get` of it was refused (RBAC) or failed; the message names the fix (grant `get` on
+    /// Secrets, or label it). Tried again with backoff.
+    pub const SECRET_NOT_READABLE: &str = "SecretNotReadable";
     /// The Secret exists but has no such key.
     pub const SECRET_KEY_NOT_FOUND: &str = "SecretKeyNotFound";
     /// The Secret value is empty, or could not be hashed.
@@ -122,6 +126,8 @@ pub mod reason {
     pub const TOO_MANY_PLUGINS: &str = "TooManyPlugins";
     /// An AuthPlugin's `anonymous` Consumer does not exist or is not accepted.
     pub const ANONYMOUS_CONSUMER_NOT_FOUND: &str = "AnonymousConsumerNotFound";
+    /// An annotation's value is not one the annotation takes (the message names it).
+    pub const INVALID_ANNOTATION: &str = "InvalidAnnotation";
     /// A route path is not an absolute, normalizable path.
     pub const INVALID_PATH: &str = "InvalidPath";
     /// A route host is not a host name or `*.` wildcard.

@@ -169,6 +169,7 @@ pub(super) fn url_backend(url: &str) -> Backend {
         url: Some(url.into()),
         connect_timeout_ms: 60_000,
         read_timeout_ms: 60_000,
+        preserve_host: false,
     }
 }
 
@@ -219,6 +220,7 @@ pub(super) fn quickstart() -> Objects {
             PLAINTEXT,
         ))],
         secret_access: Default::default(),
+        certificate_reads: Default::default(),
         namespaces: vec![],
         issuers: Default::default(),
         proxy_replicas: 1,

@@ -9,7 +9,7 @@ use tollgate_proxy::logging;
 
 /// jemalloc rather than the system allocator: standalone mode keeps the objects of its manifests
 /// directory (hundreds of thousands of small allocations, made on several threads) beside the
-/// proxy's tables, and glibc's per-thread arenas kept about 45 MiB more resident for the same
+/// proxy's tables, and glibc's per-thread arenas kept 30–45 MiB more resident for the same
 /// objects (docs/performance.md, "Large manifest directories").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

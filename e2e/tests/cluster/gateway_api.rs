@@ -14,7 +14,7 @@ use tollgate_e2e::client::Response;
 use tollgate_e2e::cluster::APP_NAMESPACE;
 use tollgate_e2e::wait::{RELOAD, wait_until};
 
-use super::{ALL_OBJECTS, Env, PROGRAMMED, echoed_headers};
+use super::{ALL_OBJECTS, Env, condition_of, echoed_headers, httpbin_service};
 
 /// The host every route of the token flow serves.
 const HOST: &str = "api.example.test";
@@ -27,8 +27,7 @@ const CONTROLLER_NAME: &str = "tollgate.dev/gateway-controller";
 fn gateway(env: &Env, from: &str) -> String {
     let (crt, key) = tollgate_e2e::proxy::config_tls();
     let indent = |pem: &str| pem.trim().replace('\n', "\n    ");
-    let port = env.local.as_ref().map_or(80, |l| l.httpbin.port());
-    let host = tollgate_e2e::proxy::admin_host();
+    let service = httpbin_service("httpbin", APP_NAMESPACE, env.httpbin_port(), true);
     format!(
         r#"apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -66,22 +65,7 @@ spec:
     tls: {{certificateRefs: [{{name: gateway-cert}}]}}
     allowedRoutes: {{namespaces: {{from: {from}}}}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{name: httpbin, namespace: {APP_NAMESPACE}}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: httpbin-1
-  namespace: {APP_NAMESPACE}
-  labels: {{kubernetes.io/service-name: httpbin}}
-addressType: IPv4
-ports: [{{name: http, port: {port}, protocol: TCP}}]
-endpoints: [{{addresses: ["{host}"], conditions: {{ready: true}}}}]
-"#,
+{service}"#,
         crt = indent(crt),
         key = indent(key),
     )
@@ -164,23 +148,11 @@ impl Env {
         headers: &[(&str, &str)],
         status: u16,
     ) -> Response {
-        let mut last = None;
-        for gateway in 0..self.gateways.len() {
-            let what = format!("GET {host}{path} to answer {status} at proxy {gateway}");
-            last = Some(
-                wait_until(RELOAD, &what, || async {
-                    let r = self.get_host(gateway, host, path, headers).await;
-                    if r.status == status {
-                        Ok(r)
-                    } else {
-                        Err(r.describe())
-                    }
-                })
-                .await
-                .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs())),
-            );
-        }
-        last.expect("at least one proxy")
+        let what = format!("GET {host}{path} to answer {status}");
+        self.on_every_proxy(RELOAD, &what, status, |g| {
+            self.get_host(g, host, path, headers)
+        })
+        .await
     }
 
     /// A client-credentials token from `https://<HOST>/auth/oauth2/token` at `gateway`, once
@@ -217,31 +189,6 @@ impl Env {
             .get_json(resource, namespace)
             .await
             .unwrap_or_else(|e| panic!("get {resource}: {e}"))
-    }
-
-    /// Waits until `check` holds for `resource`; the object then.
-    async fn until_object(
-        &self,
-        resource: &str,
-        namespace: &str,
-        what: &str,
-        check: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let check = &check;
-        wait_until(PROGRAMMED, &format!("{resource}: {what}"), || async move {
-            let o = self
-                .kubectl
-                .get_json(resource, namespace)
-                .await
-                .map_err(|e| e.to_string())?;
-            if check(&o) {
-                Ok(o)
-            } else {
-                Err(o["status"].to_string())
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
     }
 
     /// Waits until the HTTPRoute's entry of ours for its first parentRef has `type_` with
@@ -282,13 +229,6 @@ fn our_parent(route: &Value) -> Option<&Value> {
 
 fn parent_condition<'a>(parent: &'a Value, type_: &str) -> &'a Value {
     parent["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .unwrap_or(&Value::Null)
-}
-
-fn condition_of<'a>(status: &'a Value, type_: &str) -> &'a Value {
-    status["conditions"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
         .unwrap_or(&Value::Null)
@@ -642,50 +582,14 @@ async fn each_http_route_problem_is_reported_with_its_reason_and_never_blocks_a_
         .await;
 
     // A Warning Event names the problem.
-    let events = wait_until(
-        PROGRAMMED,
-        "a PluginNotFound Event for HTTPRoute ghost",
-        || async {
-            let list = env
-                .kubectl
-                .get_json("events.events.k8s.io", APP_NAMESPACE)
-                .await
-                .map_err(|e| e.to_string())?;
-            let found = list["items"].as_array().is_some_and(|items| {
-                items.iter().any(|e| {
-                    e["reason"] == "PluginNotFound"
-                        && e["type"] == "Warning"
-                        && e["regarding"]["kind"] == "HTTPRoute"
-                        && e["regarding"]["name"] == "ghost"
-                })
-            });
-            if found { Ok(()) } else { Err(list.to_string()) }
-        },
-    )
-    .await;
-    events.unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    env.expect_warning("HTTPRoute", "ghost", "PluginNotFound")
+        .await;
 
     // The grant allows the cross-namespace backend: resolved and served.
-    let port = env.local.as_ref().map_or(80, |l| l.httpbin.port());
-    let host = tollgate_e2e::proxy::admin_host();
+    let service = httpbin_service("httpbin", "elsewhere", env.httpbin_port(), true);
     env.kubectl
         .apply(&format!(
-            r#"apiVersion: v1
-kind: Service
-metadata: {{name: httpbin, namespace: elsewhere}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: httpbin-1
-  namespace: elsewhere
-  labels: {{kubernetes.io/service-name: httpbin}}
-addressType: IPv4
-ports: [{{name: http, port: {port}, protocol: TCP}}]
-endpoints: [{{addresses: ["{host}"], conditions: {{ready: true}}}}]
----
+            r#"{service}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: ReferenceGrant
 metadata: {{name: shop-routes, namespace: elsewhere}}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tollgate_e2e::cluster::{APP_NAMESPACE, SYSTEM_NAMESPACE};
 use tollgate_e2e::wait::{RELOAD, wait_until};
 
-use super::{ALL_OBJECTS, Env, PROGRAMMED, echoed_headers};
+use super::{ALL_OBJECTS, Env, PROGRAMMED, echoed_headers, httpbin_service};
 
 /// The proxy Service whose address Ingresses get (`--publish-service`).
 const PUBLISH_SERVICE: &str = "tollgate-proxy";
@@ -30,31 +30,14 @@ spec:
 /// Our IngressClass, httpbin as the Service `httpbin` (port 80 named `http`, one ready
 /// endpoint), the quickstart's two routes as Ingresses, and an Ingress naming a missing plugin.
 fn ingresses(target_port: u16) -> String {
-    let host = tollgate_e2e::proxy::admin_host();
+    let service = httpbin_service("httpbin", APP_NAMESPACE, target_port, true);
     format!(
         r#"apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata: {{name: tollgate}}
 spec: {{controller: tollgate.dev/ingress-controller}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{name: httpbin, namespace: {APP_NAMESPACE}}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {target_port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: httpbin-1
-  namespace: {APP_NAMESPACE}
-  labels: {{kubernetes.io/service-name: httpbin}}
-addressType: IPv4
-ports: [{{name: http, port: {target_port}, protocol: TCP}}]
-endpoints:
-  - addresses: ["{host}"]
-    conditions: {{ready: true}}
----
+{service}---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
@@ -223,27 +206,6 @@ async fn the_token_flow_runs_on_ingresses_and_their_status_is_the_publish_servic
     env.wait_load_balancer("httpbin", &json!([{"ip": "192.0.2.11"}]))
         .await;
 
-    let what = "a PluginNotFound Event regarding Ingress guarded";
-    wait_until(PROGRAMMED, what, || async {
-        let events = env
-            .kubectl
-            .get_json("events.events.k8s.io", APP_NAMESPACE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let found = events["items"].as_array().is_some_and(|items| {
-            items.iter().any(|e| {
-                e["regarding"]["kind"] == "Ingress"
-                    && e["regarding"]["name"] == "guarded"
-                    && e["reason"] == "PluginNotFound"
-                    && e["type"] == "Warning"
-            })
-        });
-        if found {
-            Ok(())
-        } else {
-            Err(format!("{events}"))
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    env.expect_warning("Ingress", "guarded", "PluginNotFound")
+        .await;
 }

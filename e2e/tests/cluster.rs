@@ -336,6 +336,40 @@ impl Env {
         .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()));
     }
 
+    /// Waits until `GET path` with the bearer `token` answers `status` at proxy `gateway` (a
+    /// failed request is tried again); that answer.
+    async fn until_bearer_status(
+        &self,
+        gateway: usize,
+        path: &str,
+        token: &str,
+        status: u16,
+    ) -> Response {
+        let g = &self.gateways[gateway];
+        let url = format!("{}{path}", g.http);
+        let auth = format!("Bearer {token}");
+        let what = format!("{path} to answer {status} at {}", g.name);
+        wait_until(RELOAD, &what, || async {
+            let r = g
+                .client
+                .send(
+                    Method::GET,
+                    &url,
+                    &[("authorization", &auth)],
+                    Default::default(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.status == status {
+                Ok(r)
+            } else {
+                Err(r.describe())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
+    }
+
     /// Waits, proxy by proxy, until `request(g)` answers `status` at proxy `g`; the last proxy's
     /// answer. On timeout, panics with every log.
     async fn on_every_proxy<F, Fut>(
@@ -902,37 +936,7 @@ async fn a_service_backend_follows_the_ready_endpoints_of_its_endpoint_slices() 
         .expect("apply service");
     env.wait_programmed(&["gatewayroutes/echo"]).await;
     let token = env.demo_token(0).await;
-    let call = |ready_status: u16| {
-        let (env, token) = (&env, token.clone());
-        async move {
-            let g = &env.gateways[1];
-            let url = format!("{}/echo/anything", g.http);
-            let auth = format!("Bearer {token}");
-            wait_until(
-                RELOAD,
-                &format!("/echo to answer {ready_status}"),
-                || async {
-                    let r = g
-                        .client
-                        .send(
-                            Method::GET,
-                            &url,
-                            &[("authorization", &auth)],
-                            Default::default(),
-                        )
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if r.status == ready_status {
-                        Ok(r)
-                    } else {
-                        Err(r.describe())
-                    }
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()))
-        }
-    };
+    let call = |status: u16| env.until_bearer_status(1, "/echo/anything", &token, status);
     let through = call(200).await;
     assert_eq!(
         through.json()["url"]

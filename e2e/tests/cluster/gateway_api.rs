@@ -184,6 +184,18 @@ impl Env {
         .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
     }
 
+    /// A token from proxy `gateway` once the HTTPRoute token flow is served by every proxy and
+    /// its route `httpbin` is Accepted.
+    async fn until_token_flow(&self, gateway: usize) -> String {
+        let token = self.route_token(gateway).await;
+        let auth = format!("Bearer {token}");
+        self.until_status(HOST, "/anything", &[("authorization", &auth)], 200)
+            .await;
+        self.until_route(APP_NAMESPACE, "httpbin", "Accepted", "True", "Accepted")
+            .await;
+        token
+    }
+
     async fn object(&self, resource: &str, namespace: &str) -> Value {
         self.kubectl
             .get_json(resource, namespace)
@@ -651,16 +663,7 @@ async fn gateway_api_crds_installed_after_the_controller_started_are_picked_up_w
         .apply(&token_flow(""))
         .await
         .expect("apply the HTTPRoutes");
-    let token = env.route_token(1).await;
-    env.until_status(
-        HOST,
-        "/anything",
-        &[("authorization", &format!("Bearer {token}"))],
-        200,
-    )
-    .await;
-    env.until_route(APP_NAMESPACE, "httpbin", "Accepted", "True", "Accepted")
-        .await;
+    env.until_token_flow(1).await;
     let log = local.controllers[0].log();
     assert!(log.contains("the Gateway API CRDs are installed"), "{log}");
 }
@@ -742,16 +745,7 @@ async fn a_controller_limited_to_some_namespaces_serves_their_http_routes_and_no
         .apply(&other.join("---\n"))
         .await
         .expect("apply a route in an unwatched namespace");
-    let token = env.route_token(0).await;
-    env.until_status(
-        HOST,
-        "/anything",
-        &[("authorization", &format!("Bearer {token}"))],
-        200,
-    )
-    .await;
-    env.until_route(APP_NAMESPACE, "httpbin", "Accepted", "True", "Accepted")
-        .await;
+    let token = env.until_token_flow(0).await;
     env.until_object(
         "gatewayclasses.gateway.networking.k8s.io/tollgate",
         APP_NAMESPACE,

@@ -4,10 +4,9 @@
 //! changes), and a missing AuthPlugin told by an Event on its Ingress while its path fails
 //! closed.
 
-use http::Method;
 use serde_json::{Value, json};
 use tollgate_e2e::cluster::{APP_NAMESPACE, SYSTEM_NAMESPACE};
-use tollgate_e2e::wait::{RELOAD, wait_until};
+use tollgate_e2e::wait::wait_until;
 
 use super::{ALL_OBJECTS, Env, PROGRAMMED, echoed_headers, httpbin_service};
 
@@ -81,32 +80,6 @@ spec:
 }
 
 impl Env {
-    /// Waits until `GET path` with `token` answers `status` at `gateway`.
-    async fn wait_ingress_status(&self, gateway: usize, path: &str, token: &str, status: u16) {
-        let g = &self.gateways[gateway];
-        let url = format!("{}{path}", g.http);
-        let auth = format!("Bearer {token}");
-        wait_until(RELOAD, &format!("{path} to answer {status}"), || async {
-            let r = g
-                .client
-                .send(
-                    Method::GET,
-                    &url,
-                    &[("authorization", &auth)],
-                    Default::default(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            if r.status == status {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()));
-    }
-
     /// Waits until the Ingress `name` has `status.loadBalancer.ingress` equal to `want`.
     async fn wait_load_balancer(&self, name: &str, want: &Value) {
         let what = format!("Ingress {name} status.loadBalancer.ingress {want}");
@@ -174,7 +147,7 @@ async fn the_token_flow_runs_on_ingresses_and_their_status_is_the_publish_servic
     // A token from one proxy (at the oauth2 Ingress's /auth/oauth2/token), accepted by the other.
     let token = env.demo_token(0).await;
     let last = env.gateways.len() - 1;
-    env.wait_ingress_status(last, "/anything/x", &token, 200)
+    env.until_bearer_status(last, "/anything/x", &token, 200)
         .await;
     let response = env.call(last, &token).await;
     assert_eq!(response.status, 200, "{}", response.describe());
@@ -189,9 +162,9 @@ async fn the_token_flow_runs_on_ingresses_and_their_status_is_the_publish_servic
     );
     // Without a token the oidc Ingress refuses; the Ingress naming a missing plugin fails
     // closed even with one.
-    env.wait_ingress_status(0, "/anything", "not-a-token", 401)
+    env.until_bearer_status(0, "/anything", "not-a-token", 401)
         .await;
-    env.wait_ingress_status(0, "/anything/private", &token, 500)
+    env.until_bearer_status(0, "/anything/private", &token, 500)
         .await;
 
     for name in ["auth", "httpbin", "guarded"] {

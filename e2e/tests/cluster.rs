@@ -209,6 +209,16 @@ impl Env {
         self.local.as_ref().map_or(80, |l| l.httpbin.port())
     }
 
+    /// `None`, saying the test is skipped because it `needs` local processes, for an external
+    /// environment.
+    fn local_only(self, needs: &str) -> Option<Self> {
+        if self.local.is_none() {
+            eprintln!("skipped: {needs}");
+            return None;
+        }
+        Some(self)
+    }
+
     fn local(&mut self) -> &mut Local {
         self.local.as_mut().expect("a local environment")
     }
@@ -637,11 +647,12 @@ async fn deleting_a_credential_revokes_its_tokens_on_every_proxy() {
 
 #[tokio::test]
 async fn a_restarted_proxy_gets_its_config_back_without_a_controller_restart() {
-    let mut env = Env::start("cluster-proxy-restart").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local proxy processes");
+    let Some(mut env) = Env::start("cluster-proxy-restart")
+        .await
+        .local_only("needs local proxy processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     let proxy = &mut env.local().proxies[1];
@@ -694,11 +705,12 @@ fn client_loop(
 
 #[tokio::test]
 async fn controller_restarts_and_a_leader_crash_drop_no_request() {
-    let mut env = Env::start("cluster-controller-restart").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local controller processes");
+    let Some(mut env) = Env::start("cluster-controller-restart")
+        .await
+        .local_only("needs local controller processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     let stop = Arc::new(AtomicBool::new(false));
@@ -763,11 +775,12 @@ async fn controller_restarts_and_a_leader_crash_drop_no_request() {
 
 #[tokio::test]
 async fn hashed_secrets_are_kept_sealed_in_the_controller_namespace_and_a_restart_hashes_none() {
-    let mut env = Env::start("cluster-kept-verifiers").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local controller processes");
+    let Some(mut env) = Env::start("cluster-kept-verifiers")
+        .await
+        .local_only("needs local controller processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
 
@@ -844,11 +857,12 @@ async fn hashed_secrets_are_kept_sealed_in_the_controller_namespace_and_a_restar
 
 #[tokio::test]
 async fn a_controller_limited_to_some_namespaces_ignores_the_others() {
-    let env = Env::start_watching("cluster-namespaces", &[APP_NAMESPACE]).await;
-    if env.local.is_none() {
-        eprintln!("skipped: the external controller's namespaces are the chart's");
+    let Some(env) = Env::start_watching("cluster-namespaces", &[APP_NAMESPACE])
+        .await
+        .local_only("the external controller's namespaces are the chart's")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let elsewhere = app_manifests("http://127.0.0.1:9")
         .replace(
@@ -923,11 +937,12 @@ spec:
 
 #[tokio::test]
 async fn a_service_backend_follows_the_ready_endpoints_of_its_endpoint_slices() {
-    let mut env = Env::start("cluster-service-backend").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the local httpbin");
+    let Some(mut env) = Env::start("cluster-service-backend")
+        .await
+        .local_only("needs the local httpbin")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let port = env.local().httpbin.port();
     env.kubectl
@@ -1101,11 +1116,12 @@ struct LoadTally {
 #[tokio::test]
 async fn a_proxy_restarted_under_load_serves_again_only_with_its_config_and_loses_no_request_or_token()
  {
-    let mut env = Env::start("cluster-proxy-restart-under-load").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local proxy processes");
+    let Some(mut env) = Env::start("cluster-proxy-restart-under-load")
+        .await
+        .local_only("needs local proxy processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     let held = env.local().proxies[0].config_hash().await.expect("hash");
@@ -1296,11 +1312,12 @@ async fn a_proxy_restarted_under_load_serves_again_only_with_its_config_and_lose
 #[tokio::test]
 async fn after_the_api_emulator_restarts_the_watches_recover_and_a_later_change_reaches_every_proxy()
  {
-    let mut env = Env::start("cluster-emulator-restart").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs a local API emulator");
+    let Some(mut env) = Env::start("cluster-emulator-restart")
+        .await
+        .local_only("needs a local API emulator")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     env.local()
@@ -1633,11 +1650,12 @@ async fn an_outdated_crd_keeps_the_controller_unready_until_it_is_upgraded() {
 /// makes the leader step down within the renew deadline; a replica leads again once it resumes.
 #[tokio::test]
 async fn a_frozen_leader_or_api_server_never_brings_back_an_older_configuration() {
-    let mut env = Env::start("cluster-frozen-leader").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local controller and API server processes");
+    let Some(mut env) = Env::start("cluster-frozen-leader")
+        .await
+        .local_only("needs local controller and API server processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     let options = ControllerOptions {
@@ -1804,11 +1822,12 @@ async fn resource_versions(env: &Env) -> BTreeMap<&'static str, String> {
 /// their resourceVersions unchanged.
 #[tokio::test]
 async fn scaling_or_replacing_proxies_rewrites_no_status() {
-    let mut env = Env::start("cluster-scale-proxies").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local proxy processes and the API server's audit log");
+    let Some(mut env) = Env::start("cluster-scale-proxies")
+        .await
+        .local_only("needs local proxy processes and the API server's audit log")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     settle_with_marker(&env, 1).await;
     let before = resource_versions(&env).await;
@@ -1925,7 +1944,7 @@ async fn status_writes_never_exceed_the_configured_rate() {
     const RATE: f64 = 3.0;
     const BURST: f64 = 3.0;
     const CONSUMERS: usize = 24;
-    let env = Env::start_with(
+    let Some(env) = Env::start_with(
         "cluster-status-rate",
         &[],
         vec![
@@ -1933,11 +1952,10 @@ async fn status_writes_never_exceed_the_configured_rate() {
             format!("--status-write-burst={BURST}"),
         ],
     )
-    .await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the API server's audit log");
+    .await
+    .local_only("needs the API server's audit log") else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let manifests: Vec<String> = (0..CONSUMERS)
         .map(|i| {

@@ -248,11 +248,12 @@ fn parent_condition<'a>(parent: &'a Value, type_: &str) -> &'a Value {
 
 #[tokio::test]
 async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their_status() {
-    let mut env = Env::start_gateway_api("cluster-gateway-api-token-flow").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the local httpbin behind a Service");
+    let Some(mut env) = Env::start_gateway_api("cluster-gateway-api-token-flow")
+        .await
+        .local_only("needs the local httpbin behind a Service")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     env.kubectl
         .apply(&gateway(&env, "Same"))
@@ -304,11 +305,12 @@ async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their
 
     // Status, as the Gateway API specifies it.
     let class = env
-        .until_object(
+        .expect_condition(
             "gatewayclasses.gateway.networking.k8s.io/tollgate",
             APP_NAMESPACE,
             "Accepted",
-            |o| condition_of(&o["status"], "Accepted")["status"] == "True",
+            "True",
+            "Accepted",
         )
         .await;
     assert_eq!(
@@ -316,11 +318,12 @@ async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their
         class["metadata"]["generation"]
     );
     let gw = env
-        .until_object(
+        .expect_condition(
             "gateways.gateway.networking.k8s.io/gateway",
             APP_NAMESPACE,
             "Programmed",
-            |o| condition_of(&o["status"], "Programmed")["status"] == "True",
+            "True",
+            "Programmed",
         )
         .await;
     assert_eq!(
@@ -469,11 +472,12 @@ async fn gateway_api_versions(env: &Env) -> Vec<String> {
 
 #[tokio::test]
 async fn each_http_route_problem_is_reported_with_its_reason_and_never_blocks_a_good_route() {
-    let env = Env::start_gateway_api("cluster-gateway-api-problems").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the local httpbin behind a Service");
+    let Some(env) = Env::start_gateway_api("cluster-gateway-api-problems")
+        .await
+        .local_only("needs the local httpbin behind a Service")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     // Without the catch-all GatewayRoute, a request no HTTPRoute takes finds no route at all.
     env.kubectl
@@ -692,18 +696,20 @@ pub(super) async fn exercise_gateway_api(env: &Env) {
         "PluginNotFound",
     )
     .await;
-    env.until_object(
+    env.expect_condition(
         "gateways.gateway.networking.k8s.io/gateway",
         APP_NAMESPACE,
         "Programmed",
-        |o| condition_of(&o["status"], "Programmed")["status"] == "True",
+        "True",
+        "Programmed",
     )
     .await;
-    env.until_object(
+    env.expect_condition(
         "gatewayclasses.gateway.networking.k8s.io/tollgate",
         APP_NAMESPACE,
         "Accepted",
-        |o| condition_of(&o["status"], "Accepted")["status"] == "True",
+        "True",
+        "Accepted",
     )
     .await;
 }
@@ -712,17 +718,16 @@ pub(super) async fn exercise_gateway_api(env: &Env) {
 async fn a_controller_limited_to_some_namespaces_serves_their_http_routes_and_no_others() {
     // On the real API server this runs with the chart's namespaced RBAC: Roles in the watched
     // namespace, and only GatewayClasses read cluster-wide.
-    let env = Env::start_full(
+    let Some(env) = Env::start_full(
         "cluster-gateway-api-namespaced",
         &[APP_NAMESPACE],
         Vec::new(),
         true,
     )
-    .await;
-    if env.local.is_none() {
-        eprintln!("skipped: the external controller's namespaces are the chart's");
+    .await
+    .local_only("the external controller's namespaces are the chart's") else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     env.kubectl
         .apply(&gateway(&env, "All"))
@@ -746,11 +751,12 @@ async fn a_controller_limited_to_some_namespaces_serves_their_http_routes_and_no
         .await
         .expect("apply a route in an unwatched namespace");
     let token = env.until_token_flow(0).await;
-    env.until_object(
+    env.expect_condition(
         "gatewayclasses.gateway.networking.k8s.io/tollgate",
         APP_NAMESPACE,
         "Accepted",
-        |o| condition_of(&o["status"], "Accepted")["status"] == "True",
+        "True",
+        "Accepted",
     )
     .await;
     // A marker change in the watched namespace, made after, is served...

@@ -106,18 +106,17 @@ impl Env {
 
 #[tokio::test]
 async fn the_token_flow_runs_on_ingresses_and_their_status_is_the_publish_services_address() {
-    let mut env = Env::start_with(
+    let Some(mut env) = Env::start_with(
         "cluster-ingress",
         &[],
         vec![format!(
             "--publish-service={SYSTEM_NAMESPACE}/{PUBLISH_SERVICE}"
         )],
     )
-    .await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the local httpbin and the controller's --publish-service");
+    .await
+    .local_only("needs the local httpbin and the controller's --publish-service") else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     // Every answer from here on comes from an Ingress.
     env.kubectl

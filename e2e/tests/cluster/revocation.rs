@@ -84,11 +84,12 @@ impl Env {
 
 #[tokio::test]
 async fn a_token_revoked_at_one_proxy_is_refused_by_the_other_and_stays_revoked_across_restarts() {
-    let mut env = Env::start("cluster-revocation").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs two local proxy processes and a local controller");
+    let Some(mut env) = Env::start("cluster-revocation")
+        .await
+        .local_only("needs two local proxy processes and a local controller")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let kept = env.demo_token(0).await;
     let mut revoked = Vec::new();

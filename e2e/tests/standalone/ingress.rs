@@ -10,9 +10,6 @@
 //! The quickstart's Consumer, credential and AuthPlugins are kept; its GatewayRoutes are removed,
 //! so every answer here comes from an Ingress.
 
-use http::Method;
-use tollgate_e2e::fixture::{access_token_of, echoed_headers};
-use tollgate_e2e::quickstart;
 
 use super::support::{Fixture, HOST, NOT_YET};
 
@@ -68,48 +65,8 @@ async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Fixture {
 
 async fn the_token_flow_runs_on_ingresses(name: &str, args: &[&str]) {
     let fx = start(name, args, &[("ingresses.yaml", TOKEN_FLOW)]).await;
-    let refused = fx.get(HOST, "/anything").await;
-    assert_eq!(refused.status, 401, "{}", refused.describe());
-
-    let token = fx.token().await;
-    assert_eq!(token.status, 200, "{}", token.describe());
-    let token = access_token_of(&token);
-    let auth = format!("Bearer {token}");
-    let upstream = fx
-        .http(
-            Method::GET,
-            HOST,
-            "/anything/x",
-            &[("authorization", &auth)],
-        )
-        .await;
-    assert_eq!(upstream.status, 200, "{}", upstream.describe());
-    let body = upstream.json();
-    assert_eq!(
-        body["url"].as_str().map(|u| u.ends_with("/anything/x")),
-        Some(true),
-        "{body}"
-    );
-    let seen = echoed_headers(&body);
-    assert_eq!(
-        seen.get("x-consumer-username").map(String::as_str),
-        Some(quickstart::USERNAME)
-    );
-    assert_eq!(
-        seen.get("x-credential-identifier").map(String::as_str),
-        Some(quickstart::CLIENT_ID)
-    );
-
     // Another host is not one of the rules' hosts, and no rule is host-less.
-    let other = fx
-        .http(
-            Method::GET,
-            "www.example.test",
-            "/anything",
-            &[("authorization", &auth)],
-        )
-        .await;
-    assert_eq!(other.status, 404, "{}", other.describe());
+    fx.assert_token_flow().await;
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 
 use http::Method;
 use tollgate_e2e::client::{Client, Response};
+use tollgate_e2e::fixture::{access_token_of, assert_echoed_path, assert_status, echoed_headers};
 use tollgate_e2e::gateway::Standalone;
 use tollgate_e2e::httpbin::Httpbin;
 use tollgate_e2e::manifests::Manifests;
@@ -163,6 +164,33 @@ impl Fixture {
             )
             .await
             .expect("token request completes")
+    }
+
+    /// Asserts the quickstart's flow on [`HOST`]: refused without a token, a client-credentials
+    /// token, httpbin reached with the consumer's headers; and `www.example.test` not routed.
+    pub(super) async fn assert_token_flow(&self) {
+        let refused = self.get(HOST, "/anything").await;
+        assert_status(&refused, 401, "refused");
+
+        let token = self.token().await;
+        assert_status(&token, 200, "token");
+        let auth = format!("Bearer {}", access_token_of(&token));
+        let headers = [("authorization", auth.as_str())];
+        let upstream = self.http(Method::GET, HOST, "/anything/x", &headers).await;
+        let seen = echoed_headers(&assert_echoed_path(&upstream, "/anything/x"));
+        assert_eq!(
+            seen.get("x-consumer-username").map(String::as_str),
+            Some(quickstart::USERNAME)
+        );
+        assert_eq!(
+            seen.get("x-credential-identifier").map(String::as_str),
+            Some(quickstart::CLIENT_ID)
+        );
+
+        let other = self
+            .http(Method::GET, "www.example.test", "/anything", &headers)
+            .await;
+        assert_status(&other, 404, "other");
     }
 
     pub(super) fn log(&self) -> String {

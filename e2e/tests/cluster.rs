@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -378,6 +378,42 @@ impl Env {
         })
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
+    }
+
+    /// Revokes the access token `token` of the demo client at proxy `gateway`: the status.
+    async fn revoke(&self, gateway: usize, token: &str) -> u16 {
+        let g = &self.gateways[gateway];
+        let fields = [
+            ("token", token),
+            ("token_type_hint", "access_token"),
+            ("client_id", "client"),
+            ("client_secret", "secret"),
+        ];
+        let response = g
+            .client
+            .post_form(&format!("{}/auth/oauth2/revoke", g.https), &fields)
+            .await
+            .unwrap_or_else(|e| panic!("revocation at {}: {e}", g.name));
+        response.status.as_u16()
+    }
+
+    /// Waits (polling every 5 ms, at most `RELOAD`) until `gateway` refuses `token`; how long.
+    async fn until_refused(&self, gateway: usize, token: &str) -> Duration {
+        let started = Instant::now();
+        loop {
+            let status = self.call(gateway, token).await.status.as_u16();
+            if status == 401 {
+                return started.elapsed();
+            }
+            assert_eq!(status, 200, "neither accepted nor refused");
+            assert!(
+                started.elapsed() < RELOAD,
+                "{} still accepts a revoked token\n{}",
+                self.gateways[gateway].name,
+                self.work.all_logs()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Waits, proxy by proxy, until `request(g)` answers `status` at proxy `g`; the last proxy's

@@ -370,11 +370,7 @@ pub fn start(
     changed: &Arc<Notify>,
     metrics: &Arc<ControllerMetrics>,
 ) -> (Stores, Vec<JoinHandle<()>>) {
-    let mut w = Watching {
-        changed,
-        metrics,
-        tasks: Vec::new(),
-    };
+    let mut w = Watching::new(changed, metrics);
     let all = watcher::Config::default();
     let secret_cfg = watcher::Config::default().labels(SECRET_LABEL);
     let slice_cfg = watcher::Config::default().labels(SERVICE_NAME_LABEL);
@@ -449,11 +445,7 @@ pub fn start_gateway_api(
     changed: &Arc<Notify>,
     metrics: &Arc<ControllerMetrics>,
 ) -> (GatewayStores, Vec<JoinHandle<()>>) {
-    let mut w = Watching {
-        changed,
-        metrics,
-        tasks: Vec::new(),
-    };
+    let mut w = Watching::new(changed, metrics);
     let all = watcher::Config::default();
     let stores = GatewayStores {
         classes: cluster_wide(client, &all, &mut w),
@@ -472,7 +464,15 @@ struct Watching<'a> {
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl Watching<'_> {
+impl<'a> Watching<'a> {
+    fn new(changed: &'a Arc<Notify>, metrics: &'a Arc<ControllerMetrics>) -> Self {
+        Watching {
+            changed,
+            metrics,
+            tasks: Vec::new(),
+        }
+    }
+
     /// Counts the watch `name` (of `resource`) as started: the health it reports to.
     fn health(&self, name: String, resource: String) -> WatchHealth {
         self.metrics.watch_started(&name);

@@ -10,7 +10,6 @@
 //! The quickstart's Consumer, credential and AuthPlugins are kept; its GatewayRoutes are removed,
 //! so every answer here comes from an Ingress.
 
-
 use super::support::{Fixture, HOST, NOT_YET};
 
 /// Our IngressClass and another controller's.

@@ -456,6 +456,11 @@ pub fn start_gateway_api(
     (stores, w.tasks)
 }
 
+/// A kind a reflector watches and caches (trimmed).
+trait Watched: Trim + Clone + DeserializeOwned + Debug + Send + Sync + 'static {}
+
+impl<K: Trim + Clone + DeserializeOwned + Debug + Send + Sync + 'static> Watched for K {}
+
 /// What every watch shares: the reconcile loop's wake-up, where to report its health, and the
 /// tasks started.
 struct Watching<'a> {
@@ -491,14 +496,7 @@ fn multi<K>(
     w: &mut Watching<'_>,
 ) -> Multi<K>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Trim
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Watched,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
     let resource = resource_name::<K>();
@@ -559,14 +557,7 @@ where
 /// One watch of a cluster-scoped kind.
 fn cluster_wide<K>(client: &Client, config: &watcher::Config, w: &mut Watching<'_>) -> Multi<K>
 where
-    K: Resource<Scope = k8s_openapi::ClusterResourceScope>
-        + Trim
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Resource<Scope = k8s_openapi::ClusterResourceScope> + Watched,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
     let resource = resource_name::<K>();
@@ -657,7 +648,7 @@ fn reflect<K>(
     health: WatchHealth,
 ) -> (Store<K>, JoinHandle<()>)
 where
-    K: Resource + Trim + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource + Watched,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
     run_reflector(watcher(api, config), changed, health)

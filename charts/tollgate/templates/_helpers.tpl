@@ -156,6 +156,9 @@ checks the recorded requests of the end-to-end suite against the rendered rules.
 - apiGroups: ["tollgate.dev"]
   resources: ["consumers/status", "oauth2credentials/status", "gatewayroutes/status", "authplugins/status"]
   verbs: ["get", "patch", "update"]
+# Secrets: list/watch for the labelled ones (credentials, signing keys, config token) and every
+# Secret's metadata (no data); get for the certificate Secrets that Gateway listeners and
+# Ingresses name without the tollgate.dev/secret label (cert-manager's), read one by one.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]

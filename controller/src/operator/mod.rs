@@ -7,6 +7,7 @@
 //! and take over when the Lease expires (or at once, when the leader releases it on shutdown).
 //! Nothing is translated or pushed before every cache has synced: an empty snapshot is an outage.
 
+pub mod certificate_secrets;
 pub mod client_secrets;
 pub mod crd_check;
 pub mod endpoints;

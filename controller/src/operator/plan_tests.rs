@@ -70,6 +70,7 @@ fn inputs(with_client_secret: bool) -> Inputs {
             ))],
             secrets,
             secret_access: Default::default(),
+            certificate_reads: Default::default(),
             namespaces: vec![],
             issuers: Default::default(),
             proxy_replicas: 1,

@@ -135,6 +135,11 @@ pub struct Pipeline {
     /// GatewayClasses naming our controller that another install (`--class`) serves: their
     /// Gateways' HTTPRoute status entries are that install's.
     other_classes: std::collections::BTreeSet<String>,
+    /// Certificate Secrets without the label, read one by one (listeners and Ingresses name
+    /// them).
+    certificate_secrets: super::certificate_secrets::CertificateSecrets,
+    /// When a failed certificate Secret read is due again: another pass then.
+    certificate_retry: Option<Duration>,
 }
 
 impl Pipeline {
@@ -168,6 +173,8 @@ impl Pipeline {
             jwks_wake: Arc::new(Notify::new()),
             secret_refusals: std::collections::HashMap::new(),
             other_classes: std::collections::BTreeSet::new(),
+            certificate_secrets: super::certificate_secrets::CertificateSecrets::default(),
+            certificate_retry: None,
         }
     }
 
@@ -243,7 +250,10 @@ impl Pipeline {
             retry = match result {
                 Ok(()) => {
                     failures = 0;
-                    self.status_retry.take()
+                    match (self.status_retry.take(), self.certificate_retry.take()) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -291,6 +301,8 @@ impl Pipeline {
                 routes: of_class(self.stores.routes.state(), class),
                 secrets: self.stores.secrets.state(),
                 secret_access: unlabelled_secrets(&self.stores.secret_names.state()),
+                // Read by `read_certificate_secrets`.
+                certificate_reads: crate::translate::secrets::CertificateReads::default(),
                 namespaces: self.stores.namespaces.state(),
                 issuers: self.jwks.snapshot(),
                 proxy_replicas: super::endpoints::proxy_targets(&self.stores.proxy_slices.state())
@@ -330,7 +342,8 @@ impl Pipeline {
             return Ok(());
         }
         self.translated = true;
-        let inputs = self.inputs();
+        let mut inputs = self.inputs();
+        self.read_certificate_secrets(&mut inputs).await;
         let mut hasher = match (self.hasher.take(), &self.pool) {
             (Some(hasher), _) => hasher,
             (None, Some(pool)) => SecretHasher::with_pool(Arc::clone(pool)),
@@ -401,6 +414,24 @@ impl Pipeline {
         }
         self.keep_verifiers(pending).await;
         self.write_statuses(&inputs.objects, &plan).await
+    }
+
+    /// Reads the certificate Secrets listeners and Ingresses name that exist without the label
+    /// (one `get` each, again only on a new resourceVersion or a due retry) into `inputs`.
+    async fn read_certificate_secrets(&mut self, inputs: &mut Inputs) {
+        let objects = &inputs.objects;
+        let named = crate::translate::certificates::named_certificate_secrets(
+            &objects.gateway,
+            &objects.ingress,
+        );
+        let metadata = self.stores.secret_names.state();
+        let client = self.writer.client().clone();
+        let (reads, retry) = self
+            .certificate_secrets
+            .refresh(&named, &metadata, &client, tokio::time::Instant::now())
+            .await;
+        self.certificate_retry = retry;
+        inputs.objects.certificate_reads = reads;
     }
 
     /// Writes the generated client secrets credentials ask for (leader only). The Secret watch
@@ -781,7 +812,9 @@ fn serving_replicas(acked: Vec<Option<String>>) -> Vec<Option<String>> {
 /// The objects of `class`: annotated `tollgate.dev/class: <class>`, or without the annotation
 /// when `class` is the default. Others belong to another install: not translated, no status.
 /// What credentials and plugins may name: labelled Secrets, and which others exist (from the
-/// metadata-only watch), so that naming one of those is `SecretNotLabelled`.
+/// metadata-only watch), so that naming one of those is `SecretNotLabelled`. (Certificate
+/// Secrets a listener or an Ingress names are read even without the label:
+/// [`super::certificate_secrets`].)
 fn unlabelled_secrets(
     names: &[Arc<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>],
 ) -> crate::translate::secrets::SecretAccess {

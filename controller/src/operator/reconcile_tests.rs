@@ -792,3 +792,64 @@ async fn http_route_status_keeps_other_controllers_entries_and_merges_again_afte
         .expect("a quiet pass")
         .expect("the pass succeeds");
 }
+
+/// A pass reads a certificate Secret an Ingress names without the label with one `get`; refused
+/// (403), it is not read again by the next pass, and the loop is woken for the retry.
+#[tokio::test]
+async fn an_unlabelled_tls_secret_is_read_by_name_and_a_refused_read_backs_off() {
+    let fixtures = fixtures();
+    let (client, mut api) = mock_client();
+    let mut stores = stores(&fixtures);
+    stores.ingress_classes = Multi::fixed(vec![
+        serde_json::from_value(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": "tollgate"},
+            "spec": {"controller": "tollgate.dev/ingress-controller"}
+        }))
+        .expect("class"),
+    ]);
+    stores.ingresses = Multi::fixed(vec![
+        serde_json::from_value(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "shop", "namespace": NS, "uid": "u-shop"},
+            "spec": {"ingressClassName": "tollgate",
+                     "tls": [{"hosts": ["shop.example.test"], "secretName": "site-cert"}],
+                     "rules": [{"host": "shop.example.test", "http": {"paths": [
+                         {"path": "/", "pathType": "Prefix",
+                          "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+        }))
+        .expect("ingress"),
+    ]);
+    stores.secret_names = Multi::fixed(vec![
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "PartialObjectMetadata",
+            "metadata": {"name": "site-cert", "namespace": NS, "resourceVersion": "7",
+                         "annotations": {"cert-manager.io/certificate-name": "site"}}
+        }))
+        .expect("metadata"),
+    ]);
+    let mut r = reconciler(stores, client);
+    let refused = json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                         "reason": "Forbidden", "code": 403,
+                         "message": "secrets \"site-cert\" is forbidden"});
+    let (result, seen) = tokio::join!(r.pass(false), api.answer(403, refused));
+    result.expect("the pass succeeds");
+    assert_eq!(seen.method, "GET");
+    assert!(
+        seen.uri
+            .starts_with(&format!("/api/v1/namespaces/{NS}/secrets/site-cert")),
+        "{}",
+        seen.uri
+    );
+    assert_eq!(r.certificate_secrets.gets(), 1);
+    assert_eq!(
+        r.certificate_retry,
+        Some(crate::operator::certificate_secrets::RETRY_FIRST)
+    );
+    // The next pass (another object changed) asks nothing: no one would answer.
+    tokio::time::timeout(Duration::from_secs(10), r.pass(false))
+        .await
+        .expect("the pass asks the API server nothing")
+        .expect("the pass succeeds");
+    assert_eq!(r.certificate_secrets.gets(), 1);
+}

@@ -8,7 +8,9 @@
 //! - Every Secret's **metadata only** (`PartialObjectMeta`: name, namespace and the Tollgate
 //!   label; the API server sends no data, and none is cached): so that a credential naming a
 //!   Secret that exists without the label gets `SecretNotLabelled`, with the fix, rather than
-//!   `SecretNotFound`, and so that a change to such a Secret wakes the loop.
+//!   `SecretNotFound`, and so that a change to such a Secret wakes the loop (a certificate
+//!   Secret a listener or an Ingress names without the label is then read again by name:
+//!   [`super::certificate_secrets`]).
 //! - Services and EndpointSlices (those with `kubernetes.io/service-name`), to resolve
 //!   `backend.service {name, port}` to ready endpoint addresses.
 //! - The EndpointSlices of the proxies' headless config Service, to find every proxy replica.
@@ -151,7 +153,8 @@ impl Trim for Secret {
 }
 
 impl Trim for PartialObjectMeta<Secret> {
-    /// Namespace, name and the Tollgate label: whether a named Secret exists without it.
+    /// Namespace, name, resourceVersion and the Tollgate label: whether a named Secret exists
+    /// without it, and whether a certificate Secret read by name changed since.
     fn trim(&mut self) {
         trim_metadata(&mut self.metadata, &[SECRET_LABEL]);
     }

@@ -4,19 +4,25 @@
 //! - [`from_tls_secret`] checks a `kubernetes.io/tls` Secret with the proxy's own parser
 //!   (`tollgate_core::certificate::parse`), so a certificate the translation names never makes
 //!   the proxy refuse a snapshot; its served names default to the certificate's DNS names;
+//! - [`named_tls_secret`] finds the Secret a listener or an Ingress names, or says why it cannot
+//!   be read (missing, unlabelled, unreadable), with the fix;
+//! - [`named_certificate_secrets`] lists the Secrets listeners and Ingresses name, which the
+//!   operator reads one by one when they exist without the `tollgate.dev/secret` label;
 //! - [`CertificateSet`] gathers them, one per Secret, each name served by the first Secret to
 //!   claim it (callers claim in a stable order: oldest object first).
 //!
 //! Messages name the Secret and the part, never key material.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use tollgate_core::certificate::{MAX_CERTIFICATE_HOSTS, MAX_CERTIFICATES, is_valid_sni_host};
 use tollgate_core::snapshot::{KeyPem, ServedCertificate};
 
 use super::ObjectName;
-use super::secrets::value;
+use super::secrets::{CertificateReads, SecretAccess, value};
+use crate::resources::SECRET_LABEL;
 
 /// The Secret type of TLS Secrets.
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
@@ -24,6 +30,80 @@ pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 /// `Secret <namespace>/<name>`: a served certificate's `source`.
 pub fn source_of(namespace: &str, name: &str) -> String {
     format!("Secret {namespace}/{name}")
+}
+
+/// Where certificate Secrets are found: the Secrets given (labelled ones in a cluster, every one
+/// in standalone mode), then the unlabelled ones the operator read by name.
+#[derive(Clone, Copy)]
+pub(crate) struct TlsSecrets<'a> {
+    pub secrets: &'a [Arc<Secret>],
+    pub access: &'a SecretAccess,
+    pub reads: &'a CertificateReads,
+}
+
+/// Why a named certificate Secret is not there to read, with a message naming the fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Unresolved {
+    /// It does not exist.
+    Missing(String),
+    /// It exists without the label and was not read (the operator reads those it is given
+    /// names of; this is the fallback when it was not).
+    Unlabelled(String),
+    /// It exists without the label and the operator's `get` of it was refused or failed.
+    Unreadable(String),
+}
+
+impl Unresolved {
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Self::Missing(m) | Self::Unlabelled(m) | Self::Unreadable(m) => m,
+        }
+    }
+}
+
+/// The Secret `namespace/name` that a Gateway listener's `certificateRefs` or an Ingress's
+/// `spec.tls` names (the caller checked the reference is allowed), whatever its labels.
+pub(crate) fn named_tls_secret<'a>(
+    from: &TlsSecrets<'a>,
+    namespace: &str,
+    name: &str,
+) -> Result<&'a Secret, Unresolved> {
+    let given = from.secrets.iter().find(|s| {
+        let at = ObjectName::of(s.as_ref());
+        at.namespace == namespace && at.name == name
+    });
+    if let Some(secret) = given {
+        return Ok(secret);
+    }
+    let key = format!("{namespace}/{name}");
+    if let Some(secret) = from.reads.read.get(&key) {
+        return Ok(secret);
+    }
+    if let Some(message) = from.reads.unreadable.get(&key) {
+        return Err(Unresolved::Unreadable(message.clone()));
+    }
+    match from.access {
+        SecretAccess::LabelledKnowing(unlabelled) if unlabelled.contains(&key) => {
+            Err(Unresolved::Unlabelled(format!(
+                "Secret {key} exists without the label {SECRET_LABEL} and was not read: add the \
+                 label (kubectl label secret -n {namespace} {name} {SECRET_LABEL}=certificate)"
+            )))
+        }
+        _ => Err(Unresolved::Missing(format!("Secret {key} does not exist"))),
+    }
+}
+
+/// The certificate Secrets (`namespace/name`) that Tollgate's Gateways' listeners (through the
+/// same-namespace rule or a ReferenceGrant) and Tollgate's Ingresses (`spec.tls`, in the
+/// Ingress's namespace) name. Bounded by what those objects name.
+pub fn named_certificate_secrets(
+    gateway: &super::gateway_api::GatewayObjects,
+    ingress: &super::ingress::IngressObjects,
+) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    super::gateway_api::certificate_secret_names(gateway, &mut names);
+    super::ingress::certificate_secret_names(ingress, &mut names);
+    names
 }
 
 /// A `kubernetes.io/tls` Secret as a served certificate whose hosts are its leaf's DNS names

@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 use tollgate_core::address::AddressPolicy;
@@ -36,9 +36,9 @@ use tollgate_core::routing::normalize_path;
 use tollgate_core::snapshot;
 use tollgate_core::validate::is_valid_host;
 
-use super::certificates::{CertificateSet, hosts_for};
+use super::certificates::{CertificateSet, Unresolved, hosts_for};
 use super::plugins::{PluginLookup, Plugins};
-use super::problem::{Kind, ProblemCondition};
+use super::problem::{Kind, ProblemCondition, reason};
 use super::services::ServiceBackends;
 use super::tenancy::{Aged, Owner};
 use super::{
@@ -180,10 +180,8 @@ pub(crate) struct Context<'a> {
     pub plugins: &'a Plugins,
     pub services: &'a ServiceEndpoints,
     pub namespaces: &'a [Arc<Namespace>],
-    /// Every Secret known, labelled or not (a listener names its certificate Secret).
-    pub secrets: &'a [Arc<Secret>],
-    /// Which Secrets exist without being given (a cluster's unlabelled ones), for messages.
-    pub secret_access: &'a super::secrets::SecretAccess,
+    /// Where a listener's certificate Secrets are found, labelled or not.
+    pub tls_secrets: super::certificates::TlsSecrets<'a>,
     /// Service endpoints the backend address policy refuses are dropped (and reported).
     pub policy: &'a AddressPolicy,
 }
@@ -369,6 +367,7 @@ pub(crate) fn translate(
                     .find(|c| !c.status && c.type_ != gw::CONFLICTED)
                     .map_or(("", String::new()), |c| (c.reason, c.message.clone()));
                 let condition = if kind == gw::INVALID_CERTIFICATE_REF
+                    || kind == reason::SECRET_NOT_READABLE
                     || kind == gw::REF_NOT_PERMITTED
                     || kind == gw::INVALID_ROUTE_KINDS
                 {
@@ -505,6 +504,7 @@ fn static_reason(reason: &str) -> &'static str {
         gw::INVALID_CERTIFICATE_REF,
         gw::INVALID_ROUTE_KINDS,
         gw::REF_NOT_PERMITTED,
+        reason::SECRET_NOT_READABLE,
     ]
     .into_iter()
     .find(|r| *r == reason)
@@ -653,7 +653,8 @@ fn check_listener(
 /// The certificate a listener's certificate reference serves, with the hosts it serves for the
 /// listener (its certificate's names under the listener's hostname; all of them when the
 /// listener has none), or why it is unusable. The Secret is read whatever its labels: the
-/// listener names it.
+/// listener names it. One that exists but could not be read is `SecretNotReadable` (its own
+/// reason, with the fix); a missing or otherwise unusable one is `InvalidCertificateRef`.
 fn listener_certificate(
     r: &crate::resources::gateway_api::ObjectRef,
     gateway: &ObjectName,
@@ -688,27 +689,13 @@ fn listener_certificate(
             ),
         ));
     }
-    let secret = cx.secrets.iter().find(|s| {
-        let at = ObjectName::of(s.as_ref());
-        at.namespace == namespace && at.name == r.name
-    });
-    let Some(secret) = secret else {
-        let name = &r.name;
-        let message = match cx.secret_access {
-            super::secrets::SecretAccess::LabelledKnowing(unlabelled)
-                if unlabelled.contains(&format!("{namespace}/{name}")) =>
-            {
-                format!(
-                    "Secret {namespace}/{name} exists without the label {label}, which a \
-                     listener's certificate Secret needs in a cluster for now: add it \
-                     (kubectl label secret -n {namespace} {name} {label}=certificate)",
-                    label = crate::resources::SECRET_LABEL
-                )
+    let secret = super::certificates::named_tls_secret(&cx.tls_secrets, namespace, &r.name)
+        .map_err(|why| match why {
+            Unresolved::Unreadable(message) => (reason::SECRET_NOT_READABLE, message),
+            Unresolved::Missing(message) | Unresolved::Unlabelled(message) => {
+                (gw::INVALID_CERTIFICATE_REF, message)
             }
-            _ => format!("Secret {namespace}/{name} does not exist"),
-        };
-        return Err((gw::INVALID_CERTIFICATE_REF, message));
-    };
+        })?;
     let mut certificate = super::certificates::from_tls_secret(secret)
         .map_err(|message| (gw::INVALID_CERTIFICATE_REF, message))?;
     match hostname {
@@ -725,6 +712,41 @@ fn listener_certificate(
         None => {}
     }
     Ok(certificate)
+}
+
+/// Adds the certificate Secrets (`namespace/name`) the listeners of Tollgate's Gateways name and
+/// may refer to (same namespace, or a ReferenceGrant) to `out`.
+pub(crate) fn certificate_secret_names(objects: &GatewayObjects, out: &mut BTreeSet<String>) {
+    let our_classes: BTreeSet<&str> = objects
+        .classes
+        .iter()
+        .filter(|c| c.spec.controller_name == CONTROLLER_NAME)
+        .filter_map(|c| c.metadata.name.as_deref())
+        .collect();
+    let grants = Grants::new(&objects.grants);
+    for gateway in &objects.gateways {
+        if !our_classes.contains(gateway.spec.gateway_class_name.as_str()) {
+            continue;
+        }
+        let at = ObjectName::of(gateway.as_ref());
+        for listener in &gateway.spec.listeners {
+            if listener.protocol != "HTTPS" {
+                continue;
+            }
+            for r in listener.tls.iter().flat_map(|t| &t.certificate_refs) {
+                let group = r.group.as_deref().unwrap_or("");
+                if !group.is_empty() || r.kind.as_deref().unwrap_or("Secret") != "Secret" {
+                    continue;
+                }
+                let namespace = r.namespace.as_deref().unwrap_or(&at.namespace);
+                if namespace == at.namespace
+                    || grants.allows(&at.namespace, "Gateway", namespace, "", "Secret", &r.name)
+                {
+                    out.insert(format!("{namespace}/{}", r.name));
+                }
+            }
+        }
+    }
 }
 
 /// The ReferenceGrants, as lookups.

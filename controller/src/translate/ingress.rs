@@ -206,6 +206,23 @@ pub(crate) fn translate(
     (out, report)
 }
 
+/// Adds the TLS Secrets (`namespace/name`) Tollgate's Ingresses name in `spec.tls` to `out`.
+pub(crate) fn certificate_secret_names(objects: &IngressObjects, out: &mut BTreeSet<String>) {
+    let (classes, default) = our_classes(&objects.classes);
+    for ingress in objects
+        .ingresses
+        .iter()
+        .filter(|i| is_ours(i, &classes, default))
+    {
+        let at = ObjectName::of(ingress.as_ref());
+        for tls in tls_of(ingress, &at) {
+            if let Some(name) = tls.secret_name {
+                out.insert(format!("{}/{name}", tls.namespace));
+            }
+        }
+    }
+}
+
 fn tls_of(ingress: &Ingress, at: &ObjectName) -> Vec<IngressTls> {
     ingress
         .spec

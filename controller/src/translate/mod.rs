@@ -81,6 +81,9 @@ pub struct ObjectsOf<C = Consumer, K = OAuth2Credential> {
     pub secrets: Vec<Arc<Secret>>,
     /// Which Secrets credentials and plugins may name.
     pub secret_access: secrets::SecretAccess,
+    /// Certificate Secrets without the label, read one by one by the operator (a listener or an
+    /// Ingress names them); empty in standalone mode, where `secrets` holds every one.
+    pub certificate_reads: secrets::CertificateReads,
     /// Namespaces, for their labels (AuthPlugin `allowedNamespaces` selectors).
     pub namespaces: Vec<Arc<Namespace>>,
     /// The keys of the external issuers the plugins name, as last fetched (`crate::jwks`).
@@ -109,6 +112,7 @@ impl<C, K> Default for ObjectsOf<C, K> {
             routes: Vec::new(),
             secrets: Vec::new(),
             secret_access: secrets::SecretAccess::default(),
+            certificate_reads: secrets::CertificateReads::default(),
             namespaces: Vec::new(),
             issuers: BTreeMap::new(),
             proxy_replicas: 0,
@@ -233,14 +237,18 @@ where
         &mut refused_endpoints,
     );
     let mut certificates = certificates::CertificateSet::default();
+    let tls_secrets = certificates::TlsSecrets {
+        secrets: &objects.secrets,
+        access: &objects.secret_access,
+        reads: &objects.certificate_reads,
+    };
     let (gateway_routes, mut gateway_status) = gateway_api::translate(
         &objects.gateway,
         &gateway_api::Context {
             plugins: &plugins,
             services,
             namespaces: &objects.namespaces,
-            secrets: &objects.secrets,
-            secret_access: &objects.secret_access,
+            tls_secrets,
             policy,
         },
         &mut certificates,
@@ -257,13 +265,7 @@ where
         &mut problems,
         &mut refused_endpoints,
     );
-    ingress_certificates(
-        &ingress.tls,
-        &objects.secrets,
-        &objects.secret_access,
-        &mut certificates,
-        &mut problems,
-    );
+    ingress_certificates(&ingress.tls, &tls_secrets, &mut certificates, &mut problems);
     let certificates = certificates.into_snapshot();
     // Every route kind at once: a route of one namespace never takes requests of another
     // namespace's protected route, whatever kinds the two are.
@@ -313,8 +315,7 @@ where
 /// problem of its Ingress; the Ingress's routes keep serving (over the default certificate).
 fn ingress_certificates(
     tls: &[ingress::IngressTls],
-    secrets: &[Arc<Secret>],
-    access: &secrets::SecretAccess,
+    tls_secrets: &certificates::TlsSecrets<'_>,
     certificates: &mut certificates::CertificateSet,
     problems: &mut Problems,
 ) {
@@ -326,35 +327,16 @@ fn ingress_certificates(
             namespace: entry.namespace.clone(),
             name: entry.ingress.clone(),
         };
-        let found = secrets.iter().find(|s| {
-            let of = ObjectName::of(s.as_ref());
-            of.namespace == entry.namespace && of.name == name
-        });
-        let served = match found {
-            None => {
-                let namespace = &entry.namespace;
-                let (why, message) = match access {
-                    secrets::SecretAccess::LabelledKnowing(unlabelled)
-                        if unlabelled.contains(&format!("{namespace}/{name}")) =>
-                    {
-                        (
-                            reason::SECRET_NOT_LABELLED,
-                            format!(
-                                "Secret {namespace}/{name} exists without the label {label}, \
-                                 which an Ingress's TLS Secret needs in a cluster for now: add it \
-                                 (kubectl label secret -n {namespace} {name} {label}=certificate)",
-                                label = crate::resources::SECRET_LABEL
-                            ),
-                        )
-                    }
-                    _ => (
-                        reason::SECRET_NOT_FOUND,
-                        format!("Secret {namespace}/{name} of spec.tls does not exist"),
-                    ),
+        let served = match certificates::named_tls_secret(tls_secrets, &entry.namespace, name) {
+            Err(why) => {
+                let reason = match &why {
+                    certificates::Unresolved::Missing(_) => reason::SECRET_NOT_FOUND,
+                    certificates::Unresolved::Unlabelled(_) => reason::SECRET_NOT_LABELLED,
+                    certificates::Unresolved::Unreadable(_) => reason::SECRET_NOT_READABLE,
                 };
-                Err((why, message))
+                Err((reason, format!("spec.tls: {}", why.message())))
             }
-            Some(secret) => certificates::from_tls_secret(secret)
+            Ok(secret) => certificates::from_tls_secret(secret)
                 .map_err(|message| (reason::INVALID_SECRET, message)),
         };
         let result = served.and_then(|mut certificate| {

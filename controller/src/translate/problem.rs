@@ -93,6 +93,10 @@ pub mod reason {
     /// The referenced Secret exists without the `tollgate.dev/secret` label, so Tollgate in a
     /// cluster does not read it; the message names the fix.
     pub const SECRET_NOT_LABELLED: &str = "SecretNotLabelled";
+    /// A certificate Secret exists without the `tollgate.dev/secret` label and the operator's
+    /// `get` of it was refused (RBAC) or failed; the message names the fix (grant `get` on
+    /// Secrets, or label it). Tried again with backoff.
+    pub const SECRET_NOT_READABLE: &str = "SecretNotReadable";
     /// The Secret exists but has no such key.
     pub const SECRET_KEY_NOT_FOUND: &str = "SecretKeyNotFound";
     /// The Secret value is empty, or could not be hashed.

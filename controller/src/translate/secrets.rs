@@ -11,9 +11,11 @@ use super::index::NameIndex;
 use super::problem::reason;
 use crate::resources::SECRET_LABEL;
 
-/// Which Secrets a credential's `clientSecretRef` or a plugin's Secret reference may name.
-/// (A Gateway listener's `certificateRefs` read any Secret given to the translation: the
-/// listener names it, and cross-namespace references need a ReferenceGrant.)
+/// Which Secrets a credential's `clientSecretRef` or a plugin's Secret reference may name: the
+/// label is the user's opt-in for credential material. (A Gateway listener's `certificateRefs`
+/// and an Ingress's `spec.tls` read any Secret given to the translation, and in a cluster the
+/// unlabelled ones the operator read one by one, [`CertificateReads`]: the object names it, and
+/// cross-namespace references need a ReferenceGrant.)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum SecretAccess {
     /// Only Secrets labelled `tollgate.dev/secret` (the operator caches no other); whether a
@@ -26,6 +28,17 @@ pub enum SecretAccess {
     /// Every Secret given, whatever its labels: standalone mode, where the directory is the
     /// user's whole configuration.
     Named,
+}
+
+/// Certificate Secrets (named by Gateway listeners or Ingress `spec.tls`) that exist without the
+/// `tollgate.dev/secret` label, as the operator read them one by one (a `get` each), by
+/// `namespace/name`. Only their `kubernetes.io/tls` keys are kept.
+#[derive(Clone, Debug, Default)]
+pub struct CertificateReads {
+    /// Those read.
+    pub read: BTreeMap<String, Arc<Secret>>,
+    /// Those that could not be read: the message, naming the fix (`SecretNotReadable`).
+    pub unreadable: BTreeMap<String, String>,
 }
 
 /// The Secrets a translation reads, by namespace and name.

@@ -5,8 +5,10 @@
 //! the consumer's headers at httpbin), the status the controller writes (GatewayClass `Accepted`,
 //! Gateway `Programmed` with `attachedRoutes`, HTTPRoute `status.parents` with each reason, other
 //! controllers' entries kept, `observedGeneration` following the spec), one bad HTTPRoute never
-//! blocking a good one, the CRDs installed after the controller started, and a controller
-//! limited to some namespaces (on the real API server, with the chart's namespaced RBAC).
+//! blocking a good one, the CRDs installed after the controller started, a controller limited
+//! to some namespaces (on the real API server, with the chart's namespaced RBAC), and
+//! certificate Secrets written as cert-manager does (no `tollgate.dev/secret` label) for a
+//! listener and an Ingress, served by SNI and followed through a renewal.
 
 use http::Method;
 use serde_json::{Value, json};
@@ -20,8 +22,9 @@ use super::{ALL_OBJECTS, Env, condition_of, echoed_headers, httpbin_service};
 const HOST: &str = "api.example.test";
 const CONTROLLER_NAME: &str = "tollgate.dev/gateway-controller";
 
-/// Our GatewayClass, a `kubernetes.io/tls` Secret for the HTTPS listener (labelled, as every
-/// Secret the controller reads in a cluster), a Gateway with an HTTP and an HTTPS listener for
+/// Our GatewayClass, a `kubernetes.io/tls` Secret for the HTTPS listener (labelled, so read
+/// through the labelled watch; an unlabelled one is read by name, see
+/// [`certificate_secrets_without_the_label_are_served_by_sni_and_followed_when_renewed`]), a Gateway with an HTTP and an HTTPS listener for
 /// `*.example.test` taking routes of the namespaces `from` says, and httpbin as the Service
 /// `httpbin` (port 80) whose EndpointSlice lists it.
 fn gateway(env: &Env, from: &str) -> String {
@@ -786,4 +789,265 @@ async fn a_controller_limited_to_some_namespaces_serves_their_http_routes_and_no
             .is_none_or(Vec::is_empty),
         "{unwatched}"
     );
+}
+
+/// A `kubernetes.io/tls` Secret as cert-manager writes it: its annotations, base64 `data`, and
+/// no `tollgate.dev/secret` label.
+fn cert_manager_secret(name: &str, (crt, key): &(String, String)) -> String {
+    use base64::Engine as _;
+    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: {name}
+  namespace: {APP_NAMESPACE}
+  annotations:
+    cert-manager.io/certificate-name: {name}
+    cert-manager.io/issuer-name: example-issuer
+    cert-manager.io/issuer-kind: ClusterIssuer
+type: kubernetes.io/tls
+data:
+  tls.crt: {crt}
+  tls.key: {key}
+  ca.crt: ""
+"#,
+        crt = b64(crt),
+        key = b64(key),
+    )
+}
+
+/// Our GatewayClass and IngressClass, a Gateway whose HTTPS listener for `site.example.test`
+/// names the Secret `site-cert`, and an Ingress whose `spec.tls` names `shop-cert` for
+/// `shop.example.test` (its backend a selector-less Service: no request is sent to it).
+fn certificate_objects() -> String {
+    let host = tollgate_e2e::proxy::admin_host();
+    format!(
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: tollgate}}
+spec: {{controllerName: {CONTROLLER_NAME}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: sites, namespace: {APP_NAMESPACE}}}
+spec:
+  gatewayClassName: tollgate
+  listeners:
+  - name: site
+    protocol: HTTPS
+    port: 443
+    hostname: site.example.test
+    tls: {{certificateRefs: [{{name: site-cert}}]}}
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {{name: tollgate}}
+spec: {{controller: tollgate.dev/ingress-controller}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: shop, namespace: {APP_NAMESPACE}}}
+spec:
+  ports: [{{name: http, port: 80, targetPort: 9}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: shop-1
+  namespace: {APP_NAMESPACE}
+  labels: {{kubernetes.io/service-name: shop}}
+addressType: IPv4
+ports: [{{name: http, port: 9, protocol: TCP}}]
+endpoints: [{{addresses: ["{host}"], conditions: {{ready: true}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: shop, namespace: {APP_NAMESPACE}}}
+spec:
+  ingressClassName: tollgate
+  tls: [{{hosts: [shop.example.test], secretName: shop-cert}}]
+  rules:
+  - host: shop.example.test
+    http:
+      paths:
+      - {{path: /shop, pathType: Prefix, backend: {{service: {{name: shop, port: {{number: 80}}}}}}}}
+"#
+    )
+}
+
+/// The leaf certificate (DER) a TLS server at `addr` presents for the server name `name`.
+async fn served_leaf(addr: &str, name: &str) -> Result<Vec<u8>, String> {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use std::sync::Arc;
+
+    /// Accepts any certificate: the test compares the leaf itself.
+    #[derive(Debug)]
+    struct Any(Arc<rustls::crypto::CryptoProvider>);
+    impl ServerCertVerifier for Any {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Any(provider)))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let server_name = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    let tls = connector
+        .connect(server_name, stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .ok_or_else(|| "no certificate".to_owned())
+}
+
+fn der_of(pem: &str) -> Vec<u8> {
+    let der = rustls_pemfile::certs(&mut pem.as_bytes())
+        .next()
+        .expect("a certificate")
+        .expect("pem");
+    der.to_vec()
+}
+
+impl Env {
+    /// Waits until every proxy presents `want` (DER) for the server name `name`.
+    async fn until_served(&self, name: &str, want: &[u8], what: &str) {
+        for g in &self.gateways {
+            let addr = g
+                .https
+                .strip_prefix("https://")
+                .unwrap_or(&g.https)
+                .trim_end_matches('/');
+            wait_until(RELOAD, &format!("{}: {what}", g.name), || async {
+                match served_leaf(addr, name).await {
+                    Ok(leaf) if leaf == want => Ok(()),
+                    Ok(_) => Err(format!("another certificate for {name}")),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()));
+        }
+    }
+}
+
+/// Certificates as cert-manager makes them (no `tollgate.dev/secret` label): a Gateway HTTPS
+/// listener's and an Ingress's `spec.tls` Secret are read by name and served by SNI over real
+/// TLS; replacing the Secret's data (a renewal) serves the new leaf.
+#[tokio::test]
+async fn certificate_secrets_without_the_label_are_served_by_sni_and_followed_when_renewed() {
+    let env = Env::start_gateway_api("cluster-gateway-api-unlabelled-certificates").await;
+    env.wait_programmed(&ALL_OBJECTS).await;
+    let site = tollgate_e2e::manifests::self_signed(&["site.example.test"]);
+    let shop = tollgate_e2e::manifests::self_signed(&["shop.example.test"]);
+    env.kubectl
+        .apply(&format!(
+            "{}---\n{}---\n{}",
+            cert_manager_secret("site-cert", &site),
+            cert_manager_secret("shop-cert", &shop),
+            certificate_objects()
+        ))
+        .await
+        .expect("apply the certificates, the Gateway and the Ingress");
+
+    env.until_served(
+        "site.example.test",
+        &der_of(&site.0),
+        "the listener's unlabelled Secret",
+    )
+    .await;
+    env.until_served(
+        "shop.example.test",
+        &der_of(&shop.0),
+        "the Ingress's unlabelled Secret",
+    )
+    .await;
+    let gw = env
+        .until_object(
+            "gateways.gateway.networking.k8s.io/sites",
+            APP_NAMESPACE,
+            "the listener resolves its certificate",
+            |o| {
+                o["status"]["listeners"][0]["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c["type"] == "ResolvedRefs" && c["status"] == "True")
+                    })
+            },
+        )
+        .await;
+    assert_eq!(gw["status"]["listeners"][0]["name"], "site", "{gw}");
+    let secret = env
+        .kubectl
+        .get_json("secrets/site-cert", APP_NAMESPACE)
+        .await
+        .expect("the Secret");
+    assert!(
+        secret["metadata"]["labels"]
+            .get("tollgate.dev/secret")
+            .is_none(),
+        "the Secret is served as cert-manager left it: {}",
+        secret["metadata"]
+    );
+
+    // Renewal: cert-manager replaces the data; the new leaf is served.
+    let renewed = tollgate_e2e::manifests::self_signed(&["site.example.test"]);
+    env.kubectl
+        .apply(&cert_manager_secret("site-cert", &renewed))
+        .await
+        .expect("renew the certificate");
+    env.until_served(
+        "site.example.test",
+        &der_of(&renewed.0),
+        "the renewed certificate",
+    )
+    .await;
+    env.until_served(
+        "shop.example.test",
+        &der_of(&shop.0),
+        "the Ingress's certificate, unchanged",
+    )
+    .await;
 }

@@ -1135,3 +1135,110 @@ fn a_grant_for_another_service_leaves_the_route_accepted_with_its_ref_unresolved
     assert!(by_path("/local").backends[0].backend.is_some());
     assert!(by_path("/remote").backends[0].backend.is_none());
 }
+
+/// In a cluster: a listener's certificate Secret without the label is served from the operator's
+/// read of it, and one the operator could not read is `SecretNotReadable` with the fix, while the
+/// Gateway's other listeners serve.
+#[test]
+fn an_unlabelled_certificate_secret_read_by_name_is_served_and_an_unreadable_one_names_the_fix() {
+    let mut objects = objects(vec![]);
+    objects.gateway.gateways = vec![gateway(
+        "default",
+        json!([{"name": "https", "protocol": "HTTPS", "port": 443, "hostname": "a.example.com",
+                "tls": {"certificateRefs": [{"name": "cert"}]}},
+               {"name": "locked", "protocol": "HTTPS", "port": 443, "hostname": "b.example.com",
+                "tls": {"certificateRefs": [{"name": "locked"}]}},
+               {"name": "http", "protocol": "HTTP", "port": 80}]),
+    )];
+    objects.secret_access = crate::translate::secrets::SecretAccess::LabelledKnowing(
+        ["default/cert".into(), "default/locked".into()].into(),
+    );
+    objects.certificate_reads.read.insert(
+        "default/cert".into(),
+        tls_secret("cert", "default", "kubernetes.io/tls", &["a.example.com"]),
+    );
+    objects.certificate_reads.unreadable.insert(
+        "default/locked".into(),
+        "reading it was refused (403): grant the controller get on secrets".into(),
+    );
+    let names = crate::translate::certificates::named_certificate_secrets(
+        &objects.gateway,
+        &objects.ingress,
+    );
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["default/cert", "default/locked"]
+    );
+    let t = run(&objects);
+    let served: Vec<(&str, &[String])> = t
+        .snapshot
+        .certificates
+        .iter()
+        .map(|c| (c.source.as_str(), c.hosts.as_slice()))
+        .collect();
+    assert_eq!(
+        served,
+        [("Secret default/cert", &["a.example.com".to_owned()][..])]
+    );
+    let ok = listener_condition(&t.gateway_status, "default/gw", "https", gw::RESOLVED_REFS);
+    assert!(ok.status, "{}", ok.message);
+    let locked = listener_condition(&t.gateway_status, "default/gw", "locked", gw::RESOLVED_REFS);
+    assert_eq!(
+        (locked.status, locked.reason),
+        (false, reason::SECRET_NOT_READABLE)
+    );
+    assert!(
+        locked
+            .message
+            .contains("grant the controller get on secrets")
+    );
+    let http = listener_condition(&t.gateway_status, "default/gw", "http", gw::PROGRAMMED);
+    assert!(http.status);
+    let problem = t
+        .problems
+        .iter()
+        .find(|p| p.kind == Kind::Gateway)
+        .expect("the Gateway has an Event");
+    assert_eq!(problem.reason, reason::SECRET_NOT_READABLE);
+}
+
+/// Only references the Gateway may make are read: another namespace's Secret needs a
+/// ReferenceGrant; other classes' Gateways and non-Secret kinds name nothing.
+#[test]
+fn named_certificate_secrets_follow_the_reference_rules() {
+    let mut objects = objects(vec![]);
+    let mut other = (*gateway(
+        "default",
+        json!([{"name": "https", "protocol": "HTTPS", "port": 443,
+                "tls": {"certificateRefs": [{"name": "theirs"}]}}]),
+    ))
+    .clone();
+    other.metadata.name = Some("other".into());
+    other.spec.gateway_class_name = "someone-else".into();
+    objects.gateway.gateways = vec![
+        gateway(
+            "default",
+            json!([{"name": "https", "protocol": "HTTPS", "port": 443,
+                    "tls": {"certificateRefs": [
+                        {"name": "own"},
+                        {"name": "granted", "namespace": "certs"},
+                        {"name": "refused", "namespace": "vault"},
+                        {"name": "map", "kind": "ConfigMap"}]}}]),
+        ),
+        Arc::new(other),
+    ];
+    objects.gateway.grants = vec![object(json!({
+        "metadata": {"name": "to-certs", "namespace": "certs"},
+        "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                           "namespace": "default"}],
+                 "to": [{"group": "", "kind": "Secret"}]}
+    }))];
+    let names = crate::translate::certificates::named_certificate_secrets(
+        &objects.gateway,
+        &objects.ingress,
+    );
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["certs/granted", "default/own"]
+    );
+}

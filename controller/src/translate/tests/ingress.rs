@@ -571,3 +571,105 @@ fn tls_secrets_of_an_ingress_are_served_by_sni_and_a_bad_one_is_its_problem_only
     }
     assert!(tollgate_core::validate::validate(&t.snapshot).is_ok());
 }
+
+/// In a cluster: an Ingress's TLS Secret without the label is served from the operator's read of
+/// it; one the operator could not read is `SecretNotReadable` on that Ingress only.
+#[test]
+fn an_ingress_tls_secret_read_by_name_is_served_and_an_unreadable_one_is_its_problem() {
+    let tls_ingress = |name: &str, secret: &str, host: &str| {
+        object::<Ingress>(json!({
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"ingressClassName": "tollgate",
+                     "tls": [{"hosts": [host], "secretName": secret}],
+                     "rules": [{"host": host, "http": {"paths": [path(&format!("/{name}"), "Prefix")]}}]}
+        }))
+    };
+    let mut objects = objects(vec![
+        tls_ingress("managed", "cert-manager-cert", "api.example.com"),
+        tls_ingress("locked", "locked-cert", "b.example.com"),
+        tls_ingress("unread", "unread-cert", "c.example.com"),
+    ]);
+    let names = crate::translate::certificates::named_certificate_secrets(
+        &objects.gateway,
+        &objects.ingress,
+    );
+    assert!(
+        [
+            "default/cert-manager-cert",
+            "default/locked-cert",
+            "default/unread-cert"
+        ]
+        .iter()
+        .all(|n| names.contains(*n)),
+        "{names:?}"
+    );
+    objects.secret_access = crate::translate::secrets::SecretAccess::LabelledKnowing(
+        [
+            "default/cert-manager-cert",
+            "default/locked-cert",
+            "default/unread-cert",
+        ]
+        .map(str::to_owned)
+        .into(),
+    );
+    objects.certificate_reads.read.insert(
+        "default/cert-manager-cert".into(),
+        super::gateway_api::tls_secret(
+            "cert-manager-cert",
+            "default",
+            "kubernetes.io/tls",
+            &["api.example.com"],
+        ),
+    );
+    objects.certificate_reads.unreadable.insert(
+        "default/locked-cert".into(),
+        "Secret default/locked-cert: grant the controller get on secrets".into(),
+    );
+    let t = run_ingress(&objects);
+    let served: Vec<&str> = t
+        .snapshot
+        .certificates
+        .iter()
+        .map(|c| c.source.as_str())
+        .collect();
+    assert_eq!(served, ["Secret default/cert-manager-cert"]);
+    let mut problems: Vec<(&str, &str)> = t
+        .problems
+        .iter()
+        .filter(|p| p.kind == Kind::Ingress)
+        .map(|p| (p.name.as_str(), p.reason))
+        .collect();
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            ("locked", reason::SECRET_NOT_READABLE),
+            ("unread", reason::SECRET_NOT_LABELLED),
+        ]
+    );
+    let locked = t
+        .problems
+        .iter()
+        .find(|p| p.name == "locked")
+        .expect("locked");
+    assert!(
+        locked
+            .message
+            .contains("grant the controller get on secrets")
+    );
+    let unread = t
+        .problems
+        .iter()
+        .find(|p| p.name == "unread")
+        .expect("unread");
+    assert!(
+        unread.message.contains(
+            "kubectl label secret -n default unread-cert tollgate.dev/secret=certificate"
+        ),
+        "{}",
+        unread.message
+    );
+    for name in ["managed", "locked", "unread"] {
+        assert!(t.snapshot.routes.iter().any(|r| r.id.contains(name)));
+    }
+}

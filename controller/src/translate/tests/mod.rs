@@ -219,6 +219,7 @@ pub(super) fn quickstart() -> Objects {
             PLAINTEXT,
         ))],
         secret_access: Default::default(),
+        certificate_reads: Default::default(),
         namespaces: vec![],
         issuers: Default::default(),
         proxy_replicas: 1,

@@ -551,12 +551,14 @@ impl RouteTable {
             if !self.wildcard.is_empty() {
                 // `*.example.com` matches `a.example.com` and `a.b.example.com`, not
                 // `example.com`: suffixes start at a dot after the first character, longest
-                // first.
-                for (i, _) in host.match_indices('.').filter(|(i, _)| *i > 0) {
+                // first. The first suffix leaves one label before it; the later ones more,
+                // which a route with `single_label_wildcard` (an Ingress's) does not take.
+                let dots = host.match_indices('.').filter(|(i, _)| *i > 0);
+                for (n, (i, _)) in dots.enumerate() {
                     if let Some(m) = self
                         .wildcard
                         .get(&host[i..])
-                        .and_then(|l| self.first(l, request))
+                        .and_then(|l| self.first_at(l, request, n > 0))
                     {
                         return Some(m);
                     }
@@ -571,26 +573,42 @@ impl RouteTable {
         list: &'a Candidates,
         request: &RouteRequest<'_>,
     ) -> Option<RouteMatch<'a>> {
+        self.first_at(list, request, false)
+    }
+
+    /// [`Self::first`]; `deep`: `list` is a wildcard's, matched by more than one label.
+    fn first_at<'a>(
+        &'a self,
+        list: &'a Candidates,
+        request: &RouteRequest<'_>,
+        deep: bool,
+    ) -> Option<RouteMatch<'a>> {
         if !list.exact.is_empty()
             && let Some(exact) = list.exact.get(request.path)
-            && let Some(m) = exact.iter().find_map(|c| self.check(c, request, true))
+            && let Some(m) = exact
+                .iter()
+                .find_map(|c| self.check(c, request, true, deep))
         {
             return Some(m);
         }
         list.prefix
             .iter()
-            .find_map(|c| self.check(c, request, false))
+            .find_map(|c| self.check(c, request, false, deep))
     }
 
     /// `c` as a match for `request`, if its path, method and conditions hold (an exact
-    /// candidate's path already does).
+    /// candidate's path already does) and, when `deep`, its wildcards take several labels.
     fn check<'a>(
         &'a self,
         c: &Candidate,
         request: &RouteRequest<'_>,
         exact: bool,
+        deep: bool,
     ) -> Option<RouteMatch<'a>> {
         let route = self.routes.get(c.route as usize)?;
+        if deep && route.single_label_wildcard {
+            return None;
+        }
         let path = if c.prefix == NO_PREFIX {
             ""
         } else if exact {

@@ -176,6 +176,54 @@ fn find_prefers_exact_host_then_wildcard_then_no_host() {
 }
 
 #[test]
+fn a_single_label_wildcard_takes_one_label_and_leaves_deeper_hosts_to_others() {
+    let one_label = |mut r: Route| {
+        r.single_label_wildcard = true;
+        r
+    };
+    let routes = [
+        route("any", &[], &["/"], &[]),
+        one_label(route("ingress", &["*.foo.com"], &["/"], &[])),
+        route("gateway", &["*.bar.com"], &["/"], &[]),
+        // A deeper (longer) wildcard still wins where it matches.
+        one_label(route("ingress-deep", &["*.eu.foo.com"], &["/"], &[])),
+        // Two routes on one wildcard: the one-label route answers one label, the other the
+        // rest.
+        one_label(route("a-one", &["*.both.com"], &["/"], &[])),
+        route("b-many", &["*.both.com"], &["/"], &[]),
+    ];
+    let cases = [
+        ("bar.foo.com", "ingress"),
+        ("BAR.Foo.com:8000", "ingress"),
+        ("baz.bar.foo.com", "any"),
+        ("foo.com", "any"),
+        ("x.eu.foo.com", "ingress-deep"),
+        ("y.x.eu.foo.com", "any"),
+        ("a.bar.com", "gateway"),
+        ("a.b.bar.com", "gateway"),
+        ("x.both.com", "a-one"),
+        ("y.x.both.com", "b-many"),
+    ];
+    let table = RouteTable::new(&routes);
+    let mut many: Vec<Route> = routes.to_vec();
+    for i in 0..200 {
+        many.push(route(&format!("r{i:03}"), &[], &[&format!("/r{i}")], &[]));
+    }
+    let index = RouteIndex::new(&many);
+    assert!(index.catch_all.is_some(), "partitioned");
+    for (host, want) in cases {
+        let got = table
+            .find(Some(host), "GET", "/x")
+            .map(|m| m.route.id.as_str());
+        assert_eq!(got, Some(want), "table, host {host}");
+        let got = index
+            .find(Some(host), "GET", "/x")
+            .map(|m| m.route.id.as_str());
+        assert_eq!(got, Some(want), "index, host {host}");
+    }
+}
+
+#[test]
 fn find_prefers_longest_prefix_then_methods_then_id() {
     let table = RouteTable::new(&[
         route("root", &[], &["/"], &[]),

@@ -735,6 +735,17 @@ pub struct Route {
     /// did not exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener: Option<ListenerPort>,
+    /// Send the client's `Host` (with its port as sent; HTTP/2's `:authority`) upstream instead
+    /// of the backend's `host_header` or endpoint (Kong's `preserve_host`). A `UrlRewrite`
+    /// filter's `hostname` still wins. HTTPRoutes and Ingresses preserve it unless annotated
+    /// `tollgate.dev/preserve-host: "false"`; GatewayRoutes only with `backend.preserveHost`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub preserve_host: bool,
+    /// A `*.` wildcard in `hosts` matches exactly one label (`*.foo.com` matches `bar.foo.com`,
+    /// not `baz.bar.foo.com`), as the Kubernetes Ingress specifies; `false` (the Gateway API's
+    /// rule, and GatewayRoutes'): one or more labels.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub single_label_wildcard: bool,
 }
 
 /// One of the proxy's two traffic ports.

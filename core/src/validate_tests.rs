@@ -543,6 +543,27 @@ fn a_route_without_the_new_fields_serializes_as_before() {
 }
 
 #[test]
+fn preserve_host_and_single_label_wildcards_are_left_out_unless_set() {
+    let s = fixtures::snapshot();
+    let json = String::from_utf8(s.to_json()).expect("utf-8");
+    assert!(!json.contains("preserveHost"), "{json}");
+    assert!(!json.contains("singleLabelWildcard"), "{json}");
+    let mut set = s.clone();
+    set.routes[0].preserve_host = true;
+    set.routes[0].single_label_wildcard = true;
+    assert_ne!(set.content_hash(), s.content_hash());
+    let json = String::from_utf8(set.to_json()).expect("utf-8");
+    assert!(json.contains(r#""preserveHost":true"#), "{json}");
+    assert!(json.contains(r#""singleLabelWildcard":true"#), "{json}");
+    let back: Snapshot = serde_json::from_str(&json).expect("decode");
+    assert_eq!(back, set);
+    // A snapshot written before the fields existed reads as both false.
+    let old: Snapshot = serde_json::from_slice(&s.to_json()).expect("decode");
+    assert!(!old.routes[0].preserve_host && !old.routes[0].single_label_wildcard);
+    assert_eq!(old.content_hash(), s.content_hash());
+}
+
+#[test]
 fn every_gateway_api_route_problem_is_reported() {
     use crate::snapshot::{HeaderMatch, HeaderValue, QueryParamMatch, RouteFilter};
     let header = |name: &str| HeaderValue {

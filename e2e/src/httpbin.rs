@@ -10,6 +10,9 @@ use crate::wait::STARTUP;
 use crate::workdir::WorkDir;
 use crate::{Error, paths};
 
+/// The request header a tagged httpbin ([`Httpbin::start_tagged`]) adds to what it echoes.
+pub const BACKEND_TAG: &str = "x-tollgate-e2e-backend";
+
 #[derive(Debug)]
 pub struct Httpbin {
     port: u16,
@@ -20,6 +23,28 @@ impl Httpbin {
     /// Starts httpbin (`python -m gunicorn httpbin:app`) and waits until it answers `/get`.
     pub async fn start(work: &WorkDir) -> Result<Self, Error> {
         Self::start_with_args(work, &[]).await
+    }
+
+    /// [`Httpbin::start`], every request it serves carrying the header [`BACKEND_TAG`] with
+    /// `tag` (added by a gunicorn `pre_request` hook, so httpbin echoes it): tells apart several
+    /// httpbins behind one route whatever `Host` the proxy sends them.
+    pub async fn start_tagged(work: &WorkDir, tag: &str) -> Result<Self, Error> {
+        assert!(
+            tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+            "a plain tag"
+        );
+        let config = work.path().join(format!("httpbin-{tag}.conf.py"));
+        let hook = format!(
+            "def pre_request(worker, req):\n    req.headers.append(({:?}, {tag:?}))\n",
+            BACKEND_TAG.to_ascii_uppercase()
+        );
+        std::fs::write(&config, hook).map_err(|source| Error::Io {
+            what: "writing the httpbin config",
+            path: config.clone(),
+            source,
+        })?;
+        let config = config.to_string_lossy().into_owned();
+        Self::start_with_args(work, &["-c", &config]).await
     }
 
     /// [`Httpbin::start`] with more gunicorn options (e.g. `--header-map dangerous`: a credulous

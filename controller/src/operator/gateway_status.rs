@@ -13,6 +13,7 @@
 //! `lastTransitionTime` is kept while a condition's status stays; a write happens only when
 //! something else differs.
 
+use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
 use serde_json::{Value, json};
 
 use crate::resources::gateway_api::{CONTROLLER_NAME, ParentRef};
@@ -63,11 +64,42 @@ pub fn class_status(conds: &[Cond], previous: Option<&Value>, now: &str) -> Valu
     json!({"conditions": conditions_json(conds, previous_conditions(previous), now)})
 }
 
+/// Most entries of a Gateway's `status.addresses` (the Gateway API's limit).
+pub const MAX_GATEWAY_ADDRESSES: usize = 16;
+
+/// A Gateway's `status.addresses` from the publish Service's addresses (see
+/// `status_writer::published_addresses`: its load balancer's, else its external IPs, else its
+/// cluster IP), as Envoy Gateway and the Kong Ingress Controller report them: an `IPAddress`
+/// for each IP and a `Hostname` for each host name, at most [`MAX_GATEWAY_ADDRESSES`], each
+/// value once.
+pub fn gateway_addresses(published: &[IngressLoadBalancerIngress]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for entry in published {
+        let typed = [
+            ("IPAddress", entry.ip.as_deref()),
+            ("Hostname", entry.hostname.as_deref()),
+        ];
+        for (kind, value) in typed {
+            let Some(value) = value.filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let address = json!({"type": kind, "value": value});
+            if out.len() < MAX_GATEWAY_ADDRESSES && !out.contains(&address) {
+                out.push(address);
+            }
+        }
+    }
+    out
+}
+
 /// A Gateway's `status`. `programmed`: every proxy replica acknowledged a snapshot built from
 /// this generation; until then a `Programmed: True` of the translation is `False/Pending`.
+/// `addresses`: its `status.addresses` ([`gateway_addresses`]), left out when empty (no publish
+/// Service, or one without an address yet).
 pub fn gateway_status(
     report: &GatewayReport,
     programmed: bool,
+    addresses: &[Value],
     previous: Option<&Value>,
     now: &str,
 ) -> Value {
@@ -104,10 +136,14 @@ pub fn gateway_status(
             })
         })
         .collect();
-    json!({
+    let mut status = json!({
         "conditions": conditions_json(&conds, previous_conditions(previous), now),
         "listeners": listeners,
-    })
+    });
+    if !addresses.is_empty() {
+        status["addresses"] = Value::Array(addresses.to_vec());
+    }
+    status
 }
 
 /// `value` without any `lastTransitionTime`, for comparisons.
@@ -352,11 +388,11 @@ mod tests {
 
     #[test]
     fn a_gateway_is_pending_until_the_proxies_acknowledge_it_and_defaults_do_not_force_writes() {
-        let pending = gateway_status(&gateway_report(), false, None, T0);
+        let pending = gateway_status(&gateway_report(), false, &[], None, T0);
         assert_eq!(pending["conditions"][1]["status"], "False");
         assert_eq!(pending["conditions"][1]["reason"], REASON_PENDING);
         assert_eq!(first_failure(&pending), None, "pending is not a failure");
-        let done = gateway_status(&gateway_report(), true, Some(&pending), T1);
+        let done = gateway_status(&gateway_report(), true, &[], Some(&pending), T1);
         assert_eq!(done["conditions"][1]["status"], "True");
         assert_eq!(done["conditions"][0]["lastTransitionTime"], T0);
         assert_eq!(done["listeners"][0]["attachedRoutes"], 2);
@@ -370,7 +406,7 @@ mod tests {
         assert!(holds(&stored, &without_times(&done)));
         assert!(!holds(
             &stored,
-            &gateway_status(&gateway_report(), false, None, T0)
+            &gateway_status(&gateway_report(), false, &[], None, T0)
         ));
         let mut extra_listener = stored.clone();
         extra_listener["listeners"]
@@ -381,5 +417,52 @@ mod tests {
             !holds(&extra_listener, &done),
             "a listener we no longer report is removed"
         );
+    }
+
+    #[test]
+    fn gateway_addresses_come_from_the_publish_services_addresses() {
+        let entry = |ip: Option<&str>, hostname: Option<&str>| IngressLoadBalancerIngress {
+            ip: ip.map(str::to_owned),
+            hostname: hostname.map(str::to_owned),
+            ports: None,
+        };
+        let addresses = gateway_addresses(&[
+            entry(Some("203.0.113.7"), None),
+            entry(None, Some("lb.example.com")),
+            entry(Some("2001:db8::1"), Some("both.example.com")),
+            entry(Some("203.0.113.7"), None),
+            entry(Some(""), None),
+        ]);
+        assert_eq!(
+            addresses,
+            [
+                json!({"type": "IPAddress", "value": "203.0.113.7"}),
+                json!({"type": "Hostname", "value": "lb.example.com"}),
+                json!({"type": "IPAddress", "value": "2001:db8::1"}),
+                json!({"type": "Hostname", "value": "both.example.com"}),
+            ]
+        );
+        let many: Vec<IngressLoadBalancerIngress> = (0..40)
+            .map(|i| entry(Some(&format!("10.0.0.{i}")), None))
+            .collect();
+        assert_eq!(gateway_addresses(&many).len(), MAX_GATEWAY_ADDRESSES);
+
+        let status = gateway_status(&gateway_report(), true, &addresses, None, T0);
+        assert_eq!(status["addresses"].as_array().map(Vec::len), Some(4));
+        assert_eq!(
+            status["conditions"][1]["status"], "True",
+            "Programmed as before"
+        );
+        assert!(holds(&status, &without_times(&status)));
+        let moved = gateway_status(
+            &gateway_report(),
+            true,
+            &gateway_addresses(&[entry(Some("198.51.100.1"), None)]),
+            Some(&status),
+            T1,
+        );
+        assert!(!holds(&status, &moved), "a new address is written");
+        let none = gateway_status(&gateway_report(), true, &[], None, T0);
+        assert!(none.get("addresses").is_none(), "{none}");
     }
 }

@@ -62,8 +62,8 @@ pub struct RunArgs {
     /// The proxies' traffic Service (`namespace/name`) whose address Tollgate's Ingresses get in
     /// `status.loadBalancer.ingress`: its own `status.loadBalancer.ingress` when it has one, else
     /// its `spec.externalIPs`, else its cluster IP (Kong Ingress Controller's
-    /// `--publish-service`). Unset: Ingress status is not written. The chart sets it to its
-    /// proxy Service.
+    /// `--publish-service`); Tollgate's Gateways get the same in `status.addresses`. Unset:
+    /// neither is written. The chart sets it to its proxy Service.
     #[arg(long, env = "TOLLGATE_PUBLISH_SERVICE")]
     pub publish_service: Option<NamespacedName>,
     /// Secret (`namespace/name`, labelled `tollgate.dev/secret: config-token`) whose key `token`

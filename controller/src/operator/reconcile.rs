@@ -59,8 +59,8 @@ pub struct Settings {
     pub config_tls: Option<ConfigTls>,
     /// Write generated client secrets (`--generate-client-secrets`).
     pub generate_client_secrets: bool,
-    /// The Service whose addresses Ingresses get (`--publish-service`); `None`: Ingress status
-    /// is not written.
+    /// The Service whose addresses Ingresses and Gateways get (`--publish-service`); `None`:
+    /// Ingress `status.loadBalancer` and Gateway `status.addresses` are not written.
     pub publish_service: Option<NamespacedName>,
 }
 
@@ -614,6 +614,21 @@ impl Pipeline {
                 failures += 1;
             }
         }
+        // `status.addresses`: the publish Service's, as Ingresses get them.
+        let addresses = match &self.settings.publish_service {
+            Some(_) => self
+                .stores
+                .publish_service
+                .state()
+                .first()
+                .map(|service| {
+                    super::gateway_status::gateway_addresses(
+                        &super::status_writer::published_addresses(service),
+                    )
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
         for gateway in &objects.gateway.gateways {
             let ns = gateway.namespace().unwrap_or_default();
             let name = gateway.name_any();
@@ -628,7 +643,9 @@ impl Pipeline {
                 self.history
                     .programmed(&key, gateway.metadata.generation.unwrap_or(0), ctx.acked);
             let build = |previous: Option<&serde_json::Value>| {
-                super::gateway_status::gateway_status(report, programmed, previous, &ctx.now)
+                super::gateway_status::gateway_status(
+                    report, programmed, &addresses, previous, &ctx.now,
+                )
             };
             if let Err(e) = self
                 .writer

@@ -362,7 +362,8 @@ pub struct WatchPlan {
     /// The proxies' headless config Service.
     pub proxy_namespace: String,
     pub proxy_service: String,
-    /// The Service whose addresses Ingresses get in `status.loadBalancer` (`--publish-service`).
+    /// The Service whose addresses Ingresses get in `status.loadBalancer` and Gateways in
+    /// `status.addresses` (`--publish-service`).
     pub publish_service: Option<super::plan::NamespacedName>,
 }
 

@@ -28,6 +28,10 @@ pub const API_VERSION: &str = "gateway.networking.k8s.io/v1";
 pub const CONTROLLER_NAME: &str = "tollgate.dev/gateway-controller";
 /// The annotation of an HTTPRoute naming AuthPlugins (comma-separated) for all its rules.
 pub const PLUGINS_ANNOTATION: &str = "tollgate.dev/plugins";
+/// The annotation of an HTTPRoute or Ingress that, set to `"false"`, sends the backend's own
+/// `Host` instead of the client's (the default for both kinds: `"true"`), as the Kong Ingress
+/// Controller's `konghq.com/preserve-host` does.
+pub const PRESERVE_HOST_ANNOTATION: &str = "tollgate.dev/preserve-host";
 
 macro_rules! gateway_kind {
     ($ty:ident, $spec:ident, $status:ty, $kind:literal, $plural:literal, $scope:ty) => {
@@ -468,6 +472,27 @@ pub fn annotated_plugins(annotations: &BTreeMap<String, String>) -> Vec<String> 
         .unwrap_or_default()
 }
 
+/// Whether an HTTPRoute or Ingress keeps the client's `Host` ([`PRESERVE_HOST_ANNOTATION`]):
+/// `true` when the annotation is absent, `"true"` or `"false"` (any case, spaces trimmed);
+/// anything else is why the object is refused.
+pub fn annotated_preserve_host(annotations: &BTreeMap<String, String>) -> Result<bool, String> {
+    let Some(value) = annotations.get(PRESERVE_HOST_ANNOTATION) else {
+        return Ok(true);
+    };
+    let trimmed = value.trim();
+    if trimmed.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if trimmed.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        // Bounded: an annotation value can be large.
+        let shown: String = value.chars().take(64).collect();
+        Err(format!(
+            "annotation {PRESERVE_HOST_ANNOTATION}: {shown:?} is neither \"true\" nor \"false\""
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,5 +544,25 @@ mod tests {
         let annotations = BTreeMap::from([(PLUGINS_ANNOTATION.to_owned(), " a, b ,,c".to_owned())]);
         assert_eq!(annotated_plugins(&annotations), ["a", "b", "c"]);
         assert!(annotated_plugins(&BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn the_preserve_host_annotation_is_true_false_or_refused() {
+        let of = |v: &str| {
+            annotated_preserve_host(&BTreeMap::from([(
+                PRESERVE_HOST_ANNOTATION.to_owned(),
+                v.to_owned(),
+            )]))
+        };
+        assert_eq!(annotated_preserve_host(&BTreeMap::new()), Ok(true));
+        assert_eq!(of("true"), Ok(true));
+        assert_eq!(of(" False "), Ok(false));
+        assert_eq!(of("false"), Ok(false));
+        for bad in ["", "no", "0", "flase"] {
+            let message = of(bad).expect_err(bad);
+            assert!(message.contains(PRESERVE_HOST_ANNOTATION), "{message}");
+        }
+        let long = of(&"x".repeat(10_000)).expect_err("long");
+        assert!(long.len() < 200, "{long}");
     }
 }

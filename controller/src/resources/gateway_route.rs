@@ -100,6 +100,10 @@ pub struct Backend {
     #[serde(default = "default_timeout_ms")]
     #[schemars(range(min = 1, max = 86_400_000))]
     pub read_timeout_ms: i64,
+    /// Send the client's `Host` header upstream (port as sent) instead of the Service's or
+    /// URL's `host:port`, as Kong's route `preserve_host` does. Default `false`, as in Kong.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preserve_host: bool,
 }
 
 /// A Service port.

@@ -16,6 +16,9 @@
 //!   never fall through to a less specific rule that is not protected), and the route's
 //!   `ResolvedRefs` says why. A backendRef that cannot be resolved (unknown Service, a kind other
 //!   than Service, another namespace without a ReferenceGrant) keeps its weight and answers 500.
+//! - The upstream request keeps the client's `Host` (as Envoy Gateway and the conformance suite
+//!   expect) unless the route is annotated `tollgate.dev/preserve-host: "false"`; another value
+//!   is refused (`Accepted: False`, `UnsupportedValue`). A `URLRewrite` hostname still wins.
 //! - One bad route never blocks another; a route the translation cannot serve at all (an
 //!   unsupported match or filter) gets `Accepted: False` with reason `UnsupportedValue`.
 //! - Tenancy: the core routes of every HTTPRoute go through the same check as GatewayRoutes
@@ -47,7 +50,7 @@ use super::{
 use crate::resources::gateway_api::{
     CONTROLLER_NAME, GROUP, Gateway, GatewayClass, HTTPBackendRef, HTTPHeaderFilter,
     HTTPPathModifier, HTTPRoute, HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, Listener,
-    ParentRef, ReferenceGrant, RouteGroupKind, annotated_plugins,
+    ParentRef, ReferenceGrant, RouteGroupKind, annotated_plugins, annotated_preserve_host,
 };
 use crate::resources::gateway_route::DEFAULT_TIMEOUT_MS;
 
@@ -883,6 +886,9 @@ fn http_route(
             bad_hostname = Some(h.clone());
         }
     }
+    // The client's Host goes upstream unless the annotation says "false" (a bad value refuses
+    // the route, as a bad hostname does).
+    let preserve_host = annotated_preserve_host(route.annotations());
 
     // The rules first: their ResolvedRefs is every parent's, and an unsupported rule makes the
     // whole route not accepted.
@@ -903,13 +909,14 @@ fn http_route(
         if other_gateways.contains(&key) {
             continue;
         }
-        let accepted = match (&rules.unsupported, &bad_hostname) {
-            (Some(message), _) => Err((gw::UNSUPPORTED_VALUE, message.clone())),
-            (None, Some(h)) => Err((
+        let accepted = match (&rules.unsupported, &bad_hostname, &preserve_host) {
+            (Some(message), _, _) => Err((gw::UNSUPPORTED_VALUE, message.clone())),
+            (None, Some(h), _) => Err((
                 gw::UNSUPPORTED_VALUE,
                 format!("hostname {h:?} is not a host name or a *. wildcard"),
             )),
-            (None, None) => attach(
+            (None, None, Err(message)) => Err((gw::UNSUPPORTED_VALUE, message.clone())),
+            (None, None, Ok(_)) => attach(
                 parent,
                 &key,
                 listeners,
@@ -984,6 +991,7 @@ fn http_route(
                 core.id = format!("{ROUTE_ID_PREFIX}{}/{r}/{m}", at.path());
                 core.hosts.clone_from(&hosts);
                 core.listener = listener;
+                core.preserve_host = matches!(preserve_host, Ok(true));
                 core.rank = order * RANK_ROUTE + (r as u64) * RANK_RULE + m as u64;
                 routes.push(core);
             }
@@ -1276,6 +1284,8 @@ impl Rules {
                 backend_request_timeout_ms,
                 rank: 0,
                 listener: None,
+                preserve_host: false,
+                single_label_wildcard: false,
             };
             route_match(m, &mut core)?;
             if core.exact_paths.len() == 1

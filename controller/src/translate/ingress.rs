@@ -23,6 +23,12 @@
 //!   missing or not accepted fails closed: every path of the Ingress answers 500 without a
 //!   backend (never falling through to a less specific route that is not protected), and the
 //!   Ingress reports why.
+//! - A `*.` wildcard host matches exactly one label (`*.foo.com` matches `bar.foo.com`, not
+//!   `baz.bar.foo.com`), as the Ingress specification says; the core route carries
+//!   `single_label_wildcard` (Gateway API wildcards take one or more labels).
+//! - The upstream request keeps the client's `Host` (the Kong Ingress Controller's default)
+//!   unless the Ingress is annotated `tollgate.dev/preserve-host: "false"`; another value
+//!   refuses the Ingress (`Accepted: False`, `InvalidAnnotation`).
 //! - `spec.tls` is recorded ([`IngressTls`]) for the served certificates.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,7 +48,7 @@ use super::tenancy::{Aged, Owner};
 use super::{
     DEFAULT_NAMESPACE, ObjectName, Problems, RefusedEndpoint, ServiceEndpoints, ServiceKey,
 };
-use crate::resources::gateway_api::annotated_plugins;
+use crate::resources::gateway_api::{annotated_plugins, annotated_preserve_host};
 use crate::resources::gateway_route::DEFAULT_TIMEOUT_MS;
 
 /// The `spec.controller` of the IngressClasses Tollgate serves.
@@ -390,6 +396,8 @@ impl One<'_, '_> {
                 "the Ingress has neither rules with paths nor a defaultBackend".into(),
             ));
         }
+        let preserve_host = annotated_preserve_host(ingress.annotations())
+            .map_err(|message| (reason::INVALID_ANNOTATION, message))?;
 
         let plugins = self.plugins(ingress);
         let default_backend = spec
@@ -406,8 +414,10 @@ impl One<'_, '_> {
                     None => continue,
                 },
             };
-            let mut route = route(&plugins, backends);
+            let mut route = route(&plugins, backends, preserve_host);
             route.id = format!("{ROUTE_ID_PREFIX}{}/{}/{}", self.at.path(), m.rule, m.index);
+            // Kubernetes: an Ingress `*.foo.com` matches `bar.foo.com`, not `baz.bar.foo.com`.
+            route.single_label_wildcard = m.host.as_deref().is_some_and(|h| h.starts_with("*."));
             route.hosts = m.host.into_iter().collect();
             match m.exact {
                 Some(exact) => route.exact_paths.push(exact),
@@ -419,7 +429,7 @@ impl One<'_, '_> {
             out.push(route);
         }
         if let Some(backends) = default_backend {
-            let mut route = route(&plugins, backends);
+            let mut route = route(&plugins, backends, preserve_host);
             route.id = format!("{ROUTE_ID_PREFIX}{}/default", self.at.path());
             route.paths.push("/".into());
             route.rank = RANK_DEFAULT_BACKEND + order;
@@ -531,10 +541,12 @@ struct PathMatch<'a> {
 fn route(
     plugins: &Option<Vec<String>>,
     backends: Vec<snapshot::WeightedBackend>,
+    preserve_host: bool,
 ) -> snapshot::Route {
     snapshot::Route {
         plugins: plugins.clone().unwrap_or_default(),
         backends,
+        preserve_host,
         ..snapshot::Route::default()
     }
 }

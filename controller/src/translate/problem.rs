@@ -126,6 +126,8 @@ pub mod reason {
     pub const TOO_MANY_PLUGINS: &str = "TooManyPlugins";
     /// An AuthPlugin's `anonymous` Consumer does not exist or is not accepted.
     pub const ANONYMOUS_CONSUMER_NOT_FOUND: &str = "AnonymousConsumerNotFound";
+    /// An annotation's value is not one the annotation takes (the message names it).
+    pub const INVALID_ANNOTATION: &str = "InvalidAnnotation";
     /// A route path is not an absolute, normalizable path.
     pub const INVALID_PATH: &str = "InvalidPath";
     /// A route host is not a host name or `*.` wildcard.

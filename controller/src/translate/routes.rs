@@ -170,6 +170,7 @@ fn route(
         strip_path: spec.strip_path,
         plugins: plugin_ids,
         backend,
+        preserve_host: spec.backend.as_ref().is_some_and(|b| b.preserve_host),
         ..snapshot::Route::default()
     })
 }

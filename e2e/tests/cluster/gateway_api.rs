@@ -5,8 +5,9 @@
 //! the consumer's headers at httpbin), the status the controller writes (GatewayClass `Accepted`,
 //! Gateway `Programmed` with `attachedRoutes`, HTTPRoute `status.parents` with each reason, other
 //! controllers' entries kept, `observedGeneration` following the spec), one bad HTTPRoute never
-//! blocking a good one, the CRDs installed after the controller started, a controller limited
-//! to some namespaces (on the real API server, with the chart's namespaced RBAC), and
+//! blocking a good one, the Gateway's `status.addresses` from the publish Service (its cluster
+//! IP, then its load balancer's), the CRDs installed after the controller started, a controller
+//! limited to some namespaces (on the real API server, with the chart's namespaced RBAC), and
 //! certificate Secrets written as cert-manager does (no `tollgate.dev/secret` label) for a
 //! listener and an Ingress, served by SNI and followed through a renewal.
 
@@ -673,6 +674,117 @@ async fn gateway_api_crds_installed_after_the_controller_started_are_picked_up_w
     env.until_token_flow(1).await;
     let log = local.controllers[0].log();
     assert!(log.contains("the Gateway API CRDs are installed"), "{log}");
+}
+
+/// The proxy Service whose addresses Gateways get (`--publish-service`): a ClusterIP Service
+/// until a load balancer is reported in its status.
+const PUBLISH_SERVICE: &str = "tollgate-proxy";
+
+/// Gateway `status.addresses` entries, as `[type, value]` pairs.
+fn addresses_of(gateway: &Value) -> Vec<(String, String)> {
+    gateway["status"]["addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            (
+                a["type"].as_str().unwrap_or_default().to_owned(),
+                a["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_gateway_reports_the_publish_services_addresses_and_follows_its_load_balancer() {
+    use tollgate_e2e::cluster::SYSTEM_NAMESPACE;
+    let env = Env::start_full(
+        "cluster-gateway-api-addresses",
+        &[],
+        vec![format!(
+            "--publish-service={SYSTEM_NAMESPACE}/{PUBLISH_SERVICE}"
+        )],
+        true,
+    )
+    .await;
+    if env.local.is_none() {
+        eprintln!("skipped: needs the controller's --publish-service");
+        return;
+    }
+    env.wait_programmed(&ALL_OBJECTS).await;
+    env.kubectl
+        .apply(&format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {PUBLISH_SERVICE}, namespace: {SYSTEM_NAMESPACE}}}\nspec:\n  type: LoadBalancer\n  ports: [{{name: http, port: 80, targetPort: 8000}}]\n"
+        ))
+        .await
+        .expect("apply the publish Service");
+    env.kubectl
+        .apply(&gateway(&env, "Same"))
+        .await
+        .expect("apply the Gateway");
+    let service = env
+        .object(&format!("services/{PUBLISH_SERVICE}"), SYSTEM_NAMESPACE)
+        .await;
+    let cluster_ip = service["spec"]["clusterIP"]
+        .as_str()
+        .expect("the API server allocates a cluster IP")
+        .to_owned();
+    let resource = "gateways.gateway.networking.k8s.io/gateway";
+    let want = vec![("IPAddress".to_owned(), cluster_ip.clone())];
+    let gw = env
+        .until_object(resource, APP_NAMESPACE, "addresses: the cluster IP", |o| {
+            addresses_of(o) == want && condition_of(&o["status"], "Programmed")["status"] == "True"
+        })
+        .await;
+    assert_eq!(
+        condition_of(&gw["status"], "Accepted")["status"],
+        "True",
+        "{gw}"
+    );
+
+    // A load balancer's addresses replace it: an IP and a host name (documentation
+    // addresses: nothing is sent there).
+    let patch = json!({"status": {"loadBalancer": {"ingress": [
+        {"ip": "192.0.2.20"}, {"hostname": "lb.example.test"}]}}})
+    .to_string();
+    env.kubectl
+        .run(
+            &[
+                "patch",
+                &format!("services/{PUBLISH_SERVICE}"),
+                "-n",
+                SYSTEM_NAMESPACE,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &patch,
+            ],
+            None,
+        )
+        .await
+        .expect("a load balancer is reported");
+    let want = vec![
+        ("IPAddress".to_owned(), "192.0.2.20".to_owned()),
+        ("Hostname".to_owned(), "lb.example.test".to_owned()),
+    ];
+    let gw = env
+        .until_object(
+            resource,
+            APP_NAMESPACE,
+            "addresses: the load balancer's",
+            |o| addresses_of(o) == want,
+        )
+        .await;
+    // Programmed is unchanged by the addresses.
+    assert_eq!(
+        condition_of(&gw["status"], "Programmed")["status"],
+        "True",
+        "{gw}"
+    );
+    assert!(
+        !addresses_of(&gw).iter().any(|(_, v)| *v == cluster_ip),
+        "{gw}"
+    );
 }
 
 /// A Gateway and an HTTPRoute naming a missing AuthPlugin, for the RBAC check: the controller

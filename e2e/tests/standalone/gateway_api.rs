@@ -3,7 +3,8 @@
 //! `tollgate.dev/plugins` annotation serving `<prefix>/oauth2/token`, an `openid-connect` one
 //! named by an `ExtensionRef` filter guarding another rule), on both server paths; matching
 //! precedence; hostname intersection; ReferenceGrant allowing and refusing; a listener's
-//! `allowedRoutes` refusing a namespace. httpbin is reached through a selector-less Service and
+//! `allowedRoutes` refusing a namespace; the client's `Host` reaching an HTTPRoute's backend
+//! (and a GatewayRoute's only when its backend asks). httpbin is reached through a selector-less Service and
 //! its EndpointSlice, as a cluster points a Service at an outside address.
 //!
 //! The quickstart's Consumer, credential and AuthPlugins are kept; its GatewayRoutes are removed,
@@ -79,10 +80,22 @@ fn with_certificate(gateway: &str) -> String {
 
 /// The shared fixture serving [`GATEWAY`] and `extra`.
 pub(super) async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Fixture {
+    start_tagged(name, args, extra, None).await
+}
+
+/// [`start`]; with a `tag`, the httpbin echoes it ([`Httpbin::start_tagged`]).
+///
+/// [`Httpbin::start_tagged`]: tollgate_e2e::httpbin::Httpbin::start_tagged
+pub(super) async fn start_tagged(
+    name: &str,
+    args: &[&str],
+    extra: &[(&str, &str)],
+    tag: Option<&str>,
+) -> Fixture {
     let gateway = with_certificate(GATEWAY);
     let mut files = vec![("gateway.yaml", gateway.as_str())];
     files.extend_from_slice(extra);
-    Fixture::start(name, args, &files).await
+    Fixture::start_tagged(name, args, &files, tag).await
 }
 
 async fn the_token_flow_runs_on_http_routes(name: &str, args: &[&str]) {
@@ -286,6 +299,116 @@ async fn filters_apply_through_an_http_route(name: &str, args: &[&str]) {
         moved.header("location"),
         Some("https://www.example.test/moved/here")
     );
+}
+
+/// HTTPRoutes keeping the client's `Host` (the default), one annotated not to, one with a
+/// value the annotation does not take, and two GatewayRoutes: Kong's default (the backend's
+/// `host:port`) and one whose backend sets `preserveHost`.
+const HOSTS: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: kept}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [kept.example.test]
+  rules:
+  - backendRefs: [{name: httpbin, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: own
+  annotations: {tollgate.dev/preserve-host: 'false'}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [own.example.test]
+  rules:
+  - backendRefs: [{name: httpbin, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: bad-annotation
+  annotations: {tollgate.dev/preserve-host: maybe}
+spec:
+  parentRefs: [{name: gateway}]
+  hostnames: [bad.example.test]
+  rules:
+  - backendRefs: [{name: httpbin, port: 80}]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: direct}
+spec:
+  hosts: [direct.example.test]
+  paths: [/]
+  stripPath: false
+  backend: {url: 'http://127.0.0.1:UPSTREAM_PORT'}
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: direct-kept}
+spec:
+  hosts: [direct-kept.example.test]
+  paths: [/]
+  stripPath: false
+  backend: {url: 'http://127.0.0.1:UPSTREAM_PORT', preserveHost: true}
+";
+
+async fn the_client_host_reaches_http_routes_backends(name: &str, args: &[&str]) {
+    let fx = start(name, args, &[]).await;
+    let port = fx.httpbin.port();
+    fx.manifests
+        .write_file(
+            "hosts.yaml",
+            &HOSTS.replace("UPSTREAM_PORT", &port.to_string()),
+        )
+        .expect("host manifests");
+    fx.wait_status("direct-kept.example.test", "/headers", 200)
+        .await;
+    let own = format!("127.0.0.1:{port}");
+    for (host, want) in [
+        ("kept.example.test", "kept.example.test"),
+        // The port as the client sent it, and its spelling.
+        ("Kept.Example.test:8000", "Kept.Example.test:8000"),
+        ("own.example.test", own.as_str()),
+        ("direct.example.test", own.as_str()),
+        ("direct-kept.example.test", "direct-kept.example.test"),
+    ] {
+        let r = fx.get(host, "/headers").await;
+        assert_status(&r, 200, host);
+        let seen = echoed_headers(&r.json());
+        assert_eq!(
+            seen.get("host").map(String::as_str),
+            Some(want),
+            "{host}: {seen:?}"
+        );
+    }
+    // A value the annotation does not take: that route alone is not served, and says why.
+    let bad = fx.get("bad.example.test", "/headers").await;
+    assert_status(&bad, 404, "bad annotation");
+    assert_logged(
+        &fx.log(),
+        &[
+            "name=bad-annotation ",
+            "UnsupportedValue",
+            "tollgate.dev/preserve-host",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn the_client_host_reaches_http_routes_backends_on_the_fast_path() {
+    the_client_host_reaches_http_routes_backends("gateway-api-host-fast", &[]).await;
+}
+
+#[tokio::test]
+async fn the_client_host_reaches_http_routes_backends_on_the_hyper_path() {
+    the_client_host_reaches_http_routes_backends(
+        "gateway-api-host-hyper",
+        &["--http1-fast-path", "false"],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -4,18 +4,19 @@
 //! requests and expectations (which backend answers, status, headers, `Location`).
 //!
 //! Three httpbin processes play the suite's `infra-backend-v1/v2/v3` (v1 is the Service
-//! `httpbin` of the shared fixture, v2 and v3 the Services `backend-v2` and `backend-v3`). The
-//! proxy sends each backend its own `host:port` as `Host`, so the port httpbin echoes names the
-//! backend that answered. httpbin answers `/anything/...` only, so the suite's `/` becomes
+//! `httpbin` of the shared fixture, v2 and v3 the Services `backend-v2` and `backend-v3`). Each
+//! echoes a tag header of its own (`Httpbin::start_tagged`), which names the backend that
+//! answered, as the suite's echo server names its pod. As the suite expects, every backend sees
+//! the client's `Host` (HTTPRoutes preserve it) unless a URL rewrite sets another. httpbin answers `/anything/...` only, so the suite's `/` becomes
 //! `/anything` and its `/v2` becomes `/anything/v2`: same prefixes, same segment boundaries.
 //! `docs/gateway-api.md` maps each upstream case to the test that mirrors it.
 
-use super::gateway_api::start;
+use super::gateway_api::start_tagged;
 use super::support::{Fixture, loopback_service};
 use http::Method;
 use tollgate_e2e::client::Response;
 use tollgate_e2e::fixture::echoed_headers;
-use tollgate_e2e::httpbin::Httpbin;
+use tollgate_e2e::httpbin::{BACKEND_TAG, Httpbin};
 use tollgate_e2e::workdir::WorkDir;
 
 /// Beside the Services `backend-v2` and `backend-v3` (each a selector-less Service with its own
@@ -613,44 +614,47 @@ struct Conformance {
     fx: Fixture,
     _v2: (Httpbin, WorkDir),
     _v3: (Httpbin, WorkDir),
-    ports: [u16; 3],
 }
 
 impl Conformance {
     async fn start(name: &str, args: &[&str], routes: &str) -> Self {
         let v2_work = WorkDir::new(&format!("{name}-v2")).expect("work dir");
-        let v2 = Httpbin::start(&v2_work).await.expect("httpbin v2 starts");
+        let v2 = Httpbin::start_tagged(&v2_work, "v2")
+            .await
+            .expect("httpbin v2 starts");
         let v3_work = WorkDir::new(&format!("{name}-v3")).expect("work dir");
-        let v3 = Httpbin::start(&v3_work).await.expect("httpbin v3 starts");
+        let v3 = Httpbin::start_tagged(&v3_work, "v3")
+            .await
+            .expect("httpbin v3 starts");
         let backends = [
             loopback_service("backend-v2", 8080, v2.port()),
             loopback_service("backend-v3", 8080, v3.port()),
             BACKENDS.to_owned(),
         ]
         .join("---\n");
-        let fx = start(
+        let fx = start_tagged(
             name,
             args,
             &[("backends.yaml", &backends), ("routes.yaml", routes)],
+            Some("v1"),
         )
         .await;
-        let ports = [fx.httpbin.port(), v2.port(), v3.port()];
         Conformance {
             fx,
             _v2: (v2, v2_work),
             _v3: (v3, v3_work),
-            ports,
         }
     }
 
-    /// The backend whose port httpbin echoed as `Host`.
+    /// The backend whose tag httpbin echoed.
     fn backend_of(&self, response: &Response) -> Option<Backend> {
         let seen = echoed_headers(&response.json());
-        let port: u16 = seen.get("host")?.rsplit_once(':')?.1.parse().ok()?;
-        [Backend::V1, Backend::V2, Backend::V3]
-            .into_iter()
-            .zip(self.ports)
-            .find_map(|(b, p)| (p == port).then_some(b))
+        match seen.get(BACKEND_TAG)?.as_str() {
+            "v1" => Some(Backend::V1),
+            "v2" => Some(Backend::V2),
+            "v3" => Some(Backend::V3),
+            _ => None,
+        }
     }
 
     /// Runs one case; a description of the mismatch if it fails.
@@ -674,6 +678,14 @@ impl Conformance {
                 let seen = self.backend_of(&r);
                 if seen != Some(backend) {
                     return Err(format!("{what}: want {backend:?}, answered by {seen:?}"));
+                }
+                // The suite's default expectation: the backend sees the request's Host.
+                let host = echoed_headers(&r.json()).get("host").cloned();
+                if host.as_deref() != Some(c.host) {
+                    return Err(format!(
+                        "{what}: want Host {}, the backend saw {host:?}",
+                        c.host
+                    ));
                 }
                 let url = r.json()["url"].as_str().unwrap_or_default().to_owned();
                 let echoed = url
@@ -791,8 +803,9 @@ async fn header_modifiers_and_host_rewrite(name: &str, args: &[&str]) {
     );
     assert!(!seen.contains_key("x-header-remove"), "{seen:?}");
     assert_eq!(seen.get("x-header-kept").map(String::as_str), Some("kept"));
-    // The backend sees its own address as `Host` and the client's in `X-Forwarded-Host` (the
-    // upstream suite expects the client's `Host`; docs/gateway-api.md, "Differences").
+    // The backend sees the client's `Host`, as the upstream suite expects, and it in
+    // `X-Forwarded-Host` too.
+    assert_eq!(seen.get("host").map(String::as_str), Some(host), "{seen:?}");
     assert_eq!(
         seen.get("x-forwarded-host").map(String::as_str),
         Some(host),

@@ -195,7 +195,7 @@ struct Listeners {
 impl Listeners {
     async fn start(name: &str, args: &[&str]) -> Self {
         // The token route stays; the catch-all upstream route would answer every path.
-        let setup = Setup::new(name, &["httpbin"]).await;
+        let setup = Setup::new(name, &["httpbin"], None).await;
         // The client secret without the label: standalone mode reads it because it is named.
         setup
             .manifests

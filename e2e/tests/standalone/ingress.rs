@@ -2,13 +2,16 @@
 //! token flow on Ingresses (the `tollgate.dev/plugins` annotation naming an `oauth2` AuthPlugin
 //! serving `<prefix>/oauth2/token`, and an `openid-connect` one guarding the rest), on both
 //! server paths; Kubernetes' precedence (exact host before wildcard, Exact before Prefix,
-//! element-wise prefixes); an Ingress of another class ignored, and a classless one served only
+//! element-wise prefixes, a wildcard host matching one label); the client's `Host` reaching the
+//! backend unless annotated otherwise; an Ingress of another class ignored, and a classless one served only
 //! once our IngressClass is the default; a missing AuthPlugin failing closed. httpbin is reached
 //! through a selector-less Service and its EndpointSlice, as a cluster points a Service at an
 //! outside address.
 //!
 //! The quickstart's Consumer, credential and AuthPlugins are kept; its GatewayRoutes are removed,
 //! so every answer here comes from an Ingress.
+
+use tollgate_e2e::fixture::echoed_headers;
 
 use super::support::{Fixture, HOST, NOT_YET};
 
@@ -110,6 +113,19 @@ spec:
       paths:
       - {path: /anything/exact, pathType: Exact, backend: {service: {name: httpbin, port: {number: 80}}}}
       - {path: /anything/private/, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: own-host
+  annotations: {tollgate.dev/preserve-host: 'false'}
+spec:
+  ingressClassName: tollgate
+  rules:
+  - host: own.example.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
 ";
 
 async fn kubernetes_precedence_decides_between_ingresses(name: &str, args: &[&str]) {
@@ -129,9 +145,29 @@ async fn kubernetes_precedence_decides_between_ingresses(name: &str, args: &[&st
         // A host the exact rules lack falls to the wildcard; no rule matches another domain.
         (HOST, "/anything", 200),
         ("other.test", "/anything", 404),
+        // An Ingress wildcard matches exactly one label (Kubernetes' rule).
+        ("www.example.test", "/anything", 200),
+        ("deeper.www.example.test", "/anything", 404),
     ] {
         let r = fx.get(host, path).await;
         assert_eq!(r.status, status, "GET {host}{path}: {}", r.describe());
+    }
+    // The backend sees the client's Host (port as sent), unless the Ingress is annotated
+    // `tollgate.dev/preserve-host: "false"`.
+    let own = format!("127.0.0.1:{}", fx.httpbin.port());
+    for (host, want) in [
+        ("www.example.test", "www.example.test"),
+        ("WWW.example.test:8000", "WWW.example.test:8000"),
+        ("own.example.test", own.as_str()),
+    ] {
+        let r = fx.get(host, "/anything/host").await;
+        assert_eq!(r.status, 200, "GET {host}/anything/host: {}", r.describe());
+        let seen = echoed_headers(&r.json());
+        assert_eq!(
+            seen.get("host").map(String::as_str),
+            Some(want),
+            "{host}: {seen:?}"
+        );
     }
 }
 

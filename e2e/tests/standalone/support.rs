@@ -57,11 +57,16 @@ pub(super) struct Setup {
 }
 
 impl Setup {
-    /// Starts httpbin and copies the quickstart's manifests without its GatewayRoutes named
-    /// `removed`, plus httpbin as the Service `httpbin`.
-    pub(super) async fn new(name: &str, removed: &[&str]) -> Self {
+    /// Starts httpbin (echoing `tag`, if any: [`Httpbin::start_tagged`]) and copies the
+    /// quickstart's manifests without its GatewayRoutes named `removed`, plus httpbin as the
+    /// Service `httpbin`.
+    pub(super) async fn new(name: &str, removed: &[&str], tag: Option<&str>) -> Self {
         let work = WorkDir::new(name).expect("work dir");
-        let httpbin = Httpbin::start(&work).await.expect("httpbin starts");
+        let httpbin = match tag {
+            Some(tag) => Httpbin::start_tagged(&work, tag).await,
+            None => Httpbin::start(&work).await,
+        }
+        .expect("httpbin starts");
         let dir = work.subdir("manifests").expect("manifests dir");
         let manifests = Manifests::copy_quickstart(&dir, &httpbin.base_url()).expect("copy");
         for route in removed {
@@ -114,7 +119,17 @@ impl Fixture {
     /// The quickstart's manifests without its GatewayRoutes, plus httpbin's Service and `files`,
     /// served by standalone mode with `args`.
     pub(super) async fn start(name: &str, args: &[&str], files: &[(&str, &str)]) -> Self {
-        Setup::new(name, &["auth", "httpbin"])
+        Self::start_tagged(name, args, files, None).await
+    }
+
+    /// [`Fixture::start`]; with a `tag`, the httpbin echoes it ([`Httpbin::start_tagged`]).
+    pub(super) async fn start_tagged(
+        name: &str,
+        args: &[&str],
+        files: &[(&str, &str)],
+        tag: Option<&str>,
+    ) -> Self {
+        Setup::new(name, &["auth", "httpbin"], tag)
             .await
             .start(args, files)
             .await

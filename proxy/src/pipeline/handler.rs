@@ -494,7 +494,15 @@ fn forward_to<'a>(
     let Ok(path_and_query) = path_and_query else {
         return Next::Respond(respond::bad_request());
     };
-    upstream::prepare_request(request, &ctx.peer, target, endpoint, path_and_query, added);
+    upstream::prepare_request(
+        request,
+        &ctx.peer,
+        target,
+        endpoint,
+        path_and_query,
+        matched.route.preserve_host,
+        added,
+    );
     if let Some(rewrite) = rewrite {
         filters::rewrite_host(rewrite, added);
     }

@@ -109,17 +109,26 @@ pub struct Peer {
 
 /// Rewrites a client request's head for the upstream, in place: URI (origin form), version,
 /// hop-by-hop headers; `Host`, `X-Forwarded-*` and `X-Real-IP` go into `added` (identity
-/// headers are handled before this).
+/// headers are handled before this). `Host` is the client's when `preserve_host` is set (and it
+/// sent one), else the target's `host_header`, else the endpoint's `host:port`.
 pub fn prepare_request<B>(
     request: &mut Request<B>,
     peer: &Peer,
     target: &Target,
     endpoint: &Endpoint,
     path_and_query: PathAndQuery,
+    preserve_host: bool,
     added: &mut Added,
 ) {
     let host = original_host(request.headers(), request.uri());
-    rewrite_headers(request.headers_mut(), host, peer, target, endpoint, added);
+    let upstream_host = match &host {
+        Some(client) if preserve_host => client.clone(),
+        _ => target
+            .host_header
+            .clone()
+            .unwrap_or_else(|| endpoint.host.clone()),
+    };
+    rewrite_headers(request.headers_mut(), host, upstream_host, peer, added);
     *request.uri_mut() = Uri::from(path_and_query);
     *request.version_mut() = Version::HTTP_11;
 }
@@ -175,20 +184,15 @@ fn strip_forwarding_lookalikes(headers: &mut HeaderMap) {
 fn rewrite_headers(
     headers: &mut HeaderMap,
     original_host: Option<HeaderValue>,
+    upstream_host: HeaderValue,
     peer: &Peer,
-    target: &Target,
-    endpoint: &Endpoint,
     added: &mut Added,
 ) {
     remove_hop_by_hop(headers);
     strip_forwarding_lookalikes(headers);
     let present = forwarding_present(headers);
-    let host = target
-        .host_header
-        .clone()
-        .unwrap_or_else(|| endpoint.host.clone());
     headers.remove(header::HOST);
-    added.push(header::HOST, host);
+    added.push(header::HOST, upstream_host);
 
     // X-Forwarded-For: append the peer (Kong's $proxy_add_x_forwarded_for).
     let forwarded_for = if present & 1 == 0 {
@@ -441,6 +445,7 @@ mod tests {
             &target,
             &endpoint,
             PathAndQuery::from_static("/x?y=1"),
+            false,
             &mut added,
         );
         // As hyper's path sends it.
@@ -512,6 +517,56 @@ mod tests {
     }
 
     #[test]
+    fn preserve_host_sends_the_clients_host_over_the_backends() {
+        let host_of = |request: Request<()>, preserve: bool, host_header| {
+            let target = target(host_header);
+            let endpoint = target.pick().expect("endpoint").clone();
+            let mut request = request;
+            let mut added = Added::default();
+            prepare_request(
+                &mut request,
+                &peer(false),
+                &target,
+                &endpoint,
+                PathAndQuery::from_static("/"),
+                preserve,
+                &mut added,
+            );
+            added.apply(request.headers_mut());
+            request.headers()["host"]
+                .to_str()
+                .expect("ascii")
+                .to_owned()
+        };
+        let with_host = || {
+            Request::builder()
+                .header("host", "Api.Example.com:8000")
+                .body(())
+                .expect("request")
+        };
+        assert_eq!(host_of(with_host(), true, None), "Api.Example.com:8000");
+        assert_eq!(
+            host_of(with_host(), true, Some("backend.local")),
+            "Api.Example.com:8000"
+        );
+        assert_eq!(host_of(with_host(), false, None), "127.0.0.1:9000");
+        assert_eq!(
+            host_of(with_host(), false, Some("backend.local")),
+            "backend.local"
+        );
+        // HTTP/2: the client's `:authority`.
+        let h2 = Request::builder()
+            .uri("https://api.example.com:8443/x")
+            .version(Version::HTTP_2)
+            .body(())
+            .expect("request");
+        assert_eq!(host_of(h2, true, None), "api.example.com:8443");
+        // No Host at all (HTTP/1.0): the backend's.
+        let bare = Request::builder().body(()).expect("request");
+        assert_eq!(host_of(bare, true, None), "127.0.0.1:9000");
+    }
+
+    #[test]
     fn the_proxys_headers_stay_beside_the_map_until_the_request_is_sent() {
         let mut request = Request::builder()
             .uri("/a")
@@ -530,6 +585,7 @@ mod tests {
             &target,
             &endpoint,
             PathAndQuery::from_static("/b"),
+            false,
             &mut added,
         );
         let names: Vec<&str> = request.headers().keys().map(HeaderName::as_str).collect();

@@ -1,7 +1,7 @@
 //! Gateway API routes through the real proxy, on the HTTP/1 fast path and on hyper's path
 //! alike: exact, header, query and method matches with their precedence, the header modifiers,
-//! redirects, URL rewrites, weighted backends (and the 500 of an invalid one), and the
-//! timeouts. Routes are pushed in a snapshot as the controller writes them for HTTPRoutes.
+//! redirects, URL rewrites, the client's `Host` kept (`preserve_host`, HTTP/2 too), weighted
+//! backends (and the 500 of an invalid one), and the timeouts. Routes are pushed in a snapshot as the controller writes them for HTTPRoutes.
 
 use crate::hostile_support::Recorder;
 use crate::support;
@@ -456,6 +456,82 @@ async fn url_rewrites_change_the_upstream_host_and_path() {
             assert_eq!(
                 echo["headers"]["x-forwarded-host"],
                 serde_json::json!(["gw.example.com:8000"])
+            );
+        }
+        proxy.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn preserve_host_sends_the_clients_host_upstream_on_both_paths_and_http2() {
+    let up = Recorder::start("up").await;
+    let with = |id: &str, path: &str, preserve: bool, host_header: Option<&str>| {
+        let mut r = rule(id, 0, up.addr);
+        r.paths = vec![path.into()];
+        r.preserve_host = preserve;
+        if let Some(b) = r.backend.as_mut() {
+            b.host_header = host_header.map(str::to_owned);
+        }
+        r
+    };
+    let mut rewritten = with("p/3/0", "/rewritten", true, None);
+    rewritten.filters = vec![RouteFilter::UrlRewrite {
+        hostname: Some("internal.example".into()),
+        path: None,
+    }];
+    let routes = vec![
+        with("p/0/0", "/preserved", true, None),
+        // The client's Host wins over the backend's host header too (Kong's preserve_host).
+        with("p/1/0", "/over-header", true, Some("backend.example")),
+        with("p/2/0", "/not", false, None),
+        // A URLRewrite hostname still wins.
+        rewritten,
+    ];
+    let endpoint = up.addr.to_string();
+    let cases = [
+        ("/preserved/a", "Client.Example:8000", "Client.Example:8000"),
+        ("/over-header", "client.example", "client.example"),
+        ("/not", "client.example:8000", endpoint.as_str()),
+        ("/rewritten", "client.example:8000", "internal.example"),
+    ];
+    for fast_path in [true, false] {
+        let proxy = proxy(routes.clone(), fast_path).await;
+        let mut conn = Conn::open(proxy.http).await;
+        for (uri, host, want) in cases {
+            let reply = conn.send(get(uri, &[("host", host)])).await;
+            assert_eq!(
+                reply.status(),
+                StatusCode::OK,
+                "fast path {fast_path}: {uri}"
+            );
+            let echo = json(&reply);
+            assert_eq!(
+                echo["headers"]["host"],
+                serde_json::json!([want]),
+                "fast path {fast_path}: {uri}"
+            );
+            assert_eq!(
+                echo["headers"]["x-forwarded-host"],
+                serde_json::json!([host]),
+                "fast path {fast_path}: {uri}"
+            );
+        }
+        // HTTP/2 (hyper's path): the client's `:authority`, port as sent.
+        for (path, want) in [
+            ("/preserved/h2", "h2.example:8443"),
+            ("/not", endpoint.as_str()),
+        ] {
+            let request = client::get(&format!("https://h2.example:8443{path}"))
+                .body(client::empty())
+                .expect("request");
+            let reply = client::send_tls(proxy.https, &proxy.cert_pem, true, request).await;
+            assert_eq!(reply.status(), StatusCode::OK, "h2 {path}");
+            assert_eq!(reply.version(), http::Version::HTTP_2);
+            let echo = json(&reply);
+            assert_eq!(
+                echo["headers"]["host"],
+                serde_json::json!([want]),
+                "h2 {path}"
             );
         }
         proxy.stop().await;

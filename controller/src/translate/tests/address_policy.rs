@@ -161,6 +161,7 @@ fn refused_service_endpoints_are_dropped_and_the_route_stays_served() {
             url: None,
             connect_timeout_ms: 1000,
             read_timeout_ms: 2000,
+            preserve_host: false,
         });
     });
     let services = ServiceEndpoints::from([(

@@ -647,6 +647,74 @@ fn filters_translate_in_order_and_an_unsupported_one_refuses_the_route() {
 }
 
 #[test]
+fn http_routes_keep_the_clients_host_unless_annotated_false_and_a_bad_value_is_refused() {
+    let annotated = |name: &str, value: Option<&str>| -> Arc<HTTPRoute> {
+        let annotations =
+            value.map_or_else(|| json!({}), |v| json!({"tollgate.dev/preserve-host": v}));
+        object(json!({
+            "metadata": {"name": name, "namespace": "default", "generation": 3,
+                         "annotations": annotations},
+            "spec": {"parentRefs": [{"name": "gw"}], "hostnames": [format!("{name}.example.com")],
+                     "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}
+        }))
+    };
+    let t = translate_gw(&objects(vec![
+        annotated("kept", None),
+        annotated("on", Some("TRUE")),
+        annotated("off", Some("false")),
+        annotated("bad", Some("yes please")),
+    ]));
+    let preserve = |name: &str| -> Vec<bool> {
+        routes_of(&t, name)
+            .iter()
+            .map(|r| r.preserve_host)
+            .collect()
+    };
+    assert_eq!(preserve("kept"), [true]);
+    assert_eq!(preserve("on"), [true]);
+    assert_eq!(preserve("off"), [false]);
+    assert!(routes_of(&t, "bad").is_empty());
+    assert_eq!(
+        condition(&t.gateway_status, "default/bad", gw::ACCEPTED),
+        (false, gw::UNSUPPORTED_VALUE)
+    );
+    let problem = t
+        .problems
+        .iter()
+        .find(|p| p.name == "bad")
+        .expect("the bad route's problem");
+    assert_eq!(problem.kind, Kind::HTTPRoute);
+    assert!(
+        problem.message.contains("tollgate.dev/preserve-host"),
+        "{}",
+        problem.message
+    );
+    for name in ["kept", "on", "off"] {
+        assert_eq!(
+            condition(&t.gateway_status, &format!("default/{name}"), gw::ACCEPTED),
+            (true, gw::ACCEPTED),
+            "{name}"
+        );
+    }
+    // Gateway API wildcards keep matching one or more labels.
+    let t = translate_gw(&objects(vec![http_route(
+        "default",
+        "wild",
+        json!({"parentRefs": [{"name": "gw"}],
+               "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}),
+    )]));
+    let wild = routes_of(&t, "wild");
+    assert_eq!(wild[0].hosts, ["*.example.com"]);
+    assert!(!wild[0].single_label_wildcard);
+    let table = tollgate_core::routing::RouteTable::new(&t.snapshot.routes);
+    let found = table.find(Some("a.b.example.com"), "GET", "/");
+    assert_eq!(
+        found.map(|m| m.route.id.as_str()),
+        Some("httproute/default/wild/0/0")
+    );
+}
+
+#[test]
 fn a_filter_touching_an_identity_header_is_left_out_by_validation_with_a_problem() {
     let t = translate_gw(&objects(vec![http_route(
         "default",

@@ -430,6 +430,89 @@ fn an_invalid_path_or_host_leaves_the_ingress_out_with_a_problem() {
 }
 
 #[test]
+fn ingress_routes_keep_the_clients_host_unless_annotated_false_and_a_bad_value_is_refused() {
+    let spec = |host: &str| {
+        json!({"ingressClassName": "tollgate", "rules": [{"host": host,
+            "http": {"paths": [path("/", "Prefix")]}}],
+            "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}})
+    };
+    let objects = objects(vec![
+        ingress("kept", json!({}), spec("kept.example.com")),
+        ingress(
+            "off",
+            json!({"tollgate.dev/preserve-host": "false"}),
+            spec("off.example.com"),
+        ),
+        ingress(
+            "on",
+            json!({"tollgate.dev/preserve-host": "true"}),
+            spec("on.example.com"),
+        ),
+        ingress(
+            "bad",
+            json!({"tollgate.dev/preserve-host": "maybe"}),
+            spec("bad.example.com"),
+        ),
+    ]);
+    let t = run_ingress(&objects);
+    let preserve = |id: &str| {
+        t.snapshot
+            .routes
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.preserve_host)
+    };
+    assert_eq!(preserve("ingress/default/kept/0/0"), Some(true));
+    assert_eq!(preserve("ingress/default/kept/default"), Some(true));
+    assert_eq!(preserve("ingress/default/off/0/0"), Some(false));
+    assert_eq!(preserve("ingress/default/off/default"), Some(false));
+    assert_eq!(preserve("ingress/default/on/0/0"), Some(true));
+    // The bad one alone is left out, with a problem naming the annotation.
+    assert!(!t.includes(Kind::Ingress, "default", "bad"));
+    assert!(t.includes(Kind::Ingress, "default", "kept"));
+    assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
+    assert_eq!(t.problems[0].name, "bad");
+    assert_eq!(t.problems[0].reason, "InvalidAnnotation");
+    assert!(
+        t.problems[0].message.contains("tollgate.dev/preserve-host"),
+        "{}",
+        t.problems[0].message
+    );
+}
+
+#[test]
+fn an_ingress_wildcard_host_matches_exactly_one_label() {
+    let objects = objects(vec![ingress(
+        "wild",
+        json!({}),
+        json!({"ingressClassName": "tollgate", "rules": [
+            {"host": "*.foo.com", "http": {"paths": [path("/", "Prefix")]}},
+            {"host": "exact.foo.com", "http": {"paths": [path("/", "Prefix")]}}]}),
+    )]);
+    let t = run_ingress(&objects);
+    let wild = t
+        .snapshot
+        .routes
+        .iter()
+        .find(|r| r.id == "ingress/default/wild/0/0")
+        .expect("wildcard route");
+    assert!(wild.single_label_wildcard);
+    let exact = t
+        .snapshot
+        .routes
+        .iter()
+        .find(|r| r.id == "ingress/default/wild/1/0")
+        .expect("exact route");
+    assert!(!exact.single_label_wildcard, "only wildcard hosts carry it");
+    let table = RouteTable::new(&t.snapshot.routes);
+    let wild_id = Some("ingress/default/wild/0/0".to_owned());
+    assert_eq!(pick(&table, "bar.foo.com", "/x"), wild_id);
+    assert_eq!(pick(&table, "BAR.foo.com:8000", "/x"), wild_id);
+    assert_eq!(pick(&table, "baz.bar.foo.com", "/x"), None);
+    assert_eq!(pick(&table, "foo.com", "/x"), None);
+}
+
+#[test]
 fn tls_entries_of_served_ingresses_are_recorded() {
     let objects = objects(vec![ingress(
         "secure",

@@ -169,6 +169,7 @@ pub(super) fn url_backend(url: &str) -> Backend {
         url: Some(url.into()),
         connect_timeout_ms: 60_000,
         read_timeout_ms: 60_000,
+        preserve_host: false,
     }
 }
 

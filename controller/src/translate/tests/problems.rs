@@ -404,6 +404,7 @@ const CASES: &[Case] = &[
                     url: None,
                     connect_timeout_ms: 1,
                     read_timeout_ms: 1,
+                    preserve_host: false,
                 });
             })
         },

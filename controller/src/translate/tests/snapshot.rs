@@ -104,6 +104,28 @@ fn string_data_is_read_and_wins_over_data() {
 }
 
 #[test]
+fn a_gateway_route_sends_the_backends_host_unless_its_backend_preserves_the_clients() {
+    let mut objects = quickstart();
+    let t = run(&objects);
+    let httpbin = |t: &Translation| {
+        t.snapshot
+            .routes
+            .iter()
+            .find(|r| r.id == "default/httpbin")
+            .map(|r| r.preserve_host)
+    };
+    assert_eq!(httpbin(&t), Some(false), "Kong's default");
+    edit_route(&mut objects, "httpbin", |r| {
+        if let Some(b) = r.spec.backend.as_mut() {
+            b.preserve_host = true;
+        }
+    });
+    let t = run(&objects);
+    assert_eq!(t.problems, vec![]);
+    assert_eq!(httpbin(&t), Some(true));
+}
+
+#[test]
 fn a_service_backend_resolves_to_its_ready_endpoints() {
     let mut objects = quickstart();
     objects.routes = vec![Arc::new(route(
@@ -118,6 +140,7 @@ fn a_service_backend_resolves_to_its_ready_endpoints() {
             url: None,
             connect_timeout_ms: 1000,
             read_timeout_ms: 2000,
+            preserve_host: false,
         }),
     ))];
     let services = ServiceEndpoints::from([(

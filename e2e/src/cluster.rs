@@ -662,25 +662,9 @@ impl Controller {
 
     async fn launch(&mut self) -> Result<(), Error> {
         let mut process = self.spawn_process()?;
-        let client = Client::plain()?;
         let url = self.admin_url("/readyz");
-        wait_until(
-            STARTUP,
-            &format!("{} to sync its caches", self.name),
-            || {
-                let running = process.ensure_running();
-                let (client, url) = (client.clone(), url.clone());
-                async move {
-                    running.map_err(|e| e.to_string())?;
-                    match client.get(&url).await {
-                        Ok(r) if r.status == 200 => Ok(()),
-                        Ok(r) => Err(format!("{} {}", r.status, r.text())),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            },
-        )
-        .await?;
+        let what = format!("{} to sync its caches", self.name);
+        process.wait_answering(STARTUP, &what, &url).await?;
         self.process = Some(process);
         Ok(())
     }

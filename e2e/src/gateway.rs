@@ -9,7 +9,7 @@ use crate::client::{Client, find_pem_certificate};
 use crate::paths::binary;
 use crate::ports::free_port;
 use crate::process::Process;
-use crate::wait::{STARTUP, wait_until};
+use crate::wait::STARTUP;
 use crate::workdir::WorkDir;
 use crate::{Error, quickstart};
 
@@ -99,29 +99,13 @@ impl Standalone {
     }
 
     async fn wait_ready(&mut self) -> Result<(), Error> {
-        let client = Client::plain()?;
         let url = self.admin_url("/readyz");
         let Some(process) = self.process.as_mut() else {
             return Ok(());
         };
-        wait_until(STARTUP, "standalone mode to report ready", || {
-            let running = process.ensure_running();
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                running.map_err(|e| e.to_string())?;
-                match client.get(&url).await {
-                    Ok(r) if r.status == 200 => Ok(()),
-                    Ok(r) => Err(format!("{} {}", r.status, r.text())),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .map_err(|timeout| match process.ensure_running() {
-            Err(exited) => exited,
-            Ok(()) => timeout,
-        })
+        process
+            .wait_answering(STARTUP, "standalone mode to report ready", &url)
+            .await
     }
 
     /// Stops the process (SIGTERM, then SIGKILL after a grace period) and starts it again on

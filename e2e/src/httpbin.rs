@@ -3,11 +3,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::client::Client;
 use crate::paths::python;
 use crate::ports::free_port;
 use crate::process::Process;
-use crate::wait::{STARTUP, wait_until};
+use crate::wait::STARTUP;
 use crate::workdir::WorkDir;
 use crate::{Error, paths};
 
@@ -77,27 +76,10 @@ impl Httpbin {
     }
 
     async fn wait_ready(&mut self) -> Result<(), Error> {
-        let client = Client::plain()?;
         let url = self.url("/get");
-        let process = &mut self.process;
-        wait_until(STARTUP, "httpbin to answer /get", || {
-            let running = process.ensure_running();
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                running.map_err(|e| e.to_string())?;
-                match client.get(&url).await {
-                    Ok(r) if r.status == 200 => Ok(()),
-                    Ok(r) => Err(format!("status {}", r.status)),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .map_err(|e| match self.process.ensure_running() {
-            Err(exited) => exited,
-            Ok(()) => e,
-        })
+        self.process
+            .wait_answering(STARTUP, "httpbin to answer /get", &url)
+            .await
     }
 
     pub fn port(&self) -> u16 {

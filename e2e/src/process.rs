@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use crate::Error;
+use crate::client::Client;
 use crate::wait::wait_until;
 
 #[derive(Debug)]
@@ -97,6 +98,34 @@ impl Process {
                 log: self.log(),
             }),
         }
+    }
+
+    /// Waits up to `timeout` until `GET url` answers 200 while the child runs: `Err(ExitedEarly)`
+    /// (with the log) when the child exits first, else the timeout with the last answer.
+    pub async fn wait_answering(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        url: &str,
+    ) -> Result<(), Error> {
+        let client = Client::plain()?;
+        let answered = wait_until(timeout, what, || {
+            let running = self.ensure_running();
+            let (client, url) = (client.clone(), url.to_owned());
+            async move {
+                running.map_err(|e| e.to_string())?;
+                match client.get(&url).await {
+                    Ok(r) if r.status == 200 => Ok(()),
+                    Ok(r) => Err(format!("{} {}", r.status, r.text())),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await;
+        answered.map_err(|timeout| match self.ensure_running() {
+            Err(exited) => exited,
+            Ok(()) => timeout,
+        })
     }
 
     /// Sends SIGTERM to the child's process group and waits up to `grace` for the child to

@@ -17,7 +17,7 @@ use crate::client::{Client, Response};
 use crate::paths::binary;
 use crate::ports::free_port;
 use crate::process::Process;
-use crate::wait::{STARTUP, wait_until};
+use crate::wait::STARTUP;
 use crate::workdir::WorkDir;
 
 pub const PROXY_BIN: &str = "tollgate-proxy";
@@ -163,30 +163,12 @@ impl Proxy {
     }
 
     async fn wait_admin(&mut self, path: &str) -> Result<(), Error> {
-        let client = Client::plain()?;
         let url = self.metrics_url(path);
         let what = format!("{} to answer {path}", self.name);
         let Some(process) = self.process.as_mut() else {
             return Ok(());
         };
-        wait_until(STARTUP, &what, || {
-            let running = process.ensure_running();
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                running.map_err(|e| e.to_string())?;
-                match client.get(&url).await {
-                    Ok(r) if r.status == 200 => Ok(()),
-                    Ok(r) => Err(format!("{} {}", r.status, r.text())),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .map_err(|timeout| match process.ensure_running() {
-            Err(exited) => exited,
-            Ok(()) => timeout,
-        })
+        process.wait_answering(STARTUP, &what, &url).await
     }
 
     /// Stops the proxy gracefully and starts it again on the same ports.

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::Error;
+use crate::client::Response;
 
 /// Polls `check` until it returns `Ok(value)` or `timeout` passes. `check` returns `Err(reason)`
 /// while the condition does not hold yet; the last reason is reported on timeout. Polls start
@@ -31,6 +32,32 @@ where
         tokio::time::sleep(interval.min(timeout - elapsed)).await;
         interval = (interval * 2).min(Duration::from_millis(250));
     }
+}
+
+/// Sends `request` until its answer has `status` or `timeout` passes: [`wait_until`] for an
+/// answer. The answer with `status`; on timeout, the last answer's description.
+pub async fn wait_for_status<F, Fut>(
+    timeout: Duration,
+    what: &str,
+    status: u16,
+    mut request: F,
+) -> Result<Response, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Response>,
+{
+    wait_until(timeout, what, || {
+        let answer = request();
+        async move {
+            let response = answer.await;
+            if response.status == status {
+                Ok(response)
+            } else {
+                Err(response.describe())
+            }
+        }
+    })
+    .await
 }
 
 /// The wall clock in Unix seconds (what token lifetimes are counted in).
@@ -84,6 +111,43 @@ mod tests {
         .await
         .expect("condition met");
         assert_eq!(value, 3);
+    }
+
+    fn answer(status: u16) -> Response {
+        Response {
+            status: http::StatusCode::from_u16(status).expect("status"),
+            version: http::Version::HTTP_11,
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::from(format!("answer {status}")),
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_status_returns_the_first_answer_with_it() {
+        let mut calls = 0;
+        let response = wait_for_status(Duration::from_secs(5), "a 200", 200, || {
+            calls += 1;
+            let status = if calls >= 3 { 200 } else { 503 };
+            async move { answer(status) }
+        })
+        .await
+        .expect("a 200");
+        assert_eq!(response.status, 200);
+        assert_eq!(calls, 3);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_status_that_never_comes_times_out_with_the_last_answer() {
+        let err = wait_for_status(Duration::from_millis(60), "a 200", 200, || async {
+            answer(503)
+        })
+        .await
+        .expect_err("times out");
+        let text = err.to_string();
+        assert!(
+            text.contains("a 200") && text.contains("answer 503"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -28,7 +28,7 @@ use tollgate_e2e::cluster::{
 use tollgate_e2e::httpbin::Httpbin;
 use tollgate_e2e::paths::{python, repo_root};
 use tollgate_e2e::proxy::Proxy;
-use tollgate_e2e::wait::{RELOAD, wait_until};
+use tollgate_e2e::wait::{RELOAD, wait_for_status, wait_until};
 use tollgate_e2e::workdir::WorkDir;
 
 #[path = "cluster/authorization_code.rs"]
@@ -48,6 +48,8 @@ const SIGNING_KEY: [u8; 32] = *b"e2e-signing-key-0123456789abcdef";
 const PROGRAMMED: Duration = Duration::from_secs(60);
 /// Lease duration of the test controllers: a crashed leader is replaced within seconds.
 const LEASE_SECS: u64 = 3;
+/// How long a follower may take to lead once the leader is gone or frozen.
+const TAKEOVER: Duration = Duration::from_secs(LEASE_SECS * 5 + 10);
 
 /// One proxy's public side.
 struct Gateway {
@@ -202,6 +204,21 @@ impl Env {
         }
     }
 
+    /// httpbin's port: the local one's, or 80 (an external environment's Service port).
+    fn httpbin_port(&self) -> u16 {
+        self.local.as_ref().map_or(80, |l| l.httpbin.port())
+    }
+
+    /// `None`, saying the test is skipped because it `needs` local processes, for an external
+    /// environment.
+    fn local_only(self, needs: &str) -> Option<Self> {
+        if self.local.is_none() {
+            eprintln!("skipped: {needs}");
+            return None;
+        }
+        Some(self)
+    }
+
     fn local(&mut self) -> &mut Local {
         self.local.as_mut().expect("a local environment")
     }
@@ -227,6 +244,200 @@ impl Env {
             .post_form(&format!("{}/auth/oauth2/token", g.https), &fields)
             .await
             .unwrap_or_else(|e| panic!("token request to {}: {e}", g.name))
+    }
+
+    /// Waits until `check` holds for `resource` in `namespace`; the object then.
+    async fn until_object(
+        &self,
+        resource: &str,
+        namespace: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let check = &check;
+        wait_until(PROGRAMMED, &format!("{resource}: {what}"), || async move {
+            let o = self
+                .kubectl
+                .get_json(resource, namespace)
+                .await
+                .map_err(|e| e.to_string())?;
+            if check(&o) {
+                Ok(o)
+            } else {
+                Err(o["status"].to_string())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
+    }
+
+    /// Waits until `resource` (`kind/name`) in `namespace` has the condition `type_` with
+    /// `status` (`"True"` or `"False"`) and `reason`; the object then.
+    async fn expect_condition(
+        &self,
+        resource: &str,
+        namespace: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> Value {
+        self.until_object(
+            resource,
+            namespace,
+            &format!("{type_}={status} ({reason})"),
+            |o| {
+                let c = condition_of(&o["status"], type_);
+                c["status"] == status && c["reason"] == reason
+            },
+        )
+        .await
+    }
+
+    /// Waits until a Warning Event with `reason` regards the `kind` object `name` of the app
+    /// namespace.
+    async fn expect_warning(&self, kind: &str, name: &str, reason: &str) {
+        let what = format!("a {reason} Event regarding {kind} {name}");
+        wait_until(PROGRAMMED, &what, || async {
+            let events = self
+                .kubectl
+                .get_json("events.events.k8s.io", APP_NAMESPACE)
+                .await
+                .map_err(|e| e.to_string())?;
+            let found = events["items"].as_array().is_some_and(|items| {
+                items.iter().any(|e| {
+                    e["regarding"]["kind"] == kind
+                        && e["regarding"]["name"] == name
+                        && e["reason"] == reason
+                        && e["type"] == "Warning"
+                })
+            });
+            if found {
+                Ok(())
+            } else {
+                Err(events.to_string())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()));
+    }
+
+    /// Deletes the demo credential (which revokes its tokens).
+    async fn delete_demo_credential(&self) {
+        self.kubectl
+            .run(
+                &["delete", "oauth2credentials/demo", "-n", APP_NAMESPACE],
+                None,
+            )
+            .await
+            .expect("delete the demo credential");
+    }
+
+    /// Waits until local controller `index` leads (a lost leader's Lease expires first).
+    async fn until_leader(&self, index: usize, what: &str) {
+        let controller = &self.local.as_ref().expect("local").controllers[index];
+        wait_until(TAKEOVER, what, || async {
+            if controller.is_leader().await {
+                Ok(())
+            } else {
+                Err("not leader yet".to_owned())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()));
+    }
+
+    /// Waits until `GET path` with the bearer `token` answers `status` at proxy `gateway` (a
+    /// failed request is tried again); that answer.
+    async fn until_bearer_status(
+        &self,
+        gateway: usize,
+        path: &str,
+        token: &str,
+        status: u16,
+    ) -> Response {
+        let g = &self.gateways[gateway];
+        let url = format!("{}{path}", g.http);
+        let auth = format!("Bearer {token}");
+        let what = format!("{path} to answer {status} at {}", g.name);
+        wait_until(RELOAD, &what, || async {
+            let r = g
+                .client
+                .send(
+                    Method::GET,
+                    &url,
+                    &[("authorization", &auth)],
+                    Default::default(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.status == status {
+                Ok(r)
+            } else {
+                Err(r.describe())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
+    }
+
+    /// Revokes the access token `token` of the demo client at proxy `gateway`: the status.
+    async fn revoke(&self, gateway: usize, token: &str) -> u16 {
+        let g = &self.gateways[gateway];
+        let fields = [
+            ("token", token),
+            ("token_type_hint", "access_token"),
+            ("client_id", "client"),
+            ("client_secret", "secret"),
+        ];
+        let response = g
+            .client
+            .post_form(&format!("{}/auth/oauth2/revoke", g.https), &fields)
+            .await
+            .unwrap_or_else(|e| panic!("revocation at {}: {e}", g.name));
+        response.status.as_u16()
+    }
+
+    /// Waits (polling every 5 ms, at most `RELOAD`) until `gateway` refuses `token`; how long.
+    async fn until_refused(&self, gateway: usize, token: &str) -> Duration {
+        let started = Instant::now();
+        loop {
+            let status = self.call(gateway, token).await.status.as_u16();
+            if status == 401 {
+                return started.elapsed();
+            }
+            assert_eq!(status, 200, "neither accepted nor refused");
+            assert!(
+                started.elapsed() < RELOAD,
+                "{} still accepts a revoked token\n{}",
+                self.gateways[gateway].name,
+                self.work.all_logs()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits, proxy by proxy, until `request(g)` answers `status` at proxy `g`; the last proxy's
+    /// answer. On timeout, panics with every log.
+    async fn on_every_proxy<F, Fut>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        status: u16,
+        request: F,
+    ) -> Response
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        let mut last = None;
+        for g in 0..self.gateways.len() {
+            let what = format!("{what} at {}", self.gateways[g].name);
+            let answer = wait_for_status(timeout, &what, status, || request(g))
+                .await
+                .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()));
+            last = Some(answer);
+        }
+        last.expect("at least one proxy")
     }
 
     /// A token for the demo credential from `gateway`, once it is served there.
@@ -274,11 +485,20 @@ fn echoed_headers(body: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn condition<'a>(object: &'a Value, type_: &str) -> &'a Value {
-    object["status"]["conditions"]
+/// The condition `type_` in `status.conditions` (or in `conditions` of a `status.parents`
+/// entry), or null.
+fn condition_of<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .unwrap_or_else(|| panic!("no {type_} condition in {object}"))
+        .unwrap_or(&Value::Null)
+}
+
+/// The condition `type_` of `object`; panics when it has none.
+fn condition<'a>(object: &'a Value, type_: &str) -> &'a Value {
+    let found = condition_of(&object["status"], type_);
+    assert!(!found.is_null(), "no {type_} condition in {object}");
+    found
 }
 
 const ALL_OBJECTS: [&str; 6] = [
@@ -378,40 +598,19 @@ spec:
 "#
     );
     env.kubectl.apply(&orphan).await.expect("apply orphan");
-    env.kubectl
-        .wait_for(
+    let o = env
+        .expect_condition(
             "oauth2credentials/orphan",
             APP_NAMESPACE,
-            "condition=ResolvedRefs=false",
-            PROGRAMMED,
+            "ResolvedRefs",
+            "False",
+            "SecretNotFound",
         )
-        .await
-        .unwrap_or_else(|e| panic!("orphan ResolvedRefs=False: {e}\n{}", env.work.all_logs()));
-    let o = env
-        .kubectl
-        .get_json("oauth2credentials/orphan", APP_NAMESPACE)
-        .await
-        .expect("get");
-    assert_eq!(
-        condition(&o, "ResolvedRefs")["reason"],
-        "SecretNotFound",
-        "{o}"
-    );
+        .await;
     assert_eq!(condition(&o, "Programmed")["status"], "False", "{o}");
     assert_eq!(condition(&o, "Accepted")["status"], "True", "{o}");
-    let events = env
-        .kubectl
-        .get_json("events.events.k8s.io", APP_NAMESPACE)
-        .await
-        .expect("events");
-    let warned = events["items"].as_array().is_some_and(|items| {
-        items.iter().any(|e| {
-            e["reason"] == "SecretNotFound"
-                && e["regarding"]["name"] == "orphan"
-                && e["type"] == "Warning"
-        })
-    });
-    assert!(warned, "a Warning Event with the reason: {events}");
+    env.expect_warning("OAuth2Credential", "orphan", "SecretNotFound")
+        .await;
     let refused = env.token(0, "orphan-client", "anything").await;
     assert_eq!(refused.status, 400, "{}", refused.describe());
 
@@ -426,20 +625,15 @@ spec:
         .apply(&secret(""))
         .await
         .expect("apply the unlabelled Secret");
-    let o = wait_until(PROGRAMMED, "orphan's reason SecretNotLabelled", || async {
-        let o = env
-            .kubectl
-            .get_json("oauth2credentials/orphan", APP_NAMESPACE)
-            .await
-            .map_err(|e| e.to_string())?;
-        if condition(&o, "ResolvedRefs")["reason"] == "SecretNotLabelled" {
-            Ok(o)
-        } else {
-            Err(o.to_string())
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    let o = env
+        .expect_condition(
+            "oauth2credentials/orphan",
+            APP_NAMESPACE,
+            "ResolvedRefs",
+            "False",
+            "SecretNotLabelled",
+        )
+        .await;
     let message = condition(&o, "ResolvedRefs")["message"]
         .as_str()
         .unwrap_or_default()
@@ -480,35 +674,21 @@ async fn deleting_a_credential_revokes_its_tokens_on_every_proxy() {
     for g in 0..env.gateways.len() {
         assert_eq!(env.call(g, &token).await.status, 200);
     }
-    env.kubectl
-        .run(
-            &["delete", "oauth2credentials/demo", "-n", APP_NAMESPACE],
-            None,
-        )
-        .await
-        .expect("delete the credential");
-    for g in 0..env.gateways.len() {
-        let what = format!("the token to be refused by {}", env.gateways[g].name);
-        wait_until(RELOAD, &what, || async {
-            let r = env.call(g, &token).await;
-            if r.status == 401 {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
-    }
+    env.delete_demo_credential().await;
+    env.on_every_proxy(RELOAD, "the token to be refused", 401, |g| {
+        env.call(g, &token)
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_restarted_proxy_gets_its_config_back_without_a_controller_restart() {
-    let mut env = Env::start("cluster-proxy-restart").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local proxy processes");
+    let Some(mut env) = Env::start("cluster-proxy-restart")
+        .await
+        .local_only("needs local proxy processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     let proxy = &mut env.local().proxies[1];
@@ -561,11 +741,12 @@ fn client_loop(
 
 #[tokio::test]
 async fn controller_restarts_and_a_leader_crash_drop_no_request() {
-    let mut env = Env::start("cluster-controller-restart").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local controller processes");
+    let Some(mut env) = Env::start("cluster-controller-restart")
+        .await
+        .local_only("needs local controller processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     let stop = Arc::new(AtomicBool::new(false));
@@ -599,44 +780,22 @@ async fn controller_restarts_and_a_leader_crash_drop_no_request() {
         .expect("graceful restart");
     // Then the leader crashes: the other replica takes over once the Lease expires.
     let local = env.local();
-    let leader = wait_until(
-        Duration::from_secs(LEASE_SECS * 5 + 10),
-        "one replica to lead",
-        || async {
-            for (i, c) in local.controllers.iter().enumerate() {
-                if c.is_leader().await {
-                    return Ok(i);
-                }
+    let leader = wait_until(TAKEOVER, "one replica to lead", || async {
+        for (i, c) in local.controllers.iter().enumerate() {
+            if c.is_leader().await {
+                return Ok(i);
             }
-            Err("no leader".to_owned())
-        },
-    )
+        }
+        Err("no leader".to_owned())
+    })
     .await
     .expect("a leader after the graceful restart");
     local.controllers[leader].kill();
-    let survivor = &local.controllers[1 - leader];
-    wait_until(
-        Duration::from_secs(LEASE_SECS * 5 + 10),
-        "the surviving replica to lead",
-        || async {
-            if survivor.is_leader().await {
-                Ok(())
-            } else {
-                Err("not leader yet".to_owned())
-            }
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    env.until_leader(1 - leader, "the surviving replica to lead")
+        .await;
 
     // The new leader serves changes: deleting the credential revokes the token everywhere.
-    env.kubectl
-        .run(
-            &["delete", "oauth2credentials/demo", "-n", APP_NAMESPACE],
-            None,
-        )
-        .await
-        .expect("delete");
+    env.delete_demo_credential().await;
     stop.store(true, Ordering::Relaxed);
     let (ok, failures) = requests.await.expect("client loop");
     assert!(
@@ -644,27 +803,20 @@ async fn controller_restarts_and_a_leader_crash_drop_no_request() {
         "requests failed across the restarts: {failures:?}"
     );
     assert!(ok >= 4, "the loop ran ({ok} requests)");
-    for g in 0..env.gateways.len() {
-        wait_until(RELOAD, "the new leader's push", || async {
-            let r = env.call(g, &token).await;
-            if r.status == 401 {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
-    }
+    env.on_every_proxy(RELOAD, "the new leader's push", 401, |g| {
+        env.call(g, &token)
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn hashed_secrets_are_kept_sealed_in_the_controller_namespace_and_a_restart_hashes_none() {
-    let mut env = Env::start("cluster-kept-verifiers").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local controller processes");
+    let Some(mut env) = Env::start("cluster-kept-verifiers")
+        .await
+        .local_only("needs local controller processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
 
@@ -741,11 +893,12 @@ async fn hashed_secrets_are_kept_sealed_in_the_controller_namespace_and_a_restar
 
 #[tokio::test]
 async fn a_controller_limited_to_some_namespaces_ignores_the_others() {
-    let env = Env::start_watching("cluster-namespaces", &[APP_NAMESPACE]).await;
-    if env.local.is_none() {
-        eprintln!("skipped: the external controller's namespaces are the chart's");
+    let Some(env) = Env::start_watching("cluster-namespaces", &[APP_NAMESPACE])
+        .await
+        .local_only("the external controller's namespaces are the chart's")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let elsewhere = app_manifests("http://127.0.0.1:9")
         .replace(
@@ -775,28 +928,37 @@ async fn a_controller_limited_to_some_namespaces_ignores_the_others() {
     assert_eq!(refused.status, 400, "{}", refused.describe());
 }
 
-/// A Service on port 80 whose EndpointSlice lists httpbin (target port named `http`) as `ready`.
-fn httpbin_service(target_port: u16, ready: bool) -> String {
+/// The Service `name` in `namespace` on port 80 (named `http`) whose EndpointSlice lists httpbin
+/// (at `target_port`) as `ready`.
+fn httpbin_service(name: &str, namespace: &str, target_port: u16, ready: bool) -> String {
     let host = tollgate_e2e::proxy::admin_host();
     format!(
         r#"apiVersion: v1
 kind: Service
-metadata: {{name: echo, namespace: {APP_NAMESPACE}}}
+metadata: {{name: {name}, namespace: {namespace}}}
 spec:
   ports: [{{name: http, port: 80, targetPort: {target_port}}}]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: echo-1
-  namespace: {APP_NAMESPACE}
-  labels: {{kubernetes.io/service-name: echo}}
+  name: {name}-1
+  namespace: {namespace}
+  labels: {{kubernetes.io/service-name: {name}}}
 addressType: IPv4
 ports: [{{name: http, port: {target_port}, protocol: TCP}}]
 endpoints:
   - addresses: ["{host}"]
     conditions: {{ready: {ready}}}
----
+"#
+    )
+}
+
+/// The Service `echo` (see [`httpbin_service`]) and the GatewayRoute `echo` to it.
+fn echo_route(target_port: u16, ready: bool) -> String {
+    let service = httpbin_service("echo", APP_NAMESPACE, target_port, ready);
+    format!(
+        r#"{service}---
 apiVersion: tollgate.dev/v1alpha1
 kind: GatewayRoute
 metadata: {{name: echo, namespace: {APP_NAMESPACE}}}
@@ -811,50 +973,21 @@ spec:
 
 #[tokio::test]
 async fn a_service_backend_follows_the_ready_endpoints_of_its_endpoint_slices() {
-    let mut env = Env::start("cluster-service-backend").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the local httpbin");
+    let Some(mut env) = Env::start("cluster-service-backend")
+        .await
+        .local_only("needs the local httpbin")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let port = env.local().httpbin.port();
     env.kubectl
-        .apply(&httpbin_service(port, true))
+        .apply(&echo_route(port, true))
         .await
         .expect("apply service");
     env.wait_programmed(&["gatewayroutes/echo"]).await;
     let token = env.demo_token(0).await;
-    let call = |ready_status: u16| {
-        let (env, token) = (&env, token.clone());
-        async move {
-            let g = &env.gateways[1];
-            let url = format!("{}/echo/anything", g.http);
-            let auth = format!("Bearer {token}");
-            wait_until(
-                RELOAD,
-                &format!("/echo to answer {ready_status}"),
-                || async {
-                    let r = g
-                        .client
-                        .send(
-                            Method::GET,
-                            &url,
-                            &[("authorization", &auth)],
-                            Default::default(),
-                        )
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if r.status == ready_status {
-                        Ok(r)
-                    } else {
-                        Err(r.describe())
-                    }
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()))
-        }
-    };
+    let call = |status: u16| env.until_bearer_status(1, "/echo/anything", &token, status);
     let through = call(200).await;
     assert_eq!(
         through.json()["url"]
@@ -866,12 +999,12 @@ async fn a_service_backend_follows_the_ready_endpoints_of_its_endpoint_slices() 
     );
     // The endpoint stops being ready: the proxy stops using it.
     env.kubectl
-        .apply(&httpbin_service(port, false))
+        .apply(&echo_route(port, false))
         .await
         .expect("endpoint not ready");
     call(503).await;
     env.kubectl
-        .apply(&httpbin_service(port, true))
+        .apply(&echo_route(port, true))
         .await
         .expect("endpoint ready again");
     call(200).await;
@@ -1019,11 +1152,12 @@ struct LoadTally {
 #[tokio::test]
 async fn a_proxy_restarted_under_load_serves_again_only_with_its_config_and_loses_no_request_or_token()
  {
-    let mut env = Env::start("cluster-proxy-restart-under-load").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local proxy processes");
+    let Some(mut env) = Env::start("cluster-proxy-restart-under-load")
+        .await
+        .local_only("needs local proxy processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     let held = env.local().proxies[0].config_hash().await.expect("hash");
@@ -1214,11 +1348,12 @@ async fn a_proxy_restarted_under_load_serves_again_only_with_its_config_and_lose
 #[tokio::test]
 async fn after_the_api_emulator_restarts_the_watches_recover_and_a_later_change_reaches_every_proxy()
  {
-    let mut env = Env::start("cluster-emulator-restart").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs a local API emulator");
+    let Some(mut env) = Env::start("cluster-emulator-restart")
+        .await
+        .local_only("needs a local API emulator")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     env.local()
@@ -1236,26 +1371,11 @@ async fn after_the_api_emulator_restarts_the_watches_recover_and_a_later_change_
         );
     }
     // A change made after the restart reaches both proxies: the controller's watches recovered.
-    env.kubectl
-        .run(
-            &["delete", "oauth2credentials/demo", "-n", APP_NAMESPACE],
-            None,
-        )
-        .await
-        .expect("delete the credential after the restart");
-    for g in 0..env.gateways.len() {
-        let what = format!("{} to refuse the revoked token", env.gateways[g].name);
-        wait_until(PROGRAMMED, &what, || async {
-            let r = env.call(g, &token).await;
-            if r.status == 401 {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
-    }
+    env.delete_demo_credential().await;
+    env.on_every_proxy(PROGRAMMED, "the revoked token to be refused", 401, |g| {
+        env.call(g, &token)
+    })
+    .await;
     println!(
         "FAULT emulator-restart requests={} failed=0",
         2 * env.gateways.len()
@@ -1566,11 +1686,12 @@ async fn an_outdated_crd_keeps_the_controller_unready_until_it_is_upgraded() {
 /// makes the leader step down within the renew deadline; a replica leads again once it resumes.
 #[tokio::test]
 async fn a_frozen_leader_or_api_server_never_brings_back_an_older_configuration() {
-    let mut env = Env::start("cluster-frozen-leader").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local controller and API server processes");
+    let Some(mut env) = Env::start("cluster-frozen-leader")
+        .await
+        .local_only("needs local controller and API server processes")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let token = env.demo_token(0).await;
     let options = ControllerOptions {
@@ -1591,36 +1712,13 @@ async fn a_frozen_leader_or_api_server_never_brings_back_an_older_configuration(
     env.local().controllers[0]
         .signal("STOP")
         .expect("freeze the leader");
-    let takeover = Duration::from_secs(LEASE_SECS * 5 + 10);
+    env.until_leader(1, "the follower to take over").await;
     let local = env.local.as_ref().expect("local");
-    wait_until(takeover, "the follower to take over", || async {
-        if local.controllers[1].is_leader().await {
-            Ok(())
-        } else {
-            Err("not leader yet".to_owned())
-        }
+    env.delete_demo_credential().await;
+    env.on_every_proxy(RELOAD, "the new leader's revocation", 401, |g| {
+        env.call(g, &token)
     })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
-    env.kubectl
-        .run(
-            &["delete", "oauth2credentials/demo", "-n", APP_NAMESPACE],
-            None,
-        )
-        .await
-        .expect("delete");
-    for g in 0..env.gateways.len() {
-        wait_until(RELOAD, "the new leader's revocation", || async {
-            let r = env.call(g, &token).await;
-            if r.status == 401 {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
-    }
+    .await;
     let held: Vec<String> = {
         let mut hashes = Vec::new();
         for p in &local.proxies {
@@ -1672,7 +1770,7 @@ async fn a_frozen_leader_or_api_server_never_brings_back_an_older_configuration(
         .signal("STOP")
         .expect("freeze the API server");
     let frozen_at = std::time::Instant::now();
-    wait_until(takeover, "the leader to step down", || async {
+    wait_until(TAKEOVER, "the leader to step down", || async {
         let mut leaders = 0;
         for c in &local.controllers {
             leaders += usize::from(c.is_leader().await);
@@ -1690,7 +1788,7 @@ async fn a_frozen_leader_or_api_server_never_brings_back_an_older_configuration(
         .emulator
         .signal("CONT")
         .expect("resume the API server");
-    wait_until(takeover, "a replica to lead again", || async {
+    wait_until(TAKEOVER, "a replica to lead again", || async {
         for c in &local.controllers {
             if c.is_leader().await {
                 return Ok(());
@@ -1760,11 +1858,12 @@ async fn resource_versions(env: &Env) -> BTreeMap<&'static str, String> {
 /// their resourceVersions unchanged.
 #[tokio::test]
 async fn scaling_or_replacing_proxies_rewrites_no_status() {
-    let mut env = Env::start("cluster-scale-proxies").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs local proxy processes and the API server's audit log");
+    let Some(mut env) = Env::start("cluster-scale-proxies")
+        .await
+        .local_only("needs local proxy processes and the API server's audit log")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     settle_with_marker(&env, 1).await;
     let before = resource_versions(&env).await;
@@ -1881,7 +1980,7 @@ async fn status_writes_never_exceed_the_configured_rate() {
     const RATE: f64 = 3.0;
     const BURST: f64 = 3.0;
     const CONSUMERS: usize = 24;
-    let env = Env::start_with(
+    let Some(env) = Env::start_with(
         "cluster-status-rate",
         &[],
         vec![
@@ -1889,11 +1988,10 @@ async fn status_writes_never_exceed_the_configured_rate() {
             format!("--status-write-burst={BURST}"),
         ],
     )
-    .await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the API server's audit log");
+    .await
+    .local_only("needs the API server's audit log") else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let manifests: Vec<String> = (0..CONSUMERS)
         .map(|i| {
@@ -2095,22 +2193,16 @@ spec:
     env.kubectl.apply(&limits).await.expect("apply the limits");
     env.wait_programmed(&["authplugins/limit", "gatewayroutes/limited"])
         .await;
-    env.kubectl
-        .wait_for(
+    let bad = env
+        .expect_condition(
             "authplugins/bad-limit",
             APP_NAMESPACE,
-            "condition=Accepted=false",
-            PROGRAMMED,
+            "Accepted",
+            "False",
+            "InvalidPlugin",
         )
-        .await
-        .unwrap_or_else(|e| panic!("bad-limit Accepted=False: {e}\n{}", env.work.all_logs()));
-    let bad = env
-        .kubectl
-        .get_json("authplugins/bad-limit", APP_NAMESPACE)
-        .await
-        .expect("get");
+        .await;
     let accepted = condition(&bad, "Accepted");
-    assert_eq!(accepted["reason"], "InvalidPlugin", "{bad}");
     assert!(
         accepted["message"]
             .as_str()
@@ -2118,19 +2210,8 @@ spec:
                 .contains("the limit for hour(5) cannot be lower than the limit for minute(10)")),
         "{bad}"
     );
-    let events = env
-        .kubectl
-        .get_json("events.events.k8s.io", APP_NAMESPACE)
-        .await
-        .expect("events");
-    let warned = events["items"].as_array().is_some_and(|items| {
-        items.iter().any(|e| {
-            e["reason"] == "InvalidPlugin"
-                && e["regarding"]["name"] == "bad-limit"
-                && e["type"] == "Warning"
-        })
-    });
-    assert!(warned, "a Warning Event with the reason: {events}");
+    env.expect_warning("AuthPlugin", "bad-limit", "InvalidPlugin")
+        .await;
 
     // Two replicas: each allows 2 / 2 = 1 request an hour of jane. A run across the top of an
     // hour sees its windows restart, so it is run again rather than failed.
@@ -2215,23 +2296,17 @@ spec:
 "#
     );
     env.kubectl.apply(&credential).await.expect("apply");
-    env.kubectl
-        .wait_for(
+    let object = env
+        .expect_condition(
             "oauth2credentials/generated",
             APP_NAMESPACE,
-            "condition=SecretGenerated",
-            PROGRAMMED,
+            "SecretGenerated",
+            "True",
+            "Generated",
         )
-        .await
-        .unwrap_or_else(|e| panic!("SecretGenerated: {e}\n{}", env.work.all_logs()));
+        .await;
     env.wait_programmed(&["oauth2credentials/generated"]).await;
-    let object = env
-        .kubectl
-        .get_json("oauth2credentials/generated", APP_NAMESPACE)
-        .await
-        .expect("get the credential");
     let generated = condition(&object, "SecretGenerated");
-    assert_eq!(generated["reason"], "Generated", "{object}");
     let secret = env
         .kubectl
         .get_json("secrets/generated-secret", APP_NAMESPACE)
@@ -2288,25 +2363,14 @@ spec:
 "#
     );
     env.kubectl.apply(&foreign).await.expect("apply");
-    env.kubectl
-        .wait_for(
-            "oauth2credentials/foreign-cred",
-            APP_NAMESPACE,
-            "condition=SecretGenerated=false",
-            PROGRAMMED,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("SecretGenerated=False: {e}\n{}", env.work.all_logs()));
-    let refused = env
-        .kubectl
-        .get_json("oauth2credentials/foreign-cred", APP_NAMESPACE)
-        .await
-        .expect("get");
-    assert_eq!(
-        condition(&refused, "SecretGenerated")["reason"],
+    env.expect_condition(
+        "oauth2credentials/foreign-cred",
+        APP_NAMESPACE,
+        "SecretGenerated",
+        "False",
         "GenerationRefused",
-        "{refused}"
-    );
+    )
+    .await;
     let untouched = env
         .kubectl
         .get_json("secrets/foreign", APP_NAMESPACE)
@@ -2360,22 +2424,10 @@ spec:
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    for g in 0..env.gateways.len() {
-        let what = format!(
-            "a token with the generated secret from {}",
-            env.gateways[g].name
-        );
-        wait_until(RELOAD, &what, || async {
-            let r = env.token(g, "generated-client", &value).await;
-            if r.status == 200 {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
-    }
+    env.on_every_proxy(RELOAD, "a token with the generated secret", 200, |g| {
+        env.token(g, "generated-client", &value)
+    })
+    .await;
 }
 
 /// A rotation in the cluster: the new Secret becomes current, the old one stays accepted on
@@ -2449,13 +2501,8 @@ stringData:
         .expect("rotate");
     for g in 0..env.gateways.len() {
         let what = format!("the new secret on {}", env.gateways[g].name);
-        wait_until(PROGRAMMED, &what, || async {
-            let r = env.token(g, "client", "rotated-secret").await;
-            if r.status == 200 {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
+        wait_for_status(PROGRAMMED, &what, 200, || async {
+            env.token(g, "client", "rotated-secret").await
         })
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));

@@ -14,7 +14,7 @@ use serde_json::json;
 use tollgate_e2e::client::Response;
 use tollgate_e2e::fixture::{Quickstart, Variant, assert_invalid_token, echoed_headers};
 use tollgate_e2e::oidc::{CLIENT_ID, OidcProvider, RESOURCE};
-use tollgate_e2e::wait::wait_until;
+use tollgate_e2e::wait::wait_for_status;
 use tollgate_e2e::workdir::WorkDir;
 
 /// Keys are fetched early for an unknown `kid` at most every ten seconds, and the manifests are
@@ -126,17 +126,11 @@ async fn start(name: &str) -> Env {
     };
     // The plugin is served once the provider's keys are fetched.
     let token = env.jwt("orders:read").await;
-    wait_until(
+    wait_for_status(
         KEYS,
         "the bearer route to accept the provider's token",
-        || async {
-            let r = env.call("/orders", &token).await;
-            if r.status == 200 {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
-        },
+        200,
+        || async { env.call("/orders", &token).await },
     )
     .await
     .expect("served");
@@ -326,14 +320,12 @@ async fn a_key_rotation_is_picked_up_and_a_provider_that_is_down_keeps_known_key
     // key once the proxy's unknown kid made the controller fetch the keys again.
     env.provider.rotate_keys(false).await.expect("rotate");
     let after = env.jwt("orders:read").await;
-    wait_until(KEYS, "a token of the new key to be accepted", || async {
-        let r = env.call("/orders", &after).await;
-        if r.status == 200 {
-            Ok(())
-        } else {
-            Err(r.describe())
-        }
-    })
+    wait_for_status(
+        KEYS,
+        "a token of the new key to be accepted",
+        200,
+        || async { env.call("/orders", &after).await },
+    )
     .await
     .expect("the rotated key is fetched without a restart");
     assert_eq!(

@@ -12,7 +12,7 @@ use tollgate_e2e::fixture::{
 };
 use tollgate_e2e::quickstart;
 use tollgate_e2e::raw::{build_request, raw_http1};
-use tollgate_e2e::wait::{RELOAD, wait_until};
+use tollgate_e2e::wait::{RELOAD, wait_for_status, wait_until};
 
 #[path = "standalone/authorization_code.rs"]
 mod authorization_code;
@@ -35,6 +35,8 @@ mod rate_limit;
 mod revocation;
 #[path = "standalone/rotation.rs"]
 mod rotation;
+#[path = "standalone/support.rs"]
+mod support;
 
 #[tokio::test]
 async fn a_token_from_a_form_over_https_reaches_the_upstream_with_the_consumer_headers() {
@@ -283,13 +285,8 @@ async fn editing_the_secret_makes_the_old_secret_fail_and_revokes_older_tokens()
 
     // The old secret stops working as soon as the credential leaves the configuration; the new
     // one works once its verifier is hashed (in the background), which can take a moment more.
-    let renewed = wait_until(RELOAD, "the new secret to be accepted", || async {
-        let r = qs.request_token("a-brand-new-secret").await;
-        if r.status == 200 {
-            Ok(r)
-        } else {
-            Err(r.describe())
-        }
+    let renewed = wait_for_status(RELOAD, "the new secret to be accepted", 200, || async {
+        qs.request_token("a-brand-new-secret").await
     })
     .await
     .expect("new secret accepted");
@@ -301,14 +298,12 @@ async fn editing_the_secret_makes_the_old_secret_fail_and_revokes_older_tokens()
     qs.manifests
         .set_secret_value(name, key, quickstart::CLIENT_SECRET)
         .expect("set the first secret back");
-    wait_until(RELOAD, "the first secret to be accepted again", || async {
-        let r = qs.request_token(quickstart::CLIENT_SECRET).await;
-        if r.status == 200 {
-            Ok(r)
-        } else {
-            Err(r.describe())
-        }
-    })
+    wait_for_status(
+        RELOAD,
+        "the first secret to be accepted again",
+        200,
+        || async { qs.request_token(quickstart::CLIENT_SECRET).await },
+    )
     .await
     .expect("first secret accepted again");
     assert_invalid_token(&qs.call_upstream(Some(&old_token)).await);
@@ -332,14 +327,12 @@ async fn deleting_the_credential_manifest_revokes_its_tokens() {
         .remove_object("OAuth2Credential", credential.name())
         .expect("delete the credential");
 
-    let refused = wait_until(RELOAD, "the credential's token to be refused", || async {
-        let r = qs.call_upstream(Some(&token)).await;
-        if r.status == 401 {
-            Ok(r)
-        } else {
-            Err(r.describe())
-        }
-    })
+    let refused = wait_for_status(
+        RELOAD,
+        "the credential's token to be refused",
+        401,
+        || async { qs.call_upstream(Some(&token)).await },
+    )
     .await
     .expect("token revoked");
     assert_invalid_token(&refused);
@@ -356,13 +349,8 @@ async fn deleting_the_credential_manifest_revokes_its_tokens() {
     qs.manifests
         .write_file("credential-again.yaml", &written)
         .expect("write the credential again");
-    wait_until(RELOAD, "the credential to be served again", || async {
-        let r = qs.request_token(quickstart::CLIENT_SECRET).await;
-        if r.status == 200 {
-            Ok(r)
-        } else {
-            Err(r.describe())
-        }
+    wait_for_status(RELOAD, "the credential to be served again", 200, || async {
+        qs.request_token(quickstart::CLIENT_SECRET).await
     })
     .await
     .expect("credential served again");
@@ -1001,17 +989,11 @@ async fn a_jwt_access_token_verifies_with_the_published_keys_and_opens_the_prote
             "another-secret",
         )
         .expect("edit the Secret");
-    wait_until(
+    wait_for_status(
         RELOAD,
         "the JWT to be refused after the secret changed",
-        || async {
-            let r = qs.call_upstream(Some(&token)).await;
-            if r.status == 401 {
-                Ok(r)
-            } else {
-                Err(r.describe())
-            }
-        },
+        401,
+        || async { qs.call_upstream(Some(&token)).await },
     )
     .await
     .expect("JWT refused");
@@ -1020,21 +1002,34 @@ async fn a_jwt_access_token_verifies_with_the_published_keys_and_opens_the_prote
 /// Runs e2e/clients/oauth_client.py (authlib) against `metadata_url` with the quickstart's
 /// client; what it saw, as JSON.
 async fn run_oauth_client(qs: &Quickstart, metadata_url: &str) -> serde_json::Value {
-    let ca = qs
-        .gateway
+    let ca = gateway_ca(qs);
+    let args = [
+        metadata_url,
+        &ca,
+        quickstart::CLIENT_ID,
+        quickstart::CLIENT_SECRET,
+    ];
+    oauth_client(qs, args.map(str::to_owned).to_vec()).await
+}
+
+/// The path of the gateway's TLS certificate, which the Python clients trust.
+fn gateway_ca(qs: &Quickstart) -> String {
+    qs.gateway
         .certificate_path()
-        .expect("the gateway's certificate");
+        .expect("the gateway's certificate")
+        .display()
+        .to_string()
+}
+
+/// Runs e2e/clients/oauth_client.py (authlib) with `args`; what it saw, as JSON.
+async fn oauth_client(qs: &Quickstart, args: Vec<String>) -> serde_json::Value {
     let script = tollgate_e2e::paths::repo_root().join("e2e/clients/oauth_client.py");
     let python = tollgate_e2e::paths::python().expect("python");
-    let metadata_url = metadata_url.to_owned();
     // Every request of the script has a 10 s timeout, so it ends on its own.
     let run = move || {
         std::process::Command::new(python)
             .arg(script)
-            .arg(metadata_url)
-            .arg(ca)
-            .arg(quickstart::CLIENT_ID)
-            .arg(quickstart::CLIENT_SECRET)
+            .args(args)
             .output()
     };
     let output = tokio::task::spawn_blocking(run)

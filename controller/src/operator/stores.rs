@@ -374,11 +374,7 @@ pub fn start(
     changed: &Arc<Notify>,
     metrics: &Arc<ControllerMetrics>,
 ) -> (Stores, Vec<JoinHandle<()>>) {
-    let mut w = Watching {
-        changed,
-        metrics,
-        tasks: Vec::new(),
-    };
+    let mut w = Watching::new(changed, metrics);
     let all = watcher::Config::default();
     let secret_cfg = watcher::Config::default().labels(SECRET_LABEL);
     let slice_cfg = watcher::Config::default().labels(SERVICE_NAME_LABEL);
@@ -453,11 +449,7 @@ pub fn start_gateway_api(
     changed: &Arc<Notify>,
     metrics: &Arc<ControllerMetrics>,
 ) -> (GatewayStores, Vec<JoinHandle<()>>) {
-    let mut w = Watching {
-        changed,
-        metrics,
-        tasks: Vec::new(),
-    };
+    let mut w = Watching::new(changed, metrics);
     let all = watcher::Config::default();
     let stores = GatewayStores {
         classes: cluster_wide(client, &all, &mut w),
@@ -468,12 +460,37 @@ pub fn start_gateway_api(
     (stores, w.tasks)
 }
 
+/// A kind a reflector watches and caches (trimmed).
+trait Watched: Trim + Clone + DeserializeOwned + Debug + Send + Sync + 'static {}
+
+impl<K: Trim + Clone + DeserializeOwned + Debug + Send + Sync + 'static> Watched for K {}
+
 /// What every watch shares: the reconcile loop's wake-up, where to report its health, and the
 /// tasks started.
 struct Watching<'a> {
     changed: &'a Arc<Notify>,
     metrics: &'a Arc<ControllerMetrics>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl<'a> Watching<'a> {
+    fn new(changed: &'a Arc<Notify>, metrics: &'a Arc<ControllerMetrics>) -> Self {
+        Watching {
+            changed,
+            metrics,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Counts the watch `name` (of `resource`) as started: the health it reports to.
+    fn health(&self, name: String, resource: String) -> WatchHealth {
+        self.metrics.watch_started(&name);
+        WatchHealth {
+            name,
+            resource,
+            metrics: Arc::clone(self.metrics),
+        }
+    }
 }
 
 fn multi<K>(
@@ -483,51 +500,20 @@ fn multi<K>(
     w: &mut Watching<'_>,
 ) -> Multi<K>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Trim
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Watched,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
-    let dt = K::DynamicType::default();
-    let resource = match K::group(&dt).as_ref() {
-        "" => K::plural(&dt).to_string(),
-        group => format!("{}.{group}", K::plural(&dt)),
-    };
+    let resource = resource_name::<K>();
     // A watch of one object (the publish Service) is told apart from the kind's other watch.
     let only = config
         .field_selector
         .as_ref()
         .map(|f| format!(" ({f})"))
         .unwrap_or_default();
-    let apis: Vec<(Api<K>, String)> = match scope {
-        Scope::All => vec![(
-            Api::all(client.clone()),
-            format!("{resource} in all namespaces{only}"),
-        )],
-        Scope::Namespaces(namespaces) => namespaces
-            .iter()
-            .map(|ns| {
-                (
-                    Api::namespaced(client.clone(), ns),
-                    format!("{resource} in namespace {ns}{only}"),
-                )
-            })
-            .collect(),
-    };
-    let stores = apis
+    let stores = scoped_apis(client, scope, &resource, &only)
         .into_iter()
         .map(|(api, name)| {
-            w.metrics.watch_started(&name);
-            let health = WatchHealth {
-                name,
-                resource: resource.clone(),
-                metrics: Arc::clone(w.metrics),
-            };
+            let health = w.health(name, resource.clone());
             let (store, task) = reflect(api, config.clone(), Arc::clone(w.changed), health);
             w.tasks.push(task);
             store
@@ -536,31 +522,50 @@ where
     Multi { stores }
 }
 
+/// The resource `K` as the API names it: its plural, with its group when it has one.
+fn resource_name<K: Resource>() -> String
+where
+    K::DynamicType: Default,
+{
+    let dt = K::DynamicType::default();
+    match K::group(&dt).as_ref() {
+        "" => K::plural(&dt).to_string(),
+        group => format!("{}.{group}", K::plural(&dt)),
+    }
+}
+
+/// An `Api` for all namespaces or one per namespace of `scope`, each with the name of its
+/// watch: `what` in where, then `only`.
+fn scoped_apis<K>(client: &Client, scope: &Scope, what: &str, only: &str) -> Vec<(Api<K>, String)>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match scope {
+        Scope::All => vec![(
+            Api::all(client.clone()),
+            format!("{what} in all namespaces{only}"),
+        )],
+        Scope::Namespaces(namespaces) => namespaces
+            .iter()
+            .map(|ns| {
+                (
+                    Api::namespaced(client.clone(), ns),
+                    format!("{what} in namespace {ns}{only}"),
+                )
+            })
+            .collect(),
+    }
+}
+
 /// One watch of a cluster-scoped kind.
 fn cluster_wide<K>(client: &Client, config: &watcher::Config, w: &mut Watching<'_>) -> Multi<K>
 where
-    K: Resource<Scope = k8s_openapi::ClusterResourceScope>
-        + Trim
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Resource<Scope = k8s_openapi::ClusterResourceScope> + Watched,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
-    let dt = K::DynamicType::default();
-    let resource = match K::group(&dt).as_ref() {
-        "" => K::plural(&dt).to_string(),
-        group => format!("{}.{group}", K::plural(&dt)),
-    };
-    let name = resource.clone();
-    w.metrics.watch_started(&name);
-    let health = WatchHealth {
-        name,
-        resource,
-        metrics: Arc::clone(w.metrics),
-    };
+    let resource = resource_name::<K>();
+    let health = w.health(resource.clone(), resource);
     let (store, task) = reflect(
         Api::all(client.clone()),
         config.clone(),
@@ -580,30 +585,12 @@ fn secret_metadata(
     w: &mut Watching<'_>,
 ) -> Multi<PartialObjectMeta<Secret>> {
     // An `Api` of `PartialObjectMeta` asks for metadata only.
-    let apis: Vec<(Api<PartialObjectMeta<Secret>>, String)> = match scope {
-        Scope::All => vec![(
-            Api::all(client.clone()),
-            "secrets (metadata) in all namespaces".to_owned(),
-        )],
-        Scope::Namespaces(namespaces) => namespaces
-            .iter()
-            .map(|ns| {
-                (
-                    Api::namespaced(client.clone(), ns),
-                    format!("secrets (metadata) in namespace {ns}"),
-                )
-            })
-            .collect(),
-    };
+    let apis: Vec<(Api<PartialObjectMeta<Secret>>, String)> =
+        scoped_apis(client, scope, "secrets (metadata)", "");
     let stores = apis
         .into_iter()
         .map(|(api, name)| {
-            w.metrics.watch_started(&name);
-            let health = WatchHealth {
-                name,
-                resource: "secrets".to_owned(),
-                metrics: Arc::clone(w.metrics),
-            };
+            let health = w.health(name, "secrets".to_owned());
             let stream = watcher(api, watcher::Config::default());
             let (store, task) = run_reflector(stream, Arc::clone(w.changed), health);
             w.tasks.push(task);
@@ -665,7 +652,7 @@ fn reflect<K>(
     health: WatchHealth,
 ) -> (Store<K>, JoinHandle<()>)
 where
-    K: Resource + Trim + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource + Watched,
     K::DynamicType: Default + std::hash::Hash + Eq + Clone,
 {
     run_reflector(watcher(api, config), changed, health)

@@ -384,20 +384,25 @@ spec:
         assert!(reconciler.reconcile(&dir).new_problems.is_empty());
     }
 
-    #[test]
-    fn the_gateway_api_example_is_served_without_problems() {
-        let examples =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/gateway-api");
+    /// The snapshot of `examples/<name>`, which reconciles without a problem.
+    fn example_snapshot(name: &str) -> Snapshot {
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(name);
         let mut dir = ManifestDir::new(&examples);
         dir.scan().expect("scan");
-        let mut reconciler = DirReconciler::new(keys());
-        let outcome = reconciler.reconcile(&dir);
+        let outcome = DirReconciler::new(keys()).reconcile(&dir);
         assert!(
             outcome.new_problems.is_empty(),
             "{:?}",
             outcome.new_problems
         );
-        let snapshot = outcome.snapshot.expect("snapshot");
+        outcome.snapshot.expect("snapshot")
+    }
+
+    #[test]
+    fn the_gateway_api_example_is_served_without_problems() {
+        let snapshot = example_snapshot("gateway-api");
         let ids: Vec<&str> = snapshot.routes.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -419,17 +424,7 @@ spec:
 
     #[test]
     fn the_ingress_example_is_served_without_problems() {
-        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ingress");
-        let mut dir = ManifestDir::new(&examples);
-        dir.scan().expect("scan");
-        let mut reconciler = DirReconciler::new(keys());
-        let outcome = reconciler.reconcile(&dir);
-        assert!(
-            outcome.new_problems.is_empty(),
-            "{:?}",
-            outcome.new_problems
-        );
-        let snapshot = outcome.snapshot.expect("snapshot");
+        let snapshot = example_snapshot("ingress");
         let routes: Vec<(&str, &[String], &[String])> = snapshot
             .routes
             .iter()

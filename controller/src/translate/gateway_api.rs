@@ -42,6 +42,7 @@ use tollgate_core::validate::is_valid_host;
 use super::certificates::{CertificateSet, Unresolved, hosts_for};
 use super::plugins::{PluginLookup, Plugins};
 use super::problem::{Kind, ProblemCondition, reason};
+use super::services::ServiceBackends;
 use super::tenancy::{Aged, Owner};
 use super::{
     DEFAULT_NAMESPACE, ObjectName, Problems, RefusedEndpoint, ServiceEndpoints, ServiceKey,
@@ -1364,36 +1365,23 @@ impl Rules {
             name: r.name.clone(),
             port,
         };
-        let endpoints = cx.services.get(&key).ok_or_else(|| {
+        let timeout_ms = DEFAULT_TIMEOUT_MS.unsigned_abs();
+        ServiceBackends {
+            services: cx.services,
+            policy: cx.policy,
+        }
+        .backend(
+            &key,
+            at,
+            &mut self.refused,
+            timeout_ms,
+            backend_request_timeout_ms.unwrap_or(timeout_ms),
+        )
+        .ok_or_else(|| {
             (
                 gw::BACKEND_NOT_FOUND,
                 format!("Service {namespace}/{} port {port} does not exist", r.name),
             )
-        })?;
-        let mut allowed = Vec::with_capacity(endpoints.len());
-        for endpoint in endpoints {
-            match endpoint
-                .parse::<std::net::SocketAddr>()
-                .map(|a| cx.policy.judge(a))
-            {
-                Ok(Err(refusal)) => self.refused.push(RefusedEndpoint {
-                    namespace: at.namespace.clone(),
-                    name: at.name.clone(),
-                    endpoint: endpoint.clone(),
-                    reason: refusal.to_string(),
-                }),
-                // Names (ExternalName Services) are judged by the proxy once resolved.
-                _ => allowed.push(endpoint.clone()),
-            }
-        }
-        Ok(snapshot::Backend {
-            scheme: "http".into(),
-            path: String::new(),
-            host_header: None,
-            endpoints: allowed,
-            connect_timeout_ms: DEFAULT_TIMEOUT_MS.unsigned_abs(),
-            read_timeout_ms: backend_request_timeout_ms
-                .unwrap_or(DEFAULT_TIMEOUT_MS.unsigned_abs()),
         })
     }
 }

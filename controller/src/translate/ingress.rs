@@ -43,6 +43,7 @@ use tollgate_core::validate::is_valid_host;
 
 use super::plugins::{PluginLookup, Plugins};
 use super::problem::{Kind, ProblemCondition, reason};
+use super::services::ServiceBackends;
 use super::tenancy::{Aged, Owner};
 use super::{
     DEFAULT_NAMESPACE, ObjectName, Problems, RefusedEndpoint, ServiceEndpoints, ServiceKey,
@@ -509,35 +510,17 @@ impl One<'_, '_> {
             name: service.name.clone(),
             port: number,
         };
-        let endpoints = self.cx.services.get(&key).ok_or_else(|| {
+        let timeout_ms = DEFAULT_TIMEOUT_MS.unsigned_abs();
+        ServiceBackends {
+            services: self.cx.services,
+            policy: self.cx.policy,
+        }
+        .backend(&key, self.at, self.refused, timeout_ms, timeout_ms)
+        .ok_or_else(|| {
             (
                 reason::SERVICE_NOT_FOUND,
                 format!("Service {ns}/{} port {number} does not exist", service.name),
             )
-        })?;
-        let mut allowed = Vec::with_capacity(endpoints.len());
-        for endpoint in endpoints {
-            match endpoint
-                .parse::<std::net::SocketAddr>()
-                .map(|a| self.cx.policy.judge(a))
-            {
-                Ok(Err(refusal)) => self.refused.push(RefusedEndpoint {
-                    namespace: ns.clone(),
-                    name: self.at.name.clone(),
-                    endpoint: endpoint.clone(),
-                    reason: refusal.to_string(),
-                }),
-                // Names (ExternalName Services) are judged by the proxy once resolved.
-                _ => allowed.push(endpoint.clone()),
-            }
-        }
-        Ok(snapshot::Backend {
-            scheme: "http".into(),
-            path: String::new(),
-            host_header: None,
-            endpoints: allowed,
-            connect_timeout_ms: DEFAULT_TIMEOUT_MS.unsigned_abs(),
-            read_timeout_ms: DEFAULT_TIMEOUT_MS.unsigned_abs(),
         })
     }
 }

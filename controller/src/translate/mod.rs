@@ -38,6 +38,7 @@ pub mod problem;
 pub mod report;
 mod routes;
 pub mod secrets;
+mod services;
 mod tenancy;
 pub mod verifier_cache;
 

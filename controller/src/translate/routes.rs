@@ -12,16 +12,11 @@ use tollgate_core::validate::is_valid_host;
 
 use super::plugins::{PluginLookup, Plugins, is_token};
 use super::problem::{Kind, ProblemCondition, reason};
+use super::services::ServiceBackends as Backends;
 use super::tenancy::{Aged, Owner};
 use super::{ObjectName, Problems, RefusedEndpoint, ServiceEndpoints, ServiceKey};
 use crate::resources::GatewayRoute;
 use crate::resources::gateway_route::Backend;
-
-/// Where a route's backend may go: the Service endpoints and the address policy.
-struct Backends<'a> {
-    services: &'a ServiceEndpoints,
-    policy: &'a AddressPolicy,
-}
 
 /// Each GatewayRoute's core route, with its age for the tenancy check ([`super::tenancy`]).
 pub(crate) fn translate(
@@ -188,7 +183,7 @@ fn resolve_backend(
     backends: &Backends<'_>,
     refused: &mut Vec<RefusedEndpoint>,
 ) -> Result<snapshot::Backend, BackendProblem> {
-    let Backends { services, policy } = backends;
+    let policy = backends.policy;
     let invalid = |message: String| (ProblemCondition::Accepted, reason::INVALID_BACKEND, message);
     let timeout = |name: &str, value: i64| {
         u64::try_from(value)
@@ -205,36 +200,18 @@ fn resolve_backend(
                 name: service.name.clone(),
                 port: service.port,
             };
-            let endpoints = services.get(&key).ok_or_else(|| {
-                (
-                    ProblemCondition::ResolvedRefs,
-                    reason::SERVICE_NOT_FOUND,
-                    format!(
-                        "Service {} port {} is not known in namespace {} (standalone mode resolves only url backends)",
-                        service.name, service.port, at.namespace
-                    ),
-                )
-            })?;
-            let mut allowed = Vec::with_capacity(endpoints.len());
-            for endpoint in endpoints {
-                match endpoint.parse::<SocketAddr>().map(|a| policy.judge(a)) {
-                    Ok(Err(refusal)) => refused.push(RefusedEndpoint {
-                        namespace: at.namespace.clone(),
-                        name: at.name.clone(),
-                        endpoint: endpoint.clone(),
-                        reason: refusal.to_string(),
-                    }),
-                    _ => allowed.push(endpoint.clone()),
-                }
-            }
-            Ok(snapshot::Backend {
-                scheme: "http".into(),
-                path: String::new(),
-                host_header: None,
-                endpoints: allowed,
-                connect_timeout_ms,
-                read_timeout_ms,
-            })
+            backends
+                .backend(&key, at, refused, connect_timeout_ms, read_timeout_ms)
+                .ok_or_else(|| {
+                    (
+                        ProblemCondition::ResolvedRefs,
+                        reason::SERVICE_NOT_FOUND,
+                        format!(
+                            "Service {} port {} is not known in namespace {} (standalone mode resolves only url backends)",
+                            service.name, service.port, at.namespace
+                        ),
+                    )
+                })
         }
         (None, Some(url)) => {
             let parsed = parse_url(url).map_err(|why| invalid(format!("url {url:?} {why}")))?;

@@ -8,7 +8,6 @@
 use std::time::{Duration, Instant};
 
 use tollgate_e2e::cluster::APP_NAMESPACE;
-use tollgate_e2e::wait::RELOAD;
 
 use super::{ALL_OBJECTS, Env};
 
@@ -66,35 +65,6 @@ impl Env {
             .unwrap_or_default()
             .to_owned();
         (response.status.as_u16(), error)
-    }
-
-    pub(super) async fn revoke_demo_token(&self, gateway: usize, token: &str) {
-        let g = &self.gateways[gateway];
-        let fields = [
-            ("token", token),
-            ("client_id", "client"),
-            ("client_secret", "secret"),
-        ];
-        let response = g
-            .client
-            .post_form(&format!("{}/auth/oauth2/revoke", g.https), &fields)
-            .await
-            .unwrap_or_else(|e| panic!("revocation at {}: {e}", g.name));
-        assert_eq!(response.status, 200, "{}", response.describe());
-    }
-
-    /// Waits (polling every 5 ms, at most `RELOAD`) until `gateway` refuses `token`.
-    pub(super) async fn until_token_refused(&self, gateway: usize, token: &str) {
-        let started = Instant::now();
-        while self.call(gateway, token).await.status != 401 {
-            assert!(
-                started.elapsed() < RELOAD,
-                "{} still accepts a revoked token\n{}",
-                self.gateways[gateway].name,
-                self.work.all_logs()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
     }
 }
 
@@ -165,8 +135,8 @@ async fn a_code_redeemed_at_one_proxy_is_refused_by_the_other_once_its_id_has_ar
             (400, "invalid_grant".to_owned()),
             "round {round}"
         );
-        env.revoke_demo_token(here, &marker).await;
-        env.until_token_refused(there, &marker).await;
+        assert_eq!(env.revoke(here, &marker).await, 200, "round {round}");
+        env.until_refused(there, &marker).await;
         took.push(exchanged.elapsed());
         assert_eq!(
             env.exchange(there, &code).await,

@@ -17,7 +17,7 @@ use tollgate_e2e::client::Response;
 use tollgate_e2e::cluster::APP_NAMESPACE;
 use tollgate_e2e::wait::{RELOAD, wait_until};
 
-use super::{ALL_OBJECTS, Env, PROGRAMMED, echoed_headers};
+use super::{ALL_OBJECTS, Env, condition_of, echoed_headers, httpbin_service};
 
 /// The host every route of the token flow serves.
 const HOST: &str = "api.example.test";
@@ -31,8 +31,7 @@ const CONTROLLER_NAME: &str = "tollgate.dev/gateway-controller";
 fn gateway(env: &Env, from: &str) -> String {
     let (crt, key) = tollgate_e2e::proxy::config_tls();
     let indent = |pem: &str| pem.trim().replace('\n', "\n    ");
-    let port = env.local.as_ref().map_or(80, |l| l.httpbin.port());
-    let host = tollgate_e2e::proxy::admin_host();
+    let service = httpbin_service("httpbin", APP_NAMESPACE, env.httpbin_port(), true);
     format!(
         r#"apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -70,22 +69,7 @@ spec:
     tls: {{certificateRefs: [{{name: gateway-cert}}]}}
     allowedRoutes: {{namespaces: {{from: {from}}}}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{name: httpbin, namespace: {APP_NAMESPACE}}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: httpbin-1
-  namespace: {APP_NAMESPACE}
-  labels: {{kubernetes.io/service-name: httpbin}}
-addressType: IPv4
-ports: [{{name: http, port: {port}, protocol: TCP}}]
-endpoints: [{{addresses: ["{host}"], conditions: {{ready: true}}}}]
-"#,
+{service}"#,
         crt = indent(crt),
         key = indent(key),
     )
@@ -168,23 +152,11 @@ impl Env {
         headers: &[(&str, &str)],
         status: u16,
     ) -> Response {
-        let mut last = None;
-        for gateway in 0..self.gateways.len() {
-            let what = format!("GET {host}{path} to answer {status} at proxy {gateway}");
-            last = Some(
-                wait_until(RELOAD, &what, || async {
-                    let r = self.get_host(gateway, host, path, headers).await;
-                    if r.status == status {
-                        Ok(r)
-                    } else {
-                        Err(r.describe())
-                    }
-                })
-                .await
-                .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs())),
-            );
-        }
-        last.expect("at least one proxy")
+        let what = format!("GET {host}{path} to answer {status}");
+        self.on_every_proxy(RELOAD, &what, status, |g| {
+            self.get_host(g, host, path, headers)
+        })
+        .await
     }
 
     /// A client-credentials token from `https://<HOST>/auth/oauth2/token` at `gateway`, once
@@ -216,36 +188,23 @@ impl Env {
         .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
     }
 
+    /// A token from proxy `gateway` once the HTTPRoute token flow is served by every proxy and
+    /// its route `httpbin` is Accepted.
+    async fn until_token_flow(&self, gateway: usize) -> String {
+        let token = self.route_token(gateway).await;
+        let auth = format!("Bearer {token}");
+        self.until_status(HOST, "/anything", &[("authorization", &auth)], 200)
+            .await;
+        self.until_route(APP_NAMESPACE, "httpbin", "Accepted", "True", "Accepted")
+            .await;
+        token
+    }
+
     async fn object(&self, resource: &str, namespace: &str) -> Value {
         self.kubectl
             .get_json(resource, namespace)
             .await
             .unwrap_or_else(|e| panic!("get {resource}: {e}"))
-    }
-
-    /// Waits until `check` holds for `resource`; the object then.
-    async fn until_object(
-        &self,
-        resource: &str,
-        namespace: &str,
-        what: &str,
-        check: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let check = &check;
-        wait_until(PROGRAMMED, &format!("{resource}: {what}"), || async move {
-            let o = self
-                .kubectl
-                .get_json(resource, namespace)
-                .await
-                .map_err(|e| e.to_string())?;
-            if check(&o) {
-                Ok(o)
-            } else {
-                Err(o["status"].to_string())
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()))
     }
 
     /// Waits until the HTTPRoute's entry of ours for its first parentRef has `type_` with
@@ -291,20 +250,14 @@ fn parent_condition<'a>(parent: &'a Value, type_: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
-fn condition_of<'a>(status: &'a Value, type_: &str) -> &'a Value {
-    status["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
-        .unwrap_or(&Value::Null)
-}
-
 #[tokio::test]
 async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their_status() {
-    let mut env = Env::start_gateway_api("cluster-gateway-api-token-flow").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the local httpbin behind a Service");
+    let Some(mut env) = Env::start_gateway_api("cluster-gateway-api-token-flow")
+        .await
+        .local_only("needs the local httpbin behind a Service")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     env.kubectl
         .apply(&gateway(&env, "Same"))
@@ -356,11 +309,12 @@ async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their
 
     // Status, as the Gateway API specifies it.
     let class = env
-        .until_object(
+        .expect_condition(
             "gatewayclasses.gateway.networking.k8s.io/tollgate",
             APP_NAMESPACE,
             "Accepted",
-            |o| condition_of(&o["status"], "Accepted")["status"] == "True",
+            "True",
+            "Accepted",
         )
         .await;
     assert_eq!(
@@ -368,11 +322,12 @@ async fn the_seed_token_flow_runs_on_http_routes_and_the_controller_writes_their
         class["metadata"]["generation"]
     );
     let gw = env
-        .until_object(
+        .expect_condition(
             "gateways.gateway.networking.k8s.io/gateway",
             APP_NAMESPACE,
             "Programmed",
-            |o| condition_of(&o["status"], "Programmed")["status"] == "True",
+            "True",
+            "Programmed",
         )
         .await;
     assert_eq!(
@@ -521,11 +476,12 @@ async fn gateway_api_versions(env: &Env) -> Vec<String> {
 
 #[tokio::test]
 async fn each_http_route_problem_is_reported_with_its_reason_and_never_blocks_a_good_route() {
-    let env = Env::start_gateway_api("cluster-gateway-api-problems").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the local httpbin behind a Service");
+    let Some(env) = Env::start_gateway_api("cluster-gateway-api-problems")
+        .await
+        .local_only("needs the local httpbin behind a Service")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     // Without the catch-all GatewayRoute, a request no HTTPRoute takes finds no route at all.
     env.kubectl
@@ -646,50 +602,14 @@ async fn each_http_route_problem_is_reported_with_its_reason_and_never_blocks_a_
         .await;
 
     // A Warning Event names the problem.
-    let events = wait_until(
-        PROGRAMMED,
-        "a PluginNotFound Event for HTTPRoute ghost",
-        || async {
-            let list = env
-                .kubectl
-                .get_json("events.events.k8s.io", APP_NAMESPACE)
-                .await
-                .map_err(|e| e.to_string())?;
-            let found = list["items"].as_array().is_some_and(|items| {
-                items.iter().any(|e| {
-                    e["reason"] == "PluginNotFound"
-                        && e["type"] == "Warning"
-                        && e["regarding"]["kind"] == "HTTPRoute"
-                        && e["regarding"]["name"] == "ghost"
-                })
-            });
-            if found { Ok(()) } else { Err(list.to_string()) }
-        },
-    )
-    .await;
-    events.unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    env.expect_warning("HTTPRoute", "ghost", "PluginNotFound")
+        .await;
 
     // The grant allows the cross-namespace backend: resolved and served.
-    let port = env.local.as_ref().map_or(80, |l| l.httpbin.port());
-    let host = tollgate_e2e::proxy::admin_host();
+    let service = httpbin_service("httpbin", "elsewhere", env.httpbin_port(), true);
     env.kubectl
         .apply(&format!(
-            r#"apiVersion: v1
-kind: Service
-metadata: {{name: httpbin, namespace: elsewhere}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: httpbin-1
-  namespace: elsewhere
-  labels: {{kubernetes.io/service-name: httpbin}}
-addressType: IPv4
-ports: [{{name: http, port: {port}, protocol: TCP}}]
-endpoints: [{{addresses: ["{host}"], conditions: {{ready: true}}}}]
----
+            r#"{service}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: ReferenceGrant
 metadata: {{name: shop-routes, namespace: elsewhere}}
@@ -751,16 +671,7 @@ async fn gateway_api_crds_installed_after_the_controller_started_are_picked_up_w
         .apply(&token_flow(""))
         .await
         .expect("apply the HTTPRoutes");
-    let token = env.route_token(1).await;
-    env.until_status(
-        HOST,
-        "/anything",
-        &[("authorization", &format!("Bearer {token}"))],
-        200,
-    )
-    .await;
-    env.until_route(APP_NAMESPACE, "httpbin", "Accepted", "True", "Accepted")
-        .await;
+    env.until_token_flow(1).await;
     let log = local.controllers[0].log();
     assert!(log.contains("the Gateway API CRDs are installed"), "{log}");
 }
@@ -900,18 +811,20 @@ pub(super) async fn exercise_gateway_api(env: &Env) {
         "PluginNotFound",
     )
     .await;
-    env.until_object(
+    env.expect_condition(
         "gateways.gateway.networking.k8s.io/gateway",
         APP_NAMESPACE,
         "Programmed",
-        |o| condition_of(&o["status"], "Programmed")["status"] == "True",
+        "True",
+        "Programmed",
     )
     .await;
-    env.until_object(
+    env.expect_condition(
         "gatewayclasses.gateway.networking.k8s.io/tollgate",
         APP_NAMESPACE,
         "Accepted",
-        |o| condition_of(&o["status"], "Accepted")["status"] == "True",
+        "True",
+        "Accepted",
     )
     .await;
 }
@@ -920,17 +833,16 @@ pub(super) async fn exercise_gateway_api(env: &Env) {
 async fn a_controller_limited_to_some_namespaces_serves_their_http_routes_and_no_others() {
     // On the real API server this runs with the chart's namespaced RBAC: Roles in the watched
     // namespace, and only GatewayClasses read cluster-wide.
-    let env = Env::start_full(
+    let Some(env) = Env::start_full(
         "cluster-gateway-api-namespaced",
         &[APP_NAMESPACE],
         Vec::new(),
         true,
     )
-    .await;
-    if env.local.is_none() {
-        eprintln!("skipped: the external controller's namespaces are the chart's");
+    .await
+    .local_only("the external controller's namespaces are the chart's") else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     env.kubectl
         .apply(&gateway(&env, "All"))
@@ -953,21 +865,13 @@ async fn a_controller_limited_to_some_namespaces_serves_their_http_routes_and_no
         .apply(&other.join("---\n"))
         .await
         .expect("apply a route in an unwatched namespace");
-    let token = env.route_token(0).await;
-    env.until_status(
-        HOST,
-        "/anything",
-        &[("authorization", &format!("Bearer {token}"))],
-        200,
-    )
-    .await;
-    env.until_route(APP_NAMESPACE, "httpbin", "Accepted", "True", "Accepted")
-        .await;
-    env.until_object(
+    let token = env.until_token_flow(0).await;
+    env.expect_condition(
         "gatewayclasses.gateway.networking.k8s.io/tollgate",
         APP_NAMESPACE,
         "Accepted",
-        |o| condition_of(&o["status"], "Accepted")["status"] == "True",
+        "True",
+        "Accepted",
     )
     .await;
     // A marker change in the watched namespace, made after, is served...

@@ -4,12 +4,11 @@
 //! changes), and a missing AuthPlugin told by an Event on its Ingress while its path fails
 //! closed.
 
-use http::Method;
 use serde_json::{Value, json};
 use tollgate_e2e::cluster::{APP_NAMESPACE, SYSTEM_NAMESPACE};
-use tollgate_e2e::wait::{RELOAD, wait_until};
+use tollgate_e2e::wait::wait_until;
 
-use super::{ALL_OBJECTS, Env, PROGRAMMED, echoed_headers};
+use super::{ALL_OBJECTS, Env, PROGRAMMED, echoed_headers, httpbin_service};
 
 /// The proxy Service whose address Ingresses get (`--publish-service`).
 const PUBLISH_SERVICE: &str = "tollgate-proxy";
@@ -30,31 +29,14 @@ spec:
 /// Our IngressClass, httpbin as the Service `httpbin` (port 80 named `http`, one ready
 /// endpoint), the quickstart's two routes as Ingresses, and an Ingress naming a missing plugin.
 fn ingresses(target_port: u16) -> String {
-    let host = tollgate_e2e::proxy::admin_host();
+    let service = httpbin_service("httpbin", APP_NAMESPACE, target_port, true);
     format!(
         r#"apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata: {{name: tollgate}}
 spec: {{controller: tollgate.dev/ingress-controller}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{name: httpbin, namespace: {APP_NAMESPACE}}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {target_port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: httpbin-1
-  namespace: {APP_NAMESPACE}
-  labels: {{kubernetes.io/service-name: httpbin}}
-addressType: IPv4
-ports: [{{name: http, port: {target_port}, protocol: TCP}}]
-endpoints:
-  - addresses: ["{host}"]
-    conditions: {{ready: true}}
----
+{service}---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
@@ -98,32 +80,6 @@ spec:
 }
 
 impl Env {
-    /// Waits until `GET path` with `token` answers `status` at `gateway`.
-    async fn wait_ingress_status(&self, gateway: usize, path: &str, token: &str, status: u16) {
-        let g = &self.gateways[gateway];
-        let url = format!("{}{path}", g.http);
-        let auth = format!("Bearer {token}");
-        wait_until(RELOAD, &format!("{path} to answer {status}"), || async {
-            let r = g
-                .client
-                .send(
-                    Method::GET,
-                    &url,
-                    &[("authorization", &auth)],
-                    Default::default(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            if r.status == status {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.work.all_logs()));
-    }
-
     /// Waits until the Ingress `name` has `status.loadBalancer.ingress` equal to `want`.
     async fn wait_load_balancer(&self, name: &str, want: &Value) {
         let what = format!("Ingress {name} status.loadBalancer.ingress {want}");
@@ -150,18 +106,17 @@ impl Env {
 
 #[tokio::test]
 async fn the_token_flow_runs_on_ingresses_and_their_status_is_the_publish_services_address() {
-    let mut env = Env::start_with(
+    let Some(mut env) = Env::start_with(
         "cluster-ingress",
         &[],
         vec![format!(
             "--publish-service={SYSTEM_NAMESPACE}/{PUBLISH_SERVICE}"
         )],
     )
-    .await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs the local httpbin and the controller's --publish-service");
+    .await
+    .local_only("needs the local httpbin and the controller's --publish-service") else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     // Every answer from here on comes from an Ingress.
     env.kubectl
@@ -191,7 +146,7 @@ async fn the_token_flow_runs_on_ingresses_and_their_status_is_the_publish_servic
     // A token from one proxy (at the oauth2 Ingress's /auth/oauth2/token), accepted by the other.
     let token = env.demo_token(0).await;
     let last = env.gateways.len() - 1;
-    env.wait_ingress_status(last, "/anything/x", &token, 200)
+    env.until_bearer_status(last, "/anything/x", &token, 200)
         .await;
     let response = env.call(last, &token).await;
     assert_eq!(response.status, 200, "{}", response.describe());
@@ -206,9 +161,9 @@ async fn the_token_flow_runs_on_ingresses_and_their_status_is_the_publish_servic
     );
     // Without a token the oidc Ingress refuses; the Ingress naming a missing plugin fails
     // closed even with one.
-    env.wait_ingress_status(0, "/anything", "not-a-token", 401)
+    env.until_bearer_status(0, "/anything", "not-a-token", 401)
         .await;
-    env.wait_ingress_status(0, "/anything/private", &token, 500)
+    env.until_bearer_status(0, "/anything/private", &token, 500)
         .await;
 
     for name in ["auth", "httpbin", "guarded"] {
@@ -223,27 +178,6 @@ async fn the_token_flow_runs_on_ingresses_and_their_status_is_the_publish_servic
     env.wait_load_balancer("httpbin", &json!([{"ip": "192.0.2.11"}]))
         .await;
 
-    let what = "a PluginNotFound Event regarding Ingress guarded";
-    wait_until(PROGRAMMED, what, || async {
-        let events = env
-            .kubectl
-            .get_json("events.events.k8s.io", APP_NAMESPACE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let found = events["items"].as_array().is_some_and(|items| {
-            items.iter().any(|e| {
-                e["regarding"]["kind"] == "Ingress"
-                    && e["regarding"]["name"] == "guarded"
-                    && e["reason"] == "PluginNotFound"
-                    && e["type"] == "Warning"
-            })
-        });
-        if found {
-            Ok(())
-        } else {
-            Err(format!("{events}"))
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", env.work.all_logs()));
+    env.expect_warning("Ingress", "guarded", "PluginNotFound")
+        .await;
 }

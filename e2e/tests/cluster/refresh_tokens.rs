@@ -35,8 +35,8 @@ impl Env {
     /// `gateway` now is refused at `other`.
     async fn store_carried(&self, gateway: usize, other: usize) {
         let marker = self.demo_token(gateway).await;
-        self.revoke_demo_token(gateway, &marker).await;
-        self.until_token_refused(other, &marker).await;
+        assert_eq!(self.revoke(gateway, &marker).await, 200);
+        self.until_refused(other, &marker).await;
     }
 }
 

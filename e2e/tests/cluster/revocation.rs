@@ -4,7 +4,7 @@
 //! survives a proxy restart (pushed before its config) and a controller restart (kept in a
 //! Secret in the controller's namespace).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -17,22 +17,6 @@ use super::{ALL_OBJECTS, Env};
 const ROUNDS: usize = 10;
 
 impl Env {
-    async fn revoke(&self, gateway: usize, token: &str) -> u16 {
-        let g = &self.gateways[gateway];
-        let fields = [
-            ("token", token),
-            ("token_type_hint", "access_token"),
-            ("client_id", "client"),
-            ("client_secret", "secret"),
-        ];
-        let response = g
-            .client
-            .post_form(&format!("{}/auth/oauth2/revoke", g.https), &fields)
-            .await
-            .unwrap_or_else(|e| panic!("revocation at {}: {e}", g.name));
-        response.status.as_u16()
-    }
-
     async fn introspect(&self, gateway: usize, token: &str) -> serde_json::Value {
         let g = &self.gateways[gateway];
         let fields = [
@@ -46,25 +30,6 @@ impl Env {
             .await
             .unwrap_or_else(|e| panic!("introspection at {}: {e}", g.name));
         response.json()
-    }
-
-    /// Waits (polling every 5 ms, at most `RELOAD`) until `gateway` refuses `token`; how long.
-    async fn until_refused(&self, gateway: usize, token: &str) -> Duration {
-        let started = Instant::now();
-        loop {
-            let status = self.call(gateway, token).await.status.as_u16();
-            if status == 401 {
-                return started.elapsed();
-            }
-            assert_eq!(status, 200, "neither accepted nor refused");
-            assert!(
-                started.elapsed() < RELOAD,
-                "{} still accepts a revoked token\n{}",
-                self.gateways[gateway].name,
-                self.work.all_logs()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
     }
 
     /// The entries of the revocations Secret.
@@ -84,11 +49,12 @@ impl Env {
 
 #[tokio::test]
 async fn a_token_revoked_at_one_proxy_is_refused_by_the_other_and_stays_revoked_across_restarts() {
-    let mut env = Env::start("cluster-revocation").await;
-    if env.local.is_none() {
-        eprintln!("skipped: needs two local proxy processes and a local controller");
+    let Some(mut env) = Env::start("cluster-revocation")
+        .await
+        .local_only("needs two local proxy processes and a local controller")
+    else {
         return;
-    }
+    };
     env.wait_programmed(&ALL_OBJECTS).await;
     let kept = env.demo_token(0).await;
     let mut revoked = Vec::new();

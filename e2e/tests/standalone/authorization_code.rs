@@ -183,19 +183,13 @@ async fn run_code_client(
     redirect_uri: &str,
     user: &str,
 ) -> serde_json::Value {
-    let ca = qs
-        .gateway
-        .certificate_path()
-        .expect("the gateway's certificate");
-    let script = tollgate_e2e::paths::repo_root().join("e2e/clients/oauth_client.py");
-    let python = tollgate_e2e::paths::python().expect("python");
     let metadata_url = qs
         .gateway
         .https_url(&format!("{prefix}/.well-known/oauth-authorization-server"));
     let args: Vec<String> = vec![
         "authorization-code".into(),
         metadata_url,
-        ca.display().to_string(),
+        super::gateway_ca(qs),
         client.0.into(),
         client.1.into(),
         redirect_uri.into(),
@@ -203,24 +197,7 @@ async fn run_code_client(
         user.into(),
         "read write".into(),
     ];
-    // Every request of the script has a 10 s timeout, so it ends on its own.
-    let run = move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .args(args)
-            .output()
-    };
-    let output = tokio::task::spawn_blocking(run)
-        .await
-        .expect("the client's thread")
-        .expect("the client runs");
-    assert!(
-        output.status.success(),
-        "authlib client failed: {}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        qs.gateway_log()
-    );
-    serde_json::from_slice(&output.stdout).expect("json")
+    super::oauth_client(qs, args).await
 }
 
 /// authlib builds the authorization request (state, S256 challenge), the application's backend

@@ -11,22 +11,15 @@
 //! so every answer here comes from an HTTPRoute.
 
 use http::Method;
-use tollgate_e2e::client::{Client, Response};
 use tollgate_e2e::fixture::{
     access_token_of, assert_echoed_path, assert_logged, assert_status, echoed_headers,
 };
-use tollgate_e2e::gateway::Standalone;
-use tollgate_e2e::httpbin::Httpbin;
-use tollgate_e2e::manifests::{Manifests, self_signed, tls_secret};
-use tollgate_e2e::quickstart;
-use tollgate_e2e::wait::{RELOAD, wait_until};
-use tollgate_e2e::workdir::WorkDir;
+use tollgate_e2e::manifests::{self_signed, tls_secret};
 
-const HOST: &str = "api.example.test";
+use super::support::{Fixture, HOST, NOT_YET};
 
-/// Our GatewayClass, a Gateway with an HTTP and an HTTPS listener for `*.example.test` taking
-/// routes of every namespace (its certificate Secret `gateway-cert` is written beside), and
-/// httpbin as the selector-less Service `httpbin` (port 80).
+/// Our GatewayClass and a Gateway with an HTTP and an HTTPS listener for `*.example.test` taking
+/// routes of every namespace (its certificate Secret `gateway-cert` is written beside).
 const GATEWAY: &str = "\
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -50,21 +43,6 @@ spec:
     hostname: '*.example.test'
     tls: {certificateRefs: [{name: gateway-cert}]}
     allowedRoutes: {namespaces: {from: All}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin}
-spec:
-  ports: [{name: http, port: 80, targetPort: UPSTREAM_PORT}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: httpbin-1
-  labels: {kubernetes.io/service-name: httpbin}
-addressType: IPv4
-ports: [{name: http, port: UPSTREAM_PORT}]
-endpoints: [{addresses: [127.0.0.1]}]
 ";
 
 /// The quickstart's flow on HTTPRoutes: tokens at `/auth/oauth2/token`, httpbin behind the
@@ -94,174 +72,36 @@ spec:
     backendRefs: [{name: httpbin, port: 80}]
 ";
 
-/// httpbin, the manifests (the quickstart's without its GatewayRoutes, plus `extra`) and
-/// standalone mode serving them.
-pub(super) struct Fixture {
-    pub(super) gateway: Standalone,
-    pub(super) _httpbin: Httpbin,
-    pub(super) manifests: Manifests,
-    pub(super) client: Client,
-    _work: WorkDir,
+/// `gateway` (our class and a Gateway) and the Gateway's certificate Secret `gateway-cert`.
+fn with_certificate(gateway: &str) -> String {
+    let certificate = tls_secret("gateway-cert", &self_signed(&["*.example.test"]));
+    format!("{gateway}---\n{certificate}")
 }
 
-impl Fixture {
-    pub(super) async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Self {
-        Self::start_tagged(name, args, extra, None).await
-    }
+/// The shared fixture serving [`GATEWAY`] and `extra`.
+pub(super) async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Fixture {
+    start_tagged(name, args, extra, None).await
+}
 
-    /// [`Fixture::start`]; with a `tag`, the httpbin echoes it ([`Httpbin::start_tagged`]).
-    pub(super) async fn start_tagged(
-        name: &str,
-        args: &[&str],
-        extra: &[(&str, &str)],
-        tag: Option<&str>,
-    ) -> Self {
-        let work = WorkDir::new(name).expect("work dir");
-        let httpbin = match tag {
-            Some(tag) => Httpbin::start_tagged(&work, tag).await,
-            None => Httpbin::start(&work).await,
-        }
-        .expect("httpbin starts");
-        let dir = work.subdir("manifests").expect("manifests dir");
-        let manifests = Manifests::copy_quickstart(&dir, &httpbin.base_url()).expect("copy");
-        for route in ["auth", "httpbin"] {
-            manifests
-                .remove_object("GatewayRoute", route)
-                .expect("remove a quickstart route");
-        }
-        let port = httpbin.port().to_string();
-        let certificate = tls_secret("gateway-cert", &self_signed(&["*.example.test"]));
-        manifests
-            .write_file(
-                "gateway.yaml",
-                &format!(
-                    "{}---\n{certificate}",
-                    GATEWAY.replace("UPSTREAM_PORT", &port)
-                ),
-            )
-            .expect("gateway manifests");
-        for (file, text) in extra {
-            manifests.write_file(file, text).expect("extra manifest");
-        }
-        let gateway = Standalone::start_with_args(&work, manifests.dir(), args)
-            .await
-            .expect("standalone mode starts");
-        let client = gateway.client().expect("client");
-        Fixture {
-            gateway,
-            _httpbin: httpbin,
-            manifests,
-            client,
-            _work: work,
-        }
-    }
-
-    /// `method path` over plain HTTP with `Host: host` and more headers.
-    pub(super) async fn http(
-        &self,
-        method: Method,
-        host: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> Response {
-        let mut all = vec![("host", host)];
-        all.extend_from_slice(headers);
-        self.client
-            .send(
-                method,
-                &self.gateway.http_url(path),
-                &all,
-                bytes::Bytes::new(),
-            )
-            .await
-            .expect("request completes")
-    }
-
-    pub(super) async fn get(&self, host: &str, path: &str) -> Response {
-        self.http(Method::GET, host, path, &[]).await
-    }
-
-    /// A client-credentials token from `https://<HOST>/auth/oauth2/token`.
-    async fn token(&self) -> Response {
-        let body = format!(
-            "grant_type=client_credentials&client_id={}&client_secret={}",
-            quickstart::CLIENT_ID,
-            quickstart::CLIENT_SECRET
-        );
-        self.client
-            .send(
-                Method::POST,
-                &self.gateway.https_url("/auth/oauth2/token"),
-                &[
-                    ("host", HOST),
-                    ("content-type", "application/x-www-form-urlencoded"),
-                ],
-                bytes::Bytes::from(body),
-            )
-            .await
-            .expect("token request completes")
-    }
-
-    pub(super) fn log(&self) -> String {
-        tollgate_e2e::fixture::strip_ansi(&self.gateway.log())
-    }
-
-    /// Waits until `GET host path` answers `status`.
-    pub(super) async fn wait_status(&self, host: &str, path: &str, status: u16) {
-        wait_until(
-            RELOAD,
-            &format!("GET {host}{path} to answer {status}"),
-            || async move {
-                let response = self.get(host, path).await;
-                if response.status == status {
-                    Ok(())
-                } else {
-                    Err(response.describe())
-                }
-            },
-        )
-        .await
-        .expect("the change is served");
-    }
+/// [`start`]; with a `tag`, the httpbin echoes it ([`Httpbin::start_tagged`]).
+///
+/// [`Httpbin::start_tagged`]: tollgate_e2e::httpbin::Httpbin::start_tagged
+pub(super) async fn start_tagged(
+    name: &str,
+    args: &[&str],
+    extra: &[(&str, &str)],
+    tag: Option<&str>,
+) -> Fixture {
+    let gateway = with_certificate(GATEWAY);
+    let mut files = vec![("gateway.yaml", gateway.as_str())];
+    files.extend_from_slice(extra);
+    Fixture::start_tagged(name, args, &files, tag).await
 }
 
 async fn the_token_flow_runs_on_http_routes(name: &str, args: &[&str]) {
-    let fx = Fixture::start(name, args, &[("routes.yaml", TOKEN_FLOW)]).await;
-    let refused = fx.get(HOST, "/anything").await;
-    assert_status(&refused, 401, "refused");
-
-    let token = fx.token().await;
-    assert_status(&token, 200, "token");
-    let token = access_token_of(&token);
-    let auth = format!("Bearer {token}");
-    let upstream = fx
-        .http(
-            Method::GET,
-            HOST,
-            "/anything/x",
-            &[("authorization", &auth)],
-        )
-        .await;
-    let seen = echoed_headers(&assert_echoed_path(&upstream, "/anything/x"));
-    assert_eq!(
-        seen.get("x-consumer-username").map(String::as_str),
-        Some(quickstart::USERNAME)
-    );
-    assert_eq!(
-        seen.get("x-credential-identifier").map(String::as_str),
-        Some(quickstart::CLIENT_ID)
-    );
-
+    let fx = start(name, args, &[("routes.yaml", TOKEN_FLOW)]).await;
     // Another host of the listener is not one of the routes' hostnames.
-    let other = fx
-        .http(
-            Method::GET,
-            "www.example.test",
-            "/anything",
-            &[("authorization", &auth)],
-        )
-        .await;
-    assert_status(&other, 404, "other");
+    fx.assert_token_flow().await;
 }
 
 #[tokio::test]
@@ -317,7 +157,7 @@ spec:
 
 #[tokio::test]
 async fn matching_precedence_and_hostname_intersection_on_http_routes() {
-    let fx = Fixture::start(
+    let fx = start(
         "gateway-api-precedence",
         &[],
         &[("routes.yaml", PRECEDENCE)],
@@ -369,7 +209,7 @@ spec:
 
 #[tokio::test]
 async fn a_reference_grant_allows_a_cross_namespace_backend_and_its_absence_refuses_it() {
-    let fx = Fixture::start("gateway-api-grant", &[], &[("team.yaml", CROSS_NAMESPACE)]).await;
+    let fx = start("gateway-api-grant", &[], &[("team.yaml", CROSS_NAMESPACE)]).await;
     // Refused: the rule is served, and its backend answers 500 (the Gateway API's rule).
     let refused = fx.get("team.example.test", "/anything").await;
     assert_status(&refused, 500, "refused");
@@ -385,23 +225,15 @@ async fn a_reference_grant_allows_a_cross_namespace_backend_and_its_absence_refu
 #[tokio::test]
 async fn allowed_routes_refuses_a_namespace_the_listener_does_not_admit() {
     let same_only = GATEWAY.replace("{namespaces: {from: All}}", "{namespaces: {from: Same}}");
-    let fx = Fixture::start(
+    let fx = start(
         "gateway-api-allowed",
         &[],
         &[("team.yaml", CROSS_NAMESPACE), ("grant.yaml", GRANT)],
     )
     .await;
     fx.wait_status("team.example.test", "/anything", 200).await;
-    let port = fx._httpbin.port().to_string();
     fx.manifests
-        .write_file(
-            "gateway.yaml",
-            &format!(
-                "{}---\n{}",
-                same_only.replace("UPSTREAM_PORT", &port),
-                tls_secret("gateway-cert", &self_signed(&["*.example.test"]))
-            ),
-        )
+        .write_file("gateway.yaml", &with_certificate(&same_only))
         .expect("gateway");
     fx.wait_status("team.example.test", "/anything", 404).await;
     assert_logged(&fx.log(), &["NotAllowedByListeners", "team-route"]);
@@ -442,7 +274,7 @@ spec:
 ";
 
 async fn filters_apply_through_an_http_route(name: &str, args: &[&str]) {
-    let fx = Fixture::start(name, args, &[("routes.yaml", FILTERS)]).await;
+    let fx = start(name, args, &[("routes.yaml", FILTERS)]).await;
     let modified = fx
         .http(
             Method::GET,
@@ -524,8 +356,8 @@ spec:
 ";
 
 async fn the_client_host_reaches_http_routes_backends(name: &str, args: &[&str]) {
-    let fx = Fixture::start(name, args, &[]).await;
-    let port = fx._httpbin.port();
+    let fx = start(name, args, &[]).await;
+    let port = fx.httpbin.port();
     fx.manifests
         .write_file(
             "hosts.yaml",
@@ -595,7 +427,7 @@ async fn filters_apply_through_an_http_route_on_the_hyper_path() {
 
 #[tokio::test]
 async fn weights_split_the_traffic_within_ten_percent_over_a_thousand_requests() {
-    let fx = Fixture::start("gateway-api-weights", &[], &[("routes.yaml", FILTERS)]).await;
+    let fx = start("gateway-api-weights", &[], &[("routes.yaml", FILTERS)]).await;
     let (mut served, mut unresolved) = (0, 0);
     for _ in 0..1000 {
         match fx.get(HOST, "/anything/split").await.status.as_u16() {
@@ -630,18 +462,9 @@ spec:
     backendRefs: [{name: httpbin, port: 80}]
 ";
 
-const NOT_YET: &str = "\
-apiVersion: tollgate.dev/v1alpha1
-kind: AuthPlugin
-metadata: {name: not-yet}
-spec:
-  type: openid-connect
-  openidConnect: {authMethods: [kong_oauth2]}
-";
-
 #[tokio::test]
 async fn a_rule_whose_auth_plugin_is_missing_answers_500_until_the_plugin_exists() {
-    let fx = Fixture::start(
+    let fx = start(
         "gateway-api-missing-plugin",
         &[],
         &[("routes.yaml", MISSING_PLUGIN)],
@@ -685,7 +508,7 @@ spec:
 
 #[tokio::test]
 async fn a_route_of_another_namespace_cannot_take_the_token_endpoint_of_a_shared_gateway() {
-    let fx = Fixture::start(
+    let fx = start(
         "gateway-api-tenancy",
         &[],
         &[

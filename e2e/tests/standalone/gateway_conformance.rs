@@ -11,47 +11,18 @@
 //! `/anything` and its `/v2` becomes `/anything/v2`: same prefixes, same segment boundaries.
 //! `docs/gateway-api.md` maps each upstream case to the test that mirrors it.
 
-use super::gateway_api::Fixture;
+use super::gateway_api::start_tagged;
+use super::support::{Fixture, loopback_service};
 use http::Method;
 use tollgate_e2e::client::Response;
 use tollgate_e2e::fixture::echoed_headers;
 use tollgate_e2e::httpbin::{BACKEND_TAG, Httpbin};
 use tollgate_e2e::workdir::WorkDir;
 
-/// The Services `backend-v2` and `backend-v3`, each a selector-less Service with its own
-/// httpbin; `backend-v2` may be referred to from namespace `team` (a ReferenceGrant naming it
-/// alone), and two more Gateways for the hostname cases.
+/// Beside the Services `backend-v2` and `backend-v3` (each a selector-less Service with its own
+/// httpbin, see [`Conformance::start`]): `backend-v2` may be referred to from namespace `team` (a
+/// ReferenceGrant naming it alone), and two more Gateways for the hostname cases.
 const BACKENDS: &str = "\
-apiVersion: v1
-kind: Service
-metadata: {name: backend-v2}
-spec:
-  ports: [{name: http, port: 8080, targetPort: V2_PORT}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: backend-v2-1
-  labels: {kubernetes.io/service-name: backend-v2}
-addressType: IPv4
-ports: [{name: http, port: V2_PORT}]
-endpoints: [{addresses: [127.0.0.1]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: backend-v3}
-spec:
-  ports: [{name: http, port: 8080, targetPort: V3_PORT}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: backend-v3-1
-  labels: {kubernetes.io/service-name: backend-v3}
-addressType: IPv4
-ports: [{name: http, port: V3_PORT}]
-endpoints: [{addresses: [127.0.0.1]}]
----
 apiVersion: gateway.networking.k8s.io/v1beta1
 kind: ReferenceGrant
 metadata: {name: team-to-v2, namespace: default}
@@ -655,10 +626,13 @@ impl Conformance {
         let v3 = Httpbin::start_tagged(&v3_work, "v3")
             .await
             .expect("httpbin v3 starts");
-        let backends = BACKENDS
-            .replace("V2_PORT", &v2.port().to_string())
-            .replace("V3_PORT", &v3.port().to_string());
-        let fx = Fixture::start_tagged(
+        let backends = [
+            loopback_service("backend-v2", 8080, v2.port()),
+            loopback_service("backend-v3", 8080, v3.port()),
+            BACKENDS.to_owned(),
+        ]
+        .join("---\n");
+        let fx = start_tagged(
             name,
             args,
             &[("backends.yaml", &backends), ("routes.yaml", routes)],

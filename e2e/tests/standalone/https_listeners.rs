@@ -13,18 +13,17 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
-use tollgate_e2e::client::{Client, Response, read_pem_certs};
-use tollgate_e2e::gateway::Standalone;
-use tollgate_e2e::httpbin::Httpbin;
-use tollgate_e2e::manifests::{Manifests, self_signed as generate, tls_secret};
+use tollgate_e2e::client::{Response, read_pem_certs};
+use tollgate_e2e::manifests::{self_signed as generate, tls_secret};
 use tollgate_e2e::quickstart;
 use tollgate_e2e::wait::{RELOAD, wait_until};
-use tollgate_e2e::workdir::WorkDir;
+
+use super::support::{Fixture, Setup};
 
 /// Our class; Gateway `edge` with an HTTP listener, an HTTPS listener without hostname naming
 /// two certificate Secrets (each serves its certificate's names), and an HTTPS listener whose
-/// Secret's key is another certificate's; httpbin as a selector-less Service; the HTTPRoutes
-/// `plain` (through the HTTP listener only) and `secure` (through the HTTPS one only).
+/// Secret's key is another certificate's; the HTTPRoutes `plain` (through the HTTP listener
+/// only) and `secure` (through the HTTPS one only) to the shared fixture's Service `httpbin`.
 const GATEWAY: &str = "\
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -49,21 +48,6 @@ spec:
     port: 443
     hostname: broken.example.test
     tls: {certificateRefs: [{name: cert-broken}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin}
-spec:
-  ports: [{name: http, port: 80, targetPort: UPSTREAM_PORT}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: httpbin-1
-  labels: {kubernetes.io/service-name: httpbin}
-addressType: IPv4
-ports: [{name: http, port: UPSTREAM_PORT}]
-endpoints: [{addresses: [127.0.0.1]}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -201,27 +185,20 @@ async fn get_verified(addr: &str, name: &str, pem: &str, path: &str) -> u16 {
     status
 }
 
-struct Fixture {
-    gateway: Standalone,
-    _httpbin: Httpbin,
-    client: Client,
+/// The shared fixture serving [`GATEWAY`] and its certificate Secrets.
+struct Listeners {
+    fx: Fixture,
     cert_a: (String, String),
     cert_b: (String, String),
-    _work: WorkDir,
 }
 
-impl Fixture {
+impl Listeners {
     async fn start(name: &str, args: &[&str]) -> Self {
-        let work = WorkDir::new(name).expect("work dir");
-        let httpbin = Httpbin::start(&work).await.expect("httpbin starts");
-        let dir = work.subdir("manifests").expect("manifests dir");
-        let manifests = Manifests::copy_quickstart(&dir, &httpbin.base_url()).expect("copy");
         // The token route stays; the catch-all upstream route would answer every path.
-        manifests
-            .remove_object("GatewayRoute", "httpbin")
-            .expect("remove the upstream route");
+        let setup = Setup::new(name, &["httpbin"], None).await;
         // The client secret without the label: standalone mode reads it because it is named.
-        manifests
+        setup
+            .manifests
             .edit_object("Secret", "demo-client-secret", |secret| {
                 if let Some(meta) = secret["metadata"].as_object_mut() {
                     meta.remove("labels");
@@ -231,46 +208,33 @@ impl Fixture {
         let cert_a = generate(&["a.example.test"]);
         let cert_b = generate(&["b.example.test", "*.b.example.test"]);
         let broken = (generate(&["broken.example.test"]).0, cert_a.1.clone());
-        let port = httpbin.port().to_string();
         let text = [
-            GATEWAY.replace("UPSTREAM_PORT", &port),
+            GATEWAY.to_owned(),
             tls_secret("cert-a", &cert_a),
             tls_secret("cert-b", &cert_b),
             tls_secret("cert-broken", &broken),
         ]
         .join("---\n");
-        manifests
-            .write_file("gateway.yaml", &text)
-            .expect("gateway manifests");
-        let gateway = Standalone::start_with_args(&work, manifests.dir(), args)
-            .await
-            .expect("standalone mode starts");
-        let client = gateway.client().expect("client");
-        let fx = Fixture {
-            gateway,
-            _httpbin: httpbin,
-            client,
-            cert_a,
-            cert_b,
-            _work: work,
-        };
-        let plain = fx.http("/plain").await;
+        let fx = setup.start(args, &[("gateway.yaml", &text)]).await;
+        let listeners = Listeners { fx, cert_a, cert_b };
+        let plain = listeners.http("/plain").await;
         assert_eq!(plain.status, 200, "{}", plain.describe());
-        fx
+        listeners
     }
 
     async fn http(&self, path: &str) -> Response {
-        self.send(&self.gateway.http_url(path)).await
+        self.send(&self.fx.gateway.http_url(path)).await
     }
 
     /// Over HTTPS to `localhost` (the state directory's certificate), `Host: a.example.test`.
     async fn https(&self, path: &str) -> Response {
-        self.send(&self.gateway.https_url(path)).await
+        self.send(&self.fx.gateway.https_url(path)).await
     }
 
     async fn send(&self, url: &str) -> Response {
         wait_until(RELOAD, &format!("GET {url}"), || async move {
-            self.client
+            self.fx
+                .client
                 .send(
                     Method::GET,
                     url,
@@ -286,7 +250,8 @@ impl Fixture {
 }
 
 async fn https_listeners_serve_by_name(name: &str, args: &[&str]) {
-    let fx = Fixture::start(name, args).await;
+    let listeners = Listeners::start(name, args).await;
+    let fx = &listeners.fx;
     let addr = fx.gateway.https_addr();
 
     // Each name gets its certificate; any other name the state directory's.
@@ -297,9 +262,9 @@ async fn https_listeners_serve_by_name(name: &str, args: &[&str]) {
         .to_vec();
     assert_eq!(default, der_of(&default_pem));
     let cases = [
-        ("a.example.test", der_of(&fx.cert_a.0)),
-        ("b.example.test", der_of(&fx.cert_b.0)),
-        ("x.b.example.test", der_of(&fx.cert_b.0)),
+        ("a.example.test", der_of(&listeners.cert_a.0)),
+        ("b.example.test", der_of(&listeners.cert_b.0)),
+        ("x.b.example.test", der_of(&listeners.cert_b.0)),
         ("unknown.example.test", default.clone()),
         ("broken.example.test", default.clone()),
     ];
@@ -311,15 +276,15 @@ async fn https_listeners_serve_by_name(name: &str, args: &[&str]) {
     }
     // Real clients that trust only the Secret's certificate verify it for its names.
     assert_eq!(
-        get_verified(&addr, "a.example.test", &fx.cert_a.0, "/secure").await,
+        get_verified(&addr, "a.example.test", &listeners.cert_a.0, "/secure").await,
         200
     );
     assert_eq!(
-        get_verified(&addr, "x.b.example.test", &fx.cert_b.0, "/secure/y").await,
+        get_verified(&addr, "x.b.example.test", &listeners.cert_b.0, "/secure/y").await,
         200
     );
     assert!(
-        handshake(&addr, "a.example.test", trusting(&fx.cert_b.0))
+        handshake(&addr, "a.example.test", trusting(&listeners.cert_b.0))
             .await
             .is_err(),
         "another Secret's certificate does not verify for a.example.test"
@@ -334,9 +299,9 @@ async fn https_listeners_serve_by_name(name: &str, args: &[&str]) {
     ];
     for (port, path, status, upstream_path) in cases {
         let response = if port == "http" {
-            fx.http(path).await
+            listeners.http(path).await
         } else {
-            fx.https(path).await
+            listeners.https(path).await
         };
         assert_eq!(
             response.status,
@@ -354,7 +319,7 @@ async fn https_listeners_serve_by_name(name: &str, args: &[&str]) {
     }
 
     // The broken Secret fails its listener only, and says why without its key.
-    let log = tollgate_e2e::fixture::strip_ansi(&fx.gateway.log());
+    let log = fx.log();
     let line = log
         .lines()
         .find(|l| l.contains("InvalidCertificateRef") && l.contains("listener broken"))

@@ -11,20 +11,11 @@
 //! The quickstart's Consumer, credential and AuthPlugins are kept; its GatewayRoutes are removed,
 //! so every answer here comes from an Ingress.
 
-use http::Method;
-use tollgate_e2e::client::{Client, Response};
-use tollgate_e2e::fixture::{access_token_of, echoed_headers};
-use tollgate_e2e::gateway::Standalone;
-use tollgate_e2e::httpbin::Httpbin;
-use tollgate_e2e::manifests::Manifests;
-use tollgate_e2e::quickstart;
-use tollgate_e2e::wait::{RELOAD, wait_until};
-use tollgate_e2e::workdir::WorkDir;
+use tollgate_e2e::fixture::echoed_headers;
 
-const HOST: &str = "api.example.test";
+use super::support::{Fixture, HOST, NOT_YET};
 
-/// Our IngressClass, another controller's, and httpbin as the selector-less Service `httpbin`
-/// (port 80, named `http`).
+/// Our IngressClass and another controller's.
 const CLASSES: &str = "\
 apiVersion: networking.k8s.io/v1
 kind: IngressClass
@@ -35,21 +26,6 @@ apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata: {name: nginx}
 spec: {controller: k8s.io/ingress-nginx}
----
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin}
-spec:
-  ports: [{name: http, port: 80, targetPort: UPSTREAM_PORT}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: httpbin-1
-  labels: {kubernetes.io/service-name: httpbin}
-addressType: IPv4
-ports: [{name: http, port: UPSTREAM_PORT}]
-endpoints: [{addresses: [127.0.0.1]}]
 ";
 
 /// The quickstart's flow on Ingresses: tokens at `/auth/oauth2/token`, httpbin behind the
@@ -82,160 +58,17 @@ spec:
       - {path: /, pathType: Prefix, backend: {service: {name: httpbin, port: {name: http}}}}
 ";
 
-/// httpbin, the manifests (the quickstart's without its GatewayRoutes, plus `extra`) and
-/// standalone mode serving them.
-struct Fixture {
-    gateway: Standalone,
-    httpbin: Httpbin,
-    manifests: Manifests,
-    client: Client,
-    _work: WorkDir,
-}
-
-impl Fixture {
-    async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Self {
-        let work = WorkDir::new(name).expect("work dir");
-        let httpbin = Httpbin::start(&work).await.expect("httpbin starts");
-        let dir = work.subdir("manifests").expect("manifests dir");
-        let manifests = Manifests::copy_quickstart(&dir, &httpbin.base_url()).expect("copy");
-        for route in ["auth", "httpbin"] {
-            manifests
-                .remove_object("GatewayRoute", route)
-                .expect("remove a quickstart route");
-        }
-        let port = httpbin.port().to_string();
-        manifests
-            .write_file("classes.yaml", &CLASSES.replace("UPSTREAM_PORT", &port))
-            .expect("class manifests");
-        for (file, text) in extra {
-            manifests.write_file(file, text).expect("extra manifest");
-        }
-        let gateway = Standalone::start_with_args(&work, manifests.dir(), args)
-            .await
-            .expect("standalone mode starts");
-        let client = gateway.client().expect("client");
-        Fixture {
-            gateway,
-            httpbin,
-            manifests,
-            client,
-            _work: work,
-        }
-    }
-
-    /// `method path` over plain HTTP with `Host: host` and more headers.
-    async fn http(
-        &self,
-        method: Method,
-        host: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> Response {
-        let mut all = vec![("host", host)];
-        all.extend_from_slice(headers);
-        self.client
-            .send(
-                method,
-                &self.gateway.http_url(path),
-                &all,
-                bytes::Bytes::new(),
-            )
-            .await
-            .expect("request completes")
-    }
-
-    async fn get(&self, host: &str, path: &str) -> Response {
-        self.http(Method::GET, host, path, &[]).await
-    }
-
-    /// A client-credentials token from `https://<HOST>/auth/oauth2/token`.
-    async fn token(&self) -> Response {
-        let body = format!(
-            "grant_type=client_credentials&client_id={}&client_secret={}",
-            quickstart::CLIENT_ID,
-            quickstart::CLIENT_SECRET
-        );
-        self.client
-            .send(
-                Method::POST,
-                &self.gateway.https_url("/auth/oauth2/token"),
-                &[
-                    ("host", HOST),
-                    ("content-type", "application/x-www-form-urlencoded"),
-                ],
-                bytes::Bytes::from(body),
-            )
-            .await
-            .expect("token request completes")
-    }
-
-    fn log(&self) -> String {
-        tollgate_e2e::fixture::strip_ansi(&self.gateway.log())
-    }
-
-    /// Waits until `GET host path` answers `status`.
-    async fn wait_status(&self, host: &str, path: &str, status: u16) {
-        wait_until(
-            RELOAD,
-            &format!("GET {host}{path} to answer {status}"),
-            || async move {
-                let response = self.get(host, path).await;
-                if response.status == status {
-                    Ok(())
-                } else {
-                    Err(response.describe())
-                }
-            },
-        )
-        .await
-        .expect("the change is served");
-    }
+/// The shared fixture serving [`CLASSES`] and `extra`.
+async fn start(name: &str, args: &[&str], extra: &[(&str, &str)]) -> Fixture {
+    let mut files = vec![("classes.yaml", CLASSES)];
+    files.extend_from_slice(extra);
+    Fixture::start(name, args, &files).await
 }
 
 async fn the_token_flow_runs_on_ingresses(name: &str, args: &[&str]) {
-    let fx = Fixture::start(name, args, &[("ingresses.yaml", TOKEN_FLOW)]).await;
-    let refused = fx.get(HOST, "/anything").await;
-    assert_eq!(refused.status, 401, "{}", refused.describe());
-
-    let token = fx.token().await;
-    assert_eq!(token.status, 200, "{}", token.describe());
-    let token = access_token_of(&token);
-    let auth = format!("Bearer {token}");
-    let upstream = fx
-        .http(
-            Method::GET,
-            HOST,
-            "/anything/x",
-            &[("authorization", &auth)],
-        )
-        .await;
-    assert_eq!(upstream.status, 200, "{}", upstream.describe());
-    let body = upstream.json();
-    assert_eq!(
-        body["url"].as_str().map(|u| u.ends_with("/anything/x")),
-        Some(true),
-        "{body}"
-    );
-    let seen = echoed_headers(&body);
-    assert_eq!(
-        seen.get("x-consumer-username").map(String::as_str),
-        Some(quickstart::USERNAME)
-    );
-    assert_eq!(
-        seen.get("x-credential-identifier").map(String::as_str),
-        Some(quickstart::CLIENT_ID)
-    );
-
+    let fx = start(name, args, &[("ingresses.yaml", TOKEN_FLOW)]).await;
     // Another host is not one of the rules' hosts, and no rule is host-less.
-    let other = fx
-        .http(
-            Method::GET,
-            "www.example.test",
-            "/anything",
-            &[("authorization", &auth)],
-        )
-        .await;
-    assert_eq!(other.status, 404, "{}", other.describe());
+    fx.assert_token_flow().await;
 }
 
 #[tokio::test]
@@ -296,7 +129,7 @@ spec:
 ";
 
 async fn kubernetes_precedence_decides_between_ingresses(name: &str, args: &[&str]) {
-    let fx = Fixture::start(name, args, &[("ingresses.yaml", PRECEDENCE)]).await;
+    let fx = start(name, args, &[("ingresses.yaml", PRECEDENCE)]).await;
     for (host, path, status) in [
         // Exact before a Prefix of the same path; an Exact path is not a prefix.
         (HOST, "/anything/exact", 401),
@@ -378,7 +211,7 @@ spec:
 
 #[tokio::test]
 async fn an_ingress_of_another_class_is_ignored_and_a_classless_one_needs_our_default_class() {
-    let fx = Fixture::start("ingress-classes", &[], &[("ingresses.yaml", OTHER_CLASSES)]).await;
+    let fx = start("ingress-classes", &[], &[("ingresses.yaml", OTHER_CLASSES)]).await;
     assert_eq!(fx.get("theirs.example.test", "/anything").await.status, 404);
     assert_eq!(
         fx.get("classless.example.test", "/anything").await.status,
@@ -388,8 +221,7 @@ async fn an_ingress_of_another_class_is_ignored_and_a_classless_one_needs_our_de
     let log = fx.log();
     assert!(!log.contains("object left out"), "{log}");
 
-    let port = fx.httpbin.port().to_string();
-    let default_class = CLASSES.replace("UPSTREAM_PORT", &port).replacen(
+    let default_class = CLASSES.replacen(
         "metadata: {name: tollgate}",
         "metadata:\n  name: tollgate\n  annotations: {ingressclass.kubernetes.io/is-default-class: 'true'}",
         1,
@@ -430,18 +262,9 @@ spec:
       - {path: /anything/private, pathType: Prefix, backend: {service: {name: httpbin, port: {number: 80}}}}
 ";
 
-const NOT_YET: &str = "\
-apiVersion: tollgate.dev/v1alpha1
-kind: AuthPlugin
-metadata: {name: not-yet}
-spec:
-  type: openid-connect
-  openidConnect: {authMethods: [kong_oauth2]}
-";
-
 #[tokio::test]
 async fn an_ingress_whose_auth_plugin_is_missing_answers_500_until_the_plugin_exists() {
-    let fx = Fixture::start(
+    let fx = start(
         "ingress-missing-plugin",
         &[],
         &[("ingresses.yaml", MISSING_PLUGIN)],

@@ -10,7 +10,7 @@ use http::Method;
 use tollgate_e2e::client::Response;
 use tollgate_e2e::fixture::{Quickstart, Variant, access_token_of, assert_invalid_token, tamper};
 use tollgate_e2e::quickstart;
-use tollgate_e2e::wait::wait_until;
+use tollgate_e2e::wait::wait_for_status;
 
 /// The bearer plugin's route is served once the controller has fetched the issuer's keys.
 const KEYS: Duration = Duration::from_secs(40);
@@ -138,17 +138,11 @@ async fn the_bearer_method_verifies_the_gateways_own_jwts_and_honours_their_revo
         .await,
     );
 
-    wait_until(
+    wait_for_status(
         KEYS,
         "the bearer route to accept the gateway's JWT",
-        || async {
-            let r = call_h1(&qs, &jwt).await;
-            if r.status == 200 {
-                Ok(())
-            } else {
-                Err(r.describe())
-            }
-        },
+        200,
+        || async { call_h1(&qs, &jwt).await },
     )
     .await
     .expect("accepted");

@@ -9,7 +9,7 @@ use serde_json::json;
 use tollgate_e2e::client::Response;
 use tollgate_e2e::fixture::{Quickstart, access_token_of, assert_invalid_token};
 use tollgate_e2e::quickstart;
-use tollgate_e2e::wait::{RELOAD, unix_now, wait_until};
+use tollgate_e2e::wait::{RELOAD, unix_now, wait_for_status, wait_until};
 
 const NEW_SECRET: &str = "the-rotated-client-secret";
 
@@ -77,13 +77,8 @@ fn rotate(qs: &Quickstart, valid_until: u64) {
 }
 
 async fn accepted(qs: &Quickstart, secret: &str, what: &str) -> Response {
-    wait_until(RELOAD, what, || async {
-        let r = qs.request_token(secret).await;
-        if r.status == 200 {
-            Ok(r)
-        } else {
-            Err(r.describe())
-        }
+    wait_for_status(RELOAD, what, 200, || async {
+        qs.request_token(secret).await
     })
     .await
     .expect(what)
@@ -100,13 +95,8 @@ async fn with_tokens_surviving_both_secrets_work_during_the_grace_and_the_old_is
             c["spec"]["tokensSurviveRotation"] = json!(true);
         })
         .expect("opt in");
-    wait_until(RELOAD, "the opt-in to apply", || async {
-        let r = qs.call_upstream(Some(&before_opt_in)).await;
-        if r.status == 401 {
-            Ok(())
-        } else {
-            Err(r.describe())
-        }
+    wait_for_status(RELOAD, "the opt-in to apply", 401, || async {
+        qs.call_upstream(Some(&before_opt_in)).await
     })
     .await
     .expect("opt-in applied");

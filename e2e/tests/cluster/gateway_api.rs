@@ -13,6 +13,7 @@
 
 use http::Method;
 use serde_json::{Value, json};
+use tollgate_e2e::certs::{der_of, served_leaf};
 use tollgate_e2e::client::Response;
 use tollgate_e2e::cluster::APP_NAMESPACE;
 use tollgate_e2e::wait::{RELOAD, wait_until};
@@ -986,80 +987,6 @@ spec:
       - {{path: /shop, pathType: Prefix, backend: {{service: {{name: shop, port: {{number: 80}}}}}}}}
 "#
     )
-}
-
-/// The leaf certificate (DER) a TLS server at `addr` presents for the server name `name`.
-async fn served_leaf(addr: &str, name: &str) -> Result<Vec<u8>, String> {
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-    use std::sync::Arc;
-
-    /// Accepts any certificate: the test compares the leaf itself.
-    #[derive(Debug)]
-    struct Any(Arc<rustls::crypto::CryptoProvider>);
-    impl ServerCertVerifier for Any {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &rustls::DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            let algorithms = &self.0.signature_verification_algorithms;
-            rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
-        }
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &rustls::DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            let algorithms = &self.0.signature_verification_algorithms;
-            rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Any(provider)))
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let server_name = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
-    let tls = connector
-        .connect(server_name, stream)
-        .await
-        .map_err(|e| e.to_string())?;
-    tls.get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| c.to_vec())
-        .ok_or_else(|| "no certificate".to_owned())
-}
-
-fn der_of(pem: &str) -> Vec<u8> {
-    let der = rustls_pemfile::certs(&mut pem.as_bytes())
-        .next()
-        .expect("a certificate")
-        .expect("pem");
-    der.to_vec()
 }
 
 impl Env {

@@ -11,8 +11,9 @@ use bytes::Bytes;
 use http::Method;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+use tollgate_e2e::certs::{any_certificate_config, der_of};
 use tollgate_e2e::client::{Response, read_pem_certs};
 use tollgate_e2e::manifests::{self_signed as generate, tls_secret};
 use tollgate_e2e::quickstart;
@@ -74,52 +75,6 @@ spec:
     backendRefs: [{name: httpbin, port: 80}]
 ";
 
-/// A client configuration that accepts any server certificate: the test compares the leaf.
-fn any_certificate() -> rustls::ClientConfig {
-    #[derive(Debug)]
-    struct Any(Arc<rustls::crypto::CryptoProvider>);
-    impl rustls::client::danger::ServerCertVerifier for Any {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            let algorithms = &self.0.signature_verification_algorithms;
-            rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
-        }
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            let algorithms = &self.0.signature_verification_algorithms;
-            rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Any(provider)))
-        .with_no_client_auth()
-}
-
 /// A client configuration trusting exactly `pem` (and checking the server name against it).
 fn trusting(pem: &str) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
@@ -132,14 +87,6 @@ fn trusting(pem: &str) -> rustls::ClientConfig {
         .expect("versions")
         .with_root_certificates(roots)
         .with_no_client_auth()
-}
-
-fn der_of(pem: &str) -> Vec<u8> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
-        .next()
-        .expect("a certificate")
-        .expect("pem")
-        .to_vec()
 }
 
 /// A TLS handshake naming `name`: the server's leaf certificate (DER) and the stream.
@@ -269,7 +216,7 @@ async fn https_listeners_serve_by_name(name: &str, args: &[&str]) {
         ("broken.example.test", default.clone()),
     ];
     for (server_name, want) in cases {
-        let (leaf, _) = handshake(&addr, server_name, any_certificate())
+        let (leaf, _) = handshake(&addr, server_name, any_certificate_config(&[]))
             .await
             .expect("handshake");
         assert!(leaf == want, "the certificate served for {server_name}");

@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -174,8 +175,27 @@ func run() error {
 }
 
 // startEtcd starts a single-member etcd on two free loopback ports (client and peer) and
-// waits until it serves.
+// waits until it serves. A port is free when picked but may be taken before etcd binds it
+// (other processes on the machine pick ports the same way), so a bind refused as in use is
+// tried again with new ports, a bounded number of times.
 func startEtcd(ctx context.Context, dir string) (*embed.Etcd, string, error) {
+	const attempts = 8
+	for attempt := 1; ; attempt++ {
+		e, clientURL, err := startEtcdOnce(ctx, dir)
+		if err == nil || attempt == attempts || !addressInUse(err) {
+			return e, clientURL, err
+		}
+		fmt.Fprintf(os.Stderr, "kube-apiserver-local: etcd: %v; trying other ports (%d of %d)\n", err, attempt+1, attempts)
+	}
+}
+
+// addressInUse reports whether err is a listener's bind refused with EADDRINUSE (etcd's embed
+// package does not always wrap the system error, so its text counts too).
+func addressInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+}
+
+func startEtcdOnce(ctx context.Context, dir string) (*embed.Etcd, string, error) {
 	clientPort, err := freePort()
 	if err != nil {
 		return nil, "", err

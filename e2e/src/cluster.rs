@@ -26,7 +26,7 @@ use crate::client::Client;
 use crate::paths::{binary, python, repo_root};
 use crate::ports::free_port;
 use crate::process::Process;
-use crate::wait::{STARTUP, wait_until};
+use crate::wait::{Attempt, STARTUP, wait_until, wait_until_or_fail};
 use crate::workdir::WorkDir;
 
 /// Namespace of the system objects (config Service, token and key Secrets, Lease).
@@ -149,7 +149,19 @@ impl Emulator {
             what: format!("writing {}", policy.display()),
             source,
         })?;
-        let process = Self::launch_real(&dir, port, &audit_log, &log_file).await?;
+        // The port was free when picked, but another process on the machine may bind it first:
+        // a start refused that way is tried again on another port (restarts keep theirs).
+        let mut port = port;
+        let mut attempt = 1;
+        let process = loop {
+            match Self::launch_real(&dir, port, &audit_log, &log_file).await {
+                Err(e) if attempt < 4 && e.to_string().contains("address already in use") => {
+                    attempt += 1;
+                    port = free_port()?;
+                }
+                other => break other?,
+            }
+        };
         Ok(Self {
             process,
             kubeconfig,
@@ -186,17 +198,17 @@ impl Emulator {
             ))
             .arg("--audit-log-format=json");
         let mut process = Process::spawn("apiserver", command, log_file)?;
-        wait_until(REAL_STARTUP, "kube-apiserver to print READY", || {
+        wait_until_or_fail(REAL_STARTUP, "kube-apiserver to print READY", || {
             let running = process.ensure_running();
             let log = log.clone();
             async move {
-                running.map_err(|e| e.to_string())?;
+                running.map_err(Attempt::Failed)?;
                 let out = std::fs::read(&log).unwrap_or_default();
                 let out = String::from_utf8_lossy(out.get(offset..).unwrap_or_default());
                 if out.lines().any(|l| l.starts_with("READY ")) {
                     Ok(())
                 } else {
-                    Err("no READY line yet".to_owned())
+                    Err(Attempt::NotYet("no READY line yet".to_owned()))
                 }
             }
         })

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::client::Client;
-use crate::wait::wait_until;
+use crate::wait::{Attempt, wait_until, wait_until_or_fail};
 
 #[derive(Debug)]
 pub struct Process {
@@ -109,23 +109,19 @@ impl Process {
         url: &str,
     ) -> Result<(), Error> {
         let client = Client::plain()?;
-        let answered = wait_until(timeout, what, || {
+        wait_until_or_fail(timeout, what, || {
             let running = self.ensure_running();
             let (client, url) = (client.clone(), url.to_owned());
             async move {
-                running.map_err(|e| e.to_string())?;
+                running.map_err(Attempt::Failed)?;
                 match client.get(&url).await {
                     Ok(r) if r.status == 200 => Ok(()),
-                    Ok(r) => Err(format!("{} {}", r.status, r.text())),
-                    Err(e) => Err(e.to_string()),
+                    Ok(r) => Err(Attempt::NotYet(format!("{} {}", r.status, r.text()))),
+                    Err(e) => Err(Attempt::NotYet(e.to_string())),
                 }
             }
         })
-        .await;
-        answered.map_err(|timeout| match self.ensure_running() {
-            Err(exited) => exited,
-            Ok(()) => timeout,
-        })
+        .await
     }
 
     /// Sends SIGTERM to the child's process group and waits up to `grace` for the child to

@@ -14,12 +14,40 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
+    wait_until_or_fail(timeout, what, || {
+        let attempt = check();
+        async move { attempt.await.map_err(Attempt::NotYet) }
+    })
+    .await
+}
+
+/// Why a check of [`wait_until_or_fail`] did not succeed.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Not yet: poll again; the reason is reported on timeout.
+    NotYet(String),
+    /// It never will (a child process exited): stop waiting with this error.
+    Failed(Error),
+}
+
+/// [`wait_until`] for a condition that can fail for good: `check` returns
+/// `Err(Attempt::Failed(e))` to end the wait at once with `e`.
+pub async fn wait_until_or_fail<T, F, Fut>(
+    timeout: Duration,
+    what: &str,
+    mut check: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Attempt>>,
+{
     let start = Instant::now();
     let mut interval = Duration::from_millis(20);
     loop {
         let last = match check().await {
             Ok(value) => return Ok(value),
-            Err(reason) => reason,
+            Err(Attempt::Failed(error)) => return Err(error),
+            Err(Attempt::NotYet(reason)) => reason,
         };
         let elapsed = start.elapsed();
         if elapsed >= timeout {

@@ -28,6 +28,8 @@ struct FileState {
     /// What `stat` said just before the file was last read, when that reading can be trusted
     /// to have seen the content of that modification (see [`Stamp::trusted`]).
     stamp: Option<Stamp>,
+    /// The length of the content last read.
+    len: u64,
     hash: [u8; 32],
     /// The objects of the last version of the file that parsed.
     objects: Vec<Manifest>,
@@ -82,7 +84,19 @@ impl ManifestDir {
                 seen.insert(path);
                 continue;
             }
+            let len = stamp.as_ref().map(|s| s.len);
             let stamp = stamp.filter(|s| s.trusted(SystemTime::now()));
+            // A file read before, of the same length, is hashed first as a stream: when only
+            // its stamp changed (or could not be trusted), a large file is not held in memory
+            // again beside its objects.
+            if let Some(file) = self.files.get_mut(&path)
+                && len == Some(file.len)
+                && hash_file(&path).is_ok_and(|hash| hash == file.hash)
+            {
+                file.stamp = stamp;
+                seen.insert(path);
+                continue;
+            }
             let content = match std::fs::read(&path) {
                 Ok(content) => content,
                 Err(err) => {
@@ -111,6 +125,7 @@ impl ManifestDir {
                         path,
                         FileState {
                             stamp,
+                            len: content.len() as u64,
                             hash,
                             objects,
                             error: None,
@@ -129,6 +144,7 @@ impl ManifestDir {
                         path,
                         FileState {
                             stamp,
+                            len: content.len() as u64,
                             hash,
                             objects,
                             error: Some(error),
@@ -248,6 +264,14 @@ impl ManifestDir {
         }
         crate::operator::endpoints::backend_endpoints(&services, &slices)
     }
+}
+
+/// The SHA-256 of a file's content, read in pieces.
+fn hash_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hasher.finalize().into())
 }
 
 /// The signing-keys Secret among `objects` (label `tollgate.dev/secret: signing-keys`); the

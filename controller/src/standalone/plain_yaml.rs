@@ -199,15 +199,18 @@ fn insert_key<'a>(
 /// A plain scalar this reader takes: no indicator first, no `: ` or ` #` inside, nothing that
 /// could continue it, no surrounding space.
 fn plain_ok(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    let bytes = s.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
         return false;
     };
-    !"-?:,[]{}#&*!|>'\"%@`".contains(first)
-        && !s.contains(": ")
-        && !s.contains(" #")
-        && !s.ends_with(':')
-        && !s.ends_with(' ')
-        && !s.starts_with(' ')
+    // One pass over the bytes: these scalars are short, and searching each pattern with
+    // `str::contains` cost more than the rest of the parse.
+    !b"-?:,[]{}#&*!|>'\"%@` ".contains(&first)
+        && last != b':'
+        && last != b' '
+        && !bytes
+            .windows(2)
+            .any(|w| matches!(w, [b':', b' '] | [b' ', b'#']))
 }
 
 /// A value on the rest of a line: a flow collection, a quoted scalar or a plain scalar.

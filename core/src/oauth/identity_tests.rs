@@ -59,7 +59,7 @@ fn an_identity_sets_exactly_its_headers() {
     let consumer = index.consumer(&fixtures::jane_id()).expect("jane");
     let credential = index
         .credential_by_client_id("default", "client")
-        .map(|e| &e.credential);
+        .map(|e| e.credential);
     let cases: Vec<(&str, Identity<'_>, Vec<(HeaderName, &str)>)> = vec![
         (
             "credential with scope",
@@ -100,7 +100,7 @@ fn identities_from_authenticate_use_precomputed_values_with_the_same_result() {
         .expect("demo");
     let claims = Claims {
         credential_id: crate::ids::uuid_bytes(&demo.credential.id).expect("uuid"),
-        epoch: demo.epoch,
+        epoch: demo.epoch(),
         issued_at: 0,
         expires_at: 0,
         binding: Binding::Global(crate::token::namespace_binding("default")),

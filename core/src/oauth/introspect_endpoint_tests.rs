@@ -26,7 +26,7 @@ fn a_token_is_active_only_where_the_plugin_would_accept_it() {
         serde_json::from_slice(&introspection_response(plugin, opened, &index, 2000)).expect("json")
     };
 
-    let active = answer(Some(Ok(claims(here, demo.epoch, 8200))));
+    let active = answer(Some(Ok(claims(here, demo.epoch(), 8200))));
     assert_eq!(
         active,
         serde_json::json!({
@@ -38,15 +38,18 @@ fn a_token_is_active_only_where_the_plugin_would_accept_it() {
     let other_plugin = Binding::Plugin(plugin_binding("default/other", ""));
     let other_namespace = Binding::Global(namespace_binding("tenant-b"));
     for (case, opened) in [
-        ("expired", Some(Ok(claims(here, demo.epoch, 1500)))),
-        ("older secret", Some(Ok(claims(here, demo.epoch ^ 1, 8200)))),
+        ("expired", Some(Ok(claims(here, demo.epoch(), 1500)))),
+        (
+            "older secret",
+            Some(Ok(claims(here, demo.epoch() ^ 1, 8200))),
+        ),
         (
             "another plugin's",
-            Some(Ok(claims(other_plugin, demo.epoch, 8200))),
+            Some(Ok(claims(other_plugin, demo.epoch(), 8200))),
         ),
         (
             "another namespace's",
-            Some(Ok(claims(other_namespace, demo.epoch, 8200))),
+            Some(Ok(claims(other_namespace, demo.epoch(), 8200))),
         ),
         ("not a token", Some(Err(TokenError::Malformed))),
         ("too long to try", None),
@@ -57,7 +60,7 @@ fn a_token_is_active_only_where_the_plugin_would_accept_it() {
     // A global token of the plugin's namespace: active where global credentials are on.
     let global = Binding::Global(namespace_binding("default"));
     assert_eq!(
-        answer(Some(Ok(claims(global, demo.epoch, 8200))))["active"],
+        answer(Some(Ok(claims(global, demo.epoch(), 8200))))["active"],
         true
     );
     let mut local_only = plugin.clone();
@@ -66,7 +69,7 @@ fn a_token_is_active_only_where_the_plugin_would_accept_it() {
     }
     let body = introspection_response(
         &local_only,
-        Some(Ok(claims(global, demo.epoch, 8200))),
+        Some(Ok(claims(global, demo.epoch(), 8200))),
         &index,
         2000,
     );

@@ -35,13 +35,16 @@ fn only_a_live_token_of_the_caller_is_revoked_and_another_clients_is_refused() {
     let decide = |who: &Credential, opened| revocation_decision(plugin, who, opened, &index, 2000);
 
     assert_eq!(
-        decide(caller, Some(Ok((claims(here, demo.epoch, 8200), [9; 16])))),
+        decide(
+            caller,
+            Some(Ok((claims(here, demo.epoch(), 8200), [9; 16])))
+        ),
         Ok(Revocation::Revoke {
             id: RevokedId::token([9; 16]),
             expires_at: 8200
         })
     );
-    let refused = decide(other, Some(Ok((claims(here, demo.epoch, 8200), [9; 16]))))
+    let refused = decide(other, Some(Ok((claims(here, demo.epoch(), 8200), [9; 16]))))
         .expect_err("another client's token");
     assert_eq!(
         (refused.status, refused.error),
@@ -51,15 +54,15 @@ fn only_a_live_token_of_the_caller_is_revoked_and_another_clients_is_refused() {
     for (case, opened) in [
         (
             "expired",
-            Some(Ok((claims(here, demo.epoch, 1500), [9; 16]))),
+            Some(Ok((claims(here, demo.epoch(), 1500), [9; 16]))),
         ),
         (
             "older secret",
-            Some(Ok((claims(here, demo.epoch ^ 1, 8200), [9; 16]))),
+            Some(Ok((claims(here, demo.epoch() ^ 1, 8200), [9; 16]))),
         ),
         (
             "another plugin's",
-            Some(Ok((claims(other_plugin, demo.epoch, 8200), [9; 16]))),
+            Some(Ok((claims(other_plugin, demo.epoch(), 8200), [9; 16]))),
         ),
         ("not a token", Some(Err(TokenError::Malformed))),
         ("too long to try", None),

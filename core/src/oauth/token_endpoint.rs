@@ -485,12 +485,12 @@ pub(crate) fn granted_scope(
 /// `None`: nothing to verify (pass `secret_ok = false`).
 pub fn secret_check<'a>(
     req: &'a TokenRequest,
-    entry: &'a CredentialEntry,
+    entry: CredentialEntry<'a>,
 ) -> Option<(&'a Verifier, &'a [u8])> {
     if entry.credential.client_type != ClientType::Confidential {
         return None;
     }
-    Some((entry.verifier.as_deref()?, req.client_secret()?))
+    Some((entry.verifier()?.as_ref(), req.client_secret()?))
 }
 
 /// Decides client authentication once the proxy has looked up the credential by `client_id`

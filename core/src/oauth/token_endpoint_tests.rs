@@ -540,10 +540,10 @@ fn client_authorization_decides_each_case() {
     .expect("basic");
     let demo = index
         .credential_by_client_id("default", "client")
-        .map(|e| &e.credential);
+        .map(|e| e.credential);
     let public = index
         .credential_by_client_id("default", "public-client")
-        .map(|e| &e.credential);
+        .map(|e| e.credential);
     let cases: Vec<(
         &str,
         TokenRequest,

@@ -23,7 +23,7 @@ fn claims(w: &World, binding: Binding) -> Claims {
         .expect("demo");
     Claims {
         credential_id: uuid_bytes(&demo.credential.id).expect("uuid"),
-        epoch: demo.epoch,
+        epoch: demo.epoch(),
         issued_at: 1000,
         expires_at: 8200,
         binding,
@@ -258,18 +258,18 @@ fn index_precomputes_epochs_and_verifiers() {
         .credential_by_client_id("default", "client")
         .expect("demo");
     assert_eq!(
-        demo.epoch,
+        demo.epoch(),
         crate::secret::token_epoch(
             demo.credential.secret_verifier.as_deref(),
             &demo.credential.consumer_id,
             &demo.credential.incarnation
         )
     );
-    assert!(demo.verifier.as_ref().is_some_and(|v| v.verify(b"secret")));
+    assert!(demo.verifier().is_some_and(|v| v.verify(b"secret")));
     assert!(
         w.index
             .credential_by_client_id("default", "public-client")
-            .is_some_and(|e| e.verifier.is_none())
+            .is_some_and(|e| e.verifier().is_none())
     );
     assert!(
         w.index
@@ -313,15 +313,15 @@ fn index_finds_every_consumer_and_credential_of_unsorted_lists() {
         let by_client_id = index
             .credential_by_client_id("default", &credential.client_id)
             .expect("by client id");
-        assert_eq!(&by_client_id.credential, credential);
+        assert_eq!(by_client_id.credential, credential);
         let uuid = uuid_bytes(&credential.id).expect("uuid");
         let by_id = index.credential(&uuid).expect("by id");
-        assert_eq!(&by_id.credential, credential);
+        assert_eq!(by_id.credential, credential);
         // The consumer a token of this credential resolves to is its own.
         let plugin = index.plugin("default/oidc").expect("plugin");
         let claims = Claims {
             credential_id: uuid,
-            epoch: by_id.epoch,
+            epoch: by_id.epoch(),
             issued_at: 1000,
             expires_at: 8200,
             binding: Binding::Global(crate::token::namespace_binding("default")),
@@ -792,7 +792,7 @@ fn an_acl_admits_by_group_and_refuses_with_kongs_message() {
             .expect("demo");
         Claims {
             credential_id: uuid_bytes(&demo.credential.id).expect("uuid"),
-            epoch: demo.epoch,
+            epoch: demo.epoch(),
             issued_at: 1000,
             expires_at: 8200,
             binding: Binding::Global(crate::token::namespace_binding("default")),

@@ -37,7 +37,7 @@ fn decide(view: &TokenRequestView<'_>) -> Result<(), OAuthError> {
     let secret_ok = entry
         .and_then(|e| secret_check(&request, e))
         .is_some_and(|(verifier, presented)| verifier.verify(presented));
-    authorize_client(&request, entry.map(|e| &e.credential), secret_ok)
+    authorize_client(&request, entry.map(|e| e.credential), secret_ok)
 }
 
 fn view<'a>(content_type: Option<&'a str>, body: &'a [u8]) -> TokenRequestView<'a> {

@@ -65,7 +65,7 @@ pub async fn authorize(
         (Some(entry), Some(uuid)) => (Some(entry), uuid),
         _ => (None, [0; 16]),
     };
-    let authorized = match decide_authorize(config, &asked, entry.map(|e| &e.credential)) {
+    let authorized = match decide_authorize(config, &asked, entry.map(|e| e.credential)) {
         Ok(authorized) => authorized,
         Err(Refused::Plain(error)) => return refuse(ctx, &error),
         Err(Refused::Redirect(redirected)) => {
@@ -94,7 +94,7 @@ pub async fn authorize(
         id: id.try_into().unwrap_or_default(),
         plugin: plugin_binding(&plugin.id, &plugin.incarnation),
         credential_id: uuid,
-        epoch: entry.epoch,
+        epoch: entry.epoch(),
         issued_at: now,
         expires_at: now.saturating_add(config.authorization_code_ttl),
         redirect_uri_hash: redirect_uri_hash(&authorized.redirect_uri),
@@ -136,7 +136,7 @@ async fn presented_token<'c>(
     config: &OAuth2Config,
     request: Request<ProxyBody>,
     public: PublicClients,
-) -> Result<(PresentedToken, &'c CredentialEntry, [u8; 16]), Response<ProxyBody>> {
+) -> Result<(PresentedToken, CredentialEntry<'c>, [u8; 16]), Response<ProxyBody>> {
     let address = client_address(ctx, request.headers());
     let (parts, body) = read_body(ctx, request)
         .await
@@ -202,7 +202,7 @@ pub async fn revoke(
     let public = revoke_endpoint::PUBLIC_CLIENTS;
     let (asked, caller, caller_id) =
         match presented_token(ctx, compiled, plugin, config, request, public).await {
-            Ok((asked, entry, uuid)) => (asked, &entry.credential, uuid),
+            Ok((asked, entry, uuid)) => (asked, entry.credential, uuid),
             Err(response) => return response,
         };
     let token = asked.token();

@@ -218,7 +218,7 @@ pub async fn serve(
     } else {
         if let Err(error) = tollgate_core::oauth::token_endpoint::check_credential_scope(
             &token_request,
-            &entry.credential,
+            entry.credential,
         ) {
             return refuse(ctx, &error);
         }
@@ -231,7 +231,7 @@ pub async fn serve(
         plugin,
         config,
         uuid,
-        entry.epoch,
+        entry.epoch(),
         scope.as_deref(),
         user.as_deref(),
         now,
@@ -244,7 +244,7 @@ pub async fn serve(
                     plugin,
                     config,
                     uuid,
-                    entry.epoch,
+                    entry.epoch(),
                     scope.as_deref(),
                     user.as_deref(),
                     now,
@@ -297,7 +297,7 @@ fn refresh(
     plugin: &Plugin,
     config: &OAuth2Config,
     token_request: &TokenRequest,
-    entry: &CredentialEntry,
+    entry: CredentialEntry<'_>,
     uuid: [u8; 16],
     now: u64,
 ) -> Result<(Claims, String), OAuthError> {
@@ -307,7 +307,7 @@ fn refresh(
         plugin,
         token_request.auth_method,
         uuid,
-        entry.epoch,
+        entry.epoch(),
         opened,
         now,
     )?;
@@ -320,7 +320,7 @@ fn refresh(
         plugin,
         config,
         uuid,
-        entry.epoch,
+        entry.epoch(),
         some(&claims.scope).as_deref(),
         some(&claims.authenticated_userid).as_deref(),
         now,
@@ -371,7 +371,7 @@ fn redeem_code(
     plugin: &Plugin,
     config: &OAuth2Config,
     token_request: &TokenRequest,
-    entry: &CredentialEntry,
+    entry: CredentialEntry<'_>,
     uuid: [u8; 16],
     now: u64,
 ) -> Result<(Option<String>, Option<String>), OAuthError> {
@@ -382,9 +382,9 @@ fn redeem_code(
         config,
         plugin,
         token_request,
-        &entry.credential,
+        entry.credential,
         uuid,
-        entry.epoch,
+        entry.epoch(),
         opened,
         now,
     )?;
@@ -424,7 +424,7 @@ pub(super) async fn authenticate_client<'c>(
     client_id: &str,
     presented: Option<&[u8]>,
     authorize: impl FnOnce(Option<&Credential>, bool) -> Result<(), OAuthError>,
-) -> Result<(&'c CredentialEntry, [u8; 16]), Response<ProxyBody>> {
+) -> Result<(CredentialEntry<'c>, [u8; 16]), Response<ProxyBody>> {
     // A client id names a credential of the plugin's namespace, or of another namespace the
     // plugin accepts: never one of a namespace that has not been let in.
     let entry = compiled.index.credential_for_plugin(client_id, plugin);
@@ -454,7 +454,7 @@ pub(super) async fn authenticate_client<'c>(
         Ok(ok) => ok,
         Err(Overloaded) => return Err(overloaded(ctx)),
     };
-    if let Err(error) = authorize(entry.map(|e| &e.credential), secret_ok) {
+    if let Err(error) = authorize(entry.map(|e| e.credential), secret_ok) {
         return Err(refuse(ctx, &error));
     }
     attempt.succeeded();
@@ -539,7 +539,7 @@ struct Overloaded;
 /// credential, a presented secret or a verifier.
 async fn secret_matches(
     ctx: &Ctx,
-    entry: Option<&CredentialEntry>,
+    entry: Option<CredentialEntry<'_>>,
     presented: Option<&[u8]>,
 ) -> Result<bool, Overloaded> {
     let (Some(entry), Some(presented)) = (entry, presented) else {
@@ -547,18 +547,18 @@ async fn secret_matches(
     };
     let (Some(text), Some(parsed)) = (
         entry.credential.secret_verifier.as_deref(),
-        entry.verifier.as_ref(),
+        entry.verifier(),
     ) else {
         return Ok(false);
     };
     if verify_one(ctx, text, parsed, presented).await? {
         return Ok(true);
     }
-    if entry.previous.is_empty() {
+    if entry.previous().is_empty() {
         return Ok(false);
     }
     let now = unix_now();
-    for (valid_until, text, parsed) in &entry.previous {
+    for (valid_until, text, parsed) in entry.previous() {
         if now < *valid_until && verify_one(ctx, text, parsed, presented).await? {
             return Ok(true);
         }

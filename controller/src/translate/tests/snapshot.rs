@@ -215,3 +215,25 @@ fn route_hosts_are_lower_cased_and_checked_with_the_proxys_rule() {
     assert_eq!(t.problems[0].reason, reason::INVALID_HOST);
     assert_eq!(tollgate_core::validate::validate(&t.snapshot), Ok(()));
 }
+
+/// The snapshot's lists are sorted by id as a stable sort would, duplicates in their order.
+#[test]
+fn sort_by_id_is_the_stable_sort_by_id() {
+    // A fixed pseudo-random sequence of ids with repeats, tagged with their first position.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for len in [0usize, 1, 2, 3, 17, 1000] {
+        let items: Vec<(String, usize)> = (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (format!("id-{}", state % (len as u64 / 2 + 1)), i)
+            })
+            .collect();
+        let mut expected = items.clone();
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut sorted = items;
+        super::super::sort_by_id(&mut sorted, |item| &item.0);
+        assert_eq!(sorted, expected, "{len} items");
+    }
+}

@@ -146,6 +146,17 @@ pub fn gateway_status(
     status
 }
 
+/// Whether `stored` lists addresses that `desired` leaves out (the publish Service lost them):
+/// [`holds`] compares only what `desired` says, so this asks for the write whose apply, without
+/// the field, clears it.
+pub fn addresses_gone(stored: &Value, desired: &Value) -> bool {
+    desired.get("addresses").is_none()
+        && stored
+            .get("addresses")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+}
+
 /// `value` without any `lastTransitionTime`, for comparisons.
 pub fn without_times(value: &Value) -> Value {
     match value {
@@ -464,5 +475,13 @@ mod tests {
         assert!(!holds(&status, &moved), "a new address is written");
         let none = gateway_status(&gateway_report(), true, &[], None, T0);
         assert!(none.get("addresses").is_none(), "{none}");
+        // The Service lost its addresses: the stored ones are stale, and a write is due.
+        assert!(
+            holds(&moved, &without_times(&none)),
+            "holds sees no difference"
+        );
+        assert!(addresses_gone(&moved, &none));
+        assert!(!addresses_gone(&none, &none));
+        assert!(!addresses_gone(&moved, &moved));
     }
 }

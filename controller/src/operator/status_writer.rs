@@ -345,7 +345,9 @@ impl StatusWriter {
         let desired = build(previous.as_ref());
         let stored = object.status_json();
         let bare = gateway_status::without_times(&desired);
-        let current = |s: &serde_json::Value| gateway_status::holds(s, &bare);
+        let current = |s: &serde_json::Value| {
+            gateway_status::holds(s, &bare) && !gateway_status::addresses_gone(s, &bare)
+        };
         if current(&stored) || self.gateway_written.get(&uid).is_some_and(current) {
             return Ok(false);
         }

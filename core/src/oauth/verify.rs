@@ -106,7 +106,8 @@ fn positions_by(consumers: &[Consumer], key: ConsumerKey) -> Vec<u32> {
 /// (no string is stored twice as a map key): consumers sorted by id, credentials in a list
 /// reached by UUID through a map of positions and by `client_id` through a list of positions
 /// sorted by (`client_id`, namespace); a credential knows its consumer's position, so the hot
-/// path does no string lookup.
+/// path does no string lookup. The snapshot's lists are kept as they came, with what the hot
+/// path needs of each item in a list beside them at the same positions.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotIndex {
     /// Sorted by `id`, ids unique.

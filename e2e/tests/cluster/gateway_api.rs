@@ -786,6 +786,30 @@ async fn a_gateway_reports_the_publish_services_addresses_and_follows_its_load_b
         !addresses_of(&gw).iter().any(|(_, v)| *v == cluster_ip),
         "{gw}"
     );
+
+    // The publish Service goes away: the Gateway no longer reports its old addresses.
+    env.kubectl
+        .run(
+            &[
+                "delete",
+                &format!("services/{PUBLISH_SERVICE}"),
+                "-n",
+                SYSTEM_NAMESPACE,
+            ],
+            None,
+        )
+        .await
+        .expect("delete the publish Service");
+    let gw = env
+        .until_object(resource, APP_NAMESPACE, "addresses: none", |o| {
+            addresses_of(o).is_empty()
+        })
+        .await;
+    assert_eq!(
+        condition_of(&gw["status"], "Programmed")["status"],
+        "True",
+        "{gw}"
+    );
 }
 
 /// A Gateway and an HTTPRoute naming a missing AuthPlugin, for the RBAC check: the controller

@@ -435,6 +435,7 @@ mod tests {
         mut request: Request<()>,
         trusted: bool,
         host_header: Option<&'static str>,
+        preserve_host: bool,
     ) -> Request<()> {
         let target = target(host_header);
         let endpoint = target.pick().expect("endpoint").clone();
@@ -445,7 +446,7 @@ mod tests {
             &target,
             &endpoint,
             PathAndQuery::from_static("/x?y=1"),
-            false,
+            preserve_host,
             &mut added,
         );
         // As hyper's path sends it.
@@ -465,7 +466,7 @@ mod tests {
             .header("x-kept", "yes")
             .body(())
             .expect("request");
-        let prepared = prepared(request, false, None);
+        let prepared = prepared(request, false, None, false);
         for gone in [
             "connection",
             "x-secret-hop",
@@ -488,7 +489,7 @@ mod tests {
             .header("x-real-ip", "10.0.0.1")
             .body(())
             .expect("request");
-        let prepared = prepared(request, false, None);
+        let prepared = prepared(request, false, None, false);
         let h = prepared.headers();
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
         assert_eq!(h["x-real-ip"], "192.0.2.7");
@@ -509,7 +510,7 @@ mod tests {
             .header("x-real-ip", "203.0.113.9")
             .body(())
             .expect("request");
-        let prepared = prepared(request, true, Some("backend.local"));
+        let prepared = prepared(request, true, Some("backend.local"), false);
         let h = prepared.headers();
         assert_eq!(h["x-forwarded-host"], "public.example.com");
         assert_eq!(h["x-real-ip"], "203.0.113.9");
@@ -519,21 +520,7 @@ mod tests {
     #[test]
     fn preserve_host_sends_the_clients_host_over_the_backends() {
         let host_of = |request: Request<()>, preserve: bool, host_header| {
-            let target = target(host_header);
-            let endpoint = target.pick().expect("endpoint").clone();
-            let mut request = request;
-            let mut added = Added::default();
-            prepare_request(
-                &mut request,
-                &peer(false),
-                &target,
-                &endpoint,
-                PathAndQuery::from_static("/"),
-                preserve,
-                &mut added,
-            );
-            added.apply(request.headers_mut());
-            request.headers()["host"]
+            prepared(request, false, host_header, preserve).headers()["host"]
                 .to_str()
                 .expect("ascii")
                 .to_owned()
